@@ -1,0 +1,81 @@
+//===- AttnInterfaces.td - mask attribute interface --------*- tablegen -*-===//
+
+#ifndef ATTN_DIALECT_ATTN_IR_ATTNINTERFACES_TD
+#define ATTN_DIALECT_ATTN_IR_ATTNINTERFACES_TD
+
+include "mlir/IR/OpBase.td"
+
+def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
+  let cppNamespace = "::mlir::attn";
+  let description = [{
+    A rule that says which (query, key) pairs an attention op keeps. Every
+    mask kind of the contract is one attribute implementing this interface,
+    and every consumer (verifier, canonicalizer, analyses, the CPU and GPU
+    backends, the tests) asks the attribute instead of re-implementing the
+    rule:
+
+    1. `keep(i, j, context)` answers one pair exactly, on flat token indices.
+    2. `classifyTile(queries, keys, context)` says whether a query box x key
+       box keeps every pair (full), none (empty) or some (partial). Boxes are
+       N-D rectangles of a token grid, so a grid mask can be tiled on its
+       grid. Window masks answer with interval arithmetic per dimension.
+    3. `countKept` counts the kept pairs of a tile.
+
+    `context` carries the sequence lengths (needed by bottom-right causal
+    alignment and by segment tables) and, for run-time segments, the offsets.
+  }];
+
+  let methods = [
+    InterfaceMethod<
+      "Returns true when query `query` keeps key `key` (flat indices).",
+      "bool", "keep",
+      (ins "int64_t":$query, "int64_t":$key,
+           "const ::mlir::attn::MaskContext &":$context)>,
+    InterfaceMethod<
+      "Classifies every pair of `queries` x `keys` as full, partial or empty.",
+      "::mlir::attn::TileClass", "classifyTile",
+      (ins "const ::mlir::attn::TokenBox &":$queries,
+           "const ::mlir::attn::TokenBox &":$keys,
+           "const ::mlir::attn::MaskContext &":$context)>,
+    InterfaceMethod<
+      "Returns the number of kept pairs of `queries` x `keys`.",
+      "int64_t", "countKept",
+      (ins "const ::mlir::attn::TokenBox &":$queries,
+           "const ::mlir::attn::TokenBox &":$keys,
+           "const ::mlir::attn::MaskContext &":$context),
+      /*methodBody=*/"",
+      /*defaultImplementation=*/[{
+        return ::mlir::attn::countKeptByClassification(
+            ::llvm::cast<::mlir::attn::MaskAttrInterface>($_attr), queries,
+            keys, context);
+      }]>,
+    InterfaceMethod<
+      "Checks the mask against the sequence lengths of `context` (dynamic "
+      "lengths are negative and skip the check).",
+      "::llvm::LogicalResult", "verifyLengths",
+      (ins "const ::mlir::attn::MaskContext &":$context,
+           "::llvm::function_ref<::mlir::InFlightDiagnostic()>":$emitError),
+      /*methodBody=*/"",
+      /*defaultImplementation=*/[{ return ::mlir::success(); }]>,
+    InterfaceMethod<
+      "Returns an equivalent, simpler mask (the attribute itself when none).",
+      "::mlir::attn::MaskAttrInterface", "simplify",
+      (ins "const ::mlir::attn::MaskContext &":$context),
+      /*methodBody=*/"",
+      /*defaultImplementation=*/[{
+        return ::llvm::cast<::mlir::attn::MaskAttrInterface>($_attr);
+      }]>,
+    InterfaceMethod<
+      "Returns the token grid this mask is defined on, if it has one.",
+      "::llvm::SmallVector<int64_t>", "getTokenGrid", (ins),
+      /*methodBody=*/"",
+      /*defaultImplementation=*/[{ return {}; }]>,
+    InterfaceMethod<
+      "Returns true when the mask needs run-time segment offsets.",
+      "bool", "needsSegmentOffsets", (ins),
+      /*methodBody=*/"",
+      /*defaultImplementation=*/[{ return false; }]>,
+  ];
+}
+
+#endif // ATTN_DIALECT_ATTN_IR_ATTNINTERFACES_TD

@@ -1,0 +1,67 @@
+//===- Passes.td - attn dialect passes ---------------------*- tablegen -*-===//
+
+#ifndef ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD
+#define ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def AttnMaterializeMask : Pass<"attn-materialize-mask"> {
+  let summary = "Replace mask attributes by the explicit boolean mask they denote";
+  let description = [{
+    For every `attn.attention` with static shapes, evaluates the mask
+    attribute (and the masks of head groups) on every (query, key) pair and
+    replaces it by an `explicit_mask` operand holding the kept pairs: an
+    `arith.constant` of `tensor<Nq x Nk x i1>` (or `tensor<1 x Hq x Nq x Nk x
+    i1>` when head groups have their own masks), ANDed with an existing
+    explicit mask. On memrefs the constant is a private `memref.global`.
+
+    The result computes the same attention and shows exactly which pairs are
+    kept. Masks with run-time segment sizes, or with `renormalize = false`,
+    cannot be expressed as an explicit mask and are reported as errors.
+
+    ```mlir
+    // before
+    attn.attention ... mask = #attn.causal
+    // after
+    %keep = arith.constant dense<[[true, false], [true, true]]> : tensor<2x2xi1>
+    attn.attention ... explicit_mask(%keep : tensor<2x2xi1>) ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect"];
+  let options = [
+    Option<"maxPairs", "max-pairs", "int64_t", /*default=*/"16777216",
+           "Refuse to materialize masks with more (query, key) pairs per head "
+           "than this (the constant would be too large)">
+  ];
+}
+
+def AttnSparsityReport : Pass<"attn-sparsity-report"> {
+  let summary = "Report full, partial and empty tiles of every attention mask";
+  let description = [{
+    Tiles the query and key sequences of every `attn.attention` with static
+    shapes and classifies each (query tile, key tile) pair with the mask
+    interface. Emits one remark per op (and per head group with its own mask):
+
+    ```
+    remark: attn sparsity: tiles 8x16 x 8x16 on grid 128x128: 16384 tile pairs,
+      full 1152, partial 1800, empty 13432; kept pairs 2704896 of 268435456
+      (1.0077%); speedup bound over dense 5.5x (tiles), 99.24x (pairs)
+    ```
+
+    Tile shapes of rank > 1 tile the mask's token grid (an 8x16 query tile is
+    an 8 x 16 patch of a 2-D grid); rank-1 tiles tile the flat sequence. The
+    tile bound is total tile pairs / computed (full + partial) tile pairs; the
+    pair bound is total pairs / kept pairs.
+  }];
+  let options = [
+    ListOption<"queryTile", "query-tile", "int64_t",
+               "Query tile shape (rank 1, or the rank of the mask's grid)">,
+    ListOption<"keyTile", "key-tile", "int64_t",
+               "Key tile shape (defaults to the query tile shape)">,
+    Option<"annotate", "annotate", "bool", /*default=*/"false",
+           "Also attach the counts to the op as an `attn.sparsity` attribute">
+  ];
+}
+
+#endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD
