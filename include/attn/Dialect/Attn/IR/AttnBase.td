@@ -16,7 +16,7 @@ def Attn_Dialect : Dialect {
     fusion) to passes. Masks, precisions and head rules are attributes; every
     mask attribute implements `MaskAttrInterface`, which answers `keep(i, j)`
     exactly and classifies any (query tile, key tile) pair as full, partial or
-    empty. The exact contract is in `docs/Semantics.md`.
+    empty. The semantics of every mask, with examples, are in `docs/Masks.md`.
   }];
   let useDefaultAttributePrinterParser = 0;
   let hasConstantMaterializer = 0;
