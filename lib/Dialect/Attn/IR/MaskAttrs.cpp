@@ -44,6 +44,10 @@ void AttnDialect::registerMaskAttributes() {
       >();
 }
 
+/// Sequence lengths beyond this are rejected, so that token counts and pair
+/// counts of one head (at most 2^62) never overflow int64_t.
+static constexpr int64_t kMaxTokens = int64_t(1) << 31;
+
 /// Pairs per tile below which ambiguous tiles are settled by enumeration.
 static constexpr int64_t kEnumerationLimit = 4096;
 
@@ -416,11 +420,17 @@ LogicalResult NeighborhoodMaskAttr::verify(
     if (dilation[d] < 1)
       return emitError() << "dilation " << dilation[d] << " in dimension "
                          << d << " must be positive";
-    if (window[d] * dilation[d] > grid[d])
+    // window * dilation > grid, without overflowing.
+    if (window[d] > grid[d] / dilation[d])
       return emitError() << "window x dilation = " << window[d] << " x "
                          << dilation[d] << " in dimension " << d
                          << " exceeds the grid extent " << grid[d];
   }
+  int64_t tokens = 1;
+  for (int64_t extent : grid)
+    if (llvm::MulOverflow(tokens, extent, tokens) || tokens > kMaxTokens)
+      return emitError() << "neighborhood grid has more than " << kMaxTokens
+                         << " tokens";
   return success();
 }
 
@@ -737,6 +747,7 @@ SegmentsMaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   auto checkSizes = [&](StringRef which,
                         ArrayRef<int64_t> sizes) -> LogicalResult {
     bool dynamic = ShapedType::isDynamic(sizes.front());
+    int64_t total = 0;
     for (int64_t s : sizes) {
       if (ShapedType::isDynamic(s) != dynamic)
         return emitError() << which
@@ -744,6 +755,9 @@ SegmentsMaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       if (!dynamic && s < 0)
         return emitError() << which << " segment size " << s
                            << " must be non-negative";
+      if (!dynamic && (llvm::AddOverflow(total, s, total) || total > kMaxTokens))
+        return emitError() << which << " segments have more than "
+                           << kMaxTokens << " tokens";
     }
     return success();
   };
@@ -857,7 +871,11 @@ MaskAttrInterface SegmentsMaskAttr::simplify(const MaskContext &) const {
       entries.push_back(getEntry(a, b).simplify(local));
     }
   }
-  if (llvm::all_of(entries, llvm::IsaPred<DenseMaskAttr>))
+  // Run-time segments may end before the sequence (a variable-length batch
+  // element), and tokens past the last segment keep nothing: only static
+  // sizes, which cover the sequence, make an all-full table dense.
+  if (!hasDynamicSizes() &&
+      llvm::all_of(entries, llvm::IsaPred<DenseMaskAttr>))
     return DenseMaskAttr::get(getContext());
   if (getRenormalize() && llvm::all_of(entries, llvm::IsaPred<NoneMaskAttr>))
     return NoneMaskAttr::get(getContext());
