@@ -244,6 +244,18 @@ Attribute PrecisionAttr::parse(AsmParser &parser, Type) {
       (key == "smooth_k" ? smoothK : smoothQ) = value;
       return success();
     }
+    if (key != "qk" && key != "pv" && key != "qk_granularity" &&
+        key != "pv_accum") {
+      if (getPreset(ctx, key))
+        return parser.emitError(keyLoc, "precision preset '")
+               << key << "' must be the first field";
+      InFlightDiagnostic diag =
+          parser.emitError(keyLoc, "unknown precision field '");
+      diag << key << "', expected a preset (";
+      llvm::interleaveComma(getPresetNames(), diag);
+      return diag
+             << ") or qk, qk_granularity, smooth_k, smooth_q, pv, pv_accum";
+    }
     if (parser.parseEqual())
       return failure();
     if (key == "qk")
@@ -261,26 +273,25 @@ Attribute PrecisionAttr::parse(AsmParser &parser, Type) {
                << kind << "', expected tensor, block(n), thread(n) or token";
       granularitySize = 0;
       if (succeeded(parser.parseOptionalLParen()))
-        if (parser.parseInteger(granularitySize) || parser.parseRParen())
-          return failure();
+        return failure(parser.parseInteger(granularitySize) ||
+                       parser.parseRParen());
+      if (granularity == GranularityKind::Block ||
+          granularity == GranularityKind::Thread)
+        return parser.emitError(kindLoc, "qk_granularity ")
+               << kind << " needs a size: " << kind << "(n)";
       return success();
     }
-    if (key == "pv_accum") {
-      StringRef kind;
-      SMLoc kindLoc = parser.getCurrentLocation();
-      if (parser.parseKeyword(&kind))
-        return failure();
-      std::optional<Accumulation> acc = symbolizeAccumulation(kind);
-      if (!acc)
-        return parser.emitError(kindLoc, "unknown pv_accum '")
-               << kind << "', expected f32, f16 or two_level";
-      pvAccum = *acc;
-      return success();
-    }
-    InFlightDiagnostic diag = parser.emitError(keyLoc, "unknown precision field '");
-    diag << key << "', expected a preset (";
-    llvm::interleaveComma(getPresetNames(), diag);
-    return diag << ") or qk, qk_granularity, smooth_k, smooth_q, pv, pv_accum";
+    // pv_accum
+    StringRef kind;
+    SMLoc kindLoc = parser.getCurrentLocation();
+    if (parser.parseKeyword(&kind))
+      return failure();
+    std::optional<Accumulation> acc = symbolizeAccumulation(kind);
+    if (!acc)
+      return parser.emitError(kindLoc, "unknown pv_accum '")
+             << kind << "', expected f32, f16 or two_level";
+    pvAccum = *acc;
+    return success();
   };
   if (parser.parseLess())
     return {};
@@ -473,15 +484,18 @@ Attribute HeadsAttr::parse(AsmParser &parser, Type) {
   SmallVector<double> weights;
   SoftPagAttr softpag;
   SmallVector<HeadGroupAttr> groups;
+  bool seenWeights = false;
   auto parseField = [&]() -> ParseResult {
     StringRef key;
     SMLoc keyLoc = parser.getCurrentLocation();
     if (parser.parseKeyword(&key) || parser.parseEqual())
       return failure();
-    if (key == "weights")
+    if (key == "weights") {
+      seenWeights = true;
       return parser.parseCommaSeparatedList(
           AsmParser::Delimiter::Square,
           [&]() { return parser.parseFloat(weights.emplace_back()); });
+    }
     if (key == "softpag") {
       Attribute attr;
       if (parser.parseAttribute(attr))
@@ -508,12 +522,16 @@ Attribute HeadsAttr::parse(AsmParser &parser, Type) {
     return parser.emitError(keyLoc, "unknown heads field '")
            << key << "', expected weights, softpag or groups";
   };
-  if (parser.parseLess() ||
-      parser.parseCommaSeparatedList(AsmParser::Delimiter::None, parseField) ||
-      parser.parseGreater())
+  // `<>` is the printed form of heads without any field.
+  if (parser.parseLess())
     return {};
+  if (failed(parser.parseOptionalGreater()) &&
+      (parser.parseCommaSeparatedList(AsmParser::Delimiter::None, parseField) ||
+       parser.parseGreater()))
+    return {};
+  // An explicit `weights = []` stays, so the op verifier reports the count.
   DenseF64ArrayAttr weightsAttr;
-  if (!weights.empty())
+  if (seenWeights)
     weightsAttr = DenseF64ArrayAttr::get(parser.getContext(), weights);
   return parser.getChecked<HeadsAttr>(loc, parser.getContext(), weightsAttr,
                                       softpag, groups);

@@ -12,6 +12,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/Support/MathExtras.h"
 
 namespace mlir {
 namespace attn {
@@ -67,10 +68,16 @@ static LogicalResult materialize(AttentionOp op, int64_t maxPairs) {
       (groupMasks && ShapedType::isDynamic(hq)))
     return op.emitOpError() << "cannot materialize a mask with dynamic "
                                "sequence lengths or head count";
-  if (nq * nk > maxPairs)
-    return op.emitOpError() << "mask has " << nq * nk
-                            << " pairs per head, more than max-pairs = "
-                            << maxPairs;
+  int64_t pairs = 0;
+  bool overflow = llvm::MulOverflow(nq, nk, pairs);
+  if (overflow || pairs > maxPairs) {
+    InFlightDiagnostic diag = op.emitOpError() << "mask has ";
+    if (overflow)
+      diag << nq << " x " << nk;
+    else
+      diag << pairs;
+    return diag << " pairs per head, more than max-pairs = " << maxPairs;
+  }
 
   SmallVector<MaskAttrInterface> headMasks;
   int64_t numHeadMasks = groupMasks ? hq : 1;
@@ -177,12 +184,15 @@ static LogicalResult materialize(AttentionOp op, int64_t maxPairs) {
       return op.emitOpError() << "needs an enclosing symbol table to hold the "
                                  "materialized memref mask";
     auto memrefType = MemRefType::get(resultShape, builder.getI1Type());
-    OpBuilder moduleBuilder(&symbolTableOp->getRegion(0).front(),
-                            symbolTableOp->getRegion(0).front().begin());
+    // Build the table before the global exists, and create the global
+    // detached, so that `insert` sees a name clash with an earlier mask and
+    // renames the new global.
+    SymbolTable symbolTable(symbolTableOp);
+    OpBuilder detachedBuilder(op.getContext());
     auto global = memref::GlobalOp::create(
-        moduleBuilder, loc, "attn_mask", builder.getStringAttr("private"),
+        detachedBuilder, loc, "attn_mask", builder.getStringAttr("private"),
         memrefType, valuesAttr, /*constant=*/true, /*alignment=*/nullptr);
-    SymbolTable(symbolTableOp).insert(global);
+    symbolTable.insert(global, symbolTableOp->getRegion(0).front().begin());
     keep = memref::GetGlobalOp::create(builder, loc, memrefType,
                                        global.getSymName());
   }
@@ -195,8 +205,11 @@ static LogicalResult materialize(AttentionOp op, int64_t maxPairs) {
       if (group.getPrecision())
         groups.push_back(HeadGroupAttr::get(op.getContext(), group.getHeads(),
                                             nullptr, group.getPrecision()));
-    op.setHeadsAttr(HeadsAttr::get(op.getContext(), heads.getWeights(),
-                                   heads.getSoftpag(), groups));
+    if (heads.getWeights() || heads.getSoftpag() || !groups.empty())
+      op.setHeadsAttr(HeadsAttr::get(op.getContext(), heads.getWeights(),
+                                     heads.getSoftpag(), groups));
+    else
+      op.removeHeadsAttr();
   }
   if (existing && existing.use_empty())
     if (Operation *def = existing.getDefiningOp())
@@ -213,7 +226,7 @@ struct AttnMaterializeMaskPass
   void runOnOperation() override {
     if (maxPairs < 1) {
       getOperation()->emitError()
-          << "attn-materialize-mask: max-pairs = " << maxPairs
+          << "attn-materialize-mask: max-pairs = " << maxPairs.getValue()
           << " must be positive";
       return signalPassFailure();
     }

@@ -56,7 +56,7 @@ static TileCounts countTiles(MaskAttrInterface mask, const MaskContext &context,
                              ArrayRef<int64_t> queryGrid,
                              ArrayRef<int64_t> keyGrid,
                              ArrayRef<int64_t> queryTile,
-                             ArrayRef<int64_t> keyTile) {
+                             ArrayRef<int64_t> keyTile, bool countPairs) {
   TileCounts counts;
   counts.totalPairs = context.queryLength * context.keyLength;
   SmallVector<TokenBox> keyTiles;
@@ -70,7 +70,8 @@ static TileCounts countTiles(MaskAttrInterface mask, const MaskContext &context,
         break;
       case TileClass::Partial:
         ++counts.partial;
-        counts.keptPairs += mask.countKept(q, k, context);
+        if (countPairs)
+          counts.keptPairs += mask.countKept(q, k, context);
         break;
       case TileClass::Empty:
         ++counts.empty;
@@ -138,9 +139,10 @@ struct AttnSparsityReportPass
                          "dynamic";
       return success();
     }
-    // The op's mask, then each head group with a mask of its own.
-    SmallVector<std::pair<std::string, MaskAttrInterface>> masks = {
-        {"", op.getMaskOrDense()}};
+    // The op's mask, then each head group with a mask of its own, with the
+    // remark label and the annotation key of each.
+    SmallVector<std::tuple<std::string, std::string, MaskAttrInterface>> masks =
+        {{"", "op", op.getMaskOrDense()}};
     if (HeadsAttr heads = op.getHeadsAttr()) {
       for (auto [g, group] : llvm::enumerate(heads.getGroups())) {
         if (!group.getMask())
@@ -150,11 +152,11 @@ struct AttnSparsityReportPass
         os << "head group " << g << " (heads [";
         llvm::interleaveComma(group.getHeads(), os);
         os << "]): ";
-        masks.push_back({label, group.getMask()});
+        masks.push_back({label, "group" + std::to_string(g), group.getMask()});
       }
     }
     SmallVector<NamedAttribute> annotations;
-    for (auto &[label, mask] : masks) {
+    for (auto &[label, key, mask] : masks) {
       SmallVector<int64_t> queryGrid = {context.queryLength};
       SmallVector<int64_t> keyGrid = {context.keyLength};
       if (qTile.size() > 1) {
@@ -168,8 +170,10 @@ struct AttnSparsityReportPass
         queryGrid = grid;
         keyGrid = grid;
       }
-      TileCounts c =
-          countTiles(mask, context, queryGrid, keyGrid, qTile, kTile);
+      // Without the offsets, tiles cannot be classified nor pairs counted.
+      bool runtimeSizes = mask.needsSegmentOffsets();
+      TileCounts c = countTiles(mask, context, queryGrid, keyGrid, qTile, kTile,
+                                /*countPairs=*/!runtimeSizes);
       int64_t computed = c.full + c.partial;
       std::string message;
       llvm::raw_string_ostream os(message);
@@ -178,36 +182,38 @@ struct AttnSparsityReportPass
       if (qTile.size() > 1)
         os << " on grid " << shapeString(queryGrid);
       os << ": " << c.tilePairs() << " tile pairs: " << c.full << " full, "
-         << c.partial << " partial, " << c.empty << " empty; kept pairs "
-         << c.keptPairs << " of " << c.totalPairs << " ("
-         << llvm::format("%.4f", c.totalPairs
-                                     ? 100.0 * c.keptPairs / c.totalPairs
-                                     : 0.0)
-         << "%); speedup bound over dense: ";
-      if (computed)
-        os << llvm::format("%.2f", double(c.tilePairs()) / computed) << "x";
-      else
-        os << "inf";
-      os << " by tiles, ";
-      if (c.keptPairs)
-        os << llvm::format("%.2f", double(c.totalPairs) / c.keptPairs) << "x";
-      else
-        os << "inf";
-      os << " by pairs";
-      if (mask.needsSegmentOffsets())
-        os << " (run-time segment sizes: every tile counted as partial)";
+         << c.partial << " partial, " << c.empty << " empty; ";
+      if (runtimeSizes) {
+        os << "kept pairs unknown (run-time segment sizes: every tile counted "
+              "as partial)";
+      } else {
+        os << "kept pairs " << c.keptPairs << " of " << c.totalPairs << " ("
+           << llvm::format("%.4f", c.totalPairs
+                                       ? 100.0 * c.keptPairs / c.totalPairs
+                                       : 0.0)
+           << "%); speedup bound over dense: ";
+        if (computed)
+          os << llvm::format("%.2f", double(c.tilePairs()) / computed) << "x";
+        else
+          os << "inf";
+        os << " by tiles, ";
+        if (c.keptPairs)
+          os << llvm::format("%.2f", double(c.totalPairs) / c.keptPairs) << "x";
+        else
+          os << "inf";
+        os << " by pairs";
+      }
       op.emitRemark() << message;
 
       if (annotate) {
         Builder b(op.getContext());
-        NamedAttribute fields[] = {
+        SmallVector<NamedAttribute> fields = {
             b.getNamedAttr("full", b.getI64IntegerAttr(c.full)),
             b.getNamedAttr("partial", b.getI64IntegerAttr(c.partial)),
-            b.getNamedAttr("empty", b.getI64IntegerAttr(c.empty)),
-            b.getNamedAttr("kept_pairs", b.getI64IntegerAttr(c.keptPairs))};
-        std::string key = label.empty()
-                              ? std::string("op")
-                              : "group" + std::to_string(annotations.size() - 1);
+            b.getNamedAttr("empty", b.getI64IntegerAttr(c.empty))};
+        if (!runtimeSizes)
+          fields.push_back(
+              b.getNamedAttr("kept_pairs", b.getI64IntegerAttr(c.keptPairs)));
         annotations.push_back(
             b.getNamedAttr(key, b.getDictionaryAttr(fields)));
       }
