@@ -87,7 +87,7 @@ func.func @dynamic_heads_with_groups(%q: tensor<1x?x4x4xf16>, %kv: tensor<1x1x4x
 
 // A run-time explicit mask of another shape cannot be ANDed elementwise.
 func.func @runtime_mask_other_shape(%q: tensor<1x1x4x4xf16>, %m: tensor<1x1x4x4xi1>, %o: tensor<1x1x4x4xf16>) -> tensor<1x1x4x4xf16> {
-  // expected-error @below {{cannot combine the materialized mask of shape [2-D] with the non-constant explicit_mask 'tensor<1x1x4x4xi1>'}}
+  // expected-error @below {{cannot AND the materialized mask 'tensor<4x4xi1>' with the non-constant explicit_mask of type 'tensor<1x1x4x4xi1>': only a constant or an equally shaped mask is combined}}
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x4x4xf16>, tensor<1x1x4x4xf16>, tensor<1x1x4x4xf16>) explicit_mask(%m : tensor<1x1x4x4xi1>) outs(%o : tensor<1x1x4x4xf16>) mask = #attn.causal -> tensor<1x1x4x4xf16>
   return %r : tensor<1x1x4x4xf16>
 }
@@ -102,9 +102,9 @@ func.func @memref_existing_mask(%q: memref<1x1x4x4xf16>, %m: memref<4x4xi1>, %o:
 
 // -----
 
-// Nq x Nk overflows int64: refused, not wrapped around.
-func.func @pairs_overflow(%q: tensor<1x1x4294967296x4xf16>, %o: tensor<1x1x4294967296x4xf16>) -> tensor<1x1x4294967296x4xf16> {
-  // expected-error @below {{mask has 4294967296 x 4294967296 pairs per head, more than max-pairs = 16777216}}
-  %r = attn.attention ins(%q, %q, %q : tensor<1x1x4294967296x4xf16>, tensor<1x1x4294967296x4xf16>, tensor<1x1x4294967296x4xf16>) outs(%o : tensor<1x1x4294967296x4xf16>) mask = #attn.causal -> tensor<1x1x4294967296x4xf16>
-  return %r : tensor<1x1x4294967296x4xf16>
+// The longest sequences the verifier accepts: 2^62 pairs, refused.
+func.func @longest_sequences(%q: tensor<1x1x2147483648x4xf16>, %o: tensor<1x1x2147483648x4xf16>) -> tensor<1x1x2147483648x4xf16> {
+  // expected-error @below {{mask has 4611686018427387904 pairs per head, more than max-pairs = 16777216}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x2147483648x4xf16>, tensor<1x1x2147483648x4xf16>, tensor<1x1x2147483648x4xf16>) outs(%o : tensor<1x1x2147483648x4xf16>) mask = #attn.causal -> tensor<1x1x2147483648x4xf16>
+  return %r : tensor<1x1x2147483648x4xf16>
 }

@@ -127,7 +127,7 @@ func.func @precision_unknown_field_with_value(%q: tensor<1x1x16x8xf16>, %o: tens
 // -----
 
 func.func @heads_unknown_field(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x8xf16>) {
-  // expected-error @below {{unknown heads field 'gates', expected weights, softpag or groups}}
+  // expected-error @below {{unknown heads field 'gates', expected one of: weights, softpag, groups}}
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x16x8xf16>) heads = #attn.heads<gates = [1.0]> -> tensor<1x1x16x8xf16>
   return
 }
@@ -221,7 +221,7 @@ func.func @power_law_missing_window(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x
 // -----
 
 func.func @neighborhood_unknown_field(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x8xf16>) {
-  // expected-error @below {{unknown neighborhood field 'kernel', expected grid, window, stride, dilation or causal}}
+  // expected-error @below {{unknown neighborhood field 'kernel', expected one of: grid, window, stride, dilation, causal}}
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x16x8xf16>) mask = #attn.neighborhood<grid = [16], kernel = [3]> -> tensor<1x1x16x8xf16>
   return
 }
@@ -253,7 +253,7 @@ func.func @neighborhood_dynamic_extent(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x
 // -----
 
 func.func @segments_unknown_field(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x8xf16>) {
-  // expected-error @below {{unknown segments field 'sizes', expected query, key, visibility or renormalize}}
+  // expected-error @below {{unknown segments field 'sizes', expected one of: query, key, visibility, renormalize}}
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x16x8xf16>) mask = #attn.segments<sizes = [8, 8], visibility = [[full, none], [full, full]]> -> tensor<1x1x16x8xf16>
   return
 }
@@ -335,5 +335,49 @@ func.func @and_member_not_a_mask(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x8xf
 func.func @or_member_not_a_mask(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x8xf16>) {
   // expected-error @below {{member 3 : i64 is not a mask attribute}}
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x16x8xf16>) mask = #attn.or<#attn.causal, 3> -> tensor<1x1x16x8xf16>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// Repeated fields
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @neighborhood_field_twice(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x8xf16>) {
+  // expected-error @below {{neighborhood field 'grid' given twice}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x16x8xf16>) mask = #attn.neighborhood<grid = [16], window = [3], grid = [16]> -> tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @segments_field_twice(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x8xf16>) {
+  // expected-error @below {{segments field 'query' given twice}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x16x8xf16>) mask = #attn.segments<query = [8, 8], query = [8, 8], visibility = [[full, none], [full, full]]> -> tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @heads_field_twice(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x8xf16>) {
+  // expected-error @below {{heads field 'weights' given twice}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x16x8xf16>) heads = #attn.heads<weights = [1.0], weights = [0.5]> -> tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @precision_field_twice(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x8xf16>) {
+  // expected-error @below {{precision field 'qk' given twice}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x16x8xf16>) precision = #attn.precision<qk = i8, qk_granularity = token, qk = bf16> -> tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @and_without_angle_brackets(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x16x8xf16>) {
+  // expected-error @below {{expected '<'}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x16x8xf16>) mask = #attn.and -> tensor<1x1x16x8xf16>
   return
 }

@@ -645,7 +645,7 @@ func.func @precision_qk_f32(%q: tensor<1x4x16x8xf16>, %kv: tensor<1x2x16x8xf16>,
 
 // f8E4M3 (IEEE-style, with infinities) is not the f8E4M3FN the contract means.
 func.func @precision_qk_f8E4M3(%q: tensor<1x4x16x8xf16>, %kv: tensor<1x2x16x8xf16>, %o: tensor<1x4x16x8xf16>) {
-  // expected-error @below {{precision qk = 'f8E4M3' is not one of f16, bf16, i8, i4, f8E4M3FN, f4E2M1FN}}
+  // expected-error @below {{precision qk = 'f8E4M3' is not one of f16, bf16, i8, i4, f8E4M3FN, f4E2M1FN (E4M3 on NVIDIA GPUs is finite-only: write f8E4M3FN)}}
   %r = attn.attention ins(%q, %kv, %kv : tensor<1x4x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>) outs(%o : tensor<1x4x16x8xf16>) precision = #attn.precision<qk = f8E4M3, qk_granularity = token> -> tensor<1x4x16x8xf16>
   return
 }
@@ -1074,5 +1074,22 @@ func.func @neighborhood_too_many_tokens(%q: tensor<1x4x16x8xf16>, %kv: tensor<1x
 func.func @segments_too_many_tokens(%q: tensor<1x4x16x8xf16>, %kv: tensor<1x2x16x8xf16>, %o: tensor<1x4x16x8xf16>) {
   // expected-error @below {{key segments have more than 2147483648 tokens}}
   %r = attn.attention ins(%q, %kv, %kv : tensor<1x4x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>) outs(%o : tensor<1x4x16x8xf16>) mask = #attn.segments<query = [16], key = [9223372036854775807, 1], visibility = [[full, none]]> -> tensor<1x4x16x8xf16>
+  return
+}
+
+// -----
+
+// The op's segment_offsets describe the outermost segments only.
+func.func @nested_runtime_segments(%q: tensor<1x4x16x8xf16>, %kv: tensor<1x2x16x8xf16>, %o: tensor<1x4x16x8xf16>) {
+  // expected-error @below {{visibility[0][0] has run-time segment sizes; nested segments must have static sizes}}
+  %r = attn.attention ins(%q, %kv, %kv : tensor<1x4x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>) outs(%o : tensor<1x4x16x8xf16>) mask = #attn.segments<query = [16], visibility = [[#attn.segments<query = [?], visibility = [[full]]>]]> -> tensor<1x4x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @query_too_long(%q: tensor<1x1x4294967296x8xf16>, %kv: tensor<1x1x16x8xf16>, %o: tensor<1x1x4294967296x8xf16>) {
+  // expected-error @below {{the query length 4294967296 exceeds the supported 2147483648 tokens}}
+  %r = attn.attention ins(%q, %kv, %kv : tensor<1x1x4294967296x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x4294967296x8xf16>) -> tensor<1x1x4294967296x8xf16>
   return
 }

@@ -2,6 +2,7 @@
 
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
+#include "AttrParsing.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -97,13 +98,21 @@ LogicalResult PrecisionAttr::verify(
     function_ref<InFlightDiagnostic()> emitError, Type qk,
     std::optional<GranularityKind> granularity, int64_t granularitySize,
     bool, bool, Type pv, Accumulation pvAccum) {
+  // The contract's E4M3 and E2M1 are the finite-only NVIDIA formats.
+  auto hint = [](Type t) -> StringRef {
+    return isa<Float8E4M3Type>(t)
+               ? " (E4M3 on NVIDIA GPUs is finite-only: write f8E4M3FN)"
+               : "";
+  };
   if (qk && !isQKType(qk))
     return emitError() << "precision qk = " << qk
                        << " is not one of f16, bf16, i8, i4, f8E4M3FN, "
-                          "f4E2M1FN";
+                          "f4E2M1FN"
+                       << hint(qk);
   if (pv && !isPVType(pv))
     return emitError() << "precision pv = " << pv
-                       << " is not one of f16, bf16, f8E4M3FN, f4E2M1FN";
+                       << " is not one of f16, bf16, f8E4M3FN, f4E2M1FN"
+                       << hint(pv);
   if (needsGranularity(qk) && !granularity)
     return emitError() << "precision qk = " << qk
                        << " needs qk_granularity (tensor, block(n), "
@@ -212,6 +221,7 @@ Attribute PrecisionAttr::parse(AsmParser &parser, Type) {
   bool smoothK = false, smoothQ = false;
   Accumulation pvAccum = Accumulation::F32;
   bool first = true;
+  llvm::StringSet<> seen;
 
   auto parseField = [&]() -> ParseResult {
     SMLoc keyLoc = parser.getCurrentLocation();
@@ -231,6 +241,9 @@ Attribute PrecisionAttr::parse(AsmParser &parser, Type) {
         return success();
       }
     }
+    if (!seen.insert(key).second)
+      return parser.emitError(keyLoc, "precision field '")
+             << key << "' given twice";
     if (key == "smooth_k" || key == "smooth_q") {
       bool value = true;
       if (succeeded(parser.parseOptionalEqual())) {
@@ -485,11 +498,8 @@ Attribute HeadsAttr::parse(AsmParser &parser, Type) {
   SoftPagAttr softpag;
   SmallVector<HeadGroupAttr> groups;
   bool seenWeights = false;
-  auto parseField = [&]() -> ParseResult {
-    StringRef key;
-    SMLoc keyLoc = parser.getCurrentLocation();
-    if (parser.parseKeyword(&key) || parser.parseEqual())
-      return failure();
+  auto parseValue = [&](StringRef key) -> ParseResult {
+    SMLoc valueLoc = parser.getCurrentLocation();
     if (key == "weights") {
       seenWeights = true;
       return parser.parseCommaSeparatedList(
@@ -502,31 +512,29 @@ Attribute HeadsAttr::parse(AsmParser &parser, Type) {
         return failure();
       softpag = dyn_cast<SoftPagAttr>(attr);
       if (!softpag)
-        return parser.emitError(keyLoc, "softpag expects #attn.softpag<...>");
+        return parser.emitError(valueLoc, "softpag expects #attn.softpag<...>");
       return success();
     }
-    if (key == "groups")
-      return parser.parseCommaSeparatedList(
-          AsmParser::Delimiter::Square, [&]() -> ParseResult {
-            Attribute attr;
-            SMLoc groupLoc = parser.getCurrentLocation();
-            if (parser.parseAttribute(attr))
-              return failure();
-            auto group = dyn_cast<HeadGroupAttr>(attr);
-            if (!group)
-              return parser.emitError(groupLoc,
-                                      "groups expects #attn.head_group<...>");
-            groups.push_back(group);
-            return success();
-          });
-    return parser.emitError(keyLoc, "unknown heads field '")
-           << key << "', expected weights, softpag or groups";
+    return parser.parseCommaSeparatedList(
+        AsmParser::Delimiter::Square, [&]() -> ParseResult {
+          Attribute attr;
+          SMLoc groupLoc = parser.getCurrentLocation();
+          if (parser.parseAttribute(attr))
+            return failure();
+          auto group = dyn_cast<HeadGroupAttr>(attr);
+          if (!group)
+            return parser.emitError(groupLoc,
+                                    "groups expects #attn.head_group<...>");
+          groups.push_back(group);
+          return success();
+        });
   };
   // `<>` is the printed form of heads without any field.
   if (parser.parseLess())
     return {};
   if (failed(parser.parseOptionalGreater()) &&
-      (parser.parseCommaSeparatedList(AsmParser::Delimiter::None, parseField) ||
+      (parseKeyedFields(parser, "heads", {"weights", "softpag", "groups"},
+                        parseValue) ||
        parser.parseGreater()))
     return {};
   // An explicit `weights = []` stays, so the op verifier reports the count.

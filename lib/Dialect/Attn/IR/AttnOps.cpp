@@ -172,6 +172,13 @@ LogicalResult AttentionOp::verify() {
       failed(check.expect("output", getOutput(), 3, dv,
                           "the value head dim Dv")))
     return failure();
+  constexpr int64_t kMaxLength = int64_t(1) << 31;
+  for (auto [name, length] : {std::pair<StringRef, int64_t>{"query", nq},
+                              {"key", nk}})
+    if (!ShapedType::isDynamic(length) && length > kMaxLength)
+      return emitOpError() << "the " << name << " length " << length
+                           << " exceeds the supported " << kMaxLength
+                           << " tokens";
   if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
       (hkv == 0 || hq % hkv != 0))
     return emitOpError() << "the number of query heads Hq = " << hq

@@ -9,6 +9,7 @@
 
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
+#include "AttrParsing.h"
 
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/Builders.h"
@@ -523,10 +524,7 @@ Attribute NeighborhoodMaskAttr::parse(AsmParser &parser, Type) {
   SmallVector<bool> causal;
   bool seenCausal = false;
   SMLoc loc = parser.getCurrentLocation();
-  auto parseField = [&]() -> ParseResult {
-    StringRef key;
-    if (parser.parseKeyword(&key) || parser.parseEqual())
-      return failure();
+  auto parseValue = [&](StringRef key) -> ParseResult {
     if (key == "grid")
       return parseIntList(parser, grid);
     if (key == "window")
@@ -535,27 +533,24 @@ Attribute NeighborhoodMaskAttr::parse(AsmParser &parser, Type) {
       return parseIntList(parser, stride);
     if (key == "dilation")
       return parseIntList(parser, dilation);
-    if (key == "causal") {
-      seenCausal = true;
-      return parser.parseCommaSeparatedList(
-          AsmParser::Delimiter::Square, [&]() -> ParseResult {
-            StringRef value;
-            SMLoc valueLoc = parser.getCurrentLocation();
-            if (parser.parseKeyword(&value))
-              return failure();
-            if (value != "true" && value != "false")
-              return parser.emitError(valueLoc, "expected true or false, got ")
-                     << value;
-            causal.push_back(value == "true");
-            return success();
-          });
-    }
-    return parser.emitError(parser.getCurrentLocation(),
-                            "unknown neighborhood field '")
-           << key << "', expected grid, window, stride, dilation or causal";
+    seenCausal = true;
+    return parser.parseCommaSeparatedList(
+        AsmParser::Delimiter::Square, [&]() -> ParseResult {
+          StringRef value;
+          SMLoc valueLoc = parser.getCurrentLocation();
+          if (parser.parseKeyword(&value))
+            return failure();
+          if (value != "true" && value != "false")
+            return parser.emitError(valueLoc, "expected true or false, got ")
+                   << value;
+          causal.push_back(value == "true");
+          return success();
+        });
   };
   if (parser.parseLess() ||
-      parser.parseCommaSeparatedList(AsmParser::Delimiter::None, parseField) ||
+      parseKeyedFields(parser, "neighborhood",
+                       {"grid", "window", "stride", "dilation", "causal"},
+                       parseValue) ||
       parser.parseGreater())
     return {};
   if (grid.empty() || window.empty()) {
@@ -773,8 +768,16 @@ SegmentsMaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "visibility table has " << visibility.size()
                        << " entries, expected " << querySizes.size() << " x "
                        << keySizes.size();
-  if (llvm::any_of(visibility, [](MaskAttrInterface m) { return !m; }))
-    return emitError() << "visibility table has a null entry";
+  for (auto [index, entry] : llvm::enumerate(visibility)) {
+    if (!entry)
+      return emitError() << "visibility table has a null entry";
+    // The op's segment_offsets operand describes the outermost segments only.
+    if (entry.needsSegmentOffsets())
+      return emitError() << "visibility[" << index / keySizes.size() << "]["
+                         << index % keySizes.size()
+                         << "] has run-time segment sizes; nested segments "
+                            "must have static sizes";
+  }
   return success();
 }
 
@@ -947,11 +950,7 @@ Attribute SegmentsMaskAttr::parse(AsmParser &parser, Type) {
              << rowLength;
     return success();
   };
-  auto parseField = [&]() -> ParseResult {
-    StringRef key;
-    SMLoc keyLoc = parser.getCurrentLocation();
-    if (parser.parseKeyword(&key) || parser.parseEqual())
-      return failure();
+  auto parseValue = [&](StringRef key) -> ParseResult {
     if (key == "query")
       return parseIntList(parser, querySizes, /*allowDynamic=*/true);
     if (key == "key") {
@@ -963,20 +962,19 @@ Attribute SegmentsMaskAttr::parse(AsmParser &parser, Type) {
       return parser.parseCommaSeparatedList(AsmParser::Delimiter::Square,
                                             parseRow);
     }
-    if (key == "renormalize") {
-      StringRef value;
-      if (parser.parseKeyword(&value))
-        return failure();
-      if (value != "true" && value != "false")
-        return parser.emitError(keyLoc, "renormalize must be true or false");
-      renormalize = value == "true";
-      return success();
-    }
-    return parser.emitError(keyLoc, "unknown segments field '")
-           << key << "', expected query, key, visibility or renormalize";
+    StringRef value;
+    SMLoc valueLoc = parser.getCurrentLocation();
+    if (parser.parseKeyword(&value))
+      return failure();
+    if (value != "true" && value != "false")
+      return parser.emitError(valueLoc, "renormalize must be true or false");
+    renormalize = value == "true";
+    return success();
   };
   if (parser.parseLess() ||
-      parser.parseCommaSeparatedList(AsmParser::Delimiter::None, parseField) ||
+      parseKeyedFields(parser, "segments",
+                       {"query", "key", "visibility", "renormalize"},
+                       parseValue) ||
       parser.parseGreater())
     return {};
   if (querySizes.empty() || !seenVisibility) {
@@ -1082,8 +1080,13 @@ template <typename Composite>
 static Attribute parseComposite(AsmParser &parser) {
   SmallVector<MaskAttrInterface> members;
   SMLoc loc = parser.getCurrentLocation();
+  if (parser.parseLess())
+    return {};
+  // `<>` reaches the verifier, which names the missing members.
+  if (succeeded(parser.parseOptionalGreater()))
+    return parser.getChecked<Composite>(loc, parser.getContext(), members);
   if (parser.parseCommaSeparatedList(
-          AsmParser::Delimiter::LessGreater, [&]() -> ParseResult {
+          AsmParser::Delimiter::None, [&]() -> ParseResult {
             Attribute attr;
             SMLoc memberLoc = parser.getCurrentLocation();
             if (parser.parseAttribute(attr))
@@ -1094,7 +1097,8 @@ static Attribute parseComposite(AsmParser &parser) {
                      << attr << " is not a mask attribute";
             members.push_back(member);
             return success();
-          }))
+          }) ||
+      parser.parseGreater())
     return {};
   return parser.getChecked<Composite>(loc, parser.getContext(), members);
 }

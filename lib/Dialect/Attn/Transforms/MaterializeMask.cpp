@@ -158,9 +158,11 @@ static LogicalResult materialize(AttentionOp op, int64_t maxPairs) {
                                      int64_t j) { return table.at(b, h, i, j); });
     } else {
       return op.emitOpError()
-             << "cannot combine the materialized mask of shape ["
-             << resultShape.size() << "-D] with the non-constant explicit_mask "
-             << existingType;
+             << "cannot AND the materialized mask "
+             << RankedTensorType::get(resultShape, builder.getI1Type())
+             << " with the non-constant explicit_mask of type "
+             << existingType
+             << ": only a constant or an equally shaped mask is combined";
     }
   } else {
     fill(asRank4(resultShape), [&](int64_t b, int64_t h, int64_t i,

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Dialect/Attn/Analysis/TileSparsity.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/Support/Format.h"
@@ -20,67 +21,9 @@ namespace attn {
 using namespace mlir;
 using namespace mlir::attn;
 
-namespace {
-struct TileCounts {
-  int64_t full = 0, partial = 0, empty = 0;
-  int64_t keptPairs = 0, totalPairs = 0;
-  int64_t tilePairs() const { return full + partial + empty; }
-};
-} // namespace
-
-/// Calls `fn` on every tile of `grid` with tile shape `tile` (edge tiles are
-/// clipped), in row-major tile order.
-static void forEachTile(ArrayRef<int64_t> grid, ArrayRef<int64_t> tile,
-                        function_ref<void(const TokenBox &)> fn) {
-  unsigned rank = grid.size();
-  SmallVector<int64_t, 3> index(rank, 0);
-  while (true) {
-    SmallVector<int64_t, 3> begin, end;
-    for (unsigned d = 0; d < rank; ++d) {
-      begin.push_back(index[d] * tile[d]);
-      end.push_back(std::min(grid[d], (index[d] + 1) * tile[d]));
-    }
-    fn(TokenBox(grid, begin, end));
-    int d = static_cast<int>(rank) - 1;
-    for (; d >= 0; --d) {
-      if (++index[d] * tile[d] < grid[d])
-        break;
-      index[d] = 0;
-    }
-    if (d < 0)
-      return;
-  }
-}
-
-static TileCounts countTiles(MaskAttrInterface mask, const MaskContext &context,
-                             ArrayRef<int64_t> queryGrid,
-                             ArrayRef<int64_t> keyGrid,
-                             ArrayRef<int64_t> queryTile,
-                             ArrayRef<int64_t> keyTile, bool countPairs) {
-  TileCounts counts;
-  counts.totalPairs = context.queryLength * context.keyLength;
-  SmallVector<TokenBox> keyTiles;
-  forEachTile(keyGrid, keyTile, [&](const TokenBox &k) { keyTiles.push_back(k); });
-  forEachTile(queryGrid, queryTile, [&](const TokenBox &q) {
-    for (const TokenBox &k : keyTiles) {
-      switch (mask.classifyTile(q, k, context)) {
-      case TileClass::Full:
-        ++counts.full;
-        counts.keptPairs += q.getNumTokens() * k.getNumTokens();
-        break;
-      case TileClass::Partial:
-        ++counts.partial;
-        if (countPairs)
-          counts.keptPairs += mask.countKept(q, k, context);
-        break;
-      case TileClass::Empty:
-        ++counts.empty;
-        break;
-      }
-    }
-  });
-  return counts;
-}
+/// Tile pairs one op may have; beyond this the report asks for larger
+/// tiles instead of running for minutes.
+static constexpr int64_t kMaxTilePairs = int64_t(1) << 28;
 
 static std::string shapeString(ArrayRef<int64_t> shape) {
   std::string s;
@@ -155,12 +98,21 @@ struct AttnSparsityReportPass
         masks.push_back({label, "group" + std::to_string(g), group.getMask()});
       }
     }
+    // N-D tiles tile a token grid: the mask's own, or for masks on flat
+    // indices (which classify any box) the grid of another mask of the op.
+    SmallVector<int64_t> opGrid;
+    for (auto &entry : masks)
+      if (opGrid.empty())
+        opGrid = std::get<2>(entry).getTokenGrid();
+
     SmallVector<NamedAttribute> annotations;
     for (auto &[label, key, mask] : masks) {
       SmallVector<int64_t> queryGrid = {context.queryLength};
       SmallVector<int64_t> keyGrid = {context.keyLength};
       if (qTile.size() > 1) {
         SmallVector<int64_t> grid = mask.getTokenGrid();
+        if (grid.empty())
+          grid = opGrid;
         if (grid.size() != qTile.size())
           return op.emitError() << "attn-sparsity-report: " << label
                                 << "tiles of rank " << qTile.size()
@@ -170,37 +122,40 @@ struct AttnSparsityReportPass
         queryGrid = grid;
         keyGrid = grid;
       }
-      // Without the offsets, tiles cannot be classified nor pairs counted.
-      bool runtimeSizes = mask.needsSegmentOffsets();
-      TileCounts c = countTiles(mask, context, queryGrid, keyGrid, qTile, kTile,
-                                /*countPairs=*/!runtimeSizes);
-      int64_t computed = c.full + c.partial;
+      int64_t queryTiles = getNumTiles(queryGrid, qTile);
+      int64_t keyTiles = getNumTiles(keyGrid, kTile);
+      if (queryTiles > kMaxTilePairs / std::max<int64_t>(keyTiles, 1))
+        return op.emitError() << "attn-sparsity-report: " << queryTiles
+                              << " x " << keyTiles
+                              << " tile pairs are too many; use larger tiles";
+      TileSparsity c =
+          computeTileSparsity(mask, context, queryGrid, keyGrid, qTile, kTile);
       std::string message;
       llvm::raw_string_ostream os(message);
       os << "attn sparsity: " << label << "query tile " << shapeString(qTile)
          << ", key tile " << shapeString(kTile);
       if (qTile.size() > 1)
         os << " on grid " << shapeString(queryGrid);
-      os << ": " << c.tilePairs() << " tile pairs: " << c.full << " full, "
-         << c.partial << " partial, " << c.empty << " empty; ";
-      if (runtimeSizes) {
+      os << ": " << c.getNumTilePairs() << " tile pairs: " << c.full
+         << " full, " << c.partial << " partial, " << c.empty << " empty; ";
+      if (!c.keptPairs) {
         os << "kept pairs unknown (run-time segment sizes: every tile counted "
               "as partial)";
       } else {
-        os << "kept pairs " << c.keptPairs << " of " << c.totalPairs << " ("
-           << llvm::format("%.4f", c.totalPairs
-                                       ? 100.0 * c.keptPairs / c.totalPairs
-                                       : 0.0)
+        int64_t kept = *c.keptPairs;
+        os << "kept pairs " << kept << " of " << c.totalPairs << " ("
+           << llvm::format("%.4f",
+                           c.totalPairs ? 100.0 * kept / c.totalPairs : 0.0)
            << "%); speedup bound over dense: ";
-        if (computed)
-          os << llvm::format("%.2f", double(c.tilePairs()) / computed) << "x";
-        else
-          os << "inf";
+        auto printBound = [&](std::optional<double> bound) {
+          if (bound)
+            os << llvm::format("%.2f", *bound) << "x";
+          else
+            os << "inf";
+        };
+        printBound(c.getTileSpeedupBound());
         os << " by tiles, ";
-        if (c.keptPairs)
-          os << llvm::format("%.2f", double(c.totalPairs) / c.keptPairs) << "x";
-        else
-          os << "inf";
+        printBound(c.getPairSpeedupBound());
         os << " by pairs";
       }
       op.emitRemark() << message;
@@ -211,9 +166,9 @@ struct AttnSparsityReportPass
             b.getNamedAttr("full", b.getI64IntegerAttr(c.full)),
             b.getNamedAttr("partial", b.getI64IntegerAttr(c.partial)),
             b.getNamedAttr("empty", b.getI64IntegerAttr(c.empty))};
-        if (!runtimeSizes)
+        if (c.keptPairs)
           fields.push_back(
-              b.getNamedAttr("kept_pairs", b.getI64IntegerAttr(c.keptPairs)));
+              b.getNamedAttr("kept_pairs", b.getI64IntegerAttr(*c.keptPairs)));
         annotations.push_back(
             b.getNamedAttr(key, b.getDictionaryAttr(fields)));
       }

@@ -40,9 +40,15 @@ def Attn_AttentionOp : Attn_Op<"attention", [
 
     Optional operands: `explicit_mask` (i1, [Nq, Nk] or [B|1, Hq|1, Nq, Nk],
     ANDed with the mask attribute), `bias` (float, same shapes, added to s),
-    `segment_offsets` (integer [B, S+1], or [B, 2, S+1] with separate query
-    and key offsets, for a `#attn.segments` mask with run-time sizes) and
-    `gates` ([B, Nq, Hq], O[b, h, i] *= gates[b, i, h]).
+    `segment_offsets` (for a `#attn.segments` mask with run-time sizes: per
+    batch element the prefix offsets [0, end of segment 0, end of segment 1,
+    ...], as [B, S+1] when query and key segments coincide, or [B, 2, S+1]
+    with query offsets in row 0 and key offsets in row 1, S being the larger
+    segment count and the shorter list using its leading entries; tokens past
+    the last offset, the padding of a variable-length batch, keep nothing)
+    and `gates` ([B, Nq, Hq], O[b, h, i] *= gates[b, i, h]).
+
+    Sequence lengths are limited to 2^31 tokens.
 
     Attributes: `mask` (any mask attribute; absent means dense), `precision`
     (`#attn.precision`), `heads` (`#attn.heads`) and `scale` (defaults to

@@ -1,0 +1,54 @@
+//===- TileSparsity.h - full / partial / empty tile counts -------*- C++ -*-===//
+//
+// Tiles the query and key token grids of one attention head and classifies
+// every (query tile, key tile) pair with the mask interface. Used by
+// --attn-sparsity-report, and the basis of the tile schedule.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_DIALECT_ATTN_ANALYSIS_TILESPARSITY_H
+#define ATTN_DIALECT_ATTN_ANALYSIS_TILESPARSITY_H
+
+#include "attn/Dialect/Attn/IR/AttnAttrs.h"
+
+#include <optional>
+
+namespace mlir {
+namespace attn {
+
+struct TileSparsity {
+  int64_t full = 0, partial = 0, empty = 0;
+  /// Kept (query, key) pairs; unknown for run-time segment sizes.
+  std::optional<int64_t> keptPairs;
+  int64_t totalPairs = 0;
+
+  int64_t getNumTilePairs() const { return full + partial + empty; }
+  /// Total / computed tile pairs: the bound of a kernel that skips empty
+  /// tiles. Infinite (nullopt) when no tile is computed.
+  std::optional<double> getTileSpeedupBound() const;
+  /// Total / kept pairs. Nullopt when none or unknown.
+  std::optional<double> getPairSpeedupBound() const;
+};
+
+/// Number of tiles of shape `tile` covering `grid` (edge tiles clipped).
+int64_t getNumTiles(ArrayRef<int64_t> grid, ArrayRef<int64_t> tile);
+
+/// Calls `fn` on every tile of `grid` with tile shape `tile` (edge tiles are
+/// clipped), in row-major tile order. `tile` has the rank of `grid`.
+void forEachTile(ArrayRef<int64_t> grid, ArrayRef<int64_t> tile,
+                 function_ref<void(const TokenBox &)> fn);
+
+/// Classifies every pair of query tiles (of `queryGrid`) and key tiles (of
+/// `keyGrid`), and counts kept pairs unless the mask needs run-time segment
+/// offsets.
+TileSparsity computeTileSparsity(MaskAttrInterface mask,
+                                 const MaskContext &context,
+                                 ArrayRef<int64_t> queryGrid,
+                                 ArrayRef<int64_t> keyGrid,
+                                 ArrayRef<int64_t> queryTile,
+                                 ArrayRef<int64_t> keyTile);
+
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_DIALECT_ATTN_ANALYSIS_TILESPARSITY_H

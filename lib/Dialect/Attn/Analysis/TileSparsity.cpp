@@ -1,0 +1,86 @@
+//===- TileSparsity.cpp - full / partial / empty tile counts --------------===//
+
+#include "attn/Dialect/Attn/Analysis/TileSparsity.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+std::optional<double> TileSparsity::getTileSpeedupBound() const {
+  int64_t computed = full + partial;
+  if (computed == 0)
+    return std::nullopt;
+  return static_cast<double>(getNumTilePairs()) / computed;
+}
+
+std::optional<double> TileSparsity::getPairSpeedupBound() const {
+  if (!keptPairs || *keptPairs == 0)
+    return std::nullopt;
+  return static_cast<double>(totalPairs) / *keptPairs;
+}
+
+int64_t mlir::attn::getNumTiles(ArrayRef<int64_t> grid,
+                                ArrayRef<int64_t> tile) {
+  int64_t count = 1;
+  for (auto [extent, size] : llvm::zip_equal(grid, tile))
+    count *= (extent + size - 1) / size;
+  return count;
+}
+
+void mlir::attn::forEachTile(ArrayRef<int64_t> grid, ArrayRef<int64_t> tile,
+                             function_ref<void(const TokenBox &)> fn) {
+  unsigned rank = grid.size();
+  if (llvm::is_contained(grid, 0))
+    return;
+  SmallVector<int64_t, 3> index(rank, 0);
+  while (true) {
+    SmallVector<int64_t, 3> begin, end;
+    for (unsigned d = 0; d < rank; ++d) {
+      begin.push_back(index[d] * tile[d]);
+      end.push_back(std::min(grid[d], (index[d] + 1) * tile[d]));
+    }
+    fn(TokenBox(grid, begin, end));
+    int d = static_cast<int>(rank) - 1;
+    for (; d >= 0; --d) {
+      if (++index[d] * tile[d] < grid[d])
+        break;
+      index[d] = 0;
+    }
+    if (d < 0)
+      return;
+  }
+}
+
+TileSparsity mlir::attn::computeTileSparsity(
+    MaskAttrInterface mask, const MaskContext &context,
+    ArrayRef<int64_t> queryGrid, ArrayRef<int64_t> keyGrid,
+    ArrayRef<int64_t> queryTile, ArrayRef<int64_t> keyTile) {
+  TileSparsity result;
+  result.totalPairs = context.queryLength * context.keyLength;
+  // Without the offsets, every tile is partial and pairs cannot be counted.
+  bool countPairs = !mask.needsSegmentOffsets();
+  int64_t kept = 0;
+  SmallVector<TokenBox> keyTiles;
+  forEachTile(keyGrid, keyTile,
+              [&](const TokenBox &k) { keyTiles.push_back(k); });
+  forEachTile(queryGrid, queryTile, [&](const TokenBox &q) {
+    for (const TokenBox &k : keyTiles) {
+      switch (mask.classifyTile(q, k, context)) {
+      case TileClass::Full:
+        ++result.full;
+        kept += q.getNumTokens() * k.getNumTokens();
+        break;
+      case TileClass::Partial:
+        ++result.partial;
+        if (countPairs)
+          kept += mask.countKept(q, k, context);
+        break;
+      case TileClass::Empty:
+        ++result.empty;
+        break;
+      }
+    }
+  });
+  if (countPairs)
+    result.keptPairs = kept;
+  return result;
+}
