@@ -820,17 +820,7 @@ BruteForce bruteForce(const TokenBox &queries, const TokenBox &keys,
   return result;
 }
 
-const char *name(TileClass c) {
-  switch (c) {
-  case TileClass::Empty:
-    return "empty";
-  case TileClass::Partial:
-    return "partial";
-  case TileClass::Full:
-    return "full";
-  }
-  return "?";
-}
+std::string name(TileClass c) { return stringifyTileClass(c).str(); }
 
 /// Stops a test after this many reported failures.
 constexpr int kMaxFailures = 15;

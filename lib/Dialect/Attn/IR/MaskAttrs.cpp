@@ -1041,6 +1041,35 @@ verifyMemberLengths(ArrayRef<MaskAttrInterface> members,
   return success();
 }
 
+static bool anyNeedsSegmentOffsets(ArrayRef<MaskAttrInterface> members) {
+  return llvm::any_of(members, [](MaskAttrInterface m) {
+    return m.needsSegmentOffsets();
+  });
+}
+
+/// Classifies `and` (absorbing class empty, neutral full) and `or`
+/// (absorbing full, neutral empty) from their members; exact when at most
+/// one member is partial, else settled by bisection.
+static TileClass classifyComposite(MaskAttrInterface self,
+                                   ArrayRef<MaskAttrInterface> members,
+                                   TileClass absorbing,
+                                   const TokenBox &queries,
+                                   const TokenBox &keys,
+                                   const MaskContext &context) {
+  unsigned partial = 0;
+  for (MaskAttrInterface m : members) {
+    TileClass c = m.classifyTile(queries, keys, context);
+    if (c == absorbing)
+      return absorbing;
+    partial += c == TileClass::Partial;
+  }
+  if (partial == 0) // Every member is neutral.
+    return absorbing == TileClass::Empty ? TileClass::Full : TileClass::Empty;
+  if (partial == 1) // The composite is that one member.
+    return TileClass::Partial;
+  return settleByBisection(self, queries, keys, context);
+}
+
 static SmallVector<int64_t> firstGrid(ArrayRef<MaskAttrInterface> members) {
   for (MaskAttrInterface member : members)
     if (SmallVector<int64_t> grid = member.getTokenGrid(); !grid.empty())
@@ -1123,18 +1152,8 @@ bool AndMaskAttr::keep(int64_t i, int64_t j, const MaskContext &context) const {
 TileClass AndMaskAttr::classifyTile(const TokenBox &queries,
                                     const TokenBox &keys,
                                     const MaskContext &context) const {
-  unsigned partial = 0;
-  for (MaskAttrInterface m : getMembers()) {
-    TileClass c = m.classifyTile(queries, keys, context);
-    if (c == TileClass::Empty)
-      return TileClass::Empty;
-    partial += c == TileClass::Partial;
-  }
-  if (partial == 0)
-    return TileClass::Full;
-  if (partial == 1) // The others keep everything.
-    return TileClass::Partial;
-  return settleByBisection(*this, queries, keys, context);
+  return classifyComposite(*this, getMembers(), /*absorbing=*/TileClass::Empty,
+                           queries, keys, context);
 }
 LogicalResult
 AndMaskAttr::verifyLengths(const MaskContext &context,
@@ -1149,9 +1168,7 @@ SmallVector<int64_t> AndMaskAttr::getTokenGrid() const {
   return firstGrid(getMembers());
 }
 bool AndMaskAttr::needsSegmentOffsets() const {
-  return llvm::any_of(getMembers(), [](MaskAttrInterface m) {
-    return m.needsSegmentOffsets();
-  });
+  return anyNeedsSegmentOffsets(getMembers());
 }
 Attribute AndMaskAttr::parse(AsmParser &parser, Type) {
   return parseComposite<AndMaskAttr>(parser);
@@ -1172,18 +1189,8 @@ bool OrMaskAttr::keep(int64_t i, int64_t j, const MaskContext &context) const {
 TileClass OrMaskAttr::classifyTile(const TokenBox &queries,
                                    const TokenBox &keys,
                                    const MaskContext &context) const {
-  unsigned partial = 0;
-  for (MaskAttrInterface m : getMembers()) {
-    TileClass c = m.classifyTile(queries, keys, context);
-    if (c == TileClass::Full)
-      return TileClass::Full;
-    partial += c == TileClass::Partial;
-  }
-  if (partial == 0)
-    return TileClass::Empty;
-  if (partial == 1) // The others keep nothing.
-    return TileClass::Partial;
-  return settleByBisection(*this, queries, keys, context);
+  return classifyComposite(*this, getMembers(), /*absorbing=*/TileClass::Full,
+                           queries, keys, context);
 }
 LogicalResult
 OrMaskAttr::verifyLengths(const MaskContext &context,
@@ -1198,9 +1205,7 @@ SmallVector<int64_t> OrMaskAttr::getTokenGrid() const {
   return firstGrid(getMembers());
 }
 bool OrMaskAttr::needsSegmentOffsets() const {
-  return llvm::any_of(getMembers(), [](MaskAttrInterface m) {
-    return m.needsSegmentOffsets();
-  });
+  return anyNeedsSegmentOffsets(getMembers());
 }
 Attribute OrMaskAttr::parse(AsmParser &parser, Type) {
   return parseComposite<OrMaskAttr>(parser);
