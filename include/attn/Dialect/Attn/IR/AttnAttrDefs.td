@@ -24,7 +24,9 @@ def Attn_PrecisionAttr : Attn_Attr<"Precision", "precision"> {
     | `pv` | `f16`, `bf16`, `f8E4M3FN`, `f4E2M1FN` |
     | `pv_accum` | `f32` (default), `f16`, `two_level` |
 
-    Named presets (SageAttention family), optionally followed by overrides:
+    Named presets (SageAttention family), optionally followed by overrides
+    (`sage2_8b` spells SageAttention2's "sage2-8b": MLIR keywords have no
+    `-`; E4M3 and E2M1 are MLIR's finite-only `f8E4M3FN` and `f4E2M1FN`):
 
     | preset | meaning |
     |---|---|
