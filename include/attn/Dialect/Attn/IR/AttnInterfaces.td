@@ -20,6 +20,8 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
        N-D rectangles of a token grid, so a grid mask can be tiled on its
        grid. Window masks answer with interval arithmetic per dimension.
     3. `countKept` counts the kept pairs of a tile.
+    4. `emitKeep` emits the same rule as IR (arith on `index` values), for
+       the element predicate of partial tiles in generated code.
 
     `context` carries the sequence lengths (needed by bottom-right causal
     alignment and by segment tables) and, for run-time segments, the offsets.
@@ -70,6 +72,14 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
       "::llvm::SmallVector<int64_t>", "getTokenGrid", (ins),
       /*methodBody=*/"",
       /*defaultImplementation=*/[{ return {}; }]>,
+    InterfaceMethod<
+      "Emits IR computing keep(query, key) as an i1, from `index` values of "
+      "the flat query and key indices. Used inside partial tiles only; the "
+      "result folds to a constant when the indices are constants.",
+      "::mlir::Value", "emitKeep",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "::mlir::Value":$query, "::mlir::Value":$key,
+           "const ::mlir::attn::MaskIRContext &":$context)>,
     InterfaceMethod<
       "Returns true when the mask needs run-time segment offsets.",
       "bool", "needsSegmentOffsets", (ins),

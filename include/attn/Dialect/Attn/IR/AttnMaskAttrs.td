@@ -15,7 +15,8 @@ class Attn_DefaultEnumParameter<EnumAttrInfo info, string value>
 
 class Attn_MaskAttr<string name, string attrMnemonic, list<string> overridden = []>
     : Attn_Attr<name, attrMnemonic, [DeclareAttrInterfaceMethods<
-          Attn_MaskAttrInterface, !listconcat(["classifyTile"], overridden)>]>;
+          Attn_MaskAttrInterface,
+          !listconcat(["classifyTile", "emitKeep"], overridden)>]>;
 
 //===----------------------------------------------------------------------===//
 // Masks (SEMANTICS.md section 2)

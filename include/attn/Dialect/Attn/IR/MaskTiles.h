@@ -10,15 +10,18 @@
 #ifndef ATTN_DIALECT_ATTN_IR_MASKTILES_H
 #define ATTN_DIALECT_ATTN_IR_MASKTILES_H
 
+#include "mlir/IR/Value.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/raw_ostream.h"
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 namespace mlir {
+class OpBuilder;
 namespace attn {
 
 /// How much of a tile a mask keeps.
@@ -60,6 +63,24 @@ struct MaskContext {
   /// The context of the sub-problem of one segment pair.
   MaskContext forSegment(int64_t queryLength, int64_t keyLength) const {
     return MaskContext(queryLength, keyLength);
+  }
+};
+
+/// The IR counterpart of MaskContext, for emitKeep: `index` values of the
+/// sequence lengths, and a callback that emits the run-time segment offset
+/// `position` (0 .. S) of the query (`ofKeys` false) or key list.
+struct MaskIRContext {
+  Value queryLength;
+  Value keyLength;
+  std::function<Value(OpBuilder &, Location, bool ofKeys, int64_t position)>
+      segmentOffset;
+
+  /// The context of segment-local indices with the given lengths.
+  MaskIRContext forSegment(Value queryLength, Value keyLength) const {
+    MaskIRContext local;
+    local.queryLength = queryLength;
+    local.keyLength = keyLength;
+    return local;
   }
 };
 

@@ -1,0 +1,200 @@
+//===- MaskCodegen.cpp - masks as IR: the element predicate ---------------===//
+//
+// emitKeep of every mask attribute: the rule of MaskAttrs.cpp, emitted as
+// arith ops on `index` values. Everything is built with createOrFold, so a
+// predicate on constant indices folds to a constant (which is how the unit
+// tests check it against the host rule on every pair).
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/IR/AttnAttrs.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+/// Small builder for index arithmetic and i1 logic.
+struct IndexMath {
+  OpBuilder &b;
+  Location loc;
+
+  Value c(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value bit(bool v) { return arith::ConstantIntOp::create(b, loc, v, 1); }
+  Value add(Value x, Value y) { return b.createOrFold<arith::AddIOp>(loc, x, y); }
+  Value sub(Value x, Value y) { return b.createOrFold<arith::SubIOp>(loc, x, y); }
+  Value mul(Value x, Value y) { return b.createOrFold<arith::MulIOp>(loc, x, y); }
+  /// Division and remainder of non-negative values.
+  Value div(Value x, Value y) { return b.createOrFold<arith::DivUIOp>(loc, x, y); }
+  Value rem(Value x, Value y) { return b.createOrFold<arith::RemUIOp>(loc, x, y); }
+  Value min(Value x, Value y) { return b.createOrFold<arith::MinSIOp>(loc, x, y); }
+  Value max(Value x, Value y) { return b.createOrFold<arith::MaxSIOp>(loc, x, y); }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return b.createOrFold<arith::CmpIOp>(loc, p, x, y);
+  }
+  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
+  Value le(Value x, Value y) { return cmp(arith::CmpIPredicate::sle, x, y); }
+  Value eq(Value x, Value y) { return cmp(arith::CmpIPredicate::eq, x, y); }
+  Value land(Value x, Value y) { return b.createOrFold<arith::AndIOp>(loc, x, y); }
+  Value lor(Value x, Value y) { return b.createOrFold<arith::OrIOp>(loc, x, y); }
+  Value select(Value cond, Value x, Value y) {
+    return b.createOrFold<arith::SelectOp>(loc, cond, x, y);
+  }
+  /// lo <= x < hi.
+  Value inRange(Value x, Value lo, Value hi) {
+    return land(le(lo, x), lt(x, hi));
+  }
+};
+} // namespace
+
+/// The delta of causal and sliding-window masks (SEMANTICS.md 2.1).
+static Value emitAlignmentDelta(IndexMath &m, CausalAlignment alignment,
+                                const MaskIRContext &context) {
+  if (alignment == CausalAlignment::TopLeft)
+    return m.c(0);
+  return m.sub(context.keyLength, context.queryLength);
+}
+
+Value DenseMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value, Value,
+                              const MaskIRContext &) const {
+  return IndexMath{builder, loc}.bit(true);
+}
+
+Value NoneMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value, Value,
+                             const MaskIRContext &) const {
+  return IndexMath{builder, loc}.bit(false);
+}
+
+Value CausalMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
+                               Value key, const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  Value delta = emitAlignmentDelta(m, getAlignment(), context);
+  return m.le(key, m.add(query, delta));
+}
+
+Value SlidingWindowMaskAttr::emitKeep(OpBuilder &builder, Location loc,
+                                      Value query, Value key,
+                                      const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  Value center = m.add(query, emitAlignmentDelta(m, getAlignment(), context));
+  return m.land(m.le(m.sub(center, m.c(getLeft())), key),
+                m.le(key, m.add(center, m.c(getRight()))));
+}
+
+Value NeighborhoodMaskAttr::emitKeep(OpBuilder &builder, Location loc,
+                                     Value query, Value key,
+                                     const MaskIRContext &) const {
+  IndexMath m{builder, loc};
+  Value keep = m.bit(true);
+  int64_t inner = 1;
+  for (int d = static_cast<int>(getRank()) - 1; d >= 0; --d) {
+    int64_t extent = getGrid()[d], window = getWindow()[d];
+    int64_t stride = getStride()[d], dilation = getDilation()[d];
+    Value x = m.rem(m.div(query, m.c(inner)), m.c(extent));
+    Value y = m.rem(m.div(key, m.c(inner)), m.c(extent));
+    inner *= extent;
+    // Dilation groups: x and y must agree mod d; a, b index the group.
+    Value dil = m.c(dilation);
+    Value group = m.rem(x, dil), a = m.div(x, dil), b = m.div(y, dil);
+    Value sameGroup = m.eq(m.rem(y, dil), group);
+    Value groupLength = m.div(m.sub(m.c(extent + dilation - 1), group), dil);
+    Value last = m.sub(groupLength, m.c(1));
+    Value strideStart = m.mul(m.div(a, m.c(stride)), m.c(stride));
+    Value inWindow;
+    if (getCausal()[d]) {
+      Value leader = m.min(m.add(strideStart, m.c(stride - 1)), last);
+      Value first = m.max(m.sub(leader, m.c(window - 1)), m.c(0));
+      inWindow = m.land(m.le(first, b), m.le(b, a));
+    } else {
+      Value leader = m.min(m.add(strideStart, m.c(stride / 2)), last);
+      Value start = m.max(m.min(m.sub(leader, m.c(window / 2)),
+                                m.sub(groupLength, m.c(window))),
+                          m.c(0));
+      inWindow = m.inRange(b, start, m.add(start, m.c(window)));
+    }
+    keep = m.land(keep, m.land(sameGroup, inWindow));
+  }
+  return keep;
+}
+
+Value PowerLawMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
+                                 Value key, const MaskIRContext &) const {
+  IndexMath m{builder, loc};
+  Value blockSize = m.c(getBlock());
+  Value queryBlock = m.div(query, blockSize), keyBlock = m.div(key, blockSize);
+  Value delta = m.sub(queryBlock, keyBlock);
+  if (!getCausal())
+    delta = m.max(delta, m.sub(m.c(0), delta));
+  // delta > 0 and delta & (delta - 1) == 0.
+  Value powerOfTwo = m.land(
+      m.lt(m.c(0), delta),
+      m.eq(builder.createOrFold<arith::AndIOp>(loc, delta,
+                                               m.sub(delta, m.c(1))),
+           m.c(0)));
+  Value blocks = m.lor(m.lt(keyBlock, m.c(getSink())),
+                       m.lor(m.lt(delta, m.c(getWindow())), powerOfTwo));
+  if (!getCausal())
+    return blocks;
+  return m.land(m.le(key, query), blocks);
+}
+
+Value SegmentsMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
+                                 Value key,
+                                 const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  // Prefix offsets of both lists, static or from the run-time operand.
+  auto offsets = [&](bool ofKeys) {
+    ArrayRef<int64_t> sizes = ofKeys ? getKeySizes() : getQuerySizes();
+    SmallVector<Value> result;
+    int64_t total = 0;
+    for (size_t p = 0; p <= sizes.size(); ++p) {
+      if (hasDynamicSizes()) {
+        result.push_back(context.segmentOffset(builder, loc, ofKeys, p));
+        continue;
+      }
+      result.push_back(m.c(total));
+      if (p < sizes.size())
+        total += sizes[p];
+    }
+    return result;
+  };
+  SmallVector<Value> queryOffsets = offsets(false), keyOffsets = offsets(true);
+  // OR over segment pairs of (query in a) & (key in b) & entry(local indices).
+  Value keep = m.bit(false);
+  for (int64_t a = 0; a < getNumQuerySegments(); ++a) {
+    for (int64_t b = 0; b < getNumKeySegments(); ++b) {
+      MaskAttrInterface entry = getEntry(a, b);
+      if (isa<NoneMaskAttr>(entry))
+        continue;
+      Value q0 = queryOffsets[a], q1 = queryOffsets[a + 1];
+      Value k0 = keyOffsets[b], k1 = keyOffsets[b + 1];
+      Value inside =
+          m.land(m.inRange(query, q0, q1), m.inRange(key, k0, k1));
+      MaskIRContext local = context.forSegment(m.sub(q1, q0), m.sub(k1, k0));
+      Value entryKeep = entry.emitKeep(builder, loc, m.sub(query, q0),
+                                       m.sub(key, k0), local);
+      keep = m.lor(keep, m.land(inside, entryKeep));
+    }
+  }
+  return keep;
+}
+
+Value AndMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
+                            Value key, const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  Value keep = m.bit(true);
+  for (MaskAttrInterface member : getMembers())
+    keep = m.land(keep, member.emitKeep(builder, loc, query, key, context));
+  return keep;
+}
+
+Value OrMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
+                           Value key, const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  Value keep = m.bit(false);
+  for (MaskAttrInterface member : getMembers())
+    keep = m.lor(keep, member.emitKeep(builder, loc, query, key, context));
+  return keep;
+}

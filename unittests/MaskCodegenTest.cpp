@@ -1,0 +1,166 @@
+//===- MaskCodegenTest.cpp - emitKeep against the host keep ---------------===//
+//
+// The predicate IR of every mask, emitted on constant indices, folds to a
+// constant; it must equal the host rule on every pair of small problems.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/AsmParser/AsmParser.h"
+#include "gtest/gtest.h"
+
+#include <random>
+#include <string>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+std::string str(Attribute attr);
+
+class MaskCodegenTest : public ::testing::Test {
+protected:
+  MaskCodegenTest() {
+    context.loadDialect<AttnDialect, arith::ArithDialect>();
+  }
+
+  MaskAttrInterface parseMask(const std::string &text) {
+    auto mask = dyn_cast_or_null<MaskAttrInterface>(
+        parseAttribute(text, &context));
+    EXPECT_TRUE(mask) << text;
+    return mask;
+  }
+
+  /// Emits the predicate of every pair on constant indices and compares the
+  /// folded constant with the host rule. `offsets` feed run-time segments.
+  void expectSameAsHost(MaskAttrInterface mask, int64_t nq, int64_t nk,
+                        ArrayRef<int64_t> queryOffsets = {},
+                        ArrayRef<int64_t> keyOffsets = {}) {
+    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
+    OpBuilder builder(&context);
+    builder.setInsertionPointToStart(module->getBody());
+    Location loc = builder.getUnknownLoc();
+    MaskContext hostContext(nq, nk);
+    hostContext.querySegmentOffsets.assign(queryOffsets.begin(),
+                                           queryOffsets.end());
+    hostContext.keySegmentOffsets.assign(keyOffsets.begin(), keyOffsets.end());
+    MaskIRContext irContext;
+    irContext.queryLength = arith::ConstantIndexOp::create(builder, loc, nq);
+    irContext.keyLength = arith::ConstantIndexOp::create(builder, loc, nk);
+    irContext.segmentOffset = [&](OpBuilder &b, Location l, bool ofKeys,
+                                  int64_t position) -> Value {
+      ArrayRef<int64_t> list =
+          ofKeys && !keyOffsets.empty() ? keyOffsets : queryOffsets;
+      return arith::ConstantIndexOp::create(b, l, list[position]);
+    };
+    int mismatches = 0;
+    for (int64_t i = 0; i < nq; ++i) {
+      for (int64_t j = 0; j < nk; ++j) {
+        Value qi = arith::ConstantIndexOp::create(builder, loc, i);
+        Value kj = arith::ConstantIndexOp::create(builder, loc, j);
+        Value keep = mask.emitKeep(builder, loc, qi, kj, irContext);
+        APInt folded;
+        ASSERT_TRUE(matchPattern(keep, m_ConstantInt(&folded)))
+            << "emitKeep did not fold for " << str(mask);
+        bool expected = mask.keep(i, j, hostContext);
+        if (folded.getBoolValue() != expected && ++mismatches <= 5)
+          ADD_FAILURE() << str(mask) << " (" << i << ", " << j << "): IR says "
+                        << folded.getBoolValue() << ", host says " << expected;
+      }
+      // Keep the module small: constants of one row are enough at a time.
+      module->getBody()->clear();
+      builder.setInsertionPointToStart(module->getBody());
+      irContext.queryLength = arith::ConstantIndexOp::create(builder, loc, nq);
+      irContext.keyLength = arith::ConstantIndexOp::create(builder, loc, nk);
+    }
+  }
+
+  MLIRContext context;
+};
+
+std::string str(Attribute attr) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << attr;
+  return s;
+}
+
+TEST_F(MaskCodegenTest, FlatMasks) {
+  const char *masks[] = {
+      "#attn.dense",
+      "#attn.none",
+      "#attn.causal",
+      "#attn.causal<bottom_right>",
+      "#attn.sliding_window<left = 3, right = 1>",
+      "#attn.sliding_window<left = 2, right = 0, alignment = bottom_right>",
+      "#attn.power_law<block = 2, window = 1, sink = 1>",
+      "#attn.power_law<block = 3, window = 2, sink = 0, causal = false>",
+      "#attn.and<#attn.causal, #attn.sliding_window<left = 4, right = 0>>",
+      "#attn.or<#attn.sliding_window<left = 1, right = 1>, "
+      "#attn.power_law<block = 4, window = 1, sink = 1>>",
+  };
+  for (const char *text : masks)
+    for (auto [nq, nk] : {std::pair<int64_t, int64_t>{13, 13}, {7, 19}, {19, 7}})
+      expectSameAsHost(parseMask(text), nq, nk);
+}
+
+TEST_F(MaskCodegenTest, RandomNeighborhoods) {
+  std::mt19937 rng(11);
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  for (int trial = 0; trial < 60; ++trial) {
+    unsigned rank = pick(1, 3);
+    SmallVector<int64_t> grid, window, stride, dilation;
+    SmallVector<bool> causal;
+    for (unsigned d = 0; d < rank; ++d) {
+      int64_t extent = pick(1, rank == 1 ? 20 : 6);
+      int64_t dil = pick(1, std::max<int64_t>(1, extent / 2));
+      int64_t w = pick(1, extent / dil);
+      grid.push_back(extent);
+      dilation.push_back(dil);
+      window.push_back(w);
+      stride.push_back(pick(1, w));
+      causal.push_back(pick(0, 3) == 0);
+    }
+    auto mask = NeighborhoodMaskAttr::get(&context, grid, window, stride,
+                                          dilation, causal);
+    int64_t n = TokenBox::all(grid).getNumTokens();
+    expectSameAsHost(mask, n, n);
+  }
+}
+
+TEST_F(MaskCodegenTest, Segments) {
+  // Static sizes with nested entries, including a neighborhood over a
+  // segment and cross-attention with separate key segments.
+  expectSameAsHost(
+      parseMask("#attn.segments<query = [3, 0, 9], visibility = [[full, none, "
+                "causal], [full, full, full], [none, full, "
+                "#attn.neighborhood<grid = [3, 3], window = [2, 2]>]]>"),
+      12, 12);
+  expectSameAsHost(
+      parseMask("#attn.segments<query = [4, 5], key = [2, 3, 6], visibility = "
+                "[[full, none, causal], [none, full, "
+                "#attn.sliding_window<left = 1, right = 1>]]>"),
+      9, 11);
+  // Run-time sizes, with padding after the last segment.
+  MaskAttrInterface runtime = parseMask(
+      "#attn.segments<query = [?, ?, ?], visibility = [[causal, none, none], "
+      "[full, causal, none], [none, none, full]]>");
+  int64_t offsets[] = {0, 4, 4, 9};
+  expectSameAsHost(runtime, 11, 11, offsets);
+  int64_t queryOffsets[] = {0, 2, 6}, keyOffsets[] = {0, 5, 7};
+  expectSameAsHost(parseMask("#attn.segments<query = [?, ?], visibility = "
+                             "[[full, causal], [causal, full]]>"),
+                   6, 8, queryOffsets, keyOffsets);
+}
+
+} // namespace
