@@ -4,7 +4,9 @@
 #define ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_H
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
@@ -15,6 +17,19 @@ namespace attn {
 
 #define GEN_PASS_REGISTRATION
 #include "attn/Dialect/Attn/Transforms/Passes.h.inc"
+
+/// Options of the CPU pipeline.
+struct CpuPipelineOptions {
+  int64_t queryTile = 16;
+  int64_t keyTile = 16;
+};
+
+/// attn.attention on memrefs -> tiled loops -> LLVM dialect, ready for the
+/// ExecutionEngine or mlir-runner.
+void buildCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options);
+
+/// Registers `attn-cpu-pipeline` with the pass registry.
+void registerCpuPipeline();
 
 } // namespace attn
 } // namespace mlir

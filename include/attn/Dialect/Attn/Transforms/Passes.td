@@ -69,4 +69,36 @@ def AttnSparsityReport : Pass<"attn-sparsity-report"> {
   ];
 }
 
+def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
+  let summary = "Lower attn.attention on memrefs to a tiled online-softmax loop nest";
+  let description = [{
+    The CPU form of the tiled schedule: for every batch element, query head
+    and tile of `query-tile` queries, loop over the tiles of `key-tile` keys,
+    keeping the row max m, the row sum l and the output accumulator in f32
+    (online softmax), and finish with O = acc / l and LSE = m + log l (rows
+    with no kept key give O = 0 and LSE = -inf). Scores are computed in f32
+    from Q and K widened to f32, P is rounded to V's element type before
+    P.V (SEMANTICS.md section 3, default precision). The mask predicate is
+    the mask attribute's `emitKeep`, ANDed with the explicit mask; the
+    additive bias is added to the scaled scores.
+
+    Emits scf, memref, arith and math ops; scratch buffers live in one
+    `memref.alloca_scope`. Ops on tensors must be bufferized first.
+
+    Not yet lowered (the op is left alone with an error): precision
+    attributes other than the default, heads attributes, gates, and segments
+    with `renormalize = false`.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+  let options = [
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"16",
+           "Queries per tile">,
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"16",
+           "Keys per tile">
+  ];
+}
+
 #endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD

@@ -1,0 +1,53 @@
+//===- CpuPipeline.cpp - attn.attention to runnable CPU code --------------===//
+
+#include "attn/Dialect/Attn/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+void mlir::attn::buildCpuPipeline(OpPassManager &pm,
+                                  const CpuPipelineOptions &options) {
+  AttnLowerToLoopsOptions loops;
+  loops.queryTile = options.queryTile;
+  loops.keyTile = options.keyTile;
+  pm.addPass(createAttnLowerToLoops(loops));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(arith::createArithExpandOpsPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+namespace {
+struct CpuPipelineCommandLineOptions
+    : PassPipelineOptions<CpuPipelineCommandLineOptions> {
+  Option<int64_t> queryTile{*this, "query-tile",
+                            llvm::cl::desc("Queries per tile"),
+                            llvm::cl::init(16)};
+  Option<int64_t> keyTile{*this, "key-tile", llvm::cl::desc("Keys per tile"),
+                          llvm::cl::init(16)};
+};
+} // namespace
+
+void mlir::attn::registerCpuPipeline() {
+  PassPipelineRegistration<CpuPipelineCommandLineOptions>(
+      "attn-cpu-pipeline",
+      "Lower attn.attention on memrefs to the LLVM dialect through the tiled "
+      "CPU loop nest",
+      [](OpPassManager &pm, const CpuPipelineCommandLineOptions &options) {
+        buildCpuPipeline(pm, {options.queryTile, options.keyTile});
+      });
+}
