@@ -334,8 +334,10 @@ struct AttnLowerToLoopsPass
   void runOnOperation() override {
     if (queryTile < 1 || keyTile < 1) {
       getOperation()->emitError()
-          << "attn-lower-to-loops: query-tile = " << queryTile
-          << " and key-tile = " << keyTile << " must be positive";
+          << "attn-lower-to-loops: query-tile = "
+          << static_cast<int64_t>(queryTile)
+          << " and key-tile = " << static_cast<int64_t>(keyTile)
+          << " must be positive";
       return signalPassFailure();
     }
     SmallVector<AttentionOp> ops;

@@ -1,0 +1,33 @@
+// RUN: attn-opt %s -split-input-file -attn-lower-to-loops -verify-diagnostics
+// RUN: not attn-opt %s -attn-lower-to-loops="query-tile=0" 2>&1 | FileCheck %s --check-prefix=TILE
+// TILE: error: attn-lower-to-loops: query-tile = 0 and key-tile = 16 must be positive
+
+func.func @tensors(%q: tensor<1x1x4x4xf32>, %o: tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32> {
+  // expected-error @below {{attn-lower-to-loops needs memref operands; bufferize first}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>) outs(%o : tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
+  return %r : tensor<1x1x4x4xf32>
+}
+
+// -----
+
+func.func @precision(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
+  // expected-error @below {{attn-lower-to-loops does not lower precision attributes yet}}
+  attn.attention ins(%q, %q, %q : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>) outs(%o : memref<1x1x4x4xf16>) precision = #attn.precision<sage1>
+  return
+}
+
+// -----
+
+func.func @heads(%q: memref<1x2x4x4xf16>, %o: memref<1x2x4x4xf16>) {
+  // expected-error @below {{attn-lower-to-loops does not lower heads attributes or gates yet}}
+  attn.attention ins(%q, %q, %q : memref<1x2x4x4xf16>, memref<1x2x4x4xf16>, memref<1x2x4x4xf16>) outs(%o : memref<1x2x4x4xf16>) heads = #attn.heads<weights = [1.0, 0.0]>
+  return
+}
+
+// -----
+
+func.func @unnormalized(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
+  // expected-error @below {{attn-lower-to-loops does not lower segments with renormalize = false yet}}
+  attn.attention ins(%q, %q, %q : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>) outs(%o : memref<1x1x4x4xf16>) mask = #attn.segments<query = [2, 2], visibility = [[full, none], [full, full]], renormalize = false>
+  return
+}

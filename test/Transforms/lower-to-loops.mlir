@@ -1,0 +1,63 @@
+// RUN: attn-opt %s -split-input-file -attn-lower-to-loops="query-tile=4 key-tile=8" | FileCheck %s
+// RUN: attn-opt %s -split-input-file -attn-cpu-pipeline | FileCheck %s --check-prefix=LLVM
+
+// The tiled loop nest: batch x heads x query tiles, then key tiles, with the
+// online-softmax state in f32 scratch buffers of one alloca scope.
+// CHECK-LABEL: func.func @causal
+// CHECK-NOT: attn.attention
+// CHECK: memref.alloca_scope
+// CHECK-DAG: memref.alloca() : memref<4xf32>
+// CHECK-DAG: memref.alloca(%{{.*}}) : memref<4x?xf32>
+// CHECK-DAG: memref.alloca() : memref<8xf32>
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: %[[KV:.*]] = arith.divsi
+// CHECK: scf.for
+// The causal predicate j <= i, from the mask attribute's emitKeep.
+// CHECK: arith.cmpi sle
+// CHECK: arith.select %{{.*}}, %{{.*}}, %cst
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// P is rounded to V's element type before P.V.
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: arith.extf %{{.*}} : f16 to f32
+// CHECK: math.log
+// LLVM-LABEL: llvm.func @causal
+// LLVM-NOT: attn.
+// LLVM-NOT: scf.
+// LLVM-NOT: memref.
+func.func @causal(%q: memref<1x2x10x8xf16>, %k: memref<1x1x10x8xf16>, %v: memref<1x1x10x4xf16>,
+                  %o: memref<1x2x10x4xf16>, %lse: memref<1x2x10xf32>) {
+  attn.attention ins(%q, %k, %v : memref<1x2x10x8xf16>, memref<1x1x10x8xf16>, memref<1x1x10x4xf16>)
+    outs(%o : memref<1x2x10x4xf16>, %lse : memref<1x2x10xf32>) mask = #attn.causal
+  return
+}
+
+// -----
+
+// Dense attention needs no predicate; run-time shapes read their sizes
+// with memref.dim, and a run-time D gives scale = rsqrt(D).
+// CHECK-LABEL: func.func @dynamic_dense
+// CHECK-NOT: arith.cmpi sle
+// CHECK: math.rsqrt
+// LLVM-LABEL: llvm.func @dynamic_dense
+func.func @dynamic_dense(%q: memref<?x?x?x?xf32>, %k: memref<?x?x?x?xf32>, %v: memref<?x?x?x?xf32>,
+                         %o: memref<?x?x?x?xf32>) {
+  attn.attention ins(%q, %k, %v : memref<?x?x?x?xf32>, memref<?x?x?x?xf32>, memref<?x?x?x?xf32>)
+    outs(%o : memref<?x?x?x?xf32>)
+  return
+}
+
+// -----
+
+// Run-time segment offsets are loaded per batch element.
+// CHECK-LABEL: func.func @runtime_segments
+// CHECK: memref.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<2x3xi32>
+// CHECK: arith.index_cast
+func.func @runtime_segments(%q: memref<2x1x12x4xf32>, %o: memref<2x1x12x4xf32>, %offsets: memref<2x3xi32>) {
+  attn.attention ins(%q, %q, %q : memref<2x1x12x4xf32>, memref<2x1x12x4xf32>, memref<2x1x12x4xf32>)
+    segment_offsets(%offsets : memref<2x3xi32>)
+    outs(%o : memref<2x1x12x4xf32>)
+    mask = #attn.segments<query = [?, ?], visibility = [[causal, none], [full, causal]]>
+  return
+}
