@@ -18,16 +18,16 @@ func.func @precision(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
 
 // -----
 
-func.func @heads(%q: memref<1x2x4x4xf16>, %o: memref<1x2x4x4xf16>) {
-  // expected-error @below {{attn-lower-to-loops does not lower heads attributes or gates yet}}
-  attn.attention ins(%q, %q, %q : memref<1x2x4x4xf16>, memref<1x2x4x4xf16>, memref<1x2x4x4xf16>) outs(%o : memref<1x2x4x4xf16>) heads = #attn.heads<weights = [1.0, 0.0]>
+func.func @group_precision(%q: memref<1x2x4x4xf16>, %o: memref<1x2x4x4xf16>) {
+  // expected-error @below {{attn-lower-to-loops does not lower precision attributes of head groups yet}}
+  attn.attention ins(%q, %q, %q : memref<1x2x4x4xf16>, memref<1x2x4x4xf16>, memref<1x2x4x4xf16>) outs(%o : memref<1x2x4x4xf16>) heads = #attn.heads<groups = [#attn.head_group<heads = [1], precision = #attn.precision<sage1>>]>
   return
 }
 
 // -----
 
-func.func @unnormalized(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
-  // expected-error @below {{attn-lower-to-loops does not lower segments with renormalize = false yet}}
-  attn.attention ins(%q, %q, %q : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>) outs(%o : memref<1x1x4x4xf16>) mask = #attn.segments<query = [2, 2], visibility = [[full, none], [full, full]], renormalize = false>
+func.func @nested_unnormalized(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
+  // expected-error @below {{attn-lower-to-loops lowers renormalize = false only on the op's own segments mask}}
+  attn.attention ins(%q, %q, %q : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>) outs(%o : memref<1x1x4x4xf16>) mask = #attn.and<#attn.causal, #attn.segments<query = [2, 2], visibility = [[full, none], [full, full]], renormalize = false>>
   return
 }

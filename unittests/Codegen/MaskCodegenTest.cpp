@@ -93,6 +93,77 @@ std::string str(Attribute attr) {
   return s;
 }
 
+/// emitClassifyRange on constant ranges folds to constants; it must be safe
+/// for every mask (never empty when the host finds a kept pair, never full
+/// when it finds a dropped one) and exact for masks with a band closed form.
+TEST_F(MaskCodegenTest, RangeClassification) {
+  struct Case {
+    const char *mask;
+    bool exact;
+  };
+  const Case cases[] = {
+      {"#attn.dense", true},
+      {"#attn.none", true},
+      {"#attn.causal", true},
+      {"#attn.causal<bottom_right>", true},
+      {"#attn.sliding_window<left = 3, right = 1>", true},
+      {"#attn.sliding_window<left = 0, right = 2, alignment = bottom_right>",
+       true},
+      {"#attn.and<#attn.causal, #attn.sliding_window<left = 4, right = 0>>",
+       false},
+      {"#attn.or<#attn.causal, #attn.sliding_window<left = 1, right = 1>>",
+       false},
+      {"#attn.power_law<block = 2, window = 1, sink = 1>", false},
+      {"#attn.neighborhood<grid = [4, 5], window = [3, 3]>", false},
+  };
+  std::mt19937 rng(5);
+  for (const Case &c : cases) {
+    MaskAttrInterface mask = parseMask(c.mask);
+    for (auto [nq, nk] : {std::pair<int64_t, int64_t>{20, 20}, {9, 20}}) {
+      if (isa<NeighborhoodMaskAttr>(mask) && nq != nk)
+        continue;
+      OwningOpRef<ModuleOp> module =
+          ModuleOp::create(UnknownLoc::get(&context));
+      OpBuilder builder(&context);
+      builder.setInsertionPointToStart(module->getBody());
+      Location loc = builder.getUnknownLoc();
+      auto cst = [&](int64_t v) {
+        return arith::ConstantIndexOp::create(builder, loc, v).getResult();
+      };
+      MaskIRContext irContext;
+      irContext.queryLength = cst(nq);
+      irContext.keyLength = cst(nk);
+      for (int trial = 0; trial < 300; ++trial) {
+        int64_t q0 = std::uniform_int_distribution<int64_t>(0, nq - 1)(rng);
+        int64_t q1 = std::uniform_int_distribution<int64_t>(q0 + 1, nq)(rng);
+        int64_t k0 = std::uniform_int_distribution<int64_t>(0, nk - 1)(rng);
+        int64_t k1 = std::uniform_int_distribution<int64_t>(k0 + 1, nk)(rng);
+        auto [mayKeep, keepsAll] = mask.emitClassifyRange(
+            builder, loc, cst(q0), cst(q1), cst(k0), cst(k1), irContext);
+        APInt may, all;
+        ASSERT_TRUE(matchPattern(mayKeep, m_ConstantInt(&may)) &&
+                    matchPattern(keepsAll, m_ConstantInt(&all)))
+            << c.mask;
+        TileClass host = mask.classifyTile(TokenBox::range(nq, q0, q1),
+                                           TokenBox::range(nk, k0, k1),
+                                           MaskContext(nq, nk));
+        std::string where = std::string(c.mask) + " queries [" +
+                            std::to_string(q0) + ", " + std::to_string(q1) +
+                            ") keys [" + std::to_string(k0) + ", " +
+                            std::to_string(k1) + ")";
+        if (!may.getBoolValue())
+          EXPECT_EQ(host, TileClass::Empty) << where;
+        if (all.getBoolValue())
+          EXPECT_EQ(host, TileClass::Full) << where;
+        if (c.exact) {
+          EXPECT_EQ(may.getBoolValue(), host != TileClass::Empty) << where;
+          EXPECT_EQ(all.getBoolValue(), host == TileClass::Full) << where;
+        }
+      }
+    }
+  }
+}
+
 TEST_F(MaskCodegenTest, FlatMasks) {
   const char *masks[] = {
       "#attn.dense",

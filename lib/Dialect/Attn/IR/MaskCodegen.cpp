@@ -49,6 +49,12 @@ struct IndexMath {
 };
 } // namespace
 
+std::pair<Value, Value> mlir::attn::detail::emitPartialClass(OpBuilder &builder,
+                                                            Location loc) {
+  IndexMath m{builder, loc};
+  return {m.bit(true), m.bit(false)};
+}
+
 /// The delta of causal and sliding-window masks (SEMANTICS.md 2.1).
 static Value emitAlignmentDelta(IndexMath &m, CausalAlignment alignment,
                                 const MaskIRContext &context) {
@@ -60,6 +66,20 @@ static Value emitAlignmentDelta(IndexMath &m, CausalAlignment alignment,
 Value DenseMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value, Value,
                               const MaskIRContext &) const {
   return IndexMath{builder, loc}.bit(true);
+}
+
+std::pair<Value, Value>
+DenseMaskAttr::emitClassifyRange(OpBuilder &builder, Location loc, Value, Value,
+                                 Value, Value, const MaskIRContext &) const {
+  IndexMath m{builder, loc};
+  return {m.bit(true), m.bit(true)};
+}
+
+std::pair<Value, Value>
+NoneMaskAttr::emitClassifyRange(OpBuilder &builder, Location loc, Value, Value,
+                                Value, Value, const MaskIRContext &) const {
+  IndexMath m{builder, loc};
+  return {m.bit(false), m.bit(false)};
 }
 
 Value NoneMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value, Value,
@@ -81,6 +101,39 @@ Value SlidingWindowMaskAttr::emitKeep(OpBuilder &builder, Location loc,
   Value center = m.add(query, emitAlignmentDelta(m, getAlignment(), context));
   return m.land(m.le(m.sub(center, m.c(getLeft())), key),
                 m.le(key, m.add(center, m.c(getRight()))));
+}
+
+/// keep iff lo <= j - i <= hi on contiguous ranges: the differences cover
+/// [kb - (qe - 1), (ke - 1) - qb], so comparing its ends is exact.
+static std::pair<Value, Value> emitBandClass(IndexMath &m, Value lo, Value hi,
+                                             Value queryBegin, Value queryEnd,
+                                             Value keyBegin, Value keyEnd) {
+  Value one = m.c(1);
+  Value minDiff = m.sub(keyBegin, m.sub(queryEnd, one));
+  Value maxDiff = m.sub(m.sub(keyEnd, one), queryBegin);
+  Value mayKeep = m.land(m.le(lo, maxDiff), m.le(minDiff, hi));
+  Value keepsAll = m.land(m.le(lo, minDiff), m.le(maxDiff, hi));
+  return {mayKeep, keepsAll};
+}
+
+std::pair<Value, Value> CausalMaskAttr::emitClassifyRange(
+    OpBuilder &builder, Location loc, Value queryBegin, Value queryEnd,
+    Value keyBegin, Value keyEnd, const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  Value delta = emitAlignmentDelta(m, getAlignment(), context);
+  // No lower bound: any lo below the smallest possible difference.
+  Value lo = m.sub(keyBegin, queryEnd);
+  return emitBandClass(m, lo, delta, queryBegin, queryEnd, keyBegin, keyEnd);
+}
+
+std::pair<Value, Value> SlidingWindowMaskAttr::emitClassifyRange(
+    OpBuilder &builder, Location loc, Value queryBegin, Value queryEnd,
+    Value keyBegin, Value keyEnd, const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  Value delta = emitAlignmentDelta(m, getAlignment(), context);
+  return emitBandClass(m, m.sub(delta, m.c(getLeft())),
+                       m.add(delta, m.c(getRight())), queryBegin, queryEnd,
+                       keyBegin, keyEnd);
 }
 
 Value NeighborhoodMaskAttr::emitKeep(OpBuilder &builder, Location loc,
@@ -188,6 +241,39 @@ Value AndMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
   for (MaskAttrInterface member : getMembers())
     keep = m.land(keep, member.emitKeep(builder, loc, query, key, context));
   return keep;
+}
+
+/// `and` may keep only if every member may, keeps all if every member does;
+/// `or` may keep if any member may, keeps all if any member does. Both are
+/// safe (never call a non-empty tile empty, nor a non-full tile full).
+static std::pair<Value, Value>
+emitCompositeClass(OpBuilder &builder, Location loc, bool isAnd,
+                   ArrayRef<MaskAttrInterface> members, Value queryBegin,
+                   Value queryEnd, Value keyBegin, Value keyEnd,
+                   const MaskIRContext &context) {
+  IndexMath m{builder, loc};
+  Value mayKeep = m.bit(isAnd), keepsAll = m.bit(isAnd);
+  for (MaskAttrInterface member : members) {
+    auto [memberMay, memberAll] = member.emitClassifyRange(
+        builder, loc, queryBegin, queryEnd, keyBegin, keyEnd, context);
+    mayKeep = isAnd ? m.land(mayKeep, memberMay) : m.lor(mayKeep, memberMay);
+    keepsAll = isAnd ? m.land(keepsAll, memberAll) : m.lor(keepsAll, memberAll);
+  }
+  return {mayKeep, keepsAll};
+}
+
+std::pair<Value, Value> AndMaskAttr::emitClassifyRange(
+    OpBuilder &builder, Location loc, Value queryBegin, Value queryEnd,
+    Value keyBegin, Value keyEnd, const MaskIRContext &context) const {
+  return emitCompositeClass(builder, loc, /*isAnd=*/true, getMembers(),
+                            queryBegin, queryEnd, keyBegin, keyEnd, context);
+}
+
+std::pair<Value, Value> OrMaskAttr::emitClassifyRange(
+    OpBuilder &builder, Location loc, Value queryBegin, Value queryEnd,
+    Value keyBegin, Value keyEnd, const MaskIRContext &context) const {
+  return emitCompositeClass(builder, loc, /*isAnd=*/false, getMembers(),
+                            queryBegin, queryEnd, keyBegin, keyEnd, context);
 }
 
 Value OrMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,

@@ -37,6 +37,13 @@ public:
   void emit();
 
 private:
+  /// Heads that share one mask; `heads` empty means every head.
+  struct HeadSet {
+    MaskAttrInterface mask;
+    SmallVector<int64_t> heads;
+  };
+  SmallVector<HeadSet> getHeadSets();
+
   // Constants and arithmetic.
   Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
   Value f32(double v) {
@@ -116,7 +123,20 @@ private:
     return load(operand, {broadcast(batch, 0), broadcast(head, 1), i, j});
   }
 
-  void emitQueryTile(Value batch, Value head, Value kvHead, Value tile);
+  /// Per-head factors of the epilogue: weight w, SoftPAG u, and whether
+  /// the attention is computed at all (w != 0 and u != 1).
+  struct HeadFactors {
+    Value weight, softpagU, compute;
+  };
+  HeadFactors emitHeadFactors(Value head);
+  /// `values[head]` for a constant table, as a select chain.
+  Value selectByHead(Value head, ArrayRef<double> values);
+  void emitQueryTile(Value batch, Value head, Value kvHead, Value tile,
+                     const HeadFactors &factors);
+  /// One key tile for the rows [q0, q1): scores, online-softmax update and
+  /// P.V; the mask predicate only when `applyMask`.
+  void emitTileRows(Value batch, Value head, Value kvHead, Value q0, Value q1,
+                    Value k0, Value k1, bool applyMask);
 
   AttentionOp op;
   OpBuilder &b;
@@ -126,6 +146,10 @@ private:
   // Filled by emit().
   Value nq, nk, headDim, valueDim, scale;
   Value rowMax, rowSum, acc, scores, probs; // scratch buffers
+  /// Segments with renormalize = false: the mask applies to the numerator
+  /// only (after the softmax), through `kept` (1 or 0 per key of the tile).
+  bool maskAfterSoftmax = false;
+  Value kept, rowKept;
   MaskAttrInterface mask;
   MaskIRContext maskContext;
   Type valueElementType, outputElementType;
@@ -133,9 +157,122 @@ private:
 
 } // namespace
 
-void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
-                                    Value tile) {
+Value LoopNestEmitter::selectByHead(Value head, ArrayRef<double> values) {
+  Value result = f32(values.back());
+  for (int64_t h = static_cast<int64_t>(values.size()) - 2; h >= 0; --h) {
+    Value isHead = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                         head, index(h));
+    result = arith::SelectOp::create(b, loc, isHead, f32(values[h]), result);
+  }
+  return result;
+}
+
+LoopNestEmitter::HeadFactors LoopNestEmitter::emitHeadFactors(Value head) {
+  HeadFactors factors{f32(1), f32(0), nullptr};
+  HeadsAttr heads = op.getHeadsAttr();
+  if (heads && heads.getWeights())
+    factors.weight = selectByHead(head, heads.getWeights().asArrayRef());
+  if (SoftPagAttr softpag = heads ? heads.getSoftpag() : nullptr) {
+    SmallVector<double> u(op.getNumQueryHeads(), 0.0);
+    for (int64_t h : softpag.getHeads())
+      u[h] = softpag.getU().convertToDouble();
+    factors.softpagU = selectByHead(head, u);
+  }
+  Value nonZeroWeight = arith::CmpFOp::create(
+      b, loc, arith::CmpFPredicate::ONE, factors.weight, f32(0));
+  factors.compute = nonZeroWeight;
+  // u = 1 replaces the attention by V; it is still computed when the LSE
+  // output asks for its scores.
+  if (!op.getLseOutput())
+    factors.compute = arith::AndIOp::create(
+        b, loc, nonZeroWeight,
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE,
+                              factors.softpagU, f32(1)));
+  return factors;
+}
+
+void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
+                                   Value q0, Value q1, Value k0, Value k1,
+                                   bool applyMask) {
   Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
+  loop(q0, q1, [&](Value i) {
+    Value r = arith::SubIOp::create(b, loc, i, q0);
+    // Scores s_j = scale * q.k_j (+ bias), -inf where the mask drops j.
+    Value tileMax = reduce(k0, k1, negInf(), [&](Value j, Value runMax) {
+      Value dot = reduce(index(0), headDim, f32(0), [&](Value d, Value s) {
+        Value qd = toF32(load(q, {batch, head, i, d}));
+        Value kd = toF32(load(k, {batch, kvHead, j, d}));
+        return Value(arith::AddFOp::create(
+            b, loc, s, arith::MulFOp::create(b, loc, qd, kd)));
+      });
+      Value s = arith::MulFOp::create(b, loc, dot, scale);
+      if (Value bias = op.getBias())
+        s = arith::AddFOp::create(
+            b, loc, s, toF32(loadPairOperand(bias, batch, head, i, j)));
+      Value jj = arith::SubIOp::create(b, loc, j, k0);
+      Value keep = applyMask
+                       ? mask.emitKeep(b, loc, i, j, maskContext)
+                       : Value(arith::ConstantIntOp::create(b, loc, 1, 1));
+      if (Value explicitMask = op.getExplicitMask())
+        keep = arith::AndIOp::create(
+            b, loc, keep,
+            loadPairOperand(explicitMask, batch, head, i, j));
+      if (maskAfterSoftmax) {
+        // Every key enters m and l; the mask only gates the numerator.
+        store(arith::SelectOp::create(b, loc, keep, f32(1), f32(0)), kept,
+              {jj});
+        Value anyKept = load(rowKept, {r});
+        store(arith::SelectOp::create(b, loc, keep, f32(1), anyKept),
+              rowKept, {r});
+      } else {
+        s = arith::SelectOp::create(b, loc, keep, s, negInf());
+      }
+      store(s, scores, {jj});
+      return Value(arith::MaximumFOp::create(b, loc, runMax, s));
+    });
+
+    // m' = max(m, tile max); mu = m' or 0 when -inf; alpha = exp(m - mu).
+    Value oldMax = load(rowMax, {r});
+    Value newMax = arith::MaximumFOp::create(b, loc, oldMax, tileMax);
+    Value isNegInf = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                           newMax, negInf());
+    Value mu = arith::SelectOp::create(b, loc, isNegInf, f32(0), newMax);
+    Value alpha =
+        math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, oldMax, mu));
+
+    // p_j = exp(s_j - mu) (0 where masked); l = alpha l + sum p.
+    Value tileSum = reduce(k0, k1, f32(0), [&](Value j, Value sum) {
+      Value jj = arith::SubIOp::create(b, loc, j, k0);
+      Value p = math::ExpOp::create(
+          b, loc, arith::SubFOp::create(b, loc, load(scores, {jj}), mu));
+      Value numerator = p;
+      if (maskAfterSoftmax)
+        numerator = arith::MulFOp::create(b, loc, p, load(kept, {jj}));
+      store(roundThrough(numerator, valueElementType), probs, {jj});
+      return Value(arith::AddFOp::create(b, loc, sum, p));
+    });
+    store(arith::AddFOp::create(
+              b, loc, arith::MulFOp::create(b, loc, alpha, load(rowSum, {r})),
+              tileSum),
+          rowSum, {r});
+
+    // acc = alpha acc + P V.
+    loop(index(0), valueDim, [&](Value c) {
+      Value start = arith::MulFOp::create(b, loc, alpha, load(acc, {r, c}));
+      Value total = reduce(k0, k1, start, [&](Value j, Value a) {
+        Value p = load(probs, {arith::SubIOp::create(b, loc, j, k0)});
+        Value vj = toF32(load(v, {batch, kvHead, j, c}));
+        return Value(arith::AddFOp::create(
+            b, loc, a, arith::MulFOp::create(b, loc, p, vj)));
+      });
+      store(total, acc, {r, c});
+    });
+    store(newMax, rowMax, {r});
+  });
+}
+
+void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
+                                    Value tile, const HeadFactors &factors) {
   Value q0 = arith::MulIOp::create(b, loc, tile, index(queryTile));
   Value q1 = arith::MinSIOp::create(
       b, loc, arith::AddIOp::create(b, loc, q0, index(queryTile)), nq);
@@ -144,73 +281,34 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
   loop(index(0), index(queryTile), [&](Value r) {
     store(negInf(), rowMax, {r});
     store(f32(0), rowSum, {r});
+    if (maskAfterSoftmax)
+      store(f32(0), rowKept, {r});
     loop(index(0), valueDim, [&](Value c) { store(f32(0), acc, {r, c}); });
   });
 
-  Value numKeyTiles = arith::CeilDivSIOp::create(b, loc, nk, index(keyTile));
+  // Heads with weight 0 or u = 1 compute no attention: l stays 0.
+  Value numKeyTiles = arith::SelectOp::create(
+      b, loc, factors.compute,
+      arith::CeilDivSIOp::create(b, loc, nk, index(keyTile)), index(0));
   loop(index(0), numKeyTiles, [&](Value keyTileIndex) {
     Value k0 = arith::MulIOp::create(b, loc, keyTileIndex, index(keyTile));
     Value k1 = arith::MinSIOp::create(
         b, loc, arith::AddIOp::create(b, loc, k0, index(keyTile)), nk);
-    loop(q0, q1, [&](Value i) {
-      Value r = arith::SubIOp::create(b, loc, i, q0);
-      // Scores s_j = scale * q.k_j (+ bias), -inf where the mask drops j.
-      Value tileMax = reduce(k0, k1, negInf(), [&](Value j, Value runMax) {
-        Value dot = reduce(index(0), headDim, f32(0), [&](Value d, Value s) {
-          Value qd = toF32(load(q, {batch, head, i, d}));
-          Value kd = toF32(load(k, {batch, kvHead, j, d}));
-          return Value(arith::AddFOp::create(
-              b, loc, s, arith::MulFOp::create(b, loc, qd, kd)));
-        });
-        Value s = arith::MulFOp::create(b, loc, dot, scale);
-        if (Value bias = op.getBias())
-          s = arith::AddFOp::create(
-              b, loc, s, toF32(loadPairOperand(bias, batch, head, i, j)));
-        Value keep = mask.emitKeep(b, loc, i, j, maskContext);
-        if (Value explicitMask = op.getExplicitMask())
-          keep = arith::AndIOp::create(
-              b, loc, keep,
-              loadPairOperand(explicitMask, batch, head, i, j));
-        s = arith::SelectOp::create(b, loc, keep, s, negInf());
-        store(s, scores, {arith::SubIOp::create(b, loc, j, k0)});
-        return Value(arith::MaximumFOp::create(b, loc, runMax, s));
-      });
-
-      // m' = max(m, tile max); mu = m' or 0 when -inf; alpha = exp(m - mu).
-      Value oldMax = load(rowMax, {r});
-      Value newMax = arith::MaximumFOp::create(b, loc, oldMax, tileMax);
-      Value isNegInf = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                             newMax, negInf());
-      Value mu = arith::SelectOp::create(b, loc, isNegInf, f32(0), newMax);
-      Value alpha =
-          math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, oldMax, mu));
-
-      // p_j = exp(s_j - mu) (0 where masked); l = alpha l + sum p.
-      Value tileSum = reduce(k0, k1, f32(0), [&](Value j, Value sum) {
-        Value jj = arith::SubIOp::create(b, loc, j, k0);
-        Value p = math::ExpOp::create(
-            b, loc, arith::SubFOp::create(b, loc, load(scores, {jj}), mu));
-        store(roundThrough(p, valueElementType), probs, {jj});
-        return Value(arith::AddFOp::create(b, loc, sum, p));
-      });
-      store(arith::AddFOp::create(
-                b, loc, arith::MulFOp::create(b, loc, alpha, load(rowSum, {r})),
-                tileSum),
-            rowSum, {r});
-
-      // acc = alpha acc + P V.
-      loop(index(0), valueDim, [&](Value c) {
-        Value start = arith::MulFOp::create(b, loc, alpha, load(acc, {r, c}));
-        Value total = reduce(k0, k1, start, [&](Value j, Value a) {
-          Value p = load(probs, {arith::SubIOp::create(b, loc, j, k0)});
-          Value vj = toF32(load(v, {batch, kvHead, j, c}));
-          return Value(arith::AddFOp::create(
-              b, loc, a, arith::MulFOp::create(b, loc, p, vj)));
-        });
-        store(total, acc, {r, c});
-      });
-      store(newMax, rowMax, {r});
-    });
+    // Empty tiles are skipped, full ones evaluate no predicate.
+    auto [mayKeep, keepsAll] =
+        mask.emitClassifyRange(b, loc, q0, q1, k0, k1, maskContext);
+    if (maskAfterSoftmax) // Every key enters the denominator.
+      mayKeep = arith::ConstantIntOp::create(b, loc, 1, 1);
+    if (maskAfterSoftmax || op.getExplicitMask())
+      keepsAll = arith::ConstantIntOp::create(b, loc, 0, 1);
+    auto ifMayKeep = scf::IfOp::create(b, loc, mayKeep, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifMayKeep.thenBlock());
+    auto ifFull = scf::IfOp::create(b, loc, keepsAll, /*withElse=*/true);
+    b.setInsertionPointToStart(ifFull.thenBlock());
+    emitTileRows(batch, head, kvHead, q0, q1, k0, k1, /*applyMask=*/false);
+    b.setInsertionPointToStart(ifFull.elseBlock());
+    emitTileRows(batch, head, kvHead, q0, q1, k0, k1, /*applyMask=*/true);
   });
 
   // O = acc / l (0 when l == 0), LSE = m + log l (-inf when l == 0).
@@ -219,10 +317,29 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
     Value l = load(rowSum, {r});
     Value empty =
         arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, f32(0));
+    if (maskAfterSoftmax)
+      empty = arith::OrIOp::create(
+          b, loc, empty,
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                load(rowKept, {r}), f32(0)));
     Value inverse = arith::SelectOp::create(
         b, loc, empty, f32(0), arith::DivFOp::create(b, loc, f32(1), l));
+    // O = w * g * ((1 - u) attention + u V) (SEMANTICS.md section 4).
+    Value rowFactor = factors.weight;
+    if (Value gates = op.getGates())
+      rowFactor = arith::MulFOp::create(b, loc, rowFactor,
+                                        toF32(load(gates, {batch, i, head})));
+    bool softpag = op.getHeadsAttr() && op.getHeadsAttr().getSoftpag();
     loop(index(0), valueDim, [&](Value c) {
       Value out = arith::MulFOp::create(b, loc, load(acc, {r, c}), inverse);
+      if (softpag) {
+        Value keep = arith::SubFOp::create(b, loc, f32(1), factors.softpagU);
+        Value identity = toF32(load(op.getValue(), {batch, kvHead, i, c}));
+        out = arith::AddFOp::create(
+            b, loc, arith::MulFOp::create(b, loc, keep, out),
+            arith::MulFOp::create(b, loc, factors.softpagU, identity));
+      }
+      out = arith::MulFOp::create(b, loc, out, rowFactor);
       store(fromF32(out, outputElementType), op.getOutput(),
             {batch, head, i, c});
     });
@@ -233,6 +350,30 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
             {batch, head, i});
     }
   });
+}
+
+SmallVector<LoopNestEmitter::HeadSet> LoopNestEmitter::getHeadSets() {
+  HeadsAttr heads = op.getHeadsAttr();
+  SmallVector<HeadSet> sets;
+  SmallVector<bool> inGroup(heads ? op.getNumQueryHeads() : 0, false);
+  if (heads) {
+    for (HeadGroupAttr group : heads.getGroups()) {
+      if (!group.getMask())
+        continue;
+      sets.push_back({group.getMask(), SmallVector<int64_t>(group.getHeads())});
+      for (int64_t h : group.getHeads())
+        inGroup[h] = true;
+    }
+  }
+  if (sets.empty())
+    return {{op.getMaskOrDense(), {}}};
+  HeadSet rest{op.getMaskOrDense(), {}};
+  for (auto [h, grouped] : llvm::enumerate(inGroup))
+    if (!grouped)
+      rest.heads.push_back(h);
+  if (!rest.heads.empty())
+    sets.insert(sets.begin(), rest);
+  return sets;
 }
 
 void LoopNestEmitter::emit() {
@@ -291,17 +432,43 @@ void LoopNestEmitter::emit() {
       ValueRange{valueDim});
   scores = memref::AllocaOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
   probs = memref::AllocaOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
+  if (auto segments = dyn_cast<SegmentsMaskAttr>(op.getMaskOrDense()))
+    maskAfterSoftmax = !segments.getRenormalize();
+  if (maskAfterSoftmax) {
+    kept = memref::AllocaOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
+    rowKept =
+        memref::AllocaOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
+  }
 
   Value numQueryTiles = arith::CeilDivSIOp::create(b, loc, nq, index(queryTile));
-  loop(index(0), batchSize, [&](Value batchIndex) {
-    batch = batchIndex;
-    loop(index(0), numHeads, [&](Value head) {
-      Value kvHead = arith::DivSIOp::create(b, loc, head, headsPerKv);
-      loop(index(0), numQueryTiles, [&](Value tile) {
-        emitQueryTile(batchIndex, head, kvHead, tile);
+  // One loop nest per distinct mask: the op's heads, then each head group
+  // with a mask of its own (their predicates are different code).
+  for (const HeadSet &set : getHeadSets()) {
+    mask = set.mask;
+    Value count = set.heads.empty() ? numHeads : index(set.heads.size());
+    loop(index(0), batchSize, [&](Value batchIndex) {
+      batch = batchIndex;
+      loop(index(0), count, [&](Value position) {
+        Value head = position;
+        if (!set.heads.empty()) {
+          // The position-th head of the set, as a select chain.
+          head = index(set.heads.back());
+          for (int64_t p = static_cast<int64_t>(set.heads.size()) - 2; p >= 0;
+               --p) {
+            Value isP = arith::CmpIOp::create(
+                b, loc, arith::CmpIPredicate::eq, position, index(p));
+            head = arith::SelectOp::create(b, loc, isP, index(set.heads[p]),
+                                           head);
+          }
+        }
+        Value kvHead = arith::DivSIOp::create(b, loc, head, headsPerKv);
+        HeadFactors factors = emitHeadFactors(head);
+        loop(index(0), numQueryTiles, [&](Value tile) {
+          emitQueryTile(batchIndex, head, kvHead, tile, factors);
+        });
       });
     });
-  });
+  }
   memref::AllocaScopeReturnOp::create(b, loc);
 }
 
@@ -313,16 +480,34 @@ static LogicalResult checkSupported(AttentionOp op) {
   if (op.getPrecisionAttr())
     return op.emitOpError() << "attn-lower-to-loops does not lower precision "
                                "attributes yet";
-  if (op.getHeadsAttr() || op.getGates())
-    return op.emitOpError() << "attn-lower-to-loops does not lower heads "
-                               "attributes or gates yet";
-  bool unnormalized = false;
-  op.getMaskOrDense().walk([&](SegmentsMaskAttr segments) {
-    unnormalized |= !segments.getRenormalize();
-  });
-  if (unnormalized)
-    return op.emitOpError() << "attn-lower-to-loops does not lower segments "
-                               "with renormalize = false yet";
+  if (HeadsAttr heads = op.getHeadsAttr()) {
+    if (ShapedType::isDynamic(op.getNumQueryHeads()))
+      return op.emitOpError() << "attn-lower-to-loops needs a static number "
+                                 "of query heads to lower a heads attribute";
+    for (HeadGroupAttr group : heads.getGroups())
+      if (group.getPrecision())
+        return op.emitOpError() << "attn-lower-to-loops does not lower "
+                                   "precision attributes of head groups yet";
+  }
+  // renormalize = false is lowered for the op's own segments mask; inside
+  // a composite or a head group its meaning would depend on the nesting.
+  MaskAttrInterface mask = op.getMaskOrDense();
+  bool nestedUnnormalized = false;
+  auto findNested = [&](MaskAttrInterface root) {
+    root.walk([&](SegmentsMaskAttr segments) {
+      nestedUnnormalized |= !segments.getRenormalize() && segments != root;
+    });
+  };
+  findNested(mask);
+  if (HeadsAttr heads = op.getHeadsAttr())
+    for (HeadGroupAttr group : heads.getGroups())
+      if (group.getMask())
+        group.getMask().walk([&](SegmentsMaskAttr segments) {
+          nestedUnnormalized |= !segments.getRenormalize();
+        });
+  if (nestedUnnormalized)
+    return op.emitOpError() << "attn-lower-to-loops lowers renormalize = "
+                               "false only on the op's own segments mask";
   return success();
 }
 

@@ -32,6 +32,8 @@ namespace detail {
 OptionalParseResult parseMaskAttribute(AsmParser &parser, StringRef &mnemonic,
                                        Type type, Attribute &result);
 LogicalResult printMaskAttribute(Attribute attr, AsmPrinter &printer);
+/// (mayKeep, keepsAll) = (true, false): the run-time class "partial".
+std::pair<Value, Value> emitPartialClass(OpBuilder &builder, Location loc);
 } // namespace detail
 } // namespace attn
 } // namespace mlir

@@ -81,6 +81,21 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
            "::mlir::Value":$query, "::mlir::Value":$key,
            "const ::mlir::attn::MaskIRContext &":$context)>,
     InterfaceMethod<
+      "Emits IR classifying the tile of flat query indices [queryBegin, "
+      "queryEnd) x key indices [keyBegin, keyEnd) (non-empty ranges, "
+      "`index` values) at run time. Returns two i1 values (mayKeep, keepsAll): "
+      "mayKeep false guarantees an empty tile, keepsAll true a full one. "
+      "Masks with a closed form answer exactly; the default says partial.",
+      "std::pair<::mlir::Value, ::mlir::Value>", "emitClassifyRange",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "::mlir::Value":$queryBegin, "::mlir::Value":$queryEnd,
+           "::mlir::Value":$keyBegin, "::mlir::Value":$keyEnd,
+           "const ::mlir::attn::MaskIRContext &":$context),
+      /*methodBody=*/"",
+      /*defaultImplementation=*/[{
+        return ::mlir::attn::detail::emitPartialClass(builder, loc);
+      }]>,
+    InterfaceMethod<
       "Returns true when the mask needs run-time segment offsets.",
       "bool", "needsSegmentOffsets", (ins),
       /*methodBody=*/"",

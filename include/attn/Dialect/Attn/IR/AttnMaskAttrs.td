@@ -22,7 +22,7 @@ class Attn_MaskAttr<string name, string attrMnemonic, list<string> overridden = 
 // Masks (SEMANTICS.md section 2)
 //===----------------------------------------------------------------------===//
 
-def Attn_DenseMaskAttr : Attn_MaskAttr<"DenseMask", "dense", ["countKept"]> {
+def Attn_DenseMaskAttr : Attn_MaskAttr<"DenseMask", "dense", ["countKept", "emitClassifyRange"]> {
   let summary = "Keeps every (query, key) pair";
   let description = [{
     The mask of plain attention. An op without a `mask` attribute is dense.
@@ -33,7 +33,7 @@ def Attn_DenseMaskAttr : Attn_MaskAttr<"DenseMask", "dense", ["countKept"]> {
   }];
 }
 
-def Attn_NoneMaskAttr : Attn_MaskAttr<"NoneMask", "none", ["countKept"]> {
+def Attn_NoneMaskAttr : Attn_MaskAttr<"NoneMask", "none", ["countKept", "emitClassifyRange"]> {
   let summary = "Keeps no pair";
   let description = [{
     Drops every pair. Useful as an entry of a segment visibility table, where
@@ -46,7 +46,8 @@ def Attn_NoneMaskAttr : Attn_MaskAttr<"NoneMask", "none", ["countKept"]> {
 }
 
 def Attn_CausalMaskAttr
-    : Attn_MaskAttr<"CausalMask", "causal", ["countKept", "simplify"]> {
+    : Attn_MaskAttr<"CausalMask", "causal",
+                    ["countKept", "simplify", "emitClassifyRange"]> {
   let summary = "Keeps key j for query i iff j <= i + delta";
   let description = [{
     Causal masking. `delta` is 0 for `top_left` alignment (the default) and
@@ -64,7 +65,7 @@ def Attn_CausalMaskAttr
 }
 
 def Attn_SlidingWindowMaskAttr : Attn_MaskAttr<"SlidingWindowMask",
-    "sliding_window", ["countKept", "simplify"]> {
+    "sliding_window", ["countKept", "simplify", "emitClassifyRange"]> {
   let summary = "Clipped 1-D sliding window: i + delta - left <= j <= i + delta + right";
   let description = [{
     The FlashAttention `window_size` convention. Windows are clipped at the
@@ -192,7 +193,8 @@ def Attn_SegmentsMaskAttr : Attn_MaskAttr<"SegmentsMask", "segments",
 
 class Attn_CompositeMaskAttr<string name, string attrMnemonic>
     : Attn_MaskAttr<name, attrMnemonic, ["simplify", "verifyLengths",
-                                         "getTokenGrid", "needsSegmentOffsets"]> {
+                                         "getTokenGrid", "needsSegmentOffsets",
+                                         "emitClassifyRange"]> {
   let parameters = (ins ArrayRefParameter<"MaskAttrInterface">:$members);
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;

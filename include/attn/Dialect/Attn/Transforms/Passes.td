@@ -85,9 +85,16 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
     Emits scf, memref, arith and math ops; scratch buffers live in one
     `memref.alloca_scope`. Ops on tensors must be bufferized first.
 
-    Not yet lowered (the op is left alone with an error): precision
-    attributes other than the default, heads attributes, gates, and segments
-    with `renormalize = false`.
+    Heads: zero-weight heads compute no attention (O = 0, LSE = -inf), nor
+    do SoftPAG heads with u = 1 unless the LSE output asks for their scores;
+    O = w * gate * ((1 - u) attention + u V), LSE is that of the attention;
+    each head group with its own mask gets its own loop nest. A segments
+    mask with `renormalize = false` masks the numerator only (the row max and
+    the denominator run over every key, explicit-mask entries included);
+    LSE = m + log l then, and -inf for rows that keep no key.
+
+    Not yet lowered (the pass fails with an error naming the op): precision
+    attributes, `renormalize = false` below the op's own mask.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
