@@ -1,8 +1,8 @@
 //===- MaskPropertyTest.cpp - property tests of the mask interface --------===//
 //
 // Checks every mask attribute against an independent reference of
-// SEMANTICS.md section 2 written here (ref::keep), on many random
-// configurations drawn from a fixed-seed generator:
+// SEMANTICS.md section 2 (ref::keep, in Reference/MaskReference.h), on many
+// random configurations drawn from a fixed-seed generator:
 //
 //   - keep(i, j) on every pair of small problems, plus the worked examples;
 //   - non-causal neighborhoods keep exactly w keys per dimension;
@@ -15,6 +15,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include "Reference/MaskReference.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
@@ -33,197 +35,17 @@
 
 using namespace mlir;
 using namespace mlir::attn;
+using namespace attnref;
 
 namespace {
 
-//===----------------------------------------------------------------------===//
-// Random helpers
-//===----------------------------------------------------------------------===//
-
-using Rng = std::mt19937;
-
-int64_t uniform(Rng &rng, int64_t lo, int64_t hi) {
-  return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
-}
-bool coin(Rng &rng, double p = 0.5) {
-  return std::bernoulli_distribution(p)(rng);
-}
-
+/// The product of `values` (for grids held in LLVM containers).
 int64_t product(ArrayRef<int64_t> values) {
   int64_t result = 1;
   for (int64_t v : values)
     result *= v;
   return result;
 }
-
-/// A random grid of `rank` extents whose product is n >= 1.
-SmallVector<int64_t> randomFactorization(Rng &rng, int64_t n, unsigned rank) {
-  SmallVector<int64_t> dims(rank, 1);
-  int64_t m = n;
-  for (int64_t p = 2; p * p <= m; ++p) {
-    while (m % p == 0) {
-      dims[uniform(rng, 0, rank - 1)] *= p;
-      m /= p;
-    }
-  }
-  if (m > 1)
-    dims[uniform(rng, 0, rank - 1)] *= m;
-  return dims;
-}
-
-/// Sizes of `parts` contiguous pieces (possibly empty) that sum to `total`.
-std::vector<int64_t> randomComposition(Rng &rng, int64_t total,
-                                       int64_t parts) {
-  std::vector<int64_t> cuts = {0, total};
-  for (int64_t p = 1; p < parts; ++p)
-    cuts.push_back(uniform(rng, 0, total));
-  std::sort(cuts.begin(), cuts.end());
-  std::vector<int64_t> sizes;
-  for (size_t c = 1; c < cuts.size(); ++c)
-    sizes.push_back(cuts[c] - cuts[c - 1]);
-  return sizes;
-}
-
-//===----------------------------------------------------------------------===//
-// Mask descriptions, and the reference of SEMANTICS.md section 2
-//===----------------------------------------------------------------------===//
-
-enum class Kind {
-  Dense,
-  None,
-  Causal,
-  Sliding,
-  Neighborhood,
-  PowerLaw,
-  Segments,
-  And,
-  Or
-};
-
-/// A mask, described independently of the attributes.
-struct Spec {
-  Kind kind = Kind::Dense;
-  // causal, sliding window
-  bool bottomRight = false;
-  int64_t left = 0, right = 0;
-  // neighborhood
-  SmallVector<int64_t> grid, window, stride, dilation;
-  SmallVector<bool> causalDims;
-  // power law
-  int64_t block = 1, plWindow = 0, sink = 0;
-  bool plCausal = true;
-  // segments: actual sizes (also when the attribute has run-time sizes)
-  std::vector<int64_t> qSizes, kSizes;
-  bool dynamic = false, renormalize = true;
-  /// Segments: the table, row-major [query segment][key segment].
-  /// and / or: the members.
-  std::vector<Spec> children;
-};
-
-namespace ref {
-
-/// One dimension of a neighborhood (SEMANTICS.md 2.3, steps 1-3).
-bool keepInDim(int64_t L, int64_t w, int64_t s, int64_t d, bool causal,
-               int64_t x, int64_t y) {
-  if (x % d != y % d)
-    return false;
-  int64_t g = x % d, a = x / d, b = y / d;
-  int64_t n = (L - g + d - 1) / d;
-  if (!causal) {
-    int64_t leader = std::min(a / s * s + s / 2, n - 1);
-    int64_t start = leader - w / 2;
-    if (start > n - w)
-      start = n - w;
-    if (start < 0)
-      start = 0;
-    return start <= b && b < start + w;
-  }
-  int64_t leader = std::min(a / s * s + s - 1, n - 1);
-  return std::max<int64_t>(leader - w + 1, 0) <= b && b <= a;
-}
-
-/// Row-major coordinates of flat index `index` on `grid`.
-std::vector<int64_t> coordsOf(int64_t index, ArrayRef<int64_t> grid) {
-  std::vector<int64_t> coords(grid.size());
-  for (size_t d = grid.size(); d-- > 0;) {
-    coords[d] = index % grid[d];
-    index /= grid[d];
-  }
-  return coords;
-}
-
-bool isPowerOfTwo(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
-
-/// keep(i, j) of mask `s` on an nq x nk problem.
-bool keep(const Spec &s, int64_t i, int64_t j, int64_t nq, int64_t nk) {
-  switch (s.kind) {
-  case Kind::Dense:
-    return true;
-  case Kind::None:
-    return false;
-  case Kind::Causal: {
-    int64_t delta = s.bottomRight ? nk - nq : 0;
-    return j <= i + delta;
-  }
-  case Kind::Sliding: {
-    int64_t delta = s.bottomRight ? nk - nq : 0;
-    return i + delta - s.left <= j && j <= i + delta + s.right;
-  }
-  case Kind::Neighborhood: {
-    std::vector<int64_t> x = coordsOf(i, s.grid), y = coordsOf(j, s.grid);
-    for (size_t d = 0; d < s.grid.size(); ++d)
-      if (!keepInDim(s.grid[d], s.window[d], s.stride[d], s.dilation[d],
-                     s.causalDims[d], x[d], y[d]))
-        return false;
-    return true;
-  }
-  case Kind::PowerLaw: {
-    int64_t delta = i / s.block - j / s.block;
-    if (s.plCausal) {
-      if (j > i)
-        return false;
-    } else {
-      delta = delta < 0 ? -delta : delta;
-    }
-    return j < s.sink * s.block || delta < s.plWindow || isPowerOfTwo(delta);
-  }
-  case Kind::Segments: {
-    // Segment a holds [start_a, start_a + size_a); tokens past the last
-    // segment are in none.
-    auto locate = [](const std::vector<int64_t> &sizes, int64_t index,
-                     int64_t &segment, int64_t &local) {
-      int64_t start = 0;
-      for (size_t a = 0; a < sizes.size(); ++a) {
-        if (index < start + sizes[a]) {
-          segment = a;
-          local = index - start;
-          return true;
-        }
-        start += sizes[a];
-      }
-      return false;
-    };
-    int64_t a, b, li, lj;
-    if (!locate(s.qSizes, i, a, li) || !locate(s.kSizes, j, b, lj))
-      return false;
-    const Spec &entry = s.children[a * s.kSizes.size() + b];
-    return keep(entry, li, lj, s.qSizes[a], s.kSizes[b]);
-  }
-  case Kind::And:
-    for (const Spec &m : s.children)
-      if (!keep(m, i, j, nq, nk))
-        return false;
-    return true;
-  case Kind::Or:
-    for (const Spec &m : s.children)
-      if (keep(m, i, j, nq, nk))
-        return true;
-    return false;
-  }
-  return false;
-}
-
-} // namespace ref
 
 //===----------------------------------------------------------------------===//
 // Building attributes and contexts from descriptions
@@ -244,9 +66,11 @@ MaskAttrInterface build(MLIRContext *ctx, const Spec &s) {
   case Kind::Sliding:
     return SlidingWindowMaskAttr::get(ctx, s.left, s.right,
                                       alignmentOf(s.bottomRight));
-  case Kind::Neighborhood:
+  case Kind::Neighborhood: {
+    SmallVector<bool> causal(s.causalDims.begin(), s.causalDims.end());
     return NeighborhoodMaskAttr::get(ctx, s.grid, s.window, s.stride,
-                                     s.dilation, s.causalDims);
+                                     s.dilation, causal);
+  }
   case Kind::PowerLaw:
     return PowerLawMaskAttr::get(ctx, s.block, s.plWindow, s.sink, s.plCausal);
   case Kind::Segments: {
@@ -336,244 +160,6 @@ std::string describe(const TokenBox &box) {
   return text;
 }
 
-//===----------------------------------------------------------------------===//
-// Random masks
-//===----------------------------------------------------------------------===//
-
-Spec makeDense() { return Spec{}; }
-Spec makeNone() {
-  Spec s;
-  s.kind = Kind::None;
-  return s;
-}
-Spec makeCausal(bool bottomRight) {
-  Spec s;
-  s.kind = Kind::Causal;
-  s.bottomRight = bottomRight;
-  return s;
-}
-Spec makeSliding(int64_t left, int64_t right, bool bottomRight) {
-  Spec s;
-  s.kind = Kind::Sliding;
-  s.left = left;
-  s.right = right;
-  s.bottomRight = bottomRight;
-  return s;
-}
-Spec makePowerLaw(int64_t block, int64_t window, int64_t sink, bool causal) {
-  Spec s;
-  s.kind = Kind::PowerLaw;
-  s.block = block;
-  s.plWindow = window;
-  s.sink = sink;
-  s.plCausal = causal;
-  return s;
-}
-Spec makeNeighborhood(ArrayRef<int64_t> grid, ArrayRef<int64_t> window,
-                      ArrayRef<int64_t> stride, ArrayRef<int64_t> dilation,
-                      ArrayRef<bool> causal) {
-  Spec s;
-  s.kind = Kind::Neighborhood;
-  s.grid.assign(grid.begin(), grid.end());
-  s.window.assign(window.begin(), window.end());
-  s.stride.assign(stride.begin(), stride.end());
-  s.dilation.assign(dilation.begin(), dilation.end());
-  s.causalDims.assign(causal.begin(), causal.end());
-  return s;
-}
-Spec makeComposite(Kind kind, std::vector<Spec> members) {
-  Spec s;
-  s.kind = kind;
-  s.children = std::move(members);
-  return s;
-}
-Spec makeSegments(std::vector<int64_t> q, std::vector<int64_t> k,
-                  std::vector<Spec> table, bool dynamic = false,
-                  bool renormalize = true) {
-  Spec s;
-  s.kind = Kind::Segments;
-  s.qSizes = std::move(q);
-  s.kSizes = std::move(k);
-  s.children = std::move(table);
-  s.dynamic = dynamic;
-  s.renormalize = renormalize;
-  return s;
-}
-
-/// Random valid parameters on `grid` (1 <= s <= w, d >= 1, w * d <= L).
-Spec randomNeighborhood(Rng &rng, ArrayRef<int64_t> grid,
-                        double causalProb = 0.3) {
-  Spec s;
-  s.kind = Kind::Neighborhood;
-  s.grid.assign(grid.begin(), grid.end());
-  for (int64_t L : grid) {
-    int64_t d = coin(rng, 0.3) ? uniform(rng, 1, std::min<int64_t>(L, 3)) : 1;
-    int64_t w = uniform(rng, 1, L / d);
-    if (coin(rng, 0.15))
-      w = L / d; // the largest window of this dilation
-    int64_t st = coin(rng, 0.4) ? 1 : uniform(rng, 1, w);
-    if (coin(rng, 0.15))
-      st = w; // blocked
-    s.window.push_back(w);
-    s.stride.push_back(st);
-    s.dilation.push_back(d);
-    s.causalDims.push_back(coin(rng, causalProb));
-  }
-  return s;
-}
-
-SmallVector<int64_t> randomGrid(Rng &rng, unsigned rank, int64_t maxExtent) {
-  SmallVector<int64_t> grid;
-  for (unsigned d = 0; d < rank; ++d)
-    grid.push_back(uniform(rng, 1, maxExtent));
-  return grid;
-}
-
-Spec randomSliding(Rng &rng, int64_t nq, int64_t nk, bool bottomRight) {
-  int64_t reach = std::max(nq, nk) + 2;
-  auto side = [&]() -> int64_t {
-    switch (uniform(rng, 0, 5)) {
-    case 0:
-      return 0;
-    case 1:
-      return 1000; // past every border
-    default:
-      return uniform(rng, 0, reach);
-    }
-  };
-  // Sequenced, so that the configurations do not depend on the compiler's
-  // order of evaluating arguments.
-  int64_t left = side();
-  int64_t right = side();
-  return makeSliding(left, right, bottomRight);
-}
-
-Spec randomPowerLaw(Rng &rng, bool causal) {
-  int64_t block = uniform(rng, 1, 4);
-  int64_t window = uniform(rng, 0, 3);
-  int64_t sink = uniform(rng, 0, 2);
-  return makePowerLaw(block, window, sink, causal);
-}
-
-Spec randomMask(Rng &rng, int64_t nq, int64_t nk, int depth,
-                bool &dynamicAllowed);
-
-/// A random entry of a segment table for a qLen x kLen segment pair.
-Spec randomEntry(Rng &rng, int64_t qLen, int64_t kLen, int depth) {
-  for (;;) {
-    switch (uniform(rng, 0, 9)) {
-    case 0:
-      return makeNone();
-    case 1:
-      return makeDense();
-    case 2:
-      return makeCausal(false);
-    case 3:
-      return makeCausal(true);
-    case 4:
-      return randomSliding(rng, qLen, kLen, coin(rng));
-    case 5:
-      return randomPowerLaw(rng, coin(rng));
-    case 6:
-    case 7: // a neighborhood over a (square) segment pair
-      if (qLen == kLen && qLen > 0)
-        return randomNeighborhood(
-            rng, randomFactorization(rng, qLen, uniform(rng, 1, 3)));
-      break;
-    case 8:
-      if (depth > 0) {
-        Kind kind = coin(rng) ? Kind::And : Kind::Or;
-        return makeComposite(kind, {randomEntry(rng, qLen, kLen, depth - 1),
-                                    randomEntry(rng, qLen, kLen, depth - 1)});
-      }
-      break;
-    case 9:
-      if (depth > 0) { // nested static segments
-        bool noDynamic = false;
-        Spec nested = randomMask(rng, qLen, kLen, 0, noDynamic);
-        if (nested.kind == Kind::Segments)
-          return nested;
-      }
-      break;
-    }
-  }
-}
-
-/// Random segments for nq x nk; self-attention (shared sizes) when nq == nk
-/// and a coin says so.
-Spec randomSegments(Rng &rng, int64_t nq, int64_t nk, int depth,
-                    bool dynamic) {
-  int64_t numQ = uniform(rng, 1, 4);
-  std::vector<int64_t> q = randomComposition(rng, nq, numQ);
-  std::vector<int64_t> k =
-      nq == nk && coin(rng, 0.7) ? q
-                                 : randomComposition(rng, nk, uniform(rng, 1, 4));
-  std::vector<Spec> table;
-  for (int64_t qs : q)
-    for (int64_t ks : k)
-      table.push_back(randomEntry(rng, qs, ks, depth));
-  return makeSegments(q, k, std::move(table), dynamic, coin(rng, 0.8));
-}
-
-/// Any random mask of an nq x nk problem. `dynamicAllowed` is cleared once
-/// a segments mask with run-time sizes is made (one per problem).
-Spec randomMask(Rng &rng, int64_t nq, int64_t nk, int depth,
-                bool &dynamicAllowed) {
-  for (;;) {
-    switch (uniform(rng, 0, 9)) {
-    case 0:
-      return coin(rng) ? makeDense() : makeNone();
-    case 1:
-      return makeCausal(coin(rng));
-    case 2:
-      return randomSliding(rng, nq, nk, coin(rng));
-    case 3:
-      return randomPowerLaw(rng, coin(rng));
-    case 4:
-    case 5:
-      if (nq == nk && nq > 0)
-        return randomNeighborhood(
-            rng, randomFactorization(rng, nq, uniform(rng, 1, 3)));
-      break;
-    case 6:
-    case 7: {
-      bool dynamic = dynamicAllowed && coin(rng, 0.4);
-      if (dynamic)
-        dynamicAllowed = false;
-      return randomSegments(rng, nq, nk, std::max(depth - 1, 0), dynamic);
-    }
-    case 8:
-    case 9:
-      if (depth > 0) {
-        std::vector<Spec> members;
-        for (int64_t m = uniform(rng, 2, 3); m > 0; --m)
-          members.push_back(randomMask(rng, nq, nk, depth - 1, dynamicAllowed));
-        return makeComposite(coin(rng) ? Kind::And : Kind::Or,
-                             std::move(members));
-      }
-      break;
-    }
-  }
-}
-
-/// A composite on a token grid: a neighborhood on `grid` first (so the
-/// composite's token grid is `grid`), then flat masks or other neighborhoods
-/// of the same number of tokens.
-Spec randomGridComposite(Rng &rng, Kind kind, ArrayRef<int64_t> grid) {
-  int64_t n = product(grid);
-  std::vector<Spec> members = {randomNeighborhood(rng, grid)};
-  bool dynamicAllowed = true;
-  for (int64_t m = uniform(rng, 1, 2); m > 0; --m) {
-    if (coin(rng, 0.3))
-      members.push_back(randomNeighborhood(
-          rng, randomFactorization(rng, n, uniform(rng, 1, 3))));
-    else
-      members.push_back(randomMask(rng, n, n, 1, dynamicAllowed));
-  }
-  std::shuffle(members.begin() + 1, members.end(), rng);
-  return makeComposite(kind, std::move(members));
-}
-
 /// The generators of the tests: every mask kind, by name.
 struct Generator {
   const char *name;
@@ -588,7 +174,7 @@ std::vector<Generator> allGenerators() {
   auto neighborhood = [](unsigned rank, int64_t maxExtent) {
     return [=](Rng &rng) {
       Problem p;
-      SmallVector<int64_t> grid = randomGrid(rng, rank, maxExtent);
+      std::vector<int64_t> grid = randomGrid(rng, rank, maxExtent);
       p.spec = randomNeighborhood(rng, grid);
       p.nq = p.nk = product(grid);
       return p;
@@ -610,7 +196,7 @@ std::vector<Generator> allGenerators() {
       Problem p;
       if (coin(rng, 0.6)) {
         unsigned rank = uniform(rng, 1, 3);
-        SmallVector<int64_t> grid =
+        std::vector<int64_t> grid =
             randomGrid(rng, rank, rank == 1 ? 60 : rank == 2 ? 14 : 6);
         p.spec = randomGridComposite(rng, kind, grid);
         p.nq = p.nk = product(grid);
@@ -793,8 +379,10 @@ SmallVector<int64_t> randomBoxGrid(Rng &rng, int64_t n,
     if (!maskGrid.empty() && product(maskGrid) == n)
       return SmallVector<int64_t>(maskGrid);
     [[fallthrough]];
-  default:
-    return randomFactorization(rng, n, uniform(rng, 1, 3));
+  default: {
+    std::vector<int64_t> dims = randomFactorization(rng, n, uniform(rng, 1, 3));
+    return SmallVector<int64_t>(dims.begin(), dims.end());
+  }
   }
 }
 
@@ -1063,7 +651,7 @@ TEST_F(MaskPropertyTest, NeighborhoodKeepsExactlyWindowKeys) {
   int failures = 0;
   for (int n = 0; n < kWindowConfigs; ++n) {
     unsigned rank = uniform(rng, 1, 3);
-    SmallVector<int64_t> grid =
+    std::vector<int64_t> grid =
         randomGrid(rng, rank, rank == 1 ? 40 : rank == 2 ? 10 : 5);
     Spec spec = randomNeighborhood(rng, grid, /*causalProb=*/0.0);
     auto mask = cast<NeighborhoodMaskAttr>(build(&ctx, spec));
@@ -1187,7 +775,7 @@ TEST_F(MaskPropertyTest, NeighborhoodReshapedBoxes) {
   int failures = 0;
   for (int n = 0; n < kReshapeConfigs; ++n) {
     unsigned rank = uniform(rng, 2, 3);
-    SmallVector<int64_t> grid = randomGrid(rng, rank, rank == 2 ? 9 : 5);
+    std::vector<int64_t> grid = randomGrid(rng, rank, rank == 2 ? 9 : 5);
     Spec spec = randomNeighborhood(rng, grid);
     MaskAttrInterface mask = build(&ctx, spec);
     int64_t tokens = product(grid);
@@ -1396,7 +984,7 @@ TEST_F(MaskPropertyTest, SimplifyCanonicalForms) {
   }
   // Neighborhoods whose window is the whole grid are dense.
   for (int n = 0; n < 100; ++n) {
-    SmallVector<int64_t> grid = randomGrid(rng, uniform(rng, 1, 3), 6);
+    std::vector<int64_t> grid = randomGrid(rng, uniform(rng, 1, 3), 6);
     SmallVector<int64_t> stride;
     for (int64_t L : grid)
       stride.push_back(uniform(rng, 1, L));
@@ -1468,7 +1056,7 @@ TEST_F(MaskPropertyTest, VerifyLengths) {
   int64_t configs = 0;
   // Neighborhoods: the grid must hold Nq = Nk tokens.
   for (int n = 0; n < 1000; ++n, ++configs) {
-    SmallVector<int64_t> grid = randomGrid(rng, uniform(rng, 1, 3), 8);
+    std::vector<int64_t> grid = randomGrid(rng, uniform(rng, 1, 3), 8);
     MaskAttrInterface mask = build(&ctx, randomNeighborhood(rng, grid));
     int64_t N = product(grid);
     int64_t other = N + (coin(rng) ? 1 : -1) * uniform(rng, 1, 3);

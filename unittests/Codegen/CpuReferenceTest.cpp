@@ -1,0 +1,429 @@
+//===- CpuReferenceTest.cpp - compiled CPU attention vs the reference -----===//
+//
+// Every case: a random problem described once (attnref::Problem), printed as
+// attn IR, compiled through attn-cpu-pipeline, run by the ExecutionEngine on
+// random inputs with poisoned outputs, and compared with the independent f64
+// reference of SEMANTICS.md (unittests/Reference). Sizes are not multiples
+// of the tiles.
+//
+// Tolerances: the kernel computes in f32 what the reference computes in
+// f64, so O agrees to 2e-5 (f32 outputs) and LSE to 1e-4; f16 outputs add
+// their own rounding (half an f16 ulp, 2^-11 relative), hence 2e-3.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuRunner.h"
+#include "Reference/AttentionReference.h"
+
+#include "llvm/ADT/APFloat.h"
+#include "gtest/gtest.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+using namespace mlir::attn::testing;
+using attnref::Problem;
+using attnref::Spec;
+
+namespace {
+
+std::string num(double v) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%.9e", v);
+  return buffer;
+}
+
+std::string list(const std::vector<int64_t> &values) {
+  std::string s = "[";
+  for (size_t i = 0; i < values.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(values[i]);
+  return s + "]";
+}
+
+std::string memref(const std::vector<int64_t> &shape, const std::string &elem) {
+  std::string s = "memref<";
+  for (int64_t d : shape)
+    s += std::to_string(d) + "x";
+  return s + elem + ">";
+}
+
+uint16_t toHalfBits(float value) {
+  llvm::APFloat f(value);
+  bool losesInfo;
+  f.convert(llvm::APFloat::IEEEhalf(), llvm::APFloat::rmNearestTiesToEven,
+            &losesInfo);
+  return static_cast<uint16_t>(f.bitcastToAPInt().getZExtValue());
+}
+
+float fromHalfBits(uint16_t bits) {
+  llvm::APFloat f(llvm::APFloat::IEEEhalf(), llvm::APInt(16, bits));
+  bool losesInfo;
+  f.convert(llvm::APFloat::IEEEsingle(), llvm::APFloat::rmNearestTiesToEven,
+            &losesInfo);
+  return f.convertToFloat();
+}
+
+/// Host data of one memref argument, f32 or f16 (stored as bits), or bytes.
+struct HostBuffer {
+  std::vector<int64_t> shape;
+  std::vector<float> f32;
+  std::vector<uint16_t> f16;
+  std::vector<uint8_t> bytes;
+  std::vector<int64_t> i64;
+  void *data() {
+    if (!f16.empty())
+      return f16.data();
+    if (!bytes.empty())
+      return bytes.data();
+    if (!i64.empty())
+      return i64.data();
+    return f32.data();
+  }
+};
+
+struct Case {
+  Problem problem;
+  bool half = false; // f16 Q, K, V and O (else f32)
+  bool withLse = true;
+  int64_t queryTile = 4, keyTile = 5;
+};
+
+/// Runs one case; returns a description of the first failure, or "".
+std::string runCase(const Case &c, uint32_t seed) {
+  const Problem &p = c.problem;
+  std::string elem = c.half ? "f16" : "f32";
+  attnref::Rng rng(seed);
+  std::normal_distribution<float> normal;
+  auto random = [&](size_t n) {
+    std::vector<float> x(n);
+    for (float &e : x)
+      e = normal(rng);
+    return c.half ? attnref::roundToF16(x) : x;
+  };
+  std::vector<float> q = random(p.B * p.Hq * p.Nq * p.D);
+  std::vector<float> k = random(p.B * p.Hkv * p.Nk * p.D);
+  std::vector<float> v = random(p.B * p.Hkv * p.Nk * p.Dv);
+
+  std::vector<HostBuffer> buffers;
+  std::vector<std::string> names, types;
+  auto addFloat = [&](const std::string &name, std::vector<int64_t> shape,
+                      const std::vector<float> &values, bool half) {
+    HostBuffer buffer;
+    buffer.shape = shape;
+    if (half)
+      for (float x : values)
+        buffer.f16.push_back(toHalfBits(x));
+    else
+      buffer.f32 = values;
+    buffers.push_back(buffer);
+    names.push_back(name);
+    types.push_back(memref(shape, half ? "f16" : "f32"));
+  };
+  addFloat("%q", {p.B, p.Hq, p.Nq, p.D}, q, c.half);
+  addFloat("%k", {p.B, p.Hkv, p.Nk, p.D}, k, c.half);
+  addFloat("%v", {p.B, p.Hkv, p.Nk, p.Dv}, v, c.half);
+  std::string operands;
+  // [Nq, Nk] when shared by every batch and head, else rank 4.
+  auto pairShape = [&](int64_t batches, int64_t heads) {
+    return batches == 1 && heads == 1
+               ? std::vector<int64_t>{p.Nq, p.Nk}
+               : std::vector<int64_t>{batches, heads, p.Nq, p.Nk};
+  };
+  if (p.explicitMask.present()) {
+    HostBuffer buffer;
+    buffer.shape = pairShape(p.explicitMask.batches, p.explicitMask.heads);
+    buffer.bytes = p.explicitMask.values;
+    buffers.push_back(buffer);
+    names.push_back("%mask");
+    types.push_back(memref(buffer.shape, "i1"));
+    operands += " explicit_mask(%mask : " + types.back() + ")";
+  }
+  if (p.bias.present()) {
+    addFloat("%bias", pairShape(p.bias.batches, p.bias.heads), p.bias.values,
+             false);
+    operands += " bias(%bias : " + types.back() + ")";
+  }
+  if (!p.segmentOffsets.empty()) {
+    HostBuffer buffer;
+    bool separate = !p.segmentOffsets[0].key.empty();
+    size_t count = std::max(p.segmentOffsets[0].query.size(),
+                            p.segmentOffsets[0].key.size());
+    for (const attnref::SegmentOffsets &o : p.segmentOffsets) {
+      for (const std::vector<int64_t> *list :
+           {&o.query, separate ? &o.key : nullptr}) {
+        if (!list)
+          continue;
+        for (size_t x = 0; x < count; ++x)
+          buffer.i64.push_back((*list)[std::min(x, list->size() - 1)]);
+      }
+    }
+    buffer.shape = separate ? std::vector<int64_t>{p.B, 2, int64_t(count)}
+                            : std::vector<int64_t>{p.B, int64_t(count)};
+    buffers.push_back(buffer);
+    names.push_back("%offsets");
+    types.push_back(memref(buffer.shape, "i64"));
+    operands += " segment_offsets(%offsets : " + types.back() + ")";
+  }
+  if (!p.gates.empty()) {
+    addFloat("%gates", {p.B, p.Nq, p.Hq}, p.gates, false);
+    operands += " gates(%gates : " + types.back() + ")";
+  }
+  size_t outputIndex = buffers.size();
+  HostBuffer out;
+  out.shape = {p.B, p.Hq, p.Nq, p.Dv};
+  if (c.half)
+    out.f16.assign(p.B * p.Hq * p.Nq * p.Dv, 0x7e00); // NaN
+  else
+    out.f32.assign(p.B * p.Hq * p.Nq * p.Dv, NAN);
+  buffers.push_back(out);
+  names.push_back("%o");
+  types.push_back(memref(out.shape, elem));
+  std::string outs = "%o : " + types.back();
+  if (c.withLse) {
+    HostBuffer lse;
+    lse.shape = {p.B, p.Hq, p.Nq};
+    lse.f32.assign(p.B * p.Hq * p.Nq, NAN);
+    buffers.push_back(lse);
+    names.push_back("%lse");
+    types.push_back(memref(lse.shape, "f32"));
+    outs += ", %lse : " + types.back();
+  }
+
+  std::string attrs = " mask = " + attnref::toMlir(p.mask);
+  std::vector<std::string> headFields;
+  if (!p.weights.empty()) {
+    std::string w = "weights = [";
+    for (size_t h = 0; h < p.weights.size(); ++h)
+      w += (h ? ", " : "") + num(p.weights[h]);
+    headFields.push_back(w + "]");
+  }
+  if (p.softpag)
+    headFields.push_back("softpag = #attn.softpag<u = " + num(p.softpag->u) +
+                         ", heads = " + list(p.softpag->heads) + ">");
+  if (!p.groups.empty()) {
+    std::string g = "groups = [";
+    for (size_t x = 0; x < p.groups.size(); ++x)
+      g += std::string(x ? ", " : "") + "#attn.head_group<heads = " +
+           list(p.groups[x].heads) + ", mask = " +
+           attnref::toMlir(*p.groups[x].mask) + ">";
+    headFields.push_back(g + "]");
+  }
+  if (!headFields.empty()) {
+    attrs += " heads = #attn.heads<";
+    for (size_t x = 0; x < headFields.size(); ++x)
+      attrs += (x ? ", " : "") + headFields[x];
+    attrs += ">";
+  }
+  if (p.scale)
+    attrs += " scale = " + num(*p.scale);
+
+  std::ostringstream source;
+  source << "func.func @attn(";
+  for (size_t x = 0; x < names.size(); ++x)
+    source << (x ? ", " : "") << names[x] << ": " << types[x];
+  source << ") attributes {llvm.emit_c_interface} {\n  attn.attention ins(%q, "
+            "%k, %v : "
+         << types[0] << ", " << types[1] << ", " << types[2] << ")"
+         << operands << " outs(" << outs << ")" << attrs << "\n  return\n}\n";
+
+  std::string error;
+  auto kernel = CpuKernel::compile(source.str(), {c.queryTile, c.keyTile},
+                                   error);
+  if (!kernel)
+    return "compile failed: " + error + "\n" + source.str();
+  std::vector<MemRefArg> args;
+  for (HostBuffer &buffer : buffers)
+    args.push_back({buffer.data(), buffer.shape});
+  if (!kernel->run("attn", args, error))
+    return "run failed: " + error;
+
+  // The reference models the default precision: P rounded to V's type.
+  Problem reference = p;
+  if (c.half)
+    reference.precision.pv = attnref::ElemType::F16;
+  attnref::Result expected = attnref::reference(reference, q, k, v);
+  double atol = c.half ? 2e-3 : 2e-5;
+  const HostBuffer &o = buffers[outputIndex];
+  for (size_t x = 0; x < expected.O.size(); ++x) {
+    double actual = c.half ? fromHalfBits(o.f16[x]) : o.f32[x];
+    double want = expected.O[x];
+    if (!(std::abs(actual - want) <= atol + atol * std::abs(want)))
+      return "O[" + std::to_string(x) + "] = " + num(actual) + ", expected " +
+             num(want) + "\n" + source.str();
+  }
+  if (c.withLse) {
+    const HostBuffer &lse = buffers[outputIndex + 1];
+    for (size_t x = 0; x < expected.LSE.size(); ++x) {
+      double actual = lse.f32[x], want = expected.LSE[x];
+      bool same = std::isinf(want) ? actual == want
+                                   : std::abs(actual - want) <= 1e-4 * (1 + std::abs(want));
+      if (!same)
+        return "LSE[" + std::to_string(x) + "] = " + num(actual) +
+               ", expected " + num(want) + "\n" + source.str();
+    }
+  }
+  return "";
+}
+
+/// attn-lower-to-loops lowers renormalize = false only on the op's own
+/// segments mask.
+bool isLowerable(const Spec &mask) {
+  if (mask.kind != attnref::Kind::Segments)
+    return !attnref::ref::hasNoRenormalize(mask);
+  for (const Spec &child : mask.children)
+    if (attnref::ref::hasNoRenormalize(child))
+      return false;
+  return true;
+}
+
+Problem baseProblem(attnref::Rng &rng, int64_t n) {
+  Problem p;
+  p.B = attnref::uniform(rng, 1, 2);
+  p.Hkv = attnref::uniform(rng, 1, 2);
+  p.Hq = p.Hkv * attnref::uniform(rng, 1, 3);
+  p.Nq = p.Nk = n;
+  p.D = attnref::uniform(rng, 1, 3) * 4 + 1;
+  p.Dv = attnref::uniform(rng, 1, 9);
+  return p;
+}
+
+/// Random run-time segment offsets for `spec` (every dynamic segments mask
+/// at the top or in and / or members shares them), with padding.
+void addOffsets(attnref::Rng &rng, Problem &p) {
+  const Spec *segments = nullptr;
+  std::function<void(const Spec &)> find = [&](const Spec &s) {
+    if (s.kind == attnref::Kind::Segments && s.dynamic)
+      segments = &s;
+    if (s.kind == attnref::Kind::And || s.kind == attnref::Kind::Or)
+      for (const Spec &child : s.children)
+        find(child);
+  };
+  find(p.mask);
+  if (!segments)
+    return;
+  bool separate = segments->qSizes.size() != segments->kSizes.size() ||
+                  p.Nq != p.Nk || attnref::coin(rng);
+  for (int64_t b = 0; b < p.B; ++b) {
+    attnref::SegmentOffsets o;
+    int64_t qTotal = attnref::uniform(rng, 0, p.Nq);
+    o.query = attnref::prefixOffsets(attnref::randomComposition(
+        rng, qTotal, segments->qSizes.size()));
+    if (separate) {
+      int64_t kTotal = attnref::uniform(rng, 0, p.Nk);
+      o.key = attnref::prefixOffsets(attnref::randomComposition(
+          rng, kTotal, segments->kSizes.size()));
+    }
+    p.segmentOffsets.push_back(o);
+  }
+}
+
+TEST(CpuVsReference, RandomMasks) {
+  attnref::Rng rng(2026);
+  int cases = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    int64_t n = attnref::uniform(rng, 5, 23);
+    Problem p = baseProblem(rng, n);
+    if (trial % 3 == 1)
+      p.Nk = attnref::uniform(rng, 3, 25); // cross attention
+    bool dynamicAllowed = true;
+    p.mask = attnref::randomMask(rng, p.Nq, p.Nk, 2, dynamicAllowed);
+    if (!isLowerable(p.mask))
+      continue;
+    addOffsets(rng, p);
+    Case c{p, /*half=*/trial % 2 == 0, /*withLse=*/true,
+           attnref::uniform(rng, 1, 7), attnref::uniform(rng, 1, 7)};
+    std::string failure = runCase(c, 100 + trial);
+    ASSERT_EQ(failure, "") << "trial " << trial;
+    ++cases;
+  }
+  EXPECT_GE(cases, 40);
+}
+
+TEST(CpuVsReference, GridMasks) {
+  attnref::Rng rng(7);
+  for (int trial = 0; trial < 20; ++trial) {
+    unsigned rank = attnref::uniform(rng, 1, 3);
+    std::vector<int64_t> grid = attnref::randomGrid(rng, rank, rank == 1 ? 20 : 5);
+    int64_t n = attnref::product(grid);
+    Problem p = baseProblem(rng, n);
+    do {
+      p.mask = trial % 2 ? attnref::randomNeighborhood(rng, grid)
+                         : attnref::randomGridComposite(
+                               rng,
+                               trial % 4 ? attnref::Kind::And
+                                         : attnref::Kind::Or,
+                               grid);
+    } while (!isLowerable(p.mask));
+    addOffsets(rng, p);
+    Case c{p, trial % 3 == 0, true, attnref::uniform(rng, 1, 9),
+           attnref::uniform(rng, 1, 9)};
+    ASSERT_EQ(runCase(c, 300 + trial), "") << "trial " << trial;
+  }
+}
+
+TEST(CpuVsReference, OperandsAndHeads) {
+  attnref::Rng rng(11);
+  for (int trial = 0; trial < 24; ++trial) {
+    int64_t n = attnref::uniform(rng, 6, 17);
+    Problem p = baseProblem(rng, n);
+    p.Hq = p.Hkv * 2;
+    p.mask = trial % 2 ? attnref::makeCausal(trial % 4 == 1)
+                       : attnref::randomSliding(rng, p.Nq, p.Nk, false);
+    if (trial % 3 == 0) { // explicit mask, per batch and head sometimes
+      p.explicitMask.batches = trial % 2 ? p.B : 1;
+      p.explicitMask.heads = 1;
+      int64_t count = p.explicitMask.batches * p.Nq * p.Nk;
+      for (int64_t x = 0; x < count; ++x)
+        p.explicitMask.values.push_back(attnref::coin(rng, 0.7));
+    }
+    if (trial % 3 == 1) { // bias
+      p.bias.batches = 1;
+      p.bias.heads = 1;
+      for (int64_t x = 0; x < p.Nq * p.Nk; ++x)
+        p.bias.values.push_back(std::normal_distribution<float>()(rng));
+    }
+    if (trial % 4 == 0) {
+      for (int64_t h = 0; h < p.Hq; ++h)
+        p.weights.push_back(h == 1 ? 0.0 : 0.5 + h);
+    }
+    if (trial % 4 == 1)
+      for (int64_t x = 0; x < p.B * p.Nq * p.Hq; ++x)
+        p.gates.push_back(attnref::coin(rng, 0.2)
+                              ? 0.0f
+                              : std::uniform_real_distribution<float>(0, 2)(rng));
+    if (trial % 4 == 2) {
+      const double us[] = {0.0, 0.3, 1.0};
+      p.softpag = attnref::SoftPag{us[trial % 3], {0, p.Hq - 1}};
+    }
+    if (trial % 4 == 3) {
+      attnref::HeadGroup group;
+      group.heads = {p.Hq - 1};
+      group.mask = attnref::makeSliding(1, 1, false);
+      p.groups.push_back(group);
+    }
+    if (trial % 5 == 0)
+      p.scale = 0.2;
+    Case c{p, trial % 2 == 1, /*withLse=*/trial % 6 != 5,
+           attnref::uniform(rng, 1, 6), attnref::uniform(rng, 1, 6)};
+    ASSERT_EQ(runCase(c, 500 + trial), "") << "trial " << trial;
+  }
+}
+
+TEST(CpuVsReference, UnnormalizedSegments) {
+  attnref::Rng rng(13);
+  for (int trial = 0; trial < 10; ++trial) {
+    int64_t n = attnref::uniform(rng, 6, 20);
+    Problem p = baseProblem(rng, n);
+    do {
+      p.mask = attnref::randomSegments(rng, n, n, 1, /*dynamic=*/trial % 2);
+      p.mask.renormalize = false;
+    } while (!isLowerable(p.mask));
+    addOffsets(rng, p);
+    Case c{p, false, true, attnref::uniform(rng, 1, 6),
+           attnref::uniform(rng, 1, 6)};
+    ASSERT_EQ(runCase(c, 700 + trial), "") << "trial " << trial;
+  }
+}
+
+} // namespace
