@@ -3,6 +3,7 @@
 #include "attn-c/Dialects.h"
 
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
+#include "attn/Dialect/Attn/Transforms/BufferizableOpInterfaceImpl.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
 #include "mlir/CAPI/IR.h"
@@ -21,4 +22,5 @@ void attnRegisterDialects(MlirDialectRegistry registry) {
       ->insert<mlir::attn::AttnDialect, mlir::arith::ArithDialect,
                mlir::func::FuncDialect, mlir::memref::MemRefDialect,
                mlir::tensor::TensorDialect>();
+  mlir::attn::registerBufferizableOpInterfaceExternalModels(*unwrap(registry));
 }

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
+#include "attn/Dialect/Attn/Transforms/BufferizableOpInterfaceImpl.h"
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
 #include "mlir/Tools/Plugins/DialectPlugin.h"
@@ -20,6 +21,7 @@ mlirGetDialectPluginInfo() {
   return {MLIR_PLUGIN_API_VERSION, "AttnDialect", LLVM_VERSION_STRING,
           [](DialectRegistry *registry) {
             registry->insert<attn::AttnDialect>();
+            attn::registerBufferizableOpInterfaceExternalModels(*registry);
           }};
 }
 

@@ -143,3 +143,56 @@ TEST(CpuExecution, EmptyRowsGiveZeroAndMinusInf) {
 }
 
 } // namespace
+
+namespace {
+
+/// The tensor form goes through one-shot bufferization in the same pipeline
+/// and computes bit for bit what the memref form computes.
+TEST(CpuExecution, TensorFormEqualsMemrefForm) {
+  const int64_t nq = 9, nk = 7, d = 4;
+  std::string qm = memref({1, 2, nq, d}, "f32"), km = memref({1, 1, nk, d}, "f32"),
+              om = memref({1, 2, nq, d}, "f32");
+  auto tensor = [](std::string t) { return "tensor" + t.substr(6); };
+  std::string attrs = " mask = #attn.sliding_window<left = 2, right = 1>";
+  std::string memrefSource =
+      "func.func @attn(%q: " + qm + ", %k: " + km + ", %o: " + om +
+      ") attributes {llvm.emit_c_interface} {\n  attn.attention ins(%q, %k, "
+      "%k : " + qm + ", " + km + ", " + km + ") outs(%o : " + om + ")" +
+      attrs + "\n  return\n}\n";
+  std::string tensorSource =
+      "func.func @attn(%qm: " + qm + ", %km: " + km + ", %om: " + om +
+      ") attributes {llvm.emit_c_interface} {\n"
+      "  %q = bufferization.to_tensor %qm restrict : " + qm + " to " +
+      tensor(qm) + "\n  %k = bufferization.to_tensor %km restrict : " + km +
+      " to " + tensor(km) + "\n  %init = tensor.empty() : " + tensor(om) +
+      "\n  %r = attn.attention ins(%q, %k, %k : " + tensor(qm) + ", " +
+      tensor(km) + ", " + tensor(km) + ") outs(%init : " + tensor(om) + ")" +
+      attrs + " -> " + tensor(om) +
+      "\n  bufferization.materialize_in_destination %r in restrict writable "
+      "%om : (" + tensor(om) + ", " + om + ") -> ()\n  return\n}\n";
+  std::vector<float> q(2 * nq * d), k(nk * d);
+  for (size_t x = 0; x < q.size(); ++x)
+    q[x] = std::sin(0.37f * x);
+  for (size_t x = 0; x < k.size(); ++x)
+    k[x] = std::cos(0.21f * x);
+  std::vector<std::vector<float>> outputs;
+  for (const std::string &source : {memrefSource, tensorSource}) {
+    std::string error;
+    auto kernel = CpuKernel::compile(source, {4, 3}, error);
+    ASSERT_TRUE(kernel) << error << "\n" << source;
+    std::vector<float> o(2 * nq * d, NAN);
+    ASSERT_TRUE(kernel->run("attn",
+                            {{q.data(), {1, 2, nq, d}},
+                             {k.data(), {1, 1, nk, d}},
+                             {o.data(), {1, 2, nq, d}}},
+                            error))
+        << error;
+    outputs.push_back(o);
+  }
+  for (size_t x = 0; x < outputs[0].size(); ++x) {
+    ASSERT_FALSE(std::isnan(outputs[0][x])) << x;
+    ASSERT_EQ(outputs[0][x], outputs[1][x]) << x;
+  }
+}
+
+} // namespace

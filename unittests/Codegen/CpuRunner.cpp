@@ -3,6 +3,7 @@
 #include "CpuRunner.h"
 
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
+#include "attn/Dialect/Attn/Transforms/BufferizableOpInterfaceImpl.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -43,6 +44,7 @@ CpuKernel::compile(const std::string &source,
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registry.insert<attn::AttnDialect>();
+  attn::registerBufferizableOpInterfaceExternalModels(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
   kernel->context = std::make_unique<MLIRContext>(registry);

@@ -3,6 +3,8 @@
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 
+#include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
+
 using namespace mlir;
 using namespace mlir::attn;
 
@@ -15,4 +17,7 @@ void AttnDialect::initialize() {
 #define GET_OP_LIST
 #include "attn/Dialect/Attn/IR/AttnOps.cpp.inc"
       >();
+  // Implemented in AttnTransforms (BufferizableOpInterfaceImpl.cpp).
+  declarePromisedInterface<bufferization::BufferizableOpInterface,
+                           AttentionOp>();
 }

@@ -382,11 +382,6 @@ void LoopNestEmitter::emit() {
   outputElementType =
       cast<MemRefType>(op.getOutput().getType()).getElementType();
 
-  auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
-  Block *body = new Block();
-  scope.getBodyRegion().push_back(body);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(body);
 
   Value batchSize = dim(q, 0), numHeads = dim(q, 1), numKvHeads = dim(k, 1);
   nq = dim(q, 2);
@@ -425,19 +420,19 @@ void LoopNestEmitter::emit() {
   }
 
   auto f32Type = b.getF32Type();
-  rowMax = memref::AllocaOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
-  rowSum = memref::AllocaOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
-  acc = memref::AllocaOp::create(
+  rowMax = memref::AllocOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
+  rowSum = memref::AllocOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
+  acc = memref::AllocOp::create(
       b, loc, MemRefType::get({queryTile, ShapedType::kDynamic}, f32Type),
       ValueRange{valueDim});
-  scores = memref::AllocaOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
-  probs = memref::AllocaOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
+  scores = memref::AllocOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
+  probs = memref::AllocOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
   if (auto segments = dyn_cast<SegmentsMaskAttr>(op.getMaskOrDense()))
     maskAfterSoftmax = !segments.getRenormalize();
   if (maskAfterSoftmax) {
-    kept = memref::AllocaOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
+    kept = memref::AllocOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
     rowKept =
-        memref::AllocaOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
+        memref::AllocOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
   }
 
   Value numQueryTiles = arith::CeilDivSIOp::create(b, loc, nq, index(queryTile));
@@ -469,7 +464,9 @@ void LoopNestEmitter::emit() {
       });
     });
   }
-  memref::AllocaScopeReturnOp::create(b, loc);
+  for (Value buffer : {rowMax, rowSum, acc, scores, probs, kept, rowKept})
+    if (buffer)
+      memref::DeallocOp::create(b, loc, buffer);
 }
 
 /// Why `op` cannot be lowered yet, or success.

@@ -82,8 +82,10 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
     the mask attribute's `emitKeep`, ANDed with the explicit mask; the
     additive bias is added to the scaled scores.
 
-    Emits scf, memref, arith and math ops; scratch buffers live in one
-    `memref.alloca_scope`. Ops on tensors must be bufferized first.
+    Emits scf, memref, arith and math ops; the scratch buffers (row max, row
+    sum, accumulator, one tile of scores and probabilities) are allocated
+    once per op and freed after it. Ops on tensors must be bufferized first
+    (`attn-cpu-pipeline` does).
 
     Heads: zero-weight heads compute no attention (O = 0, LSE = -inf), nor
     do SoftPAG heads with u = 1 unless the LSE output asks for their scores;

@@ -1,0 +1,34 @@
+// RUN: attn-opt %s -split-input-file -one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" | FileCheck %s
+// RUN: attn-opt %s -split-input-file -attn-cpu-pipeline | FileCheck %s --check-prefix=LLVM
+
+// attn.attention on tensors bufferizes to its memref form, writing O and
+// LSE into the buffers of its outs operands (in place: they are not read).
+// CHECK-LABEL: func.func @in_place
+// CHECK-SAME: (%[[Q:.*]]: memref<1x2x8x4xf16>, %[[K:.*]]: memref<1x1x8x4xf16>, %[[O:.*]]: memref<1x2x8x4xf16>, %[[L:.*]]: memref<1x2x8xf32>)
+// CHECK-NOT: memref.copy
+// CHECK: attn.attention ins(%[[Q]], %[[K]], %[[K]] : {{.*}}) outs(%[[O]] : memref<1x2x8x4xf16>, %[[L]] : memref<1x2x8xf32>) mask = #attn.causal
+// CHECK-NOT: ->
+// CHECK: return %[[O]], %[[L]]
+// LLVM-LABEL: llvm.func @in_place
+func.func @in_place(%q: tensor<1x2x8x4xf16>, %k: tensor<1x1x8x4xf16>,
+                    %o: tensor<1x2x8x4xf16>, %lse: tensor<1x2x8xf32>)
+    -> (tensor<1x2x8x4xf16>, tensor<1x2x8xf32>) {
+  %r:2 = attn.attention ins(%q, %k, %k : tensor<1x2x8x4xf16>, tensor<1x1x8x4xf16>, tensor<1x1x8x4xf16>)
+           outs(%o : tensor<1x2x8x4xf16>, %lse : tensor<1x2x8xf32>) mask = #attn.causal
+           -> tensor<1x2x8x4xf16>, tensor<1x2x8xf32>
+  return %r#0, %r#1 : tensor<1x2x8x4xf16>, tensor<1x2x8xf32>
+}
+
+// -----
+
+// A fresh destination becomes an allocation.
+// CHECK-LABEL: func.func @fresh_output
+// CHECK: %[[ALLOC:.*]] = memref.alloc() {{.*}}: memref<1x1x8x4xf32>
+// CHECK: attn.attention {{.*}} outs(%[[ALLOC]] : memref<1x1x8x4xf32>)
+// CHECK: return %[[ALLOC]]
+func.func @fresh_output(%q: tensor<1x1x8x4xf32>) -> tensor<1x1x8x4xf32> {
+  %init = tensor.empty() : tensor<1x1x8x4xf32>
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>)
+         outs(%init : tensor<1x1x8x4xf32>) -> tensor<1x1x8x4xf32>
+  return %r : tensor<1x1x8x4xf32>
+}
