@@ -427,3 +427,26 @@ TEST(CpuVsReference, UnnormalizedSegments) {
 }
 
 } // namespace
+
+namespace {
+
+/// The head dims of real models, with D != Dv, B > 1 and GQA.
+TEST(CpuVsReference, HeadDims) {
+  attnref::Rng rng(17);
+  const int64_t dims[] = {32, 64, 128, 256};
+  for (int64_t d : dims) {
+    Problem p;
+    p.B = 2;
+    p.Hkv = 1;
+    p.Hq = 2;
+    p.Nq = 11;
+    p.Nk = 13;
+    p.D = d;
+    p.Dv = d == 256 ? 64 : d;
+    p.mask = attnref::makeCausal(/*bottomRight=*/true);
+    Case c{p, /*half=*/true, /*withLse=*/true, 4, 8};
+    ASSERT_EQ(runCase(c, 900 + d), "") << "D = " << d;
+  }
+}
+
+} // namespace
