@@ -61,3 +61,21 @@ func.func @runtime_segments(%q: memref<2x1x12x4xf32>, %o: memref<2x1x12x4xf32>, 
     mask = #attn.segments<query = [?, ?], visibility = [[causal, none], [full, causal]]>
   return
 }
+
+// -----
+
+// sage2_8b: pre-passes quantize Q and K' = K - mean(K) to i8 per scale group
+// (f64 arithmetic, f32 scales) and V to FP8 per channel; P is scaled by 448
+// and rounded to E4M3 in the main loop; the LSE gets scale * q.mean(K) back.
+// CHECK-LABEL: func.func @sage2_8b
+// CHECK: arith.divf %{{.*}}, %{{.*}} : f64
+// CHECK: math.roundeven %{{.*}} : f64
+// CHECK: math.log2
+// CHECK: math.roundeven %{{.*}} : f32
+// CHECK: memref.dealloc
+// LLVM-LABEL: llvm.func @sage2_8b
+func.func @sage2_8b(%q: memref<1x1x40x16xf16>, %v: memref<1x1x40x8xf16>, %o: memref<1x1x40x8xf16>, %lse: memref<1x1x40xf32>) {
+  attn.attention ins(%q, %q, %v : memref<1x1x40x16xf16>, memref<1x1x40x16xf16>, memref<1x1x40x8xf16>)
+    outs(%o : memref<1x1x40x8xf16>, %lse : memref<1x1x40xf32>) precision = #attn.precision<sage2_8b>
+  return
+}

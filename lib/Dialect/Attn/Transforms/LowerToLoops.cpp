@@ -23,6 +23,9 @@ namespace attn {
 using namespace mlir;
 using namespace mlir::attn;
 
+/// Keys per rounding of an f16 P.V accumulator (pv_accum = f16).
+static constexpr int64_t kF16Chunk = 16;
+
 namespace {
 
 /// Emits the loop nest of one attn.attention. Scalar code: the point is the
@@ -48,6 +51,15 @@ private:
   Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
   Value f32(double v) {
     return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value f64(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v));
+  }
+  /// Widens a float to f64 (quantization arithmetic is exact there).
+  Value toF64(Value v) {
+    if (v.getType().isF64())
+      return v;
+    return arith::ExtFOp::create(b, loc, b.getF64Type(), v);
   }
   Value negInf() {
     return arith::ConstantOp::create(
@@ -146,6 +158,26 @@ private:
   // Filled by emit().
   Value nq, nk, headDim, valueDim, scale;
   Value rowMax, rowSum, acc, scores, probs; // scratch buffers
+  /// Quantized operands (SEMANTICS.md section 3), prepared before the main
+  /// loop nest: integer Q' and K' values (as f32) with the scale of each
+  /// token's group, the K mean of smooth_k, FP8 V with its channel scales.
+  struct Quantized {
+    Value query, queryScale, key, keyScale, keyMean, value, valueScale;
+  } quantized;
+  PrecisionAttr precision;
+  /// The type P is rounded to before P.V.
+  Type probabilityType;
+
+  void emitQuantization(Value batchSize, Value numHeads, Value numKvHeads);
+  /// Quantizes `src` [B, H, N, D] (minus `mean` [B, H, D] when given) per
+  /// scale group into `values` and `tokenScales` [B, H, N].
+  void emitQuantizeRows(Value src, Value mean, Value batchSize, Value heads,
+                        Value length, Value values, Value tokenScales);
+  /// x rounded to E4M3FN (round to nearest even, saturating at 448).
+  Value roundToF8E4M3FN(Value x);
+  Value roundToF16(Value x) { return toF32(fromF32(x, b.getF16Type())); }
+  SmallVector<Value> scratch;
+
   /// Segments with renormalize = false: the mask applies to the numerator
   /// only (after the softmax), through `kept` (1 or 0 per key of the tile).
   bool maskAfterSoftmax = false;
@@ -199,13 +231,24 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
     Value r = arith::SubIOp::create(b, loc, i, q0);
     // Scores s_j = scale * q.k_j (+ bias), -inf where the mask drops j.
     Value tileMax = reduce(k0, k1, negInf(), [&](Value j, Value runMax) {
+      Value qSource = quantized.query ? quantized.query : q;
+      Value kSource = quantized.key ? quantized.key : k;
+      // Integer values are exact in f32 (|dot| <= 127^2 * 256 < 2^24).
       Value dot = reduce(index(0), headDim, f32(0), [&](Value d, Value s) {
-        Value qd = toF32(load(q, {batch, head, i, d}));
-        Value kd = toF32(load(k, {batch, kvHead, j, d}));
+        Value qd = toF32(load(qSource, {batch, head, i, d}));
+        Value kd = toF32(load(kSource, {batch, kvHead, j, d}));
         return Value(arith::AddFOp::create(
             b, loc, s, arith::MulFOp::create(b, loc, qd, kd)));
       });
-      Value s = arith::MulFOp::create(b, loc, dot, scale);
+      Value factor = scale;
+      if (quantized.queryScale)
+        factor = arith::MulFOp::create(
+            b, loc,
+            arith::MulFOp::create(
+                b, loc, load(quantized.queryScale, {batch, head, i}),
+                load(quantized.keyScale, {batch, kvHead, j})),
+            scale);
+      Value s = arith::MulFOp::create(b, loc, dot, factor);
       if (Value bias = op.getBias())
         s = arith::AddFOp::create(
             b, loc, s, toF32(loadPairOperand(bias, batch, head, i, j)));
@@ -248,7 +291,12 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
       Value numerator = p;
       if (maskAfterSoftmax)
         numerator = arith::MulFOp::create(b, loc, p, load(kept, {jj}));
-      store(roundThrough(numerator, valueElementType), probs, {jj});
+      if (isa<Float8E4M3FNType>(probabilityType))
+        numerator = roundToF8E4M3FN(arith::MulFOp::create(b, loc, numerator,
+                                                          f32(448)));
+      else
+        numerator = roundThrough(numerator, probabilityType);
+      store(numerator, probs, {jj});
       return Value(arith::AddFOp::create(b, loc, sum, p));
     });
     store(arith::AddFOp::create(
@@ -257,15 +305,35 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
           rowSum, {r});
 
     // acc = alpha acc + P V.
-    loop(index(0), valueDim, [&](Value c) {
-      Value start = arith::MulFOp::create(b, loc, alpha, load(acc, {r, c}));
-      Value total = reduce(k0, k1, start, [&](Value j, Value a) {
+    Value vSource = quantized.value ? quantized.value : v;
+    bool f16Accumulator =
+        precision && precision.getPvAccum() == Accumulation::F16;
+    auto productSum = [&](Value c, Value from, Value to, Value init) {
+      return reduce(from, to, init, [&](Value j, Value a) {
         Value p = load(probs, {arith::SubIOp::create(b, loc, j, k0)});
-        Value vj = toF32(load(v, {batch, kvHead, j, c}));
+        Value vj = toF32(load(vSource, {batch, kvHead, j, c}));
         return Value(arith::AddFOp::create(
             b, loc, a, arith::MulFOp::create(b, loc, p, vj)));
       });
-      store(total, acc, {r, c});
+    };
+    loop(index(0), valueDim, [&](Value c) {
+      Value start = arith::MulFOp::create(b, loc, alpha, load(acc, {r, c}));
+      if (!f16Accumulator) {
+        store(productSum(c, k0, k1, start), acc, {r, c});
+        return;
+      }
+      // An f16 accumulator: the rescale rounds once, then every chunk of
+      // 16 keys adds its sum with one rounding.
+      store(roundToF16(start), acc, {r, c});
+      auto chunks = scf::ForOp::create(b, loc, k0, k1, index(kF16Chunk));
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(chunks.getBody());
+      Value c0 = chunks.getInductionVar();
+      Value c1 = arith::MinSIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, c0, index(kF16Chunk)), k1);
+      Value chunk = productSum(c, c0, c1, f32(0));
+      store(roundToF16(arith::AddFOp::create(b, loc, load(acc, {r, c}), chunk)),
+            acc, {r, c});
     });
     store(newMax, rowMax, {r});
   });
@@ -332,6 +400,12 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
     bool softpag = op.getHeadsAttr() && op.getHeadsAttr().getSoftpag();
     loop(index(0), valueDim, [&](Value c) {
       Value out = arith::MulFOp::create(b, loc, load(acc, {r, c}), inverse);
+      if (quantized.valueScale) // V scale / 448 of FP8 P.V
+        out = arith::MulFOp::create(
+            b, loc, out,
+            arith::DivFOp::create(
+                b, loc, load(quantized.valueScale, {batch, kvHead, c}),
+                f32(448)));
       if (softpag) {
         Value keep = arith::SubFOp::create(b, loc, f32(1), factors.softpagU);
         Value identity = toF32(load(op.getValue(), {batch, kvHead, i, c}));
@@ -346,10 +420,210 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
     if (Value lse = op.getLseOutput()) {
       Value value = arith::AddFOp::create(b, loc, load(rowMax, {r}),
                                           math::LogOp::create(b, loc, l));
+      if (quantized.keyMean) {
+        // smooth_k shifted the row by scale * dot(q, mean(K)): add it back.
+        Value shift = reduce(index(0), headDim, f32(0), [&](Value d, Value a) {
+          Value qd = toF32(load(op.getQuery(), {batch, head, i, d}));
+          Value md = toF32(load(quantized.keyMean, {batch, kvHead, d}));
+          return Value(arith::AddFOp::create(
+              b, loc, a, arith::MulFOp::create(b, loc, qd, md)));
+        });
+        value = arith::AddFOp::create(
+            b, loc, value, arith::MulFOp::create(b, loc, scale, shift));
+      }
       store(arith::SelectOp::create(b, loc, empty, negInf(), value), lse,
             {batch, head, i});
     }
   });
+}
+
+Value LoopNestEmitter::roundToF8E4M3FN(Value x) {
+  // |x| = m 2^e with e = max(floor(log2 |x|), -6): 3 mantissa bits give a
+  // quantum of 2^(e-3) (2^-9 for subnormals); round to even, saturate.
+  auto constant = [&](double v) {
+    return x.getType().isF64() ? f64(v) : f32(v);
+  };
+  Value ax = math::AbsFOp::create(b, loc, x);
+  Value e = arith::MaximumFOp::create(
+      b, loc, math::FloorOp::create(b, loc, math::Log2Op::create(b, loc, ax)),
+      constant(-6));
+  Value quantum = math::Exp2Op::create(
+      b, loc, arith::SubFOp::create(b, loc, e, constant(3)));
+  Value rounded = arith::MulFOp::create(
+      b, loc,
+      math::RoundEvenOp::create(b, loc,
+                                arith::DivFOp::create(b, loc, ax, quantum)),
+      quantum);
+  Value saturated = arith::MinimumFOp::create(b, loc, rounded, constant(448));
+  return math::CopySignOp::create(b, loc, saturated, x);
+}
+
+void LoopNestEmitter::emitQuantizeRows(Value src, Value mean, Value batchSize,
+                                       Value heads, Value length, Value values,
+                                       Value tokenScales) {
+  GranularityKind kind = *precision.getQkGranularity();
+  int64_t size = precision.getQkGranularitySize();
+  double qmax = precision.getQk().isSignlessInteger(8) ? 127 : 7;
+  // The scale group of token t (SEMANTICS.md section 3, granularity).
+  auto groupOf = [&](Value t) -> Value {
+    switch (kind) {
+    case GranularityKind::Tensor:
+      return index(0);
+    case GranularityKind::Block:
+      return arith::DivUIOp::create(b, loc, t, index(size));
+    case GranularityKind::Token:
+      return t;
+    case GranularityKind::Thread:
+      return arith::AddIOp::create(
+          b, loc,
+          arith::MulIOp::create(
+              b, loc, arith::DivUIOp::create(b, loc, t, index(size)), index(8)),
+          arith::RemUIOp::create(b, loc, t, index(8)));
+    }
+    llvm_unreachable("unknown granularity");
+  };
+  Value numGroups = arith::AddIOp::create(
+      b, loc, groupOf(arith::SubIOp::create(b, loc, length, index(1))),
+      index(kind == GranularityKind::Thread ? 8 : 1));
+  Value groupMax = memref::AllocOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic}, b.getF64Type()),
+      ValueRange{numGroups});
+  // Smoothing and quantization in f64, where the contract's arithmetic is
+  // exact for f16/bf16 inputs (only the stored scale rounds, to f32).
+  auto element = [&](Value batch, Value head, Value t, Value d) {
+    Value x = toF64(load(src, {batch, head, t, d}));
+    if (mean)
+      x = arith::SubFOp::create(b, loc, x, load(mean, {batch, head, d}));
+    return x;
+  };
+  loop(index(0), batchSize, [&](Value batch) {
+    loop(index(0), heads, [&](Value head) {
+      loop(index(0), numGroups, [&](Value g) { store(f64(0), groupMax, {g}); });
+      loop(index(0), length, [&](Value t) {
+        Value rowMax = reduce(index(0), headDim, f64(0), [&](Value d, Value m) {
+          return Value(arith::MaximumFOp::create(
+              b, loc, m,
+              math::AbsFOp::create(b, loc, element(batch, head, t, d))));
+        });
+        Value g = groupOf(t);
+        store(arith::MaximumFOp::create(b, loc, load(groupMax, {g}), rowMax),
+              groupMax, {g});
+      });
+      // scale = max|x| / qmax (1 for an all-zero group); values are
+      // round-half-to-even(x / scale) clamped to [-qmax, qmax].
+      loop(index(0), length, [&](Value t) {
+        Value groupAbsMax = load(groupMax, {groupOf(t)});
+        Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                             groupAbsMax, f64(0));
+        Value tokenScale = arith::SelectOp::create(
+            b, loc, isZero, f32(1),
+            toF32(arith::DivFOp::create(b, loc, groupAbsMax, f64(qmax))));
+        store(tokenScale, tokenScales, {batch, head, t});
+        loop(index(0), headDim, [&](Value d) {
+          Value q = math::RoundEvenOp::create(
+              b, loc,
+              arith::DivFOp::create(b, loc, element(batch, head, t, d),
+                                    toF64(tokenScale)));
+          Value clamped = arith::MaximumFOp::create(
+              b, loc, arith::MinimumFOp::create(b, loc, q, f64(qmax)),
+              f64(-qmax));
+          store(toF32(clamped), values, {batch, head, t, d});
+        });
+      });
+    });
+  });
+  memref::DeallocOp::create(b, loc, groupMax);
+}
+
+void LoopNestEmitter::emitQuantization(Value batchSize, Value numHeads,
+                                       Value numKvHeads) {
+  if (!precision)
+    return;
+  auto f32Type = b.getF32Type();
+  auto alloc = [&](ArrayRef<Value> sizes, Type type = nullptr) {
+    SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
+    Value buffer = memref::AllocOp::create(
+        b, loc, MemRefType::get(shape, type ? type : f32Type),
+        ValueRange(sizes));
+    scratch.push_back(buffer);
+    return buffer;
+  };
+  Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
+  if (precision.getSmoothK()) {
+    // mean over all Nk tokens per (batch, kv head, channel).
+    quantized.keyMean =
+        alloc({batchSize, numKvHeads, headDim}, b.getF64Type());
+    Value count = arith::UIToFPOp::create(
+        b, loc, b.getF64Type(),
+        arith::IndexCastOp::create(b, loc, b.getI64Type(), nk));
+    loop(index(0), batchSize, [&](Value batch) {
+      loop(index(0), numKvHeads, [&](Value head) {
+        loop(index(0), headDim, [&](Value d) {
+          Value sum = reduce(index(0), nk, f64(0), [&](Value j, Value a) {
+            return Value(arith::AddFOp::create(
+                b, loc, a, toF64(load(k, {batch, head, j, d}))));
+          });
+          store(arith::DivFOp::create(b, loc, sum, count), quantized.keyMean,
+                {batch, head, d});
+        });
+      });
+    });
+  }
+  if (precision.isQuantizedQK()) {
+    quantized.query = alloc({batchSize, numHeads, nq, headDim});
+    quantized.queryScale = alloc({batchSize, numHeads, nq});
+    quantized.key = alloc({batchSize, numKvHeads, nk, headDim});
+    quantized.keyScale = alloc({batchSize, numKvHeads, nk});
+    emitQuantizeRows(q, nullptr, batchSize, numHeads, nq, quantized.query,
+                     quantized.queryScale);
+    emitQuantizeRows(k, quantized.keyMean, batchSize, numKvHeads, nk,
+                     quantized.key, quantized.keyScale);
+  } else if (quantized.keyMean) {
+    // smooth_k alone only shifts every score row; the softmax cancels it,
+    // and it is added back to the LSE.
+    quantized.key = alloc({batchSize, numKvHeads, nk, headDim});
+    loop(index(0), batchSize, [&](Value batch) {
+      loop(index(0), numKvHeads, [&](Value head) {
+        loop(index(0), nk, [&](Value j) {
+          loop(index(0), headDim, [&](Value d) {
+            store(toF32(arith::SubFOp::create(
+                      b, loc, toF64(load(k, {batch, head, j, d})),
+                      load(quantized.keyMean, {batch, head, d}))),
+                  quantized.key, {batch, head, j, d});
+          });
+        });
+      });
+    });
+  }
+  if (isa<Float8E4M3FNType>(probabilityType)) {
+    // V per channel: scale = max|V[:, c]| / 448 (1 when all zero).
+    quantized.value = alloc({batchSize, numKvHeads, nk, valueDim});
+    quantized.valueScale = alloc({batchSize, numKvHeads, valueDim});
+    loop(index(0), batchSize, [&](Value batch) {
+      loop(index(0), numKvHeads, [&](Value head) {
+        loop(index(0), valueDim, [&](Value c) {
+          Value absMax = reduce(index(0), nk, f64(0), [&](Value j, Value m) {
+            return Value(arith::MaximumFOp::create(
+                b, loc, m,
+                math::AbsFOp::create(b, loc,
+                                     toF64(load(v, {batch, head, j, c})))));
+          });
+          Value isZero = arith::CmpFOp::create(
+              b, loc, arith::CmpFPredicate::OEQ, absMax, f64(0));
+          Value channelScale = arith::SelectOp::create(
+              b, loc, isZero, f32(1),
+              toF32(arith::DivFOp::create(b, loc, absMax, f64(448))));
+          store(channelScale, quantized.valueScale, {batch, head, c});
+          loop(index(0), nk, [&](Value j) {
+            Value x = toF64(load(v, {batch, head, j, c}));
+            store(toF32(roundToF8E4M3FN(
+                      arith::DivFOp::create(b, loc, x, toF64(channelScale)))),
+                  quantized.value, {batch, head, j, c});
+          });
+        });
+      });
+    });
+  }
 }
 
 SmallVector<LoopNestEmitter::HeadSet> LoopNestEmitter::getHeadSets() {
@@ -399,6 +673,11 @@ void LoopNestEmitter::emit() {
         arith::IndexCastOp::create(b, loc, b.getI64Type(), headDim));
     scale = math::RsqrtOp::create(b, loc, d);
   }
+
+  precision = op.getPrecisionAttr();
+  probabilityType = precision && precision.getPv() ? precision.getPv()
+                                                    : valueElementType;
+  emitQuantization(batchSize, numHeads, numKvHeads);
 
   mask = op.getMaskOrDense();
   maskContext.queryLength = nq;
@@ -467,6 +746,8 @@ void LoopNestEmitter::emit() {
   for (Value buffer : {rowMax, rowSum, acc, scores, probs, kept, rowKept})
     if (buffer)
       memref::DeallocOp::create(b, loc, buffer);
+  for (Value buffer : scratch)
+    memref::DeallocOp::create(b, loc, buffer);
 }
 
 /// Why `op` cannot be lowered yet, or success.
@@ -474,9 +755,20 @@ static LogicalResult checkSupported(AttentionOp op) {
   if (op.hasTensorSemantics())
     return op.emitOpError() << "attn-lower-to-loops needs memref operands; "
                                "bufferize first";
-  if (op.getPrecisionAttr())
-    return op.emitOpError() << "attn-lower-to-loops does not lower precision "
-                               "attributes yet";
+  if (PrecisionAttr precision = op.getPrecisionAttr()) {
+    Type qk = precision.getQk(), pv = precision.getPv();
+    Type inputType = cast<MemRefType>(op.getQuery().getType()).getElementType();
+    bool qkSupported = !qk || qk == inputType || qk.isSignlessInteger(8) ||
+                       qk.isSignlessInteger(4);
+    bool pvSupported =
+        !pv || pv.isF16() || isa<Float8E4M3FNType>(pv) ||
+        pv == cast<MemRefType>(op.getValue().getType()).getElementType();
+    if (!qkSupported || !pvSupported || precision.getSmoothQ())
+      return op.emitOpError()
+             << "attn-lower-to-loops lowers qk = i8 / i4 (or the input type), "
+                "smooth_k, pv = f16 / f8E4M3FN and every pv_accum; not yet "
+             << precision;
+  }
   if (HeadsAttr heads = op.getHeadsAttr()) {
     if (ShapedType::isDynamic(op.getNumQueryHeads()))
       return op.emitOpError() << "attn-lower-to-loops needs a static number "
