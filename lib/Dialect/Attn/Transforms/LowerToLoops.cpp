@@ -1,7 +1,10 @@
 //===- LowerToLoops.cpp - attn.attention to a tiled loop nest -------------===//
 //
-// The CPU form of the tiled schedule (SEMANTICS.md section 1, default
-// precision): query tiles x key tiles with an online softmax in f32.
+// The CPU form of the tiled schedule: query tiles x key tiles with an online
+// softmax in f32, the mask predicate on partial tiles only, the head rules
+// of SEMANTICS.md section 4 in the epilogue, and the quantized precisions of
+// section 3 emulated bit-faithfully (pre-passes over Q, K and V, then the
+// main loop on quantized values).
 //
 //===----------------------------------------------------------------------===//
 
