@@ -10,17 +10,9 @@ func.func @tensors(%q: tensor<1x1x4x4xf32>, %o: tensor<1x1x4x4xf32>) -> tensor<1
 
 // -----
 
-func.func @smooth_q(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
-  // expected-error @below {{attn-lower-to-loops lowers qk = i8 / i4 (or the input type), smooth_k, pv = f16 / f8E4M3FN and every pv_accum; not yet #attn.precision<sage2_4b>}}
-  attn.attention ins(%q, %q, %q : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>) outs(%o : memref<1x1x4x4xf16>) precision = #attn.precision<sage2_4b>
-  return
-}
-
-// -----
-
-func.func @fp8_qk(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
-  // expected-error @below {{not yet #attn.precision<fp8>}}
-  attn.attention ins(%q, %q, %q : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>) outs(%o : memref<1x1x4x4xf16>) precision = #attn.precision<fp8>
+func.func @nvfp4(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
+  // expected-error @below {{attn-lower-to-loops lowers qk = i8 / i4 / f8E4M3FN (or the input type), smoothing, pv = f16 / f8E4M3FN and every pv_accum; not yet #attn.precision<nvfp4>}}
+  attn.attention ins(%q, %q, %q : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>) outs(%o : memref<1x1x4x4xf16>) precision = #attn.precision<nvfp4>
   return
 }
 

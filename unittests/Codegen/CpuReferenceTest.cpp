@@ -518,7 +518,8 @@ TEST(CpuVsReference, Precisions) {
   using attnref::ElemType;
   using attnref::Granularity;
   std::vector<attnref::PrecisionSpec> precisions = {
-      attnref::preset("sage1"), attnref::preset("sage2_8b")};
+      attnref::preset("sage1"), attnref::preset("sage2_8b"),
+      attnref::preset("sage2_4b"), attnref::preset("fp8")};
   auto make = [](ElemType qk, Granularity g, int64_t size, bool smoothK,
                  std::optional<ElemType> pv, attnref::Accumulation acc) {
     attnref::PrecisionSpec spec;
@@ -541,6 +542,18 @@ TEST(CpuVsReference, Precisions) {
   attnref::PrecisionSpec smoothOnly;
   smoothOnly.smoothK = true;
   precisions.push_back(smoothOnly);
+  smoothOnly.smoothQ = true;
+  precisions.push_back(smoothOnly);
+  attnref::PrecisionSpec tokenSmoothQ = make(
+      ElemType::I8, Granularity::Token, 0, false, std::nullopt,
+      attnref::Accumulation::F32);
+  tokenSmoothQ.smoothQ = true;
+  precisions.push_back(tokenSmoothQ);
+  attnref::PrecisionSpec tensorSmoothQ = make(
+      ElemType::F8E4M3FN, Granularity::Tensor, 0, true, ElemType::F16,
+      attnref::Accumulation::F32);
+  tensorSmoothQ.smoothQ = true;
+  precisions.push_back(tensorSmoothQ);
 
   attnref::Rng rng(23);
   for (size_t x = 0; x < precisions.size(); ++x) {
@@ -591,10 +604,15 @@ TEST(CpuVsReference, AccuracyReport) {
     rows.push_back({std::string(name) + " without smooth_k", spec});
   }
   attnref::PrecisionSpec int4 = attnref::preset("sage2_4b");
-  int4.smoothQ = false; // not lowered yet
+  rows.push_back({"sage2_4b", int4});
+  int4.smoothQ = false;
   rows.push_back({"sage2_4b without smooth_q", int4});
   int4.smoothK = false;
   rows.push_back({"sage2_4b without smoothing", int4});
+  attnref::PrecisionSpec fp8 = attnref::preset("fp8");
+  rows.push_back({"fp8", fp8});
+  fp8.smoothK = false;
+  rows.push_back({"fp8 without smooth_k", fp8});
 
   std::printf("| precision | normal: cos | normal: rel-L1 | K offset: cos | "
               "K offset: rel-L1 |\n|---|---|---|---|---|\n");

@@ -16,6 +16,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 
+#include <functional>
+
 namespace mlir {
 namespace attn {
 #define GEN_PASS_DEF_ATTNLOWERTOLOOPS
@@ -28,6 +30,8 @@ using namespace mlir::attn;
 
 /// Keys per rounding of an f16 P.V accumulator (pv_accum = f16).
 static constexpr int64_t kF16Chunk = 16;
+/// The Q block of smooth_q when the granularity gives none.
+static constexpr int64_t kSmoothQueryBlock = 64;
 
 namespace {
 
@@ -166,6 +170,7 @@ private:
   /// token's group, the K mean of smooth_k, FP8 V with its channel scales.
   struct Quantized {
     Value query, queryScale, key, keyScale, keyMean, value, valueScale;
+    Value queryBlockMean, scoreCorrection; // smooth_q: mean_q and dS
   } quantized;
   PrecisionAttr precision;
   /// The type P is rounded to before P.V.
@@ -174,8 +179,24 @@ private:
   void emitQuantization(Value batchSize, Value numHeads, Value numKvHeads);
   /// Quantizes `src` [B, H, N, D] (minus `mean` [B, H, D] when given) per
   /// scale group into `values` and `tokenScales` [B, H, N].
-  void emitQuantizeRows(Value src, Value mean, Value batchSize, Value heads,
-                        Value length, Value values, Value tokenScales);
+  /// The mean subtracted from element (batch, head, token, channel) before
+  /// quantization (smoothing), as an f64.
+  using MeanFn = std::function<Value(Value, Value, Value, Value)>;
+  void emitQuantizeRows(Value src, const MeanFn &mean, Value batchSize,
+                        Value heads, Value length, Value values,
+                        Value tokenScales);
+  /// smooth_q: per-block Q means and the correction dS[block, j] =
+  /// dot(mean_q, K'[j]) (f32).
+  void emitQueryBlockMeans(Value batchSize, Value numHeads);
+  /// The Q block of smooth_q (SEMANTICS.md section 3).
+  int64_t getQueryBlock();
+  /// The smoothing means as MeanFn, or null when not smoothed.
+  MeanFn getQueryMean();
+  MeanFn getKeyMean();
+  /// Unquantized Q' and K' (smoothing without quantization).
+  void emitSmoothedCopies(Value batchSize, Value numHeads, Value numKvHeads);
+  /// A scratch buffer with run-time sizes, freed after the loop nest.
+  Value allocScratch(ArrayRef<Value> sizes, Type type);
   /// x rounded to E4M3FN (round to nearest even, saturating at 448).
   Value roundToF8E4M3FN(Value x);
   Value roundToF16(Value x) { return toF32(fromF32(x, b.getF16Type())); }
@@ -236,13 +257,20 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
     Value tileMax = reduce(k0, k1, negInf(), [&](Value j, Value runMax) {
       Value qSource = quantized.query ? quantized.query : q;
       Value kSource = quantized.key ? quantized.key : k;
-      // Integer values are exact in f32 (|dot| <= 127^2 * 256 < 2^24).
-      Value dot = reduce(index(0), headDim, f32(0), [&](Value d, Value s) {
-        Value qd = toF32(load(qSource, {batch, head, i, d}));
-        Value kd = toF32(load(kSource, {batch, kvHead, j, d}));
-        return Value(arith::AddFOp::create(
-            b, loc, s, arith::MulFOp::create(b, loc, qd, kd)));
-      });
+      // Integer values are exact in f32 (|dot| <= 127^2 * 256 < 2^24);
+      // E4M3 products span 36 bits of exponent, exact in f64.
+      bool wideDot = precision && precision.getQk() &&
+                     isa<Float8E4M3FNType>(precision.getQk());
+      auto widen = [&](Value x) { return wideDot ? toF64(x) : toF32(x); };
+      Value dot = reduce(index(0), headDim, wideDot ? f64(0) : f32(0),
+                         [&](Value d, Value s) {
+                           Value qd = widen(load(qSource, {batch, head, i, d}));
+                           Value kd =
+                               widen(load(kSource, {batch, kvHead, j, d}));
+                           return Value(arith::AddFOp::create(
+                               b, loc, s, arith::MulFOp::create(b, loc, qd, kd)));
+                         });
+      dot = toF32(dot);
       Value factor = scale;
       if (quantized.queryScale)
         factor = arith::MulFOp::create(
@@ -252,6 +280,15 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
                 load(quantized.keyScale, {batch, kvHead, j})),
             scale);
       Value s = arith::MulFOp::create(b, loc, dot, factor);
+      if (quantized.scoreCorrection) {
+        Value block =
+            arith::DivUIOp::create(b, loc, i, index(getQueryBlock()));
+        s = arith::AddFOp::create(
+            b, loc, s,
+            arith::MulFOp::create(
+                b, loc, scale,
+                load(quantized.scoreCorrection, {batch, head, block, j})));
+      }
       if (Value bias = op.getBias())
         s = arith::AddFOp::create(
             b, loc, s, toF32(loadPairOperand(bias, batch, head, i, j)));
@@ -461,12 +498,15 @@ Value LoopNestEmitter::roundToF8E4M3FN(Value x) {
   return math::CopySignOp::create(b, loc, saturated, x);
 }
 
-void LoopNestEmitter::emitQuantizeRows(Value src, Value mean, Value batchSize,
-                                       Value heads, Value length, Value values,
+void LoopNestEmitter::emitQuantizeRows(Value src, const MeanFn &mean,
+                                       Value batchSize, Value heads,
+                                       Value length, Value values,
                                        Value tokenScales) {
   GranularityKind kind = *precision.getQkGranularity();
   int64_t size = precision.getQkGranularitySize();
-  double qmax = precision.getQk().isSignlessInteger(8) ? 127 : 7;
+  Type qk = precision.getQk();
+  bool fp8 = isa<Float8E4M3FNType>(qk);
+  double qmax = fp8 ? 448 : qk.isSignlessInteger(8) ? 127 : 7;
   // The scale group of token t (SEMANTICS.md section 3, granularity).
   auto groupOf = [&](Value t) -> Value {
     switch (kind) {
@@ -485,8 +525,10 @@ void LoopNestEmitter::emitQuantizeRows(Value src, Value mean, Value batchSize,
     }
     llvm_unreachable("unknown granularity");
   };
+  Value lastToken = arith::SubIOp::create(
+      b, loc, arith::MaxSIOp::create(b, loc, length, index(1)), index(1));
   Value numGroups = arith::AddIOp::create(
-      b, loc, groupOf(arith::SubIOp::create(b, loc, length, index(1))),
+      b, loc, groupOf(lastToken),
       index(kind == GranularityKind::Thread ? 8 : 1));
   Value groupMax = memref::AllocOp::create(
       b, loc, MemRefType::get({ShapedType::kDynamic}, b.getF64Type()),
@@ -496,7 +538,7 @@ void LoopNestEmitter::emitQuantizeRows(Value src, Value mean, Value batchSize,
   auto element = [&](Value batch, Value head, Value t, Value d) {
     Value x = toF64(load(src, {batch, head, t, d}));
     if (mean)
-      x = arith::SubFOp::create(b, loc, x, load(mean, {batch, head, d}));
+      x = arith::SubFOp::create(b, loc, x, mean(batch, head, t, d));
     return x;
   };
   loop(index(0), batchSize, [&](Value batch) {
@@ -523,19 +565,142 @@ void LoopNestEmitter::emitQuantizeRows(Value src, Value mean, Value batchSize,
             toF32(arith::DivFOp::create(b, loc, groupAbsMax, f64(qmax))));
         store(tokenScale, tokenScales, {batch, head, t});
         loop(index(0), headDim, [&](Value d) {
-          Value q = math::RoundEvenOp::create(
-              b, loc,
-              arith::DivFOp::create(b, loc, element(batch, head, t, d),
-                                    toF64(tokenScale)));
-          Value clamped = arith::MaximumFOp::create(
-              b, loc, arith::MinimumFOp::create(b, loc, q, f64(qmax)),
-              f64(-qmax));
-          store(toF32(clamped), values, {batch, head, t, d});
+          Value scaled = arith::DivFOp::create(
+              b, loc, element(batch, head, t, d), toF64(tokenScale));
+          Value quantizedValue;
+          if (fp8) {
+            quantizedValue = roundToF8E4M3FN(scaled);
+          } else {
+            Value q = math::RoundEvenOp::create(b, loc, scaled);
+            quantizedValue = arith::MaximumFOp::create(
+                b, loc, arith::MinimumFOp::create(b, loc, q, f64(qmax)),
+                f64(-qmax));
+          }
+          store(toF32(quantizedValue), values, {batch, head, t, d});
         });
       });
     });
   });
   memref::DeallocOp::create(b, loc, groupMax);
+}
+
+Value LoopNestEmitter::allocScratch(ArrayRef<Value> sizes, Type type) {
+  SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
+  Value buffer = memref::AllocOp::create(b, loc, MemRefType::get(shape, type),
+                                         ValueRange(sizes));
+  scratch.push_back(buffer);
+  return buffer;
+}
+
+LoopNestEmitter::MeanFn LoopNestEmitter::getQueryMean() {
+  if (!quantized.queryBlockMean)
+    return nullptr;
+  return [this](Value batch, Value head, Value t, Value d) {
+    Value block = arith::DivUIOp::create(b, loc, t, index(getQueryBlock()));
+    return load(quantized.queryBlockMean, {batch, head, block, d});
+  };
+}
+
+LoopNestEmitter::MeanFn LoopNestEmitter::getKeyMean() {
+  if (!quantized.keyMean)
+    return nullptr;
+  return [this](Value batch, Value head, Value, Value d) {
+    return load(quantized.keyMean, {batch, head, d});
+  };
+}
+
+void LoopNestEmitter::emitSmoothedCopies(Value batchSize, Value numHeads,
+                                         Value numKvHeads) {
+  // Smoothing alone is exact: smooth_k shifts every score row by a constant
+  // the softmax cancels (and the LSE gets back), smooth_q's dS restores the
+  // scores. The copies hold Q' and K' rounded once to f32.
+  auto smoothed = [&](Value src, const MeanFn &mean, Value heads,
+                      Value length) {
+    Value copy = allocScratch({batchSize, heads, length, headDim},
+                              b.getF32Type());
+    loop(index(0), batchSize, [&](Value batch) {
+      loop(index(0), heads, [&](Value head) {
+        loop(index(0), length, [&](Value t) {
+          loop(index(0), headDim, [&](Value d) {
+            Value x = toF64(load(src, {batch, head, t, d}));
+            store(toF32(arith::SubFOp::create(b, loc, x,
+                                              mean(batch, head, t, d))),
+                  copy, {batch, head, t, d});
+          });
+        });
+      });
+    });
+    return copy;
+  };
+  if (MeanFn mean = getQueryMean())
+    quantized.query = smoothed(op.getQuery(), mean, numHeads, nq);
+  if (MeanFn mean = getKeyMean())
+    quantized.key = smoothed(op.getKey(), mean, numKvHeads, nk);
+}
+
+int64_t LoopNestEmitter::getQueryBlock() {
+  switch (precision.getQkGranularity().value_or(GranularityKind::Block)) {
+  case GranularityKind::Block:
+  case GranularityKind::Thread:
+    return precision.getQkGranularity() ? precision.getQkGranularitySize()
+                                        : kSmoothQueryBlock;
+  case GranularityKind::Token:
+    return 1;
+  case GranularityKind::Tensor:
+    return ShapedType::isDynamic(op.getQueryLength())
+               ? kSmoothQueryBlock
+               : std::max<int64_t>(op.getQueryLength(), 1);
+  }
+  llvm_unreachable("unknown granularity");
+}
+
+void LoopNestEmitter::emitQueryBlockMeans(Value batchSize, Value numHeads) {
+  Value q = op.getQuery(), k = op.getKey();
+  int64_t block = getQueryBlock();
+  Value numBlocks = arith::CeilDivSIOp::create(b, loc, nq, index(block));
+  auto alloc = [&](ArrayRef<Value> sizes, Type type) {
+    return allocScratch(sizes, type);
+  };
+  quantized.queryBlockMean =
+      alloc({batchSize, numHeads, numBlocks, headDim}, b.getF64Type());
+  quantized.scoreCorrection =
+      alloc({batchSize, numHeads, numBlocks, nk}, b.getF32Type());
+  Value headsPerKv = arith::DivSIOp::create(b, loc, numHeads, dim(k, 1));
+  loop(index(0), batchSize, [&](Value batch) {
+    loop(index(0), numHeads, [&](Value head) {
+      Value kvHead = arith::DivSIOp::create(b, loc, head, headsPerKv);
+      loop(index(0), numBlocks, [&](Value blk) {
+        Value i0 = arith::MulIOp::create(b, loc, blk, index(block));
+        Value i1 = arith::MinSIOp::create(
+            b, loc, arith::AddIOp::create(b, loc, i0, index(block)), nq);
+        Value count = arith::UIToFPOp::create(
+            b, loc, b.getF64Type(),
+            arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                       arith::SubIOp::create(b, loc, i1, i0)));
+        loop(index(0), headDim, [&](Value d) {
+          Value sum = reduce(i0, i1, f64(0), [&](Value i, Value a) {
+            return Value(arith::AddFOp::create(
+                b, loc, a, toF64(load(q, {batch, head, i, d}))));
+          });
+          store(arith::DivFOp::create(b, loc, sum, count),
+                quantized.queryBlockMean, {batch, head, blk, d});
+        });
+        // dS[blk, j] = dot(mean_q, K'[j]) in f64, stored as f32.
+        loop(index(0), nk, [&](Value j) {
+          Value dot = reduce(index(0), headDim, f64(0), [&](Value d, Value a) {
+            Value kd = toF64(load(k, {batch, kvHead, j, d}));
+            if (quantized.keyMean)
+              kd = arith::SubFOp::create(
+                  b, loc, kd, load(quantized.keyMean, {batch, kvHead, d}));
+            Value md = load(quantized.queryBlockMean, {batch, head, blk, d});
+            return Value(arith::AddFOp::create(
+                b, loc, a, arith::MulFOp::create(b, loc, md, kd)));
+          });
+          store(toF32(dot), quantized.scoreCorrection, {batch, head, blk, j});
+        });
+      });
+    });
+  });
 }
 
 void LoopNestEmitter::emitQuantization(Value batchSize, Value numHeads,
@@ -544,12 +709,7 @@ void LoopNestEmitter::emitQuantization(Value batchSize, Value numHeads,
     return;
   auto f32Type = b.getF32Type();
   auto alloc = [&](ArrayRef<Value> sizes, Type type = nullptr) {
-    SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
-    Value buffer = memref::AllocOp::create(
-        b, loc, MemRefType::get(shape, type ? type : f32Type),
-        ValueRange(sizes));
-    scratch.push_back(buffer);
-    return buffer;
+    return allocScratch(sizes, type ? type : f32Type);
   };
   Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
   if (precision.getSmoothK()) {
@@ -572,31 +732,19 @@ void LoopNestEmitter::emitQuantization(Value batchSize, Value numHeads,
       });
     });
   }
+  if (precision.getSmoothQ())
+    emitQueryBlockMeans(batchSize, numHeads);
   if (precision.isQuantizedQK()) {
     quantized.query = alloc({batchSize, numHeads, nq, headDim});
     quantized.queryScale = alloc({batchSize, numHeads, nq});
     quantized.key = alloc({batchSize, numKvHeads, nk, headDim});
     quantized.keyScale = alloc({batchSize, numKvHeads, nk});
-    emitQuantizeRows(q, nullptr, batchSize, numHeads, nq, quantized.query,
+    emitQuantizeRows(q, getQueryMean(), batchSize, numHeads, nq, quantized.query,
                      quantized.queryScale);
-    emitQuantizeRows(k, quantized.keyMean, batchSize, numKvHeads, nk,
+    emitQuantizeRows(k, getKeyMean(), batchSize, numKvHeads, nk,
                      quantized.key, quantized.keyScale);
-  } else if (quantized.keyMean) {
-    // smooth_k alone only shifts every score row; the softmax cancels it,
-    // and it is added back to the LSE.
-    quantized.key = alloc({batchSize, numKvHeads, nk, headDim});
-    loop(index(0), batchSize, [&](Value batch) {
-      loop(index(0), numKvHeads, [&](Value head) {
-        loop(index(0), nk, [&](Value j) {
-          loop(index(0), headDim, [&](Value d) {
-            store(toF32(arith::SubFOp::create(
-                      b, loc, toF64(load(k, {batch, head, j, d})),
-                      load(quantized.keyMean, {batch, head, d}))),
-                  quantized.key, {batch, head, j, d});
-          });
-        });
-      });
-    });
+  } else {
+    emitSmoothedCopies(batchSize, numHeads, numKvHeads);
   }
   if (isa<Float8E4M3FNType>(probabilityType)) {
     // V per channel: scale = max|V[:, c]| / 448 (1 when all zero).
@@ -762,14 +910,15 @@ static LogicalResult checkSupported(AttentionOp op) {
     Type qk = precision.getQk(), pv = precision.getPv();
     Type inputType = cast<MemRefType>(op.getQuery().getType()).getElementType();
     bool qkSupported = !qk || qk == inputType || qk.isSignlessInteger(8) ||
-                       qk.isSignlessInteger(4);
+                       qk.isSignlessInteger(4) || isa<Float8E4M3FNType>(qk);
     bool pvSupported =
         !pv || pv.isF16() || isa<Float8E4M3FNType>(pv) ||
         pv == cast<MemRefType>(op.getValue().getType()).getElementType();
-    if (!qkSupported || !pvSupported || precision.getSmoothQ())
+    if (!qkSupported || !pvSupported)
       return op.emitOpError()
-             << "attn-lower-to-loops lowers qk = i8 / i4 (or the input type), "
-                "smooth_k, pv = f16 / f8E4M3FN and every pv_accum; not yet "
+             << "attn-lower-to-loops lowers qk = i8 / i4 / f8E4M3FN (or the "
+                "input type), smoothing, pv = f16 / f8E4M3FN and every "
+                "pv_accum; not yet "
              << precision;
   }
   if (HeadsAttr heads = op.getHeadsAttr()) {

@@ -96,18 +96,20 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
     LSE = m + log l then, and -inf for rows that keep no key.
 
     Precision (SEMANTICS.md section 3), emulated bit-faithfully: pre-passes
-    over the whole op compute the K mean (`smooth_k`), quantize Q and K' to
-    i8 / i4 per scale group of the granularity (f64 arithmetic, f32 scales,
-    round half to even, clamp) and V to FP8 per channel; the main loop takes
-    the exact integer dot product times one factor (q scale * k scale *
-    softmax scale), rounds P to `pv` (FP8: P * 448 to E4M3, saturating; both
-    scalings undone on O), accumulates P.V in f32 or, for `pv_accum = f16`,
-    in an f16 accumulator rounded after the rescale and after every 16 keys,
-    and adds scale * q.mean(K) back to the LSE.
+    over the whole op compute the K mean (`smooth_k`), the per-block Q means
+    and dS = mean_q . K' (`smooth_q`), quantize Q' and K' per scale group of
+    the granularity to i8 / i4 (round half to even, clamp) or E4M3 (scale
+    max|x| / 448) in f64 with f32 scales, and V to FP8 per channel; the main
+    loop takes the exact dot product of the quantized values times one
+    factor (q scale * k scale * softmax scale) plus scale * dS, rounds P to
+    `pv` (FP8: P * 448 to E4M3, saturating; both scalings undone on O),
+    accumulates P.V in f32 or, for `pv_accum = f16`, in an f16 accumulator
+    rounded after the rescale and after every 16 keys, and adds
+    scale * q.mean(K) back to the LSE.
 
-    Not yet lowered (the pass fails with an error naming the op): `smooth_q`,
-    FP8 and FP4 Q.K, FP4 P.V, precision attributes of head groups, and
-    `renormalize = false` below the op's own mask.
+    Not yet lowered (the pass fails with an error naming the op): NVFP4 Q.K
+    and P.V, precision attributes of head groups, and `renormalize = false`
+    below the op's own mask.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
