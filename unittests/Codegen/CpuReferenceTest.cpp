@@ -519,7 +519,8 @@ TEST(CpuVsReference, Precisions) {
   using attnref::Granularity;
   std::vector<attnref::PrecisionSpec> precisions = {
       attnref::preset("sage1"), attnref::preset("sage2_8b"),
-      attnref::preset("sage2_4b"), attnref::preset("fp8")};
+      attnref::preset("sage2_4b"), attnref::preset("fp8"),
+      attnref::preset("nvfp4")};
   auto make = [](ElemType qk, Granularity g, int64_t size, bool smoothK,
                  std::optional<ElemType> pv, attnref::Accumulation acc) {
     attnref::PrecisionSpec spec;
@@ -554,6 +555,8 @@ TEST(CpuVsReference, Precisions) {
       attnref::Accumulation::F32);
   tensorSmoothQ.smoothQ = true;
   precisions.push_back(tensorSmoothQ);
+  precisions.push_back(make(ElemType::I8, Granularity::Block, 32, true,
+                            ElemType::F4E2M1FN, attnref::Accumulation::F32));
 
   attnref::Rng rng(23);
   for (size_t x = 0; x < precisions.size(); ++x) {
@@ -613,6 +616,10 @@ TEST(CpuVsReference, AccuracyReport) {
   rows.push_back({"fp8", fp8});
   fp8.smoothK = false;
   rows.push_back({"fp8 without smooth_k", fp8});
+  attnref::PrecisionSpec nvfp4 = attnref::preset("nvfp4");
+  rows.push_back({"nvfp4", nvfp4});
+  nvfp4.smoothK = false;
+  rows.push_back({"nvfp4 without smooth_k", nvfp4});
 
   std::printf("| precision | normal: cos | normal: rel-L1 | K offset: cos | "
               "K offset: rel-L1 |\n|---|---|---|---|---|\n");

@@ -185,6 +185,12 @@ private:
   void emitQuantizeRows(Value src, const MeanFn &mean, Value batchSize,
                         Value heads, Value length, Value values,
                         Value tokenScales);
+  /// NVFP4 Q.K: one E4M3 scale per 16 channels of a token.
+  void emitQuantizeRowsNvfp4(Value src, const MeanFn &mean, Value batchSize,
+                             Value heads, Value length, Value values,
+                             Value blockScales);
+  /// Scale blocks along D: 16 channels for NVFP4, else one.
+  Value numScaleBlocks();
   /// smooth_q: per-block Q means and the correction dS[block, j] =
   /// dot(mean_q, K'[j]) (f32).
   void emitQueryBlockMeans(Value batchSize, Value numHeads);
@@ -199,6 +205,16 @@ private:
   Value allocScratch(ArrayRef<Value> sizes, Type type);
   /// x rounded to E4M3FN (round to nearest even, saturating at 448).
   Value roundToF8E4M3FN(Value x);
+  /// x rounded to E2M1FN (round to nearest even, saturating at 6).
+  Value roundToF4E2M1FN(Value x);
+  /// NVFP4 block value: 0 when the block scale rounded to 0, else
+  /// E2M1(x / scale) (f64 values).
+  Value quantizeNvfp4(Value x, Value blockScale);
+  /// NVFP4 block scale E4M3(max / 6), 1 for an all-zero block (f64).
+  Value nvfp4BlockScale(Value absMax);
+  /// Two-level NVFP4 rounding of the tile's probabilities in `probs`.
+  void emitRoundProbabilitiesNvfp4(Value k0, Value k1);
+  bool isNvfp4(Type t) { return t && isa<Float4E2M1FNType>(t); }
   Value roundToF16(Value x) { return toF32(fromF32(x, b.getF16Type())); }
   SmallVector<Value> scratch;
 
@@ -257,29 +273,47 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
     Value tileMax = reduce(k0, k1, negInf(), [&](Value j, Value runMax) {
       Value qSource = quantized.query ? quantized.query : q;
       Value kSource = quantized.key ? quantized.key : k;
-      // Integer values are exact in f32 (|dot| <= 127^2 * 256 < 2^24);
-      // E4M3 products span 36 bits of exponent, exact in f64.
+      // Integer and E2M1 products are exact in f32 (|dot| <= 127^2 * 256 <
+      // 2^24); E4M3 products span 36 bits of exponent, exact in f64. Each
+      // scale block (all of D, or 16 channels for NVFP4) gets one factor:
+      // q scale * k scale * softmax scale.
       bool wideDot = precision && precision.getQk() &&
                      isa<Float8E4M3FNType>(precision.getQk());
       auto widen = [&](Value x) { return wideDot ? toF64(x) : toF32(x); };
-      Value dot = reduce(index(0), headDim, wideDot ? f64(0) : f32(0),
-                         [&](Value d, Value s) {
-                           Value qd = widen(load(qSource, {batch, head, i, d}));
-                           Value kd =
-                               widen(load(kSource, {batch, kvHead, j, d}));
-                           return Value(arith::AddFOp::create(
-                               b, loc, s, arith::MulFOp::create(b, loc, qd, kd)));
-                         });
-      dot = toF32(dot);
-      Value factor = scale;
-      if (quantized.queryScale)
-        factor = arith::MulFOp::create(
-            b, loc,
-            arith::MulFOp::create(
-                b, loc, load(quantized.queryScale, {batch, head, i}),
-                load(quantized.keyScale, {batch, kvHead, j})),
-            scale);
-      Value s = arith::MulFOp::create(b, loc, dot, factor);
+      auto blockDot = [&](Value c0, Value c1) {
+        Value dot = reduce(c0, c1, wideDot ? f64(0) : f32(0),
+                           [&](Value d, Value acc) {
+                             Value qd =
+                                 widen(load(qSource, {batch, head, i, d}));
+                             Value kd =
+                                 widen(load(kSource, {batch, kvHead, j, d}));
+                             return Value(arith::AddFOp::create(
+                                 b, loc, acc,
+                                 arith::MulFOp::create(b, loc, qd, kd)));
+                           });
+        return toF32(dot);
+      };
+      Value s;
+      if (!quantized.queryScale) {
+        s = arith::MulFOp::create(b, loc, blockDot(index(0), headDim), scale);
+      } else {
+        Value blockCols = isNvfp4(precision.getQk()) ? index(16) : headDim;
+        s = reduce(index(0), numScaleBlocks(), f32(0), [&](Value blk,
+                                                           Value acc) {
+          Value c0 = arith::MulIOp::create(b, loc, blk, blockCols);
+          Value c1 = arith::MinSIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, c0, blockCols), headDim);
+          Value factor = arith::MulFOp::create(
+              b, loc,
+              arith::MulFOp::create(
+                  b, loc, load(quantized.queryScale, {batch, head, i, blk}),
+                  load(quantized.keyScale, {batch, kvHead, j, blk})),
+              scale);
+          return Value(arith::AddFOp::create(
+              b, loc, acc,
+              arith::MulFOp::create(b, loc, blockDot(c0, c1), factor)));
+        });
+      }
       if (quantized.scoreCorrection) {
         Value block =
             arith::DivUIOp::create(b, loc, i, index(getQueryBlock()));
@@ -334,7 +368,7 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
       if (isa<Float8E4M3FNType>(probabilityType))
         numerator = roundToF8E4M3FN(arith::MulFOp::create(b, loc, numerator,
                                                           f32(448)));
-      else
+      else if (!isNvfp4(probabilityType)) // NVFP4 rounds the whole tile below
         numerator = roundThrough(numerator, probabilityType);
       store(numerator, probs, {jj});
       return Value(arith::AddFOp::create(b, loc, sum, p));
@@ -343,6 +377,8 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
               b, loc, arith::MulFOp::create(b, loc, alpha, load(rowSum, {r})),
               tileSum),
           rowSum, {r});
+    if (isNvfp4(probabilityType))
+      emitRoundProbabilitiesNvfp4(k0, k1);
 
     // acc = alpha acc + P V.
     Value vSource = quantized.value ? quantized.value : v;
@@ -498,13 +534,134 @@ Value LoopNestEmitter::roundToF8E4M3FN(Value x) {
   return math::CopySignOp::create(b, loc, saturated, x);
 }
 
+Value LoopNestEmitter::roundToF4E2M1FN(Value x) {
+  // Values 0, 0.5, 1, 1.5, 2, 3, 4, 6: a quantum of 2^(e-1) with
+  // e = max(floor(log2 |x|), 0); round to even, saturate at 6.
+  Value ax = math::AbsFOp::create(b, loc, x);
+  Value e = arith::MaximumFOp::create(
+      b, loc, math::FloorOp::create(b, loc, math::Log2Op::create(b, loc, ax)),
+      f64(0));
+  Value quantum =
+      math::Exp2Op::create(b, loc, arith::SubFOp::create(b, loc, e, f64(1)));
+  Value rounded = arith::MulFOp::create(
+      b, loc,
+      math::RoundEvenOp::create(b, loc,
+                                arith::DivFOp::create(b, loc, ax, quantum)),
+      quantum);
+  Value saturated = arith::MinimumFOp::create(b, loc, rounded, f64(6));
+  return math::CopySignOp::create(b, loc, saturated, x);
+}
+
+Value LoopNestEmitter::numScaleBlocks() {
+  if (isNvfp4(precision.getQk()))
+    return arith::CeilDivSIOp::create(b, loc, headDim, index(16));
+  return index(1);
+}
+
+void LoopNestEmitter::emitQuantizeRowsNvfp4(Value src, const MeanFn &mean,
+                                            Value batchSize, Value heads,
+                                            Value length, Value values,
+                                            Value blockScales) {
+  loop(index(0), batchSize, [&](Value batch) {
+    loop(index(0), heads, [&](Value head) {
+      loop(index(0), length, [&](Value t) {
+        loop(index(0), numScaleBlocks(), [&](Value block) {
+          Value c0 = arith::MulIOp::create(b, loc, block, index(16));
+          Value c1 = arith::MinSIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, c0, index(16)), headDim);
+          auto element = [&](Value d) {
+            Value x = toF64(load(src, {batch, head, t, d}));
+            if (mean)
+              x = arith::SubFOp::create(b, loc, x, mean(batch, head, t, d));
+            return x;
+          };
+          Value absMax = reduce(c0, c1, f64(0), [&](Value d, Value m) {
+            return Value(arith::MaximumFOp::create(
+                b, loc, m, math::AbsFOp::create(b, loc, element(d))));
+          });
+          Value scale = nvfp4BlockScale(absMax);
+          store(toF32(scale), blockScales, {batch, head, t, block});
+          loop(c0, c1, [&](Value d) {
+            store(toF32(quantizeNvfp4(element(d), scale)), values,
+                  {batch, head, t, d});
+          });
+        });
+      });
+    });
+  });
+}
+
+Value LoopNestEmitter::nvfp4BlockScale(Value absMax) {
+  Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                       absMax, f64(0));
+  return arith::SelectOp::create(
+      b, loc, isZero, f64(1),
+      roundToF8E4M3FN(arith::DivFOp::create(b, loc, absMax, f64(6))));
+}
+
+Value LoopNestEmitter::quantizeNvfp4(Value x, Value blockScale) {
+  Value scaleIsZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                            blockScale, f64(0));
+  return arith::SelectOp::create(
+      b, loc, scaleIsZero, f64(0),
+      roundToF4E2M1FN(arith::DivFOp::create(b, loc, x, blockScale)));
+}
+
+void LoopNestEmitter::emitRoundProbabilitiesNvfp4(Value k0, Value k1) {
+  // Two levels: a per-row f32 scale maps the tile's largest p to 6 * 448;
+  // every 16 keys (aligned to multiples of 16, clipped to the tile) share
+  // the E4M3 scale E4M3(max / 6). probs keeps the dequantized values.
+  Value rowMax = reduce(k0, k1, f64(0), [&](Value j, Value m) {
+    Value p = load(probs, {arith::SubIOp::create(b, loc, j, k0)});
+    return Value(arith::MaximumFOp::create(b, loc, m, toF64(p)));
+  });
+  Value rowScale = toF64(toF32(arith::DivFOp::create(b, loc, rowMax,
+                                                     f64(6.0 * 448.0))));
+  Value usable = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE,
+                                       rowScale, f64(0));
+  auto ifUsable = scf::IfOp::create(b, loc, usable, /*withElse=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifUsable.elseBlock());
+  loop(k0, k1, [&](Value j) {
+    store(f32(0), probs, {arith::SubIOp::create(b, loc, j, k0)});
+  });
+  b.setInsertionPointToStart(ifUsable.thenBlock());
+  Value firstBlock = arith::DivUIOp::create(b, loc, k0, index(16));
+  Value lastBlock = arith::CeilDivUIOp::create(b, loc, k1, index(16));
+  loop(firstBlock, lastBlock, [&](Value block) {
+    Value start = arith::MulIOp::create(b, loc, block, index(16));
+    Value b0 = arith::MaxSIOp::create(b, loc, start, k0);
+    Value b1 = arith::MinSIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, start, index(16)), k1);
+    auto scaled = [&](Value j) {
+      Value p = toF64(load(probs, {arith::SubIOp::create(b, loc, j, k0)}));
+      return arith::DivFOp::create(b, loc, p, rowScale);
+    };
+    Value blockMax = reduce(b0, b1, f64(0), [&](Value j, Value m) {
+      return Value(arith::MaximumFOp::create(b, loc, m, scaled(j)));
+    });
+    Value blockScale = nvfp4BlockScale(blockMax);
+    loop(b0, b1, [&](Value j) {
+      Value value = arith::MulFOp::create(
+          b, loc,
+          arith::MulFOp::create(b, loc, quantizeNvfp4(scaled(j), blockScale),
+                                blockScale),
+          rowScale);
+      store(toF32(value), probs, {arith::SubIOp::create(b, loc, j, k0)});
+    });
+  });
+}
+
 void LoopNestEmitter::emitQuantizeRows(Value src, const MeanFn &mean,
                                        Value batchSize, Value heads,
                                        Value length, Value values,
                                        Value tokenScales) {
+  Type qk = precision.getQk();
+  if (isNvfp4(qk))
+    return emitQuantizeRowsNvfp4(src, mean, batchSize, heads, length, values,
+                                 tokenScales);
   GranularityKind kind = *precision.getQkGranularity();
   int64_t size = precision.getQkGranularitySize();
-  Type qk = precision.getQk();
   bool fp8 = isa<Float8E4M3FNType>(qk);
   double qmax = fp8 ? 448 : qk.isSignlessInteger(8) ? 127 : 7;
   // The scale group of token t (SEMANTICS.md section 3, granularity).
@@ -563,7 +720,7 @@ void LoopNestEmitter::emitQuantizeRows(Value src, const MeanFn &mean,
         Value tokenScale = arith::SelectOp::create(
             b, loc, isZero, f32(1),
             toF32(arith::DivFOp::create(b, loc, groupAbsMax, f64(qmax))));
-        store(tokenScale, tokenScales, {batch, head, t});
+        store(tokenScale, tokenScales, {batch, head, t, index(0)});
         loop(index(0), headDim, [&](Value d) {
           Value scaled = arith::DivFOp::create(
               b, loc, element(batch, head, t, d), toF64(tokenScale));
@@ -736,15 +893,46 @@ void LoopNestEmitter::emitQuantization(Value batchSize, Value numHeads,
     emitQueryBlockMeans(batchSize, numHeads);
   if (precision.isQuantizedQK()) {
     quantized.query = alloc({batchSize, numHeads, nq, headDim});
-    quantized.queryScale = alloc({batchSize, numHeads, nq});
+    quantized.queryScale = alloc({batchSize, numHeads, nq, numScaleBlocks()});
     quantized.key = alloc({batchSize, numKvHeads, nk, headDim});
-    quantized.keyScale = alloc({batchSize, numKvHeads, nk});
+    quantized.keyScale = alloc({batchSize, numKvHeads, nk, numScaleBlocks()});
     emitQuantizeRows(q, getQueryMean(), batchSize, numHeads, nq, quantized.query,
                      quantized.queryScale);
     emitQuantizeRows(k, getKeyMean(), batchSize, numKvHeads, nk,
                      quantized.key, quantized.keyScale);
   } else {
     emitSmoothedCopies(batchSize, numHeads, numKvHeads);
+  }
+  if (isNvfp4(probabilityType)) {
+    // NVFP4 along the keys: per channel, each run of 16 keys (aligned to
+    // multiples of 16) shares the E4M3 scale E4M3(max / 6); the dequantized
+    // values are exact in f32.
+    quantized.value = alloc({batchSize, numKvHeads, nk, valueDim});
+    loop(index(0), batchSize, [&](Value batch) {
+      loop(index(0), numKvHeads, [&](Value head) {
+        loop(index(0), valueDim, [&](Value c) {
+          Value numBlocks = arith::CeilDivSIOp::create(b, loc, nk, index(16));
+          loop(index(0), numBlocks, [&](Value block) {
+            Value j0 = arith::MulIOp::create(b, loc, block, index(16));
+            Value j1 = arith::MinSIOp::create(
+                b, loc, arith::AddIOp::create(b, loc, j0, index(16)), nk);
+            Value absMax = reduce(j0, j1, f64(0), [&](Value j, Value m) {
+              return Value(arith::MaximumFOp::create(
+                  b, loc, m,
+                  math::AbsFOp::create(b, loc,
+                                       toF64(load(v, {batch, head, j, c})))));
+            });
+            Value scale = nvfp4BlockScale(absMax);
+            loop(j0, j1, [&](Value j) {
+              Value x = toF64(load(v, {batch, head, j, c}));
+              store(toF32(arith::MulFOp::create(b, loc, quantizeNvfp4(x, scale),
+                                                scale)),
+                    quantized.value, {batch, head, j, c});
+            });
+          });
+        });
+      });
+    });
   }
   if (isa<Float8E4M3FNType>(probabilityType)) {
     // V per channel: scale = max|V[:, c]| / 448 (1 when all zero).
@@ -910,15 +1098,16 @@ static LogicalResult checkSupported(AttentionOp op) {
     Type qk = precision.getQk(), pv = precision.getPv();
     Type inputType = cast<MemRefType>(op.getQuery().getType()).getElementType();
     bool qkSupported = !qk || qk == inputType || qk.isSignlessInteger(8) ||
-                       qk.isSignlessInteger(4) || isa<Float8E4M3FNType>(qk);
+                       qk.isSignlessInteger(4) ||
+                       isa<Float8E4M3FNType, Float4E2M1FNType>(qk);
     bool pvSupported =
-        !pv || pv.isF16() || isa<Float8E4M3FNType>(pv) ||
+        !pv || pv.isF16() || isa<Float8E4M3FNType, Float4E2M1FNType>(pv) ||
         pv == cast<MemRefType>(op.getValue().getType()).getElementType();
     if (!qkSupported || !pvSupported)
       return op.emitOpError()
-             << "attn-lower-to-loops lowers qk = i8 / i4 / f8E4M3FN (or the "
-                "input type), smoothing, pv = f16 / f8E4M3FN and every "
-                "pv_accum; not yet "
+             << "attn-lower-to-loops lowers qk = i8 / i4 / f8E4M3FN / "
+                "f4E2M1FN (or the input type), smoothing, pv = f16 / "
+                "f8E4M3FN / f4E2M1FN and every pv_accum; not yet "
              << precision;
   }
   if (HeadsAttr heads = op.getHeadsAttr()) {
