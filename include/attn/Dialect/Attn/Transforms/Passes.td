@@ -99,17 +99,20 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
     over the whole op compute the K mean (`smooth_k`), the per-block Q means
     and dS = mean_q . K' (`smooth_q`), quantize Q' and K' per scale group of
     the granularity to i8 / i4 (round half to even, clamp) or E4M3 (scale
-    max|x| / 448) in f64 with f32 scales, and V to FP8 per channel; the main
+    max|x| / 448) in f64 with f32 scales, or to NVFP4 (E2M1 values, one E4M3
+    scale per 16 channels), and V to FP8 per channel or NVFP4 per 16 keys;
+    the main
     loop takes the exact dot product of the quantized values times one
     factor (q scale * k scale * softmax scale) plus scale * dS, rounds P to
-    `pv` (FP8: P * 448 to E4M3, saturating; both scalings undone on O),
+    `pv` (FP8: P * 448 to E4M3, saturating, both scalings undone on O;
+    NVFP4: a per-row f32 scale per key tile, then E4M3 scales per 16 keys),
     accumulates P.V in f32 or, for `pv_accum = f16`, in an f16 accumulator
     rounded after the rescale and after every 16 keys, and adds
     scale * q.mean(K) back to the LSE.
 
-    Not yet lowered (the pass fails with an error naming the op): NVFP4 Q.K
-    and P.V, precision attributes of head groups, and `renormalize = false`
-    below the op's own mask.
+    Not yet lowered (the pass fails with an error naming the op): bf16
+    rounding of Q, K or P for f16 inputs, precision attributes of head
+    groups, and `renormalize = false` below the op's own mask.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
