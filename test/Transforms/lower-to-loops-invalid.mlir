@@ -18,14 +18,6 @@ func.func @bf16_pv(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
 
 // -----
 
-func.func @group_precision(%q: memref<1x2x4x4xf16>, %o: memref<1x2x4x4xf16>) {
-  // expected-error @below {{attn-lower-to-loops does not lower precision attributes of head groups yet}}
-  attn.attention ins(%q, %q, %q : memref<1x2x4x4xf16>, memref<1x2x4x4xf16>, memref<1x2x4x4xf16>) outs(%o : memref<1x2x4x4xf16>) heads = #attn.heads<groups = [#attn.head_group<heads = [1], precision = #attn.precision<sage1>>]>
-  return
-}
-
-// -----
-
 func.func @nested_unnormalized(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
   // expected-error @below {{attn-lower-to-loops lowers renormalize = false only on the op's own segments mask}}
   attn.attention ins(%q, %q, %q : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>) outs(%o : memref<1x1x4x4xf16>) mask = #attn.and<#attn.causal, #attn.segments<query = [2, 2], visibility = [[full, none], [full, full]], renormalize = false>>

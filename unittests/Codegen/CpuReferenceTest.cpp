@@ -221,9 +221,16 @@ std::string runCase(const Case &c, uint32_t seed,
   if (!p.groups.empty()) {
     std::string g = "groups = [";
     for (size_t x = 0; x < p.groups.size(); ++x)
+    {
+      const attnref::HeadGroup &group = p.groups[x];
       g += std::string(x ? ", " : "") + "#attn.head_group<heads = " +
-           list(p.groups[x].heads) + ", mask = " +
-           attnref::toMlir(*p.groups[x].mask) + ">";
+           list(group.heads);
+      if (group.mask)
+        g += ", mask = " + attnref::toMlir(*group.mask);
+      if (group.precision)
+        g += ", precision = " + attnref::toMlir(*group.precision);
+      g += ">";
+    }
     headFields.push_back(g + "]");
   }
   if (!headFields.empty()) {
@@ -647,6 +654,39 @@ TEST(CpuVsReference, AccuracyReport) {
       EXPECT_LE(relL1[0], 0.02);
     }
     EXPECT_GE(cosine[0], 0.98) << row.name;
+  }
+}
+
+} // namespace
+
+namespace {
+
+/// Head groups with their own precision (and mask): each group gets its own
+/// quantization pre-passes and loop nest.
+TEST(CpuVsReference, HeadGroupPrecisions) {
+  attnref::Rng rng(29);
+  const char *presets[] = {"sage1", "sage2_8b", "nvfp4"};
+  for (int trial = 0; trial < 3; ++trial) {
+    Problem p;
+    p.B = 1;
+    p.Hkv = 2;
+    p.Hq = 4;
+    p.Nq = p.Nk = attnref::uniform(rng, 30, 50);
+    p.D = 32;
+    p.Dv = 16;
+    p.mask = attnref::makeCausal(false);
+    attnref::HeadGroup quantizedGroup;
+    quantizedGroup.heads = {1, 2};
+    quantizedGroup.precision = attnref::preset(presets[trial]);
+    if (trial == 1)
+      quantizedGroup.mask = attnref::makeSliding(8, 0, false);
+    p.groups.push_back(quantizedGroup);
+    attnref::HeadGroup windowGroup;
+    windowGroup.heads = {3};
+    windowGroup.mask = attnref::makeSliding(4, 4, false);
+    p.groups.push_back(windowGroup);
+    Case c{p, /*half=*/true, /*withLse=*/true, 8, 16, /*quantized=*/true};
+    ASSERT_EQ(runCase(c, 1300 + trial), "") << presets[trial];
   }
 }
 

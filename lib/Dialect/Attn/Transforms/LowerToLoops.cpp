@@ -47,9 +47,11 @@ public:
   void emit();
 
 private:
-  /// Heads that share one mask; `heads` empty means every head.
+  /// Heads that share one mask and precision; `heads` empty means every
+  /// head.
   struct HeadSet {
     MaskAttrInterface mask;
+    PrecisionAttr precision;
     SmallVector<int64_t> heads;
   };
   SmallVector<HeadSet> getHeadSets();
@@ -971,16 +973,19 @@ SmallVector<LoopNestEmitter::HeadSet> LoopNestEmitter::getHeadSets() {
   SmallVector<bool> inGroup(heads ? op.getNumQueryHeads() : 0, false);
   if (heads) {
     for (HeadGroupAttr group : heads.getGroups()) {
-      if (!group.getMask())
+      if (!group.getMask() && !group.getPrecision())
         continue;
-      sets.push_back({group.getMask(), SmallVector<int64_t>(group.getHeads())});
+      sets.push_back(
+          {group.getMask() ? group.getMask() : op.getMaskOrDense(),
+           group.getPrecision() ? group.getPrecision() : op.getPrecisionAttr(),
+           SmallVector<int64_t>(group.getHeads())});
       for (int64_t h : group.getHeads())
         inGroup[h] = true;
     }
   }
   if (sets.empty())
-    return {{op.getMaskOrDense(), {}}};
-  HeadSet rest{op.getMaskOrDense(), {}};
+    return {{op.getMaskOrDense(), op.getPrecisionAttr(), {}}};
+  HeadSet rest{op.getMaskOrDense(), op.getPrecisionAttr(), {}};
   for (auto [h, grouped] : llvm::enumerate(inGroup))
     if (!grouped)
       rest.heads.push_back(h);
@@ -1012,11 +1017,6 @@ void LoopNestEmitter::emit() {
         arith::IndexCastOp::create(b, loc, b.getI64Type(), headDim));
     scale = math::RsqrtOp::create(b, loc, d);
   }
-
-  precision = op.getPrecisionAttr();
-  probabilityType = precision && precision.getPv() ? precision.getPv()
-                                                    : valueElementType;
-  emitQuantization(batchSize, numHeads, numKvHeads);
 
   mask = op.getMaskOrDense();
   maskContext.queryLength = nq;
@@ -1054,10 +1054,16 @@ void LoopNestEmitter::emit() {
   }
 
   Value numQueryTiles = arith::CeilDivSIOp::create(b, loc, nq, index(queryTile));
-  // One loop nest per distinct mask: the op's heads, then each head group
-  // with a mask of its own (their predicates are different code).
+  // One loop nest per distinct (mask, precision): the op's heads, then each
+  // head group with its own (their predicates and arithmetic differ). The
+  // quantization pre-passes run per set.
   for (const HeadSet &set : getHeadSets()) {
     mask = set.mask;
+    precision = set.precision;
+    probabilityType = precision && precision.getPv() ? precision.getPv()
+                                                      : valueElementType;
+    quantized = Quantized();
+    emitQuantization(batchSize, numHeads, numKvHeads);
     Value count = set.heads.empty() ? numHeads : index(set.heads.size());
     loop(index(0), batchSize, [&](Value batchIndex) {
       batch = batchIndex;
@@ -1094,7 +1100,13 @@ static LogicalResult checkSupported(AttentionOp op) {
   if (op.hasTensorSemantics())
     return op.emitOpError() << "attn-lower-to-loops needs memref operands; "
                                "bufferize first";
-  if (PrecisionAttr precision = op.getPrecisionAttr()) {
+  SmallVector<PrecisionAttr> precisions = {op.getPrecisionAttr()};
+  if (HeadsAttr heads = op.getHeadsAttr())
+    for (HeadGroupAttr group : heads.getGroups())
+      precisions.push_back(group.getPrecision());
+  for (PrecisionAttr precision : precisions) {
+    if (!precision)
+      continue;
     Type qk = precision.getQk(), pv = precision.getPv();
     Type inputType = cast<MemRefType>(op.getQuery().getType()).getElementType();
     bool qkSupported = !qk || qk == inputType || qk.isSignlessInteger(8) ||
@@ -1114,10 +1126,6 @@ static LogicalResult checkSupported(AttentionOp op) {
     if (ShapedType::isDynamic(op.getNumQueryHeads()))
       return op.emitOpError() << "attn-lower-to-loops needs a static number "
                                  "of query heads to lower a heads attribute";
-    for (HeadGroupAttr group : heads.getGroups())
-      if (group.getPrecision())
-        return op.emitOpError() << "attn-lower-to-loops does not lower "
-                                   "precision attributes of head groups yet";
   }
   // renormalize = false is lowered for the op's own segments mask; inside
   // a composite or a head group its meaning would depend on the nesting.

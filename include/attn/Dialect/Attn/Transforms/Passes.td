@@ -90,7 +90,8 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
     Heads: zero-weight heads compute no attention (O = 0, LSE = -inf), nor
     do SoftPAG heads with u = 1 unless the LSE output asks for their scores;
     O = w * gate * ((1 - u) attention + u V), LSE is that of the attention;
-    each head group with its own mask gets its own loop nest. A segments
+    each head group with its own mask or precision gets its own loop nest
+    (and quantization pre-passes). A segments
     mask with `renormalize = false` masks the numerator only (the row max and
     the denominator run over every key, explicit-mask entries included);
     LSE = m + log l then, and -inf for rows that keep no key.
@@ -111,8 +112,8 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
     scale * q.mean(K) back to the LSE.
 
     Not yet lowered (the pass fails with an error naming the op): bf16
-    rounding of Q, K or P for f16 inputs, precision attributes of head
-    groups, and `renormalize = false` below the op's own mask.
+    rounding of Q, K or P for f16 inputs, and `renormalize = false` below
+    the op's own mask.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
