@@ -164,6 +164,88 @@ TEST_F(MaskCodegenTest, RangeClassification) {
   }
 }
 
+/// emitKeyRange folds on constant query ranges; the range must hold every
+/// kept key of those queries, and be tight for causal and sliding windows.
+TEST_F(MaskCodegenTest, KeyRanges) {
+  struct Case {
+    const char *mask;
+    bool tight;
+    int64_t nq, nk;
+  };
+  const Case cases[] = {
+      {"#attn.dense", true, 17, 17},
+      {"#attn.none", false, 17, 17},
+      {"#attn.causal", true, 17, 17},
+      {"#attn.causal<bottom_right>", true, 9, 23},
+      {"#attn.causal<bottom_right>", true, 23, 9},
+      {"#attn.sliding_window<left = 3, right = 1>", true, 20, 20},
+      {"#attn.sliding_window<left = 2, right = 5, alignment = bottom_right>",
+       true, 12, 20},
+      {"#attn.power_law<block = 2, window = 1, sink = 1>", false, 20, 20},
+      {"#attn.power_law<block = 3, window = 1, sink = 0, causal = false>",
+       false, 20, 20},
+      {"#attn.neighborhood<grid = [5, 4], window = [3, 3]>", false, 20, 20},
+      {"#attn.neighborhood<grid = [6, 3], window = [4, 2], stride = [2, 1], "
+       "causal = [true, false]>",
+       false, 18, 18},
+      {"#attn.neighborhood<grid = [8, 2], window = [3, 1], dilation = [2, 1]>",
+       false, 16, 16},
+      {"#attn.neighborhood<grid = [20], window = [5], stride = [5]>", false,
+       20, 20},
+      {"#attn.and<#attn.causal, #attn.sliding_window<left = 4, right = 0>>",
+       true, 20, 20},
+      {"#attn.or<#attn.sliding_window<left = 1, right = 0>, "
+       "#attn.neighborhood<grid = [4, 5], window = [2, 2]>>",
+       false, 20, 20},
+  };
+  std::mt19937 rng(9);
+  for (const Case &c : cases) {
+    MaskAttrInterface mask = parseMask(c.mask);
+    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
+    OpBuilder builder(&context);
+    builder.setInsertionPointToStart(module->getBody());
+    Location loc = builder.getUnknownLoc();
+    auto cst = [&](int64_t v) {
+      return arith::ConstantIndexOp::create(builder, loc, v).getResult();
+    };
+    MaskIRContext irContext;
+    irContext.queryLength = cst(c.nq);
+    irContext.keyLength = cst(c.nk);
+    MaskContext host(c.nq, c.nk);
+    for (int trial = 0; trial < 200; ++trial) {
+      int64_t q0 = std::uniform_int_distribution<int64_t>(0, c.nq - 1)(rng);
+      int64_t q1 = std::uniform_int_distribution<int64_t>(q0 + 1, c.nq)(rng);
+      auto [begin, end] =
+          mask.emitKeyRange(builder, loc, cst(q0), cst(q1), irContext);
+      APInt kb, ke;
+      ASSERT_TRUE(matchPattern(begin, m_ConstantInt(&kb)) &&
+                  matchPattern(end, m_ConstantInt(&ke)))
+          << c.mask;
+      int64_t lo = kb.getSExtValue(), hi = ke.getSExtValue();
+      EXPECT_LE(0, lo) << c.mask;
+      EXPECT_LE(lo, hi) << c.mask;
+      EXPECT_LE(hi, c.nk) << c.mask;
+      int64_t first = c.nk, last = -1;
+      for (int64_t i = q0; i < q1; ++i)
+        for (int64_t j = 0; j < c.nk; ++j)
+          if (mask.keep(i, j, host)) {
+            first = std::min(first, j);
+            last = std::max(last, j);
+          }
+      if (last >= 0) {
+        EXPECT_LE(lo, first) << c.mask << " queries [" << q0 << ", " << q1
+                             << ")";
+        EXPECT_GT(hi, last) << c.mask << " queries [" << q0 << ", " << q1
+                            << ")";
+        if (c.tight) {
+          EXPECT_EQ(lo, first) << c.mask;
+          EXPECT_EQ(hi, last + 1) << c.mask;
+        }
+      }
+    }
+  }
+}
+
 TEST_F(MaskCodegenTest, FlatMasks) {
   const char *masks[] = {
       "#attn.dense",

@@ -55,6 +55,21 @@ std::pair<Value, Value> mlir::attn::detail::emitPartialClass(OpBuilder &builder,
   return {m.bit(true), m.bit(false)};
 }
 
+std::pair<Value, Value>
+mlir::attn::detail::emitAllKeys(OpBuilder &builder, Location loc,
+                                const MaskIRContext &context) {
+  IndexMath m{builder, loc};
+  return {m.c(0), context.keyLength};
+}
+
+/// [begin, end) clamped to [0, Nk) and made non-negative in length.
+static std::pair<Value, Value> clampKeys(IndexMath &m, Value begin, Value end,
+                                         const MaskIRContext &context) {
+  Value lo = m.min(m.max(begin, m.c(0)), context.keyLength);
+  Value hi = m.max(m.min(end, context.keyLength), lo);
+  return {lo, hi};
+}
+
 /// The delta of causal and sliding-window masks (SEMANTICS.md 2.1).
 static Value emitAlignmentDelta(IndexMath &m, CausalAlignment alignment,
                                 const MaskIRContext &context) {
@@ -80,6 +95,13 @@ NoneMaskAttr::emitClassifyRange(OpBuilder &builder, Location loc, Value, Value,
                                 Value, Value, const MaskIRContext &) const {
   IndexMath m{builder, loc};
   return {m.bit(false), m.bit(false)};
+}
+
+std::pair<Value, Value>
+NoneMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value, Value,
+                           const MaskIRContext &) const {
+  IndexMath m{builder, loc};
+  return {m.c(0), m.c(0)};
 }
 
 Value NoneMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value, Value,
@@ -126,6 +148,26 @@ std::pair<Value, Value> CausalMaskAttr::emitClassifyRange(
   return emitBandClass(m, lo, delta, queryBegin, queryEnd, keyBegin, keyEnd);
 }
 
+std::pair<Value, Value>
+CausalMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value,
+                             Value queryEnd,
+                             const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  // The last query sees keys up to (queryEnd - 1) + delta.
+  Value delta = emitAlignmentDelta(m, getAlignment(), context);
+  return clampKeys(m, m.c(0), m.add(queryEnd, delta), context);
+}
+
+std::pair<Value, Value>
+SlidingWindowMaskAttr::emitKeyRange(OpBuilder &builder, Location loc,
+                                    Value queryBegin, Value queryEnd,
+                                    const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  Value delta = emitAlignmentDelta(m, getAlignment(), context);
+  return clampKeys(m, m.sub(m.add(queryBegin, delta), m.c(getLeft())),
+                   m.add(m.add(queryEnd, delta), m.c(getRight())), context);
+}
+
 std::pair<Value, Value> SlidingWindowMaskAttr::emitClassifyRange(
     OpBuilder &builder, Location loc, Value queryBegin, Value queryEnd,
     Value keyBegin, Value keyEnd, const MaskIRContext &context) const {
@@ -134,6 +176,43 @@ std::pair<Value, Value> SlidingWindowMaskAttr::emitClassifyRange(
   return emitBandClass(m, m.sub(delta, m.c(getLeft())),
                        m.add(delta, m.c(getRight())), queryBegin, queryEnd,
                        keyBegin, keyEnd);
+}
+
+std::pair<Value, Value>
+NeighborhoodMaskAttr::emitKeyRange(OpBuilder &builder, Location loc,
+                                   Value queryBegin, Value queryEnd,
+                                   const MaskIRContext &context) const {
+  // Bound by the outermost dimension: its windows move monotonically with
+  // the coordinate, so the keys of rows x0 .. x1 lie in the rows
+  // [window begin of x0, window end of x1) of the grid. Dilated outer
+  // dimensions interleave their groups: no bound then.
+  if (getDilation()[0] != 1)
+    return detail::emitAllKeys(builder, loc, context);
+  IndexMath m{builder, loc};
+  int64_t inner = 1;
+  for (int64_t extent : getGrid().drop_front())
+    inner *= extent;
+  int64_t extent = getGrid()[0], window = getWindow()[0];
+  int64_t stride = getStride()[0];
+  Value last = m.c(extent - 1);
+  auto windowOf = [&](Value x) -> std::pair<Value, Value> {
+    Value strideStart = m.mul(m.div(x, m.c(stride)), m.c(stride));
+    if (getCausal()[0]) {
+      Value leader = m.min(m.add(strideStart, m.c(stride - 1)), last);
+      return {m.max(m.sub(leader, m.c(window - 1)), m.c(0)),
+              m.add(x, m.c(1))};
+    }
+    Value leader = m.min(m.add(strideStart, m.c(stride / 2)), last);
+    Value start = m.max(
+        m.min(m.sub(leader, m.c(window / 2)), m.c(extent - window)), m.c(0));
+    return {start, m.add(start, m.c(window))};
+  };
+  Value firstRow = m.div(queryBegin, m.c(inner));
+  Value lastRow = m.div(m.sub(queryEnd, m.c(1)), m.c(inner));
+  Value begin = windowOf(firstRow).first;
+  Value end = windowOf(lastRow).second;
+  return clampKeys(m, m.mul(begin, m.c(inner)), m.mul(end, m.c(inner)),
+                   context);
 }
 
 Value NeighborhoodMaskAttr::emitKeep(OpBuilder &builder, Location loc,
@@ -170,6 +249,16 @@ Value NeighborhoodMaskAttr::emitKeep(OpBuilder &builder, Location loc,
     keep = m.land(keep, m.land(sameGroup, inWindow));
   }
   return keep;
+}
+
+std::pair<Value, Value>
+PowerLawMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value,
+                               Value queryEnd,
+                               const MaskIRContext &context) const {
+  if (!getCausal())
+    return detail::emitAllKeys(builder, loc, context);
+  IndexMath m{builder, loc};
+  return clampKeys(m, m.c(0), queryEnd, context);
 }
 
 Value PowerLawMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
@@ -260,6 +349,41 @@ emitCompositeClass(OpBuilder &builder, Location loc, bool isAnd,
     keepsAll = isAnd ? m.land(keepsAll, memberAll) : m.lor(keepsAll, memberAll);
   }
   return {mayKeep, keepsAll};
+}
+
+/// `and`: the intersection of the members' ranges; `or`: their hull.
+static std::pair<Value, Value>
+emitCompositeKeyRange(OpBuilder &builder, Location loc, bool isAnd,
+                      ArrayRef<MaskAttrInterface> members, Value queryBegin,
+                      Value queryEnd, const MaskIRContext &context) {
+  IndexMath m{builder, loc};
+  Value begin, end;
+  for (MaskAttrInterface member : members) {
+    auto [memberBegin, memberEnd] =
+        member.emitKeyRange(builder, loc, queryBegin, queryEnd, context);
+    if (!begin) {
+      begin = memberBegin;
+      end = memberEnd;
+      continue;
+    }
+    begin = isAnd ? m.max(begin, memberBegin) : m.min(begin, memberBegin);
+    end = isAnd ? m.min(end, memberEnd) : m.max(end, memberEnd);
+  }
+  return {begin, m.max(end, begin)};
+}
+
+std::pair<Value, Value>
+AndMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value queryBegin,
+                          Value queryEnd, const MaskIRContext &context) const {
+  return emitCompositeKeyRange(builder, loc, /*isAnd=*/true, getMembers(),
+                               queryBegin, queryEnd, context);
+}
+
+std::pair<Value, Value>
+OrMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value queryBegin,
+                         Value queryEnd, const MaskIRContext &context) const {
+  return emitCompositeKeyRange(builder, loc, /*isAnd=*/false, getMembers(),
+                               queryBegin, queryEnd, context);
 }
 
 std::pair<Value, Value> AndMaskAttr::emitClassifyRange(

@@ -432,11 +432,19 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
     loop(index(0), valueDim, [&](Value c) { store(f32(0), acc, {r, c}); });
   });
 
-  // Heads with weight 0 or u = 1 compute no attention: l stays 0.
-  Value numKeyTiles = arith::SelectOp::create(
-      b, loc, factors.compute,
-      arith::CeilDivSIOp::create(b, loc, nk, index(keyTile)), index(0));
-  loop(index(0), numKeyTiles, [&](Value keyTileIndex) {
+  // The active key tiles, in closed form from the mask; every tile when the
+  // denominator runs over all keys. Heads with weight 0 (or u = 1) compute
+  // no attention: l stays 0.
+  Value firstKeyTile = index(0);
+  Value endKeyTile = arith::CeilDivSIOp::create(b, loc, nk, index(keyTile));
+  if (!maskAfterSoftmax) {
+    auto [keyBegin, keyEnd] = mask.emitKeyRange(b, loc, q0, q1, maskContext);
+    firstKeyTile = arith::DivSIOp::create(b, loc, keyBegin, index(keyTile));
+    endKeyTile = arith::CeilDivSIOp::create(b, loc, keyEnd, index(keyTile));
+  }
+  endKeyTile =
+      arith::SelectOp::create(b, loc, factors.compute, endKeyTile, index(0));
+  loop(firstKeyTile, endKeyTile, [&](Value keyTileIndex) {
     Value k0 = arith::MulIOp::create(b, loc, keyTileIndex, index(keyTile));
     Value k1 = arith::MinSIOp::create(
         b, loc, arith::AddIOp::create(b, loc, k0, index(keyTile)), nk);

@@ -34,6 +34,9 @@ OptionalParseResult parseMaskAttribute(AsmParser &parser, StringRef &mnemonic,
 LogicalResult printMaskAttribute(Attribute attr, AsmPrinter &printer);
 /// (mayKeep, keepsAll) = (true, false): the run-time class "partial".
 std::pair<Value, Value> emitPartialClass(OpBuilder &builder, Location loc);
+/// The key range [0, Nk).
+std::pair<Value, Value> emitAllKeys(OpBuilder &builder, Location loc,
+                                    const MaskIRContext &context);
 } // namespace detail
 } // namespace attn
 } // namespace mlir

@@ -96,6 +96,19 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
         return ::mlir::attn::detail::emitPartialClass(builder, loc);
       }]>,
     InterfaceMethod<
+      "Emits IR for a range [keyBegin, keyEnd) of key indices (`index` "
+      "values, within [0, Nk)) that holds every key kept by some query of "
+      "[queryBegin, queryEnd): the active key tiles of a query tile, in "
+      "closed form. Not necessarily tight; the default is every key.",
+      "std::pair<::mlir::Value, ::mlir::Value>", "emitKeyRange",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "::mlir::Value":$queryBegin, "::mlir::Value":$queryEnd,
+           "const ::mlir::attn::MaskIRContext &":$context),
+      /*methodBody=*/"",
+      /*defaultImplementation=*/[{
+        return ::mlir::attn::detail::emitAllKeys(builder, loc, context);
+      }]>,
+    InterfaceMethod<
       "Returns true when the mask needs run-time segment offsets.",
       "bool", "needsSegmentOffsets", (ins),
       /*methodBody=*/"",

@@ -33,7 +33,7 @@ def Attn_DenseMaskAttr : Attn_MaskAttr<"DenseMask", "dense", ["countKept", "emit
   }];
 }
 
-def Attn_NoneMaskAttr : Attn_MaskAttr<"NoneMask", "none", ["countKept", "emitClassifyRange"]> {
+def Attn_NoneMaskAttr : Attn_MaskAttr<"NoneMask", "none", ["countKept", "emitClassifyRange", "emitKeyRange"]> {
   let summary = "Keeps no pair";
   let description = [{
     Drops every pair. Useful as an entry of a segment visibility table, where
@@ -47,7 +47,8 @@ def Attn_NoneMaskAttr : Attn_MaskAttr<"NoneMask", "none", ["countKept", "emitCla
 
 def Attn_CausalMaskAttr
     : Attn_MaskAttr<"CausalMask", "causal",
-                    ["countKept", "simplify", "emitClassifyRange"]> {
+                    ["countKept", "simplify", "emitClassifyRange",
+                     "emitKeyRange"]> {
   let summary = "Keeps key j for query i iff j <= i + delta";
   let description = [{
     Causal masking. `delta` is 0 for `top_left` alignment (the default) and
@@ -65,7 +66,8 @@ def Attn_CausalMaskAttr
 }
 
 def Attn_SlidingWindowMaskAttr : Attn_MaskAttr<"SlidingWindowMask",
-    "sliding_window", ["countKept", "simplify", "emitClassifyRange"]> {
+    "sliding_window", ["countKept", "simplify", "emitClassifyRange",
+                       "emitKeyRange"]> {
   let summary = "Clipped 1-D sliding window: i + delta - left <= j <= i + delta + right";
   let description = [{
     The FlashAttention `window_size` convention. Windows are clipped at the
@@ -85,7 +87,8 @@ def Attn_SlidingWindowMaskAttr : Attn_MaskAttr<"SlidingWindowMask",
 }
 
 def Attn_NeighborhoodMaskAttr : Attn_MaskAttr<"NeighborhoodMask",
-    "neighborhood", ["countKept", "simplify", "verifyLengths", "getTokenGrid"]> {
+    "neighborhood", ["countKept", "simplify", "verifyLengths", "getTokenGrid",
+                     "emitKeyRange"]> {
   let summary = "N-D neighborhood, strided or blocked window on a token grid";
   let description = [{
     Tokens lie on a row-major grid of rank 1 to 3 (`grid`, last coordinate
@@ -129,7 +132,7 @@ def Attn_NeighborhoodMaskAttr : Attn_MaskAttr<"NeighborhoodMask",
 }
 
 def Attn_PowerLawMaskAttr : Attn_MaskAttr<"PowerLawMask", "power_law",
-    ["countKept"]> {
+    ["countKept", "emitKeyRange"]> {
   let summary = "PowerAttention: local window, sinks and power-of-two block distances";
   let description = [{
     With block size `block` (tokens), local `window` and `sink` (in blocks)
@@ -194,7 +197,7 @@ def Attn_SegmentsMaskAttr : Attn_MaskAttr<"SegmentsMask", "segments",
 class Attn_CompositeMaskAttr<string name, string attrMnemonic>
     : Attn_MaskAttr<name, attrMnemonic, ["simplify", "verifyLengths",
                                          "getTokenGrid", "needsSegmentOffsets",
-                                         "emitClassifyRange"]> {
+                                         "emitClassifyRange", "emitKeyRange"]> {
   let parameters = (ins ArrayRefParameter<"MaskAttrInterface">:$members);
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
