@@ -205,10 +205,14 @@ private:
   void emitSmoothedCopies(Value batchSize, Value numHeads, Value numKvHeads);
   /// A scratch buffer with run-time sizes, freed after the loop nest.
   Value allocScratch(ArrayRef<Value> sizes, Type type);
-  /// x rounded to E4M3FN (round to nearest even, saturating at 448).
-  Value roundToF8E4M3FN(Value x);
-  /// x rounded to E2M1FN (round to nearest even, saturating at 6).
-  Value roundToF4E2M1FN(Value x);
+  /// x rounded to a finite-only minifloat: round to nearest even,
+  /// saturating at `maxValue`.
+  Value roundToMinifloat(Value x, int64_t mantissaBits, int64_t minExponent,
+                         double maxValue);
+  /// E4M3FN: 3 mantissa bits, exponents from -6, at most 448.
+  Value roundToF8E4M3FN(Value x) { return roundToMinifloat(x, 3, -6, 448); }
+  /// E2M1FN: values 0, 0.5, 1, 1.5, 2, 3, 4, 6.
+  Value roundToF4E2M1FN(Value x) { return roundToMinifloat(x, 1, 0, 6); }
   /// NVFP4 block value: 0 when the block scale rounded to 0, else
   /// E2M1(x / scale) (f64 values).
   Value quantizeNvfp4(Value x, Value blockScale);
@@ -523,42 +527,27 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
   });
 }
 
-Value LoopNestEmitter::roundToF8E4M3FN(Value x) {
-  // |x| = m 2^e with e = max(floor(log2 |x|), -6): 3 mantissa bits give a
-  // quantum of 2^(e-3) (2^-9 for subnormals); round to even, saturate.
+Value LoopNestEmitter::roundToMinifloat(Value x, int64_t mantissaBits,
+                                        int64_t minExponent, double maxValue) {
+  // |x| = m 2^e with e = max(floor(log2 |x|), minExponent): the mantissa
+  // bits give a quantum of 2^(e - mantissaBits) (subnormals below the
+  // smallest normal exponent); round to even, saturate, keep the sign.
   auto constant = [&](double v) {
     return x.getType().isF64() ? f64(v) : f32(v);
   };
   Value ax = math::AbsFOp::create(b, loc, x);
   Value e = arith::MaximumFOp::create(
       b, loc, math::FloorOp::create(b, loc, math::Log2Op::create(b, loc, ax)),
-      constant(-6));
+      constant(minExponent));
   Value quantum = math::Exp2Op::create(
-      b, loc, arith::SubFOp::create(b, loc, e, constant(3)));
+      b, loc, arith::SubFOp::create(b, loc, e, constant(mantissaBits)));
   Value rounded = arith::MulFOp::create(
       b, loc,
       math::RoundEvenOp::create(b, loc,
                                 arith::DivFOp::create(b, loc, ax, quantum)),
       quantum);
-  Value saturated = arith::MinimumFOp::create(b, loc, rounded, constant(448));
-  return math::CopySignOp::create(b, loc, saturated, x);
-}
-
-Value LoopNestEmitter::roundToF4E2M1FN(Value x) {
-  // Values 0, 0.5, 1, 1.5, 2, 3, 4, 6: a quantum of 2^(e-1) with
-  // e = max(floor(log2 |x|), 0); round to even, saturate at 6.
-  Value ax = math::AbsFOp::create(b, loc, x);
-  Value e = arith::MaximumFOp::create(
-      b, loc, math::FloorOp::create(b, loc, math::Log2Op::create(b, loc, ax)),
-      f64(0));
-  Value quantum =
-      math::Exp2Op::create(b, loc, arith::SubFOp::create(b, loc, e, f64(1)));
-  Value rounded = arith::MulFOp::create(
-      b, loc,
-      math::RoundEvenOp::create(b, loc,
-                                arith::DivFOp::create(b, loc, ax, quantum)),
-      quantum);
-  Value saturated = arith::MinimumFOp::create(b, loc, rounded, f64(6));
+  Value saturated =
+      arith::MinimumFOp::create(b, loc, rounded, constant(maxValue));
   return math::CopySignOp::create(b, loc, saturated, x);
 }
 
