@@ -48,16 +48,20 @@ std::string memref(const std::vector<int64_t> &shape, const std::string &elem) {
   return s + elem + ">";
 }
 
-uint16_t toHalfBits(float value) {
+const llvm::fltSemantics &halfSemantics(bool bf16) {
+  return bf16 ? llvm::APFloat::BFloat() : llvm::APFloat::IEEEhalf();
+}
+
+uint16_t toHalfBits(float value, bool bf16) {
   llvm::APFloat f(value);
   bool losesInfo;
-  f.convert(llvm::APFloat::IEEEhalf(), llvm::APFloat::rmNearestTiesToEven,
+  f.convert(halfSemantics(bf16), llvm::APFloat::rmNearestTiesToEven,
             &losesInfo);
   return static_cast<uint16_t>(f.bitcastToAPInt().getZExtValue());
 }
 
-float fromHalfBits(uint16_t bits) {
-  llvm::APFloat f(llvm::APFloat::IEEEhalf(), llvm::APInt(16, bits));
+float fromHalfBits(uint16_t bits, bool bf16) {
+  llvm::APFloat f(halfSemantics(bf16), llvm::APInt(16, bits));
   bool losesInfo;
   f.convert(llvm::APFloat::IEEEsingle(), llvm::APFloat::rmNearestTiesToEven,
             &losesInfo);
@@ -84,9 +88,11 @@ struct HostBuffer {
 
 struct Case {
   Problem problem;
-  bool half = false; // f16 Q, K, V and O (else f32)
+  bool half = false; // 16-bit Q, K, V and O (else f32)
   bool withLse = true;
   int64_t queryTile = 4, keyTile = 5;
+  /// With `half`: bf16 instead of f16.
+  bool bf16 = false;
   /// Quantized cases compare against the reference's emulation of the same
   /// precision (below) instead of element-wise tolerances.
   bool quantized = false;
@@ -103,14 +109,17 @@ std::string runCase(const Case &c, uint32_t seed,
                     QuantizedOutcome *outcome = nullptr,
                     float keyChannelOffset = 0) {
   const Problem &p = c.problem;
-  std::string elem = c.half ? "f16" : "f32";
+  std::string halfName = c.bf16 ? "bf16" : "f16";
+  std::string elem = c.half ? halfName : "f32";
   attnref::Rng rng(seed);
   std::normal_distribution<float> normal;
   auto random = [&](size_t n) {
     std::vector<float> x(n);
     for (float &e : x)
       e = normal(rng);
-    return c.half ? attnref::roundToF16(x) : x;
+    if (!c.half)
+      return x;
+    return c.bf16 ? attnref::roundToBF16(x) : attnref::roundToF16(x);
   };
   std::vector<float> q = random(p.B * p.Hq * p.Nq * p.D);
   std::vector<float> k = random(p.B * p.Hkv * p.Nk * p.D);
@@ -118,7 +127,7 @@ std::string runCase(const Case &c, uint32_t seed,
     for (size_t x = 0; x < k.size(); ++x)
       k[x] += keyChannelOffset * static_cast<float>(x % p.D % 3);
     if (c.half)
-      k = attnref::roundToF16(k);
+      k = c.bf16 ? attnref::roundToBF16(k) : attnref::roundToF16(k);
   }
   std::vector<float> v = random(p.B * p.Hkv * p.Nk * p.Dv);
 
@@ -130,12 +139,12 @@ std::string runCase(const Case &c, uint32_t seed,
     buffer.shape = shape;
     if (half)
       for (float x : values)
-        buffer.f16.push_back(toHalfBits(x));
+        buffer.f16.push_back(toHalfBits(x, c.bf16));
     else
       buffer.f32 = values;
     buffers.push_back(buffer);
     names.push_back(name);
-    types.push_back(memref(shape, half ? "f16" : "f32"));
+    types.push_back(memref(shape, half ? halfName : "f32"));
   };
   addFloat("%q", {p.B, p.Hq, p.Nq, p.D}, q, c.half);
   addFloat("%k", {p.B, p.Hkv, p.Nk, p.D}, k, c.half);
@@ -190,7 +199,7 @@ std::string runCase(const Case &c, uint32_t seed,
   HostBuffer out;
   out.shape = {p.B, p.Hq, p.Nq, p.Dv};
   if (c.half)
-    out.f16.assign(p.B * p.Hq * p.Nq * p.Dv, 0x7e00); // NaN
+    out.f16.assign(p.B * p.Hq * p.Nq * p.Dv, c.bf16 ? 0x7fc0 : 0x7e00); // NaN
   else
     out.f32.assign(p.B * p.Hq * p.Nq * p.Dv, NAN);
   buffers.push_back(out);
@@ -267,7 +276,8 @@ std::string runCase(const Case &c, uint32_t seed,
   // The reference models the default precision: P rounded to V's type.
   Problem reference = p;
   if (c.half && !reference.precision.pv)
-    reference.precision.pv = attnref::ElemType::F16;
+    reference.precision.pv = c.bf16 ? attnref::ElemType::BF16
+                                    : attnref::ElemType::F16;
   reference.emulation.kvTile = c.keyTile;
   attnref::Result expected = attnref::reference(reference, q, k, v);
   if (c.quantized) {
@@ -277,7 +287,7 @@ std::string runCase(const Case &c, uint32_t seed,
     const HostBuffer &o = buffers[outputIndex];
     std::vector<double> actual;
     for (size_t x = 0; x < expected.O.size(); ++x)
-      actual.push_back(c.half ? fromHalfBits(o.f16[x]) : o.f32[x]);
+      actual.push_back(c.half ? fromHalfBits(o.f16[x], c.bf16) : o.f32[x]);
     QuantizedOutcome result;
     result.relL1ToEmulation = attnref::relativeL1(actual, expected.O);
     for (size_t x = 0; x < actual.size(); ++x)
@@ -308,10 +318,11 @@ std::string runCase(const Case &c, uint32_t seed,
     }
     return "";
   }
-  double atol = c.half ? 2e-3 : 2e-5;
+  // A bf16 output rounds to 2^-8 relative, an f16 one to 2^-11.
+  double atol = c.half ? (c.bf16 ? 8e-3 : 2e-3) : 2e-5;
   const HostBuffer &o = buffers[outputIndex];
   for (size_t x = 0; x < expected.O.size(); ++x) {
-    double actual = c.half ? fromHalfBits(o.f16[x]) : o.f32[x];
+    double actual = c.half ? fromHalfBits(o.f16[x], c.bf16) : o.f32[x];
     double want = expected.O[x];
     if (!(std::abs(actual - want) <= atol + atol * std::abs(want)))
       return "O[" + std::to_string(x) + "] = " + num(actual) + ", expected " +
@@ -687,6 +698,34 @@ TEST(CpuVsReference, HeadGroupPrecisions) {
     p.groups.push_back(windowGroup);
     Case c{p, /*half=*/true, /*withLse=*/true, 8, 16, /*quantized=*/true};
     ASSERT_EQ(runCase(c, 1300 + trial), "") << presets[trial];
+  }
+}
+
+} // namespace
+
+namespace {
+
+/// bf16 inputs and outputs: P is rounded to bf16 before P.V.
+TEST(CpuVsReference, Bf16) {
+  attnref::Rng rng(31);
+  for (int trial = 0; trial < 8; ++trial) {
+    int64_t n = attnref::uniform(rng, 10, 30);
+    Problem p = baseProblem(rng, n);
+    bool dynamicAllowed = false;
+    do {
+      p.mask = attnref::randomMask(rng, p.Nq, p.Nk, 1, dynamicAllowed);
+    } while (!isLowerable(p.mask));
+    Case c{p, /*half=*/true, /*withLse=*/true, attnref::uniform(rng, 2, 8),
+           attnref::uniform(rng, 2, 8)};
+    c.bf16 = true;
+    if (trial % 2) { // i8 Q.K with smooth_k, P in bf16 (V's type)
+      attnref::PrecisionSpec spec = attnref::preset("sage1");
+      spec.pv = std::nullopt;
+      spec.pvAccum = attnref::Accumulation::F32;
+      c.problem.precision = spec;
+      c.quantized = true;
+    }
+    ASSERT_EQ(runCase(c, 1500 + trial), "") << "trial " << trial;
   }
 }
 
