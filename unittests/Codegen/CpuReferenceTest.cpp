@@ -91,11 +91,11 @@ struct Case {
   bool half = false; // 16-bit Q, K, V and O (else f32)
   bool withLse = true;
   int64_t queryTile = 4, keyTile = 5;
-  /// With `half`: bf16 instead of f16.
-  bool bf16 = false;
   /// Quantized cases compare against the reference's emulation of the same
   /// precision (below) instead of element-wise tolerances.
   bool quantized = false;
+  /// With `half`: bf16 instead of f16.
+  bool bf16 = false;
 };
 
 /// What a quantized case measured, for the accuracy report.
