@@ -87,15 +87,22 @@ struct HostBuffer {
 };
 
 struct Case {
+  enum class Data { F32, F16, BF16 };
+  enum class Check { Exact, AgainstEmulation };
+
+  Case(Problem problem, Data data, int64_t queryTile, int64_t keyTile)
+      : problem(std::move(problem)), half(data != Data::F32),
+        bf16(data == Data::BF16), queryTile(queryTile), keyTile(keyTile) {}
+
   Problem problem;
-  bool half = false; // 16-bit Q, K, V and O (else f32)
+  bool half;          // 16-bit Q, K, V and O (else f32)
+  bool bf16;          // with `half`: bf16 instead of f16
+  int64_t queryTile, keyTile;
   bool withLse = true;
-  int64_t queryTile = 4, keyTile = 5;
-  /// Quantized cases compare against the reference's emulation of the same
-  /// precision (below) instead of element-wise tolerances.
-  bool quantized = false;
-  /// With `half`: bf16 instead of f16.
-  bool bf16 = false;
+  /// AgainstEmulation: quantized cases compare with the reference's
+  /// emulation of the same precision instead of element-wise tolerances.
+  Check check = Check::Exact;
+  bool quantized() const { return check == Check::AgainstEmulation; }
 };
 
 /// What a quantized case measured, for the accuracy report.
@@ -280,7 +287,7 @@ std::string runCase(const Case &c, uint32_t seed,
                                     : attnref::ElemType::F16;
   reference.emulation.kvTile = c.keyTile;
   attnref::Result expected = attnref::reference(reference, q, k, v);
-  if (c.quantized) {
+  if (c.quantized()) {
     // Near-exact: the kernel computes means and scales in f32 where the
     // emulation uses f64, which can move a value across a rounding boundary
     // now and then; a wrong granularity or scaling costs ~1e-2.
@@ -407,8 +414,8 @@ TEST(CpuVsReference, RandomMasks) {
     if (!isLowerable(p.mask))
       continue;
     addOffsets(rng, p);
-    Case c{p, /*half=*/trial % 2 == 0, /*withLse=*/true,
-           attnref::uniform(rng, 1, 7), attnref::uniform(rng, 1, 7)};
+    Case c(p, trial % 2 == 0 ? Case::Data::F16 : Case::Data::F32,
+           attnref::uniform(rng, 1, 7), attnref::uniform(rng, 1, 7));
     std::string failure = runCase(c, 100 + trial);
     ASSERT_EQ(failure, "") << "trial " << trial;
     ++cases;
@@ -432,8 +439,8 @@ TEST(CpuVsReference, GridMasks) {
                                grid);
     } while (!isLowerable(p.mask));
     addOffsets(rng, p);
-    Case c{p, trial % 3 == 0, true, attnref::uniform(rng, 1, 9),
-           attnref::uniform(rng, 1, 9)};
+    Case c(p, trial % 3 == 0 ? Case::Data::F16 : Case::Data::F32,
+           attnref::uniform(rng, 1, 9), attnref::uniform(rng, 1, 9));
     ASSERT_EQ(runCase(c, 300 + trial), "") << "trial " << trial;
   }
 }
@@ -480,8 +487,9 @@ TEST(CpuVsReference, OperandsAndHeads) {
     }
     if (trial % 5 == 0)
       p.scale = 0.2;
-    Case c{p, trial % 2 == 1, /*withLse=*/trial % 6 != 5,
-           attnref::uniform(rng, 1, 6), attnref::uniform(rng, 1, 6)};
+    Case c(p, trial % 2 == 1 ? Case::Data::F16 : Case::Data::F32,
+           attnref::uniform(rng, 1, 6), attnref::uniform(rng, 1, 6));
+    c.withLse = trial % 6 != 5;
     ASSERT_EQ(runCase(c, 500 + trial), "") << "trial " << trial;
   }
 }
@@ -496,8 +504,8 @@ TEST(CpuVsReference, UnnormalizedSegments) {
       p.mask.renormalize = false;
     } while (!isLowerable(p.mask));
     addOffsets(rng, p);
-    Case c{p, false, true, attnref::uniform(rng, 1, 6),
-           attnref::uniform(rng, 1, 6)};
+    Case c(p, Case::Data::F32, attnref::uniform(rng, 1, 6),
+           attnref::uniform(rng, 1, 6));
     ASSERT_EQ(runCase(c, 700 + trial), "") << "trial " << trial;
   }
 }
@@ -520,7 +528,7 @@ TEST(CpuVsReference, HeadDims) {
     p.D = d;
     p.Dv = d == 256 ? 64 : d;
     p.mask = attnref::makeCausal(/*bottomRight=*/true);
-    Case c{p, /*half=*/true, /*withLse=*/true, 4, 8};
+    Case c(p, Case::Data::F16, 4, 8);
     ASSERT_EQ(runCase(c, 900 + d), "") << "D = " << d;
   }
 }
@@ -592,8 +600,8 @@ TEST(CpuVsReference, Precisions) {
                    ? attnref::makeCausal(false)
                    : attnref::randomSliding(rng, p.Nq, p.Nk, true);
       p.precision = precisions[x];
-      Case c{p, /*half=*/true, /*withLse=*/true, 16,
-             attnref::uniform(rng, 8, 32), /*quantized=*/true};
+      Case c(p, Case::Data::F16, 16, attnref::uniform(rng, 8, 32));
+      c.check = Case::Check::AgainstEmulation;
       QuantizedOutcome outcome;
       std::string failure = runCase(c, 1000 + 10 * x + variant, &outcome);
       ASSERT_EQ(failure, "") << attnref::toMlir(precisions[x]) << " variant "
@@ -651,7 +659,9 @@ TEST(CpuVsReference, AccuracyReport) {
       p.Nq = p.Nk = 256;
       p.D = p.Dv = 64;
       p.precision = row.spec;
-      Case c{p, /*half=*/true, /*withLse=*/false, 32, 64, /*quantized=*/true};
+      Case c(p, Case::Data::F16, 32, 64);
+      c.withLse = false;
+      c.check = Case::Check::AgainstEmulation;
       QuantizedOutcome outcome;
       ASSERT_EQ(runCase(c, 4242, &outcome, offset ? 8.0f : 0.0f), "")
           << row.name;
@@ -696,7 +706,8 @@ TEST(CpuVsReference, HeadGroupPrecisions) {
     windowGroup.heads = {3};
     windowGroup.mask = attnref::makeSliding(4, 4, false);
     p.groups.push_back(windowGroup);
-    Case c{p, /*half=*/true, /*withLse=*/true, 8, 16, /*quantized=*/true};
+    Case c(p, Case::Data::F16, 8, 16);
+    c.check = Case::Check::AgainstEmulation;
     ASSERT_EQ(runCase(c, 1300 + trial), "") << presets[trial];
   }
 }
@@ -715,15 +726,14 @@ TEST(CpuVsReference, Bf16) {
     do {
       p.mask = attnref::randomMask(rng, p.Nq, p.Nk, 1, dynamicAllowed);
     } while (!isLowerable(p.mask));
-    Case c{p, /*half=*/true, /*withLse=*/true, attnref::uniform(rng, 2, 8),
-           attnref::uniform(rng, 2, 8)};
-    c.bf16 = true;
+    Case c(p, Case::Data::BF16, attnref::uniform(rng, 2, 8),
+           attnref::uniform(rng, 2, 8));
     if (trial % 2) { // i8 Q.K with smooth_k, P in bf16 (V's type)
       attnref::PrecisionSpec spec = attnref::preset("sage1");
       spec.pv = std::nullopt;
       spec.pvAccum = attnref::Accumulation::F32;
       c.problem.precision = spec;
-      c.quantized = true;
+      c.check = Case::Check::AgainstEmulation;
     }
     ASSERT_EQ(runCase(c, 1500 + trial), "") << "trial " << trial;
   }
