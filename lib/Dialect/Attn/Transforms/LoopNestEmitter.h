@@ -1,0 +1,233 @@
+//===- LoopNestEmitter.h - the CPU loop nest of attn.attention --*- C++ -*-===//
+//
+// Private to AttnTransforms: the emitter of attn-lower-to-loops, split over
+// LowerToLoops.cpp (the schedule, masks, heads) and LowerQuantization.cpp
+// (the quantization pre-passes and roundings of SEMANTICS.md section 3).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_DIALECT_ATTN_TRANSFORMS_LOOPNESTEMITTER_H
+#define ATTN_LIB_DIALECT_ATTN_TRANSFORMS_LOOPNESTEMITTER_H
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+
+#include <functional>
+
+namespace mlir {
+namespace attn {
+namespace detail {
+
+/// Keys per rounding of an f16 P.V accumulator (pv_accum = f16).
+inline constexpr int64_t kF16Chunk = 16;
+/// The Q block of smooth_q when the granularity gives none.
+inline constexpr int64_t kSmoothQueryBlock = 64;
+
+/// Emits the loop nest of one attn.attention. Scalar code: the point is the
+/// schedule (tiles, online softmax, masking), not CPU speed.
+class LoopNestEmitter {
+public:
+  LoopNestEmitter(AttentionOp op, OpBuilder &builder, int64_t queryTile,
+                  int64_t keyTile)
+      : op(op), b(builder), loc(op.getLoc()), queryTile(queryTile),
+        keyTile(keyTile) {}
+
+  void emit();
+
+private:
+  /// Heads that share one mask and precision; `heads` empty means every
+  /// head.
+  struct HeadSet {
+    MaskAttrInterface mask;
+    PrecisionAttr precision;
+    SmallVector<int64_t> heads;
+  };
+  SmallVector<HeadSet> getHeadSets();
+
+  // Constants and arithmetic.
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value f64(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v));
+  }
+  /// Widens a float to f64 (quantization arithmetic is exact there).
+  Value toF64(Value v) {
+    if (v.getType().isF64())
+      return v;
+    return arith::ExtFOp::create(b, loc, b.getF64Type(), v);
+  }
+  Value negInf() {
+    return arith::ConstantOp::create(
+        b, loc,
+        b.getFloatAttr(b.getF32Type(),
+                       APFloat::getInf(APFloat::IEEEsingle(), true)));
+  }
+  Value dim(Value memref, int64_t d) {
+    return memref::DimOp::create(b, loc, memref, d);
+  }
+  Value load(Value memref, ValueRange indices) {
+    return memref::LoadOp::create(b, loc, memref, indices);
+  }
+  void store(Value value, Value memref, ValueRange indices) {
+    memref::StoreOp::create(b, loc, value, memref, indices);
+  }
+  /// Widens (or narrows) a float to f32.
+  Value toF32(Value v) {
+    auto type = cast<FloatType>(v.getType());
+    if (type.isF32())
+      return v;
+    if (type.getWidth() < 32)
+      return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+    return arith::TruncFOp::create(b, loc, b.getF32Type(), v);
+  }
+  Value fromF32(Value v, Type type) {
+    if (type.isF32())
+      return v;
+    if (cast<FloatType>(type).getWidth() < 32)
+      return arith::TruncFOp::create(b, loc, type, v);
+    return arith::ExtFOp::create(b, loc, type, v);
+  }
+  /// Rounds an f32 to `type` and back (P is rounded to V's type).
+  Value roundThrough(Value v, Type type) {
+    if (type.isF32() || cast<FloatType>(type).getWidth() > 32)
+      return v;
+    return toF32(fromF32(v, type));
+  }
+  /// for (iv = lb; iv < ub; ++iv) body(iv).
+  void loop(Value lb, Value ub, function_ref<void(Value)> body) {
+    auto forOp = scf::ForOp::create(b, loc, lb, ub, index(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    body(forOp.getInductionVar());
+  }
+  /// A loop carrying one f32 value.
+  Value reduce(Value lb, Value ub, Value init,
+               function_ref<Value(Value, Value)> body) {
+    auto forOp = scf::ForOp::create(b, loc, lb, ub, index(1), init);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    Value next = body(forOp.getInductionVar(), forOp.getRegionIterArgs()[0]);
+    scf::YieldOp::create(b, loc, next);
+    return forOp.getResult(0);
+  }
+
+  /// The element of an explicit mask or bias operand ([Nq, Nk] or
+  /// [B|1, Hq|1, Nq, Nk]) for (batch, head, i, j).
+  Value loadPairOperand(Value operand, Value batch, Value head, Value i,
+                        Value j) {
+    auto type = cast<MemRefType>(operand.getType());
+    if (type.getRank() == 2)
+      return load(operand, {i, j});
+    auto broadcast = [&](Value idx, unsigned d) {
+      if (type.getDimSize(d) == 1)
+        return index(0);
+      if (!type.isDynamicDim(d))
+        return idx;
+      Value isOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                          dim(operand, d), index(1));
+      return Value(arith::SelectOp::create(b, loc, isOne, index(0), idx));
+    };
+    return load(operand, {broadcast(batch, 0), broadcast(head, 1), i, j});
+  }
+
+  /// Per-head factors of the epilogue: weight w, SoftPAG u, and whether
+  /// the attention is computed at all (w != 0 and u != 1).
+  struct HeadFactors {
+    Value weight, softpagU, compute;
+  };
+  HeadFactors emitHeadFactors(Value head);
+  /// `values[head]` for a constant table, as a select chain.
+  Value selectByHead(Value head, ArrayRef<double> values);
+  void emitQueryTile(Value batch, Value head, Value kvHead, Value tile,
+                     const HeadFactors &factors);
+  /// One key tile for the rows [q0, q1): scores, online-softmax update and
+  /// P.V; the mask predicate only when `applyMask`.
+  void emitTileRows(Value batch, Value head, Value kvHead, Value q0, Value q1,
+                    Value k0, Value k1, bool applyMask);
+
+  AttentionOp op;
+  OpBuilder &b;
+  Location loc;
+  int64_t queryTile, keyTile;
+
+  // Filled by emit().
+  Value nq, nk, headDim, valueDim, scale;
+  Value rowMax, rowSum, acc, scores, probs; // scratch buffers
+  /// Quantized operands (SEMANTICS.md section 3), prepared before the main
+  /// loop nest: integer Q' and K' values (as f32) with the scale of each
+  /// token's group, the K mean of smooth_k, FP8 V with its channel scales.
+  struct Quantized {
+    Value query, queryScale, key, keyScale, keyMean, value, valueScale;
+    Value queryBlockMean, scoreCorrection; // smooth_q: mean_q and dS
+  } quantized;
+  PrecisionAttr precision;
+  /// The type P is rounded to before P.V.
+  Type probabilityType;
+
+  void emitQuantization(Value batchSize, Value numHeads, Value numKvHeads);
+  /// Quantizes `src` [B, H, N, D] (minus `mean` [B, H, D] when given) per
+  /// scale group into `values` and `tokenScales` [B, H, N].
+  /// The mean subtracted from element (batch, head, token, channel) before
+  /// quantization (smoothing), as an f64.
+  using MeanFn = std::function<Value(Value, Value, Value, Value)>;
+  void emitQuantizeRows(Value src, const MeanFn &mean, Value batchSize,
+                        Value heads, Value length, Value values,
+                        Value tokenScales);
+  /// NVFP4 Q.K: one E4M3 scale per 16 channels of a token.
+  void emitQuantizeRowsNvfp4(Value src, const MeanFn &mean, Value batchSize,
+                             Value heads, Value length, Value values,
+                             Value blockScales);
+  /// Scale blocks along D: 16 channels for NVFP4, else one.
+  Value numScaleBlocks();
+  /// smooth_q: per-block Q means and the correction dS[block, j] =
+  /// dot(mean_q, K'[j]) (f32).
+  void emitQueryBlockMeans(Value batchSize, Value numHeads);
+  /// The Q block of smooth_q (SEMANTICS.md section 3).
+  int64_t getQueryBlock();
+  /// The smoothing means as MeanFn, or null when not smoothed.
+  MeanFn getQueryMean();
+  MeanFn getKeyMean();
+  /// Unquantized Q' and K' (smoothing without quantization).
+  void emitSmoothedCopies(Value batchSize, Value numHeads, Value numKvHeads);
+  /// A scratch buffer with run-time sizes, freed after the loop nest.
+  Value allocScratch(ArrayRef<Value> sizes, Type type);
+  /// x rounded to a finite-only minifloat: round to nearest even,
+  /// saturating at `maxValue`.
+  Value roundToMinifloat(Value x, int64_t mantissaBits, int64_t minExponent,
+                         double maxValue);
+  /// E4M3FN: 3 mantissa bits, exponents from -6, at most 448.
+  Value roundToF8E4M3FN(Value x) { return roundToMinifloat(x, 3, -6, 448); }
+  /// E2M1FN: values 0, 0.5, 1, 1.5, 2, 3, 4, 6.
+  Value roundToF4E2M1FN(Value x) { return roundToMinifloat(x, 1, 0, 6); }
+  /// NVFP4 block value: 0 when the block scale rounded to 0, else
+  /// E2M1(x / scale) (f64 values).
+  Value quantizeNvfp4(Value x, Value blockScale);
+  /// NVFP4 block scale E4M3(max / 6), 1 for an all-zero block (f64).
+  Value nvfp4BlockScale(Value absMax);
+  /// Two-level NVFP4 rounding of the tile's probabilities in `probs`.
+  void emitRoundProbabilitiesNvfp4(Value k0, Value k1);
+  bool isNvfp4(Type t) { return t && isa<Float4E2M1FNType>(t); }
+  Value roundToF16(Value x) { return toF32(fromF32(x, b.getF16Type())); }
+  SmallVector<Value> scratch;
+
+  /// Segments with renormalize = false: the mask applies to the numerator
+  /// only (after the softmax), through `kept` (1 or 0 per key of the tile).
+  bool maskAfterSoftmax = false;
+  Value kept, rowKept;
+  MaskAttrInterface mask;
+  MaskIRContext maskContext;
+  Type valueElementType, outputElementType;
+};
+
+} // namespace detail
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_DIALECT_ATTN_TRANSFORMS_LOOPNESTEMITTER_H
