@@ -1,6 +1,6 @@
 // RUN: attn-opt %s -split-input-file -attn-lower-to-loops -verify-diagnostics
-// RUN: not attn-opt %s -attn-lower-to-loops="query-tile=0" 2>&1 | FileCheck %s --check-prefix=TILE
-// TILE: error: attn-lower-to-loops: query-tile = 0 and key-tile = 16 must be positive
+// RUN: not attn-opt %s -attn-lower-to-loops="query-tile=-1" 2>&1 | FileCheck %s --check-prefix=TILE
+// TILE: error: attn-lower-to-loops: query-tile = -1 and key-tile = 0 must not be negative
 
 func.func @tensors(%q: tensor<1x1x4x4xf32>, %o: tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32> {
   // expected-error @below {{attn-lower-to-loops needs memref operands; bufferize first}}

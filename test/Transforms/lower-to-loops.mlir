@@ -1,5 +1,6 @@
 // RUN: attn-opt %s -split-input-file -attn-lower-to-loops="query-tile=4 key-tile=8" | FileCheck %s
 // RUN: attn-opt %s -split-input-file -attn-cpu-pipeline | FileCheck %s --check-prefix=LLVM
+// RUN: attn-opt %s -split-input-file -attn-lower-to-loops | FileCheck %s --check-prefix=DEFAULT
 
 // The tiled loop nest: batch x heads x query tiles, then key tiles, with the
 // online-softmax state in f32 scratch buffers.
@@ -77,5 +78,18 @@ func.func @runtime_segments(%q: memref<2x1x12x4xf32>, %o: memref<2x1x12x4xf32>, 
 func.func @sage2_8b(%q: memref<1x1x40x16xf16>, %v: memref<1x1x40x8xf16>, %o: memref<1x1x40x8xf16>, %lse: memref<1x1x40xf32>) {
   attn.attention ins(%q, %q, %v : memref<1x1x40x16xf16>, memref<1x1x40x16xf16>, memref<1x1x40x8xf16>)
     outs(%o : memref<1x1x40x8xf16>, %lse : memref<1x1x40xf32>) precision = #attn.precision<sage2_8b>
+  return
+}
+
+// -----
+
+// The flat tiling of attn-plan sets the tile sizes (scratch of 5 queries
+// and 7 keys) when the pass options do not.
+// DEFAULT-LABEL: func.func @planned
+// DEFAULT-DAG: memref.alloc() : memref<5xf32>
+// DEFAULT-DAG: memref.alloc() : memref<7xf32>
+func.func @planned(%q: memref<1x1x12x4xf32>, %o: memref<1x1x12x4xf32>) {
+  attn.attention ins(%q, %q, %q : memref<1x1x12x4xf32>, memref<1x1x12x4xf32>, memref<1x1x12x4xf32>)
+    outs(%o : memref<1x1x12x4xf32>) mask = #attn.causal tiling = #attn.tiling<query = [5], key = [7]>
   return
 }

@@ -1093,3 +1093,30 @@ func.func @query_too_long(%q: tensor<1x1x4294967296x8xf16>, %kv: tensor<1x1x16x8
   %r = attn.attention ins(%q, %kv, %kv : tensor<1x1x4294967296x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x4294967296x8xf16>) -> tensor<1x1x4294967296x8xf16>
   return
 }
+
+// -----
+
+func.func @tiling_without_grid(%q: tensor<1x1x64x8xf16>, %o: tensor<1x1x64x8xf16>) -> tensor<1x1x64x8xf16> {
+  // expected-error @below {{tiling of rank 2 needs a mask with a token grid of that rank}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x64x8xf16>, tensor<1x1x64x8xf16>, tensor<1x1x64x8xf16>)
+         outs(%o : tensor<1x1x64x8xf16>) mask = #attn.causal tiling = #attn.tiling<query = [4, 4], key = [4, 4]> -> tensor<1x1x64x8xf16>
+  return %r : tensor<1x1x64x8xf16>
+}
+
+// -----
+
+func.func @tiling_ranks(%q: tensor<1x1x64x8xf16>, %o: tensor<1x1x64x8xf16>) -> tensor<1x1x64x8xf16> {
+  // expected-error @+2 {{tiling key tile has rank 2 but the query tile has rank 1}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x64x8xf16>, tensor<1x1x64x8xf16>, tensor<1x1x64x8xf16>)
+         outs(%o : tensor<1x1x64x8xf16>) tiling = #attn.tiling<query = [4], key = [4, 4]> -> tensor<1x1x64x8xf16>
+  return %r : tensor<1x1x64x8xf16>
+}
+
+// -----
+
+func.func @tiling_zero(%q: tensor<1x1x64x8xf16>, %o: tensor<1x1x64x8xf16>) -> tensor<1x1x64x8xf16> {
+  // expected-error @+2 {{tiling entry 0 must be positive}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x64x8xf16>, tensor<1x1x64x8xf16>, tensor<1x1x64x8xf16>)
+         outs(%o : tensor<1x1x64x8xf16>) tiling = #attn.tiling<query = [0], key = [4]> -> tensor<1x1x64x8xf16>
+  return %r : tensor<1x1x64x8xf16>
+}

@@ -50,7 +50,8 @@ Attribute AttnDialect::parseAttribute(DialectAsmParser &parser,
       detail::parseMaskAttribute(parser, mnemonic, type, attr);
   if (!result.has_value())
     result = parseByMnemonic<PrecisionAttr, SoftPagAttr, HeadGroupAttr,
-                             HeadsAttr>(parser, mnemonic, type, attr);
+                             HeadsAttr, TilingAttr>(parser, mnemonic, type,
+                                                    attr);
   if (result.has_value())
     return succeeded(*result) ? attr : Attribute();
   parser.emitError(loc, "unknown attn attribute: ") << mnemonic;
@@ -572,4 +573,23 @@ void HeadsAttr::print(AsmPrinter &printer) const {
   llvm::interleave(fields, [](const std::function<void()> &f) { f(); },
                    [&] { printer << ", "; });
   printer << ">";
+}
+
+//===----------------------------------------------------------------------===//
+// TilingAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult TilingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 ArrayRef<int64_t> query,
+                                 ArrayRef<int64_t> key) {
+  if (query.empty() || query.size() > 3)
+    return emitError() << "tiling query tile has rank " << query.size()
+                       << ", expected 1 to 3";
+  if (key.size() != query.size())
+    return emitError() << "tiling key tile has rank " << key.size()
+                       << " but the query tile has rank " << query.size();
+  for (int64_t t : llvm::concat<const int64_t>(query, key))
+    if (t < 1)
+      return emitError() << "tiling entry " << t << " must be positive";
+  return success();
 }

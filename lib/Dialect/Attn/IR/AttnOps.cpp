@@ -353,6 +353,17 @@ LogicalResult AttentionOp::verify() {
           return failure();
   }
 
+  // N-D tiles tile a token grid of matching rank and size.
+  if (TilingAttr tiling = getTilingAttr(); tiling && tiling.getRank() > 1) {
+    SmallVector<int64_t> grid;
+    for (MaskAttrInterface mask : masks)
+      if (grid.empty())
+        grid = mask.getTokenGrid();
+    if (grid.size() != tiling.getRank())
+      return emitOpError() << "tiling of rank " << tiling.getRank()
+                           << " needs a mask with a token grid of that rank";
+  }
+
   // pv_accum = f16 needs an f16 P.V product.
   auto checkPrecision = [&](PrecisionAttr precision) -> LogicalResult {
     if (!precision || precision.getPvAccum() != Accumulation::F16)

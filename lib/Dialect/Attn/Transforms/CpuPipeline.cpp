@@ -26,6 +26,7 @@ void mlir::attn::buildCpuPipeline(OpPassManager &pm,
   AttnLowerToLoopsOptions loops;
   loops.queryTile = options.queryTile;
   loops.keyTile = options.keyTile;
+  // Tiles chosen for the CPU unless the ops carry a plan already.
   pm.addPass(createAttnLowerToLoops(loops));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createSCFToControlFlowPass());
@@ -42,11 +43,14 @@ void mlir::attn::buildCpuPipeline(OpPassManager &pm,
 namespace {
 struct CpuPipelineCommandLineOptions
     : PassPipelineOptions<CpuPipelineCommandLineOptions> {
-  Option<int64_t> queryTile{*this, "query-tile",
-                            llvm::cl::desc("Queries per tile"),
-                            llvm::cl::init(16)};
-  Option<int64_t> keyTile{*this, "key-tile", llvm::cl::desc("Keys per tile"),
-                          llvm::cl::init(16)};
+  Option<int64_t> queryTile{
+      *this, "query-tile",
+      llvm::cl::desc("Queries per tile (0: the op's flat tiling, else 16)"),
+      llvm::cl::init(0)};
+  Option<int64_t> keyTile{
+      *this, "key-tile",
+      llvm::cl::desc("Keys per tile (0: the op's flat tiling, else 16)"),
+      llvm::cl::init(0)};
 };
 } // namespace
 

@@ -503,12 +503,12 @@ struct AttnLowerToLoopsPass
   using Base::Base;
 
   void runOnOperation() override {
-    if (queryTile < 1 || keyTile < 1) {
+    if (queryTile < 0 || keyTile < 0) {
       getOperation()->emitError()
           << "attn-lower-to-loops: query-tile = "
           << static_cast<int64_t>(queryTile)
           << " and key-tile = " << static_cast<int64_t>(keyTile)
-          << " must be positive";
+          << " must not be negative";
       return signalPassFailure();
     }
     SmallVector<AttentionOp> ops;
@@ -517,7 +517,15 @@ struct AttnLowerToLoopsPass
       if (failed(checkSupported(op)))
         return signalPassFailure();
       OpBuilder builder(op);
-      LoopNestEmitter(op, builder, queryTile, keyTile).emit();
+      // The tile sizes: the options, else the op's flat tiling (attn-plan),
+      // else 16. N-D tilings are for grid tiles of the GPU backends; the
+      // CPU loop nest tiles the flat sequence.
+      TilingAttr tiling = op.getTilingAttr();
+      bool flatTiling = tiling && tiling.getRank() == 1;
+      int64_t queries = queryTile ? queryTile
+                                  : flatTiling ? tiling.getQuery()[0] : 16;
+      int64_t keys = keyTile ? keyTile : flatTiling ? tiling.getKey()[0] : 16;
+      LoopNestEmitter(op, builder, queries, keys).emit();
       op.erase();
     }
   }

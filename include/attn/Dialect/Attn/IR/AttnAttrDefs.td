@@ -115,4 +115,29 @@ def Attn_HeadsAttr : Attn_Attr<"Heads", "heads"> {
   let genVerifyDecl = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Schedule
+//===----------------------------------------------------------------------===//
+
+def Attn_TilingAttr : Attn_Attr<"Tiling", "tiling"> {
+  let summary = "Query and key tile shapes chosen by attn-plan";
+  let description = [{
+    The shapes of the query and key tiles of the tiled schedule. Rank 1
+    tiles the flat sequences; rank 2 or 3 tiles the token grid of the op's
+    mask (an 8x16 query tile is an 8 x 16 patch of a 2-D grid).
+
+    ```mlir
+    #attn.tiling<query = [128], key = [64]>
+    #attn.tiling<query = [8, 16], key = [8, 16]>
+    ```
+  }];
+  let parameters = (ins ArrayRefParameter<"int64_t">:$query,
+                        ArrayRefParameter<"int64_t">:$key);
+  let assemblyFormat = "`<` `query` `=` `[` $query `]` `,` `key` `=` `[` $key `]` `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    unsigned getRank() const { return getQuery().size(); }
+  }];
+}
+
 #endif // ATTN_DIALECT_ATTN_IR_ATTNATTRDEFS_TD

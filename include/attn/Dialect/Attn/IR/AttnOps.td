@@ -51,8 +51,9 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     Sequence lengths are limited to 2^31 tokens.
 
     Attributes: `mask` (any mask attribute; absent means dense), `precision`
-    (`#attn.precision`), `heads` (`#attn.heads`) and `scale` (defaults to
-    1/sqrt(D)).
+    (`#attn.precision`), `heads` (`#attn.heads`), `scale` (defaults to
+    1/sqrt(D)) and `tiling` (`#attn.tiling`, the tile shapes `attn-plan`
+    chose; rank > 1 tiles the token grid of the op's masks).
 
     ```mlir
     %o = attn.attention ins(%q, %k, %v : tensor<1x16x16384x128xbf16>,
@@ -76,7 +77,8 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     OptionalAttr<Attn_MaskAttrConstraint>:$mask,
     OptionalAttr<Attn_PrecisionAttr>:$precision,
     OptionalAttr<Attn_HeadsAttr>:$heads,
-    OptionalAttr<F64Attr>:$scale
+    OptionalAttr<F64Attr>:$scale,
+    OptionalAttr<Attn_TilingAttr>:$tiling
   );
   let results = (outs Variadic<AnyRankedTensor>:$results);
 
@@ -91,6 +93,7 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     (`precision` `=` custom<FullAttr>($precision)^)?
     (`heads` `=` custom<FullAttr>($heads)^)?
     (`scale` `=` $scale^)?
+    (`tiling` `=` custom<FullAttr>($tiling)^)?
     attr-dict (`->` type($results)^)?
   }];
 

@@ -18,10 +18,11 @@ namespace attn {
 #define GEN_PASS_REGISTRATION
 #include "attn/Dialect/Attn/Transforms/Passes.h.inc"
 
-/// Options of the CPU pipeline.
+/// Options of the CPU pipeline; 0 takes the tile size from the op's flat
+/// tiling (attn-plan), else 16.
 struct CpuPipelineOptions {
-  int64_t queryTile = 16;
-  int64_t keyTile = 16;
+  int64_t queryTile = 0;
+  int64_t keyTile = 0;
 };
 
 /// attn.attention on memrefs -> tiled loops -> LLVM dialect, ready for the

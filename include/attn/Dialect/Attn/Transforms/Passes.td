@@ -69,6 +69,43 @@ def AttnSparsityReport : Pass<"attn-sparsity-report"> {
   ];
 }
 
+def AttnPlan : Pass<"attn-plan"> {
+  let summary = "Choose the query and key tile shapes of every attention op";
+  let description = [{
+    Records `tiling = #attn.tiling<query = [...], key = [...]>` on every
+    `attn.attention` (an existing tiling is replaced). Tile sizes come from
+    the target:
+
+    | target | query x key tokens |
+    |---|---|
+    | `cpu` | 16 x 16 |
+    | `sm_80`, `sm_86`, `sm_89`, `sm_120a` | 128 x 64 (64 x 64 when D > 128) |
+    | `sm_90a`, `sm_100a` | 128 x 128 (64 x 128 when D > 128) |
+
+    When a mask of the op has a token grid (a neighborhood, also inside a
+    composite or a head group), the tiles are N-D patches of that grid: from
+    the last dimension, at most 16 tokens along it, then powers of two
+    along the others (a 128-token tile of a 128 x 128 grid is 8 x 16), so
+    that a window covers few tiles and leaves few partial ones.
+    `query-tile` / `key-tile` override the shapes (rank 1, or the grid's
+    rank).
+
+    ```mlir
+    // attn-opt --attn-plan=target=sm_90a
+    attn.attention ... mask = #attn.neighborhood<grid = [128, 128], window = [13, 13]>
+      tiling = #attn.tiling<query = [8, 16], key = [8, 16]>
+    ```
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "Target: cpu, sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a">,
+    ListOption<"queryTile", "query-tile", "int64_t",
+               "Query tile shape (overrides the target's)">,
+    ListOption<"keyTile", "key-tile", "int64_t",
+               "Key tile shape (overrides the target's)">
+  ];
+}
+
 def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
   let summary = "Lower attn.attention on memrefs to a tiled online-softmax loop nest";
   let description = [{
@@ -120,10 +157,10 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
                            "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect"];
   let options = [
-    Option<"queryTile", "query-tile", "int64_t", /*default=*/"16",
-           "Queries per tile">,
-    Option<"keyTile", "key-tile", "int64_t", /*default=*/"16",
-           "Keys per tile">
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"0",
+           "Queries per tile (0: the op's flat tiling, else 16)">,
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"0",
+           "Keys per tile (0: the op's flat tiling, else 16)">
   ];
 }
 

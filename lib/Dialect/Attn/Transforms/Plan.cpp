@@ -1,0 +1,119 @@
+//===- Plan.cpp - tile shapes per target ----------------------------------===//
+//
+// Chooses the query and key tile shapes of every attn.attention for a
+// target, as N-D patches of the token grid when a mask has one.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/Transforms/Passes.h"
+
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/MathExtras.h"
+
+namespace mlir {
+namespace attn {
+#define GEN_PASS_DEF_ATTNPLAN
+#include "attn/Dialect/Attn/Transforms/Passes.h.inc"
+} // namespace attn
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+/// Query and key tile sizes (tokens) of a target.
+struct TargetTiles {
+  int64_t query, key;
+};
+} // namespace
+
+static std::optional<TargetTiles> getTargetTiles(StringRef target,
+                                                 int64_t headDim) {
+  // Large head dims halve the query tile where registers bound it.
+  bool largeHead = !ShapedType::isDynamic(headDim) && headDim > 128;
+  return llvm::StringSwitch<std::optional<TargetTiles>>(target)
+      .Case("cpu", TargetTiles{16, 16})
+      .Cases({"sm_80", "sm_86", "sm_89", "sm_120a"},
+             TargetTiles{largeHead ? 64 : 128, 64})
+      .Cases({"sm_90a", "sm_100a"}, TargetTiles{largeHead ? 64 : 128, 128})
+      .Default(std::nullopt);
+}
+
+/// A patch of `tokens` tokens of `grid`: from the last dimension, at most 16
+/// along it, then powers of two along the others.
+static SmallVector<int64_t> getGridTile(ArrayRef<int64_t> grid,
+                                        int64_t tokens) {
+  SmallVector<int64_t> tile(grid.size(), 1);
+  int64_t remaining = tokens;
+  for (int d = static_cast<int>(grid.size()) - 1; d >= 0; --d) {
+    int64_t cap = std::min(grid[d], remaining);
+    if (d == static_cast<int>(grid.size()) - 1 && grid.size() > 1)
+      cap = std::min<int64_t>(cap, 16);
+    tile[d] = std::max<int64_t>(1, llvm::bit_floor(static_cast<uint64_t>(cap)));
+    remaining = std::max<int64_t>(1, remaining / tile[d]);
+  }
+  return tile;
+}
+
+namespace {
+struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (!getTargetTiles(target, 0)) {
+      getOperation()->emitError()
+          << "attn-plan: unknown target '" << target
+          << "', expected cpu, sm_80, sm_86, sm_89, sm_90a, sm_100a or "
+             "sm_120a";
+      return signalPassFailure();
+    }
+    for (auto [name, tile] :
+         {std::pair<StringRef, ArrayRef<int64_t>>{"query-tile", queryTile},
+          {"key-tile", keyTile}}) {
+      for (int64_t t : tile) {
+        if (t < 1) {
+          getOperation()->emitError()
+              << "attn-plan: " << name << " entry " << t
+              << " must be positive";
+          return signalPassFailure();
+        }
+      }
+    }
+    getOperation()->walk([&](AttentionOp op) {
+      if (failed(plan(op)))
+        signalPassFailure();
+    });
+  }
+
+  LogicalResult plan(AttentionOp op) {
+    TargetTiles sizes = *getTargetTiles(target, op.getHeadDim());
+    // The token grid of the op's masks, if any.
+    SmallVector<int64_t> grid = op.getMaskOrDense().getTokenGrid();
+    if (HeadsAttr heads = op.getHeadsAttr())
+      for (HeadGroupAttr group : heads.getGroups())
+        if (grid.empty() && group.getMask())
+          grid = group.getMask().getTokenGrid();
+    auto choose = [&](ArrayRef<int64_t> requested,
+                      int64_t tokens) -> SmallVector<int64_t> {
+      if (!requested.empty())
+        return SmallVector<int64_t>(requested);
+      if (grid.empty())
+        return {tokens};
+      return getGridTile(grid, tokens);
+    };
+    SmallVector<int64_t> query = choose(queryTile, sizes.query);
+    SmallVector<int64_t> key = choose(keyTile, sizes.key);
+    if (query.size() != key.size())
+      return op.emitError() << "attn-plan: query tile of rank "
+                            << query.size() << " and key tile of rank "
+                            << key.size();
+    if (query.size() > 1 && query.size() != grid.size())
+      return op.emitError() << "attn-plan: tiles of rank " << query.size()
+                            << " need a mask with a token grid of that rank";
+    if (failed(TilingAttr::verify([&] { return op.emitError(); }, query, key)))
+      return failure();
+    op.setTilingAttr(TilingAttr::get(op.getContext(), query, key));
+    return success();
+  }
+};
+} // namespace

@@ -1,0 +1,46 @@
+// RUN: attn-opt %s -split-input-file -attn-plan | FileCheck %s --check-prefix=CPU
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a | FileCheck %s --check-prefix=SM90
+// RUN: attn-opt %s -split-input-file -attn-plan="target=sm_80 query-tile=32 key-tile=48" | FileCheck %s --check-prefix=OVERRIDE
+
+// A 2-D neighborhood gets N-D patches of its grid: 16 tokens along the last
+// dimension, powers of two along the first.
+// CPU-LABEL: func.func @grid
+// CPU: tiling = #attn.tiling<query = [1, 16], key = [1, 16]>
+// SM90-LABEL: func.func @grid
+// SM90: tiling = #attn.tiling<query = [8, 16], key = [8, 16]>
+// OVERRIDE-LABEL: func.func @grid
+// OVERRIDE: tiling = #attn.tiling<query = [32], key = [48]>
+func.func @grid(%q: tensor<1x1x16384x64xf16>, %o: tensor<1x1x16384x64xf16>) -> tensor<1x1x16384x64xf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x16384x64xf16>, tensor<1x1x16384x64xf16>, tensor<1x1x16384x64xf16>)
+         outs(%o : tensor<1x1x16384x64xf16>) mask = #attn.neighborhood<grid = [128, 128], window = [13, 13]>
+         -> tensor<1x1x16384x64xf16>
+  return %r : tensor<1x1x16384x64xf16>
+}
+
+// -----
+
+// Masks on flat indices get flat tiles; a large head dim halves the GPU
+// query tile; a previous tiling is replaced.
+// CPU-LABEL: func.func @flat
+// CPU: tiling = #attn.tiling<query = [16], key = [16]>
+// SM90-LABEL: func.func @flat
+// SM90: tiling = #attn.tiling<query = [64], key = [128]>
+func.func @flat(%q: tensor<1x1x100x256xf16>, %o: tensor<1x1x100x256xf16>) -> tensor<1x1x100x256xf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x100x256xf16>, tensor<1x1x100x256xf16>, tensor<1x1x100x256xf16>)
+         outs(%o : tensor<1x1x100x256xf16>) mask = #attn.causal tiling = #attn.tiling<query = [3], key = [3]>
+         -> tensor<1x1x100x256xf16>
+  return %r : tensor<1x1x100x256xf16>
+}
+
+// -----
+
+// A 3-D grid inside a composite, and a grid of a head group.
+// SM90-LABEL: func.func @grid3d
+// SM90: tiling = #attn.tiling<query = [2, 8, 8], key = [2, 8, 8]>
+func.func @grid3d(%q: tensor<1x2x512x32xf16>, %o: tensor<1x2x512x32xf16>) -> tensor<1x2x512x32xf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x2x512x32xf16>, tensor<1x2x512x32xf16>, tensor<1x2x512x32xf16>)
+         outs(%o : tensor<1x2x512x32xf16>) mask = #attn.causal
+         heads = #attn.heads<groups = [#attn.head_group<heads = [1], mask = #attn.and<#attn.causal, #attn.neighborhood<grid = [8, 8, 8], window = [3, 5, 5]>>>]>
+         -> tensor<1x2x512x32xf16>
+  return %r : tensor<1x2x512x32xf16>
+}
