@@ -93,3 +93,20 @@ func.func @planned(%q: memref<1x1x12x4xf32>, %o: memref<1x1x12x4xf32>) {
     outs(%o : memref<1x1x12x4xf32>) mask = #attn.causal tiling = #attn.tiling<query = [5], key = [7]>
   return
 }
+
+// -----
+
+// An N-D tiling walks boxes of the grid: 2x3 query patches and 2x2 key
+// patches of the 4x6 grid (scratch of 6 queries and 4 keys), clipped at
+// its edges.
+// DEFAULT-LABEL: func.func @grid_tiles
+// DEFAULT-DAG: memref.alloc() : memref<6xf32>
+// DEFAULT-DAG: memref.alloc() : memref<4xf32>
+// DEFAULT: arith.remui
+// DEFAULT: arith.divui
+func.func @grid_tiles(%q: memref<1x1x24x4xf32>, %o: memref<1x1x24x4xf32>) {
+  attn.attention ins(%q, %q, %q : memref<1x1x24x4xf32>, memref<1x1x24x4xf32>, memref<1x1x24x4xf32>)
+    outs(%o : memref<1x1x24x4xf32>) mask = #attn.neighborhood<grid = [4, 6], window = [3, 3]>
+    tiling = #attn.tiling<query = [2, 3], key = [2, 2]>
+  return
+}

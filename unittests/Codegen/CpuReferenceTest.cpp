@@ -103,6 +103,9 @@ struct Case {
   /// emulation of the same precision instead of element-wise tolerances.
   Check check = Check::Exact;
   bool quantized() const { return check == Check::AgainstEmulation; }
+  /// An N-D tiling of the mask's grid (the op's `tiling` attribute), used
+  /// instead of queryTile / keyTile when set.
+  std::vector<int64_t> gridQueryTile, gridKeyTile;
 };
 
 /// What a quantized case measured, for the accuracy report.
@@ -259,6 +262,9 @@ std::string runCase(const Case &c, uint32_t seed,
     attrs += " precision = " + attnref::toMlir(p.precision);
   if (p.scale)
     attrs += " scale = " + num(*p.scale);
+  if (!c.gridQueryTile.empty())
+    attrs += " tiling = #attn.tiling<query = " + list(c.gridQueryTile) +
+             ", key = " + list(c.gridKeyTile) + ">";
 
   std::ostringstream source;
   source << "func.func @attn(";
@@ -270,8 +276,10 @@ std::string runCase(const Case &c, uint32_t seed,
          << operands << " outs(" << outs << ")" << attrs << "\n  return\n}\n";
 
   std::string error;
-  auto kernel = CpuKernel::compile(source.str(), {c.queryTile, c.keyTile},
-                                   error);
+  mlir::attn::CpuPipelineOptions tiles{c.queryTile, c.keyTile};
+  if (!c.gridQueryTile.empty())
+    tiles = {0, 0}; // the op's tiling
+  auto kernel = CpuKernel::compile(source.str(), tiles, error);
   if (!kernel)
     return "compile failed: " + error + "\n" + source.str();
   std::vector<MemRefArg> args;
@@ -285,7 +293,7 @@ std::string runCase(const Case &c, uint32_t seed,
   if (c.half && !reference.precision.pv)
     reference.precision.pv = c.bf16 ? attnref::ElemType::BF16
                                     : attnref::ElemType::F16;
-  reference.emulation.kvTile = c.keyTile;
+  reference.emulation.kvTile = c.keyTile > 0 ? c.keyTile : 64;
   attnref::Result expected = attnref::reference(reference, q, k, v);
   if (c.quantized()) {
     // Near-exact: the kernel computes means and scales in f32 where the
@@ -736,6 +744,37 @@ TEST(CpuVsReference, Bf16) {
       c.check = Case::Check::AgainstEmulation;
     }
     ASSERT_EQ(runCase(c, 1500 + trial), "") << "trial " << trial;
+  }
+}
+
+} // namespace
+
+namespace {
+
+/// N-D tilings (attn-plan's patches of the token grid): query and key tiles
+/// are boxes of the grid, clipped at its edges.
+TEST(CpuVsReference, GridTilings) {
+  attnref::Rng rng(37);
+  for (int trial = 0; trial < 24; ++trial) {
+    unsigned rank = attnref::uniform(rng, 2, 3);
+    std::vector<int64_t> grid = attnref::randomGrid(rng, rank, 6);
+    int64_t n = attnref::product(grid);
+    Problem p = baseProblem(rng, n);
+    do {
+      p.mask = trial % 3 ? attnref::randomNeighborhood(rng, grid)
+                         : attnref::randomGridComposite(
+                               rng,
+                               trial % 2 ? attnref::Kind::And
+                                         : attnref::Kind::Or,
+                               grid);
+    } while (!isLowerable(p.mask));
+    addOffsets(rng, p);
+    Case c(p, trial % 2 ? Case::Data::F16 : Case::Data::F32, 0, 0);
+    for (int64_t extent : grid) {
+      c.gridQueryTile.push_back(attnref::uniform(rng, 1, extent));
+      c.gridKeyTile.push_back(attnref::uniform(rng, 1, extent));
+    }
+    ASSERT_EQ(runCase(c, 1700 + trial), "") << "trial " << trial;
   }
 }
 

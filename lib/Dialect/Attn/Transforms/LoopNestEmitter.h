@@ -32,10 +32,19 @@ inline constexpr int64_t kSmoothQueryBlock = 64;
 /// schedule (tiles, online softmax, masking), not CPU speed.
 class LoopNestEmitter {
 public:
-  LoopNestEmitter(AttentionOp op, OpBuilder &builder, int64_t queryTile,
-                  int64_t keyTile)
-      : op(op), b(builder), loc(op.getLoc()), queryTile(queryTile),
-        keyTile(keyTile) {}
+  /// Tiles of `queryShape` x `keyShape` tokens: flat ranges when `grid` is
+  /// empty, else boxes of the token grid `grid` (an N-D tiling).
+  LoopNestEmitter(AttentionOp op, OpBuilder &builder,
+                  ArrayRef<int64_t> queryShape, ArrayRef<int64_t> keyShape,
+                  ArrayRef<int64_t> grid)
+      : op(op), b(builder), loc(op.getLoc()), queryShape(queryShape),
+        keyShape(keyShape), grid(grid) {
+    queryTile = keyTile = 1;
+    for (int64_t t : queryShape)
+      queryTile *= t;
+    for (int64_t t : keyShape)
+      keyTile *= t;
+  }
 
   void emit();
 
@@ -145,16 +154,33 @@ private:
   HeadFactors emitHeadFactors(Value head);
   /// `values[head]` for a constant table, as a select chain.
   Value selectByHead(Value head, ArrayRef<double> values);
+  /// One query or key tile: a flat range, or a box of the token grid.
+  /// [first, end) is the hull of its flat indices (exactly its tokens for a
+  /// flat tile); positions 0 .. count - 1 enumerate its tokens row-major.
+  struct Tile {
+    Value first, end, count;
+    SmallVector<Value> begin, extent; // per grid dimension (box tiles)
+  };
+  Tile getTile(Value tileIndex, ArrayRef<int64_t> shape, Value length);
+  Value getNumTiles(ArrayRef<int64_t> shape, Value length);
+  /// The flat index of the token at `position` of `tile`.
+  Value tokenAt(const Tile &tile, Value position);
+  void forEachToken(const Tile &tile, function_ref<void(Value, Value)> fn);
+  Value reduceTokens(const Tile &tile, Value from, Value to, Value init,
+                     function_ref<Value(Value, Value, Value)> fn);
+
   void emitQueryTile(Value batch, Value head, Value kvHead, Value tile,
                      const HeadFactors &factors);
   /// One key tile for the rows [q0, q1): scores, online-softmax update and
   /// P.V; the mask predicate only when `applyMask`.
-  void emitTileRows(Value batch, Value head, Value kvHead, Value q0, Value q1,
-                    Value k0, Value k1, bool applyMask);
+  void emitTileRows(Value batch, Value head, Value kvHead, const Tile &queries,
+                    const Tile &keys, bool applyMask);
 
   AttentionOp op;
   OpBuilder &b;
   Location loc;
+  SmallVector<int64_t> queryShape, keyShape, grid;
+  /// Tokens per query and key tile (the products of the shapes).
   int64_t queryTile, keyTile;
 
   // Filled by emit().

@@ -57,14 +57,101 @@ LoopNestEmitter::HeadFactors LoopNestEmitter::emitHeadFactors(Value head) {
   return factors;
 }
 
+Value LoopNestEmitter::getNumTiles(ArrayRef<int64_t> shape, Value length) {
+  if (grid.empty())
+    return arith::CeilDivSIOp::create(b, loc, length, index(shape[0]));
+  int64_t count = 1;
+  for (auto [extent, size] : llvm::zip_equal(grid, shape))
+    count *= llvm::divideCeil(extent, size);
+  return index(count);
+}
+
+LoopNestEmitter::Tile LoopNestEmitter::getTile(Value tileIndex,
+                                               ArrayRef<int64_t> shape,
+                                               Value length) {
+  Tile tile;
+  if (grid.empty()) {
+    tile.first = arith::MulIOp::create(b, loc, tileIndex, index(shape[0]));
+    tile.end = arith::MinSIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, tile.first, index(shape[0])),
+        length);
+    tile.count = arith::SubIOp::create(b, loc, tile.end, tile.first);
+    return tile;
+  }
+  // Row-major tile coordinates, then the clipped box of the grid.
+  unsigned rank = grid.size();
+  tile.begin.resize(rank);
+  tile.extent.resize(rank);
+  Value rest = tileIndex;
+  for (int d = static_cast<int>(rank) - 1; d >= 0; --d) {
+    Value tilesAlong = index(llvm::divideCeil(grid[d], shape[d]));
+    Value coordinate = arith::RemUIOp::create(b, loc, rest, tilesAlong);
+    rest = arith::DivUIOp::create(b, loc, rest, tilesAlong);
+    tile.begin[d] = arith::MulIOp::create(b, loc, coordinate, index(shape[d]));
+    tile.extent[d] = arith::MinSIOp::create(
+        b, loc, index(shape[d]),
+        arith::SubIOp::create(b, loc, index(grid[d]), tile.begin[d]));
+  }
+  Value first = index(0), last = index(0);
+  tile.count = index(1);
+  for (unsigned d = 0; d < rank; ++d) {
+    Value extent = index(grid[d]);
+    first = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, first, extent), tile.begin[d]);
+    Value lastCoordinate = arith::SubIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, tile.begin[d], tile.extent[d]),
+        index(1));
+    last = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, last, extent), lastCoordinate);
+    tile.count = arith::MulIOp::create(b, loc, tile.count, tile.extent[d]);
+  }
+  tile.first = first;
+  tile.end = arith::AddIOp::create(b, loc, last, index(1));
+  return tile;
+}
+
+Value LoopNestEmitter::tokenAt(const Tile &tile, Value position) {
+  if (tile.begin.empty())
+    return arith::AddIOp::create(b, loc, tile.first, position);
+  unsigned rank = grid.size();
+  SmallVector<Value> coordinates(rank);
+  Value rest = position;
+  for (int d = static_cast<int>(rank) - 1; d >= 0; --d) {
+    coordinates[d] = arith::AddIOp::create(
+        b, loc, tile.begin[d],
+        arith::RemUIOp::create(b, loc, rest, tile.extent[d]));
+    rest = arith::DivUIOp::create(b, loc, rest, tile.extent[d]);
+  }
+  Value token = index(0);
+  for (unsigned d = 0; d < rank; ++d)
+    token = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, token, index(grid[d])),
+        coordinates[d]);
+  return token;
+}
+
+void LoopNestEmitter::forEachToken(const Tile &tile,
+                                   function_ref<void(Value, Value)> fn) {
+  loop(index(0), tile.count,
+       [&](Value position) { fn(tokenAt(tile, position), position); });
+}
+
+Value LoopNestEmitter::reduceTokens(const Tile &tile, Value from, Value to,
+                                    Value init,
+                                    function_ref<Value(Value, Value, Value)> fn) {
+  return reduce(from, to, init, [&](Value position, Value acc) {
+    return fn(tokenAt(tile, position), position, acc);
+  });
+}
+
 void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
-                                   Value q0, Value q1, Value k0, Value k1,
+                                   const Tile &queries, const Tile &keys,
                                    bool applyMask) {
   Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
-  loop(q0, q1, [&](Value i) {
-    Value r = arith::SubIOp::create(b, loc, i, q0);
+  forEachToken(queries, [&](Value i, Value r) {
     // Scores s_j = scale * q.k_j (+ bias), -inf where the mask drops j.
-    Value tileMax = reduce(k0, k1, negInf(), [&](Value j, Value runMax) {
+    Value tileMax = reduceTokens(keys, index(0), keys.count, negInf(),
+                                 [&](Value j, Value jj, Value runMax) {
       Value qSource = quantized.query ? quantized.query : q;
       Value kSource = quantized.key ? quantized.key : k;
       // Integer and E2M1 products are exact in f32 (|dot| <= 127^2 * 256 <
@@ -120,7 +207,6 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
       if (Value bias = op.getBias())
         s = arith::AddFOp::create(
             b, loc, s, toF32(loadPairOperand(bias, batch, head, i, j)));
-      Value jj = arith::SubIOp::create(b, loc, j, k0);
       Value keep = applyMask
                        ? mask.emitKeep(b, loc, i, j, maskContext)
                        : Value(arith::ConstantIntOp::create(b, loc, 1, 1));
@@ -152,8 +238,8 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
         math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, oldMax, mu));
 
     // p_j = exp(s_j - mu) (0 where masked); l = alpha l + sum p.
-    Value tileSum = reduce(k0, k1, f32(0), [&](Value j, Value sum) {
-      Value jj = arith::SubIOp::create(b, loc, j, k0);
+    Value tileSum = reduce(index(0), keys.count, f32(0), [&](Value jj,
+                                                             Value sum) {
       Value p = math::ExpOp::create(
           b, loc, arith::SubFOp::create(b, loc, load(scores, {jj}), mu));
       Value numerator = p;
@@ -171,36 +257,45 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
               b, loc, arith::MulFOp::create(b, loc, alpha, load(rowSum, {r})),
               tileSum),
           rowSum, {r});
-    if (isNvfp4(probabilityType))
-      emitRoundProbabilitiesNvfp4(k0, k1);
+    // NVFP4 blocks of 16 keys: aligned to multiples of 16 of the sequence
+    // for flat tiles, to the tile's positions for boxes.
+    if (isNvfp4(probabilityType)) {
+      if (keys.begin.empty())
+        emitRoundProbabilitiesNvfp4(keys.first, keys.end);
+      else
+        emitRoundProbabilitiesNvfp4(index(0), keys.count);
+    }
 
     // acc = alpha acc + P V.
     Value vSource = quantized.value ? quantized.value : v;
     bool f16Accumulator =
         precision && precision.getPvAccum() == Accumulation::F16;
     auto productSum = [&](Value c, Value from, Value to, Value init) {
-      return reduce(from, to, init, [&](Value j, Value a) {
-        Value p = load(probs, {arith::SubIOp::create(b, loc, j, k0)});
-        Value vj = toF32(load(vSource, {batch, kvHead, j, c}));
-        return Value(arith::AddFOp::create(
-            b, loc, a, arith::MulFOp::create(b, loc, p, vj)));
-      });
+      return reduceTokens(keys, from, to, init,
+                          [&](Value j, Value jj, Value a) {
+                            Value p = load(probs, {jj});
+                            Value vj = toF32(load(vSource, {batch, kvHead, j, c}));
+                            return Value(arith::AddFOp::create(
+                                b, loc, a, arith::MulFOp::create(b, loc, p, vj)));
+                          });
     };
     loop(index(0), valueDim, [&](Value c) {
       Value start = arith::MulFOp::create(b, loc, alpha, load(acc, {r, c}));
       if (!f16Accumulator) {
-        store(productSum(c, k0, k1, start), acc, {r, c});
+        store(productSum(c, index(0), keys.count, start), acc, {r, c});
         return;
       }
       // An f16 accumulator: the rescale rounds once, then every chunk of
       // 16 keys adds its sum with one rounding.
       store(roundToF16(start), acc, {r, c});
-      auto chunks = scf::ForOp::create(b, loc, k0, k1, index(kF16Chunk));
+      auto chunks =
+          scf::ForOp::create(b, loc, index(0), keys.count, index(kF16Chunk));
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(chunks.getBody());
       Value c0 = chunks.getInductionVar();
       Value c1 = arith::MinSIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, c0, index(kF16Chunk)), k1);
+          b, loc, arith::AddIOp::create(b, loc, c0, index(kF16Chunk)),
+          keys.count);
       Value chunk = productSum(c, c0, c1, f32(0));
       store(roundToF16(arith::AddFOp::create(b, loc, load(acc, {r, c}), chunk)),
             acc, {r, c});
@@ -211,9 +306,7 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
 
 void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
                                     Value tile, const HeadFactors &factors) {
-  Value q0 = arith::MulIOp::create(b, loc, tile, index(queryTile));
-  Value q1 = arith::MinSIOp::create(
-      b, loc, arith::AddIOp::create(b, loc, q0, index(queryTile)), nq);
+  Tile queries = getTile(tile, queryShape, nq);
 
   // m = -inf, l = 0, acc = 0.
   loop(index(0), index(queryTile), [&](Value r) {
@@ -227,22 +320,36 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
   // The active key tiles, in closed form from the mask; every tile when the
   // denominator runs over all keys. Heads with weight 0 (or u = 1) compute
   // no attention: l stays 0.
+  // Boxes of the grid are classified through their flat hulls, which is
+  // safe (a hull with no kept pair has none in the box; one keeping every
+  // pair keeps the box's) and exact for flat tiles.
   Value firstKeyTile = index(0);
-  Value endKeyTile = arith::CeilDivSIOp::create(b, loc, nk, index(keyTile));
+  Value endKeyTile = getNumTiles(keyShape, nk);
+  Value keyBegin, keyEnd;
   if (!maskAfterSoftmax) {
-    auto [keyBegin, keyEnd] = mask.emitKeyRange(b, loc, q0, q1, maskContext);
-    firstKeyTile = arith::DivSIOp::create(b, loc, keyBegin, index(keyTile));
-    endKeyTile = arith::CeilDivSIOp::create(b, loc, keyEnd, index(keyTile));
+    std::tie(keyBegin, keyEnd) =
+        mask.emitKeyRange(b, loc, queries.first, queries.end, maskContext);
+    if (grid.empty()) {
+      firstKeyTile = arith::DivSIOp::create(b, loc, keyBegin, index(keyTile));
+      endKeyTile = arith::CeilDivSIOp::create(b, loc, keyEnd, index(keyTile));
+    }
   }
   endKeyTile =
       arith::SelectOp::create(b, loc, factors.compute, endKeyTile, index(0));
   loop(firstKeyTile, endKeyTile, [&](Value keyTileIndex) {
-    Value k0 = arith::MulIOp::create(b, loc, keyTileIndex, index(keyTile));
-    Value k1 = arith::MinSIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, k0, index(keyTile)), nk);
+    Tile keys = getTile(keyTileIndex, keyShape, nk);
     // Empty tiles are skipped, full ones evaluate no predicate.
-    auto [mayKeep, keepsAll] =
-        mask.emitClassifyRange(b, loc, q0, q1, k0, k1, maskContext);
+    auto [mayKeep, keepsAll] = mask.emitClassifyRange(
+        b, loc, queries.first, queries.end, keys.first, keys.end, maskContext);
+    if (!grid.empty() && keyBegin) // box tiles outside the key range
+      mayKeep = arith::AndIOp::create(
+          b, loc, mayKeep,
+          arith::AndIOp::create(
+              b, loc,
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                    keys.first, keyEnd),
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                    keys.end, keyBegin)));
     if (maskAfterSoftmax) // Every key enters the denominator.
       mayKeep = arith::ConstantIntOp::create(b, loc, 1, 1);
     if (maskAfterSoftmax || op.getExplicitMask())
@@ -252,14 +359,13 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
     b.setInsertionPointToStart(ifMayKeep.thenBlock());
     auto ifFull = scf::IfOp::create(b, loc, keepsAll, /*withElse=*/true);
     b.setInsertionPointToStart(ifFull.thenBlock());
-    emitTileRows(batch, head, kvHead, q0, q1, k0, k1, /*applyMask=*/false);
+    emitTileRows(batch, head, kvHead, queries, keys, /*applyMask=*/false);
     b.setInsertionPointToStart(ifFull.elseBlock());
-    emitTileRows(batch, head, kvHead, q0, q1, k0, k1, /*applyMask=*/true);
+    emitTileRows(batch, head, kvHead, queries, keys, /*applyMask=*/true);
   });
 
   // O = acc / l (0 when l == 0), LSE = m + log l (-inf when l == 0).
-  loop(q0, q1, [&](Value i) {
-    Value r = arith::SubIOp::create(b, loc, i, q0);
+  forEachToken(queries, [&](Value i, Value r) {
     Value l = load(rowSum, {r});
     Value empty =
         arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, f32(0));
@@ -401,7 +507,7 @@ void LoopNestEmitter::emit() {
         memref::AllocOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
   }
 
-  Value numQueryTiles = arith::CeilDivSIOp::create(b, loc, nq, index(queryTile));
+  Value numQueryTiles = getNumTiles(queryShape, nq);
   // One loop nest per distinct (mask, precision): the op's heads, then each
   // head group with its own (their predicates and arithmetic differ). The
   // quantization pre-passes run per set.
@@ -441,6 +547,17 @@ void LoopNestEmitter::emit() {
       memref::DeallocOp::create(b, loc, buffer);
   for (Value buffer : scratch)
     memref::DeallocOp::create(b, loc, buffer);
+}
+
+/// The token grid an N-D tiling of `op` tiles: the first grid of its masks
+/// (the verifier checked one exists with the tiling's rank).
+static SmallVector<int64_t> getTilingGrid(AttentionOp op) {
+  SmallVector<int64_t> grid = op.getMaskOrDense().getTokenGrid();
+  if (HeadsAttr heads = op.getHeadsAttr())
+    for (HeadGroupAttr group : heads.getGroups())
+      if (grid.empty() && group.getMask())
+        grid = group.getMask().getTokenGrid();
+  return grid;
 }
 
 /// Why `op` cannot be lowered yet, or success.
@@ -520,12 +637,20 @@ struct AttnLowerToLoopsPass
       // The tile sizes: the options, else the op's flat tiling (attn-plan),
       // else 16. N-D tilings are for grid tiles of the GPU backends; the
       // CPU loop nest tiles the flat sequence.
+      // The tile shapes: the options (flat), else the op's tiling (attn-plan;
+      // N-D tilings walk boxes of the masks' token grid), else 16 x 16.
+      SmallVector<int64_t> queries = {16}, keys = {16}, tokenGrid;
       TilingAttr tiling = op.getTilingAttr();
-      bool flatTiling = tiling && tiling.getRank() == 1;
-      int64_t queries = queryTile ? queryTile
-                                  : flatTiling ? tiling.getQuery()[0] : 16;
-      int64_t keys = keyTile ? keyTile : flatTiling ? tiling.getKey()[0] : 16;
-      LoopNestEmitter(op, builder, queries, keys).emit();
+      if (queryTile || keyTile || !tiling) {
+        queries = {queryTile ? queryTile : 16};
+        keys = {keyTile ? keyTile : 16};
+      } else {
+        queries.assign(tiling.getQuery().begin(), tiling.getQuery().end());
+        keys.assign(tiling.getKey().begin(), tiling.getKey().end());
+        if (tiling.getRank() > 1)
+          tokenGrid = getTilingGrid(op);
+      }
+      LoopNestEmitter(op, builder, queries, keys, tokenGrid).emit();
       op.erase();
     }
   }

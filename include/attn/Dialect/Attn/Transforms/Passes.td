@@ -119,6 +119,13 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
     the mask attribute's `emitKeep`, ANDed with the explicit mask; the
     additive bias is added to the scaled scores.
 
+    Tiles: the `query-tile` / `key-tile` options (flat), else the op's
+    `tiling` (from `attn-plan`; N-D tilings walk clipped boxes of the masks'
+    token grid, classified through their flat hulls), else 16 x 16. The
+    active key tiles come from the mask's `emitKeyRange`, their class from
+    `emitClassifyRange`: empty tiles are skipped, full ones evaluate no
+    predicate.
+
     Emits scf, memref, arith and math ops; the scratch buffers (row max, row
     sum, accumulator, one tile of scores and probabilities) are allocated
     once per op and freed after it. Ops on tensors must be bufferized first
