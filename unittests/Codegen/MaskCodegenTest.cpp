@@ -151,10 +151,12 @@ TEST_F(MaskCodegenTest, RangeClassification) {
                             std::to_string(q0) + ", " + std::to_string(q1) +
                             ") keys [" + std::to_string(k0) + ", " +
                             std::to_string(k1) + ")";
-        if (!may.getBoolValue())
+        if (!may.getBoolValue()) {
           EXPECT_EQ(host, TileClass::Empty) << where;
-        if (all.getBoolValue())
+        }
+        if (all.getBoolValue()) {
           EXPECT_EQ(host, TileClass::Full) << where;
+        }
         if (c.exact) {
           EXPECT_EQ(may.getBoolValue(), host != TileClass::Empty) << where;
           EXPECT_EQ(all.getBoolValue(), host == TileClass::Full) << where;

@@ -364,6 +364,22 @@ LogicalResult AttentionOp::verify() {
                            << " needs a mask with a token grid of that rank";
   }
 
+  // Tile classes: one table per mask, one entry per tile pair.
+  if (auto classes = getTileClassesAttr()) {
+    TilingAttr tiling = getTilingAttr();
+    if (!tiling)
+      return emitOpError() << "tile_classes needs a tiling";
+    auto type = cast<ShapedType>(classes.getType());
+    if (type.getRank() != 3 ||
+        type.getDimSize(0) != static_cast<int64_t>(masks.size()))
+      return emitOpError() << "tile_classes must have shape [" << masks.size()
+                           << " masks, query tiles, key tiles], got " << type;
+    for (int8_t c : classes.getValues<int8_t>())
+      if (c < 0 || c > 2)
+        return emitOpError() << "tile_classes entry " << int(c)
+                             << " is not 0 (empty), 1 (partial) or 2 (full)";
+  }
+
   // pv_accum = f16 needs an f16 P.V product.
   auto checkPrecision = [&](PrecisionAttr precision) -> LogicalResult {
     if (!precision || precision.getPvAccum() != Accumulation::F16)

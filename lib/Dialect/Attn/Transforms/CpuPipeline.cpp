@@ -26,7 +26,8 @@ void mlir::attn::buildCpuPipeline(OpPassManager &pm,
   AttnLowerToLoopsOptions loops;
   loops.queryTile = options.queryTile;
   loops.keyTile = options.keyTile;
-  // Tiles chosen for the CPU unless the ops carry a plan already.
+  // Compile-time tile classes for ops that carry a tiling (attn-plan).
+  pm.addPass(createAttnSparsity());
   pm.addPass(createAttnLowerToLoops(loops));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createSCFToControlFlowPass());

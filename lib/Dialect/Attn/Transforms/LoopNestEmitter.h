@@ -55,6 +55,8 @@ private:
     MaskAttrInterface mask;
     PrecisionAttr precision;
     SmallVector<int64_t> heads;
+    /// The mask's table in `tile_classes` (0: the op's mask).
+    int64_t classTable = 0;
   };
   SmallVector<HeadSet> getHeadSets();
 
@@ -180,6 +182,10 @@ private:
   OpBuilder &b;
   Location loc;
   SmallVector<int64_t> queryShape, keyShape, grid;
+  /// The op's compile-time tile classes (attn-sparsity), as a memref, and
+  /// the table of the head set being emitted.
+  Value tileClasses;
+  int64_t classTable = 0;
   /// Tokens per query and key tile (the products of the shapes).
   int64_t queryTile, keyTile;
 

@@ -11,6 +11,7 @@
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
 #include "LoopNestEmitter.h"
+#include "TransformUtils.h"
 
 namespace mlir {
 namespace attn {
@@ -338,9 +339,23 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
       arith::SelectOp::create(b, loc, factors.compute, endKeyTile, index(0));
   loop(firstKeyTile, endKeyTile, [&](Value keyTileIndex) {
     Tile keys = getTile(keyTileIndex, keyShape, nk);
-    // Empty tiles are skipped, full ones evaluate no predicate.
-    auto [mayKeep, keepsAll] = mask.emitClassifyRange(
-        b, loc, queries.first, queries.end, keys.first, keys.end, maskContext);
+    // Empty tiles are skipped, full ones evaluate no predicate: the class
+    // comes from the compile-time table when attn-sparsity made one.
+    Value mayKeep, keepsAll;
+    if (tileClasses) {
+      Value cls = load(tileClasses, {index(classTable), tile, keyTileIndex});
+      auto i8 = b.getI8Type();
+      mayKeep = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::ne, cls,
+          arith::ConstantIntOp::create(b, loc, i8, 0));
+      keepsAll = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::eq, cls,
+          arith::ConstantIntOp::create(b, loc, i8, 2));
+    } else {
+      std::tie(mayKeep, keepsAll) =
+          mask.emitClassifyRange(b, loc, queries.first, queries.end,
+                                 keys.first, keys.end, maskContext);
+    }
     if (!grid.empty() && keyBegin) // box tiles outside the key range
       mayKeep = arith::AndIOp::create(
           b, loc, mayKeep,
@@ -426,13 +441,17 @@ SmallVector<LoopNestEmitter::HeadSet> LoopNestEmitter::getHeadSets() {
   SmallVector<HeadSet> sets;
   SmallVector<bool> inGroup(heads ? op.getNumQueryHeads() : 0, false);
   if (heads) {
+    int64_t maskedGroups = 0;
     for (HeadGroupAttr group : heads.getGroups()) {
+      if (group.getMask())
+        ++maskedGroups;
       if (!group.getMask() && !group.getPrecision())
         continue;
       sets.push_back(
           {group.getMask() ? group.getMask() : op.getMaskOrDense(),
            group.getPrecision() ? group.getPrecision() : op.getPrecisionAttr(),
-           SmallVector<int64_t>(group.getHeads())});
+           SmallVector<int64_t>(group.getHeads()),
+           group.getMask() ? maskedGroups : 0});
       for (int64_t h : group.getHeads())
         inGroup[h] = true;
     }
@@ -508,11 +527,16 @@ void LoopNestEmitter::emit() {
   }
 
   Value numQueryTiles = getNumTiles(queryShape, nq);
+  if (auto classes = op.getTileClassesAttr())
+    tileClasses = createConstantGlobal(
+        b, loc, SymbolTable::getNearestSymbolTable(op), "attn_tile_classes",
+        cast<DenseElementsAttr>(classes));
   // One loop nest per distinct (mask, precision): the op's heads, then each
   // head group with its own (their predicates and arithmetic differ). The
   // quantization pre-passes run per set.
   for (const HeadSet &set : getHeadSets()) {
     mask = set.mask;
+    classTable = set.classTable;
     precision = set.precision;
     probabilityType = precision && precision.getPv() ? precision.getPv()
                                                       : valueElementType;

@@ -7,6 +7,8 @@
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
+#include "TransformUtils.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
@@ -185,18 +187,8 @@ static LogicalResult materialize(AttentionOp op, int64_t maxPairs) {
     if (!symbolTableOp)
       return op.emitOpError() << "needs an enclosing symbol table to hold the "
                                  "materialized memref mask";
-    auto memrefType = MemRefType::get(resultShape, builder.getI1Type());
-    // Build the table before the global exists, and create the global
-    // detached, so that `insert` sees a name clash with an earlier mask and
-    // renames the new global.
-    SymbolTable symbolTable(symbolTableOp);
-    OpBuilder detachedBuilder(op.getContext());
-    auto global = memref::GlobalOp::create(
-        detachedBuilder, loc, "attn_mask", builder.getStringAttr("private"),
-        memrefType, valuesAttr, /*constant=*/true, /*alignment=*/nullptr);
-    symbolTable.insert(global, symbolTableOp->getRegion(0).front().begin());
-    keep = memref::GetGlobalOp::create(builder, loc, memrefType,
-                                       global.getSymName());
+    keep = createConstantGlobal(builder, loc, symbolTableOp, "attn_mask",
+                                valuesAttr);
   }
 
   op.getExplicitMaskMutable().assign(keep);

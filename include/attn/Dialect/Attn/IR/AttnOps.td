@@ -52,8 +52,11 @@ def Attn_AttentionOp : Attn_Op<"attention", [
 
     Attributes: `mask` (any mask attribute; absent means dense), `precision`
     (`#attn.precision`), `heads` (`#attn.heads`), `scale` (defaults to
-    1/sqrt(D)) and `tiling` (`#attn.tiling`, the tile shapes `attn-plan`
-    chose; rank > 1 tiles the token grid of the op's masks).
+    1/sqrt(D)), `tiling` (`#attn.tiling`, the tile shapes `attn-plan`
+    chose; rank > 1 tiles the token grid of the op's masks) and
+    `tile_classes` (from `attn-sparsity`: [masks, query tiles, key tiles] of
+    0 empty, 1 partial, 2 full; mask 0 is the op's, then the masks of the
+    head groups that have one, in order).
 
     ```mlir
     %o = attn.attention ins(%q, %k, %v : tensor<1x16x16384x128xbf16>,
@@ -78,7 +81,8 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     OptionalAttr<Attn_PrecisionAttr>:$precision,
     OptionalAttr<Attn_HeadsAttr>:$heads,
     OptionalAttr<F64Attr>:$scale,
-    OptionalAttr<Attn_TilingAttr>:$tiling
+    OptionalAttr<Attn_TilingAttr>:$tiling,
+    OptionalAttr<SignlessIntElementsAttr<8>>:$tile_classes
   );
   let results = (outs Variadic<AnyRankedTensor>:$results);
 
@@ -94,6 +98,7 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     (`heads` `=` custom<FullAttr>($heads)^)?
     (`scale` `=` $scale^)?
     (`tiling` `=` custom<FullAttr>($tiling)^)?
+    (`tile_classes` `=` $tile_classes^)?
     attr-dict (`->` type($results)^)?
   }];
 

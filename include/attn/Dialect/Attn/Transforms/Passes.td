@@ -106,7 +106,30 @@ def AttnPlan : Pass<"attn-plan"> {
   ];
 }
 
-def AttnLowerToLoops : Pass<"attn-lower-to-loops"> {
+def AttnSparsity : Pass<"attn-sparsity"> {
+  let summary = "Classify every tile pair of the op's tiling at compile time";
+  let description = [{
+    For ops with static sequence lengths and a `tiling` (run `attn-plan`
+    first), classifies every (query tile, key tile) pair of every mask of
+    the op (its own, then each head group's) with the mask interface, and
+    records `tile_classes = dense<...> : tensor<masks x query tiles x key
+    tiles x i8>` (0 empty, 1 partial, 2 full). The tables are exact for N-D
+    tiles and for masks whose run-time classification has no closed form
+    (neighborhoods, power-law, segments); `attn-lower-to-loops` then skips
+    empty tiles and evaluates no predicate in full ones.
+
+    Ops without a tiling, with run-time lengths or with run-time segment
+    sizes keep the run-time classification of `emitClassifyRange`, as do
+    ops whose tables would exceed `max-tile-pairs` entries (a remark says
+    so).
+  }];
+  let options = [
+    Option<"maxTilePairs", "max-tile-pairs", "int64_t", /*default=*/"4194304",
+           "Largest table (entries) to record">
+  ];
+}
+
+def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
   let summary = "Lower attn.attention on memrefs to a tiled online-softmax loop nest";
   let description = [{
     The CPU form of the tiled schedule: for every batch element, query head

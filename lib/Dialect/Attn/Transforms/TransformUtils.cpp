@@ -1,0 +1,25 @@
+//===- TransformUtils.cpp - helpers shared by attn passes -----------------===//
+
+#include "TransformUtils.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/SymbolTable.h"
+
+using namespace mlir;
+
+Value mlir::attn::createConstantGlobal(OpBuilder &builder, Location loc,
+                                       Operation *symbolTableOp,
+                                       StringRef name,
+                                       DenseElementsAttr values) {
+  auto type = MemRefType::get(values.getType().getShape(),
+                              values.getType().getElementType());
+  // Built detached so that `insert` sees a clash with an earlier global of
+  // the same name and renames this one.
+  SymbolTable symbolTable(symbolTableOp);
+  OpBuilder detached(builder.getContext());
+  auto global = memref::GlobalOp::create(
+      detached, loc, name, builder.getStringAttr("private"), type, values,
+      /*constant=*/true, /*alignment=*/nullptr);
+  symbolTable.insert(global, symbolTableOp->getRegion(0).front().begin());
+  return memref::GetGlobalOp::create(builder, loc, type, global.getSymName());
+}

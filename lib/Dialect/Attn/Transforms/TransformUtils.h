@@ -1,0 +1,22 @@
+//===- TransformUtils.h - helpers shared by attn passes ----------*- C++ -*-===//
+
+#ifndef ATTN_LIB_DIALECT_ATTN_TRANSFORMS_TRANSFORMUTILS_H
+#define ATTN_LIB_DIALECT_ATTN_TRANSFORMS_TRANSFORMUTILS_H
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+namespace mlir {
+namespace attn {
+
+/// A private constant memref.global holding `values`, at the start of
+/// `symbolTableOp` (renamed when `name` is taken), and a memref.get_global of
+/// it at `builder`'s insertion point.
+Value createConstantGlobal(OpBuilder &builder, Location loc,
+                           Operation *symbolTableOp, StringRef name,
+                           DenseElementsAttr values);
+
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_DIALECT_ATTN_TRANSFORMS_TRANSFORMUTILS_H
