@@ -1120,3 +1120,31 @@ func.func @tiling_zero(%q: tensor<1x1x64x8xf16>, %o: tensor<1x1x64x8xf16>) -> te
          outs(%o : tensor<1x1x64x8xf16>) tiling = #attn.tiling<query = [0], key = [4]> -> tensor<1x1x64x8xf16>
   return %r : tensor<1x1x64x8xf16>
 }
+
+// -----
+
+func.func @tile_classes_without_tiling(%q: memref<1x1x8x4xf16>, %o: memref<1x1x8x4xf16>) {
+  // expected-error @below {{tile_classes needs a tiling}}
+  attn.attention ins(%q, %q, %q : memref<1x1x8x4xf16>, memref<1x1x8x4xf16>, memref<1x1x8x4xf16>)
+    outs(%o : memref<1x1x8x4xf16>) tile_classes = dense<1> : tensor<1x2x2xi8>
+  return
+}
+
+// -----
+
+func.func @tile_classes_per_mask(%q: memref<1x2x8x4xf16>, %o: memref<1x2x8x4xf16>) {
+  // expected-error @below {{tile_classes must have shape [2 masks, query tiles, key tiles], got 'tensor<1x2x2xi8>'}}
+  attn.attention ins(%q, %q, %q : memref<1x2x8x4xf16>, memref<1x2x8x4xf16>, memref<1x2x8x4xf16>)
+    outs(%o : memref<1x2x8x4xf16>) heads = #attn.heads<groups = [#attn.head_group<heads = [1], mask = #attn.causal>]>
+    tiling = #attn.tiling<query = [4], key = [4]> tile_classes = dense<1> : tensor<1x2x2xi8>
+  return
+}
+
+// -----
+
+func.func @tile_classes_entry(%q: memref<1x1x8x4xf16>, %o: memref<1x1x8x4xf16>) {
+  // expected-error @below {{tile_classes entry 3 is not 0 (empty), 1 (partial) or 2 (full)}}
+  attn.attention ins(%q, %q, %q : memref<1x1x8x4xf16>, memref<1x1x8x4xf16>, memref<1x1x8x4xf16>)
+    outs(%o : memref<1x1x8x4xf16>) tiling = #attn.tiling<query = [4], key = [4]> tile_classes = dense<3> : tensor<1x2x2xi8>
+  return
+}

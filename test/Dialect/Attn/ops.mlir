@@ -692,3 +692,15 @@ func.func @heads_empty_groups(%q: tensor<1x4x16x8xf16>, %kv: tensor<1x2x16x8xf16
   %r = attn.attention ins(%q, %kv, %kv : tensor<1x4x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>) outs(%o : tensor<1x4x16x8xf16>) heads = #attn.heads<groups = []> -> tensor<1x4x16x8xf16>
   return %r : tensor<1x4x16x8xf16>
 }
+
+// -----
+
+// The schedule attributes of attn-plan and attn-sparsity round-trip.
+// CHECK-LABEL: func.func @schedule_attributes
+// CHECK: tiling = #attn.tiling<query = [2, 2], key = [2, 2]> tile_classes = dense<{{\[\[\[}}2, 1], [1, 2]]]> : tensor<1x2x2xi8>
+func.func @schedule_attributes(%q: memref<1x1x8x4xf16>, %o: memref<1x1x8x4xf16>) {
+  attn.attention ins(%q, %q, %q : memref<1x1x8x4xf16>, memref<1x1x8x4xf16>, memref<1x1x8x4xf16>)
+    outs(%o : memref<1x1x8x4xf16>) mask = #attn.neighborhood<grid = [2, 4], window = [2, 3]>
+    tiling = #attn.tiling<query = [2, 2], key = [2, 2]> tile_classes = dense<[[[2, 1], [1, 2]]]> : tensor<1x2x2xi8>
+  return
+}
