@@ -50,6 +50,22 @@ MaskAttrInterface AttentionOp::getMaskForHead(int64_t head) {
   return getMaskOrDense();
 }
 
+SmallVector<MaskAttrInterface> AttentionOp::getMasks() {
+  SmallVector<MaskAttrInterface> masks = {getMaskOrDense()};
+  if (HeadsAttr heads = getHeadsAttr())
+    for (HeadGroupAttr group : heads.getGroups())
+      if (group.getMask())
+        masks.push_back(group.getMask());
+  return masks;
+}
+
+SmallVector<int64_t> AttentionOp::getTokenGrid() {
+  for (MaskAttrInterface mask : getMasks())
+    if (SmallVector<int64_t> grid = mask.getTokenGrid(); !grid.empty())
+      return grid;
+  return {};
+}
+
 static int64_t dynamicToNegative(int64_t size) {
   return ShapedType::isDynamic(size) ? -1 : size;
 }
@@ -263,12 +279,8 @@ LogicalResult AttentionOp::verify() {
   // Masks: the op's and every head group's, against the sequence lengths.
   MaskContext context = getMaskContext();
   auto emitError = [&]() { return emitOpError(); };
-  SmallVector<MaskAttrInterface> masks = {getMaskOrDense()};
+  SmallVector<MaskAttrInterface> masks = getMasks();
   HeadsAttr heads = getHeadsAttr();
-  if (heads)
-    for (HeadGroupAttr group : heads.getGroups())
-      if (group.getMask())
-        masks.push_back(group.getMask());
   bool needsOffsets = false;
   for (MaskAttrInterface mask : masks) {
     if (failed(mask.verifyLengths(context, emitError)))
@@ -355,11 +367,7 @@ LogicalResult AttentionOp::verify() {
 
   // N-D tiles tile a token grid of matching rank and size.
   if (TilingAttr tiling = getTilingAttr(); tiling && tiling.getRank() > 1) {
-    SmallVector<int64_t> grid;
-    for (MaskAttrInterface mask : masks)
-      if (grid.empty())
-        grid = mask.getTokenGrid();
-    if (grid.size() != tiling.getRank())
+    if (getTokenGrid().size() != tiling.getRank())
       return emitOpError() << "tiling of rank " << tiling.getRank()
                            << " needs a mask with a token grid of that rank";
   }

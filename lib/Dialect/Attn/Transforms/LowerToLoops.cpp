@@ -573,17 +573,6 @@ void LoopNestEmitter::emit() {
     memref::DeallocOp::create(b, loc, buffer);
 }
 
-/// The token grid an N-D tiling of `op` tiles: the first grid of its masks
-/// (the verifier checked one exists with the tiling's rank).
-static SmallVector<int64_t> getTilingGrid(AttentionOp op) {
-  SmallVector<int64_t> grid = op.getMaskOrDense().getTokenGrid();
-  if (HeadsAttr heads = op.getHeadsAttr())
-    for (HeadGroupAttr group : heads.getGroups())
-      if (grid.empty() && group.getMask())
-        grid = group.getMask().getTokenGrid();
-  return grid;
-}
-
 /// Why `op` cannot be lowered yet, or success.
 static LogicalResult checkSupported(AttentionOp op) {
   if (op.hasTensorSemantics())
@@ -672,7 +661,7 @@ struct AttnLowerToLoopsPass
         queries.assign(tiling.getQuery().begin(), tiling.getQuery().end());
         keys.assign(tiling.getKey().begin(), tiling.getKey().end());
         if (tiling.getRank() > 1)
-          tokenGrid = getTilingGrid(op);
+          tokenGrid = op.getTokenGrid(); // checked by the verifier
       }
       LoopNestEmitter(op, builder, queries, keys, tokenGrid).emit();
       op.erase();

@@ -87,12 +87,7 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
 
   LogicalResult plan(AttentionOp op) {
     TargetTiles sizes = *getTargetTiles(target, op.getHeadDim());
-    // The token grid of the op's masks, if any.
-    SmallVector<int64_t> grid = op.getMaskOrDense().getTokenGrid();
-    if (HeadsAttr heads = op.getHeadsAttr())
-      for (HeadGroupAttr group : heads.getGroups())
-        if (grid.empty() && group.getMask())
-          grid = group.getMask().getTokenGrid();
+    SmallVector<int64_t> grid = op.getTokenGrid();
     auto choose = [&](ArrayRef<int64_t> requested,
                       int64_t tokens) -> SmallVector<int64_t> {
       if (!requested.empty())

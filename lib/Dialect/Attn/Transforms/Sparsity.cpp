@@ -42,23 +42,15 @@ struct AttnSparsityPass : mlir::attn::impl::AttnSparsityBase<AttnSparsityPass> {
     TilingAttr tiling = op.getTilingAttr();
     if (!tiling || !context.hasStaticLengths())
       return success(); // Classified at run time.
-    // The op's mask, then the masks of the head groups that have one.
-    SmallVector<MaskAttrInterface> masks = {op.getMaskOrDense()};
-    if (HeadsAttr heads = op.getHeadsAttr())
-      for (HeadGroupAttr group : heads.getGroups())
-        if (group.getMask())
-          masks.push_back(group.getMask());
-    SmallVector<int64_t> grid;
-    for (MaskAttrInterface mask : masks) {
-      if (mask.needsSegmentOffsets())
-        return success(); // Only the run-time offsets tell.
-      if (grid.empty())
-        grid = mask.getTokenGrid();
-    }
+    SmallVector<MaskAttrInterface> masks = op.getMasks();
+    if (llvm::any_of(masks, [](MaskAttrInterface mask) {
+          return mask.needsSegmentOffsets();
+        }))
+      return success(); // Only the run-time offsets tell.
     SmallVector<int64_t> queryGrid = {context.queryLength};
     SmallVector<int64_t> keyGrid = {context.keyLength};
     if (tiling.getRank() > 1)
-      queryGrid = keyGrid = grid;
+      queryGrid = keyGrid = op.getTokenGrid();
     int64_t queryTiles = getNumTiles(queryGrid, tiling.getQuery());
     int64_t keyTiles = getNumTiles(keyGrid, tiling.getKey());
     int64_t entries = static_cast<int64_t>(masks.size()) * queryTiles;

@@ -100,10 +100,7 @@ struct AttnSparsityReportPass
     }
     // N-D tiles tile a token grid: the mask's own, or for masks on flat
     // indices (which classify any box) the grid of another mask of the op.
-    SmallVector<int64_t> opGrid;
-    for (auto &entry : masks)
-      if (opGrid.empty())
-        opGrid = std::get<2>(entry).getTokenGrid();
+    SmallVector<int64_t> opGrid = op.getTokenGrid();
 
     SmallVector<NamedAttribute> annotations;
     for (auto &[label, key, mask] : masks) {

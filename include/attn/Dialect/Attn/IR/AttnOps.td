@@ -110,6 +110,12 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     MaskAttrInterface getMaskOrDense();
     /// The mask that applies to query head `head` (its group's, else the op's).
     MaskAttrInterface getMaskForHead(int64_t head);
+    /// Every mask of the op: its own, then those of the head groups that
+    /// have one, in order (the order of `tile_classes`).
+    SmallVector<MaskAttrInterface> getMasks();
+    /// The token grid of the first of getMasks() that has one (the grid
+    /// N-D tiles tile), or empty.
+    SmallVector<int64_t> getTokenGrid();
     /// Sequence lengths of the op, for mask queries (-1 when dynamic).
     MaskContext getMaskContext();
     /// The effective softmax scale: `scale` or 1/sqrt(D).
