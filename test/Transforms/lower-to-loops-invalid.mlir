@@ -10,14 +10,6 @@ func.func @tensors(%q: tensor<1x1x4x4xf32>, %o: tensor<1x1x4x4xf32>) -> tensor<1
 
 // -----
 
-func.func @bf16_pv(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
-  // expected-error @below {{attn-lower-to-loops lowers qk = i8 / i4 / f8E4M3FN / f4E2M1FN (or the input type), smoothing, pv = f16 / f8E4M3FN / f4E2M1FN and every pv_accum; not yet #attn.precision<qk = i8, qk_granularity = token, pv = bf16>}}
-  attn.attention ins(%q, %q, %q : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>) outs(%o : memref<1x1x4x4xf16>) precision = #attn.precision<qk = i8, qk_granularity = token, pv = bf16>
-  return
-}
-
-// -----
-
 func.func @nested_unnormalized(%q: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
   // expected-error @below {{attn-lower-to-loops lowers renormalize = false only on the op's own segments mask}}
   attn.attention ins(%q, %q, %q : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>) outs(%o : memref<1x1x4x4xf16>) mask = #attn.and<#attn.causal, #attn.segments<query = [2, 2], visibility = [[full, none], [full, full]], renormalize = false>>

@@ -591,6 +591,16 @@ TEST(CpuVsReference, Precisions) {
   precisions.push_back(tensorSmoothQ);
   precisions.push_back(make(ElemType::I8, Granularity::Block, 32, true,
                             ElemType::F4E2M1FN, attnref::Accumulation::F32));
+  // 16-bit rounding to the other 16-bit type (on f16 data): Q, K to bf16,
+  // and P, V to bf16.
+  attnref::PrecisionSpec bf16Rounding;
+  bf16Rounding.qk = ElemType::BF16;
+  bf16Rounding.pv = ElemType::BF16;
+  precisions.push_back(bf16Rounding);
+  attnref::PrecisionSpec bf16Smoothed = bf16Rounding;
+  bf16Smoothed.smoothK = true;
+  bf16Smoothed.smoothQ = true;
+  precisions.push_back(bf16Smoothed);
 
   attnref::Rng rng(23);
   for (size_t x = 0; x < precisions.size(); ++x) {

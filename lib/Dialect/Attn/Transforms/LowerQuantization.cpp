@@ -252,31 +252,38 @@ LoopNestEmitter::MeanFn LoopNestEmitter::getKeyMean() {
 
 void LoopNestEmitter::emitSmoothedCopies(Value batchSize, Value numHeads,
                                          Value numKvHeads) {
-  // Smoothing alone is exact: smooth_k shifts every score row by a constant
-  // the softmax cancels (and the LSE gets back), smooth_q's dS restores the
-  // scores. The copies hold Q' and K' rounded once to f32.
-  auto smoothed = [&](Value src, const MeanFn &mean, Value heads,
-                      Value length) {
-    Value copy = allocScratch({batchSize, heads, length, headDim},
-                              b.getF32Type());
+  // Without quantization: Q' and K' are the smoothed values (smoothing is
+  // exact: smooth_k shifts each score row by a constant the softmax cancels
+  // and the LSE gets back; smooth_q's dS restores the scores), rounded to
+  // `qk` when it is a 16-bit float other than the inputs' type.
+  Type qk = precision.getQk();
+  Type inputType = cast<MemRefType>(op.getQuery().getType()).getElementType();
+  Type roundTo = qk && qk != inputType ? qk : Type();
+  auto copy = [&](Value src, const MeanFn &mean, Value heads, Value length) {
+    Value result = allocScratch({batchSize, heads, length, headDim},
+                                b.getF32Type());
     loop(index(0), batchSize, [&](Value batch) {
       loop(index(0), heads, [&](Value head) {
         loop(index(0), length, [&](Value t) {
           loop(index(0), headDim, [&](Value d) {
             Value x = toF64(load(src, {batch, head, t, d}));
-            store(toF32(arith::SubFOp::create(b, loc, x,
-                                              mean(batch, head, t, d))),
-                  copy, {batch, head, t, d});
+            if (mean)
+              x = arith::SubFOp::create(b, loc, x, mean(batch, head, t, d));
+            Value value = toF32(x);
+            if (roundTo)
+              value = roundThrough(value, roundTo);
+            store(value, result, {batch, head, t, d});
           });
         });
       });
     });
-    return copy;
+    return result;
   };
-  if (MeanFn mean = getQueryMean())
-    quantized.query = smoothed(op.getQuery(), mean, numHeads, nq);
-  if (MeanFn mean = getKeyMean())
-    quantized.key = smoothed(op.getKey(), mean, numKvHeads, nk);
+  MeanFn queryMean = getQueryMean(), keyMean = getKeyMean();
+  if (queryMean || roundTo)
+    quantized.query = copy(op.getQuery(), queryMean, numHeads, nq);
+  if (keyMean || roundTo)
+    quantized.key = copy(op.getKey(), keyMean, numKvHeads, nk);
 }
 
 int64_t LoopNestEmitter::getQueryBlock() {
@@ -386,6 +393,24 @@ void LoopNestEmitter::emitQuantization(Value batchSize, Value numHeads,
                      quantized.key, quantized.keyScale);
   } else {
     emitSmoothedCopies(batchSize, numHeads, numKvHeads);
+  }
+  Type valueType = cast<MemRefType>(op.getValue().getType()).getElementType();
+  if (isa<FloatType>(probabilityType) &&
+      cast<FloatType>(probabilityType).getWidth() == 16 &&
+      probabilityType != valueType) {
+    // pv = f16 / bf16 on other data: V is rounded like P.
+    quantized.value = alloc({batchSize, numKvHeads, nk, valueDim});
+    loop(index(0), batchSize, [&](Value batch) {
+      loop(index(0), numKvHeads, [&](Value head) {
+        loop(index(0), nk, [&](Value j) {
+          loop(index(0), valueDim, [&](Value c) {
+            Value x = toF32(load(v, {batch, head, j, c}));
+            store(roundThrough(x, probabilityType), quantized.value,
+                  {batch, head, j, c});
+          });
+        });
+      });
+    });
   }
   if (isNvfp4(probabilityType)) {
     // NVFP4 along the keys: per channel, each run of 16 keys (aligned to

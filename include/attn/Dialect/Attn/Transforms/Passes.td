@@ -178,9 +178,11 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
     rounded after the rescale and after every 16 keys, and adds
     scale * q.mean(K) back to the LSE.
 
-    Not yet lowered (the pass fails with an error naming the op): bf16
-    rounding of Q, K or P for f16 inputs, and `renormalize = false` below
-    the op's own mask.
+    `qk` or `pv` a 16-bit float other than the data's type rounds Q and K,
+    or P and V, to it.
+
+    Not yet lowered (the pass fails with an error naming the op):
+    `renormalize = false` below the op's own mask.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
