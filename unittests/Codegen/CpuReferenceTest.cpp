@@ -357,16 +357,9 @@ std::string runCase(const Case &c, uint32_t seed,
   return "";
 }
 
-/// attn-lower-to-loops lowers renormalize = false only on the op's own
-/// segments mask.
-bool isLowerable(const Spec &mask) {
-  if (mask.kind != attnref::Kind::Segments)
-    return !attnref::ref::hasNoRenormalize(mask);
-  for (const Spec &child : mask.children)
-    if (attnref::ref::hasNoRenormalize(child))
-      return false;
-  return true;
-}
+/// Every mask is lowered (renormalize = false anywhere applies the head's
+/// whole mask after the softmax, as the reference defines it).
+bool isLowerable(const Spec &) { return true; }
 
 Problem baseProblem(attnref::Rng &rng, int64_t n) {
   Problem p;

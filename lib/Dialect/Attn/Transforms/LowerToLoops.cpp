@@ -24,6 +24,8 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::detail;
 
+
+
 Value LoopNestEmitter::selectByHead(Value head, ArrayRef<double> values) {
   Value result = f32(values.back());
   for (int64_t h = static_cast<int64_t>(values.size()) - 2; h >= 0; --h) {
@@ -518,9 +520,12 @@ void LoopNestEmitter::emit() {
       ValueRange{valueDim});
   scores = memref::AllocOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
   probs = memref::AllocOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
-  if (auto segments = dyn_cast<SegmentsMaskAttr>(op.getMaskOrDense()))
-    maskAfterSoftmax = !segments.getRenormalize();
-  if (maskAfterSoftmax) {
+  // renormalize = false anywhere in a head's mask applies that whole mask
+  // (and the explicit mask) to the numerator only, for that head.
+  SmallVector<HeadSet> headSets = getHeadSets();
+  if (llvm::any_of(headSets, [](const HeadSet &set) {
+        return hasUnnormalizedSegments(set.mask);
+      })) {
     kept = memref::AllocOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
     rowKept =
         memref::AllocOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
@@ -534,8 +539,9 @@ void LoopNestEmitter::emit() {
   // One loop nest per distinct (mask, precision): the op's heads, then each
   // head group with its own (their predicates and arithmetic differ). The
   // quantization pre-passes run per set.
-  for (const HeadSet &set : getHeadSets()) {
+  for (const HeadSet &set : headSets) {
     mask = set.mask;
+    maskAfterSoftmax = hasUnnormalizedSegments(mask);
     classTable = set.classTable;
     precision = set.precision;
     probabilityType = precision && precision.getPv() ? precision.getPv()
@@ -604,25 +610,6 @@ static LogicalResult checkSupported(AttentionOp op) {
       return op.emitOpError() << "attn-lower-to-loops needs a static number "
                                  "of query heads to lower a heads attribute";
   }
-  // renormalize = false is lowered for the op's own segments mask; inside
-  // a composite or a head group its meaning would depend on the nesting.
-  MaskAttrInterface mask = op.getMaskOrDense();
-  bool nestedUnnormalized = false;
-  auto findNested = [&](MaskAttrInterface root) {
-    root.walk([&](SegmentsMaskAttr segments) {
-      nestedUnnormalized |= !segments.getRenormalize() && segments != root;
-    });
-  };
-  findNested(mask);
-  if (HeadsAttr heads = op.getHeadsAttr())
-    for (HeadGroupAttr group : heads.getGroups())
-      if (group.getMask())
-        group.getMask().walk([&](SegmentsMaskAttr segments) {
-          nestedUnnormalized |= !segments.getRenormalize();
-        });
-  if (nestedUnnormalized)
-    return op.emitOpError() << "attn-lower-to-loops lowers renormalize = "
-                               "false only on the op's own segments mask";
   return success();
 }
 

@@ -46,15 +46,6 @@ static SmallVector<int64_t, 4> asRank4(ArrayRef<int64_t> shape) {
   return result;
 }
 
-/// Whether a segments mask inside `mask` has renormalize = false, which an
-/// explicit mask cannot express.
-static bool hasUnnormalizedSegments(MaskAttrInterface mask) {
-  bool found = false;
-  mask.walk([&](SegmentsMaskAttr segments) {
-    found |= !segments.getRenormalize();
-  });
-  return found;
-}
 
 static LogicalResult materialize(AttentionOp op, int64_t maxPairs) {
   HeadsAttr heads = op.getHeadsAttr();

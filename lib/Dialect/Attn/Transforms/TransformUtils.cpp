@@ -7,6 +7,14 @@
 
 using namespace mlir;
 
+bool mlir::attn::hasUnnormalizedSegments(MaskAttrInterface mask) {
+  bool found = false;
+  mask.walk([&](SegmentsMaskAttr segments) {
+    found |= !segments.getRenormalize();
+  });
+  return found;
+}
+
 Value mlir::attn::createConstantGlobal(OpBuilder &builder, Location loc,
                                        Operation *symbolTableOp,
                                        StringRef name,

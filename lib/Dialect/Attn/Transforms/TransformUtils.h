@@ -3,6 +3,8 @@
 #ifndef ATTN_LIB_DIALECT_ATTN_TRANSFORMS_TRANSFORMUTILS_H
 #define ATTN_LIB_DIALECT_ATTN_TRANSFORMS_TRANSFORMUTILS_H
 
+#include "attn/Dialect/Attn/IR/AttnAttrs.h"
+
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
@@ -15,6 +17,10 @@ namespace attn {
 Value createConstantGlobal(OpBuilder &builder, Location loc,
                            Operation *symbolTableOp, StringRef name,
                            DenseElementsAttr values);
+
+/// Whether a segments mask inside `mask` has renormalize = false, which
+/// moves that mask after the softmax (SEMANTICS.md 2.5) for its heads.
+bool hasUnnormalizedSegments(MaskAttrInterface mask);
 
 } // namespace attn
 } // namespace mlir

@@ -158,10 +158,11 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
     do SoftPAG heads with u = 1 unless the LSE output asks for their scores;
     O = w * gate * ((1 - u) attention + u V), LSE is that of the attention;
     each head group with its own mask or precision gets its own loop nest
-    (and quantization pre-passes). A segments
-    mask with `renormalize = false` masks the numerator only (the row max and
-    the denominator run over every key, explicit-mask entries included);
-    LSE = m + log l then, and -inf for rows that keep no key.
+    (and quantization pre-passes). A segments mask with `renormalize =
+    false` anywhere in a head's mask applies that whole mask (and the
+    explicit mask) to the numerator only: the row max and the denominator
+    run over every key; LSE = m + log l then, and -inf for rows that keep no
+    key.
 
     Precision (SEMANTICS.md section 3), emulated bit-faithfully: pre-passes
     over the whole op compute the K mean (`smooth_k`), the per-block Q means
@@ -180,9 +181,6 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
 
     `qk` or `pv` a 16-bit float other than the data's type rounds Q and K,
     or P and V, to it.
-
-    Not yet lowered (the pass fails with an error naming the op):
-    `renormalize = false` below the op's own mask.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
