@@ -3,6 +3,9 @@
 // RUN: mlir-opt %s --load-dialect-plugin=%attn_plugin --load-pass-plugin=%attn_plugin --pass-pipeline="builtin.module(func.func(canonicalize))" | FileCheck %s --check-prefix=CANON
 // RUN: mlir-opt %s --load-dialect-plugin=%attn_plugin --load-pass-plugin=%attn_plugin --pass-pipeline="builtin.module(attn-materialize-mask)" | FileCheck %s --check-prefix=MATERIALIZE
 // RUN: mlir-opt %s --load-dialect-plugin=%attn_plugin --load-pass-plugin=%attn_plugin --pass-pipeline="builtin.module(attn-sparsity-report{query-tile=2 key-tile=2})" 2>&1 | FileCheck %s --check-prefix=REPORT
+// RUN: mlir-opt %s --load-dialect-plugin=%attn_plugin --load-pass-plugin=%attn_plugin --pass-pipeline="builtin.module(attn-plan, attn-cpu-pipeline)" | FileCheck %s --check-prefix=CPU
+// CPU-LABEL: llvm.func @causal
+// CPU-NOT: attn.attention
 
 // ROUNDTRIP-LABEL: func.func @causal
 // ROUNDTRIP: attn.attention {{.*}} mask = #attn.causal ->

@@ -27,5 +27,8 @@ mlirGetDialectPluginInfo() {
 
 extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
   return {MLIR_PLUGIN_API_VERSION, "AttnPasses", LLVM_VERSION_STRING,
-          []() { attn::registerAttnPasses(); }};
+          []() {
+            attn::registerAttnPasses();
+            attn::registerCpuPipeline();
+          }};
 }
