@@ -248,6 +248,51 @@ TEST_F(MaskCodegenTest, KeyRanges) {
   }
 }
 
+/// Power-law tiles inside one query block and one key block are classified
+/// exactly at run time (the usual tiling: tiles no larger than the block).
+TEST_F(MaskCodegenTest, PowerLawBlockTiles) {
+  std::mt19937 rng(13);
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  for (int variant = 0; variant < 6; ++variant) {
+    int64_t block = pick(2, 5), n = block * pick(4, 9);
+    auto mask = PowerLawMaskAttr::get(&context, block, pick(0, 2), pick(0, 1),
+                                      /*causal=*/variant % 2 == 0);
+    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
+    OpBuilder builder(&context);
+    builder.setInsertionPointToStart(module->getBody());
+    Location loc = builder.getUnknownLoc();
+    auto cst = [&](int64_t v) {
+      return arith::ConstantIndexOp::create(builder, loc, v).getResult();
+    };
+    MaskIRContext irContext;
+    irContext.queryLength = cst(n);
+    irContext.keyLength = cst(n);
+    for (int trial = 0; trial < 200; ++trial) {
+      int64_t qb = pick(0, n / block - 1), kb = pick(0, n / block - 1);
+      int64_t q0 = qb * block + pick(0, block - 1);
+      int64_t q1 = pick(q0 + 1, (qb + 1) * block);
+      int64_t k0 = kb * block + pick(0, block - 1);
+      int64_t k1 = pick(k0 + 1, (kb + 1) * block);
+      auto [mayKeep, keepsAll] = mask.emitClassifyRange(
+          builder, loc, cst(q0), cst(q1), cst(k0), cst(k1), irContext);
+      APInt may, all;
+      ASSERT_TRUE(matchPattern(mayKeep, m_ConstantInt(&may)) &&
+                  matchPattern(keepsAll, m_ConstantInt(&all)));
+      TileClass host = mask.classifyTile(TokenBox::range(n, q0, q1),
+                                         TokenBox::range(n, k0, k1),
+                                         MaskContext(n, n));
+      EXPECT_EQ(may.getBoolValue(), host != TileClass::Empty)
+          << str(mask) << " [" << q0 << ", " << q1 << ") x [" << k0 << ", "
+          << k1 << ")";
+      EXPECT_EQ(all.getBoolValue(), host == TileClass::Full)
+          << str(mask) << " [" << q0 << ", " << q1 << ") x [" << k0 << ", "
+          << k1 << ")";
+    }
+  }
+}
+
 TEST_F(MaskCodegenTest, FlatMasks) {
   const char *masks[] = {
       "#attn.dense",

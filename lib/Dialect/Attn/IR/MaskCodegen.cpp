@@ -261,6 +261,40 @@ PowerLawMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value,
   return clampKeys(m, m.c(0), queryEnd, context);
 }
 
+std::pair<Value, Value> PowerLawMaskAttr::emitClassifyRange(
+    OpBuilder &builder, Location loc, Value queryBegin, Value queryEnd,
+    Value keyBegin, Value keyEnd, const MaskIRContext &) const {
+  // Closed form for tiles inside one query block and one key block (tiles
+  // no larger than the block and aligned to it, the usual case): the block
+  // rule decides, and causality on the diagonal. Others say partial.
+  IndexMath m{builder, loc};
+  Value blockSize = m.c(getBlock()), one = m.c(1);
+  Value queryBlock = m.div(queryBegin, blockSize);
+  Value keyBlock = m.div(keyBegin, blockSize);
+  Value oneBlock =
+      m.land(m.eq(queryBlock, m.div(m.sub(queryEnd, one), blockSize)),
+             m.eq(keyBlock, m.div(m.sub(keyEnd, one), blockSize)));
+  Value delta = m.sub(queryBlock, keyBlock);
+  if (!getCausal())
+    delta = m.max(delta, m.sub(m.c(0), delta));
+  Value powerOfTwo = m.land(
+      m.lt(m.c(0), delta),
+      m.eq(builder.createOrFold<arith::AndIOp>(loc, delta, m.sub(delta, one)),
+           m.c(0)));
+  Value blocksKept = m.lor(m.lt(keyBlock, m.c(getSink())),
+                           m.lor(m.lt(delta, m.c(getWindow())), powerOfTwo));
+  Value mayKeep = blocksKept, keepsAll = blocksKept;
+  if (getCausal()) { // keep iff j <= i inside the kept blocks
+    auto [bandMay, bandAll] = emitBandClass(m, m.sub(keyBegin, queryEnd),
+                                            m.c(0), queryBegin, queryEnd,
+                                            keyBegin, keyEnd);
+    mayKeep = m.land(mayKeep, bandMay);
+    keepsAll = m.land(keepsAll, bandAll);
+  }
+  return {m.select(oneBlock, mayKeep, m.bit(true)),
+          m.select(oneBlock, keepsAll, m.bit(false))};
+}
+
 Value PowerLawMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
                                  Value key, const MaskIRContext &) const {
   IndexMath m{builder, loc};

@@ -132,7 +132,7 @@ def Attn_NeighborhoodMaskAttr : Attn_MaskAttr<"NeighborhoodMask",
 }
 
 def Attn_PowerLawMaskAttr : Attn_MaskAttr<"PowerLawMask", "power_law",
-    ["countKept", "emitKeyRange"]> {
+    ["countKept", "emitKeyRange", "emitClassifyRange"]> {
   let summary = "PowerAttention: local window, sinks and power-of-two block distances";
   let description = [{
     With block size `block` (tokens), local `window` and `sink` (in blocks)
