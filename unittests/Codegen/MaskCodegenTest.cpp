@@ -83,6 +83,26 @@ protected:
     }
   }
 
+  /// A scratch module, a builder into it, and constant `index` values.
+  struct Scratch {
+    OwningOpRef<ModuleOp> module;
+    OpBuilder builder;
+    Location loc;
+    MaskIRContext irContext;
+    Value cst(int64_t v) {
+      return arith::ConstantIndexOp::create(builder, loc, v).getResult();
+    }
+  };
+  std::unique_ptr<Scratch> makeScratch(int64_t nq, int64_t nk) {
+    auto scratch = std::unique_ptr<Scratch>(
+        new Scratch{ModuleOp::create(UnknownLoc::get(&context)),
+                    OpBuilder(&context), UnknownLoc::get(&context), {}});
+    scratch->builder.setInsertionPointToStart(scratch->module->getBody());
+    scratch->irContext.queryLength = scratch->cst(nq);
+    scratch->irContext.keyLength = scratch->cst(nk);
+    return scratch;
+  }
+
   MLIRContext context;
 };
 
@@ -122,17 +142,11 @@ TEST_F(MaskCodegenTest, RangeClassification) {
     for (auto [nq, nk] : {std::pair<int64_t, int64_t>{20, 20}, {9, 20}}) {
       if (isa<NeighborhoodMaskAttr>(mask) && nq != nk)
         continue;
-      OwningOpRef<ModuleOp> module =
-          ModuleOp::create(UnknownLoc::get(&context));
-      OpBuilder builder(&context);
-      builder.setInsertionPointToStart(module->getBody());
-      Location loc = builder.getUnknownLoc();
-      auto cst = [&](int64_t v) {
-        return arith::ConstantIndexOp::create(builder, loc, v).getResult();
-      };
-      MaskIRContext irContext;
-      irContext.queryLength = cst(nq);
-      irContext.keyLength = cst(nk);
+      auto scratch = makeScratch(nq, nk);
+      OpBuilder &builder = scratch->builder;
+      Location loc = scratch->loc;
+      const MaskIRContext &irContext = scratch->irContext;
+      auto cst = [&](int64_t v) { return scratch->cst(v); };
       for (int trial = 0; trial < 300; ++trial) {
         int64_t q0 = std::uniform_int_distribution<int64_t>(0, nq - 1)(rng);
         int64_t q1 = std::uniform_int_distribution<int64_t>(q0 + 1, nq)(rng);
@@ -203,16 +217,11 @@ TEST_F(MaskCodegenTest, KeyRanges) {
   std::mt19937 rng(9);
   for (const Case &c : cases) {
     MaskAttrInterface mask = parseMask(c.mask);
-    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
-    OpBuilder builder(&context);
-    builder.setInsertionPointToStart(module->getBody());
-    Location loc = builder.getUnknownLoc();
-    auto cst = [&](int64_t v) {
-      return arith::ConstantIndexOp::create(builder, loc, v).getResult();
-    };
-    MaskIRContext irContext;
-    irContext.queryLength = cst(c.nq);
-    irContext.keyLength = cst(c.nk);
+    auto scratch = makeScratch(c.nq, c.nk);
+    OpBuilder &builder = scratch->builder;
+    Location loc = scratch->loc;
+    const MaskIRContext &irContext = scratch->irContext;
+    auto cst = [&](int64_t v) { return scratch->cst(v); };
     MaskContext host(c.nq, c.nk);
     for (int trial = 0; trial < 200; ++trial) {
       int64_t q0 = std::uniform_int_distribution<int64_t>(0, c.nq - 1)(rng);
@@ -259,16 +268,11 @@ TEST_F(MaskCodegenTest, PowerLawBlockTiles) {
     int64_t block = pick(2, 5), n = block * pick(4, 9);
     auto mask = PowerLawMaskAttr::get(&context, block, pick(0, 2), pick(0, 1),
                                       /*causal=*/variant % 2 == 0);
-    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
-    OpBuilder builder(&context);
-    builder.setInsertionPointToStart(module->getBody());
-    Location loc = builder.getUnknownLoc();
-    auto cst = [&](int64_t v) {
-      return arith::ConstantIndexOp::create(builder, loc, v).getResult();
-    };
-    MaskIRContext irContext;
-    irContext.queryLength = cst(n);
-    irContext.keyLength = cst(n);
+    auto scratch = makeScratch(n, n);
+    OpBuilder &builder = scratch->builder;
+    Location loc = scratch->loc;
+    const MaskIRContext &irContext = scratch->irContext;
+    auto cst = [&](int64_t v) { return scratch->cst(v); };
     for (int trial = 0; trial < 200; ++trial) {
       int64_t qb = pick(0, n / block - 1), kb = pick(0, n / block - 1);
       int64_t q0 = qb * block + pick(0, block - 1);

@@ -261,6 +261,23 @@ PowerLawMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value,
   return clampKeys(m, m.c(0), queryEnd, context);
 }
 
+/// The block rule of the power-law mask (PowerLawMaskAttr::keepBlocks):
+/// key block < sink, or delta < window, or delta a power of two.
+static Value emitKeepBlocks(IndexMath &m, PowerLawMaskAttr mask,
+                            Value queryBlock, Value keyBlock) {
+  Value delta = m.sub(queryBlock, keyBlock);
+  if (!mask.getCausal())
+    delta = m.max(delta, m.sub(m.c(0), delta));
+  // delta > 0 and delta & (delta - 1) == 0.
+  Value powerOfTwo = m.land(
+      m.lt(m.c(0), delta),
+      m.eq(m.b.createOrFold<arith::AndIOp>(m.loc, delta,
+                                           m.sub(delta, m.c(1))),
+           m.c(0)));
+  return m.lor(m.lt(keyBlock, m.c(mask.getSink())),
+               m.lor(m.lt(delta, m.c(mask.getWindow())), powerOfTwo));
+}
+
 std::pair<Value, Value> PowerLawMaskAttr::emitClassifyRange(
     OpBuilder &builder, Location loc, Value queryBegin, Value queryEnd,
     Value keyBegin, Value keyEnd, const MaskIRContext &) const {
@@ -274,15 +291,7 @@ std::pair<Value, Value> PowerLawMaskAttr::emitClassifyRange(
   Value oneBlock =
       m.land(m.eq(queryBlock, m.div(m.sub(queryEnd, one), blockSize)),
              m.eq(keyBlock, m.div(m.sub(keyEnd, one), blockSize)));
-  Value delta = m.sub(queryBlock, keyBlock);
-  if (!getCausal())
-    delta = m.max(delta, m.sub(m.c(0), delta));
-  Value powerOfTwo = m.land(
-      m.lt(m.c(0), delta),
-      m.eq(builder.createOrFold<arith::AndIOp>(loc, delta, m.sub(delta, one)),
-           m.c(0)));
-  Value blocksKept = m.lor(m.lt(keyBlock, m.c(getSink())),
-                           m.lor(m.lt(delta, m.c(getWindow())), powerOfTwo));
+  Value blocksKept = emitKeepBlocks(m, *this, queryBlock, keyBlock);
   Value mayKeep = blocksKept, keepsAll = blocksKept;
   if (getCausal()) { // keep iff j <= i inside the kept blocks
     auto [bandMay, bandAll] = emitBandClass(m, m.sub(keyBegin, queryEnd),
@@ -300,17 +309,7 @@ Value PowerLawMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
   IndexMath m{builder, loc};
   Value blockSize = m.c(getBlock());
   Value queryBlock = m.div(query, blockSize), keyBlock = m.div(key, blockSize);
-  Value delta = m.sub(queryBlock, keyBlock);
-  if (!getCausal())
-    delta = m.max(delta, m.sub(m.c(0), delta));
-  // delta > 0 and delta & (delta - 1) == 0.
-  Value powerOfTwo = m.land(
-      m.lt(m.c(0), delta),
-      m.eq(builder.createOrFold<arith::AndIOp>(loc, delta,
-                                               m.sub(delta, m.c(1))),
-           m.c(0)));
-  Value blocks = m.lor(m.lt(keyBlock, m.c(getSink())),
-                       m.lor(m.lt(delta, m.c(getWindow())), powerOfTwo));
+  Value blocks = emitKeepBlocks(m, *this, queryBlock, keyBlock);
   if (!getCausal())
     return blocks;
   return m.land(m.le(key, query), blocks);
