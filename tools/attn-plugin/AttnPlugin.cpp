@@ -30,5 +30,6 @@ extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
           []() {
             attn::registerAttnPasses();
             attn::registerCpuPipeline();
+            attn::registerGpuPipeline();
           }};
 }

@@ -2,6 +2,8 @@
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
+#include "TransformUtils.h"
+
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
@@ -16,13 +18,7 @@ using namespace mlir::attn;
 
 void mlir::attn::buildCpuPipeline(OpPassManager &pm,
                                   const CpuPipelineOptions &options) {
-  // Tensors to memrefs (a no-op on memref IR); O and LSE are written into
-  // their destinations.
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  addOneShotBufferization(pm);
   AttnLowerToLoopsOptions loops;
   loops.queryTile = options.queryTile;
   loops.keyTile = options.keyTile;

@@ -2,6 +2,7 @@
 
 #include "TransformUtils.h"
 
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
 
@@ -30,4 +31,12 @@ Value mlir::attn::createConstantGlobal(OpBuilder &builder, Location loc,
       /*constant=*/true, /*alignment=*/nullptr);
   symbolTable.insert(global, symbolTableOp->getRegion(0).front().begin());
   return memref::GetGlobalOp::create(builder, loc, type, global.getSymName());
+}
+
+void mlir::attn::addOneShotBufferization(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
 }

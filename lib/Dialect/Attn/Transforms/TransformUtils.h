@@ -7,6 +7,7 @@
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/Pass/PassManager.h"
 
 namespace mlir {
 namespace attn {
@@ -17,6 +18,11 @@ namespace attn {
 Value createConstantGlobal(OpBuilder &builder, Location loc,
                            Operation *symbolTableOp, StringRef name,
                            DenseElementsAttr values);
+
+/// One-shot bufferization of attn.attention on tensors (a no-op on memref
+/// IR): O and LSE are written into their destinations, function boundaries
+/// take identity-layout memrefs.
+void addOneShotBufferization(OpPassManager &pm);
 
 /// Whether a segments mask inside `mask` has renormalize = false, which
 /// moves that mask after the softmax (SEMANTICS.md 2.5) for its heads.

@@ -4,9 +4,13 @@
 #define ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_H
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
@@ -31,6 +35,24 @@ void buildCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options);
 
 /// Registers `attn-cpu-pipeline` with the pass registry.
 void registerCpuPipeline();
+
+/// Options of the GPU pipeline.
+struct GpuPipelineOptions {
+  /// Kernel class (attn-plan / attn-lower-to-gpu target).
+  std::string target = "sm_80";
+  /// What ptxas compiles for; empty: `target`.
+  std::string chip;
+  /// gpu-module-to-binary format: bin (cubin), isa (PTX), fatbin.
+  std::string format = "bin";
+  int64_t stages = 2;
+};
+
+/// attn.attention (tensors or memrefs) -> tiles -> GPU kernels -> binary,
+/// with gpu.launch_func on the host side.
+void buildGpuPipeline(OpPassManager &pm, const GpuPipelineOptions &options);
+
+/// Registers `attn-gpu-pipeline` with the pass registry.
+void registerGpuPipeline();
 
 } // namespace attn
 } // namespace mlir

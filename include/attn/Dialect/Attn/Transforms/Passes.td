@@ -194,4 +194,73 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
   ];
 }
 
+def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
+  let summary = "Lower attn.attention on memrefs to tensor-core GPU kernels";
+  let description = [{
+    The Ampere-class GPU form of the tiled schedule (FlashAttention-2
+    structure, `mma.sync` m16n8k16 in f16 or bf16 with f32 accumulation).
+    Emits one `gpu.func` per head set (heads sharing a mask) into the
+    `gpu.module @attn_kernels`, plus one kernel writing O = 0 and
+    LSE = -inf for heads of weight 0 (which launch no attention block), and
+    replaces the op by `gpu.launch_func` calls whose arguments are read from
+    the memrefs' metadata (pointers, strides, run-time lengths). The launch
+    description (grid as products of run-time arguments, block, dynamic
+    shared memory, parameters by name) is recorded in the module attribute
+    `attn.kernels`; `attn-export-artifacts` writes it as the manifest of
+    docs/design/GpuArtifacts.md.
+
+    Kernel: one block per (query tile, head, batch element), one warp per 16
+    query rows; Q is loaded once into registers (D <= 128) or kept in shared
+    memory; K and V tiles stream through a `stages`-deep cp.async pipeline
+    into 128-byte-swizzled shared memory, read by ldmatrix (V transposed);
+    the S accumulator is reused as P's A operand; the online softmax runs in
+    registers with exp2 and quad shuffles.
+
+    Key tiles: with a `tile_classes` table (`attn-sparsity`, static shapes)
+    each query tile walks a compile-time list of its non-empty key tiles,
+    each marked full or partial; otherwise the mask's closed forms
+    (`emitKeyRange`, `emitClassifyRange`) give the range and class at run
+    time, so one kernel serves every sequence length. Empty tiles are never
+    loaded (table) or computed (range); full tiles evaluate no mask; partial
+    tiles evaluate the mask attribute's `emitKeep`, the explicit mask, the
+    bias and the sequence/grid bounds. N-D tilings (`attn-plan` on a grid
+    mask) load boxes of the token grid straight from the row-major layout.
+
+    Supported: f16/bf16 Q, K, V; f16/bf16/f32 outputs; D and Dv in {32, 64,
+    128, 192, 256}; static head counts; query tiles of 16..256 tokens, key
+    tiles of 16..128; every mask, explicit masks, biases, run-time segment
+    offsets, GQA, LSE, head weights, gates, SoftPAG and head groups with
+    their own masks. Quantized precisions are refused with a diagnostic.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::NVVM::NVVMDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"sm_80\"",
+           "Kernel class: sm_80, sm_86 or sm_89 (mma.sync, cp.async)">,
+    Option<"stages", "stages", "int64_t", /*default=*/"2",
+           "Depth of the K/V cp.async pipeline (2 to 4)">
+  ];
+}
+
+def AttnExportArtifacts : Pass<"attn-export-artifacts", "ModuleOp"> {
+  let summary = "Write the GPU binary and its launch manifest to a directory";
+  let description = [{
+    Writes the object of `gpu.binary @attn_kernels` (after
+    `gpu-module-to-binary`) to `dir/kernels.cubin` (or `kernels.ptx` for a
+    PTX object) and the launch description recorded by `attn-lower-to-gpu`
+    to `dir/manifest.json` (docs/design/GpuArtifacts.md). The IR is left
+    unchanged.
+  }];
+  let options = [
+    Option<"directory", "dir", "std::string", /*default=*/"",
+           "Directory to write manifest.json and the binary into (created)">
+  ];
+}
+
 #endif // ATTN_DIALECT_ATTN_TRANSFORMS_PASSES_TD

@@ -1,0 +1,147 @@
+//===- NvvmBuilders.h - one small builder per GPU instruction ---*- C++ -*-===//
+//
+// Private to AttnTransforms: the tensor-core, shared-memory and warp
+// instructions the GPU kernels use, each behind one function so that the
+// kernel emitter reads as the algorithm (GPU-NOTES.md gives the layouts).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_DIALECT_ATTN_TRANSFORMS_NVVMBUILDERS_H
+#define ATTN_LIB_DIALECT_ATTN_TRANSFORMS_NVVMBUILDERS_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Builders.h"
+
+#include <array>
+
+namespace mlir {
+namespace attn {
+namespace nvvm_builders {
+
+/// `ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16`: four 8x8 16-bit
+/// matrices, one b32 register each (lane l addresses row l % 8 of matrix
+/// l / 8).
+inline std::array<Value, 4> loadMatrixX4(OpBuilder &b, Location loc,
+                                         Value sharedPtr, bool transpose) {
+  MLIRContext *ctx = b.getContext();
+  Type i32 = b.getI32Type();
+  Type result = LLVM::LLVMStructType::getLiteral(ctx, {i32, i32, i32, i32});
+  Value loaded = NVVM::LdMatrixOp::create(
+      b, loc, result, sharedPtr, b.getI32IntegerAttr(4),
+      NVVM::MMALayoutAttr::get(ctx, transpose ? NVVM::MMALayout::col
+                                              : NVVM::MMALayout::row),
+      NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8),
+      NVVM::LdStMatrixEltTypeAttr::get(ctx, NVVM::LdStMatrixEltType::B16));
+  std::array<Value, 4> regs;
+  for (int64_t i = 0; i < 4; ++i)
+    regs[i] = LLVM::ExtractValueOp::create(b, loc, loaded, i);
+  return regs;
+}
+
+/// `mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.f32`: D = A B + C with
+/// A and B as b32 registers holding element pairs (first element low).
+inline std::array<Value, 4> mmaM16N8K16(OpBuilder &b, Location loc,
+                                        bool bf16, ArrayRef<Value> a,
+                                        ArrayRef<Value> bOperand,
+                                        ArrayRef<Value> c) {
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  // nvvm.mma.sync takes f16 pairs as vector<2xf16> and bf16 pairs as i32.
+  auto asOperand = [&](Value reg) -> Value {
+    if (bf16)
+      return reg;
+    return LLVM::BitcastOp::create(
+        b, loc, VectorType::get({2}, b.getF16Type()), reg);
+  };
+  SmallVector<Value> aOps, bOps;
+  for (Value v : a)
+    aOps.push_back(asOperand(v));
+  for (Value v : bOperand)
+    bOps.push_back(asOperand(v));
+  Type result = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+  NVVM::MMATypes type = bf16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  Value d = NVVM::MmaOp::create(
+      b, loc, result, aOps, bOps, c, /*shape=*/{16, 8, 16},
+      /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
+      std::array<NVVM::MMATypes, 2>{type, type},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  std::array<Value, 4> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out[i] = LLVM::ExtractValueOp::create(b, loc, d, i);
+  return out;
+}
+
+/// `cp.async.cg.shared.global [dst], [src], 16, srcBytes`: srcBytes < 16
+/// zero-fills the rest (0 for rows out of range).
+inline void copyAsync16(OpBuilder &b, Location loc, Value sharedPtr,
+                        Value globalPtr, Value srcBytes) {
+  NVVM::CpAsyncOp::create(b, loc, sharedPtr, globalPtr,
+                          b.getI32IntegerAttr(16),
+                          NVVM::LoadCacheModifierKindAttr::get(
+                              b.getContext(), NVVM::LoadCacheModifierKind::CG),
+                          srcBytes);
+}
+
+inline void commitAsyncGroup(OpBuilder &b, Location loc) {
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+}
+
+/// Waits until at most `pending` of this thread's newest groups are in
+/// flight.
+inline void waitAsyncGroups(OpBuilder &b, Location loc, int64_t pending) {
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, pending);
+}
+
+/// `shfl.sync.bfly.b32` over the full warp.
+inline Value shuffleXor(OpBuilder &b, Location loc, Value value,
+                        int64_t laneMask) {
+  Type i32 = b.getI32Type();
+  auto c = [&](int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i32, v));
+  };
+  return NVVM::ShflOp::create(b, loc, value.getType(), c(-1), value,
+                              c(laneMask), c(0x1f), NVVM::ShflKind::bfly,
+                              UnitAttr());
+}
+
+/// Two f32 rounded to a b32 register of 16-bit floats, `low` in the low
+/// half (cvt.rn.{f16x2,bf16x2}.f32).
+inline Value packPair(OpBuilder &b, Location loc, Type halfType, Value low,
+                      Value high) {
+  Value pair = vector::FromElementsOp::create(
+      b, loc, VectorType::get({2}, b.getF32Type()), ValueRange{low, high});
+  Value rounded = arith::TruncFOp::create(
+      b, loc, VectorType::get({2}, halfType), pair);
+  return LLVM::BitcastOp::create(b, loc, b.getI32Type(), rounded);
+}
+
+/// `ex2.approx.ftz.f32`: 2^x (NVVM's math lowering would call libdevice).
+inline Value exp2Approx(OpBuilder &b, Location loc, Value x) {
+  return LLVM::CallIntrinsicOp::create(b, loc, b.getF32Type(),
+                                       b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f"),
+                                       ValueRange{x})
+      .getResult(0);
+}
+
+/// `lg2.approx.f32`: log2(x).
+inline Value log2Approx(OpBuilder &b, Location loc, Value x) {
+  return LLVM::CallIntrinsicOp::create(b, loc, b.getF32Type(),
+                                       b.getStringAttr("llvm.nvvm.lg2.approx.f"),
+                                       ValueRange{x})
+      .getResult(0);
+}
+
+/// `fma.rn.f32`: a * b + c in one rounding.
+inline Value fma(OpBuilder &b, Location loc, Value x, Value y, Value z) {
+  return LLVM::FMAOp::create(b, loc, x, y, z);
+}
+
+} // namespace nvvm_builders
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_DIALECT_ATTN_TRANSFORMS_NVVMBUILDERS_H
