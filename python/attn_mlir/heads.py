@@ -44,9 +44,7 @@ class HeadGroup:
         # Unlike the op's precision, a group's default precision is kept: it
         # overrides the op's precision for those heads.
         precision = self.precision
-        if isinstance(precision, Precision) or precision is None:
-            pass
-        else:
+        if precision is not None and not isinstance(precision, Precision):
             precision = as_precision(precision, "HeadGroup: precision") or Precision()
         object.__setattr__(self, "precision", precision)
 

@@ -8,8 +8,8 @@ cache keys. Semantics: docs/Masks.md and SEMANTICS.md section 2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from ._check import (as_sequence, check_bool, check_choice, check_int,
                      check_optional_int, int_list)

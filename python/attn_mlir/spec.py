@@ -10,14 +10,14 @@ plus target and chip, no paths) is hashed into the artifact cache key.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
 from ._check import (check_bool, check_choice, check_float, check_int,
                      check_optional_int, float_literal)
-from .heads import Heads, as_heads
+from .heads import as_heads
 from .masks import MAX_TOKENS, Mask, Segments, as_mask
-from .precision import Precision, as_precision
+from .precision import as_precision
 
 DTYPES = ("f16", "bf16")
 BIAS_DTYPES = ("f16", "bf16", "f32")
@@ -106,7 +106,7 @@ class AttentionSpec:
 
     def __post_init__(self) -> None:
         owner = "AttentionSpec"
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_ = self._normalize
         check_choice(owner, "dtype", self.dtype, DTYPES)
         check_int(owner, "num_heads_q", self.num_heads_q, 1)
         check_int(owner, "head_dim", self.head_dim, 1)
@@ -156,6 +156,10 @@ class AttentionSpec:
         self._check_masks()
         self._check_heads()
         self._check_precisions()
+
+    def _normalize(self, name: str, value: Any) -> None:
+        # Frozen dataclass: normalized fields are written once, here.
+        object.__setattr__(self, name, value)
 
     # -- checks mirroring the op verifier -----------------------------------
 

@@ -2,7 +2,6 @@
 attn-opt find it through $ATTN_OPT (set by check-attn), PATH or
 <repo>/build/bin, and are skipped when there is none."""
 
-import os
 import sys
 from pathlib import Path
 

@@ -124,11 +124,6 @@ def test_planned_specs_verify(attn_opt):
         verify(plan.spec, attn_opt)
 
 
-def bad(name, **fields):
-    """A TensorInfo-ish override of one input of qkv()."""
-    return name, fields
-
-
 @pytest.mark.parametrize("case, error, message", [
     (dict(layout="nhd"), ValueError, r"layout = 'nhd' is not one of bhnd, bnhd"),
     (dict(q=dense((2, 8, 16))), ValueError, r"q must have shape \[B, H, N, D\] \(layout 'bhnd'\), got \[2, 8, 16\]"),
