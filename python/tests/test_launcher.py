@@ -1,6 +1,7 @@
 """The ctypes binding against a stand-in libattn_launcher.so built from a
 few lines of C with the ABI of GpuArtifacts.md (no CUDA)."""
 
+import json
 import shutil
 import subprocess
 
@@ -73,3 +74,28 @@ def test_library_not_found(tmp_path, monkeypatch):
     monkeypatch.setattr(launcher, "_library", None)
     with pytest.raises(AttnLaunchError, match=r"cannot load libattn_launcher.so \(set ATTN_LAUNCHER"):
         launcher.load_library()
+
+
+# -- the real launcher library, when this tree has built it ------------------
+
+def test_real_launcher_loads_a_manifest(tmp_path, monkeypatch):
+    library = launcher.repo_root() / "build" / "lib" / launcher.LIBRARY_NAME
+    if not library.is_file():
+        pytest.skip("libattn_launcher.so not built in <repo>/build/lib")
+    monkeypatch.setenv("ATTN_LAUNCHER", str(library))
+    monkeypatch.setattr(launcher, "_library", None)
+    (tmp_path / "kernels.cubin").write_bytes(b"not a real cubin")
+    (tmp_path / "manifest.json").write_text(json.dumps({
+        "format": "attn-kernels", "version": 1, "binary": "kernels.cubin",
+        "binary_format": "cubin", "chip": "sm_90",
+        "kernels": [{"name": "attn_fwd_0", "block": [128, 1, 1], "shared_bytes": 0,
+                     "grid": [[{"arg": "seq_q", "ceil_div": 128}], [4], [{"arg": "batch"}]],
+                     "params": [{"name": "q", "type": "ptr"}, {"name": "batch", "type": "i32"},
+                                {"name": "seq_q", "type": "i32"}]}]}))
+    loaded = launcher.Launcher(tmp_path / "manifest.json")  # does not touch the GPU
+    # No GPU here: the launch fails (no driver, or the argument check first),
+    # and the library's message comes back in the exception.
+    with pytest.raises(AttnLaunchError, match=r"attn_launcher_launch failed \(\d\) for .*: \S"):
+        loaded.launch({"q": 0, "batch": 1}, 0)
+    loaded.close()
+    loaded.close()  # idempotent
