@@ -157,6 +157,10 @@ def compile(spec: AttentionSpec, cache_dir: Optional[PathLike] = None,
             f"<cache>/{key}/ into this machine's cache ($ATTN_MLIR_CACHE or "
             "~/.cache/attn_mlir). Spec:\n" + spec.canonical_text())
 
+    if os.sep in tool:
+        # attn-opt runs inside the staging directory: a relative path would
+        # no longer point at it there.
+        tool = os.path.abspath(tool)
     directory.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:16]}-", dir=directory))
     try:

@@ -84,6 +84,14 @@ def test_compile_runs_the_pipeline_and_caches(fake_attn_opt, private_cache):
     assert lookup(SPEC) == artifacts
 
 
+def test_relative_attn_opt_path(fake_attn_opt, tmp_path, monkeypatch):
+    # attn-opt runs in the staging directory; ATTN_OPT=build/bin/attn-opt
+    # relative to the caller's directory must still work.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ATTN_OPT", os.path.join(".", "fake-attn-opt"))
+    assert compile(SPEC).manifest["kernels"]
+
+
 def test_compile_target_and_cache_dir_argument(fake_attn_opt, tmp_path):
     spec = AttentionSpec(dtype="f16", num_heads_q=4, head_dim=32, seq_q=64, seq_k=64,
                          mask=Neighborhood([8, 8], 3), target="sm_89", chip="sm_89")
