@@ -1,0 +1,29 @@
+"""attn_mlir: attention specs for the attn MLIR dialect, compiled by attn-opt
+into cached GPU artifacts and run on PyTorch tensors through the C launcher.
+
+Pure Python; torch is imported only inside attention().
+"""
+
+from .compiler import Artifacts, compile, default_cache_dir, find_attn_opt, lookup, verify
+from .errors import (AttnArtifactsMissing, AttnCompileError, AttnError, AttnLaunchError,
+                     AttnOptNotFound, AttnPipelineUnavailable)
+from .heads import HeadGroup, Heads, SoftPag
+from .masks import (And, Causal, Dense, Mask, Neighborhood, NoneMask, Or, PowerLaw,
+                    Segments, SlidingWindow)
+from .plan import TensorInfo, plan_call, spec_for_shapes
+from .precision import PRESETS, Precision
+from .spec import AttentionSpec, Bias, ExplicitMask
+from .torch_api import attention
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttentionSpec", "Bias", "ExplicitMask",
+    "Mask", "Dense", "NoneMask", "Causal", "SlidingWindow", "Neighborhood", "PowerLaw",
+    "Segments", "And", "Or",
+    "Precision", "PRESETS", "Heads", "HeadGroup", "SoftPag",
+    "compile", "verify", "lookup", "Artifacts", "find_attn_opt", "default_cache_dir",
+    "attention", "spec_for_shapes", "plan_call", "TensorInfo",
+    "AttnError", "AttnCompileError", "AttnPipelineUnavailable", "AttnOptNotFound",
+    "AttnArtifactsMissing", "AttnLaunchError",
+]

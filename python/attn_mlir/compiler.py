@@ -1,0 +1,194 @@
+"""attn-opt driver and the artifact cache (docs/design/GpuArtifacts.md).
+
+compile() turns an AttentionSpec into `<cache>/<sha256 of the spec's
+canonical text>/` holding manifest.json and the kernel binary. The cache is
+all the GPU machine needs: there, without attn-opt, compile() only reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Union
+
+from .errors import (AttnArtifactsMissing, AttnCompileError, AttnError,
+                     AttnOptNotFound, AttnPipelineUnavailable)
+from .spec import AttentionSpec
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "attn-kernels"
+MANIFEST_VERSION = 1
+GPU_PASSES = ("attn-gpu-pipeline", "attn-export-artifacts")
+
+PathLike = Union[str, os.PathLike]
+
+
+def repo_root() -> Path:
+    """The source tree this package lives in (python/attn_mlir -> repo)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def find_attn_opt() -> Optional[str]:
+    """$ATTN_OPT, else attn-opt on PATH, else <repo>/build/bin/attn-opt."""
+    explicit = os.environ.get("ATTN_OPT")
+    if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise AttnOptNotFound(f"ATTN_OPT = {explicit!r} is not an executable file")
+        return explicit
+    on_path = shutil.which("attn-opt")
+    if on_path:
+        return on_path
+    built = repo_root() / "build" / "bin" / "attn-opt"
+    if built.is_file() and os.access(built, os.X_OK):
+        return str(built)
+    return None
+
+
+def _require_attn_opt(attn_opt: Optional[str]) -> str:
+    found = attn_opt or find_attn_opt()
+    if not found:
+        raise AttnOptNotFound("attn-opt not found: set ATTN_OPT, put attn-opt on PATH, or build "
+                              f"it at {repo_root() / 'build' / 'bin' / 'attn-opt'}")
+    return found
+
+
+def default_cache_dir() -> Path:
+    """$ATTN_MLIR_CACHE, else ~/.cache/attn_mlir."""
+    configured = os.environ.get("ATTN_MLIR_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "attn_mlir"
+
+
+def _check_spec(spec: Any) -> AttentionSpec:
+    if not isinstance(spec, AttentionSpec):
+        raise TypeError(f"expected an attn_mlir.AttentionSpec, got {spec!r}")
+    return spec
+
+
+def verify(spec: AttentionSpec, attn_opt: Optional[str] = None) -> str:
+    """Parses and verifies the spec's module with attn-opt (no pipeline).
+    Returns attn-opt's printed module; raises AttnCompileError with its
+    diagnostics when the module does not verify."""
+    text = _check_spec(spec).canonical_text()
+    command = (_require_attn_opt(attn_opt), "-")
+    result = subprocess.run(command, input=text, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AttnCompileError("attn-opt rejected the spec's module:", result.stderr, command)
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """A compiled spec in the cache."""
+
+    key: str
+    directory: Path
+    manifest: Dict[str, Any]
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / MANIFEST
+
+    @property
+    def binary_path(self) -> Path:
+        return self.directory / self.manifest["binary"]
+
+    @property
+    def param_names(self) -> frozenset:
+        """Every argument name some kernel of the manifest takes."""
+        return frozenset(p["name"] for k in self.manifest["kernels"] for p in k["params"])
+
+
+def load_manifest(path: PathLike) -> Dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        manifest = json.load(f)
+    if manifest.get("format") != MANIFEST_FORMAT or manifest.get("version") != MANIFEST_VERSION:
+        raise AttnError(f"{path}: not an {MANIFEST_FORMAT} v{MANIFEST_VERSION} manifest "
+                        f"(format {manifest.get('format')!r}, version {manifest.get('version')!r})")
+    for field in ("binary", "kernels"):
+        if field not in manifest:
+            raise AttnError(f"{path}: manifest has no {field!r}")
+    return manifest
+
+
+def lookup(spec: AttentionSpec, cache_dir: Optional[PathLike] = None) -> Optional[Artifacts]:
+    """The cached artifacts of `spec`, or None."""
+    key = _check_spec(spec).cache_key()
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    entry = directory / key
+    if not (entry / MANIFEST).is_file():
+        return None
+    return Artifacts(key, entry, load_manifest(entry / MANIFEST))
+
+
+def _pipeline_command(attn_opt: str, spec: AttentionSpec) -> Sequence[str]:
+    # Run inside the output directory: `dir=.` keeps paths (and their
+    # spaces or quotes) out of the pass options.
+    return (attn_opt, "spec.mlir",
+            f"--attn-gpu-pipeline=target={spec.target} chip={spec.chip}",
+            "--attn-export-artifacts=dir=.", "-o", os.devnull)
+
+
+def _is_unknown_gpu_pass(stderr: str) -> bool:
+    return "Unknown command line argument" in stderr and any(p in stderr for p in GPU_PASSES)
+
+
+def compile(spec: AttentionSpec, cache_dir: Optional[PathLike] = None,
+            attn_opt: Optional[str] = None) -> Artifacts:
+    """The artifacts of `spec`: from the cache, else compiled with attn-opt
+    into the cache (atomically: a temporary directory renamed into place)."""
+    cached = lookup(spec, cache_dir)
+    if cached is not None:
+        return cached
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = spec.cache_key()
+    entry = directory / key
+    tool = attn_opt or find_attn_opt()
+    if tool is None:
+        raise AttnArtifactsMissing(
+            f"no compiled artifacts for this spec in {entry} and no attn-opt on this machine. "
+            "Compile on a machine with attn-opt (attn_mlir.compile(spec) there; "
+            "attn_mlir.spec_for_shapes() gives the spec attention() uses), then copy "
+            "the cache entry "
+            f"<cache>/{key}/ into this machine's cache ($ATTN_MLIR_CACHE or "
+            "~/.cache/attn_mlir). Spec:\n" + spec.canonical_text())
+
+    if os.sep in tool:
+        # attn-opt runs inside the staging directory: a relative path would
+        # no longer point at it there.
+        tool = os.path.abspath(tool)
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:16]}-", dir=directory))
+    try:
+        (staging / "spec.mlir").write_text(spec.canonical_text(), encoding="utf-8")
+        command = _pipeline_command(tool, spec)
+        result = subprocess.run(command, cwd=staging, capture_output=True, text=True)
+        if result.returncode != 0:
+            if _is_unknown_gpu_pass(result.stderr):
+                raise AttnPipelineUnavailable(
+                    f"{tool} has no GPU pipeline (--attn-gpu-pipeline / --attn-export-artifacts "
+                    "unknown); build an attn-opt that has it", result.stderr, tuple(command))
+            raise AttnCompileError(f"attn-opt failed to compile the spec (exit {result.returncode}):",
+                                   result.stderr, tuple(command))
+        if not (staging / MANIFEST).is_file():
+            raise AttnCompileError(f"attn-opt succeeded but wrote no {MANIFEST}", result.stderr,
+                                   tuple(command))
+        load_manifest(staging / MANIFEST)
+        try:
+            os.rename(staging, entry)
+        except OSError:
+            # Another process published the same key first; theirs is as good.
+            if not (entry / MANIFEST).is_file():
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return Artifacts(key, entry, load_manifest(entry / MANIFEST))
+
+
+__all__ = ["compile", "verify", "lookup", "Artifacts", "find_attn_opt",
+           "default_cache_dir", "load_manifest", "repo_root"]

@@ -1,0 +1,125 @@
+"""ctypes binding of the C launcher (libattn_launcher.so, runtime/).
+
+C ABI (docs/design/GpuArtifacts.md):
+    attn_launcher *attn_launcher_load(const char *manifest_path, char *err, size_t err_len);
+    int attn_launcher_launch(attn_launcher *l, const char *const *names,
+                             const int64_t *values, int count, void *stream,
+                             char *err, size_t err_len);
+    void attn_launcher_free(attn_launcher *l);
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional
+
+from .compiler import repo_root
+from .errors import AttnLaunchError
+
+LIBRARY_NAME = "libattn_launcher.so"
+_ERR_LEN = 4096
+
+
+def library_candidates() -> List[str]:
+    """$ATTN_LAUNCHER, else the build trees of this checkout, else the
+    dynamic loader's search path."""
+    explicit = os.environ.get("ATTN_LAUNCHER")
+    if explicit:
+        return [explicit]
+    root = repo_root()
+    return [str(root / "build" / "lib" / LIBRARY_NAME),
+            str(root / "build-rt" / LIBRARY_NAME),
+            str(root / "build-rt" / "lib" / LIBRARY_NAME),
+            LIBRARY_NAME]
+
+
+_library: Optional[ctypes.CDLL] = None
+_library_lock = threading.Lock()
+
+
+def load_library() -> ctypes.CDLL:
+    global _library
+    with _library_lock:
+        if _library is not None:
+            return _library
+        errors = []
+        for candidate in library_candidates():
+            if os.sep in candidate and not os.path.isfile(candidate):
+                errors.append(f"{candidate}: no such file")
+                continue
+            try:
+                lib = ctypes.CDLL(candidate)
+            except OSError as error:
+                errors.append(f"{candidate}: {error}")
+                continue
+            lib.attn_launcher_load.restype = ctypes.c_void_p
+            lib.attn_launcher_load.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+            lib.attn_launcher_launch.restype = ctypes.c_int
+            lib.attn_launcher_launch.argtypes = [
+                ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p),
+                ctypes.POINTER(ctypes.c_int64), ctypes.c_int, ctypes.c_void_p,
+                ctypes.c_char_p, ctypes.c_size_t]
+            lib.attn_launcher_free.restype = None
+            lib.attn_launcher_free.argtypes = [ctypes.c_void_p]
+            _library = lib
+            return lib
+        raise AttnLaunchError(f"cannot load {LIBRARY_NAME} (set ATTN_LAUNCHER to its path); tried:\n  "
+                              + "\n  ".join(errors))
+
+
+class Launcher:
+    """One loaded manifest. Launches its kernels, in order, on a stream."""
+
+    def __init__(self, manifest_path: Path) -> None:
+        self._lib = load_library()
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        handle = self._lib.attn_launcher_load(str(manifest_path).encode(), err, _ERR_LEN)
+        if not handle:
+            raise AttnLaunchError(f"attn_launcher_load({manifest_path}) failed: "
+                                  f"{err.value.decode(errors='replace')}")
+        self._handle = handle
+        self.manifest_path = manifest_path
+
+    def launch(self, args: Mapping[str, int], stream: int) -> None:
+        names = list(args)
+        c_names = (ctypes.c_char_p * len(names))(*(n.encode() for n in names))
+        # Pointers are passed as int64 too; wrap them into the signed range.
+        c_values = (ctypes.c_int64 * len(names))(
+            *(ctypes.c_int64(int(args[n])).value for n in names))
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        rc = self._lib.attn_launcher_launch(self._handle, c_names, c_values, len(names),
+                                            ctypes.c_void_p(stream or None), err, _ERR_LEN)
+        if rc != 0:
+            raise AttnLaunchError(f"attn_launcher_launch failed ({rc}) for {self.manifest_path}: "
+                                  f"{err.value.decode(errors='replace')}")
+
+    def close(self) -> None:
+        if getattr(self, "_handle", None):
+            self._lib.attn_launcher_free(self._handle)
+            self._handle = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone
+            pass
+
+
+_launchers: Dict[str, Launcher] = {}
+_launchers_lock = threading.Lock()
+
+
+def launcher_for(artifact_dir: Path) -> Launcher:
+    """The launcher of an artifact directory, loaded once per process."""
+    key = str(Path(artifact_dir).resolve())
+    with _launchers_lock:
+        launcher = _launchers.get(key)
+        if launcher is None:
+            launcher = _launchers[key] = Launcher(Path(key) / "manifest.json")
+        return launcher
+
+
+__all__ = ["Launcher", "launcher_for", "load_library", "library_candidates"]

@@ -1,0 +1,76 @@
+"""attention() on PyTorch CUDA tensors. torch is imported only when called."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple, Union
+
+from .compiler import PathLike, compile
+from .errors import AttnLaunchError
+from .launcher import launcher_for
+from .plan import TensorInfo, launch_values, plan_call
+
+_TORCH_DTYPES = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "bool": "bool",
+                 "uint8": "u8", "int8": "i8", "int32": "i32", "int64": "i64"}
+
+
+def _info(name: str, tensor: Any) -> TensorInfo:
+    import torch
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    dtype = _TORCH_DTYPES.get(str(tensor.dtype).replace("torch.", ""), str(tensor.dtype))
+    return TensorInfo(tuple(tensor.shape), tuple(tensor.stride()), dtype, str(tensor.device),
+                      tensor.data_ptr())
+
+
+def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
+              heads: Any = None, scale: Optional[float] = None, layout: str = "bhnd",
+              return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
+              segment_offsets: Any = None, gates: Any = None, out: Any = None, *,
+              static_shapes: bool = False, target: str = "sm_80", chip: str = "sm_90",
+              cache_dir: Optional[PathLike] = None) -> Union[Any, Tuple[Any, Any]]:
+    """Attention of SEMANTICS.md on CUDA tensors (f16/bf16).
+
+    q [B, Hq, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] in layout "bhnd",
+    or [B, N, H, D] with layout "bnhd"; the last dimension contiguous.
+    Returns out (the layout of q, V's dtype), and with return_lse also
+    lse [B, Hq, Nq] float32. explicit_mask / bias: [Nq, Nk] or
+    [B|1, Hq|1, Nq, Nk]; gates [B, Nq, Hq]; segment_offsets int32 [B, S+1]
+    or [B, 2, S+1]. Runs on torch.cuda.current_stream().
+    """
+    import torch
+
+    infos: Dict[str, TensorInfo] = {"q": _info("q", q), "k": _info("k", k), "v": _info("v", v)}
+    optional = {"bias": bias, "explicit_mask": explicit_mask,
+                "segment_offsets": segment_offsets, "gates": gates}
+    for name, tensor in optional.items():
+        if tensor is not None:
+            infos[name] = _info(name, tensor)
+    plan = plan_call(infos["q"], infos["k"], infos["v"], mask=mask, precision=precision,
+                     heads=heads, scale=scale, layout=layout, return_lse=return_lse,
+                     bias=infos.get("bias"), explicit_mask=infos.get("explicit_mask"),
+                     segment_offsets=infos.get("segment_offsets"), gates=infos.get("gates"),
+                     out=_info("out", out) if out is not None else None,
+                     static_shapes=static_shapes, target=target, chip=chip)
+
+    artifacts = compile(plan.spec, cache_dir)
+    if out is None:
+        out = torch.empty(plan.out_shape, dtype=v.dtype, device=q.device)
+    infos["out"] = _info("out", out)
+    lse = None
+    if plan.lse_shape is not None:
+        lse = torch.empty(plan.lse_shape, dtype=torch.float32, device=q.device)
+        infos["lse"] = _info("lse", lse)
+
+    values = launch_values(plan, infos)
+    wanted = artifacts.param_names
+    missing = sorted(wanted - values.keys())
+    if missing:
+        raise AttnLaunchError(f"the kernels of {artifacts.directory} take arguments this call "
+                              f"cannot provide: {', '.join(missing)}")
+    with torch.cuda.device(q.device):
+        stream = torch.cuda.current_stream(q.device).cuda_stream
+        launcher_for(artifacts.directory).launch({n: values[n] for n in sorted(wanted)}, stream)
+    return (out, lse) if return_lse else out
+
+
+__all__ = ["attention"]

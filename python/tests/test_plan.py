@@ -1,0 +1,177 @@
+"""attention()'s checks, spec and kernel arguments, on shapes (no torch)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attn_mlir import (AttentionSpec, Causal, HeadGroup, Heads, Neighborhood, Segments,
+                       SoftPag, TensorInfo, plan_call, spec_for_shapes, verify)
+from attn_mlir.plan import launch_values
+
+
+def dense(shape, dtype="f16", device="cuda:0", ptr=0x1000):
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.insert(0, step)
+        step *= size
+    return TensorInfo(tuple(shape), tuple(strides), dtype, device, ptr)
+
+
+def qkv(B=2, Hq=8, Hkv=2, Nq=16, Nk=32, D=64, Dv=64, layout="bhnd", dtype="f16"):
+    def make(H, N, d, ptr):
+        shape = (B, H, N, d) if layout == "bhnd" else (B, N, H, d)
+        return dense(shape, dtype, ptr=ptr)
+    return make(Hq, Nq, D, 0x1000), make(Hkv, Nk, D, 0x2000), make(Hkv, Nk, Dv, 0x3000)
+
+
+def test_dims_and_dynamic_spec():
+    q, k, v = qkv()
+    plan = plan_call(q, k, v, mask="causal")
+    assert plan.dims.heads_q == 8 and plan.dims.heads_kv == 2 and plan.dims.seq_k == 32
+    assert plan.spec == AttentionSpec(dtype="f16", num_heads_q=8, num_heads_kv=2, head_dim=64,
+                                      seq_q=None, seq_k=None, batch=None, mask=Causal())
+    assert plan.out_shape == (2, 8, 16, 64)
+    assert plan.lse_shape is None
+    # One kernel for every batch and length: the key does not depend on them.
+    q2, k2, v2 = qkv(B=5, Nq=100, Nk=7)
+    assert plan_call(q2, k2, v2, mask="causal").spec.cache_key() == plan.spec.cache_key()
+
+
+def test_static_shapes_and_pinned_lengths():
+    q, k, v = qkv(Nq=64, Nk=64)
+    static = plan_call(q, k, v, static_shapes=True).spec
+    assert (static.batch, static.seq_q, static.seq_k) == (2, 64, 64)
+    # A grid mask fixes Nq and Nk; batch stays run-time.
+    grid = plan_call(q, k, v, mask=Neighborhood([8, 8], 3)).spec
+    assert (grid.batch, grid.seq_q, grid.seq_k) == (None, 64, 64)
+    grouped = plan_call(q, k, v, heads=Heads(groups=[HeadGroup([1], mask=Neighborhood([8, 8], 3))])).spec
+    assert (grouped.seq_q, grouped.seq_k) == (64, 64)
+    q, k, v = qkv(Nq=60, Nk=60)
+    with pytest.raises(ValueError, match=r"grid \[8, 8\] has 64 tokens but the query length is 60"):
+        plan_call(q, k, v, mask=Neighborhood([8, 8], 3))
+
+
+def test_bnhd_layout_strides_and_outputs():
+    q, k, v = qkv(layout="bnhd", Dv=32)
+    plan = plan_call(q, k, v, layout="bnhd", return_lse=True)
+    assert plan.dims.heads_q == 8 and plan.dims.seq_q == 16 and plan.dims.head_dim_v == 32
+    assert plan.out_shape == (2, 16, 8, 32)
+    assert plan.lse_shape == (2, 8, 16)
+    out = dense(plan.out_shape, ptr=0x4000)
+    lse = dense(plan.lse_shape, "f32", ptr=0x5000)
+    values = launch_values(plan, {"q": q, "k": k, "v": v, "out": out, "lse": lse})
+    # q is [B, N, H, D] = [2, 16, 8, 64]: strides (8192, 512, 64, 1).
+    assert (values["q_stride_b"], values["q_stride_h"], values["q_stride_n"]) == (8192, 64, 512)
+    assert (values["k_stride_b"], values["k_stride_h"], values["k_stride_n"]) == (4096, 64, 128)
+    assert (values["out_stride_b"], values["out_stride_h"], values["out_stride_n"]) == (4096, 32, 256)
+    assert (values["lse_stride_b"], values["lse_stride_h"], values["lse_stride_n"]) == (128, 16, 1)
+    assert (values["q"], values["k"], values["v"], values["out"], values["lse"]) == \
+        (0x1000, 0x2000, 0x3000, 0x4000, 0x5000)
+    assert (values["batch"], values["seq_q"], values["seq_k"]) == (2, 16, 32)
+    # The same problem in bhnd layout compiles to the same kernel.
+    q2, k2, v2 = qkv(Dv=32)
+    assert plan_call(q2, k2, v2, return_lse=True).spec == plan.spec
+
+
+def test_optional_operands():
+    q, k, v = qkv()
+    docs = Segments([None, None], [["causal", "none"], ["none", "causal"]])
+    plan = plan_call(q, k, v, mask=docs,
+                     explicit_mask=dense((1, 8, 16, 32), "bool", ptr=0x6000),
+                     bias=dense((16, 32), "f32", ptr=0x7000),
+                     gates=dense((2, 16, 8), "bf16", ptr=0x8000),
+                     segment_offsets=dense((2, 3), "i32", ptr=0x9000))
+    spec = plan.spec
+    assert (spec.explicit_mask.per_batch, spec.explicit_mask.per_head) == (False, True)
+    assert (spec.bias.dtype, spec.bias.per_batch, spec.bias.per_head) == ("f32", False, False)
+    assert spec.gates == "bf16" and spec.segment_offsets == "shared"
+    values = launch_values(plan, {
+        "q": q, "k": k, "v": v, "out": dense(plan.out_shape),
+        "explicit_mask": dense((1, 8, 16, 32), "bool", ptr=0x6000),
+        "bias": dense((16, 32), "f32", ptr=0x7000), "gates": dense((2, 16, 8), "bf16"),
+        "segment_offsets": dense((2, 3), "i32", ptr=0x9000)})
+    assert (values["explicit_mask_stride_b"], values["explicit_mask_stride_h"],
+            values["explicit_mask_stride_q"]) == (0, 512, 32)
+    assert (values["bias_stride_b"], values["bias_stride_h"], values["bias_stride_q"]) == (0, 0, 32)
+    assert (values["gates_stride_b"], values["gates_stride_q"], values["gates_stride_h"]) == (128, 8, 1)
+    assert values["segment_offsets"] == 0x9000 and "segment_offsets_stride_b" not in values
+    separate = plan_call(q, k, v, mask=docs, segment_offsets=dense((2, 2, 3), "i32"))
+    assert separate.spec.segment_offsets == "separate"
+
+
+def test_spec_for_shapes_matches_plan():
+    docs = Segments([None, None], [["causal", "none"], ["none", "causal"]])
+    q, k, v = qkv(layout="bnhd")
+    planned = plan_call(q, k, v, layout="bnhd", mask=docs, precision="sage1",
+                        segment_offsets=dense((2, 3), "i32"), return_lse=True).spec
+    assert spec_for_shapes(q.shape, k.shape, v.shape, "f16", layout="bnhd", mask=docs,
+                           precision="sage1", segment_offsets=((2, 3), "i32"),
+                           return_lse=True) == planned
+
+
+def test_planned_specs_verify(attn_opt):
+    q, k, v = qkv(Nq=64, Nk=64, layout="bnhd", dtype="bf16")
+    plans = [
+        plan_call(q, k, v, layout="bnhd", mask=Neighborhood([8, 8], 3), precision="sage2-8b",
+                  return_lse=True, gates=dense((2, 64, 8), "f32")),
+        plan_call(q, k, v, layout="bnhd", mask="causal", bias=dense((2, 8, 64, 64), "bf16"),
+                  explicit_mask=dense((64, 64), "u8"),
+                  heads=Heads(weights=[1.0] * 7 + [0.0], softpag=SoftPag(0.25, [3]))),
+    ]
+    for plan in plans:
+        verify(plan.spec, attn_opt)
+
+
+@pytest.mark.parametrize("case, error, message", [
+    (dict(layout="nhd"), ValueError, r"layout = 'nhd' is not one of bhnd, bnhd"),
+    (dict(q=dense((2, 8, 16))), ValueError, r"q must have shape \[B, H, N, D\] \(layout 'bhnd'\), got \[2, 8, 16\]"),
+    (dict(q=dense((2, 8, 16, 64), "f32")), TypeError, r"q has dtype f32, expected one of f16, bf16"),
+    (dict(k=dense((2, 2, 32, 64), "bf16")), TypeError, r"k has dtype bf16, expected one of f16|k has dtype bf16 but q has f16"),
+    (dict(q=dense((2, 8, 16, 64), device="cpu")), ValueError, r"q is on cpu; attention\(\) runs on CUDA tensors"),
+    (dict(v=dense((2, 2, 32, 64), device="cuda:1")), ValueError, r"v is on cuda:1 but q is on cuda:0"),
+    (dict(q=TensorInfo((2, 8, 16, 64), (8192, 1024, 1, 16), "f16")), ValueError, r"q: the last dimension must be contiguous \(stride 1\)"),
+    (dict(k=dense((2, 2, 32, 32))), ValueError, r"k has head dim D 32 but q has 64"),
+    (dict(k=dense((3, 2, 32, 64))), ValueError, r"k has batch size 3 but q has 2"),
+    (dict(v=dense((2, 2, 31, 64))), ValueError, r"v has sequence length 31 but k has 32"),
+    (dict(k=dense((2, 3, 32, 64)), v=dense((2, 3, 32, 64))), ValueError, r"q has 8 heads, not a multiple of the 3 heads of k and v"),
+    (dict(q=dense((2, 8, 0, 64))), ValueError, r"q length is 0; every dimension must be at least 1"),
+    (dict(q="tensor"), TypeError, r"q: expected a tensor"),
+    (dict(bias=dense((16, 31), "f32")), ValueError, r"bias has shape \[16, 31\]; its last two dimensions must be \[Nq, Nk\] = \[16, 32\]"),
+    (dict(bias=dense((2, 3, 16, 32), "f32")), ValueError, r"bias dimension 1 is 3 but must be 1 or Hq = 8"),
+    (dict(bias=dense((16, 32), "i32")), TypeError, r"bias has dtype i32, expected one of f16, bf16, f32"),
+    (dict(explicit_mask=dense((8, 16, 32), "bool")), ValueError, r"explicit_mask must have shape \[Nq, Nk\] or \[B\|1, Hq\|1, Nq, Nk\]"),
+    (dict(explicit_mask=dense((16, 32), "f16")), TypeError, r"explicit_mask has dtype f16, expected one of bool, u8, i8"),
+    (dict(gates=dense((2, 8, 16), "f32")), ValueError, r"gates must have shape \[B, Nq, Hq\] = \[2, 16, 8\], got \[2, 8, 16\]"),
+    (dict(gates=dense((2, 16, 8), "f32", device="cuda:1")), ValueError, r"gates is on cuda:1 but q is on cuda:0"),
+    (dict(segment_offsets=dense((2, 3), "i64"), mask="docs"), TypeError, r"segment_offsets has dtype i64, expected one of i32"),
+    (dict(segment_offsets=dense((3, 3), "i32"), mask="docs"), ValueError, r"segment_offsets must have shape \[B, S\+1\] or \[B, 2, S\+1\] with B = 2"),
+    (dict(segment_offsets=dense((2, 4), "i32"), mask="docs"), ValueError, r"segment_offsets has 4 offsets per list but the mask has 2 segments"),
+    (dict(segment_offsets=TensorInfo((2, 3), (1, 2), "i32"), mask="docs"), ValueError, r"segment_offsets must be contiguous"),
+    (dict(mask="docs"), ValueError, r"the mask has run-time segment sizes \(None\): pass segment_offsets"),
+    (dict(segment_offsets=dense((2, 3), "i32")), ValueError, r"segment_offsets = 'shared' given but no mask has run-time segment sizes"),
+    (dict(out=dense((2, 8, 16, 32))), ValueError, r"out must have shape \[2, 8, 16, 64\] \(layout 'bhnd'\), got \[2, 8, 16, 32\]"),
+    (dict(out=dense((2, 8, 16, 64), "bf16")), TypeError, r"out has dtype bf16, expected one of f16"),
+    (dict(heads=Heads(softpag=SoftPag(0.5, [0]))), ValueError, r"heads.softpag needs equal q and k lengths, got 16 and 32"),
+    (dict(return_lse="yes"), TypeError, r"return_lse must be a bool"),
+    (dict(precision="sage7"), ValueError, r"unknown preset 'sage7'"),
+    (dict(scale=-1.0), ValueError, r"scale = -1.0 must be positive"),
+])
+def test_argument_errors(case, error, message):
+    q, k, v = qkv()
+    case = dict(case)
+    q, k, v = case.pop("q", q), case.pop("k", k), case.pop("v", v)
+    if case.get("mask") == "docs":
+        case["mask"] = Segments([None, None], [["causal", "none"], ["none", "causal"]])
+    with pytest.raises(error, match=message):
+        plan_call(q, k, v, **case)
+
+
+def test_import_needs_no_torch():
+    python = Path(__file__).resolve().parents[1]
+    code = ("import sys; sys.modules['torch'] = None\n"   # any `import torch` now fails
+            "import attn_mlir\n"
+            "from attn_mlir import attention, compile, verify, spec_for_shapes\n"
+            "assert sys.modules['torch'] is None\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=python)

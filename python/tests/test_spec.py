@@ -1,0 +1,207 @@
+import re
+
+import pytest
+
+from attn_mlir import (And, AttentionSpec, AttnCompileError, Bias, Causal, ExplicitMask,
+                       HeadGroup, Heads, Neighborhood, NoneMask, Or, PowerLaw, Precision,
+                       Segments, SlidingWindow, SoftPag, verify)
+from attn_mlir.spec import SPEC_FORMAT_VERSION
+
+DOCS = Segments([None, None, None], [["causal", "none", "none"], ["none", "causal", "none"],
+                                     ["none", "none", "causal"]])
+VIDEO = Segments([226, 226, 1024, 1024], [["full", "none", "full", "full"],
+                                          ["none", "full", "none", "full"],
+                                          ["full", "none", "full", "full"],
+                                          ["none", "full", "none", "full"]])
+
+
+def spec(**overrides):
+    fields = dict(dtype="f16", num_heads_q=8, num_heads_kv=2, head_dim=64, seq_q=None, seq_k=None)
+    fields.update(overrides)
+    return AttentionSpec(**fields)
+
+
+# Specs covering every mask kind, every preset, heads and optional operand.
+SPECS = {
+    "dense": spec(),
+    "dense-static": spec(batch=2, seq_q=128, seq_k=256, dtype="bf16", head_dim_v=32),
+    "causal": spec(mask=Causal(), has_lse=True),
+    "causal-bottom-right": spec(mask=Causal("bottom_right"), seq_q=1, seq_k=4096),
+    "sliding-window": spec(mask=SlidingWindow(128, 0)),
+    "sliding-window-br": spec(mask=SlidingWindow(64, 64, "bottom_right")),
+    "neighborhood-2d": spec(mask=Neighborhood([32, 32], 13), seq_q=1024, seq_k=1024),
+    "blocked": spec(mask=Neighborhood([32, 32], 16, stride=16), seq_q=1024, seq_k=1024),
+    "strided-3d": spec(mask=Neighborhood([4, 8, 8], [3, 5, 5], stride=[1, 2, 2], dilation=[1, 1, 1],
+                                         causal=[True, False, False]), seq_q=256, seq_k=256),
+    "dilated-1d": spec(mask=Neighborhood([10], [3], dilation=[2]), seq_q=10, seq_k=10),
+    "power-law": spec(mask=PowerLaw(256, 5, sink=1)),
+    "power-law-noncausal": spec(mask=PowerLaw(64, 2, causal=False)),
+    "prefix-lm": spec(mask=Segments([64, 192], [["full", "none"], ["full", "causal"]]),
+                      seq_q=256, seq_k=256),
+    "video": spec(mask=VIDEO, seq_q=2500, seq_k=2500),
+    "nested-neighborhood": spec(mask=Segments([16, 64], [["full", "none"],
+                                                         ["full", Neighborhood([8, 8], 3)]]),
+                                seq_q=80, seq_k=80),
+    "prompt-routing": spec(mask=Segments([32, 32], [["full", "none", "full", "none"],
+                                                    ["none", "full", "none", "full"]],
+                                         key=[8, 8, 32, 32]), seq_q=64, seq_k=80),
+    "docs-runtime": spec(mask=DOCS, batch=2),
+    "docs-runtime-unnormalized": spec(mask=Segments([None, None], [["full", "none"], ["none", "full"]],
+                                                    renormalize=False)),
+    "separate-offsets": spec(mask=Segments([None, None], [["full", "none", "full"],
+                                                          ["none", "full", "full"]],
+                                           key=[None, None, None])),
+    "separate-offsets-forced": spec(mask=DOCS, segment_offsets="separate"),
+    "and": spec(mask=And(Causal(), SlidingWindow(256, 0))),
+    "or": spec(mask=Or(SlidingWindow(128, 0), PowerLaw(64, 1, sink=1))),
+    "and-or-none": spec(mask=Causal() & (NoneMask() | DOCS)),
+    "sage1": spec(precision="sage1"),
+    "sage2_8b": spec(precision="sage2_8b", dtype="bf16"),
+    "sage2-4b": spec(precision="sage2-4b"),
+    "fp8": spec(precision="fp8"),
+    "nvfp4": spec(precision="nvfp4"),
+    "keyed": spec(precision=Precision(qk="i8", qk_granularity="token", smooth_k=True, pv="bf16")),
+    "keyed-override": spec(precision=Precision.preset("sage1", pv_accum="f32"), dtype="bf16"),
+    "heads": spec(mask=Causal(), heads=Heads(
+        weights=[1.0, 1.0, 0.5, 0.0, 1, 1, 1, 1], softpag=SoftPag(0.3, [0, 1]),
+        groups=[HeadGroup([2], mask=SlidingWindow(128, 0), precision="sage2_4b"),
+                HeadGroup([5, 6], precision=Precision())])),
+    "group-neighborhood": spec(seq_q=64, seq_k=64, heads=Heads(groups=[HeadGroup([1], mask=Neighborhood([8, 8], 3))])),
+    "group-runtime-segments": spec(mask=Causal(), heads=Heads(groups=[HeadGroup([0], mask=DOCS)])),
+    "scale": spec(scale=0.125),
+    "scale-tiny": spec(scale=1e-5),
+    "operands": spec(explicit_mask=ExplicitMask(per_batch=True), bias=Bias("bf16", per_head=True),
+                     gates="f32", has_lse=True, mask=DOCS),
+    "operands-broadcast": spec(explicit_mask=True, bias=True, gates="f16", batch=3, seq_q=16, seq_k=32),
+    "identity-layouts": spec(runtime_strides=False, has_lse=True, gates="bf16", bias=Bias("f16", True, True)),
+    "mqa-dv": spec(num_heads_q=16, num_heads_kv=1, head_dim=128, head_dim_v=64, target="sm_89", chip="sm_89"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_spec_verifies_in_attn_opt(name, attn_opt):
+    s = SPECS[name]
+    printed = verify(s, attn_opt)
+    assert "attn.attention" in printed
+    # attn-opt prints our masks and precisions exactly as we wrote them: the
+    # Python rendering is the dialect's canonical form.
+    for attr in s.op_attributes():
+        if not attr.startswith(("heads", "scale")):
+            assert attr in printed, (attr, printed)
+    for _, memref in s.operands():
+        assert memref in printed
+
+
+def test_module_text():
+    s = spec(batch=2, seq_q=16, seq_k=32, mask=Causal(), has_lse=True, scale=0.125,
+             explicit_mask=ExplicitMask(per_head=True), gates="f32")
+    assert s.to_mlir() == """func.func @attention(
+    %q: memref<2x8x16x64xf16, strided<[?, ?, ?, 1]>>,
+    %k: memref<2x2x32x64xf16, strided<[?, ?, ?, 1]>>,
+    %v: memref<2x2x32x64xf16, strided<[?, ?, ?, 1]>>,
+    %explicit_mask: memref<1x8x16x32xi1, strided<[?, ?, ?, 1]>>,
+    %gates: memref<2x16x8xf32, strided<[?, ?, ?]>>,
+    %out: memref<2x8x16x64xf16, strided<[?, ?, ?, 1]>>,
+    %lse: memref<2x8x16xf32, strided<[?, ?, ?]>>) {
+  attn.attention ins(%q, %k, %v : memref<2x8x16x64xf16, strided<[?, ?, ?, 1]>>, memref<2x2x32x64xf16, strided<[?, ?, ?, 1]>>, memref<2x2x32x64xf16, strided<[?, ?, ?, 1]>>)
+        explicit_mask(%explicit_mask : memref<1x8x16x32xi1, strided<[?, ?, ?, 1]>>)
+        gates(%gates : memref<2x16x8xf32, strided<[?, ?, ?]>>)
+        outs(%out : memref<2x8x16x64xf16, strided<[?, ?, ?, 1]>>, %lse : memref<2x8x16xf32, strided<[?, ?, ?]>>)
+        mask = #attn.causal
+        scale = 0.125
+  return
+}
+"""
+    assert [n for n, _ in SPECS["operands"].operands()] == [
+        "q", "k", "v", "explicit_mask", "bias", "segment_offsets", "gates", "out", "lse"]
+    assert dict(SPECS["docs-runtime"].operands())["segment_offsets"] == "memref<2x4xi32>"
+    assert dict(SPECS["separate-offsets"].operands())["segment_offsets"] == "memref<?x2x4xi32>"
+    assert dict(SPECS["identity-layouts"].operands())["q"] == "memref<?x8x?x64xf16>"
+
+
+def test_normalization():
+    assert spec(mask="dense") == spec(mask=None) == spec(precision=Precision()) == spec(heads=Heads())
+    assert spec(mask="dense").mask is None
+    assert spec(num_heads_kv=None).num_heads_kv == 8
+    assert spec().head_dim_v == 64
+    assert spec(precision="sage2-8b") == spec(precision=Precision.preset("sage2_8b"))
+    assert spec(mask=DOCS).segment_offsets == "shared"
+    assert SPECS["separate-offsets"].segment_offsets == "separate"
+    assert len(set(SPECS.values())) == len(SPECS)
+
+
+def test_cache_key():
+    assert spec().cache_key() == spec().cache_key()
+    assert spec(precision="sage2-8b").cache_key() == spec(precision="sage2_8b").cache_key()
+    keys = {s.cache_key() for s in SPECS.values()}
+    assert len(keys) == len(SPECS)
+    assert spec().cache_key() != spec(target="sm_86").cache_key()
+    assert spec().cache_key() != spec(chip="sm_80").cache_key()
+    assert spec().cache_key() != spec(batch=1).cache_key()
+    assert re.fullmatch(r"[0-9a-f]{64}", spec().cache_key())
+    text = spec().canonical_text()
+    assert text.startswith(f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target=sm_80 chip=sm_90\n")
+    assert "/" not in text.split("\n", 1)[1].replace("//", "")  # no paths anywhere
+
+
+def test_cache_key_is_stable():
+    # A change here invalidates every cache entry on every machine: bump
+    # SPEC_FORMAT_VERSION when the rendering changes on purpose.
+    assert spec(mask=Causal(), seq_q=128, seq_k=128).cache_key() == GOLDEN_KEY
+
+
+GOLDEN_KEY = "3cdf34c108cd571b294665afc2a3c433588286018b698fa24b8aff4cd909e658"
+
+
+@pytest.mark.parametrize("overrides, error, message", [
+    (dict(dtype="f32"), ValueError, r"AttentionSpec: dtype = 'f32' is not one of f16, bf16"),
+    (dict(num_heads_q=0), ValueError, r"num_heads_q = 0 must be >= 1"),
+    (dict(num_heads_q=8, num_heads_kv=3), ValueError, r"num_heads_q = 8 is not a multiple of num_heads_kv = 3"),
+    (dict(head_dim=64.0), TypeError, r"head_dim must be an int, got 64.0"),
+    (dict(batch=0), ValueError, r"batch = 0 must be >= 1"),
+    (dict(seq_q=1 << 32), ValueError, r"seq_q = 4294967296 exceeds 2147483648 tokens"),
+    (dict(target="sm_90"), ValueError, r"target = 'sm_90' is not one of sm_80, sm_86, sm_89"),
+    (dict(chip="hopper"), ValueError, r"chip = 'hopper' is not an sm_XY name"),
+    (dict(scale=0.0), ValueError, r"scale = 0.0 must be positive"),
+    (dict(scale=float("inf")), ValueError, r"scale = inf must be finite"),
+    (dict(has_lse=1), TypeError, r"has_lse must be a bool"),
+    (dict(mask=Neighborhood([8, 8], 3)), ValueError, r"seq_q must be static: the mask #attn.neighborhood<grid = \[8, 8\], window = \[3, 3\]> fixes it to 64"),
+    (dict(mask=Neighborhood([8, 8], 3), seq_q=64, seq_k=60), ValueError, r"has 64 tokens but the key length is 60"),
+    (dict(mask=VIDEO, seq_q=2000, seq_k=2000), ValueError, r"query segment sizes \[226, 226, 1024, 1024\] sum to 2500 but the query length is 2000"),
+    (dict(heads=Heads(groups=[HeadGroup([0], mask=Neighborhood([4], 3))])), ValueError, r"seq_q must be static"),
+    (dict(segment_offsets="shared"), ValueError, r"segment_offsets = 'shared' given but no mask has run-time segment sizes"),
+    (dict(mask=DOCS, segment_offsets="packed"), ValueError, r"segment_offsets = 'packed' is not one of shared, separate"),
+    (dict(mask=SPECS["separate-offsets"].mask, segment_offsets="shared"), ValueError, r"query and key segment counts differ"),
+    (dict(mask=DOCS & Segments([None, None], [["full"] * 2] * 2)), ValueError, r"different segment counts"),
+    (dict(heads=Heads(weights=[1.0, 1.0])), ValueError, r"heads has 2 weights but there are num_heads_q = 8"),
+    (dict(heads=Heads(softpag=SoftPag(0.5, [8]))), ValueError, r"heads softpag head index 8 is out of range for num_heads_q = 8"),
+    (dict(heads=Heads(groups=[HeadGroup([9])])), ValueError, r"heads groups\[0\] head index 9 is out of range"),
+    (dict(heads=Heads(softpag=SoftPag(0.5, [0])), seq_q=4, seq_k=8), ValueError, r"softpag needs seq_q == seq_k, got 4 and 8"),
+    (dict(precision=Precision(pv_accum="f16"), dtype="bf16"), ValueError, r"precision has pv_accum = f16, which needs an f16 P.V product, but P.V runs in bf16"),
+    (dict(heads=Heads(groups=[HeadGroup([0], precision=Precision(pv_accum="f16"))]), dtype="bf16"), ValueError, r"heads.groups\[0\].precision has pv_accum = f16"),
+    (dict(mask=3), TypeError, r"AttentionSpec: mask must be a Mask"),
+    (dict(precision=3), TypeError, r"AttentionSpec: precision must be a Precision"),
+    (dict(bias="f32"), TypeError, r"bias must be a Bias"),
+    (dict(explicit_mask=Bias()), TypeError, r"explicit_mask must be an ExplicitMask"),
+    (dict(gates="f64"), ValueError, r"gates = 'f64' is not one of f16, bf16, f32"),
+])
+def test_spec_errors(overrides, error, message):
+    with pytest.raises(error, match=message):
+        spec(**overrides)
+
+
+def test_operand_spec_errors():
+    with pytest.raises(ValueError, match=r"Bias: dtype = 'i8' is not one of f16, bf16, f32"):
+        Bias("i8")
+    with pytest.raises(TypeError, match=r"ExplicitMask: per_head must be a bool"):
+        ExplicitMask(per_head=1)
+
+
+def test_attn_opt_diagnostics_surface(attn_opt, monkeypatch):
+    # A module the dialect rejects (as if Python missed a rule): the
+    # diagnostic comes back in the exception.
+    s = spec(scale=0.5)
+    monkeypatch.setattr(AttentionSpec, "op_attributes", lambda self: ["scale = -1.0"])
+    with pytest.raises(AttnCompileError, match=r"scale = -1(\.0|\.000000e\+00) must be a positive finite number") as info:
+        verify(s, attn_opt)
+    assert "error" in info.value.diagnostics

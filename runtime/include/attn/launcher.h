@@ -1,0 +1,92 @@
+/* attn kernel launcher: runs the kernels of an attn artifact directory
+ * (manifest.json + binary, see docs/design/GpuArtifacts.md) through the CUDA
+ * driver API. libcuda.so.1 is loaded with dlopen on the first launch; no CUDA
+ * toolkit is needed to build or load this library.
+ *
+ * Errors: functions that take `err`/`err_len` write a NUL-terminated message
+ * there (truncated to err_len; `err` may be NULL). No function aborts.
+ *
+ * Thread safety: one launcher may be used from several threads; launches of
+ * one launcher are serialized. */
+#ifndef ATTN_LAUNCHER_H
+#define ATTN_LAUNCHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define ATTN_LAUNCHER_API __attribute__((visibility("default")))
+#else
+#define ATTN_LAUNCHER_API
+#endif
+
+typedef struct attn_launcher attn_launcher;
+
+/* Return codes of attn_launcher_launch. */
+enum {
+  ATTN_LAUNCHER_OK = 0,
+  ATTN_LAUNCHER_ERROR_INVALID = 1,   /* null launcher */
+  ATTN_LAUNCHER_ERROR_ARGUMENTS = 2, /* missing/unknown/repeated/out-of-range argument */
+  ATTN_LAUNCHER_ERROR_NO_DRIVER = 3, /* libcuda.so.1 missing or incomplete */
+  ATTN_LAUNCHER_ERROR_CUDA = 4       /* a driver call failed */
+};
+
+/* Reads manifest_path and the binary it names (relative to the manifest's
+ * directory). Returns NULL on error (unreadable file, bad manifest). Does
+ * not touch the GPU. */
+ATTN_LAUNCHER_API attn_launcher *attn_launcher_load(const char *manifest_path,
+                                                    char *err, size_t err_len);
+
+/* Launches every kernel of the manifest, in order, on `stream` (a CUstream;
+ * NULL is the default stream) in the current CUDA context (the primary
+ * context of device 0 is made current if there is none). The binary is
+ * loaded once per context.
+ *
+ * Arguments are (names[i], values[i]) pairs, every argument of the manifest
+ * exactly once. Values are int64: device pointers cast to int64; i32
+ * params must fit in int32; an f32 param takes the IEEE-754 bit pattern of
+ * the float in the low 32 bits (e.g. struct.unpack("<I",
+ * struct.pack("<f", x))[0]; a sign-extended int32 works too).
+ * Kernels with a zero grid dimension are skipped. Arguments are checked
+ * before anything is launched. Returns ATTN_LAUNCHER_OK or an error code. */
+ATTN_LAUNCHER_API int attn_launcher_launch(attn_launcher *l,
+                                           const char *const *names,
+                                           const int64_t *values, int count,
+                                           void *stream, char *err,
+                                           size_t err_len);
+
+/* Unloads the modules (best effort) and frees the launcher. NULL is a no-op. */
+ATTN_LAUNCHER_API void attn_launcher_free(attn_launcher *l);
+
+/* The kernels, in launch order. Names are NULL for an out-of-range index;
+ * strings live as long as the launcher. */
+ATTN_LAUNCHER_API int attn_launcher_num_kernels(const attn_launcher *l);
+ATTN_LAUNCHER_API const char *attn_launcher_kernel_name(const attn_launcher *l,
+                                                        int kernel);
+
+/* A kernel's parameters in order; type is "ptr", "i64", "i32" or "f32". */
+ATTN_LAUNCHER_API int attn_launcher_num_params(const attn_launcher *l,
+                                               int kernel);
+ATTN_LAUNCHER_API const char *attn_launcher_param_name(const attn_launcher *l,
+                                                       int kernel, int param);
+ATTN_LAUNCHER_API const char *attn_launcher_param_type(const attn_launcher *l,
+                                                       int kernel, int param);
+
+/* The argument names attn_launcher_launch requires (the union over kernels
+ * of params and grid arguments, first-use order). Type as for params, or
+ * "int" for a name only used in a grid. */
+ATTN_LAUNCHER_API int attn_launcher_num_arguments(const attn_launcher *l);
+ATTN_LAUNCHER_API const char *
+attn_launcher_argument_name(const attn_launcher *l, int argument);
+ATTN_LAUNCHER_API const char *
+attn_launcher_argument_type(const attn_launcher *l, int argument);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATTN_LAUNCHER_H */

@@ -1,0 +1,59 @@
+// The slice of the CUDA driver API the launcher uses, declared here so the
+// runtime builds without the CUDA toolkit. Signatures and values follow the
+// driver's stable C ABI (cuda.h); only what we call is declared.
+#pragma once
+
+#include <string>
+
+namespace attn::launcher {
+
+using CUresult = int;
+using CUdevice = int;
+using CUcontext = struct CUctx_st *;
+using CUmodule = struct CUmod_st *;
+using CUfunction = struct CUfunc_st *;
+using CUstream = struct CUstream_st *;
+
+constexpr CUresult CUDA_SUCCESS = 0;
+constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+// Dynamic shared memory above this needs the opt-in attribute.
+constexpr unsigned kDefaultSharedLimitBytes = 48 * 1024;
+
+// Function table; the real one is filled by dlsym on libcuda, tests fill it
+// with fakes.
+struct DriverApi {
+  CUresult (*cuInit)(unsigned flags) = nullptr;
+  CUresult (*cuCtxGetCurrent)(CUcontext *context) = nullptr;
+  CUresult (*cuCtxSetCurrent)(CUcontext context) = nullptr;
+  CUresult (*cuDeviceGet)(CUdevice *device, int ordinal) = nullptr;
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *context,
+                                       CUdevice device) = nullptr;
+  CUresult (*cuModuleLoadData)(CUmodule *module, const void *image) = nullptr;
+  CUresult (*cuModuleUnload)(CUmodule module) = nullptr;
+  CUresult (*cuModuleGetFunction)(CUfunction *function, CUmodule module,
+                                  const char *name) = nullptr;
+  CUresult (*cuFuncSetAttribute)(CUfunction function, int attribute,
+                                 int value) = nullptr;
+  CUresult (*cuLaunchKernel)(CUfunction function, unsigned gridX,
+                             unsigned gridY, unsigned gridZ, unsigned blockX,
+                             unsigned blockY, unsigned blockZ,
+                             unsigned sharedBytes, CUstream stream,
+                             void **kernelParams, void **extra) = nullptr;
+  CUresult (*cuGetErrorName)(CUresult result, const char **name) = nullptr;
+  CUresult (*cuGetErrorString)(CUresult result, const char **text) = nullptr;
+};
+
+// dlopens `library` and resolves every DriverApi entry by name. Fails with a
+// message naming the library (dlerror) or the missing symbol. The library is
+// never closed: the driver stays loaded for the life of the process.
+bool loadDriverApi(const char *library, DriverApi &out, std::string &error);
+
+// The process-wide driver from libcuda.so.1, loaded on first call; null with
+// `error` set if it cannot be loaded (the error is remembered).
+const DriverApi *systemDriver(std::string &error);
+
+// "call: CUDA_ERROR_NAME (description)" for a failed driver call.
+std::string describeDriverError(const DriverApi &driver, const char *call,
+                                CUresult result);
+
+} // namespace attn::launcher

@@ -1,0 +1,219 @@
+#include "Launcher.h"
+
+#include "attn/launcher.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+namespace attn::launcher {
+
+namespace {
+
+bool readFile(const std::string &path, std::vector<char> &out,
+              std::string &error) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    error = std::strerror(errno);
+    return false;
+  }
+  out.assign(std::istreambuf_iterator<char>(file),
+             std::istreambuf_iterator<char>());
+  if (file.bad()) {
+    error = "read error";
+    return false;
+  }
+  return true;
+}
+
+// The binary is named relative to the manifest's directory.
+std::string resolveBinaryPath(const std::string &manifestPath,
+                              const std::string &binary) {
+  if (!binary.empty() && binary.front() == '/')
+    return binary;
+  size_t slash = manifestPath.rfind('/');
+  if (slash == std::string::npos)
+    return binary;
+  return manifestPath.substr(0, slash + 1) + binary;
+}
+
+} // namespace
+
+std::unique_ptr<Launcher> Launcher::load(const std::string &manifestPath,
+                                         DriverProvider driverProvider,
+                                         std::string &error) {
+  std::unique_ptr<Launcher> launcher(new Launcher());
+  std::vector<char> manifestText;
+  std::string reason;
+  if (!readFile(manifestPath, manifestText, reason)) {
+    error = "cannot read manifest " + manifestPath + ": " + reason;
+    return nullptr;
+  }
+  if (!parseManifest(std::string_view(manifestText.data(), manifestText.size()),
+                     launcher->manifest_, reason)) {
+    error = "bad manifest " + manifestPath + ": " + reason;
+    return nullptr;
+  }
+  launcher->binaryPath_ =
+      resolveBinaryPath(manifestPath, launcher->manifest_.binaryFile);
+  if (!readFile(launcher->binaryPath_, launcher->binary_, reason)) {
+    error = "cannot read binary " + launcher->binaryPath_ +
+            " (named by manifest " + manifestPath + "): " + reason;
+    return nullptr;
+  }
+  if (launcher->binary_.empty()) {
+    error = "binary " + launcher->binaryPath_ + " is empty";
+    return nullptr;
+  }
+  if (launcher->manifest_.binaryFormat == BinaryFormat::Ptx)
+    launcher->binary_.push_back('\0');
+  launcher->driverProvider_ = std::move(driverProvider);
+  return launcher;
+}
+
+Launcher::~Launcher() {
+  // Best effort: at process exit the driver may already be shut down, and
+  // then there is nothing left to free anyway.
+  if (!driver_)
+    return;
+  for (auto &entry : modules_)
+    driver_->cuModuleUnload(entry.second.module);
+}
+
+int Launcher::acquireDriver(std::string &error) {
+  if (driver_)
+    return ATTN_LAUNCHER_OK;
+  const DriverApi *driver = driverProvider_ ? driverProvider_(error) : nullptr;
+  if (!driver) {
+    if (error.empty())
+      error = "no CUDA driver";
+    return ATTN_LAUNCHER_ERROR_NO_DRIVER;
+  }
+  if (CUresult result = driver->cuInit(0); result != CUDA_SUCCESS) {
+    error = describeDriverError(*driver, "cuInit", result);
+    return ATTN_LAUNCHER_ERROR_CUDA;
+  }
+  driver_ = driver;
+  return ATTN_LAUNCHER_OK;
+}
+
+int Launcher::currentContext(CUcontext &context, std::string &error) {
+  context = nullptr;
+  if (CUresult result = driver_->cuCtxGetCurrent(&context);
+      result != CUDA_SUCCESS) {
+    error = describeDriverError(*driver_, "cuCtxGetCurrent", result);
+    return ATTN_LAUNCHER_ERROR_CUDA;
+  }
+  if (context)
+    return ATTN_LAUNCHER_OK;
+  // No context on this thread (no PyTorch or a fresh thread): use device 0's
+  // primary context, the one the runtime API would pick. It stays retained
+  // for the life of the process.
+  CUdevice device = 0;
+  if (CUresult result = driver_->cuDeviceGet(&device, 0);
+      result != CUDA_SUCCESS) {
+    error = describeDriverError(*driver_, "cuDeviceGet(0)", result);
+    return ATTN_LAUNCHER_ERROR_CUDA;
+  }
+  if (CUresult result = driver_->cuDevicePrimaryCtxRetain(&context, device);
+      result != CUDA_SUCCESS) {
+    error = describeDriverError(*driver_, "cuDevicePrimaryCtxRetain", result);
+    return ATTN_LAUNCHER_ERROR_CUDA;
+  }
+  if (CUresult result = driver_->cuCtxSetCurrent(context);
+      result != CUDA_SUCCESS) {
+    error = describeDriverError(*driver_, "cuCtxSetCurrent", result);
+    return ATTN_LAUNCHER_ERROR_CUDA;
+  }
+  return ATTN_LAUNCHER_OK;
+}
+
+int Launcher::loadedModule(CUcontext context, const LoadedModule *&out,
+                           std::string &error) {
+  if (auto found = modules_.find(context); found != modules_.end()) {
+    out = &found->second;
+    return ATTN_LAUNCHER_OK;
+  }
+  LoadedModule loaded;
+  if (CUresult result = driver_->cuModuleLoadData(&loaded.module, binary_.data());
+      result != CUDA_SUCCESS) {
+    error = describeDriverError(*driver_, "cuModuleLoadData", result) +
+            " for " + binaryPath_;
+    return ATTN_LAUNCHER_ERROR_CUDA;
+  }
+  for (const KernelSpec &kernel : manifest_.kernels) {
+    CUfunction function = nullptr;
+    CUresult result =
+        driver_->cuModuleGetFunction(&function, loaded.module, kernel.name.c_str());
+    std::string call;
+    if (result != CUDA_SUCCESS) {
+      call = "cuModuleGetFunction(" + kernel.name + ")";
+    } else if (kernel.sharedBytes > kDefaultSharedLimitBytes) {
+      result = driver_->cuFuncSetAttribute(
+          function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+          int(kernel.sharedBytes));
+      call = "cuFuncSetAttribute(" + kernel.name +
+             ", MAX_DYNAMIC_SHARED_SIZE_BYTES=" +
+             std::to_string(kernel.sharedBytes) + ")";
+    }
+    if (result != CUDA_SUCCESS) {
+      error = describeDriverError(*driver_, call.c_str(), result) + " in " +
+              binaryPath_;
+      driver_->cuModuleUnload(loaded.module);
+      return ATTN_LAUNCHER_ERROR_CUDA;
+    }
+    loaded.functions.push_back(function);
+  }
+  out = &modules_.emplace(context, std::move(loaded)).first->second;
+  return ATTN_LAUNCHER_OK;
+}
+
+int Launcher::launch(const char *const *names, const int64_t *values,
+                     int count, void *stream, std::string &error) {
+  // Arguments first: a caller mistake is reported the same way with or
+  // without a GPU, and nothing is launched if any argument is bad.
+  std::vector<PlannedLaunch> plan;
+  if (!planLaunches(manifest_, names, values, count, plan, error))
+    return ATTN_LAUNCHER_ERROR_ARGUMENTS;
+
+  if (plan.empty()) // every grid has a zero dimension: no driver work
+    return ATTN_LAUNCHER_OK;
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (int status = acquireDriver(error); status != ATTN_LAUNCHER_OK)
+    return status;
+  CUcontext context;
+  if (int status = currentContext(context, error); status != ATTN_LAUNCHER_OK)
+    return status;
+  const LoadedModule *module;
+  if (int status = loadedModule(context, module, error);
+      status != ATTN_LAUNCHER_OK)
+    return status;
+
+  for (PlannedLaunch &launch : plan) {
+    const KernelSpec &kernel = manifest_.kernels[launch.kernel];
+    std::vector<void *> params;
+    params.reserve(launch.paramSlots.size());
+    for (uint64_t &slot : launch.paramSlots)
+      params.push_back(&slot);
+    CUresult result = driver_->cuLaunchKernel(
+        module->functions[launch.kernel], launch.grid[0], launch.grid[1],
+        launch.grid[2], kernel.block[0], kernel.block[1], kernel.block[2],
+        kernel.sharedBytes, static_cast<CUstream>(stream),
+        params.empty() ? nullptr : params.data(), nullptr);
+    if (result != CUDA_SUCCESS) {
+      std::ostringstream call;
+      call << "cuLaunchKernel(" << kernel.name << ", grid " << launch.grid[0]
+           << "x" << launch.grid[1] << "x" << launch.grid[2] << ", block "
+           << kernel.block[0] << "x" << kernel.block[1] << "x"
+           << kernel.block[2] << ", shared " << kernel.sharedBytes << ")";
+      error = describeDriverError(*driver_, call.str().c_str(), result);
+      return ATTN_LAUNCHER_ERROR_CUDA;
+    }
+  }
+  return ATTN_LAUNCHER_OK;
+}
+
+} // namespace attn::launcher

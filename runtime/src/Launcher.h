@@ -1,0 +1,62 @@
+// The launcher behind the C ABI. The driver comes from a provider so tests
+// can run it against a fake driver without a GPU.
+#pragma once
+
+#include "Driver.h"
+#include "Manifest.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace attn::launcher {
+
+// Returns the driver to use, or null with `error` set. Called on the first
+// launch (not at load, so loading works on machines without a GPU).
+using DriverProvider = std::function<const DriverApi *(std::string &error)>;
+
+class Launcher {
+public:
+  // Reads the manifest and its binary; null with `error` set on failure.
+  static std::unique_ptr<Launcher> load(const std::string &manifestPath,
+                                        DriverProvider driverProvider,
+                                        std::string &error);
+  ~Launcher();
+
+  Launcher(const Launcher &) = delete;
+  Launcher &operator=(const Launcher &) = delete;
+
+  // Returns an ATTN_LAUNCHER_* code; see attn_launcher_launch.
+  int launch(const char *const *names, const int64_t *values, int count,
+             void *stream, std::string &error);
+
+  const Manifest &manifest() const { return manifest_; }
+
+private:
+  Launcher() = default;
+
+  struct LoadedModule {
+    CUmodule module = nullptr;
+    std::vector<CUfunction> functions; // one per manifest kernel
+  };
+
+  int acquireDriver(std::string &error);
+  int currentContext(CUcontext &context, std::string &error);
+  int loadedModule(CUcontext context, const LoadedModule *&out,
+                   std::string &error);
+
+  Manifest manifest_;
+  std::string binaryPath_;
+  std::vector<char> binary_; // PTX is NUL-terminated, as cuModuleLoadData wants
+  DriverProvider driverProvider_;
+
+  std::mutex mutex_; // guards everything below
+  const DriverApi *driver_ = nullptr;
+  // Modules are per context; PyTorch may run on several devices.
+  std::map<CUcontext, LoadedModule> modules_;
+};
+
+} // namespace attn::launcher

@@ -1,0 +1,19 @@
+/* What the fake libcuda (FakeCuda.c) records; read by the tests through
+ * fake_cuda_state(), found with dlsym. */
+#ifndef ATTN_FAKE_CUDA_STATE_H
+#define ATTN_FAKE_CUDA_STATE_H
+
+#include <stdint.h>
+
+struct FakeCudaState {
+  int initCalls;
+  int moduleLoads;
+  int launches;
+  int sharedAttribute; /* last value set for MAX_DYNAMIC_SHARED_SIZE_BYTES */
+  unsigned grid[3], block[3], sharedBytes;
+  void *stream;
+  int64_t firstParam; /* 8 bytes at kernelParams[0] */
+  char function[64];  /* name asked of cuModuleGetFunction */
+};
+
+#endif

@@ -1,0 +1,826 @@
+// Tests of the launcher without a GPU: JSON and manifest parsing, argument
+// binding, grid evaluation, parameter marshalling, and launches against fake
+// drivers (an in-process function table and a stand-in libcuda.so).
+#include "Driver.h"
+#include "FakeCudaState.h"
+#include "Json.h"
+#include "Launcher.h"
+#include "Manifest.h"
+#include "attn/launcher.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace attn::launcher;
+
+// ---------------------------------------------------------------------------
+// A minimal test harness: a failed check reports and the test goes on.
+
+static int failures = 0;
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,    \
+                   #cond);                                                     \
+      ++failures;                                                              \
+    }                                                                          \
+  } while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+  do {                                                                         \
+    auto _a = (a);                                                             \
+    auto _b = (b);                                                             \
+    if (!(_a == _b)) {                                                         \
+      std::fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s\n", __FILE__,     \
+                   __LINE__, #a, #b);                                          \
+      ++failures;                                                              \
+    }                                                                          \
+  } while (0)
+
+// `text` contains `part`; prints the text when it does not.
+#define CHECK_CONTAINS(text, part)                                             \
+  do {                                                                         \
+    std::string _text = (text);                                                \
+    if (_text.find(part) == std::string::npos) {                               \
+      std::fprintf(stderr, "%s:%d: expected \"%s\" in: %s\n", __FILE__,        \
+                   __LINE__, std::string(part).c_str(), _text.c_str());        \
+      ++failures;                                                              \
+    }                                                                          \
+  } while (0)
+
+static std::vector<std::pair<const char *, std::function<void()>>> &tests() {
+  static std::vector<std::pair<const char *, std::function<void()>>> all;
+  return all;
+}
+struct TestRegistration {
+  TestRegistration(const char *name, std::function<void()> body) {
+    tests().emplace_back(name, std::move(body));
+  }
+};
+#define TEST(name)                                                             \
+  static void name();                                                          \
+  static TestRegistration name##Registration(#name, name);                     \
+  static void name()
+
+// ---------------------------------------------------------------------------
+// Fixtures
+
+// The manifest of GpuArtifacts.md plus a second kernel that reads an f32, a
+// grid-only argument and a small shared size.
+static const char *kManifest = R"({
+  "format": "attn-kernels", "version": 1,
+  "binary": "kernels.cubin", "binary_format": "cubin", "chip": "sm_90",
+  "kernels": [
+    {
+      "name": "attn_fwd_0",
+      "block": [256, 1, 1],
+      "shared_bytes": 98304,
+      "grid": [[{"arg": "seq_q", "ceil_div": 128}], [4], [{"arg": "batch"}]],
+      "params": [{"name": "q", "type": "ptr"},
+                 {"name": "q_stride_b", "type": "i64"},
+                 {"name": "seq_q", "type": "i32"}]
+    },
+    {
+      "name": "attn_combine_1",
+      "block": [128, 2, 1],
+      "shared_bytes": 1024,
+      "grid": [[{"arg": "splits"}, 2], [1], [{"arg": "batch"}]],
+      "params": [{"name": "out", "type": "ptr"},
+                 {"name": "scale", "type": "f32"},
+                 {"name": "batch", "type": "i32"}]
+    }
+  ]
+})";
+
+static const char *kArgNames[] = {"q",     "q_stride_b", "seq_q", "batch",
+                                  "out",   "scale",      "splits"};
+static const int kArgCount = 7;
+
+static uint32_t floatBits(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  return bits;
+}
+
+static std::vector<int64_t> defaultArgValues() {
+  return {0x7f0000001000, 3 * 1000 * 64, 1000, 2, 0x7f0000002000,
+          int64_t(floatBits(0.125f)), 3};
+}
+
+static Manifest parsedManifest(const char *text = kManifest) {
+  Manifest manifest;
+  std::string error;
+  bool ok = parseManifest(text, manifest, error);
+  if (!ok)
+    std::fprintf(stderr, "manifest: %s\n", error.c_str());
+  CHECK(ok);
+  return manifest;
+}
+
+// `text` with the first occurrence of `from` replaced by `to`.
+static std::string replaced(std::string text, const std::string &from,
+                            const std::string &to) {
+  size_t at = text.find(from);
+  if (at == std::string::npos) {
+    std::fprintf(stderr, "fixture does not contain %s\n", from.c_str());
+    std::abort();
+  }
+  return text.replace(at, from.size(), to);
+}
+
+// A scratch directory holding a manifest and its binary.
+class ArtifactDir {
+public:
+  ArtifactDir() {
+    const char *tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") +
+                          "/attn-launcher-test-XXXXXX";
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    if (!mkdtemp(buffer.data())) {
+      std::perror("mkdtemp");
+      std::abort();
+    }
+    path_ = buffer.data();
+  }
+  ~ArtifactDir() {
+    for (const std::string &file : files_)
+      unlink(file.c_str());
+    rmdir(path_.c_str());
+  }
+  std::string write(const std::string &name, const std::string &contents) {
+    std::string file = path_ + "/" + name;
+    std::ofstream(file, std::ios::binary) << contents;
+    files_.push_back(file);
+    return file;
+  }
+
+private:
+  std::string path_;
+  std::vector<std::string> files_;
+};
+
+// ---------------------------------------------------------------------------
+// In-process fake driver: records every call; handles are small integers
+// cast to pointers (function handle = 1 + kernel index in fakeFunctionNames).
+
+struct RecordedLaunch {
+  std::string function;
+  unsigned grid[3], block[3], sharedBytes;
+  CUstream stream;
+  std::vector<uint64_t> params; // 8 bytes read from each param pointer
+};
+
+struct FakeDriver {
+  std::vector<std::string> calls;
+  std::vector<std::string> functionNames;
+  std::map<std::string, size_t> paramCounts; // by kernel name
+  std::vector<RecordedLaunch> launches;
+  std::vector<std::string> loadedImages;
+  std::map<std::string, int> sharedAttributes; // by kernel name
+  CUcontext current = reinterpret_cast<CUcontext>(uintptr_t(0x100));
+  CUcontext primary = reinterpret_cast<CUcontext>(uintptr_t(0x200));
+  CUresult launchResult = CUDA_SUCCESS;
+  CUresult moduleLoadResult = CUDA_SUCCESS;
+};
+static FakeDriver fake;
+
+static CUresult fakeInit(unsigned) {
+  fake.calls.push_back("cuInit");
+  return CUDA_SUCCESS;
+}
+static CUresult fakeCtxGetCurrent(CUcontext *context) {
+  *context = fake.current;
+  return CUDA_SUCCESS;
+}
+static CUresult fakeCtxSetCurrent(CUcontext context) {
+  fake.calls.push_back("cuCtxSetCurrent");
+  fake.current = context;
+  return CUDA_SUCCESS;
+}
+static CUresult fakeDeviceGet(CUdevice *device, int ordinal) {
+  *device = ordinal;
+  return CUDA_SUCCESS;
+}
+static CUresult fakePrimaryCtxRetain(CUcontext *context, CUdevice) {
+  fake.calls.push_back("cuDevicePrimaryCtxRetain");
+  *context = fake.primary;
+  return CUDA_SUCCESS;
+}
+static CUresult fakeModuleLoadData(CUmodule *module, const void *image) {
+  fake.calls.push_back("cuModuleLoadData");
+  if (fake.moduleLoadResult != CUDA_SUCCESS)
+    return fake.moduleLoadResult;
+  fake.loadedImages.push_back(static_cast<const char *>(image));
+  *module = reinterpret_cast<CUmodule>(uintptr_t(fake.loadedImages.size()));
+  return CUDA_SUCCESS;
+}
+static CUresult fakeModuleUnload(CUmodule) {
+  fake.calls.push_back("cuModuleUnload");
+  return CUDA_SUCCESS;
+}
+static CUresult fakeModuleGetFunction(CUfunction *function, CUmodule,
+                                      const char *name) {
+  fake.functionNames.push_back(name);
+  *function = reinterpret_cast<CUfunction>(uintptr_t(fake.functionNames.size()));
+  return CUDA_SUCCESS;
+}
+static std::string fakeFunctionName(CUfunction function) {
+  return fake.functionNames[reinterpret_cast<uintptr_t>(function) - 1];
+}
+static CUresult fakeFuncSetAttribute(CUfunction function, int attribute,
+                                     int value) {
+  if (attribute == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)
+    fake.sharedAttributes[fakeFunctionName(function)] = value;
+  return CUDA_SUCCESS;
+}
+static CUresult fakeLaunchKernel(CUfunction function, unsigned gx, unsigned gy,
+                                 unsigned gz, unsigned bx, unsigned by,
+                                 unsigned bz, unsigned shared, CUstream stream,
+                                 void **params, void **extra) {
+  CHECK(extra == nullptr);
+  if (fake.launchResult != CUDA_SUCCESS)
+    return fake.launchResult;
+  RecordedLaunch launch{fakeFunctionName(function), {gx, gy, gz}, {bx, by, bz},
+                        shared, stream, {}};
+  for (size_t i = 0; i < fake.paramCounts[launch.function]; ++i) {
+    uint64_t bytes;
+    std::memcpy(&bytes, params[i], sizeof(bytes));
+    launch.params.push_back(bytes);
+  }
+  fake.launches.push_back(launch);
+  return CUDA_SUCCESS;
+}
+static CUresult fakeGetErrorName(CUresult result, const char **name) {
+  *name = result == 700 ? "CUDA_ERROR_ILLEGAL_ADDRESS" : "CUDA_ERROR_UNKNOWN";
+  return CUDA_SUCCESS;
+}
+static CUresult fakeGetErrorString(CUresult, const char **text) {
+  *text = "an illegal memory access was encountered";
+  return CUDA_SUCCESS;
+}
+
+static DriverApi fakeDriverApi() {
+  DriverApi api;
+  api.cuInit = fakeInit;
+  api.cuCtxGetCurrent = fakeCtxGetCurrent;
+  api.cuCtxSetCurrent = fakeCtxSetCurrent;
+  api.cuDeviceGet = fakeDeviceGet;
+  api.cuDevicePrimaryCtxRetain = fakePrimaryCtxRetain;
+  api.cuModuleLoadData = fakeModuleLoadData;
+  api.cuModuleUnload = fakeModuleUnload;
+  api.cuModuleGetFunction = fakeModuleGetFunction;
+  api.cuFuncSetAttribute = fakeFuncSetAttribute;
+  api.cuLaunchKernel = fakeLaunchKernel;
+  api.cuGetErrorName = fakeGetErrorName;
+  api.cuGetErrorString = fakeGetErrorString;
+  return api;
+}
+
+static const DriverApi *fakeDriverProvider(std::string &) {
+  static DriverApi api = fakeDriverApi();
+  return &api;
+}
+
+// Resets the fake and loads a launcher over `manifestText`.
+static std::unique_ptr<Launcher> loadWithFake(ArtifactDir &dir,
+                                              const std::string &manifestText,
+                                              const std::string &binary) {
+  fake = FakeDriver();
+  Manifest manifest = parsedManifest(manifestText.c_str());
+  for (const KernelSpec &kernel : manifest.kernels)
+    fake.paramCounts[kernel.name] = kernel.params.size();
+  std::string binaryName = manifest.binaryFile;
+  dir.write(binaryName, binary);
+  std::string error;
+  auto launcher = Launcher::load(dir.write("manifest.json", manifestText),
+                                 fakeDriverProvider, error);
+  if (!launcher)
+    std::fprintf(stderr, "load: %s\n", error.c_str());
+  CHECK(launcher != nullptr);
+  return launcher;
+}
+
+// ---------------------------------------------------------------------------
+// JSON
+
+TEST(JsonParsesNestedValues) {
+  JsonValue value;
+  std::string error;
+  CHECK(parseJson(R"( {"a": [1, -2, {"b": "x\"y\u00e9\n"}], "t": true,
+                       "f": false, "n": null, "min": -9223372036854775808} )",
+                  value, error));
+  CHECK(value.isObject());
+  const JsonValue *a = value.find("a");
+  CHECK(a && a->isArray() && a->items.size() == 3);
+  CHECK_EQ(a->items[1].integer, int64_t(-2));
+  CHECK_EQ(a->items[2].find("b")->string, std::string("x\"y\xc3\xa9\n"));
+  CHECK(value.find("t")->boolean);
+  CHECK_EQ(value.find("n")->kind, JsonValue::Kind::Null);
+  CHECK_EQ(value.find("min")->integer, INT64_MIN);
+  CHECK(value.find("missing") == nullptr);
+}
+
+TEST(JsonErrorsSayWhatAndWhere) {
+  struct Case {
+    const char *text, *expected;
+  } cases[] = {
+      {"{\"a\": 1,}", "line 1, column 9: expected a string key"},
+      {"{\"a\": 1.5}", "line 1, column 8: only integers"},
+      {"[1,\n 2,\n 3", "line 3, column 3: expected ',' or ']'"},
+      {"\"abc", "unterminated string"},
+      {"{\"a\": 1, \"a\": 2}", "line 1, column 10: duplicate key \"a\""},
+      {"99999999999999999999", "does not fit in 64 bits"},
+      {"[1] x", "unexpected text after the JSON value"},
+      {"", "unexpected end of input"},
+      {"[tru]", "invalid literal"},
+      {"\"\\q\"", "invalid escape"},
+      {"012", "leading zeros"},
+  };
+  for (const Case &c : cases) {
+    JsonValue value;
+    std::string error;
+    CHECK(!parseJson(c.text, value, error));
+    CHECK_CONTAINS(error, c.expected);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Manifest
+
+TEST(ManifestParsesTheDesignExample) {
+  Manifest manifest = parsedManifest();
+  CHECK_EQ(manifest.binaryFile, std::string("kernels.cubin"));
+  CHECK_EQ(manifest.binaryFormat, BinaryFormat::Cubin);
+  CHECK_EQ(manifest.chip, std::string("sm_90"));
+  CHECK_EQ(manifest.kernels.size(), size_t(2));
+  const KernelSpec &fwd = manifest.kernels[0];
+  CHECK_EQ(fwd.name, std::string("attn_fwd_0"));
+  CHECK_EQ(fwd.block[0], 256u);
+  CHECK_EQ(fwd.sharedBytes, 98304u);
+  CHECK_EQ(fwd.params.size(), size_t(3));
+  CHECK_EQ(fwd.params[2].type, ParamType::I32);
+  CHECK(fwd.grid[0][0].isArgument);
+  CHECK_EQ(fwd.grid[0][0].ceilDiv, int64_t(128));
+  CHECK_EQ(fwd.grid[1][0].constant, int64_t(4));
+  // The union of names, in first-use order; "splits" is grid-only.
+  std::vector<std::string> names;
+  for (const ArgumentInfo &argument : manifest.arguments)
+    names.push_back(argument.name);
+  CHECK(names == std::vector<std::string>(kArgNames, kArgNames + kArgCount));
+  CHECK(!manifest.arguments[manifest.findArgument("splits")].isParam);
+  // "batch" is used by a grid first, then typed by the second kernel's params.
+  CHECK(manifest.arguments[manifest.findArgument("batch")].isParam);
+  CHECK_EQ(manifest.arguments[manifest.findArgument("batch")].type,
+           ParamType::I32);
+}
+
+TEST(ManifestErrorsNameTheLocation) {
+  std::string base = kManifest;
+  struct Case {
+    std::string text;
+    const char *expected;
+  } cases[] = {
+      {replaced(base, "attn-kernels", "other"),
+       "format: expected \"attn-kernels\", got \"other\""},
+      {replaced(base, "\"version\": 1", "\"version\": 2"),
+       "version: unsupported version 2"},
+      {replaced(base, "\"binary\": \"kernels.cubin\",", ""),
+       "manifest: missing \"binary\""},
+      {replaced(base, "\"binary_format\": \"cubin\"", "\"binary_format\": \"elf\""),
+       "binary_format: unknown binary format \"elf\""},
+      {replaced(base, "\"type\": \"i64\"", "\"type\": \"f64\""),
+       "kernels[0].params[1].type: unknown param type \"f64\""},
+      {replaced(base, "\"ceil_div\": 128", "\"ceil_div\": 0"),
+       "kernels[0].grid[0][0].ceil_div: must be positive, got 0"},
+      {replaced(base, "[4]", "[\"4\"]"),
+       "kernels[0].grid[1][0]: expected an integer or {\"arg\": ...}, got string"},
+      {replaced(base, "{\"arg\": \"batch\"}]]", "{\"arg\": \"batch\", \"div\": 2}]]"),
+       "kernels[0].grid[2][0]: unknown key \"div\""},
+      {replaced(base, "[256, 1, 1]", "[256, 1]"),
+       "kernels[0].block: expected 3 dimensions, got 2"},
+      {replaced(base, "[128, 2, 1]", "[128, 0, 1]"),
+       "kernels[1].block[1]: block dimension 0 out of range"},
+      {replaced(base, "\"shared_bytes\": 1024", "\"shared_bytes\": -1"),
+       "kernels[1].shared_bytes: -1 out of range"},
+      {replaced(base, "\"attn_combine_1\"", "\"attn_fwd_0\""),
+       "kernels[1].name: duplicate kernel name \"attn_fwd_0\""},
+      {replaced(base, "{\"name\": \"batch\", \"type\": \"i32\"}",
+                "{\"name\": \"seq_q\", \"type\": \"i64\"}"),
+       "kernels[1].params[2]: argument \"seq_q\" is i64 here but i32 elsewhere"},
+      {replaced(base, "{\"name\": \"scale\", \"type\": \"f32\"}",
+                "{\"name\": \"out\", \"type\": \"ptr\"}"),
+       "kernels[1].params[1].name: duplicate param \"out\""},
+      {replaced(base, "\"kernels\": [", "\"kernels\": {\"x\": ["),
+       "invalid JSON: line"},
+      {"[]", "manifest: expected object, got array"},
+  };
+  for (const Case &c : cases) {
+    Manifest manifest;
+    std::string error;
+    CHECK(!parseManifest(c.text, manifest, error));
+    CHECK_CONTAINS(error, c.expected);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Arguments, grids, marshalling
+
+TEST(ArgumentErrorsNameTheArgument) {
+  Manifest manifest = parsedManifest();
+  std::vector<int64_t> values = defaultArgValues(), bound;
+  std::string error;
+
+  CHECK(bindArguments(manifest, kArgNames, values.data(), kArgCount, bound, error));
+  CHECK(bound == values);
+
+  CHECK(!bindArguments(manifest, kArgNames, values.data(), 5, bound, error));
+  CHECK_CONTAINS(error, "missing arguments \"scale\", \"splits\"");
+
+  CHECK(!bindArguments(manifest, kArgNames, values.data(), 6, bound, error));
+  CHECK_EQ(error, std::string("missing argument \"splits\""));
+
+  const char *unknown[] = {"q", "k_stride_b"};
+  CHECK(!bindArguments(manifest, unknown, values.data(), 2, bound, error));
+  CHECK_EQ(error, std::string("unknown argument \"k_stride_b\""));
+
+  const char *twice[] = {"q", "q"};
+  CHECK(!bindArguments(manifest, twice, values.data(), 2, bound, error));
+  CHECK_EQ(error, std::string("argument \"q\" given twice"));
+
+  const char *nullName[] = {"q", nullptr};
+  CHECK(!bindArguments(manifest, nullName, values.data(), 2, bound, error));
+  CHECK_CONTAINS(error, "argument #1 has a null name");
+
+  CHECK(!bindArguments(manifest, kArgNames, values.data(), -1, bound, error));
+  CHECK_CONTAINS(error, "negative argument count");
+}
+
+TEST(GridEvaluation) {
+  Manifest manifest = parsedManifest();
+  std::vector<int64_t> values = defaultArgValues();
+  uint32_t grid[3];
+  std::string error;
+  // seq_q = 1000 -> ceil(1000 / 128) = 8; 4; batch = 2.
+  CHECK(evaluateGrid(manifest.kernels[0], values, grid, error));
+  CHECK(grid[0] == 8 && grid[1] == 4 && grid[2] == 2);
+  // splits * 2 = 6; 1; batch.
+  CHECK(evaluateGrid(manifest.kernels[1], values, grid, error));
+  CHECK(grid[0] == 6 && grid[1] == 1 && grid[2] == 2);
+
+  values[2] = 1024; // exact multiple: no round-up
+  CHECK(evaluateGrid(manifest.kernels[0], values, grid, error));
+  CHECK_EQ(grid[0], 8u);
+  values[2] = 0;
+  CHECK(evaluateGrid(manifest.kernels[0], values, grid, error));
+  CHECK_EQ(grid[0], 0u);
+
+  values[3] = -1; // batch
+  CHECK(!evaluateGrid(manifest.kernels[0], values, grid, error));
+  CHECK_CONTAINS(error, "kernel attn_fwd_0: argument \"batch\" = -1 is negative");
+
+  values = defaultArgValues();
+  values[6] = int64_t(1) << 31; // splits * 2 = 2^32
+  CHECK(!evaluateGrid(manifest.kernels[1], values, grid, error));
+  CHECK_CONTAINS(error, "kernel attn_combine_1: grid dimension 0 does not fit 32 bits");
+  values[6] = (int64_t(1) << 32) - 1 - ((int64_t(1) << 31)); // 2^31 - 1
+  CHECK(evaluateGrid(manifest.kernels[1], values, grid, error));
+  CHECK_EQ(grid[0], 0xFFFFFFFEu);
+}
+
+TEST(ParamsAreMarshalledByType) {
+  Manifest manifest = parsedManifest();
+  std::vector<int64_t> values = defaultArgValues();
+  std::vector<uint64_t> slots;
+  std::string error;
+  CHECK(marshalParams(manifest.kernels[0], values, slots, error));
+  CHECK_EQ(slots.size(), size_t(3));
+  CHECK_EQ(slots[0], uint64_t(0x7f0000001000));
+  CHECK_EQ(slots[1], uint64_t(3 * 1000 * 64));
+  CHECK_EQ(slots[2], uint64_t(1000)); // 4 bytes, upper half zero
+
+  values[2] = -5; // i32 keeps its sign in its 4 bytes
+  CHECK(marshalParams(manifest.kernels[0], values, slots, error));
+  int32_t seqQ;
+  std::memcpy(&seqQ, &slots[2], sizeof(seqQ));
+  CHECK_EQ(seqQ, -5);
+  CHECK_EQ(slots[2] >> 32, uint64_t(0));
+
+  values[2] = int64_t(1) << 31;
+  CHECK(!marshalParams(manifest.kernels[0], values, slots, error));
+  CHECK_EQ(error, std::string("argument \"seq_q\" = 2147483648 does not fit i32"));
+
+  // f32: the bit pattern, unsigned or sign-extended.
+  values = defaultArgValues();
+  CHECK(marshalParams(manifest.kernels[1], values, slots, error));
+  CHECK_EQ(slots[1], uint64_t(floatBits(0.125f)));
+  values[5] = int64_t(int32_t(floatBits(-2.0f)));
+  CHECK(values[5] < 0);
+  CHECK(marshalParams(manifest.kernels[1], values, slots, error));
+  float scale;
+  std::memcpy(&scale, &slots[1], sizeof(scale));
+  CHECK_EQ(scale, -2.0f);
+  values[5] = int64_t(1) << 32;
+  CHECK(!marshalParams(manifest.kernels[1], values, slots, error));
+  CHECK_CONTAINS(error, "argument \"scale\" = 4294967296 is not a 32-bit float");
+}
+
+TEST(ZeroGridSkipsKernel) {
+  Manifest manifest = parsedManifest();
+  std::vector<int64_t> values = defaultArgValues();
+  values[6] = 0; // splits: the second kernel has nothing to do
+  std::vector<PlannedLaunch> plan;
+  std::string error;
+  CHECK(planLaunches(manifest, kArgNames, values.data(), kArgCount, plan, error));
+  CHECK_EQ(plan.size(), size_t(1));
+  CHECK_EQ(plan[0].kernel, size_t(0));
+  values[3] = 0; // batch: nothing at all
+  CHECK(planLaunches(manifest, kArgNames, values.data(), kArgCount, plan, error));
+  CHECK(plan.empty());
+}
+
+// ---------------------------------------------------------------------------
+// Launches against the in-process fake driver
+
+TEST(LaunchRecordsGridBlockSharedAndParamBytes) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kManifest, "CUBIN-BYTES");
+  std::vector<int64_t> values = defaultArgValues();
+  std::string error;
+  CUstream stream = reinterpret_cast<CUstream>(uintptr_t(0x5000));
+  CHECK_EQ(launcher->launch(kArgNames, values.data(), kArgCount, stream, error),
+           ATTN_LAUNCHER_OK);
+  CHECK(error.empty());
+
+  CHECK_EQ(fake.loadedImages.size(), size_t(1));
+  CHECK_EQ(fake.loadedImages[0], std::string("CUBIN-BYTES"));
+  // Opt-in only above 48 KiB.
+  CHECK_EQ(fake.sharedAttributes.size(), size_t(1));
+  CHECK_EQ(fake.sharedAttributes["attn_fwd_0"], 98304);
+
+  CHECK_EQ(fake.launches.size(), size_t(2));
+  const RecordedLaunch &fwd = fake.launches[0];
+  CHECK_EQ(fwd.function, std::string("attn_fwd_0"));
+  CHECK(fwd.grid[0] == 8 && fwd.grid[1] == 4 && fwd.grid[2] == 2);
+  CHECK(fwd.block[0] == 256 && fwd.block[1] == 1 && fwd.block[2] == 1);
+  CHECK_EQ(fwd.sharedBytes, 98304u);
+  CHECK_EQ(fwd.stream, stream);
+  CHECK(fwd.params ==
+        std::vector<uint64_t>({0x7f0000001000, 3 * 1000 * 64, 1000}));
+  const RecordedLaunch &combine = fake.launches[1];
+  CHECK_EQ(combine.function, std::string("attn_combine_1"));
+  CHECK(combine.grid[0] == 6 && combine.grid[1] == 1 && combine.grid[2] == 2);
+  CHECK(combine.block[0] == 128 && combine.block[1] == 2);
+  CHECK_EQ(combine.sharedBytes, 1024u);
+  CHECK(combine.params ==
+        std::vector<uint64_t>({0x7f0000002000, floatBits(0.125f), 2}));
+}
+
+TEST(ModuleIsLoadedOncePerContext) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kManifest, "CUBIN");
+  std::vector<int64_t> values = defaultArgValues();
+  std::string error;
+  for (int i = 0; i < 3; ++i)
+    CHECK_EQ(launcher->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+             ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.loadedImages.size(), size_t(1));
+  CHECK_EQ(fake.launches.size(), size_t(6));
+
+  fake.current = reinterpret_cast<CUcontext>(uintptr_t(0x300)); // another device
+  CHECK_EQ(launcher->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.loadedImages.size(), size_t(2));
+
+  int inits = 0;
+  for (const std::string &call : fake.calls)
+    inits += call == "cuInit";
+  CHECK_EQ(inits, 1);
+
+  launcher.reset();
+  int unloads = 0;
+  for (const std::string &call : fake.calls)
+    unloads += call == "cuModuleUnload";
+  CHECK_EQ(unloads, 2);
+}
+
+TEST(NoCurrentContextUsesThePrimaryContext) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kManifest, "CUBIN");
+  fake.current = nullptr;
+  std::vector<int64_t> values = defaultArgValues();
+  std::string error;
+  CHECK_EQ(launcher->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.calls == std::vector<std::string>({"cuInit",
+                                                "cuDevicePrimaryCtxRetain",
+                                                "cuCtxSetCurrent",
+                                                "cuModuleLoadData"}));
+  CHECK_EQ(fake.current, fake.primary);
+}
+
+TEST(PtxIsPassedNulTerminated) {
+  ArtifactDir dir;
+  std::string manifest = replaced(
+      replaced(kManifest, "\"binary\": \"kernels.cubin\"", "\"binary\": \"kernels.ptx\""),
+      "\"binary_format\": \"cubin\"", "\"binary_format\": \"ptx\"");
+  auto launcher = loadWithFake(dir, manifest, ".version 8.0\n.target sm_90\n");
+  std::vector<int64_t> values = defaultArgValues();
+  std::string error;
+  CHECK_EQ(launcher->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+           ATTN_LAUNCHER_OK);
+  // The fake read the image as a C string: it ended where the file did.
+  CHECK_EQ(fake.loadedImages[0], std::string(".version 8.0\n.target sm_90\n"));
+}
+
+TEST(ArgumentErrorsLaunchNothing) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kManifest, "CUBIN");
+  std::vector<int64_t> values = defaultArgValues();
+  values[2] = int64_t(1) << 31; // seq_q too large for i32 (grid still fits)
+  std::string error;
+  CHECK_EQ(launcher->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_CONTAINS(error, "\"seq_q\"");
+  CHECK(fake.calls.empty());
+  CHECK(fake.launches.empty());
+}
+
+TEST(DriverErrorsAreNamed) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kManifest, "CUBIN");
+  fake.launchResult = 700;
+  std::vector<int64_t> values = defaultArgValues();
+  std::string error;
+  CHECK_EQ(launcher->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+           ATTN_LAUNCHER_ERROR_CUDA);
+  CHECK_CONTAINS(error, "cuLaunchKernel(attn_fwd_0, grid 8x4x2, block 256x1x1, "
+                        "shared 98304) failed: CUDA_ERROR_ILLEGAL_ADDRESS (an "
+                        "illegal memory access was encountered)");
+
+  auto reloaded = loadWithFake(dir, kManifest, "CUBIN");
+  fake.moduleLoadResult = 200;
+  CHECK_EQ(reloaded->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+           ATTN_LAUNCHER_ERROR_CUDA);
+  CHECK_CONTAINS(error, "cuModuleLoadData failed: CUDA_ERROR_UNKNOWN");
+  CHECK_CONTAINS(error, "kernels.cubin");
+}
+
+TEST(MissingDriverIsReported) {
+  ArtifactDir dir;
+  dir.write("kernels.cubin", "CUBIN");
+  std::string error;
+  auto launcher = Launcher::load(
+      dir.write("manifest.json", kManifest),
+      [](std::string &why) -> const DriverApi * {
+        why = "cannot load the CUDA driver libcuda.so.1: not found";
+        return nullptr;
+      },
+      error);
+  CHECK(launcher != nullptr);
+  std::vector<int64_t> values = defaultArgValues();
+  CHECK_EQ(launcher->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+           ATTN_LAUNCHER_ERROR_NO_DRIVER);
+  CHECK_CONTAINS(error, "libcuda.so.1");
+
+  DriverApi api;
+  CHECK(!loadDriverApi("libattn-no-such-driver.so.1", api, error));
+  CHECK_CONTAINS(error, "cannot load the CUDA driver libattn-no-such-driver.so.1");
+  CHECK(api.cuInit == nullptr);
+}
+
+TEST(LoadErrorsNameTheFile) {
+  ArtifactDir dir;
+  std::string error;
+  std::string manifestPath = dir.write("manifest.json", kManifest);
+  // No kernels.cubin next to it.
+  CHECK(!Launcher::load(manifestPath, fakeDriverProvider, error));
+  CHECK_CONTAINS(error, "cannot read binary " + manifestPath.substr(0, manifestPath.size() - 13) +
+                            "kernels.cubin (named by manifest " + manifestPath +
+                            "): No such file or directory");
+
+  CHECK(!Launcher::load(manifestPath + ".missing", fakeDriverProvider, error));
+  CHECK_CONTAINS(error, "cannot read manifest " + manifestPath + ".missing");
+
+  std::string bad = dir.write("bad.json", replaced(kManifest, "\"i32\"", "\"u8\""));
+  CHECK(!Launcher::load(bad, fakeDriverProvider, error));
+  CHECK_CONTAINS(error, "bad manifest " + bad + ": kernels[0].params[2].type");
+}
+
+// ---------------------------------------------------------------------------
+// The C ABI and the dlopen path
+
+TEST(CApiLoadQueryAndErrors) {
+  ArtifactDir dir;
+  dir.write("kernels.cubin", "CUBIN");
+  std::string manifestPath = dir.write("manifest.json", kManifest);
+  char err[256] = "untouched";
+  attn_launcher *l = attn_launcher_load(manifestPath.c_str(), err, sizeof(err));
+  CHECK(l != nullptr);
+  CHECK_EQ(attn_launcher_num_kernels(l), 2);
+  CHECK_EQ(std::string(attn_launcher_kernel_name(l, 1)), std::string("attn_combine_1"));
+  CHECK(attn_launcher_kernel_name(l, 2) == nullptr);
+  CHECK(attn_launcher_kernel_name(l, -1) == nullptr);
+  CHECK_EQ(attn_launcher_num_params(l, 0), 3);
+  CHECK_EQ(std::string(attn_launcher_param_name(l, 0, 1)), std::string("q_stride_b"));
+  CHECK_EQ(std::string(attn_launcher_param_type(l, 1, 1)), std::string("f32"));
+  CHECK(attn_launcher_param_type(l, 1, 3) == nullptr);
+  CHECK_EQ(attn_launcher_num_arguments(l), kArgCount);
+  CHECK_EQ(std::string(attn_launcher_argument_name(l, 6)), std::string("splits"));
+  CHECK_EQ(std::string(attn_launcher_argument_type(l, 6)), std::string("int"));
+  CHECK_EQ(std::string(attn_launcher_argument_type(l, 0)), std::string("ptr"));
+
+  // Argument errors come before any driver use, so this holds with or
+  // without libcuda on the machine.
+  std::vector<int64_t> values = defaultArgValues();
+  CHECK_EQ(attn_launcher_launch(l, kArgNames, values.data(), 3, nullptr, err,
+                                sizeof(err)),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_EQ(std::string(err),
+           std::string("missing arguments \"batch\", \"out\", \"scale\", \"splits\""));
+  char tiny[8];
+  CHECK_EQ(attn_launcher_launch(l, kArgNames, values.data(), 3, nullptr, tiny,
+                                sizeof(tiny)),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_EQ(std::string(tiny), std::string("missing"));
+  CHECK_EQ(attn_launcher_launch(l, kArgNames, values.data(), 3, nullptr, nullptr, 0),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  attn_launcher_free(l);
+
+  CHECK_EQ(attn_launcher_launch(nullptr, kArgNames, values.data(), 3, nullptr,
+                                err, sizeof(err)),
+           ATTN_LAUNCHER_ERROR_INVALID);
+  CHECK_EQ(std::string(err), std::string("null launcher"));
+  CHECK(attn_launcher_load((manifestPath + "x").c_str(), err, sizeof(err)) == nullptr);
+  CHECK_CONTAINS(err, "cannot read manifest");
+  CHECK(attn_launcher_load(nullptr, err, sizeof(err)) == nullptr);
+  CHECK_EQ(attn_launcher_num_kernels(nullptr), 0);
+  attn_launcher_free(nullptr);
+}
+
+// The real loader against a stand-in libcuda.so: every symbol resolves by
+// name and a launch goes through it.
+TEST(DlopenedDriverLaunches) {
+  DriverApi api;
+  std::string error;
+  bool loaded = loadDriverApi(ATTN_FAKE_CUDA_PATH, api, error);
+  if (!loaded)
+    std::fprintf(stderr, "%s\n", error.c_str());
+  CHECK(loaded);
+  if (!loaded)
+    return;
+  void *handle = dlopen(ATTN_FAKE_CUDA_PATH, RTLD_NOW | RTLD_NOLOAD);
+  CHECK(handle != nullptr);
+  auto stateOf = reinterpret_cast<FakeCudaState *(*)()>(dlsym(handle, "fake_cuda_state"));
+  CHECK(stateOf != nullptr);
+  if (!stateOf)
+    return;
+  FakeCudaState *state = stateOf();
+
+  ArtifactDir dir;
+  dir.write("kernels.cubin", "CUBIN");
+  static DriverApi dlopened;
+  dlopened = api;
+  auto launcher = Launcher::load(
+      dir.write("manifest.json", kManifest),
+      [](std::string &) -> const DriverApi * { return &dlopened; }, error);
+  CHECK(launcher != nullptr);
+  std::vector<int64_t> values = defaultArgValues();
+  values[6] = 0; // only attn_fwd_0 runs
+  CHECK_EQ(launcher->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(state->initCalls, 1);
+  CHECK_EQ(state->moduleLoads, 1);
+  CHECK_EQ(state->launches, 1);
+  CHECK_EQ(state->sharedAttribute, 98304);
+  CHECK(state->grid[0] == 8 && state->grid[1] == 4 && state->grid[2] == 2);
+  CHECK_EQ(state->block[0], 256u);
+  CHECK_EQ(state->sharedBytes, 98304u);
+  CHECK_EQ(state->firstParam, int64_t(0x7f0000001000));
+  CHECK_EQ(std::string(state->function), std::string("attn_combine_1"));
+  CHECK_EQ(describeDriverError(api, "cuX", 1),
+           std::string("cuX failed: CUDA_ERROR_FAKE (fake error)"));
+}
+
+int main() {
+  for (auto &[name, body] : tests()) {
+    int before = failures;
+    body();
+    std::printf("[%s] %s\n", failures == before ? "  OK  " : "FAILED", name);
+  }
+  if (failures) {
+    std::printf("%d check(s) failed\n", failures);
+    return 1;
+  }
+  std::printf("all %zu tests passed\n", tests().size());
+  return 0;
+}
