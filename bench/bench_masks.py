@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""Mask benchmark: attn kernels against SDPA (flash, cuDNN) and
+FlexAttention, bf16, B=1, H=16, D=128 (DESIGN.md "Performance method").
+
+Per case: correctness first (our output against an f32 reference of
+SEMANTICS.md on 256 random query rows, poisoned NaN output, no NaN left
+anywhere), then the median time of triton.testing.do_bench for ours and each
+peer on the same inputs. TFLOP/s counts the kept pairs exactly
+(4 * D * kept_pairs * H * B / time); ratio = peer ms / our ms (> 1: ours is
+faster). FlexAttention runs under torch.compile with a block mask built once
+by create_block_mask from a mask_mod implementing the same mask
+(bench/reference.py keep()); grid masks are measured twice: row-major token
+order, and tokens permuted into the N-D query tiles attn-plan chooses for
+target sm_80 (query tile 128 tokens, key tile 64, Plan.cpp getGridTile: 8x16
+and 4x16 on a 128x128 grid), the mask_mod mapping permuted positions back to
+grid coordinates.
+
+  # build machine (attn-opt, no GPU, no torch): compile the kernels, record compile times
+  ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/bench_masks.py --compile-only
+
+  # GPU machine (torch + triton, no attn-opt)
+  cmake -S runtime -B build-rt && cmake --build build-rt
+  python3 bench/bench_masks.py [--only nbhd2d] [--peers ours,flash,cudnn,flex,flex-tiled]
+
+Prints a markdown table for bench/RESULTS.md. Compile time per kernel comes
+from <cache>/compile_times.json written by the compile-only run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import add_common_args, compile_cases, compile_times, require_compiled, select  # noqa: E402
+import attn_mlir as am  # noqa: E402
+from attn_mlir import Causal, Neighborhood, PowerLaw, Segments  # noqa: E402
+import reference as ref  # noqa: E402
+
+SCRIPT = "bench_masks"
+B, H, D = 1, 16, 128
+DTYPE = "bf16"
+ATOL = 5e-2
+REF_ROWS = 256
+TARGET = "sm_80"          # attention()'s default target: tiles of attn-plan for sm_80
+QUERY_TILE_TOKENS = 128   # Plan.cpp getTargetTiles(sm_80, D = 128)
+KEY_TILE_TOKENS = 64
+PEERS = ("flash", "cudnn", "flex", "flex-tiled")
+
+
+@dataclass
+class Case:
+    name: str
+    N: int
+    mask: Any = None        # None: dense
+    sdpa: bool = False      # SDPA peers apply (dense / causal)
+    note: str = ""
+
+    @property
+    def grid(self) -> Optional[List[int]]:
+        return list(self.mask.grid) if isinstance(self.mask, Neighborhood) else None
+
+
+def cases() -> List[Case]:
+    # In-context video: segments [target prompt, reference prompt, target
+    # video, reference video] = [226, 226, 17550, 17550]. References (rows 1
+    # and 3) see only references (reference prompt and reference video);
+    # targets (rows 0 and 2) see the target prompt, the target video and the
+    # reference video (docs/Masks.md, SEMANTICS.md 2.5).
+    in_context = Segments(query=[226, 226, 17550, 17550],
+                          visibility=[["full", "none", "full", "full"],
+                                      ["none", "full", "none", "full"],
+                                      ["full", "none", "full", "full"],
+                                      ["none", "full", "none", "full"]])
+    return [
+        Case("dense-4096", 4096, None, sdpa=True),
+        Case("dense-16384", 16384, None, sdpa=True),
+        Case("causal-16384", 16384, Causal(), sdpa=True),
+        Case("nbhd1d-16384-w2049", 16384, Neighborhood(grid=[16384], window=2049)),
+        Case("nbhd2d-128x128-w13", 16384, Neighborhood(grid=[128, 128], window=13)),
+        Case("nbhd2d-128x128-w31", 16384, Neighborhood(grid=[128, 128], window=31)),
+        Case("blocked2d-128x128-w16-s16", 16384, Neighborhood(grid=[128, 128], window=16, stride=16)),
+        Case("strided2d-128x128-w24-s8", 16384, Neighborhood(grid=[128, 128], window=24, stride=8)),
+        Case("nbhd3d-16x32x32-w5x9x9", 16384, Neighborhood(grid=[16, 32, 32], window=[5, 9, 9])),
+        Case("powerlaw-32768-b256-w5-s1", 32768, PowerLaw(block=256, window=5, sink=1)),
+        Case("incontext-226-226-17550-17550", 35552, in_context),
+    ]
+
+
+# One description of the call, used by compile-only and the run.
+
+def call_of(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], str, Dict[str, Any]]:
+    shape = (B, H, case.N, D)
+    return shape, shape, shape, DTYPE, {"mask": case.mask, "layout": "bhnd", "target": TARGET}
+
+
+def spec_of(case: Case) -> am.AttentionSpec:
+    q, k, v, dtype, options = call_of(case)
+    return am.spec_for_shapes(q, k, v, dtype, **options)
+
+
+# ----------------------------------------------------------------------------
+# Run mode.
+
+def _bench(fn, warmup: int, rep: int) -> float:
+    import triton.testing
+    return float(triton.testing.do_bench(fn, warmup=warmup, rep=rep, return_mode="median"))
+
+
+def _err_rows(out_bhnd, ref_o, rows) -> float:
+    return (out_bhnd[:, :, rows].float() - ref_o).abs().nan_to_num(nan=float("inf")).max().item()
+
+
+class Flex:
+    """torch.compile'd flex_attention, created once."""
+
+    def __init__(self) -> None:
+        import torch
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
+                     "accumulated_cache_size_limit"):
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), 256))
+        self.create_block_mask = create_block_mask
+        self.fn = torch.compile(flex_attention, dynamic=False)
+
+    def block_mask(self, mask_mod, n: int):
+        try:
+            return self.create_block_mask(mask_mod, None, None, n, n, device="cuda", _compile=True)
+        except TypeError:
+            return self.create_block_mask(mask_mod, None, None, n, n, device="cuda")
+
+
+def run_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: int,
+             flex: Optional[Flex], times: Dict[str, Any]) -> Dict[str, Any]:
+    import torch
+    device = torch.device("cuda")
+    row: Dict[str, Any] = {"case": case.name, "N": case.N}
+    rec = times.get(case.name, {})
+    row["compile_s"] = rec.get("seconds") if rec.get("ok") else None
+    spec = spec_of(case)
+    missing = require_compiled(spec, cache)
+    if missing:
+        row["error"] = missing
+        return row
+
+    gen = torch.Generator(device=device)
+    gen.manual_seed(1234)
+    q_shape, k_shape, v_shape, _, options = call_of(case)
+    q = torch.randn(q_shape, generator=gen, device=device, dtype=torch.bfloat16)
+    k = torch.randn(k_shape, generator=gen, device=device, dtype=torch.bfloat16)
+    v = torch.randn(v_shape, generator=gen, device=device, dtype=torch.bfloat16)
+    scale = 1.0 / math.sqrt(D)
+
+    # Exact kept pairs (one head; every head and batch has the same mask).
+    t0 = time.time()
+    kept = ref.count_kept(case.mask, case.N, case.N, device, chunk=2048)
+    row["kept_pairs"] = kept
+    row["density"] = kept / (case.N * case.N)
+    flops = 4.0 * D * kept * H * B
+
+    # Correctness on REF_ROWS random rows, poisoned output.
+    rows = torch.randperm(case.N, generator=gen, device=device)[:REF_ROWS].sort().values
+    keep_rows = ref.keep_matrix(case.mask, case.N, case.N, device, rows)
+    ref_o, _ = ref.attention_f32(q[:, :, rows], k, v, keep_rows, scale, rows=rows)
+    del keep_rows
+    out = torch.full((B, H, case.N, D), float("nan"), dtype=torch.bfloat16, device=device)
+    am.attention(q, k, v, out=out, cache_dir=cache, **options)
+    torch.cuda.synchronize()
+    nan = int(torch.isnan(out).sum())
+    err = _err_rows(out, ref_o, rows)
+    row["err"] = err
+    row["ok"] = nan == 0 and err <= ATOL
+    if not row["ok"]:
+        row["error"] = f"wrong: max err {err:.3g} on {REF_ROWS} rows, {nan} NaN/unwritten"
+    row["setup_s"] = time.time() - t0
+
+    ms = _bench(lambda: am.attention(q, k, v, out=out, cache_dir=cache, **options), warmup, rep)
+    row["ours_ms"] = ms
+    row["ours_tflops"] = flops / ms * 1e-9
+    row["peers"] = {}
+
+    def peer(name: str, fn, check=None) -> None:
+        try:
+            note = ""
+            if check is not None:
+                note = check()
+            pms = _bench(fn, warmup, rep)
+            row["peers"][name] = {"ms": pms, "tflops": flops / pms * 1e-9, "note": note}
+        except Exception as error:
+            msg = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            row["peers"][name] = {"error": msg[:160]}
+            traceback.print_exc(limit=2, file=sys.stderr)
+        finally:
+            torch.cuda.synchronize()
+
+    if case.sdpa:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        import torch.nn.functional as F
+        causal = case.mask is not None
+        for name, backend in (("flash", SDPBackend.FLASH_ATTENTION),
+                              ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+            if name not in peers:
+                continue
+
+            def run(backend=backend):
+                with sdpa_kernel(backend):
+                    return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+            def check(run=run):
+                o = run()
+                e = _err_rows(o, ref_o, rows)
+                return f"err {e:.2e}"
+            peer(name, run, check)
+
+    if flex is not None and "flex" in peers:
+        mask = case.mask
+        if mask is None:
+            block = None
+        else:
+            def mask_mod(b, h, qi, ki, mask=mask, n=case.N):
+                return ref.keep(mask, qi, ki, n, n)
+            block = flex.block_mask(mask_mod, case.N)
+
+        def run_flex(block=block):
+            return flex.fn(q, k, v, block_mask=block, scale=scale)
+
+        def check_flex(run=run_flex):
+            return f"err {_err_rows(run(), ref_o, rows):.2e}"
+        peer("flex", run_flex, check_flex)
+
+    grid = case.grid
+    if flex is not None and "flex-tiled" in peers and grid is not None and len(grid) > 1:
+        try:
+            tile = ref.grid_tile(grid, QUERY_TILE_TOKENS)
+            key_tile = ref.grid_tile(grid, KEY_TILE_TOKENS)
+            row["tiles"] = f"q {'x'.join(map(str, tile))}, k {'x'.join(map(str, key_tile))}"
+            perm = torch.tensor(ref.tile_permutation(grid, tile), device=device, dtype=torch.int64)
+            inv = torch.empty_like(perm)
+            inv[perm] = torch.arange(case.N, device=device)
+            qp, kp, vp = (x[:, :, perm].contiguous() for x in (q, k, v))
+            perm32 = perm.to(torch.int32)
+
+            def mask_mod_p(b, h, qi, ki, mask=case.mask, n=case.N, perm=perm32):
+                return ref.keep(mask, perm[qi], perm[ki], n, n)
+            block_p = flex.block_mask(mask_mod_p, case.N)
+
+            def run_flex_p():
+                return flex.fn(qp, kp, vp, block_mask=block_p, scale=scale)
+
+            def check_flex_p():
+                o = run_flex_p()[:, :, inv]  # back to row-major token order
+                return f"err {_err_rows(o, ref_o, rows):.2e}"
+            peer("flex-tiled", run_flex_p, check_flex_p)
+        except Exception as error:
+            row["peers"]["flex-tiled"] = {"error": f"{type(error).__name__}: {error}"[:160]}
+    return row
+
+
+def _fmt_peer(row: Dict[str, Any], name: str) -> Tuple[str, str]:
+    p = row.get("peers", {}).get(name)
+    if p is None:
+        return "—", "—"
+    if "error" in p:
+        return f"n/a ({p['error']})", "—"
+    ratio = p["ms"] / row["ours_ms"]
+    return f"{p['ms']:.3f} ms / {p['tflops']:.0f}", f"{ratio:.2f}"
+
+
+def print_table(rows: List[Dict[str, Any]]) -> None:
+    print()
+    print("| case | N | kept | ours ms | ours TFLOP/s | max err | compile s | "
+          "SDPA-flash ms / TFLOP/s | ratio | SDPA-cuDNN ms / TFLOP/s | ratio | "
+          "Flex ms / TFLOP/s | ratio | Flex tiled ms / TFLOP/s | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if "ours_ms" not in r:
+            print(f"| {r['case']} | {r['N']} | | n/a ({r.get('error', '?')}) | | | "
+                  f"{r.get('compile_s') or 'n/a'} | | | | | | | | |")
+            continue
+        cells = []
+        for name in PEERS:
+            cells.extend(_fmt_peer(r, name))
+        comp = f"{r['compile_s']:.2f}" if r.get("compile_s") is not None else "n/a"
+        ok = "" if r.get("ok") else " **WRONG**"
+        print(f"| {r['case']} | {r['N']} | {100 * r['density']:.2f}% | {r['ours_ms']:.3f} | "
+              f"{r['ours_tflops']:.0f} | {r['err']:.1e}{ok} | {comp} | " + " | ".join(cells) + " |")
+    print()
+    print("kept: kept pairs / N^2; TFLOP/s = 4*D*kept_pairs*H*B / time; ratio = peer ms / ours ms "
+          "(> 1: ours faster); Flex tiled: tokens permuted into attn-plan's sm_80 N-D tiles.")
+    notes = [f"- {r['case']}: {name}: {p['note']}" for r in rows
+             for name, p in r.get("peers", {}).items() if p.get("note")]
+    notes += [f"- {r['case']}: tiles {r['tiles']}" for r in rows if r.get("tiles")]
+    if notes:
+        print("\nPeer checks against the same f32 reference rows (max abs err), tiles:")
+        print("\n".join(notes))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--peers", default=",".join(PEERS),
+                        help=f"comma-separated subset of {','.join(PEERS)} (default all)")
+    parser.add_argument("--warmup", type=int, default=25, help="do_bench warmup, ms")
+    parser.add_argument("--rep", type=int, default=100, help="do_bench repetitions, ms")
+    args = parser.parse_args()
+    cache = Path(args.cache)
+    selected = select(cases(), args.only)
+    if args.list:
+        for c in selected:
+            tiles = ""
+            if c.grid and len(c.grid) > 1:
+                tiles = (f"  tiles q {ref.grid_tile(c.grid, QUERY_TILE_TOKENS)} "
+                         f"k {ref.grid_tile(c.grid, KEY_TILE_TOKENS)}")
+            print(f"{c.name:<32} N={c.N:<6} {c.mask.to_mlir() if c.mask is not None else 'dense'}{tiles}")
+        return 0
+    if args.compile_only:
+        return 1 if compile_cases(SCRIPT, selected, spec_of, cache) else 0
+
+    import torch
+    peers = [p for p in args.peers.split(",") if p]
+    times = compile_times(cache, SCRIPT)
+    print(f"# {torch.cuda.get_device_name()}  torch {torch.__version__}  cache {cache}  "
+          f"B={B} H={H} D={D} {DTYPE}  do_bench warmup {args.warmup} ms rep {args.rep} ms (median)")
+    flex = None
+    if "flex" in peers or "flex-tiled" in peers:
+        try:
+            flex = Flex()
+        except Exception as error:
+            print(f"# FlexAttention unavailable: {type(error).__name__}: {error}")
+    rows = []
+    failed = False
+    start_all = time.time()
+    for case in selected:
+        start = time.time()
+        try:
+            row = run_case(case, cache, peers, args.warmup, args.rep, flex, times)
+        except Exception as error:
+            traceback.print_exc()
+            row = {"case": case.name, "N": case.N, "error": f"{type(error).__name__}: {error}"}
+        rows.append(row)
+        failed |= not row.get("ok", False)
+        summary = (f"ours {row['ours_ms']:.3f} ms {row['ours_tflops']:.0f} TFLOP/s err {row['err']:.1e}"
+                   if "ours_ms" in row else row.get("error"))
+        peer_text = "  ".join(f"{n} {p['ms']:.3f}" if "ms" in p else f"{n} n/a"
+                              for n, p in row.get("peers", {}).items())
+        print(f"{'ok  ' if row.get('ok') else 'FAIL'} {case.name:<32} {summary}  {peer_text}  "
+              f"({time.time() - start:.1f}s)", flush=True)
+        torch.cuda.empty_cache()
+    print(f"# total {time.time() - start_all:.1f}s")
+    print_table(rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

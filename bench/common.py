@@ -1,0 +1,145 @@
+"""Shared plumbing of the bench/ scripts: the two modes (compile here, run on
+the GPU machine), the kernel cache and the compile-time record.
+
+Pure Python at import time (no torch): `--compile-only` runs on the build
+machine with /usr/bin/python3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO / "python") not in sys.path:
+    sys.path.insert(0, str(REPO / "python"))
+
+import attn_mlir as am  # noqa: E402
+
+DEFAULT_CACHE = REPO / ".attn-cache"
+TIMES_FILE = "compile_times.json"
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compile-only", action="store_true",
+                        help="compile every kernel the run needs into --cache (build machine, "
+                             "needs attn-opt: $ATTN_OPT or build/bin/attn-opt); no torch")
+    parser.add_argument("--cache", default=str(DEFAULT_CACHE),
+                        help=f"kernel cache directory (default {DEFAULT_CACHE})")
+    parser.add_argument("--only", default=None,
+                        help="run only cases whose name contains this substring "
+                             "(several: comma-separated)")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+
+
+def select(cases: Sequence[Any], only: Optional[str], exact: bool = False) -> List[Any]:
+    if not only:
+        return list(cases)
+    wanted = [w for w in only.split(",") if w]
+    if exact:
+        return [c for c in cases if c.name in wanted]
+    return [c for c in cases if any(w in c.name for w in wanted)]
+
+
+def _load_times(cache: Path) -> Dict[str, Any]:
+    path = cache / TIMES_FILE
+    if path.is_file():
+        try:
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            pass
+    return {}
+
+
+def compile_times(cache: Path, script: str) -> Dict[str, Any]:
+    """{case name: record} written by the compile-only run of `script`."""
+    return _load_times(Path(cache)).get(script, {})
+
+
+def compile_cases(script: str, cases: Sequence[Any], spec_of: Callable[[Any], "am.AttentionSpec"],
+                  cache: Path) -> int:
+    """Compiles spec_of(case) for every case into `cache`, timing a real
+    attn-opt run per kernel (always into a fresh staging cache, so a warm
+    cache does not hide the compile time), and records the times in
+    <cache>/compile_times.json under `script`. Continues past failures;
+    returns the number of failures."""
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    tool = am.find_attn_opt()
+    print(f"# attn-opt: {tool}")
+    print(f"# cache: {cache}")
+    if tool is None:
+        print("error: no attn-opt (set ATTN_OPT=/path/to/attn-opt)")
+        return len(cases)
+    times = _load_times(cache)
+    record: Dict[str, Any] = times.get(script, {})
+    failures: List[Tuple[str, str]] = []
+    print(f"{'case':<40} {'compile s':>9}  {'kernels':<24} key")
+    for case in cases:
+        try:
+            spec = spec_of(case)
+        except Exception as error:  # a spec the package rejects
+            failures.append((case.name, f"spec: {type(error).__name__}: {error}"))
+            print(f"{case.name:<40} {'FAIL':>9}  spec: {type(error).__name__}: {error}")
+            record[case.name] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+            continue
+        staging = Path(tempfile.mkdtemp(prefix="attn-bench-"))
+        try:
+            start = time.perf_counter()
+            artifacts = am.compile(spec, staging)
+            seconds = time.perf_counter() - start
+            entry = cache / artifacts.key
+            if not (entry / "manifest.json").is_file():
+                tmp = cache / f".tmp-{artifacts.key[:16]}-{os.getpid()}"
+                shutil.rmtree(tmp, ignore_errors=True)
+                shutil.copytree(artifacts.directory, tmp)
+                try:
+                    os.rename(tmp, entry)
+                except OSError:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            kernels = [k["name"] for k in artifacts.manifest["kernels"]]
+            shared = [k.get("shared_bytes", 0) for k in artifacts.manifest["kernels"]]
+            record[case.name] = {"ok": True, "key": artifacts.key, "seconds": round(seconds, 4),
+                                 "kernels": kernels, "shared_bytes": shared}
+            print(f"{case.name:<40} {seconds:>9.3f}  {','.join(kernels):<24} {artifacts.key[:16]}")
+        except am.AttnCompileError as error:
+            diag = (error.diagnostics if hasattr(error, "diagnostics") else str(error)) or str(error)
+            failures.append((case.name, diag.strip()))
+            record[case.name] = {"ok": False, "key": spec.cache_key(), "error": diag.strip()}
+            print(f"{case.name:<40} {'FAIL':>9}  attn-opt: {diag.strip().splitlines()[0] if diag.strip() else error}")
+        except Exception as error:
+            failures.append((case.name, traceback.format_exc()))
+            record[case.name] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+            print(f"{case.name:<40} {'FAIL':>9}  {type(error).__name__}: {error}")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    times[script] = record
+    with open(cache / TIMES_FILE, "w", encoding="utf-8") as f:
+        json.dump(times, f, indent=1, sort_keys=True)
+    ok = [r["seconds"] for n, r in record.items() if r.get("ok") and any(c.name == n for c in cases)]
+    if ok:
+        ok.sort()
+        print(f"# compiled {len(ok)} kernels: compile time per kernel median {ok[len(ok) // 2]:.3f} s, "
+              f"min {ok[0]:.3f} s, max {ok[-1]:.3f} s")
+    if failures:
+        print(f"\n# {len(failures)} case(s) failed to compile:")
+        for name, diag in failures:
+            print(f"## {name}\n{diag}\n")
+    return len(failures)
+
+
+def require_compiled(spec: "am.AttentionSpec", cache: Path) -> Optional[str]:
+    """None when the spec's kernel is in the cache, else a message."""
+    if am.lookup(spec, cache) is None:
+        return (f"kernel {spec.cache_key()[:16]} not in {cache}: run this script with "
+                "--compile-only on the build machine and carry the cache")
+    return None

@@ -1,0 +1,471 @@
+#!/usr/bin/env python3
+"""GPU correctness check of the attn kernels against an f32 PyTorch
+reference of SEMANTICS.md (bench/reference.py).
+
+Every mask family with odd sizes, GQA, D 64/128, D != Dv, B = 2, both
+layouts, f16 and bf16, LSE, explicit masks and biases, heads features
+(weights incl. 0, gates, SoftPAG u in {0, 0.3, 1}, head groups with their
+own masks), on fresh random inputs with poisoned (NaN) outputs.
+Tolerance: |out - ref| <= atol (bf16 5e-2, f16 1e-2), rtol 0; the LSE to
+the same atol with -inf exactly where the reference has it.
+
+Two machines:
+
+  # build machine (attn-opt, no GPU, no torch): compile every kernel
+  ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/gpu_check.py --compile-only
+
+  # GPU machine (torch, no attn-opt): build the launcher once, then run
+  cmake -S runtime -B build-rt && cmake --build build-rt
+  python3 bench/gpu_check.py                 # all cases; exit 1 on any failure
+  python3 bench/gpu_check.py --only nbhd2d   # a subset; --list lists them
+  python3 bench/gpu_check.py --sanitize      # compute-sanitizer memcheck + racecheck
+
+Both modes derive each kernel's spec with the same function (`call_of`), so
+the run looks up exactly what compile-only compiled (--cache, default
+<repo>/.attn-cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (DEFAULT_CACHE, REPO, add_common_args, compile_cases,  # noqa: E402
+                    require_compiled, select)
+import attn_mlir as am  # noqa: E402
+from attn_mlir import (And, Causal, Dense, HeadGroup, Heads, Neighborhood,  # noqa: E402
+                       NoneMask, Or, PowerLaw, Segments, SlidingWindow, SoftPag)
+import reference as ref  # noqa: E402
+
+SCRIPT = "gpu_check"
+ATOL = {"bf16": 5e-2, "f16": 1e-2}
+SANITIZER = "/usr/local/cuda-13.0/bin/compute-sanitizer"
+SANITIZE_CASES = ("dense-bf16-d64-n300", "nbhd2d-24x20-w7", "seg-runtime-padding")
+
+
+@dataclass
+class Case:
+    name: str
+    B: int = 2
+    Hq: int = 4
+    Hkv: Optional[int] = None          # default Hq
+    Nq: int = 300
+    Nk: Optional[int] = None           # default Nq
+    D: int = 64
+    Dv: Optional[int] = None           # default D
+    dtype: str = "bf16"
+    layout: str = "bhnd"
+    mask: Any = None
+    heads: Any = None
+    lse: bool = True
+    scale: Optional[float] = None
+    explicit: Optional[str] = None     # explicit mask shape: "nn", "b1", "1h", "bh"
+    bias: Optional[Tuple[str, str]] = None  # (dtype, shape kind as above)
+    gates: bool = False
+    offsets: Optional[List[Any]] = None  # run-time segments: per batch [S+1] or [[S+1], [S+1]]
+    padded_out: bool = False           # out is a strided view of a NaN-padded buffer
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        self.Hkv = self.Hkv or self.Hq
+        self.Nk = self.Nk or self.Nq
+        self.Dv = self.Dv or self.D
+
+
+def _grid_n(*grid: int) -> int:
+    n = 1
+    for g in grid:
+        n *= g
+    return n
+
+
+def cases() -> List[Case]:
+    C = Case
+    seg_nested = Segments(
+        query=[50, 96, 127],
+        visibility=[["full", "none", "none"],
+                    ["full", Neighborhood(grid=[8, 12], window=[3, 5]), "none"],
+                    [Causal("bottom_right"), "full", SlidingWindow(10, 0)]])
+    seg_doc = Segments(query=[None, None, None],
+                       visibility=[["causal", "none", "none"], ["none", "causal", "none"],
+                                   ["none", "none", "causal"]])
+    seg_sep = Segments(query=[None, None], key=[None, None],
+                       visibility=[["full", "none"], ["causal", "full"]])
+    return [
+        # dense, sizes, layouts, dtypes
+        C("dense-bf16-d64-n300"),
+        C("dense-f16-d128-n1000", dtype="f16", D=128, Nq=1000, lse=False),
+        C("dense-cross-nq77-nk300", Nq=77, Nk=300),
+        C("dense-f16-bnhd-n77", dtype="f16", layout="bnhd", Nq=77),
+        C("dense-b1-nq1-nk1000", B=1, Nq=1, Nk=1000),
+        C("dense-padded-out-bnhd", layout="bnhd", Nq=300, padded_out=True),
+        # causal
+        C("causal-tl-n1000", mask=Causal(), Nq=1000),
+        C("causal-tl-nq300-nk1000", mask=Causal(), Nq=300, Nk=1000),
+        C("causal-tl-nq1000-nk300", mask=Causal(), Nq=1000, Nk=300),
+        C("causal-br-nq300-nk1000-f16", mask=Causal("bottom_right"), Nq=300, Nk=1000, dtype="f16"),
+        C("causal-br-nq1000-nk300", mask=Causal("bottom_right"), Nq=1000, Nk=300,
+          note="rows i < 700 keep nothing: O = 0, LSE = -inf"),
+        # sliding window
+        C("sliding-l64-r16-n1000", mask=SlidingWindow(64, 16), Nq=1000),
+        C("sliding-br-l100-r0-nq300-nk1000", mask=SlidingWindow(100, 0, "bottom_right"),
+          Nq=300, Nk=1000, layout="bnhd"),
+        # neighborhood 1-D / 2-D / 3-D
+        C("nbhd1d-n1000-w31", mask=Neighborhood(grid=[1000], window=31), Nq=1000),
+        C("nbhd1d-n999-w17-s4-d3", mask=Neighborhood(grid=[999], window=17, stride=4, dilation=3),
+          Nq=999),
+        C("nbhd1d-causal-n500-w32-s8", mask=Neighborhood(grid=[500], window=32, stride=8, causal=True),
+          Nq=500, dtype="f16"),
+        C("nbhd2d-24x20-w7", mask=Neighborhood(grid=[24, 20], window=7), Nq=480),
+        C("nbhd2d-24x20-w6x8-even", mask=Neighborhood(grid=[24, 20], window=[6, 8]), Nq=480,
+          D=128, layout="bnhd"),
+        C("nbhd2d-32x33-w9x10-s3x5", mask=Neighborhood(grid=[32, 33], window=[9, 10], stride=[3, 5]),
+          Nq=_grid_n(32, 33)),
+        C("nbhd2d-30x31-w5-d2x3", mask=Neighborhood(grid=[30, 31], window=5, dilation=[2, 3]),
+          Nq=930),
+        C("nbhd2d-20x24-causal0", mask=Neighborhood(grid=[20, 24], window=[5, 7], causal=[True, False]),
+          Nq=480),
+        C("nbhd2d-32x48-blocked16", mask=Neighborhood(grid=[32, 48], window=16, stride=16),
+          Nq=_grid_n(32, 48)),
+        C("nbhd3d-6x10x12-w3x5x5", mask=Neighborhood(grid=[6, 10, 12], window=[3, 5, 5]), Nq=720),
+        C("nbhd3d-8x9x10-mixed", mask=Neighborhood(grid=[8, 9, 10], window=[3, 4, 5], stride=[1, 2, 3],
+                                                   dilation=[2, 1, 2], causal=[True, False, False]),
+          Nq=720, dtype="f16"),
+        # power law
+        C("powerlaw-n1000-b32-w2-s1", mask=PowerLaw(block=32, window=2, sink=1), Nq=1000),
+        C("powerlaw-noncausal-n700-b16-w1", mask=PowerLaw(block=16, window=1, causal=False), Nq=700),
+        # segments
+        C("seg-static-prefixlm", mask=Segments(query=[64, 237], visibility=[["full", "none"],
+                                                                            ["full", "causal"]]),
+          Nq=301),
+        C("seg-static-nested", mask=seg_nested, Nq=273),
+        C("seg-runtime-padding", mask=seg_doc, Nq=300,
+          offsets=[[0, 100, 250, 280], [0, 7, 7, 290]],
+          note="tokens past the last offset keep nothing; an empty segment"),
+        C("seg-runtime-separate", mask=seg_sep, Nq=200, Nk=333,
+          offsets=[[[0, 77, 190], [0, 100, 333]], [[0, 150, 200], [0, 33, 300]]]),
+        # composites
+        C("and-causal-sliding-n1000", mask=And(Causal(), SlidingWindow(100, 50)), Nq=1000),
+        C("or-sliding-powerlaw-n1000", mask=Or(SlidingWindow(64, 0), PowerLaw(block=32, window=1, sink=1)),
+          Nq=1000),
+        C("and-nbhd2d-causal-20x30", mask=And(Neighborhood(grid=[20, 30], window=7), Causal()), Nq=600),
+        # explicit mask and bias operands
+        C("explicit-nn-dense", explicit="nn", Nq=300, Nk=333,
+          note="random mask with some rows empty"),
+        C("explicit-bh-causal-f16", explicit="bh", mask=Causal(), dtype="f16", Nq=257),
+        C("bias-f32-1h-causal", bias=("f32", "1h"), mask=Causal(), Nq=300),
+        C("bias-bf16-nn-explicit-b1", bias=("bf16", "nn"), explicit="b1", Nq=200, Nk=250,
+          layout="bnhd"),
+        # GQA, head dims
+        C("gqa-8x2-d128-causal-bnhd", Hq=8, Hkv=2, D=128, mask=Causal(), Nq=1000, layout="bnhd"),
+        C("gqa-8x2-d128-dv64-f16", Hq=8, Hkv=2, D=128, Dv=64, dtype="f16", Nq=300),
+        C("d64-dv128-sliding", D=64, Dv=128, mask=SlidingWindow(32, 32), Nq=300),
+        # heads
+        C("heads-weights-with-zero", heads=Heads(weights=[1.0, 0.5, 0.0, 2.0]), mask=Causal(), Nq=300),
+        C("heads-gates", gates=True, mask=Causal(), Nq=300, Hq=8, Hkv=2,
+          note="gates in [0, 2) with head 1 zero on rows 0..127"),
+        C("softpag-u0", heads=Heads(softpag=SoftPag(u=0.0, heads=[0, 2])), Nq=300),
+        C("softpag-u0.3", heads=Heads(softpag=SoftPag(u=0.3, heads=[0, 2])), mask=Causal(), Nq=300),
+        C("softpag-u1", heads=Heads(softpag=SoftPag(u=1.0, heads=[1])), Nq=300,
+          note="LSE is the unperturbed attention's"),
+        C("head-groups-masks", Hq=4, Hkv=2, mask=Causal(), Nq=600,
+          heads=Heads(groups=[HeadGroup([1], mask=SlidingWindow(32, 0)),
+                              HeadGroup([2, 3], mask=Neighborhood(grid=[20, 30], window=[5, 9]))])),
+        C("heads-all-features", Hq=4, Nq=300, gates=True, mask=Causal(),
+          heads=Heads(weights=[1.0, 0.0, 0.7, 1.0], softpag=SoftPag(u=0.3, heads=[2]),
+                      groups=[HeadGroup([3], mask=Dense())])),
+    ]
+
+
+# ----------------------------------------------------------------------------
+# One description of a call, used by both modes.
+
+def _pair_shape(case: Case, kind: str) -> Tuple[int, ...]:
+    return {"nn": (case.Nq, case.Nk), "b1": (case.B, 1, case.Nq, case.Nk),
+            "1h": (1, case.Hq, case.Nq, case.Nk), "bh": (case.B, case.Hq, case.Nq, case.Nk)}[kind]
+
+
+def _tensor_shape(case: Case, h: int, n: int, d: int) -> Tuple[int, ...]:
+    return (case.B, h, n, d) if case.layout == "bhnd" else (case.B, n, h, d)
+
+
+def call_of(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], str, Dict[str, Any]]:
+    """(q shape, k shape, v shape, dtype, attention() options) with optional
+    operands as (shape, dtype) pairs."""
+    options: Dict[str, Any] = {"mask": case.mask, "heads": case.heads, "scale": case.scale,
+                               "layout": case.layout, "return_lse": case.lse}
+    if case.explicit:
+        options["explicit_mask"] = (_pair_shape(case, case.explicit), "bool")
+    if case.bias:
+        options["bias"] = (_pair_shape(case, case.bias[1]), case.bias[0])
+    if case.gates:
+        options["gates"] = ((case.B, case.Nq, case.Hq), "f32")
+    if case.offsets is not None:
+        first = case.offsets[0]
+        per = [2, len(first[0])] if isinstance(first[0], (list, tuple)) else [len(first)]
+        options["segment_offsets"] = (tuple([case.B] + per), "i32")
+    return (_tensor_shape(case, case.Hq, case.Nq, case.D), _tensor_shape(case, case.Hkv, case.Nk, case.D),
+            _tensor_shape(case, case.Hkv, case.Nk, case.Dv), case.dtype, options)
+
+
+def spec_of(case: Case) -> am.AttentionSpec:
+    q, k, v, dtype, options = call_of(case)
+    return am.spec_for_shapes(q, k, v, dtype, **options)
+
+
+# ----------------------------------------------------------------------------
+# Run mode (GPU machine).
+
+def _torch_dtype(name: str):
+    import torch
+    return {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32,
+            "bool": torch.bool, "i32": torch.int32}[name]
+
+
+def _head_mask(case: Case, h: int):
+    if case.heads is not None:
+        for group in case.heads.groups:
+            if h in group.heads and group.mask is not None:
+                return group.mask
+    return case.mask
+
+
+def _make_inputs(case: Case, gen, device):
+    """Tensors of the call (random, fresh per run)."""
+    import torch
+    q_shape, k_shape, v_shape, dtype, options = call_of(case)
+    dt = _torch_dtype(dtype)
+    q = torch.randn(q_shape, generator=gen, device=device, dtype=torch.float32).to(dt)
+    k = torch.randn(k_shape, generator=gen, device=device, dtype=torch.float32).to(dt)
+    v = torch.randn(v_shape, generator=gen, device=device, dtype=torch.float32).to(dt)
+    tensors: Dict[str, Any] = {}
+    if "explicit_mask" in options:
+        shape, _ = options["explicit_mask"]
+        m = torch.rand(shape, generator=gen, device=device) < 0.6
+        m[..., 5, :] = False  # an empty row
+        tensors["explicit_mask"] = m
+    if "bias" in options:
+        shape, bdt = options["bias"]
+        tensors["bias"] = torch.randn(shape, generator=gen, device=device).to(_torch_dtype(bdt))
+    if "gates" in options:
+        shape, _ = options["gates"]
+        g = 2 * torch.rand(shape, generator=gen, device=device)
+        g[:, :128, min(1, case.Hq - 1)] = 0  # a whole query tile gated off for head 1
+        tensors["gates"] = g
+    if "segment_offsets" in options:
+        tensors["segment_offsets"] = torch.tensor(case.offsets, dtype=torch.int32, device=device)
+    return q, k, v, tensors, options
+
+
+def _poisoned_out(case: Case, device):
+    """out filled with NaN; with padded_out a strided view of a wider NaN
+    buffer (the padding must stay NaN)."""
+    import torch
+    dt = _torch_dtype(case.dtype)
+    shape = list(_tensor_shape(case, case.Hq, case.Nq, case.Dv))
+    if not case.padded_out:
+        return torch.full(shape, float("nan"), dtype=dt, device=device), None
+    wide = shape[:-1] + [shape[-1] + 24]
+    buf = torch.full(wide, float("nan"), dtype=dt, device=device)
+    return buf[..., :case.Dv], buf
+
+
+def _reference(case: Case, q, k, v, tensors, device):
+    import torch
+    qb, kb, vb = (ref.to_bhnd(x, case.layout) for x in (q, k, v))
+    scale = case.scale if case.scale is not None else 1.0 / (case.D ** 0.5)
+    keeps = torch.empty(case.B, case.Hq, case.Nq, case.Nk, dtype=torch.bool, device=device)
+    cache: Dict[Any, Any] = {}
+    for b in range(case.B):
+        offs = case.offsets[b] if case.offsets is not None else None
+        for h in range(case.Hq):
+            m = _head_mask(case, h)
+            key = (id(m), b if offs is not None else 0)
+            if key not in cache:
+                cache[key] = ref.keep_matrix(m, case.Nq, case.Nk, device, offsets=offs)
+            keeps[b, h] = cache[key]
+    if "explicit_mask" in tensors:
+        em = tensors["explicit_mask"]
+        keeps &= em.view(1, 1, *em.shape) if em.dim() == 2 else em
+    bias = None
+    if "bias" in tensors:
+        bias = tensors["bias"]
+        bias = bias.view(1, 1, *bias.shape) if bias.dim() == 2 else bias
+    return ref.attention_f32(qb, kb, vb, keeps, scale, bias=bias, heads=case.heads,
+                             gates=tensors.get("gates"))
+
+
+def run_case(case: Case, cache: Path, seed: int, check: bool = True) -> Tuple[bool, str]:
+    import torch
+    device = torch.device("cuda")
+    spec = spec_of(case)
+    missing = require_compiled(spec, cache)
+    if missing:
+        return False, missing
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    q, k, v, tensors, options = _make_inputs(case, gen, device)
+    out, buf = _poisoned_out(case, device)
+    kwargs = dict(options)
+    for name in ("explicit_mask", "bias", "gates", "segment_offsets"):
+        if name in kwargs:
+            kwargs[name] = tensors[name]
+    lse_poison_ptr = None
+    if case.lse:
+        # attention() allocates the LSE itself: poison the caching allocator's
+        # block of that size so an unwritten element shows up as NaN.
+        poison = torch.full((case.B, case.Hq, case.Nq), float("nan"), dtype=torch.float32,
+                            device=device)
+        lse_poison_ptr = poison.data_ptr()
+        del poison
+    result = am.attention(q, k, v, out=out, cache_dir=cache, **kwargs)
+    torch.cuda.synchronize()
+    o, lse = result if case.lse else (result, None)
+    if not check:
+        return True, "ran (no check)"
+    o_b = ref.to_bhnd(o, case.layout).float()
+    problems = []
+    if o.data_ptr() != out.data_ptr():
+        problems.append("out not written in place")
+    nan_o = int(torch.isnan(o_b).sum())
+    if nan_o:
+        problems.append(f"{nan_o} NaN/unwritten out elements")
+    if buf is not None:
+        pad = buf[..., case.Dv:]
+        if not bool(torch.isnan(pad).all()):
+            problems.append(f"{int((~torch.isnan(pad)).sum())} writes into out's padding")
+    ref_o, ref_lse = _reference(case, q, k, v, tensors, device)
+    atol = ATOL[case.dtype]
+    err_o = (o_b - ref_o).abs().nan_to_num(nan=float("inf")).max().item() if o_b.numel() else 0.0
+    if err_o > atol:
+        bad = (o_b - ref_o).abs().nan_to_num(nan=float("inf")) > atol
+        idx = bad.nonzero()[0].tolist()
+        problems.append(f"out err {err_o:.3g} > {atol} ({int(bad.sum())} elements; first at "
+                        f"[b,h,i,c]={idx})")
+    err_l = 0.0
+    poison_note = ""
+    if case.lse:
+        if lse.data_ptr() != lse_poison_ptr:
+            poison_note = " (lse poison not reused)"
+        nan_l = int(torch.isnan(lse).sum())
+        if nan_l:
+            problems.append(f"{nan_l} NaN/unwritten LSE elements")
+        inf_ref = torch.isinf(ref_lse)
+        inf_got = torch.isinf(lse) & (lse < 0)
+        if not torch.equal(inf_ref, inf_got):
+            diff = (inf_ref != inf_got).nonzero()
+            problems.append(f"LSE -inf pattern differs at {int(diff.shape[0])} rows (first "
+                            f"[b,h,i]={diff[0].tolist()}: got {lse[tuple(diff[0].tolist())].item()}, "
+                            f"ref {ref_lse[tuple(diff[0].tolist())].item()})")
+        fin = ~inf_ref & ~inf_got
+        if bool(fin.any()):
+            err_l = (lse[fin] - ref_lse[fin]).abs().nan_to_num(nan=float("inf")).max().item()
+            if err_l > atol:
+                problems.append(f"LSE err {err_l:.3g} > {atol}")
+    empty_rows = int(torch.isinf(ref_lse).sum()) if case.lse else -1
+    detail = f"out err {err_o:.2e}  lse err {err_l:.2e}" + (
+        f"  empty rows {empty_rows}" if empty_rows > 0 else "") + poison_note
+    if problems:
+        return False, detail + "  FAIL: " + "; ".join(problems)
+    return True, detail
+
+
+# ----------------------------------------------------------------------------
+# compute-sanitizer
+
+def _sanitize(selected: Sequence[Case], cache: Path) -> int:
+    names = [c.name for c in selected] or list(SANITIZE_CASES)
+    failures = 0
+    for tool in ("memcheck", "racecheck"):
+        for name in names:
+            base = [SANITIZER, "--tool", tool, "--error-exitcode", "99"]
+            inner = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--exact",
+                     "--no-check", "--cache", str(cache)]
+            attempts = [base + ["--kernel-name", "kns=attn_"] + inner, base + inner]
+            for attempt, command in enumerate(attempts):
+                start = time.time()
+                proc = subprocess.run(command, capture_output=True, text=True)
+                text = proc.stdout + proc.stderr
+                if attempt == 0 and re.search(r"(?i)unrecognized|invalid (option|value)|unknown option",
+                                              text) and "SUMMARY" not in text:
+                    continue  # this compute-sanitizer lacks the kernel filter
+                break
+            summary = [line.strip("= ").strip() for line in text.splitlines() if "SUMMARY" in line]
+            errors = 0
+            for line in summary:
+                m = re.search(r"(\d+) errors?", line)
+                if m:
+                    errors += int(m.group(1))
+            ran = "PASS" in text
+            ok = proc.returncode == 0 and errors == 0 and ran
+            failures += not ok
+            print(f"{tool:<10} {name:<32} {'ok' if ok else 'FAIL':<4} rc={proc.returncode} "
+                  f"{time.time() - start:6.1f}s  {' | '.join(summary) or '(no summary)'}")
+            if not ok:
+                print("    " + "\n    ".join(text.strip().splitlines()[-40:]))
+    return failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--sanitize", action="store_true",
+                        help=f"run {', '.join(SANITIZE_CASES)} (or --only's cases) under "
+                             "compute-sanitizer memcheck and racecheck")
+    parser.add_argument("--seed", type=int, default=None, help="input seed (default: fresh)")
+    parser.add_argument("--exact", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-check", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    cache = Path(args.cache)
+    all_cases = cases()
+    selected = select(all_cases, args.only, args.exact)
+    if args.list:
+        for c in selected:
+            q, k, v, dtype, options = call_of(c)
+            extras = [n for n in ("explicit_mask", "bias", "gates", "segment_offsets") if n in options]
+            print(f"{c.name:<36} {dtype:<4} {c.layout} q{list(q)} k{list(k)} v{list(v)} "
+                  f"mask={c.mask.to_mlir() if c.mask is not None else 'dense'}"
+                  + (f" heads={c.heads.to_mlir()}" if c.heads is not None else "")
+                  + (f" +{','.join(extras)}" if extras else "") + (" lse" if c.lse else ""))
+        return 0
+    if args.compile_only:
+        return 1 if compile_cases(SCRIPT, selected, spec_of, cache) else 0
+    if args.sanitize:
+        chosen = selected if args.only else []
+        return 1 if _sanitize(chosen, cache) else 0
+
+    import torch
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+    print(f"# {torch.cuda.get_device_name()}  torch {torch.__version__}  seed {seed}  cache {cache}")
+    failed = []
+    start_all = time.time()
+    for n, case in enumerate(selected):
+        start = time.time()
+        try:
+            ok, detail = run_case(case, cache, seed + n, check=not args.no_check)
+        except Exception as error:  # keep going: report every case
+            ok, detail = False, f"FAIL: {type(error).__name__}: {error}"
+            try:
+                torch.cuda.synchronize()
+            except Exception:
+                pass
+        if not ok:
+            failed.append(case.name)
+        print(f"{'PASS' if ok else 'FAIL'}  {case.name:<36} {detail}  ({time.time() - start:.2f}s)",
+              flush=True)
+    print(f"# {len(selected) - len(failed)}/{len(selected)} passed in {time.time() - start_all:.1f}s"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
