@@ -251,6 +251,8 @@ private:
   Value listStart, listCount;
   Value firstKeyTile; // range mode
   bool tableMode = false;
+  /// Table mode with no partial tile (e.g. dense with whole tiles).
+  bool everyListedTileFull = false;
   Value headWeight, headSoftpag;
 };
 
@@ -480,7 +482,9 @@ AttentionKernelBuilder::getSlot(Value position) {
     entry = toIndex(entry);
     slot.keyTile = div(entry, 2);
     slot.mayKeep = i1(true);
-    slot.keepsAll = cmp(arith::CmpIPredicate::eq, rem(entry, 2), idx(1));
+    slot.keepsAll = everyListedTileFull
+                        ? i1(true)
+                        : cmp(arith::CmpIPredicate::eq, rem(entry, 2), idx(1));
   } else {
     slot.keyTile = add(firstKeyTile, position);
     if (maskAfterSoftmax) {
@@ -578,13 +582,17 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
       f[i / 4][i % 4] = values[i];
     return f;
   };
-  if (auto constant = getConstantIntValue(slot.keepsAll);
-      constant && *constant == 0) {
+  std::optional<int64_t> constantClass = getConstantIntValue(slot.keepsAll);
+  if (constantClass && *constantClass == 0) {
     applyMask(scores);
+  } else if (constantClass && *constantClass == 1) {
+    // Every tile is full: no mask code at all.
   } else {
     SmallVector<Value> flat = flatten(scores);
     auto ifFull = scf::IfOp::create(b, loc, ValueRange(flat).getTypes(),
                                     slot.keepsAll, /*withElse=*/true);
+    // Names the partial-tile path in the IR (lit tests check where it is).
+    ifFull->setAttr("attn.partial_tile_mask", b.getUnitAttr());
     {
       OpBuilder::InsertionGuard insertion(b);
       b.setInsertionPointToStart(ifFull.thenBlock());
@@ -851,6 +859,8 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
       }
       offsets.push_back(static_cast<int32_t>(entries.size()));
     }
+    everyListedTileFull =
+        llvm::all_of(entries, [](int32_t e) { return e % 2 == 1; });
     if (entries.empty())
       entries.push_back(0);
   }
@@ -982,10 +992,13 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
     Value endTile = arith::CeilDivSIOp::create(b, loc, keyEnd, idx(keys.tokens));
     listCount = arith::MaxSIOp::create(b, loc, sub(endTile, firstKeyTile), idx(0));
   }
-  // Heads with u = 1 compute no attention (as the CPU schedule).
-  Value computes = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE,
-                                         headSoftpag, f32(1));
-  listCount = select(computes, listCount, idx(0));
+  // Heads with u = 1 compute no attention unless the LSE output asks for
+  // their scores (as the CPU schedule).
+  if (!op.getLseOutput()) {
+    Value computes = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE,
+                                           headSoftpag, f32(1));
+    listCount = select(computes, listCount, idx(0));
+  }
 
   // Prologue: Q and the first key tile in one group.
   loadTile(queries, queryTile, seqQ, param("q"), queryBase, "q_stride_n",

@@ -20,6 +20,8 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   addOneShotBufferization(pm);
   AttnPlanOptions plan;
   plan.target = options.target;
+  plan.queryTile = options.queryTile;
+  plan.keyTile = options.keyTile;
   pm.addPass(createAttnPlan(plan));
   pm.addPass(createAttnSparsity());
   AttnLowerToGpuOptions lower;
@@ -68,6 +70,12 @@ struct GpuPipelineCommandLineOptions
   Option<int64_t> stages{*this, "stages",
                          llvm::cl::desc("K/V cp.async pipeline depth"),
                          llvm::cl::init(2)};
+  ListOption<int64_t> queryTile{
+      *this, "query-tile",
+      llvm::cl::desc("Query tile shape for attn-plan (default: the target's)")};
+  ListOption<int64_t> keyTile{
+      *this, "key-tile",
+      llvm::cl::desc("Key tile shape for attn-plan (default: the target's)")};
 };
 } // namespace
 
@@ -82,6 +90,8 @@ void mlir::attn::registerGpuPipeline() {
         o.chip = options.chip;
         o.format = options.format;
         o.stages = options.stages;
+        o.queryTile.assign(options.queryTile.begin(), options.queryTile.end());
+        o.keyTile.assign(options.keyTile.begin(), options.keyTile.end());
         buildGpuPipeline(pm, o);
       });
 }

@@ -45,6 +45,8 @@ struct GpuPipelineOptions {
   /// gpu-module-to-binary format: bin (cubin), isa (PTX), fatbin.
   std::string format = "bin";
   int64_t stages = 2;
+  /// attn-plan overrides (empty: the target's tiles).
+  SmallVector<int64_t> queryTile, keyTile;
 };
 
 /// attn.attention (tensors or memrefs) -> tiles -> GPU kernels -> binary,
