@@ -65,9 +65,10 @@ parseQuantizedBundles(OpAsmParser &parser,
       std::optional<QuantizedRole> role = symbolizeQuantizedRole(name);
       if (!role)
         return parser.emitError(loc, "unknown quantized operand '")
-               << name << "', expected key_mean, query_block_mean, "
-                          "score_correction, query, query_scales, key, "
-                          "key_scales, value or value_scales";
+               << name
+               << "', expected key_mean, query_block_mean, "
+                  "score_correction, query, query_scales, key, "
+                  "key_scales, value or value_scales";
       if (parser.parseEqual() || parser.parseOperand(operand) ||
           parser.parseColonType(type))
         return failure();
@@ -102,8 +103,8 @@ static void printQuantizedBundles(OpAsmPrinter &printer, Operation *,
     } else {
       printer << ", ";
     }
-    printer << stringifyQuantizedRole(static_cast<QuantizedRole>(
-                   entry % kQuantizedBundleStride))
+    printer << stringifyQuantizedRole(
+                   static_cast<QuantizedRole>(entry % kQuantizedBundleStride))
             << " = " << operand << " : " << type;
   }
   if (open != -1)
@@ -221,7 +222,8 @@ AttentionOp::getQuantizedRoles(PrecisionAttr precision) {
   if (precision.getSmoothK())
     roles.push_back(QuantizedRole::KeyMean);
   if (precision.getSmoothQ())
-    roles.append({QuantizedRole::QueryBlockMean, QuantizedRole::ScoreCorrection});
+    roles.append(
+        {QuantizedRole::QueryBlockMean, QuantizedRole::ScoreCorrection});
   Type qk = precision.getQk();
   Type queryType = cast<ShapedType>(getQuery().getType()).getElementType();
   if (precision.isQuantizedQK()) {
@@ -306,8 +308,8 @@ static LogicalResult expectShape(Operation *op, const Twine &name, Value value,
                                  StringRef layout) {
   auto type = cast<ShapedType>(value.getType());
   if (type.getRank() != static_cast<int64_t>(expected.size()))
-    return op->emitOpError() << name << " must have shape " << layout
-                             << ", got " << type;
+    return op->emitOpError()
+           << name << " must have shape " << layout << ", got " << type;
   if (!isa<FloatType>(type.getElementType()))
     return op->emitOpError() << name << " must have a float element type, got "
                              << type.getElementType();
@@ -316,9 +318,8 @@ static LogicalResult expectShape(Operation *op, const Twine &name, Value value,
     if (ShapedType::isDynamic(actual) || ShapedType::isDynamic(size) ||
         actual == size)
       continue;
-    return op->emitOpError() << name << " dimension " << dim << " is "
-                             << actual << " but " << meanings[dim] << " is "
-                             << size;
+    return op->emitOpError() << name << " dimension " << dim << " is " << actual
+                             << " but " << meanings[dim] << " is " << size;
   }
   return success();
 }
@@ -345,13 +346,13 @@ static LogicalResult verifyQuantizedBundles(AttentionOp op) {
   if (!layout) {
     if (count == 0)
       return success();
-    return op.emitOpError() << "has " << count
-                            << " quantized operands but no quantized_layout";
+    return op.emitOpError()
+           << "has " << count << " quantized operands but no quantized_layout";
   }
   if (static_cast<size_t>(layout.size()) != count)
-    return op.emitOpError() << "quantized_layout has " << layout.size()
-                            << " entries for " << count
-                            << " quantized operands";
+    return op.emitOpError()
+           << "quantized_layout has " << layout.size() << " entries for "
+           << count << " quantized operands";
   // Group the entries by bundle, keeping their order.
   llvm::MapVector<int64_t, SmallVector<std::pair<QuantizedRole, Value>>>
       bundles;
@@ -382,9 +383,9 @@ static LogicalResult verifyQuantizedBundles(AttentionOp op) {
   int64_t nk = op.getKeyLength(), d = op.getHeadDim();
   int64_t dv = op.getValueHeadDim();
   for (auto &[bundle, operands] : bundles) {
-    std::string owner =
-        bundle == 0 ? std::string("the op's precision")
-                    : "head group " + std::to_string(bundle - 1);
+    std::string owner = bundle == 0
+                            ? std::string("the op's precision")
+                            : "head group " + std::to_string(bundle - 1);
     PrecisionAttr precision = op.getBundlePrecision(bundle);
     if (!precision)
       return op.emitOpError() << "has a quantized bundle for " << owner
@@ -392,22 +393,19 @@ static LogicalResult verifyQuantizedBundles(AttentionOp op) {
     SmallVector<QuantizedRole> expected = op.getQuantizedRoles(precision);
     for (QuantizedRole role : expected)
       if (!llvm::is_contained(llvm::make_first_range(operands), role))
-        return op.emitOpError()
-               << "the quantized bundle of " << owner << " lacks "
-               << stringifyQuantizedRole(role) << ", which " << precision
-               << " needs";
+        return op.emitOpError() << "the quantized bundle of " << owner
+                                << " lacks " << stringifyQuantizedRole(role)
+                                << ", which " << precision << " needs";
     int64_t blocks =
         ceilDivOrDynamic(nq, op.getSmoothQueryBlockSize(precision));
     int64_t scaleBlocks = getNumScaleBlocks(precision, d);
     for (auto [role, value] : operands) {
       if (!llvm::is_contained(expected, role))
-        return op.emitOpError()
-               << "the quantized bundle of " << owner << " has "
-               << stringifyQuantizedRole(role) << ", which " << precision
-               << " does not use";
-      std::string name = ("quantized " + stringifyQuantizedRole(role) +
-                          " of " + owner)
-                             .str();
+        return op.emitOpError() << "the quantized bundle of " << owner
+                                << " has " << stringifyQuantizedRole(role)
+                                << ", which " << precision << " does not use";
+      std::string name =
+          ("quantized " + stringifyQuantizedRole(role) + " of " + owner).str();
       LogicalResult ok = success();
       switch (role) {
       case QuantizedRole::KeyMean:
@@ -415,16 +413,16 @@ static LogicalResult verifyQuantizedBundles(AttentionOp op) {
                          {"B", "Hkv", "the head dim D"}, "[B, Hkv, D]");
         break;
       case QuantizedRole::QueryBlockMean:
-        ok = expectShape(op, name, value, {batch, hq, blocks, d},
-                         {"B", "Hq", "the number of query blocks",
-                          "the head dim D"},
-                         "[B, Hq, blocks, D]");
+        ok = expectShape(
+            op, name, value, {batch, hq, blocks, d},
+            {"B", "Hq", "the number of query blocks", "the head dim D"},
+            "[B, Hq, blocks, D]");
         break;
       case QuantizedRole::ScoreCorrection:
-        ok = expectShape(op, name, value, {batch, hq, blocks, nk},
-                         {"B", "Hq", "the number of query blocks",
-                          "the key length Nk"},
-                         "[B, Hq, blocks, Nk]");
+        ok = expectShape(
+            op, name, value, {batch, hq, blocks, nk},
+            {"B", "Hq", "the number of query blocks", "the key length Nk"},
+            "[B, Hq, blocks, Nk]");
         break;
       case QuantizedRole::Query:
         ok = expectShape(op, name, value, {batch, hq, nq, d},
@@ -432,10 +430,10 @@ static LogicalResult verifyQuantizedBundles(AttentionOp op) {
                          "[B, Hq, Nq, D]");
         break;
       case QuantizedRole::QueryScales:
-        ok = expectShape(op, name, value, {batch, hq, nq, scaleBlocks},
-                         {"B", "Hq", "the query length Nq",
-                          "the number of scale blocks"},
-                         "[B, Hq, Nq, S]");
+        ok = expectShape(
+            op, name, value, {batch, hq, nq, scaleBlocks},
+            {"B", "Hq", "the query length Nq", "the number of scale blocks"},
+            "[B, Hq, Nq, S]");
         break;
       case QuantizedRole::Key:
         ok = expectShape(op, name, value, {batch, hkv, nk, d},
@@ -443,21 +441,20 @@ static LogicalResult verifyQuantizedBundles(AttentionOp op) {
                          "[B, Hkv, Nk, D]");
         break;
       case QuantizedRole::KeyScales:
-        ok = expectShape(op, name, value, {batch, hkv, nk, scaleBlocks},
-                         {"B", "Hkv", "the key length Nk",
-                          "the number of scale blocks"},
-                         "[B, Hkv, Nk, S]");
+        ok = expectShape(
+            op, name, value, {batch, hkv, nk, scaleBlocks},
+            {"B", "Hkv", "the key length Nk", "the number of scale blocks"},
+            "[B, Hkv, Nk, S]");
         break;
       case QuantizedRole::Value:
-        ok = expectShape(op, name, value, {batch, hkv, nk, dv},
-                         {"B", "Hkv", "the key length Nk",
-                          "the value head dim Dv"},
-                         "[B, Hkv, Nk, Dv]");
+        ok = expectShape(
+            op, name, value, {batch, hkv, nk, dv},
+            {"B", "Hkv", "the key length Nk", "the value head dim Dv"},
+            "[B, Hkv, Nk, Dv]");
         break;
       case QuantizedRole::ValueScales:
         ok = expectShape(op, name, value, {batch, hkv, dv},
-                         {"B", "Hkv", "the value head dim Dv"},
-                         "[B, Hkv, Dv]");
+                         {"B", "Hkv", "the value head dim Dv"}, "[B, Hkv, Dv]");
         break;
       }
       if (failed(ok))
@@ -787,17 +784,16 @@ LogicalResult KeyMeanOp::verify() {
   if (failed(verifyDestinationStyle(*this)))
     return failure();
   Operation *op = getOperation();
-  if (failed(expectShape(op, "key", getKey(), {ShapedType::kDynamic,
-                                               ShapedType::kDynamic,
-                                               ShapedType::kDynamic,
-                                               ShapedType::kDynamic},
+  if (failed(expectShape(op, "key", getKey(),
+                         {ShapedType::kDynamic, ShapedType::kDynamic,
+                          ShapedType::kDynamic, ShapedType::kDynamic},
                          {}, "[B, Hkv, Nk, D]")))
     return failure();
   ArrayRef<int64_t> k = shapeOf(getKey());
-  return expectShape(op, "mean", getMean(), {k[0], k[1], k[3]},
-                     {"the batch size B", "the number of key heads Hkv",
-                      "the key head dim D"},
-                     "[B, Hkv, D]");
+  return expectShape(
+      op, "mean", getMean(), {k[0], k[1], k[3]},
+      {"the batch size B", "the number of key heads Hkv", "the key head dim D"},
+      "[B, Hkv, D]");
 }
 
 void QueryBlockMeanOp::getEffects(
@@ -877,17 +873,16 @@ LogicalResult QuantizeRowsOp::verify() {
                               "[B, H, blocks, D], got "
                            << mean.getType();
     LogicalResult ok =
-        rank == 4
-            ? expectShape(op, "mean", mean,
-                          {x[0], x[1], ceilDivOrDynamic(x[2], *meanBlock),
-                           x[3]},
-                          {"the batch size B", "the number of heads H",
-                           "ceil(N / mean_block_size)", "the head dim D"},
-                          "[B, H, D] or [B, H, blocks, D]")
-            : expectShape(op, "mean", mean, {x[0], x[1], x[3]},
-                          {"the batch size B", "the number of heads H",
-                           "the head dim D"},
-                          "[B, H, D] or [B, H, blocks, D]");
+        rank == 4 ? expectShape(
+                        op, "mean", mean,
+                        {x[0], x[1], ceilDivOrDynamic(x[2], *meanBlock), x[3]},
+                        {"the batch size B", "the number of heads H",
+                         "ceil(N / mean_block_size)", "the head dim D"},
+                        "[B, H, D] or [B, H, blocks, D]")
+                  : expectShape(op, "mean", mean, {x[0], x[1], x[3]},
+                                {"the batch size B", "the number of heads H",
+                                 "the head dim D"},
+                                "[B, H, D] or [B, H, blocks, D]");
     if (failed(ok))
       return failure();
   } else if (meanBlock) {
@@ -902,8 +897,8 @@ LogicalResult QuantizeRowsOp::verify() {
   if (precision) {
     if (!precision.getQk())
       return emitOpError() << "precision " << precision << " sets no qk";
-    if (precision.getSmoothK() || precision.getSmoothQ() ||
-        precision.getPv() || precision.getPvAccum() != Accumulation::F32)
+    if (precision.getSmoothK() || precision.getSmoothQ() || precision.getPv() ||
+        precision.getPvAccum() != Accumulation::F32)
       return emitOpError() << "precision " << precision
                            << " may set only qk and qk_granularity (the "
                               "smoothing is the mean operand)";
@@ -950,8 +945,7 @@ LogicalResult QuantizeValueOp::verify() {
     return failure();
   Type to = getTo();
   bool perChannel = isa<Float8E4M3FNType>(to);
-  if (!perChannel && !to.isF16() && !to.isBF16() &&
-      !isa<Float4E2M1FNType>(to))
+  if (!perChannel && !to.isF16() && !to.isBF16() && !isa<Float4E2M1FNType>(to))
     return emitOpError() << "to = " << to
                          << " must be f16, bf16, f8E4M3FN or f4E2M1FN";
   if (!perChannel) {

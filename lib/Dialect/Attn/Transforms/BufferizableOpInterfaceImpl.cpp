@@ -19,8 +19,8 @@ namespace {
 /// operands, whose initial contents it never reads (written in full).
 template <typename OpTy>
 struct DestinationStyleBufferization
-    : DstBufferizableOpInterfaceExternalModel<DestinationStyleBufferization<OpTy>,
-                                              OpTy> {
+    : DstBufferizableOpInterfaceExternalModel<
+          DestinationStyleBufferization<OpTy>, OpTy> {
   bool bufferizesToMemoryRead(Operation *op, OpOperand &operand,
                               const AnalysisState &) const {
     return !cast<OpTy>(op).isDpsInit(&operand);
@@ -43,8 +43,7 @@ struct DestinationStyleBufferization
       operands.push_back(*buffer);
     }
     rewriter.setInsertionPoint(op);
-    OpTy::create(rewriter, op->getLoc(), TypeRange{}, operands,
-                 op->getAttrs());
+    OpTy::create(rewriter, op->getLoc(), TypeRange{}, operands, op->getAttrs());
     SmallVector<Value> results;
     for (OpOperand &init : dpsOp.getDpsInitsMutable())
       results.push_back(operands[init.getOperandNumber()]);
@@ -63,8 +62,8 @@ void mlir::attn::registerBufferizableOpInterfaceExternalModels(
         *context);
     QueryBlockMeanOp::attachInterface<
         DestinationStyleBufferization<QueryBlockMeanOp>>(*context);
-    QuantizeRowsOp::attachInterface<DestinationStyleBufferization<QuantizeRowsOp>>(
-        *context);
+    QuantizeRowsOp::attachInterface<
+        DestinationStyleBufferization<QuantizeRowsOp>>(*context);
     QuantizeValueOp::attachInterface<
         DestinationStyleBufferization<QuantizeValueOp>>(*context);
   });

@@ -49,8 +49,8 @@ public:
   /// smooth_q: the means of Q over blocks of `block` queries and the
   /// correction dS[block, j] = dot(mean_q, K'[j]), K' = K - keyMean when
   /// given.
-  void emitQueryBlockMeans(Value query, Value key, Value keyMean,
-                           int64_t block, Value means, Value correction);
+  void emitQueryBlockMeans(Value query, Value key, Value keyMean, int64_t block,
+                           Value means, Value correction);
   /// Quantizes `src` [B, H, N, D] (minus `mean`) per scale group of
   /// `precision`'s qk granularity into `values` and `scales` [B, H, N, S].
   void emitQuantizeRows(Value src, const MeanFn &mean, PrecisionAttr precision,

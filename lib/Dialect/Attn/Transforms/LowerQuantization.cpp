@@ -15,7 +15,8 @@ using namespace mlir::attn;
 using namespace mlir::attn::detail;
 
 Value QuantizationEmitter::roundToMinifloat(Value x, int64_t mantissaBits,
-                                        int64_t minExponent, double maxValue) {
+                                            int64_t minExponent,
+                                            double maxValue) {
   // |x| = m 2^e with e = max(floor(log2 |x|), minExponent): the mantissa
   // bits give a quantum of 2^(e - mantissaBits) (subnormals below the
   // smallest normal exponent); round to even, saturate, keep the sign.
@@ -43,7 +44,6 @@ Value LoopNestEmitter::numScaleBlocks() {
     return arith::CeilDivSIOp::create(b, loc, headDim, index(16));
   return index(1);
 }
-
 
 QuantizationEmitter::MeanFn QuantizationEmitter::getMeanFn(Value mean,
                                                            int64_t meanBlock) {
@@ -279,13 +279,11 @@ void QuantizationEmitter::emitQuantizeValue(Value v, Type to, Value values,
   auto forEachChannel = [&](function_ref<void(Value, Value, Value)> body) {
     loop(index(0), dim(v, 0), [&](Value batch) {
       loop(index(0), dim(v, 1), [&](Value head) {
-        loop(index(0), valueDim,
-             [&](Value c) { body(batch, head, c); });
+        loop(index(0), valueDim, [&](Value c) { body(batch, head, c); });
       });
     });
   };
-  auto absMaxOver = [&](Value batch, Value head, Value c, Value j0,
-                        Value j1) {
+  auto absMaxOver = [&](Value batch, Value head, Value c, Value j0, Value j1) {
     return reduce(j0, j1, f64(0), [&](Value j, Value m) {
       return Value(arith::MaximumFOp::create(
           b, loc, m,
@@ -327,8 +325,8 @@ void QuantizationEmitter::emitQuantizeValue(Value v, Type to, Value values,
             {batch, head, c});
       loop(index(0), nk, [&](Value j) {
         Value x = toF64(load(v, {batch, head, j, c}));
-        store(fromF64(roundToF8E4M3FN(
-                          arith::DivFOp::create(b, loc, x, toF64(channelScale))),
+        store(fromF64(roundToF8E4M3FN(arith::DivFOp::create(
+                          b, loc, x, toF64(channelScale))),
                       values),
               values, {batch, head, j, c});
       });
@@ -462,8 +460,8 @@ void mlir::attn::detail::lowerQuantizationStep(Operation *op) {
                                 blockMean.getBlockSize(), blockMean.getMean(),
                                 blockMean.getScoreCorrection());
   } else if (auto rows = dyn_cast<QuantizeRowsOp>(op)) {
-    auto mean = emitter.getMeanFn(rows.getMean(),
-                                  rows.getMeanBlockSize().value_or(0));
+    auto mean =
+        emitter.getMeanFn(rows.getMean(), rows.getMeanBlockSize().value_or(0));
     if (rows.isQuantized()) {
       emitter.emitQuantizeRows(rows.getInput(), mean, rows.getPrecisionAttr(),
                                rows.getValues(), rows.getScales());
@@ -481,8 +479,8 @@ void mlir::attn::detail::lowerQuantizationStep(Operation *op) {
   op->erase();
 }
 Value QuantizationEmitter::nvfp4BlockScale(Value absMax) {
-  Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                       absMax, f64(0));
+  Value isZero =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, absMax, f64(0));
   return arith::SelectOp::create(
       b, loc, isZero, f64(1),
       roundToF8E4M3FN(arith::DivFOp::create(b, loc, absMax, f64(6))));
@@ -504,8 +502,8 @@ void LoopNestEmitter::emitRoundProbabilitiesNvfp4(Value k0, Value k1) {
     Value p = load(probs, {arith::SubIOp::create(b, loc, j, k0)});
     return Value(arith::MaximumFOp::create(b, loc, m, toF64(p)));
   });
-  Value rowScale = toF64(toF32(arith::DivFOp::create(b, loc, rowMax,
-                                                     f64(6.0 * 448.0))));
+  Value rowScale =
+      toF64(toF32(arith::DivFOp::create(b, loc, rowMax, f64(6.0 * 448.0))));
   Value usable = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE,
                                        rowScale, f64(0));
   auto ifUsable = scf::IfOp::create(b, loc, usable, /*withElse=*/true);
@@ -540,4 +538,3 @@ void LoopNestEmitter::emitRoundProbabilitiesNvfp4(Value k0, Value k1) {
     });
   });
 }
-

@@ -108,7 +108,9 @@ SmallVector<Value> BundleBuilder::build(PrecisionAttr precision,
   OpFoldResult dv = size(v, 3);
   Type f32 = b.getF32Type(), f64 = b.getF64Type();
   DenseMap<QuantizedRole, Value> results;
-  auto has = [&](QuantizedRole role) { return llvm::is_contained(roles, role); };
+  auto has = [&](QuantizedRole role) {
+    return llvm::is_contained(roles, role);
+  };
 
   // Means in f64, values and scales in f32: what the emulation of
   // SEMANTICS.md section 3 needs to be exact for f16 / bf16 inputs.
@@ -137,10 +139,9 @@ SmallVector<Value> BundleBuilder::build(PrecisionAttr precision,
   Type qk = precision.getQk();
   PrecisionAttr rowPrecision;
   if (precision.isQuantizedQK())
-    rowPrecision = PrecisionAttr::get(
-        context, qk, precision.getQkGranularity(),
-        precision.getQkGranularitySize(), false, false, Type(),
-        Accumulation::F32);
+    rowPrecision = PrecisionAttr::get(context, qk, precision.getQkGranularity(),
+                                      precision.getQkGranularitySize(), false,
+                                      false, Type(), Accumulation::F32);
   else if (qk && qk != getElementTypeOrSelf(q.getType()))
     rowPrecision = PrecisionAttr::get(context, qk, std::nullopt, 0, false,
                                       false, Type(), Accumulation::F32);
@@ -174,9 +175,9 @@ SmallVector<Value> BundleBuilder::build(PrecisionAttr precision,
     SmallVector<Value> inits = {destination({batch, hkv, nk, dv}, f32)};
     if (has(QuantizedRole::ValueScales))
       inits.push_back(destination({batch, hkv, dv}, f32));
-    auto step = QuantizeValueOp::create(
-        b, loc, resultTypes(inits), v, inits[0],
-        inits.size() > 1 ? inits[1] : Value(), precision.getPv());
+    auto step = QuantizeValueOp::create(b, loc, resultTypes(inits), v, inits[0],
+                                        inits.size() > 1 ? inits[1] : Value(),
+                                        precision.getPv());
     SmallVector<Value> out = outputs(step, inits);
     results[QuantizedRole::Value] = out[0];
     if (out.size() > 1)
@@ -246,8 +247,7 @@ struct SplitQuantization : OpRewritePattern<AttentionOp> {
   }
 };
 
-struct AttnQuantizePass
-    : mlir::attn::impl::AttnQuantizeBase<AttnQuantizePass> {
+struct AttnQuantizePass : mlir::attn::impl::AttnQuantizeBase<AttnQuantizePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateQuantizePatterns(patterns);
