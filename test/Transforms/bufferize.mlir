@@ -32,3 +32,29 @@ func.func @fresh_output(%q: tensor<1x1x8x4xf32>) -> tensor<1x1x8x4xf32> {
          outs(%init : tensor<1x1x8x4xf32>) -> tensor<1x1x8x4xf32>
   return %r : tensor<1x1x8x4xf32>
 }
+
+// -----
+
+// The quantization pre-steps and the quantized bundle bufferize too: each
+// step writes its fresh destination in place, the op reads those buffers.
+// CHECK-LABEL: func.func @quantized_steps
+// CHECK-SAME: (%[[Q:.*]]: memref<1x1x8x4xf16>, %[[O:.*]]: memref<1x1x8x4xf16>)
+// CHECK-NOT: memref.copy
+// CHECK: %[[KM:.*]] = memref.alloc() {{.*}}: memref<1x1x4xf64>
+// CHECK: attn.key_mean ins(%[[Q]] : memref<1x1x8x4xf16>) outs(%[[KM]] : memref<1x1x4xf64>)
+// CHECK: %[[KV:.*]] = memref.alloc() {{.*}}: memref<1x1x8x4xf32>
+// CHECK: attn.quantize_rows ins(%[[Q]] : memref<1x1x8x4xf16>) mean(%[[KM]] : memref<1x1x4xf64>) outs(%[[KV]] : memref<1x1x8x4xf32>)
+// CHECK: attn.attention ins(%[[Q]], %[[Q]], %[[Q]] : {{.*}}) quantized(key_mean = %[[KM]] : memref<1x1x4xf64>, key = %[[KV]] : memref<1x1x8x4xf32>) outs(%[[O]] : memref<1x1x8x4xf16>)
+// CHECK: return %[[O]]
+// LLVM-LABEL: llvm.func @quantized_steps
+func.func @quantized_steps(%q: tensor<1x1x8x4xf16>, %o: tensor<1x1x8x4xf16>) -> tensor<1x1x8x4xf16> {
+  %km0 = tensor.empty() : tensor<1x1x4xf64>
+  %km = attn.key_mean ins(%q : tensor<1x1x8x4xf16>) outs(%km0 : tensor<1x1x4xf64>) -> tensor<1x1x4xf64>
+  %kv0 = tensor.empty() : tensor<1x1x8x4xf32>
+  %kv = attn.quantize_rows ins(%q : tensor<1x1x8x4xf16>) mean(%km : tensor<1x1x4xf64>)
+          outs(%kv0 : tensor<1x1x8x4xf32>) -> tensor<1x1x8x4xf32>
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x8x4xf16>, tensor<1x1x8x4xf16>, tensor<1x1x8x4xf16>)
+         quantized(key_mean = %km : tensor<1x1x4xf64>, key = %kv : tensor<1x1x8x4xf32>)
+         outs(%o : tensor<1x1x8x4xf16>) precision = #attn.precision<smooth_k> -> tensor<1x1x8x4xf16>
+  return %r : tensor<1x1x8x4xf16>
+}

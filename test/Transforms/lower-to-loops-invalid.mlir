@@ -7,3 +7,11 @@ func.func @tensors(%q: tensor<1x1x4x4xf32>, %o: tensor<1x1x4x4xf32>) -> tensor<1
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>) outs(%o : tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
   return %r : tensor<1x1x4x4xf32>
 }
+
+// -----
+
+func.func @step_on_tensors(%k: tensor<1x1x4x4xf16>, %m: tensor<1x1x4xf64>) -> tensor<1x1x4xf64> {
+  // expected-error @below {{'attn.key_mean' op attn-lower-to-loops needs memref operands; bufferize first}}
+  %r = attn.key_mean ins(%k : tensor<1x1x4x4xf16>) outs(%m : tensor<1x1x4xf64>) -> tensor<1x1x4xf64>
+  return %r : tensor<1x1x4xf64>
+}

@@ -110,3 +110,43 @@ func.func @grid_tiles(%q: memref<1x1x24x4xf32>, %o: memref<1x1x24x4xf32>) {
     tiling = #attn.tiling<query = [2, 3], key = [2, 2]>
   return
 }
+
+// -----
+
+// The pre-steps of attn-quantize lower to loops writing their buffers;
+// the op reads its bundle and computes no quantization of its own: K is
+// reduced to its mean once (by the attn.key_mean loops), the main loop
+// reads Q' and K' with their scales.
+// CHECK-LABEL: func.func @quantized_bundle
+// CHECK-NOT: attn.
+// CHECK: memref.store %{{.*}}, %[[KM:.*]][%{{.*}}, %{{.*}}, %{{.*}}] : memref<1x1x8xf64>
+// CHECK: math.roundeven
+// CHECK: math.roundeven
+// CHECK-NOT: math.roundeven
+// CHECK: memref.load %[[KM]]
+// CHECK-NOT: memref.store %{{.*}}, %[[KM]][
+// CHECK: return
+// LLVM-LABEL: llvm.func @quantized_bundle
+func.func @quantized_bundle(%q: memref<1x1x10x8xf16>, %o: memref<1x1x10x8xf16>, %lse: memref<1x1x10xf32>) {
+  %km = memref.alloc() : memref<1x1x8xf64>
+  %qv = memref.alloc() : memref<1x1x10x8xf32>
+  %qs = memref.alloc() : memref<1x1x10x1xf32>
+  %kv = memref.alloc() : memref<1x1x10x8xf32>
+  %ks = memref.alloc() : memref<1x1x10x1xf32>
+  attn.key_mean ins(%q : memref<1x1x10x8xf16>) outs(%km : memref<1x1x8xf64>)
+  attn.quantize_rows ins(%q : memref<1x1x10x8xf16>) outs(%qv : memref<1x1x10x8xf32>, %qs : memref<1x1x10x1xf32>)
+    precision = #attn.precision<qk = i8, qk_granularity = token>
+  attn.quantize_rows ins(%q : memref<1x1x10x8xf16>) mean(%km : memref<1x1x8xf64>)
+    outs(%kv : memref<1x1x10x8xf32>, %ks : memref<1x1x10x1xf32>) precision = #attn.precision<qk = i8, qk_granularity = token>
+  attn.attention ins(%q, %q, %q : memref<1x1x10x8xf16>, memref<1x1x10x8xf16>, memref<1x1x10x8xf16>)
+    quantized(key_mean = %km : memref<1x1x8xf64>, query = %qv : memref<1x1x10x8xf32>, query_scales = %qs : memref<1x1x10x1xf32>,
+              key = %kv : memref<1x1x10x8xf32>, key_scales = %ks : memref<1x1x10x1xf32>)
+    outs(%o : memref<1x1x10x8xf16>, %lse : memref<1x1x10xf32>)
+    precision = #attn.precision<qk = i8, qk_granularity = token, smooth_k>
+  memref.dealloc %km : memref<1x1x8xf64>
+  memref.dealloc %qv : memref<1x1x10x8xf32>
+  memref.dealloc %qs : memref<1x1x10x1xf32>
+  memref.dealloc %kv : memref<1x1x10x8xf32>
+  memref.dealloc %ks : memref<1x1x10x1xf32>
+  return
+}

@@ -103,6 +103,9 @@ struct Case {
   /// emulation of the same precision instead of element-wise tolerances.
   Check check = Check::Exact;
   bool quantized() const { return check == Check::AgainstEmulation; }
+  /// Quantization pre-steps as attn-quantize ops (else inside the loop
+  /// nest of the unsplit op).
+  bool splitQuantization = true;
   /// An N-D tiling of the mask's grid (the op's `tiling` attribute), used
   /// instead of queryTile / keyTile when set.
   std::vector<int64_t> gridQueryTile, gridKeyTile;
@@ -112,6 +115,8 @@ struct Case {
 struct QuantizedOutcome {
   double relL1ToEmulation = 0, maxAbsToEmulation = 0;
   double cosineToExact = 0, relL1ToExact = 0;
+  /// The kernel's O and LSE.
+  std::vector<double> output, lse;
 };
 
 /// Runs one case; returns a description of the first failure, or "".
@@ -227,6 +232,8 @@ std::string runCase(const Case &c, uint32_t seed,
   }
 
   std::string attrs = " mask = " + attnref::toMlir(p.mask);
+  if (!p.precision.isDefault()) // the op's format: precision before heads
+    attrs += " precision = " + attnref::toMlir(p.precision);
   std::vector<std::string> headFields;
   if (!p.weights.empty()) {
     std::string w = "weights = [";
@@ -258,8 +265,6 @@ std::string runCase(const Case &c, uint32_t seed,
       attrs += (x ? ", " : "") + headFields[x];
     attrs += ">";
   }
-  if (!p.precision.isDefault())
-    attrs += " precision = " + attnref::toMlir(p.precision);
   if (p.scale)
     attrs += " scale = " + num(*p.scale);
   if (!c.gridQueryTile.empty())
@@ -276,9 +281,10 @@ std::string runCase(const Case &c, uint32_t seed,
          << operands << " outs(" << outs << ")" << attrs << "\n  return\n}\n";
 
   std::string error;
-  mlir::attn::CpuPipelineOptions tiles{c.queryTile, c.keyTile};
+  mlir::attn::CpuPipelineOptions tiles{c.queryTile, c.keyTile,
+                                       c.splitQuantization};
   if (!c.gridQueryTile.empty())
-    tiles = {0, 0}; // the op's tiling
+    tiles = {0, 0, c.splitQuantization}; // the op's tiling
   auto kernel = CpuKernel::compile(source.str(), tiles, error);
   if (!kernel)
     return "compile failed: " + error + "\n" + source.str();
@@ -313,6 +319,10 @@ std::string runCase(const Case &c, uint32_t seed,
     attnref::Result exact = attnref::reference(exactProblem, q, k, v);
     result.cosineToExact = attnref::cosineSimilarity(actual, exact.O);
     result.relL1ToExact = attnref::relativeL1(actual, exact.O);
+    result.output = actual;
+    if (c.withLse)
+      result.lse.assign(buffers[outputIndex + 1].f32.begin(),
+                        buffers[outputIndex + 1].f32.end());
     if (outcome)
       *outcome = result;
     if (!(result.relL1ToEmulation <= 2e-3 && result.maxAbsToEmulation <= 5e-2))
@@ -783,6 +793,58 @@ TEST(CpuVsReference, GridTilings) {
       }
     }
     ASSERT_EQ(runCase(c, 1700 + trial), "") << "trial " << trial;
+  }
+}
+
+} // namespace
+
+namespace {
+
+/// attn-quantize's split (pre-step ops, then the op reading the quantized
+/// bundle) against the reference's emulation for every preset, with odd
+/// sizes (no length a multiple of a tile, a scale block or 16; D not a
+/// multiple of 16), GQA and a head group with its own precision; and the
+/// unsplit op (pre-passes inside its loop nest) giving the same bits.
+TEST(CpuVsReference, QuantizeSplitAndFused) {
+  attnref::Rng rng(41);
+  const char *presets[] = {"sage1", "sage2_8b", "sage2_4b", "fp8", "nvfp4"};
+  for (const char *name : presets) {
+    for (int variant = 0; variant < 2; ++variant) {
+      Problem p;
+      p.B = 2;
+      p.Hkv = 2;
+      p.Hq = 6;
+      p.Nq = 2 * attnref::uniform(rng, 15, 35) + 1;
+      p.Nk = 2 * attnref::uniform(rng, 15, 35) + 1;
+      p.D = 40;
+      p.Dv = 13;
+      p.mask = variant == 0 ? attnref::makeCausal(true) : attnref::makeDense();
+      p.precision = attnref::preset(name);
+      if (variant == 1) { // heads 1 and 4 in sage2_8b, 5 smoothed only
+        attnref::HeadGroup quantizedGroup;
+        quantizedGroup.heads = {1, 4};
+        quantizedGroup.precision = attnref::preset("sage2_8b");
+        p.groups.push_back(quantizedGroup);
+        attnref::HeadGroup smoothedGroup;
+        smoothedGroup.heads = {5};
+        smoothedGroup.precision = attnref::PrecisionSpec();
+        smoothedGroup.precision->smoothK = true;
+        p.groups.push_back(smoothedGroup);
+      }
+      QuantizedOutcome outcomes[2];
+      for (bool split : {true, false}) {
+        Case c(p, Case::Data::F16, 16, 24);
+        c.check = Case::Check::AgainstEmulation;
+        c.splitQuantization = split;
+        ASSERT_EQ(runCase(c, 4100 + variant, &outcomes[split]), "")
+            << name << " variant " << variant << (split ? " split" : " fused");
+      }
+      ASSERT_FALSE(outcomes[1].output.empty());
+      EXPECT_EQ(outcomes[1].output, outcomes[0].output)
+          << name << " variant " << variant;
+      EXPECT_EQ(outcomes[1].lse, outcomes[0].lse)
+          << name << " variant " << variant;
+    }
   }
 }
 

@@ -381,3 +381,19 @@ func.func @and_without_angle_brackets(%q: tensor<1x1x16x8xf16>, %o: tensor<1x1x1
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%o : tensor<1x1x16x8xf16>) mask = #attn.and -> tensor<1x1x16x8xf16>
   return
 }
+
+// -----
+
+func.func @quantized_unknown_role(%q: memref<1x1x16x8xf16>, %o: memref<1x1x16x8xf16>, %m: memref<1x1x8xf64>) {
+  // expected-error @below {{unknown quantized operand 'mean', expected key_mean, query_block_mean, score_correction, query, query_scales, key, key_scales, value or value_scales}}
+  attn.attention ins(%q, %q, %q : memref<1x1x16x8xf16>, memref<1x1x16x8xf16>, memref<1x1x16x8xf16>) quantized(mean = %m : memref<1x1x8xf64>) outs(%o : memref<1x1x16x8xf16>)
+  return
+}
+
+// -----
+
+func.func @quantized_negative_group(%q: memref<1x1x16x8xf16>, %o: memref<1x1x16x8xf16>, %m: memref<1x1x8xf64>) {
+  // expected-error @below {{head group index -1 must not be negative}}
+  attn.attention ins(%q, %q, %q : memref<1x1x16x8xf16>, memref<1x1x16x8xf16>, memref<1x1x16x8xf16>) quantized(group = -1, key_mean = %m : memref<1x1x8xf64>) outs(%o : memref<1x1x16x8xf16>)
+  return
+}

@@ -704,3 +704,80 @@ func.func @schedule_attributes(%q: memref<1x1x8x4xf16>, %o: memref<1x1x8x4xf16>)
     tiling = #attn.tiling<query = [2, 2], key = [2, 2]> tile_classes = dense<[[[2, 1], [1, 2]]]> : tensor<1x2x2xi8>
   return
 }
+
+// -----
+
+// The quantization pre-steps of attn-quantize, on tensors.
+// CHECK-LABEL: func.func @quantization_steps_tensor
+// CHECK: %[[KM:.*]] = attn.key_mean ins(%{{.*}} : tensor<1x2x77x40xf16>) outs(%{{.*}} : tensor<1x2x40xf64>) -> tensor<1x2x40xf64>{{$}}
+// CHECK: %[[QM:.*]]:2 = attn.query_block_mean ins(%{{.*}}, %{{.*}} : tensor<1x4x77x40xf16>, tensor<1x2x77x40xf16>) key_mean(%[[KM]] : tensor<1x2x40xf64>) outs(%{{.*}}, %{{.*}} : tensor<1x4x2x40xf64>, tensor<1x4x2x77xf32>) block_size = 64 -> tensor<1x4x2x40xf64>, tensor<1x4x2x77xf32>{{$}}
+// CHECK: attn.quantize_rows ins(%{{.*}} : tensor<1x4x77x40xf16>) mean(%[[QM]]#0 : tensor<1x4x2x40xf64>) outs(%{{.*}} : tensor<1x4x77x40xf32>, %{{.*}} : tensor<1x4x77x1xf32>) precision = #attn.precision<qk = i4, qk_granularity = thread(64)> mean_block_size = 64 -> tensor<1x4x77x40xf32>, tensor<1x4x77x1xf32>{{$}}
+// CHECK: attn.quantize_rows ins(%{{.*}} : tensor<1x2x77x40xf16>) outs(%{{.*}} : tensor<1x2x77x40xf32>) -> tensor<1x2x77x40xf32>{{$}}
+// CHECK: attn.quantize_value ins(%{{.*}} : tensor<1x2x77x24xf16>) outs(%{{.*}} : tensor<1x2x77x24xf32>, %{{.*}} : tensor<1x2x24xf32>) to = f8E4M3FN -> tensor<1x2x77x24xf32>, tensor<1x2x24xf32>{{$}}
+func.func @quantization_steps_tensor(%q: tensor<1x4x77x40xf16>, %k: tensor<1x2x77x40xf16>, %v: tensor<1x2x77x24xf16>) {
+  %km0 = tensor.empty() : tensor<1x2x40xf64>
+  %km = attn.key_mean ins(%k : tensor<1x2x77x40xf16>) outs(%km0 : tensor<1x2x40xf64>) -> tensor<1x2x40xf64>
+  %m0 = tensor.empty() : tensor<1x4x2x40xf64>
+  %ds0 = tensor.empty() : tensor<1x4x2x77xf32>
+  %qm:2 = attn.query_block_mean ins(%q, %k : tensor<1x4x77x40xf16>, tensor<1x2x77x40xf16>) key_mean(%km : tensor<1x2x40xf64>)
+            outs(%m0, %ds0 : tensor<1x4x2x40xf64>, tensor<1x4x2x77xf32>) block_size = 64
+            -> tensor<1x4x2x40xf64>, tensor<1x4x2x77xf32>
+  %qv0 = tensor.empty() : tensor<1x4x77x40xf32>
+  %qs0 = tensor.empty() : tensor<1x4x77x1xf32>
+  %qv:2 = attn.quantize_rows ins(%q : tensor<1x4x77x40xf16>) mean(%qm#0 : tensor<1x4x2x40xf64>)
+            outs(%qv0 : tensor<1x4x77x40xf32>, %qs0 : tensor<1x4x77x1xf32>)
+            precision = #attn.precision<qk = i4, qk_granularity = thread(64)> mean_block_size = 64
+            -> tensor<1x4x77x40xf32>, tensor<1x4x77x1xf32>
+  %kv0 = tensor.empty() : tensor<1x2x77x40xf32>
+  %kv = attn.quantize_rows ins(%k : tensor<1x2x77x40xf16>) outs(%kv0 : tensor<1x2x77x40xf32>) -> tensor<1x2x77x40xf32>
+  %vv0 = tensor.empty() : tensor<1x2x77x24xf32>
+  %vs0 = tensor.empty() : tensor<1x2x24xf32>
+  %vv:2 = attn.quantize_value ins(%v : tensor<1x2x77x24xf16>) outs(%vv0 : tensor<1x2x77x24xf32>, %vs0 : tensor<1x2x24xf32>)
+            to = f8E4M3FN -> tensor<1x2x77x24xf32>, tensor<1x2x24xf32>
+  return
+}
+
+// -----
+
+// The same steps on memrefs (no results), dynamic lengths, NVFP4 rows and
+// V rounded to bf16.
+// CHECK-LABEL: func.func @quantization_steps_memref
+// CHECK: attn.key_mean ins(%{{.*}} : memref<1x2x?x40xf16>) outs(%{{.*}} : memref<1x2x40xf32>){{$}}
+// CHECK: attn.query_block_mean ins(%{{.*}}, %{{.*}} : memref<1x2x?x40xf16>, memref<1x2x?x40xf16>) outs(%{{.*}}, %{{.*}} : memref<1x2x?x40xf64>, memref<1x2x?x?xf32>) block_size = 1{{$}}
+// CHECK: attn.quantize_rows ins(%{{.*}} : memref<1x2x?x40xf16>) mean(%{{.*}} : memref<1x2x40xf32>) outs(%{{.*}} : memref<1x2x?x40xf32>, %{{.*}} : memref<1x2x?x3xf32>) precision = #attn.precision<qk = f4E2M1FN>{{$}}
+// CHECK: attn.quantize_rows ins(%{{.*}} : memref<1x2x?x40xf16>) outs(%{{.*}} : memref<1x2x?x40xf16>) precision = #attn.precision<qk = bf16>{{$}}
+// CHECK: attn.quantize_value ins(%{{.*}} : memref<1x2x?x8xf16>) outs(%{{.*}} : memref<1x2x?x8xf32>) to = bf16{{$}}
+func.func @quantization_steps_memref(%q: memref<1x2x?x40xf16>, %k: memref<1x2x?x40xf16>, %v: memref<1x2x?x8xf16>,
+                                     %km: memref<1x2x40xf32>, %m: memref<1x2x?x40xf64>, %ds: memref<1x2x?x?xf32>,
+                                     %kv: memref<1x2x?x40xf32>, %ks: memref<1x2x?x3xf32>, %qr: memref<1x2x?x40xf16>,
+                                     %vv: memref<1x2x?x8xf32>) {
+  attn.key_mean ins(%k : memref<1x2x?x40xf16>) outs(%km : memref<1x2x40xf32>)
+  attn.query_block_mean ins(%q, %k : memref<1x2x?x40xf16>, memref<1x2x?x40xf16>)
+    outs(%m, %ds : memref<1x2x?x40xf64>, memref<1x2x?x?xf32>) block_size = 1
+  attn.quantize_rows ins(%k : memref<1x2x?x40xf16>) mean(%km : memref<1x2x40xf32>)
+    outs(%kv : memref<1x2x?x40xf32>, %ks : memref<1x2x?x3xf32>) precision = #attn.precision<qk = f4E2M1FN>
+  attn.quantize_rows ins(%q : memref<1x2x?x40xf16>) outs(%qr : memref<1x2x?x40xf16>) precision = #attn.precision<qk = bf16>
+  attn.quantize_value ins(%v : memref<1x2x?x8xf16>) outs(%vv : memref<1x2x?x8xf32>) to = bf16
+  return
+}
+
+// -----
+
+// attn.attention reading quantized bundles: the op's (sage1) and head
+// group 1's (smooth_k only); group 0 has only a mask and uses the op's.
+// CHECK-LABEL: func.func @quantized_bundles
+// CHECK: attn.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<1x4x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>) quantized(key_mean = %[[KM:.*]] : tensor<1x2x8xf64>, query = %[[QV:.*]] : tensor<1x4x16x8xf32>, query_scales = %[[QS:.*]] : tensor<1x4x16x1xf32>, key = %[[KV:.*]] : tensor<1x2x16x8xf32>, key_scales = %[[KS:.*]] : tensor<1x2x16x1xf32>) quantized(group = 1, key_mean = %[[KM]] : tensor<1x2x8xf64>, key = %[[KV]] : tensor<1x2x16x8xf32>) outs(%{{.*}} : tensor<1x4x16x8xf16>) precision = #attn.precision<sage1> heads = #attn.heads<groups = [#attn.head_group<heads = [0], mask = #attn.causal>, #attn.head_group<heads = [2], precision = #attn.precision<smooth_k>>]> -> tensor<1x4x16x8xf16>{{$}}
+func.func @quantized_bundles(%q: tensor<1x4x16x8xf16>, %kv: tensor<1x2x16x8xf16>, %o: tensor<1x4x16x8xf16>,
+                             %km: tensor<1x2x8xf64>, %qv: tensor<1x4x16x8xf32>, %qs: tensor<1x4x16x1xf32>,
+                             %kq: tensor<1x2x16x8xf32>, %ks: tensor<1x2x16x1xf32>) -> tensor<1x4x16x8xf16> {
+  %r = attn.attention ins(%q, %kv, %kv : tensor<1x4x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>)
+         quantized(key_mean = %km : tensor<1x2x8xf64>, query = %qv : tensor<1x4x16x8xf32>,
+                   query_scales = %qs : tensor<1x4x16x1xf32>, key = %kq : tensor<1x2x16x8xf32>,
+                   key_scales = %ks : tensor<1x2x16x1xf32>)
+         quantized(group = 1, key_mean = %km : tensor<1x2x8xf64>, key = %kq : tensor<1x2x16x8xf32>)
+         outs(%o : tensor<1x4x16x8xf16>) precision = #attn.precision<sage1>
+         heads = #attn.heads<groups = [#attn.head_group<heads = [0], mask = #attn.causal>,
+                                       #attn.head_group<heads = [2], precision = #attn.precision<smooth_k>>]>
+         -> tensor<1x4x16x8xf16>
+  return %r : tensor<1x4x16x8xf16>
+}

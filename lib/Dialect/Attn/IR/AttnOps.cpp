@@ -7,6 +7,7 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/MapVector.h"
 #include <cmath>
 
 using namespace mlir;
@@ -27,6 +28,87 @@ static ParseResult parseFullAttr(OpAsmParser &parser, AttrT &result) {
 
 static void printFullAttr(OpAsmPrinter &printer, Operation *, Attribute attr) {
   printer.printAttribute(attr);
+}
+
+/// Parses the quantized bundles of attn.attention: one or more
+/// `quantized([group = g,] role = %operand : type, ...)`, one per precision
+/// (none: no value, so that the format's optional group is skipped).
+static OptionalParseResult
+parseQuantizedBundles(OpAsmParser &parser,
+                      SmallVectorImpl<OpAsmParser::UnresolvedOperand> &operands,
+                      SmallVectorImpl<Type> &types, DenseI64ArrayAttr &layout) {
+  SmallVector<int64_t> entries;
+  if (failed(parser.parseOptionalKeyword("quantized")))
+    return std::nullopt;
+  do {
+    if (parser.parseLParen())
+      return failure();
+    int64_t bundle = 0;
+    if (succeeded(parser.parseOptionalKeyword("group"))) {
+      SMLoc loc = parser.getCurrentLocation();
+      int64_t group;
+      if (parser.parseEqual() || parser.parseInteger(group) ||
+          parser.parseComma())
+        return failure();
+      if (group < 0)
+        return parser.emitError(loc, "head group index ")
+               << group << " must not be negative";
+      bundle = group + 1;
+    }
+    do {
+      SMLoc loc = parser.getCurrentLocation();
+      StringRef name;
+      OpAsmParser::UnresolvedOperand operand;
+      Type type;
+      if (parser.parseKeyword(&name))
+        return failure();
+      std::optional<QuantizedRole> role = symbolizeQuantizedRole(name);
+      if (!role)
+        return parser.emitError(loc, "unknown quantized operand '")
+               << name
+               << "', expected key_mean, query_block_mean, "
+                  "score_correction, query, query_scales, key, "
+                  "key_scales, value or value_scales";
+      if (parser.parseEqual() || parser.parseOperand(operand) ||
+          parser.parseColonType(type))
+        return failure();
+      operands.push_back(operand);
+      types.push_back(type);
+      entries.push_back(kQuantizedBundleStride * bundle +
+                        static_cast<int64_t>(*role));
+    } while (succeeded(parser.parseOptionalComma()));
+    if (parser.parseRParen())
+      return failure();
+  } while (succeeded(parser.parseOptionalKeyword("quantized")));
+  layout = DenseI64ArrayAttr::get(parser.getContext(), entries);
+  return success();
+}
+
+static void printQuantizedBundles(OpAsmPrinter &printer, Operation *,
+                                  OperandRange operands, TypeRange types,
+                                  DenseI64ArrayAttr layout) {
+  if (!layout || layout.size() != static_cast<int64_t>(operands.size()))
+    return; // Not verified; the generic form prints it.
+  int64_t open = -1;
+  for (auto [entry, operand, type] :
+       llvm::zip_equal(layout.asArrayRef(), operands, types)) {
+    int64_t bundle = entry / kQuantizedBundleStride;
+    if (bundle != open) {
+      if (open != -1)
+        printer << ") ";
+      printer << "quantized(";
+      if (bundle > 0)
+        printer << "group = " << bundle - 1 << ", ";
+      open = bundle;
+    } else {
+      printer << ", ";
+    }
+    printer << stringifyQuantizedRole(
+                   static_cast<QuantizedRole>(entry % kQuantizedBundleStride))
+            << " = " << operand << " : " << type;
+  }
+  if (open != -1)
+    printer << ")";
 }
 
 #define GET_OP_CLASSES
@@ -88,19 +170,103 @@ MutableOperandRange AttentionOp::getDpsInitsMutable() {
   return MutableOperandRange(getOperation(), first, getLseOutput() ? 2 : 1);
 }
 
-void AttentionOp::getEffects(
+/// On memrefs, a destination-passing attn op reads its inputs and writes its
+/// inits.
+static void getDestinationStyleEffects(
+    DestinationStyleOpInterface op,
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
         &effects) {
-  for (OpOperand &operand : getOperation()->getOpOperands()) {
+  for (OpOperand &operand : op->getOpOperands()) {
     if (!isa<MemRefType>(operand.get().getType()))
       continue;
-    if (isDpsInit(&operand))
+    if (op.isDpsInit(&operand))
       effects.emplace_back(MemoryEffects::Write::get(), &operand,
                            SideEffects::DefaultResource::get());
     else
       effects.emplace_back(MemoryEffects::Read::get(), &operand,
                            SideEffects::DefaultResource::get());
   }
+}
+
+void AttentionOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
+
+int64_t AttentionOp::getSmoothQueryBlockSize(PrecisionAttr precision) {
+  constexpr int64_t kDefaultBlock = 64;
+  std::optional<GranularityKind> kind =
+      precision ? precision.getQkGranularity() : std::nullopt;
+  switch (kind.value_or(GranularityKind::Block)) {
+  case GranularityKind::Block:
+  case GranularityKind::Thread:
+    return kind ? precision.getQkGranularitySize() : kDefaultBlock;
+  case GranularityKind::Token:
+    return 1;
+  case GranularityKind::Tensor:
+    return ShapedType::isDynamic(getQueryLength())
+               ? kDefaultBlock
+               : std::max<int64_t>(getQueryLength(), 1);
+  }
+  llvm_unreachable("unknown granularity");
+}
+
+SmallVector<QuantizedRole>
+AttentionOp::getQuantizedRoles(PrecisionAttr precision) {
+  SmallVector<QuantizedRole> roles;
+  if (!precision)
+    return roles;
+  // The same decisions the pre-steps of SEMANTICS.md section 3 make, in
+  // the order of QuantizedRole.
+  if (precision.getSmoothK())
+    roles.push_back(QuantizedRole::KeyMean);
+  if (precision.getSmoothQ())
+    roles.append(
+        {QuantizedRole::QueryBlockMean, QuantizedRole::ScoreCorrection});
+  Type qk = precision.getQk();
+  Type queryType = cast<ShapedType>(getQuery().getType()).getElementType();
+  if (precision.isQuantizedQK()) {
+    roles.append({QuantizedRole::Query, QuantizedRole::QueryScales,
+                  QuantizedRole::Key, QuantizedRole::KeyScales});
+  } else {
+    // Q' and K' differ from Q and K when smoothed or rounded to another
+    // 16-bit type.
+    bool rounded = qk && qk != queryType;
+    if (precision.getSmoothQ() || rounded)
+      roles.push_back(QuantizedRole::Query);
+    if (precision.getSmoothK() || rounded)
+      roles.push_back(QuantizedRole::Key);
+  }
+  Type valueType = cast<ShapedType>(getValue().getType()).getElementType();
+  Type pv = precision.getPv();
+  if (isa_and_nonnull<Float8E4M3FNType>(pv))
+    roles.append({QuantizedRole::Value, QuantizedRole::ValueScales});
+  else if (pv && pv != valueType)
+    roles.push_back(QuantizedRole::Value);
+  return roles;
+}
+
+PrecisionAttr AttentionOp::getBundlePrecision(int64_t bundle) {
+  if (bundle == 0)
+    return getPrecisionAttr();
+  HeadsAttr heads = getHeadsAttr();
+  if (!heads || bundle > static_cast<int64_t>(heads.getGroups().size()))
+    return nullptr;
+  return heads.getGroups()[bundle - 1].getPrecision();
+}
+
+DenseMap<QuantizedRole, Value> AttentionOp::getQuantizedBundle(int64_t bundle) {
+  DenseMap<QuantizedRole, Value> operands;
+  DenseI64ArrayAttr layout = getQuantizedLayoutAttr();
+  if (!layout)
+    return operands;
+  for (auto [entry, operand] :
+       llvm::zip_equal(layout.asArrayRef(), getQuantized()))
+    if (entry / kQuantizedBundleStride == bundle)
+      operands[static_cast<QuantizedRole>(entry % kQuantizedBundleStride)] =
+          operand;
+  return operands;
 }
 
 //===----------------------------------------------------------------------===//
@@ -132,6 +298,170 @@ static LogicalResult expectRank(Operation *op, StringRef name, Value value,
     return success();
   return op->emitOpError() << name << " must have shape " << layout
                            << ", got " << type;
+}
+
+/// Checks `value`'s shape against `expected` (kDynamic: any size), naming
+/// the operand as `name` and each dimension by `meanings`.
+static LogicalResult expectShape(Operation *op, const Twine &name, Value value,
+                                 ArrayRef<int64_t> expected,
+                                 ArrayRef<StringRef> meanings,
+                                 StringRef layout) {
+  auto type = cast<ShapedType>(value.getType());
+  if (type.getRank() != static_cast<int64_t>(expected.size()))
+    return op->emitOpError()
+           << name << " must have shape " << layout << ", got " << type;
+  if (!isa<FloatType>(type.getElementType()))
+    return op->emitOpError() << name << " must have a float element type, got "
+                             << type.getElementType();
+  for (auto [dim, size] : llvm::enumerate(expected)) {
+    int64_t actual = type.getDimSize(dim);
+    if (ShapedType::isDynamic(actual) || ShapedType::isDynamic(size) ||
+        actual == size)
+      continue;
+    return op->emitOpError() << name << " dimension " << dim << " is " << actual
+                             << " but " << meanings[dim] << " is " << size;
+  }
+  return success();
+}
+
+static int64_t ceilDivOrDynamic(int64_t a, int64_t b) {
+  if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || b <= 0)
+    return ShapedType::kDynamic;
+  return llvm::divideCeil(a, b);
+}
+
+/// Scale blocks along D of quantized Q.K: 16 channels each for NVFP4, else
+/// one for all of D.
+static int64_t getNumScaleBlocks(PrecisionAttr precision, int64_t headDim) {
+  if (isa_and_nonnull<Float4E2M1FNType>(precision.getQk()))
+    return ceilDivOrDynamic(headDim, 16);
+  return 1;
+}
+
+/// Each bundle holds exactly the roles its precision needs, in order, with
+/// the shapes of SEMANTICS.md section 3.
+static LogicalResult verifyQuantizedBundles(AttentionOp op) {
+  DenseI64ArrayAttr layout = op.getQuantizedLayoutAttr();
+  size_t count = op.getQuantized().size();
+  if (!layout) {
+    if (count == 0)
+      return success();
+    return op.emitOpError()
+           << "has " << count << " quantized operands but no quantized_layout";
+  }
+  if (static_cast<size_t>(layout.size()) != count)
+    return op.emitOpError()
+           << "quantized_layout has " << layout.size() << " entries for "
+           << count << " quantized operands";
+  // Group the entries by bundle, keeping their order.
+  llvm::MapVector<int64_t, SmallVector<std::pair<QuantizedRole, Value>>>
+      bundles;
+  int64_t numGroups =
+      op.getHeadsAttr() ? op.getHeadsAttr().getGroups().size() : 0;
+  for (auto [entry, operand] :
+       llvm::zip_equal(layout.asArrayRef(), op.getQuantized())) {
+    int64_t bundle = entry / kQuantizedBundleStride;
+    std::optional<QuantizedRole> role =
+        entry < 0 ? std::nullopt
+                  : symbolizeQuantizedRole(entry % kQuantizedBundleStride);
+    if (!role || bundle > numGroups)
+      return op.emitOpError() << "quantized_layout entry " << entry
+                              << " names no role of the op's precision or "
+                                 "of one of its "
+                              << numGroups << " head groups";
+    auto &roles = bundles[bundle];
+    if (!roles.empty() && roles.back().first >= *role)
+      return op.emitOpError()
+             << "quantized operand " << stringifyQuantizedRole(*role)
+             << " is repeated or out of order (expected key_mean, "
+                "query_block_mean, score_correction, query, query_scales, "
+                "key, key_scales, value, value_scales)";
+    roles.push_back({*role, operand});
+  }
+  int64_t batch = op.getBatchSize(), hq = op.getNumQueryHeads();
+  int64_t hkv = op.getNumKeyValueHeads(), nq = op.getQueryLength();
+  int64_t nk = op.getKeyLength(), d = op.getHeadDim();
+  int64_t dv = op.getValueHeadDim();
+  for (auto &[bundle, operands] : bundles) {
+    std::string owner = bundle == 0
+                            ? std::string("the op's precision")
+                            : "head group " + std::to_string(bundle - 1);
+    PrecisionAttr precision = op.getBundlePrecision(bundle);
+    if (!precision)
+      return op.emitOpError() << "has a quantized bundle for " << owner
+                              << ", which has no precision";
+    SmallVector<QuantizedRole> expected = op.getQuantizedRoles(precision);
+    for (QuantizedRole role : expected)
+      if (!llvm::is_contained(llvm::make_first_range(operands), role))
+        return op.emitOpError() << "the quantized bundle of " << owner
+                                << " lacks " << stringifyQuantizedRole(role)
+                                << ", which " << precision << " needs";
+    int64_t blocks =
+        ceilDivOrDynamic(nq, op.getSmoothQueryBlockSize(precision));
+    int64_t scaleBlocks = getNumScaleBlocks(precision, d);
+    for (auto [role, value] : operands) {
+      if (!llvm::is_contained(expected, role))
+        return op.emitOpError() << "the quantized bundle of " << owner
+                                << " has " << stringifyQuantizedRole(role)
+                                << ", which " << precision << " does not use";
+      std::string name =
+          ("quantized " + stringifyQuantizedRole(role) + " of " + owner).str();
+      LogicalResult ok = success();
+      switch (role) {
+      case QuantizedRole::KeyMean:
+        ok = expectShape(op, name, value, {batch, hkv, d},
+                         {"B", "Hkv", "the head dim D"}, "[B, Hkv, D]");
+        break;
+      case QuantizedRole::QueryBlockMean:
+        ok = expectShape(
+            op, name, value, {batch, hq, blocks, d},
+            {"B", "Hq", "the number of query blocks", "the head dim D"},
+            "[B, Hq, blocks, D]");
+        break;
+      case QuantizedRole::ScoreCorrection:
+        ok = expectShape(
+            op, name, value, {batch, hq, blocks, nk},
+            {"B", "Hq", "the number of query blocks", "the key length Nk"},
+            "[B, Hq, blocks, Nk]");
+        break;
+      case QuantizedRole::Query:
+        ok = expectShape(op, name, value, {batch, hq, nq, d},
+                         {"B", "Hq", "the query length Nq", "the head dim D"},
+                         "[B, Hq, Nq, D]");
+        break;
+      case QuantizedRole::QueryScales:
+        ok = expectShape(
+            op, name, value, {batch, hq, nq, scaleBlocks},
+            {"B", "Hq", "the query length Nq", "the number of scale blocks"},
+            "[B, Hq, Nq, S]");
+        break;
+      case QuantizedRole::Key:
+        ok = expectShape(op, name, value, {batch, hkv, nk, d},
+                         {"B", "Hkv", "the key length Nk", "the head dim D"},
+                         "[B, Hkv, Nk, D]");
+        break;
+      case QuantizedRole::KeyScales:
+        ok = expectShape(
+            op, name, value, {batch, hkv, nk, scaleBlocks},
+            {"B", "Hkv", "the key length Nk", "the number of scale blocks"},
+            "[B, Hkv, Nk, S]");
+        break;
+      case QuantizedRole::Value:
+        ok = expectShape(
+            op, name, value, {batch, hkv, nk, dv},
+            {"B", "Hkv", "the key length Nk", "the value head dim Dv"},
+            "[B, Hkv, Nk, Dv]");
+        break;
+      case QuantizedRole::ValueScales:
+        ok = expectShape(op, name, value, {batch, hkv, dv},
+                         {"B", "Hkv", "the value head dim Dv"}, "[B, Hkv, Dv]");
+        break;
+      }
+      if (failed(ok))
+        return failure();
+    }
+  }
+  return success();
 }
 
 LogicalResult AttentionOp::verify() {
@@ -388,6 +718,9 @@ LogicalResult AttentionOp::verify() {
                              << " is not 0 (empty), 1 (partial) or 2 (full)";
   }
 
+  if (failed(verifyQuantizedBundles(*this)))
+    return failure();
+
   // pv_accum = f16 needs an f16 P.V product.
   auto checkPrecision = [&](PrecisionAttr precision) -> LogicalResult {
     if (!precision || precision.getPvAccum() != Accumulation::F16)
@@ -408,6 +741,226 @@ LogicalResult AttentionOp::verify() {
       if (failed(checkPrecision(group.getPrecision())))
         return failure();
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Quantization pre-steps
+//===----------------------------------------------------------------------===//
+
+/// Operands all tensors (results = the inits' types) or all memrefs (no
+/// results).
+static LogicalResult verifyDestinationStyle(DestinationStyleOpInterface op) {
+  bool tensors = isa<RankedTensorType>(op->getOperand(0).getType());
+  for (Value v : op->getOperands())
+    if (isa<RankedTensorType>(v.getType()) != tensors)
+      return op->emitOpError() << "operands must be all tensors or all "
+                                  "memrefs, but got "
+                               << v.getType();
+  if (!tensors) {
+    if (op->getNumResults() != 0)
+      return op->emitOpError() << "on memrefs the op has no results";
+    return success();
+  }
+  SmallVector<Type> expected;
+  for (OpOperand &init : op.getDpsInitsMutable())
+    expected.push_back(init.get().getType());
+  if (TypeRange(op->getResultTypes()) != TypeRange(expected))
+    return op->emitOpError() << "on tensors the results must have the types "
+                                "of the outs operands";
+  return success();
+}
+
+static ArrayRef<int64_t> shapeOf(Value v) {
+  return cast<ShapedType>(v.getType()).getShape();
+}
+
+void KeyMeanOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
+
+LogicalResult KeyMeanOp::verify() {
+  if (failed(verifyDestinationStyle(*this)))
+    return failure();
+  Operation *op = getOperation();
+  if (failed(expectShape(op, "key", getKey(),
+                         {ShapedType::kDynamic, ShapedType::kDynamic,
+                          ShapedType::kDynamic, ShapedType::kDynamic},
+                         {}, "[B, Hkv, Nk, D]")))
+    return failure();
+  ArrayRef<int64_t> k = shapeOf(getKey());
+  return expectShape(
+      op, "mean", getMean(), {k[0], k[1], k[3]},
+      {"the batch size B", "the number of key heads Hkv", "the key head dim D"},
+      "[B, Hkv, D]");
+}
+
+void QueryBlockMeanOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
+
+LogicalResult QueryBlockMeanOp::verify() {
+  if (failed(verifyDestinationStyle(*this)))
+    return failure();
+  Operation *op = getOperation();
+  int64_t any = ShapedType::kDynamic;
+  if (getBlockSize() <= 0)
+    return emitOpError() << "block_size = " << getBlockSize()
+                         << " must be positive";
+  if (failed(expectShape(op, "query", getQuery(), {any, any, any, any}, {},
+                         "[B, Hq, Nq, D]")))
+    return failure();
+  ArrayRef<int64_t> q = shapeOf(getQuery());
+  int64_t blocks = ceilDivOrDynamic(q[2], getBlockSize());
+  if (failed(expectShape(op, "key", getKey(), {q[0], any, any, q[3]},
+                         {"the batch size B", "", "", "the query head dim D"},
+                         "[B, Hkv, Nk, D]")))
+    return failure();
+  ArrayRef<int64_t> k = shapeOf(getKey());
+  if (!ShapedType::isDynamic(q[1]) && !ShapedType::isDynamic(k[1]) &&
+      (k[1] == 0 || q[1] % k[1] != 0))
+    return emitOpError() << "the number of query heads Hq = " << q[1]
+                         << " is not a multiple of the number of key heads "
+                            "Hkv = "
+                         << k[1];
+  if (Value keyMean = getKeyMean())
+    if (failed(expectShape(op, "key_mean", keyMean, {k[0], k[1], k[3]},
+                           {"the batch size B", "the number of key heads Hkv",
+                            "the head dim D"},
+                           "[B, Hkv, D]")))
+      return failure();
+  if (failed(expectShape(op, "mean", getMean(), {q[0], q[1], blocks, q[3]},
+                         {"the batch size B", "the number of query heads Hq",
+                          "ceil(Nq / block_size)", "the head dim D"},
+                         "[B, Hq, blocks, D]")))
+    return failure();
+  return expectShape(op, "score_correction", getScoreCorrection(),
+                     {q[0], q[1], blocks, k[2]},
+                     {"the batch size B", "the number of query heads Hq",
+                      "ceil(Nq / block_size)", "the key length Nk"},
+                     "[B, Hq, blocks, Nk]");
+}
+
+void QuantizeRowsOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
+
+LogicalResult QuantizeRowsOp::verify() {
+  if (failed(verifyDestinationStyle(*this)))
+    return failure();
+  Operation *op = getOperation();
+  int64_t any = ShapedType::kDynamic;
+  if (failed(expectShape(op, "input", getInput(), {any, any, any, any}, {},
+                         "[B, H, N, D]")))
+    return failure();
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  std::optional<int64_t> meanBlock = getMeanBlockSize();
+  if (meanBlock && *meanBlock <= 0)
+    return emitOpError() << "mean_block_size = " << *meanBlock
+                         << " must be positive";
+  if (Value mean = getMean()) {
+    int64_t rank = cast<ShapedType>(mean.getType()).getRank();
+    if (rank == 4 && !meanBlock)
+      return emitOpError() << "a mean of shape [B, H, blocks, D] needs "
+                              "mean_block_size";
+    if (rank == 3 && meanBlock)
+      return emitOpError() << "mean_block_size needs a mean of shape "
+                              "[B, H, blocks, D], got "
+                           << mean.getType();
+    LogicalResult ok =
+        rank == 4 ? expectShape(
+                        op, "mean", mean,
+                        {x[0], x[1], ceilDivOrDynamic(x[2], *meanBlock), x[3]},
+                        {"the batch size B", "the number of heads H",
+                         "ceil(N / mean_block_size)", "the head dim D"},
+                        "[B, H, D] or [B, H, blocks, D]")
+                  : expectShape(op, "mean", mean, {x[0], x[1], x[3]},
+                                {"the batch size B", "the number of heads H",
+                                 "the head dim D"},
+                                "[B, H, D] or [B, H, blocks, D]");
+    if (failed(ok))
+      return failure();
+  } else if (meanBlock) {
+    return emitOpError() << "mean_block_size needs a mean operand";
+  }
+  if (failed(expectShape(op, "values", getValues(), x,
+                         {"the batch size B", "the number of heads H",
+                          "the length N", "the head dim D"},
+                         "[B, H, N, D]")))
+    return failure();
+  PrecisionAttr precision = getPrecisionAttr();
+  if (precision) {
+    if (!precision.getQk())
+      return emitOpError() << "precision " << precision << " sets no qk";
+    if (precision.getSmoothK() || precision.getSmoothQ() || precision.getPv() ||
+        precision.getPvAccum() != Accumulation::F32)
+      return emitOpError() << "precision " << precision
+                           << " may set only qk and qk_granularity (the "
+                              "smoothing is the mean operand)";
+  }
+  bool quantized = isQuantized();
+  if (!quantized) {
+    if (!getScales())
+      return success();
+    if (!precision)
+      return emitOpError() << "scales given but there is no precision to "
+                              "quantize with";
+    return emitOpError() << "scales given but qk = " << precision.getQk()
+                         << " rounds without scales";
+  }
+  if (!getScales())
+    return emitOpError() << "qk = " << precision.getQk()
+                         << " needs a scales operand of shape [B, H, N, S]";
+  return expectShape(op, "scales", getScales(),
+                     {x[0], x[1], x[2], getNumScaleBlocks(precision, x[3])},
+                     {"the batch size B", "the number of heads H",
+                      "the length N", "the number of scale blocks"},
+                     "[B, H, N, S]");
+}
+
+void QuantizeValueOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
+
+LogicalResult QuantizeValueOp::verify() {
+  if (failed(verifyDestinationStyle(*this)))
+    return failure();
+  Operation *op = getOperation();
+  int64_t any = ShapedType::kDynamic;
+  if (failed(expectShape(op, "value", getValue(), {any, any, any, any}, {},
+                         "[B, Hkv, Nk, Dv]")))
+    return failure();
+  ArrayRef<int64_t> v = shapeOf(getValue());
+  if (failed(expectShape(op, "values", getValues(), v,
+                         {"the batch size B", "the number of key heads Hkv",
+                          "the key length Nk", "the value head dim Dv"},
+                         "[B, Hkv, Nk, Dv]")))
+    return failure();
+  Type to = getTo();
+  bool perChannel = isa<Float8E4M3FNType>(to);
+  if (!perChannel && !to.isF16() && !to.isBF16() && !isa<Float4E2M1FNType>(to))
+    return emitOpError() << "to = " << to
+                         << " must be f16, bf16, f8E4M3FN or f4E2M1FN";
+  if (!perChannel) {
+    if (getScales())
+      return emitOpError() << "scales given but to = " << to
+                           << " has no per-channel scales";
+    return success();
+  }
+  if (!getScales())
+    return emitOpError() << "to = " << to
+                         << " needs a scales operand of shape [B, Hkv, Dv]";
+  return expectShape(op, "scales", getScales(), {v[0], v[1], v[3]},
+                     {"the batch size B", "the number of key heads Hkv",
+                      "the value head dim Dv"},
+                     "[B, Hkv, Dv]");
 }
 
 //===----------------------------------------------------------------------===//

@@ -14,19 +14,22 @@ using namespace mlir::attn;
 using namespace mlir::bufferization;
 
 namespace {
-struct AttentionOpInterface
-    : DstBufferizableOpInterfaceExternalModel<AttentionOpInterface,
-                                              AttentionOp> {
-  /// O and LSE are written in full: their initial contents are never read.
+/// attn.attention and the quantization pre-steps are destination-passing:
+/// each bufferizes to its memref form, writing into the buffers of its outs
+/// operands, whose initial contents it never reads (written in full).
+template <typename OpTy>
+struct DestinationStyleBufferization
+    : DstBufferizableOpInterfaceExternalModel<
+          DestinationStyleBufferization<OpTy>, OpTy> {
   bool bufferizesToMemoryRead(Operation *op, OpOperand &operand,
                               const AnalysisState &) const {
-    return !cast<AttentionOp>(op).isDpsInit(&operand);
+    return !cast<OpTy>(op).isDpsInit(&operand);
   }
 
   LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
                           const BufferizationOptions &options,
                           BufferizationState &state) const {
-    auto attention = cast<AttentionOp>(op);
+    auto dpsOp = cast<OpTy>(op);
     SmallVector<Value> operands;
     for (OpOperand &operand : op->getOpOperands()) {
       if (!isa<TensorType>(operand.get().getType())) {
@@ -40,11 +43,9 @@ struct AttentionOpInterface
       operands.push_back(*buffer);
     }
     rewriter.setInsertionPoint(op);
-    auto bufferized = AttentionOp::create(rewriter, op->getLoc(), TypeRange{},
-                                          operands, op->getAttrs());
-    (void)bufferized;
+    OpTy::create(rewriter, op->getLoc(), TypeRange{}, operands, op->getAttrs());
     SmallVector<Value> results;
-    for (OpOperand &init : attention.getDpsInitsMutable())
+    for (OpOperand &init : dpsOp.getDpsInitsMutable())
       results.push_back(operands[init.getOperandNumber()]);
     replaceOpWithBufferizedValues(rewriter, op, results);
     return success();
@@ -55,6 +56,15 @@ struct AttentionOpInterface
 void mlir::attn::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *context, AttnDialect *) {
-    AttentionOp::attachInterface<AttentionOpInterface>(*context);
+    AttentionOp::attachInterface<DestinationStyleBufferization<AttentionOp>>(
+        *context);
+    KeyMeanOp::attachInterface<DestinationStyleBufferization<KeyMeanOp>>(
+        *context);
+    QueryBlockMeanOp::attachInterface<
+        DestinationStyleBufferization<QueryBlockMeanOp>>(*context);
+    QuantizeRowsOp::attachInterface<
+        DestinationStyleBufferization<QuantizeRowsOp>>(*context);
+    QuantizeValueOp::attachInterface<
+        DestinationStyleBufferization<QuantizeValueOp>>(*context);
   });
 }

@@ -18,6 +18,10 @@ using namespace mlir::attn;
 
 void mlir::attn::buildCpuPipeline(OpPassManager &pm,
                                   const CpuPipelineOptions &options) {
+  // Quantization pre-steps as their own ops, which the loop nest then
+  // reads (the path GPU backends take).
+  if (options.splitQuantization)
+    pm.addPass(createAttnQuantize());
   addOneShotBufferization(pm);
   AttnLowerToLoopsOptions loops;
   loops.queryTile = options.queryTile;
@@ -48,6 +52,11 @@ struct CpuPipelineCommandLineOptions
       *this, "key-tile",
       llvm::cl::desc("Keys per tile (0: the op's flat tiling, else 16)"),
       llvm::cl::init(0)};
+  Option<bool> splitQuantization{
+      *this, "split-quantization",
+      llvm::cl::desc("Run attn-quantize first (false: the loop nest computes "
+                     "the quantization pre-passes itself)"),
+      llvm::cl::init(true)};
 };
 } // namespace
 
@@ -57,6 +66,7 @@ void mlir::attn::registerCpuPipeline() {
       "Lower attn.attention on memrefs to the LLVM dialect through the tiled "
       "CPU loop nest",
       [](OpPassManager &pm, const CpuPipelineCommandLineOptions &options) {
-        buildCpuPipeline(pm, {options.queryTile, options.keyTile});
+        buildCpuPipeline(pm, {options.queryTile, options.keyTile,
+                              options.splitQuantization});
       });
 }

@@ -16,6 +16,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
 
 #include <functional>
 
@@ -25,41 +26,44 @@ namespace detail {
 
 /// Keys per rounding of an f16 P.V accumulator (pv_accum = f16).
 inline constexpr int64_t kF16Chunk = 16;
-/// The Q block of smooth_q when the granularity gives none.
-inline constexpr int64_t kSmoothQueryBlock = 64;
 
-/// Emits the loop nest of one attn.attention. Scalar code: the point is the
-/// schedule (tiles, online softmax, masking), not CPU speed.
-class LoopNestEmitter {
+/// Emits the quantization pre-steps of SEMANTICS.md section 3 on memrefs
+/// (the lowering of attn.key_mean, attn.query_block_mean, attn.quantize_rows
+/// and attn.quantize_value, and the pre-passes of an attn.attention that
+/// carries no quantized bundle), plus the builder helpers the loop nest
+/// shares. Quantization arithmetic runs in f64 with f32 scales.
+class QuantizationEmitter {
 public:
-  /// Tiles of `queryShape` x `keyShape` tokens: flat ranges when `grid` is
-  /// empty, else boxes of the token grid `grid` (an N-D tiling).
-  LoopNestEmitter(AttentionOp op, OpBuilder &builder,
-                  ArrayRef<int64_t> queryShape, ArrayRef<int64_t> keyShape,
-                  ArrayRef<int64_t> grid)
-      : op(op), b(builder), loc(op.getLoc()), queryShape(queryShape),
-        keyShape(keyShape), grid(grid) {
-    queryTile = keyTile = 1;
-    for (int64_t t : queryShape)
-      queryTile *= t;
-    for (int64_t t : keyShape)
-      keyTile *= t;
-  }
+  QuantizationEmitter(OpBuilder &builder, Location loc)
+      : b(builder), loc(loc) {}
 
-  void emit();
+  /// The mean subtracted from element (batch, head, token, channel) before
+  /// quantization (smoothing), as an f64.
+  using MeanFn = std::function<Value(Value, Value, Value, Value)>;
+  /// `mean` [B, H, D] per channel, or [B, H, blocks, D] per block of
+  /// `meanBlock` tokens; null when `mean` is.
+  MeanFn getMeanFn(Value mean, int64_t meanBlock);
 
-private:
-  /// Heads that share one mask and precision; `heads` empty means every
-  /// head.
-  struct HeadSet {
-    MaskAttrInterface mask;
-    PrecisionAttr precision;
-    SmallVector<int64_t> heads;
-    /// The mask's table in `tile_classes` (0: the op's mask).
-    int64_t classTable = 0;
-  };
-  SmallVector<HeadSet> getHeadSets();
+  /// smooth_k: mean [B, Hkv, D] of `key` [B, Hkv, Nk, D] over the keys.
+  void emitKeyMean(Value key, Value mean);
+  /// smooth_q: the means of Q over blocks of `block` queries and the
+  /// correction dS[block, j] = dot(mean_q, K'[j]), K' = K - keyMean when
+  /// given.
+  void emitQueryBlockMeans(Value query, Value key, Value keyMean, int64_t block,
+                           Value means, Value correction);
+  /// Quantizes `src` [B, H, N, D] (minus `mean`) per scale group of
+  /// `precision`'s qk granularity into `values` and `scales` [B, H, N, S].
+  void emitQuantizeRows(Value src, const MeanFn &mean, PrecisionAttr precision,
+                        Value values, Value scales);
+  /// Unquantized Q' or K': `src` minus `mean`, rounded to `roundTo` when
+  /// given (a 16-bit float), into `values` (smoothing without quantization).
+  void emitSmoothedRows(Value src, const MeanFn &mean, Type roundTo,
+                        Value values);
+  /// V [B, Hkv, Nk, Dv] as P.V in `to` reads it: FP8 values with channel
+  /// `scales`, dequantized NVFP4 values, or values rounded to f16 / bf16.
+  void emitQuantizeValue(Value value, Type to, Value values, Value scales);
 
+protected:
   // Constants and arithmetic.
   Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
   Value f32(double v) {
@@ -105,6 +109,16 @@ private:
       return arith::TruncFOp::create(b, loc, type, v);
     return arith::ExtFOp::create(b, loc, type, v);
   }
+  static Type elementType(Value memref) {
+    return cast<MemRefType>(memref.getType()).getElementType();
+  }
+  /// An f64 result in the element type of the buffer `dest` stores.
+  Value fromF64(Value v, Value dest) {
+    Type type = elementType(dest);
+    if (type.isF64())
+      return v;
+    return arith::TruncFOp::create(b, loc, type, v);
+  }
   /// Rounds an f32 to `type` and back (P is rounded to V's type).
   Value roundThrough(Value v, Type type) {
     if (type.isF32() || cast<FloatType>(type).getWidth() > 32)
@@ -128,6 +142,75 @@ private:
     scf::YieldOp::create(b, loc, next);
     return forOp.getResult(0);
   }
+
+  /// NVFP4 Q.K: one E4M3 scale per 16 channels of a token.
+  void emitQuantizeRowsNvfp4(Value src, const MeanFn &mean, Value values,
+                             Value blockScales);
+  /// x rounded to a finite-only minifloat: round to nearest even,
+  /// saturating at `maxValue`.
+  Value roundToMinifloat(Value x, int64_t mantissaBits, int64_t minExponent,
+                         double maxValue);
+  /// E4M3FN: 3 mantissa bits, exponents from -6, at most 448.
+  Value roundToF8E4M3FN(Value x) { return roundToMinifloat(x, 3, -6, 448); }
+  /// E2M1FN: values 0, 0.5, 1, 1.5, 2, 3, 4, 6.
+  Value roundToF4E2M1FN(Value x) { return roundToMinifloat(x, 1, 0, 6); }
+  /// NVFP4 block value: 0 when the block scale rounded to 0, else
+  /// E2M1(x / scale) (f64 values).
+  Value quantizeNvfp4(Value x, Value blockScale);
+  /// NVFP4 block scale E4M3(max / 6), 1 for an all-zero block (f64).
+  Value nvfp4BlockScale(Value absMax);
+  bool isNvfp4(Type t) { return t && isa<Float4E2M1FNType>(t); }
+  Value roundToF16(Value x) { return toF32(fromF32(x, b.getF16Type())); }
+
+  OpBuilder &b;
+  Location loc;
+};
+
+/// Emits the pre-steps `precision` needs for `op` (an attn.attention
+/// without a quantized bundle) into `buffers`, one per role of
+/// op.getQuantizedRoles(precision): the loops its ops would lower to.
+void emitQuantizationSteps(AttentionOp op, PrecisionAttr precision,
+                           const DenseMap<QuantizedRole, Value> &buffers,
+                           QuantizationEmitter &emitter);
+
+/// Lowers one attn.key_mean, attn.query_block_mean, attn.quantize_rows or
+/// attn.quantize_value on memrefs in place of `op` (which it erases).
+void lowerQuantizationStep(Operation *op);
+
+/// Emits the loop nest of one attn.attention. Scalar code: the point is the
+/// schedule (tiles, online softmax, masking), not CPU speed.
+class LoopNestEmitter : public QuantizationEmitter {
+public:
+  /// Tiles of `queryShape` x `keyShape` tokens: flat ranges when `grid` is
+  /// empty, else boxes of the token grid `grid` (an N-D tiling).
+  LoopNestEmitter(AttentionOp op, OpBuilder &builder,
+                  ArrayRef<int64_t> queryShape, ArrayRef<int64_t> keyShape,
+                  ArrayRef<int64_t> grid)
+      : QuantizationEmitter(builder, op.getLoc()), op(op),
+        queryShape(queryShape), keyShape(keyShape), grid(grid) {
+    queryTile = keyTile = 1;
+    for (int64_t t : queryShape)
+      queryTile *= t;
+    for (int64_t t : keyShape)
+      keyTile *= t;
+  }
+
+  void emit();
+
+private:
+  /// Heads that share one mask and precision; `heads` empty means every
+  /// head.
+  struct HeadSet {
+    MaskAttrInterface mask;
+    PrecisionAttr precision;
+    SmallVector<int64_t> heads;
+    /// The mask's table in `tile_classes` (0: the op's mask).
+    int64_t classTable = 0;
+    /// The quantized bundle of the precision (0: the op's, g + 1: head
+    /// group g's).
+    int64_t bundle = 0;
+  };
+  SmallVector<HeadSet> getHeadSets();
 
   /// The element of an explicit mask or bias operand ([Nq, Nk] or
   /// [B|1, Hq|1, Nq, Nk]) for (batch, head, i, j).
@@ -179,8 +262,6 @@ private:
                     const Tile &keys, bool applyMask);
 
   AttentionOp op;
-  OpBuilder &b;
-  Location loc;
   SmallVector<int64_t> queryShape, keyShape, grid;
   /// The op's compile-time tile classes (attn-sparsity), as a memref, and
   /// the table of the head set being emitted.
@@ -203,50 +284,17 @@ private:
   /// The type P is rounded to before P.V.
   Type probabilityType;
 
-  void emitQuantization(Value batchSize, Value numHeads, Value numKvHeads);
-  /// Quantizes `src` [B, H, N, D] (minus `mean` [B, H, D] when given) per
-  /// scale group into `values` and `tokenScales` [B, H, N].
-  /// The mean subtracted from element (batch, head, token, channel) before
-  /// quantization (smoothing), as an f64.
-  using MeanFn = std::function<Value(Value, Value, Value, Value)>;
-  void emitQuantizeRows(Value src, const MeanFn &mean, Value batchSize,
-                        Value heads, Value length, Value values,
-                        Value tokenScales);
-  /// NVFP4 Q.K: one E4M3 scale per 16 channels of a token.
-  void emitQuantizeRowsNvfp4(Value src, const MeanFn &mean, Value batchSize,
-                             Value heads, Value length, Value values,
-                             Value blockScales);
+  /// Fills `quantized` for the head set's precision: from the op's
+  /// quantized bundle `bundle` when it has one, else by emitting the
+  /// pre-steps into scratch buffers.
+  void emitQuantization(int64_t bundle, Value batchSize, Value numHeads,
+                        Value numKvHeads);
   /// Scale blocks along D: 16 channels for NVFP4, else one.
   Value numScaleBlocks();
-  /// smooth_q: per-block Q means and the correction dS[block, j] =
-  /// dot(mean_q, K'[j]) (f32).
-  void emitQueryBlockMeans(Value batchSize, Value numHeads);
-  /// The Q block of smooth_q (SEMANTICS.md section 3).
-  int64_t getQueryBlock();
-  /// The smoothing means as MeanFn, or null when not smoothed.
-  MeanFn getQueryMean();
-  MeanFn getKeyMean();
-  /// Unquantized Q' and K' (smoothing without quantization).
-  void emitSmoothedCopies(Value batchSize, Value numHeads, Value numKvHeads);
   /// A scratch buffer with run-time sizes, freed after the loop nest.
   Value allocScratch(ArrayRef<Value> sizes, Type type);
-  /// x rounded to a finite-only minifloat: round to nearest even,
-  /// saturating at `maxValue`.
-  Value roundToMinifloat(Value x, int64_t mantissaBits, int64_t minExponent,
-                         double maxValue);
-  /// E4M3FN: 3 mantissa bits, exponents from -6, at most 448.
-  Value roundToF8E4M3FN(Value x) { return roundToMinifloat(x, 3, -6, 448); }
-  /// E2M1FN: values 0, 0.5, 1, 1.5, 2, 3, 4, 6.
-  Value roundToF4E2M1FN(Value x) { return roundToMinifloat(x, 1, 0, 6); }
-  /// NVFP4 block value: 0 when the block scale rounded to 0, else
-  /// E2M1(x / scale) (f64 values).
-  Value quantizeNvfp4(Value x, Value blockScale);
-  /// NVFP4 block scale E4M3(max / 6), 1 for an all-zero block (f64).
-  Value nvfp4BlockScale(Value absMax);
   /// Two-level NVFP4 rounding of the tile's probabilities in `probs`.
   void emitRoundProbabilitiesNvfp4(Value k0, Value k1);
-  bool isNvfp4(Type t) { return t && isa<Float4E2M1FNType>(t); }
-  Value roundToF16(Value x) { return toF32(fromF32(x, b.getF16Type())); }
   SmallVector<Value> scratch;
 
   /// Segments with renormalize = false: the mask applies to the numerator

@@ -1,8 +1,10 @@
-//===- LowerQuantization.cpp - quantized precisions in the CPU loop nest --===//
+//===- LowerQuantization.cpp - quantized precisions on the CPU ------------===//
 //
-// The pre-passes of attn-lower-to-loops for SEMANTICS.md section 3: smoothing
-// means, quantization of Q, K and V per scale group, and the minifloat
-// roundings (E4M3, E2M1, NVFP4) the main loop applies to P.
+// SEMANTICS.md section 3 on memrefs: the quantization pre-steps (smoothing
+// means, quantization of Q, K and V per scale group), which lower the ops of
+// attn-quantize and, for an attn.attention without a quantized bundle, run
+// as pre-passes of its loop nest; and the minifloat roundings (E4M3, E2M1,
+// NVFP4) the main loop applies to P.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,8 +14,9 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::detail;
 
-Value LoopNestEmitter::roundToMinifloat(Value x, int64_t mantissaBits,
-                                        int64_t minExponent, double maxValue) {
+Value QuantizationEmitter::roundToMinifloat(Value x, int64_t mantissaBits,
+                                            int64_t minExponent,
+                                            double maxValue) {
   // |x| = m 2^e with e = max(floor(log2 |x|), minExponent): the mantissa
   // bits give a quantum of 2^(e - mantissaBits) (subnormals below the
   // smallest normal exponent); round to even, saturate, keep the sign.
@@ -42,14 +45,29 @@ Value LoopNestEmitter::numScaleBlocks() {
   return index(1);
 }
 
-void LoopNestEmitter::emitQuantizeRowsNvfp4(Value src, const MeanFn &mean,
-                                            Value batchSize, Value heads,
-                                            Value length, Value values,
-                                            Value blockScales) {
-  loop(index(0), batchSize, [&](Value batch) {
-    loop(index(0), heads, [&](Value head) {
-      loop(index(0), length, [&](Value t) {
-        loop(index(0), numScaleBlocks(), [&](Value block) {
+QuantizationEmitter::MeanFn QuantizationEmitter::getMeanFn(Value mean,
+                                                           int64_t meanBlock) {
+  if (!mean)
+    return nullptr;
+  if (cast<MemRefType>(mean.getType()).getRank() == 3)
+    return [this, mean](Value batch, Value head, Value, Value d) {
+      return toF64(load(mean, {batch, head, d}));
+    };
+  return [this, mean, meanBlock](Value batch, Value head, Value t, Value d) {
+    Value block = arith::DivUIOp::create(b, loc, t, index(meanBlock));
+    return toF64(load(mean, {batch, head, block, d}));
+  };
+}
+
+void QuantizationEmitter::emitQuantizeRowsNvfp4(Value src, const MeanFn &mean,
+                                                Value values,
+                                                Value blockScales) {
+  Value headDim = dim(src, 3);
+  Value numBlocks = arith::CeilDivSIOp::create(b, loc, headDim, index(16));
+  loop(index(0), dim(src, 0), [&](Value batch) {
+    loop(index(0), dim(src, 1), [&](Value head) {
+      loop(index(0), dim(src, 2), [&](Value t) {
+        loop(index(0), numBlocks, [&](Value block) {
           Value c0 = arith::MulIOp::create(b, loc, block, index(16));
           Value c1 = arith::MinSIOp::create(
               b, loc, arith::AddIOp::create(b, loc, c0, index(16)), headDim);
@@ -64,9 +82,10 @@ void LoopNestEmitter::emitQuantizeRowsNvfp4(Value src, const MeanFn &mean,
                 b, loc, m, math::AbsFOp::create(b, loc, element(d))));
           });
           Value scale = nvfp4BlockScale(absMax);
-          store(toF32(scale), blockScales, {batch, head, t, block});
+          store(fromF64(scale, blockScales), blockScales,
+                {batch, head, t, block});
           loop(c0, c1, [&](Value d) {
-            store(toF32(quantizeNvfp4(element(d), scale)), values,
+            store(fromF64(quantizeNvfp4(element(d), scale), values), values,
                   {batch, head, t, d});
           });
         });
@@ -75,75 +94,14 @@ void LoopNestEmitter::emitQuantizeRowsNvfp4(Value src, const MeanFn &mean,
   });
 }
 
-Value LoopNestEmitter::nvfp4BlockScale(Value absMax) {
-  Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                       absMax, f64(0));
-  return arith::SelectOp::create(
-      b, loc, isZero, f64(1),
-      roundToF8E4M3FN(arith::DivFOp::create(b, loc, absMax, f64(6))));
-}
-
-Value LoopNestEmitter::quantizeNvfp4(Value x, Value blockScale) {
-  Value scaleIsZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                            blockScale, f64(0));
-  return arith::SelectOp::create(
-      b, loc, scaleIsZero, f64(0),
-      roundToF4E2M1FN(arith::DivFOp::create(b, loc, x, blockScale)));
-}
-
-void LoopNestEmitter::emitRoundProbabilitiesNvfp4(Value k0, Value k1) {
-  // Two levels: a per-row f32 scale maps the tile's largest p to 6 * 448;
-  // every 16 keys (aligned to multiples of 16, clipped to the tile) share
-  // the E4M3 scale E4M3(max / 6). probs keeps the dequantized values.
-  Value rowMax = reduce(k0, k1, f64(0), [&](Value j, Value m) {
-    Value p = load(probs, {arith::SubIOp::create(b, loc, j, k0)});
-    return Value(arith::MaximumFOp::create(b, loc, m, toF64(p)));
-  });
-  Value rowScale = toF64(toF32(arith::DivFOp::create(b, loc, rowMax,
-                                                     f64(6.0 * 448.0))));
-  Value usable = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE,
-                                       rowScale, f64(0));
-  auto ifUsable = scf::IfOp::create(b, loc, usable, /*withElse=*/true);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(ifUsable.elseBlock());
-  loop(k0, k1, [&](Value j) {
-    store(f32(0), probs, {arith::SubIOp::create(b, loc, j, k0)});
-  });
-  b.setInsertionPointToStart(ifUsable.thenBlock());
-  Value firstBlock = arith::DivUIOp::create(b, loc, k0, index(16));
-  Value lastBlock = arith::CeilDivUIOp::create(b, loc, k1, index(16));
-  loop(firstBlock, lastBlock, [&](Value block) {
-    Value start = arith::MulIOp::create(b, loc, block, index(16));
-    Value b0 = arith::MaxSIOp::create(b, loc, start, k0);
-    Value b1 = arith::MinSIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, start, index(16)), k1);
-    auto scaled = [&](Value j) {
-      Value p = toF64(load(probs, {arith::SubIOp::create(b, loc, j, k0)}));
-      return arith::DivFOp::create(b, loc, p, rowScale);
-    };
-    Value blockMax = reduce(b0, b1, f64(0), [&](Value j, Value m) {
-      return Value(arith::MaximumFOp::create(b, loc, m, scaled(j)));
-    });
-    Value blockScale = nvfp4BlockScale(blockMax);
-    loop(b0, b1, [&](Value j) {
-      Value value = arith::MulFOp::create(
-          b, loc,
-          arith::MulFOp::create(b, loc, quantizeNvfp4(scaled(j), blockScale),
-                                blockScale),
-          rowScale);
-      store(toF32(value), probs, {arith::SubIOp::create(b, loc, j, k0)});
-    });
-  });
-}
-
-void LoopNestEmitter::emitQuantizeRows(Value src, const MeanFn &mean,
-                                       Value batchSize, Value heads,
-                                       Value length, Value values,
-                                       Value tokenScales) {
+void QuantizationEmitter::emitQuantizeRows(Value src, const MeanFn &mean,
+                                           PrecisionAttr precision,
+                                           Value values, Value tokenScales) {
   Type qk = precision.getQk();
   if (isNvfp4(qk))
-    return emitQuantizeRowsNvfp4(src, mean, batchSize, heads, length, values,
-                                 tokenScales);
+    return emitQuantizeRowsNvfp4(src, mean, values, tokenScales);
+  Value batchSize = dim(src, 0), heads = dim(src, 1), length = dim(src, 2);
+  Value headDim = dim(src, 3);
   GranularityKind kind = *precision.getQkGranularity();
   int64_t size = precision.getQkGranularitySize();
   bool fp8 = isa<Float8E4M3FNType>(qk);
@@ -204,7 +162,8 @@ void LoopNestEmitter::emitQuantizeRows(Value src, const MeanFn &mean,
         Value tokenScale = arith::SelectOp::create(
             b, loc, isZero, f32(1),
             toF32(arith::DivFOp::create(b, loc, groupAbsMax, f64(qmax))));
-        store(tokenScale, tokenScales, {batch, head, t, index(0)});
+        store(fromF32(tokenScale, elementType(tokenScales)), tokenScales,
+              {batch, head, t, index(0)});
         loop(index(0), headDim, [&](Value d) {
           Value scaled = arith::DivFOp::create(
               b, loc, element(batch, head, t, d), toF64(tokenScale));
@@ -217,7 +176,7 @@ void LoopNestEmitter::emitQuantizeRows(Value src, const MeanFn &mean,
                 b, loc, arith::MinimumFOp::create(b, loc, q, f64(qmax)),
                 f64(-qmax));
           }
-          store(toF32(quantizedValue), values, {batch, head, t, d});
+          store(fromF64(quantizedValue, values), values, {batch, head, t, d});
         });
       });
     });
@@ -225,96 +184,59 @@ void LoopNestEmitter::emitQuantizeRows(Value src, const MeanFn &mean,
   memref::DeallocOp::create(b, loc, groupMax);
 }
 
-Value LoopNestEmitter::allocScratch(ArrayRef<Value> sizes, Type type) {
-  SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
-  Value buffer = memref::AllocOp::create(b, loc, MemRefType::get(shape, type),
-                                         ValueRange(sizes));
-  scratch.push_back(buffer);
-  return buffer;
-}
-
-LoopNestEmitter::MeanFn LoopNestEmitter::getQueryMean() {
-  if (!quantized.queryBlockMean)
-    return nullptr;
-  return [this](Value batch, Value head, Value t, Value d) {
-    Value block = arith::DivUIOp::create(b, loc, t, index(getQueryBlock()));
-    return load(quantized.queryBlockMean, {batch, head, block, d});
-  };
-}
-
-LoopNestEmitter::MeanFn LoopNestEmitter::getKeyMean() {
-  if (!quantized.keyMean)
-    return nullptr;
-  return [this](Value batch, Value head, Value, Value d) {
-    return load(quantized.keyMean, {batch, head, d});
-  };
-}
-
-void LoopNestEmitter::emitSmoothedCopies(Value batchSize, Value numHeads,
-                                         Value numKvHeads) {
-  // Without quantization: Q' and K' are the smoothed values (smoothing is
-  // exact: smooth_k shifts each score row by a constant the softmax cancels
-  // and the LSE gets back; smooth_q's dS restores the scores), rounded to
-  // `qk` when it is a 16-bit float other than the inputs' type.
-  Type qk = precision.getQk();
-  Type inputType = cast<MemRefType>(op.getQuery().getType()).getElementType();
-  Type roundTo = qk && qk != inputType ? qk : Type();
-  auto copy = [&](Value src, const MeanFn &mean, Value heads, Value length) {
-    Value result = allocScratch({batchSize, heads, length, headDim},
-                                b.getF32Type());
-    loop(index(0), batchSize, [&](Value batch) {
-      loop(index(0), heads, [&](Value head) {
-        loop(index(0), length, [&](Value t) {
-          loop(index(0), headDim, [&](Value d) {
-            Value x = toF64(load(src, {batch, head, t, d}));
-            if (mean)
-              x = arith::SubFOp::create(b, loc, x, mean(batch, head, t, d));
-            Value value = toF32(x);
-            if (roundTo)
-              value = roundThrough(value, roundTo);
-            store(value, result, {batch, head, t, d});
-          });
+void QuantizationEmitter::emitSmoothedRows(Value src, const MeanFn &mean,
+                                           Type roundTo, Value values) {
+  // Smoothing is exact: smooth_k shifts each score row by a constant the
+  // softmax cancels and the LSE gets back; smooth_q's dS restores the
+  // scores. Q' and K' are rounded to `qk` when it is a 16-bit float other
+  // than the inputs' type.
+  Value headDim = dim(src, 3);
+  loop(index(0), dim(src, 0), [&](Value batch) {
+    loop(index(0), dim(src, 1), [&](Value head) {
+      loop(index(0), dim(src, 2), [&](Value t) {
+        loop(index(0), headDim, [&](Value d) {
+          Value x = toF64(load(src, {batch, head, t, d}));
+          if (mean)
+            x = arith::SubFOp::create(b, loc, x, mean(batch, head, t, d));
+          Value value = toF32(x);
+          if (roundTo)
+            value = roundThrough(value, roundTo);
+          store(fromF32(value, elementType(values)), values,
+                {batch, head, t, d});
         });
       });
     });
-    return result;
-  };
-  MeanFn queryMean = getQueryMean(), keyMean = getKeyMean();
-  if (queryMean || roundTo)
-    quantized.query = copy(op.getQuery(), queryMean, numHeads, nq);
-  if (keyMean || roundTo)
-    quantized.key = copy(op.getKey(), keyMean, numKvHeads, nk);
+  });
 }
 
-int64_t LoopNestEmitter::getQueryBlock() {
-  switch (precision.getQkGranularity().value_or(GranularityKind::Block)) {
-  case GranularityKind::Block:
-  case GranularityKind::Thread:
-    return precision.getQkGranularity() ? precision.getQkGranularitySize()
-                                        : kSmoothQueryBlock;
-  case GranularityKind::Token:
-    return 1;
-  case GranularityKind::Tensor:
-    return ShapedType::isDynamic(op.getQueryLength())
-               ? kSmoothQueryBlock
-               : std::max<int64_t>(op.getQueryLength(), 1);
-  }
-  llvm_unreachable("unknown granularity");
+void QuantizationEmitter::emitKeyMean(Value key, Value mean) {
+  // The mean over all Nk tokens per (batch, kv head, channel).
+  Value nk = dim(key, 2);
+  Value count = arith::UIToFPOp::create(
+      b, loc, b.getF64Type(),
+      arith::IndexCastOp::create(b, loc, b.getI64Type(), nk));
+  loop(index(0), dim(key, 0), [&](Value batch) {
+    loop(index(0), dim(key, 1), [&](Value head) {
+      loop(index(0), dim(key, 3), [&](Value d) {
+        Value sum = reduce(index(0), nk, f64(0), [&](Value j, Value a) {
+          return Value(arith::AddFOp::create(
+              b, loc, a, toF64(load(key, {batch, head, j, d}))));
+        });
+        store(fromF64(arith::DivFOp::create(b, loc, sum, count), mean), mean,
+              {batch, head, d});
+      });
+    });
+  });
 }
 
-void LoopNestEmitter::emitQueryBlockMeans(Value batchSize, Value numHeads) {
-  Value q = op.getQuery(), k = op.getKey();
-  int64_t block = getQueryBlock();
+void QuantizationEmitter::emitQueryBlockMeans(Value q, Value k, Value keyMean,
+                                              int64_t block, Value means,
+                                              Value correction) {
+  Value nq = dim(q, 2), nk = dim(k, 2), headDim = dim(q, 3);
+  Value numHeads = dim(q, 1);
   Value numBlocks = arith::CeilDivSIOp::create(b, loc, nq, index(block));
-  auto alloc = [&](ArrayRef<Value> sizes, Type type) {
-    return allocScratch(sizes, type);
-  };
-  quantized.queryBlockMean =
-      alloc({batchSize, numHeads, numBlocks, headDim}, b.getF64Type());
-  quantized.scoreCorrection =
-      alloc({batchSize, numHeads, numBlocks, nk}, b.getF32Type());
   Value headsPerKv = arith::DivSIOp::create(b, loc, numHeads, dim(k, 1));
-  loop(index(0), batchSize, [&](Value batch) {
+  loop(index(0), dim(q, 0), [&](Value batch) {
     loop(index(0), numHeads, [&](Value head) {
       Value kvHead = arith::DivSIOp::create(b, loc, head, headsPerKv);
       loop(index(0), numBlocks, [&](Value blk) {
@@ -330,146 +252,289 @@ void LoopNestEmitter::emitQueryBlockMeans(Value batchSize, Value numHeads) {
             return Value(arith::AddFOp::create(
                 b, loc, a, toF64(load(q, {batch, head, i, d}))));
           });
-          store(arith::DivFOp::create(b, loc, sum, count),
-                quantized.queryBlockMean, {batch, head, blk, d});
+          store(fromF64(arith::DivFOp::create(b, loc, sum, count), means),
+                means, {batch, head, blk, d});
         });
-        // dS[blk, j] = dot(mean_q, K'[j]) in f64, stored as f32.
+        // dS[blk, j] = dot(mean_q, K'[j]) in f64.
         loop(index(0), nk, [&](Value j) {
           Value dot = reduce(index(0), headDim, f64(0), [&](Value d, Value a) {
             Value kd = toF64(load(k, {batch, kvHead, j, d}));
-            if (quantized.keyMean)
+            if (keyMean)
               kd = arith::SubFOp::create(
-                  b, loc, kd, load(quantized.keyMean, {batch, kvHead, d}));
-            Value md = load(quantized.queryBlockMean, {batch, head, blk, d});
+                  b, loc, kd, toF64(load(keyMean, {batch, kvHead, d})));
+            Value md = toF64(load(means, {batch, head, blk, d}));
             return Value(arith::AddFOp::create(
                 b, loc, a, arith::MulFOp::create(b, loc, md, kd)));
           });
-          store(toF32(dot), quantized.scoreCorrection, {batch, head, blk, j});
+          store(fromF64(dot, correction), correction, {batch, head, blk, j});
         });
       });
     });
   });
 }
 
-void LoopNestEmitter::emitQuantization(Value batchSize, Value numHeads,
-                                       Value numKvHeads) {
-  if (!precision)
-    return;
-  auto f32Type = b.getF32Type();
-  auto alloc = [&](ArrayRef<Value> sizes, Type type = nullptr) {
-    return allocScratch(sizes, type ? type : f32Type);
+void QuantizationEmitter::emitQuantizeValue(Value v, Type to, Value values,
+                                            Value scales) {
+  Value nk = dim(v, 2), valueDim = dim(v, 3);
+  auto forEachChannel = [&](function_ref<void(Value, Value, Value)> body) {
+    loop(index(0), dim(v, 0), [&](Value batch) {
+      loop(index(0), dim(v, 1), [&](Value head) {
+        loop(index(0), valueDim, [&](Value c) { body(batch, head, c); });
+      });
+    });
   };
-  Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
-  if (precision.getSmoothK()) {
-    // mean over all Nk tokens per (batch, kv head, channel).
-    quantized.keyMean =
-        alloc({batchSize, numKvHeads, headDim}, b.getF64Type());
-    Value count = arith::UIToFPOp::create(
-        b, loc, b.getF64Type(),
-        arith::IndexCastOp::create(b, loc, b.getI64Type(), nk));
-    loop(index(0), batchSize, [&](Value batch) {
-      loop(index(0), numKvHeads, [&](Value head) {
-        loop(index(0), headDim, [&](Value d) {
-          Value sum = reduce(index(0), nk, f64(0), [&](Value j, Value a) {
-            return Value(arith::AddFOp::create(
-                b, loc, a, toF64(load(k, {batch, head, j, d}))));
-          });
-          store(arith::DivFOp::create(b, loc, sum, count), quantized.keyMean,
-                {batch, head, d});
-        });
-      });
+  auto absMaxOver = [&](Value batch, Value head, Value c, Value j0, Value j1) {
+    return reduce(j0, j1, f64(0), [&](Value j, Value m) {
+      return Value(arith::MaximumFOp::create(
+          b, loc, m,
+          math::AbsFOp::create(b, loc, toF64(load(v, {batch, head, j, c})))));
     });
-  }
-  if (precision.getSmoothQ())
-    emitQueryBlockMeans(batchSize, numHeads);
-  if (precision.isQuantizedQK()) {
-    quantized.query = alloc({batchSize, numHeads, nq, headDim});
-    quantized.queryScale = alloc({batchSize, numHeads, nq, numScaleBlocks()});
-    quantized.key = alloc({batchSize, numKvHeads, nk, headDim});
-    quantized.keyScale = alloc({batchSize, numKvHeads, nk, numScaleBlocks()});
-    emitQuantizeRows(q, getQueryMean(), batchSize, numHeads, nq, quantized.query,
-                     quantized.queryScale);
-    emitQuantizeRows(k, getKeyMean(), batchSize, numKvHeads, nk,
-                     quantized.key, quantized.keyScale);
-  } else {
-    emitSmoothedCopies(batchSize, numHeads, numKvHeads);
-  }
-  Type valueType = cast<MemRefType>(op.getValue().getType()).getElementType();
-  if (isa<FloatType>(probabilityType) &&
-      cast<FloatType>(probabilityType).getWidth() == 16 &&
-      probabilityType != valueType) {
-    // pv = f16 / bf16 on other data: V is rounded like P.
-    quantized.value = alloc({batchSize, numKvHeads, nk, valueDim});
-    loop(index(0), batchSize, [&](Value batch) {
-      loop(index(0), numKvHeads, [&](Value head) {
-        loop(index(0), nk, [&](Value j) {
-          loop(index(0), valueDim, [&](Value c) {
-            Value x = toF32(load(v, {batch, head, j, c}));
-            store(roundThrough(x, probabilityType), quantized.value,
-                  {batch, head, j, c});
-          });
-        });
-      });
-    });
-  }
-  if (isNvfp4(probabilityType)) {
+  };
+  if (isNvfp4(to)) {
     // NVFP4 along the keys: per channel, each run of 16 keys (aligned to
     // multiples of 16) shares the E4M3 scale E4M3(max / 6); the dequantized
     // values are exact in f32.
-    quantized.value = alloc({batchSize, numKvHeads, nk, valueDim});
-    loop(index(0), batchSize, [&](Value batch) {
-      loop(index(0), numKvHeads, [&](Value head) {
-        loop(index(0), valueDim, [&](Value c) {
-          Value numBlocks = arith::CeilDivSIOp::create(b, loc, nk, index(16));
-          loop(index(0), numBlocks, [&](Value block) {
-            Value j0 = arith::MulIOp::create(b, loc, block, index(16));
-            Value j1 = arith::MinSIOp::create(
-                b, loc, arith::AddIOp::create(b, loc, j0, index(16)), nk);
-            Value absMax = reduce(j0, j1, f64(0), [&](Value j, Value m) {
-              return Value(arith::MaximumFOp::create(
-                  b, loc, m,
-                  math::AbsFOp::create(b, loc,
-                                       toF64(load(v, {batch, head, j, c})))));
-            });
-            Value scale = nvfp4BlockScale(absMax);
-            loop(j0, j1, [&](Value j) {
-              Value x = toF64(load(v, {batch, head, j, c}));
-              store(toF32(arith::MulFOp::create(b, loc, quantizeNvfp4(x, scale),
-                                                scale)),
-                    quantized.value, {batch, head, j, c});
-            });
-          });
+    forEachChannel([&](Value batch, Value head, Value c) {
+      Value numBlocks = arith::CeilDivSIOp::create(b, loc, nk, index(16));
+      loop(index(0), numBlocks, [&](Value block) {
+        Value j0 = arith::MulIOp::create(b, loc, block, index(16));
+        Value j1 = arith::MinSIOp::create(
+            b, loc, arith::AddIOp::create(b, loc, j0, index(16)), nk);
+        Value scale = nvfp4BlockScale(absMaxOver(batch, head, c, j0, j1));
+        loop(j0, j1, [&](Value j) {
+          Value x = toF64(load(v, {batch, head, j, c}));
+          store(fromF64(arith::MulFOp::create(b, loc, quantizeNvfp4(x, scale),
+                                              scale),
+                        values),
+                values, {batch, head, j, c});
         });
       });
     });
+    return;
   }
-  if (isa<Float8E4M3FNType>(probabilityType)) {
-    // V per channel: scale = max|V[:, c]| / 448 (1 when all zero).
-    quantized.value = alloc({batchSize, numKvHeads, nk, valueDim});
-    quantized.valueScale = alloc({batchSize, numKvHeads, valueDim});
-    loop(index(0), batchSize, [&](Value batch) {
-      loop(index(0), numKvHeads, [&](Value head) {
-        loop(index(0), valueDim, [&](Value c) {
-          Value absMax = reduce(index(0), nk, f64(0), [&](Value j, Value m) {
-            return Value(arith::MaximumFOp::create(
-                b, loc, m,
-                math::AbsFOp::create(b, loc,
-                                     toF64(load(v, {batch, head, j, c})))));
-          });
-          Value isZero = arith::CmpFOp::create(
-              b, loc, arith::CmpFPredicate::OEQ, absMax, f64(0));
-          Value channelScale = arith::SelectOp::create(
-              b, loc, isZero, f32(1),
-              toF32(arith::DivFOp::create(b, loc, absMax, f64(448))));
-          store(channelScale, quantized.valueScale, {batch, head, c});
-          loop(index(0), nk, [&](Value j) {
-            Value x = toF64(load(v, {batch, head, j, c}));
-            store(toF32(roundToF8E4M3FN(
-                      arith::DivFOp::create(b, loc, x, toF64(channelScale)))),
-                  quantized.value, {batch, head, j, c});
-          });
-        });
+  if (isa<Float8E4M3FNType>(to)) {
+    // Per channel: scale = max|V[:, c]| / 448 (1 when all zero).
+    forEachChannel([&](Value batch, Value head, Value c) {
+      Value absMax = absMaxOver(batch, head, c, index(0), nk);
+      Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                           absMax, f64(0));
+      Value channelScale = arith::SelectOp::create(
+          b, loc, isZero, f32(1),
+          toF32(arith::DivFOp::create(b, loc, absMax, f64(448))));
+      store(fromF32(channelScale, elementType(scales)), scales,
+            {batch, head, c});
+      loop(index(0), nk, [&](Value j) {
+        Value x = toF64(load(v, {batch, head, j, c}));
+        store(fromF64(roundToF8E4M3FN(arith::DivFOp::create(
+                          b, loc, x, toF64(channelScale))),
+                      values),
+              values, {batch, head, j, c});
       });
     });
+    return;
   }
+  // pv = f16 / bf16 on other data: V is rounded like P.
+  forEachChannel([&](Value batch, Value head, Value c) {
+    loop(index(0), nk, [&](Value j) {
+      Value x = toF32(load(v, {batch, head, j, c}));
+      store(fromF32(roundThrough(x, to), elementType(values)), values,
+            {batch, head, j, c});
+    });
+  });
+}
+
+Value LoopNestEmitter::allocScratch(ArrayRef<Value> sizes, Type type) {
+  SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
+  Value buffer = memref::AllocOp::create(b, loc, MemRefType::get(shape, type),
+                                         ValueRange(sizes));
+  scratch.push_back(buffer);
+  return buffer;
+}
+
+void LoopNestEmitter::emitQuantization(int64_t bundle, Value batchSize,
+                                       Value numHeads, Value numKvHeads) {
+  if (!precision)
+    return;
+  SmallVector<QuantizedRole> roles = op.getQuantizedRoles(precision);
+  if (roles.empty())
+    return;
+  DenseMap<QuantizedRole, Value> operands = op.getQuantizedBundle(bundle);
+  if (operands.empty()) {
+    // No bundle: the pre-steps run here, into scratch buffers of the types
+    // attn-quantize would give them (f64 means, f32 values and scales).
+    auto f32Type = b.getF32Type(), f64Type = b.getF64Type();
+    Value numBlocks = arith::CeilDivSIOp::create(
+        b, loc, nq, index(op.getSmoothQueryBlockSize(precision)));
+    for (QuantizedRole role : roles) {
+      Value buffer;
+      switch (role) {
+      case QuantizedRole::KeyMean:
+        buffer = allocScratch({batchSize, numKvHeads, headDim}, f64Type);
+        break;
+      case QuantizedRole::QueryBlockMean:
+        buffer =
+            allocScratch({batchSize, numHeads, numBlocks, headDim}, f64Type);
+        break;
+      case QuantizedRole::ScoreCorrection:
+        buffer = allocScratch({batchSize, numHeads, numBlocks, nk}, f32Type);
+        break;
+      case QuantizedRole::Query:
+        buffer = allocScratch({batchSize, numHeads, nq, headDim}, f32Type);
+        break;
+      case QuantizedRole::QueryScales:
+        buffer =
+            allocScratch({batchSize, numHeads, nq, numScaleBlocks()}, f32Type);
+        break;
+      case QuantizedRole::Key:
+        buffer = allocScratch({batchSize, numKvHeads, nk, headDim}, f32Type);
+        break;
+      case QuantizedRole::KeyScales:
+        buffer = allocScratch({batchSize, numKvHeads, nk, numScaleBlocks()},
+                              f32Type);
+        break;
+      case QuantizedRole::Value:
+        buffer = allocScratch({batchSize, numKvHeads, nk, valueDim}, f32Type);
+        break;
+      case QuantizedRole::ValueScales:
+        buffer = allocScratch({batchSize, numKvHeads, valueDim}, f32Type);
+        break;
+      }
+      operands[role] = buffer;
+    }
+    emitQuantizationSteps(op, precision, operands, *this);
+  }
+  quantized.keyMean = operands.lookup(QuantizedRole::KeyMean);
+  quantized.queryBlockMean = operands.lookup(QuantizedRole::QueryBlockMean);
+  quantized.scoreCorrection = operands.lookup(QuantizedRole::ScoreCorrection);
+  quantized.query = operands.lookup(QuantizedRole::Query);
+  quantized.queryScale = operands.lookup(QuantizedRole::QueryScales);
+  quantized.key = operands.lookup(QuantizedRole::Key);
+  quantized.keyScale = operands.lookup(QuantizedRole::KeyScales);
+  quantized.value = operands.lookup(QuantizedRole::Value);
+  quantized.valueScale = operands.lookup(QuantizedRole::ValueScales);
+}
+
+void mlir::attn::detail::emitQuantizationSteps(
+    AttentionOp op, PrecisionAttr precision,
+    const DenseMap<QuantizedRole, Value> &buffers,
+    QuantizationEmitter &emitter) {
+  Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
+  Value keyMean = buffers.lookup(QuantizedRole::KeyMean);
+  Value queryMean = buffers.lookup(QuantizedRole::QueryBlockMean);
+  int64_t block = op.getSmoothQueryBlockSize(precision);
+  if (keyMean)
+    emitter.emitKeyMean(k, keyMean);
+  if (queryMean)
+    emitter.emitQueryBlockMeans(q, k, keyMean, block, queryMean,
+                                buffers.lookup(QuantizedRole::ScoreCorrection));
+  auto queryMeanFn = emitter.getMeanFn(queryMean, block);
+  auto keyMeanFn = emitter.getMeanFn(keyMean, 0);
+  Value query = buffers.lookup(QuantizedRole::Query);
+  Value key = buffers.lookup(QuantizedRole::Key);
+  if (precision.isQuantizedQK()) {
+    emitter.emitQuantizeRows(q, queryMeanFn, precision, query,
+                             buffers.lookup(QuantizedRole::QueryScales));
+    emitter.emitQuantizeRows(k, keyMeanFn, precision, key,
+                             buffers.lookup(QuantizedRole::KeyScales));
+  } else {
+    Type qk = precision.getQk();
+    Type roundTo = qk && qk != getElementTypeOrSelf(q.getType()) ? qk : Type();
+    if (query)
+      emitter.emitSmoothedRows(q, queryMeanFn, roundTo, query);
+    if (key)
+      emitter.emitSmoothedRows(k, keyMeanFn, roundTo, key);
+  }
+  if (Value value = buffers.lookup(QuantizedRole::Value))
+    emitter.emitQuantizeValue(v, precision.getPv(), value,
+                              buffers.lookup(QuantizedRole::ValueScales));
+}
+
+void mlir::attn::detail::lowerQuantizationStep(Operation *op) {
+  OpBuilder builder(op);
+  QuantizationEmitter emitter(builder, op->getLoc());
+  if (auto keyMean = dyn_cast<KeyMeanOp>(op)) {
+    emitter.emitKeyMean(keyMean.getKey(), keyMean.getMean());
+  } else if (auto blockMean = dyn_cast<QueryBlockMeanOp>(op)) {
+    emitter.emitQueryBlockMeans(blockMean.getQuery(), blockMean.getKey(),
+                                blockMean.getKeyMean(),
+                                blockMean.getBlockSize(), blockMean.getMean(),
+                                blockMean.getScoreCorrection());
+  } else if (auto rows = dyn_cast<QuantizeRowsOp>(op)) {
+    auto mean =
+        emitter.getMeanFn(rows.getMean(), rows.getMeanBlockSize().value_or(0));
+    if (rows.isQuantized()) {
+      emitter.emitQuantizeRows(rows.getInput(), mean, rows.getPrecisionAttr(),
+                               rows.getValues(), rows.getScales());
+    } else {
+      PrecisionAttr precision = rows.getPrecisionAttr();
+      Type qk = precision ? precision.getQk() : Type();
+      emitter.emitSmoothedRows(rows.getInput(), mean, qk, rows.getValues());
+    }
+  } else if (auto value = dyn_cast<QuantizeValueOp>(op)) {
+    emitter.emitQuantizeValue(value.getValue(), value.getTo(),
+                              value.getValues(), value.getScales());
+  } else {
+    llvm_unreachable("not a quantization step");
+  }
+  op->erase();
+}
+Value QuantizationEmitter::nvfp4BlockScale(Value absMax) {
+  Value isZero =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, absMax, f64(0));
+  return arith::SelectOp::create(
+      b, loc, isZero, f64(1),
+      roundToF8E4M3FN(arith::DivFOp::create(b, loc, absMax, f64(6))));
+}
+
+Value QuantizationEmitter::quantizeNvfp4(Value x, Value blockScale) {
+  Value scaleIsZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                            blockScale, f64(0));
+  return arith::SelectOp::create(
+      b, loc, scaleIsZero, f64(0),
+      roundToF4E2M1FN(arith::DivFOp::create(b, loc, x, blockScale)));
+}
+
+void LoopNestEmitter::emitRoundProbabilitiesNvfp4(Value k0, Value k1) {
+  // Two levels: a per-row f32 scale maps the tile's largest p to 6 * 448;
+  // every 16 keys (aligned to multiples of 16, clipped to the tile) share
+  // the E4M3 scale E4M3(max / 6). probs keeps the dequantized values.
+  Value rowMax = reduce(k0, k1, f64(0), [&](Value j, Value m) {
+    Value p = load(probs, {arith::SubIOp::create(b, loc, j, k0)});
+    return Value(arith::MaximumFOp::create(b, loc, m, toF64(p)));
+  });
+  Value rowScale =
+      toF64(toF32(arith::DivFOp::create(b, loc, rowMax, f64(6.0 * 448.0))));
+  Value usable = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE,
+                                       rowScale, f64(0));
+  auto ifUsable = scf::IfOp::create(b, loc, usable, /*withElse=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifUsable.elseBlock());
+  loop(k0, k1, [&](Value j) {
+    store(f32(0), probs, {arith::SubIOp::create(b, loc, j, k0)});
+  });
+  b.setInsertionPointToStart(ifUsable.thenBlock());
+  Value firstBlock = arith::DivUIOp::create(b, loc, k0, index(16));
+  Value lastBlock = arith::CeilDivUIOp::create(b, loc, k1, index(16));
+  loop(firstBlock, lastBlock, [&](Value block) {
+    Value start = arith::MulIOp::create(b, loc, block, index(16));
+    Value b0 = arith::MaxSIOp::create(b, loc, start, k0);
+    Value b1 = arith::MinSIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, start, index(16)), k1);
+    auto scaled = [&](Value j) {
+      Value p = toF64(load(probs, {arith::SubIOp::create(b, loc, j, k0)}));
+      return arith::DivFOp::create(b, loc, p, rowScale);
+    };
+    Value blockMax = reduce(b0, b1, f64(0), [&](Value j, Value m) {
+      return Value(arith::MaximumFOp::create(b, loc, m, scaled(j)));
+    });
+    Value blockScale = nvfp4BlockScale(blockMax);
+    loop(b0, b1, [&](Value j) {
+      Value value = arith::MulFOp::create(
+          b, loc,
+          arith::MulFOp::create(b, loc, quantizeNvfp4(scaled(j), blockScale),
+                                blockScale),
+          rowScale);
+      store(toF32(value), probs, {arith::SubIOp::create(b, loc, j, k0)});
+    });
+  });
 }

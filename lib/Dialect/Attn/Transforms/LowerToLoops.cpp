@@ -199,8 +199,8 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
         });
       }
       if (quantized.scoreCorrection) {
-        Value block =
-            arith::DivUIOp::create(b, loc, i, index(getQueryBlock()));
+        Value block = arith::DivUIOp::create(
+            b, loc, i, index(op.getSmoothQueryBlockSize(precision)));
         s = arith::AddFOp::create(
             b, loc, s,
             arith::MulFOp::create(
@@ -444,7 +444,7 @@ SmallVector<LoopNestEmitter::HeadSet> LoopNestEmitter::getHeadSets() {
   SmallVector<bool> inGroup(heads ? op.getNumQueryHeads() : 0, false);
   if (heads) {
     int64_t maskedGroups = 0;
-    for (HeadGroupAttr group : heads.getGroups()) {
+    for (auto [index, group] : llvm::enumerate(heads.getGroups())) {
       if (group.getMask())
         ++maskedGroups;
       if (!group.getMask() && !group.getPrecision())
@@ -453,7 +453,8 @@ SmallVector<LoopNestEmitter::HeadSet> LoopNestEmitter::getHeadSets() {
           {group.getMask() ? group.getMask() : op.getMaskOrDense(),
            group.getPrecision() ? group.getPrecision() : op.getPrecisionAttr(),
            SmallVector<int64_t>(group.getHeads()),
-           group.getMask() ? maskedGroups : 0});
+           group.getMask() ? maskedGroups : 0,
+           group.getPrecision() ? static_cast<int64_t>(index) + 1 : 0});
       for (int64_t h : group.getHeads())
         inGroup[h] = true;
     }
@@ -547,7 +548,7 @@ void LoopNestEmitter::emit() {
     probabilityType = precision && precision.getPv() ? precision.getPv()
                                                       : valueElementType;
     quantized = Quantized();
-    emitQuantization(batchSize, numHeads, numKvHeads);
+    emitQuantization(set.bundle, batchSize, numHeads, numKvHeads);
     Value count = set.heads.empty() ? numHeads : index(set.heads.size());
     loop(index(0), batchSize, [&](Value batchIndex) {
       batch = batchIndex;
@@ -626,6 +627,21 @@ struct AttnLowerToLoopsPass
           << " and key-tile = " << static_cast<int64_t>(keyTile)
           << " must not be negative";
       return signalPassFailure();
+    }
+    // The quantization pre-steps of attn-quantize write their buffers in
+    // place; the attention ops that read them follow.
+    SmallVector<Operation *> steps;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<KeyMeanOp, QueryBlockMeanOp, QuantizeRowsOp, QuantizeValueOp>(op))
+        steps.push_back(op);
+    });
+    for (Operation *step : steps) {
+      if (step->getNumResults() != 0) {
+        step->emitOpError() << "attn-lower-to-loops needs memref operands; "
+                               "bufferize first";
+        return signalPassFailure();
+      }
+      lowerQuantizationStep(step);
     }
     SmallVector<AttentionOp> ops;
     getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });

@@ -32,4 +32,19 @@ def Attn_Accumulation : I32EnumAttr<"Accumulation",
   let genSpecializedAttr = 0;
 }
 
+def Attn_QuantizedRole : I32EnumAttr<"QuantizedRole",
+    "what one operand of a quantized bundle of attn.attention holds", [
+      I32EnumAttrCase<"KeyMean", 0, "key_mean">,
+      I32EnumAttrCase<"QueryBlockMean", 1, "query_block_mean">,
+      I32EnumAttrCase<"ScoreCorrection", 2, "score_correction">,
+      I32EnumAttrCase<"Query", 3, "query">,
+      I32EnumAttrCase<"QueryScales", 4, "query_scales">,
+      I32EnumAttrCase<"Key", 5, "key">,
+      I32EnumAttrCase<"KeyScales", 6, "key_scales">,
+      I32EnumAttrCase<"Value", 7, "value">,
+      I32EnumAttrCase<"ValueScales", 8, "value_scales">]> {
+  let cppNamespace = "::mlir::attn";
+  let genSpecializedAttr = 0;
+}
+
 #endif // ATTN_DIALECT_ATTN_IR_ATTNENUMS_TD

@@ -15,4 +15,12 @@
 #define GET_OP_CLASSES
 #include "attn/Dialect/Attn/IR/AttnOps.h.inc"
 
+namespace mlir {
+namespace attn {
+/// An entry of attn.attention's `quantized_layout` is
+/// kQuantizedBundleStride * bundle + role.
+inline constexpr int64_t kQuantizedBundleStride = 16;
+} // namespace attn
+} // namespace mlir
+
 #endif // ATTN_DIALECT_ATTN_IR_ATTNOPS_H

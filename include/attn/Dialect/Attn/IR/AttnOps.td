@@ -50,6 +50,26 @@ def Attn_AttentionOp : Attn_Op<"attention", [
 
     Sequence lengths are limited to 2^31 tokens.
 
+    Quantized operands (`attn-quantize` makes them): one `quantized(...)`
+    bundle per precision the op's heads use, holding what the quantization
+    pre-steps of SEMANTICS.md section 3 computed (`attn.key_mean`,
+    `attn.query_block_mean`, `attn.quantize_rows`, `attn.quantize_value`).
+    A bundle without `group` serves the op's `precision`; `group = g` serves
+    the heads of head group g (0-based, in `heads`), which must have its own
+    precision. Its entries, named by role, are exactly those the precision
+    needs, in this order: `key_mean` [B, Hkv, D] (`smooth_k`),
+    `query_block_mean` [B, Hq, blocks, D] and `score_correction`
+    [B, Hq, blocks, Nk] (`smooth_q`), `query` [B, Hq, Nq, D] and `key`
+    [B, Hkv, Nk, D] (Q' and K': quantized, smoothed or rounded), with
+    `query_scales` [B, Hq, Nq, S] and `key_scales` [B, Hkv, Nk, S] for a
+    quantized `qk` (S = ceil(D / 16) for `f4E2M1FN`, else 1), `value`
+    [B, Hkv, Nk, Dv] (`pv` other than V's type) and `value_scales`
+    [B, Hkv, Dv] (`pv = f8E4M3FN`). With a bundle the op reads these
+    instead of computing them; the two-level quantization of P for
+    `f4E2M1FN` stays inside the main loop, since P exists only there.
+    (Generic form: `quantized_layout` holds 16 * bundle + role per operand,
+    bundle 0 being the op's and g + 1 head group g's.)
+
     Attributes: `mask` (any mask attribute; absent means dense), `precision`
     (`#attn.precision`), `heads` (`#attn.heads`), `scale` (defaults to
     1/sqrt(D)), `tiling` (`#attn.tiling`, the tile shapes `attn-plan`
@@ -75,6 +95,7 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     Optional<Attn_ShapedOperand>:$bias,
     Optional<Attn_ShapedOperand>:$segment_offsets,
     Optional<Attn_ShapedOperand>:$gates,
+    Variadic<Attn_ShapedOperand>:$quantized,
     Attn_ShapedOperand:$output,
     Optional<Attn_ShapedOperand>:$lse_output,
     OptionalAttr<Attn_MaskAttrConstraint>:$mask,
@@ -82,7 +103,8 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     OptionalAttr<Attn_HeadsAttr>:$heads,
     OptionalAttr<F64Attr>:$scale,
     OptionalAttr<Attn_TilingAttr>:$tiling,
-    OptionalAttr<SignlessIntElementsAttr<8>>:$tile_classes
+    OptionalAttr<SignlessIntElementsAttr<8>>:$tile_classes,
+    OptionalAttr<DenseI64ArrayAttr>:$quantized_layout
   );
   let results = (outs Variadic<AnyRankedTensor>:$results);
 
@@ -92,6 +114,7 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     (`bias` `(` $bias^ `:` type($bias) `)`)?
     (`segment_offsets` `(` $segment_offsets^ `:` type($segment_offsets) `)`)?
     (`gates` `(` $gates^ `:` type($gates) `)`)?
+    (custom<QuantizedBundles>($quantized, type($quantized), $quantized_layout)^)?
     `outs` `(` $output `:` type($output) (`,` $lse_output^ `:` type($lse_output))? `)`
     (`mask` `=` $mask^)?
     (`precision` `=` custom<FullAttr>($precision)^)?
@@ -135,6 +158,196 @@ def Attn_AttentionOp : Attn_Op<"attention", [
     }
 
     MutableOperandRange getDpsInitsMutable();
+
+    /// The roles a quantized bundle for `precision` holds, in order: the
+    /// pre-steps of SEMANTICS.md section 3 that precision needs on this
+    /// op's operand types (empty when none).
+    SmallVector<QuantizedRole> getQuantizedRoles(PrecisionAttr precision);
+    /// The query block of smooth_q under `precision` (SEMANTICS.md
+    /// section 3): the granularity's block, one token for `token`, the
+    /// whole sequence for `tensor`, else 64.
+    int64_t getSmoothQueryBlockSize(PrecisionAttr precision);
+    /// The precision of bundle `bundle` (0: the op's, g + 1: head group g's).
+    PrecisionAttr getBundlePrecision(int64_t bundle);
+    /// The operands of bundle `bundle` by role (null where absent); empty
+    /// when the op carries no such bundle.
+    DenseMap<QuantizedRole, Value> getQuantizedBundle(int64_t bundle);
+  }];
+}
+
+/// The quantization pre-steps share their form: destination-passing on
+/// tensors or memrefs (`outs` written in full, never read).
+class Attn_QuantizationStepOp<string mnemonic, list<Trait> traits = []>
+    : Attn_Op<mnemonic, !listconcat(traits, [
+        DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
+        DestinationStyleOpInterface])> {
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let hasVerifier = 1;
+  code commonDeclarations = [{
+    bool hasTensorSemantics() { return getNumResults() != 0; }
+  }];
+}
+
+def Attn_KeyMeanOp : Attn_QuantizationStepOp<"key_mean"> {
+  let summary = "The K mean of smooth_k, per batch, kv head and channel";
+  let description = [{
+    `mean[b, h, c] = sum_j K[b, h, j, c] / Nk` over all Nk keys
+    (SEMANTICS.md section 3, `smooth_k`): K [B, Hkv, Nk, D] to mean
+    [B, Hkv, D]. `attn-quantize` keeps the mean in f64, where the sum of
+    f16/bf16 keys is exact enough for the emulation to be bit-faithful.
+
+    ```mlir
+    %mean = attn.key_mean ins(%k : tensor<1x2x77x64xf16>)
+              outs(%init : tensor<1x2x64xf64>) -> tensor<1x2x64xf64>
+    ```
+  }];
+  let arguments = (ins Attn_ShapedOperand:$key, Attn_ShapedOperand:$mean);
+  let assemblyFormat = [{
+    `ins` `(` $key `:` type($key) `)`
+    `outs` `(` $mean `:` type($mean) `)`
+    attr-dict (`->` type($results)^)?
+  }];
+  let extraClassDeclaration = commonDeclarations # [{
+    MutableOperandRange getDpsInitsMutable() { return getMeanMutable(); }
+  }];
+}
+
+def Attn_QueryBlockMeanOp : Attn_QuantizationStepOp<"query_block_mean"> {
+  let summary = "The per-block Q means of smooth_q and the score correction dS";
+  let description = [{
+    For every block of `block_size` consecutive queries (the last one may be
+    shorter), `mean[b, h, blk, c]` is the mean of Q over the block, and
+    `score_correction[b, h, blk, j] = dot(mean[b, h, blk], K'[j])` with
+    K' = K - `key_mean` when given (`smooth_k`), else K, read from kv head
+    h / (Hq / Hkv) (SEMANTICS.md section 3, `smooth_q`). Shapes: Q
+    [B, Hq, Nq, D], K [B, Hkv, Nk, D], key_mean [B, Hkv, D], mean
+    [B, Hq, ceil(Nq / block_size), D], score_correction
+    [B, Hq, ceil(Nq / block_size), Nk]. The dot product runs in f64 and is
+    stored in score_correction's type (f32 from `attn-quantize`).
+
+    ```mlir
+    %mean, %ds = attn.query_block_mean ins(%q, %k : tensor<1x2x77x64xf16>, tensor<1x2x77x64xf16>)
+                   key_mean(%km : tensor<1x2x64xf64>)
+                   outs(%m0, %ds0 : tensor<1x2x2x64xf64>, tensor<1x2x2x77xf32>)
+                   block_size = 64 -> tensor<1x2x2x64xf64>, tensor<1x2x2x77xf32>
+    ```
+  }];
+  let arguments = (ins Attn_ShapedOperand:$query, Attn_ShapedOperand:$key,
+                       Optional<Attn_ShapedOperand>:$key_mean,
+                       Attn_ShapedOperand:$mean,
+                       Attn_ShapedOperand:$score_correction,
+                       I64Attr:$block_size);
+  let assemblyFormat = [{
+    `ins` `(` $query `,` $key `:` type($query) `,` type($key) `)`
+    (`key_mean` `(` $key_mean^ `:` type($key_mean) `)`)?
+    `outs` `(` $mean `,` $score_correction `:` type($mean) `,`
+               type($score_correction) `)`
+    `block_size` `=` $block_size
+    attr-dict (`->` type($results)^)?
+  }];
+  let extraClassDeclaration = commonDeclarations # [{
+    MutableOperandRange getDpsInitsMutable() {
+      return MutableOperandRange(getOperation(),
+                                 getMeanMutable().getOperandNumber(), 2);
+    }
+  }];
+}
+
+def Attn_QuantizeRowsOp : Attn_QuantizationStepOp<"quantize_rows", [
+    AttrSizedOperandSegments]> {
+  let summary = "Q' or K': smoothed, then quantized per scale group (or rounded)";
+  let description = [{
+    The Q.K side of SEMANTICS.md section 3 for one operand X [B, H, N, D]
+    (Q or K): x' = X - `mean` when given (`mean` [B, H, D]: one mean per
+    channel, the K mean; or [B, H, blocks, D] with `mean_block_size`: the
+    mean of token t's block t / mean_block_size, the Q block means), then,
+    with `precision`'s `qk` and `qk_granularity`:
+
+    * a quantized `qk` (`i8`, `i4`, `f8E4M3FN`): per scale group of the
+      granularity, scale = max|x'| / qmax (127, 7, 448; 1 for an all-zero
+      group), value = round-half-to-even(x' / scale) clamped to
+      [-qmax, qmax] (E4M3 rounding for `f8E4M3FN`); `scales` [B, H, N, 1]
+      holds the scale of each token's group;
+    * `f4E2M1FN` (NVFP4): every 16 channels of a token share the scale
+      E4M3(max / 6); `scales` is [B, H, N, ceil(D / 16)];
+    * `qk` a 16-bit float, or no `precision`: `values` = x' rounded to
+      `qk` (exactly x' without one), no `scales`.
+
+    Values are stored as numbers in `values`' float type (f32 from
+    `attn-quantize`, which holds every quantized value exactly); the
+    arithmetic runs in f64 with f32 scales. `precision` may set only `qk`
+    and `qk_granularity`.
+
+    ```mlir
+    %kv, %ks = attn.quantize_rows ins(%k : tensor<1x2x77x64xf16>)
+                 mean(%km : tensor<1x2x64xf64>)
+                 outs(%v0, %s0 : tensor<1x2x77x64xf32>, tensor<1x2x77x1xf32>)
+                 precision = #attn.precision<qk = i8, qk_granularity = thread(64)>
+                 -> tensor<1x2x77x64xf32>, tensor<1x2x77x1xf32>
+    ```
+  }];
+  let arguments = (ins Attn_ShapedOperand:$input,
+                       Optional<Attn_ShapedOperand>:$mean,
+                       Attn_ShapedOperand:$values,
+                       Optional<Attn_ShapedOperand>:$scales,
+                       OptionalAttr<Attn_PrecisionAttr>:$precision,
+                       OptionalAttr<I64Attr>:$mean_block_size);
+  let assemblyFormat = [{
+    `ins` `(` $input `:` type($input) `)`
+    (`mean` `(` $mean^ `:` type($mean) `)`)?
+    `outs` `(` $values `:` type($values) (`,` $scales^ `:` type($scales))? `)`
+    (`precision` `=` custom<FullAttr>($precision)^)?
+    (`mean_block_size` `=` $mean_block_size^)?
+    attr-dict (`->` type($results)^)?
+  }];
+  let extraClassDeclaration = commonDeclarations # [{
+    MutableOperandRange getDpsInitsMutable() {
+      return MutableOperandRange(getOperation(),
+                                 getValuesMutable().getOperandNumber(),
+                                 getScales() ? 2 : 1);
+    }
+    /// True when the rows are quantized with scales (not only rounded).
+    bool isQuantized() {
+      return getPrecisionAttr() && getPrecisionAttr().isQuantizedQK();
+    }
+  }];
+}
+
+def Attn_QuantizeValueOp : Attn_QuantizationStepOp<"quantize_value"> {
+  let summary = "V as the P.V product of a precision reads it";
+  let description = [{
+    The V side of SEMANTICS.md section 3, V [B, Hkv, Nk, Dv] to `values` of
+    the same shape, by `to` (the precision's `pv`):
+
+    * `f8E4M3FN`: per channel c, scale = max|V[:, c]| / 448 (1 when all
+      zero) into `scales` [B, Hkv, Dv], values = E4M3(V / scale);
+    * `f4E2M1FN` (NVFP4 along the keys): per channel, each run of 16 keys
+      (aligned to multiples of 16) shares the scale s = E4M3(max / 6);
+      values hold the dequantized E2M1(V / s) * s, exact in f32; no
+      `scales`;
+    * `f16`, `bf16`: values = V rounded to `to`; no `scales`.
+
+    ```mlir
+    %vv, %vs = attn.quantize_value ins(%v : tensor<1x2x77x64xf16>)
+                 outs(%v0, %s0 : tensor<1x2x77x64xf32>, tensor<1x2x64xf32>)
+                 to = f8E4M3FN -> tensor<1x2x77x64xf32>, tensor<1x2x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_ShapedOperand:$value, Attn_ShapedOperand:$values,
+                       Optional<Attn_ShapedOperand>:$scales,
+                       TypeAttr:$to);
+  let assemblyFormat = [{
+    `ins` `(` $value `:` type($value) `)`
+    `outs` `(` $values `:` type($values) (`,` $scales^ `:` type($scales))? `)`
+    `to` `=` $to
+    attr-dict (`->` type($results)^)?
+  }];
+  let extraClassDeclaration = commonDeclarations # [{
+    MutableOperandRange getDpsInitsMutable() {
+      return MutableOperandRange(getOperation(),
+                                 getValuesMutable().getOperandNumber(),
+                                 getScales() ? 2 : 1);
+    }
   }];
 }
 

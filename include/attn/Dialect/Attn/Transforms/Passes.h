@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
 
@@ -22,11 +23,18 @@ namespace attn {
 #define GEN_PASS_REGISTRATION
 #include "attn/Dialect/Attn/Transforms/Passes.h.inc"
 
+/// The pattern of attn-quantize: splits the quantization pre-steps out of
+/// every attn.attention that has none yet.
+void populateQuantizePatterns(RewritePatternSet &patterns);
+
 /// Options of the CPU pipeline; 0 takes the tile size from the op's flat
 /// tiling (attn-plan), else 16.
 struct CpuPipelineOptions {
   int64_t queryTile = 0;
   int64_t keyTile = 0;
+  /// Run attn-quantize first, so that the loop nest reads the pre-steps'
+  /// results; false lowers the quantization inside the loop nest.
+  bool splitQuantization = true;
 };
 
 /// attn.attention on memrefs -> tiled loops -> LLVM dialect, ready for the

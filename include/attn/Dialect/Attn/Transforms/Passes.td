@@ -129,6 +129,51 @@ def AttnSparsity : Pass<"attn-sparsity"> {
   ];
 }
 
+def AttnQuantize : Pass<"attn-quantize"> {
+  let summary = "Split the quantization pre-steps out of attn.attention";
+  let description = [{
+    For every `attn.attention` without quantized operands, and for every
+    precision its heads use (the op's `precision`, unless head groups with
+    their own cover every head, and each head group's own), creates the
+    pre-steps of SEMANTICS.md section 3 that precision needs, before the op:
+
+    | step | op | result |
+    |---|---|---|
+    | `smooth_k` | `attn.key_mean` | K mean [B, Hkv, D] (f64) |
+    | `smooth_q` | `attn.query_block_mean` | Q block means [B, Hq, blocks, D] (f64), dS [B, Hq, blocks, Nk] (f32) |
+    | quantized `qk` | `attn.quantize_rows` (Q, then K) | values [B, H, N, D] and scales [B, H, N, S] (f32) |
+    | smoothing or a 16-bit `qk` other than Q's type | `attn.quantize_rows` | smoothed / rounded Q' and K' (f32) |
+    | `pv` other than V's type | `attn.quantize_value` | values [B, Hkv, Nk, Dv] (f32); FP8 channel scales [B, Hkv, Dv] |
+
+    and hands their results to the op as one `quantized(...)` bundle per
+    precision (`group = g` for head group g), which makes the op read them
+    instead of computing them. The Q block of `smooth_q` is the
+    granularity's block (one token for `token`, all of Nq for `tensor`, 64
+    without a granularity). Destinations are `tensor.empty` on tensors and
+    `memref.alloc` on memrefs, freed after the op. The two-level rounding
+    of P for `pv = f4E2M1FN` stays in the main loop: P exists only there.
+    Ops whose precisions need no pre-step are left alone.
+
+    ```mlir
+    // before
+    attn.attention ins(%q, %k, %v : ...) outs(%o : ...) precision = #attn.precision<sage1>
+    // after
+    %km = attn.key_mean ins(%k : ...) outs(%0 : tensor<1x1x64xf64>) -> ...
+    %qv, %qs = attn.quantize_rows ins(%q : ...) outs(%1, %2 : ...)
+                 precision = #attn.precision<qk = i8, qk_granularity = block(64)> -> ...
+    %kv, %ks = attn.quantize_rows ins(%k : ...) mean(%km : ...) outs(%3, %4 : ...)
+                 precision = #attn.precision<qk = i8, qk_granularity = block(64)> -> ...
+    attn.attention ins(%q, %k, %v : ...)
+      quantized(key_mean = %km : ..., query = %qv : ..., query_scales = %qs : ...,
+                key = %kv : ..., key_scales = %ks : ...)
+      outs(%o : ...) precision = #attn.precision<sage1>
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
   let summary = "Lower attn.attention on memrefs to a tiled online-softmax loop nest";
   let description = [{
@@ -164,8 +209,13 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
     run over every key; LSE = m + log l then, and -inf for rows that keep no
     key.
 
-    Precision (SEMANTICS.md section 3), emulated bit-faithfully: pre-passes
-    over the whole op compute the K mean (`smooth_k`), the per-block Q means
+    The quantization pre-steps of `attn-quantize` (`attn.key_mean`,
+    `attn.query_block_mean`, `attn.quantize_rows`, `attn.quantize_value`)
+    lower to loops writing their destinations, and an op with a
+    `quantized(...)` bundle reads Q', K', V', scales, means and dS from it.
+
+    Precision (SEMANTICS.md section 3), emulated bit-faithfully: without a
+    bundle, pre-passes over the whole op (the same emitters) compute the K mean (`smooth_k`), the per-block Q means
     and dS = mean_q . K' (`smooth_q`), quantize Q' and K' per scale group of
     the granularity to i8 / i4 (round half to even, clamp) or E4M3 (scale
     max|x| / 448) in f64 with f32 scales, or to NVFP4 (E2M1 values, one E4M3
