@@ -13,7 +13,7 @@ from .masks import (And, Causal, Dense, Mask, Neighborhood, NoneMask, Or, PowerL
 from .plan import TensorInfo, plan_call, spec_for_shapes
 from .precision import PRESETS, Precision
 from .spec import AttentionSpec, Bias, ExplicitMask
-from .torch_api import attention
+from .torch_api import Prepared, attention, prepare
 
 __version__ = "0.1.0"
 
@@ -23,7 +23,7 @@ __all__ = [
     "Segments", "And", "Or",
     "Precision", "PRESETS", "Heads", "HeadGroup", "SoftPag",
     "compile", "verify", "lookup", "Artifacts", "find_attn_opt", "default_cache_dir",
-    "attention", "spec_for_shapes", "plan_call", "TensorInfo",
+    "attention", "prepare", "Prepared", "spec_for_shapes", "plan_call", "TensorInfo",
     "AttnError", "AttnCompileError", "AttnPipelineUnavailable", "AttnOptNotFound",
     "AttnArtifactsMissing", "AttnLaunchError",
 ]

@@ -96,6 +96,11 @@ class Launcher:
             raise AttnLaunchError(f"attn_launcher_launch failed ({rc}) for {self.manifest_path}: "
                                   f"{err.value.decode(errors='replace')}")
 
+    def bind(self, args: Mapping[str, int]) -> "BoundLaunch":
+        """The launch with these arguments, marshalled once: calling it costs
+        one ctypes call (for repeated launches on the same buffers)."""
+        return BoundLaunch(self, args)
+
     def close(self) -> None:
         if getattr(self, "_handle", None):
             self._lib.attn_launcher_free(self._handle)
@@ -106,6 +111,29 @@ class Launcher:
             self.close()
         except Exception:  # interpreter shutdown: the library may be gone
             pass
+
+
+class BoundLaunch:
+    """A launch whose names and values are already C arrays."""
+
+    def __init__(self, launcher: Launcher, args: Mapping[str, int]) -> None:
+        self._launcher = launcher  # keeps the module loaded
+        names = list(args)
+        self._count = len(names)
+        self._names = (ctypes.c_char_p * len(names))(*(n.encode() for n in names))
+        self._values = (ctypes.c_int64 * len(names))(
+            *(ctypes.c_int64(int(args[n])).value for n in names))
+        self._err = ctypes.create_string_buffer(_ERR_LEN)
+
+    def __call__(self, stream: int) -> None:
+        launcher = self._launcher
+        rc = launcher._lib.attn_launcher_launch(launcher._handle, self._names, self._values,
+                                                self._count, ctypes.c_void_p(stream or None),
+                                                self._err, _ERR_LEN)
+        if rc != 0:
+            raise AttnLaunchError(f"attn_launcher_launch failed ({rc}) for "
+                                  f"{launcher.manifest_path}: "
+                                  f"{self._err.value.decode(errors='replace')}")
 
 
 _launchers: Dict[str, Launcher] = {}
@@ -122,4 +150,4 @@ def launcher_for(artifact_dir: Path) -> Launcher:
         return launcher
 
 
-__all__ = ["Launcher", "launcher_for", "load_library", "library_candidates"]
+__all__ = ["BoundLaunch", "Launcher", "launcher_for", "load_library", "library_candidates"]

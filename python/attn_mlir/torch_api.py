@@ -37,6 +37,41 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     [B|1, Hq|1, Nq, Nk]; gates [B, Nq, Hq]; segment_offsets int32 [B, S+1]
     or [B, 2, S+1]. Runs on torch.cuda.current_stream().
     """
+    return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
+                   layout=layout, return_lse=return_lse, bias=bias,
+                   explicit_mask=explicit_mask, segment_offsets=segment_offsets, gates=gates,
+                   out=out, static_shapes=static_shapes, target=target, chip=chip,
+                   cache_dir=cache_dir)()
+
+
+class Prepared:
+    """One attention call, ready to launch again (see prepare())."""
+
+    def __init__(self, bound: Any, device: Any, result: Any, keep_alive: Tuple[Any, ...]) -> None:
+        self._bound = bound
+        self._device = device
+        self.result = result
+        self._keep_alive = keep_alive
+
+    def __call__(self) -> Any:
+        import torch
+
+        with torch.cuda.device(self._device):
+            self._bound(torch.cuda.current_stream(self._device).cuda_stream)
+        return self.result
+
+
+def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
+              heads: Any = None, scale: Optional[float] = None, layout: str = "bhnd",
+              return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
+              segment_offsets: Any = None, gates: Any = None, out: Any = None, *,
+              static_shapes: bool = False, target: str = "sm_80", chip: str = "sm_90",
+              cache_dir: Optional[PathLike] = None) -> "Prepared":
+    """attention() planned, compiled and marshalled once for these tensors:
+    the returned callable launches on the current stream and returns the
+    same output tensors, at the cost of one ctypes call. The tensors must
+    stay alive and keep their storage (they are referenced, not copied).
+    """
     import torch
 
     infos: Dict[str, TensorInfo] = {"q": _info("q", q), "k": _info("k", k), "v": _info("v", v)}
@@ -67,10 +102,9 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     if missing:
         raise AttnLaunchError(f"the kernels of {artifacts.directory} take arguments this call "
                               f"cannot provide: {', '.join(missing)}")
-    with torch.cuda.device(q.device):
-        stream = torch.cuda.current_stream(q.device).cuda_stream
-        launcher_for(artifacts.directory).launch({n: values[n] for n in sorted(wanted)}, stream)
-    return (out, lse) if return_lse else out
+    bound = launcher_for(artifacts.directory).bind({n: values[n] for n in sorted(wanted)})
+    return Prepared(bound, q.device, (out, lse) if return_lse else out,
+                    keep_alive=(q, k, v, bias, explicit_mask, segment_offsets, gates))
 
 
-__all__ = ["attention"]
+__all__ = ["Prepared", "attention", "prepare"]

@@ -71,6 +71,9 @@ def launches(monkeypatch):
         def launch(self, args, stream):
             calls.append((self.directory, dict(args), stream))
 
+        def bind(self, args):
+            return lambda stream: self.launch(args, stream)
+
     monkeypatch.setattr(torch_api, "launcher_for", Recorder)
     return calls
 

@@ -1,6 +1,7 @@
 // RUN: attn-opt %s -split-input-file -attn-plan | FileCheck %s --check-prefix=CPU
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a | FileCheck %s --check-prefix=SM90
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_80 query-tile=32 key-tile=48" | FileCheck %s --check-prefix=OVERRIDE
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_80 | FileCheck %s --check-prefix=SM80
 
 // A 2-D neighborhood gets N-D patches of its grid: 16 tokens along the last
 // dimension, powers of two along the first.
@@ -25,6 +26,9 @@ func.func @grid(%q: tensor<1x1x16384x64xf16>, %o: tensor<1x1x16384x64xf16>) -> t
 // CPU: tiling = #attn.tiling<query = [16], key = [16]>
 // SM90-LABEL: func.func @flat
 // SM90: tiling = #attn.tiling<query = [64], key = [128]>
+// The mma.sync kernel also halves the key tile for D = 256 (registers).
+// SM80-LABEL: func.func @flat
+// SM80: tiling = #attn.tiling<query = [64], key = [32]>
 func.func @flat(%q: tensor<1x1x100x256xf16>, %o: tensor<1x1x100x256xf16>) -> tensor<1x1x100x256xf16> {
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x100x256xf16>, tensor<1x1x100x256xf16>, tensor<1x1x100x256xf16>)
          outs(%o : tensor<1x1x100x256xf16>) mask = #attn.causal tiling = #attn.tiling<query = [3], key = [3]>

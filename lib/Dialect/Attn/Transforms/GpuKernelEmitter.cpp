@@ -585,7 +585,7 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
   std::optional<int64_t> constantClass = getConstantIntValue(slot.keepsAll);
   if (constantClass && *constantClass == 0) {
     applyMask(scores);
-  } else if (constantClass && *constantClass == 1) {
+  } else if (constantClass) { // i1 true reads as -1
     // Every tile is full: no mask code at all.
   } else {
     SmallVector<Value> flat = flatten(scores);
@@ -1050,7 +1050,7 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
     ValueRange state = loop.getRegionIterArgs();
     SmallVector<Value> next;
     if (auto constant = getConstantIntValue(slot.mayKeep);
-        constant && *constant == 1) {
+        constant && *constant != 0) {
       next = emitTile(stage, slot, state);
     } else {
       auto ifKeep = scf::IfOp::create(b, loc, state.getTypes(), slot.mayKeep,

@@ -1,0 +1,44 @@
+// The whole GPU pipeline to PTX (LLVM only) and the exported manifest.
+// RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_80 format=isa" --attn-export-artifacts="dir=%t" | FileCheck %s
+// RUN: FileCheck %s --check-prefix=PTX < %t/kernels.ptx
+// RUN: FileCheck %s --check-prefix=MANIFEST < %t/manifest.json
+// RUN: not attn-opt %s --attn-export-artifacts="dir=%t/none" 2>&1 | FileCheck %s --check-prefix=NOBINARY
+// RUN: not attn-opt %s --attn-export-artifacts 2>&1 | FileCheck %s --check-prefix=NODIR
+
+// CHECK: func.func @window
+// CHECK: gpu.launch_func @attn_kernels::@attn_fwd
+// CHECK: gpu.binary @attn_kernels
+
+// PTX: .target sm_80
+// PTX: .entry attn_fwd(
+// PTX-DAG: cp.async.cg.shared.global
+// PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// PTX-DAG: shfl.sync.bfly.b32
+// PTX-DAG: ex2.approx.ftz.f32
+// PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+
+// MANIFEST: "binary": "kernels.ptx"
+// MANIFEST: "binary_format": "ptx"
+// MANIFEST: "chip": "sm_80"
+// MANIFEST: "format": "attn-kernels"
+// MANIFEST: "block": [
+// MANIFEST-NEXT: 256,
+// MANIFEST: "grid": [
+// MANIFEST: "arg": "seq_q",
+// MANIFEST-NEXT: "ceil_div": 128
+// MANIFEST: "name": "attn_fwd"
+// MANIFEST: "name": "q",
+// MANIFEST-NEXT: "type": "ptr"
+// MANIFEST: "name": "seq_k",
+// MANIFEST-NEXT: "type": "i32"
+// MANIFEST: "shared_bytes": 98304
+
+// NOBINARY: attn-export-artifacts: no gpu.binary @attn_kernels with an attn.kernels launch description
+// NODIR: attn-export-artifacts: the dir option is required
+
+func.func @window(%q: memref<?x2x?x128xf16>, %o: memref<?x2x?x128xf16>) {
+  attn.attention ins(%q, %q, %q : memref<?x2x?x128xf16>, memref<?x2x?x128xf16>, memref<?x2x?x128xf16>)
+    outs(%o : memref<?x2x?x128xf16>) mask = #attn.sliding_window<left = 256, right = 0>
+  return
+}
