@@ -206,7 +206,8 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
         if shape[0] != dims.batch or (len(shape) == 3 and shape[1] != 2):
             raise ValueError(f"segment_offsets must have shape [B, S+1] or [B, 2, S+1] with "
                              f"B = {dims.batch}, got {list(shape)}")
-        # No strides in the kernel ABI for the offsets: they must be dense.
+        # The kernel ABI has only the batch stride of the offsets: each
+        # batch row must be dense.
         dense = []
         step = 1
         for size in reversed(shape):
@@ -296,6 +297,8 @@ def launch_values(plan: CallPlan, tensors: Dict[str, TensorInfo]) -> Dict[str, i
             else:
                 sb, sh, sq = _broadcast_stride(info, 0), _broadcast_stride(info, 1), info.strides[2]
             values.update({f"{name}_stride_b": sb, f"{name}_stride_h": sh, f"{name}_stride_q": sq})
+    if "segment_offsets" in tensors:
+        values["segment_offsets_stride_b"] = tensors["segment_offsets"].strides[0]
     if "gates" in tensors:
         sb, sq, sh = tensors["gates"].strides
         values.update({"gates_stride_b": sb, "gates_stride_q": sq, "gates_stride_h": sh})

@@ -96,7 +96,7 @@ def test_optional_operands():
             values["explicit_mask_stride_q"]) == (0, 512, 32)
     assert (values["bias_stride_b"], values["bias_stride_h"], values["bias_stride_q"]) == (0, 0, 32)
     assert (values["gates_stride_b"], values["gates_stride_q"], values["gates_stride_h"]) == (128, 8, 1)
-    assert values["segment_offsets"] == 0x9000 and "segment_offsets_stride_b" not in values
+    assert values["segment_offsets"] == 0x9000 and values["segment_offsets_stride_b"] == 3
     separate = plan_call(q, k, v, mask=docs, segment_offsets=dense((2, 2, 3), "i32"))
     assert separate.spec.segment_offsets == "separate"
 

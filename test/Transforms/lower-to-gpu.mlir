@@ -75,14 +75,19 @@ func.func @dense_full_tiles(%q: memref<1x1x128x64xbf16>, %k: memref<1x1x256x64xb
 
 // -----
 
-// A 2-D neighborhood tiles the grid: 8 x 16 query patches (grid x = 2 x 2
-// = 4 tiles, a constant) and 4 x 16 key patches (4 x 2); the kernel reads
-// boxes straight from the row-major layout. A 5 x 5 window on 16 x 32:
-// query tile 0 (rows 0-7, cols 0-15) needs key rows 0-9 and cols 0-17, so
-// key row blocks 0-2 and column blocks 0-1 (tiles 0-5), all partial; query
-// tile 3 (rows 8-15, cols 16-31) needs rows 6-15 and cols 14-31: tiles 2-7.
-// CHECK: module attributes {attn.kernels = [{block = 256 : i64, grid = {{\[}}[{constant = 4 : i64}], [{constant = 1 : i64}], [{arg = "batch"
+// A 2-D neighborhood tiles the grid: 8 x 8 query and key patches (grid x
+// = 2 x 4 = 8 query tiles, a constant; 4 warps); the kernel reads boxes
+// straight from the row-major layout. A 5 x 5 window on 16 x 32: query tile
+// 0 (rows 0-7, cols 0-7) needs key rows 0-9 and cols 0-9, so key tiles 0,
+// 1, 4 and 5, all partial; query tile 1 (cols 8-15) needs cols 6-17: key
+// tiles 0-2 and 4-6.
+// CHECK: module attributes {attn.kernels = [{block = 128 : i64, grid = {{\[}}[{constant = 8 : i64}], [{constant = 1 : i64}], [{arg = "batch"
 // CHECK-LABEL: func.func @neighborhood_2d
+// CHECK: gpu.launch_func @attn_kernels::@attn_fwd
+// CHECK: @attn_fwd_tile_offsets(dense<[0, 4, 10, 16, 20, 24, 30, 36, 40]>
+// CHECK: @attn_fwd_key_tiles(dense<[0, 2, 8, 10, 0, 2, 4, 8, 10, 12, 2, 4, 6, 10, 12, 14,
+// CHECK: attn.partial_tile_mask
+func.func @neighborhood_2d
 // CHECK: gpu.launch_func @attn_kernels::@attn_fwd
 // CHECK: @attn_fwd_tile_offsets(dense<[0, 6, 12, 18, 24]>
 // CHECK: @attn_fwd_key_tiles(dense<[0, 2, 4, 6, 8, 10, 0, 2, 4, 6, 8, 10, 4, 6, 8, 10, 12, 14, 4, 6, 8, 10, 12, 14]>
