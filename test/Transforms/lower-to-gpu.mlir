@@ -87,11 +87,6 @@ func.func @dense_full_tiles(%q: memref<1x1x128x64xbf16>, %k: memref<1x1x256x64xb
 // CHECK: @attn_fwd_tile_offsets(dense<[0, 4, 10, 16, 20, 24, 30, 36, 40]>
 // CHECK: @attn_fwd_key_tiles(dense<[0, 2, 8, 10, 0, 2, 4, 8, 10, 12, 2, 4, 6, 10, 12, 14,
 // CHECK: attn.partial_tile_mask
-func.func @neighborhood_2d
-// CHECK: gpu.launch_func @attn_kernels::@attn_fwd
-// CHECK: @attn_fwd_tile_offsets(dense<[0, 6, 12, 18, 24]>
-// CHECK: @attn_fwd_key_tiles(dense<[0, 2, 4, 6, 8, 10, 0, 2, 4, 6, 8, 10, 4, 6, 8, 10, 12, 14, 4, 6, 8, 10, 12, 14]>
-// CHECK: attn.partial_tile_mask
 func.func @neighborhood_2d(%q: memref<1x1x512x64xbf16>, %o: memref<1x1x512x64xbf16>) {
   attn.attention ins(%q, %q, %q : memref<1x1x512x64xbf16>, memref<1x1x512x64xbf16>, memref<1x1x512x64xbf16>)
     outs(%o : memref<1x1x512x64xbf16>) mask = #attn.neighborhood<grid = [16, 32], window = [5, 5]>
