@@ -221,16 +221,22 @@ def to_bhnd(x, layout: str):
 # Tiles of the attn-plan pass (lib/Dialect/Attn/Transforms/Plan.cpp).
 
 def grid_tile(grid: Sequence[int], tokens: int) -> List[int]:
-    """getGridTile: a patch of `tokens` tokens of `grid`: from the last
-    dimension, at most 16 along it (rank > 1), then powers of two."""
+    """Plan.cpp getBalancedPatch (GPU targets): a patch of `tokens` tokens
+    of `grid`, as square as the grid allows: the smallest side doubles
+    first, the last dimension on ties."""
     tile = [1] * len(grid)
-    remaining = tokens
-    for d in range(len(grid) - 1, -1, -1):
-        cap = min(grid[d], remaining)
-        if d == len(grid) - 1 and len(grid) > 1:
-            cap = min(cap, 16)
-        tile[d] = max(1, 1 << (int(cap).bit_length() - 1)) if cap >= 1 else 1
-        remaining = max(1, remaining // tile[d])
+    size = 1
+    while size * 2 <= tokens:
+        best = -1
+        for d in range(len(grid) - 1, -1, -1):
+            if tile[d] * 2 > grid[d]:
+                continue
+            if best < 0 or tile[d] < tile[best]:
+                best = d
+        if best < 0:
+            break
+        tile[best] *= 2
+        size *= 2
     return tile
 
 
