@@ -1003,12 +1003,21 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   // Prologue: Q and the first key tile in one group.
   loadTile(queries, queryTile, seqQ, param("q"), queryBase, "q_stride_n",
            headDim, idx(0));
-  {
-    auto ifAny = scf::IfOp::create(b, loc, lt(idx(0), listCount), false);
+  // Range mode visits every tile of the closed-form range; tiles the
+  // mask's run-time classification finds empty are neither loaded nor
+  // computed.
+  auto loadIfKept = [&](Value position, Value stage) {
+    TileSlot slot = getSlot(position);
+    Value load = lt(position, listCount);
+    if (auto constant = getConstantIntValue(slot.mayKeep);
+        !constant || *constant == 0)
+      load = andI(load, slot.mayKeep);
+    auto ifLoad = scf::IfOp::create(b, loc, load, false);
     OpBuilder::InsertionGuard insertion(b);
-    b.setInsertionPointToStart(ifAny.thenBlock());
-    loadKeyValueTile(getSlot(idx(0)).keyTile, idx(0));
-  }
+    b.setInsertionPointToStart(ifLoad.thenBlock());
+    loadKeyValueTile(slot.keyTile, stage);
+  };
+  loadIfKept(idx(0), idx(0));
   nb::commitAsyncGroup(b, loc);
   nb::waitAsyncGroups(b, loc, 0);
   gpu::BarrierOp::create(b, loc);
@@ -1038,13 +1047,7 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
     nb::waitAsyncGroups(b, loc, 0);
     gpu::BarrierOp::create(b, loc);
     Value nextPosition = add(position, idx(1));
-    {
-      auto ifNext = scf::IfOp::create(b, loc, lt(nextPosition, listCount), false);
-      OpBuilder::InsertionGuard nextInsertion(b);
-      b.setInsertionPointToStart(ifNext.thenBlock());
-      loadKeyValueTile(getSlot(nextPosition).keyTile,
-                       rem(nextPosition, shape.stages));
-    }
+    loadIfKept(nextPosition, rem(nextPosition, shape.stages));
     nb::commitAsyncGroup(b, loc);
     TileSlot slot = getSlot(position);
     ValueRange state = loop.getRegionIterArgs();
