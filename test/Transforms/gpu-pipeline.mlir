@@ -2,6 +2,13 @@
 // RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_80 format=isa" --attn-export-artifacts="dir=%t" | FileCheck %s
 // RUN: FileCheck %s --check-prefix=PTX < %t/kernels.ptx
 // RUN: FileCheck %s --check-prefix=MANIFEST < %t/manifest.json
+// Every kernel class compiles for its own chip (sm_89 takes PTX 7.8).
+// RUN: attn-opt %s --attn-gpu-pipeline="target=sm_86 format=isa" --attn-export-artifacts="dir=%t/sm86" -o /dev/null
+// RUN: FileCheck %s --check-prefix=SM86 < %t/sm86/kernels.ptx
+// RUN: attn-opt %s --attn-gpu-pipeline="target=sm_89 format=isa" --attn-export-artifacts="dir=%t/sm89" -o /dev/null
+// RUN: FileCheck %s --check-prefix=SM89 < %t/sm89/kernels.ptx
+// RUN: attn-opt %s --attn-gpu-pipeline="target=sm_80 chip=sm_90 format=isa" --attn-export-artifacts="dir=%t/sm90" -o /dev/null
+// RUN: FileCheck %s --check-prefix=SM90 < %t/sm90/kernels.ptx
 // RUN: not attn-opt %s --attn-export-artifacts="dir=%t/none" 2>&1 | FileCheck %s --check-prefix=NOBINARY
 // RUN: not attn-opt %s --attn-export-artifacts 2>&1 | FileCheck %s --check-prefix=NODIR
 
@@ -17,6 +24,13 @@
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: ex2.approx.ftz.f32
 // PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+
+// SM86: .target sm_86
+// SM86: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// SM89: .target sm_89
+// SM89: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// SM90: .target sm_90
+// SM90: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 
 // MANIFEST: "binary": "kernels.ptx"
 // MANIFEST: "binary_format": "ptx"
