@@ -208,6 +208,12 @@ private:
   /// of a tile starting at `base` with `rowChunks` chunks per row.
   Value swizzled(int64_t base, int64_t rowChunks, Value row, Value chunk);
   Value sharedAt(Value byteOffset);
+  /// Two m16n8k16 mma of `a` with the B fragments one ldmatrix.x4 reads at
+  /// (row, chunk) of the swizzled tile at `base`: registers 0-1 feed `c0`,
+  /// 2-3 feed `c1`.
+  void mmaWithSharedB(ArrayRef<Value> a, Value base, int64_t rowChunks,
+                      Value row, Value chunk, bool transpose,
+                      std::array<Value, 4> &c0, std::array<Value, 4> &c1);
   /// cp.async of the rows of a tile ([tokens, width] elements) into shared
   /// memory at `sharedBase`.
   void loadTile(const TileGeometry &geometry, Value tile, Value length,
@@ -362,6 +368,17 @@ Value AttentionKernelBuilder::sharedAt(Value byteOffset) {
       arith::IndexCastOp::create(b, loc, b.getI32Type(), byteOffset);
   return LLVM::GEPOp::create(b, loc, sharedPtrType(), b.getI8Type(),
                              sharedBase, ValueRange{offset});
+}
+
+void AttentionKernelBuilder::mmaWithSharedB(ArrayRef<Value> a, Value base,
+                                            int64_t rowChunks, Value row,
+                                            Value chunk, bool transpose,
+                                            std::array<Value, 4> &c0,
+                                            std::array<Value, 4> &c1) {
+  Value ptr = sharedAt(add(base, swizzled(0, rowChunks, row, chunk)));
+  std::array<Value, 4> frag = nb::loadMatrixX4(b, loc, ptr, transpose);
+  c0 = nb::mmaM16N8K16(b, loc, bf16, a, {frag[0], frag[1]}, c0);
+  c1 = nb::mmaM16N8K16(b, loc, bf16, a, {frag[2], frag[3]}, c1);
 }
 
 void AttentionKernelBuilder::loadTile(const TileGeometry &g, Value tile,
@@ -532,16 +549,9 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
                            /*transpose=*/false);
     }
     for (int64_t jj = 0; jj < keys.tokens / 16; ++jj) {
-      Value row = add(idx(16 * jj), keyRow);
-      Value chunk = add(idx(2 * kk), keyChunk);
-      Value ptr = sharedAt(
-          add(keyStage, swizzled(0, keyChunks, row, chunk)));
-      std::array<Value, 4> frag = nb::loadMatrixX4(b, loc, ptr, false);
-      for (int64_t half = 0; half < 2; ++half) {
-        std::array<Value, 4> &c = scores[2 * jj + half];
-        c = nb::mmaM16N8K16(b, loc, bf16, a,
-                            {frag[2 * half], frag[2 * half + 1]}, c);
-      }
+      mmaWithSharedB(a, keyStage, keyChunks, add(idx(16 * jj), keyRow),
+                     add(idx(2 * kk), keyChunk), /*transpose=*/false,
+                     scores[2 * jj], scores[2 * jj + 1]);
     }
   }
 
@@ -685,16 +695,9 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
         nb::packPair(b, loc, elementType, t1[0], t1[1]),
         nb::packPair(b, loc, elementType, t1[2], t1[3])};
     for (int64_t dd = 0; dd < valueDim / 16; ++dd) {
-      Value row = add(idx(16 * kk), valueRow);
-      Value chunk = add(idx(2 * dd), valueChunk);
-      Value ptr = sharedAt(
-          add(valueStage, swizzled(0, valueChunks, row, chunk)));
-      std::array<Value, 4> frag = nb::loadMatrixX4(b, loc, ptr, true);
-      for (int64_t half = 0; half < 2; ++half) {
-        std::array<Value, 4> &o = acc[2 * dd + half];
-        o = nb::mmaM16N8K16(b, loc, bf16, a,
-                            {frag[2 * half], frag[2 * half + 1]}, o);
-      }
+      mmaWithSharedB(a, valueStage, valueChunks, add(idx(16 * kk), valueRow),
+                     add(idx(2 * dd), valueChunk), /*transpose=*/true,
+                     acc[2 * dd], acc[2 * dd + 1]);
     }
   }
 
