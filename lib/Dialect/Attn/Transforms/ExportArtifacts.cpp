@@ -26,6 +26,28 @@ namespace attn {
 using namespace mlir;
 using namespace mlir::attn;
 
+/// A product of factors of `attn.kernels` as manifest factors: integers
+/// and {"arg", "ceil_div"} objects.
+static llvm::json::Array factorsToJson(ArrayAttr product) {
+  llvm::json::Array factors;
+  for (Attribute factor : product) {
+    auto dict = cast<DictionaryAttr>(factor);
+    int64_t constant = dict.getAs<IntegerAttr>("constant").getInt();
+    if (auto arg = dict.getAs<StringAttr>("arg")) {
+      if (constant != 1)
+        factors.push_back(constant);
+      llvm::json::Object f{{"arg", arg.str()}};
+      int64_t divisor = dict.getAs<IntegerAttr>("ceil_div").getInt();
+      if (divisor != 1)
+        f["ceil_div"] = divisor;
+      factors.push_back(std::move(f));
+    } else {
+      factors.push_back(constant);
+    }
+  }
+  return factors;
+}
+
 /// One kernel of `attn.kernels` as a manifest entry.
 static FailureOr<llvm::json::Object> kernelToJson(DictionaryAttr kernel) {
   auto name = kernel.getAs<StringAttr>("name");
@@ -36,25 +58,8 @@ static FailureOr<llvm::json::Object> kernelToJson(DictionaryAttr kernel) {
   if (!name || !block || !shared || !grid || grid.size() != 3 || !params)
     return failure();
   llvm::json::Array gridJson;
-  for (Attribute dim : grid) {
-    llvm::json::Array factors;
-    for (Attribute factor : cast<ArrayAttr>(dim)) {
-      auto dict = cast<DictionaryAttr>(factor);
-      int64_t constant = dict.getAs<IntegerAttr>("constant").getInt();
-      if (auto arg = dict.getAs<StringAttr>("arg")) {
-        if (constant != 1)
-          factors.push_back(constant);
-        llvm::json::Object f{{"arg", arg.str()}};
-        int64_t divisor = dict.getAs<IntegerAttr>("ceil_div").getInt();
-        if (divisor != 1)
-          f["ceil_div"] = divisor;
-        factors.push_back(std::move(f));
-      } else {
-        factors.push_back(constant);
-      }
-    }
-    gridJson.push_back(std::move(factors));
-  }
+  for (Attribute dim : grid)
+    gridJson.push_back(factorsToJson(cast<ArrayAttr>(dim)));
   llvm::json::Array paramsJson;
   for (Attribute param : params) {
     auto pair = cast<ArrayAttr>(param);
@@ -139,6 +144,18 @@ struct AttnExportArtifactsPass
                                 {"binary_format", format.str()},
                                 {"chip", chip},
                                 {"kernels", std::move(kernelList)}};
+    // Buffers the pre-kernels write and the attention kernel reads; the
+    // launcher allocates those the caller does not pass.
+    if (auto scratch = module->getAttrOfType<ArrayAttr>("attn.scratch")) {
+      llvm::json::Array scratchList;
+      for (Attribute entry : scratch) {
+        auto dict = cast<DictionaryAttr>(entry);
+        scratchList.push_back(llvm::json::Object{
+            {"name", dict.getAs<StringAttr>("name").str()},
+            {"bytes", factorsToJson(dict.getAs<ArrayAttr>("bytes"))}});
+      }
+      manifest["scratch"] = std::move(scratchList);
+    }
 
     if (std::error_code ec = llvm::sys::fs::create_directories(directory)) {
       module.emitError() << "attn-export-artifacts: cannot create directory '"

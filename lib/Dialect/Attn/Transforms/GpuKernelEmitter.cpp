@@ -13,6 +13,8 @@
 
 #include "GpuKernelEmitter.h"
 
+#include "GpuKernelBase.h"
+
 #include "NvvmBuilders.h"
 #include "TransformUtils.h"
 
@@ -39,148 +41,13 @@ static constexpr StringLiteral kSharedMemorySymbol = "attn_shared_memory";
 
 namespace {
 
-/// Shared scaffolding of the kernels: the signature by parameter name and
-/// index arithmetic.
-class KernelBuilderBase {
-public:
-  KernelBuilderBase(AttentionOp op, gpu::GPUModuleOp module)
-      : op(op), module(module), b(op.getContext()), loc(op.getLoc()) {}
-
-protected:
-  void addParam(StringRef name, Type type) {
-    launch.params.push_back({name.str(), type});
-  }
-  /// Adds a pointer parameter and its strides when `operand` exists.
-  void addTensorParams(StringRef name, Value operand,
-                       ArrayRef<StringRef> strides) {
-    if (!operand)
-      return;
-    addParam(name, globalPtrType());
-    for (StringRef stride : strides)
-      addParam((name + "_stride_" + stride).str(), b.getI64Type());
-  }
-  Value param(StringRef name) {
-    for (auto [i, p] : llvm::enumerate(launch.params))
-      if (p.name == name)
-        return func.getArgument(i);
-    llvm_unreachable("unknown kernel parameter");
-  }
-  /// Creates the gpu.func with the parameters added so far.
-  void createFunction(StringRef name, int64_t blockSize) {
-    launch.name = name.str();
-    launch.blockSize = blockSize;
-    SmallVector<Type> types;
-    for (const KernelParam &p : launch.params)
-      types.push_back(p.type);
-    b.setInsertionPointToEnd(module.getBody());
-    func = gpu::GPUFuncOp::create(b, loc, name,
-                                  b.getFunctionType(types, {}));
-    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-    func.setKnownBlockSize(
-        ArrayRef<int32_t>{static_cast<int32_t>(blockSize), 1, 1});
-    b.setInsertionPointToStart(&func.getBody().front());
-  }
-  void finishFunction() { gpu::ReturnOp::create(b, loc); }
-
-  Type globalPtrType() {
-    return LLVM::LLVMPointerType::get(b.getContext(), 1);
-  }
-  Type sharedPtrType() {
-    return LLVM::LLVMPointerType::get(b.getContext(), 3);
-  }
-
-  // Index arithmetic (index is 32-bit in the kernels; addresses use i64).
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value div(Value x, int64_t d) {
-    return arith::DivUIOp::create(b, loc, x, idx(d));
-  }
-  Value rem(Value x, int64_t d) {
-    return arith::RemUIOp::create(b, loc, x, idx(d));
-  }
-  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  }
-  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
-  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
-  Value i1(bool v) { return arith::ConstantIntOp::create(b, loc, v, 1); }
-  Value toIndex(Value v) {
-    return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
-  }
-  Value toI64(Value v) {
-    return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
-  }
-  Value i64Mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value i64Add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value f32(double v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-  }
-  Value negInf() { return f32(-std::numeric_limits<double>::infinity()); }
-  Value toF32(Value v) {
-    if (v.getType().isF32())
-      return v;
-    return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
-  }
-  Value fromF32(Value v, Type type) {
-    if (type.isF32())
-      return v;
-    return arith::TruncFOp::create(b, loc, type, v);
-  }
-  /// `values[key]` over the compile-time table `keys -> values`.
-  Value selectByIndex(Value key, ArrayRef<int64_t> keys,
-                      ArrayRef<Value> values) {
-    Value result = values.front();
-    for (size_t i = 1; i < keys.size(); ++i)
-      result = select(cmp(arith::CmpIPredicate::eq, key, idx(keys[i])),
-                      values[i], result);
-    return result;
-  }
-  /// The address of element `offset` (i64, in elements of `elementBytes`)
-  /// of a global buffer.
-  Value globalAt(Value base, Value offset, int64_t elementBytes) {
-    Value bytes = i64Mul(offset, arith::ConstantIntOp::create(
-                                     b, loc, b.getI64Type(), elementBytes));
-    return LLVM::GEPOp::create(b, loc, globalPtrType(), b.getI8Type(), base,
-                               ValueRange{bytes});
-  }
-  Value loadGlobal(Type type, Value ptr) {
-    return LLVM::LoadOp::create(b, loc, type, ptr);
-  }
-  /// Element [b, i, j, ...] of a tensor parameter: sum of index * stride.
-  Value elementOffset(ArrayRef<std::pair<Value, StringRef>> terms) {
-    Value offset = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 0);
-    for (auto [index, strideName] : terms)
-      offset = i64Add(offset, i64Mul(toI64(index), param(strideName)));
-    return offset;
-  }
-  static int64_t byteWidth(Type t) {
-    return llvm::divideCeil(t.getIntOrFloatBitWidth(), 8);
-  }
-
-  AttentionOp op;
-  gpu::GPUModuleOp module;
-  OpBuilder b;
-  Location loc;
-  gpu::GPUFuncOp func;
-  KernelLaunch launch;
-};
-
-/// A query or key tile: flat ranges, or boxes of the token grid.
-struct TileGeometry {
-  SmallVector<int64_t> shape, grid;
-  int64_t tokens = 0;
-};
-
 class AttentionKernelBuilder : KernelBuilderBase {
 public:
   AttentionKernelBuilder(AttentionOp op, gpu::GPUModuleOp module,
-                         const KernelHeads &heads, const KernelShape &shape)
-      : KernelBuilderBase(op, module), heads(heads), shape(shape) {}
+                         const KernelHeads &heads, const KernelShape &shape,
+                         const KernelPrecision &precision)
+      : KernelBuilderBase(op, module), heads(heads), shape(shape),
+        precision(precision) {}
 
   FailureOr<KernelLaunch> build(StringRef name);
 
@@ -193,10 +60,6 @@ private:
   };
 
   void declareParams();
-  /// Token of position `position` of tile `tileIndex` and whether it lies
-  /// in the sequence (or grid).
-  std::pair<Value, Value> tokenOf(const TileGeometry &geometry, Value tile,
-                                  Value position, Value length);
   /// [first, end) of the flat indices of the tile's tokens (its hull).
   std::pair<Value, Value> hullOf(const TileGeometry &geometry, Value tile,
                                  Value length);
@@ -208,17 +71,21 @@ private:
   /// of a tile starting at `base` with `rowChunks` chunks per row.
   Value swizzled(int64_t base, int64_t rowChunks, Value row, Value chunk);
   Value sharedAt(Value byteOffset);
-  /// Two m16n8k16 mma of `a` with the B fragments one ldmatrix.x4 reads at
-  /// (row, chunk) of the swizzled tile at `base`: registers 0-1 feed `c0`,
-  /// 2-3 feed `c1`.
-  void mmaWithSharedB(ArrayRef<Value> a, Value base, int64_t rowChunks,
-                      Value row, Value chunk, bool transpose,
-                      std::array<Value, 4> &c0, std::array<Value, 4> &c1);
-  /// cp.async of the rows of a tile ([tokens, width] elements) into shared
-  /// memory at `sharedBase`.
+  /// The B fragments one ldmatrix.x4 reads at (row, chunk) of the
+  /// swizzled tile at `base`.
+  std::array<Value, 4> loadSharedB(Value base, int64_t rowChunks, Value row,
+                                   Value chunk, bool transpose);
+  /// cp.async of the rows of a tile ([tokens, rowBytes]) into shared memory
+  /// at `sharedOffset`; row t starts at element tensorBase + t * rowStride
+  /// (i64, in elements of `elementBytes`).
   void loadTile(const TileGeometry &geometry, Value tile, Value length,
-                Value tensor, Value tensorBase, StringRef strideName,
-                int64_t width, Value sharedOffset);
+                Value tensor, Value tensorBase, Value rowStride,
+                int64_t elementBytes, int64_t rowBytes, Value sharedOffset);
+  /// cp.async of the f32 scales of a key tile's tokens.
+  void loadKeyScales(Value tile, Value sharedOffset);
+  /// Element offset (i64) of row 0 of head `h` of batch `batch` in a dense
+  /// [B, numHeads, length, ...] scratch buffer, in rows.
+  Value scratchRow(Value batchIndex, int64_t numHeads, Value h, Value length);
   void loadKeyValueTile(Value tile, Value stage);
 
   /// The key tile at list position `a` and its class.
@@ -227,6 +94,15 @@ private:
   SmallVector<Value> emitTile(Value stage, const TileSlot &slot,
                               ValueRange state);
   void emitEpilogue(ValueRange state);
+  /// O += P V with P * 448 and V in E4M3 (m16n8k32; V^T tile in shared
+  /// memory, k-slots permuted as P's registers hold the keys).
+  void emitValueProductFp8(Value valueStage, const Fragments &probabilities,
+                           Fragments &acc);
+  /// Values of the O accumulator in the loop state.
+  int64_t numAccumulatorValues() const {
+    return valueDim / 8 *
+           (precision.accumulation == Accumulation::F16 ? 2 : 4);
+  }
 
   /// The mask predicate of (query row `row` of this thread, key at
   /// position `position` of `keyTile`), bounds included.
@@ -236,10 +112,15 @@ private:
 
   const KernelHeads &heads;
   const KernelShape &shape;
+  const KernelPrecision &precision;
   TileGeometry queries, keys;
   int64_t numWarps = 0, numThreads = 0, headDim = 0, valueDim = 0;
-  bool bf16 = false;
-  Type elementType;
+  /// Bytes of a Q or K row in shared memory (quantized or 16-bit).
+  int64_t qkRowBytes = 0;
+  /// Q.K in bf16 (unquantized bf16 inputs); P.V in bf16.
+  bool qkBf16 = false, pvBf16 = false;
+  /// The inputs' type, and the type of P and V in P.V.
+  Type elementType, pvType;
   bool maskAfterSoftmax = false;
   bool queryInRegisters = true;
   double scale = 1.0;
@@ -253,6 +134,12 @@ private:
   SmallVector<std::array<Value, 4>> queryFragments;
   Value sharedBase;
   int64_t queryBytes = 0, keyStageBytes = 0, valueStageBytes = 0;
+  /// Per stage: the f32 scales of the key tile's tokens (quantized Q.K).
+  int64_t keyScaleStageBytes = 0;
+  /// Quantized Q.K: the scale of each of this thread's two query rows.
+  std::array<Value, 2> queryScales;
+  /// FP8 P.V: key slots per row of V^T (whole key tiles).
+  Value valueSlots;
   // Table mode: CSR lists of active key tiles per query tile.
   Value listStart, listCount;
   Value firstKeyTile; // range mode
@@ -277,44 +164,6 @@ Value AttentionKernelBuilder::numTiles(const TileGeometry &g, Value length) {
   return idx(count);
 }
 
-/// Row-major coordinates of a box tile's origin in the grid.
-static SmallVector<Value> boxBegin(OpBuilder &b, Location loc,
-                                   const TileGeometry &g, Value tile) {
-  SmallVector<Value> begin(g.grid.size());
-  Value rest = tile;
-  for (int d = static_cast<int>(g.grid.size()) - 1; d >= 0; --d) {
-    Value along = arith::ConstantIndexOp::create(
-        b, loc, llvm::divideCeil(g.grid[d], g.shape[d]));
-    Value coordinate = arith::RemUIOp::create(b, loc, rest, along);
-    rest = arith::DivUIOp::create(b, loc, rest, along);
-    begin[d] = arith::MulIOp::create(
-        b, loc, coordinate,
-        arith::ConstantIndexOp::create(b, loc, g.shape[d]));
-  }
-  return begin;
-}
-
-std::pair<Value, Value>
-AttentionKernelBuilder::tokenOf(const TileGeometry &g, Value tile,
-                                Value position, Value length) {
-  if (g.grid.empty()) {
-    Value token = add(mul(tile, idx(g.shape[0])), position);
-    return {token, lt(token, length)};
-  }
-  SmallVector<Value> begin = boxBegin(b, loc, g, tile);
-  Value token = idx(0), valid = i1(true), rest = position;
-  SmallVector<Value> coordinates(g.grid.size());
-  for (int d = static_cast<int>(g.grid.size()) - 1; d >= 0; --d) {
-    coordinates[d] = add(begin[d], rem(rest, g.shape[d]));
-    rest = div(rest, g.shape[d]);
-  }
-  for (size_t d = 0; d < g.grid.size(); ++d) {
-    valid = andI(valid, lt(coordinates[d], idx(g.grid[d])));
-    token = add(mul(token, idx(g.grid[d])), coordinates[d]);
-  }
-  return {token, valid};
-}
-
 std::pair<Value, Value>
 AttentionKernelBuilder::hullOf(const TileGeometry &g, Value tile,
                                Value length) {
@@ -324,7 +173,7 @@ AttentionKernelBuilder::hullOf(const TileGeometry &g, Value tile,
                                        length);
     return {first, end};
   }
-  SmallVector<Value> begin = boxBegin(b, loc, g, tile);
+  SmallVector<Value> begin = boxBegin(g, tile);
   Value first = idx(0), last = idx(0);
   for (size_t d = 0; d < g.grid.size(); ++d) {
     Value lastCoordinate = arith::MinSIOp::create(
@@ -340,7 +189,7 @@ Value AttentionKernelBuilder::isWhole(const TileGeometry &g, Value tile,
   if (g.grid.empty())
     return cmp(arith::CmpIPredicate::sle,
                mul(add(tile, idx(1)), idx(g.shape[0])), length);
-  SmallVector<Value> begin = boxBegin(b, loc, g, tile);
+  SmallVector<Value> begin = boxBegin(g, tile);
   Value whole = i1(true);
   for (size_t d = 0; d < g.grid.size(); ++d)
     whole = andI(whole, cmp(arith::CmpIPredicate::sle,
@@ -370,22 +219,25 @@ Value AttentionKernelBuilder::sharedAt(Value byteOffset) {
                              sharedBase, ValueRange{offset});
 }
 
-void AttentionKernelBuilder::mmaWithSharedB(ArrayRef<Value> a, Value base,
-                                            int64_t rowChunks, Value row,
-                                            Value chunk, bool transpose,
-                                            std::array<Value, 4> &c0,
-                                            std::array<Value, 4> &c1) {
+std::array<Value, 4> AttentionKernelBuilder::loadSharedB(Value base,
+                                                         int64_t rowChunks,
+                                                         Value row, Value chunk,
+                                                         bool transpose) {
   Value ptr = sharedAt(add(base, swizzled(0, rowChunks, row, chunk)));
-  std::array<Value, 4> frag = nb::loadMatrixX4(b, loc, ptr, transpose);
-  c0 = nb::mmaM16N8K16(b, loc, bf16, a, {frag[0], frag[1]}, c0);
-  c1 = nb::mmaM16N8K16(b, loc, bf16, a, {frag[2], frag[3]}, c1);
+  return nb::loadMatrixX4(b, loc, ptr, transpose);
+}
+
+Value AttentionKernelBuilder::scratchRow(Value batchIndex, int64_t numHeads,
+                                         Value h, Value length) {
+  return toI64(mul(add(mul(batchIndex, idx(numHeads)), h), length));
 }
 
 void AttentionKernelBuilder::loadTile(const TileGeometry &g, Value tile,
                                       Value length, Value tensor,
-                                      Value tensorBase, StringRef strideName,
-                                      int64_t width, Value sharedOffset) {
-  int64_t rowChunks = width * byteWidth(elementType) / kChunkBytes;
+                                      Value tensorBase, Value rowStride,
+                                      int64_t elementBytes, int64_t rowBytes,
+                                      Value sharedOffset) {
+  int64_t rowChunks = rowBytes / kChunkBytes;
   int64_t chunks = g.tokens * rowChunks;
   for (int64_t first = 0; first < chunks; first += numThreads) {
     Value chunkIndex = add(tid, idx(first));
@@ -398,9 +250,9 @@ void AttentionKernelBuilder::loadTile(const TileGeometry &g, Value tile,
       Value safeToken = select(valid, token, idx(0));
       Value element = i64Add(
           tensorBase,
-          i64Add(i64Mul(toI64(safeToken), param(strideName)),
-                 toI64(mul(chunk, idx(kChunkBytes / byteWidth(elementType))))));
-      Value src = globalAt(tensor, element, byteWidth(elementType));
+          i64Add(i64Mul(toI64(safeToken), rowStride),
+                 toI64(mul(chunk, idx(kChunkBytes / elementBytes)))));
+      Value src = globalAt(tensor, element, elementBytes);
       Value bytes = arith::SelectOp::create(
           b, loc, valid,
           arith::ConstantIntOp::create(b, loc, b.getI32Type(), kChunkBytes),
@@ -422,15 +274,52 @@ void AttentionKernelBuilder::loadTile(const TileGeometry &g, Value tile,
   }
 }
 
+void AttentionKernelBuilder::loadKeyScales(Value tile, Value sharedOffset) {
+  // One thread per key token: the tile's tokens need not be contiguous.
+  auto guard = scf::IfOp::create(b, loc, lt(tid, idx(keys.tokens)),
+                                 /*withElse=*/false);
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(guard.thenBlock());
+  auto [token, valid] = tokenOf(keys, tile, tid, seqK);
+  Value element = i64Add(scratchRow(batch, op.getNumKeyValueHeads(), kvHead,
+                                    seqK),
+                         toI64(select(valid, token, idx(0))));
+  Value bytes = arith::SelectOp::create(
+      b, loc, valid, arith::ConstantIntOp::create(b, loc, b.getI32Type(), 4),
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0));
+  nb::copyAsync4(b, loc, sharedAt(add(sharedOffset, mul(tid, idx(4)))),
+                 globalAt(param("k_scale"), element, 4), bytes);
+}
+
 void AttentionKernelBuilder::loadKeyValueTile(Value tile, Value stage) {
-  // K stages follow Q; V stages follow every K stage.
+  // Shared memory: Q, the K stages, the V stages, the K scale stages.
   Value keyStage = add(idx(queryBytes), mul(stage, idx(keyStageBytes)));
   Value valueStage = add(idx(queryBytes + shape.stages * keyStageBytes),
                          mul(stage, idx(valueStageBytes)));
-  loadTile(keys, tile, seqK, param("k"), keyBase, "k_stride_n", headDim,
-           keyStage);
-  loadTile(keys, tile, seqK, param("v"), valueBase, "v_stride_n", valueDim,
-           valueStage);
+  if (precision.quantizedQK()) {
+    loadTile(keys, tile, seqK, param("k_quant"), keyBase,
+             toI64(idx(qkRowBytes)), 1, qkRowBytes, keyStage);
+    loadKeyScales(tile, add(idx(queryBytes + shape.stages * (keyStageBytes +
+                                                             valueStageBytes)),
+                            mul(stage, idx(keyScaleStageBytes))));
+  } else {
+    loadTile(keys, tile, seqK, param("k"), keyBase, param("k_stride_n"), 2,
+             qkRowBytes, keyStage);
+  }
+  int64_t valueBytes = byteWidth(pvType);
+  if (precision.fp8Value()) {
+    // V^T rows (channels) of this key tile's slots.
+    TileGeometry channels{{valueDim}, {}, valueDim};
+    Value tileStart = i64Add(valueBase, toI64(mul(tile, idx(keys.tokens))));
+    loadTile(channels, idx(0), idx(valueDim), param("v_quant"), tileStart,
+             toI64(valueSlots), 1, keys.tokens, valueStage);
+  } else if (precision.valueConverted)
+    loadTile(keys, tile, seqK, param("v_quant"), valueBase,
+             toI64(idx(valueDim)), valueBytes, valueDim * valueBytes,
+             valueStage);
+  else
+    loadTile(keys, tile, seqK, param("v"), valueBase, param("v_stride_n"), 2,
+             valueDim * 2, valueStage);
 }
 
 //===----------------------------------------------------------------------===//
@@ -472,9 +361,21 @@ Value AttentionKernelBuilder::emitKeep(int64_t row, Value keyTile,
 //===----------------------------------------------------------------------===//
 
 void AttentionKernelBuilder::declareParams() {
-  addTensorParams("q", op.getQuery(), {"b", "h", "n"});
-  addTensorParams("k", op.getKey(), {"b", "h", "n"});
+  // Quantized Q.K reads the pre-kernels' dense buffers instead of Q and K.
+  if (precision.quantizedQK()) {
+    for (StringRef name : {"q_quant", "q_scale", "k_quant", "k_scale"})
+      addParam(name, globalPtrType());
+  } else {
+    addTensorParams("q", op.getQuery(), {"b", "h", "n"});
+    addTensorParams("k", op.getKey(), {"b", "h", "n"});
+  }
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
+  if (precision.valueConverted)
+    addParam("v_quant", globalPtrType());
+  if (precision.fp8Value())
+    addParam("v_scale", globalPtrType());
+  if (precision.smoothK && op.getLseOutput())
+    addParam("lse_correction", globalPtrType());
   addTensorParams("out", op.getOutput(), {"b", "h", "n"});
   addTensorParams("lse", op.getLseOutput(), {"b", "h", "n"});
   addTensorParams("explicit_mask", op.getExplicitMask(), {"b", "h", "q"});
@@ -530,15 +431,21 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
   Value valueStage =
       add(idx(queryBytes + shape.stages * keyStageBytes),
           mul(stage, idx(valueStageBytes)));
-  int64_t keyChunks = headDim * 2 / kChunkBytes;
-  int64_t valueChunks = valueDim * 2 / kChunkBytes;
+  int64_t keyChunks = qkRowBytes / kChunkBytes;
+  int64_t valueChunks = valueDim * byteWidth(pvType) / kChunkBytes;
 
   // S = Q K^T: B fragments of keys 16jj..16jj+15 by ldmatrix.x4 (lane l
   // addresses key (l % 8) + 8 (l / 16), chunk (l / 8) % 2 of the k-step).
-  Fragments scores(keyTiles8, {f32(0), f32(0), f32(0), f32(0)});
+  // A k-step is two 16-byte chunks of a row: k16 of f16/bf16, k32 of s8,
+  // k64 of s4, with the same fragment addressing (GPU-NOTES.md 1-2).
+  bool quantized = precision.quantizedQK();
+  Value zero = quantized
+                   ? Value(arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0))
+                   : f32(0);
+  Fragments scores(keyTiles8, {zero, zero, zero, zero});
   Value keyRow = add(rem(lane, 8), mul(div(lane, 16), idx(8)));
   Value keyChunk = rem(div(lane, 8), 2);
-  for (int64_t kk = 0; kk < headDim / 16; ++kk) {
+  for (int64_t kk = 0; kk < qkRowBytes / (2 * kChunkBytes); ++kk) {
     std::array<Value, 4> a;
     if (queryInRegisters) {
       a = queryFragments[kk];
@@ -549,15 +456,43 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
                            /*transpose=*/false);
     }
     for (int64_t jj = 0; jj < keys.tokens / 16; ++jj) {
-      mmaWithSharedB(a, keyStage, keyChunks, add(idx(16 * jj), keyRow),
-                     add(idx(2 * kk), keyChunk), /*transpose=*/false,
-                     scores[2 * jj], scores[2 * jj + 1]);
+      std::array<Value, 4> frag =
+          loadSharedB(keyStage, keyChunks, add(idx(16 * jj), keyRow),
+                      add(idx(2 * kk), keyChunk), /*transpose=*/false);
+      for (int64_t half = 0; half < 2; ++half) {
+        std::array<Value, 4> &c = scores[2 * jj + half];
+        std::array<Value, 2> bRegs = {frag[2 * half], frag[2 * half + 1]};
+        c = quantized ? nb::mmaInteger(b, loc, precision.qkBits, a, bRegs, c)
+                      : nb::mmaM16N8K16(b, loc, qkBf16, a, bRegs, c);
+      }
+    }
+  }
+  // Dequantize: s = dot * q_scale[row] * k_scale[key], one multiply per
+  // element once the pair's factor is formed; s is then in units of q.k as
+  // in the unquantized kernel.
+  Value t = rem(lane, 4);
+  if (quantized) {
+    Value scaleStage = add(
+        idx(queryBytes + shape.stages * (keyStageBytes + valueStageBytes)),
+        mul(stage, idx(keyScaleStageBytes)));
+    Type pair = VectorType::get({2}, b.getF32Type());
+    for (int64_t j = 0; j < keyTiles8; ++j) {
+      Value offset = add(scaleStage, mul(add(idx(8 * j), mul(t, idx(2))),
+                                         idx(4)));
+      Value keyScales = LLVM::LoadOp::create(b, loc, pair, sharedAt(offset));
+      for (int64_t e = 0; e < 4; ++e) {
+        Value factor = arith::MulFOp::create(
+            b, loc, queryScales[e / 2],
+            vector::ExtractOp::create(b, loc, keyScales, e % 2));
+        Value dot = arith::SIToFPOp::create(b, loc, b.getF32Type(),
+                                            scores[j][e]);
+        scores[j][e] = arith::MulFOp::create(b, loc, dot, factor);
+      }
     }
   }
 
   // Mask: only partial tiles evaluate the predicate. Element e of n8 tile j
   // is (row g + 8 (e / 2), key 8 j + 2 t + e % 2).
-  Value t = rem(lane, 4);
   auto keyPosition = [&](int64_t j, int64_t e) {
     return add(idx(8 * j + (e % 2)), mul(t, idx(2)));
   };
@@ -632,9 +567,20 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
       }
   }
 
-  // Online softmax in units of q.k: c = scale * log2(e).
-  Fragments acc = unflatten(state.take_front(valueTiles8 * 4));
-  ValueRange rowState = state.drop_front(valueTiles8 * 4);
+  // Online softmax in units of q.k: c = scale * log2(e). The O
+  // accumulator is four f32 per n8 tile, or two f16 pairs (rows g, g + 8)
+  // with pv_accum = f16.
+  bool f16Accumulator = precision.accumulation == Accumulation::F16;
+  int64_t accumulatorCount = numAccumulatorValues();
+  Fragments acc;
+  SmallVector<std::array<Value, 2>> acc16;
+  if (f16Accumulator) {
+    for (int64_t n = 0; n < valueTiles8; ++n)
+      acc16.push_back({state[2 * n], state[2 * n + 1]});
+  } else {
+    acc = unflatten(state.take_front(accumulatorCount));
+  }
+  ValueRange rowState = state.drop_front(accumulatorCount);
   SmallVector<Value> next;
   std::array<Value, 2> newMax, newSum, newKept;
   Value c = f32(scale * M_LOG2E);
@@ -677,43 +623,134 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
         b, loc, arith::MulFOp::create(b, loc, l, alpha), sum);
     newMax[row] = mNew;
     newKept[row] = keptCount;
-    for (int64_t n = 0; n < valueTiles8; ++n)
-      for (int64_t e = 2 * row; e < 2 * row + 2; ++e)
-        acc[n][e] = arith::MulFOp::create(b, loc, acc[n][e], alpha);
+    if (f16Accumulator) {
+      Type half2 = VectorType::get({2}, b.getF16Type());
+      Value alpha2 = vector::BroadcastOp::create(
+          b, loc, half2,
+          arith::TruncFOp::create(b, loc, b.getF16Type(), alpha));
+      for (int64_t n = 0; n < valueTiles8; ++n)
+        acc16[n][row] = arith::MulFOp::create(b, loc, acc16[n][row], alpha2);
+    } else {
+      for (int64_t n = 0; n < valueTiles8; ++n)
+        for (int64_t e = 2 * row; e < 2 * row + 2; ++e)
+          acc[n][e] = arith::MulFOp::create(b, loc, acc[n][e], alpha);
+    }
   }
 
   // O += P V: P's A fragment is the S accumulator of two n8 tiles; V's B
   // fragments by ldmatrix.x4.trans (lane l addresses key (l % 8) +
   // 8 ((l / 8) % 2), chunk l / 16 of the 16 columns).
+  // two_level: the tile's P V goes into a fresh f32 accumulator, added
+  // into O once per tile.
+  bool twoLevel = precision.accumulation == Accumulation::TwoLevel;
+  Fragments tileAcc =
+      twoLevel ? Fragments(valueTiles8, {f32(0), f32(0), f32(0), f32(0)})
+               : Fragments();
+  Fragments &target = twoLevel ? tileAcc : acc;
+  if (precision.fp8Value()) {
+    emitValueProductFp8(valueStage, scores, target);
+  } else {
   Value valueRow = add(rem(lane, 8), mul(rem(div(lane, 8), 2), idx(8)));
   Value valueChunk = div(lane, 16);
   for (int64_t kk = 0; kk < keys.tokens / 16; ++kk) {
     const auto &t0 = scores[2 * kk], &t1 = scores[2 * kk + 1];
-    std::array<Value, 4> a = {
-        nb::packPair(b, loc, elementType, t0[0], t0[1]),
-        nb::packPair(b, loc, elementType, t0[2], t0[3]),
-        nb::packPair(b, loc, elementType, t1[0], t1[1]),
-        nb::packPair(b, loc, elementType, t1[2], t1[3])};
+    std::array<Value, 4> a = {nb::packPair(b, loc, pvType, t0[0], t0[1]),
+                              nb::packPair(b, loc, pvType, t0[2], t0[3]),
+                              nb::packPair(b, loc, pvType, t1[0], t1[1]),
+                              nb::packPair(b, loc, pvType, t1[2], t1[3])};
     for (int64_t dd = 0; dd < valueDim / 16; ++dd) {
-      mmaWithSharedB(a, valueStage, valueChunks, add(idx(16 * kk), valueRow),
-                     add(idx(2 * dd), valueChunk), /*transpose=*/true,
-                     acc[2 * dd], acc[2 * dd + 1]);
+      std::array<Value, 4> frag =
+          loadSharedB(valueStage, valueChunks, add(idx(16 * kk), valueRow),
+                      add(idx(2 * dd), valueChunk), /*transpose=*/true);
+      for (int64_t half = 0; half < 2; ++half) {
+        int64_t n = 2 * dd + half;
+        std::array<Value, 2> bRegs = {frag[2 * half], frag[2 * half + 1]};
+        if (f16Accumulator) {
+          acc16[n] = nb::mmaM16N8K16F16Accumulate(
+              b, loc, a, bRegs, {acc16[n][0], acc16[n][1]});
+        } else {
+          target[n] = nb::mmaM16N8K16(b, loc, pvBf16, a, bRegs, target[n]);
+        }
+      }
     }
   }
+  }
+  if (twoLevel)
+    for (int64_t n = 0; n < valueTiles8; ++n)
+      for (int64_t e = 0; e < 4; ++e)
+        acc[n][e] = arith::AddFOp::create(b, loc, acc[n][e], tileAcc[n][e]);
 
-  next = flatten(acc);
+  if (f16Accumulator) {
+    for (const auto &pair : acc16)
+      next.append({pair[0], pair[1]});
+  } else {
+    next = flatten(acc);
+  }
   next.append({newMax[0], newMax[1], newSum[0], newSum[1]});
   if (maskAfterSoftmax)
     next.append({newKept[0], newKept[1]});
   return next;
 }
 
+void AttentionKernelBuilder::emitValueProductFp8(Value valueStage,
+                                                 const Fragments &p,
+                                                 Fragments &acc) {
+  // Per 32 keys, n8 tiles T0..T3; the A registers are, byte 0 first,
+  // r0 = [T0.c0, T0.c1, T1.c0, T1.c1], r1 = the same of c2, c3 (row g + 8),
+  // r2, r3 the same of T2, T3 (GPU-NOTES.md 4).
+  auto scaled = [&](Value x) {
+    return arith::MulFOp::create(b, loc, x, f32(448));
+  };
+  auto pack = [&](const std::array<Value, 4> &lowTile,
+                  const std::array<Value, 4> &highTile, int64_t e) {
+    Value low = nb::packE4M3Pair(b, loc, scaled(lowTile[e]),
+                                 scaled(lowTile[e + 1]));
+    Value high = nb::packE4M3Pair(b, loc, scaled(highTile[e]),
+                                  scaled(highTile[e + 1]));
+    Type i32 = b.getI32Type();
+    Value wideHigh = arith::ShLIOp::create(
+        b, loc, arith::ExtUIOp::create(b, loc, i32, high),
+        arith::ConstantIntOp::create(b, loc, i32, 16));
+    return arith::OrIOp::create(
+        b, loc, arith::ExtUIOp::create(b, loc, i32, low), wideHigh);
+  };
+  int64_t rowChunks = keys.tokens / kChunkBytes;
+  // Lane l addresses channel (l % 8) + 8 (l / 16), chunk (l / 8) % 2 of
+  // the k-step: registers 0, 1 are the B of channels 0-7, 2, 3 of 8-15.
+  Value channelRow = add(rem(lane, 8), mul(div(lane, 16), idx(8)));
+  Value chunkOfLane = rem(div(lane, 8), 2);
+  for (int64_t kk = 0; kk < keys.tokens / 32; ++kk) {
+    const auto &t0 = p[4 * kk], &t1 = p[4 * kk + 1], &t2 = p[4 * kk + 2],
+               &t3 = p[4 * kk + 3];
+    std::array<Value, 4> a = {pack(t0, t1, 0), pack(t0, t1, 2),
+                              pack(t2, t3, 0), pack(t2, t3, 2)};
+    for (int64_t dd = 0; dd < valueDim / 16; ++dd) {
+      std::array<Value, 4> frag =
+          loadSharedB(valueStage, rowChunks, add(idx(16 * dd), channelRow),
+                      add(idx(2 * kk), chunkOfLane), /*transpose=*/false);
+      for (int64_t half = 0; half < 2; ++half) {
+        int64_t n = 2 * dd + half;
+        acc[n] = nb::mmaM16N8K32E4M3(b, loc, a,
+                                     {frag[2 * half], frag[2 * half + 1]},
+                                     acc[n]);
+      }
+    }
+  }
+}
+
 void AttentionKernelBuilder::emitEpilogue(ValueRange state) {
   int64_t valueTiles8 = valueDim / 8;
   Fragments acc(valueTiles8);
-  for (int64_t i = 0; i < valueTiles8 * 4; ++i)
-    acc[i / 4][i % 4] = state[i];
-  ValueRange rowState = state.drop_front(valueTiles8 * 4);
+  if (precision.accumulation == Accumulation::F16) {
+    for (int64_t n = 0; n < valueTiles8; ++n)
+      for (int64_t e = 0; e < 4; ++e)
+        acc[n][e] = toF32(
+            vector::ExtractOp::create(b, loc, state[2 * n + e / 2], e % 2));
+  } else {
+    for (int64_t i = 0; i < valueTiles8 * 4; ++i)
+      acc[i / 4][i % 4] = state[i];
+  }
+  ValueRange rowState = state.drop_front(numAccumulatorValues());
   Value t = rem(lane, 4);
   Type outType = cast<MemRefType>(op.getOutput().getType()).getElementType();
   auto quadSum = [&](Value v) {
@@ -760,6 +797,16 @@ void AttentionKernelBuilder::emitEpilogue(ValueRange state) {
       Value column = add(idx(8 * n), mul(t, idx(2)));
       SmallVector<Value> pair;
       SmallVector<Value> identity;
+      // FP8 P.V: undo P's 448 and V's per-channel scale.
+      Value valueScales;
+      if (precision.fp8Value()) {
+        Value element = i64Add(
+            toI64(mul(add(mul(batch, idx(op.getNumKeyValueHeads())), kvHead),
+                      idx(valueDim))),
+            toI64(column));
+        valueScales = loadGlobal(VectorType::get({2}, b.getF32Type()),
+                                 globalAt(param("v_scale"), element, 4));
+      }
       if (softpag) {
         Value ptr = globalAt(param("v"), i64Add(valueRowOffset, toI64(column)),
                              byteWidth(elementType));
@@ -769,6 +816,12 @@ void AttentionKernelBuilder::emitEpilogue(ValueRange state) {
       }
       for (int64_t e = 0; e < 2; ++e) {
         Value o = arith::MulFOp::create(b, loc, acc[n][2 * row + e], inverse);
+        if (valueScales)
+          o = arith::MulFOp::create(
+              b, loc, o,
+              arith::MulFOp::create(
+                  b, loc, vector::ExtractOp::create(b, loc, valueScales, e),
+                  f32(1.0 / 448)));
         if (softpag) {
           Value u = headSoftpag;
           o = arith::AddFOp::create(
@@ -796,6 +849,15 @@ void AttentionKernelBuilder::emitEpilogue(ValueRange state) {
           b, loc, arith::MulFOp::create(b, loc, m, f32(scale)),
           arith::MulFOp::create(b, loc, nb::log2Approx(b, loc, l),
                                 f32(M_LN2)));
+      if (precision.smoothK) {
+        // smooth_k shifted every score of the row by -scale q.mean(K).
+        Value element = i64Add(
+            scratchRow(batch, op.getNumQueryHeads(), head, seqQ), toI64(token));
+        lse = arith::AddFOp::create(
+            b, loc, lse,
+            loadGlobal(b.getF32Type(),
+                       globalAt(param("lse_correction"), element, 4)));
+      }
       lse = select(empty, negInf(), lse);
       Value offset = elementOffset(
           {{batch, "lse_stride_b"}, {head, "lse_stride_h"}, {token, "lse_stride_n"}});
@@ -807,7 +869,9 @@ void AttentionKernelBuilder::emitEpilogue(ValueRange state) {
 FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   auto queryType = cast<MemRefType>(op.getQuery().getType());
   elementType = queryType.getElementType();
-  bf16 = elementType.isBF16();
+  pvType = precision.pvType ? precision.pvType : elementType;
+  qkBf16 = elementType.isBF16();
+  pvBf16 = pvType.isBF16();
   headDim = op.getHeadDim();
   valueDim = op.getValueHeadDim();
   scale = *op.getEffectiveScale();
@@ -822,12 +886,21 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   numThreads = numWarps * 32;
   // Q fragments stay in registers up to D = 128; beyond, the register file
   // holds O and S only and Q is re-read from shared memory.
-  queryInRegisters = headDim <= 128;
-  queryBytes = queries.tokens * headDim * 2;
-  keyStageBytes = keys.tokens * headDim * 2;
-  valueStageBytes = keys.tokens * valueDim * 2;
+  qkRowBytes = precision.quantizedQK() ? precision.rowBytes(headDim)
+                                       : headDim * 2;
+  if (qkRowBytes < 2 * kChunkBytes)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: Q.K in " << precision.qkBits
+           << "-bit integers needs rows of at least 32 bytes (head dim D >= "
+           << 256 / precision.qkBits << "), got D = " << headDim;
+  queryInRegisters = qkRowBytes <= 256;
+  queryBytes = queries.tokens * qkRowBytes;
+  keyStageBytes = keys.tokens * qkRowBytes;
+  valueStageBytes = keys.tokens * valueDim * byteWidth(pvType);
+  keyScaleStageBytes = precision.quantizedQK() ? keys.tokens * 4 : 0;
   launch.sharedBytes =
-      queryBytes + shape.stages * (keyStageBytes + valueStageBytes);
+      queryBytes + shape.stages * (keyStageBytes + valueStageBytes +
+                                   keyScaleStageBytes);
 
   // Table mode: the CSR list of active key tiles per query tile, from the
   // compile-time classes (attn-sparsity); entries are 2 * tile + full.
@@ -964,14 +1037,40 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
     };
   }
 
-  queryBase = elementOffset({{batch, "q_stride_b"}, {head, "q_stride_h"}});
-  keyBase = elementOffset({{batch, "k_stride_b"}, {kvHead, "k_stride_h"}});
-  valueBase = elementOffset({{batch, "v_stride_b"}, {kvHead, "v_stride_h"}});
+  // Element offsets of this (batch, head) in Q, K and V; the pre-kernels'
+  // buffers are dense [B, H, N, row].
+  int64_t numKvHeads = op.getNumKeyValueHeads();
+  if (precision.quantizedQK()) {
+    queryBase = i64Mul(scratchRow(batch, op.getNumQueryHeads(), head, seqQ),
+                       toI64(idx(qkRowBytes)));
+    keyBase = i64Mul(scratchRow(batch, numKvHeads, kvHead, seqK),
+                     toI64(idx(qkRowBytes)));
+  } else {
+    queryBase = elementOffset({{batch, "q_stride_b"}, {head, "q_stride_h"}});
+    keyBase = elementOffset({{batch, "k_stride_b"}, {kvHead, "k_stride_h"}});
+  }
+  if (precision.fp8Value()) {
+    valueSlots = mul(numTiles(keys, seqK), idx(keys.tokens));
+    valueBase = i64Mul(
+        toI64(mul(add(mul(batch, idx(numKvHeads)), kvHead), idx(valueDim))),
+        toI64(valueSlots));
+  } else if (precision.valueConverted)
+    valueBase = i64Mul(scratchRow(batch, numKvHeads, kvHead, seqK),
+                       toI64(idx(valueDim)));
+  else
+    valueBase = elementOffset({{batch, "v_stride_b"}, {kvHead, "v_stride_h"}});
   Value g = div(lane, 4);
   for (int64_t row = 0; row < 2; ++row) {
     Value position = add(mul(warp, idx(kRowsPerWarp)), add(g, idx(8 * row)));
     std::tie(rowTokens[row], rowValid[row]) =
         tokenOf(queries, queryTile, position, seqQ);
+    if (precision.quantizedQK()) {
+      Value element = i64Add(
+          scratchRow(batch, op.getNumQueryHeads(), head, seqQ),
+          toI64(select(rowValid[row], rowTokens[row], idx(0))));
+      queryScales[row] = loadGlobal(b.getF32Type(),
+                                    globalAt(param("q_scale"), element, 4));
+    }
   }
 
   // The active key tiles of this query tile.
@@ -1004,8 +1103,12 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   }
 
   // Prologue: Q and the first key tile in one group.
-  loadTile(queries, queryTile, seqQ, param("q"), queryBase, "q_stride_n",
-           headDim, idx(0));
+  if (precision.quantizedQK())
+    loadTile(queries, queryTile, seqQ, param("q_quant"), queryBase,
+             toI64(idx(qkRowBytes)), 1, qkRowBytes, idx(0));
+  else
+    loadTile(queries, queryTile, seqQ, param("q"), queryBase,
+             param("q_stride_n"), 2, qkRowBytes, idx(0));
   // Range mode visits every tile of the closed-form range; tiles the
   // mask's run-time classification finds empty are neither loaded nor
   // computed.
@@ -1025,8 +1128,8 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   nb::waitAsyncGroups(b, loc, 0);
   gpu::BarrierOp::create(b, loc);
   if (queryInRegisters) {
-    int64_t chunks = headDim * 2 / kChunkBytes;
-    for (int64_t kk = 0; kk < headDim / 16; ++kk) {
+    int64_t chunks = qkRowBytes / kChunkBytes;
+    for (int64_t kk = 0; kk < chunks / 2; ++kk) {
       Value row = add(mul(warp, idx(kRowsPerWarp)), rem(lane, 16));
       Value chunk = add(idx(2 * kk), div(lane, 16));
       queryFragments.push_back(nb::loadMatrixX4(
@@ -1035,7 +1138,14 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   }
 
   // State: O fragments, m (2 rows), l (2 rows)[, kept counts (2 rows)].
-  SmallVector<Value> init(valueDim / 8 * 4, f32(0));
+  Value accumulatorZero =
+      precision.accumulation == Accumulation::F16
+          ? Value(arith::ConstantOp::create(
+                b, loc, DenseElementsAttr::get(
+                            VectorType::get({2}, b.getF16Type()),
+                            b.getF16FloatAttr(0).getValue())))
+          : f32(0);
+  SmallVector<Value> init(numAccumulatorValues(), accumulatorZero);
   init.append({negInf(), negInf(), f32(0), f32(0)});
   if (maskAfterSoftmax)
     init.append({f32(0), f32(0)});
@@ -1079,8 +1189,10 @@ FailureOr<KernelLaunch>
 mlir::attn::detail::emitAttentionKernel(AttentionOp op, gpu::GPUModuleOp module,
                                         StringRef name,
                                         const KernelHeads &heads,
-                                        const KernelShape &shape) {
-  return AttentionKernelBuilder(op, module, heads, shape).build(name);
+                                        const KernelShape &shape,
+                                        const KernelPrecision &precision) {
+  return AttentionKernelBuilder(op, module, heads, shape, precision)
+      .build(name);
 }
 
 //===----------------------------------------------------------------------===//

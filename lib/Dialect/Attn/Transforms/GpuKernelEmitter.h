@@ -58,12 +58,53 @@ struct KernelShape {
   int64_t stages = 2;
 };
 
+/// How the kernels compute Q.K and P.V (SEMANTICS.md section 3), as the
+/// GPU realizes a precision: the pre-kernels write quantized Q and K (and
+/// V where P.V needs another type) into scratch buffers the attention
+/// kernel reads.
+struct KernelPrecision {
+  /// Bits of the integer Q and K (8 or 4); 0: Q.K in the inputs' type.
+  int64_t qkBits = 0;
+  /// Scale groups of Q and K (with qkBits).
+  GranularityKind granularity = GranularityKind::Token;
+  int64_t granularitySize = 0;
+  bool smoothK = false;
+  /// The type P and V are multiplied in (f16, bf16, f8E4M3FN).
+  Type pvType;
+  /// V is read from the pre-kernels' `v_quant` instead of `v`: rounded to
+  /// the 16-bit pvType, or E4M3 V^T per key tile (fp8Value()).
+  bool valueConverted = false;
+  Accumulation accumulation = Accumulation::F32;
+
+  bool quantizedQK() const { return qkBits != 0; }
+  bool fp8Value() const { return pvType && isa<Float8E4M3FNType>(pvType); }
+  /// Bytes of one row of quantized Q or K.
+  int64_t rowBytes(int64_t headDim) const { return headDim * qkBits / 8; }
+};
+
+/// A device buffer the pre-kernels write and the attention kernel reads;
+/// the launcher allocates it (`scratch` in the manifest).
+struct ScratchBuffer {
+  std::string name;
+  /// Size in bytes: the product of the factors.
+  SmallVector<GridFactor> bytes;
+};
+
 /// Emits the fused attention kernel for `heads` of `op` into `module`.
 FailureOr<KernelLaunch> emitAttentionKernel(AttentionOp op,
                                             gpu::GPUModuleOp module,
                                             StringRef name,
                                             const KernelHeads &heads,
-                                            const KernelShape &shape);
+                                            const KernelShape &shape,
+                                            const KernelPrecision &precision);
+
+/// The quantization pre-kernels of `precision` for `op`, in launch order,
+/// and the scratch buffers they fill (GpuQuantizeKernels.cpp).
+void emitQuantizationKernels(AttentionOp op, gpu::GPUModuleOp module,
+                             StringRef namePrefix, const KernelShape &shape,
+                             const KernelPrecision &precision,
+                             SmallVectorImpl<KernelLaunch> &launches,
+                             SmallVectorImpl<ScratchBuffer> &scratch);
 
 /// Emits the kernel writing O = 0 and LSE = -inf for `heads` (weight 0).
 KernelLaunch emitZeroHeadsKernel(AttentionOp op, gpu::GPUModuleOp module,

@@ -34,6 +34,10 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   GpuNVVMAttachTargetOptions attach;
   attach.chip = options.chip.empty() ? options.target : options.chip;
   attach.optLevel = 3;
+  // Ada's dense FP8 mma.sync (the LLVM intrinsic) needs PTX 8.4; the
+  // sm_89 default, 7.8, aborts instruction selection.
+  if (options.target == "sm_89")
+    attach.features = "+ptx84";
   pm.addPass(createGpuNVVMAttachTarget(attach));
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createSCFToControlFlowPass());

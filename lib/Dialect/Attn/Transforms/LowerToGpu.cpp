@@ -31,15 +31,63 @@ using namespace mlir::attn::detail;
 
 static constexpr StringLiteral kKernelModuleName = "attn_kernels";
 
-/// Whether `precision` computes exactly what the unquantized kernel does:
-/// Q.K and P.V in the input type (or unset), no smoothing, f32 sums.
-static bool isUnquantized(PrecisionAttr precision, Type inputType) {
+/// How the GPU kernels realize `precision` on inputs of `inputType`, or a
+/// diagnostic for what they do not implement.
+static FailureOr<KernelPrecision>
+getKernelPrecision(AttentionOp op, PrecisionAttr precision, Type inputType,
+                   StringRef target) {
+  KernelPrecision result;
+  result.pvType = inputType;
   if (!precision)
-    return true;
-  auto same = [&](Type t) { return !t || t == inputType; };
-  return same(precision.getQk()) && same(precision.getPv()) &&
-         !precision.getSmoothK() && !precision.getSmoothQ() &&
-         precision.getPvAccum() == Accumulation::F32;
+    return result;
+  auto typeName = [](Type type) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << type;
+    return text;
+  };
+  auto unsupported = [&](const Twine &what) {
+    return op.emitOpError() << "attn-lower-to-gpu: precision " << precision
+                            << ": " << what
+                            << " is not supported by the GPU kernels yet; "
+                               "the CPU pipeline emulates it";
+  };
+  Type qk = precision.getQk();
+  if (qk && qk.isSignlessInteger(8)) {
+    result.qkBits = 8;
+  } else if (qk && qk.isSignlessInteger(4)) {
+    result.qkBits = 4;
+  } else if (qk && qk != inputType) {
+    return unsupported("qk = " + typeName(qk));
+  }
+  if (result.quantizedQK()) {
+    result.granularity = *precision.getQkGranularity();
+    result.granularitySize = precision.getQkGranularitySize();
+    result.smoothK = precision.getSmoothK();
+  } else if (precision.getSmoothK()) {
+    // Exact without quantization: the softmax cancels the shift.
+    if (op.getLseOutput())
+      return unsupported("smooth_k without integer Q.K but with an LSE");
+  }
+  if (precision.getSmoothQ())
+    return unsupported("smooth_q");
+  Type pv = precision.getPv();
+  if (pv && isa<Float8E4M3FNType>(pv) && target != "sm_89")
+    return op.emitOpError()
+           << "attn-lower-to-gpu: precision " << precision
+           << ": FP8 P.V (pv = f8E4M3FN) needs target=sm_89 (mma.sync "
+              "e4m3), got target=" << target;
+  if (pv && !pv.isF16() && !pv.isBF16() && !isa<Float8E4M3FNType>(pv))
+    return unsupported("pv = " + typeName(pv));
+  if (pv) {
+    result.pvType = pv;
+    result.valueConverted = pv != inputType;
+  }
+  result.accumulation = precision.getPvAccum();
+  if (result.accumulation == Accumulation::F16 && !result.pvType.isF16())
+    return unsupported("pv_accum = f16 with P.V in " +
+                       typeName(result.pvType));
+  return result;
 }
 
 /// Head dims the swizzled 16-byte-chunk layout serves: 32, or multiples of
@@ -48,7 +96,7 @@ static bool isSupportedHeadDim(int64_t d) {
   return d == 32 || (d % 64 == 0 && d <= 256);
 }
 
-static LogicalResult checkSupported(AttentionOp op) {
+static LogicalResult checkSupported(AttentionOp op, StringRef target) {
   if (op.hasTensorSemantics())
     return op.emitOpError()
            << "attn-lower-to-gpu needs memref operands; bufferize first";
@@ -81,17 +129,18 @@ static LogicalResult checkSupported(AttentionOp op) {
     return op.emitOpError()
            << "attn-lower-to-gpu needs static head counts (blockIdx.y maps "
               "to heads at compile time)";
-  SmallVector<PrecisionAttr> precisions = {op.getPrecisionAttr()};
   if (HeadsAttr heads = op.getHeadsAttr())
     for (HeadGroupAttr group : heads.getGroups())
-      precisions.push_back(group.getPrecision());
-  for (PrecisionAttr precision : precisions)
-    if (!isUnquantized(precision, inputType))
-      return op.emitOpError()
-             << "attn-lower-to-gpu: precision " << precision
-             << " is not supported by the GPU kernels yet (only the "
-                "unquantized f16/bf16 kernel is); the CPU pipeline "
-                "emulates it";
+      if (group.getPrecision() &&
+          group.getPrecision() != op.getPrecisionAttr())
+        return op.emitOpError()
+               << "attn-lower-to-gpu: head group precision "
+               << group.getPrecision()
+               << " differs from the op's; the GPU kernels serve one "
+                  "precision per op (the CPU pipeline emulates per-group "
+                  "precisions)";
+  if (failed(getKernelPrecision(op, op.getPrecisionAttr(), inputType, target)))
+    return failure();
   std::optional<double> scale = op.getEffectiveScale();
   if (!scale || !(*scale > 0))
     return op.emitOpError() << "attn-lower-to-gpu needs a positive scale "
@@ -174,8 +223,13 @@ class HostArguments {
 public:
   HostArguments(AttentionOp op, OpBuilder &b) : op(op), b(b), loc(op.getLoc()) {}
 
+  /// Scratch buffers are device allocations the kernels' `name` reads.
+  void addScratch(StringRef name, Value buffer) { scratch[name] = buffer; }
+
   FailureOr<Value> get(const KernelParam &param) {
     StringRef name = param.name;
+    if (Value buffer = scratch.lookup(name))
+      return pointer(buffer);
     if (name == "batch")
       return i32(dim(op.getQuery(), 0));
     if (name == "seq_q")
@@ -275,25 +329,30 @@ private:
   AttentionOp op;
   OpBuilder &b;
   Location loc;
+  llvm::StringMap<Value> scratch;
 };
 } // namespace
 
+/// A product of factors as `attn.kernels` records it.
+static Attribute factorsToAttribute(Builder &b, ArrayRef<GridFactor> product) {
+  SmallVector<Attribute> factors;
+  for (const GridFactor &f : product) {
+    SmallVector<NamedAttribute> fields;
+    fields.push_back(b.getNamedAttr("constant", b.getI64IntegerAttr(f.constant)));
+    if (!f.arg.empty()) {
+      fields.push_back(b.getNamedAttr("arg", b.getStringAttr(f.arg)));
+      fields.push_back(
+          b.getNamedAttr("ceil_div", b.getI64IntegerAttr(f.divisor)));
+    }
+    factors.push_back(b.getDictionaryAttr(fields));
+  }
+  return b.getArrayAttr(factors);
+}
+
 static Attribute launchToAttribute(Builder &b, const KernelLaunch &launch) {
   SmallVector<Attribute> grid;
-  for (const auto &dim : launch.grid) {
-    SmallVector<Attribute> factors;
-    for (const GridFactor &f : dim) {
-      SmallVector<NamedAttribute> fields;
-      fields.push_back(b.getNamedAttr("constant", b.getI64IntegerAttr(f.constant)));
-      if (!f.arg.empty()) {
-        fields.push_back(b.getNamedAttr("arg", b.getStringAttr(f.arg)));
-        fields.push_back(
-            b.getNamedAttr("ceil_div", b.getI64IntegerAttr(f.divisor)));
-      }
-      factors.push_back(b.getDictionaryAttr(fields));
-    }
-    grid.push_back(b.getArrayAttr(factors));
-  }
+  for (const auto &dim : launch.grid)
+    grid.push_back(factorsToAttribute(b, dim));
   SmallVector<Attribute> params;
   for (const KernelParam &p : launch.params) {
     std::string type = isa<LLVM::LLVMPointerType>(p.type) ? "ptr"
@@ -335,7 +394,7 @@ struct AttnLowerToGpuPass
     if (ops.empty())
       return;
     for (AttentionOp op : ops)
-      if (failed(checkSupported(op)))
+      if (failed(checkSupported(op, target)))
         return signalPassFailure();
 
     OpBuilder b(module.getBodyRegion());
@@ -346,9 +405,11 @@ struct AttnLowerToGpuPass
     }
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     b.getUnitAttr());
-    SmallVector<Attribute> manifest;
+    SmallVector<Attribute> manifest, scratchManifest;
     if (auto existing = module->getAttrOfType<ArrayAttr>("attn.kernels"))
       manifest.assign(existing.begin(), existing.end());
+    if (auto existing = module->getAttrOfType<ArrayAttr>("attn.scratch"))
+      scratchManifest.assign(existing.begin(), existing.end());
 
     for (AttentionOp op : ops) {
       FailureOr<KernelShape> shape = getKernelShape(op, stages);
@@ -364,12 +425,20 @@ struct AttnLowerToGpuPass
           name = (base + "_" + Twine(i)).str();
         return name;
       };
+      Type inputType =
+          cast<MemRefType>(op.getQuery().getType()).getElementType();
+      KernelPrecision precision =
+          *getKernelPrecision(op, op.getPrecisionAttr(), inputType, target);
+      // The pre-kernels run first; their buffers live for this op.
+      SmallVector<ScratchBuffer> scratch;
+      emitQuantizationKernels(op, kernels, uniqueName("attn_quantize"),
+                              *shape, precision, launches, scratch);
       if (!zeroHeads.empty())
         launches.push_back(emitZeroHeadsKernel(
             op, kernels, uniqueName("attn_zero_heads"), zeroHeads));
       for (const KernelHeads &heads : sets) {
         FailureOr<KernelLaunch> launch = emitAttentionKernel(
-            op, kernels, uniqueName("attn_fwd"), heads, *shape);
+            op, kernels, uniqueName("attn_fwd"), heads, *shape, precision);
         if (failed(launch))
           return signalPassFailure();
         launches.push_back(*launch);
@@ -378,6 +447,31 @@ struct AttnLowerToGpuPass
       // The op becomes one launch per kernel, in manifest order.
       b.setInsertionPoint(op);
       HostArguments args(op, b);
+      SmallVector<Value> buffers;
+      for (const ScratchBuffer &buffer : scratch) {
+        for (Attribute existing : scratchManifest)
+          if (cast<DictionaryAttr>(existing).getAs<StringAttr>("name") ==
+              buffer.name) {
+            op.emitOpError()
+                << "attn-lower-to-gpu: a second quantized attention op in "
+                   "one module would share scratch buffer '"
+                << buffer.name << "'; compile such ops in separate modules";
+            return signalPassFailure();
+          }
+        Value bytes = args.gridDim(buffer.bytes);
+        Value allocation = gpu::AllocOp::create(
+            b, op.getLoc(),
+            MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+            /*asyncToken=*/Type(), /*asyncDependencies=*/ValueRange(),
+            ValueRange{bytes}, /*symbolOperands=*/ValueRange(),
+            /*hostShared=*/UnitAttr())
+                                .getMemref();
+        args.addScratch(buffer.name, allocation);
+        buffers.push_back(allocation);
+        scratchManifest.push_back(b.getDictionaryAttr(
+            {b.getNamedAttr("name", b.getStringAttr(buffer.name)),
+             b.getNamedAttr("bytes", factorsToAttribute(b, buffer.bytes))}));
+      }
       for (const KernelLaunch &launch : launches) {
         SmallVector<Value> operands;
         for (const KernelParam &p : launch.params) {
@@ -400,9 +494,14 @@ struct AttnLowerToGpuPass
                                   operands);
         manifest.push_back(launchToAttribute(b, launch));
       }
+      for (Value buffer : buffers)
+        gpu::DeallocOp::create(b, op.getLoc(), /*asyncToken=*/Type(),
+                               ValueRange(), buffer);
       op.erase();
     }
     module->setAttr("attn.kernels", b.getArrayAttr(manifest));
+    if (!scratchManifest.empty())
+      module->setAttr("attn.scratch", b.getArrayAttr(scratchManifest));
   }
 };
 } // namespace

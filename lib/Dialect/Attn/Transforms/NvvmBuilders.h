@@ -75,6 +75,107 @@ inline std::array<Value, 4> mmaM16N8K16(OpBuilder &b, Location loc,
   return out;
 }
 
+/// `mma.sync.aligned.m16n8k16.row.col.f16.{f16,bf16}.f16`: as mmaM16N8K16
+/// with an f16 accumulator: C and D are two vector<2xf16> (rows g, g+8).
+inline std::array<Value, 2> mmaM16N8K16F16Accumulate(OpBuilder &b,
+                                                     Location loc,
+                                                     ArrayRef<Value> a,
+                                                     ArrayRef<Value> bOperand,
+                                                     ArrayRef<Value> c) {
+  MLIRContext *ctx = b.getContext();
+  Type half2 = VectorType::get({2}, b.getF16Type());
+  SmallVector<Value> aOps, bOps;
+  for (Value v : a)
+    aOps.push_back(LLVM::BitcastOp::create(b, loc, half2, v));
+  for (Value v : bOperand)
+    bOps.push_back(LLVM::BitcastOp::create(b, loc, half2, v));
+  Type result = LLVM::LLVMStructType::getLiteral(ctx, {half2, half2});
+  Value d = NVVM::MmaOp::create(
+      b, loc, result, aOps, bOps, c, /*shape=*/{16, 8, 16},
+      /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
+      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::f16, NVVM::MMATypes::f16},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  return {LLVM::ExtractValueOp::create(b, loc, d, 0),
+          LLVM::ExtractValueOp::create(b, loc, d, 1)};
+}
+
+/// `mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32` (bits = 8) or
+/// `m16n8k64 ... s4.s4` (bits = 4): the exact int32 dot product. A and B
+/// are b32 registers of packed bytes (nibbles, even k low).
+inline std::array<Value, 4> mmaInteger(OpBuilder &b, Location loc,
+                                       int64_t bits, ArrayRef<Value> a,
+                                       ArrayRef<Value> bOperand,
+                                       ArrayRef<Value> c) {
+  MLIRContext *ctx = b.getContext();
+  Type i32 = b.getI32Type();
+  Type result = LLVM::LLVMStructType::getLiteral(ctx, {i32, i32, i32, i32});
+  NVVM::MMATypes type = bits == 8 ? NVVM::MMATypes::s8 : NVVM::MMATypes::s4;
+  // |dot| <= 64 * 7 * 7 * 4 or 32 * 127 * 127 per step, and D <= 256:
+  // no overflow, so the cheaper wrapping form is exact.
+  Value d = NVVM::MmaOp::create(
+      b, loc, result, a, bOperand, c, /*shape=*/{16, 8, bits == 8 ? 32 : 64},
+      /*b1Op=*/std::nullopt, NVVM::MMAIntOverflow::wrapped,
+      std::array<NVVM::MMATypes, 2>{type, type},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  std::array<Value, 4> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out[i] = LLVM::ExtractValueOp::create(b, loc, d, i);
+  return out;
+}
+
+/// `mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32` through the LLVM
+/// intrinsic (NVVM's op rejects dense FP8; sm_89 needs +ptx84).
+inline std::array<Value, 4> mmaM16N8K32E4M3(OpBuilder &b, Location loc,
+                                            ArrayRef<Value> a,
+                                            ArrayRef<Value> bOperand,
+                                            ArrayRef<Value> c) {
+  Type f32 = b.getF32Type();
+  Type result =
+      LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+  SmallVector<Value> operands(a.begin(), a.end());
+  operands.append(bOperand.begin(), bOperand.end());
+  operands.append(c.begin(), c.end());
+  Value d = LLVM::CallIntrinsicOp::create(
+                b, loc, result,
+                b.getStringAttr("llvm.nvvm.mma.m16n8k32.row.col.f32.e4m3.e4m3.f32"),
+                operands)
+                .getResult(0);
+  std::array<Value, 4> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out[i] = LLVM::ExtractValueOp::create(b, loc, d, i);
+  return out;
+}
+
+/// `cvt.rn.satfinite.e4m3x2.f32 d, high, low`: two f32 to E4M3 bytes,
+/// `low` in the low byte (i16).
+inline Value packE4M3Pair(OpBuilder &b, Location loc, Value low, Value high) {
+  return LLVM::CallIntrinsicOp::create(
+             b, loc, b.getI16Type(),
+             b.getStringAttr("llvm.nvvm.ff.to.e4m3x2.rn"),
+             ValueRange{high, low})
+      .getResult(0);
+}
+
+/// `cvt.rni.s32.f32`: round half to even to an integer.
+inline Value roundToInt(OpBuilder &b, Location loc, Value x) {
+  return LLVM::CallIntrinsicOp::create(b, loc, b.getI32Type(),
+                                       b.getStringAttr("llvm.nvvm.f2i.rn"),
+                                       ValueRange{x})
+      .getResult(0);
+}
+
+/// `cp.async.ca.shared.global [dst], [src], 4, srcBytes`.
+inline void copyAsync4(OpBuilder &b, Location loc, Value sharedPtr,
+                       Value globalPtr, Value srcBytes) {
+  NVVM::CpAsyncOp::create(b, loc, sharedPtr, globalPtr,
+                          b.getI32IntegerAttr(4),
+                          NVVM::LoadCacheModifierKindAttr::get(
+                              b.getContext(), NVVM::LoadCacheModifierKind::CA),
+                          srcBytes);
+}
+
 /// `cp.async.cg.shared.global [dst], [src], 16, srcBytes`: srcBytes < 16
 /// zero-fills the rest (0 for rows out of range).
 inline void copyAsync16(OpBuilder &b, Location loc, Value sharedPtr,

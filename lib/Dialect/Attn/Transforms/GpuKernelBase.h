@@ -1,0 +1,199 @@
+//===- GpuKernelBase.h - scaffolding of the GPU kernel builders -*- C++ -*-===//
+//
+// Private to AttnTransforms: what every kernel builder of attn-lower-to-gpu
+// shares (the attention kernel, the quantization pre-kernels): the
+// signature by parameter name, index arithmetic, global addresses.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_DIALECT_ATTN_TRANSFORMS_GPUKERNELBASE_H
+#define ATTN_LIB_DIALECT_ATTN_TRANSFORMS_GPUKERNELBASE_H
+
+#include "GpuKernelEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <limits>
+
+namespace mlir {
+namespace attn {
+namespace detail {
+
+/// A query or key tile: flat ranges, or boxes of the token grid.
+struct TileGeometry {
+  SmallVector<int64_t> shape, grid;
+  int64_t tokens = 0;
+};
+
+/// Shared scaffolding of the kernels: the signature by parameter name and
+/// index arithmetic.
+class KernelBuilderBase {
+public:
+  KernelBuilderBase(AttentionOp op, gpu::GPUModuleOp module)
+      : op(op), module(module), b(op.getContext()), loc(op.getLoc()) {}
+
+protected:
+  void addParam(StringRef name, Type type) {
+    launch.params.push_back({name.str(), type});
+  }
+  /// Adds a pointer parameter and its strides when `operand` exists.
+  void addTensorParams(StringRef name, Value operand,
+                       ArrayRef<StringRef> strides) {
+    if (!operand)
+      return;
+    addParam(name, globalPtrType());
+    for (StringRef stride : strides)
+      addParam((name + "_stride_" + stride).str(), b.getI64Type());
+  }
+  Value param(StringRef name) {
+    for (auto [i, p] : llvm::enumerate(launch.params))
+      if (p.name == name)
+        return func.getArgument(i);
+    llvm_unreachable("unknown kernel parameter");
+  }
+  /// Creates the gpu.func with the parameters added so far.
+  void createFunction(StringRef name, int64_t blockSize) {
+    launch.name = name.str();
+    launch.blockSize = blockSize;
+    SmallVector<Type> types;
+    for (const KernelParam &p : launch.params)
+      types.push_back(p.type);
+    b.setInsertionPointToEnd(module.getBody());
+    func = gpu::GPUFuncOp::create(b, loc, name,
+                                  b.getFunctionType(types, {}));
+    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+    func.setKnownBlockSize(
+        ArrayRef<int32_t>{static_cast<int32_t>(blockSize), 1, 1});
+    b.setInsertionPointToStart(&func.getBody().front());
+  }
+  void finishFunction() { gpu::ReturnOp::create(b, loc); }
+
+  Type globalPtrType() {
+    return LLVM::LLVMPointerType::get(b.getContext(), 1);
+  }
+  Type sharedPtrType() {
+    return LLVM::LLVMPointerType::get(b.getContext(), 3);
+  }
+
+  // Index arithmetic (index is 32-bit in the kernels; addresses use i64).
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, int64_t d) {
+    return arith::DivUIOp::create(b, loc, x, idx(d));
+  }
+  Value rem(Value x, int64_t d) {
+    return arith::RemUIOp::create(b, loc, x, idx(d));
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  Value i1(bool v) { return arith::ConstantIntOp::create(b, loc, v, 1); }
+  Value toIndex(Value v) {
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+  }
+  Value toI64(Value v) {
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
+  }
+  Value i64Mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value i64Add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value negInf() { return f32(-std::numeric_limits<double>::infinity()); }
+  Value toF32(Value v) {
+    if (v.getType().isF32())
+      return v;
+    return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+  }
+  Value fromF32(Value v, Type type) {
+    if (type.isF32())
+      return v;
+    return arith::TruncFOp::create(b, loc, type, v);
+  }
+  /// `values[key]` over the compile-time table `keys -> values`.
+  Value selectByIndex(Value key, ArrayRef<int64_t> keys,
+                      ArrayRef<Value> values) {
+    Value result = values.front();
+    for (size_t i = 1; i < keys.size(); ++i)
+      result = select(cmp(arith::CmpIPredicate::eq, key, idx(keys[i])),
+                      values[i], result);
+    return result;
+  }
+  /// The address of element `offset` (i64, in elements of `elementBytes`)
+  /// of a global buffer.
+  Value globalAt(Value base, Value offset, int64_t elementBytes) {
+    Value bytes = i64Mul(offset, arith::ConstantIntOp::create(
+                                     b, loc, b.getI64Type(), elementBytes));
+    return LLVM::GEPOp::create(b, loc, globalPtrType(), b.getI8Type(), base,
+                               ValueRange{bytes});
+  }
+  Value loadGlobal(Type type, Value ptr) {
+    return LLVM::LoadOp::create(b, loc, type, ptr);
+  }
+  /// Element [b, i, j, ...] of a tensor parameter: sum of index * stride.
+  Value elementOffset(ArrayRef<std::pair<Value, StringRef>> terms) {
+    Value offset = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 0);
+    for (auto [index, strideName] : terms)
+      offset = i64Add(offset, i64Mul(toI64(index), param(strideName)));
+    return offset;
+  }
+  /// Row-major coordinates of a box tile's origin in the grid.
+  SmallVector<Value> boxBegin(const TileGeometry &g, Value tile) {
+    SmallVector<Value> begin(g.grid.size());
+    Value rest = tile;
+    for (int d = static_cast<int>(g.grid.size()) - 1; d >= 0; --d) {
+      Value along = idx(llvm::divideCeil(g.grid[d], g.shape[d]));
+      Value coordinate = arith::RemUIOp::create(b, loc, rest, along);
+      rest = arith::DivUIOp::create(b, loc, rest, along);
+      begin[d] = mul(coordinate, idx(g.shape[d]));
+    }
+    return begin;
+  }
+  /// Token of position `position` of tile `tile` and whether it lies in
+  /// the sequence (or grid).
+  std::pair<Value, Value> tokenOf(const TileGeometry &g, Value tile,
+                                  Value position, Value length) {
+    if (g.grid.empty()) {
+      Value token = add(mul(tile, idx(g.shape[0])), position);
+      return {token, lt(token, length)};
+    }
+    SmallVector<Value> begin = boxBegin(g, tile);
+    Value token = idx(0), valid = i1(true), rest = position;
+    SmallVector<Value> coordinates(g.grid.size());
+    for (int d = static_cast<int>(g.grid.size()) - 1; d >= 0; --d) {
+      coordinates[d] = add(begin[d], rem(rest, g.shape[d]));
+      rest = div(rest, g.shape[d]);
+    }
+    for (size_t d = 0; d < g.grid.size(); ++d) {
+      valid = andI(valid, lt(coordinates[d], idx(g.grid[d])));
+      token = add(mul(token, idx(g.grid[d])), coordinates[d]);
+    }
+    return {token, valid};
+  }
+  static int64_t byteWidth(Type t) {
+    return llvm::divideCeil(t.getIntOrFloatBitWidth(), 8);
+  }
+
+  AttentionOp op;
+  gpu::GPUModuleOp module;
+  OpBuilder b;
+  Location loc;
+  gpu::GPUFuncOp func;
+  KernelLaunch launch;
+};
+
+} // namespace detail
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_DIALECT_ATTN_TRANSFORMS_GPUKERNELBASE_H

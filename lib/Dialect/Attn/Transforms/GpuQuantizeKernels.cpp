@@ -1,0 +1,745 @@
+//===- GpuQuantizeKernels.cpp - quantization pre-kernels ------------------===//
+//
+// The GPU form of the quantization pre-steps of SEMANTICS.md section 3
+// (the ops attn-quantize splits out for the CPU): kernels that read Q, K
+// and V once and write what the attention kernel's tensor-core
+// instructions read, into scratch buffers the launcher allocates:
+//
+//   key mean      K [B, Hkv, Nk, D] -> per 256-key chunk channel sums
+//   quantize K    K - mean -> int8/int4 rows + per-token scales
+//   quantize Q    Q -> int8/int4 rows + per-token scales (+ the LSE
+//                 correction of smooth_k)
+//   convert V     V -> the 16-bit type of P.V
+//   V max         per 256-key chunk channel maxima of |V| (FP8 P.V)
+//   quantize V    V -> E4M3 V^T per key tile, k-slots permuted to the
+//                 order P's registers hold the keys in (GPU-NOTES.md 4)
+//
+// The layouts differ from the CPU emulation's f32 buffers (packed bytes,
+// dense rows), which is why the GPU splits here, where they are known; the
+// arithmetic is the contract's, in f32 (docs/design/QuantizedGpu.md).
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuKernelBase.h"
+#include "NvvmBuilders.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::detail;
+namespace nb = mlir::attn::nvvm_builders;
+
+/// Keys per chunk of the key-mean kernel.
+static constexpr int64_t kMeanChunk = 256;
+/// Tokens per thread block of the quantize kernel for token granularity.
+static constexpr int64_t kTokenSpan = 64;
+/// Warps of the quantize and convert kernels.
+static constexpr int64_t kWarps = 4;
+static constexpr StringLiteral kMeanSymbol = "attn_quantize_mean";
+static constexpr StringLiteral kValueTileSymbol = "attn_quantize_value_tile";
+/// Largest V^T tile the quantize-V kernel stages: Dv <= 256 channels of
+/// key tiles of <= 128 tokens.
+static constexpr int64_t kValueTileBytes = 256 * 128;
+
+namespace {
+
+class QuantizeKernelBuilder : KernelBuilderBase {
+public:
+  QuantizeKernelBuilder(AttentionOp op, gpu::GPUModuleOp module,
+                        const KernelPrecision &precision)
+      : KernelBuilderBase(op, module), precision(precision) {}
+
+  /// Per 256-key chunk channel sums of K (`ofValues` false) or maxima of
+  /// |V| (true).
+  KernelLaunch buildChannelPartials(StringRef name, bool ofValues);
+  /// Q (`isQuery`) or K quantized per scale group.
+  KernelLaunch buildQuantizeRows(StringRef name, bool isQuery);
+  KernelLaunch buildConvertValue(StringRef name);
+  KernelLaunch buildQuantizeValueFp8(StringRef name, const TileGeometry &keys);
+
+private:
+  Value i64(int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
+  }
+  Value f32Max(Value x, Value y) {
+    return arith::MaximumFOp::create(b, loc, x, y);
+  }
+  Value minIndex(Value x, Value y) {
+    return arith::MinSIOp::create(b, loc, x, y);
+  }
+  /// A value reduced over the 32 lanes of a warp.
+  Value warpReduce(Value v, bool isMax) {
+    for (int64_t mask : {16, 8, 4, 2, 1}) {
+      Value other = nb::shuffleXor(b, loc, v, mask);
+      v = isMax ? f32Max(v, other)
+                : Value(arith::AddFOp::create(b, loc, v, other));
+    }
+    return v;
+  }
+  /// scf.for over [lb, ub) by `step` carrying `init`.
+  Value reduceLoop(Value lb, Value ub, Value step, Value init,
+                   function_ref<Value(Value, Value)> body) {
+    auto loop = scf::ForOp::create(b, loc, lb, ub, step, ValueRange{init});
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    scf::YieldOp::create(
+        b, loc, body(loop.getInductionVar(), loop.getRegionIterArgs()[0]));
+    return loop.getResult(0);
+  }
+  void forLoop(Value lb, Value ub, Value step, function_ref<void(Value)> body) {
+    auto loop = scf::ForOp::create(b, loc, lb, ub, step);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    body(loop.getInductionVar());
+  }
+  void ifThen(Value condition, function_ref<void()> body) {
+    auto ifOp = scf::IfOp::create(b, loc, condition, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    body();
+  }
+  /// Element [batch, head, token, channel] of the strided input `name`.
+  Value inputElement(StringRef name, Value batch, Value head, Value token,
+                     Value channel) {
+    return i64Add(elementOffset({{batch, (name + "_stride_b").str()},
+                                 {head, (name + "_stride_h").str()},
+                                 {token, (name + "_stride_n").str()}}),
+                  toI64(channel));
+  }
+  /// Channels 2p, 2p + 1 of an input row as f32.
+  std::array<Value, 2> loadPair(StringRef name, Value element) {
+    Type inputType =
+        cast<MemRefType>(op.getQuery().getType()).getElementType();
+    Value pair = loadGlobal(VectorType::get({2}, inputType),
+                            globalAt(param(name), element, 2));
+    return {toF32(vector::ExtractOp::create(b, loc, pair, 0)),
+            toF32(vector::ExtractOp::create(b, loc, pair, 1))};
+  }
+  /// The dense [B, heads, length] row index of (batch, head, token), i64.
+  Value denseRow(Value batch, int64_t heads, Value head, Value length,
+                 Value token) {
+    return toI64(add(mul(add(mul(batch, idx(heads)), head), length), token));
+  }
+  /// Declares the shared array `symbol` of `count` elements of `type`.
+  void declareShared(StringRef symbol, Type type, int64_t count) {
+    if (module.lookupSymbol(symbol))
+      return;
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(module.getBody());
+    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(type, count),
+                           /*isConstant=*/false, LLVM::Linkage::Internal,
+                           symbol, Attribute(), /*alignment=*/16,
+                           /*addrSpace=*/3);
+  }
+  /// Element `index` of the shared array `symbol` of `type`.
+  Value sharedElement(StringRef symbol, Type type, Value index) {
+    Value base = LLVM::AddressOfOp::create(
+        b, loc, module.lookupSymbol<LLVM::GlobalOp>(symbol));
+    return LLVM::GEPOp::create(
+        b, loc, sharedPtrType(), type, base,
+        ValueRange{arith::IndexCastOp::create(b, loc, b.getI32Type(), index)});
+  }
+  /// Fills `attn_quantize_mean` (shared, D floats) with the per-channel
+  /// reduction of the chunk partials `partials` of (batch, kvHead): the K
+  /// mean (sums / Nk), or the FP8 V scale (max / 448, 1 when 0).
+  void emitChannelsToShared(StringRef partials, int64_t channels,
+                            Value batch, Value kvHead, Value seqK,
+                            bool valueScale);
+  Value sharedMean(Value channel) {
+    return LLVM::LoadOp::create(
+        b, loc, b.getF32Type(),
+        sharedElement(kMeanSymbol, b.getF32Type(), channel));
+  }
+
+  const KernelPrecision &precision;
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Key mean (smooth_k)
+//===----------------------------------------------------------------------===//
+
+KernelLaunch QuantizeKernelBuilder::buildChannelPartials(StringRef name,
+                                                         bool ofValues) {
+  // One thread per channel pair, one block per (256-key chunk, kv head,
+  // batch): each writes its chunk's channel sums (maxima), which the
+  // consumers reduce (f32 sums of f16/bf16 keys; the CPU emulation sums in
+  // f64).
+  int64_t headDim = ofValues ? op.getValueHeadDim() : op.getHeadDim();
+  StringRef input = ofValues ? "v" : "k";
+  StringRef partials = ofValues ? "v_absmax_partial" : "k_mean_partial";
+  addTensorParams(input, ofValues ? op.getValue() : op.getKey(),
+                  {"b", "h", "n"});
+  addParam(partials, globalPtrType());
+  addParam("batch", b.getI32Type());
+  addParam("seq_k", b.getI32Type());
+  createFunction(name, headDim / 2);
+  launch.grid[0] = {GridFactor{1, "seq_k", kMeanChunk}};
+  launch.grid[1] = {GridFactor{op.getNumKeyValueHeads(), "", 1}};
+  launch.grid[2] = {GridFactor{1, "batch", 1}};
+
+  Value pairIndex = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value chunk = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  Value seqK = toIndex(param("seq_k"));
+  Value first = mul(chunk, idx(kMeanChunk));
+  Value end = minIndex(add(first, idx(kMeanChunk)), seqK);
+  Value channel = mul(pairIndex, idx(2));
+  // Four keys per iteration, as independent loads; keys past the end read
+  // the chunk's first key and add nothing.
+  constexpr int64_t kUnroll = 4;
+  auto loop = scf::ForOp::create(b, loc, first, end, idx(kUnroll),
+                                 ValueRange{f32(0), f32(0)});
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    SmallVector<Value> sums(loop.getRegionIterArgs());
+    for (int64_t u = 0; u < kUnroll; ++u) {
+      Value token = add(t, idx(u));
+      Value valid = lt(token, end);
+      std::array<Value, 2> x = loadPair(
+          input, inputElement(input, batch, head, select(valid, token, first),
+                              channel));
+      for (int64_t e = 0; e < 2; ++e) {
+        Value term = select(valid, x[e], f32(0));
+        sums[e] = ofValues
+                      ? f32Max(sums[e],
+                               f32Max(term, arith::NegFOp::create(b, loc, term)))
+                      : Value(arith::AddFOp::create(b, loc, sums[e], term));
+      }
+    }
+    scf::YieldOp::create(b, loc, sums);
+  }
+  Value numChunks = arith::CeilDivSIOp::create(b, loc, seqK, idx(kMeanChunk));
+  Value row = toI64(add(mul(add(mul(batch, idx(op.getNumKeyValueHeads())),
+                                head),
+                            numChunks),
+                        chunk));
+  Value element = i64Add(i64Mul(row, i64(headDim)), toI64(channel));
+  Value pair = vector::FromElementsOp::create(
+      b, loc, VectorType::get({2}, b.getF32Type()), loop.getResults());
+  LLVM::StoreOp::create(b, loc, pair, globalAt(param(partials), element, 4));
+  finishFunction();
+  return launch;
+}
+
+void QuantizeKernelBuilder::emitChannelsToShared(StringRef partials,
+                                                 int64_t headDim, Value batch,
+                                                 Value kvHead, Value seqK,
+                                                 bool valueScale) {
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value numChunks = arith::CeilDivSIOp::create(b, loc, seqK, idx(kMeanChunk));
+  Value count = arith::UIToFPOp::create(
+      b, loc, b.getF32Type(),
+      arith::IndexCastOp::create(b, loc, b.getI32Type(), seqK));
+  Value rowBase = mul(add(mul(batch, idx(op.getNumKeyValueHeads())), kvHead),
+                      numChunks);
+  for (int64_t c0 = 0; c0 < headDim; c0 += kWarps * 32) {
+    Value channel = add(tid, idx(c0));
+    ifThen(lt(channel, idx(headDim)), [&] {
+      Value total = reduceLoop(
+          idx(0), numChunks, idx(1), f32(0),
+          [&](Value chunk, Value acc) -> Value {
+            Value element =
+                i64Add(i64Mul(toI64(add(rowBase, chunk)), i64(headDim)),
+                       toI64(channel));
+            Value partial = loadGlobal(b.getF32Type(),
+                                       globalAt(param(partials), element, 4));
+            return valueScale ? f32Max(acc, partial)
+                              : Value(arith::AddFOp::create(b, loc, acc, partial));
+          });
+      Value result;
+      if (valueScale) {
+        Value isZero = arith::CmpFOp::create(
+            b, loc, arith::CmpFPredicate::OEQ, total, f32(0));
+        result = select(isZero, f32(1),
+                        arith::DivFOp::create(b, loc, total, f32(448)));
+      } else {
+        result = arith::DivFOp::create(b, loc, total, count);
+      }
+      LLVM::StoreOp::create(b, loc, result,
+                            sharedElement(kMeanSymbol, b.getF32Type(), channel));
+    });
+  }
+  gpu::BarrierOp::create(b, loc);
+}
+
+//===----------------------------------------------------------------------===//
+// Quantize Q or K
+//===----------------------------------------------------------------------===//
+
+KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
+                                                      bool isQuery) {
+  // One block per span of tokens that holds whole scale groups (a block of
+  // the granularity, 64 tokens for token granularity, the sequence for
+  // tensor); one warp per token, the lanes over channel pairs. Pass 1
+  // writes each token's max|x'|; pass 2 forms the group's scale and writes
+  // the values.
+  int64_t headDim = op.getHeadDim();
+  int64_t numHeads = isQuery ? op.getNumQueryHeads() : op.getNumKeyValueHeads();
+  StringRef input = isQuery ? "q" : "k";
+  std::string prefix = input.str();
+  StringRef lengthArg = isQuery ? "seq_q" : "seq_k";
+  bool subtractMean = precision.smoothK && !isQuery;
+  bool lseCorrection = precision.smoothK && isQuery && op.getLseOutput();
+  bool needsMean = subtractMean || lseCorrection;
+
+  addTensorParams(input, isQuery ? op.getQuery() : op.getKey(),
+                  {"b", "h", "n"});
+  if (needsMean)
+    addParam("k_mean_partial", globalPtrType());
+  addParam(prefix + "_quant", globalPtrType());
+  addParam(prefix + "_scale", globalPtrType());
+  addParam(prefix + "_absmax", globalPtrType());
+  if (lseCorrection)
+    addParam("lse_correction", globalPtrType());
+  addParam("batch", b.getI32Type());
+  addParam("seq_q", b.getI32Type());
+  addParam("seq_k", b.getI32Type());
+  if (needsMean)
+    declareShared(kMeanSymbol, b.getF32Type(), 256);
+  createFunction(name, kWarps * 32);
+
+  GranularityKind kind = precision.granularity;
+  int64_t span = kind == GranularityKind::Token ? kTokenSpan
+                                                : precision.granularitySize;
+  if (kind == GranularityKind::Tensor)
+    launch.grid[0] = {GridFactor{1, "", 1}};
+  else
+    launch.grid[0] = {GridFactor{1, lengthArg.str(), span}};
+  launch.grid[1] = {GridFactor{numHeads, "", 1}};
+  launch.grid[2] = {GridFactor{1, "batch", 1}};
+
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value lane = rem(tid, 32), warp = div(tid, 32);
+  Value spanIndex = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  Value length = toIndex(param(lengthArg));
+  Value seqK = toIndex(param("seq_k"));
+  Value kvHead =
+      isQuery ? div(head, op.getNumQueryHeads() / op.getNumKeyValueHeads())
+              : head;
+  Value spanFirst, spanLength;
+  if (kind == GranularityKind::Tensor) {
+    spanFirst = idx(0);
+    spanLength = length;
+  } else {
+    spanFirst = mul(spanIndex, idx(span));
+    spanLength = minIndex(idx(span), sub(length, spanFirst));
+  }
+  if (needsMean)
+    emitChannelsToShared("k_mean_partial", headDim, batch, kvHead, seqK,
+                         /*valueScale=*/false);
+
+  int64_t pairs = headDim / 2;
+  int64_t pairsPerLane = llvm::divideCeil(pairs, 32);
+  double qmax = precision.qkBits == 8 ? 127 : 7;
+  int64_t rowBytes = precision.rowBytes(headDim);
+  // Channels (2p, 2p + 1) of token t after smoothing; lanes past the
+  // channels read pair 0 and count as zero.
+  auto loadSmoothed = [&](Value token, int64_t i) -> std::array<Value, 3> {
+    Value pairIndex = add(lane, idx(32 * i));
+    Value valid = lt(pairIndex, idx(pairs));
+    Value channel = mul(select(valid, pairIndex, idx(0)), idx(2));
+    std::array<Value, 2> x =
+        loadPair(input, inputElement(input, batch, head, token, channel));
+    std::array<Value, 3> result;
+    Value dot = f32(0);
+    for (int64_t e = 0; e < 2; ++e) {
+      Value value = x[e];
+      if (needsMean) {
+        Value mean = sharedMean(add(channel, idx(e)));
+        if (subtractMean)
+          value = arith::SubFOp::create(b, loc, value, mean);
+        else
+          dot = nb::fma(b, loc, value, mean, dot);
+      }
+      result[e] = select(valid, value, f32(0));
+    }
+    result[2] = select(valid, dot, f32(0));
+    return result;
+  };
+  // max(x, -x): convert-gpu-to-nvvm would send fabs to libdevice.
+  auto absOf = [&](Value v) {
+    return f32Max(v, arith::NegFOp::create(b, loc, v));
+  };
+  Value absmax = param(prefix + "_absmax");
+
+  // Pass 1: max|x'| per token (and scale * q.mean(K) for the LSE).
+  forLoop(warp, spanLength, idx(kWarps), [&](Value r) {
+    Value token = add(spanFirst, r);
+    Value localMax = f32(0), dot = f32(0);
+    for (int64_t i = 0; i < pairsPerLane; ++i) {
+      std::array<Value, 3> x = loadSmoothed(token, i);
+      localMax = f32Max(localMax, f32Max(absOf(x[0]), absOf(x[1])));
+      dot = arith::AddFOp::create(b, loc, dot, x[2]);
+    }
+    Value tokenMax = warpReduce(localMax, /*isMax=*/true);
+    Value tokenDot = lseCorrection ? warpReduce(dot, /*isMax=*/false) : Value();
+    ifThen(cmp(arith::CmpIPredicate::eq, lane, idx(0)), [&] {
+      Value row = denseRow(batch, numHeads, head, length, token);
+      LLVM::StoreOp::create(b, loc, tokenMax, globalAt(absmax, row, 4));
+      if (lseCorrection)
+        LLVM::StoreOp::create(
+            b, loc,
+            arith::MulFOp::create(b, loc, tokenDot,
+                                  f32(*op.getEffectiveScale())),
+            globalAt(param("lse_correction"), row, 4));
+    });
+  });
+  gpu::BarrierOp::create(b, loc);
+
+  // The max over tokens first, first + step, ... (count of them).
+  auto groupMax = [&](Value first, Value count, int64_t step) {
+    Value localMax = reduceLoop(
+        lane, count, idx(32), f32(0), [&](Value i, Value m) -> Value {
+          Value token = add(first, mul(i, idx(step)));
+          Value row = denseRow(batch, numHeads, head, length, token);
+          return f32Max(m, loadGlobal(b.getF32Type(), globalAt(absmax, row, 4)));
+        });
+    return warpReduce(localMax, /*isMax=*/true);
+  };
+  // Tensor and block groups are the whole span: one max per warp.
+  Value spanMax;
+  if (kind == GranularityKind::Tensor || kind == GranularityKind::Block)
+    spanMax = groupMax(spanFirst, spanLength, 1);
+
+  // Pass 2: scale = max / qmax (1 for an all-zero group), values =
+  // round-half-to-even(x' / scale) clamped to [-qmax, qmax].
+  Type i32 = b.getI32Type();
+  auto i32c = [&](int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, i32, v);
+  };
+  forLoop(warp, spanLength, idx(kWarps), [&](Value r) {
+    Value token = add(spanFirst, r);
+    Value row = denseRow(batch, numHeads, head, length, token);
+    Value maxValue;
+    switch (kind) {
+    case GranularityKind::Tensor:
+    case GranularityKind::Block:
+      maxValue = spanMax;
+      break;
+    case GranularityKind::Thread: {
+      // Tokens of the block with this token's index mod 8.
+      Value phase = rem(r, 8);
+      Value count = arith::CeilDivSIOp::create(b, loc, sub(spanLength, phase),
+                                               idx(8));
+      maxValue = groupMax(add(spanFirst, phase), count, 8);
+      break;
+    }
+    case GranularityKind::Token:
+      maxValue = loadGlobal(b.getF32Type(), globalAt(absmax, row, 4));
+      break;
+    }
+    Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                         maxValue, f32(0));
+    Value scale = select(isZero, f32(1),
+                         arith::DivFOp::create(b, loc, maxValue, f32(qmax)));
+    ifThen(cmp(arith::CmpIPredicate::eq, lane, idx(0)), [&] {
+      LLVM::StoreOp::create(b, loc, scale,
+                            globalAt(param(prefix + "_scale"), row, 4));
+    });
+    for (int64_t i = 0; i < pairsPerLane; ++i) {
+      Value pairIndex = add(lane, idx(32 * i));
+      std::array<Value, 3> x = loadSmoothed(token, i);
+      std::array<Value, 2> q;
+      for (int64_t e = 0; e < 2; ++e) {
+        Value v = nb::roundToInt(b, loc,
+                                 arith::DivFOp::create(b, loc, x[e], scale));
+        v = arith::MaxSIOp::create(
+            b, loc, arith::MinSIOp::create(b, loc, v, i32c(qmax)),
+            i32c(-qmax));
+        q[e] = v;
+      }
+      auto store = [&] {
+        Value rowStart = i64Mul(row, i64(rowBytes));
+        if (precision.qkBits == 8) {
+          // Two bytes, channel 2p low.
+          Value low = arith::AndIOp::create(b, loc, q[0], i32c(0xff));
+          Value high = arith::ShLIOp::create(
+              b, loc, arith::AndIOp::create(b, loc, q[1], i32c(0xff)), i32c(8));
+          Value packed = arith::TruncIOp::create(
+              b, loc, b.getI16Type(), arith::OrIOp::create(b, loc, low, high));
+          LLVM::StoreOp::create(
+              b, loc, packed,
+              globalAt(param(prefix + "_quant"),
+                       i64Add(rowStart, toI64(mul(pairIndex, idx(2)))), 1));
+        } else {
+          // One byte, channel 2p in the low nibble.
+          Value low = arith::AndIOp::create(b, loc, q[0], i32c(0xf));
+          Value high = arith::ShLIOp::create(
+              b, loc, arith::AndIOp::create(b, loc, q[1], i32c(0xf)), i32c(4));
+          Value packed = arith::TruncIOp::create(
+              b, loc, b.getI8Type(), arith::OrIOp::create(b, loc, low, high));
+          LLVM::StoreOp::create(
+              b, loc, packed,
+              globalAt(param(prefix + "_quant"),
+                       i64Add(rowStart, toI64(pairIndex)), 1));
+        }
+      };
+      if (32 * (i + 1) <= pairs)
+        store();
+      else
+        ifThen(lt(pairIndex, idx(pairs)), store);
+    }
+  });
+  finishFunction();
+  return launch;
+}
+
+//===----------------------------------------------------------------------===//
+// V to the P.V type
+//===----------------------------------------------------------------------===//
+
+KernelLaunch QuantizeKernelBuilder::buildConvertValue(StringRef name) {
+  // V rounded to the 16-bit type of P.V, dense [B, Hkv, Nk, Dv].
+  constexpr int64_t kTokens = 64;
+  int64_t valueDim = op.getValueHeadDim();
+  int64_t pairs = valueDim / 2;
+  addTensorParams("v", op.getValue(), {"b", "h", "n"});
+  addParam("v_quant", globalPtrType());
+  addParam("batch", b.getI32Type());
+  addParam("seq_k", b.getI32Type());
+  createFunction(name, kWarps * 32);
+  launch.grid[0] = {GridFactor{1, "seq_k", kTokens}};
+  launch.grid[1] = {GridFactor{op.getNumKeyValueHeads(), "", 1}};
+  launch.grid[2] = {GridFactor{1, "batch", 1}};
+
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value first = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
+                    idx(kTokens));
+  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  Value seqK = toIndex(param("seq_k"));
+  Value count = mul(minIndex(idx(kTokens), sub(seqK, first)), idx(pairs));
+  Type pairType = VectorType::get({2}, precision.pvType);
+  forLoop(tid, count, idx(kWarps * 32), [&](Value i) {
+    Value token = add(first, div(i, pairs));
+    Value channel = mul(rem(i, pairs), idx(2));
+    std::array<Value, 2> x =
+        loadPair("v", inputElement("v", batch, head, token, channel));
+    Value rounded = vector::FromElementsOp::create(
+        b, loc, pairType,
+        ValueRange{fromF32(x[0], precision.pvType),
+                   fromF32(x[1], precision.pvType)});
+    Value element = i64Add(
+        i64Mul(denseRow(batch, op.getNumKeyValueHeads(), head, seqK, token),
+               i64(valueDim)),
+        toI64(channel));
+    LLVM::StoreOp::create(b, loc, rounded,
+                          globalAt(param("v_quant"), element, 2));
+  });
+  finishFunction();
+  return launch;
+}
+
+//===----------------------------------------------------------------------===//
+// V to E4M3 V^T (FP8 P.V)
+//===----------------------------------------------------------------------===//
+
+KernelLaunch QuantizeKernelBuilder::buildQuantizeValueFp8(
+    StringRef name, const TileGeometry &keys) {
+  // One block per key tile of the attention kernel: V / scale[c] in E4M3,
+  // transposed to [Dv][slots of the tile] so that the P.V B operand is a
+  // plain ldmatrix of rows of keys, with the 16 k-slots of each group in
+  // the order P's accumulator registers hold the keys (GPU-NOTES.md 4).
+  // The tile is staged in shared memory: read by rows of V, written by
+  // rows of V^T, both coalesced. Slots past the sequence hold 0.
+  int64_t valueDim = op.getValueHeadDim();
+  int64_t pairs = valueDim / 2;
+  int64_t numKvHeads = op.getNumKeyValueHeads();
+  addTensorParams("v", op.getValue(), {"b", "h", "n"});
+  addParam("v_absmax_partial", globalPtrType());
+  addParam("v_quant", globalPtrType());
+  addParam("v_scale", globalPtrType());
+  addParam("batch", b.getI32Type());
+  addParam("seq_k", b.getI32Type());
+  declareShared(kMeanSymbol, b.getF32Type(), 256);
+  declareShared(kValueTileSymbol, b.getI8Type(), kValueTileBytes);
+  createFunction(name, kWarps * 32);
+  if (keys.grid.empty()) {
+    launch.grid[0] = {GridFactor{1, "seq_k", keys.tokens}};
+  } else {
+    int64_t count = 1;
+    for (auto [extent, size] : llvm::zip_equal(keys.grid, keys.shape))
+      count *= llvm::divideCeil(extent, size);
+    launch.grid[0] = {GridFactor{count, "", 1}};
+  }
+  launch.grid[1] = {GridFactor{numKvHeads, "", 1}};
+  launch.grid[2] = {GridFactor{1, "batch", 1}};
+
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value keyTile = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  Value seqK = toIndex(param("seq_k"));
+  emitChannelsToShared("v_absmax_partial", valueDim, batch, head, seqK,
+                       /*valueScale=*/true);
+  // Block 0 of each (batch, head) publishes the scales the epilogue
+  // undoes.
+  ifThen(cmp(arith::CmpIPredicate::eq, keyTile, idx(0)), [&] {
+    for (int64_t c0 = 0; c0 < valueDim; c0 += kWarps * 32) {
+      Value channel = add(tid, idx(c0));
+      ifThen(lt(channel, idx(valueDim)), [&] {
+        Value element = i64Add(
+            i64Mul(toI64(add(mul(batch, idx(numKvHeads)), head)),
+                   i64(valueDim)),
+            toI64(channel));
+        LLVM::StoreOp::create(b, loc, sharedMean(channel),
+                              globalAt(param("v_scale"), element, 4));
+      });
+    }
+  });
+
+  Type i8 = b.getI8Type();
+  int64_t tileTokens = keys.tokens;
+  forLoop(tid, idx(tileTokens * pairs), idx(kWarps * 32), [&](Value i) {
+    Value position = div(i, pairs);
+    Value channel = mul(rem(i, pairs), idx(2));
+    auto [token, valid] = tokenOf(keys, keyTile, position, seqK);
+    std::array<Value, 2> x = loadPair(
+        "v", inputElement("v", batch, head, select(valid, token, idx(0)),
+                          channel));
+    std::array<Value, 2> scaled;
+    for (int64_t e = 0; e < 2; ++e)
+      scaled[e] = select(valid,
+                         arith::DivFOp::create(b, loc, x[e],
+                                               sharedMean(add(channel, idx(e)))),
+                         f32(0));
+    Value bytes = nb::packE4M3Pair(b, loc, scaled[0], scaled[1]);
+    // Slot of the key within its group of 16: the inverse of GPU-NOTES.md
+    // 4's pi, ((k & 6) << 1) | (k & 1) | ((k & 8) >> 2).
+    Value k = rem(position, 16);
+    Value slot = arith::OrIOp::create(
+        b, loc,
+        arith::OrIOp::create(b, loc,
+                             mul(arith::AndIOp::create(b, loc, k, idx(6)),
+                                 idx(2)),
+                             arith::AndIOp::create(b, loc, k, idx(1))),
+        div(arith::AndIOp::create(b, loc, k, idx(8)), 4));
+    slot = add(sub(position, k), slot);
+    for (int64_t e = 0; e < 2; ++e) {
+      Value byte = arith::TruncIOp::create(
+          b, loc, i8,
+          arith::ShRUIOp::create(
+              b, loc, bytes,
+              arith::ConstantIntOp::create(b, loc, b.getI16Type(), 8 * e)));
+      Value at = add(mul(add(channel, idx(e)), idx(tileTokens)), slot);
+      LLVM::StoreOp::create(b, loc, byte, sharedElement(kValueTileSymbol, i8, at));
+    }
+  });
+  gpu::BarrierOp::create(b, loc);
+  // Rows of V^T: [b, h, c] rows of `slots` bytes, this tile at its offset.
+  Value slots = mul(div(add(seqK, idx(tileTokens - 1)), tileTokens),
+                    idx(tileTokens));
+  if (!keys.grid.empty())
+    slots = idx(launch.grid[0][0].constant * tileTokens);
+  int64_t rowChunks = tileTokens / 16;
+  Type chunkType = VectorType::get({4}, b.getI32Type());
+  forLoop(tid, idx(valueDim * rowChunks), idx(kWarps * 32), [&](Value i) {
+    Value channel = div(i, rowChunks);
+    Value chunk = rem(i, rowChunks);
+    Value data = LLVM::LoadOp::create(
+        b, loc, chunkType,
+        sharedElement(kValueTileSymbol, i8,
+                      add(mul(channel, idx(tileTokens)), mul(chunk, idx(16)))));
+    Value row = toI64(add(mul(add(mul(batch, idx(numKvHeads)), head),
+                              idx(valueDim)),
+                          channel));
+    Value element =
+        i64Add(i64Mul(row, toI64(slots)),
+               toI64(add(mul(keyTile, idx(tileTokens)), mul(chunk, idx(16)))));
+    LLVM::StoreOp::create(b, loc, data, globalAt(param("v_quant"), element, 1));
+  });
+  finishFunction();
+  return launch;
+}
+
+//===----------------------------------------------------------------------===//
+// Entry point
+//===----------------------------------------------------------------------===//
+
+void mlir::attn::detail::emitQuantizationKernels(
+    AttentionOp op, gpu::GPUModuleOp module, StringRef namePrefix,
+    const KernelShape &shape, const KernelPrecision &precision,
+    SmallVectorImpl<KernelLaunch> &launches,
+    SmallVectorImpl<ScratchBuffer> &scratch) {
+  int64_t headDim = op.getHeadDim();
+  int64_t numHeads = op.getNumQueryHeads();
+  int64_t numKvHeads = op.getNumKeyValueHeads();
+  auto name = [&](StringRef suffix) { return (namePrefix + suffix).str(); };
+  // Bytes of a dense [B, heads, length, rowBytes] buffer.
+  auto dense = [](StringRef bufferName, int64_t heads, StringRef length,
+                  int64_t rowBytes, int64_t lengthDivisor = 1) {
+    return ScratchBuffer{bufferName.str(),
+                         {GridFactor{1, "batch", 1}, GridFactor{heads, "", 1},
+                          GridFactor{1, length.str(), lengthDivisor},
+                          GridFactor{rowBytes, "", 1}}};
+  };
+  if (precision.quantizedQK()) {
+    if (precision.smoothK) {
+      launches.push_back(QuantizeKernelBuilder(op, module, precision)
+                             .buildChannelPartials(name("_key_mean"),
+                                                   /*ofValues=*/false));
+      scratch.push_back(dense("k_mean_partial", numKvHeads, "seq_k",
+                              headDim * 4, kMeanChunk));
+    }
+    launches.push_back(QuantizeKernelBuilder(op, module, precision)
+                           .buildQuantizeRows(name("_quantize_k"),
+                                              /*isQuery=*/false));
+    launches.push_back(QuantizeKernelBuilder(op, module, precision)
+                           .buildQuantizeRows(name("_quantize_q"),
+                                              /*isQuery=*/true));
+    int64_t rowBytes = precision.rowBytes(headDim);
+    for (auto [prefix, heads, length] :
+         {std::tuple<StringRef, int64_t, StringRef>{"q", numHeads, "seq_q"},
+          {"k", numKvHeads, "seq_k"}}) {
+      scratch.push_back(dense((prefix + "_quant").str(), heads, length,
+                              rowBytes));
+      scratch.push_back(dense((prefix + "_scale").str(), heads, length, 4));
+      scratch.push_back(dense((prefix + "_absmax").str(), heads, length, 4));
+    }
+    if (precision.smoothK && op.getLseOutput())
+      scratch.push_back(dense("lse_correction", numHeads, "seq_q", 4));
+  }
+  if (precision.fp8Value()) {
+    TileGeometry keys{shape.keyShape, shape.grid, 1};
+    for (int64_t s : shape.keyShape)
+      keys.tokens *= s;
+    launches.push_back(QuantizeKernelBuilder(op, module, precision)
+                           .buildChannelPartials(name("_value_max"),
+                                                 /*ofValues=*/true));
+    launches.push_back(QuantizeKernelBuilder(op, module, precision)
+                           .buildQuantizeValueFp8(name("_quantize_v"), keys));
+    int64_t valueDim = op.getValueHeadDim();
+    scratch.push_back(dense("v_absmax_partial", numKvHeads, "seq_k",
+                            valueDim * 4, kMeanChunk));
+    scratch.push_back(ScratchBuffer{
+        "v_scale", {GridFactor{1, "batch", 1},
+                    GridFactor{numKvHeads * valueDim * 4, "", 1}}});
+    // [B, Hkv, Dv, slots]: whole key tiles.
+    ScratchBuffer values{"v_quant",
+                         {GridFactor{1, "batch", 1},
+                          GridFactor{numKvHeads * valueDim, "", 1}}};
+    if (keys.grid.empty()) {
+      values.bytes.push_back(GridFactor{keys.tokens, "seq_k", keys.tokens});
+    } else {
+      int64_t count = 1;
+      for (auto [extent, size] : llvm::zip_equal(keys.grid, keys.shape))
+        count *= llvm::divideCeil(extent, size);
+      values.bytes.push_back(GridFactor{count * keys.tokens, "", 1});
+    }
+    scratch.push_back(values);
+  } else if (precision.valueConverted) {
+    launches.push_back(QuantizeKernelBuilder(op, module, precision)
+                           .buildConvertValue(name("_convert_v")));
+    scratch.push_back(dense("v_quant", numKvHeads, "seq_k",
+                            op.getValueHeadDim() *
+                                (precision.pvType.getIntOrFloatBitWidth() / 8)));
+  }
+}
