@@ -174,11 +174,11 @@ int Launcher::launch(const char *const *names, const int64_t *values,
                      int count, void *stream, std::string &error) {
   // Arguments first: a caller mistake is reported the same way with or
   // without a GPU, and nothing is launched if any argument is bad.
-  std::vector<PlannedLaunch> plan;
+  LaunchPlan plan;
   if (!planLaunches(manifest_, names, values, count, plan, error))
     return ATTN_LAUNCHER_ERROR_ARGUMENTS;
 
-  if (plan.empty()) // every grid has a zero dimension: no driver work
+  if (plan.launches.empty()) // every grid has a zero dimension: no driver work
     return ATTN_LAUNCHER_OK;
 
   std::lock_guard<std::mutex> lock(mutex_);
@@ -192,7 +192,7 @@ int Launcher::launch(const char *const *names, const int64_t *values,
       status != ATTN_LAUNCHER_OK)
     return status;
 
-  for (PlannedLaunch &launch : plan) {
+  for (PlannedLaunch &launch : plan.launches) {
     const KernelSpec &kernel = manifest_.kernels[launch.kernel];
     std::vector<void *> params;
     params.reserve(launch.paramSlots.size());

@@ -116,6 +116,80 @@ static std::vector<int64_t> defaultArgValues() {
           int64_t(floatBits(0.125f)), 3};
 }
 
+// Quantized attention in miniature: a pre-kernel writes two scratch buffers
+// (int8 K and its scales) that the main kernel reads.
+static const char *kScratchManifest = R"({
+  "format": "attn-kernels", "version": 1,
+  "binary": "kernels.cubin", "binary_format": "cubin", "chip": "sm_90",
+  "scratch": [
+    {"name": "k_quant",
+     "bytes": [{"arg": "batch"}, 16, {"arg": "seq_k", "ceil_div": 16}, 16, 128]},
+    {"name": "k_scale", "bytes": [{"arg": "batch"}, 16, {"arg": "seq_k"}, 4]}
+  ],
+  "kernels": [
+    {
+      "name": "quantize_k",
+      "block": [128, 1, 1],
+      "shared_bytes": 0,
+      "grid": [[{"arg": "seq_k", "ceil_div": 64}], [16], [{"arg": "batch"}]],
+      "params": [{"name": "k", "type": "ptr"},
+                 {"name": "k_stride_b", "type": "i64"},
+                 {"name": "k_quant", "type": "ptr"},
+                 {"name": "k_scale", "type": "ptr"},
+                 {"name": "seq_k", "type": "i32"}]
+    },
+    {
+      "name": "attn_fwd_int8",
+      "block": [256, 1, 1],
+      "shared_bytes": 0,
+      "grid": [[{"arg": "seq_q", "ceil_div": 128}], [16], [{"arg": "batch"}]],
+      "params": [{"name": "q", "type": "ptr"},
+                 {"name": "k_quant", "type": "ptr"},
+                 {"name": "k_scale", "type": "ptr"},
+                 {"name": "out", "type": "ptr"},
+                 {"name": "seq_q", "type": "i32"},
+                 {"name": "seq_k", "type": "i32"}]
+    }
+  ]
+})";
+
+// Sizes for batch 2: ceil(seq_k / 16) * 16 * 128 int8 per (batch, head), and
+// one f32 scale per key row.
+static uint64_t kQuantBytes(int64_t seqK) {
+  return uint64_t(2 * 16 * ((seqK + 15) / 16) * 16 * 128);
+}
+static uint64_t kScaleBytes(int64_t seqK) {
+  return uint64_t(2 * 16 * seqK * 4);
+}
+
+// Launch arguments for kScratchManifest; no scratch pointers unless set.
+struct ScratchArgs {
+  std::vector<const char *> names = {"k", "k_stride_b", "seq_k", "batch",
+                                     "q", "out",        "seq_q"};
+  std::vector<int64_t> values = {0x7f0000001000, 4096,           1000, 2,
+                                 0x7f0000002000, 0x7f0000003000, 512};
+
+  ScratchArgs &set(const char *name, int64_t value) {
+    for (size_t i = 0; i < names.size(); ++i)
+      if (std::strcmp(names[i], name) == 0) {
+        values[i] = value;
+        return *this;
+      }
+    names.push_back(name);
+    values.push_back(value);
+    return *this;
+  }
+  ScratchArgs &remove(const char *name) {
+    for (size_t i = 0; i < names.size(); ++i)
+      if (std::strcmp(names[i], name) == 0) {
+        names.erase(names.begin() + long(i));
+        values.erase(values.begin() + long(i));
+      }
+    return *this;
+  }
+  int count() const { return int(names.size()); }
+};
+
 static Manifest parsedManifest(const char *text = kManifest) {
   Manifest manifest;
   std::string error;
@@ -363,6 +437,7 @@ TEST(ManifestParsesTheDesignExample) {
   CHECK_EQ(manifest.binaryFormat, BinaryFormat::Cubin);
   CHECK_EQ(manifest.chip, std::string("sm_90"));
   CHECK_EQ(manifest.kernels.size(), size_t(2));
+  CHECK(manifest.scratch.empty()); // the key is optional
   const KernelSpec &fwd = manifest.kernels[0];
   CHECK_EQ(fwd.name, std::string("attn_fwd_0"));
   CHECK_EQ(fwd.block[0], 256u);
@@ -432,36 +507,150 @@ TEST(ManifestErrorsNameTheLocation) {
   }
 }
 
+// kScratchManifest with the size of k_scale taken from a head count that
+// nothing else uses.
+static std::string scratchManifestWithHeadsK() {
+  return replaced(
+      kScratchManifest, "{\"arg\": \"batch\"}, 16, {\"arg\": \"seq_k\"}, 4]",
+      "{\"arg\": \"batch\"}, {\"arg\": \"heads_k\"}, {\"arg\": \"seq_k\"}, 4]");
+}
+
+TEST(ManifestParsesScratch) {
+  Manifest manifest = parsedManifest(kScratchManifest);
+  CHECK_EQ(manifest.scratch.size(), size_t(2));
+  const ScratchSpec &quant = manifest.scratch[0];
+  CHECK_EQ(quant.name, std::string("k_quant"));
+  CHECK_EQ(quant.bytes.size(), size_t(5));
+  CHECK(quant.bytes[0].isArgument);
+  CHECK_EQ(quant.bytes[1].constant, int64_t(16));
+  CHECK_EQ(quant.bytes[2].argumentName, std::string("seq_k"));
+  CHECK_EQ(quant.bytes[2].ceilDiv, int64_t(16));
+  CHECK_EQ(long(quant.argument), manifest.findArgument("k_quant"));
+  CHECK_EQ(manifest.scratch[1].name, std::string("k_scale"));
+  CHECK_EQ(long(manifest.scratch[1].argument),
+           manifest.findArgument("k_scale"));
+  // Scratch buffers stay ptr arguments, marked as such; the rest are not.
+  const ArgumentInfo &quantArgument = manifest.arguments[quant.argument];
+  CHECK(quantArgument.isParam);
+  CHECK_EQ(quantArgument.type, ParamType::Ptr);
+  CHECK_EQ(quantArgument.scratch, 0L);
+  CHECK_EQ(manifest.arguments[manifest.scratch[1].argument].scratch, 1L);
+  for (const char *name : {"k", "seq_k", "batch"}) {
+    CHECK_EQ(manifest.arguments[manifest.findArgument(name)].scratch, -1L);
+    CHECK(!manifest.arguments[manifest.findArgument(name)].sizesScratchOnly);
+  }
+  CHECK_EQ(manifest.arguments.size(), size_t(9));
+
+  // An argument first used by a size is listed, marked size-only.
+  Manifest withHeads = parsedManifest(scratchManifestWithHeadsK().c_str());
+  long headsK = withHeads.findArgument("heads_k");
+  CHECK(headsK >= 0);
+  if (headsK >= 0) {
+    CHECK(withHeads.arguments[headsK].sizesScratchOnly);
+    CHECK(!withHeads.arguments[headsK].isParam);
+  }
+}
+
+TEST(ScratchManifestErrorsNameTheValue) {
+  std::string base = kScratchManifest;
+  struct Case {
+    std::string text;
+    const char *expected;
+  } cases[] = {
+      {replaced(base, "\"name\": \"k_scale\", \"bytes\"",
+                "\"name\": \"k_quant\", \"bytes\""),
+       "scratch[1].name: duplicate scratch buffer \"k_quant\""},
+      {replaced(base, "16, 128]", "0, 128]"),
+       "scratch[0].bytes[3]: size factor must be positive, got 0"},
+      {replaced(base, "{\"arg\": \"seq_k\"}, 4]", "{\"arg\": \"seq_k\"}, -4]"),
+       "scratch[1].bytes[3]: size factor must be positive, got -4"},
+      {replaced(base, "\"ceil_div\": 16}", "\"ceil_div\": 0}"),
+       "scratch[0].bytes[2].ceil_div: must be positive, got 0"},
+      {replaced(base, "\"ceil_div\": 16}", "\"div\": 16}"),
+       "scratch[0].bytes[2]: unknown key \"div\" in size factor"},
+      {replaced(base, "{\"arg\": \"seq_k\"}, 4]",
+                "{\"arg\": \"seq_k\"}, \"4\"]"),
+       "scratch[1].bytes[3]: expected an integer or {\"arg\": ...}, got "
+       "string"},
+      {replaced(base, "\"name\": \"k_scale\", \"bytes\"",
+                "\"name\": \"k_stride_b\", \"bytes\""),
+       "scratch[1].name: scratch buffer \"k_stride_b\" is an i64 param of "
+       "kernel quantize_k (a scratch buffer must be a ptr param)"},
+      {replaced(base, "\"name\": \"k_scale\", \"bytes\"",
+                "\"name\": \"batch\", \"bytes\""),
+       "scratch[1].name: scratch buffer \"batch\" is used by the grid of "
+       "kernel quantize_k"},
+      {replaced(base, "\"name\": \"k_scale\", \"bytes\"",
+                "\"name\": \"v_fp8\", \"bytes\""),
+       "scratch[1].name: scratch buffer \"v_fp8\" is not a param of any "
+       "kernel"},
+      {replaced(base, "{\"arg\": \"seq_k\"}, 4]", "{\"arg\": \"k_quant\"}, 4]"),
+       "scratch[1].bytes[2]: scratch buffer \"k_quant\" cannot size a scratch "
+       "buffer"},
+      {replaced(
+           base, "{\"arg\": \"batch\"}, 16, {\"arg\": \"seq_k\", \"ceil_div\"",
+           "{\"arg\": \"k_scale\"}, 16, {\"arg\": \"seq_k\", \"ceil_div\""),
+       "scratch[0].bytes[0]: scratch buffer \"k_scale\" cannot size a scratch "
+       "buffer"},
+      {replaced(base, "[{\"arg\": \"batch\"}, 16, {\"arg\": \"seq_k\"}, 4]",
+                "[]"),
+       "scratch[1].bytes: expected at least one size factor"},
+      {replaced(
+           base,
+           ", \"bytes\": [{\"arg\": \"batch\"}, 16, {\"arg\": \"seq_k\"}, 4]",
+           ""),
+       "scratch[1]: missing \"bytes\""},
+      {replaced(base, "\"name\": \"k_scale\", ", "\"name\": \"\", "),
+       "scratch[1].name: must not be empty"},
+      {replaced(base, "\"scratch\": [", "\"scratch\": 3, \"unused\": ["),
+       "scratch: expected array, got integer"},
+  };
+  for (const Case &c : cases) {
+    Manifest manifest;
+    std::string error;
+    CHECK(!parseManifest(c.text, manifest, error));
+    CHECK_CONTAINS(error, c.expected);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Arguments, grids, marshalling
 
 TEST(ArgumentErrorsNameTheArgument) {
   Manifest manifest = parsedManifest();
   std::vector<int64_t> values = defaultArgValues(), bound;
+  std::vector<bool> given;
   std::string error;
 
-  CHECK(bindArguments(manifest, kArgNames, values.data(), kArgCount, bound, error));
+  CHECK(bindArguments(manifest, kArgNames, values.data(), kArgCount, bound,
+                      given, error));
   CHECK(bound == values);
+  CHECK(given == std::vector<bool>(kArgCount, true));
 
-  CHECK(!bindArguments(manifest, kArgNames, values.data(), 5, bound, error));
+  CHECK(!bindArguments(manifest, kArgNames, values.data(), 5, bound, given,
+                       error));
   CHECK_CONTAINS(error, "missing arguments \"scale\", \"splits\"");
 
-  CHECK(!bindArguments(manifest, kArgNames, values.data(), 6, bound, error));
+  CHECK(!bindArguments(manifest, kArgNames, values.data(), 6, bound, given,
+                       error));
   CHECK_EQ(error, std::string("missing argument \"splits\""));
 
   const char *unknown[] = {"q", "k_stride_b"};
-  CHECK(!bindArguments(manifest, unknown, values.data(), 2, bound, error));
+  CHECK(
+      !bindArguments(manifest, unknown, values.data(), 2, bound, given, error));
   CHECK_EQ(error, std::string("unknown argument \"k_stride_b\""));
 
   const char *twice[] = {"q", "q"};
-  CHECK(!bindArguments(manifest, twice, values.data(), 2, bound, error));
+  CHECK(!bindArguments(manifest, twice, values.data(), 2, bound, given, error));
   CHECK_EQ(error, std::string("argument \"q\" given twice"));
 
   const char *nullName[] = {"q", nullptr};
-  CHECK(!bindArguments(manifest, nullName, values.data(), 2, bound, error));
+  CHECK(!bindArguments(manifest, nullName, values.data(), 2, bound, given,
+                       error));
   CHECK_CONTAINS(error, "argument #1 has a null name");
 
-  CHECK(!bindArguments(manifest, kArgNames, values.data(), -1, bound, error));
+  CHECK(!bindArguments(manifest, kArgNames, values.data(), -1, bound, given,
+                       error));
   CHECK_CONTAINS(error, "negative argument count");
 }
 
@@ -538,14 +727,100 @@ TEST(ZeroGridSkipsKernel) {
   Manifest manifest = parsedManifest();
   std::vector<int64_t> values = defaultArgValues();
   values[6] = 0; // splits: the second kernel has nothing to do
-  std::vector<PlannedLaunch> plan;
+  LaunchPlan plan;
   std::string error;
   CHECK(planLaunches(manifest, kArgNames, values.data(), kArgCount, plan, error));
-  CHECK_EQ(plan.size(), size_t(1));
-  CHECK_EQ(plan[0].kernel, size_t(0));
+  CHECK_EQ(plan.launches.size(), size_t(1));
+  CHECK_EQ(plan.launches[0].kernel, size_t(0));
   values[3] = 0; // batch: nothing at all
   CHECK(planLaunches(manifest, kArgNames, values.data(), kArgCount, plan, error));
-  CHECK(plan.empty());
+  CHECK(plan.launches.empty());
+}
+
+TEST(ScratchIsSizedFromArguments) {
+  Manifest manifest = parsedManifest(kScratchManifest);
+  ScratchArgs args;
+  LaunchPlan plan;
+  std::string error;
+  CHECK(planLaunches(manifest, args.names.data(), args.values.data(),
+                     args.count(), plan, error));
+  CHECK_EQ(plan.scratch.size(), size_t(2));
+  CHECK(plan.scratch[0].allocate && plan.scratch[1].allocate);
+  CHECK_EQ(plan.scratch[0].bytes, kQuantBytes(1000)); // 4128768
+  CHECK_EQ(plan.scratch[1].bytes, kScaleBytes(1000)); // 128000
+  CHECK_EQ(plan.launches.size(), size_t(2));
+
+  // The caller's pointer: nothing to allocate, and it is the param.
+  args.set("k_scale", 0x7f0000009000);
+  CHECK(planLaunches(manifest, args.names.data(), args.values.data(),
+                     args.count(), plan, error));
+  CHECK(plan.scratch[0].allocate);
+  CHECK(!plan.scratch[1].allocate);
+  CHECK_EQ(plan.launches[1].paramSlots[2], uint64_t(0x7f0000009000));
+
+  // Batch 0: empty buffers and no kernel to run.
+  args.set("batch", 0);
+  CHECK(planLaunches(manifest, args.names.data(), args.values.data(),
+                     args.count(), plan, error));
+  CHECK(plan.scratch[0].allocate);
+  CHECK_EQ(plan.scratch[0].bytes, uint64_t(0));
+  CHECK(plan.launches.empty());
+}
+
+TEST(ScratchSizeErrorsNameTheBuffer) {
+  Manifest manifest = parsedManifest(scratchManifestWithHeadsK().c_str());
+  LaunchPlan plan;
+  std::string error;
+  auto plans = [&](const ScratchArgs &args) {
+    return planLaunches(manifest, args.names.data(), args.values.data(),
+                        args.count(), plan, error);
+  };
+
+  // heads_k only sizes k_scale: needed only when the launcher allocates it.
+  CHECK(!plans(ScratchArgs()));
+  CHECK_EQ(error,
+           std::string("missing argument \"heads_k\" for the size of "
+                       "scratch buffer \"k_scale\" (or pass \"k_scale\")"));
+  CHECK(plans(ScratchArgs().set("k_scale", 0x7f0000009000)));
+  CHECK(plans(ScratchArgs().set("heads_k", 16)));
+  CHECK_EQ(plan.scratch[1].bytes, kScaleBytes(1000));
+
+  // An argument kernels use too is missing as for any kernel.
+  CHECK(!plans(ScratchArgs().set("heads_k", 16).remove("seq_k")));
+  CHECK_EQ(error, std::string("missing argument \"seq_k\""));
+
+  CHECK(!plans(ScratchArgs().set("heads_k", -1)));
+  CHECK_EQ(error, std::string("argument \"heads_k\" = -1 is negative but sizes "
+                              "scratch buffer \"k_scale\""));
+
+  // 2 * 2^62 * 1000 * 4 bytes.
+  CHECK(!plans(ScratchArgs().set("heads_k", int64_t(1) << 62)));
+  CHECK_EQ(error,
+           std::string("scratch buffer \"k_scale\": size does not fit 64 "
+                       "bits (batch = 2, heads_k = 4611686018427387904, "
+                       "seq_k = 1000)"));
+  // The edge: 2 * 2^50 * 2047 * 4 < 2^64 = 2 * 2^50 * 2048 * 4.
+  ScratchArgs edge = ScratchArgs().set("heads_k", int64_t(1) << 50);
+  CHECK(plans(edge.set("seq_k", 2047)));
+  CHECK_EQ(plan.scratch[1].bytes, (uint64_t(1) << 51) * 2047 * 4);
+  CHECK(!plans(edge.set("seq_k", 2048)));
+  CHECK_CONTAINS(error,
+                 "scratch buffer \"k_scale\": size does not fit 64 bits");
+  // A zero factor wins over overflow: an empty buffer.
+  CHECK(plans(ScratchArgs().set("heads_k", int64_t(1) << 62).set("batch", 0)));
+  CHECK_EQ(plan.scratch[1].bytes, uint64_t(0));
+
+  // Two size-only arguments missing are listed together.
+  Manifest twoMissing = parsedManifest(
+      replaced(scratchManifestWithHeadsK(), "{\"arg\": \"seq_k\"}, 4]",
+               "{\"arg\": \"seq_k\"}, {\"arg\": \"scale_bytes\"}]")
+          .c_str());
+  ScratchArgs args;
+  CHECK(!planLaunches(twoMissing, args.names.data(), args.values.data(),
+                      args.count(), plan, error));
+  CHECK_EQ(error, std::string("missing arguments \"heads_k\", \"scale_bytes\" "
+                              "for the size of scratch buffer \"k_scale\" (or "
+                              "pass \"k_scale\")"));
 }
 
 // ---------------------------------------------------------------------------
