@@ -254,6 +254,13 @@ struct RecordedLaunch {
   std::vector<uint64_t> params; // 8 bytes read from each param pointer
 };
 
+// A cuMemAlloc_v2 or cuMemFree_v2, with the context current at the time.
+struct FakeMemoryCall {
+  CUdeviceptr address;
+  uint64_t bytes;
+  CUcontext context;
+};
+
 struct FakeDriver {
   std::vector<std::string> calls;
   std::vector<std::string> functionNames;
@@ -265,6 +272,10 @@ struct FakeDriver {
   CUcontext primary = reinterpret_cast<CUcontext>(uintptr_t(0x200));
   CUresult launchResult = CUDA_SUCCESS;
   CUresult moduleLoadResult = CUDA_SUCCESS;
+  CUresult memAllocResult = CUDA_SUCCESS;
+  std::vector<FakeMemoryCall> allocations; // in order
+  std::vector<FakeMemoryCall> frees;       // bytes: of the freed allocation
+  CUdeviceptr nextAddress = 0xd00000000000;
 };
 static FakeDriver fake;
 
@@ -288,6 +299,29 @@ static CUresult fakeDeviceGet(CUdevice *device, int ordinal) {
 static CUresult fakePrimaryCtxRetain(CUcontext *context, CUdevice) {
   fake.calls.push_back("cuDevicePrimaryCtxRetain");
   *context = fake.primary;
+  return CUDA_SUCCESS;
+}
+static CUresult fakeCtxSynchronize() {
+  fake.calls.push_back("cuCtxSynchronize");
+  return CUDA_SUCCESS;
+}
+static CUresult fakeMemAlloc(CUdeviceptr *address, size_t bytes) {
+  fake.calls.push_back("cuMemAlloc_v2");
+  if (fake.memAllocResult != CUDA_SUCCESS)
+    return fake.memAllocResult;
+  *address = fake.nextAddress;
+  fake.nextAddress += 0x100000000; // 256-aligned like the driver's
+  fake.allocations.push_back({*address, bytes, fake.current});
+  return CUDA_SUCCESS;
+}
+static CUresult fakeMemFree(CUdeviceptr address) {
+  fake.calls.push_back("cuMemFree_v2");
+  uint64_t bytes = 0;
+  for (const FakeMemoryCall &allocation : fake.allocations)
+    if (allocation.address == address)
+      bytes = allocation.bytes;
+  CHECK(bytes != 0); // only what was allocated is freed
+  fake.frees.push_back({address, bytes, fake.current});
   return CUDA_SUCCESS;
 }
 static CUresult fakeModuleLoadData(CUmodule *module, const void *image) {
@@ -350,6 +384,9 @@ static DriverApi fakeDriverApi() {
   api.cuCtxSetCurrent = fakeCtxSetCurrent;
   api.cuDeviceGet = fakeDeviceGet;
   api.cuDevicePrimaryCtxRetain = fakePrimaryCtxRetain;
+  api.cuCtxSynchronize = fakeCtxSynchronize;
+  api.cuMemAlloc_v2 = fakeMemAlloc;
+  api.cuMemFree_v2 = fakeMemFree;
   api.cuModuleLoadData = fakeModuleLoadData;
   api.cuModuleUnload = fakeModuleUnload;
   api.cuModuleGetFunction = fakeModuleGetFunction;
@@ -989,6 +1026,265 @@ TEST(LoadErrorsNameTheFile) {
   std::string bad = dir.write("bad.json", replaced(kManifest, "\"i32\"", "\"u8\""));
   CHECK(!Launcher::load(bad, fakeDriverProvider, error));
   CHECK_CONTAINS(error, "bad manifest " + bad + ": kernels[0].params[2].type");
+}
+
+// ---------------------------------------------------------------------------
+// Scratch buffers against the in-process fake driver
+
+static int launchScratch(Launcher &launcher, const ScratchArgs &args,
+                         std::string &error) {
+  return launcher.launch(args.names.data(), args.values.data(), args.count(),
+                         nullptr, error);
+}
+
+TEST(ScratchIsAllocatedOnFirstLaunchAndPassedToKernels) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kScratchManifest, "CUBIN");
+  std::string error;
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error), ATTN_LAUNCHER_OK);
+  CHECK(error.empty());
+  CHECK(fake.calls ==
+        std::vector<std::string>(
+            {"cuInit", "cuModuleLoadData", "cuMemAlloc_v2", "cuMemAlloc_v2"}));
+  CHECK_EQ(fake.allocations.size(), size_t(2));
+  if (fake.allocations.size() != 2)
+    return;
+  const FakeMemoryCall &quant = fake.allocations[0],
+                       &scale = fake.allocations[1];
+  CHECK_EQ(quant.bytes, kQuantBytes(1000)); // 2*16*63*16*128 = 4128768
+  CHECK_EQ(scale.bytes, kScaleBytes(1000)); // 2*16*1000*4 = 128000
+  CHECK_EQ(quant.context, fake.current);
+  CHECK(quant.address != scale.address);
+
+  // Both kernels get the same buffers, in their own param positions.
+  CHECK_EQ(fake.launches.size(), size_t(2));
+  CHECK(fake.launches[0].params ==
+        std::vector<uint64_t>(
+            {0x7f0000001000, 4096, quant.address, scale.address, 1000}));
+  CHECK(fake.launches[1].params ==
+        std::vector<uint64_t>({0x7f0000002000, quant.address, scale.address,
+                               0x7f0000003000, 512, 1000}));
+}
+
+TEST(ScratchIsReusedUntilALaunchNeedsMore) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, scratchManifestWithHeadsK(), "CUBIN");
+  std::string error;
+  ScratchArgs args = ScratchArgs().set("heads_k", 16);
+  CHECK_EQ(launchScratch(*launcher, args, error), ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(2));
+  if (fake.allocations.size() != 2)
+    return;
+  const CUdeviceptr quant = fake.allocations[0].address;
+  const CUdeviceptr scale = fake.allocations[1].address;
+
+  // Smaller, then the same: the buffers are reused as they are.
+  for (int64_t seqK : {500, 1000}) {
+    fake.calls.clear();
+    fake.launches.clear();
+    CHECK_EQ(launchScratch(*launcher, args.set("seq_k", seqK), error),
+             ATTN_LAUNCHER_OK);
+    CHECK(fake.calls.empty()); // no allocation, free or synchronization
+    CHECK_EQ(fake.launches.size(), size_t(2));
+    CHECK_EQ(fake.launches[1].params[1], quant);
+    CHECK_EQ(fake.launches[1].params[2], scale);
+    CHECK_EQ(fake.launches[1].params[5], uint64_t(seqK));
+  }
+  CHECK_EQ(fake.allocations.size(), size_t(2));
+
+  // More heads: only k_scale grows, after the queued work is done.
+  fake.calls.clear();
+  fake.launches.clear();
+  CHECK_EQ(launchScratch(*launcher, args.set("heads_k", 32), error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.calls ==
+        std::vector<std::string>(
+            {"cuCtxSynchronize", "cuMemFree_v2", "cuMemAlloc_v2"}));
+  CHECK_EQ(fake.frees.size(), size_t(1));
+  CHECK_EQ(fake.allocations.size(), size_t(3));
+  if (fake.frees.size() != 1 || fake.allocations.size() != 3)
+    return;
+  CHECK_EQ(fake.frees[0].address, scale);
+  CHECK_EQ(fake.allocations[2].bytes, uint64_t(2 * 32 * 1000 * 4));
+  const CUdeviceptr grownScale = fake.allocations[2].address;
+  CHECK(grownScale != scale);
+  CHECK_EQ(fake.launches[0].params[2], quant);
+  CHECK_EQ(fake.launches[0].params[3], grownScale);
+  CHECK_EQ(fake.launches[1].params[2], grownScale);
+
+  // Longer keys: both grow, with one synchronization for the two frees.
+  fake.calls.clear();
+  CHECK_EQ(launchScratch(*launcher, args.set("seq_k", 2000), error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.calls == std::vector<std::string>(
+                          {"cuCtxSynchronize", "cuMemFree_v2", "cuMemAlloc_v2",
+                           "cuMemFree_v2", "cuMemAlloc_v2"}));
+  CHECK_EQ(fake.allocations.size(), size_t(5));
+  if (fake.allocations.size() != 5)
+    return;
+  CHECK_EQ(fake.allocations[3].bytes, kQuantBytes(2000));
+  CHECK_EQ(fake.allocations[4].bytes, uint64_t(2 * 32 * 2000 * 4));
+  CHECK_EQ(fake.frees.size(), size_t(3));
+  CHECK_EQ(fake.frees[1].address, quant);
+  CHECK_EQ(fake.frees[2].address, grownScale);
+}
+
+TEST(CallerScratchPointerBypassesAllocation) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kScratchManifest, "CUBIN");
+  std::string error;
+  ScratchArgs args = ScratchArgs()
+                         .set("k_quant", 0x7f0000008000)
+                         .set("k_scale", 0x7f0000009000);
+  CHECK_EQ(launchScratch(*launcher, args, error), ATTN_LAUNCHER_OK);
+  CHECK(fake.allocations.empty());
+  CHECK_EQ(fake.launches.size(), size_t(2));
+  CHECK(fake.launches[0].params ==
+        std::vector<uint64_t>(
+            {0x7f0000001000, 4096, 0x7f0000008000, 0x7f0000009000, 1000}));
+  CHECK(fake.launches[1].params ==
+        std::vector<uint64_t>({0x7f0000002000, 0x7f0000008000, 0x7f0000009000,
+                               0x7f0000003000, 512, 1000}));
+
+  // One of each: only the other is allocated.
+  fake.launches.clear();
+  CHECK_EQ(launchScratch(*launcher,
+                         ScratchArgs().set("k_scale", 0x7f0000009000), error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(1));
+  if (fake.allocations.size() != 1)
+    return;
+  CHECK_EQ(fake.allocations[0].bytes, kQuantBytes(1000));
+  CHECK_EQ(fake.launches[1].params[1], fake.allocations[0].address);
+  CHECK_EQ(fake.launches[1].params[2], uint64_t(0x7f0000009000));
+
+  // A buffer the caller passes needs no size arguments.
+  launcher.reset();
+  auto withHeads = loadWithFake(dir, scratchManifestWithHeadsK(), "CUBIN");
+  CHECK_EQ(launchScratch(*withHeads,
+                         ScratchArgs().set("k_scale", 0x7f0000009000), error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(1));
+}
+
+TEST(EmptyScratchIsANullPointer) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kScratchManifest, "CUBIN");
+  std::string error;
+  // No keys: quantize_k has no blocks, attn_fwd_int8 still runs (it writes
+  // the empty-softmax output) and gets null buffers.
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs().set("seq_k", 0), error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.allocations.empty());
+  CHECK_EQ(fake.launches.size(), size_t(1));
+  if (fake.launches.size() != 1)
+    return;
+  CHECK_EQ(fake.launches[0].function, std::string("attn_fwd_int8"));
+  CHECK_EQ(fake.launches[0].params[1], uint64_t(0));
+  CHECK_EQ(fake.launches[0].params[2], uint64_t(0));
+
+  // Also once buffers exist: null, and the buffers are kept.
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error), ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(2));
+  fake.launches.clear();
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs().set("seq_k", 0), error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.launches.size(), size_t(1));
+  CHECK_EQ(fake.launches[0].params[1], uint64_t(0));
+  CHECK(fake.frees.empty());
+
+  // Batch 0: nothing runs, so the driver is not even touched.
+  launcher.reset();
+  auto fresh = loadWithFake(dir, kScratchManifest, "CUBIN");
+  CHECK_EQ(launchScratch(*fresh, ScratchArgs().set("batch", 0), error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.calls.empty());
+}
+
+TEST(ScratchOnlyReadBySkippedKernelsIsNotAllocated) {
+  ArtifactDir dir;
+  // k_scale is read only by attn_fwd_int8, which has no blocks for seq_q 0.
+  auto launcher =
+      loadWithFake(dir,
+                   replaced(kScratchManifest,
+                            "{\"name\": \"k_scale\", \"type\": \"ptr\"},\n"
+                            "                 {\"name\": \"seq_k\"",
+                            "{\"name\": \"seq_k\""),
+                   "CUBIN");
+  std::string error;
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs().set("seq_q", 0), error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.launches.size(), size_t(1));
+  CHECK_EQ(fake.allocations.size(), size_t(1));
+  if (fake.allocations.size() == 1)
+    CHECK_EQ(fake.allocations[0].bytes, kQuantBytes(1000));
+}
+
+TEST(ScratchIsPerContextAndFreedWithTheLauncher) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kScratchManifest, "CUBIN");
+  std::string error;
+  const CUcontext first = fake.current;
+  const CUcontext second = reinterpret_cast<CUcontext>(uintptr_t(0x300));
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error), ATTN_LAUNCHER_OK);
+  fake.current = second; // another device: buffers of its own
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error), ATTN_LAUNCHER_OK);
+  fake.current = first; // the first context's buffers are still there
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error), ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(4));
+  if (fake.allocations.size() != 4)
+    return;
+  CHECK_EQ(fake.allocations[0].context, first);
+  CHECK_EQ(fake.allocations[2].context, second);
+  CHECK_EQ(fake.launches.size(), size_t(6));
+  CHECK_EQ(fake.launches[5].params[1], fake.allocations[0].address);
+  CHECK_EQ(fake.launches[3].params[1], fake.allocations[2].address);
+  CHECK(fake.frees.empty());
+
+  // Freed with the launcher (attn_launcher_free deletes it), each buffer in
+  // its own context; the caller's context is current again afterwards.
+  const CUcontext callers = reinterpret_cast<CUcontext>(uintptr_t(0x400));
+  fake.current = callers;
+  launcher.reset();
+  CHECK_EQ(fake.frees.size(), size_t(4));
+  for (const FakeMemoryCall &allocation : fake.allocations) {
+    bool freedInItsContext = false;
+    for (const FakeMemoryCall &freed : fake.frees)
+      freedInItsContext |= freed.address == allocation.address &&
+                           freed.context == allocation.context;
+    CHECK(freedInItsContext);
+  }
+  CHECK_EQ(fake.current, callers);
+}
+
+TEST(ScratchErrorsLaunchNothing) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, scratchManifestWithHeadsK(), "CUBIN");
+  std::string error;
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_CONTAINS(error, "missing argument \"heads_k\" for the size of "
+                        "scratch buffer \"k_scale\"");
+  CHECK_EQ(launchScratch(*launcher,
+                         ScratchArgs().set("heads_k", int64_t(1) << 62), error),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_CONTAINS(error,
+                 "scratch buffer \"k_scale\": size does not fit 64 bits");
+  CHECK(fake.calls.empty());
+
+  // A failed allocation is the driver's error; nothing runs, and the next
+  // launch tries again.
+  fake.memAllocResult = 2;
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs().set("heads_k", 16), error),
+           ATTN_LAUNCHER_ERROR_CUDA);
+  CHECK_CONTAINS(error, "cuMemAlloc_v2(scratch buffer \"k_quant\", 4128768 "
+                        "bytes) failed: CUDA_ERROR_UNKNOWN");
+  CHECK(fake.launches.empty());
+  fake.memAllocResult = CUDA_SUCCESS;
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs().set("heads_k", 16), error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(2));
+  CHECK_EQ(fake.launches.size(), size_t(2));
 }
 
 // ---------------------------------------------------------------------------
