@@ -1309,6 +1309,8 @@ TEST(CApiLoadQueryAndErrors) {
   CHECK_EQ(std::string(attn_launcher_argument_name(l, 6)), std::string("splits"));
   CHECK_EQ(std::string(attn_launcher_argument_type(l, 6)), std::string("int"));
   CHECK_EQ(std::string(attn_launcher_argument_type(l, 0)), std::string("ptr"));
+  CHECK_EQ(attn_launcher_num_scratch(l), 0);
+  CHECK(attn_launcher_scratch_name(l, 0) == nullptr);
 
   // Argument errors come before any driver use, so this holds with or
   // without libcuda on the machine.
@@ -1338,32 +1340,88 @@ TEST(CApiLoadQueryAndErrors) {
   attn_launcher_free(nullptr);
 }
 
-// The real loader against a stand-in libcuda.so: every symbol resolves by
-// name and a launch goes through it.
-TEST(DlopenedDriverLaunches) {
-  DriverApi api;
+TEST(CApiScratchQueriesAndErrors) {
+  ArtifactDir dir;
+  dir.write("kernels.cubin", "CUBIN");
+  std::string manifestPath =
+      dir.write("manifest.json", scratchManifestWithHeadsK());
+  char err[256] = "untouched";
+  attn_launcher *l = attn_launcher_load(manifestPath.c_str(), err, sizeof(err));
+  CHECK(l != nullptr);
+  CHECK_EQ(attn_launcher_num_scratch(l), 2);
+  CHECK_EQ(std::string(attn_launcher_scratch_name(l, 0)),
+           std::string("k_quant"));
+  CHECK_EQ(std::string(attn_launcher_scratch_name(l, 1)),
+           std::string("k_scale"));
+  CHECK(attn_launcher_scratch_name(l, 2) == nullptr);
+  CHECK(attn_launcher_scratch_name(l, -1) == nullptr);
+  CHECK(attn_launcher_scratch_name(nullptr, 0) == nullptr);
+  CHECK_EQ(attn_launcher_num_scratch(nullptr), 0);
+  // Buffers stay ptr arguments; a size-only argument comes last, as "int".
+  CHECK_EQ(attn_launcher_num_arguments(l), 10);
+  CHECK_EQ(std::string(attn_launcher_argument_name(l, 2)),
+           std::string("k_quant"));
+  CHECK_EQ(std::string(attn_launcher_argument_type(l, 2)), std::string("ptr"));
+  CHECK_EQ(std::string(attn_launcher_argument_name(l, 9)),
+           std::string("heads_k"));
+  CHECK_EQ(std::string(attn_launcher_argument_type(l, 9)), std::string("int"));
+
+  // Checked before any driver use: holds with or without libcuda.
+  ScratchArgs args;
+  CHECK_EQ(attn_launcher_launch(l, args.names.data(), args.values.data(),
+                                args.count(), nullptr, err, sizeof(err)),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_EQ(std::string(err),
+           std::string("missing argument \"heads_k\" for the size of scratch "
+                       "buffer \"k_scale\" (or pass \"k_scale\")"));
+  attn_launcher_free(l);
+
+  std::string bad = dir.write(
+      "bad.json", replaced(kScratchManifest, "\"name\": \"k_scale\", \"bytes\"",
+                           "\"name\": \"k_quant\", \"bytes\""));
+  CHECK(attn_launcher_load(bad.c_str(), err, sizeof(err)) == nullptr);
+  CHECK_EQ(std::string(err),
+           "bad manifest " + bad +
+               ": scratch[1].name: duplicate scratch buffer \"k_quant\"");
+}
+
+// The stand-in libcuda.so through the real loader (every symbol resolved by
+// name) into `api`; returns its record, cleared, or null on failure.
+static DriverApi dlopenedApi;
+static FakeCudaState *dlopenFakeCuda() {
   std::string error;
-  bool loaded = loadDriverApi(ATTN_FAKE_CUDA_PATH, api, error);
+  bool loaded = loadDriverApi(ATTN_FAKE_CUDA_PATH, dlopenedApi, error);
   if (!loaded)
     std::fprintf(stderr, "%s\n", error.c_str());
   CHECK(loaded);
   if (!loaded)
-    return;
+    return nullptr;
   void *handle = dlopen(ATTN_FAKE_CUDA_PATH, RTLD_NOW | RTLD_NOLOAD);
   CHECK(handle != nullptr);
-  auto stateOf = reinterpret_cast<FakeCudaState *(*)()>(dlsym(handle, "fake_cuda_state"));
+  auto stateOf = reinterpret_cast<FakeCudaState *(*)()>(
+      handle ? dlsym(handle, "fake_cuda_state") : nullptr);
   CHECK(stateOf != nullptr);
   if (!stateOf)
-    return;
+    return nullptr;
   FakeCudaState *state = stateOf();
+  *state = FakeCudaState();
+  return state;
+}
+static const DriverApi *dlopenedDriverProvider(std::string &) {
+  return &dlopenedApi;
+}
 
+// The real loader against a stand-in libcuda.so: a launch goes through it.
+TEST(DlopenedDriverLaunches) {
+  FakeCudaState *state = dlopenFakeCuda();
+  if (!state)
+    return;
+  const DriverApi &api = dlopenedApi;
+  std::string error;
   ArtifactDir dir;
   dir.write("kernels.cubin", "CUBIN");
-  static DriverApi dlopened;
-  dlopened = api;
-  auto launcher = Launcher::load(
-      dir.write("manifest.json", kManifest),
-      [](std::string &) -> const DriverApi * { return &dlopened; }, error);
+  auto launcher = Launcher::load(dir.write("manifest.json", kManifest),
+                                 dlopenedDriverProvider, error);
   CHECK(launcher != nullptr);
   std::vector<int64_t> values = defaultArgValues();
   values[6] = 0; // only attn_fwd_0 runs
@@ -1380,6 +1438,39 @@ TEST(DlopenedDriverLaunches) {
   CHECK_EQ(std::string(state->function), std::string("attn_combine_1"));
   CHECK_EQ(describeDriverError(api, "cuX", 1),
            std::string("cuX failed: CUDA_ERROR_FAKE (fake error)"));
+}
+
+// Scratch allocation through the dlopened cuMemAlloc_v2 and cuMemFree_v2.
+TEST(DlopenedDriverAllocatesAndFreesScratch) {
+  FakeCudaState *state = dlopenFakeCuda();
+  if (!state)
+    return;
+  std::string error;
+  ArtifactDir dir;
+  dir.write("kernels.cubin", "CUBIN");
+  auto launcher = Launcher::load(dir.write("manifest.json", kScratchManifest),
+                                 dlopenedDriverProvider, error);
+  CHECK(launcher != nullptr);
+  if (!launcher)
+    return;
+  ScratchArgs args;
+  for (int i = 0; i < 2; ++i) // the second launch reuses the buffers
+    CHECK_EQ(launcher->launch(args.names.data(), args.values.data(),
+                              args.count(), nullptr, error),
+             ATTN_LAUNCHER_OK);
+  CHECK_EQ(state->launches, 4);
+  CHECK_EQ(state->allocs, 2);
+  CHECK_EQ(state->allocBytes[0], kQuantBytes(1000));
+  CHECK_EQ(state->allocBytes[1], kScaleBytes(1000));
+  CHECK_EQ(state->allocAddress[0] % 256, uint64_t(0));
+  CHECK_EQ(state->frees, 0);
+  launcher.reset();
+  CHECK_EQ(state->frees, 2);
+  CHECK((state->freedAddress[0] == state->allocAddress[0] &&
+         state->freedAddress[1] == state->allocAddress[1]) ||
+        (state->freedAddress[0] == state->allocAddress[1] &&
+         state->freedAddress[1] == state->allocAddress[0]));
+  CHECK_EQ(state->syncs, 0);
 }
 
 int main() {
