@@ -3,6 +3,7 @@
 // driver's stable C ABI (cuda.h); only what we call is declared.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace attn::launcher {
@@ -13,6 +14,7 @@ using CUcontext = struct CUctx_st *;
 using CUmodule = struct CUmod_st *;
 using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
+using CUdeviceptr = unsigned long long; // 64-bit on every supported host
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
@@ -28,6 +30,11 @@ struct DriverApi {
   CUresult (*cuDeviceGet)(CUdevice *device, int ordinal) = nullptr;
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *context,
                                        CUdevice device) = nullptr;
+  CUresult (*cuCtxSynchronize)() = nullptr;
+  // The _v2 names are the 64-bit-pointer versions cuda.h maps cuMemAlloc and
+  // cuMemFree to.
+  CUresult (*cuMemAlloc_v2)(CUdeviceptr *address, size_t bytes) = nullptr;
+  CUresult (*cuMemFree_v2)(CUdeviceptr address) = nullptr;
   CUresult (*cuModuleLoadData)(CUmodule *module, const void *image) = nullptr;
   CUresult (*cuModuleUnload)(CUmodule module) = nullptr;
   CUresult (*cuModuleGetFunction)(CUfunction *function, CUmodule module,

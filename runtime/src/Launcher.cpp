@@ -80,6 +80,35 @@ Launcher::~Launcher() {
     return;
   for (auto &entry : modules_)
     driver_->cuModuleUnload(entry.second.module);
+  freeScratch();
+}
+
+void Launcher::freeScratch() {
+  // cuMemFree needs a current context: each buffer's own is made current (it
+  // may be gone at exit; then there is nothing to free) and the caller's is
+  // given back afterwards.
+  CUcontext callerContext = nullptr;
+  if (driver_->cuCtxGetCurrent(&callerContext) != CUDA_SUCCESS)
+    return;
+  bool switched = false;
+  for (auto &[context, buffers] : scratch_) {
+    bool allocated = false;
+    for (const ScratchBuffer &buffer : buffers)
+      allocated |= buffer.address != 0;
+    if (!allocated)
+      continue;
+    if (context != callerContext) {
+      if (driver_->cuCtxSetCurrent(context) != CUDA_SUCCESS)
+        continue;
+      switched = true;
+    }
+    for (ScratchBuffer &buffer : buffers)
+      if (buffer.address)
+        driver_->cuMemFree_v2(buffer.address);
+  }
+  if (switched)
+    driver_->cuCtxSetCurrent(callerContext);
+  scratch_.clear();
 }
 
 int Launcher::acquireDriver(std::string &error) {
@@ -170,15 +199,90 @@ int Launcher::loadedModule(CUcontext context, const LoadedModule *&out,
   return ATTN_LAUNCHER_OK;
 }
 
+int Launcher::provideScratch(CUcontext context, LaunchPlan &plan,
+                             std::string &error) {
+  if (manifest_.scratch.empty())
+    return ATTN_LAUNCHER_OK;
+  // Only buffers that a kernel which runs reads are worth allocating.
+  std::vector<bool> read(manifest_.scratch.size(), false);
+  for (const PlannedLaunch &launch : plan.launches)
+    for (const KernelParam &param : manifest_.kernels[launch.kernel].params)
+      if (long s = manifest_.arguments[param.argument].scratch; s >= 0)
+        read[size_t(s)] = true;
+
+  std::vector<ScratchBuffer> &buffers = scratch_[context];
+  buffers.resize(manifest_.scratch.size());
+  std::vector<CUdeviceptr> addresses(manifest_.scratch.size(), 0);
+  bool synchronized = false;
+  for (size_t s = 0; s < manifest_.scratch.size(); ++s) {
+    const PlannedScratch &planned = plan.scratch[s];
+    // An empty buffer is a null pointer: there is nothing to read.
+    if (!planned.allocate || !read[s] || planned.bytes == 0)
+      continue;
+    ScratchBuffer &buffer = buffers[s];
+    const std::string quoted =
+        "scratch buffer \"" + manifest_.scratch[s].name + "\"";
+    if (buffer.bytes < planned.bytes && buffer.address) {
+      // Launches already queued on any stream of this context may still use
+      // the old buffer, and cuMemFree does not promise to wait for them.
+      if (!synchronized) {
+        if (CUresult result = driver_->cuCtxSynchronize();
+            result != CUDA_SUCCESS) {
+          error = describeDriverError(
+              *driver_, ("cuCtxSynchronize (to grow " + quoted + ")").c_str(),
+              result);
+          return ATTN_LAUNCHER_ERROR_CUDA;
+        }
+        synchronized = true;
+      }
+      CUresult result = driver_->cuMemFree_v2(buffer.address);
+      buffer = ScratchBuffer(); // unusable now whether or not the free worked
+      if (result != CUDA_SUCCESS) {
+        error = describeDriverError(
+            *driver_, ("cuMemFree_v2(" + quoted + ")").c_str(), result);
+        return ATTN_LAUNCHER_ERROR_CUDA;
+      }
+    }
+    if (buffer.bytes < planned.bytes) {
+      static_assert(sizeof(size_t) >= sizeof(uint64_t),
+                    "scratch sizes are 64-bit");
+      CUdeviceptr address = 0;
+      if (CUresult result = driver_->cuMemAlloc_v2(&address, planned.bytes);
+          result != CUDA_SUCCESS) {
+        error = describeDriverError(*driver_,
+                                    ("cuMemAlloc_v2(" + quoted + ", " +
+                                     std::to_string(planned.bytes) + " bytes)")
+                                        .c_str(),
+                                    result);
+        return ATTN_LAUNCHER_ERROR_CUDA;
+      }
+      buffer.address = address;
+      buffer.bytes = planned.bytes;
+    }
+    addresses[s] = buffer.address;
+  }
+
+  for (PlannedLaunch &launch : plan.launches) {
+    const std::vector<KernelParam> &params =
+        manifest_.kernels[launch.kernel].params;
+    for (size_t p = 0; p < params.size(); ++p) {
+      long s = manifest_.arguments[params[p].argument].scratch;
+      if (s >= 0 && plan.scratch[size_t(s)].allocate)
+        launch.paramSlots[p] = addresses[size_t(s)];
+    }
+  }
+  return ATTN_LAUNCHER_OK;
+}
+
 int Launcher::launch(const char *const *names, const int64_t *values,
                      int count, void *stream, std::string &error) {
   // Arguments first: a caller mistake is reported the same way with or
   // without a GPU, and nothing is launched if any argument is bad.
-  std::vector<PlannedLaunch> plan;
+  LaunchPlan plan;
   if (!planLaunches(manifest_, names, values, count, plan, error))
     return ATTN_LAUNCHER_ERROR_ARGUMENTS;
 
-  if (plan.empty()) // every grid has a zero dimension: no driver work
+  if (plan.launches.empty()) // every grid has a zero dimension: no driver work
     return ATTN_LAUNCHER_OK;
 
   std::lock_guard<std::mutex> lock(mutex_);
@@ -191,8 +295,11 @@ int Launcher::launch(const char *const *names, const int64_t *values,
   if (int status = loadedModule(context, module, error);
       status != ATTN_LAUNCHER_OK)
     return status;
+  if (int status = provideScratch(context, plan, error);
+      status != ATTN_LAUNCHER_OK)
+    return status;
 
-  for (PlannedLaunch &launch : plan) {
+  for (PlannedLaunch &launch : plan.launches) {
     const KernelSpec &kernel = manifest_.kernels[launch.kernel];
     std::vector<void *> params;
     params.reserve(launch.paramSlots.size());

@@ -43,10 +43,20 @@ private:
     std::vector<CUfunction> functions; // one per manifest kernel
   };
 
+  // A launcher-owned scratch buffer; its contents do not outlive a launch.
+  struct ScratchBuffer {
+    CUdeviceptr address = 0;
+    uint64_t bytes = 0; // 0: none allocated
+  };
+
   int acquireDriver(std::string &error);
   int currentContext(CUcontext &context, std::string &error);
   int loadedModule(CUcontext context, const LoadedModule *&out,
                    std::string &error);
+  // Fills the param slots of the scratch buffers the caller did not pass
+  // with buffers of `context`, allocating or growing them as needed.
+  int provideScratch(CUcontext context, LaunchPlan &plan, std::string &error);
+  void freeScratch();
 
   Manifest manifest_;
   std::string binaryPath_;
@@ -57,6 +67,9 @@ private:
   const DriverApi *driver_ = nullptr;
   // Modules are per context; PyTorch may run on several devices.
   std::map<CUcontext, LoadedModule> modules_;
+  // So are scratch buffers: one per Manifest::scratch entry and context,
+  // kept at the largest size a launch needed.
+  std::map<CUcontext, std::vector<ScratchBuffer>> scratch_;
 };
 
 } // namespace attn::launcher

@@ -133,4 +133,16 @@ const char *attn_launcher_argument_type(const attn_launcher *l, int argument) {
   return info.isParam ? attn::launcher::paramTypeName(info.type) : "int";
 }
 
+int attn_launcher_num_scratch(const attn_launcher *l) {
+  const Manifest *manifest = manifestOf(l);
+  return manifest ? int(manifest->scratch.size()) : 0;
+}
+
+const char *attn_launcher_scratch_name(const attn_launcher *l, int scratch) {
+  const Manifest *manifest = manifestOf(l);
+  if (!manifest || scratch < 0 || size_t(scratch) >= manifest->scratch.size())
+    return nullptr;
+  return manifest->scratch[size_t(scratch)].name.c_str();
+}
+
 } // extern "C"

@@ -2,6 +2,7 @@
 
 #include "Json.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -88,11 +89,19 @@ public:
                       "duplicate kernel name \"" + kernel.name + "\"");
       out.kernels.push_back(std::move(kernel));
     }
+    // After the kernels: a scratch buffer names one of their ptr params.
+    if (const JsonValue *scratch = root.find("scratch"))
+      if (!readScratchList(*scratch, out))
+        return false;
     return true;
   }
 
 private:
   std::string &error_;
+
+  // Grid factors and scratch size factors share a format; they differ in
+  // what a constant may be and in how errors call them.
+  enum class FactorUse { Grid, ScratchSize };
 
   bool fail(const std::string &path, const std::string &what) {
     error_ = path + ": " + what;
@@ -249,9 +258,9 @@ private:
         return false;
       for (size_t f = 0; f < factors.items.size(); ++f) {
         GridFactor factor;
-        if (!readGridFactor(factors.items[f],
-                            dimPath + "[" + std::to_string(f) + "]", manifest,
-                            factor))
+        if (!readFactor(factors.items[f],
+                        dimPath + "[" + std::to_string(f) + "]",
+                        FactorUse::Grid, manifest, factor))
           return false;
         kernel.grid[d].push_back(factor);
       }
@@ -259,11 +268,17 @@ private:
     return true;
   }
 
-  bool readGridFactor(const JsonValue &value, const std::string &path,
-                      Manifest &manifest, GridFactor &factor) {
+  bool readFactor(const JsonValue &value, const std::string &path,
+                  FactorUse use, Manifest &manifest, GridFactor &factor) {
+    const char *noun = use == FactorUse::Grid ? "grid factor" : "size factor";
     if (value.isInteger()) {
-      if (value.integer < 0)
+      // A zero grid dimension skips the kernel; a constant zero size would
+      // make the buffer always empty, which no kernel that reads it wants.
+      if (use == FactorUse::Grid && value.integer < 0)
         return fail(path, "negative grid factor " +
+                              std::to_string(value.integer));
+      if (use == FactorUse::ScratchSize && value.integer <= 0)
+        return fail(path, "size factor must be positive, got " +
                               std::to_string(value.integer));
       factor.constant = value.integer;
       return true;
@@ -274,8 +289,8 @@ private:
                             jsonKindName(value.kind));
     for (const auto &member : value.members)
       if (member.first != "arg" && member.first != "ceil_div")
-        return fail(path, "unknown key \"" + member.first +
-                              "\" in grid factor (expected arg, ceil_div)");
+        return fail(path, "unknown key \"" + member.first + "\" in " + noun +
+                              " (expected arg, ceil_div)");
     std::string name;
     if (!readString(value, "arg", path, name))
       return false;
@@ -292,6 +307,88 @@ private:
     factor.argumentName = name;
     return useArgument(manifest, name, false, ParamType::I64, path,
                        factor.argument);
+  }
+
+  bool readScratchList(const JsonValue &list, Manifest &manifest) {
+    if (!expectKind(list, JsonValue::Kind::Array, "scratch"))
+      return false;
+    // Arguments first seen from here on only size scratch buffers.
+    size_t kernelArguments = manifest.arguments.size();
+    for (size_t i = 0; i < list.items.size(); ++i) {
+      std::string path = "scratch[" + std::to_string(i) + "]";
+      const JsonValue &value = list.items[i];
+      if (!expectKind(value, JsonValue::Kind::Object, path))
+        return false;
+      ScratchSpec scratch;
+      if (!readString(value, "name", path, scratch.name))
+        return false;
+      if (scratch.name.empty())
+        return fail(path + ".name", "must not be empty");
+      for (const ScratchSpec &earlier : manifest.scratch)
+        if (earlier.name == scratch.name)
+          return fail(path + ".name",
+                      "duplicate scratch buffer \"" + scratch.name + "\"");
+      if (!bindScratchName(manifest, scratch, path + ".name"))
+        return false;
+
+      const JsonValue *bytes = requireMember(value, "bytes", path);
+      if (!bytes ||
+          !expectKind(*bytes, JsonValue::Kind::Array, path + ".bytes"))
+        return false;
+      if (bytes->items.empty())
+        return fail(path + ".bytes", "expected at least one size factor");
+      for (size_t f = 0; f < bytes->items.size(); ++f) {
+        GridFactor factor;
+        if (!readFactor(bytes->items[f],
+                        path + ".bytes[" + std::to_string(f) + "]",
+                        FactorUse::ScratchSize, manifest, factor))
+          return false;
+        scratch.bytes.push_back(factor);
+      }
+      manifest.arguments[scratch.argument].scratch =
+          long(manifest.scratch.size());
+      manifest.scratch.push_back(std::move(scratch));
+    }
+    for (size_t a = kernelArguments; a < manifest.arguments.size(); ++a)
+      manifest.arguments[a].sizesScratchOnly = true;
+
+    // A size cannot depend on a buffer's address, which the launcher may
+    // only pick after sizing.
+    for (size_t i = 0; i < manifest.scratch.size(); ++i) {
+      const std::vector<GridFactor> &bytes = manifest.scratch[i].bytes;
+      for (size_t f = 0; f < bytes.size(); ++f)
+        if (bytes[f].isArgument &&
+            manifest.arguments[bytes[f].argument].scratch >= 0)
+          return fail("scratch[" + std::to_string(i) + "].bytes[" +
+                          std::to_string(f) + "]",
+                      "scratch buffer \"" + bytes[f].argumentName +
+                          "\" cannot size a scratch buffer");
+    }
+    return true;
+  }
+
+  // Points `scratch` at its argument: a ptr param of some kernel that no
+  // grid uses (a grid would be sized by the buffer's address).
+  bool bindScratchName(const Manifest &manifest, ScratchSpec &scratch,
+                       const std::string &path) {
+    const std::string quoted = "scratch buffer \"" + scratch.name + "\"";
+    for (const KernelSpec &kernel : manifest.kernels) {
+      for (const KernelParam &param : kernel.params)
+        if (param.name == scratch.name && param.type != ParamType::Ptr)
+          return fail(path, quoted + " is an " + paramTypeName(param.type) +
+                                " param of kernel " + kernel.name +
+                                " (a scratch buffer must be a ptr param)");
+      for (const std::vector<GridFactor> &dim : kernel.grid)
+        for (const GridFactor &factor : dim)
+          if (factor.isArgument && factor.argumentName == scratch.name)
+            return fail(path, quoted + " is used by the grid of kernel " +
+                                  kernel.name);
+    }
+    long found = manifest.findArgument(scratch.name);
+    if (found < 0 || !manifest.arguments[size_t(found)].isParam)
+      return fail(path, quoted + " is not a param of any kernel");
+    scratch.argument = size_t(found);
+    return true;
   }
 };
 
@@ -310,7 +407,8 @@ bool parseManifest(std::string_view text, Manifest &out, std::string &error) {
 
 bool bindArguments(const Manifest &manifest, const char *const *names,
                    const int64_t *values, int count,
-                   std::vector<int64_t> &argumentValues, std::string &error) {
+                   std::vector<int64_t> &argumentValues,
+                   std::vector<bool> &given, std::string &error) {
   if (count < 0) {
     error = "negative argument count " + std::to_string(count);
     return false;
@@ -321,7 +419,7 @@ bool bindArguments(const Manifest &manifest, const char *const *names,
     return false;
   }
   argumentValues.assign(manifest.arguments.size(), 0);
-  std::vector<bool> given(manifest.arguments.size(), false);
+  given.assign(manifest.arguments.size(), false);
   for (int i = 0; i < count; ++i) {
     if (!names[i]) {
       error = "argument #" + std::to_string(i) + " has a null name";
@@ -342,7 +440,8 @@ bool bindArguments(const Manifest &manifest, const char *const *names,
   std::string missing;
   size_t missingCount = 0;
   for (size_t i = 0; i < given.size(); ++i) {
-    if (given[i])
+    const ArgumentInfo &info = manifest.arguments[i];
+    if (given[i] || info.scratch >= 0 || info.sizesScratchOnly)
       continue;
     missing += (missingCount++ ? ", \"" : "\"") + manifest.arguments[i].name + "\"";
   }
@@ -355,44 +454,119 @@ bool bindArguments(const Manifest &manifest, const char *const *names,
   return true;
 }
 
+namespace {
+
+// The product of grid or size factors for the bound argument values.
+struct FactorProduct {
+  uint64_t value = 0;
+  const GridFactor *negative = nullptr; // the first negative argument, if any
+  bool tooLarge = false;                // above the limit, with no zero factor
+};
+
+// Multiplies with an overflow check against `limit`. A zero factor wins over
+// overflow: zero work (a skipped kernel, an empty buffer) is never too large.
+FactorProduct multiplyFactors(const std::vector<GridFactor> &factors,
+                              const std::vector<int64_t> &argumentValues,
+                              uint64_t limit) {
+  FactorProduct result;
+  uint64_t product = 1;
+  bool zero = false;
+  for (const GridFactor &factor : factors) {
+    int64_t value = factor.constant;
+    if (factor.isArgument) {
+      value = argumentValues[factor.argument];
+      if (value < 0) {
+        result.negative = &factor;
+        return result;
+      }
+      if (factor.ceilDiv > 0)
+        value = value / factor.ceilDiv + (value % factor.ceilDiv != 0);
+    }
+    if (value == 0)
+      zero = true;
+    else if (uint64_t(value) > limit / product)
+      result.tooLarge = true;
+    else
+      product *= uint64_t(value);
+  }
+  if (zero)
+    result.tooLarge = false;
+  else if (!result.tooLarge)
+    result.value = product;
+  return result;
+}
+
+} // namespace
+
 bool evaluateGrid(const KernelSpec &kernel,
                   const std::vector<int64_t> &argumentValues, uint32_t grid[3],
                   std::string &error) {
-  constexpr uint64_t kMaxDim = std::numeric_limits<uint32_t>::max();
   for (int d = 0; d < 3; ++d) {
-    uint64_t product = 1;
-    bool zero = false, tooLarge = false;
-    for (const GridFactor &factor : kernel.grid[d]) {
-      int64_t value = factor.constant;
-      if (factor.isArgument) {
-        value = argumentValues[factor.argument];
-        if (value < 0) {
-          error = "kernel " + kernel.name + ": argument \"" +
-                  factor.argumentName + "\" = " + std::to_string(value) +
-                  " is negative but sizes grid dimension " + std::to_string(d);
-          return false;
-        }
-        if (factor.ceilDiv > 0)
-          value = value / factor.ceilDiv + (value % factor.ceilDiv != 0);
-      }
-      if (value == 0)
-        zero = true;
-      else if (uint64_t(value) > kMaxDim / product)
-        tooLarge = true;
-      else
-        product *= uint64_t(value);
+    FactorProduct product = multiplyFactors(
+        kernel.grid[d], argumentValues, std::numeric_limits<uint32_t>::max());
+    if (product.negative) {
+      error = "kernel " + kernel.name + ": argument \"" +
+              product.negative->argumentName + "\" = " +
+              std::to_string(argumentValues[product.negative->argument]) +
+              " is negative but sizes grid dimension " + std::to_string(d);
+      return false;
     }
-    // A zero factor wins over overflow: the kernel is skipped either way.
-    if (zero) {
-      grid[d] = 0;
-      continue;
-    }
-    if (tooLarge) {
+    if (product.tooLarge) {
       error = "kernel " + kernel.name + ": grid dimension " +
               std::to_string(d) + " does not fit 32 bits";
       return false;
     }
-    grid[d] = uint32_t(product);
+    grid[d] = uint32_t(product.value);
+  }
+  return true;
+}
+
+bool sizeScratch(const Manifest &manifest,
+                 const std::vector<int64_t> &argumentValues,
+                 const std::vector<bool> &given,
+                 std::vector<PlannedScratch> &scratch, std::string &error) {
+  scratch.assign(manifest.scratch.size(), PlannedScratch());
+  for (size_t s = 0; s < manifest.scratch.size(); ++s) {
+    const ScratchSpec &spec = manifest.scratch[s];
+    if (given[spec.argument]) // the caller's buffer, whatever its size
+      continue;
+    const std::string quoted = "scratch buffer \"" + spec.name + "\"";
+    // Only arguments that size nothing but scratch buffers can be missing
+    // here; bindArguments reported the others.
+    std::vector<ArgumentIndex> missing;
+    for (const GridFactor &factor : spec.bytes)
+      if (factor.isArgument && !given[factor.argument] &&
+          std::find(missing.begin(), missing.end(), factor.argument) ==
+              missing.end())
+        missing.push_back(factor.argument);
+    if (!missing.empty()) {
+      error = missing.size() == 1 ? "missing argument " : "missing arguments ";
+      for (size_t i = 0; i < missing.size(); ++i)
+        error +=
+            (i ? ", \"" : "\"") + manifest.arguments[missing[i]].name + "\"";
+      error +=
+          " for the size of " + quoted + " (or pass \"" + spec.name + "\")";
+      return false;
+    }
+    FactorProduct bytes = multiplyFactors(spec.bytes, argumentValues,
+                                          std::numeric_limits<uint64_t>::max());
+    if (bytes.negative) {
+      error = "argument \"" + bytes.negative->argumentName + "\" = " +
+              std::to_string(argumentValues[bytes.negative->argument]) +
+              " is negative but sizes " + quoted;
+      return false;
+    }
+    if (bytes.tooLarge) {
+      std::string arguments;
+      for (const GridFactor &factor : spec.bytes)
+        if (factor.isArgument)
+          arguments += (arguments.empty() ? "" : ", ") + factor.argumentName +
+                       " = " + std::to_string(argumentValues[factor.argument]);
+      error = quoted + ": size does not fit 64 bits (" + arguments + ")";
+      return false;
+    }
+    scratch[s].allocate = true;
+    scratch[s].bytes = bytes.value;
   }
   return true;
 }
@@ -438,11 +612,13 @@ bool marshalParams(const KernelSpec &kernel,
 }
 
 bool planLaunches(const Manifest &manifest, const char *const *names,
-                  const int64_t *values, int count,
-                  std::vector<PlannedLaunch> &plan, std::string &error) {
-  plan.clear();
+                  const int64_t *values, int count, LaunchPlan &plan,
+                  std::string &error) {
+  plan = LaunchPlan();
   std::vector<int64_t> argumentValues;
-  if (!bindArguments(manifest, names, values, count, argumentValues, error))
+  std::vector<bool> given;
+  if (!bindArguments(manifest, names, values, count, argumentValues, given,
+                     error))
     return false;
   for (size_t k = 0; k < manifest.kernels.size(); ++k) {
     const KernelSpec &kernel = manifest.kernels[k];
@@ -456,9 +632,10 @@ bool planLaunches(const Manifest &manifest, const char *const *names,
       return false;
     if (launch.grid[0] == 0 || launch.grid[1] == 0 || launch.grid[2] == 0)
       continue;
-    plan.push_back(std::move(launch));
+    plan.launches.push_back(std::move(launch));
   }
-  return true;
+  // Sized even when no kernel that uses them runs, for the same reason.
+  return sizeScratch(manifest, argumentValues, given, plan.scratch, error);
 }
 
 } // namespace attn::launcher

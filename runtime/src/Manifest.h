@@ -18,8 +18,8 @@ enum class BinaryFormat { Cubin, Fatbin, Ptx };
 // Index into Manifest::arguments.
 using ArgumentIndex = size_t;
 
-// One factor of a grid dimension: a constant, an argument's value, or
-// ceil(argument / ceilDiv).
+// One factor of a grid dimension or of a scratch buffer's size: a constant,
+// an argument's value, or ceil(argument / ceilDiv).
 struct GridFactor {
   bool isArgument = false;
   int64_t constant = 1;
@@ -42,12 +42,26 @@ struct KernelSpec {
   std::vector<KernelParam> params;
 };
 
-// A name the caller must supply to launch: the union of all kernels' params
-// and grid arguments, in first-use order.
+// A name the caller may supply to launch: the union of all kernels' params,
+// grid arguments and scratch size arguments, in first-use order. All are
+// required except scratch buffers (the launcher allocates those the caller
+// does not pass) and arguments only used to size them.
 struct ArgumentInfo {
   std::string name;
-  bool isParam = false; // false: only used by a grid
+  bool isParam = false; // false: only used by a grid or a scratch size
   ParamType type = ParamType::I64;
+  long scratch = -1; // index into Manifest::scratch when it is a buffer
+  // Only sizes scratch buffers: needed only when the launcher allocates one.
+  bool sizesScratchOnly = false;
+};
+
+// An intermediate buffer that pre-kernels write and later kernels read
+// (e.g. quantized K). It is a ptr param; the launcher allocates it when the
+// caller does not pass a pointer of that name.
+struct ScratchSpec {
+  std::string name;
+  std::vector<GridFactor> bytes; // the size is their product
+  ArgumentIndex argument = 0;    // the ptr argument it fills
 };
 
 struct Manifest {
@@ -55,6 +69,7 @@ struct Manifest {
   BinaryFormat binaryFormat = BinaryFormat::Cubin;
   std::string chip;
   std::vector<KernelSpec> kernels;
+  std::vector<ScratchSpec> scratch;
   std::vector<ArgumentInfo> arguments;
 
   // Index of the argument named `name`, or -1.
@@ -65,18 +80,34 @@ struct Manifest {
 // "kernels[0].grid[1][0]: ceil_div must be positive".
 bool parseManifest(std::string_view text, Manifest &out, std::string &error);
 
-// Maps caller-supplied (name, value) pairs to a value per manifest argument.
-// Fails on a null or unknown name, a repeated name, or any missing argument
-// (all missing names are listed).
+// Maps caller-supplied (name, value) pairs to a value per manifest argument;
+// `given` says which were passed (the others hold 0). Fails on a null or
+// unknown name, a repeated name, or any missing required argument (all
+// missing names are listed). Scratch buffers and arguments that only size
+// them may be missing; sizeScratch checks those.
 bool bindArguments(const Manifest &manifest, const char *const *names,
                    const int64_t *values, int count,
-                   std::vector<int64_t> &argumentValues, std::string &error);
+                   std::vector<int64_t> &argumentValues,
+                   std::vector<bool> &given, std::string &error);
 
 // Evaluates the kernel's grid. Fails on a negative argument used in a grid or
 // a dimension that does not fit 32 bits.
 bool evaluateGrid(const KernelSpec &kernel,
                   const std::vector<int64_t> &argumentValues,
                   uint32_t grid[3], std::string &error);
+
+// What the launch needs of each Manifest::scratch entry.
+struct PlannedScratch {
+  bool allocate = false; // the caller did not pass it: the launcher provides
+  uint64_t bytes = 0;    // size to provide (0: a null pointer)
+};
+
+// Sizes the scratch buffers the caller did not pass. Fails on a missing size
+// argument (naming the buffer), a negative one, or a size above 64 bits.
+bool sizeScratch(const Manifest &manifest,
+                 const std::vector<int64_t> &argumentValues,
+                 const std::vector<bool> &given,
+                 std::vector<PlannedScratch> &scratch, std::string &error);
 
 // One 8-byte slot per kernel parameter, holding its bytes as the kernel
 // expects them (little-endian; 4-byte types in the slot's first 4 bytes).
@@ -97,8 +128,15 @@ struct PlannedLaunch {
   std::vector<uint64_t> paramSlots;
 };
 
+struct LaunchPlan {
+  std::vector<PlannedLaunch> launches;
+  // One per Manifest::scratch. The param slots of buffers to allocate hold 0
+  // until the launcher fills in the address.
+  std::vector<PlannedScratch> scratch;
+};
+
 bool planLaunches(const Manifest &manifest, const char *const *names,
-                  const int64_t *values, int count,
-                  std::vector<PlannedLaunch> &plan, std::string &error);
+                  const int64_t *values, int count, LaunchPlan &plan,
+                  std::string &error);
 
 } // namespace attn::launcher

@@ -3,6 +3,7 @@
  * is asked to do. */
 #include "FakeCudaState.h"
 
+#include <stddef.h>
 #include <string.h>
 
 typedef int CUresult;
@@ -33,6 +34,26 @@ EXPORT CUresult cuDeviceGet(int *device, int ordinal) {
 EXPORT CUresult cuDevicePrimaryCtxRetain(void **context, int device) {
   (void)device;
   *context = &contextToken;
+  return 0;
+}
+EXPORT CUresult cuCtxSynchronize(void) {
+  ++state.syncs;
+  return 0;
+}
+EXPORT CUresult cuMemAlloc_v2(uint64_t *address, size_t bytes) {
+  int n = state.allocs++;
+  /* Distinct, 256-aligned, and far from the fake tensors of the tests. */
+  *address = 0xd00000000000ull + (uint64_t)(n + 1) * 0x10000000ull;
+  if (n < 8) {
+    state.allocBytes[n] = bytes;
+    state.allocAddress[n] = *address;
+  }
+  return 0;
+}
+EXPORT CUresult cuMemFree_v2(uint64_t address) {
+  int n = state.frees++;
+  if (n < 8)
+    state.freedAddress[n] = address;
   return 0;
 }
 EXPORT CUresult cuModuleLoadData(void **module, const void *image) {

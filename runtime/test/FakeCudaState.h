@@ -14,6 +14,12 @@ struct FakeCudaState {
   void *stream;
   int64_t firstParam; /* 8 bytes at kernelParams[0] */
   char function[64];  /* name asked of cuModuleGetFunction */
+  /* Device memory: addresses are fake (never dereferenced), 256-aligned. */
+  int syncs;                 /* cuCtxSynchronize calls */
+  int allocs, frees;         /* cuMemAlloc_v2 / cuMemFree_v2 calls */
+  uint64_t allocBytes[8];    /* sizes of the first 8 allocations, in order */
+  uint64_t allocAddress[8];  /* and the addresses handed out */
+  uint64_t freedAddress[8];  /* addresses of the first 8 frees, in order */
 };
 
 #endif

@@ -6,6 +6,8 @@
 //   fill(out, out_stride, n, scale): out[i * out_stride] = scale * i, i < n
 //   add_via_shared(out, out_stride, n): out[i * out_stride] += 1, staged
 //     through dynamic shared memory above 48 KiB (needs the opt-in).
+//   stage(tmp, n): tmp[i] = 2 * i; consume(tmp, out, n): out[i] = tmp[i] + 3,
+//     with tmp a scratch buffer the launcher allocates (and grows).
 #include "attn/launcher.h"
 
 #include <cstdio>
@@ -92,6 +94,57 @@ DONE:
 DONE:
   ret;
 }
+
+.visible .entry stage(.param .u64 tmp, .param .u32 n)
+{
+  .reg .pred %p;
+  .reg .b32 %r<6>;
+  .reg .b64 %rd<4>;
+  .reg .f32 %f<2>;
+  ld.param.u64 %rd1, [tmp];
+  ld.param.u32 %r1, [n];
+  mov.u32 %r2, %ctaid.x;
+  mov.u32 %r3, %ntid.x;
+  mov.u32 %r4, %tid.x;
+  mad.lo.s32 %r5, %r2, %r3, %r4;
+  setp.ge.s32 %p, %r5, %r1;
+  @%p bra DONE;
+  cvt.rn.f32.s32 %f1, %r5;
+  add.f32 %f1, %f1, %f1;
+  mul.wide.s32 %rd2, %r5, 4;
+  cvta.to.global.u64 %rd3, %rd1;
+  add.s64 %rd3, %rd3, %rd2;
+  st.global.f32 [%rd3], %f1;
+DONE:
+  ret;
+}
+
+.visible .entry consume(.param .u64 tmp, .param .u64 out, .param .u32 n)
+{
+  .reg .pred %p;
+  .reg .b32 %r<6>;
+  .reg .b64 %rd<6>;
+  .reg .f32 %f<2>;
+  ld.param.u64 %rd1, [tmp];
+  ld.param.u64 %rd4, [out];
+  ld.param.u32 %r1, [n];
+  mov.u32 %r2, %ctaid.x;
+  mov.u32 %r3, %ntid.x;
+  mov.u32 %r4, %tid.x;
+  mad.lo.s32 %r5, %r2, %r3, %r4;
+  setp.ge.s32 %p, %r5, %r1;
+  @%p bra DONE;
+  mul.wide.s32 %rd2, %r5, 4;
+  cvta.to.global.u64 %rd3, %rd1;
+  add.s64 %rd3, %rd3, %rd2;
+  ld.global.f32 %f1, [%rd3];
+  add.f32 %f1, %f1, 0f40400000;
+  cvta.to.global.u64 %rd5, %rd4;
+  add.s64 %rd5, %rd5, %rd2;
+  st.global.f32 [%rd5], %f1;
+DONE:
+  ret;
+}
 )";
 
 const char *kManifest = R"({
@@ -108,6 +161,23 @@ const char *kManifest = R"({
      "grid": [[{"arg": "n", "ceil_div": 128}], [1], [1]],
      "params": [{"name": "out", "type": "ptr"},
                 {"name": "out_stride", "type": "i64"},
+                {"name": "n", "type": "i32"}]}
+  ]
+})";
+
+// A pre-kernel writes a scratch buffer that the next kernel reads.
+const char *kScratchManifest = R"({
+  "format": "attn-kernels", "version": 1,
+  "binary": "kernels.ptx", "binary_format": "ptx", "chip": "sm_80",
+  "scratch": [{"name": "tmp", "bytes": [{"arg": "n"}, 4]}],
+  "kernels": [
+    {"name": "stage", "block": [128, 1, 1], "shared_bytes": 0,
+     "grid": [[{"arg": "n", "ceil_div": 128}], [1], [1]],
+     "params": [{"name": "tmp", "type": "ptr"}, {"name": "n", "type": "i32"}]},
+    {"name": "consume", "block": [128, 1, 1], "shared_bytes": 0,
+     "grid": [[{"arg": "n", "ceil_div": 128}], [1], [1]],
+     "params": [{"name": "tmp", "type": "ptr"},
+                {"name": "out", "type": "ptr"},
                 {"name": "n", "type": "i32"}]}
   ]
 })";
@@ -164,17 +234,23 @@ int main() {
   if (!mkdtemp(dir))
     return 1;
   std::string manifestPath = std::string(dir) + "/manifest.json";
+  std::string scratchManifestPath = std::string(dir) + "/scratch.json";
   std::string ptxPath = std::string(dir) + "/kernels.ptx";
   std::ofstream(manifestPath) << kManifest;
+  std::ofstream(scratchManifestPath) << kScratchManifest;
   std::ofstream(ptxPath) << kPtx;
 
   char err[512];
   attn_launcher *launcher = attn_launcher_load(manifestPath.c_str(), err, sizeof(err));
+  char scratchErr[512];
+  attn_launcher *scratchLauncher = attn_launcher_load(
+      scratchManifestPath.c_str(), scratchErr, sizeof(scratchErr));
   unlink(manifestPath.c_str());
+  unlink(scratchManifestPath.c_str());
   unlink(ptxPath.c_str());
   rmdir(dir);
-  if (!launcher) {
-    std::printf("load failed: %s\n", err);
+  if (!launcher || !scratchLauncher) {
+    std::printf("load failed: %s\n", launcher ? scratchErr : err);
     return 1;
   }
 
@@ -222,10 +298,45 @@ int main() {
   }
   cuda.cuMemFree_v2(out);
   attn_launcher_free(launcher);
+
+  // Scratch: the launcher allocates tmp, then grows it for a larger n.
+  const int largeN = 20000;
+  uint64_t staged = 0;
+  if (cuda.cuMemAlloc_v2(&staged, sizeof(float) * largeN) != 0 ||
+      cuda.cuMemsetD32_v2(staged, 0, size_t(largeN)) != 0) {
+    std::printf("device allocation failed\n");
+    return 1;
+  }
+  const char *scratchNames[] = {"out", "n"};
+  for (int scratchN : {n, largeN}) {
+    int64_t scratchValues[] = {int64_t(staged), scratchN};
+    if (attn_launcher_launch(scratchLauncher, scratchNames, scratchValues, 2,
+                             nullptr, err, sizeof(err)) != ATTN_LAUNCHER_OK) {
+      std::printf("scratch launch (n = %d) failed: %s\n", scratchN, err);
+      return 1;
+    }
+  }
+  std::vector<float> stagedHost(largeN);
+  if (cuda.cuCtxSynchronize() != 0 ||
+      cuda.cuMemcpyDtoH_v2(stagedHost.data(), staged,
+                           stagedHost.size() * sizeof(float)) != 0) {
+    std::printf("synchronize/copy failed after the scratch launches\n");
+    return 1;
+  }
+  for (int i = 0; i < largeN; ++i) {
+    float expected = 2.0f * float(i) + 3.0f;
+    if (stagedHost[size_t(i)] != expected && wrong++ < 5)
+      std::printf("staged[%d] = %g, expected %g\n", i,
+                  double(stagedHost[size_t(i)]), double(expected));
+  }
+  attn_launcher_free(scratchLauncher); // frees tmp
+  cuda.cuMemFree_v2(staged);
   if (wrong) {
     std::printf("%d wrong\n", wrong);
     return 1;
   }
-  std::printf("GPU smoke passed (%d elements, shared %d bytes)\n", n, kSharedBytes);
+  std::printf("GPU smoke passed (%d elements, shared %d bytes; scratch up to "
+              "%d floats)\n",
+              n, kSharedBytes, largeN);
   return 0;
 }

@@ -116,6 +116,80 @@ static std::vector<int64_t> defaultArgValues() {
           int64_t(floatBits(0.125f)), 3};
 }
 
+// Quantized attention in miniature: a pre-kernel writes two scratch buffers
+// (int8 K and its scales) that the main kernel reads.
+static const char *kScratchManifest = R"({
+  "format": "attn-kernels", "version": 1,
+  "binary": "kernels.cubin", "binary_format": "cubin", "chip": "sm_90",
+  "scratch": [
+    {"name": "k_quant",
+     "bytes": [{"arg": "batch"}, 16, {"arg": "seq_k", "ceil_div": 16}, 16, 128]},
+    {"name": "k_scale", "bytes": [{"arg": "batch"}, 16, {"arg": "seq_k"}, 4]}
+  ],
+  "kernels": [
+    {
+      "name": "quantize_k",
+      "block": [128, 1, 1],
+      "shared_bytes": 0,
+      "grid": [[{"arg": "seq_k", "ceil_div": 64}], [16], [{"arg": "batch"}]],
+      "params": [{"name": "k", "type": "ptr"},
+                 {"name": "k_stride_b", "type": "i64"},
+                 {"name": "k_quant", "type": "ptr"},
+                 {"name": "k_scale", "type": "ptr"},
+                 {"name": "seq_k", "type": "i32"}]
+    },
+    {
+      "name": "attn_fwd_int8",
+      "block": [256, 1, 1],
+      "shared_bytes": 0,
+      "grid": [[{"arg": "seq_q", "ceil_div": 128}], [16], [{"arg": "batch"}]],
+      "params": [{"name": "q", "type": "ptr"},
+                 {"name": "k_quant", "type": "ptr"},
+                 {"name": "k_scale", "type": "ptr"},
+                 {"name": "out", "type": "ptr"},
+                 {"name": "seq_q", "type": "i32"},
+                 {"name": "seq_k", "type": "i32"}]
+    }
+  ]
+})";
+
+// Sizes for batch 2: ceil(seq_k / 16) * 16 * 128 int8 per (batch, head), and
+// one f32 scale per key row.
+static uint64_t kQuantBytes(int64_t seqK) {
+  return uint64_t(2 * 16 * ((seqK + 15) / 16) * 16 * 128);
+}
+static uint64_t kScaleBytes(int64_t seqK) {
+  return uint64_t(2 * 16 * seqK * 4);
+}
+
+// Launch arguments for kScratchManifest; no scratch pointers unless set.
+struct ScratchArgs {
+  std::vector<const char *> names = {"k", "k_stride_b", "seq_k", "batch",
+                                     "q", "out",        "seq_q"};
+  std::vector<int64_t> values = {0x7f0000001000, 4096,           1000, 2,
+                                 0x7f0000002000, 0x7f0000003000, 512};
+
+  ScratchArgs &set(const char *name, int64_t value) {
+    for (size_t i = 0; i < names.size(); ++i)
+      if (std::strcmp(names[i], name) == 0) {
+        values[i] = value;
+        return *this;
+      }
+    names.push_back(name);
+    values.push_back(value);
+    return *this;
+  }
+  ScratchArgs &remove(const char *name) {
+    for (size_t i = 0; i < names.size(); ++i)
+      if (std::strcmp(names[i], name) == 0) {
+        names.erase(names.begin() + long(i));
+        values.erase(values.begin() + long(i));
+      }
+    return *this;
+  }
+  int count() const { return int(names.size()); }
+};
+
 static Manifest parsedManifest(const char *text = kManifest) {
   Manifest manifest;
   std::string error;
@@ -180,6 +254,13 @@ struct RecordedLaunch {
   std::vector<uint64_t> params; // 8 bytes read from each param pointer
 };
 
+// A cuMemAlloc_v2 or cuMemFree_v2, with the context current at the time.
+struct FakeMemoryCall {
+  CUdeviceptr address;
+  uint64_t bytes;
+  CUcontext context;
+};
+
 struct FakeDriver {
   std::vector<std::string> calls;
   std::vector<std::string> functionNames;
@@ -191,6 +272,10 @@ struct FakeDriver {
   CUcontext primary = reinterpret_cast<CUcontext>(uintptr_t(0x200));
   CUresult launchResult = CUDA_SUCCESS;
   CUresult moduleLoadResult = CUDA_SUCCESS;
+  CUresult memAllocResult = CUDA_SUCCESS;
+  std::vector<FakeMemoryCall> allocations; // in order
+  std::vector<FakeMemoryCall> frees;       // bytes: of the freed allocation
+  CUdeviceptr nextAddress = 0xd00000000000;
 };
 static FakeDriver fake;
 
@@ -214,6 +299,29 @@ static CUresult fakeDeviceGet(CUdevice *device, int ordinal) {
 static CUresult fakePrimaryCtxRetain(CUcontext *context, CUdevice) {
   fake.calls.push_back("cuDevicePrimaryCtxRetain");
   *context = fake.primary;
+  return CUDA_SUCCESS;
+}
+static CUresult fakeCtxSynchronize() {
+  fake.calls.push_back("cuCtxSynchronize");
+  return CUDA_SUCCESS;
+}
+static CUresult fakeMemAlloc(CUdeviceptr *address, size_t bytes) {
+  fake.calls.push_back("cuMemAlloc_v2");
+  if (fake.memAllocResult != CUDA_SUCCESS)
+    return fake.memAllocResult;
+  *address = fake.nextAddress;
+  fake.nextAddress += 0x100000000; // 256-aligned like the driver's
+  fake.allocations.push_back({*address, bytes, fake.current});
+  return CUDA_SUCCESS;
+}
+static CUresult fakeMemFree(CUdeviceptr address) {
+  fake.calls.push_back("cuMemFree_v2");
+  uint64_t bytes = 0;
+  for (const FakeMemoryCall &allocation : fake.allocations)
+    if (allocation.address == address)
+      bytes = allocation.bytes;
+  CHECK(bytes != 0); // only what was allocated is freed
+  fake.frees.push_back({address, bytes, fake.current});
   return CUDA_SUCCESS;
 }
 static CUresult fakeModuleLoadData(CUmodule *module, const void *image) {
@@ -276,6 +384,9 @@ static DriverApi fakeDriverApi() {
   api.cuCtxSetCurrent = fakeCtxSetCurrent;
   api.cuDeviceGet = fakeDeviceGet;
   api.cuDevicePrimaryCtxRetain = fakePrimaryCtxRetain;
+  api.cuCtxSynchronize = fakeCtxSynchronize;
+  api.cuMemAlloc_v2 = fakeMemAlloc;
+  api.cuMemFree_v2 = fakeMemFree;
   api.cuModuleLoadData = fakeModuleLoadData;
   api.cuModuleUnload = fakeModuleUnload;
   api.cuModuleGetFunction = fakeModuleGetFunction;
@@ -363,6 +474,7 @@ TEST(ManifestParsesTheDesignExample) {
   CHECK_EQ(manifest.binaryFormat, BinaryFormat::Cubin);
   CHECK_EQ(manifest.chip, std::string("sm_90"));
   CHECK_EQ(manifest.kernels.size(), size_t(2));
+  CHECK(manifest.scratch.empty()); // the key is optional
   const KernelSpec &fwd = manifest.kernels[0];
   CHECK_EQ(fwd.name, std::string("attn_fwd_0"));
   CHECK_EQ(fwd.block[0], 256u);
@@ -432,36 +544,150 @@ TEST(ManifestErrorsNameTheLocation) {
   }
 }
 
+// kScratchManifest with the size of k_scale taken from a head count that
+// nothing else uses.
+static std::string scratchManifestWithHeadsK() {
+  return replaced(
+      kScratchManifest, "{\"arg\": \"batch\"}, 16, {\"arg\": \"seq_k\"}, 4]",
+      "{\"arg\": \"batch\"}, {\"arg\": \"heads_k\"}, {\"arg\": \"seq_k\"}, 4]");
+}
+
+TEST(ManifestParsesScratch) {
+  Manifest manifest = parsedManifest(kScratchManifest);
+  CHECK_EQ(manifest.scratch.size(), size_t(2));
+  const ScratchSpec &quant = manifest.scratch[0];
+  CHECK_EQ(quant.name, std::string("k_quant"));
+  CHECK_EQ(quant.bytes.size(), size_t(5));
+  CHECK(quant.bytes[0].isArgument);
+  CHECK_EQ(quant.bytes[1].constant, int64_t(16));
+  CHECK_EQ(quant.bytes[2].argumentName, std::string("seq_k"));
+  CHECK_EQ(quant.bytes[2].ceilDiv, int64_t(16));
+  CHECK_EQ(long(quant.argument), manifest.findArgument("k_quant"));
+  CHECK_EQ(manifest.scratch[1].name, std::string("k_scale"));
+  CHECK_EQ(long(manifest.scratch[1].argument),
+           manifest.findArgument("k_scale"));
+  // Scratch buffers stay ptr arguments, marked as such; the rest are not.
+  const ArgumentInfo &quantArgument = manifest.arguments[quant.argument];
+  CHECK(quantArgument.isParam);
+  CHECK_EQ(quantArgument.type, ParamType::Ptr);
+  CHECK_EQ(quantArgument.scratch, 0L);
+  CHECK_EQ(manifest.arguments[manifest.scratch[1].argument].scratch, 1L);
+  for (const char *name : {"k", "seq_k", "batch"}) {
+    CHECK_EQ(manifest.arguments[manifest.findArgument(name)].scratch, -1L);
+    CHECK(!manifest.arguments[manifest.findArgument(name)].sizesScratchOnly);
+  }
+  CHECK_EQ(manifest.arguments.size(), size_t(9));
+
+  // An argument first used by a size is listed, marked size-only.
+  Manifest withHeads = parsedManifest(scratchManifestWithHeadsK().c_str());
+  long headsK = withHeads.findArgument("heads_k");
+  CHECK(headsK >= 0);
+  if (headsK >= 0) {
+    CHECK(withHeads.arguments[headsK].sizesScratchOnly);
+    CHECK(!withHeads.arguments[headsK].isParam);
+  }
+}
+
+TEST(ScratchManifestErrorsNameTheValue) {
+  std::string base = kScratchManifest;
+  struct Case {
+    std::string text;
+    const char *expected;
+  } cases[] = {
+      {replaced(base, "\"name\": \"k_scale\", \"bytes\"",
+                "\"name\": \"k_quant\", \"bytes\""),
+       "scratch[1].name: duplicate scratch buffer \"k_quant\""},
+      {replaced(base, "16, 128]", "0, 128]"),
+       "scratch[0].bytes[3]: size factor must be positive, got 0"},
+      {replaced(base, "{\"arg\": \"seq_k\"}, 4]", "{\"arg\": \"seq_k\"}, -4]"),
+       "scratch[1].bytes[3]: size factor must be positive, got -4"},
+      {replaced(base, "\"ceil_div\": 16}", "\"ceil_div\": 0}"),
+       "scratch[0].bytes[2].ceil_div: must be positive, got 0"},
+      {replaced(base, "\"ceil_div\": 16}", "\"div\": 16}"),
+       "scratch[0].bytes[2]: unknown key \"div\" in size factor"},
+      {replaced(base, "{\"arg\": \"seq_k\"}, 4]",
+                "{\"arg\": \"seq_k\"}, \"4\"]"),
+       "scratch[1].bytes[3]: expected an integer or {\"arg\": ...}, got "
+       "string"},
+      {replaced(base, "\"name\": \"k_scale\", \"bytes\"",
+                "\"name\": \"k_stride_b\", \"bytes\""),
+       "scratch[1].name: scratch buffer \"k_stride_b\" is an i64 param of "
+       "kernel quantize_k (a scratch buffer must be a ptr param)"},
+      {replaced(base, "\"name\": \"k_scale\", \"bytes\"",
+                "\"name\": \"batch\", \"bytes\""),
+       "scratch[1].name: scratch buffer \"batch\" is used by the grid of "
+       "kernel quantize_k"},
+      {replaced(base, "\"name\": \"k_scale\", \"bytes\"",
+                "\"name\": \"v_fp8\", \"bytes\""),
+       "scratch[1].name: scratch buffer \"v_fp8\" is not a param of any "
+       "kernel"},
+      {replaced(base, "{\"arg\": \"seq_k\"}, 4]", "{\"arg\": \"k_quant\"}, 4]"),
+       "scratch[1].bytes[2]: scratch buffer \"k_quant\" cannot size a scratch "
+       "buffer"},
+      {replaced(
+           base, "{\"arg\": \"batch\"}, 16, {\"arg\": \"seq_k\", \"ceil_div\"",
+           "{\"arg\": \"k_scale\"}, 16, {\"arg\": \"seq_k\", \"ceil_div\""),
+       "scratch[0].bytes[0]: scratch buffer \"k_scale\" cannot size a scratch "
+       "buffer"},
+      {replaced(base, "[{\"arg\": \"batch\"}, 16, {\"arg\": \"seq_k\"}, 4]",
+                "[]"),
+       "scratch[1].bytes: expected at least one size factor"},
+      {replaced(
+           base,
+           ", \"bytes\": [{\"arg\": \"batch\"}, 16, {\"arg\": \"seq_k\"}, 4]",
+           ""),
+       "scratch[1]: missing \"bytes\""},
+      {replaced(base, "\"name\": \"k_scale\", ", "\"name\": \"\", "),
+       "scratch[1].name: must not be empty"},
+      {replaced(base, "\"scratch\": [", "\"scratch\": 3, \"unused\": ["),
+       "scratch: expected array, got integer"},
+  };
+  for (const Case &c : cases) {
+    Manifest manifest;
+    std::string error;
+    CHECK(!parseManifest(c.text, manifest, error));
+    CHECK_CONTAINS(error, c.expected);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Arguments, grids, marshalling
 
 TEST(ArgumentErrorsNameTheArgument) {
   Manifest manifest = parsedManifest();
   std::vector<int64_t> values = defaultArgValues(), bound;
+  std::vector<bool> given;
   std::string error;
 
-  CHECK(bindArguments(manifest, kArgNames, values.data(), kArgCount, bound, error));
+  CHECK(bindArguments(manifest, kArgNames, values.data(), kArgCount, bound,
+                      given, error));
   CHECK(bound == values);
+  CHECK(given == std::vector<bool>(kArgCount, true));
 
-  CHECK(!bindArguments(manifest, kArgNames, values.data(), 5, bound, error));
+  CHECK(!bindArguments(manifest, kArgNames, values.data(), 5, bound, given,
+                       error));
   CHECK_CONTAINS(error, "missing arguments \"scale\", \"splits\"");
 
-  CHECK(!bindArguments(manifest, kArgNames, values.data(), 6, bound, error));
+  CHECK(!bindArguments(manifest, kArgNames, values.data(), 6, bound, given,
+                       error));
   CHECK_EQ(error, std::string("missing argument \"splits\""));
 
   const char *unknown[] = {"q", "k_stride_b"};
-  CHECK(!bindArguments(manifest, unknown, values.data(), 2, bound, error));
+  CHECK(
+      !bindArguments(manifest, unknown, values.data(), 2, bound, given, error));
   CHECK_EQ(error, std::string("unknown argument \"k_stride_b\""));
 
   const char *twice[] = {"q", "q"};
-  CHECK(!bindArguments(manifest, twice, values.data(), 2, bound, error));
+  CHECK(!bindArguments(manifest, twice, values.data(), 2, bound, given, error));
   CHECK_EQ(error, std::string("argument \"q\" given twice"));
 
   const char *nullName[] = {"q", nullptr};
-  CHECK(!bindArguments(manifest, nullName, values.data(), 2, bound, error));
+  CHECK(!bindArguments(manifest, nullName, values.data(), 2, bound, given,
+                       error));
   CHECK_CONTAINS(error, "argument #1 has a null name");
 
-  CHECK(!bindArguments(manifest, kArgNames, values.data(), -1, bound, error));
+  CHECK(!bindArguments(manifest, kArgNames, values.data(), -1, bound, given,
+                       error));
   CHECK_CONTAINS(error, "negative argument count");
 }
 
@@ -538,14 +764,100 @@ TEST(ZeroGridSkipsKernel) {
   Manifest manifest = parsedManifest();
   std::vector<int64_t> values = defaultArgValues();
   values[6] = 0; // splits: the second kernel has nothing to do
-  std::vector<PlannedLaunch> plan;
+  LaunchPlan plan;
   std::string error;
   CHECK(planLaunches(manifest, kArgNames, values.data(), kArgCount, plan, error));
-  CHECK_EQ(plan.size(), size_t(1));
-  CHECK_EQ(plan[0].kernel, size_t(0));
+  CHECK_EQ(plan.launches.size(), size_t(1));
+  CHECK_EQ(plan.launches[0].kernel, size_t(0));
   values[3] = 0; // batch: nothing at all
   CHECK(planLaunches(manifest, kArgNames, values.data(), kArgCount, plan, error));
-  CHECK(plan.empty());
+  CHECK(plan.launches.empty());
+}
+
+TEST(ScratchIsSizedFromArguments) {
+  Manifest manifest = parsedManifest(kScratchManifest);
+  ScratchArgs args;
+  LaunchPlan plan;
+  std::string error;
+  CHECK(planLaunches(manifest, args.names.data(), args.values.data(),
+                     args.count(), plan, error));
+  CHECK_EQ(plan.scratch.size(), size_t(2));
+  CHECK(plan.scratch[0].allocate && plan.scratch[1].allocate);
+  CHECK_EQ(plan.scratch[0].bytes, kQuantBytes(1000)); // 4128768
+  CHECK_EQ(plan.scratch[1].bytes, kScaleBytes(1000)); // 128000
+  CHECK_EQ(plan.launches.size(), size_t(2));
+
+  // The caller's pointer: nothing to allocate, and it is the param.
+  args.set("k_scale", 0x7f0000009000);
+  CHECK(planLaunches(manifest, args.names.data(), args.values.data(),
+                     args.count(), plan, error));
+  CHECK(plan.scratch[0].allocate);
+  CHECK(!plan.scratch[1].allocate);
+  CHECK_EQ(plan.launches[1].paramSlots[2], uint64_t(0x7f0000009000));
+
+  // Batch 0: empty buffers and no kernel to run.
+  args.set("batch", 0);
+  CHECK(planLaunches(manifest, args.names.data(), args.values.data(),
+                     args.count(), plan, error));
+  CHECK(plan.scratch[0].allocate);
+  CHECK_EQ(plan.scratch[0].bytes, uint64_t(0));
+  CHECK(plan.launches.empty());
+}
+
+TEST(ScratchSizeErrorsNameTheBuffer) {
+  Manifest manifest = parsedManifest(scratchManifestWithHeadsK().c_str());
+  LaunchPlan plan;
+  std::string error;
+  auto plans = [&](const ScratchArgs &args) {
+    return planLaunches(manifest, args.names.data(), args.values.data(),
+                        args.count(), plan, error);
+  };
+
+  // heads_k only sizes k_scale: needed only when the launcher allocates it.
+  CHECK(!plans(ScratchArgs()));
+  CHECK_EQ(error,
+           std::string("missing argument \"heads_k\" for the size of "
+                       "scratch buffer \"k_scale\" (or pass \"k_scale\")"));
+  CHECK(plans(ScratchArgs().set("k_scale", 0x7f0000009000)));
+  CHECK(plans(ScratchArgs().set("heads_k", 16)));
+  CHECK_EQ(plan.scratch[1].bytes, kScaleBytes(1000));
+
+  // An argument kernels use too is missing as for any kernel.
+  CHECK(!plans(ScratchArgs().set("heads_k", 16).remove("seq_k")));
+  CHECK_EQ(error, std::string("missing argument \"seq_k\""));
+
+  CHECK(!plans(ScratchArgs().set("heads_k", -1)));
+  CHECK_EQ(error, std::string("argument \"heads_k\" = -1 is negative but sizes "
+                              "scratch buffer \"k_scale\""));
+
+  // 2 * 2^62 * 1000 * 4 bytes.
+  CHECK(!plans(ScratchArgs().set("heads_k", int64_t(1) << 62)));
+  CHECK_EQ(error,
+           std::string("scratch buffer \"k_scale\": size does not fit 64 "
+                       "bits (batch = 2, heads_k = 4611686018427387904, "
+                       "seq_k = 1000)"));
+  // The edge: 2 * 2^50 * 2047 * 4 < 2^64 = 2 * 2^50 * 2048 * 4.
+  ScratchArgs edge = ScratchArgs().set("heads_k", int64_t(1) << 50);
+  CHECK(plans(edge.set("seq_k", 2047)));
+  CHECK_EQ(plan.scratch[1].bytes, (uint64_t(1) << 51) * 2047 * 4);
+  CHECK(!plans(edge.set("seq_k", 2048)));
+  CHECK_CONTAINS(error,
+                 "scratch buffer \"k_scale\": size does not fit 64 bits");
+  // A zero factor wins over overflow: an empty buffer.
+  CHECK(plans(ScratchArgs().set("heads_k", int64_t(1) << 62).set("batch", 0)));
+  CHECK_EQ(plan.scratch[1].bytes, uint64_t(0));
+
+  // Two size-only arguments missing are listed together.
+  Manifest twoMissing = parsedManifest(
+      replaced(scratchManifestWithHeadsK(), "{\"arg\": \"seq_k\"}, 4]",
+               "{\"arg\": \"seq_k\"}, {\"arg\": \"scale_bytes\"}]")
+          .c_str());
+  ScratchArgs args;
+  CHECK(!planLaunches(twoMissing, args.names.data(), args.values.data(),
+                      args.count(), plan, error));
+  CHECK_EQ(error, std::string("missing arguments \"heads_k\", \"scale_bytes\" "
+                              "for the size of scratch buffer \"k_scale\" (or "
+                              "pass \"k_scale\")"));
 }
 
 // ---------------------------------------------------------------------------
@@ -717,6 +1029,265 @@ TEST(LoadErrorsNameTheFile) {
 }
 
 // ---------------------------------------------------------------------------
+// Scratch buffers against the in-process fake driver
+
+static int launchScratch(Launcher &launcher, const ScratchArgs &args,
+                         std::string &error) {
+  return launcher.launch(args.names.data(), args.values.data(), args.count(),
+                         nullptr, error);
+}
+
+TEST(ScratchIsAllocatedOnFirstLaunchAndPassedToKernels) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kScratchManifest, "CUBIN");
+  std::string error;
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error), ATTN_LAUNCHER_OK);
+  CHECK(error.empty());
+  CHECK(fake.calls ==
+        std::vector<std::string>(
+            {"cuInit", "cuModuleLoadData", "cuMemAlloc_v2", "cuMemAlloc_v2"}));
+  CHECK_EQ(fake.allocations.size(), size_t(2));
+  if (fake.allocations.size() != 2)
+    return;
+  const FakeMemoryCall &quant = fake.allocations[0],
+                       &scale = fake.allocations[1];
+  CHECK_EQ(quant.bytes, kQuantBytes(1000)); // 2*16*63*16*128 = 4128768
+  CHECK_EQ(scale.bytes, kScaleBytes(1000)); // 2*16*1000*4 = 128000
+  CHECK_EQ(quant.context, fake.current);
+  CHECK(quant.address != scale.address);
+
+  // Both kernels get the same buffers, in their own param positions.
+  CHECK_EQ(fake.launches.size(), size_t(2));
+  CHECK(fake.launches[0].params ==
+        std::vector<uint64_t>(
+            {0x7f0000001000, 4096, quant.address, scale.address, 1000}));
+  CHECK(fake.launches[1].params ==
+        std::vector<uint64_t>({0x7f0000002000, quant.address, scale.address,
+                               0x7f0000003000, 512, 1000}));
+}
+
+TEST(ScratchIsReusedUntilALaunchNeedsMore) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, scratchManifestWithHeadsK(), "CUBIN");
+  std::string error;
+  ScratchArgs args = ScratchArgs().set("heads_k", 16);
+  CHECK_EQ(launchScratch(*launcher, args, error), ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(2));
+  if (fake.allocations.size() != 2)
+    return;
+  const CUdeviceptr quant = fake.allocations[0].address;
+  const CUdeviceptr scale = fake.allocations[1].address;
+
+  // Smaller, then the same: the buffers are reused as they are.
+  for (int64_t seqK : {500, 1000}) {
+    fake.calls.clear();
+    fake.launches.clear();
+    CHECK_EQ(launchScratch(*launcher, args.set("seq_k", seqK), error),
+             ATTN_LAUNCHER_OK);
+    CHECK(fake.calls.empty()); // no allocation, free or synchronization
+    CHECK_EQ(fake.launches.size(), size_t(2));
+    CHECK_EQ(fake.launches[1].params[1], quant);
+    CHECK_EQ(fake.launches[1].params[2], scale);
+    CHECK_EQ(fake.launches[1].params[5], uint64_t(seqK));
+  }
+  CHECK_EQ(fake.allocations.size(), size_t(2));
+
+  // More heads: only k_scale grows, after the queued work is done.
+  fake.calls.clear();
+  fake.launches.clear();
+  CHECK_EQ(launchScratch(*launcher, args.set("heads_k", 32), error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.calls ==
+        std::vector<std::string>(
+            {"cuCtxSynchronize", "cuMemFree_v2", "cuMemAlloc_v2"}));
+  CHECK_EQ(fake.frees.size(), size_t(1));
+  CHECK_EQ(fake.allocations.size(), size_t(3));
+  if (fake.frees.size() != 1 || fake.allocations.size() != 3)
+    return;
+  CHECK_EQ(fake.frees[0].address, scale);
+  CHECK_EQ(fake.allocations[2].bytes, uint64_t(2 * 32 * 1000 * 4));
+  const CUdeviceptr grownScale = fake.allocations[2].address;
+  CHECK(grownScale != scale);
+  CHECK_EQ(fake.launches[0].params[2], quant);
+  CHECK_EQ(fake.launches[0].params[3], grownScale);
+  CHECK_EQ(fake.launches[1].params[2], grownScale);
+
+  // Longer keys: both grow, with one synchronization for the two frees.
+  fake.calls.clear();
+  CHECK_EQ(launchScratch(*launcher, args.set("seq_k", 2000), error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.calls == std::vector<std::string>(
+                          {"cuCtxSynchronize", "cuMemFree_v2", "cuMemAlloc_v2",
+                           "cuMemFree_v2", "cuMemAlloc_v2"}));
+  CHECK_EQ(fake.allocations.size(), size_t(5));
+  if (fake.allocations.size() != 5)
+    return;
+  CHECK_EQ(fake.allocations[3].bytes, kQuantBytes(2000));
+  CHECK_EQ(fake.allocations[4].bytes, uint64_t(2 * 32 * 2000 * 4));
+  CHECK_EQ(fake.frees.size(), size_t(3));
+  CHECK_EQ(fake.frees[1].address, quant);
+  CHECK_EQ(fake.frees[2].address, grownScale);
+}
+
+TEST(CallerScratchPointerBypassesAllocation) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kScratchManifest, "CUBIN");
+  std::string error;
+  ScratchArgs args = ScratchArgs()
+                         .set("k_quant", 0x7f0000008000)
+                         .set("k_scale", 0x7f0000009000);
+  CHECK_EQ(launchScratch(*launcher, args, error), ATTN_LAUNCHER_OK);
+  CHECK(fake.allocations.empty());
+  CHECK_EQ(fake.launches.size(), size_t(2));
+  CHECK(fake.launches[0].params ==
+        std::vector<uint64_t>(
+            {0x7f0000001000, 4096, 0x7f0000008000, 0x7f0000009000, 1000}));
+  CHECK(fake.launches[1].params ==
+        std::vector<uint64_t>({0x7f0000002000, 0x7f0000008000, 0x7f0000009000,
+                               0x7f0000003000, 512, 1000}));
+
+  // One of each: only the other is allocated.
+  fake.launches.clear();
+  CHECK_EQ(launchScratch(*launcher,
+                         ScratchArgs().set("k_scale", 0x7f0000009000), error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(1));
+  if (fake.allocations.size() != 1)
+    return;
+  CHECK_EQ(fake.allocations[0].bytes, kQuantBytes(1000));
+  CHECK_EQ(fake.launches[1].params[1], fake.allocations[0].address);
+  CHECK_EQ(fake.launches[1].params[2], uint64_t(0x7f0000009000));
+
+  // A buffer the caller passes needs no size arguments.
+  launcher.reset();
+  auto withHeads = loadWithFake(dir, scratchManifestWithHeadsK(), "CUBIN");
+  CHECK_EQ(launchScratch(*withHeads,
+                         ScratchArgs().set("k_scale", 0x7f0000009000), error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(1));
+}
+
+TEST(EmptyScratchIsANullPointer) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kScratchManifest, "CUBIN");
+  std::string error;
+  // No keys: quantize_k has no blocks, attn_fwd_int8 still runs (it writes
+  // the empty-softmax output) and gets null buffers.
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs().set("seq_k", 0), error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.allocations.empty());
+  CHECK_EQ(fake.launches.size(), size_t(1));
+  if (fake.launches.size() != 1)
+    return;
+  CHECK_EQ(fake.launches[0].function, std::string("attn_fwd_int8"));
+  CHECK_EQ(fake.launches[0].params[1], uint64_t(0));
+  CHECK_EQ(fake.launches[0].params[2], uint64_t(0));
+
+  // Also once buffers exist: null, and the buffers are kept.
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error), ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(2));
+  fake.launches.clear();
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs().set("seq_k", 0), error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.launches.size(), size_t(1));
+  CHECK_EQ(fake.launches[0].params[1], uint64_t(0));
+  CHECK(fake.frees.empty());
+
+  // Batch 0: nothing runs, so the driver is not even touched.
+  launcher.reset();
+  auto fresh = loadWithFake(dir, kScratchManifest, "CUBIN");
+  CHECK_EQ(launchScratch(*fresh, ScratchArgs().set("batch", 0), error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.calls.empty());
+}
+
+TEST(ScratchOnlyReadBySkippedKernelsIsNotAllocated) {
+  ArtifactDir dir;
+  // k_scale is read only by attn_fwd_int8, which has no blocks for seq_q 0.
+  auto launcher =
+      loadWithFake(dir,
+                   replaced(kScratchManifest,
+                            "{\"name\": \"k_scale\", \"type\": \"ptr\"},\n"
+                            "                 {\"name\": \"seq_k\"",
+                            "{\"name\": \"seq_k\""),
+                   "CUBIN");
+  std::string error;
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs().set("seq_q", 0), error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.launches.size(), size_t(1));
+  CHECK_EQ(fake.allocations.size(), size_t(1));
+  if (fake.allocations.size() == 1)
+    CHECK_EQ(fake.allocations[0].bytes, kQuantBytes(1000));
+}
+
+TEST(ScratchIsPerContextAndFreedWithTheLauncher) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kScratchManifest, "CUBIN");
+  std::string error;
+  const CUcontext first = fake.current;
+  const CUcontext second = reinterpret_cast<CUcontext>(uintptr_t(0x300));
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error), ATTN_LAUNCHER_OK);
+  fake.current = second; // another device: buffers of its own
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error), ATTN_LAUNCHER_OK);
+  fake.current = first; // the first context's buffers are still there
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error), ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(4));
+  if (fake.allocations.size() != 4)
+    return;
+  CHECK_EQ(fake.allocations[0].context, first);
+  CHECK_EQ(fake.allocations[2].context, second);
+  CHECK_EQ(fake.launches.size(), size_t(6));
+  CHECK_EQ(fake.launches[5].params[1], fake.allocations[0].address);
+  CHECK_EQ(fake.launches[3].params[1], fake.allocations[2].address);
+  CHECK(fake.frees.empty());
+
+  // Freed with the launcher (attn_launcher_free deletes it), each buffer in
+  // its own context; the caller's context is current again afterwards.
+  const CUcontext callers = reinterpret_cast<CUcontext>(uintptr_t(0x400));
+  fake.current = callers;
+  launcher.reset();
+  CHECK_EQ(fake.frees.size(), size_t(4));
+  for (const FakeMemoryCall &allocation : fake.allocations) {
+    bool freedInItsContext = false;
+    for (const FakeMemoryCall &freed : fake.frees)
+      freedInItsContext |= freed.address == allocation.address &&
+                           freed.context == allocation.context;
+    CHECK(freedInItsContext);
+  }
+  CHECK_EQ(fake.current, callers);
+}
+
+TEST(ScratchErrorsLaunchNothing) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, scratchManifestWithHeadsK(), "CUBIN");
+  std::string error;
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs(), error),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_CONTAINS(error, "missing argument \"heads_k\" for the size of "
+                        "scratch buffer \"k_scale\"");
+  CHECK_EQ(launchScratch(*launcher,
+                         ScratchArgs().set("heads_k", int64_t(1) << 62), error),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_CONTAINS(error,
+                 "scratch buffer \"k_scale\": size does not fit 64 bits");
+  CHECK(fake.calls.empty());
+
+  // A failed allocation is the driver's error; nothing runs, and the next
+  // launch tries again.
+  fake.memAllocResult = 2;
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs().set("heads_k", 16), error),
+           ATTN_LAUNCHER_ERROR_CUDA);
+  CHECK_CONTAINS(error, "cuMemAlloc_v2(scratch buffer \"k_quant\", 4128768 "
+                        "bytes) failed: CUDA_ERROR_UNKNOWN");
+  CHECK(fake.launches.empty());
+  fake.memAllocResult = CUDA_SUCCESS;
+  CHECK_EQ(launchScratch(*launcher, ScratchArgs().set("heads_k", 16), error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(2));
+  CHECK_EQ(fake.launches.size(), size_t(2));
+}
+
+// ---------------------------------------------------------------------------
 // The C ABI and the dlopen path
 
 TEST(CApiLoadQueryAndErrors) {
@@ -738,6 +1309,8 @@ TEST(CApiLoadQueryAndErrors) {
   CHECK_EQ(std::string(attn_launcher_argument_name(l, 6)), std::string("splits"));
   CHECK_EQ(std::string(attn_launcher_argument_type(l, 6)), std::string("int"));
   CHECK_EQ(std::string(attn_launcher_argument_type(l, 0)), std::string("ptr"));
+  CHECK_EQ(attn_launcher_num_scratch(l), 0);
+  CHECK(attn_launcher_scratch_name(l, 0) == nullptr);
 
   // Argument errors come before any driver use, so this holds with or
   // without libcuda on the machine.
@@ -767,32 +1340,88 @@ TEST(CApiLoadQueryAndErrors) {
   attn_launcher_free(nullptr);
 }
 
-// The real loader against a stand-in libcuda.so: every symbol resolves by
-// name and a launch goes through it.
-TEST(DlopenedDriverLaunches) {
-  DriverApi api;
+TEST(CApiScratchQueriesAndErrors) {
+  ArtifactDir dir;
+  dir.write("kernels.cubin", "CUBIN");
+  std::string manifestPath =
+      dir.write("manifest.json", scratchManifestWithHeadsK());
+  char err[256] = "untouched";
+  attn_launcher *l = attn_launcher_load(manifestPath.c_str(), err, sizeof(err));
+  CHECK(l != nullptr);
+  CHECK_EQ(attn_launcher_num_scratch(l), 2);
+  CHECK_EQ(std::string(attn_launcher_scratch_name(l, 0)),
+           std::string("k_quant"));
+  CHECK_EQ(std::string(attn_launcher_scratch_name(l, 1)),
+           std::string("k_scale"));
+  CHECK(attn_launcher_scratch_name(l, 2) == nullptr);
+  CHECK(attn_launcher_scratch_name(l, -1) == nullptr);
+  CHECK(attn_launcher_scratch_name(nullptr, 0) == nullptr);
+  CHECK_EQ(attn_launcher_num_scratch(nullptr), 0);
+  // Buffers stay ptr arguments; a size-only argument comes last, as "int".
+  CHECK_EQ(attn_launcher_num_arguments(l), 10);
+  CHECK_EQ(std::string(attn_launcher_argument_name(l, 2)),
+           std::string("k_quant"));
+  CHECK_EQ(std::string(attn_launcher_argument_type(l, 2)), std::string("ptr"));
+  CHECK_EQ(std::string(attn_launcher_argument_name(l, 9)),
+           std::string("heads_k"));
+  CHECK_EQ(std::string(attn_launcher_argument_type(l, 9)), std::string("int"));
+
+  // Checked before any driver use: holds with or without libcuda.
+  ScratchArgs args;
+  CHECK_EQ(attn_launcher_launch(l, args.names.data(), args.values.data(),
+                                args.count(), nullptr, err, sizeof(err)),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_EQ(std::string(err),
+           std::string("missing argument \"heads_k\" for the size of scratch "
+                       "buffer \"k_scale\" (or pass \"k_scale\")"));
+  attn_launcher_free(l);
+
+  std::string bad = dir.write(
+      "bad.json", replaced(kScratchManifest, "\"name\": \"k_scale\", \"bytes\"",
+                           "\"name\": \"k_quant\", \"bytes\""));
+  CHECK(attn_launcher_load(bad.c_str(), err, sizeof(err)) == nullptr);
+  CHECK_EQ(std::string(err),
+           "bad manifest " + bad +
+               ": scratch[1].name: duplicate scratch buffer \"k_quant\"");
+}
+
+// The stand-in libcuda.so through the real loader (every symbol resolved by
+// name) into `api`; returns its record, cleared, or null on failure.
+static DriverApi dlopenedApi;
+static FakeCudaState *dlopenFakeCuda() {
   std::string error;
-  bool loaded = loadDriverApi(ATTN_FAKE_CUDA_PATH, api, error);
+  bool loaded = loadDriverApi(ATTN_FAKE_CUDA_PATH, dlopenedApi, error);
   if (!loaded)
     std::fprintf(stderr, "%s\n", error.c_str());
   CHECK(loaded);
   if (!loaded)
-    return;
+    return nullptr;
   void *handle = dlopen(ATTN_FAKE_CUDA_PATH, RTLD_NOW | RTLD_NOLOAD);
   CHECK(handle != nullptr);
-  auto stateOf = reinterpret_cast<FakeCudaState *(*)()>(dlsym(handle, "fake_cuda_state"));
+  auto stateOf = reinterpret_cast<FakeCudaState *(*)()>(
+      handle ? dlsym(handle, "fake_cuda_state") : nullptr);
   CHECK(stateOf != nullptr);
   if (!stateOf)
-    return;
+    return nullptr;
   FakeCudaState *state = stateOf();
+  *state = FakeCudaState();
+  return state;
+}
+static const DriverApi *dlopenedDriverProvider(std::string &) {
+  return &dlopenedApi;
+}
 
+// The real loader against a stand-in libcuda.so: a launch goes through it.
+TEST(DlopenedDriverLaunches) {
+  FakeCudaState *state = dlopenFakeCuda();
+  if (!state)
+    return;
+  const DriverApi &api = dlopenedApi;
+  std::string error;
   ArtifactDir dir;
   dir.write("kernels.cubin", "CUBIN");
-  static DriverApi dlopened;
-  dlopened = api;
-  auto launcher = Launcher::load(
-      dir.write("manifest.json", kManifest),
-      [](std::string &) -> const DriverApi * { return &dlopened; }, error);
+  auto launcher = Launcher::load(dir.write("manifest.json", kManifest),
+                                 dlopenedDriverProvider, error);
   CHECK(launcher != nullptr);
   std::vector<int64_t> values = defaultArgValues();
   values[6] = 0; // only attn_fwd_0 runs
@@ -809,6 +1438,39 @@ TEST(DlopenedDriverLaunches) {
   CHECK_EQ(std::string(state->function), std::string("attn_combine_1"));
   CHECK_EQ(describeDriverError(api, "cuX", 1),
            std::string("cuX failed: CUDA_ERROR_FAKE (fake error)"));
+}
+
+// Scratch allocation through the dlopened cuMemAlloc_v2 and cuMemFree_v2.
+TEST(DlopenedDriverAllocatesAndFreesScratch) {
+  FakeCudaState *state = dlopenFakeCuda();
+  if (!state)
+    return;
+  std::string error;
+  ArtifactDir dir;
+  dir.write("kernels.cubin", "CUBIN");
+  auto launcher = Launcher::load(dir.write("manifest.json", kScratchManifest),
+                                 dlopenedDriverProvider, error);
+  CHECK(launcher != nullptr);
+  if (!launcher)
+    return;
+  ScratchArgs args;
+  for (int i = 0; i < 2; ++i) // the second launch reuses the buffers
+    CHECK_EQ(launcher->launch(args.names.data(), args.values.data(),
+                              args.count(), nullptr, error),
+             ATTN_LAUNCHER_OK);
+  CHECK_EQ(state->launches, 4);
+  CHECK_EQ(state->allocs, 2);
+  CHECK_EQ(state->allocBytes[0], kQuantBytes(1000));
+  CHECK_EQ(state->allocBytes[1], kScaleBytes(1000));
+  CHECK_EQ(state->allocAddress[0] % 256, uint64_t(0));
+  CHECK_EQ(state->frees, 0);
+  launcher.reset();
+  CHECK_EQ(state->frees, 2);
+  CHECK((state->freedAddress[0] == state->allocAddress[0] &&
+         state->freedAddress[1] == state->allocAddress[1]) ||
+        (state->freedAddress[0] == state->allocAddress[1] &&
+         state->freedAddress[1] == state->allocAddress[0]));
+  CHECK_EQ(state->syncs, 0);
 }
 
 int main() {

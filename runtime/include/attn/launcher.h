@@ -47,7 +47,9 @@ ATTN_LAUNCHER_API attn_launcher *attn_launcher_load(const char *manifest_path,
  * loaded once per context.
  *
  * Arguments are (names[i], values[i]) pairs, every argument of the manifest
- * exactly once. Values are int64: device pointers cast to int64; i32
+ * exactly once, except that scratch buffers (below) may be left out, and
+ * with them the arguments used only for their sizes. Values are int64:
+ * device pointers cast to int64; i32
  * params must fit in int32; an f32 param takes the IEEE-754 bit pattern of
  * the float in the low 32 bits (e.g. struct.unpack("<I",
  * struct.pack("<f", x))[0]; a sign-extended int32 works too).
@@ -59,7 +61,9 @@ ATTN_LAUNCHER_API int attn_launcher_launch(attn_launcher *l,
                                            void *stream, char *err,
                                            size_t err_len);
 
-/* Unloads the modules (best effort) and frees the launcher. NULL is a no-op. */
+/* Unloads the modules and frees the scratch buffers the launcher allocated
+ * (best effort; work using them must have finished), then frees the
+ * launcher. NULL is a no-op. */
 ATTN_LAUNCHER_API void attn_launcher_free(attn_launcher *l);
 
 /* The kernels, in launch order. Names are NULL for an out-of-range index;
@@ -76,14 +80,28 @@ ATTN_LAUNCHER_API const char *attn_launcher_param_name(const attn_launcher *l,
 ATTN_LAUNCHER_API const char *attn_launcher_param_type(const attn_launcher *l,
                                                        int kernel, int param);
 
-/* The argument names attn_launcher_launch requires (the union over kernels
- * of params and grid arguments, first-use order). Type as for params, or
- * "int" for a name only used in a grid. */
+/* The argument names attn_launcher_launch takes (the union over kernels of
+ * params and grid arguments, then scratch size arguments; first-use order).
+ * Type as for params, or "int" for a name only used in a grid or a scratch
+ * size. */
 ATTN_LAUNCHER_API int attn_launcher_num_arguments(const attn_launcher *l);
 ATTN_LAUNCHER_API const char *
 attn_launcher_argument_name(const attn_launcher *l, int argument);
 ATTN_LAUNCHER_API const char *
 attn_launcher_argument_type(const attn_launcher *l, int argument);
+
+/* Scratch buffers: ptr arguments that pre-kernels write and later kernels
+ * read (e.g. quantized K). For each one the caller does not pass, the
+ * launcher supplies a device buffer of the manifest's size: allocated with
+ * cuMemAlloc in the current context, kept for later launches in that context
+ * (grown when a launch needs more), freed by attn_launcher_free. Contents do
+ * not carry over between launches. One buffer per context serves every
+ * stream: launches that may overlap on different streams, and launches under
+ * CUDA graph capture, should pass their own. A caller that passes one gives
+ * at least the manifest's size. Names are NULL for an out-of-range index. */
+ATTN_LAUNCHER_API int attn_launcher_num_scratch(const attn_launcher *l);
+ATTN_LAUNCHER_API const char *attn_launcher_scratch_name(const attn_launcher *l,
+                                                         int scratch);
 
 #ifdef __cplusplus
 }
