@@ -32,10 +32,55 @@ func.func @head_dim(%q: memref<1x1x64x96xf16>) {
 
 // -----
 
-func.func @quantized(%q: memref<1x1x64x64xf16>) {
-  // expected-error @+1 {{precision #attn.precision<sage1> is not supported by the GPU kernels yet}}
+func.func @qk_fp8(%q: memref<1x1x64x64xf16>) {
+  // expected-error @+1 {{precision #attn.precision<qk = f8E4M3FN, qk_granularity = token>: qk = f8E4M3FN is not supported by the GPU kernels yet; the CPU pipeline emulates it}}
   attn.attention ins(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
-    outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<sage1>
+    outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<qk = f8E4M3FN, qk_granularity = token>
+  return
+}
+
+// -----
+
+func.func @pv_fp8_needs_sm89(%q: memref<1x1x64x64xf16>) {
+  // expected-error @+1 {{FP8 P.V (pv = f8E4M3FN) needs target=sm_89 (mma.sync e4m3), got target=sm_80}}
+  attn.attention ins(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
+    outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<sage2_8b>
+  return
+}
+
+// -----
+
+func.func @pv_fp4(%q: memref<1x1x64x64xf16>) {
+  // expected-error @+1 {{pv = f4E2M1FN is not supported by the GPU kernels yet}}
+  attn.attention ins(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
+    outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<pv = f4E2M1FN>
+  return
+}
+
+// -----
+
+func.func @smooth_q_unquantized(%q: memref<1x1x64x64xf16>) {
+  // expected-error @+1 {{smooth_q without integer Q.K is not supported by the GPU kernels yet}}
+  attn.attention ins(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
+    outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<smooth_q>
+  return
+}
+
+// -----
+
+func.func @int4_short_rows(%q: memref<1x1x64x32xf16>) {
+  // expected-error @+1 {{Q.K in 4-bit integers needs rows of at least 32 bytes (head dim D >= 64), got D = 32}}
+  attn.attention ins(%q, %q, %q : memref<1x1x64x32xf16>, memref<1x1x64x32xf16>, memref<1x1x64x32xf16>)
+    outs(%q : memref<1x1x64x32xf16>) precision = #attn.precision<qk = i4, qk_granularity = token>
+  return
+}
+
+// -----
+
+func.func @group_precision(%q: memref<1x2x64x64xf16>) {
+  // expected-error @+1 {{head group precision #attn.precision<sage1> differs from the op's; the GPU kernels serve one precision per op}}
+  attn.attention ins(%q, %q, %q : memref<1x2x64x64xf16>, memref<1x2x64x64xf16>, memref<1x2x64x64xf16>)
+    outs(%q : memref<1x2x64x64xf16>) heads = #attn.heads<groups = [#attn.head_group<heads = [0], precision = #attn.precision<sage1>>]>
   return
 }
 
@@ -56,3 +101,4 @@ func.func @dynamic_heads(%q: memref<1x?x64x64xf16>) {
     outs(%q : memref<1x?x64x64xf16>)
   return
 }
+

@@ -374,6 +374,8 @@ void AttentionKernelBuilder::declareParams() {
     addParam("v_quant", globalPtrType());
   if (precision.fp8Value())
     addParam("v_scale", globalPtrType());
+  if (precision.smoothQ)
+    addParam("score_correction", globalPtrType());
   if (precision.smoothK && op.getLseOutput())
     addParam("lse_correction", globalPtrType());
   addTensorParams("out", op.getOutput(), {"b", "h", "n"});
@@ -489,6 +491,32 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
         scores[j][e] = arith::MulFOp::create(b, loc, dot, factor);
       }
     }
+  }
+  // smooth_q: the scores get back dS[block of the row, key].
+  if (precision.smoothQ) {
+    Value numBlocks = arith::CeilDivSIOp::create(
+        b, loc, seqQ, idx(precision.smoothQBlock));
+    std::array<Value, 2> rowBase;
+    for (int64_t row = 0; row < 2; ++row) {
+      Value blk = div(select(rowValid[row], rowTokens[row], idx(0)),
+                      precision.smoothQBlock);
+      rowBase[row] = i64Mul(
+          toI64(add(mul(add(mul(batch, idx(op.getNumQueryHeads())), head),
+                        numBlocks),
+                    blk)),
+          toI64(seqK));
+    }
+    for (int64_t j = 0; j < keyTiles8; ++j)
+      for (int64_t e = 0; e < 4; ++e) {
+        Value position = add(idx(8 * j + (e % 2)), mul(t, idx(2)));
+        auto [key, valid] = tokenOf(keys, slot.keyTile, position, seqK);
+        Value correction = loadGlobal(
+            b.getF32Type(),
+            globalAt(param("score_correction"),
+                     i64Add(rowBase[e / 2], toI64(select(valid, key, idx(0)))),
+                     4));
+        scores[j][e] = arith::AddFOp::create(b, loc, scores[j][e], correction);
+      }
   }
 
   // Mask: only partial tiles evaluate the predicate. Element e of n8 tile j
@@ -893,6 +921,11 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
            << "attn-lower-to-gpu: Q.K in " << precision.qkBits
            << "-bit integers needs rows of at least 32 bytes (head dim D >= "
            << 256 / precision.qkBits << "), got D = " << headDim;
+  if (precision.fp8Value() && keys.tokens % 32 != 0)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: FP8 P.V (m16n8k32) needs key tiles of a "
+              "multiple of 32 tokens, got "
+           << keys.tokens;
   queryInRegisters = qkRowBytes <= 256;
   queryBytes = queries.tokens * qkRowBytes;
   keyStageBytes = keys.tokens * qkRowBytes;

@@ -69,6 +69,10 @@ struct KernelPrecision {
   GranularityKind granularity = GranularityKind::Token;
   int64_t granularitySize = 0;
   bool smoothK = false;
+  /// smooth_q: Q minus its mean over blocks of smoothQBlock queries; the
+  /// scores get dS back.
+  bool smoothQ = false;
+  int64_t smoothQBlock = 0;
   /// The type P and V are multiplied in (f16, bf16, f8E4M3FN).
   Type pvType;
   /// V is read from the pre-kernels' `v_quant` instead of `v`: rounded to

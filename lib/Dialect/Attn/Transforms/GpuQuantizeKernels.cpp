@@ -9,6 +9,8 @@
 //   quantize K    K - mean -> int8/int4 rows + per-token scales
 //   quantize Q    Q -> int8/int4 rows + per-token scales (+ the LSE
 //                 correction of smooth_k)
+//   Q block mean  smooth_q: the mean of Q over each block of queries
+//   dS            smooth_q: dS[block, j] = mean_q[block] . (K[j] - mean_k)
 //   convert V     V -> the 16-bit type of P.V
 //   V max         per 256-key chunk channel maxima of |V| (FP8 P.V)
 //   quantize V    V -> E4M3 V^T per key tile, k-slots permuted to the
@@ -56,6 +58,8 @@ public:
   /// Q (`isQuery`) or K quantized per scale group.
   KernelLaunch buildQuantizeRows(StringRef name, bool isQuery);
   KernelLaunch buildConvertValue(StringRef name);
+  KernelLaunch buildQueryBlockMean(StringRef name);
+  KernelLaunch buildScoreCorrection(StringRef name);
   KernelLaunch buildQuantizeValueFp8(StringRef name, const TileGeometry &keys);
 
 private:
@@ -285,6 +289,7 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   std::string prefix = input.str();
   StringRef lengthArg = isQuery ? "seq_q" : "seq_k";
   bool subtractMean = precision.smoothK && !isQuery;
+  bool subtractBlockMean = precision.smoothQ && isQuery;
   bool lseCorrection = precision.smoothK && isQuery && op.getLseOutput();
   bool needsMean = subtractMean || lseCorrection;
 
@@ -292,6 +297,8 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
                   {"b", "h", "n"});
   if (needsMean)
     addParam("k_mean_partial", globalPtrType());
+  if (subtractBlockMean)
+    addParam("q_block_mean", globalPtrType());
   addParam(prefix + "_quant", globalPtrType());
   addParam(prefix + "_scale", globalPtrType());
   addParam(prefix + "_absmax", globalPtrType());
@@ -352,7 +359,21 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
     Value dot = f32(0);
     for (int64_t e = 0; e < 2; ++e) {
       Value value = x[e];
-      if (needsMean) {
+      if (subtractBlockMean) {
+        // Q' = Q - mean of its block (the LSE dot below uses Q itself).
+        Value blockRow = toI64(add(
+            mul(add(mul(batch, idx(numHeads)), head),
+                arith::CeilDivSIOp::create(b, loc, length,
+                                           idx(precision.smoothQBlock))),
+            div(token, precision.smoothQBlock)));
+        Value element = i64Add(i64Mul(blockRow, i64(headDim)),
+                               toI64(add(channel, idx(e))));
+        Value blockMean = loadGlobal(
+            b.getF32Type(), globalAt(param("q_block_mean"), element, 4));
+        if (needsMean)
+          dot = nb::fma(b, loc, value, sharedMean(add(channel, idx(e))), dot);
+        value = arith::SubFOp::create(b, loc, value, blockMean);
+      } else if (needsMean) {
         Value mean = sharedMean(add(channel, idx(e)));
         if (subtractMean)
           value = arith::SubFOp::create(b, loc, value, mean);
@@ -539,6 +560,187 @@ KernelLaunch QuantizeKernelBuilder::buildConvertValue(StringRef name) {
 }
 
 //===----------------------------------------------------------------------===//
+// smooth_q: block means of Q and the score correction dS
+//===----------------------------------------------------------------------===//
+
+KernelLaunch QuantizeKernelBuilder::buildQueryBlockMean(StringRef name) {
+  // One thread per channel pair, one block of threads per query block.
+  int64_t headDim = op.getHeadDim();
+  int64_t block = precision.smoothQBlock;
+  int64_t numHeads = op.getNumQueryHeads();
+  addTensorParams("q", op.getQuery(), {"b", "h", "n"});
+  addParam("q_block_mean", globalPtrType());
+  addParam("batch", b.getI32Type());
+  addParam("seq_q", b.getI32Type());
+  createFunction(name, headDim / 2);
+  launch.grid[0] = {GridFactor{1, "seq_q", block}};
+  launch.grid[1] = {GridFactor{numHeads, "", 1}};
+  launch.grid[2] = {GridFactor{1, "batch", 1}};
+  Value channel =
+      mul(gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x), idx(2));
+  Value blockIndex = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  Value seqQ = toIndex(param("seq_q"));
+  Value first = mul(blockIndex, idx(block));
+  Value end = minIndex(add(first, idx(block)), seqQ);
+  auto loop = scf::ForOp::create(b, loc, first, end, idx(1),
+                                 ValueRange{f32(0), f32(0)});
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    std::array<Value, 2> x = loadPair(
+        "q", inputElement("q", batch, head, loop.getInductionVar(), channel));
+    scf::YieldOp::create(
+        b, loc,
+        ValueRange{arith::AddFOp::create(b, loc, loop.getRegionIterArgs()[0],
+                                         x[0]),
+                   arith::AddFOp::create(b, loc, loop.getRegionIterArgs()[1],
+                                         x[1])});
+  }
+  Value count = arith::UIToFPOp::create(
+      b, loc, b.getF32Type(),
+      arith::IndexCastOp::create(b, loc, b.getI32Type(), sub(end, first)));
+  Value numBlocks = arith::CeilDivSIOp::create(b, loc, seqQ, idx(block));
+  Value row = toI64(add(mul(add(mul(batch, idx(numHeads)), head), numBlocks),
+                        blockIndex));
+  Value means = vector::FromElementsOp::create(
+      b, loc, VectorType::get({2}, b.getF32Type()),
+      ValueRange{arith::DivFOp::create(b, loc, loop.getResult(0), count),
+                 arith::DivFOp::create(b, loc, loop.getResult(1), count)});
+  LLVM::StoreOp::create(
+      b, loc, means,
+      globalAt(param("q_block_mean"),
+               i64Add(i64Mul(row, i64(headDim)), toI64(channel)), 4));
+  finishFunction();
+  return launch;
+}
+
+KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
+  // dS[b, h, blk, j] = sum_d mean_q[blk, d] (K[j, d] - mean_k[d]) in f32:
+  // a [blocks x D] by [D x Nk] product per head, 64 x 64 outputs per
+  // thread block, 4 x 4 per thread, D in steps of 16 through shared
+  // memory.
+  constexpr int64_t kTile = 64, kStep = 16, kThreads = 256;
+  int64_t headDim = op.getHeadDim();
+  int64_t numHeads = op.getNumQueryHeads();
+  int64_t block = precision.smoothQBlock;
+  addTensorParams("k", op.getKey(), {"b", "h", "n"});
+  if (precision.smoothK)
+    addParam("k_mean_partial", globalPtrType());
+  addParam("q_block_mean", globalPtrType());
+  addParam("score_correction", globalPtrType());
+  addParam("batch", b.getI32Type());
+  addParam("seq_q", b.getI32Type());
+  addParam("seq_k", b.getI32Type());
+  if (precision.smoothK)
+    declareShared(kMeanSymbol, b.getF32Type(), 256);
+  declareShared("attn_quantize_block_means", b.getF32Type(), kTile * kStep);
+  declareShared("attn_quantize_keys", b.getF32Type(), kTile * kStep);
+  createFunction(name, kThreads);
+  launch.grid[0] = {GridFactor{1, "seq_k", kTile}};
+  launch.grid[1] = {GridFactor{numHeads, "", 1}};
+  launch.grid[2] = {GridFactor{1, "batch", 1}};
+
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value keyFirst =
+      mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), idx(kTile));
+  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  Value kvHead = div(head, numHeads / op.getNumKeyValueHeads());
+  Value seqQ = toIndex(param("seq_q")), seqK = toIndex(param("seq_k"));
+  if (precision.smoothK)
+    emitChannelsToShared("k_mean_partial", headDim, batch, kvHead, seqK,
+                         /*valueScale=*/false);
+  Value numBlocks = arith::CeilDivSIOp::create(b, loc, seqQ, idx(block));
+  Value blockRowBase = mul(add(mul(batch, idx(numHeads)), head), numBlocks);
+  Value ty = div(tid, 16), tx = rem(tid, 16);
+  Type f32Type = b.getF32Type();
+  auto meansAt = [&](Value i) {
+    return sharedElement("attn_quantize_block_means", f32Type, i);
+  };
+  auto keysAt = [&](Value i) {
+    return sharedElement("attn_quantize_keys", f32Type, i);
+  };
+  // Rows of blocks in chunks of 64.
+  forLoop(idx(0), numBlocks, idx(kTile), [&](Value blockFirst) {
+    SmallVector<Value> init(16, f32(0));
+    auto steps = scf::ForOp::create(b, loc, idx(0), idx(headDim), idx(kStep),
+                                    init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(steps.getBody());
+      Value d0 = steps.getInductionVar();
+      // Stage [64 x 16] of the means and of K - mean_k (0 outside).
+      for (int64_t i = 0; i < kTile * kStep / kThreads; ++i) {
+        Value flat = add(tid, idx(i * kThreads));
+        Value r = div(flat, kStep), d = add(d0, rem(flat, kStep));
+        Value blk = add(blockFirst, r);
+        Value blockValid = lt(blk, numBlocks);
+        Value meanElement = i64Add(
+            i64Mul(toI64(add(blockRowBase, select(blockValid, blk, idx(0)))),
+                   i64(headDim)),
+            toI64(d));
+        Value mean = select(
+            blockValid,
+            loadGlobal(f32Type, globalAt(param("q_block_mean"), meanElement, 4)),
+            f32(0));
+        LLVM::StoreOp::create(b, loc, mean, meansAt(flat));
+        Value key = add(keyFirst, r);
+        Value keyValid = lt(key, seqK);
+        Type inputType =
+            cast<MemRefType>(op.getKey().getType()).getElementType();
+        Value x = toF32(loadGlobal(
+            inputType,
+            globalAt(param("k"),
+                     inputElement("k", batch, kvHead,
+                                  select(keyValid, key, idx(0)), d),
+                     2)));
+        if (precision.smoothK)
+          x = arith::SubFOp::create(b, loc, x, sharedMean(d));
+        LLVM::StoreOp::create(b, loc, select(keyValid, x, f32(0)),
+                              keysAt(flat));
+      }
+      gpu::BarrierOp::create(b, loc);
+      SmallVector<Value> acc(steps.getRegionIterArgs());
+      for (int64_t d = 0; d < kStep; ++d) {
+        std::array<Value, 4> means, keyValues;
+        for (int64_t i = 0; i < 4; ++i) {
+          means[i] = LLVM::LoadOp::create(
+              b, loc, f32Type,
+              meansAt(add(mul(add(mul(ty, idx(4)), idx(i)), idx(kStep)),
+                          idx(d))));
+          keyValues[i] = LLVM::LoadOp::create(
+              b, loc, f32Type,
+              keysAt(add(mul(add(mul(tx, idx(4)), idx(i)), idx(kStep)),
+                         idx(d))));
+        }
+        for (int64_t i = 0; i < 4; ++i)
+          for (int64_t j = 0; j < 4; ++j)
+            acc[4 * i + j] = nb::fma(b, loc, means[i], keyValues[j],
+                                     acc[4 * i + j]);
+      }
+      gpu::BarrierOp::create(b, loc);
+      scf::YieldOp::create(b, loc, acc);
+    }
+    for (int64_t i = 0; i < 4; ++i) {
+      Value blk = add(blockFirst, add(mul(ty, idx(4)), idx(i)));
+      for (int64_t j = 0; j < 4; ++j) {
+        Value key = add(keyFirst, add(mul(tx, idx(4)), idx(j)));
+        ifThen(andI(lt(blk, numBlocks), lt(key, seqK)), [&] {
+          Value element = i64Add(
+              i64Mul(toI64(add(blockRowBase, blk)), toI64(seqK)), toI64(key));
+          LLVM::StoreOp::create(b, loc, steps.getResult(4 * i + j),
+                                globalAt(param("score_correction"), element, 4));
+        });
+      }
+    }
+  });
+  finishFunction();
+  return launch;
+}
+
+//===----------------------------------------------------------------------===//
 // V to E4M3 V^T (FP8 P.V)
 //===----------------------------------------------------------------------===//
 
@@ -688,6 +890,20 @@ void mlir::attn::detail::emitQuantizationKernels(
                                                    /*ofValues=*/false));
       scratch.push_back(dense("k_mean_partial", numKvHeads, "seq_k",
                               headDim * 4, kMeanChunk));
+    }
+    if (precision.smoothQ) {
+      int64_t block = precision.smoothQBlock;
+      launches.push_back(QuantizeKernelBuilder(op, module, precision)
+                             .buildQueryBlockMean(name("_query_block_mean")));
+      launches.push_back(QuantizeKernelBuilder(op, module, precision)
+                             .buildScoreCorrection(name("_score_correction")));
+      scratch.push_back(dense("q_block_mean", numHeads, "seq_q", headDim * 4,
+                              block));
+      // [B, Hq, blocks, Nk] f32.
+      scratch.push_back(ScratchBuffer{
+          "score_correction",
+          {GridFactor{1, "batch", 1}, GridFactor{numHeads * 4, "", 1},
+           GridFactor{1, "seq_q", block}, GridFactor{1, "seq_k", 1}}});
     }
     launches.push_back(QuantizeKernelBuilder(op, module, precision)
                            .buildQuantizeRows(name("_quantize_k"),

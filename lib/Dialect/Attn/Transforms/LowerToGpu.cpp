@@ -69,8 +69,12 @@ getKernelPrecision(AttentionOp op, PrecisionAttr precision, Type inputType,
     if (op.getLseOutput())
       return unsupported("smooth_k without integer Q.K but with an LSE");
   }
-  if (precision.getSmoothQ())
-    return unsupported("smooth_q");
+  if (precision.getSmoothQ()) {
+    if (!result.quantizedQK())
+      return unsupported("smooth_q without integer Q.K");
+    result.smoothQ = true;
+    result.smoothQBlock = op.getSmoothQueryBlockSize(precision);
+  }
   Type pv = precision.getPv();
   if (pv && isa<Float8E4M3FNType>(pv) && target != "sm_89")
     return op.emitOpError()
@@ -83,10 +87,8 @@ getKernelPrecision(AttentionOp op, PrecisionAttr precision, Type inputType,
     result.pvType = pv;
     result.valueConverted = pv != inputType;
   }
+  // (The verifier ties pv_accum = f16 to an f16 P.V.)
   result.accumulation = precision.getPvAccum();
-  if (result.accumulation == Accumulation::F16 && !result.pvType.isF16())
-    return unsupported("pv_accum = f16 with P.V in " +
-                       typeName(result.pvType));
   return result;
 }
 
