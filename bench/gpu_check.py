@@ -93,7 +93,7 @@ QUANT_LSE_ATOL = 2e-3
 QUANT_COS_MIN = {"i8-16bit": 0.9995, "i8-fp8": 0.998, "i4": 0.95}
 SANITIZER = "/usr/local/cuda-13.0/bin/compute-sanitizer"
 SANITIZE_CASES = ("dense-bf16-d64-n300", "nbhd2d-24x20-w7", "seg-runtime-padding",
-                  "q-sage1-dense-f16-d64-nq77-nk300", "q-sage2-8b-causal-br-f16-nq1000-nk300")
+                  "q-sage1-dense-f16-d64-nq77-nk300", "q-i8-token-pvbf16-causal-bf16-n300")
 
 
 @dataclass
