@@ -22,7 +22,18 @@ grid coordinates.
   cmake -S runtime -B build-rt && cmake --build build-rt
   python3 bench/bench_masks.py [--only nbhd2d] [--peers ours,flash,cudnn,flex,flex-tiled]
 
-Prints a markdown table for bench/RESULTS.md. Compile time per kernel comes
+Quantized rows (dense-16384, causal-16384 and nbhd2d-128x128-w31 in
+sage1, sage2-8b and sage2-4b; names end in the preset) run in the same
+process on the same bf16 inputs: the whole call (quantization pre-kernels
+and the attention kernel) timed the same way, TOPS = the same kept-pair
+count / time, ratios to our bf16 kernel of the same case and to SDPA flash
+and cuDNN (dense, causal), and the accuracy (cosine, rel-L1) against the f32
+reference on QUANT_REF_ROWS random query rows. sage2-8b and sage2-4b
+multiply P.V in FP8 with the Ada mma.sync (target sm_89), which the H200
+(sm_90) emulates: their times are not a speed result. sage1's f16 P.V
+rounds the bf16 V to f16 (a pre-kernel).
+
+Prints markdown tables for bench/RESULTS.md. Compile time per kernel comes
 from <cache>/compile_times.json written by the compile-only run.
 """
 
@@ -43,6 +54,7 @@ from common import add_common_args, compile_cases, compile_times, require_compil
 import attn_mlir as am  # noqa: E402
 from attn_mlir import Causal, Neighborhood, PowerLaw, Segments  # noqa: E402
 import reference as ref  # noqa: E402
+from attn_mlir.precision import as_precision, default_target  # noqa: E402
 
 SCRIPT = "bench_masks"
 B, H, D = 1, 16, 128
@@ -53,6 +65,12 @@ TARGET = "sm_80"          # attention()'s default target: tiles of attn-plan for
 QUERY_TILE_TOKENS = 64   # attn-plan for sm_80: grid masks take 64-token query patches
 KEY_TILE_TOKENS = 64
 PEERS = ("flash", "cudnn", "flex", "flex-tiled")
+QUANT_PRESETS = ("sage1", "sage2-8b", "sage2-4b")
+QUANT_BASES = ("dense-16384", "causal-16384", "nbhd2d-128x128-w31")
+QUANT_REF_ROWS = 1024
+# Sanity bound on the quantized rows' cosine against f32 (a wrong kernel is
+# far below; the accuracy itself is bench/accuracy.py's business).
+QUANT_COS_MIN = {"sage1": 0.999, "sage2-8b": 0.998, "sage2-4b": 0.95}
 
 
 @dataclass
@@ -62,6 +80,8 @@ class Case:
     mask: Any = None        # None: dense
     sdpa: bool = False      # SDPA peers apply (dense / causal)
     note: str = ""
+    precision: Optional[str] = None   # quantized row: a preset name
+    base: Optional[str] = None        # quantized row: the bf16 case it quantizes
 
     @property
     def grid(self) -> Optional[List[int]]:
@@ -69,6 +89,10 @@ class Case:
 
 
 def cases() -> List[Case]:
+    return _bf16_cases() + quantized_cases()
+
+
+def _bf16_cases() -> List[Case]:
     # In-context video: segments [target prompt, reference prompt, target
     # video, reference video] = [226, 226, 17550, 17550]. References (rows 1
     # and 3) see only references (reference prompt and reference video);
@@ -94,11 +118,31 @@ def cases() -> List[Case]:
     ]
 
 
+def quantized_cases() -> List[Case]:
+    """The bases of QUANT_BASES in every preset of QUANT_PRESETS, after all
+    bf16 rows (so a full run has measured the bf16 kernel they compare to)."""
+    bases = {c.name: c for c in _bf16_cases()}
+    return [Case(f"{name}-{preset}", bases[name].N, bases[name].mask, sdpa=bases[name].sdpa,
+                 precision=preset, base=name)
+            for preset in QUANT_PRESETS for name in QUANT_BASES]
+
+
 # One description of the call, used by compile-only and the run.
 
 def call_of(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], str, Dict[str, Any]]:
     shape = (B, H, case.N, D)
-    return shape, shape, shape, DTYPE, {"mask": case.mask, "layout": "bhnd", "target": TARGET}
+    options: Dict[str, Any] = {"mask": case.mask, "layout": "bhnd", "target": TARGET}
+    if case.precision is not None:
+        # sm_80 for sage1 (i8 and f16 mma.sync), sm_89 for the FP8 P.V.
+        options.update(precision=case.precision, target=default_target(case.precision))
+    return shape, shape, shape, DTYPE, options
+
+
+def base_of(case: Case) -> Optional[Case]:
+    """The bf16 case a quantized row compares with."""
+    if case.base is None:
+        return None
+    return next(c for c in _bf16_cases() if c.name == case.base)
 
 
 def spec_of(case: Case) -> am.AttentionSpec:
@@ -267,6 +311,129 @@ def run_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: int,
     return row
 
 
+def run_quant_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: int,
+                   times: Dict[str, Any], bf16_ms: Dict[str, float]) -> Dict[str, Any]:
+    """A quantized row: same inputs as its bf16 base (seed 1234), the whole
+    call timed, accuracy on QUANT_REF_ROWS rows, ratios to our bf16 kernel
+    (measured now when the base row did not run) and to SDPA."""
+    import torch
+    import quant_reference as qref
+    device = torch.device("cuda")
+    row: Dict[str, Any] = {"case": case.name, "N": case.N, "precision": case.precision,
+                           "quant": True}
+    rec = times.get(case.name, {})
+    row["compile_s"] = rec.get("seconds") if rec.get("ok") else None
+    spec = spec_of(case)
+    missing = require_compiled(spec, cache)
+    if missing:
+        row["error"] = missing
+        return row
+
+    gen = torch.Generator(device=device)
+    gen.manual_seed(1234)
+    q_shape, k_shape, v_shape, _, options = call_of(case)
+    q = torch.randn(q_shape, generator=gen, device=device, dtype=torch.bfloat16)
+    k = torch.randn(k_shape, generator=gen, device=device, dtype=torch.bfloat16)
+    v = torch.randn(v_shape, generator=gen, device=device, dtype=torch.bfloat16)
+    scale = 1.0 / math.sqrt(D)
+    t0 = time.time()
+    kept = ref.count_kept(case.mask, case.N, case.N, device, chunk=2048)
+    row["kept_pairs"] = kept
+    row["density"] = kept / (case.N * case.N)
+    ops = 4.0 * D * kept * H * B
+
+    # Accuracy against f32 on QUANT_REF_ROWS random rows; poisoned output.
+    rows = torch.randperm(case.N, generator=gen, device=device)[:QUANT_REF_ROWS].sort().values
+    keep_rows = ref.keep_matrix(case.mask, case.N, case.N, device, rows)
+    ref_o, _ = ref.attention_f32(q[:, :, rows], k, v, keep_rows, scale, rows=rows)
+    del keep_rows
+    out = torch.full((B, H, case.N, D), float("nan"), dtype=torch.bfloat16, device=device)
+    am.attention(q, k, v, out=out, cache_dir=cache, **options)
+    torch.cuda.synchronize()
+    nan = int(torch.isnan(out).sum())
+    row["cos"] = qref.cosine(out[:, :, rows], ref_o)
+    row["rel_l1"] = qref.rel_l1(out[:, :, rows], ref_o)
+    cos_min = QUANT_COS_MIN[case.precision]
+    row["ok"] = nan == 0 and row["cos"] >= cos_min
+    if not row["ok"]:
+        row["error"] = (f"wrong: cos {row['cos']:.6f} (sanity bound {cos_min}) on "
+                        f"{QUANT_REF_ROWS} rows, {nan} NaN/unwritten")
+    del ref_o
+    row["setup_s"] = time.time() - t0
+
+    launch = am.prepare(q, k, v, out=out, cache_dir=cache, **options)
+    ms = _bench(launch, warmup, rep)
+    row["ours_ms"] = ms
+    row["ours_tops"] = ops / ms * 1e-9
+
+    base = base_of(case)
+    if case.base in bf16_ms:
+        row["bf16_ms"] = bf16_ms[case.base]
+    elif base is not None and require_compiled(spec_of(base), cache) is None:
+        _, _, _, _, base_options = call_of(base)
+        out_bf16 = torch.empty_like(out)
+        row["bf16_ms"] = _bench(am.prepare(q, k, v, out=out_bf16, cache_dir=cache, **base_options),
+                                warmup, rep)
+        bf16_ms[case.base] = row["bf16_ms"]
+    row["peers"] = {}
+    if case.sdpa:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        import torch.nn.functional as F
+        causal = case.mask is not None
+        for name, backend in (("flash", SDPBackend.FLASH_ATTENTION),
+                              ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+            if name not in peers:
+                continue
+
+            def run(backend=backend):
+                with sdpa_kernel(backend):
+                    return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            try:
+                row["peers"][name] = {"ms": _bench(run, warmup, rep)}
+            except Exception as error:
+                msg = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                row["peers"][name] = {"error": msg[:160]}
+            finally:
+                torch.cuda.synchronize()
+    return row
+
+
+def print_quant_table(rows: List[Dict[str, Any]]) -> None:
+    if not rows:
+        return
+    print()
+    print("| case | precision | kept | ours ms | ours TOPS | vs ours bf16 | vs SDPA-flash | "
+          "vs SDPA-cuDNN | cos | rel-L1 | compile s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        comp = f"{r['compile_s']:.2f}" if r.get("compile_s") is not None else "n/a"
+        if "ours_ms" not in r:
+            print(f"| {r['case']} | {r['precision']} | | n/a ({r.get('error', '?')}) | | | | | | | "
+                  f"{comp} |")
+            continue
+
+        def ratio(other_ms: Optional[float]) -> str:
+            return f"{other_ms / r['ours_ms']:.2f} ({other_ms:.3f} ms)" if other_ms else "—"
+        peers = r.get("peers", {})
+        cells = [ratio(r.get("bf16_ms"))]
+        for name in ("flash", "cudnn"):
+            p = peers.get(name)
+            cells.append("—" if p is None else f"n/a ({p['error']})" if "error" in p
+                         else ratio(p["ms"]))
+        ok = "" if r.get("ok") else " **WRONG**"
+        print(f"| {r['case']} | {r['precision']} | {100 * r['density']:.2f}% | {r['ours_ms']:.3f} | "
+              f"{r['ours_tops']:.0f} | " + " | ".join(cells) +
+              f" | {r['cos']:.5f}{ok} | {r['rel_l1']:.4f} | {comp} |")
+    print()
+    print("Quantized rows: the whole call (quantization pre-kernels + attention kernel) on the "
+          "bf16 inputs of the base case. TOPS = 4*D*kept_pairs*H*B / time (as TFLOP/s above); "
+          "vs X = X ms / ours ms (> 1: the quantized kernel is faster), X ms in parentheses; "
+          f"cos, rel-L1 against the f32 reference on {QUANT_REF_ROWS} random query rows. "
+          "sage2-8b and sage2-4b multiply P.V with the Ada FP8 mma.sync (target sm_89), "
+          "emulated on the H200 (sm_90): their times are not a speed result, only sage1's "
+          "(i8 and f16 mma.sync, target sm_80) is.")
+
+
 def _fmt_peer(row: Dict[str, Any], name: str) -> Tuple[str, str]:
     p = row.get("peers", {}).get(name)
     if p is None:
@@ -322,10 +489,17 @@ def main() -> int:
             if c.grid and len(c.grid) > 1:
                 tiles = (f"  tiles q {ref.grid_tile(c.grid, QUERY_TILE_TOKENS)} "
                          f"k {ref.grid_tile(c.grid, KEY_TILE_TOKENS)}")
-            print(f"{c.name:<32} N={c.N:<6} {c.mask.to_mlir() if c.mask is not None else 'dense'}{tiles}")
+            prec = f"  precision {as_precision(c.precision).to_mlir()} target {spec_of(c).target}" \
+                if c.precision else ""
+            print(f"{c.name:<32} N={c.N:<6} {c.mask.to_mlir() if c.mask is not None else 'dense'}"
+                  f"{tiles}{prec}")
         return 0
     if args.compile_only:
-        return 1 if compile_cases(SCRIPT, selected, spec_of, cache) else 0
+        # A quantized row's ratio needs its bf16 base kernel too.
+        names = {c.name for c in selected}
+        bases = [b for b in (base_of(c) for c in selected) if b is not None and b.name not in names]
+        unique = list({b.name: b for b in bases}.values())
+        return 1 if compile_cases(SCRIPT, selected + unique, spec_of, cache) else 0
 
     import torch
     peers = [p for p in args.peers.split(",") if p]
@@ -339,26 +513,44 @@ def main() -> int:
         except Exception as error:
             print(f"# FlexAttention unavailable: {type(error).__name__}: {error}")
     rows = []
+    bf16_ms: Dict[str, float] = {}
     failed = False
     start_all = time.time()
+    if any(c.precision for c in selected):
+        print("# quantized rows: sage2-8b / sage2-4b run the Ada FP8 mma.sync (sm_89) emulated on "
+              "sm_90: their times are not meaningful for speed")
     for case in selected:
         start = time.time()
         try:
-            row = run_case(case, cache, peers, args.warmup, args.rep, flex, times)
+            if case.precision is None:
+                row = run_case(case, cache, peers, args.warmup, args.rep, flex, times)
+                if "ours_ms" in row:
+                    bf16_ms[case.name] = row["ours_ms"]
+            else:
+                row = run_quant_case(case, cache, peers, args.warmup, args.rep, times, bf16_ms)
         except Exception as error:
             traceback.print_exc()
-            row = {"case": case.name, "N": case.N, "error": f"{type(error).__name__}: {error}"}
+            row = {"case": case.name, "N": case.N, "error": f"{type(error).__name__}: {error}",
+                   "precision": case.precision, "quant": case.precision is not None}
         rows.append(row)
         failed |= not row.get("ok", False)
-        summary = (f"ours {row['ours_ms']:.3f} ms {row['ours_tflops']:.0f} TFLOP/s err {row['err']:.1e}"
-                   if "ours_ms" in row else row.get("error"))
+        if "ours_ms" not in row:
+            summary = row.get("error")
+        elif row.get("quant"):
+            vs = f" vs bf16 {row['bf16_ms'] / row['ours_ms']:.2f}x" if row.get("bf16_ms") else ""
+            summary = (f"ours {row['ours_ms']:.3f} ms {row['ours_tops']:.0f} TOPS{vs} "
+                       f"cos {row['cos']:.5f} rel-L1 {row['rel_l1']:.4f}")
+        else:
+            summary = (f"ours {row['ours_ms']:.3f} ms {row['ours_tflops']:.0f} TFLOP/s "
+                       f"err {row['err']:.1e}")
         peer_text = "  ".join(f"{n} {p['ms']:.3f}" if "ms" in p else f"{n} n/a"
                               for n, p in row.get("peers", {}).items())
         print(f"{'ok  ' if row.get('ok') else 'FAIL'} {case.name:<32} {summary}  {peer_text}  "
               f"({time.time() - start:.1f}s)", flush=True)
         torch.cuda.empty_cache()
     print(f"# total {time.time() - start_all:.1f}s")
-    print_table(rows)
+    print_table([r for r in rows if not r.get("quant")])
+    print_quant_table([r for r in rows if r.get("quant")])
     return 1 if failed else 0
 
 

@@ -9,6 +9,14 @@ own masks), on fresh random inputs with poisoned (NaN) outputs.
 Tolerance: |out - ref| <= atol (bf16 5e-2, f16 1e-2), rtol 0; the LSE to
 the same atol with -inf exactly where the reference has it.
 
+Quantized cases (q-*: sage1, sage2-8b, sage2-4b and other SEMANTICS.md
+section 3 precisions) are checked against bench/quant_reference.py (the
+f64 emulation of section 3, P relative to the final row max) with the
+tolerances of QUANT_TOL (reasons there), and against the f32 unquantized
+reference for sanity (cosine >= the case's cos_min). The detail also shows
+the distance to the running-max model of the emulation (kv_tile=64), which
+the kernel matches closely where it visits 1-D key tiles of 64 in order.
+
 Two machines:
 
   # build machine (attn-opt, no GPU, no torch): compile every kernel
@@ -45,11 +53,47 @@ import attn_mlir as am  # noqa: E402
 from attn_mlir import (And, Causal, Dense, HeadGroup, Heads, Neighborhood,  # noqa: E402
                        NoneMask, Or, PowerLaw, Segments, SlidingWindow, SoftPag)
 import reference as ref  # noqa: E402
+import quant_reference as qref  # noqa: E402
+from attn_mlir import Precision  # noqa: E402
+from attn_mlir.precision import as_precision  # noqa: E402
 
 SCRIPT = "gpu_check"
 ATOL = {"bf16": 5e-2, "f16": 1e-2}
+
+# Quantized cases: the kernel against quant_reference.attention_quant (P
+# relative to the final row max), by the type P.V multiplies in.
+#   max: max |out - emu| / max|V|;  l1: sum |out - emu| / sum |emu|.
+# What separates the two beyond f32-vs-f64 arithmetic (scales and means in
+# f32 flip a rounding now and then, a negligible score change):
+#   - the kernel rounds P relative to the running max of the key tiles seen
+#     so far, the emulation relative to the final max: a P of a tile before
+#     the row's max tile is rounded from another value. f16 P: relative
+#     rounding 2^-11 per P, so at most 2^-10 max|V|; bf16 P 2^-8 max|V|;
+#     E4M3 P: 2^-4 relative per P (3 mantissa bits), at most 2^-3 max|V| in
+#     the worst case, in practice random in sign;
+#   - pv_accum f16 (sage1): the accumulator rounded to f16 after every
+#     16-key mma step (about 3e-5 rel-L1 at Nk = 1000);
+#   - the output stored as bf16 (2^-9 relative) or f16 (2^-11).
+# Measured with the running-max model (quant_reference kv_tile=64) against
+# the final-max emulation on these shapes (CPU, torch float64): f16/bf16
+# P.V max 1.8e-3 max|V|, rel-L1 <= 1.9e-3; E4M3 P.V max 1.0e-2 max|V| (rows
+# with few keys, sliding windows), rel-L1 <= 2.2e-2 (dense rows: about half
+# the tiles precede the max tile). The bounds are about 5x / 2x that. For
+# scale: a wrong granularity (block(64) for thread(64)) or a missing
+# smooth_k moves sage2-8b by rel-L1 3e-2 against the emulation and by
+# 2.5e-3..7.5e-3 on the LSE, a missing smooth_q moves sage2-4b by 0.17.
+# The LSE sums the unrounded P, so it only sees the Q.K quantization: it
+# must match the emulation to QUANT_LSE_ATOL (f32 arithmetic: ~1e-5), which
+# catches those granularity and smoothing errors.
+QUANT_TOL = {"16bit": {"max": 1e-2, "l1": 6e-3}, "fp8": {"max": 4e-2, "l1": 4e-2}}
+QUANT_LSE_ATOL = 2e-3
+# Sanity against the f32 unquantized reference (cosine over the output; on
+# random normal inputs: sage1 ~0.99993, sage2-8b ~0.9993, i8 Q.K + 16-bit P.V
+# ~0.99996, i4 Q.K ~0.98; CPU model at these shapes).
+QUANT_COS_MIN = {"i8-16bit": 0.9995, "i8-fp8": 0.998, "i4": 0.95}
 SANITIZER = "/usr/local/cuda-13.0/bin/compute-sanitizer"
-SANITIZE_CASES = ("dense-bf16-d64-n300", "nbhd2d-24x20-w7", "seg-runtime-padding")
+SANITIZE_CASES = ("dense-bf16-d64-n300", "nbhd2d-24x20-w7", "seg-runtime-padding",
+                  "q-sage1-dense-f16-d64-nq77-nk300", "q-i8-token-pvbf16-causal-bf16-n300")
 
 
 @dataclass
@@ -73,6 +117,9 @@ class Case:
     gates: bool = False
     offsets: Optional[List[Any]] = None  # run-time segments: per batch [S+1] or [[S+1], [S+1]]
     padded_out: bool = False           # out is a strided view of a NaN-padded buffer
+    precision: Any = None              # quantized: a preset name or a Precision
+    k_offset: float = 0.0              # K += k_offset * randn(D) per (b, kv head, channel)
+    cos_min: Optional[float] = None    # quantized: sanity cosine against f32 (default by type)
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -183,6 +230,57 @@ def cases() -> List[Case]:
         C("heads-all-features", Hq=4, Nq=300, gates=True, mask=Causal(),
           heads=Heads(weights=[1.0, 0.0, 0.7, 1.0], softpag=SoftPag(u=0.3, heads=[2]),
                       groups=[HeadGroup([3], mask=Dense())])),
+    ] + quantized_cases()
+
+
+def quantized_cases() -> List[Case]:
+    """SEMANTICS.md section 3 on the GPU: the three presets and other
+    granularities / P.V types, odd sizes, masks, GQA (Hq 4, Hkv 2), both
+    input types, D 64 / 128, LSE (every case), NaN-poisoned outputs."""
+    C = Case
+    i8_token_bf16 = Precision(qk="i8", qk_granularity="token", smooth_k=True, pv="bf16")
+    i8_block128 = Precision(qk="i8", qk_granularity="block(128)", smooth_k=True, pv="f16")
+    i8_tensor = Precision(qk="i8", qk_granularity="tensor", smooth_k=True)
+    return [
+        # sage1: i8 Q.K block(64), smooth_k, f16 P.V with an f16 accumulator
+        C("q-sage1-dense-f16-d64-nq77-nk300", precision="sage1", dtype="f16", Hkv=2, Nq=77, Nk=300),
+        C("q-sage1-causal-bf16-d128-n1000", precision="sage1", D=128, Hkv=2, mask=Causal(), Nq=1000,
+          note="bf16 inputs: V rounded to f16 for the f16 P.V"),
+        C("q-sage1-sliding-f16-l64-r16-n300", precision="sage1", dtype="f16",
+          mask=SlidingWindow(64, 16), Nq=300),
+        C("q-sage1-nbhd2d-24x20-w7-bf16-bnhd", precision="sage1", Hkv=2, layout="bnhd",
+          mask=Neighborhood(grid=[24, 20], window=7), Nq=480),
+        C("q-sage1-koffset-f16-n300", precision="sage1", dtype="f16", k_offset=10.0, Nq=300,
+          note="K + 10 randn(D) per channel: smooth_k removes it"),
+        # sage2-8b: i8 Q.K thread(64), smooth_k, E4M3 P.V, two-level accumulation
+        C("q-sage2-8b-dense-bf16-d128-nq300-nk1000", precision="sage2-8b", D=128, Hkv=2,
+          Nq=300, Nk=1000),
+        C("q-sage2-8b-causal-br-f16-nq1000-nk300", precision="sage2-8b", dtype="f16", Hkv=2,
+          mask=Causal("bottom_right"), Nq=1000, Nk=300, note="rows i < 700 keep nothing"),
+        C("q-sage2-8b-sliding-bf16-d128-n1000", precision="sage2-8b", D=128,
+          mask=SlidingWindow(100, 0), Nq=1000),
+        C("q-sage2-8b-nbhd2d-24x20-w7-f16", precision="sage2-8b", dtype="f16", Hkv=2,
+          mask=Neighborhood(grid=[24, 20], window=7), Nq=480),
+        C("q-sage2-8b-nosmooth-koffset-bf16", precision=Precision.preset("sage2-8b", smooth_k=False),
+          k_offset=10.0, Nq=300, cos_min=0.95,
+          note="no smooth_k on offset keys: less accurate, still the emulation's arithmetic"),
+        # sage2-4b: i4 Q.K thread(64), smooth_k + smooth_q, E4M3 P.V, two-level
+        C("q-sage2-4b-dense-f16-d64-n1000", precision="sage2-4b", dtype="f16", Hkv=2, Nq=1000),
+        C("q-sage2-4b-causal-bf16-d128-n300", precision="sage2-4b", D=128, Hkv=2, mask=Causal(),
+          Nq=300),
+        C("q-sage2-4b-nbhd2d-20x24-w5x7-bf16", precision="sage2-4b",
+          mask=Neighborhood(grid=[20, 24], window=[5, 7]), Nq=480),
+        C("q-sage2-4b-koffset-f16-d128-nq77-nk1000", precision="sage2-4b", dtype="f16", D=128,
+          Hkv=2, k_offset=10.0, Nq=77, Nk=1000),
+        # other granularities and P.V types
+        C("q-i8-token-pvbf16-causal-bf16-n300", precision=i8_token_bf16, Hkv=2, mask=Causal(),
+          Nq=300),
+        C("q-i8-token-pvbf16-f16-d128-nq1000-nk77", precision=i8_token_bf16, dtype="f16", D=128,
+          Nq=1000, Nk=77, note="f16 inputs, V and P rounded to bf16"),
+        C("q-i8-block128-pvf16-f16-n1000", precision=i8_block128, dtype="f16",
+          mask=SlidingWindow(300, 300), Nq=1000, note="f16 P.V, f32 accumulator"),
+        C("q-i8-tensor-bf16-nq300-nk1000", precision=i8_tensor, Hkv=2, mask=Causal("bottom_right"),
+          Nq=300, Nk=1000, note="P.V in the input type"),
     ]
 
 
@@ -203,6 +301,8 @@ def call_of(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ..
     operands as (shape, dtype) pairs."""
     options: Dict[str, Any] = {"mask": case.mask, "heads": case.heads, "scale": case.scale,
                                "layout": case.layout, "return_lse": case.lse}
+    if case.precision is not None:
+        options["precision"] = case.precision   # the target follows it (sm_89 for FP8)
     if case.explicit:
         options["explicit_mask"] = (_pair_shape(case, case.explicit), "bool")
     if case.bias:
@@ -245,7 +345,14 @@ def _make_inputs(case: Case, gen, device):
     q_shape, k_shape, v_shape, dtype, options = call_of(case)
     dt = _torch_dtype(dtype)
     q = torch.randn(q_shape, generator=gen, device=device, dtype=torch.float32).to(dt)
-    k = torch.randn(k_shape, generator=gen, device=device, dtype=torch.float32).to(dt)
+    k = torch.randn(k_shape, generator=gen, device=device, dtype=torch.float32)
+    if case.k_offset:
+        # One offset per (b, kv head, channel), shared by every key: the
+        # outlier channels smooth_k exists for (SageAttention).
+        offset_shape = list(k_shape)
+        offset_shape[2 if case.layout == "bhnd" else 1] = 1
+        k = k + case.k_offset * torch.randn(offset_shape, generator=gen, device=device)
+    k = k.to(dt)
     v = torch.randn(v_shape, generator=gen, device=device, dtype=torch.float32).to(dt)
     tensors: Dict[str, Any] = {}
     if "explicit_mask" in options:
@@ -279,10 +386,9 @@ def _poisoned_out(case: Case, device):
     return buf[..., :case.Dv], buf
 
 
-def _reference(case: Case, q, k, v, tensors, device):
+def _keeps(case: Case, tensors, device):
+    """bool [B, Hq, Nq, Nk]: the mask of every (b, h), explicit mask included."""
     import torch
-    qb, kb, vb = (ref.to_bhnd(x, case.layout) for x in (q, k, v))
-    scale = case.scale if case.scale is not None else 1.0 / (case.D ** 0.5)
     keeps = torch.empty(case.B, case.Hq, case.Nq, case.Nk, dtype=torch.bool, device=device)
     cache: Dict[Any, Any] = {}
     for b in range(case.B):
@@ -296,6 +402,13 @@ def _reference(case: Case, q, k, v, tensors, device):
     if "explicit_mask" in tensors:
         em = tensors["explicit_mask"]
         keeps &= em.view(1, 1, *em.shape) if em.dim() == 2 else em
+    return keeps
+
+
+def _reference(case: Case, q, k, v, tensors, device):
+    qb, kb, vb = (ref.to_bhnd(x, case.layout) for x in (q, k, v))
+    scale = case.scale if case.scale is not None else 1.0 / (case.D ** 0.5)
+    keeps = _keeps(case, tensors, device)
     bias = None
     if "bias" in tensors:
         bias = tensors["bias"]
@@ -343,6 +456,8 @@ def run_case(case: Case, cache: Path, seed: int, check: bool = True) -> Tuple[bo
         pad = buf[..., case.Dv:]
         if not bool(torch.isnan(pad).all()):
             problems.append(f"{int((~torch.isnan(pad)).sum())} writes into out's padding")
+    if case.precision is not None:
+        return _check_quantized(case, q, k, v, tensors, o_b, lse, lse_poison_ptr, problems, device)
     ref_o, ref_lse = _reference(case, q, k, v, tensors, device)
     atol = ATOL[case.dtype]
     err_o = (o_b - ref_o).abs().nan_to_num(nan=float("inf")).max().item() if o_b.numel() else 0.0
@@ -374,6 +489,82 @@ def run_case(case: Case, cache: Path, seed: int, check: bool = True) -> Tuple[bo
     empty_rows = int(torch.isinf(ref_lse).sum()) if case.lse else -1
     detail = f"out err {err_o:.2e}  lse err {err_l:.2e}" + (
         f"  empty rows {empty_rows}" if empty_rows > 0 else "") + poison_note
+    if problems:
+        return False, detail + "  FAIL: " + "; ".join(problems)
+    return True, detail
+
+
+def _pv_kind(case: Case) -> str:
+    p = as_precision(case.precision)
+    return "fp8" if p is not None and p.pv == "f8E4M3FN" else "16bit"
+
+
+def _cos_min(case: Case) -> float:
+    if case.cos_min is not None:
+        return case.cos_min
+    p = as_precision(case.precision)
+    if p is not None and p.qk == "i4":
+        return QUANT_COS_MIN["i4"]
+    return QUANT_COS_MIN["i8-fp8" if _pv_kind(case) == "fp8" else "i8-16bit"]
+
+
+def _check_quantized(case: Case, q, k, v, tensors, o_b, lse, lse_poison_ptr, problems,
+                     device) -> Tuple[bool, str]:
+    """A quantized case: the kernel's out / LSE against the f64 emulation of
+    SEMANTICS.md section 3 (QUANT_TOL, QUANT_LSE_ATOL), and the cosine
+    against the f32 unquantized reference (sanity)."""
+    import torch
+    qb, kb, vb = (ref.to_bhnd(x, case.layout) for x in (q, k, v))
+    scale = case.scale if case.scale is not None else 1.0 / (case.D ** 0.5)
+    keeps = _keeps(case, tensors, device)
+    emu_o, emu_lse = qref.attention_quant(qb, kb, vb, keeps, case.precision, scale)
+    tile_o, _ = qref.attention_quant(qb, kb, vb, keeps, case.precision, scale, kv_tile=64)
+    ref_o, _ = ref.attention_f32(qb, kb, vb, keeps, scale)
+    del keeps
+    tol = QUANT_TOL[_pv_kind(case)]
+    vmax = float(vb.float().abs().max()) or 1.0
+    diff = (o_b.double() - emu_o).abs().nan_to_num(nan=float("inf"))
+    err_max = diff.max().item() / vmax if diff.numel() else 0.0
+    l1 = qref.rel_l1(o_b, emu_o)
+    l1_tile = qref.rel_l1(o_b, tile_o)
+    cos = qref.cosine(o_b, ref_o)
+    l1_ref = qref.rel_l1(o_b, ref_o)
+    cos_min = _cos_min(case)
+    # `not (x <= bound)` so that a NaN fails.
+    if not (err_max <= tol["max"]):
+        bad = diff > tol["max"] * vmax
+        idx = bad.nonzero()[0].tolist()
+        problems.append(f"max err {err_max:.3g} max|V| > {tol['max']} ({int(bad.sum())} elements; "
+                        f"first at [b,h,i,c]={idx})")
+    if not (l1 <= tol["l1"]):
+        problems.append(f"rel-L1 against the emulation {l1:.3g} > {tol['l1']}")
+    if not (cos >= cos_min):
+        problems.append(f"cos against f32 {cos:.6f} < {cos_min}")
+    err_l = 0.0
+    poison_note = ""
+    if case.lse:
+        if lse.data_ptr() != lse_poison_ptr:
+            poison_note = " (lse poison not reused)"
+        nan_l = int(torch.isnan(lse).sum())
+        if nan_l:
+            problems.append(f"{nan_l} NaN/unwritten LSE elements")
+        inf_ref = torch.isinf(emu_lse)
+        inf_got = torch.isinf(lse) & (lse < 0)
+        if not torch.equal(inf_ref, inf_got):
+            diff_rows = (inf_ref != inf_got).nonzero()
+            first = tuple(diff_rows[0].tolist())
+            problems.append(f"LSE -inf pattern differs at {int(diff_rows.shape[0])} rows (first "
+                            f"[b,h,i]={list(first)}: got {lse[first].item()}, "
+                            f"emulation {emu_lse[first].item()})")
+        fin = ~inf_ref & ~inf_got
+        if bool(fin.any()):
+            err_l = (lse[fin].double() - emu_lse[fin]).abs().nan_to_num(nan=float("inf")).max().item()
+            if not (err_l <= QUANT_LSE_ATOL):
+                problems.append(f"LSE err {err_l:.3g} > {QUANT_LSE_ATOL}")
+    empty_rows = int(torch.isinf(emu_lse).sum()) if case.lse else -1
+    detail = (f"emu: max {err_max:.1e}*max|V| rel-L1 {l1:.1e} (tile model {l1_tile:.1e}) "
+              f"lse err {err_l:.1e} | f32: cos {cos:.6f} rel-L1 {l1_ref:.4f}"
+              + (f"  empty rows {empty_rows}" if empty_rows > 0 else "") + poison_note)
     if problems:
         return False, detail + "  FAIL: " + "; ".join(problems)
     return True, detail
@@ -432,9 +623,10 @@ def main() -> int:
         for c in selected:
             q, k, v, dtype, options = call_of(c)
             extras = [n for n in ("explicit_mask", "bias", "gates", "segment_offsets") if n in options]
-            print(f"{c.name:<36} {dtype:<4} {c.layout} q{list(q)} k{list(k)} v{list(v)} "
+            print(f"{c.name:<40} {dtype:<4} {c.layout} q{list(q)} k{list(k)} v{list(v)} "
                   f"mask={c.mask.to_mlir() if c.mask is not None else 'dense'}"
                   + (f" heads={c.heads.to_mlir()}" if c.heads is not None else "")
+                  + (f" precision={as_precision(c.precision).to_mlir()}" if c.precision is not None else "")
                   + (f" +{','.join(extras)}" if extras else "") + (" lse" if c.lse else ""))
         return 0
     if args.compile_only:
@@ -460,7 +652,7 @@ def main() -> int:
                 pass
         if not ok:
             failed.append(case.name)
-        print(f"{'PASS' if ok else 'FAIL'}  {case.name:<36} {detail}  ({time.time() - start:.2f}s)",
+        print(f"{'PASS' if ok else 'FAIL'}  {case.name:<40} {detail}  ({time.time() - start:.2f}s)",
               flush=True)
     print(f"# {len(selected) - len(failed)}/{len(selected)} passed in {time.time() - start_all:.1f}s"
           + (f"; failed: {', '.join(failed)}" if failed else ""))

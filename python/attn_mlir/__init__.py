@@ -1,9 +1,11 @@
 """attn_mlir: attention specs for the attn MLIR dialect, compiled by attn-opt
 into cached GPU artifacts and run on PyTorch tensors through the C launcher.
 
-Pure Python; torch is imported only inside attention().
+Pure Python; torch is imported only inside attention(), calibrate() and the
+reference.
 """
 
+from .calibration import CalibrationError, CalibrationResult, calibrate
 from .compiler import Artifacts, compile, default_cache_dir, find_attn_opt, lookup, verify
 from .errors import (AttnArtifactsMissing, AttnCompileError, AttnError, AttnLaunchError,
                      AttnOptNotFound, AttnPipelineUnavailable)
@@ -12,6 +14,7 @@ from .masks import (And, Causal, Dense, Mask, Neighborhood, NoneMask, Or, PowerL
                     Segments, SlidingWindow)
 from .plan import TensorInfo, plan_call, spec_for_shapes
 from .precision import PRESETS, Precision
+from .reference import reference_attention
 from .spec import AttentionSpec, Bias, ExplicitMask
 from .torch_api import Prepared, attention, prepare
 
@@ -24,6 +27,7 @@ __all__ = [
     "Precision", "PRESETS", "Heads", "HeadGroup", "SoftPag",
     "compile", "verify", "lookup", "Artifacts", "find_attn_opt", "default_cache_dir",
     "attention", "prepare", "Prepared", "spec_for_shapes", "plan_call", "TensorInfo",
+    "calibrate", "CalibrationResult", "CalibrationError", "reference_attention",
     "AttnError", "AttnCompileError", "AttnPipelineUnavailable", "AttnOptNotFound",
     "AttnArtifactsMissing", "AttnLaunchError",
 ]

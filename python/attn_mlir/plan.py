@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .heads import as_heads
 from .masks import as_mask
+from .precision import default_target
 from .spec import AttentionSpec, Bias, ExplicitMask
 
 LAYOUTS = ("bhnd", "bnhd")
@@ -165,12 +166,14 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
               bias: Optional[TensorInfo] = None, explicit_mask: Optional[TensorInfo] = None,
               segment_offsets: Optional[TensorInfo] = None, gates: Optional[TensorInfo] = None,
               out: Optional[TensorInfo] = None, static_shapes: bool = False,
-              target: str = "sm_80", chip: str = "sm_90") -> CallPlan:
+              target: Optional[str] = None, chip: str = "sm_90") -> CallPlan:
     """Checks a call and derives its AttentionSpec.
 
     Batch and sequence lengths become run-time sizes (one compiled kernel
     for all of them) unless static_shapes is set or a mask fixes the
-    lengths (a neighborhood grid, static segment sizes).
+    lengths (a neighborhood grid, static segment sizes). target None:
+    "sm_80", or "sm_89" when a precision multiplies in FP8
+    (precision.default_target).
     """
     dims = check_qkv(q, k, v, layout)
     device = q.device
@@ -230,6 +233,10 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
     if heads_value and heads_value.softpag and dims.seq_q != dims.seq_k:
         raise ValueError(f"heads.softpag needs equal q and k lengths, got {dims.seq_q} and "
                          f"{dims.seq_k}")
+
+    if target is None:
+        group_precisions = [g.precision for g in heads_value.groups] if heads_value else []
+        target = default_target([precision] + group_precisions)
 
     spec = AttentionSpec(
         dtype=q.dtype, num_heads_q=dims.heads_q, num_heads_kv=dims.heads_kv,

@@ -26,7 +26,7 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
               heads: Any = None, scale: Optional[float] = None, layout: str = "bhnd",
               return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
               segment_offsets: Any = None, gates: Any = None, out: Any = None, *,
-              static_shapes: bool = False, target: str = "sm_80", chip: str = "sm_90",
+              static_shapes: bool = False, target: Optional[str] = None, chip: str = "sm_90",
               cache_dir: Optional[PathLike] = None) -> Union[Any, Tuple[Any, Any]]:
     """Attention of SEMANTICS.md on CUDA tensors (f16/bf16).
 
@@ -36,6 +36,12 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     lse [B, Hq, Nq] float32. explicit_mask / bias: [Nq, Nk] or
     [B|1, Hq|1, Nq, Nk]; gates [B, Nq, Hq]; segment_offsets int32 [B, S+1]
     or [B, 2, S+1]. Runs on torch.cuda.current_stream().
+
+    precision: None (f16/bf16 as the inputs), a preset name ("sage1",
+    "sage2-8b", "sage2-4b", "fp8"), a Precision or a dict of its fields;
+    quantized precisions run pre-kernels (smoothing, scales) before the
+    attention kernel. target: None picks "sm_80", or "sm_89" when the
+    precision multiplies in FP8 (its e4m3 mma.sync; emulated on sm_90).
     """
     return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
                    layout=layout, return_lse=return_lse, bias=bias,
@@ -65,7 +71,7 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
               heads: Any = None, scale: Optional[float] = None, layout: str = "bhnd",
               return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
               segment_offsets: Any = None, gates: Any = None, out: Any = None, *,
-              static_shapes: bool = False, target: str = "sm_80", chip: str = "sm_90",
+              static_shapes: bool = False, target: Optional[str] = None, chip: str = "sm_90",
               cache_dir: Optional[PathLike] = None) -> "Prepared":
     """attention() planned, compiled and marshalled once for these tensors:
     the returned callable launches on the current stream and returns the

@@ -8,7 +8,9 @@ import pytest
 
 from attn_mlir import (AttentionSpec, Causal, HeadGroup, Heads, Neighborhood, Segments,
                        SoftPag, TensorInfo, plan_call, spec_for_shapes, verify)
+from attn_mlir import Precision
 from attn_mlir.plan import launch_values
+from attn_mlir.precision import default_target
 
 
 def dense(shape, dtype="f16", device="cuda:0", ptr=0x1000):
@@ -51,6 +53,24 @@ def test_static_shapes_and_pinned_lengths():
     q, k, v = qkv(Nq=60, Nk=60)
     with pytest.raises(ValueError, match=r"grid \[8, 8\] has 64 tokens but the query length is 60"):
         plan_call(q, k, v, mask=Neighborhood([8, 8], 3))
+
+
+def test_default_target_follows_the_precision():
+    q, k, v = qkv()
+    # Unquantized and 8/4-bit integer Q.K with f16 P.V run on sm_80 mma.sync.
+    for precision in (None, "sage1", Precision(qk="i4", qk_granularity="token", pv="f16")):
+        assert plan_call(q, k, v, precision=precision).spec.target == "sm_80"
+    # FP8 (e4m3 mma.sync) needs sm_89, in the op's precision or a head group's.
+    for precision in ("sage2-8b", "sage2_4b", "fp8", {"qk": "f8E4M3FN", "qk_granularity": "token"}):
+        assert plan_call(q, k, v, precision=precision).spec.target == "sm_89"
+    grouped = Heads(groups=[HeadGroup([1], precision="sage2-8b")])
+    assert plan_call(q, k, v, heads=grouped).spec.target == "sm_89"
+    # An explicit target is kept (attn-opt says whether it can compile it).
+    assert plan_call(q, k, v, precision="sage2-8b", target="sm_80").spec.target == "sm_80"
+    assert spec_for_shapes((1, 2, 8, 64), (1, 2, 8, 64), (1, 2, 8, 64), "bf16",
+                           precision="sage2-4b").target == "sm_89"
+    assert default_target(["sage1", None]) == "sm_80"
+    assert default_target(Precision.preset("sage1", pv="f8E4M3FN", pv_accum="two_level")) == "sm_89"
 
 
 def test_bnhd_layout_strides_and_outputs():

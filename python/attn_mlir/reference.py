@@ -1,0 +1,286 @@
+"""An f32 PyTorch evaluation of SEMANTICS.md (sections 1, 2 and 4), written
+from the text: what calibrate() compares the quantized precisions with, and
+what the bench/ scripts check the kernels against. It reads the parameters
+of the mask and heads objects, nothing of the compiler.
+
+`keep(mask, i, j, nq, nk, offsets)` is written with tensor operations only
+(no data-dependent Python control flow), so the same function serves
+  - the reference: i [M, 1] and j [1, Nk] index tensors -> bool [M, Nk];
+  - FlexAttention's mask_mod: i and j 0-d tensors under vmap.
+
+torch is imported lazily: importing this module needs no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence
+
+from .heads import as_heads
+from .masks import (And, Causal, Dense, Neighborhood, NoneMask, Or, PowerLaw, Segments,
+                    SlidingWindow, as_mask)
+
+
+def _false(i, j):
+    return (i < 0) & (j < 0)
+
+
+def _true(i, j):
+    return (i >= 0) & (j >= 0)
+
+
+def _grid_coord(t, grid: Sequence[int], d: int):
+    inner = 1
+    for extent in grid[d + 1:]:
+        inner *= extent
+    return (t // inner) % grid[d]
+
+
+def _neighborhood_dim(x, y, L: int, w: int, s: int, dil: int, causal: bool):
+    """SEMANTICS.md 2.3 in one dimension; x query, y key coordinates."""
+    import torch
+    g = x % dil
+    same = (y % dil) == g
+    a = x // dil
+    b = y // dil
+    n = (L - g + dil - 1) // dil                       # ceil((L - g) / d)
+    if causal:
+        leader = torch.minimum((a // s) * s + (s - 1), n - 1)
+        lo = torch.clamp(leader - w + 1, min=0)
+        return same & (lo <= b) & (b <= a)
+    leader = torch.minimum((a // s) * s + s // 2, n - 1)
+    start = torch.minimum(torch.clamp(leader - w // 2, min=0), n - w)
+    return same & (start <= b) & (b < start + w)
+
+
+def _is_pow2(x):
+    return (x > 0) & ((x & (x - 1)) == 0)
+
+
+def keep(mask: Any, i, j, nq: int, nk: int, offsets: Optional[Any] = None):
+    """keep(i, j) of SEMANTICS.md section 2 for `mask` (an attn_mlir mask or
+    None = dense). `offsets`: for run-time segments, the offsets of this
+    batch element: a list [S+1] (shared) or [[S+1], [S+1]] (query, key)."""
+    if mask is None or isinstance(mask, Dense):
+        return _true(i, j)
+    if isinstance(mask, NoneMask):
+        return _false(i, j)
+    if isinstance(mask, Causal):
+        delta = 0 if mask.alignment == "top_left" else nk - nq
+        return j <= i + delta
+    if isinstance(mask, SlidingWindow):
+        delta = 0 if mask.alignment == "top_left" else nk - nq
+        return (j >= i + delta - mask.left) & (j <= i + delta + mask.right)
+    if isinstance(mask, Neighborhood):
+        grid = list(mask.grid)
+        tokens = math.prod(grid)
+        assert nq == tokens and nk == tokens, (nq, nk, grid)
+        out = None
+        for d in range(len(grid)):
+            x = _grid_coord(i, grid, d)
+            y = _grid_coord(j, grid, d)
+            kd = _neighborhood_dim(x, y, grid[d], mask.window[d], mask.stride[d],
+                                   mask.dilation[d], bool(mask.causal[d]))
+            out = kd if out is None else out & kd
+        return out
+    if isinstance(mask, PowerLaw):
+        bk = mask.block
+        delta = i // bk - j // bk
+        sink = j < mask.sink * bk
+        if mask.causal:
+            return (j <= i) & (sink | (delta < mask.window) | _is_pow2(delta))
+        ad = delta.abs() if hasattr(delta, "abs") else abs(delta)
+        return sink | (ad < mask.window) | _is_pow2(ad)
+    if isinstance(mask, Segments):
+        if not mask.renormalize:
+            raise NotImplementedError("reference: renormalize = false")
+        if mask.runtime_sizes:
+            assert offsets is not None, "run-time segments need offsets"
+            if isinstance(offsets[0], (list, tuple)):
+                qo, ko = list(offsets[0]), list(offsets[1])
+            else:
+                qo = ko = list(offsets)
+        else:
+            qo, ko = [0], [0]
+            for s in mask.query:
+                qo.append(qo[-1] + s)
+            for s in mask.key:
+                ko.append(ko[-1] + s)
+        out = _false(i, j)
+        for a in range(len(qo) - 1):
+            for b in range(len(ko) - 1):
+                entry = mask.visibility[a][b]
+                if isinstance(entry, NoneMask):
+                    continue
+                qlen, klen = qo[a + 1] - qo[a], ko[b + 1] - ko[b]
+                if qlen <= 0 or klen <= 0:
+                    continue
+                inside = (i >= qo[a]) & (i < qo[a + 1]) & (j >= ko[b]) & (j < ko[b + 1])
+                li, lj = i - qo[a], j - ko[b]
+                if isinstance(entry, Neighborhood):
+                    # Outside the segment the local indices are out of the
+                    # grid: clamp them so the grid arithmetic stays in range
+                    # (`inside` drops those pairs anyway).
+                    import torch
+                    li = torch.clamp(li, 0, qlen - 1)
+                    lj = torch.clamp(lj, 0, klen - 1)
+                out = out | (inside & keep(entry, li, lj, qlen, klen, None))
+        return out
+    if isinstance(mask, And):
+        out = None
+        for m in mask.members:
+            k = keep(m, i, j, nq, nk, offsets)
+            out = k if out is None else out & k
+        return out
+    if isinstance(mask, Or):
+        out = None
+        for m in mask.members:
+            k = keep(m, i, j, nq, nk, offsets)
+            out = k if out is None else out | k
+        return out
+    raise NotImplementedError(f"reference: no keep() for {mask!r}")
+
+
+def keep_matrix(mask: Any, nq: int, nk: int, device: Any, rows: Any = None,
+                offsets: Optional[Any] = None):
+    """bool [M, Nk]: keep for query rows `rows` (a 1-D index tensor; default
+    all Nq) and every key."""
+    import torch
+    i = rows if rows is not None else torch.arange(nq, device=device)
+    i = i.to(device=device, dtype=torch.int64).reshape(-1, 1)
+    j = torch.arange(nk, device=device, dtype=torch.int64).reshape(1, -1)
+    k = keep(mask, i, j, nq, nk, offsets)
+    return k.expand(i.shape[0], nk).contiguous()
+
+
+def count_kept(mask: Any, nq: int, nk: int, device: Any, chunk: int = 1024,
+               offsets: Optional[Any] = None) -> int:
+    """The exact number of kept pairs of one (b, h)."""
+    import torch
+    total = 0
+    for start in range(0, nq, chunk):
+        rows = torch.arange(start, min(nq, start + chunk), device=device)
+        total += int(keep_matrix(mask, nq, nk, device, rows, offsets).sum().item())
+    return total
+
+
+def attention_f32(q, k, v, keep_mask, scale: float, bias=None, heads: Any = None,
+                  gates=None, rows=None):
+    """SEMANTICS.md section 1 and 4 in f32.
+
+    q [B, Hq, M, D] (the query rows `rows`, default all), k [B, Hkv, Nk, D],
+    v [B, Hkv, Nk, Dv] (logical bhnd, any float dtype); keep_mask bool
+    broadcastable to [B, Hq, M, Nk]; bias float broadcastable to it; heads an
+    attn_mlir.Heads (weights, softpag; groups are in keep_mask); gates
+    [B, M, Hq]. Returns O [B, Hq, M, Dv] f32 and LSE [B, Hq, M] f32.
+    """
+    import torch
+    q, k, v = q.float(), k.float(), v.float()
+    B, Hq, M, _ = q.shape
+    Hkv = k.shape[1]
+    rep = Hq // Hkv
+    k = k.repeat_interleave(rep, dim=1)
+    v = v.repeat_interleave(rep, dim=1)
+    s = torch.matmul(q, k.transpose(-1, -2)) * scale
+    if bias is not None:
+        s = s + bias.float()
+    keep_b = keep_mask.expand(s.shape)
+    s = s.masked_fill(~keep_b, float("-inf"))
+    m = s.amax(dim=-1, keepdim=True)
+    m_safe = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    p = torch.exp(s - m_safe)
+    l = p.sum(dim=-1, keepdim=True)
+    o = torch.matmul(p, v)
+    nonempty = l > 0
+    o = torch.where(nonempty, o / torch.where(nonempty, l, torch.ones_like(l)), torch.zeros_like(o))
+    lse = torch.where(nonempty, m_safe + torch.log(torch.where(nonempty, l, torch.ones_like(l))),
+                      torch.full_like(l, float("-inf"))).squeeze(-1)
+    del s, p
+    if heads is not None and heads.softpag is not None:
+        u = heads.softpag.u
+        vr = v if rows is None else v[:, :, rows.to(v.device)]
+        for h in heads.softpag.heads:
+            o[:, h] = (1 - u) * o[:, h] + u * vr[:, h]
+    factor = torch.ones(B, Hq, M, 1, device=q.device, dtype=torch.float32)
+    if heads is not None and heads.weights is not None:
+        w = torch.tensor(heads.weights, device=q.device, dtype=torch.float32)
+        factor = factor * w.view(1, Hq, 1, 1)
+        zero = (w == 0).view(1, Hq, 1)
+        lse = torch.where(zero, torch.full_like(lse, float("-inf")), lse)
+    if gates is not None:
+        factor = factor * gates.float().permute(0, 2, 1).unsqueeze(-1)
+    o = o * factor
+    if heads is not None and heads.weights is not None:
+        zero = torch.tensor([w == 0 for w in heads.weights], device=q.device).view(1, Hq, 1, 1)
+        o = torch.where(zero, torch.zeros_like(o), o)
+    return o, lse
+
+
+def to_bhnd(x, layout: str):
+    """A [B, N, H, D] tensor (layout bnhd) as a [B, H, N, D] view."""
+    return x if layout == "bhnd" else x.transpose(1, 2)
+
+
+def reference_attention(q: Any, k: Any, v: Any, mask: Any = None, heads: Any = None,
+                        scale: Optional[float] = None, layout: str = "bhnd",
+                        return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
+                        segment_offsets: Any = None, gates: Any = None,
+                        max_scores: int = 1 << 26) -> Any:
+    """attention()'s call evaluated in f32 by this reference: the same
+    arguments (torch tensors on any device, layout "bhnd" or "bnhd"),
+    returns out (float32, q's layout) and with return_lse also lse
+    [B, Hq, Nq] float32. Head groups' masks apply to their heads (their
+    precisions do not: this is the unquantized computation). Works per
+    batch element on blocks of query rows holding at most `max_scores`
+    scores."""
+    import torch
+    mask = as_mask(mask)
+    heads = as_heads(heads)
+    qb, kb, vb = (to_bhnd(x, layout) for x in (q, k, v))
+    B, Hq, Nq, D = qb.shape
+    Nk, Dv = kb.shape[2], vb.shape[3]
+    if scale is None:
+        scale = 1.0 / math.sqrt(D)
+    head_masks = [mask] * Hq
+    if heads is not None:
+        for group in heads.groups:
+            if group.mask is not None:
+                for h in group.heads:
+                    head_masks[h] = group.mask
+
+    def pair_operand(x: Any, b: int, rows: Any) -> Any:
+        # [Nq, Nk] or [B|1, Hq|1, Nq, Nk] -> [1, Hq|1, M, Nk]
+        if x is None:
+            return None
+        if x.dim() == 2:
+            return x[rows].unsqueeze(0).unsqueeze(0)
+        return x[b if x.shape[0] > 1 else 0][:, rows].unsqueeze(0)
+
+    out = torch.empty(B, Hq, Nq, Dv, dtype=torch.float32, device=qb.device)
+    lse = torch.empty(B, Hq, Nq, dtype=torch.float32, device=qb.device)
+    block = max(1, min(Nq, max_scores // max(1, Hq * Nk)))
+    for b in range(B):
+        offsets = segment_offsets[b].tolist() if segment_offsets is not None else None
+        for i0 in range(0, Nq, block):
+            rows = torch.arange(i0, min(Nq, i0 + block), device=qb.device)
+            keeps = torch.empty(1, Hq, rows.numel(), Nk, dtype=torch.bool, device=qb.device)
+            made = {}
+            for h, m in enumerate(head_masks):
+                if id(m) not in made:
+                    made[id(m)] = keep_matrix(m, Nq, Nk, qb.device, rows, offsets)
+                keeps[0, h] = made[id(m)]
+            em = pair_operand(explicit_mask, b, rows)
+            if em is not None:
+                keeps &= em.bool()
+            o, l = attention_f32(qb[b:b + 1, :, rows], kb[b:b + 1], vb[b:b + 1], keeps, scale,
+                                 bias=pair_operand(bias, b, rows), heads=heads,
+                                 gates=gates[b:b + 1, rows] if gates is not None else None,
+                                 rows=rows)
+            out[b, :, rows] = o[0]
+            lse[b, :, rows] = l[0]
+    if layout != "bhnd":
+        out = out.transpose(1, 2).contiguous()
+    return (out, lse) if return_lse else out
+
+
+__all__ = ["keep", "keep_matrix", "count_kept", "attention_f32", "reference_attention", "to_bhnd"]
