@@ -87,6 +87,11 @@ def variants() -> List[Tuple[str, str, Any, Optional[str]]]:
         if preset == "sage2-4b":
             rows.append((f"{preset}-nosmoothq", f"{preset} without smooth_q",
                          Precision.preset(preset, smooth_q=False), None))
+        if preset == "sage1":
+            # SageAttention2's int8 Q.K + f16 P.V kernel (the figures the
+            # thresholds quote) groups Q and K per thread, not per block.
+            rows.append((f"{preset}-thread64", f"{preset}, qk_granularity thread(64)",
+                         Precision.preset(preset, qk_granularity="thread(64)"), preset))
     return rows
 
 
@@ -194,8 +199,17 @@ def run(selected: List[Case], sizes: List[int], cache: Path, seed: int) -> int:
                         cos = qref.cosine(out, ref_o)
                         l1 = qref.rel_l1(out, ref_o)
                         r[kind] = {"cos": cos, "l1": l1, "nan": nan}
+                        # The precision's own limit: the f64 emulation of
+                        # section 3 on the same inputs (no kernel involved).
+                        emu = ""
+                        if case.precision is not None and n <= 4096:  # memory: f64 [H, N, N]
+                            emu_o, _ = qref.attention_quant(q, k, v, None, case.precision)
+                            r[kind]["emu"] = (qref.cosine(emu_o, ref_o), qref.rel_l1(emu_o, ref_o))
+                            emu = (f"  (emulation cos {r[kind]['emu'][0]:.6f} "
+                                   f"rel-L1 {r[kind]['emu'][1]:.4f})")
+                            del emu_o
                         print(f"  {case.label:<28} {kind:<8} cos {cos:.6f}  rel-L1 {l1:.4f}"
-                              + (f"  {nan} NaN/unwritten" if nan else ""), flush=True)
+                              + emu + (f"  {nan} NaN/unwritten" if nan else ""), flush=True)
                         del out
                     except Exception as error:  # keep going: report every row
                         traceback.print_exc(limit=2)
@@ -225,18 +239,20 @@ def run(selected: List[Case], sizes: List[int], cache: Path, seed: int) -> int:
 def print_table(rows: List[Dict[str, Any]]) -> None:
     print()
     print("| N | inputs | precision | normal: cos | normal: rel-L1 | K offset: cos | "
-          "K offset: rel-L1 | threshold | check |")
-    print("|---:|---|---|---:|---:|---:|---:|---|---|")
+          "K offset: rel-L1 | emulation (normal): cos / rel-L1 | threshold | check |")
+    print("|---:|---|---|---:|---:|---:|---:|---|---|---|")
     for r in rows:
         case = r["case"]
         head = f"| {r['N']} | {case.dtype} | {case.label} |"
         if "error" in r or not all(kind in r for kind in INPUTS):
-            print(f"{head} n/a ({r.get('error', 'not run')}) | | | | {_threshold_text(case)} | "
+            print(f"{head} n/a ({r.get('error', 'not run')}) | | | | | {_threshold_text(case)} | "
                   f"{'FAIL' if case.preset else '—'} |")
             continue
         cells = []
         for kind in INPUTS:
             cells += [f"{r[kind]['cos']:.5f}", f"{r[kind]['l1']:.4f}"]
+        emu = r["normal"].get("emu")
+        cells.append(f"{emu[0]:.5f} / {emu[1]:.4f}" if emu else "—")
         print(f"{head} " + " | ".join(cells) + f" | {_threshold_text(case)} | {r['result']} |")
     print()
     print(f"B={B}, H={H}, D={D}, dense; cos and rel-L1 of the kernel's output against an f64 "

@@ -98,9 +98,17 @@ class Artifacts:
         return self.directory / self.manifest["binary"]
 
     @property
+    def scratch_names(self) -> frozenset:
+        """Buffers the pre-kernels write and the attention kernel reads; the
+        launcher allocates them (manifest key "scratch")."""
+        return frozenset(s["name"] for s in self.manifest.get("scratch", ()))
+
+    @property
     def param_names(self) -> frozenset:
-        """Every argument name some kernel of the manifest takes."""
-        return frozenset(p["name"] for k in self.manifest["kernels"] for p in k["params"])
+        """Every argument name some kernel of the manifest takes that the
+        caller provides (scratch buffers excluded)."""
+        return frozenset(p["name"] for k in self.manifest["kernels"] for p in k["params"]
+                         if p["name"] not in self.scratch_names)
 
 
 def load_manifest(path: PathLike) -> Dict[str, Any]:

@@ -195,3 +195,21 @@ def test_compile_through_the_real_pipeline(spec, attn_opt, private_cache):
         assert len(kernel["grid"]) == 3 and len(kernel["block"]) == 3
         assert all(p["type"] in ("ptr", "i64", "i32", "f32") for p in kernel["params"])
     assert compile(spec, attn_opt=attn_opt) == artifacts  # cached
+
+
+def test_scratch_buffers_are_not_caller_arguments(tmp_path):
+    # The launcher allocates the manifest's scratch buffers: a caller that
+    # provides q, seq_q and the output has every argument it must give.
+    from attn_mlir.compiler import Artifacts
+    manifest = {"binary": "k.cubin", "kernels": [
+        {"name": "attn_quantize_quantize_q",
+         "params": [{"name": "q", "type": "ptr"}, {"name": "q_quant", "type": "ptr"},
+                    {"name": "seq_q", "type": "i32"}]},
+        {"name": "attn_fwd",
+         "params": [{"name": "q_quant", "type": "ptr"}, {"name": "out", "type": "ptr"}]}],
+        "scratch": [{"name": "q_quant", "bytes": [{"arg": "seq_q"}, 128]}]}
+    artifacts = Artifacts("key", tmp_path, manifest)
+    assert artifacts.scratch_names == {"q_quant"}
+    assert artifacts.param_names == {"q", "seq_q", "out"}
+    del manifest["scratch"]
+    assert artifacts.param_names == {"q", "seq_q", "out", "q_quant"}

@@ -11,7 +11,7 @@
 // PTX-DAG: .entry attn_quantize_quantize_k(
 // PTX-DAG: .entry attn_quantize_quantize_v(
 // PTX-DAG: .entry attn_fwd(
-// PTX-DAG: cvt.rni.s32.f32
+// PTX-DAG: cvt.rni.s32.f64
 // PTX-DAG: mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32
 // PTX-DAG: mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32
 // PTX-DAG: cvt.rn.satfinite.e4m3x2.f32
@@ -35,7 +35,7 @@
 // MANIFEST-NEXT: "arg": "seq_k",
 // MANIFEST-NEXT: "ceil_div": 256
 // MANIFEST-NEXT: },
-// MANIFEST-NEXT: 512
+// MANIFEST-NEXT: 1024
 // MANIFEST-NEXT: ],
 // MANIFEST-NEXT: "name": "k_mean_partial"
 // MANIFEST: "name": "v_quant"

@@ -19,10 +19,11 @@
 // CHECK: gpu.func @attn_quantize_key_mean
 // CHECK-SAME: known_block_size = array<i32: 64, 1, 1>
 // CHECK: gpu.func @attn_quantize_quantize_k
-// Pass 1 (max|x'| per token), a barrier, pass 2 (scale, round to even).
+// Pass 1 (max|x'| per token, f64), a barrier, pass 2 (the scale, and x / scale
+// rounded to even in f64, as the CPU emulation).
 // CHECK: nvvm.shfl.sync bfly
 // CHECK: gpu.barrier
-// CHECK: llvm.call_intrinsic "llvm.nvvm.f2i.rn"
+// CHECK: llvm.call_intrinsic "llvm.nvvm.d2i.rn"
 // CHECK: arith.minsi
 // CHECK: arith.maxsi
 // CHECK: llvm.store {{.*}} : i16, !llvm.ptr<1>
@@ -41,7 +42,7 @@
 // CHECK: llvm.load {{.*}} -> f32
 // CHECK: arith.addf
 // The scratch buffers reach the manifest, sized by run-time arguments.
-// HOST: attn.scratch = [{bytes = [{arg = "batch", ceil_div = 1 : i64, constant = 1 : i64}, {constant = 2 : i64}, {arg = "seq_k", ceil_div = 256 : i64, constant = 1 : i64}, {constant = 512 : i64}], name = "k_mean_partial"}, {bytes = [{arg = "batch", ceil_div = 1 : i64, constant = 1 : i64}, {constant = 4 : i64}, {arg = "seq_q", ceil_div = 1 : i64, constant = 1 : i64}, {constant = 128 : i64}], name = "q_quant"}
+// HOST: attn.scratch = [{bytes = [{arg = "batch", ceil_div = 1 : i64, constant = 1 : i64}, {constant = 2 : i64}, {arg = "seq_k", ceil_div = 256 : i64, constant = 1 : i64}, {constant = 1024 : i64}], name = "k_mean_partial"}, {bytes = [{arg = "batch", ceil_div = 1 : i64, constant = 1 : i64}, {constant = 4 : i64}, {arg = "seq_q", ceil_div = 1 : i64, constant = 1 : i64}, {constant = 128 : i64}], name = "q_quant"}
 // HOST-LABEL: func.func @sage1
 func.func @sage1(%q: memref<1x4x?x128xbf16>, %k: memref<1x2x?x128xbf16>, %o: memref<1x4x?x128xbf16>, %lse: memref<1x4x?xf32>) {
   attn.attention ins(%q, %k, %k : memref<1x4x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x128xbf16>)

@@ -17,8 +17,10 @@
 //                 order P's registers hold the keys in (GPU-NOTES.md 4)
 //
 // The layouts differ from the CPU emulation's f32 buffers (packed bytes,
-// dense rows), which is why the GPU splits here, where they are known; the
-// arithmetic is the contract's, in f32 (docs/design/QuantizedGpu.md).
+// dense rows), which is why the GPU splits here, where they are known. The
+// arithmetic is the CPU emulation's: means, smoothing, maxima and x / scale
+// in f64 with f32 scales, so the quantized values agree with it bit for bit
+// up to the order of the mean's sums (docs/design/QuantizedGpu.md).
 //
 //===----------------------------------------------------------------------===//
 
@@ -66,8 +68,19 @@ private:
   Value i64(int64_t v) {
     return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
   }
-  Value f32Max(Value x, Value y) {
+  Value maxF(Value x, Value y) {
     return arith::MaximumFOp::create(b, loc, x, y);
+  }
+  Value f64(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v));
+  }
+  Value toF64(Value v) {
+    if (v.getType().isF64())
+      return v;
+    return arith::ExtFOp::create(b, loc, b.getF64Type(), v);
+  }
+  Value truncToF32(Value v) {
+    return arith::TruncFOp::create(b, loc, b.getF32Type(), v);
   }
   Value minIndex(Value x, Value y) {
     return arith::MinSIOp::create(b, loc, x, y);
@@ -76,7 +89,7 @@ private:
   Value warpReduce(Value v, bool isMax) {
     for (int64_t mask : {16, 8, 4, 2, 1}) {
       Value other = nb::shuffleXor(b, loc, v, mask);
-      v = isMax ? f32Max(v, other)
+      v = isMax ? maxF(v, other)
                 : Value(arith::AddFOp::create(b, loc, v, other));
     }
     return v;
@@ -144,16 +157,16 @@ private:
         b, loc, sharedPtrType(), type, base,
         ValueRange{arith::IndexCastOp::create(b, loc, b.getI32Type(), index)});
   }
-  /// Fills `attn_quantize_mean` (shared, D floats) with the per-channel
+  /// Fills `attn_quantize_mean` (shared, D f64) with the per-channel
   /// reduction of the chunk partials `partials` of (batch, kvHead): the K
-  /// mean (sums / Nk), or the FP8 V scale (max / 448, 1 when 0).
+  /// mean (f64 sums / Nk), or the FP8 V scale (f32(max / 448), 1 when 0).
   void emitChannelsToShared(StringRef partials, int64_t channels,
                             Value batch, Value kvHead, Value seqK,
                             bool valueScale);
   Value sharedMean(Value channel) {
     return LLVM::LoadOp::create(
-        b, loc, b.getF32Type(),
-        sharedElement(kMeanSymbol, b.getF32Type(), channel));
+        b, loc, b.getF64Type(),
+        sharedElement(kMeanSymbol, b.getF64Type(), channel));
   }
 
   const KernelPrecision &precision;
@@ -195,8 +208,11 @@ KernelLaunch QuantizeKernelBuilder::buildChannelPartials(StringRef name,
   // Four keys per iteration, as independent loads; keys past the end read
   // the chunk's first key and add nothing.
   constexpr int64_t kUnroll = 4;
+  // K: f64 sums (exact enough to agree with the emulation); V: f32 maxima
+  // (exact: |v| of f16/bf16 values).
+  Value zero = ofValues ? f32(0) : f64(0);
   auto loop = scf::ForOp::create(b, loc, first, end, idx(kUnroll),
-                                 ValueRange{f32(0), f32(0)});
+                                 ValueRange{zero, zero});
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -211,9 +227,10 @@ KernelLaunch QuantizeKernelBuilder::buildChannelPartials(StringRef name,
       for (int64_t e = 0; e < 2; ++e) {
         Value term = select(valid, x[e], f32(0));
         sums[e] = ofValues
-                      ? f32Max(sums[e],
-                               f32Max(term, arith::NegFOp::create(b, loc, term)))
-                      : Value(arith::AddFOp::create(b, loc, sums[e], term));
+                      ? maxF(sums[e],
+                             maxF(term, arith::NegFOp::create(b, loc, term)))
+                      : Value(arith::AddFOp::create(b, loc, sums[e],
+                                                    toF64(term)));
       }
     }
     scf::YieldOp::create(b, loc, sums);
@@ -224,9 +241,12 @@ KernelLaunch QuantizeKernelBuilder::buildChannelPartials(StringRef name,
                             numChunks),
                         chunk));
   Value element = i64Add(i64Mul(row, i64(headDim)), toI64(channel));
+  Type partialType = ofValues ? b.getF32Type() : b.getF64Type();
   Value pair = vector::FromElementsOp::create(
-      b, loc, VectorType::get({2}, b.getF32Type()), loop.getResults());
-  LLVM::StoreOp::create(b, loc, pair, globalAt(param(partials), element, 4));
+      b, loc, VectorType::get({2}, partialType), loop.getResults());
+  LLVM::StoreOp::create(
+      b, loc, pair,
+      globalAt(param(partials), element, byteWidth(partialType)));
   finishFunction();
   return launch;
 }
@@ -238,35 +258,39 @@ void QuantizeKernelBuilder::emitChannelsToShared(StringRef partials,
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value numChunks = arith::CeilDivSIOp::create(b, loc, seqK, idx(kMeanChunk));
   Value count = arith::UIToFPOp::create(
-      b, loc, b.getF32Type(),
+      b, loc, b.getF64Type(),
       arith::IndexCastOp::create(b, loc, b.getI32Type(), seqK));
+  Type partialType = valueScale ? b.getF32Type() : b.getF64Type();
   Value rowBase = mul(add(mul(batch, idx(op.getNumKeyValueHeads())), kvHead),
                       numChunks);
   for (int64_t c0 = 0; c0 < headDim; c0 += kWarps * 32) {
     Value channel = add(tid, idx(c0));
     ifThen(lt(channel, idx(headDim)), [&] {
       Value total = reduceLoop(
-          idx(0), numChunks, idx(1), f32(0),
+          idx(0), numChunks, idx(1), valueScale ? f32(0) : f64(0),
           [&](Value chunk, Value acc) -> Value {
             Value element =
                 i64Add(i64Mul(toI64(add(rowBase, chunk)), i64(headDim)),
                        toI64(channel));
-            Value partial = loadGlobal(b.getF32Type(),
-                                       globalAt(param(partials), element, 4));
-            return valueScale ? f32Max(acc, partial)
+            Value partial = loadGlobal(
+                partialType, globalAt(param(partials), element,
+                                      byteWidth(partialType)));
+            return valueScale ? maxF(acc, partial)
                               : Value(arith::AddFOp::create(b, loc, acc, partial));
           });
       Value result;
       if (valueScale) {
+        // f32(max / 448) as the emulation rounds it, kept as f64.
         Value isZero = arith::CmpFOp::create(
             b, loc, arith::CmpFPredicate::OEQ, total, f32(0));
-        result = select(isZero, f32(1),
-                        arith::DivFOp::create(b, loc, total, f32(448)));
+        result = toF64(select(
+            isZero, f32(1),
+            truncToF32(arith::DivFOp::create(b, loc, toF64(total), f64(448)))));
       } else {
         result = arith::DivFOp::create(b, loc, total, count);
       }
       LLVM::StoreOp::create(b, loc, result,
-                            sharedElement(kMeanSymbol, b.getF32Type(), channel));
+                            sharedElement(kMeanSymbol, b.getF64Type(), channel));
     });
   }
   gpu::BarrierOp::create(b, loc);
@@ -308,7 +332,7 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   addParam("seq_q", b.getI32Type());
   addParam("seq_k", b.getI32Type());
   if (needsMean)
-    declareShared(kMeanSymbol, b.getF32Type(), 256);
+    declareShared(kMeanSymbol, b.getF64Type(), 256);
   createFunction(name, kWarps * 32);
 
   GranularityKind kind = precision.granularity;
@@ -356,9 +380,9 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
     std::array<Value, 2> x =
         loadPair(input, inputElement(input, batch, head, token, channel));
     std::array<Value, 3> result;
-    Value dot = f32(0);
+    Value dot = f64(0);
     for (int64_t e = 0; e < 2; ++e) {
-      Value value = x[e];
+      Value value = toF64(x[e]);
       if (subtractBlockMean) {
         // Q' = Q - mean of its block (the LSE dot below uses Q itself).
         Value blockRow = toI64(add(
@@ -369,7 +393,7 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
         Value element = i64Add(i64Mul(blockRow, i64(headDim)),
                                toI64(add(channel, idx(e))));
         Value blockMean = loadGlobal(
-            b.getF32Type(), globalAt(param("q_block_mean"), element, 4));
+            b.getF64Type(), globalAt(param("q_block_mean"), element, 8));
         if (needsMean)
           dot = nb::fma(b, loc, value, sharedMean(add(channel, idx(e))), dot);
         value = arith::SubFOp::create(b, loc, value, blockMean);
@@ -380,36 +404,36 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
         else
           dot = nb::fma(b, loc, value, mean, dot);
       }
-      result[e] = select(valid, value, f32(0));
+      result[e] = select(valid, value, f64(0));
     }
-    result[2] = select(valid, dot, f32(0));
+    result[2] = select(valid, dot, f64(0));
     return result;
   };
   // max(x, -x): convert-gpu-to-nvvm would send fabs to libdevice.
   auto absOf = [&](Value v) {
-    return f32Max(v, arith::NegFOp::create(b, loc, v));
+    return maxF(v, arith::NegFOp::create(b, loc, v));
   };
   Value absmax = param(prefix + "_absmax");
 
   // Pass 1: max|x'| per token (and scale * q.mean(K) for the LSE).
   forLoop(warp, spanLength, idx(kWarps), [&](Value r) {
     Value token = add(spanFirst, r);
-    Value localMax = f32(0), dot = f32(0);
+    Value localMax = f64(0), dot = f64(0);
     for (int64_t i = 0; i < pairsPerLane; ++i) {
       std::array<Value, 3> x = loadSmoothed(token, i);
-      localMax = f32Max(localMax, f32Max(absOf(x[0]), absOf(x[1])));
+      localMax = maxF(localMax, maxF(absOf(x[0]), absOf(x[1])));
       dot = arith::AddFOp::create(b, loc, dot, x[2]);
     }
     Value tokenMax = warpReduce(localMax, /*isMax=*/true);
     Value tokenDot = lseCorrection ? warpReduce(dot, /*isMax=*/false) : Value();
     ifThen(cmp(arith::CmpIPredicate::eq, lane, idx(0)), [&] {
       Value row = denseRow(batch, numHeads, head, length, token);
-      LLVM::StoreOp::create(b, loc, tokenMax, globalAt(absmax, row, 4));
+      LLVM::StoreOp::create(b, loc, tokenMax, globalAt(absmax, row, 8));
       if (lseCorrection)
         LLVM::StoreOp::create(
             b, loc,
-            arith::MulFOp::create(b, loc, tokenDot,
-                                  f32(*op.getEffectiveScale())),
+            truncToF32(arith::MulFOp::create(b, loc, tokenDot,
+                                             f64(*op.getEffectiveScale()))),
             globalAt(param("lse_correction"), row, 4));
     });
   });
@@ -418,10 +442,10 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   // The max over tokens first, first + step, ... (count of them).
   auto groupMax = [&](Value first, Value count, int64_t step) {
     Value localMax = reduceLoop(
-        lane, count, idx(32), f32(0), [&](Value i, Value m) -> Value {
+        lane, count, idx(32), f64(0), [&](Value i, Value m) -> Value {
           Value token = add(first, mul(i, idx(step)));
           Value row = denseRow(batch, numHeads, head, length, token);
-          return f32Max(m, loadGlobal(b.getF32Type(), globalAt(absmax, row, 4)));
+          return maxF(m, loadGlobal(b.getF64Type(), globalAt(absmax, row, 8)));
         });
     return warpReduce(localMax, /*isMax=*/true);
   };
@@ -454,13 +478,15 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
       break;
     }
     case GranularityKind::Token:
-      maxValue = loadGlobal(b.getF32Type(), globalAt(absmax, row, 4));
+      maxValue = loadGlobal(b.getF64Type(), globalAt(absmax, row, 8));
       break;
     }
     Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                         maxValue, f32(0));
-    Value scale = select(isZero, f32(1),
-                         arith::DivFOp::create(b, loc, maxValue, f32(qmax)));
+                                         maxValue, f64(0));
+    Value scale = select(
+        isZero, f32(1),
+        truncToF32(arith::DivFOp::create(b, loc, maxValue, f64(qmax))));
+    Value scale64 = toF64(scale);
     ifThen(cmp(arith::CmpIPredicate::eq, lane, idx(0)), [&] {
       LLVM::StoreOp::create(b, loc, scale,
                             globalAt(param(prefix + "_scale"), row, 4));
@@ -470,8 +496,8 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
       std::array<Value, 3> x = loadSmoothed(token, i);
       std::array<Value, 2> q;
       for (int64_t e = 0; e < 2; ++e) {
-        Value v = nb::roundToInt(b, loc,
-                                 arith::DivFOp::create(b, loc, x[e], scale));
+        Value v = nb::roundToInt(
+            b, loc, arith::DivFOp::create(b, loc, x[e], scale64));
         v = arith::MaxSIOp::create(
             b, loc, arith::MinSIOp::create(b, loc, v, i32c(qmax)),
             i32c(-qmax));
@@ -585,7 +611,7 @@ KernelLaunch QuantizeKernelBuilder::buildQueryBlockMean(StringRef name) {
   Value first = mul(blockIndex, idx(block));
   Value end = minIndex(add(first, idx(block)), seqQ);
   auto loop = scf::ForOp::create(b, loc, first, end, idx(1),
-                                 ValueRange{f32(0), f32(0)});
+                                 ValueRange{f64(0), f64(0)});
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -594,24 +620,24 @@ KernelLaunch QuantizeKernelBuilder::buildQueryBlockMean(StringRef name) {
     scf::YieldOp::create(
         b, loc,
         ValueRange{arith::AddFOp::create(b, loc, loop.getRegionIterArgs()[0],
-                                         x[0]),
+                                         toF64(x[0])),
                    arith::AddFOp::create(b, loc, loop.getRegionIterArgs()[1],
-                                         x[1])});
+                                         toF64(x[1]))});
   }
   Value count = arith::UIToFPOp::create(
-      b, loc, b.getF32Type(),
+      b, loc, b.getF64Type(),
       arith::IndexCastOp::create(b, loc, b.getI32Type(), sub(end, first)));
   Value numBlocks = arith::CeilDivSIOp::create(b, loc, seqQ, idx(block));
   Value row = toI64(add(mul(add(mul(batch, idx(numHeads)), head), numBlocks),
                         blockIndex));
   Value means = vector::FromElementsOp::create(
-      b, loc, VectorType::get({2}, b.getF32Type()),
+      b, loc, VectorType::get({2}, b.getF64Type()),
       ValueRange{arith::DivFOp::create(b, loc, loop.getResult(0), count),
                  arith::DivFOp::create(b, loc, loop.getResult(1), count)});
   LLVM::StoreOp::create(
       b, loc, means,
       globalAt(param("q_block_mean"),
-               i64Add(i64Mul(row, i64(headDim)), toI64(channel)), 4));
+               i64Add(i64Mul(row, i64(headDim)), toI64(channel)), 8));
   finishFunction();
   return launch;
 }
@@ -634,7 +660,7 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
   addParam("seq_q", b.getI32Type());
   addParam("seq_k", b.getI32Type());
   if (precision.smoothK)
-    declareShared(kMeanSymbol, b.getF32Type(), 256);
+    declareShared(kMeanSymbol, b.getF64Type(), 256);
   declareShared("attn_quantize_block_means", b.getF32Type(), kTile * kStep);
   declareShared("attn_quantize_keys", b.getF32Type(), kTile * kStep);
   createFunction(name, kThreads);
@@ -683,7 +709,9 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
             toI64(d));
         Value mean = select(
             blockValid,
-            loadGlobal(f32Type, globalAt(param("q_block_mean"), meanElement, 4)),
+            truncToF32(loadGlobal(b.getF64Type(),
+                                  globalAt(param("q_block_mean"), meanElement,
+                                           8))),
             f32(0));
         LLVM::StoreOp::create(b, loc, mean, meansAt(flat));
         Value key = add(keyFirst, r);
@@ -697,7 +725,7 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
                                   select(keyValid, key, idx(0)), d),
                      2)));
         if (precision.smoothK)
-          x = arith::SubFOp::create(b, loc, x, sharedMean(d));
+          x = truncToF32(arith::SubFOp::create(b, loc, toF64(x), sharedMean(d)));
         LLVM::StoreOp::create(b, loc, select(keyValid, x, f32(0)),
                               keysAt(flat));
       }
@@ -761,7 +789,7 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeValueFp8(
   addParam("v_scale", globalPtrType());
   addParam("batch", b.getI32Type());
   addParam("seq_k", b.getI32Type());
-  declareShared(kMeanSymbol, b.getF32Type(), 256);
+  declareShared(kMeanSymbol, b.getF64Type(), 256);
   declareShared(kValueTileSymbol, b.getI8Type(), kValueTileBytes);
   createFunction(name, kWarps * 32);
   if (keys.grid.empty()) {
@@ -792,7 +820,7 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeValueFp8(
             i64Mul(toI64(add(mul(batch, idx(numKvHeads)), head)),
                    i64(valueDim)),
             toI64(channel));
-        LLVM::StoreOp::create(b, loc, sharedMean(channel),
+        LLVM::StoreOp::create(b, loc, truncToF32(sharedMean(channel)),
                               globalAt(param("v_scale"), element, 4));
       });
     }
@@ -809,10 +837,11 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeValueFp8(
                           channel));
     std::array<Value, 2> scaled;
     for (int64_t e = 0; e < 2; ++e)
-      scaled[e] = select(valid,
-                         arith::DivFOp::create(b, loc, x[e],
-                                               sharedMean(add(channel, idx(e)))),
-                         f32(0));
+      scaled[e] = select(
+          valid,
+          arith::DivFOp::create(b, loc, x[e],
+                                truncToF32(sharedMean(add(channel, idx(e))))),
+          f32(0));
     Value bytes = nb::packE4M3Pair(b, loc, scaled[0], scaled[1]);
     // Slot of the key within its group of 16: the inverse of GPU-NOTES.md
     // 4's pi, ((k & 6) << 1) | (k & 1) | ((k & 8) >> 2).
@@ -889,7 +918,7 @@ void mlir::attn::detail::emitQuantizationKernels(
                              .buildChannelPartials(name("_key_mean"),
                                                    /*ofValues=*/false));
       scratch.push_back(dense("k_mean_partial", numKvHeads, "seq_k",
-                              headDim * 4, kMeanChunk));
+                              headDim * 8, kMeanChunk));
     }
     if (precision.smoothQ) {
       int64_t block = precision.smoothQBlock;
@@ -897,7 +926,7 @@ void mlir::attn::detail::emitQuantizationKernels(
                              .buildQueryBlockMean(name("_query_block_mean")));
       launches.push_back(QuantizeKernelBuilder(op, module, precision)
                              .buildScoreCorrection(name("_score_correction")));
-      scratch.push_back(dense("q_block_mean", numHeads, "seq_q", headDim * 4,
+      scratch.push_back(dense("q_block_mean", numHeads, "seq_q", headDim * 8,
                               block));
       // [B, Hq, blocks, Nk] f32.
       scratch.push_back(ScratchBuffer{
@@ -918,7 +947,7 @@ void mlir::attn::detail::emitQuantizationKernels(
       scratch.push_back(dense((prefix + "_quant").str(), heads, length,
                               rowBytes));
       scratch.push_back(dense((prefix + "_scale").str(), heads, length, 4));
-      scratch.push_back(dense((prefix + "_absmax").str(), heads, length, 4));
+      scratch.push_back(dense((prefix + "_absmax").str(), heads, length, 8));
     }
     if (precision.smoothK && op.getLseOutput())
       scratch.push_back(dense("lse_correction", numHeads, "seq_q", 4));

@@ -158,11 +158,12 @@ inline Value packE4M3Pair(OpBuilder &b, Location loc, Value low, Value high) {
       .getResult(0);
 }
 
-/// `cvt.rni.s32.f32`: round half to even to an integer.
+/// `cvt.rni.s32.{f32,f64}`: round half to even to an integer.
 inline Value roundToInt(OpBuilder &b, Location loc, Value x) {
+  StringRef name =
+      x.getType().isF64() ? "llvm.nvvm.d2i.rn" : "llvm.nvvm.f2i.rn";
   return LLVM::CallIntrinsicOp::create(b, loc, b.getI32Type(),
-                                       b.getStringAttr("llvm.nvvm.f2i.rn"),
-                                       ValueRange{x})
+                                       b.getStringAttr(name), ValueRange{x})
       .getResult(0);
 }
 
@@ -197,16 +198,28 @@ inline void waitAsyncGroups(OpBuilder &b, Location loc, int64_t pending) {
   NVVM::CpAsyncWaitGroupOp::create(b, loc, pending);
 }
 
-/// `shfl.sync.bfly.b32` over the full warp.
+/// `shfl.sync.bfly.b32` over the full warp (an f64 as two halves).
 inline Value shuffleXor(OpBuilder &b, Location loc, Value value,
                         int64_t laneMask) {
   Type i32 = b.getI32Type();
   auto c = [&](int64_t v) {
     return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i32, v));
   };
-  return NVVM::ShflOp::create(b, loc, value.getType(), c(-1), value,
-                              c(laneMask), c(0x1f), NVVM::ShflKind::bfly,
-                              UnitAttr());
+  auto shuffle = [&](Value v) -> Value {
+    return NVVM::ShflOp::create(b, loc, v.getType(), c(-1), v, c(laneMask),
+                                c(0x1f), NVVM::ShflKind::bfly, UnitAttr());
+  };
+  if (!value.getType().isF64())
+    return shuffle(value);
+  Type halves = VectorType::get({2}, i32);
+  Value pair = LLVM::BitcastOp::create(b, loc, halves, value);
+  SmallVector<Value> shuffled;
+  for (int64_t i = 0; i < 2; ++i)
+    shuffled.push_back(
+        shuffle(vector::ExtractOp::create(b, loc, pair, i)));
+  return LLVM::BitcastOp::create(
+      b, loc, b.getF64Type(),
+      vector::FromElementsOp::create(b, loc, halves, shuffled));
 }
 
 /// Two f32 rounded to a b32 register of 16-bit floats, `low` in the low
