@@ -83,6 +83,15 @@ private:
                 int64_t elementBytes, int64_t rowBytes, Value sharedOffset);
   /// cp.async of the f32 scales of a key tile's tokens.
   void loadKeyScales(Value tile, Value sharedOffset);
+  /// cp.async of dS[block, key] for the query tile's blocks and the key
+  /// tile's keys (smooth_q).
+  void loadScoreCorrections(Value tile, Value sharedOffset);
+  /// Byte offset of stage `stage` of the dS tiles.
+  Value correctionStage(Value stage) {
+    return add(idx(queryBytes + shape.stages * (keyStageBytes + valueStageBytes +
+                                                keyScaleStageBytes)),
+               mul(stage, idx(correctionStageBytes)));
+  }
   /// Element offset (i64) of row 0 of head `h` of batch `batch` in a dense
   /// [B, numHeads, length, ...] scratch buffer, in rows.
   Value scratchRow(Value batchIndex, int64_t numHeads, Value h, Value length);
@@ -136,6 +145,13 @@ private:
   int64_t queryBytes = 0, keyStageBytes = 0, valueStageBytes = 0;
   /// Per stage: the f32 scales of the key tile's tokens (quantized Q.K).
   int64_t keyScaleStageBytes = 0;
+  /// smooth_q with flat query tiles: dS of the (at most) correctionRows
+  /// query blocks the tile's rows lie in, for the key tile, per stage.
+  int64_t correctionRows = 0, correctionStageBytes = 0;
+  /// The tile's first query block, and this thread's rows' blocks relative
+  /// to it.
+  Value firstCorrectionBlock;
+  std::array<Value, 2> rowCorrectionBlock;
   /// Quantized Q.K: the scale of each of this thread's two query rows.
   std::array<Value, 2> queryScales;
   /// FP8 P.V: key slots per row of V^T (whole key tiles).
@@ -291,6 +307,42 @@ void AttentionKernelBuilder::loadKeyScales(Value tile, Value sharedOffset) {
                  globalAt(param("k_scale"), element, 4), bytes);
 }
 
+void AttentionKernelBuilder::loadScoreCorrections(Value tile,
+                                                  Value sharedOffset) {
+  // correctionRows x keys.tokens floats, one per thread and round.
+  int64_t count = correctionRows * keys.tokens;
+  Value numBlocks = arith::CeilDivSIOp::create(b, loc, seqQ,
+                                               idx(precision.smoothQBlock));
+  for (int64_t first = 0; first < count; first += numThreads) {
+    Value flat = add(tid, idx(first));
+    auto copy = [&] {
+      Value blk = add(firstCorrectionBlock, div(flat, keys.tokens));
+      auto [key, valid] =
+          tokenOf(keys, tile, rem(flat, keys.tokens), seqK);
+      valid = andI(valid, lt(blk, numBlocks));
+      Value row = add(mul(add(mul(batch, idx(op.getNumQueryHeads())), head),
+                          numBlocks),
+                      select(valid, blk, idx(0)));
+      Value element = i64Add(i64Mul(toI64(row), toI64(seqK)),
+                             toI64(select(valid, key, idx(0))));
+      Value bytes = arith::SelectOp::create(
+          b, loc, valid,
+          arith::ConstantIntOp::create(b, loc, b.getI32Type(), 4),
+          arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0));
+      nb::copyAsync4(b, loc, sharedAt(add(sharedOffset, mul(flat, idx(4)))),
+                     globalAt(param("score_correction"), element, 4), bytes);
+    };
+    if (first + numThreads <= count) {
+      copy();
+      continue;
+    }
+    auto guard = scf::IfOp::create(b, loc, lt(flat, idx(count)), false);
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    copy();
+  }
+}
+
 void AttentionKernelBuilder::loadKeyValueTile(Value tile, Value stage) {
   // Shared memory: Q, the K stages, the V stages, the K scale stages.
   Value keyStage = add(idx(queryBytes), mul(stage, idx(keyStageBytes)));
@@ -306,6 +358,8 @@ void AttentionKernelBuilder::loadKeyValueTile(Value tile, Value stage) {
     loadTile(keys, tile, seqK, param("k"), keyBase, param("k_stride_n"), 2,
              qkRowBytes, keyStage);
   }
+  if (correctionRows)
+    loadScoreCorrections(tile, correctionStage(stage));
   int64_t valueBytes = byteWidth(pvType);
   if (precision.fp8Value()) {
     // V^T rows (channels) of this key tile's slots.
@@ -492,8 +546,25 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
       }
     }
   }
-  // smooth_q: the scores get back dS[block of the row, key].
-  if (precision.smoothQ) {
+  // smooth_q: the scores get back dS[block of the row, key], staged in
+  // shared memory for flat query tiles.
+  if (correctionRows) {
+    Type pair = VectorType::get({2}, b.getF32Type());
+    for (int64_t row = 0; row < 2; ++row) {
+      Value rowStart = add(correctionStage(stage),
+                           mul(rowCorrectionBlock[row], idx(keys.tokens * 4)));
+      for (int64_t j = 0; j < keyTiles8; ++j) {
+        Value offset =
+            add(rowStart, mul(add(idx(8 * j), mul(t, idx(2))), idx(4)));
+        Value corrections =
+            LLVM::LoadOp::create(b, loc, pair, sharedAt(offset));
+        for (int64_t e = 2 * row; e < 2 * row + 2; ++e)
+          scores[j][e] = arith::AddFOp::create(
+              b, loc, scores[j][e],
+              vector::ExtractOp::create(b, loc, corrections, e % 2));
+      }
+    }
+  } else if (precision.smoothQ) {
     Value numBlocks = arith::CeilDivSIOp::create(
         b, loc, seqQ, idx(precision.smoothQBlock));
     std::array<Value, 2> rowBase;
@@ -931,9 +1002,14 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   keyStageBytes = keys.tokens * qkRowBytes;
   valueStageBytes = keys.tokens * valueDim * byteWidth(pvType);
   keyScaleStageBytes = precision.quantizedQK() ? keys.tokens * 4 : 0;
+  if (precision.smoothQ && queries.grid.empty()) {
+    correctionRows =
+        llvm::divideCeil(queries.tokens, precision.smoothQBlock) + 1;
+    correctionStageBytes = correctionRows * keys.tokens * 4;
+  }
   launch.sharedBytes =
       queryBytes + shape.stages * (keyStageBytes + valueStageBytes +
-                                   keyScaleStageBytes);
+                                   keyScaleStageBytes + correctionStageBytes);
 
   // Table mode: the CSR list of active key tiles per query tile, from the
   // compile-time classes (attn-sparsity); entries are 2 * tile + full.
@@ -1104,6 +1180,17 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
       queryScales[row] = loadGlobal(b.getF32Type(),
                                     globalAt(param("q_scale"), element, 4));
     }
+  }
+  if (correctionRows) {
+    // Flat tiles: rows [tile * tokens, ...) lie in blocks from this one on.
+    firstCorrectionBlock = div(mul(queryTile, idx(queries.tokens)),
+                               precision.smoothQBlock);
+    for (int64_t row = 0; row < 2; ++row)
+      rowCorrectionBlock[row] = sub(
+          div(select(rowValid[row], rowTokens[row],
+                     mul(queryTile, idx(queries.tokens))),
+              precision.smoothQBlock),
+          firstCorrectionBlock);
   }
 
   // The active key tiles of this query tile.
