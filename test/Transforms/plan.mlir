@@ -54,14 +54,15 @@ func.func @grid3d(%q: tensor<1x2x512x32xf16>, %o: tensor<1x2x512x32xf16>) -> ten
 
 // -----
 
-// Integer Q.K on the mma.sync targets takes 64-row query tiles (measured
-// faster on the H200); Hopper's tiles and the CPU's do not change.
+// Integer Q.K on the mma.sync targets takes 64-row query tiles and, with a
+// 16-bit P.V, 128-key tiles (measured faster on the H200); Hopper's tiles
+// and the CPU's do not change.
 // CPU-LABEL: func.func @integer_qk
 // CPU: tiling = #attn.tiling<query = [16], key = [16]>
 // SM90-LABEL: func.func @integer_qk
 // SM90: tiling = #attn.tiling<query = [128], key = [128]>
 // SM80-LABEL: func.func @integer_qk
-// SM80: tiling = #attn.tiling<query = [64], key = [64]>
+// SM80: tiling = #attn.tiling<query = [64], key = [128]>
 // OVERRIDE-LABEL: func.func @integer_qk
 // OVERRIDE: tiling = #attn.tiling<query = [32], key = [48]>
 func.func @integer_qk(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x128xf16>) -> tensor<1x1x1000x128xf16> {
@@ -78,6 +79,19 @@ func.func @integer_qk(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x128xf16>
 func.func @float_qk(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x128xf16>) -> tensor<1x1x1000x128xf16> {
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x1000x128xf16>, tensor<1x1x1000x128xf16>, tensor<1x1x1000x128xf16>)
          outs(%o : tensor<1x1x1000x128xf16>) precision = #attn.precision<pv = f16>
+         -> tensor<1x1x1000x128xf16>
+  return %r : tensor<1x1x1000x128xf16>
+}
+
+// -----
+
+// FP8 P.V keeps 64-key tiles (its per-tile f32 accumulator needs the
+// registers).
+// SM80-LABEL: func.func @integer_qk_fp8_pv
+// SM80: tiling = #attn.tiling<query = [64], key = [64]>
+func.func @integer_qk_fp8_pv(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x128xf16>) -> tensor<1x1x1000x128xf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x1000x128xf16>, tensor<1x1x1000x128xf16>, tensor<1x1x1000x128xf16>)
+         outs(%o : tensor<1x1x1000x128xf16>) precision = #attn.precision<sage2_8b>
          -> tensor<1x1x1000x128xf16>
   return %r : tensor<1x1x1000x128xf16>
 }

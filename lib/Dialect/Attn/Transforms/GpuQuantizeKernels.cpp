@@ -40,6 +40,9 @@ static constexpr int64_t kMeanChunk = 256;
 static constexpr int64_t kTokenSpan = 64;
 /// Warps of the quantize and convert kernels.
 static constexpr int64_t kWarps = 4;
+/// Tokens a warp of the quantize kernel handles at once (their loads in
+/// flight together: the kernel is latency-bound).
+static constexpr int64_t kTokensPerStep = 4;
 static constexpr StringLiteral kMeanSymbol = "attn_quantize_mean";
 static constexpr StringLiteral kValueTileSymbol = "attn_quantize_value_tile";
 /// Largest V^T tile the quantize-V kernel stages: Dv <= 256 channels of
@@ -126,8 +129,7 @@ private:
   }
   /// Channels 2p, 2p + 1 of an input row as f32.
   std::array<Value, 2> loadPair(StringRef name, Value element) {
-    Type inputType =
-        cast<MemRefType>(op.getQuery().getType()).getElementType();
+    Type inputType = cast<MemRefType>(op.getQuery().getType()).getElementType();
     Value pair = loadGlobal(VectorType::get({2}, inputType),
                             globalAt(param(name), element, 2));
     return {toF32(vector::ExtractOp::create(b, loc, pair, 0)),
@@ -160,9 +162,8 @@ private:
   /// Fills `attn_quantize_mean` (shared, D f64) with the per-channel
   /// reduction of the chunk partials `partials` of (batch, kvHead): the K
   /// mean (f64 sums / Nk), or the FP8 V scale (f32(max / 448), 1 when 0).
-  void emitChannelsToShared(StringRef partials, int64_t channels,
-                            Value batch, Value kvHead, Value seqK,
-                            bool valueScale);
+  void emitChannelsToShared(StringRef partials, int64_t channels, Value batch,
+                            Value kvHead, Value seqK, bool valueScale);
   Value sharedMean(Value channel) {
     return LLVM::LoadOp::create(
         b, loc, b.getF64Type(),
@@ -221,32 +222,29 @@ KernelLaunch QuantizeKernelBuilder::buildChannelPartials(StringRef name,
     for (int64_t u = 0; u < kUnroll; ++u) {
       Value token = add(t, idx(u));
       Value valid = lt(token, end);
-      std::array<Value, 2> x = loadPair(
-          input, inputElement(input, batch, head, select(valid, token, first),
-                              channel));
+      std::array<Value, 2> x =
+          loadPair(input, inputElement(input, batch, head,
+                                       select(valid, token, first), channel));
       for (int64_t e = 0; e < 2; ++e) {
         Value term = select(valid, x[e], f32(0));
-        sums[e] = ofValues
-                      ? maxF(sums[e],
-                             maxF(term, arith::NegFOp::create(b, loc, term)))
-                      : Value(arith::AddFOp::create(b, loc, sums[e],
-                                                    toF64(term)));
+        sums[e] =
+            ofValues
+                ? maxF(sums[e], maxF(term, arith::NegFOp::create(b, loc, term)))
+                : Value(arith::AddFOp::create(b, loc, sums[e], toF64(term)));
       }
     }
     scf::YieldOp::create(b, loc, sums);
   }
   Value numChunks = arith::CeilDivSIOp::create(b, loc, seqK, idx(kMeanChunk));
-  Value row = toI64(add(mul(add(mul(batch, idx(op.getNumKeyValueHeads())),
-                                head),
-                            numChunks),
-                        chunk));
+  Value row = toI64(
+      add(mul(add(mul(batch, idx(op.getNumKeyValueHeads())), head), numChunks),
+          chunk));
   Value element = i64Add(i64Mul(row, i64(headDim)), toI64(channel));
   Type partialType = ofValues ? b.getF32Type() : b.getF64Type();
   Value pair = vector::FromElementsOp::create(
       b, loc, VectorType::get({2}, partialType), loop.getResults());
   LLVM::StoreOp::create(
-      b, loc, pair,
-      globalAt(param(partials), element, byteWidth(partialType)));
+      b, loc, pair, globalAt(param(partials), element, byteWidth(partialType)));
   finishFunction();
   return launch;
 }
@@ -261,8 +259,8 @@ void QuantizeKernelBuilder::emitChannelsToShared(StringRef partials,
       b, loc, b.getF64Type(),
       arith::IndexCastOp::create(b, loc, b.getI32Type(), seqK));
   Type partialType = valueScale ? b.getF32Type() : b.getF64Type();
-  Value rowBase = mul(add(mul(batch, idx(op.getNumKeyValueHeads())), kvHead),
-                      numChunks);
+  Value rowBase =
+      mul(add(mul(batch, idx(op.getNumKeyValueHeads())), kvHead), numChunks);
   for (int64_t c0 = 0; c0 < headDim; c0 += kWarps * 32) {
     Value channel = add(tid, idx(c0));
     ifThen(lt(channel, idx(headDim)), [&] {
@@ -272,25 +270,26 @@ void QuantizeKernelBuilder::emitChannelsToShared(StringRef partials,
             Value element =
                 i64Add(i64Mul(toI64(add(rowBase, chunk)), i64(headDim)),
                        toI64(channel));
-            Value partial = loadGlobal(
-                partialType, globalAt(param(partials), element,
-                                      byteWidth(partialType)));
-            return valueScale ? maxF(acc, partial)
-                              : Value(arith::AddFOp::create(b, loc, acc, partial));
+            Value partial =
+                loadGlobal(partialType, globalAt(param(partials), element,
+                                                 byteWidth(partialType)));
+            return valueScale
+                       ? maxF(acc, partial)
+                       : Value(arith::AddFOp::create(b, loc, acc, partial));
           });
       Value result;
       if (valueScale) {
         // f32(max / 448) as the emulation rounds it, kept as f64.
-        Value isZero = arith::CmpFOp::create(
-            b, loc, arith::CmpFPredicate::OEQ, total, f32(0));
+        Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                             total, f32(0));
         result = toF64(select(
             isZero, f32(1),
             truncToF32(arith::DivFOp::create(b, loc, toF64(total), f64(448)))));
       } else {
         result = arith::DivFOp::create(b, loc, total, count);
       }
-      LLVM::StoreOp::create(b, loc, result,
-                            sharedElement(kMeanSymbol, b.getF64Type(), channel));
+      LLVM::StoreOp::create(
+          b, loc, result, sharedElement(kMeanSymbol, b.getF64Type(), channel));
     });
   }
   gpu::BarrierOp::create(b, loc);
@@ -336,8 +335,8 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   createFunction(name, kWarps * 32);
 
   GranularityKind kind = precision.granularity;
-  int64_t span = kind == GranularityKind::Token ? kTokenSpan
-                                                : precision.granularitySize;
+  int64_t span =
+      kind == GranularityKind::Token ? kTokenSpan : precision.granularitySize;
   if (kind == GranularityKind::Tensor)
     launch.grid[0] = {GridFactor{1, "", 1}};
   else
@@ -373,25 +372,33 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   int64_t rowBytes = precision.rowBytes(headDim);
   // Channels (2p, 2p + 1) of token t after smoothing; lanes past the
   // channels read pair 0 and count as zero.
-  auto loadSmoothed = [&](Value token, int64_t i) -> std::array<Value, 3> {
+  // The raw pair (the global load), then its smoothing: a warp handles
+  // kTokensPerStep tokens at once and issues all their loads first.
+  auto channelOf = [&](int64_t i) {
     Value pairIndex = add(lane, idx(32 * i));
     Value valid = lt(pairIndex, idx(pairs));
-    Value channel = mul(select(valid, pairIndex, idx(0)), idx(2));
-    std::array<Value, 2> x =
-        loadPair(input, inputElement(input, batch, head, token, channel));
+    return std::make_pair(mul(select(valid, pairIndex, idx(0)), idx(2)), valid);
+  };
+  auto loadRaw = [&](Value token, int64_t i) {
+    return loadPair(
+        input, inputElement(input, batch, head, token, channelOf(i).first));
+  };
+  auto smooth = [&](const std::array<Value, 2> &x, Value token,
+                    int64_t i) -> std::array<Value, 3> {
+    auto [channel, valid] = channelOf(i);
     std::array<Value, 3> result;
     Value dot = f64(0);
     for (int64_t e = 0; e < 2; ++e) {
       Value value = toF64(x[e]);
       if (subtractBlockMean) {
         // Q' = Q - mean of its block (the LSE dot below uses Q itself).
-        Value blockRow = toI64(add(
-            mul(add(mul(batch, idx(numHeads)), head),
-                arith::CeilDivSIOp::create(b, loc, length,
-                                           idx(precision.smoothQBlock))),
-            div(token, precision.smoothQBlock)));
-        Value element = i64Add(i64Mul(blockRow, i64(headDim)),
-                               toI64(add(channel, idx(e))));
+        Value blockRow =
+            toI64(add(mul(add(mul(batch, idx(numHeads)), head),
+                          arith::CeilDivSIOp::create(
+                              b, loc, length, idx(precision.smoothQBlock))),
+                      div(token, precision.smoothQBlock)));
+        Value element =
+            i64Add(i64Mul(blockRow, i64(headDim)), toI64(add(channel, idx(e))));
         Value blockMean = loadGlobal(
             b.getF64Type(), globalAt(param("q_block_mean"), element, 8));
         if (needsMean)
@@ -415,27 +422,55 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   };
   Value absmax = param(prefix + "_absmax");
 
-  // Pass 1: max|x'| per token (and scale * q.mean(K) for the LSE).
-  forLoop(warp, spanLength, idx(kWarps), [&](Value r) {
-    Value token = add(spanFirst, r);
-    Value localMax = f64(0), dot = f64(0);
-    for (int64_t i = 0; i < pairsPerLane; ++i) {
-      std::array<Value, 3> x = loadSmoothed(token, i);
-      localMax = maxF(localMax, maxF(absOf(x[0]), absOf(x[1])));
-      dot = arith::AddFOp::create(b, loc, dot, x[2]);
+  // Tokens r0 + u * kWarps (u < kTokensPerStep) of a warp's step: the
+  // span position, whether it exists, and its token (the step's first,
+  // which exists, stands in for those past the span).
+  struct StepToken {
+    Value position, valid, token;
+  };
+  auto stepTokens = [&](Value r0) {
+    SmallVector<StepToken, kTokensPerStep> tokens;
+    for (int64_t u = 0; u < kTokensPerStep; ++u) {
+      Value r = add(r0, idx(u * kWarps));
+      Value valid = lt(r, spanLength);
+      tokens.push_back({r, valid, add(spanFirst, select(valid, r, r0))});
     }
-    Value tokenMax = warpReduce(localMax, /*isMax=*/true);
-    Value tokenDot = lseCorrection ? warpReduce(dot, /*isMax=*/false) : Value();
-    ifThen(cmp(arith::CmpIPredicate::eq, lane, idx(0)), [&] {
-      Value row = denseRow(batch, numHeads, head, length, token);
-      LLVM::StoreOp::create(b, loc, tokenMax, globalAt(absmax, row, 8));
-      if (lseCorrection)
-        LLVM::StoreOp::create(
-            b, loc,
-            truncToF32(arith::MulFOp::create(b, loc, tokenDot,
-                                             f64(*op.getEffectiveScale()))),
-            globalAt(param("lse_correction"), row, 4));
-    });
+    return tokens;
+  };
+  auto loadStep = [&](ArrayRef<StepToken> tokens) {
+    SmallVector<SmallVector<std::array<Value, 2>>> raw(tokens.size());
+    for (auto [u, t] : llvm::enumerate(tokens))
+      for (int64_t i = 0; i < pairsPerLane; ++i)
+        raw[u].push_back(loadRaw(t.token, i));
+    return raw;
+  };
+  Value isLaneZero = cmp(arith::CmpIPredicate::eq, lane, idx(0));
+
+  // Pass 1: max|x'| per token (and scale * q.mean(K) for the LSE).
+  forLoop(warp, spanLength, idx(kWarps * kTokensPerStep), [&](Value r0) {
+    SmallVector<StepToken, kTokensPerStep> tokens = stepTokens(r0);
+    auto raw = loadStep(tokens);
+    for (auto [u, t] : llvm::enumerate(tokens)) {
+      Value localMax = f64(0), dot = f64(0);
+      for (int64_t i = 0; i < pairsPerLane; ++i) {
+        std::array<Value, 3> x = smooth(raw[u][i], t.token, i);
+        localMax = maxF(localMax, maxF(absOf(x[0]), absOf(x[1])));
+        dot = arith::AddFOp::create(b, loc, dot, x[2]);
+      }
+      Value tokenMax = warpReduce(localMax, /*isMax=*/true);
+      Value tokenDot =
+          lseCorrection ? warpReduce(dot, /*isMax=*/false) : Value();
+      ifThen(andI(isLaneZero, t.valid), [&] {
+        Value row = denseRow(batch, numHeads, head, length, t.token);
+        LLVM::StoreOp::create(b, loc, tokenMax, globalAt(absmax, row, 8));
+        if (lseCorrection)
+          LLVM::StoreOp::create(
+              b, loc,
+              truncToF32(arith::MulFOp::create(b, loc, tokenDot,
+                                               f64(*op.getEffectiveScale()))),
+              globalAt(param("lse_correction"), row, 4));
+      });
+    }
   });
   gpu::BarrierOp::create(b, loc);
 
@@ -460,79 +495,87 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   auto i32c = [&](int64_t v) {
     return arith::ConstantIntOp::create(b, loc, i32, v);
   };
-  forLoop(warp, spanLength, idx(kWarps), [&](Value r) {
-    Value token = add(spanFirst, r);
-    Value row = denseRow(batch, numHeads, head, length, token);
-    Value maxValue;
-    switch (kind) {
-    case GranularityKind::Tensor:
-    case GranularityKind::Block:
-      maxValue = spanMax;
-      break;
-    case GranularityKind::Thread: {
-      // Tokens of the block with this token's index mod 8.
-      Value phase = rem(r, 8);
-      Value count = arith::CeilDivSIOp::create(b, loc, sub(spanLength, phase),
-                                               idx(8));
-      maxValue = groupMax(add(spanFirst, phase), count, 8);
-      break;
-    }
-    case GranularityKind::Token:
-      maxValue = loadGlobal(b.getF64Type(), globalAt(absmax, row, 8));
-      break;
-    }
-    Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                         maxValue, f64(0));
-    Value scale = select(
-        isZero, f32(1),
-        truncToF32(arith::DivFOp::create(b, loc, maxValue, f64(qmax))));
-    Value scale64 = toF64(scale);
-    ifThen(cmp(arith::CmpIPredicate::eq, lane, idx(0)), [&] {
-      LLVM::StoreOp::create(b, loc, scale,
-                            globalAt(param(prefix + "_scale"), row, 4));
-    });
-    for (int64_t i = 0; i < pairsPerLane; ++i) {
-      Value pairIndex = add(lane, idx(32 * i));
-      std::array<Value, 3> x = loadSmoothed(token, i);
-      std::array<Value, 2> q;
-      for (int64_t e = 0; e < 2; ++e) {
-        Value v = nb::roundToInt(
-            b, loc, arith::DivFOp::create(b, loc, x[e], scale64));
-        v = arith::MaxSIOp::create(
-            b, loc, arith::MinSIOp::create(b, loc, v, i32c(qmax)),
-            i32c(-qmax));
-        q[e] = v;
+  forLoop(warp, spanLength, idx(kWarps * kTokensPerStep), [&](Value r0) {
+    SmallVector<StepToken, kTokensPerStep> tokens = stepTokens(r0);
+    auto raw = loadStep(tokens);
+    for (auto [u, t] : llvm::enumerate(tokens)) {
+      Value r = select(t.valid, t.position, r0);
+      Value token = t.token;
+      Value row = denseRow(batch, numHeads, head, length, token);
+      Value maxValue;
+      switch (kind) {
+      case GranularityKind::Tensor:
+      case GranularityKind::Block:
+        maxValue = spanMax;
+        break;
+      case GranularityKind::Thread: {
+        // Tokens of the block with this token's index mod 8.
+        Value phase = rem(r, 8);
+        Value count =
+            arith::CeilDivSIOp::create(b, loc, sub(spanLength, phase), idx(8));
+        maxValue = groupMax(add(spanFirst, phase), count, 8);
+        break;
       }
-      auto store = [&] {
-        Value rowStart = i64Mul(row, i64(rowBytes));
-        if (precision.qkBits == 8) {
-          // Two bytes, channel 2p low.
-          Value low = arith::AndIOp::create(b, loc, q[0], i32c(0xff));
-          Value high = arith::ShLIOp::create(
-              b, loc, arith::AndIOp::create(b, loc, q[1], i32c(0xff)), i32c(8));
-          Value packed = arith::TruncIOp::create(
-              b, loc, b.getI16Type(), arith::OrIOp::create(b, loc, low, high));
-          LLVM::StoreOp::create(
-              b, loc, packed,
-              globalAt(param(prefix + "_quant"),
-                       i64Add(rowStart, toI64(mul(pairIndex, idx(2)))), 1));
-        } else {
-          // One byte, channel 2p in the low nibble.
-          Value low = arith::AndIOp::create(b, loc, q[0], i32c(0xf));
-          Value high = arith::ShLIOp::create(
-              b, loc, arith::AndIOp::create(b, loc, q[1], i32c(0xf)), i32c(4));
-          Value packed = arith::TruncIOp::create(
-              b, loc, b.getI8Type(), arith::OrIOp::create(b, loc, low, high));
-          LLVM::StoreOp::create(
-              b, loc, packed,
-              globalAt(param(prefix + "_quant"),
-                       i64Add(rowStart, toI64(pairIndex)), 1));
+      case GranularityKind::Token:
+        maxValue = loadGlobal(b.getF64Type(), globalAt(absmax, row, 8));
+        break;
+      }
+      Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                           maxValue, f64(0));
+      Value scale = select(
+          isZero, f32(1),
+          truncToF32(arith::DivFOp::create(b, loc, maxValue, f64(qmax))));
+      Value scale64 = toF64(scale);
+      ifThen(andI(isLaneZero, t.valid), [&] {
+        LLVM::StoreOp::create(b, loc, scale,
+                              globalAt(param(prefix + "_scale"), row, 4));
+      });
+      for (int64_t i = 0; i < pairsPerLane; ++i) {
+        Value pairIndex = add(lane, idx(32 * i));
+        std::array<Value, 3> x = smooth(raw[u][i], token, i);
+        std::array<Value, 2> q;
+        for (int64_t e = 0; e < 2; ++e) {
+          Value v = nb::roundToInt(
+              b, loc, arith::DivFOp::create(b, loc, x[e], scale64));
+          v = arith::MaxSIOp::create(
+              b, loc, arith::MinSIOp::create(b, loc, v, i32c(qmax)),
+              i32c(-qmax));
+          q[e] = v;
         }
-      };
-      if (32 * (i + 1) <= pairs)
-        store();
-      else
-        ifThen(lt(pairIndex, idx(pairs)), store);
+        auto store = [&] {
+          Value rowStart = i64Mul(row, i64(rowBytes));
+          if (precision.qkBits == 8) {
+            // Two bytes, channel 2p low.
+            Value low = arith::AndIOp::create(b, loc, q[0], i32c(0xff));
+            Value high = arith::ShLIOp::create(
+                b, loc, arith::AndIOp::create(b, loc, q[1], i32c(0xff)),
+                i32c(8));
+            Value packed = arith::TruncIOp::create(
+                b, loc, b.getI16Type(),
+                arith::OrIOp::create(b, loc, low, high));
+            LLVM::StoreOp::create(
+                b, loc, packed,
+                globalAt(param(prefix + "_quant"),
+                         i64Add(rowStart, toI64(mul(pairIndex, idx(2)))), 1));
+          } else {
+            // One byte, channel 2p in the low nibble.
+            Value low = arith::AndIOp::create(b, loc, q[0], i32c(0xf));
+            Value high = arith::ShLIOp::create(
+                b, loc, arith::AndIOp::create(b, loc, q[1], i32c(0xf)),
+                i32c(4));
+            Value packed = arith::TruncIOp::create(
+                b, loc, b.getI8Type(), arith::OrIOp::create(b, loc, low, high));
+            LLVM::StoreOp::create(b, loc, packed,
+                                  globalAt(param(prefix + "_quant"),
+                                           i64Add(rowStart, toI64(pairIndex)),
+                                           1));
+          }
+        };
+        Value writes = t.valid;
+        if (32 * (i + 1) > pairs)
+          writes = andI(writes, lt(pairIndex, idx(pairs)));
+        ifThen(writes, store);
+      }
     }
   });
   finishFunction();
@@ -558,8 +601,8 @@ KernelLaunch QuantizeKernelBuilder::buildConvertValue(StringRef name) {
   launch.grid[2] = {GridFactor{1, "batch", 1}};
 
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value first = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
-                    idx(kTokens));
+  Value first =
+      mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), idx(kTokens));
   Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
   Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
   Value seqK = toIndex(param("seq_k"));
@@ -628,8 +671,8 @@ KernelLaunch QuantizeKernelBuilder::buildQueryBlockMean(StringRef name) {
       b, loc, b.getF64Type(),
       arith::IndexCastOp::create(b, loc, b.getI32Type(), sub(end, first)));
   Value numBlocks = arith::CeilDivSIOp::create(b, loc, seqQ, idx(block));
-  Value row = toI64(add(mul(add(mul(batch, idx(numHeads)), head), numBlocks),
-                        blockIndex));
+  Value row = toI64(
+      add(mul(add(mul(batch, idx(numHeads)), head), numBlocks), blockIndex));
   Value means = vector::FromElementsOp::create(
       b, loc, VectorType::get({2}, b.getF64Type()),
       ValueRange{arith::DivFOp::create(b, loc, loop.getResult(0), count),
@@ -691,8 +734,8 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
   // Rows of blocks in chunks of 64.
   forLoop(idx(0), numBlocks, idx(kTile), [&](Value blockFirst) {
     SmallVector<Value> init(16, f32(0));
-    auto steps = scf::ForOp::create(b, loc, idx(0), idx(headDim), idx(kStep),
-                                    init);
+    auto steps =
+        scf::ForOp::create(b, loc, idx(0), idx(headDim), idx(kStep), init);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(steps.getBody());
@@ -707,25 +750,24 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
             i64Mul(toI64(add(blockRowBase, select(blockValid, blk, idx(0)))),
                    i64(headDim)),
             toI64(d));
-        Value mean = select(
-            blockValid,
-            truncToF32(loadGlobal(b.getF64Type(),
-                                  globalAt(param("q_block_mean"), meanElement,
-                                           8))),
-            f32(0));
+        Value mean = select(blockValid,
+                            truncToF32(loadGlobal(
+                                b.getF64Type(), globalAt(param("q_block_mean"),
+                                                         meanElement, 8))),
+                            f32(0));
         LLVM::StoreOp::create(b, loc, mean, meansAt(flat));
         Value key = add(keyFirst, r);
         Value keyValid = lt(key, seqK);
         Type inputType =
             cast<MemRefType>(op.getKey().getType()).getElementType();
         Value x = toF32(loadGlobal(
-            inputType,
-            globalAt(param("k"),
-                     inputElement("k", batch, kvHead,
-                                  select(keyValid, key, idx(0)), d),
-                     2)));
+            inputType, globalAt(param("k"),
+                                inputElement("k", batch, kvHead,
+                                             select(keyValid, key, idx(0)), d),
+                                2)));
         if (precision.smoothK)
-          x = truncToF32(arith::SubFOp::create(b, loc, toF64(x), sharedMean(d)));
+          x = truncToF32(
+              arith::SubFOp::create(b, loc, toF64(x), sharedMean(d)));
         LLVM::StoreOp::create(b, loc, select(keyValid, x, f32(0)),
                               keysAt(flat));
       }
@@ -736,17 +778,17 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
         for (int64_t i = 0; i < 4; ++i) {
           means[i] = LLVM::LoadOp::create(
               b, loc, f32Type,
-              meansAt(add(mul(add(mul(ty, idx(4)), idx(i)), idx(kStep)),
-                          idx(d))));
+              meansAt(
+                  add(mul(add(mul(ty, idx(4)), idx(i)), idx(kStep)), idx(d))));
           keyValues[i] = LLVM::LoadOp::create(
               b, loc, f32Type,
-              keysAt(add(mul(add(mul(tx, idx(4)), idx(i)), idx(kStep)),
-                         idx(d))));
+              keysAt(
+                  add(mul(add(mul(tx, idx(4)), idx(i)), idx(kStep)), idx(d))));
         }
         for (int64_t i = 0; i < 4; ++i)
           for (int64_t j = 0; j < 4; ++j)
-            acc[4 * i + j] = nb::fma(b, loc, means[i], keyValues[j],
-                                     acc[4 * i + j]);
+            acc[4 * i + j] =
+                nb::fma(b, loc, means[i], keyValues[j], acc[4 * i + j]);
       }
       gpu::BarrierOp::create(b, loc);
       scf::YieldOp::create(b, loc, acc);
@@ -758,8 +800,9 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
         ifThen(andI(lt(blk, numBlocks), lt(key, seqK)), [&] {
           Value element = i64Add(
               i64Mul(toI64(add(blockRowBase, blk)), toI64(seqK)), toI64(key));
-          LLVM::StoreOp::create(b, loc, steps.getResult(4 * i + j),
-                                globalAt(param("score_correction"), element, 4));
+          LLVM::StoreOp::create(
+              b, loc, steps.getResult(4 * i + j),
+              globalAt(param("score_correction"), element, 4));
         });
       }
     }
@@ -772,8 +815,9 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
 // V to E4M3 V^T (FP8 P.V)
 //===----------------------------------------------------------------------===//
 
-KernelLaunch QuantizeKernelBuilder::buildQuantizeValueFp8(
-    StringRef name, const TileGeometry &keys) {
+KernelLaunch
+QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
+                                             const TileGeometry &keys) {
   // One block per key tile of the attention kernel: V / scale[c] in E4M3,
   // transposed to [Dv][slots of the tile] so that the P.V B operand is a
   // plain ldmatrix of rows of keys, with the 16 k-slots of each group in
@@ -816,10 +860,10 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeValueFp8(
     for (int64_t c0 = 0; c0 < valueDim; c0 += kWarps * 32) {
       Value channel = add(tid, idx(c0));
       ifThen(lt(channel, idx(valueDim)), [&] {
-        Value element = i64Add(
-            i64Mul(toI64(add(mul(batch, idx(numKvHeads)), head)),
-                   i64(valueDim)),
-            toI64(channel));
+        Value element =
+            i64Add(i64Mul(toI64(add(mul(batch, idx(numKvHeads)), head)),
+                          i64(valueDim)),
+                   toI64(channel));
         LLVM::StoreOp::create(b, loc, truncToF32(sharedMean(channel)),
                               globalAt(param("v_scale"), element, 4));
       });
@@ -832,9 +876,9 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeValueFp8(
     Value position = div(i, pairs);
     Value channel = mul(rem(i, pairs), idx(2));
     auto [token, valid] = tokenOf(keys, keyTile, position, seqK);
-    std::array<Value, 2> x = loadPair(
-        "v", inputElement("v", batch, head, select(valid, token, idx(0)),
-                          channel));
+    std::array<Value, 2> x =
+        loadPair("v", inputElement("v", batch, head,
+                                   select(valid, token, idx(0)), channel));
     std::array<Value, 2> scaled;
     for (int64_t e = 0; e < 2; ++e)
       scaled[e] = select(
@@ -848,10 +892,9 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeValueFp8(
     Value k = rem(position, 16);
     Value slot = arith::OrIOp::create(
         b, loc,
-        arith::OrIOp::create(b, loc,
-                             mul(arith::AndIOp::create(b, loc, k, idx(6)),
-                                 idx(2)),
-                             arith::AndIOp::create(b, loc, k, idx(1))),
+        arith::OrIOp::create(
+            b, loc, mul(arith::AndIOp::create(b, loc, k, idx(6)), idx(2)),
+            arith::AndIOp::create(b, loc, k, idx(1))),
         div(arith::AndIOp::create(b, loc, k, idx(8)), 4));
     slot = add(sub(position, k), slot);
     for (int64_t e = 0; e < 2; ++e) {
@@ -861,13 +904,14 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeValueFp8(
               b, loc, bytes,
               arith::ConstantIntOp::create(b, loc, b.getI16Type(), 8 * e)));
       Value at = add(mul(add(channel, idx(e)), idx(tileTokens)), slot);
-      LLVM::StoreOp::create(b, loc, byte, sharedElement(kValueTileSymbol, i8, at));
+      LLVM::StoreOp::create(b, loc, byte,
+                            sharedElement(kValueTileSymbol, i8, at));
     }
   });
   gpu::BarrierOp::create(b, loc);
   // Rows of V^T: [b, h, c] rows of `slots` bytes, this tile at its offset.
-  Value slots = mul(div(add(seqK, idx(tileTokens - 1)), tileTokens),
-                    idx(tileTokens));
+  Value slots =
+      mul(div(add(seqK, idx(tileTokens - 1)), tileTokens), idx(tileTokens));
   if (!keys.grid.empty())
     slots = idx(launch.grid[0][0].constant * tileTokens);
   int64_t rowChunks = tileTokens / 16;
@@ -879,9 +923,8 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeValueFp8(
         b, loc, chunkType,
         sharedElement(kValueTileSymbol, i8,
                       add(mul(channel, idx(tileTokens)), mul(chunk, idx(16)))));
-    Value row = toI64(add(mul(add(mul(batch, idx(numKvHeads)), head),
-                              idx(valueDim)),
-                          channel));
+    Value row = toI64(add(
+        mul(add(mul(batch, idx(numKvHeads)), head), idx(valueDim)), channel));
     Value element =
         i64Add(i64Mul(row, toI64(slots)),
                toI64(add(mul(keyTile, idx(tileTokens)), mul(chunk, idx(16)))));
@@ -926,8 +969,8 @@ void mlir::attn::detail::emitQuantizationKernels(
                              .buildQueryBlockMean(name("_query_block_mean")));
       launches.push_back(QuantizeKernelBuilder(op, module, precision)
                              .buildScoreCorrection(name("_score_correction")));
-      scratch.push_back(dense("q_block_mean", numHeads, "seq_q", headDim * 8,
-                              block));
+      scratch.push_back(
+          dense("q_block_mean", numHeads, "seq_q", headDim * 8, block));
       // [B, Hq, blocks, Nk] f32.
       scratch.push_back(ScratchBuffer{
           "score_correction",
@@ -944,8 +987,8 @@ void mlir::attn::detail::emitQuantizationKernels(
     for (auto [prefix, heads, length] :
          {std::tuple<StringRef, int64_t, StringRef>{"q", numHeads, "seq_q"},
           {"k", numKvHeads, "seq_k"}}) {
-      scratch.push_back(dense((prefix + "_quant").str(), heads, length,
-                              rowBytes));
+      scratch.push_back(
+          dense((prefix + "_quant").str(), heads, length, rowBytes));
       scratch.push_back(dense((prefix + "_scale").str(), heads, length, 4));
       scratch.push_back(dense((prefix + "_absmax").str(), heads, length, 8));
     }
@@ -964,13 +1007,14 @@ void mlir::attn::detail::emitQuantizationKernels(
     int64_t valueDim = op.getValueHeadDim();
     scratch.push_back(dense("v_absmax_partial", numKvHeads, "seq_k",
                             valueDim * 4, kMeanChunk));
-    scratch.push_back(ScratchBuffer{
-        "v_scale", {GridFactor{1, "batch", 1},
-                    GridFactor{numKvHeads * valueDim * 4, "", 1}}});
+    scratch.push_back(
+        ScratchBuffer{"v_scale",
+                      {GridFactor{1, "batch", 1},
+                       GridFactor{numKvHeads * valueDim * 4, "", 1}}});
     // [B, Hkv, Dv, slots]: whole key tiles.
-    ScratchBuffer values{"v_quant",
-                         {GridFactor{1, "batch", 1},
-                          GridFactor{numKvHeads * valueDim, "", 1}}};
+    ScratchBuffer values{
+        "v_quant",
+        {GridFactor{1, "batch", 1}, GridFactor{numKvHeads * valueDim, "", 1}}};
     if (keys.grid.empty()) {
       values.bytes.push_back(GridFactor{keys.tokens, "seq_k", keys.tokens});
     } else {
@@ -983,8 +1027,8 @@ void mlir::attn::detail::emitQuantizationKernels(
   } else if (precision.valueConverted) {
     launches.push_back(QuantizeKernelBuilder(op, module, precision)
                            .buildConvertValue(name("_convert_v")));
-    scratch.push_back(dense("v_quant", numKvHeads, "seq_k",
-                            op.getValueHeadDim() *
-                                (precision.pvType.getIntOrFloatBitWidth() / 8)));
+    scratch.push_back(dense(
+        "v_quant", numKvHeads, "seq_k",
+        op.getValueHeadDim() * (precision.pvType.getIntOrFloatBitWidth() / 8)));
   }
 }

@@ -86,8 +86,9 @@ static SmallVector<int64_t> getBalancedPatch(ArrayRef<int64_t> grid,
 /// the H200: 13 x 13 window on 128 x 128, 8 x 8 patches 0.32 ms against
 /// 0.61 ms for 8 x 16), and 4-warp blocks fit two per SM.
 static constexpr int64_t kGridQueryTokens = 64;
-/// Query tokens of an mma.sync tile with integer Q.K (see plan()).
+/// Query and key tokens of an mma.sync tile with integer Q.K (see plan()).
 static constexpr int64_t kIntegerQueryTokens = 64;
+static constexpr int64_t kIntegerKeyTokens = 128;
 
 namespace {
 struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
@@ -134,16 +135,24 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
     int64_t queryTokens = sizes.query;
     if (gpu && !grid.empty())
       queryTokens = std::min(queryTokens, kGridQueryTokens);
-    // Integer Q.K halves the Q.K work per key tile, and 64-row tiles (four
-    // warps, more blocks per SM) hide the rest better: dense N = 16384
-    // sage1 on the H200, 6.01 ms with 128 rows, 5.35 ms with 64.
+    // Integer Q.K halves the Q.K work per key tile; 64-row tiles (four
+    // warps, more blocks per SM) and, with a 16-bit P.V (f16 or f32
+    // accumulators, no FP8 tile accumulator), 128-key tiles hide the rest
+    // better. Dense N = 16384 sage1 on the H200: 6.01 ms with 128 x 64
+    // tiles, 5.35 ms with 64 x 64, 5.17 ms with 64 x 128.
     PrecisionAttr precision = op.getPrecisionAttr();
+    int64_t keyTokens = sizes.key;
     if (gpu && precision && precision.getQk() &&
         precision.getQk().isSignlessInteger() &&
-        llvm::is_contained({"sm_80", "sm_86", "sm_89"}, target))
+        llvm::is_contained({"sm_80", "sm_86", "sm_89"}, target)) {
       queryTokens = std::min<int64_t>(queryTokens, kIntegerQueryTokens);
+      Type pv = precision.getPv();
+      bool sixteenBitProduct = !pv || pv.getIntOrFloatBitWidth() == 16;
+      if (grid.empty() && sixteenBitProduct && sizes.key == 64)
+        keyTokens = kIntegerKeyTokens;
+    }
     SmallVector<int64_t> query = choose(queryTile, queryTokens);
-    SmallVector<int64_t> key = choose(keyTile, sizes.key);
+    SmallVector<int64_t> key = choose(keyTile, keyTokens);
     if (query.size() != key.size())
       return op.emitError() << "attn-plan: query tile of rank "
                             << query.size() << " and key tile of rank "
