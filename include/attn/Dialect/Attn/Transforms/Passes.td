@@ -283,7 +283,26 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
     128, 192, 256}; static head counts; query tiles of 16..256 tokens, key
     tiles of 16..128; every mask, explicit masks, biases, run-time segment
     offsets, GQA, LSE, head weights, gates, SoftPAG and head groups with
-    their own masks. Quantized precisions are refused with a diagnostic.
+    their own masks.
+
+    Quantized precisions (SEMANTICS.md section 3; docs/design/QuantizedGpu.md):
+    pre-kernels launched before the attention kernel write scratch buffers
+    (module attribute `attn.scratch`, the manifest's `scratch`, allocated by
+    the launcher): the K mean (smooth_k), the Q block means and dS
+    (smooth_q), Q and K quantized to int8 or int4 at every granularity
+    (tensor, block(n), thread(n), token) with per-token f32 scales, V
+    rounded to the 16-bit P.V type, or V in E4M3 per channel, transposed and
+    permuted per key tile for FP8 P.V. Their arithmetic is the CPU
+    emulation's (f64 means, maxima and x / scale), so the quantized values
+    agree with it. The attention kernel multiplies Q.K on mma.sync
+    m16n8k32 s8 or m16n8k64 s4 (exact int32 sums), dequantizes with one
+    multiply per element, adds dS, accumulates O in f32, f16
+    (`pv_accum = f16`) or per tile (`two_level`), multiplies P.V in f16,
+    bf16 or E4M3 (m16n8k32, `target=sm_89` only: P times 448, undone with
+    V's scales in the epilogue), and adds smooth_k's shift back to the LSE.
+    Refused with a diagnostic: E4M3 or E2M1 Q.K, E2M1 P.V, smooth_q without
+    integer Q.K, int4 with D < 64, and head groups whose precision differs
+    from the op's.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
