@@ -244,6 +244,13 @@ def quantized_cases() -> List[Case]:
     return [
         # sage1: i8 Q.K block(64), smooth_k, f16 P.V with an f16 accumulator
         C("q-sage1-dense-f16-d64-nq77-nk300", precision="sage1", dtype="f16", Hkv=2, Nq=77, Nk=300),
+        # The heads features on quantized kernels: weights (one 0), SoftPAG,
+        # gates, a head group with its own mask (a second kernel).
+        C("q-sage1-heads-all-features", precision="sage1", Hq=4, Hkv=2, Nq=300, gates=True,
+          mask=Causal(), heads=Heads(weights=[1.0, 0.0, 0.7, 1.0], softpag=SoftPag(u=0.3, heads=[2]),
+                                     groups=[HeadGroup([3], mask=Dense())])),
+        C("q-sage2-8b-heads-weights-gates", precision="sage2-8b", Hq=4, Hkv=2, Nq=200, gates=True,
+          heads=Heads(weights=[0.5, 1.0, 0.0, 2.0])),
         C("q-sage1-causal-bf16-d128-n1000", precision="sage1", D=128, Hkv=2, mask=Causal(), Nq=1000,
           note="bf16 inputs: V rounded to f16 for the f16 P.V"),
         C("q-sage1-sliding-f16-l64-r16-n300", precision="sage1", dtype="f16",
@@ -519,7 +526,12 @@ def _check_quantized(case: Case, q, k, v, tensors, o_b, lse, lse_poison_ptr, pro
     keeps = _keeps(case, tensors, device)
     emu_o, emu_lse = qref.attention_quant(qb, kb, vb, keeps, case.precision, scale)
     tile_o, _ = qref.attention_quant(qb, kb, vb, keeps, case.precision, scale, kv_tile=64)
-    ref_o, _ = ref.attention_f32(qb, kb, vb, keeps, scale)
+    ref_o, _ = ref.attention_f32(qb, kb, vb, keeps, scale, heads=case.heads,
+                                 gates=tensors.get("gates"))
+    # Section 4 (weights, SoftPAG, gates) on the emulation's attention.
+    v_heads = vb.repeat_interleave(case.Hq // case.Hkv, dim=1)
+    emu_o, emu_lse = ref.apply_heads(emu_o, emu_lse, v_heads, case.heads, tensors.get("gates"))
+    tile_o, _ = ref.apply_heads(tile_o, emu_lse.clone(), v_heads, case.heads, tensors.get("gates"))
     del keeps
     tol = QUANT_TOL[_pv_kind(case)]
     vmax = float(vb.float().abs().max()) or 1.0

@@ -1,6 +1,6 @@
 """The f32 PyTorch reference of /work/shared/SEMANTICS.md (sections 1, 2,
 4) for the bench scripts: keep(), keep_matrix(), count_kept(),
-attention_f32() and to_bhnd() live in attn_mlir.reference (written from the
+attention_f32(), apply_heads() and to_bhnd() live in attn_mlir.reference (written from the
 text, reading only the parameters of the mask and heads objects; calibrate()
 uses them too); this module re-exports them and adds the tiles of the
 attn-plan pass (grid_tile, tile_permutation).
@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import List, Sequence
 
-from attn_mlir.reference import (attention_f32, count_kept, keep, keep_matrix,  # noqa: F401
-                                 reference_attention, to_bhnd)
+from attn_mlir.reference import (apply_heads, attention_f32, count_kept, keep,  # noqa: F401
+                                 keep_matrix, reference_attention, to_bhnd)
 
 
 # Tiles of the attn-plan pass (lib/Dialect/Attn/Transforms/Plan.cpp).

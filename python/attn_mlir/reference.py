@@ -196,22 +196,33 @@ def attention_f32(q, k, v, keep_mask, scale: float, bias=None, heads: Any = None
     lse = torch.where(nonempty, m_safe + torch.log(torch.where(nonempty, l, torch.ones_like(l))),
                       torch.full_like(l, float("-inf"))).squeeze(-1)
     del s, p
+    o, lse = apply_heads(o, lse, v, heads, gates, rows)
+    return o, lse
+
+
+def apply_heads(o, lse, v, heads: Any = None, gates=None, rows=None):
+    """SEMANTICS.md section 4 on an attention output o [B, Hq, M, Dv] and
+    its LSE [B, Hq, M]: SoftPAG (v [B, Hq, Nk, Dv], repeated to the query
+    heads; rows: the query rows of o, default all), head weights (weight 0:
+    O = 0, LSE = -inf) and gates [B, M, Hq]. Any float dtype."""
+    import torch
+    B, Hq, M = o.shape[0], o.shape[1], o.shape[2]
     if heads is not None and heads.softpag is not None:
         u = heads.softpag.u
         vr = v if rows is None else v[:, :, rows.to(v.device)]
         for h in heads.softpag.heads:
-            o[:, h] = (1 - u) * o[:, h] + u * vr[:, h]
-    factor = torch.ones(B, Hq, M, 1, device=q.device, dtype=torch.float32)
+            o[:, h] = (1 - u) * o[:, h] + u * vr[:, h].to(o.dtype)
+    factor = torch.ones(B, Hq, M, 1, device=o.device, dtype=o.dtype)
     if heads is not None and heads.weights is not None:
-        w = torch.tensor(heads.weights, device=q.device, dtype=torch.float32)
+        w = torch.tensor(heads.weights, device=o.device, dtype=o.dtype)
         factor = factor * w.view(1, Hq, 1, 1)
         zero = (w == 0).view(1, Hq, 1)
         lse = torch.where(zero, torch.full_like(lse, float("-inf")), lse)
     if gates is not None:
-        factor = factor * gates.float().permute(0, 2, 1).unsqueeze(-1)
+        factor = factor * gates.to(o.dtype).permute(0, 2, 1).unsqueeze(-1)
     o = o * factor
     if heads is not None and heads.weights is not None:
-        zero = torch.tensor([w == 0 for w in heads.weights], device=q.device).view(1, Hq, 1, 1)
+        zero = torch.tensor([w == 0 for w in heads.weights], device=o.device).view(1, Hq, 1, 1)
         o = torch.where(zero, torch.zeros_like(o), o)
     return o, lse
 
