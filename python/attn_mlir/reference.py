@@ -38,19 +38,45 @@ def _grid_coord(t, grid: Sequence[int], d: int):
 
 def _neighborhood_dim(x, y, L: int, w: int, s: int, dil: int, causal: bool):
     """SEMANTICS.md 2.3 in one dimension; x query, y key coordinates."""
-    import torch
     g = x % dil
     same = (y % dil) == g
     a = x // dil
     b = y // dil
     n = (L - g + dil - 1) // dil                       # ceil((L - g) / d)
     if causal:
-        leader = torch.minimum((a // s) * s + (s - 1), n - 1)
-        lo = torch.clamp(leader - w + 1, min=0)
+        leader = _minimum((a // s) * s + (s - 1), n - 1)
+        lo = _maximum(leader - w + 1, 0)
         return same & (lo <= b) & (b <= a)
-    leader = torch.minimum((a // s) * s + s // 2, n - 1)
-    start = torch.minimum(torch.clamp(leader - w // 2, min=0), n - w)
+    leader = _minimum((a // s) * s + s // 2, n - 1)
+    start = _minimum(_maximum(leader - w // 2, 0), n - w)
     return same & (start <= b) & (b < start + w)
+
+
+def _array_module(*values):
+    """numpy for numpy arrays, else torch: keep() runs on either (numpy in
+    CI, where there is no torch)."""
+    for v in values:
+        if type(v).__module__.split(".")[0] == "numpy":
+            import numpy
+            return numpy
+    import torch
+    return torch
+
+
+def _minimum(x, y):
+    xp = _array_module(x, y)
+    if xp.__name__ == "torch":
+        y = y if isinstance(y, xp.Tensor) else xp.as_tensor(y, device=x.device)
+        x = x if isinstance(x, xp.Tensor) else xp.as_tensor(x, device=y.device)
+    return xp.minimum(x, y)
+
+
+def _maximum(x, y):
+    xp = _array_module(x, y)
+    if xp.__name__ == "torch":
+        y = y if isinstance(y, xp.Tensor) else xp.as_tensor(y, device=x.device)
+        x = x if isinstance(x, xp.Tensor) else xp.as_tensor(x, device=y.device)
+    return xp.maximum(x, y)
 
 
 def _is_pow2(x):
@@ -121,9 +147,8 @@ def keep(mask: Any, i, j, nq: int, nk: int, offsets: Optional[Any] = None):
                     # Outside the segment the local indices are out of the
                     # grid: clamp them so the grid arithmetic stays in range
                     # (`inside` drops those pairs anyway).
-                    import torch
-                    li = torch.clamp(li, 0, qlen - 1)
-                    lj = torch.clamp(lj, 0, klen - 1)
+                    li = _minimum(_maximum(li, 0), qlen - 1)
+                    lj = _minimum(_maximum(lj, 0), klen - 1)
                 out = out | (inside & keep(entry, li, lj, qlen, klen, None))
         return out
     if isinstance(mask, And):
