@@ -70,23 +70,28 @@ def _shape(h: int, n: int):
     return (B, h, n, D)
 
 
-def specs_of(case: Case, plan: "cp.ContextParallelPlan", world: int = WORLD,
+def specs_of(case: Case, plans: List["cp.ContextParallelPlan"], world: int = WORLD,
              n: Optional[int] = None, heads: int = H) -> List["am.AttentionSpec"]:
     """Every kernel the checks (or the benchmark) of `case` call: the single
-    kernel, the ring's full and partial chunk pairs (with LSE), and
-    Ulysses' kernel on heads / world heads."""
+    kernel, the rings' chunk pairs (full: no mask; partial: the mask at the
+    pair's offsets, one kernel per offset pair), and Ulysses' kernel on
+    heads / world heads."""
     size = n or case.n
-    c = plan.chunk
-    pair = dict(return_lse=True)
     shape = (B, heads, size, D)
     local = (B, heads // world, size, D)
-    return [
-        am.spec_for_shapes(shape, shape, shape, DTYPE, mask=case.mask, return_lse=True),
-        am.spec_for_shapes((B, heads, c, D), (B, heads, c, D), (B, heads, c, D), DTYPE, **pair),
-        am.spec_for_shapes((B, heads, c, D), (B, heads, c, D), (B, heads, c, D), DTYPE,
-                           explicit_mask=((c, c), "bool"), **pair),
-        am.spec_for_shapes(local, local, local, DTYPE, mask=case.mask, return_lse=True),
-    ]
+    specs = [am.spec_for_shapes(shape, shape, shape, DTYPE, mask=case.mask, return_lse=True),
+             am.spec_for_shapes(local, local, local, DTYPE, mask=case.mask, return_lse=True)]
+    masks = {None}
+    for plan in plans:
+        c = plan.chunk
+        for steps in plan.steps:
+            for pair in (p for step in steps for p in step.pairs if p.cls != cp.FULL):
+                masks.add(am.Shard(case.mask, pair.query_chunk * c, pair.key_chunk * c,
+                                   size, size))
+    chunk = (B, heads, plans[0].chunk, D)
+    specs += [am.spec_for_shapes(chunk, chunk, chunk, DTYPE, mask=m, return_lse=True)
+              for m in sorted(masks, key=lambda m: m.to_mlir() if m else "")]
+    return specs
 
 
 @dataclass
@@ -101,12 +106,11 @@ def compile_all(selected: List[Case], cache: Path, world: int = WORLD, n: Option
     items = []
     for case in selected:
         size = n or case.n
-        for aware in (True, False):
-            plan = cp.plan_context_parallel(case.mask, size, world, mask_aware=aware,
-                                            cache_dir=cache)
-        print(cp.plan_context_parallel(case.mask, size, world, cache_dir=cache).summary())
+        plans = [cp.plan_context_parallel(case.mask, size, world, mask_aware=aware,
+                                          cache_dir=cache) for aware in (True, False)]
+        print(plans[0].summary())
         items += [_Compiled(f"{case.name}-{i}", spec) for i, spec in
-                  enumerate(specs_of(case, plan, world, size, heads))]
+                  enumerate(specs_of(case, plans, world, size, heads))]
     return compile_cases("context_parallel", items, lambda item: item.spec, cache)
 
 
@@ -118,7 +122,8 @@ def run(selected: List[Case], cache: Path, seed: int) -> int:
         plan = cp.plan_context_parallel(case.mask, case.n, WORLD, cache_dir=cache)
         agnostic = cp.plan_context_parallel(case.mask, case.n, WORLD, mask_aware=False,
                                             cache_dir=cache)
-        missing = [m for m in (require_compiled(s, cache) for s in specs_of(case, plan)) if m]
+        missing = [m for m in (require_compiled(s, cache)
+                               for s in specs_of(case, [plan, agnostic])) if m]
         if missing:
             print(f"FAIL  {case.name}: {missing[0]}")
             failures += 1

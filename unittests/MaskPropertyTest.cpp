@@ -1192,3 +1192,52 @@ TEST_F(MaskPropertyTest, ClassifyLargeGridQuickly) {
 }
 
 } // namespace
+
+/// #attn.shard: a shard pair of every generator's problems keeps, classifies
+/// and counts what the whole problem's reference keeps at the shifted
+/// positions (random offsets and shard lengths, local flat tiles).
+TEST_F(MaskPropertyTest, ShardIsTheShiftedMask) {
+  Rng rng(17);
+  int failures = 0;
+  int64_t counts[3] = {0, 0, 0};
+  for (const Generator &gen : allGenerators()) {
+    for (int n = 0; n < kTileConfigs / 4 && failures < kMaxFailures; ++n) {
+      Problem p = gen.make(rng);
+      MaskAttrInterface mask = build(&ctx, p.spec);
+      if (mask.needsSegmentOffsets())
+        continue; // a shard cannot place run-time segments
+      int64_t qs = uniform(rng, 0, p.nq - 1), ks = uniform(rng, 0, p.nk - 1);
+      int64_t nq = uniform(rng, 1, p.nq - qs), nk = uniform(rng, 1, p.nk - ks);
+      auto shard = ShardMaskAttr::get(&ctx, mask, qs, ks, p.nq, p.nk);
+      MaskContext local(nq, nk);
+      auto expectedKeep = [&](int64_t i, int64_t j) {
+        return ref::keep(p.spec, qs + i, ks + j, p.nq, p.nk);
+      };
+      for (int64_t i = 0; i < nq; ++i)
+        for (int64_t j = 0; j < nk; ++j)
+          if (shard.keep(i, j, local) != expectedKeep(i, j) &&
+              ++failures <= kMaxFailures)
+            ADD_FAILURE() << gen.name << ": " << describe(shard, local) << " keep(" << i << ", "
+                          << j << ")";
+      for (int t = 0; t < kTilesPerConfig; ++t) {
+        int64_t qb = uniform(rng, 0, nq - 1), kb = uniform(rng, 0, nk - 1);
+        TokenBox queries = TokenBox::range(nq, qb, uniform(rng, qb + 1, nq));
+        TokenBox keys = TokenBox::range(nk, kb, uniform(rng, kb + 1, nk));
+        BruteForce expected = bruteForce(queries, keys, expectedKeep);
+        TileClass actual = shard.classifyTile(queries, keys, local);
+        ++counts[static_cast<int>(actual)];
+        int64_t kept = shard.countKept(queries, keys, local);
+        if ((actual != expected.tileClass() || kept != expected.kept) &&
+            ++failures <= kMaxFailures)
+          ADD_FAILURE() << gen.name << ": " << describe(shard, local) << ": tile "
+                        << describe(queries) << " x " << describe(keys)
+                        << " classified " << name(actual) << " counting "
+                        << kept << ", expected " << expected.kept << " of "
+                        << expected.pairs;
+      }
+    }
+  }
+  EXPECT_GT(counts[0], 50);
+  EXPECT_GT(counts[1], 50);
+  EXPECT_GT(counts[2], 50);
+}

@@ -11,7 +11,7 @@ from .errors import (AttnArtifactsMissing, AttnCompileError, AttnError, AttnLaun
                      AttnOptNotFound, AttnPipelineUnavailable)
 from .heads import HeadGroup, Heads, SoftPag
 from .masks import (And, Causal, Dense, Mask, Neighborhood, NoneMask, Or, PowerLaw,
-                    Segments, SlidingWindow)
+                    Segments, Shard, SlidingWindow)
 from .plan import TensorInfo, plan_call, spec_for_shapes
 from .precision import PRESETS, Precision
 from .reference import reference_attention
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AttentionSpec", "Bias", "ExplicitMask",
     "Mask", "Dense", "NoneMask", "Causal", "SlidingWindow", "Neighborhood", "PowerLaw",
-    "Segments", "And", "Or",
+    "Segments", "And", "Or", "Shard",
     "Precision", "PRESETS", "Heads", "HeadGroup", "SoftPag",
     "compile", "verify", "lookup", "Artifacts", "find_attn_opt", "default_cache_dir",
     "attention", "prepare", "Prepared", "spec_for_shapes", "plan_call", "TensorInfo",

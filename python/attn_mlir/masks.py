@@ -400,6 +400,34 @@ class Or(_Composite):
     mnemonic = "or"
 
 
+@dataclass(frozen=True)
+class Shard(Mask):
+    """`mask` on one shard pair of a longer sequence (context parallelism):
+    local (i, j) is the pair (query_start + i, key_start + j) of a
+    query_length x key_length problem (#attn.shard)."""
+
+    mask: Mask
+    query_start: int
+    key_start: int
+    query_length: int
+    key_length: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mask, Mask):
+            raise TypeError(f"Shard: mask must be a Mask, got {self.mask!r}")
+        if isinstance(self.mask, Segments) and self.mask.runtime_sizes:
+            raise ValueError("Shard: a segments mask with run-time sizes cannot be sharded")
+        check_int("Shard", "query_start", self.query_start, 0)
+        check_int("Shard", "key_start", self.key_start, 0)
+        check_int("Shard", "query_length", self.query_length, self.query_start + 1)
+        check_int("Shard", "key_length", self.key_length, self.key_start + 1)
+
+    def to_mlir(self) -> str:
+        return (f"#attn.shard<mask = {self.mask.to_mlir()}, query_start = {self.query_start}, "
+                f"key_start = {self.key_start}, query_length = {self.query_length}, "
+                f"key_length = {self.key_length}>")
+
+
 def as_mask(value: Any, name: str = "mask") -> Optional[Mask]:
     """None, a Mask, or the keywords 'dense', 'none', 'causal'."""
     if value is None or isinstance(value, Mask):
@@ -414,4 +442,4 @@ def as_mask(value: Any, name: str = "mask") -> Optional[Mask]:
 
 
 __all__ = ["Mask", "Dense", "NoneMask", "Causal", "SlidingWindow", "Neighborhood",
-           "PowerLaw", "Segments", "And", "Or", "as_mask", "MAX_TOKENS"]
+           "PowerLaw", "Segments", "And", "Or", "Shard", "as_mask", "MAX_TOKENS"]

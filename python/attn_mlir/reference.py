@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 from .heads import as_heads
 from .masks import (And, Causal, Dense, Neighborhood, NoneMask, Or, PowerLaw, Segments,
-                    SlidingWindow, as_mask)
+                    Shard, SlidingWindow, as_mask)
 
 
 def _false(i, j):
@@ -89,6 +89,10 @@ def keep(mask: Any, i, j, nq: int, nk: int, offsets: Optional[Any] = None):
     batch element: a list [S+1] (shared) or [[S+1], [S+1]] (query, key)."""
     if mask is None or isinstance(mask, Dense):
         return _true(i, j)
+    if isinstance(mask, Shard):
+        # The inner mask at global positions, with the global lengths.
+        return keep(mask.mask, i + mask.query_start, j + mask.key_start,
+                    mask.query_length, mask.key_length, offsets)
     if isinstance(mask, NoneMask):
         return _false(i, j)
     if isinstance(mask, Causal):

@@ -157,3 +157,23 @@ def test_merge_is_exact_and_nan_free():
 def test_merge_rejects_mismatched_parts():
     with pytest.raises(ValueError, match="2 outputs and 1 LSEs"):
         merge_partials([np.zeros((1, 2)), np.zeros((1, 2))], [np.zeros(1)])
+
+
+def test_shard_mask_is_the_shifted_mask(attn_opt):
+    inner = am.Neighborhood(grid=[16, 16], window=[5, 3])
+    shard = am.Shard(inner, 64, 32, 256, 256)
+    assert shard.to_mlir() == ("#attn.shard<mask = #attn.neighborhood<grid = [16, 16], window = "
+                               "[5, 3]>, query_start = 64, key_start = 32, query_length = 256, "
+                               "key_length = 256>")
+    printed = am.verify(am.spec_for_shapes((1, 1, 100, 8), (1, 1, 120, 8), (1, 1, 120, 8),
+                                           mask=shard), attn_opt=attn_opt)
+    assert shard.to_mlir() in printed
+    i = np.arange(100).reshape(-1, 1)
+    j = np.arange(120).reshape(1, -1)
+    np.testing.assert_array_equal(
+        np.broadcast_to(keep(shard, i, j, 100, 120), (100, 120)),
+        brute_force(inner, 256)[64:164, 32:152])
+    with pytest.raises(ValueError, match=r"Shard: query_length = 64 must be >= 65"):
+        am.Shard(am.Causal(), 64, 0, 64, 128)
+    with pytest.raises(TypeError, match=r"Shard: mask must be a Mask"):
+        am.Shard("causal", 0, 0, 64, 64)

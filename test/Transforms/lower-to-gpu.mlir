@@ -115,3 +115,23 @@ func.func @heads(%q: memref<2x4x?x64xf16>, %o: memref<2x4x?x64xf16>, %lse: memre
                         groups = [#attn.head_group<heads = [2, 3], mask = #attn.sliding_window<left = 64, right = 0>>]>
   return
 }
+
+// -----
+
+// A shard pair (#attn.shard, context parallelism): the key range and tile
+// classes come from the inner mask at the shard's global positions, with
+// the global lengths; the local range is clipped to [0, Nk).
+// CHECK-LABEL: func.func @shard_pair
+// CHECK: gpu.func @attn_fwd
+// The window's key range, moved by the offsets (query start 2048, key
+// start 1024) and clipped.
+// CHECK-DAG: arith.constant 2048 : index
+// CHECK-DAG: arith.constant 1024 : index
+// CHECK: scf.for
+// CHECK: attn.partial_tile_mask
+func.func @shard_pair(%q: memref<1x2x?x64xbf16>, %o: memref<1x2x?x64xbf16>) {
+  attn.attention ins(%q, %q, %q : memref<1x2x?x64xbf16>, memref<1x2x?x64xbf16>, memref<1x2x?x64xbf16>)
+    outs(%o : memref<1x2x?x64xbf16>)
+    mask = #attn.shard<mask = #attn.sliding_window<left = 300, right = 0>, query_start = 2048, key_start = 1024, query_length = 4096, key_length = 4096>
+  return
+}

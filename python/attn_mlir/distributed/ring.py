@@ -9,19 +9,20 @@ sent nor computed. Partial results are merged exactly by their LSE
 (`emulate_ring`): only the exchange of K/V differs.
 
 Pairs run on the compiled kernels through attn_mlir.attention: a full pair
-with no mask, a partial pair with the mask evaluated at the chunks' global
-positions as an explicit [C, C] mask (kept per pair for the run).
+with no mask, a partial pair with the mask at the chunks' global positions
+(`Shard`, #attn.shard: one kernel per distinct pair of chunk offsets, which
+skips the pair's empty tiles and runs no mask code on its full ones).
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..masks import as_mask
+from ..masks import Shard, as_mask
 from .merge import merge_partials
 from .plan import FULL, ContextParallelPlan
 
-_UNSUPPORTED = ("heads", "bias", "explicit_mask", "segment_offsets", "gates", "out",
+_UNSUPPORTED = ("mask", "heads", "bias", "explicit_mask", "segment_offsets", "gates", "out",
                 "return_lse", "layout")
 
 
@@ -43,23 +44,18 @@ class RingRank:
         self.mask = as_mask(mask)
         self.kwargs = attention_kwargs
         self.parts: Dict[int, List[Tuple[Any, Any]]] = {c: [] for c in plan.chunks[rank]}
-        self._keeps: Dict[Tuple[int, int], Any] = {}
 
     def _slice(self, tensor: Any, owner: int, chunk: int) -> Any:
         index = self.plan.chunks[owner].index(chunk)
         c = self.plan.chunk
         return tensor[:, :, index * c:(index + 1) * c]
 
-    def _keep(self, a: int, b: int, device: Any) -> Any:
-        """keep of query chunk a x key chunk b at global positions."""
-        import torch
-        from ..reference import keep
-        if (a, b) not in self._keeps:
-            c, n = self.plan.chunk, self.plan.n
-            i = torch.arange(a * c, (a + 1) * c, device=device).reshape(-1, 1)
-            j = torch.arange(b * c, (b + 1) * c, device=device).reshape(1, -1)
-            self._keeps[(a, b)] = keep(self.mask, i, j, n, n).expand(c, c).contiguous()
-        return self._keeps[(a, b)]
+    def _pair_mask(self, a: int, b: int) -> Any:
+        """The mask of query chunk a x key chunk b: `mask` at the chunks'
+        global positions (#attn.shard), so the kernel skips the pair's
+        empty tiles and runs no mask code on its full ones."""
+        c, n = self.plan.chunk, self.plan.n
+        return Shard(self.mask, a * c, b * c, n, n)
 
     def compute(self, step: int, k_source: Any, v_source: Any) -> None:
         """The pairs of `step`, with the source rank's K and V chunks."""
@@ -71,7 +67,7 @@ class RingRank:
             v = self._slice(v_source, source, pair.key_chunk)
             extra = {}
             if pair.cls != FULL:
-                extra["explicit_mask"] = self._keep(pair.query_chunk, pair.key_chunk, q.device)
+                extra["mask"] = self._pair_mask(pair.query_chunk, pair.key_chunk)
             # Partial O in V's type (the kernel's output), merged in f32.
             o, lse = attention(q, k, v, return_lse=True, **extra, **self.kwargs)
             self.parts[pair.query_chunk].append((o.float(), lse))

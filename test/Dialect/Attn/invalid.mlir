@@ -1148,3 +1148,27 @@ func.func @tile_classes_entry(%q: memref<1x1x8x4xf16>, %o: memref<1x1x8x4xf16>) 
     outs(%o : memref<1x1x8x4xf16>) tiling = #attn.tiling<query = [4], key = [4]> tile_classes = dense<3> : tensor<1x2x2xi8>
   return
 }
+
+// -----
+
+func.func @shard_negative_start(%q: tensor<1x1x16x8xf16>) {
+  // expected-error @below {{#attn.shard: query_start = -1 and key_start = 0 must be non-negative}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%q : tensor<1x1x16x8xf16>) mask = #attn.shard<mask = #attn.causal, query_start = -1, key_start = 0, query_length = 64, key_length = 64> -> tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @shard_past_the_sequence(%q: tensor<1x1x16x8xf16>) {
+  // expected-error @below {{#attn.shard: key_start = 56 plus Nk = 16 exceeds key_length = 64}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%q : tensor<1x1x16x8xf16>) mask = #attn.shard<mask = #attn.causal, query_start = 0, key_start = 56, query_length = 64, key_length = 64> -> tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @shard_inner_lengths(%q: tensor<1x1x16x8xf16>) {
+  // expected-error @below {{neighborhood grid [8, 8] has 64 tokens but the query length is 100}}
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%q : tensor<1x1x16x8xf16>) mask = #attn.shard<mask = #attn.neighborhood<grid = [8, 8], window = [3, 3]>, query_start = 0, key_start = 0, query_length = 100, key_length = 100> -> tensor<1x1x16x8xf16>
+  return
+}

@@ -781,3 +781,17 @@ func.func @quantized_bundles(%q: tensor<1x4x16x8xf16>, %kv: tensor<1x2x16x8xf16>
          -> tensor<1x4x16x8xf16>
   return %r : tensor<1x4x16x8xf16>
 }
+
+// -----
+
+// A shard pair of a longer sequence (context parallelism): a 2-D
+// neighborhood of a 64x64 grid at global positions.
+// CHECK-LABEL: func.func @shard
+// CHECK: mask = #attn.shard<mask = #attn.neighborhood<grid = [64, 64], window = [9, 9]>, query_start = 1024, key_start = 512, query_length = 4096, key_length = 4096>
+func.func @shard(%q: tensor<1x2x512x8xf16>, %o: tensor<1x2x512x8xf16>) -> tensor<1x2x512x8xf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x2x512x8xf16>, tensor<1x2x512x8xf16>, tensor<1x2x512x8xf16>)
+         outs(%o : tensor<1x2x512x8xf16>)
+         mask = #attn.shard<mask = #attn.neighborhood<grid = [64, 64], window = [9, 9]>, query_start = 1024, key_start = 512, query_length = 4096, key_length = 4096>
+         -> tensor<1x2x512x8xf16>
+  return %r : tensor<1x2x512x8xf16>
+}

@@ -1213,3 +1213,95 @@ Attribute OrMaskAttr::parse(AsmParser &parser, Type) {
 void OrMaskAttr::print(AsmPrinter &printer) const {
   printComposite(printer, getMembers());
 }
+
+//===----------------------------------------------------------------------===//
+// shard
+//===----------------------------------------------------------------------===//
+
+LogicalResult ShardMaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                    MaskAttrInterface mask, int64_t queryStart,
+                                    int64_t keyStart, int64_t queryLength,
+                                    int64_t keyLength) {
+  if (!mask)
+    return emitError() << "#attn.shard needs a mask";
+  if (queryStart < 0 || keyStart < 0)
+    return emitError() << "#attn.shard: query_start = " << queryStart
+                       << " and key_start = " << keyStart
+                       << " must be non-negative";
+  if (queryLength <= queryStart || keyLength <= keyStart)
+    return emitError() << "#attn.shard: query_length = " << queryLength
+                       << " and key_length = " << keyLength
+                       << " must exceed query_start = " << queryStart
+                       << " and key_start = " << keyStart;
+  if (mask.needsSegmentOffsets())
+    return emitError() << "#attn.shard: the mask " << mask
+                       << " needs run-time segment offsets, which a shard "
+                          "cannot place";
+  return mask.verifyLengths(MaskContext(queryLength, keyLength), emitError);
+}
+
+bool ShardMaskAttr::keep(int64_t i, int64_t j, const MaskContext &) const {
+  return getMask().keep(getQueryStart() + i, getKeyStart() + j,
+                        getGlobalContext());
+}
+
+/// The global range of the local run [begin, end) of a shard.
+static TokenBox globalRange(int64_t length, int64_t start, int64_t begin,
+                            int64_t end) {
+  return TokenBox::range(length, start + begin, start + end);
+}
+
+TileClass ShardMaskAttr::classifyTile(const TokenBox &queries,
+                                      const TokenBox &keys,
+                                      const MaskContext &) const {
+  return classifyByRuns(queries, keys,
+                        [&](int64_t qb, int64_t qe, int64_t kb, int64_t ke) {
+                          return getMask().classifyTile(
+                              globalRange(getQueryLength(), getQueryStart(),
+                                          qb, qe),
+                              globalRange(getKeyLength(), getKeyStart(), kb,
+                                          ke),
+                              getGlobalContext());
+                        });
+}
+
+int64_t ShardMaskAttr::countKept(const TokenBox &queries, const TokenBox &keys,
+                                 const MaskContext &) const {
+  return countByRuns(queries, keys,
+                     [&](int64_t qb, int64_t qe, int64_t kb, int64_t ke) {
+                       return getMask().countKept(
+                           globalRange(getQueryLength(), getQueryStart(), qb,
+                                       qe),
+                           globalRange(getKeyLength(), getKeyStart(), kb, ke),
+                           getGlobalContext());
+                     });
+}
+
+LogicalResult
+ShardMaskAttr::verifyLengths(const MaskContext &context,
+                             function_ref<InFlightDiagnostic()> emitError) const {
+  if (context.queryLength >= 0 &&
+      getQueryStart() + context.queryLength > getQueryLength())
+    return emitError() << "#attn.shard: query_start = " << getQueryStart()
+                       << " plus Nq = " << context.queryLength
+                       << " exceeds query_length = " << getQueryLength();
+  if (context.keyLength >= 0 &&
+      getKeyStart() + context.keyLength > getKeyLength())
+    return emitError() << "#attn.shard: key_start = " << getKeyStart()
+                       << " plus Nk = " << context.keyLength
+                       << " exceeds key_length = " << getKeyLength();
+  return success();
+}
+
+MaskAttrInterface ShardMaskAttr::simplify(const MaskContext &) const {
+  MaskAttrInterface inner = getMask().simplify(getGlobalContext());
+  // Masks that keep the same everywhere need no position.
+  if (isa<DenseMaskAttr, NoneMaskAttr>(inner))
+    return inner;
+  if (inner == getMask())
+    return *this;
+  return ShardMaskAttr::get(getContext(), inner, getQueryStart(),
+                            getKeyStart(), getQueryLength(), getKeyLength());
+}
+
+bool ShardMaskAttr::needsSegmentOffsets() const { return false; }

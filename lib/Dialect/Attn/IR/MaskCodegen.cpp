@@ -441,3 +441,51 @@ Value OrMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
     keep = m.lor(keep, member.emitKeep(builder, loc, query, key, context));
   return keep;
 }
+
+//===----------------------------------------------------------------------===//
+// shard: the mask at global positions, with the global lengths
+//===----------------------------------------------------------------------===//
+
+static MaskIRContext globalIRContext(OpBuilder &builder, Location loc,
+                                     ShardMaskAttr shard) {
+  IndexMath m{builder, loc};
+  MaskIRContext global;
+  global.queryLength = m.c(shard.getQueryLength());
+  global.keyLength = m.c(shard.getKeyLength());
+  return global;
+}
+
+Value ShardMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
+                              Value key, const MaskIRContext &) const {
+  IndexMath m{builder, loc};
+  return getMask().emitKeep(builder, loc, m.add(query, m.c(getQueryStart())),
+                            m.add(key, m.c(getKeyStart())),
+                            globalIRContext(builder, loc, *this));
+}
+
+std::pair<Value, Value> ShardMaskAttr::emitClassifyRange(
+    OpBuilder &builder, Location loc, Value queryBegin, Value queryEnd,
+    Value keyBegin, Value keyEnd, const MaskIRContext &) const {
+  IndexMath m{builder, loc};
+  Value qs = m.c(getQueryStart()), ks = m.c(getKeyStart());
+  return getMask().emitClassifyRange(
+      builder, loc, m.add(queryBegin, qs), m.add(queryEnd, qs),
+      m.add(keyBegin, ks), m.add(keyEnd, ks),
+      globalIRContext(builder, loc, *this));
+}
+
+std::pair<Value, Value>
+ShardMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value queryBegin,
+                            Value queryEnd,
+                            const MaskIRContext &context) const {
+  // The global key range, moved to local indices and clipped to [0, Nk).
+  IndexMath m{builder, loc};
+  Value qs = m.c(getQueryStart()), ks = m.c(getKeyStart());
+  auto [begin, end] = getMask().emitKeyRange(
+      builder, loc, m.add(queryBegin, qs), m.add(queryEnd, qs),
+      globalIRContext(builder, loc, *this));
+  Value zero = m.c(0);
+  Value localBegin = m.min(m.max(m.sub(begin, ks), zero), context.keyLength);
+  Value localEnd = m.min(m.max(m.sub(end, ks), zero), context.keyLength);
+  return {localBegin, m.max(localEnd, localBegin)};
+}

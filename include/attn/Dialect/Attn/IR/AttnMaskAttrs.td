@@ -221,4 +221,45 @@ def Attn_OrMaskAttr : Attn_CompositeMaskAttr<"OrMask", "or"> {
   }];
 }
 
+def Attn_ShardMaskAttr : Attn_MaskAttr<"ShardMask", "shard",
+    ["countKept", "verifyLengths", "simplify", "needsSegmentOffsets",
+     "emitClassifyRange", "emitKeyRange"]> {
+  let summary = "`mask` on one shard pair of a longer sequence";
+  let description = [{
+    Context parallelism computes a query shard against a key shard of a
+    sequence of `query_length` x `key_length` tokens. Local query i is
+    global query `query_start` + i, local key j global key `key_start` + j,
+    and the pair is kept as `mask` keeps the global pair (with the global
+    lengths):
+
+    ```
+    keep(i, j) = mask.keep(query_start + i, key_start + j)
+    ```
+
+    The shard is flat (no token grid of its own), and its tiles are
+    classified by classifying their global index ranges with `mask`, so
+    empty and full tiles of a shard pair are found exactly as in the whole
+    problem. The op's Nq and Nk must fit: query_start + Nq <= query_length,
+    key_start + Nk <= key_length. `mask` must not need run-time segment
+    offsets.
+
+    ```mlir
+    #attn.shard<mask = #attn.sliding_window<left = 4096, right = 0>,
+                query_start = 16384, key_start = 8192,
+                query_length = 131072, key_length = 131072>
+    ```
+  }];
+  let parameters = (ins "MaskAttrInterface":$mask, "int64_t":$query_start,
+                        "int64_t":$key_start, "int64_t":$query_length,
+                        "int64_t":$key_length);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The whole problem's context, in which `mask` is evaluated.
+    ::mlir::attn::MaskContext getGlobalContext() const {
+      return ::mlir::attn::MaskContext(getQueryLength(), getKeyLength());
+    }
+  }];
+}
+
 #endif // ATTN_DIALECT_ATTN_IR_ATTNMASKATTRS_TD
