@@ -251,6 +251,11 @@ def quantized_cases() -> List[Case]:
                                      groups=[HeadGroup([3], mask=Dense())])),
         C("q-sage2-8b-heads-weights-gates", precision="sage2-8b", Hq=4, Hkv=2, Nq=200, gates=True,
           heads=Heads(weights=[0.5, 1.0, 0.0, 2.0])),
+        # D = 192: int8 rows of 12 16-byte chunks, int4 rows of 6 (the
+        # shared-memory swizzle must stay inside such rows).
+        C("q-sage1-d192-f16-n300", precision="sage1", dtype="f16", D=192, Nq=300),
+        C("q-i4-token-d192-bf16-causal-n200", D=192, Nq=200, mask=Causal(),
+          precision=Precision(qk="i4", qk_granularity="token", smooth_k=True)),
         C("q-sage1-causal-bf16-d128-n1000", precision="sage1", D=128, Hkv=2, mask=Causal(), Nq=1000,
           note="bf16 inputs: V rounded to f16 for the f16 P.V"),
         C("q-sage1-sliding-f16-l64-r16-n300", precision="sage1", dtype="f16",

@@ -102,6 +102,13 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
         lse = torch.empty(plan.lse_shape, dtype=torch.float32, device=q.device)
         infos["lse"] = _info("lse", lse)
 
+    if artifacts.scratch_names and torch.cuda.is_current_stream_capturing():
+        # The launcher's scratch buffers are per context and grow by
+        # reallocation: a captured graph would replay into freed memory.
+        raise AttnLaunchError(
+            "attention() with a quantized precision cannot be captured into a CUDA graph: "
+            f"its pre-kernels use the launcher's shared scratch buffers "
+            f"({', '.join(sorted(artifacts.scratch_names))})")
     values = launch_values(plan, infos)
     wanted = artifacts.param_names
     missing = sorted(wanted - values.keys())

@@ -177,3 +177,19 @@ def test_shard_mask_is_the_shifted_mask(attn_opt):
         am.Shard(am.Causal(), 64, 0, 64, 128)
     with pytest.raises(TypeError, match=r"Shard: mask must be a Mask"):
         am.Shard("causal", 0, 0, 64, 64)
+
+
+def test_one_rank_plans_one_pair(attn_opt):
+    # One chunk prints its classes as a splat (dense<1>).
+    plan = plan_context_parallel(am.Causal(), 64, 1, scheme="contiguous", attn_opt=attn_opt)
+    assert plan.classes == [[PARTIAL]]
+    assert plan.computed_pairs() == [(0, 0, 0)] and plan.transfers() == 0
+    assert plan_context_parallel(None, 64, 1, attn_opt=attn_opt).classes == [[FULL]]
+
+
+def test_distributed_calls_refuse_what_they_cannot_shard():
+    from attn_mlir.distributed.ring import _check_kwargs
+    with pytest.raises(ValueError, match=r"precision= is not supported"):
+        _check_kwargs({"precision": "sage1"})
+    with pytest.raises(ValueError, match=r"heads= is not supported"):
+        _check_kwargs({"heads": am.Heads(weights=[1.0])})

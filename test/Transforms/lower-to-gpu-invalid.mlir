@@ -102,3 +102,12 @@ func.func @dynamic_heads(%q: memref<1x?x64x64xf16>) {
   return
 }
 
+
+// -----
+
+func.func @smooth_q_token_granularity(%q: memref<1x1x64x64xf16>) {
+  // expected-error @+1 {{smooth_q with query blocks of 1 tokens (token granularity) is not supported by the GPU kernels yet}}
+  attn.attention ins(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
+    outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<qk = i8, qk_granularity = token, smooth_q>
+  return
+}

@@ -117,7 +117,11 @@ def classify_chunks(mask: Any, n: int, chunk: int, cache_dir: Optional[PathLike]
         match = _CLASSES.search(result.stdout) if result.returncode == 0 else None
         if match is None:
             raise AttnCompileError(f"attn-opt could not classify the chunks:\n{result.stderr}")
-        classes = json.loads(match.group(1))[0]
+        parsed = json.loads(match.group(1))
+        rows, cols = int(match.group(3)), int(match.group(4))
+        # One class for every pair prints as a splat: dense<2>.
+        classes = ([[parsed] * cols for _ in range(rows)] if isinstance(parsed, int)
+                   else parsed[0])
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as f:
         json.dump({"mask": mask.to_mlir() if mask is not None else None, "n": n,

@@ -22,8 +22,10 @@ from ..masks import Shard, as_mask
 from .merge import merge_partials
 from .plan import FULL, ContextParallelPlan
 
-_UNSUPPORTED = ("mask", "heads", "bias", "explicit_mask", "segment_offsets", "gates", "out",
-                "return_lse", "layout")
+# Quantized precisions would compute their statistics (means, tensor-wide
+# scales) per chunk instead of over the sequence: not the op's semantics.
+_UNSUPPORTED = ("mask", "precision", "heads", "bias", "explicit_mask", "segment_offsets",
+                "gates", "out", "return_lse", "layout")
 
 
 def _check_kwargs(kwargs: Dict[str, Any]) -> None:

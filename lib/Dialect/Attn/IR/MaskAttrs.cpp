@@ -1304,4 +1304,3 @@ MaskAttrInterface ShardMaskAttr::simplify(const MaskContext &) const {
                             getKeyStart(), getQueryLength(), getKeyLength());
 }
 
-bool ShardMaskAttr::needsSegmentOffsets() const { return false; }

@@ -219,9 +219,13 @@ Value AttentionKernelBuilder::isWhole(const TileGeometry &g, Value tile,
 
 Value AttentionKernelBuilder::swizzled(int64_t base, int64_t rowChunks,
                                        Value row, Value chunk) {
-  // Chunk c of row r goes to chunk c ^ (r & 7): the 8 rows of an ldmatrix
-  // phase and the chunks of one row each hit all 32 banks.
-  int64_t swizzleMask = std::min<int64_t>(7, rowChunks - 1);
+  // Chunk c of row r goes to chunk c ^ (r & mask): the 8 rows of an
+  // ldmatrix phase and the chunks of one row each hit all 32 banks. The
+  // mask stays below the largest power of two dividing the row's chunks
+  // (at most 8), so the XOR never leaves the row (12 chunks of int8 D = 192
+  // swizzle within groups of 4).
+  int64_t swizzleMask =
+      std::min<int64_t>(8, rowChunks & -rowChunks) - 1;
   Value physical = arith::XOrIOp::create(
       b, loc, chunk, arith::AndIOp::create(b, loc, row, idx(swizzleMask)));
   return add(idx(base), add(mul(row, idx(rowChunks * kChunkBytes)),
@@ -291,20 +295,25 @@ void AttentionKernelBuilder::loadTile(const TileGeometry &g, Value tile,
 }
 
 void AttentionKernelBuilder::loadKeyScales(Value tile, Value sharedOffset) {
-  // One thread per key token: the tile's tokens need not be contiguous.
-  auto guard = scf::IfOp::create(b, loc, lt(tid, idx(keys.tokens)),
-                                 /*withElse=*/false);
-  OpBuilder::InsertionGuard insertion(b);
-  b.setInsertionPointToStart(guard.thenBlock());
-  auto [token, valid] = tokenOf(keys, tile, tid, seqK);
-  Value element = i64Add(scratchRow(batch, op.getNumKeyValueHeads(), kvHead,
-                                    seqK),
-                         toI64(select(valid, token, idx(0))));
-  Value bytes = arith::SelectOp::create(
-      b, loc, valid, arith::ConstantIntOp::create(b, loc, b.getI32Type(), 4),
-      arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0));
-  nb::copyAsync4(b, loc, sharedAt(add(sharedOffset, mul(tid, idx(4)))),
-                 globalAt(param("k_scale"), element, 4), bytes);
+  // One key token per thread and round: the tile's tokens need not be
+  // contiguous, and there may be more keys than threads.
+  for (int64_t first = 0; first < keys.tokens; first += numThreads) {
+    Value position = add(tid, idx(first));
+    auto guard = scf::IfOp::create(b, loc, lt(position, idx(keys.tokens)),
+                                   /*withElse=*/false);
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    auto [token, valid] = tokenOf(keys, tile, position, seqK);
+    Value element = i64Add(
+        scratchRow(batch, op.getNumKeyValueHeads(), kvHead, seqK),
+        toI64(select(valid, token, idx(0))));
+    Value bytes = arith::SelectOp::create(
+        b, loc, valid,
+        arith::ConstantIntOp::create(b, loc, b.getI32Type(), 4),
+        arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0));
+    nb::copyAsync4(b, loc, sharedAt(add(sharedOffset, mul(position, idx(4)))),
+                   globalAt(param("k_scale"), element, 4), bytes);
+  }
 }
 
 void AttentionKernelBuilder::loadScoreCorrections(Value tile,
@@ -983,8 +992,9 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
     keys.tokens *= s;
   numWarps = queries.tokens / kRowsPerWarp;
   numThreads = numWarps * 32;
-  // Q fragments stay in registers up to D = 128; beyond, the register file
-  // holds O and S only and Q is re-read from shared memory.
+  // Q fragments stay in registers up to 256 bytes per row (D = 128 in 16
+  // bits, D = 256 in int8); beyond, the register file holds O and S only
+  // and Q is re-read from shared memory.
   qkRowBytes = precision.quantizedQK() ? precision.rowBytes(headDim)
                                        : headDim * 2;
   if (qkRowBytes < 2 * kChunkBytes)

@@ -19,8 +19,9 @@
 // The layouts differ from the CPU emulation's f32 buffers (packed bytes,
 // dense rows), which is why the GPU splits here, where they are known. The
 // arithmetic is the CPU emulation's: means, smoothing, maxima and x / scale
-// in f64 with f32 scales, so the quantized values agree with it bit for bit
-// up to the order of the mean's sums (docs/design/QuantizedGpu.md).
+// in f64 with f32 scales, so the quantized Q and K agree with it bit for
+// bit up to the order of the mean's sums; FP8 V rounds V / scale through
+// f32, which can differ in rare ties (docs/design/QuantizedGpu.md).
 //
 //===----------------------------------------------------------------------===//
 
@@ -183,8 +184,7 @@ KernelLaunch QuantizeKernelBuilder::buildChannelPartials(StringRef name,
                                                          bool ofValues) {
   // One thread per channel pair, one block per (256-key chunk, kv head,
   // batch): each writes its chunk's channel sums (maxima), which the
-  // consumers reduce (f32 sums of f16/bf16 keys; the CPU emulation sums in
-  // f64).
+  // consumers reduce (f64 sums of K; f32 maxima of |V|, exact).
   int64_t headDim = ofValues ? op.getValueHeadDim() : op.getHeadDim();
   StringRef input = ofValues ? "v" : "k";
   StringRef partials = ofValues ? "v_absmax_partial" : "k_mean_partial";
@@ -261,7 +261,8 @@ void QuantizeKernelBuilder::emitChannelsToShared(StringRef partials,
   Type partialType = valueScale ? b.getF32Type() : b.getF64Type();
   Value rowBase =
       mul(add(mul(batch, idx(op.getNumKeyValueHeads())), kvHead), numChunks);
-  for (int64_t c0 = 0; c0 < headDim; c0 += kWarps * 32) {
+  // One channel per thread of the block and round.
+  for (int64_t c0 = 0; c0 < headDim; c0 += launch.blockSize) {
     Value channel = add(tid, idx(c0));
     ifThen(lt(channel, idx(headDim)), [&] {
       Value total = reduceLoop(

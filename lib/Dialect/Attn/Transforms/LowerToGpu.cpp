@@ -72,6 +72,12 @@ getKernelPrecision(AttentionOp op, PrecisionAttr precision, Type inputType,
   if (precision.getSmoothQ()) {
     if (!result.quantizedQK())
       return unsupported("smooth_q without integer Q.K");
+    // Token granularity makes each query its own block: dS would be the
+    // whole [Nq, Nk] score matrix.
+    if (op.getSmoothQueryBlockSize(precision) < 16)
+      return unsupported("smooth_q with query blocks of " +
+                         Twine(op.getSmoothQueryBlockSize(precision)) +
+                         " tokens (token granularity)");
     result.smoothQ = true;
     result.smoothQBlock = op.getSmoothQueryBlockSize(precision);
   }
@@ -199,7 +205,7 @@ static void splitHeads(AttentionOp op, SmallVectorImpl<KernelHeads> &sets,
     int64_t maskedGroups = 0;
     for (HeadGroupAttr group : headsAttr.getGroups()) {
       if (!group.getMask())
-        continue; // precisions are all unquantized here (checkSupported)
+        continue; // a group's precision is the op's (checkSupported)
       ++maskedGroups;
       sets.push_back({group.getMask(), {}, maskedGroups});
       for (int64_t h : group.getHeads())

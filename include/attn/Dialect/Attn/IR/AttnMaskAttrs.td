@@ -222,8 +222,8 @@ def Attn_OrMaskAttr : Attn_CompositeMaskAttr<"OrMask", "or"> {
 }
 
 def Attn_ShardMaskAttr : Attn_MaskAttr<"ShardMask", "shard",
-    ["countKept", "verifyLengths", "simplify", "needsSegmentOffsets",
-     "emitClassifyRange", "emitKeyRange"]> {
+    ["countKept", "verifyLengths", "simplify", "emitClassifyRange",
+     "emitKeyRange"]> {
   let summary = "`mask` on one shard pair of a longer sequence";
   let description = [{
     Context parallelism computes a query shard against a key shard of a

@@ -301,8 +301,9 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
     bf16 or E4M3 (m16n8k32, `target=sm_89` only: P times 448, undone with
     V's scales in the epilogue), and adds smooth_k's shift back to the LSE.
     Refused with a diagnostic: E4M3 or E2M1 Q.K, E2M1 P.V, smooth_q without
-    integer Q.K, int4 with D < 64, and head groups whose precision differs
-    from the op's.
+    integer Q.K or with token granularity, smooth_k without integer Q.K but
+    with an LSE output, int4 with D < 64, and head groups whose precision
+    differs from the op's.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
