@@ -86,11 +86,29 @@ private:
   /// cp.async of dS[block, key] for the query tile's blocks and the key
   /// tile's keys (smooth_q).
   void loadScoreCorrections(Value tile, Value sharedOffset);
-  /// Byte offset of stage `stage` of the dS tiles.
+  /// Byte offsets of stage `stage` of each staged tile. Shared memory
+  /// holds Q, then the K stages, the V stages, the K scale stages and the
+  /// dS stages.
+  Value stageOffset(int64_t regionStart, int64_t stageBytes, Value stage) {
+    return add(idx(regionStart), mul(stage, idx(stageBytes)));
+  }
+  Value keyStage(Value stage) {
+    return stageOffset(queryBytes, keyStageBytes, stage);
+  }
+  Value valueStage(Value stage) {
+    return stageOffset(queryBytes + shape.stages * keyStageBytes,
+                       valueStageBytes, stage);
+  }
+  Value keyScaleStage(Value stage) {
+    return stageOffset(
+        queryBytes + shape.stages * (keyStageBytes + valueStageBytes),
+        keyScaleStageBytes, stage);
+  }
   Value correctionStage(Value stage) {
-    return add(idx(queryBytes + shape.stages * (keyStageBytes + valueStageBytes +
-                                                keyScaleStageBytes)),
-               mul(stage, idx(correctionStageBytes)));
+    return stageOffset(queryBytes + shape.stages *
+                                        (keyStageBytes + valueStageBytes +
+                                         keyScaleStageBytes),
+                       correctionStageBytes, stage);
   }
   /// Element offset (i64) of row 0 of head `h` of batch `batch` in a dense
   /// [B, numHeads, length, ...] scratch buffer, in rows.
@@ -105,7 +123,7 @@ private:
   void emitEpilogue(ValueRange state);
   /// O += P V with P * 448 and V in E4M3 (m16n8k32; V^T tile in shared
   /// memory, k-slots permuted as P's registers hold the keys).
-  void emitValueProductFp8(Value valueStage, const Fragments &probabilities,
+  void emitValueProductFp8(Value valueTile, const Fragments &probabilities,
                            Fragments &acc);
   /// Values of the O accumulator in the loop state.
   int64_t numAccumulatorValues() const {
@@ -353,19 +371,13 @@ void AttentionKernelBuilder::loadScoreCorrections(Value tile,
 }
 
 void AttentionKernelBuilder::loadKeyValueTile(Value tile, Value stage) {
-  // Shared memory: Q, the K stages, the V stages, the K scale stages.
-  Value keyStage = add(idx(queryBytes), mul(stage, idx(keyStageBytes)));
-  Value valueStage = add(idx(queryBytes + shape.stages * keyStageBytes),
-                         mul(stage, idx(valueStageBytes)));
   if (precision.quantizedQK()) {
     loadTile(keys, tile, seqK, param("k_quant"), keyBase,
-             toI64(idx(qkRowBytes)), 1, qkRowBytes, keyStage);
-    loadKeyScales(tile, add(idx(queryBytes + shape.stages * (keyStageBytes +
-                                                             valueStageBytes)),
-                            mul(stage, idx(keyScaleStageBytes))));
+             toI64(idx(qkRowBytes)), 1, qkRowBytes, keyStage(stage));
+    loadKeyScales(tile, keyScaleStage(stage));
   } else {
     loadTile(keys, tile, seqK, param("k"), keyBase, param("k_stride_n"), 2,
-             qkRowBytes, keyStage);
+             qkRowBytes, keyStage(stage));
   }
   if (correctionRows)
     loadScoreCorrections(tile, correctionStage(stage));
@@ -375,14 +387,14 @@ void AttentionKernelBuilder::loadKeyValueTile(Value tile, Value stage) {
     TileGeometry channels{{valueDim}, {}, valueDim};
     Value tileStart = i64Add(valueBase, toI64(mul(tile, idx(keys.tokens))));
     loadTile(channels, idx(0), idx(valueDim), param("v_quant"), tileStart,
-             toI64(valueSlots), 1, keys.tokens, valueStage);
+             toI64(valueSlots), 1, keys.tokens, valueStage(stage));
   } else if (precision.valueConverted)
     loadTile(keys, tile, seqK, param("v_quant"), valueBase,
              toI64(idx(valueDim)), valueBytes, valueDim * valueBytes,
-             valueStage);
+             valueStage(stage));
   else
     loadTile(keys, tile, seqK, param("v"), valueBase, param("v_stride_n"), 2,
-             valueDim * 2, valueStage);
+             valueDim * 2, valueStage(stage));
 }
 
 //===----------------------------------------------------------------------===//
@@ -492,10 +504,8 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
                                                     ValueRange state) {
   int64_t keyTiles8 = keys.tokens / 8;
   int64_t valueTiles8 = valueDim / 8;
-  Value keyStage = add(idx(queryBytes), mul(stage, idx(keyStageBytes)));
-  Value valueStage =
-      add(idx(queryBytes + shape.stages * keyStageBytes),
-          mul(stage, idx(valueStageBytes)));
+  Value keyTile = keyStage(stage);
+  Value valueTile = valueStage(stage);
   int64_t keyChunks = qkRowBytes / kChunkBytes;
   int64_t valueChunks = valueDim * byteWidth(pvType) / kChunkBytes;
 
@@ -522,7 +532,7 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
     }
     for (int64_t jj = 0; jj < keys.tokens / 16; ++jj) {
       std::array<Value, 4> frag =
-          loadSharedB(keyStage, keyChunks, add(idx(16 * jj), keyRow),
+          loadSharedB(keyTile, keyChunks, add(idx(16 * jj), keyRow),
                       add(idx(2 * kk), keyChunk), /*transpose=*/false);
       for (int64_t half = 0; half < 2; ++half) {
         std::array<Value, 4> &c = scores[2 * jj + half];
@@ -537,9 +547,7 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
   // in the unquantized kernel.
   Value t = rem(lane, 4);
   if (quantized) {
-    Value scaleStage = add(
-        idx(queryBytes + shape.stages * (keyStageBytes + valueStageBytes)),
-        mul(stage, idx(keyScaleStageBytes)));
+    Value scaleStage = keyScaleStage(stage);
     Type pair = VectorType::get({2}, b.getF32Type());
     for (int64_t j = 0; j < keyTiles8; ++j) {
       Value offset = add(scaleStage, mul(add(idx(8 * j), mul(t, idx(2))),
@@ -756,7 +764,7 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
                : Fragments();
   Fragments &target = twoLevel ? tileAcc : acc;
   if (precision.fp8Value()) {
-    emitValueProductFp8(valueStage, scores, target);
+    emitValueProductFp8(valueTile, scores, target);
   } else {
   Value valueRow = add(rem(lane, 8), mul(rem(div(lane, 8), 2), idx(8)));
   Value valueChunk = div(lane, 16);
@@ -768,7 +776,7 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
                               nb::packPair(b, loc, pvType, t1[2], t1[3])};
     for (int64_t dd = 0; dd < valueDim / 16; ++dd) {
       std::array<Value, 4> frag =
-          loadSharedB(valueStage, valueChunks, add(idx(16 * kk), valueRow),
+          loadSharedB(valueTile, valueChunks, add(idx(16 * kk), valueRow),
                       add(idx(2 * dd), valueChunk), /*transpose=*/true);
       for (int64_t half = 0; half < 2; ++half) {
         int64_t n = 2 * dd + half;
@@ -800,7 +808,7 @@ SmallVector<Value> AttentionKernelBuilder::emitTile(Value stage,
   return next;
 }
 
-void AttentionKernelBuilder::emitValueProductFp8(Value valueStage,
+void AttentionKernelBuilder::emitValueProductFp8(Value valueTile,
                                                  const Fragments &p,
                                                  Fragments &acc) {
   // Per 32 keys, n8 tiles T0..T3; the A registers are, byte 0 first,
@@ -834,7 +842,7 @@ void AttentionKernelBuilder::emitValueProductFp8(Value valueStage,
                               pack(t2, t3, 0), pack(t2, t3, 2)};
     for (int64_t dd = 0; dd < valueDim / 16; ++dd) {
       std::array<Value, 4> frag =
-          loadSharedB(valueStage, rowChunks, add(idx(16 * dd), channelRow),
+          loadSharedB(valueTile, rowChunks, add(idx(16 * dd), channelRow),
                       add(idx(2 * kk), chunkOfLane), /*transpose=*/false);
       for (int64_t half = 0; half < 2; ++half) {
         int64_t n = 2 * dd + half;
