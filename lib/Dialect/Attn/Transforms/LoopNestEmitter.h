@@ -200,17 +200,6 @@ public:
 private:
   /// Heads that share one mask and precision; `heads` empty means every
   /// head.
-  struct HeadSet {
-    MaskAttrInterface mask;
-    PrecisionAttr precision;
-    SmallVector<int64_t> heads;
-    /// The mask's table in `tile_classes` (0: the op's mask).
-    int64_t classTable = 0;
-    /// The quantized bundle of the precision (0: the op's, g + 1: head
-    /// group g's).
-    int64_t bundle = 0;
-  };
-  SmallVector<HeadSet> getHeadSets();
 
   /// The element of an explicit mask or bias operand ([Nq, Nk] or
   /// [B|1, Hq|1, Nq, Nk]) for (batch, head, i, j).

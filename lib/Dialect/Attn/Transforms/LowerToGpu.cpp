@@ -188,37 +188,34 @@ static FailureOr<KernelShape> getKernelShape(AttentionOp op, int64_t stages) {
   return shape;
 }
 
-/// Heads sharing one mask, split into those with weight 0 (never computed)
-/// and the rest.
+/// The heads of each kernel (partitionHeads: one per mask, as the
+/// precision is the op's), without the heads of weight 0, which compute
+/// nothing (the zero-heads kernel writes their O and LSE).
 static void splitHeads(AttentionOp op, SmallVectorImpl<KernelHeads> &sets,
                        SmallVectorImpl<int64_t> &zeroHeads) {
   HeadsAttr headsAttr = op.getHeadsAttr();
-  int64_t numHeads = op.getNumQueryHeads();
   auto weightOf = [&](int64_t h) {
     if (headsAttr && headsAttr.getWeights())
       return headsAttr.getWeights().asArrayRef()[h];
     return 1.0;
   };
-  SmallVector<int64_t> setOfHead(numHeads, 0);
-  sets.push_back({op.getMaskOrDense(), {}, 0});
-  if (headsAttr) {
-    int64_t maskedGroups = 0;
-    for (HeadGroupAttr group : headsAttr.getGroups()) {
-      if (!group.getMask())
-        continue; // a group's precision is the op's (checkSupported)
-      ++maskedGroups;
-      sets.push_back({group.getMask(), {}, maskedGroups});
-      for (int64_t h : group.getHeads())
-        setOfHead[h] = sets.size() - 1;
-    }
-  }
-  for (int64_t h = 0; h < numHeads; ++h) {
-    if (weightOf(h) == 0)
-      zeroHeads.push_back(h);
+  for (const HeadSet &set : partitionHeads(op)) {
+    KernelHeads kernel{set.mask, {}, set.classTable};
+    auto add = [&](int64_t h) {
+      if (weightOf(h) == 0)
+        zeroHeads.push_back(h);
+      else
+        kernel.heads.push_back(h);
+    };
+    if (set.heads.empty())
+      for (int64_t h = 0; h < op.getNumQueryHeads(); ++h)
+        add(h);
     else
-      sets[setOfHead[h]].heads.push_back(h);
+      llvm::for_each(set.heads, add);
+    if (!kernel.heads.empty())
+      sets.push_back(kernel);
   }
-  llvm::erase_if(sets, [](const KernelHeads &s) { return s.heads.empty(); });
+  llvm::sort(zeroHeads);
 }
 
 //===----------------------------------------------------------------------===//

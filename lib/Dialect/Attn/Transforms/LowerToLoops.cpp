@@ -438,38 +438,6 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
   });
 }
 
-SmallVector<LoopNestEmitter::HeadSet> LoopNestEmitter::getHeadSets() {
-  HeadsAttr heads = op.getHeadsAttr();
-  SmallVector<HeadSet> sets;
-  SmallVector<bool> inGroup(heads ? op.getNumQueryHeads() : 0, false);
-  if (heads) {
-    int64_t maskedGroups = 0;
-    for (auto [index, group] : llvm::enumerate(heads.getGroups())) {
-      if (group.getMask())
-        ++maskedGroups;
-      if (!group.getMask() && !group.getPrecision())
-        continue;
-      sets.push_back(
-          {group.getMask() ? group.getMask() : op.getMaskOrDense(),
-           group.getPrecision() ? group.getPrecision() : op.getPrecisionAttr(),
-           SmallVector<int64_t>(group.getHeads()),
-           group.getMask() ? maskedGroups : 0,
-           group.getPrecision() ? static_cast<int64_t>(index) + 1 : 0});
-      for (int64_t h : group.getHeads())
-        inGroup[h] = true;
-    }
-  }
-  if (sets.empty())
-    return {{op.getMaskOrDense(), op.getPrecisionAttr(), {}}};
-  HeadSet rest{op.getMaskOrDense(), op.getPrecisionAttr(), {}};
-  for (auto [h, grouped] : llvm::enumerate(inGroup))
-    if (!grouped)
-      rest.heads.push_back(h);
-  if (!rest.heads.empty())
-    sets.insert(sets.begin(), rest);
-  return sets;
-}
-
 void LoopNestEmitter::emit() {
   Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
   valueElementType = cast<MemRefType>(v.getType()).getElementType();
@@ -523,7 +491,7 @@ void LoopNestEmitter::emit() {
   probs = memref::AllocOp::create(b, loc, MemRefType::get({keyTile}, f32Type));
   // renormalize = false anywhere in a head's mask applies that whole mask
   // (and the explicit mask) to the numerator only, for that head.
-  SmallVector<HeadSet> headSets = getHeadSets();
+  SmallVector<HeadSet> headSets = partitionHeads(op);
   if (llvm::any_of(headSets, [](const HeadSet &set) {
         return hasUnnormalizedSegments(set.mask);
       })) {

@@ -40,3 +40,35 @@ void mlir::attn::addOneShotBufferization(OpPassManager &pm) {
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
 }
+
+SmallVector<mlir::attn::HeadSet> mlir::attn::partitionHeads(AttentionOp op) {
+  HeadsAttr heads = op.getHeadsAttr();
+  SmallVector<HeadSet> sets;
+  SmallVector<bool> inGroup(heads ? op.getNumQueryHeads() : 0, false);
+  if (heads) {
+    int64_t maskedGroups = 0;
+    for (auto [index, group] : llvm::enumerate(heads.getGroups())) {
+      if (group.getMask())
+        ++maskedGroups;
+      if (!group.getMask() && !group.getPrecision())
+        continue;
+      sets.push_back(
+          {group.getMask() ? group.getMask() : op.getMaskOrDense(),
+           group.getPrecision() ? group.getPrecision() : op.getPrecisionAttr(),
+           SmallVector<int64_t>(group.getHeads()),
+           group.getMask() ? maskedGroups : 0,
+           group.getPrecision() ? static_cast<int64_t>(index) + 1 : 0});
+      for (int64_t h : group.getHeads())
+        inGroup[h] = true;
+    }
+  }
+  if (sets.empty())
+    return {{op.getMaskOrDense(), op.getPrecisionAttr(), {}}};
+  HeadSet rest{op.getMaskOrDense(), op.getPrecisionAttr(), {}};
+  for (auto [h, grouped] : llvm::enumerate(inGroup))
+    if (!grouped)
+      rest.heads.push_back(h);
+  if (!rest.heads.empty())
+    sets.insert(sets.begin(), rest);
+  return sets;
+}

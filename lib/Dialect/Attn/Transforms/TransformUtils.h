@@ -4,6 +4,7 @@
 #define ATTN_LIB_DIALECT_ATTN_TRANSFORMS_TRANSFORMUTILS_H
 
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -27,6 +28,25 @@ void addOneShotBufferization(OpPassManager &pm);
 /// Whether a segments mask inside `mask` has renormalize = false, which
 /// moves that mask after the softmax (SEMANTICS.md 2.5) for its heads.
 bool hasUnnormalizedSegments(MaskAttrInterface mask);
+
+/// Query heads that share a mask and a precision, and where their tables
+/// live on the op.
+struct HeadSet {
+  MaskAttrInterface mask;
+  PrecisionAttr precision;
+  /// The heads; empty for "every head" (an op without head groups).
+  SmallVector<int64_t> heads;
+  /// The mask's table in `tile_classes` (0: the op's mask).
+  int64_t classTable = 0;
+  /// The quantized bundle of the precision (0: the op's, g + 1: head
+  /// group g's).
+  int64_t bundle = 0;
+};
+
+/// The heads of `op` by (mask, precision): the heads in no group with their
+/// own mask or precision first (when there are any), then each such group.
+/// Every backend emits one loop nest or kernel per set.
+SmallVector<HeadSet> partitionHeads(AttentionOp op);
 
 } // namespace attn
 } // namespace mlir
