@@ -7,6 +7,7 @@ all the GPU machine needs: there, without attn-opt, compile() only reads it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,6 +22,36 @@ from .errors import (AttnArtifactsMissing, AttnCompileError, AttnError,
 from .spec import AttentionSpec
 
 MANIFEST = "manifest.json"
+# The sha256 of the attn-opt that compiled a cache entry: the key names the
+# spec, not the compiler, so a new attn-opt must not reuse old kernels.
+COMPILER_FILE = "compiler.sha256"
+_fingerprints: Dict[Any, str] = {}
+
+
+def compiler_fingerprint(tool: str) -> str:
+    """sha256 of the attn-opt binary (memoized by path, size and mtime)."""
+    info = os.stat(tool)
+    key = (os.path.abspath(tool), info.st_size, info.st_mtime_ns)
+    if key not in _fingerprints:
+        digest = hashlib.sha256()
+        with open(tool, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _fingerprints[key] = digest.hexdigest()
+    return _fingerprints[key]
+
+
+def _is_stale(artifacts: "Artifacts", tool: Optional[str]) -> bool:
+    """Whether a cached entry was compiled by another attn-opt than `tool`.
+    Without a tool (the GPU machine) or a recorded compiler, the entry is
+    taken as is."""
+    recorded = artifacts.directory / COMPILER_FILE
+    if tool is None or not recorded.is_file():
+        return False
+    resolved = shutil.which(tool) if os.sep not in tool else tool
+    if resolved is None or not os.path.isfile(resolved):
+        return False
+    return recorded.read_text().strip() != compiler_fingerprint(resolved)
 MANIFEST_FORMAT = "attn-kernels"
 MANIFEST_VERSION = 1
 GPU_PASSES = ("attn-gpu-pipeline", "attn-export-artifacts")
@@ -148,14 +179,21 @@ def _is_unknown_gpu_pass(stderr: str) -> bool:
 def compile(spec: AttentionSpec, cache_dir: Optional[PathLike] = None,
             attn_opt: Optional[str] = None) -> Artifacts:
     """The artifacts of `spec`: from the cache, else compiled with attn-opt
-    into the cache (atomically: a temporary directory renamed into place)."""
+    into the cache (atomically: a temporary directory renamed into place).
+    A cached entry that another attn-opt compiled is compiled again when
+    attn-opt is here."""
     cached = lookup(spec, cache_dir)
-    if cached is not None:
+    try:
+        tool = attn_opt or find_attn_opt()
+    except AttnOptNotFound:
+        if cached is None:
+            raise
+        tool = None
+    if cached is not None and not _is_stale(cached, tool):
         return cached
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = spec.cache_key()
     entry = directory / key
-    tool = attn_opt or find_attn_opt()
     if tool is None:
         raise AttnArtifactsMissing(
             f"no compiled artifacts for this spec in {entry} and no attn-opt on this machine. "
@@ -186,12 +224,21 @@ def compile(spec: AttentionSpec, cache_dir: Optional[PathLike] = None,
             raise AttnCompileError(f"attn-opt succeeded but wrote no {MANIFEST}", result.stderr,
                                    tuple(command))
         load_manifest(staging / MANIFEST)
+        resolved = shutil.which(tool) if os.sep not in tool else tool
+        if resolved:
+            (staging / COMPILER_FILE).write_text(compiler_fingerprint(resolved) + "\n")
+        stale = None
+        if cached is not None:  # compiled by another attn-opt: set aside
+            stale = directory / f".stale-{key[:16]}-{os.getpid()}"
+            os.rename(entry, stale)
         try:
             os.rename(staging, entry)
         except OSError:
             # Another process published the same key first; theirs is as good.
             if not (entry / MANIFEST).is_file():
                 raise
+        if stale is not None:
+            shutil.rmtree(stale, ignore_errors=True)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -213,3 +213,22 @@ def test_scratch_buffers_are_not_caller_arguments(tmp_path):
     assert artifacts.param_names == {"q", "seq_q", "out"}
     del manifest["scratch"]
     assert artifacts.param_names == {"q", "seq_q", "out", "q_quant"}
+
+
+def test_a_new_attn_opt_recompiles_cached_specs(fake_attn_opt, private_cache, monkeypatch):
+    first = compile(SPEC)
+    recorded = (first.directory / compiler.COMPILER_FILE).read_text().strip()
+    assert recorded == compiler.compiler_fingerprint(os.environ["ATTN_OPT"])
+    assert compile(SPEC).directory == first.directory and len(fake_attn_opt()) == 1
+    # Another attn-opt (the same script, changed): the entry is compiled again.
+    tool = os.environ["ATTN_OPT"]
+    with open(tool, "a") as f:
+        f.write("# rebuilt\n")
+    second = compile(SPEC)
+    assert len(fake_attn_opt()) == 2 and second.directory == first.directory
+    assert (second.directory / compiler.COMPILER_FILE).read_text().strip() != recorded
+    assert not list(private_cache.glob(".stale-*")) and not list(private_cache.glob(".tmp-*"))
+    # Without attn-opt (the GPU machine) the cached entry is used as is.
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    monkeypatch.delenv("ATTN_OPT")
+    assert compile(SPEC).directory == first.directory and len(fake_attn_opt()) == 2
