@@ -182,43 +182,52 @@ class Flex:
             return self.create_block_mask(mask_mod, None, None, n, n, device="cuda")
 
 
-def run_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: int,
-             flex: Optional[Flex], times: Dict[str, Any]) -> Dict[str, Any]:
+def _run_once(case: Case, cache: Path, times: Dict[str, Any], ref_rows: int,
+              row: Dict[str, Any]):
+    """What every row does before timing: the compile record, the inputs
+    (bf16, seed 1234: a quantized row sees its base's), the exact kept
+    pairs (one head; every head and batch has the same mask), the f32
+    reference on `ref_rows` random rows, and one call into a NaN-poisoned
+    output. None (with row["error"]) when the kernel is not compiled."""
     import torch
     device = torch.device("cuda")
-    row: Dict[str, Any] = {"case": case.name, "N": case.N}
     rec = times.get(case.name, {})
     row["compile_s"] = rec.get("seconds") if rec.get("ok") else None
-    spec = spec_of(case)
-    missing = require_compiled(spec, cache)
+    missing = require_compiled(spec_of(case), cache)
     if missing:
         row["error"] = missing
-        return row
-
+        return None
     gen = torch.Generator(device=device)
     gen.manual_seed(1234)
     q_shape, k_shape, v_shape, _, options = call_of(case)
-    q = torch.randn(q_shape, generator=gen, device=device, dtype=torch.bfloat16)
-    k = torch.randn(k_shape, generator=gen, device=device, dtype=torch.bfloat16)
-    v = torch.randn(v_shape, generator=gen, device=device, dtype=torch.bfloat16)
-    scale = 1.0 / math.sqrt(D)
-
-    # Exact kept pairs (one head; every head and batch has the same mask).
+    q, k, v = (torch.randn(shape, generator=gen, device=device, dtype=torch.bfloat16)
+               for shape in (q_shape, k_shape, v_shape))
     t0 = time.time()
     kept = ref.count_kept(case.mask, case.N, case.N, device, chunk=2048)
     row["kept_pairs"] = kept
     row["density"] = kept / (case.N * case.N)
-    flops = 4.0 * D * kept * H * B
-
-    # Correctness on REF_ROWS random rows, poisoned output.
-    rows = torch.randperm(case.N, generator=gen, device=device)[:REF_ROWS].sort().values
+    rows = torch.randperm(case.N, generator=gen, device=device)[:ref_rows].sort().values
     keep_rows = ref.keep_matrix(case.mask, case.N, case.N, device, rows)
-    ref_o, _ = ref.attention_f32(q[:, :, rows], k, v, keep_rows, scale, rows=rows)
+    ref_o, _ = ref.attention_f32(q[:, :, rows], k, v, keep_rows, 1.0 / math.sqrt(D), rows=rows)
     del keep_rows
     out = torch.full((B, H, case.N, D), float("nan"), dtype=torch.bfloat16, device=device)
     am.attention(q, k, v, out=out, cache_dir=cache, **options)
     torch.cuda.synchronize()
     nan = int(torch.isnan(out).sum())
+    return q, k, v, options, out, rows, ref_o, nan, t0
+
+
+def run_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: int,
+             flex: Optional[Flex], times: Dict[str, Any]) -> Dict[str, Any]:
+    import torch
+    device = torch.device("cuda")
+    row: Dict[str, Any] = {"case": case.name, "N": case.N}
+    run = _run_once(case, cache, times, REF_ROWS, row)
+    if run is None:
+        return row
+    q, k, v, options, out, rows, ref_o, nan, t0 = run
+    flops = 4.0 * D * row["kept_pairs"] * H * B
+    scale = 1.0 / math.sqrt(D)
     err = _err_rows(out, ref_o, rows)
     row["err"] = err
     row["ok"] = nan == 0 and err <= ATOL
@@ -318,39 +327,14 @@ def run_quant_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: 
     (measured now when the base row did not run) and to SDPA."""
     import torch
     import quant_reference as qref
-    device = torch.device("cuda")
     row: Dict[str, Any] = {"case": case.name, "N": case.N, "precision": case.precision,
                            "quant": True}
-    rec = times.get(case.name, {})
-    row["compile_s"] = rec.get("seconds") if rec.get("ok") else None
-    spec = spec_of(case)
-    missing = require_compiled(spec, cache)
-    if missing:
-        row["error"] = missing
-        return row
-
-    gen = torch.Generator(device=device)
-    gen.manual_seed(1234)
-    q_shape, k_shape, v_shape, _, options = call_of(case)
-    q = torch.randn(q_shape, generator=gen, device=device, dtype=torch.bfloat16)
-    k = torch.randn(k_shape, generator=gen, device=device, dtype=torch.bfloat16)
-    v = torch.randn(v_shape, generator=gen, device=device, dtype=torch.bfloat16)
-    scale = 1.0 / math.sqrt(D)
-    t0 = time.time()
-    kept = ref.count_kept(case.mask, case.N, case.N, device, chunk=2048)
-    row["kept_pairs"] = kept
-    row["density"] = kept / (case.N * case.N)
-    ops = 4.0 * D * kept * H * B
-
     # Accuracy against f32 on QUANT_REF_ROWS random rows; poisoned output.
-    rows = torch.randperm(case.N, generator=gen, device=device)[:QUANT_REF_ROWS].sort().values
-    keep_rows = ref.keep_matrix(case.mask, case.N, case.N, device, rows)
-    ref_o, _ = ref.attention_f32(q[:, :, rows], k, v, keep_rows, scale, rows=rows)
-    del keep_rows
-    out = torch.full((B, H, case.N, D), float("nan"), dtype=torch.bfloat16, device=device)
-    am.attention(q, k, v, out=out, cache_dir=cache, **options)
-    torch.cuda.synchronize()
-    nan = int(torch.isnan(out).sum())
+    run = _run_once(case, cache, times, QUANT_REF_ROWS, row)
+    if run is None:
+        return row
+    q, k, v, options, out, rows, ref_o, nan, t0 = run
+    ops = 4.0 * D * row["kept_pairs"] * H * B
     row["cos"] = qref.cosine(out[:, :, rows], ref_o)
     row["rel_l1"] = qref.rel_l1(out[:, :, rows], ref_o)
     cos_min = QUANT_COS_MIN[case.precision]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional
@@ -138,7 +137,6 @@ def run(selected: List[Case], cache: Path, seed: int) -> int:
                                             cache_dir=cache)
         results = {"single kernel": (single_o, single_lse)}
         for name, p in (("ring, mask-aware", plan), ("ring, mask-agnostic", agnostic)):
-            start = time.time()
             o, lse, _ = cp.emulate_ring(q, k, v, p, mask=case.mask, cache_dir=cache)
             torch.cuda.synchronize()
             results[name] = (o, lse)
@@ -163,8 +161,8 @@ def run(selected: List[Case], cache: Path, seed: int) -> int:
             f"{n}: {e[0]:.1e}/{e[1]:.1e}" for n, e in errors.items())
             + ("  " + "; ".join(problems) if problems else ""), flush=True)
     print()
-    print(f"| mask | scheme | pairs computed (aware / agnostic) | K/V transfers (aware / agnostic) "
-          f"| max err O / LSE vs f32: single | ring aware | ring agnostic | Ulysses | ring vs single |")
+    print("| mask | scheme | pairs computed (aware / agnostic) | K/V transfers (aware / agnostic) "
+          "| max err O / LSE vs f32: single | ring aware | ring agnostic | Ulysses | ring vs single |")
     print("|---|---|---:|---:|---|---|---|---|---:|")
     for name, plan, agnostic, errors, vs_single, ok in rows:
         cells = " | ".join(f"{errors[k][0]:.1e} / {errors[k][1]:.1e}" for k in

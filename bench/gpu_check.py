@@ -478,26 +478,9 @@ def run_case(case: Case, cache: Path, seed: int, check: bool = True) -> Tuple[bo
         idx = bad.nonzero()[0].tolist()
         problems.append(f"out err {err_o:.3g} > {atol} ({int(bad.sum())} elements; first at "
                         f"[b,h,i,c]={idx})")
-    err_l = 0.0
-    poison_note = ""
+    err_l, poison_note = 0.0, ""
     if case.lse:
-        if lse.data_ptr() != lse_poison_ptr:
-            poison_note = " (lse poison not reused)"
-        nan_l = int(torch.isnan(lse).sum())
-        if nan_l:
-            problems.append(f"{nan_l} NaN/unwritten LSE elements")
-        inf_ref = torch.isinf(ref_lse)
-        inf_got = torch.isinf(lse) & (lse < 0)
-        if not torch.equal(inf_ref, inf_got):
-            diff = (inf_ref != inf_got).nonzero()
-            problems.append(f"LSE -inf pattern differs at {int(diff.shape[0])} rows (first "
-                            f"[b,h,i]={diff[0].tolist()}: got {lse[tuple(diff[0].tolist())].item()}, "
-                            f"ref {ref_lse[tuple(diff[0].tolist())].item()})")
-        fin = ~inf_ref & ~inf_got
-        if bool(fin.any()):
-            err_l = (lse[fin] - ref_lse[fin]).abs().nan_to_num(nan=float("inf")).max().item()
-            if err_l > atol:
-                problems.append(f"LSE err {err_l:.3g} > {atol}")
+        err_l, poison_note = _check_lse(lse, ref_lse, lse_poison_ptr, atol, "ref", problems)
     empty_rows = int(torch.isinf(ref_lse).sum()) if case.lse else -1
     detail = f"out err {err_o:.2e}  lse err {err_l:.2e}" + (
         f"  empty rows {empty_rows}" if empty_rows > 0 else "") + poison_note
@@ -518,6 +501,35 @@ def _cos_min(case: Case) -> float:
     if p is not None and p.qk == "i4":
         return QUANT_COS_MIN["i4"]
     return QUANT_COS_MIN["i8-fp8" if _pv_kind(case) == "fp8" else "i8-16bit"]
+
+
+def _check_lse(lse, expected, lse_poison_ptr, atol: float, source: str,
+               problems: List[str]) -> Tuple[float, str]:
+    """The kernel's LSE against `expected` (from `source`): nothing left
+    unwritten (NaN poison), -inf exactly on the empty rows, the rest within
+    `atol`. Returns the max error and a note on the poisoned buffer."""
+    import torch
+    poison_note = "" if lse.data_ptr() == lse_poison_ptr else " (lse poison not reused)"
+    nan_l = int(torch.isnan(lse).sum())
+    if nan_l:
+        problems.append(f"{nan_l} NaN/unwritten LSE elements")
+    inf_ref = torch.isinf(expected)
+    inf_got = torch.isinf(lse) & (lse < 0)
+    if not torch.equal(inf_ref, inf_got):
+        diff_rows = (inf_ref != inf_got).nonzero()
+        first = tuple(diff_rows[0].tolist())
+        problems.append(f"LSE -inf pattern differs at {int(diff_rows.shape[0])} rows (first "
+                        f"[b,h,i]={list(first)}: got {lse[first].item()}, "
+                        f"{source} {expected[first].item()})")
+    err_l = 0.0
+    fin = ~inf_ref & ~inf_got
+    if bool(fin.any()):
+        err_l = (lse[fin].double() - expected[fin].double()).abs() \
+            .nan_to_num(nan=float("inf")).max().item()
+        # `not (x <= bound)` so that a NaN fails.
+        if not (err_l <= atol):
+            problems.append(f"LSE err {err_l:.3g} > {atol}")
+    return err_l, poison_note
 
 
 def _check_quantized(case: Case, q, k, v, tensors, o_b, lse, lse_poison_ptr, problems,
@@ -557,27 +569,10 @@ def _check_quantized(case: Case, q, k, v, tensors, o_b, lse, lse_poison_ptr, pro
         problems.append(f"rel-L1 against the emulation {l1:.3g} > {tol['l1']}")
     if not (cos >= cos_min):
         problems.append(f"cos against f32 {cos:.6f} < {cos_min}")
-    err_l = 0.0
-    poison_note = ""
+    err_l, poison_note = 0.0, ""
     if case.lse:
-        if lse.data_ptr() != lse_poison_ptr:
-            poison_note = " (lse poison not reused)"
-        nan_l = int(torch.isnan(lse).sum())
-        if nan_l:
-            problems.append(f"{nan_l} NaN/unwritten LSE elements")
-        inf_ref = torch.isinf(emu_lse)
-        inf_got = torch.isinf(lse) & (lse < 0)
-        if not torch.equal(inf_ref, inf_got):
-            diff_rows = (inf_ref != inf_got).nonzero()
-            first = tuple(diff_rows[0].tolist())
-            problems.append(f"LSE -inf pattern differs at {int(diff_rows.shape[0])} rows (first "
-                            f"[b,h,i]={list(first)}: got {lse[first].item()}, "
-                            f"emulation {emu_lse[first].item()})")
-        fin = ~inf_ref & ~inf_got
-        if bool(fin.any()):
-            err_l = (lse[fin].double() - emu_lse[fin]).abs().nan_to_num(nan=float("inf")).max().item()
-            if not (err_l <= QUANT_LSE_ATOL):
-                problems.append(f"LSE err {err_l:.3g} > {QUANT_LSE_ATOL}")
+        err_l, poison_note = _check_lse(lse, emu_lse, lse_poison_ptr, QUANT_LSE_ATOL,
+                                        "emulation", problems)
     empty_rows = int(torch.isinf(emu_lse).sum()) if case.lse else -1
     detail = (f"emu: max {err_max:.1e}*max|V| rel-L1 {l1:.1e} (tile model {l1_tile:.1e}) "
               f"lse err {err_l:.1e} | f32: cos {cos:.6f} rel-L1 {l1_ref:.4f}"

@@ -324,29 +324,8 @@ def _online(s, vp, pv: Optional[str], accum: str, tile: int, chunk: int):
 # ----------------------------------------------------------------------------
 # Accuracy metrics (SEMANTICS.md section 3: over the whole output).
 
-def cosine(x, ref) -> float:
-    """Cosine similarity of x and ref, flattened, in f64 (1 when both are
-    zero, 0 when one is)."""
-    import torch
-    a = x.reshape(-1).to(torch.float64)
-    b = ref.reshape(-1).to(torch.float64)
-    aa, bb = float((a * a).sum()), float((b * b).sum())
-    if aa == 0 and bb == 0:
-        return 1.0
-    if aa == 0 or bb == 0:
-        return 0.0
-    return float((a * b).sum()) / math.sqrt(aa * bb)
-
-
-def rel_l1(x, ref) -> float:
-    """sum |x - ref| / sum |ref| in f64 (0 when both are zero)."""
-    import torch
-    a = x.reshape(-1).to(torch.float64)
-    b = ref.reshape(-1).to(torch.float64)
-    diff, norm = float((a - b).abs().sum()), float(b.abs().sum())
-    if norm == 0:
-        return 0.0 if diff == 0 else math.inf
-    return diff / norm
+# cosine() and rel_l1() live in attn_mlir.reference (calibrate() uses them).
+from attn_mlir.reference import cosine, rel_l1  # noqa: E402,F401
 
 
 __all__ = ["attention_quant", "quantized_scores", "quantize_rows", "round_to", "scale_groups",

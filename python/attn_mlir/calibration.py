@@ -35,6 +35,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import AttnError
 from .precision import Precision, as_precision
+from .reference import cosine, rel_l1
 
 METRICS = ("cos", "rel_l1")
 DEFAULT_THRESHOLD = {"cos": 0.999, "rel_l1": 0.04}
@@ -219,28 +220,6 @@ def select_precision(measurements: Sequence[Measurement], threshold: Any = None,
 # ----------------------------------------------------------------------------
 # The measurement (torch, a GPU).
 
-def _cosine(x: Any, ref: Any) -> float:
-    import torch
-    a = x.reshape(-1).to(torch.float64)
-    b = ref.reshape(-1).to(torch.float64)
-    aa, bb = float((a * a).sum()), float((b * b).sum())
-    if aa == 0 and bb == 0:
-        return 1.0
-    if aa == 0 or bb == 0:
-        return 0.0
-    return float((a * b).sum()) / math.sqrt(aa * bb)
-
-
-def _rel_l1(x: Any, ref: Any) -> float:
-    import torch
-    a = x.reshape(-1).to(torch.float64)
-    b = ref.reshape(-1).to(torch.float64)
-    diff, norm = float((a - b).abs().sum()), float(b.abs().sum())
-    if norm == 0:
-        return 0.0 if diff == 0 else math.inf
-    return diff / norm
-
-
 def _median_ms(launch: Any, warmup: int, repeats: int) -> float:
     import torch
     for _ in range(warmup):
@@ -305,8 +284,8 @@ def calibrate(q: Any, k: Any, v: Any, threshold: Optional[float] = None, metric:
             result = launch()
             torch.cuda.synchronize()
             out = result[0] if isinstance(result, tuple) else result
-            cos = _cosine(out, reference)
-            l1 = _rel_l1(out, reference)
+            cos = cosine(out, reference)
+            l1 = rel_l1(out, reference)
             ms = _median_ms(launch, warmup, repeats)
             measurements.append(Measurement(name, precision, cos, l1, ms))
         except (AttnError, RuntimeError, OSError, ValueError, TypeError) as error:

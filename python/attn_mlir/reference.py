@@ -256,6 +256,31 @@ def apply_heads(o, lse, v, heads: Any = None, gates=None, rows=None):
     return o, lse
 
 
+def cosine(x, ref) -> float:
+    """Cosine similarity of x and ref, flattened, in f64 (1 when both are
+    zero, 0 when one is): SEMANTICS.md section 3's accuracy metric."""
+    import torch
+    a = x.reshape(-1).to(torch.float64)
+    b = ref.reshape(-1).to(torch.float64)
+    aa, bb = float((a * a).sum()), float((b * b).sum())
+    if aa == 0 and bb == 0:
+        return 1.0
+    if aa == 0 or bb == 0:
+        return 0.0
+    return float((a * b).sum()) / math.sqrt(aa * bb)
+
+
+def rel_l1(x, ref) -> float:
+    """sum |x - ref| / sum |ref| in f64 (0 when both are zero)."""
+    import torch
+    a = x.reshape(-1).to(torch.float64)
+    b = ref.reshape(-1).to(torch.float64)
+    diff, norm = float((a - b).abs().sum()), float(b.abs().sum())
+    if norm == 0:
+        return 0.0 if diff == 0 else math.inf
+    return diff / norm
+
+
 def to_bhnd(x, layout: str):
     """A [B, N, H, D] tensor (layout bnhd) as a [B, H, N, D] view."""
     return x if layout == "bhnd" else x.transpose(1, 2)

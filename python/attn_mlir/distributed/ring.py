@@ -16,7 +16,7 @@ skips the pair's empty tiles and runs no mask code on its full ones).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from ..masks import Shard, as_mask
 from .merge import merge_partials

@@ -26,6 +26,33 @@ namespace detail {
 struct TileGeometry {
   SmallVector<int64_t> shape, grid;
   int64_t tokens = 0;
+
+  /// Tiles of `shape` tokens (one entry for flat tiles) on `grid` (empty
+  /// for flat tiles).
+  static TileGeometry of(ArrayRef<int64_t> shape, ArrayRef<int64_t> grid) {
+    TileGeometry g{SmallVector<int64_t>(shape), SmallVector<int64_t>(grid),
+                   1};
+    for (int64_t s : shape)
+      g.tokens *= s;
+    return g;
+  }
+  /// Tiles along grid dimension `d`, and boxes of the whole grid.
+  int64_t boxesAlong(unsigned d) const {
+    return llvm::divideCeil(grid[d], shape[d]);
+  }
+  int64_t numBoxes() const {
+    int64_t count = 1;
+    for (unsigned d = 0; d < grid.size(); ++d)
+      count *= boxesAlong(d);
+    return count;
+  }
+  /// The number of tiles as a grid (or size) factor: ceil(`lengthArg` /
+  /// tokens) for flat tiles, the boxes of the grid otherwise.
+  GridFactor countFactor(StringRef lengthArg) const {
+    if (grid.empty())
+      return GridFactor{1, lengthArg.str(), tokens};
+    return GridFactor{numBoxes(), "", 1};
+  }
 };
 
 /// Shared scaffolding of the kernels: the signature by parameter name and
@@ -70,6 +97,20 @@ protected:
     b.setInsertionPointToStart(&func.getBody().front());
   }
   void finishFunction() { gpu::ReturnOp::create(b, loc); }
+
+  /// Every kernel's grid: x as `x`, y over `heads` heads, z over the batch;
+  /// and this block's coordinates in it.
+  struct BlockCoordinates {
+    Value x, headSlot, batch;
+  };
+  BlockCoordinates launchOverHeads(GridFactor x, int64_t heads) {
+    launch.grid[0] = {x};
+    launch.grid[1] = {GridFactor{heads, "", 1}};
+    launch.grid[2] = {GridFactor{1, "batch", 1}};
+    return {gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
+            gpu::BlockIdOp::create(b, loc, gpu::Dimension::y),
+            gpu::BlockIdOp::create(b, loc, gpu::Dimension::z)};
+  }
 
   Type globalPtrType() {
     return LLVM::LLVMPointerType::get(b.getContext(), 1);
@@ -120,13 +161,12 @@ protected:
       return v;
     return arith::TruncFOp::create(b, loc, type, v);
   }
-  /// `values[key]` over the compile-time table `keys -> values`.
-  Value selectByIndex(Value key, ArrayRef<int64_t> keys,
-                      ArrayRef<Value> values) {
+  /// `values[slot]` for a run-time slot in [0, values.size()).
+  Value selectBySlot(Value slot, ArrayRef<Value> values) {
     Value result = values.front();
-    for (size_t i = 1; i < keys.size(); ++i)
-      result = select(cmp(arith::CmpIPredicate::eq, key, idx(keys[i])),
-                      values[i], result);
+    for (size_t i = 1; i < values.size(); ++i)
+      result = select(cmp(arith::CmpIPredicate::eq, slot, idx(i)), values[i],
+                      result);
     return result;
   }
   /// The address of element `offset` (i64, in elements of `elementBytes`)
@@ -147,12 +187,26 @@ protected:
       offset = i64Add(offset, i64Mul(toI64(index), param(strideName)));
     return offset;
   }
+  /// The row (i64) of token `token` (default 0) of head `h` of batch
+  /// `batchIndex` in a dense [B, numHeads, length, ...] scratch buffer: the
+  /// one layout of every buffer the quantization pre-kernels write.
+  Value scratchRow(Value batchIndex, int64_t numHeads, Value h, Value length,
+                   Value token = Value()) {
+    Value row = mul(add(mul(batchIndex, idx(numHeads)), h), length);
+    return toI64(token ? add(row, token) : row);
+  }
+  /// The tiles of `length` tokens (flat tiles) or of the grid.
+  Value numTiles(const TileGeometry &g, Value length) {
+    if (g.grid.empty())
+      return arith::CeilDivSIOp::create(b, loc, length, idx(g.shape[0]));
+    return idx(g.numBoxes());
+  }
   /// Row-major coordinates of a box tile's origin in the grid.
   SmallVector<Value> boxBegin(const TileGeometry &g, Value tile) {
     SmallVector<Value> begin(g.grid.size());
     Value rest = tile;
     for (int d = static_cast<int>(g.grid.size()) - 1; d >= 0; --d) {
-      Value along = idx(llvm::divideCeil(g.grid[d], g.shape[d]));
+      Value along = idx(g.boxesAlong(d));
       Value coordinate = arith::RemUIOp::create(b, loc, rest, along);
       rest = arith::DivUIOp::create(b, loc, rest, along);
       begin[d] = mul(coordinate, idx(g.shape[d]));

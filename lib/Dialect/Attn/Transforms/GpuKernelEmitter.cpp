@@ -65,7 +65,6 @@ private:
                                  Value length);
   /// Whether every position of the tile lies in the sequence (or grid).
   Value isWhole(const TileGeometry &geometry, Value tile, Value length);
-  Value numTiles(const TileGeometry &geometry, Value length);
 
   /// Byte offset in shared memory of 16-byte chunk `chunk` of row `row`
   /// of a tile starting at `base` with `rowChunks` chunks per row.
@@ -110,9 +109,6 @@ private:
                                          keyScaleStageBytes),
                        correctionStageBytes, stage);
   }
-  /// Element offset (i64) of row 0 of head `h` of batch `batch` in a dense
-  /// [B, numHeads, length, ...] scratch buffer, in rows.
-  Value scratchRow(Value batchIndex, int64_t numHeads, Value h, Value length);
   void loadKeyValueTile(Value tile, Value stage);
 
   /// The key tile at list position `a` and its class.
@@ -189,14 +185,6 @@ private:
 // Tiles
 //===----------------------------------------------------------------------===//
 
-Value AttentionKernelBuilder::numTiles(const TileGeometry &g, Value length) {
-  if (g.grid.empty())
-    return arith::CeilDivSIOp::create(b, loc, length, idx(g.shape[0]));
-  int64_t count = 1;
-  for (auto [extent, size] : llvm::zip_equal(g.grid, g.shape))
-    count *= llvm::divideCeil(extent, size);
-  return idx(count);
-}
 
 std::pair<Value, Value>
 AttentionKernelBuilder::hullOf(const TileGeometry &g, Value tile,
@@ -265,10 +253,6 @@ std::array<Value, 4> AttentionKernelBuilder::loadSharedB(Value base,
   return nb::loadMatrixX4(b, loc, ptr, transpose);
 }
 
-Value AttentionKernelBuilder::scratchRow(Value batchIndex, int64_t numHeads,
-                                         Value h, Value length) {
-  return toI64(mul(add(mul(batchIndex, idx(numHeads)), h), length));
-}
 
 void AttentionKernelBuilder::loadTile(const TileGeometry &g, Value tile,
                                       Value length, Value tensor,
@@ -992,12 +976,8 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   valueDim = op.getValueHeadDim();
   scale = *op.getEffectiveScale();
   maskAfterSoftmax = hasUnnormalizedSegments(heads.mask);
-  queries = {shape.queryShape, shape.grid, 1};
-  keys = {shape.keyShape, shape.grid, 1};
-  for (int64_t s : shape.queryShape)
-    queries.tokens *= s;
-  for (int64_t s : shape.keyShape)
-    keys.tokens *= s;
+  queries = TileGeometry::of(shape.queryShape, shape.grid);
+  keys = TileGeometry::of(shape.keyShape, shape.grid);
   numWarps = queries.tokens / kRowsPerWarp;
   numThreads = numWarps * 32;
   // Q fragments stay in registers up to 256 bytes per row (D = 128 in 16
@@ -1053,9 +1033,9 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
         } else {
           int64_t rest = kt;
           for (int d = static_cast<int>(keys.grid.size()) - 1; d >= 0; --d) {
-            int64_t along = llvm::divideCeil(keys.grid[d], keys.shape[d]);
-            whole &= (rest % along + 1) * keys.shape[d] <= keys.grid[d];
-            rest /= along;
+            whole &= (rest % keys.boxesAlong(d) + 1) * keys.shape[d] <=
+                     keys.grid[d];
+            rest /= keys.boxesAlong(d);
           }
         }
         entries.push_back(static_cast<int32_t>(2 * kt + (cls == 2 && whole)));
@@ -1097,31 +1077,20 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
       b, loc, module.lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol));
 
   // Grid: (query tiles, heads of this kernel, batch).
-  if (queries.grid.empty()) {
-    launch.grid[0] = {GridFactor{1, "seq_q", queries.shape[0]}};
-  } else {
-    int64_t count = 1;
-    for (auto [extent, size] : llvm::zip_equal(queries.grid, queries.shape))
-      count *= llvm::divideCeil(extent, size);
-    launch.grid[0] = {GridFactor{count, "", 1}};
-  }
-  launch.grid[1] = {GridFactor{static_cast<int64_t>(heads.heads.size()), "", 1}};
-  launch.grid[2] = {GridFactor{1, "batch", 1}};
-
+  BlockCoordinates block = launchOverHeads(
+      queries.countFactor("seq_q"), static_cast<int64_t>(heads.heads.size()));
+  queryTile = block.x;
+  Value headSlot = block.headSlot;
+  batch = block.batch;
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   lane = rem(tid, 32);
   warp = div(tid, 32);
-  queryTile = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value headSlot = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
   seqQ = toIndex(param("seq_q"));
   seqK = toIndex(param("seq_k"));
   {
-    SmallVector<int64_t> slots;
     SmallVector<Value> headValues, weights, softpags;
     HeadsAttr headsAttr = op.getHeadsAttr();
-    for (auto [i, h] : llvm::enumerate(heads.heads)) {
-      slots.push_back(i);
+    for (int64_t h : heads.heads) {
       headValues.push_back(idx(h));
       double w = 1, u = 0;
       if (headsAttr && headsAttr.getWeights())
@@ -1132,9 +1101,9 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
       weights.push_back(f32(w));
       softpags.push_back(f32(u));
     }
-    head = selectByIndex(headSlot, slots, headValues);
-    headWeight = selectByIndex(headSlot, slots, weights);
-    headSoftpag = selectByIndex(headSlot, slots, softpags);
+    head = selectBySlot(headSlot, headValues);
+    headWeight = selectBySlot(headSlot, weights);
+    headSoftpag = selectBySlot(headSlot, softpags);
   }
   kvHead = div(head, op.getNumQueryHeads() / op.getNumKeyValueHeads());
 
@@ -1348,23 +1317,17 @@ public:
     addParam("batch", b.getI32Type());
     addParam("seq_q", b.getI32Type());
     createFunction(name, kThreads);
-    launch.grid[0] = {GridFactor{1, "seq_q", kThreads}};
-    launch.grid[1] = {GridFactor{static_cast<int64_t>(heads.size()), "", 1}};
-    launch.grid[2] = {GridFactor{1, "batch", 1}};
+    BlockCoordinates block = launchOverHeads(GridFactor{1, "seq_q", kThreads},
+                                             static_cast<int64_t>(heads.size()));
 
     // One thread per query row: O = 0, LSE = -inf.
-    Value row = add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
-                        idx(kThreads)),
+    Value row = add(mul(block.x, idx(kThreads)),
                     gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
-    SmallVector<int64_t> slots;
     SmallVector<Value> headValues;
-    for (auto [i, h] : llvm::enumerate(heads)) {
-      slots.push_back(i);
+    for (int64_t h : heads)
       headValues.push_back(idx(h));
-    }
-    Value head = selectByIndex(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y),
-                               slots, headValues);
-    Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+    Value head = selectBySlot(block.headSlot, headValues);
+    Value batch = block.batch;
     auto inRange = scf::IfOp::create(b, loc, lt(row, toIndex(param("seq_q"))),
                                      false);
     b.setInsertionPointToStart(inRange.thenBlock());

@@ -136,11 +136,6 @@ private:
     return {toF32(vector::ExtractOp::create(b, loc, pair, 0)),
             toF32(vector::ExtractOp::create(b, loc, pair, 1))};
   }
-  /// The dense [B, heads, length] row index of (batch, head, token), i64.
-  Value denseRow(Value batch, int64_t heads, Value head, Value length,
-                 Value token) {
-    return toI64(add(mul(add(mul(batch, idx(heads)), head), length), token));
-  }
   /// Declares the shared array `symbol` of `count` elements of `type`.
   void declareShared(StringRef symbol, Type type, int64_t count) {
     if (module.lookupSymbol(symbol))
@@ -194,14 +189,10 @@ KernelLaunch QuantizeKernelBuilder::buildChannelPartials(StringRef name,
   addParam("batch", b.getI32Type());
   addParam("seq_k", b.getI32Type());
   createFunction(name, headDim / 2);
-  launch.grid[0] = {GridFactor{1, "seq_k", kMeanChunk}};
-  launch.grid[1] = {GridFactor{op.getNumKeyValueHeads(), "", 1}};
-  launch.grid[2] = {GridFactor{1, "batch", 1}};
-
+  BlockCoordinates block = launchOverHeads(GridFactor{1, "seq_k", kMeanChunk},
+                                           op.getNumKeyValueHeads());
+  Value chunk = block.x, head = block.headSlot, batch = block.batch;
   Value pairIndex = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value chunk = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
   Value seqK = toIndex(param("seq_k"));
   Value first = mul(chunk, idx(kMeanChunk));
   Value end = minIndex(add(first, idx(kMeanChunk)), seqK);
@@ -338,18 +329,13 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   GranularityKind kind = precision.granularity;
   int64_t span =
       kind == GranularityKind::Token ? kTokenSpan : precision.granularitySize;
-  if (kind == GranularityKind::Tensor)
-    launch.grid[0] = {GridFactor{1, "", 1}};
-  else
-    launch.grid[0] = {GridFactor{1, lengthArg.str(), span}};
-  launch.grid[1] = {GridFactor{numHeads, "", 1}};
-  launch.grid[2] = {GridFactor{1, "batch", 1}};
-
+  BlockCoordinates block = launchOverHeads(
+      kind == GranularityKind::Tensor ? GridFactor{1, "", 1}
+                                      : GridFactor{1, lengthArg.str(), span},
+      numHeads);
+  Value spanIndex = block.x, head = block.headSlot, batch = block.batch;
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value lane = rem(tid, 32), warp = div(tid, 32);
-  Value spanIndex = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
   Value length = toIndex(param(lengthArg));
   Value seqK = toIndex(param("seq_k"));
   Value kvHead =
@@ -384,33 +370,32 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
     return loadPair(
         input, inputElement(input, batch, head, token, channelOf(i).first));
   };
-  auto smooth = [&](const std::array<Value, 2> &x, Value token,
-                    int64_t i) -> std::array<Value, 3> {
+  // x' of channels (2p, 2p + 1) and, when `withDot` and the LSE needs it,
+  // their part of q.mean(K) (of Q itself, before any smoothing).
+  auto smooth = [&](const std::array<Value, 2> &x, Value token, int64_t i,
+                    bool withDot) -> std::array<Value, 3> {
     auto [channel, valid] = channelOf(i);
     std::array<Value, 3> result;
     Value dot = f64(0);
     for (int64_t e = 0; e < 2; ++e) {
+      Value c = add(channel, idx(e));
       Value value = toF64(x[e]);
+      if (withDot && lseCorrection)
+        dot = nb::fma(b, loc, value, sharedMean(c), dot);
       if (subtractBlockMean) {
-        // Q' = Q - mean of its block (the LSE dot below uses Q itself).
+        // Q' = Q - mean of its block.
         Value blockRow =
             toI64(add(mul(add(mul(batch, idx(numHeads)), head),
                           arith::CeilDivSIOp::create(
                               b, loc, length, idx(precision.smoothQBlock))),
                       div(token, precision.smoothQBlock)));
-        Value element =
-            i64Add(i64Mul(blockRow, i64(headDim)), toI64(add(channel, idx(e))));
-        Value blockMean = loadGlobal(
-            b.getF64Type(), globalAt(param("q_block_mean"), element, 8));
-        if (needsMean)
-          dot = nb::fma(b, loc, value, sharedMean(add(channel, idx(e))), dot);
-        value = arith::SubFOp::create(b, loc, value, blockMean);
-      } else if (needsMean) {
-        Value mean = sharedMean(add(channel, idx(e)));
-        if (subtractMean)
-          value = arith::SubFOp::create(b, loc, value, mean);
-        else
-          dot = nb::fma(b, loc, value, mean, dot);
+        Value element = i64Add(i64Mul(blockRow, i64(headDim)), toI64(c));
+        value = arith::SubFOp::create(
+            b, loc, value,
+            loadGlobal(b.getF64Type(),
+                       globalAt(param("q_block_mean"), element, 8)));
+      } else if (subtractMean) {
+        value = arith::SubFOp::create(b, loc, value, sharedMean(c));
       }
       result[e] = select(valid, value, f64(0));
     }
@@ -454,7 +439,8 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
     for (auto [u, t] : llvm::enumerate(tokens)) {
       Value localMax = f64(0), dot = f64(0);
       for (int64_t i = 0; i < pairsPerLane; ++i) {
-        std::array<Value, 3> x = smooth(raw[u][i], t.token, i);
+        std::array<Value, 3> x =
+            smooth(raw[u][i], t.token, i, /*withDot=*/true);
         localMax = maxF(localMax, maxF(absOf(x[0]), absOf(x[1])));
         dot = arith::AddFOp::create(b, loc, dot, x[2]);
       }
@@ -462,7 +448,7 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
       Value tokenDot =
           lseCorrection ? warpReduce(dot, /*isMax=*/false) : Value();
       ifThen(andI(isLaneZero, t.valid), [&] {
-        Value row = denseRow(batch, numHeads, head, length, t.token);
+        Value row = scratchRow(batch, numHeads, head, length, t.token);
         LLVM::StoreOp::create(b, loc, tokenMax, globalAt(absmax, row, 8));
         if (lseCorrection)
           LLVM::StoreOp::create(
@@ -480,7 +466,7 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
     Value localMax = reduceLoop(
         lane, count, idx(32), f64(0), [&](Value i, Value m) -> Value {
           Value token = add(first, mul(i, idx(step)));
-          Value row = denseRow(batch, numHeads, head, length, token);
+          Value row = scratchRow(batch, numHeads, head, length, token);
           return maxF(m, loadGlobal(b.getF64Type(), globalAt(absmax, row, 8)));
         });
     return warpReduce(localMax, /*isMax=*/true);
@@ -502,7 +488,7 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
     for (auto [u, t] : llvm::enumerate(tokens)) {
       Value r = select(t.valid, t.position, r0);
       Value token = t.token;
-      Value row = denseRow(batch, numHeads, head, length, token);
+      Value row = scratchRow(batch, numHeads, head, length, token);
       Value maxValue;
       switch (kind) {
       case GranularityKind::Tensor:
@@ -533,7 +519,7 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
       });
       for (int64_t i = 0; i < pairsPerLane; ++i) {
         Value pairIndex = add(lane, idx(32 * i));
-        std::array<Value, 3> x = smooth(raw[u][i], token, i);
+        std::array<Value, 3> x = smooth(raw[u][i], token, i, /*withDot=*/false);
         std::array<Value, 2> q;
         for (int64_t e = 0; e < 2; ++e) {
           Value v = nb::roundToInt(
@@ -597,15 +583,11 @@ KernelLaunch QuantizeKernelBuilder::buildConvertValue(StringRef name) {
   addParam("batch", b.getI32Type());
   addParam("seq_k", b.getI32Type());
   createFunction(name, kWarps * 32);
-  launch.grid[0] = {GridFactor{1, "seq_k", kTokens}};
-  launch.grid[1] = {GridFactor{op.getNumKeyValueHeads(), "", 1}};
-  launch.grid[2] = {GridFactor{1, "batch", 1}};
-
+  BlockCoordinates block = launchOverHeads(GridFactor{1, "seq_k", kTokens},
+                                           op.getNumKeyValueHeads());
+  Value head = block.headSlot, batch = block.batch;
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value first =
-      mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), idx(kTokens));
-  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  Value first = mul(block.x, idx(kTokens));
   Value seqK = toIndex(param("seq_k"));
   Value count = mul(minIndex(idx(kTokens), sub(seqK, first)), idx(pairs));
   Type pairType = VectorType::get({2}, precision.pvType);
@@ -619,7 +601,7 @@ KernelLaunch QuantizeKernelBuilder::buildConvertValue(StringRef name) {
         ValueRange{fromF32(x[0], precision.pvType),
                    fromF32(x[1], precision.pvType)});
     Value element = i64Add(
-        i64Mul(denseRow(batch, op.getNumKeyValueHeads(), head, seqK, token),
+        i64Mul(scratchRow(batch, op.getNumKeyValueHeads(), head, seqK, token),
                i64(valueDim)),
         toI64(channel));
     LLVM::StoreOp::create(b, loc, rounded,
@@ -643,14 +625,12 @@ KernelLaunch QuantizeKernelBuilder::buildQueryBlockMean(StringRef name) {
   addParam("batch", b.getI32Type());
   addParam("seq_q", b.getI32Type());
   createFunction(name, headDim / 2);
-  launch.grid[0] = {GridFactor{1, "seq_q", block}};
-  launch.grid[1] = {GridFactor{numHeads, "", 1}};
-  launch.grid[2] = {GridFactor{1, "batch", 1}};
+  BlockCoordinates coordinates =
+      launchOverHeads(GridFactor{1, "seq_q", block}, numHeads);
+  Value blockIndex = coordinates.x, head = coordinates.headSlot,
+        batch = coordinates.batch;
   Value channel =
       mul(gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x), idx(2));
-  Value blockIndex = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
   Value seqQ = toIndex(param("seq_q"));
   Value first = mul(blockIndex, idx(block));
   Value end = minIndex(add(first, idx(block)), seqQ);
@@ -708,15 +688,11 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
   declareShared("attn_quantize_block_means", b.getF32Type(), kTile * kStep);
   declareShared("attn_quantize_keys", b.getF32Type(), kTile * kStep);
   createFunction(name, kThreads);
-  launch.grid[0] = {GridFactor{1, "seq_k", kTile}};
-  launch.grid[1] = {GridFactor{numHeads, "", 1}};
-  launch.grid[2] = {GridFactor{1, "batch", 1}};
-
+  BlockCoordinates coordinates =
+      launchOverHeads(GridFactor{1, "seq_k", kTile}, numHeads);
+  Value head = coordinates.headSlot, batch = coordinates.batch;
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value keyFirst =
-      mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), idx(kTile));
-  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  Value keyFirst = mul(coordinates.x, idx(kTile));
   Value kvHead = div(head, numHeads / op.getNumKeyValueHeads());
   Value seqQ = toIndex(param("seq_q")), seqK = toIndex(param("seq_k"));
   if (precision.smoothK)
@@ -837,21 +813,11 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
   declareShared(kMeanSymbol, b.getF64Type(), 256);
   declareShared(kValueTileSymbol, b.getI8Type(), kValueTileBytes);
   createFunction(name, kWarps * 32);
-  if (keys.grid.empty()) {
-    launch.grid[0] = {GridFactor{1, "seq_k", keys.tokens}};
-  } else {
-    int64_t count = 1;
-    for (auto [extent, size] : llvm::zip_equal(keys.grid, keys.shape))
-      count *= llvm::divideCeil(extent, size);
-    launch.grid[0] = {GridFactor{count, "", 1}};
-  }
-  launch.grid[1] = {GridFactor{numKvHeads, "", 1}};
-  launch.grid[2] = {GridFactor{1, "batch", 1}};
-
+  // One block per key tile of the attention kernel.
+  BlockCoordinates block =
+      launchOverHeads(keys.countFactor("seq_k"), numKvHeads);
+  Value keyTile = block.x, head = block.headSlot, batch = block.batch;
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value keyTile = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
   Value seqK = toIndex(param("seq_k"));
   emitChannelsToShared("v_absmax_partial", valueDim, batch, head, seqK,
                        /*valueScale=*/true);
@@ -910,11 +876,9 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
     }
   });
   gpu::BarrierOp::create(b, loc);
-  // Rows of V^T: [b, h, c] rows of `slots` bytes, this tile at its offset.
-  Value slots =
-      mul(div(add(seqK, idx(tileTokens - 1)), tileTokens), idx(tileTokens));
-  if (!keys.grid.empty())
-    slots = idx(launch.grid[0][0].constant * tileTokens);
+  // Rows of V^T: [b, h, c] rows of `slots` bytes (whole key tiles, as the
+  // attention kernel counts them), this tile at its offset.
+  Value slots = mul(numTiles(keys, seqK), idx(tileTokens));
   int64_t rowChunks = tileTokens / 16;
   Type chunkType = VectorType::get({4}, b.getI32Type());
   forLoop(tid, idx(valueDim * rowChunks), idx(kWarps * 32), [&](Value i) {
@@ -997,9 +961,7 @@ void mlir::attn::detail::emitQuantizationKernels(
       scratch.push_back(dense("lse_correction", numHeads, "seq_q", 4));
   }
   if (precision.fp8Value()) {
-    TileGeometry keys{shape.keyShape, shape.grid, 1};
-    for (int64_t s : shape.keyShape)
-      keys.tokens *= s;
+    TileGeometry keys = TileGeometry::of(shape.keyShape, shape.grid);
     launches.push_back(QuantizeKernelBuilder(op, module, precision)
                            .buildChannelPartials(name("_value_max"),
                                                  /*ofValues=*/true));
@@ -1016,14 +978,9 @@ void mlir::attn::detail::emitQuantizationKernels(
     ScratchBuffer values{
         "v_quant",
         {GridFactor{1, "batch", 1}, GridFactor{numKvHeads * valueDim, "", 1}}};
-    if (keys.grid.empty()) {
-      values.bytes.push_back(GridFactor{keys.tokens, "seq_k", keys.tokens});
-    } else {
-      int64_t count = 1;
-      for (auto [extent, size] : llvm::zip_equal(keys.grid, keys.shape))
-        count *= llvm::divideCeil(extent, size);
-      values.bytes.push_back(GridFactor{count * keys.tokens, "", 1});
-    }
+    GridFactor slots = keys.countFactor("seq_k");
+    slots.constant *= keys.tokens;
+    values.bytes.push_back(slots);
     scratch.push_back(values);
   } else if (precision.valueConverted) {
     launches.push_back(QuantizeKernelBuilder(op, module, precision)

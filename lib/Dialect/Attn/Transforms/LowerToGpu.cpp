@@ -104,7 +104,9 @@ static bool isSupportedHeadDim(int64_t d) {
   return d == 32 || (d % 64 == 0 && d <= 256);
 }
 
-static LogicalResult checkSupported(AttentionOp op, StringRef target) {
+/// What the GPU kernels need of `op`, and how they realize its precision.
+static FailureOr<KernelPrecision> checkSupported(AttentionOp op,
+                                                 StringRef target) {
   if (op.hasTensorSemantics())
     return op.emitOpError()
            << "attn-lower-to-gpu needs memref operands; bufferize first";
@@ -147,13 +149,11 @@ static LogicalResult checkSupported(AttentionOp op, StringRef target) {
                << " differs from the op's; the GPU kernels serve one "
                   "precision per op (the CPU pipeline emulates per-group "
                   "precisions)";
-  if (failed(getKernelPrecision(op, op.getPrecisionAttr(), inputType, target)))
-    return failure();
   std::optional<double> scale = op.getEffectiveScale();
   if (!scale || !(*scale > 0))
     return op.emitOpError() << "attn-lower-to-gpu needs a positive scale "
                                "(the online softmax keeps raw q.k maxima)";
-  return success();
+  return getKernelPrecision(op, op.getPrecisionAttr(), inputType, target);
 }
 
 /// The tile shapes of `op` for the kernel: its tiling (attn-plan), else the
@@ -398,9 +398,13 @@ struct AttnLowerToGpuPass
     module.walk([&](AttentionOp op) { ops.push_back(op); });
     if (ops.empty())
       return;
-    for (AttentionOp op : ops)
-      if (failed(checkSupported(op, target)))
+    SmallVector<KernelPrecision> precisions;
+    for (AttentionOp op : ops) {
+      FailureOr<KernelPrecision> precision = checkSupported(op, target);
+      if (failed(precision))
         return signalPassFailure();
+      precisions.push_back(*precision);
+    }
 
     OpBuilder b(module.getBodyRegion());
     auto kernels = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModuleName);
@@ -416,7 +420,9 @@ struct AttnLowerToGpuPass
     if (auto existing = module->getAttrOfType<ArrayAttr>("attn.scratch"))
       scratchManifest.assign(existing.begin(), existing.end());
 
-    for (AttentionOp op : ops) {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      AttentionOp op = ops[i];
+      const KernelPrecision &precision = precisions[i];
       FailureOr<KernelShape> shape = getKernelShape(op, stages);
       if (failed(shape))
         return signalPassFailure();
@@ -430,10 +436,6 @@ struct AttnLowerToGpuPass
           name = (base + "_" + Twine(i)).str();
         return name;
       };
-      Type inputType =
-          cast<MemRefType>(op.getQuery().getType()).getElementType();
-      KernelPrecision precision =
-          *getKernelPrecision(op, op.getPrecisionAttr(), inputType, target);
       // The pre-kernels run first; their buffers live for this op.
       SmallVector<ScratchBuffer> scratch;
       emitQuantizationKernels(op, kernels, uniqueName("attn_quantize"),

@@ -21,6 +21,35 @@ namespace mlir {
 namespace attn {
 namespace nvvm_builders {
 
+/// The members of a struct of `N` values (instruction results).
+template <size_t N>
+inline std::array<Value, N> extractMembers(OpBuilder &b, Location loc,
+                                           Value aggregate) {
+  std::array<Value, N> members;
+  for (size_t i = 0; i < N; ++i)
+    members[i] = LLVM::ExtractValueOp::create(b, loc, aggregate, i);
+  return members;
+}
+
+/// `mma.sync.aligned.m16n8kK.row.col` with A and B of `type`, N result
+/// registers of `member` type.
+template <size_t N>
+inline std::array<Value, N>
+mmaSyncRowCol(OpBuilder &b, Location loc, Type member, int64_t k,
+              NVVM::MMATypes type, ArrayRef<Value> a, ArrayRef<Value> bOperand,
+              ArrayRef<Value> c,
+              std::optional<NVVM::MMAIntOverflow> overflow = std::nullopt) {
+  SmallVector<Type, 4> members(N, member);
+  Type result = LLVM::LLVMStructType::getLiteral(b.getContext(), members);
+  Value d = NVVM::MmaOp::create(
+      b, loc, result, a, bOperand, c, /*shape=*/{16, 8, k},
+      /*b1Op=*/std::nullopt, overflow,
+      std::array<NVVM::MMATypes, 2>{type, type},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  return extractMembers<N>(b, loc, d);
+}
+
 /// `ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16`: four 8x8 16-bit
 /// matrices, one b32 register each (lane l addresses row l % 8 of matrix
 /// l / 8).
@@ -35,10 +64,7 @@ inline std::array<Value, 4> loadMatrixX4(OpBuilder &b, Location loc,
                                               : NVVM::MMALayout::row),
       NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8),
       NVVM::LdStMatrixEltTypeAttr::get(ctx, NVVM::LdStMatrixEltType::B16));
-  std::array<Value, 4> regs;
-  for (int64_t i = 0; i < 4; ++i)
-    regs[i] = LLVM::ExtractValueOp::create(b, loc, loaded, i);
-  return regs;
+  return extractMembers<4>(b, loc, loaded);
 }
 
 /// `mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.f32`: D = A B + C with
@@ -47,32 +73,19 @@ inline std::array<Value, 4> mmaM16N8K16(OpBuilder &b, Location loc,
                                         bool bf16, ArrayRef<Value> a,
                                         ArrayRef<Value> bOperand,
                                         ArrayRef<Value> c) {
-  MLIRContext *ctx = b.getContext();
-  Type f32 = b.getF32Type();
   // nvvm.mma.sync takes f16 pairs as vector<2xf16> and bf16 pairs as i32.
-  auto asOperand = [&](Value reg) -> Value {
-    if (bf16)
-      return reg;
-    return LLVM::BitcastOp::create(
-        b, loc, VectorType::get({2}, b.getF16Type()), reg);
+  auto asOperands = [&](ArrayRef<Value> regs) {
+    SmallVector<Value, 4> ops;
+    for (Value reg : regs)
+      ops.push_back(bf16 ? reg
+                         : LLVM::BitcastOp::create(
+                               b, loc, VectorType::get({2}, b.getF16Type()),
+                               reg));
+    return ops;
   };
-  SmallVector<Value> aOps, bOps;
-  for (Value v : a)
-    aOps.push_back(asOperand(v));
-  for (Value v : bOperand)
-    bOps.push_back(asOperand(v));
-  Type result = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
-  NVVM::MMATypes type = bf16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-  Value d = NVVM::MmaOp::create(
-      b, loc, result, aOps, bOps, c, /*shape=*/{16, 8, 16},
-      /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
-      std::array<NVVM::MMATypes, 2>{type, type},
-      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                     NVVM::MMALayout::col});
-  std::array<Value, 4> out;
-  for (int64_t i = 0; i < 4; ++i)
-    out[i] = LLVM::ExtractValueOp::create(b, loc, d, i);
-  return out;
+  return mmaSyncRowCol<4>(b, loc, b.getF32Type(), 16,
+                          bf16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16,
+                          asOperands(a), asOperands(bOperand), c);
 }
 
 /// `mma.sync.aligned.m16n8k16.row.col.f16.{f16,bf16}.f16`: as mmaM16N8K16
@@ -82,22 +95,15 @@ inline std::array<Value, 2> mmaM16N8K16F16Accumulate(OpBuilder &b,
                                                      ArrayRef<Value> a,
                                                      ArrayRef<Value> bOperand,
                                                      ArrayRef<Value> c) {
-  MLIRContext *ctx = b.getContext();
   Type half2 = VectorType::get({2}, b.getF16Type());
-  SmallVector<Value> aOps, bOps;
-  for (Value v : a)
-    aOps.push_back(LLVM::BitcastOp::create(b, loc, half2, v));
-  for (Value v : bOperand)
-    bOps.push_back(LLVM::BitcastOp::create(b, loc, half2, v));
-  Type result = LLVM::LLVMStructType::getLiteral(ctx, {half2, half2});
-  Value d = NVVM::MmaOp::create(
-      b, loc, result, aOps, bOps, c, /*shape=*/{16, 8, 16},
-      /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
-      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::f16, NVVM::MMATypes::f16},
-      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                     NVVM::MMALayout::col});
-  return {LLVM::ExtractValueOp::create(b, loc, d, 0),
-          LLVM::ExtractValueOp::create(b, loc, d, 1)};
+  auto asHalves = [&](ArrayRef<Value> regs) {
+    SmallVector<Value, 4> ops;
+    for (Value reg : regs)
+      ops.push_back(LLVM::BitcastOp::create(b, loc, half2, reg));
+    return ops;
+  };
+  return mmaSyncRowCol<2>(b, loc, half2, 16, NVVM::MMATypes::f16,
+                          asHalves(a), asHalves(bOperand), c);
 }
 
 /// `mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32` (bits = 8) or
@@ -107,22 +113,12 @@ inline std::array<Value, 4> mmaInteger(OpBuilder &b, Location loc,
                                        int64_t bits, ArrayRef<Value> a,
                                        ArrayRef<Value> bOperand,
                                        ArrayRef<Value> c) {
-  MLIRContext *ctx = b.getContext();
-  Type i32 = b.getI32Type();
-  Type result = LLVM::LLVMStructType::getLiteral(ctx, {i32, i32, i32, i32});
-  NVVM::MMATypes type = bits == 8 ? NVVM::MMATypes::s8 : NVVM::MMATypes::s4;
   // |dot| <= 64 * 7 * 7 * 4 or 32 * 127 * 127 per step, and D <= 256:
   // no overflow, so the cheaper wrapping form is exact.
-  Value d = NVVM::MmaOp::create(
-      b, loc, result, a, bOperand, c, /*shape=*/{16, 8, bits == 8 ? 32 : 64},
-      /*b1Op=*/std::nullopt, NVVM::MMAIntOverflow::wrapped,
-      std::array<NVVM::MMATypes, 2>{type, type},
-      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                     NVVM::MMALayout::col});
-  std::array<Value, 4> out;
-  for (int64_t i = 0; i < 4; ++i)
-    out[i] = LLVM::ExtractValueOp::create(b, loc, d, i);
-  return out;
+  return mmaSyncRowCol<4>(
+      b, loc, b.getI32Type(), bits == 8 ? 32 : 64,
+      bits == 8 ? NVVM::MMATypes::s8 : NVVM::MMATypes::s4, a, bOperand, c,
+      NVVM::MMAIntOverflow::wrapped);
 }
 
 /// `mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32` through the LLVM
@@ -142,10 +138,7 @@ inline std::array<Value, 4> mmaM16N8K32E4M3(OpBuilder &b, Location loc,
                 b.getStringAttr("llvm.nvvm.mma.m16n8k32.row.col.f32.e4m3.e4m3.f32"),
                 operands)
                 .getResult(0);
-  std::array<Value, 4> out;
-  for (int64_t i = 0; i < 4; ++i)
-    out[i] = LLVM::ExtractValueOp::create(b, loc, d, i);
-  return out;
+  return extractMembers<4>(b, loc, d);
 }
 
 /// `cvt.rn.satfinite.e4m3x2.f32 d, high, low`: two f32 to E4M3 bytes,
