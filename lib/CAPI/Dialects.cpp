@@ -4,7 +4,7 @@
 
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
 #include "attn/Dialect/Attn/Transforms/BufferizableOpInterfaceImpl.h"
-#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/InitAllPasses.h"
 
 #include "mlir/CAPI/IR.h"
 #include "mlir/CAPI/Registration.h"
@@ -15,7 +15,7 @@
 
 MLIR_DEFINE_CAPI_DIALECT_REGISTRATION(Attn, attn, mlir::attn::AttnDialect)
 
-void attnRegisterPasses(void) { mlir::attn::registerAttnPasses(); }
+void attnRegisterPasses(void) { mlir::attn::registerAllAttnPasses(); }
 
 void attnRegisterDialects(MlirDialectRegistry registry) {
   unwrap(registry)

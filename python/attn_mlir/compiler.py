@@ -167,8 +167,11 @@ def lookup(spec: AttentionSpec, cache_dir: Optional[PathLike] = None) -> Optiona
 def _pipeline_command(attn_opt: str, spec: AttentionSpec) -> Sequence[str]:
     # Run inside the output directory: `dir=.` keeps paths (and their
     # spaces or quotes) out of the pass options.
-    return (attn_opt, "spec.mlir",
-            f"--attn-gpu-pipeline=target={spec.target} chip={spec.chip}",
+    # attn-opt's target names the chip; the spec's kernel class runs on it
+    # as the mma.sync kernel (the only family implemented).
+    chip = {"sm_90": "sm_90a"}.get(spec.chip, spec.chip)
+    options = f"target={chip}" if chip == spec.target else f"target={chip} kernel=mma_sync"
+    return (attn_opt, "spec.mlir", f"--attn-gpu-pipeline={options}",
             "--attn-export-artifacts=dir=.", "-o", os.devnull)
 
 

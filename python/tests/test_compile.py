@@ -70,7 +70,7 @@ def test_compile_runs_the_pipeline_and_caches(fake_attn_opt, private_cache):
     assert artifacts.param_names == {"q", "seq_q"}
     assert (artifacts.directory / "spec.mlir").read_text() == SPEC.canonical_text()
     (call,) = fake_attn_opt()
-    assert call["args"] == ["spec.mlir", "--attn-gpu-pipeline=target=sm_80 chip=sm_90",
+    assert call["args"] == ["spec.mlir", "--attn-gpu-pipeline=target=sm_90a kernel=mma_sync",
                             "--attn-export-artifacts=dir=.", "-o", os.devnull]
     assert call["input"] == SPEC.canonical_text()
     # Written in a staging directory, then renamed: nothing else is left.
@@ -97,7 +97,7 @@ def test_compile_target_and_cache_dir_argument(fake_attn_opt, tmp_path):
                          mask=Neighborhood([8, 8], 3), target="sm_89", chip="sm_89")
     artifacts = compile(spec, cache_dir=tmp_path / "elsewhere")
     assert artifacts.directory.parent == tmp_path / "elsewhere"
-    assert fake_attn_opt()[0]["args"][1] == "--attn-gpu-pipeline=target=sm_89 chip=sm_89"
+    assert fake_attn_opt()[0]["args"][1] == "--attn-gpu-pipeline=target=sm_89"
 
 
 def test_compile_errors_surface_diagnostics(fake_attn_opt, private_cache, monkeypatch):

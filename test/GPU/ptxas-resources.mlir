@@ -3,8 +3,8 @@
 // table, in-context segments) and the D = 256 kernel (Q in shared memory,
 // 32-key tiles).
 // REQUIRES: ptxas
-// RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_80 chip=sm_90 format=isa" --attn-export-artifacts="dir=%t" -o /dev/null
-// RUN: %ptxas -arch=sm_90 -O3 -v %t/kernels.ptx -o %t/kernels.cubin 2>&1 | FileCheck %s
+// RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_90a kernel=mma_sync format=isa" --attn-export-artifacts="dir=%t" -o /dev/null
+// RUN: %ptxas -arch=sm_90a -O3 -v %t/kernels.ptx -o %t/kernels.cubin 2>&1 | FileCheck %s
 
 // Four kernels, none with a stack frame or spills.
 // CHECK-NOT: {{[1-9][0-9]* bytes (stack frame|spill)}}

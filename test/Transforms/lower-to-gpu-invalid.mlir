@@ -1,8 +1,14 @@
 // RUN: attn-opt %s -split-input-file -attn-lower-to-gpu -verify-diagnostics
 // RUN: not attn-opt %s -attn-lower-to-gpu=target=sm_75 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not attn-opt %s -attn-lower-to-gpu=stages=7 2>&1 | FileCheck %s --check-prefix=STAGES
+// RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_90a kernel=wgmma" 2>&1 | FileCheck %s --check-prefix=NOENGINE
+// RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_86 kernel=tcgen05" 2>&1 | FileCheck %s --check-prefix=NOTONCHIP
+// RUN: not attn-opt %s -attn-lower-to-gpu="kernel=mma.sync" 2>&1 | FileCheck %s --check-prefix=KERNEL
 
-// TARGET: attn-lower-to-gpu: unknown target 'sm_75', expected sm_80, sm_86 or sm_89
+// TARGET: attn-lower-to-gpu: unknown target 'sm_75', expected one of sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a
+// NOENGINE: attn-lower-to-gpu: the wgmma kernels for sm_90a are not implemented yet; kernel = mma_sync runs the warp-level kernel on this chip
+// NOTONCHIP: attn-lower-to-gpu: kernel = tcgen05 is not an MMA family sm_86 executes
+// KERNEL: attn-lower-to-gpu: unknown kernel 'mma.sync', expected mma_sync, wgmma or tcgen05
 // STAGES: attn-lower-to-gpu: stages = 7 is not supported; expected 2, 3 or 4
 
 func.func @tensors(%q: tensor<1x1x64x64xf16>, %o: tensor<1x1x64x64xf16>) -> tensor<1x1x64x64xf16> {
@@ -42,7 +48,7 @@ func.func @qk_fp8(%q: memref<1x1x64x64xf16>) {
 // -----
 
 func.func @pv_fp8_needs_sm89(%q: memref<1x1x64x64xf16>) {
-  // expected-error @+1 {{FP8 P.V (pv = f8E4M3FN) needs target=sm_89 (mma.sync e4m3), got target=sm_80}}
+  // expected-error @+1 {{FP8 P.V (pv = f8E4M3FN) needs a chip with the E4M3 mma.sync (sm_89 and later), got target=sm_80}}
   attn.attention ins(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
     outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<sage2_8b>
   return

@@ -81,7 +81,7 @@ func.func @dense_full_tiles(%q: memref<1x1x128x64xbf16>, %k: memref<1x1x256x64xb
 // 0 (rows 0-7, cols 0-7) needs key rows 0-9 and cols 0-9, so key tiles 0,
 // 1, 4 and 5, all partial; query tile 1 (cols 8-15) needs cols 6-17: key
 // tiles 0-2 and 4-6.
-// CHECK: module attributes {attn.kernels = [{block = 128 : i64, grid = {{\[}}[{constant = 8 : i64}], [{constant = 1 : i64}], [{arg = "batch"
+// CHECK: module attributes {attn.kernel_family = "mma_sync", attn.kernels = [{block = 128 : i64, grid = {{\[}}[{constant = 8 : i64}], [{constant = 1 : i64}], [{arg = "batch"
 // CHECK-LABEL: func.func @neighborhood_2d
 // CHECK: gpu.launch_func @attn_kernels::@attn_fwd
 // CHECK: @attn_fwd_tile_offsets(dense<[0, 4, 10, 16, 20, 24, 30, 36, 40]>
@@ -99,7 +99,7 @@ func.func @neighborhood_2d(%q: memref<1x1x512x64xbf16>, %o: memref<1x1x512x64xbf
 // and LSE = -inf for head 1; a head group with its own mask gets its own
 // kernel (heads 2, 3), the rest (head 0) the op's. The manifest attribute
 // records all three launches in order.
-// CHECK: module attributes {attn.kernels = [{block = 128 : i64, {{.*}}name = "attn_zero_heads"{{.*}}}, {block = 256 : i64, {{.*}}name = "attn_fwd"{{.*}}}, {{{.*}}name = "attn_fwd_0"
+// CHECK: module attributes {attn.kernel_family = "mma_sync", attn.kernels = [{block = 128 : i64, {{.*}}name = "attn_zero_heads"{{.*}}}, {block = 256 : i64, {{.*}}name = "attn_fwd"{{.*}}}, {{{.*}}name = "attn_fwd_0"
 // CHECK-LABEL: func.func @heads
 // CHECK: gpu.launch_func @attn_kernels::@attn_zero_heads
 // CHECK: gpu.launch_func @attn_kernels::@attn_fwd

@@ -1,7 +1,11 @@
 // RUN: attn-opt %s -split-input-file -attn-plan | FileCheck %s --check-prefix=CPU
-// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a | FileCheck %s --check-prefix=SM90
+// RUN: attn-opt %s -split-input-file -attn-plan="target=sm_90a kernel=wgmma" | FileCheck %s --check-prefix=SM90
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_80 query-tile=32 key-tile=48" | FileCheck %s --check-prefix=OVERRIDE
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_80 | FileCheck %s --check-prefix=SM80
+// sm_90a's default kernel is the mma.sync one until its wgmma engine exists:
+// the same tiles as sm_80.
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a | FileCheck %s --check-prefix=SM80
+// RUN: attn-opt %s -split-input-file -attn-plan="target=sm_90a kernel=mma_sync" | FileCheck %s --check-prefix=SM80
 
 // A 2-D neighborhood gets N-D patches of its grid: on the CPU 16 tokens
 // along the last dimension, powers of two along the first; on GPUs patches

@@ -8,7 +8,7 @@
 
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
 #include "attn/Dialect/Attn/Transforms/BufferizableOpInterfaceImpl.h"
-#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/InitAllPasses.h"
 
 #include "mlir/Tools/Plugins/DialectPlugin.h"
 #include "mlir/Tools/Plugins/PassPlugin.h"
@@ -28,8 +28,6 @@ mlirGetDialectPluginInfo() {
 extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
   return {MLIR_PLUGIN_API_VERSION, "AttnPasses", LLVM_VERSION_STRING,
           []() {
-            attn::registerAttnPasses();
-            attn::registerCpuPipeline();
-            attn::registerGpuPipeline();
+            attn::registerAllAttnPasses();
           }};
 }

@@ -9,7 +9,7 @@
 #ifndef ATTN_UNITTESTS_CPURUNNER_H
 #define ATTN_UNITTESTS_CPURUNNER_H
 
-#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Pipelines/Pipelines.h"
 
 #include <cstdint>
 #include <memory>

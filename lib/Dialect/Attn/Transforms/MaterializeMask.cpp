@@ -7,7 +7,7 @@
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
-#include "TransformUtils.h"
+#include "attn/Dialect/Attn/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"

@@ -7,7 +7,8 @@
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
-#include "llvm/ADT/StringSwitch.h"
+#include "attn/Target/GpuTarget.h"
+
 #include "llvm/Support/MathExtras.h"
 
 namespace mlir {
@@ -20,26 +21,8 @@ namespace attn {
 using namespace mlir;
 using namespace mlir::attn;
 
-namespace {
-/// Query and key tile sizes (tokens) of a target.
-struct TargetTiles {
-  int64_t query, key;
-};
-} // namespace
-
-static std::optional<TargetTiles> getTargetTiles(StringRef target,
-                                                 int64_t headDim) {
-  // Large head dims halve the query tile where registers bound it; the
-  // mma.sync kernels also halve the key tile (D = 256 keeps O's 128 f32
-  // registers per thread, leaving room for 32 keys of S, not 64).
-  bool largeHead = !ShapedType::isDynamic(headDim) && headDim > 128;
-  return llvm::StringSwitch<std::optional<TargetTiles>>(target)
-      .Case("cpu", TargetTiles{16, 16})
-      .Cases({"sm_80", "sm_86", "sm_89", "sm_120a"},
-             TargetTiles{largeHead ? 64 : 128, largeHead ? 32 : 64})
-      .Cases({"sm_90a", "sm_100a"}, TargetTiles{largeHead ? 64 : 128, 128})
-      .Default(std::nullopt);
-}
+/// CPU tiles: the loop nest keeps a tile's scores in one small buffer.
+static constexpr TileSizes kCpuTiles = {16, 16};
 
 /// A patch of `tokens` tokens of `grid` for the CPU loop nest: from the
 /// last dimension, at most 16 along it, then powers of two along the others.
@@ -95,11 +78,28 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    if (!getTargetTiles(target, 0)) {
+    if (target != "cpu") {
+      gpuTarget = lookupGpuTarget(target);
+      if (!gpuTarget) {
+        getOperation()->emitError()
+            << "attn-plan: unknown target '" << target << "', expected cpu, "
+            << listGpuTargets();
+        return signalPassFailure();
+      }
+      family = gpuTarget->defaultFamily();
+      if (!kernel.empty()) {
+        std::optional<MmaFamily> requested = symbolizeMmaFamily(kernel);
+        if (!requested || !gpuTarget->supports(*requested)) {
+          getOperation()->emitError()
+              << "attn-plan: kernel '" << kernel << "' is not an MMA family "
+              << target << " executes";
+          return signalPassFailure();
+        }
+        family = *requested;
+      }
+    } else if (!kernel.empty()) {
       getOperation()->emitError()
-          << "attn-plan: unknown target '" << target
-          << "', expected cpu, sm_80, sm_86, sm_89, sm_90a, sm_100a or "
-             "sm_120a";
+          << "attn-plan: kernel = '" << kernel << "' needs a GPU target";
       return signalPassFailure();
     }
     for (auto [name, tile] :
@@ -121,9 +121,10 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
   }
 
   LogicalResult plan(AttentionOp op) {
-    TargetTiles sizes = *getTargetTiles(target, op.getHeadDim());
+    bool gpu = gpuTarget != nullptr;
+    TileSizes sizes =
+        gpu ? getDefaultTiles(family, op.getHeadDim()) : kCpuTiles;
     SmallVector<int64_t> grid = op.getTokenGrid();
-    bool gpu = target != "cpu";
     auto choose = [&](ArrayRef<int64_t> requested,
                       int64_t tokens) -> SmallVector<int64_t> {
       if (!requested.empty())
@@ -142,9 +143,8 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
     // tiles, 5.35 ms with 64 x 64, 5.17 ms with 64 x 128.
     PrecisionAttr precision = op.getPrecisionAttr();
     int64_t keyTokens = sizes.key;
-    if (gpu && precision && precision.getQk() &&
-        precision.getQk().isSignlessInteger() &&
-        llvm::is_contained({"sm_80", "sm_86", "sm_89"}, target)) {
+    if (gpu && family == MmaFamily::MmaSync && precision &&
+        precision.getQk() && precision.getQk().isSignlessInteger()) {
       queryTokens = std::min<int64_t>(queryTokens, kIntegerQueryTokens);
       Type pv = precision.getPv();
       bool sixteenBitProduct = !pv || pv.getIntOrFloatBitWidth() == 16;
@@ -165,5 +165,8 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
     op.setTilingAttr(TilingAttr::get(op.getContext(), query, key));
     return success();
   }
+
+  const GpuTarget *gpuTarget = nullptr;
+  MmaFamily family = MmaFamily::MmaSync;
 };
 } // namespace

@@ -1,13 +1,13 @@
 //===- NvvmBuilders.h - one small builder per GPU instruction ---*- C++ -*-===//
 //
-// Private to AttnTransforms: the tensor-core, shared-memory and warp
+// Private to AttnToNVVM: the tensor-core, shared-memory and warp
 // instructions the GPU kernels use, each behind one function so that the
 // kernel emitter reads as the algorithm (GPU-NOTES.md gives the layouts).
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTN_LIB_DIALECT_ATTN_TRANSFORMS_NVVMBUILDERS_H
-#define ATTN_LIB_DIALECT_ATTN_TRANSFORMS_NVVMBUILDERS_H
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_NVVMINTRINSICS_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_NVVMINTRINSICS_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -251,4 +251,4 @@ inline Value fma(OpBuilder &b, Location loc, Value x, Value y, Value z) {
 } // namespace attn
 } // namespace mlir
 
-#endif // ATTN_LIB_DIALECT_ATTN_TRANSFORMS_NVVMBUILDERS_H
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_NVVMINTRINSICS_H

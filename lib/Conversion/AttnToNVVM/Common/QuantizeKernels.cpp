@@ -1,4 +1,4 @@
-//===- GpuQuantizeKernels.cpp - quantization pre-kernels ------------------===//
+//===- QuantizeKernels.cpp - quantization pre-kernels ---------------------===//
 //
 // The GPU form of the quantization pre-steps of SEMANTICS.md section 3
 // (the ops attn-quantize splits out for the CPU): kernels that read Q, K
@@ -25,8 +25,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "GpuKernelBase.h"
-#include "NvvmBuilders.h"
+#include "QuantizeKernels.h"
+
+#include "KernelBuilderBase.h"
+#include "NvvmIntrinsics.h"
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
 

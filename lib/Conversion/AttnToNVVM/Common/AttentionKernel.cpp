@@ -1,4 +1,4 @@
-//===- GpuKernelEmitter.cpp - tensor-core attention kernels ---------------===//
+//===- AttentionKernel.cpp - the fused attention kernel -------------------===//
 //
 // The Ampere-class fused attention kernel (FlashAttention-2 structure):
 // one thread block per (query tile, head, batch), one warp per 16 query
@@ -11,21 +11,19 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "GpuKernelEmitter.h"
+#include "AttentionKernel.h"
 
-#include "GpuKernelBase.h"
+#include "KernelBuilderBase.h"
+#include "NvvmIntrinsics.h"
 
-#include "NvvmBuilders.h"
-#include "TransformUtils.h"
+#include "attn/Dialect/Attn/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "llvm/Support/MathExtras.h"
 
 #include <cmath>
-#include <numeric>
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -1302,62 +1300,3 @@ mlir::attn::detail::emitAttentionKernel(AttentionOp op, gpu::GPUModuleOp module,
       .build(name);
 }
 
-//===----------------------------------------------------------------------===//
-// Heads with weight 0
-//===----------------------------------------------------------------------===//
-
-namespace {
-class ZeroHeadsKernelBuilder : KernelBuilderBase {
-public:
-  using KernelBuilderBase::KernelBuilderBase;
-  KernelLaunch build(StringRef name, ArrayRef<int64_t> heads) {
-    constexpr int64_t kThreads = 128;
-    addTensorParams("out", op.getOutput(), {"b", "h", "n"});
-    addTensorParams("lse", op.getLseOutput(), {"b", "h", "n"});
-    addParam("batch", b.getI32Type());
-    addParam("seq_q", b.getI32Type());
-    createFunction(name, kThreads);
-    BlockCoordinates block = launchOverHeads(GridFactor{1, "seq_q", kThreads},
-                                             static_cast<int64_t>(heads.size()));
-
-    // One thread per query row: O = 0, LSE = -inf.
-    Value row = add(mul(block.x, idx(kThreads)),
-                    gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
-    SmallVector<Value> headValues;
-    for (int64_t h : heads)
-      headValues.push_back(idx(h));
-    Value head = selectBySlot(block.headSlot, headValues);
-    Value batch = block.batch;
-    auto inRange = scf::IfOp::create(b, loc, lt(row, toIndex(param("seq_q"))),
-                                     false);
-    b.setInsertionPointToStart(inRange.thenBlock());
-    Type outType = cast<MemRefType>(op.getOutput().getType()).getElementType();
-    Value outRow = elementOffset(
-        {{batch, "out_stride_b"}, {head, "out_stride_h"}, {row, "out_stride_n"}});
-    Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(outType));
-    for (int64_t c = 0; c < op.getValueHeadDim(); ++c)
-      LLVM::StoreOp::create(
-          b, loc, zero,
-          globalAt(param("out"),
-                   i64Add(outRow, arith::ConstantIntOp::create(
-                                      b, loc, b.getI64Type(), c)),
-                   byteWidth(outType)));
-    if (op.getLseOutput()) {
-      Value offset = elementOffset(
-          {{batch, "lse_stride_b"}, {head, "lse_stride_h"}, {row, "lse_stride_n"}});
-      LLVM::StoreOp::create(b, loc, negInf(),
-                            globalAt(param("lse"), offset, 4));
-    }
-    b.setInsertionPointAfter(inRange);
-    finishFunction();
-    return launch;
-  }
-};
-} // namespace
-
-KernelLaunch mlir::attn::detail::emitZeroHeadsKernel(AttentionOp op,
-                                                     gpu::GPUModuleOp module,
-                                                     StringRef name,
-                                                     ArrayRef<int64_t> heads) {
-  return ZeroHeadsKernelBuilder(op, module).build(name, heads);
-}

@@ -1,8 +1,8 @@
-//===- TransformUtils.cpp - helpers shared by attn passes -----------------===//
+//===- Utils.cpp - helpers every attn lowering shares ---------------------===//
 
-#include "TransformUtils.h"
+#include "attn/Dialect/Attn/Utils/Utils.h"
 
-#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
 
@@ -31,14 +31,6 @@ Value mlir::attn::createConstantGlobal(OpBuilder &builder, Location loc,
       /*constant=*/true, /*alignment=*/nullptr);
   symbolTable.insert(global, symbolTableOp->getRegion(0).front().begin());
   return memref::GetGlobalOp::create(builder, loc, type, global.getSymName());
-}
-
-void mlir::attn::addOneShotBufferization(OpPassManager &pm) {
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
 }
 
 SmallVector<mlir::attn::HeadSet> mlir::attn::partitionHeads(AttentionOp op) {

@@ -1,8 +1,10 @@
 //===- GpuPipeline.cpp - attn.attention to a GPU binary -------------------===//
 
-#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Pipelines/Pipelines.h"
 
-#include "TransformUtils.h"
+#include "attn/Conversion/Passes.h"
+#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Target/GpuTarget.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -20,24 +22,26 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   addOneShotBufferization(pm);
   AttnPlanOptions plan;
   plan.target = options.target;
+  plan.kernel = options.kernel;
   plan.queryTile = options.queryTile;
   plan.keyTile = options.keyTile;
   pm.addPass(createAttnPlan(plan));
   pm.addPass(createAttnSparsity());
   AttnLowerToGpuOptions lower;
   lower.target = options.target;
+  lower.kernel = options.kernel;
   lower.stages = options.stages;
   pm.addPass(createAttnLowerToGpu(lower));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
+  // The chip and its PTX features come from the table (an unknown chip
+  // has already failed attn-plan).
   GpuNVVMAttachTargetOptions attach;
-  attach.chip = options.chip.empty() ? options.target : options.chip;
+  attach.chip = options.target;
   attach.optLevel = 3;
-  // Ada's dense FP8 mma.sync (the LLVM intrinsic) needs PTX 8.4; the
-  // sm_89 default, 7.8, aborts instruction selection.
-  if (options.target == "sm_89")
-    attach.features = "+ptx84";
+  if (const GpuTarget *target = lookupGpuTarget(options.target))
+    attach.features = target->ptxFeatures.str();
   pm.addPass(createGpuNVVMAttachTarget(attach));
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createSCFToControlFlowPass());
@@ -60,12 +64,13 @@ struct GpuPipelineCommandLineOptions
     : PassPipelineOptions<GpuPipelineCommandLineOptions> {
   Option<std::string> target{
       *this, "target",
-      llvm::cl::desc("Kernel class: sm_80, sm_86 or sm_89"),
+      llvm::cl::desc("The chip the code is for: sm_80, sm_86, sm_89, sm_90a, "
+                     "sm_100a or sm_120a"),
       llvm::cl::init("sm_80")};
-  Option<std::string> chip{
-      *this, "chip",
-      llvm::cl::desc("Chip ptxas compiles for (default: target; sm_90 runs "
-                     "the Ampere-class kernel on Hopper)"),
+  Option<std::string> kernel{
+      *this, "kernel",
+      llvm::cl::desc("MMA family of the kernels: mma_sync, wgmma or tcgen05 "
+                     "(default: the chip's best implemented one)"),
       llvm::cl::init("")};
   Option<std::string> format{
       *this, "format",
@@ -91,7 +96,7 @@ void mlir::attn::registerGpuPipeline() {
       [](OpPassManager &pm, const GpuPipelineCommandLineOptions &options) {
         GpuPipelineOptions o;
         o.target = options.target;
-        o.chip = options.chip;
+        o.kernel = options.kernel;
         o.format = options.format;
         o.stages = options.stages;
         o.queryTile.assign(options.queryTile.begin(), options.queryTile.end());

@@ -1,13 +1,13 @@
 //===- LoopNestEmitter.h - the CPU loop nest of attn.attention --*- C++ -*-===//
 //
-// Private to AttnTransforms: the emitter of attn-lower-to-loops, split over
-// LowerToLoops.cpp (the schedule, masks, heads) and LowerQuantization.cpp
+// Private to AttnToLoops: the emitter of attn-lower-to-loops, split over
+// AttnToLoops.cpp (the schedule, masks, heads) and LowerQuantization.cpp
 // (the quantization pre-passes and roundings of SEMANTICS.md section 3).
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTN_LIB_DIALECT_ATTN_TRANSFORMS_LOOPNESTEMITTER_H
-#define ATTN_LIB_DIALECT_ATTN_TRANSFORMS_LOOPNESTEMITTER_H
+#ifndef ATTN_LIB_CONVERSION_ATTNTOLOOPS_LOOPNESTEMITTER_H
+#define ATTN_LIB_CONVERSION_ATTNTOLOOPS_LOOPNESTEMITTER_H
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 
@@ -173,10 +173,6 @@ void emitQuantizationSteps(AttentionOp op, PrecisionAttr precision,
                            const DenseMap<QuantizedRole, Value> &buffers,
                            QuantizationEmitter &emitter);
 
-/// Lowers one attn.key_mean, attn.query_block_mean, attn.quantize_rows or
-/// attn.quantize_value on memrefs in place of `op` (which it erases).
-void lowerQuantizationStep(Operation *op);
-
 /// Emits the loop nest of one attn.attention. Scalar code: the point is the
 /// schedule (tiles, online softmax, masking), not CPU speed.
 class LoopNestEmitter : public QuantizationEmitter {
@@ -299,4 +295,4 @@ private:
 } // namespace attn
 } // namespace mlir
 
-#endif // ATTN_LIB_DIALECT_ATTN_TRANSFORMS_LOOPNESTEMITTER_H
+#endif // ATTN_LIB_CONVERSION_ATTNTOLOOPS_LOOPNESTEMITTER_H

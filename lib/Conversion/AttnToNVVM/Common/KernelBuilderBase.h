@@ -1,15 +1,17 @@
-//===- GpuKernelBase.h - scaffolding of the GPU kernel builders -*- C++ -*-===//
+//===- KernelBuilderBase.h - what every kernel builder shares -*- C++ -*-===//
 //
-// Private to AttnTransforms: what every kernel builder of attn-lower-to-gpu
+// Private to AttnToNVVM: what every kernel builder of attn-lower-to-gpu
 // shares (the attention kernel, the quantization pre-kernels): the
 // signature by parameter name, index arithmetic, global addresses.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTN_LIB_DIALECT_ATTN_TRANSFORMS_GPUKERNELBASE_H
-#define ATTN_LIB_DIALECT_ATTN_TRANSFORMS_GPUKERNELBASE_H
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_KERNELBUILDERBASE_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_KERNELBUILDERBASE_H
 
-#include "GpuKernelEmitter.h"
+#include "KernelConfig.h"
+
+#include "attn/Conversion/AttnToNVVM/KernelManifest.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -250,4 +252,4 @@ protected:
 } // namespace attn
 } // namespace mlir
 
-#endif // ATTN_LIB_DIALECT_ATTN_TRANSFORMS_GPUKERNELBASE_H
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_KERNELBUILDERBASE_H

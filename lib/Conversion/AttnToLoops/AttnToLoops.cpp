@@ -1,4 +1,4 @@
-//===- LowerToLoops.cpp - attn.attention to a tiled loop nest -------------===//
+//===- AttnToLoops.cpp - attn.attention to a tiled loop nest --------------===//
 //
 // The CPU form of the tiled schedule: query tiles x key tiles with an online
 // softmax in f32, the mask predicate on partial tiles only, the head rules
@@ -8,15 +8,19 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attn/Dialect/Attn/Transforms/Passes.h"
+#include "attn/Conversion/AttnToLoops/AttnToLoops.h"
+#include "attn/Conversion/Passes.h"
 
 #include "LoopNestEmitter.h"
-#include "TransformUtils.h"
+
+#include "attn/Dialect/Attn/Utils/Utils.h"
+
+#include "mlir/IR/PatternMatch.h"
 
 namespace mlir {
 namespace attn {
 #define GEN_PASS_DEF_ATTNLOWERTOLOOPS
-#include "attn/Dialect/Attn/Transforms/Passes.h.inc"
+#include "attn/Conversion/Passes.h.inc"
 } // namespace attn
 } // namespace mlir
 
@@ -582,6 +586,31 @@ static LogicalResult checkSupported(AttentionOp op) {
   return success();
 }
 
+LogicalResult mlir::attn::lowerAttentionToLoops(RewriterBase &rewriter,
+                                                AttentionOp op,
+                                                int64_t queryTile,
+                                                int64_t keyTile) {
+  if (failed(checkSupported(op)))
+    return failure();
+  rewriter.setInsertionPoint(op);
+  // The tile shapes: the arguments (flat), else the op's tiling (attn-plan;
+  // N-D tilings walk boxes of the masks' token grid), else 16 x 16.
+  SmallVector<int64_t> queries = {16}, keys = {16}, tokenGrid;
+  TilingAttr tiling = op.getTilingAttr();
+  if (queryTile || keyTile || !tiling) {
+    queries = {queryTile ? queryTile : 16};
+    keys = {keyTile ? keyTile : 16};
+  } else {
+    queries.assign(tiling.getQuery().begin(), tiling.getQuery().end());
+    keys.assign(tiling.getKey().begin(), tiling.getKey().end());
+    if (tiling.getRank() > 1)
+      tokenGrid = op.getTokenGrid(); // checked by the verifier
+  }
+  LoopNestEmitter(op, rewriter, queries, keys, tokenGrid).emit();
+  rewriter.eraseOp(op);
+  return success();
+}
+
 namespace {
 struct AttnLowerToLoopsPass
     : mlir::attn::impl::AttnLowerToLoopsBase<AttnLowerToLoopsPass> {
@@ -603,39 +632,15 @@ struct AttnLowerToLoopsPass
       if (isa<KeyMeanOp, QueryBlockMeanOp, QuantizeRowsOp, QuantizeValueOp>(op))
         steps.push_back(op);
     });
-    for (Operation *step : steps) {
-      if (step->getNumResults() != 0) {
-        step->emitOpError() << "attn-lower-to-loops needs memref operands; "
-                               "bufferize first";
+    IRRewriter rewriter(&getContext());
+    for (Operation *step : steps)
+      if (failed(lowerQuantizationStepToLoops(rewriter, step)))
         return signalPassFailure();
-      }
-      lowerQuantizationStep(step);
-    }
     SmallVector<AttentionOp> ops;
     getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });
-    for (AttentionOp op : ops) {
-      if (failed(checkSupported(op)))
+    for (AttentionOp op : ops)
+      if (failed(lowerAttentionToLoops(rewriter, op, queryTile, keyTile)))
         return signalPassFailure();
-      OpBuilder builder(op);
-      // The tile sizes: the options, else the op's flat tiling (attn-plan),
-      // else 16. N-D tilings are for grid tiles of the GPU backends; the
-      // CPU loop nest tiles the flat sequence.
-      // The tile shapes: the options (flat), else the op's tiling (attn-plan;
-      // N-D tilings walk boxes of the masks' token grid), else 16 x 16.
-      SmallVector<int64_t> queries = {16}, keys = {16}, tokenGrid;
-      TilingAttr tiling = op.getTilingAttr();
-      if (queryTile || keyTile || !tiling) {
-        queries = {queryTile ? queryTile : 16};
-        keys = {keyTile ? keyTile : 16};
-      } else {
-        queries.assign(tiling.getQuery().begin(), tiling.getQuery().end());
-        keys.assign(tiling.getKey().begin(), tiling.getKey().end());
-        if (tiling.getRank() > 1)
-          tokenGrid = op.getTokenGrid(); // checked by the verifier
-      }
-      LoopNestEmitter(op, builder, queries, keys, tokenGrid).emit();
-      op.erase();
-    }
   }
 };
 } // namespace

@@ -1,14 +1,18 @@
-//===- TransformUtils.h - helpers shared by attn passes ----------*- C++ -*-===//
+//===- Utils.h - helpers every attn lowering shares --------------*- C++ -*-===//
+//
+// What the CPU loop nest, the GPU kernels and the transformations all
+// derive from an op the same way: its head sets (one loop nest or kernel
+// each), constant tables.
+//
+//===----------------------------------------------------------------------===//
 
-#ifndef ATTN_LIB_DIALECT_ATTN_TRANSFORMS_TRANSFORMUTILS_H
-#define ATTN_LIB_DIALECT_ATTN_TRANSFORMS_TRANSFORMUTILS_H
+#ifndef ATTN_DIALECT_ATTN_UTILS_UTILS_H
+#define ATTN_DIALECT_ATTN_UTILS_UTILS_H
 
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinAttributes.h"
-#include "mlir/Pass/PassManager.h"
 
 namespace mlir {
 namespace attn {
@@ -19,11 +23,6 @@ namespace attn {
 Value createConstantGlobal(OpBuilder &builder, Location loc,
                            Operation *symbolTableOp, StringRef name,
                            DenseElementsAttr values);
-
-/// One-shot bufferization of attn.attention on tensors (a no-op on memref
-/// IR): O and LSE are written into their destinations, function boundaries
-/// take identity-layout memrefs.
-void addOneShotBufferization(OpPassManager &pm);
 
 /// Whether a segments mask inside `mask` has renormalize = false, which
 /// moves that mask after the softmax (SEMANTICS.md 2.5) for its heads.
@@ -51,4 +50,4 @@ SmallVector<HeadSet> partitionHeads(AttentionOp op);
 } // namespace attn
 } // namespace mlir
 
-#endif // ATTN_LIB_DIALECT_ATTN_TRANSFORMS_TRANSFORMUTILS_H
+#endif // ATTN_DIALECT_ATTN_UTILS_UTILS_H

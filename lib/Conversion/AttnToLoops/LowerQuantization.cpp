@@ -10,6 +10,10 @@
 
 #include "LoopNestEmitter.h"
 
+#include "attn/Conversion/AttnToLoops/AttnToLoops.h"
+
+#include "mlir/IR/PatternMatch.h"
+
 using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::detail;
@@ -449,9 +453,13 @@ void mlir::attn::detail::emitQuantizationSteps(
                               buffers.lookup(QuantizedRole::ValueScales));
 }
 
-void mlir::attn::detail::lowerQuantizationStep(Operation *op) {
-  OpBuilder builder(op);
-  QuantizationEmitter emitter(builder, op->getLoc());
+LogicalResult mlir::attn::lowerQuantizationStepToLoops(RewriterBase &rewriter,
+                                                       Operation *op) {
+  if (op->getNumResults() != 0)
+    return op->emitOpError()
+           << "attn-lower-to-loops needs memref operands; bufferize first";
+  rewriter.setInsertionPoint(op);
+  QuantizationEmitter emitter(rewriter, op->getLoc());
   if (auto keyMean = dyn_cast<KeyMeanOp>(op)) {
     emitter.emitKeyMean(keyMean.getKey(), keyMean.getMean());
   } else if (auto blockMean = dyn_cast<QueryBlockMeanOp>(op)) {
@@ -474,9 +482,10 @@ void mlir::attn::detail::lowerQuantizationStep(Operation *op) {
     emitter.emitQuantizeValue(value.getValue(), value.getTo(),
                               value.getValues(), value.getScales());
   } else {
-    llvm_unreachable("not a quantization step");
+    return op->emitOpError() << "is not a quantization pre-step";
   }
-  op->erase();
+  rewriter.eraseOp(op);
+  return success();
 }
 Value QuantizationEmitter::nvfp4BlockScale(Value absMax) {
   Value isZero =

@@ -1,0 +1,33 @@
+//===- AttnToLoops.h - attn.attention to a CPU loop nest --------*- C++ -*-===//
+//
+// The reusable entry points of attn-lower-to-loops: the tiled online-softmax
+// loop nest of one op, and the loops of one quantization pre-step.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_CONVERSION_ATTNTOLOOPS_ATTNTOLOOPS_H
+#define ATTN_CONVERSION_ATTNTOLOOPS_ATTNTOLOOPS_H
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+namespace mlir {
+class RewriterBase;
+namespace attn {
+
+/// Replaces `op` (memref operands) by its loop nest. Tile shapes:
+/// `queryTile` / `keyTile` when non-zero (flat tiles), else the op's tiling
+/// (attn-plan; N-D tilings walk boxes of the mask's token grid), else 16.
+LogicalResult lowerAttentionToLoops(RewriterBase &rewriter, AttentionOp op,
+                                    int64_t queryTile = 0,
+                                    int64_t keyTile = 0);
+
+/// Replaces a quantization pre-step on memrefs (attn.key_mean,
+/// attn.query_block_mean, attn.quantize_rows, attn.quantize_value) by its
+/// loops.
+LogicalResult lowerQuantizationStepToLoops(RewriterBase &rewriter,
+                                           Operation *step);
+
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_CONVERSION_ATTNTOLOOPS_ATTNTOLOOPS_H

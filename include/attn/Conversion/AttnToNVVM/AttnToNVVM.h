@@ -1,0 +1,53 @@
+//===- AttnToNVVM.h - attn.attention to GPU kernels -------------*- C++ -*-===//
+//
+// The reusable entry point of attn-lower-to-gpu, for compilers that embed
+// the lowering: one attn.attention on memrefs becomes gpu.func kernels
+// (NVVM, for one chip of the GpuTarget table and one MMA family) and the
+// gpu.launch_func calls that run them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_CONVERSION_ATTNTONVVM_ATTNTONVVM_H
+#define ATTN_CONVERSION_ATTNTONVVM_ATTNTONVVM_H
+
+#include "attn/Conversion/AttnToNVVM/KernelManifest.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Target/GpuTarget.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+#include <optional>
+
+namespace mlir {
+class RewriterBase;
+namespace attn {
+
+/// How the kernels of one op are built.
+struct GpuKernelOptions {
+  /// The chip the code is for.
+  const GpuTarget *target = nullptr;
+  /// The MMA family; none: the chip's default (GpuTarget::defaultFamily).
+  std::optional<MmaFamily> family;
+  /// Depth of the K/V pipeline (2 to 4).
+  int64_t stages = 2;
+};
+
+/// The family `options` select, or a diagnostic on `op` when the chip
+/// lacks it or no engine implements it yet.
+FailureOr<MmaFamily> selectMmaFamily(Operation *op,
+                                     const GpuKernelOptions &options);
+
+/// Lowers `op` (memref operands) into kernels appended to `kernels` and
+/// gpu.launch_func calls (with device scratch allocations) at the op, then
+/// erases it. Appends the launches and scratch buffers, in launch order,
+/// to `manifest`. On failure emits a diagnostic; the IR may hold kernels
+/// emitted before the failure.
+LogicalResult lowerAttentionToGpu(RewriterBase &rewriter, AttentionOp op,
+                                  gpu::GPUModuleOp kernels,
+                                  const GpuKernelOptions &options,
+                                  KernelManifest &manifest);
+
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_CONVERSION_ATTNTONVVM_ATTNTONVVM_H

@@ -1,0 +1,107 @@
+//===- GpuTarget.h - what each GPU chip offers the kernels ------*- C++ -*-===//
+//
+// One capability table for every NVIDIA chip attn compiles for. attn-plan,
+// the GPU lowering, the GPU pipeline, the manifest and the Python package
+// (through `attn-opt --attn-gpu-targets`) read chips, PTX features, MMA
+// families and limits from here; no other file spells a chip name.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_TARGET_GPUTARGET_H
+#define ATTN_TARGET_GPUTARGET_H
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <optional>
+#include <string>
+
+namespace llvm {
+class raw_ostream;
+} // namespace llvm
+
+namespace mlir {
+namespace attn {
+
+/// A family of tensor-core instructions; each has its own MMA engine in the
+/// GPU backend (lib/Conversion/AttnToNVVM/<Family>/).
+enum class MmaFamily {
+  /// Warp-level `mma.sync` m16n8kK with ldmatrix and cp.async (Ampere
+  /// onwards; sm_120a adds block-scaled forms).
+  MmaSync,
+  /// Warpgroup-level `wgmma.mma_async` with TMA and mbarriers (sm_90a).
+  Wgmma,
+  /// Single-thread `tcgen05.mma` into tensor memory (sm_100a).
+  Tcgen05,
+};
+
+/// `mma_sync`, `wgmma`, `tcgen05`.
+StringRef stringifyMmaFamily(MmaFamily family);
+std::optional<MmaFamily> symbolizeMmaFamily(StringRef name);
+
+/// Query and key tile sizes in tokens.
+struct TileSizes {
+  int64_t query = 0, key = 0;
+};
+
+/// What one chip offers the kernels.
+struct GpuTarget {
+  /// The name of the chip the code is for, as ptxas spells it.
+  StringRef chip;
+  /// Its compute capability.
+  unsigned major = 0, minor = 0;
+  /// `sm_XYa`: the code runs on compute capability X.Y only (otherwise on
+  /// every X.Z with Z >= Y).
+  bool archSpecific = false;
+  /// NVVM target features (the PTX version the kernels need).
+  StringRef ptxFeatures;
+  /// The MMA families the chip executes natively, best first.
+  ArrayRef<MmaFamily> families;
+  /// `mma.sync` m16n8k32 with E4M3 operands exists (sm_89 onwards)...
+  bool fp8MmaSync = false;
+  /// ... and runs on FP8 tensor cores (Hopper and sm_100a emulate it with
+  /// f16 MMAs: correct, not fast).
+  bool nativeFp8MmaSync = false;
+  /// `mma.sync` m16n8k64 s4 runs at twice the int8 rate (not on Hopper
+  /// and later, which emulate it).
+  bool nativeInt4MmaSync = false;
+  /// Block-scaled `mma.sync` (mxf8f6f4, mxf4nvf4).
+  bool blockScaledMma = false;
+  /// `cp.async.bulk.tensor` (TMA) and transaction mbarriers.
+  bool tma = false;
+  /// Largest dynamic shared memory one thread block may use (opt-in).
+  int64_t maxSharedBytesPerBlock = 0;
+  int64_t maxRegistersPerThread = 255;
+
+  bool supports(MmaFamily family) const;
+  bool hasWgmma() const { return supports(MmaFamily::Wgmma); }
+  bool hasTcgen05() const { return supports(MmaFamily::Tcgen05); }
+  /// The family a kernel uses when none is requested: the best supported
+  /// one whose engine exists.
+  MmaFamily defaultFamily() const;
+};
+
+/// Every chip attn compiles for, in the order of their capability.
+ArrayRef<GpuTarget> getGpuTargets();
+/// The table row of `chip`, or null.
+const GpuTarget *lookupGpuTarget(StringRef chip);
+/// "sm_80, sm_86, ..." for diagnostics.
+std::string listGpuTargets();
+
+/// Whether the GPU backend has an MMA engine for `family` (the one place to
+/// update when an engine lands; the backend checks it against its engines).
+bool isMmaFamilyImplemented(MmaFamily family);
+
+/// The tile sizes a kernel of `family` starts from for head dim `headDim`
+/// (dynamic: the small-head sizes): register-bound for warp-level MMAs.
+TileSizes getDefaultTiles(MmaFamily family, int64_t headDim);
+
+/// The table as JSON (`attn-opt --attn-gpu-targets`; format documented in
+/// docs/design/GpuBackend.md).
+void printGpuTargetsJson(llvm::raw_ostream &os);
+
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_TARGET_GPUTARGET_H

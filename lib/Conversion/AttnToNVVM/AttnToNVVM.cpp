@@ -1,0 +1,184 @@
+//===- AttnToNVVM.cpp - attn.attention to GPU kernels ---------------------===//
+//
+// lowerAttentionToGpu: one op becomes its kernels (quantization
+// pre-kernels, the zero-heads kernel, one attention kernel per head set)
+// in the gpu.module @attn_kernels and the gpu.launch_func calls that run
+// them. attn-lower-to-gpu applies it to every op of a module and records
+// the launches (KernelManifest) for attn-export-artifacts.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Conversion/AttnToNVVM/AttnToNVVM.h"
+#include "attn/Conversion/Passes.h"
+
+#include "Common/AttentionKernel.h"
+#include "Common/AuxKernels.h"
+#include "Common/QuantizeKernels.h"
+#include "HostLaunch.h"
+#include "KernelSupport.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir {
+namespace attn {
+#define GEN_PASS_DEF_ATTNLOWERTOGPU
+#include "attn/Conversion/Passes.h.inc"
+} // namespace attn
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::detail;
+
+FailureOr<MmaFamily>
+mlir::attn::selectMmaFamily(Operation *op, const GpuKernelOptions &options) {
+  const GpuTarget &target = *options.target;
+  MmaFamily family = options.family.value_or(target.defaultFamily());
+  if (!target.supports(family))
+    return op->emitError() << "attn-lower-to-gpu: kernel = "
+                           << stringifyMmaFamily(family) << " is not an MMA "
+                           << "family " << target.chip << " executes";
+  if (!isMmaFamilyImplemented(family))
+    return op->emitError()
+           << "attn-lower-to-gpu: the " << stringifyMmaFamily(family)
+           << " kernels for " << target.chip
+           << " are not implemented yet; kernel = mma_sync runs the "
+              "warp-level kernel on this chip";
+  return family;
+}
+
+LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
+                                              AttentionOp op,
+                                              gpu::GPUModuleOp kernels,
+                                              const GpuKernelOptions &options,
+                                              KernelManifest &manifest) {
+  FailureOr<MmaFamily> family = selectMmaFamily(op, options);
+  if (failed(family))
+    return failure();
+  FailureOr<KernelPrecision> precision =
+      checkSupported(op, *options.target);
+  if (failed(precision))
+    return failure();
+  FailureOr<KernelShape> shape =
+      getKernelShape(op, *family, options.stages);
+  if (failed(shape))
+    return failure();
+  SmallVector<KernelHeads, 2> sets;
+  SmallVector<int64_t> zeroHeads;
+  splitHeads(op, sets, zeroHeads);
+
+  auto uniqueName = [&](StringRef base) {
+    std::string name = base.str();
+    for (int i = 0; kernels.lookupSymbol(name); ++i)
+      name = (base + "_" + Twine(i)).str();
+    return name;
+  };
+  // The pre-kernels run first; their buffers live for this op.
+  SmallVector<KernelLaunch, 2> launches;
+  SmallVector<ScratchBuffer> scratch;
+  emitQuantizationKernels(op, kernels, uniqueName("attn_quantize"), *shape,
+                          *precision, launches, scratch);
+  for (const ScratchBuffer &buffer : scratch)
+    for (const ScratchBuffer &recorded : manifest.scratch)
+      if (recorded.name == buffer.name)
+        return op.emitOpError()
+               << "attn-lower-to-gpu: a second quantized attention op in "
+                  "one module would share scratch buffer '"
+               << buffer.name << "'; compile such ops in separate modules";
+  if (!zeroHeads.empty())
+    launches.push_back(emitZeroHeadsKernel(
+        op, kernels, uniqueName("attn_zero_heads"), zeroHeads));
+  for (const KernelHeads &heads : sets) {
+    FailureOr<KernelLaunch> launch = emitAttentionKernel(
+        op, kernels, uniqueName("attn_fwd"), heads, *shape, *precision);
+    if (failed(launch))
+      return failure();
+    launches.push_back(*launch);
+  }
+
+  // The op becomes one launch per kernel, in manifest order.
+  rewriter.setInsertionPoint(op);
+  if (failed(emitHostLaunches(rewriter, op, kernels, launches, scratch)))
+    return failure();
+  rewriter.eraseOp(op);
+  manifest.kernelFamily = stringifyMmaFamily(*family).str();
+  llvm::append_range(manifest.kernels, launches);
+  llvm::append_range(manifest.scratch, scratch);
+  return success();
+}
+
+namespace {
+struct AttnLowerToGpuPass
+    : mlir::attn::impl::AttnLowerToGpuBase<AttnLowerToGpuPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    GpuKernelOptions options;
+    options.target = lookupGpuTarget(target);
+    if (!options.target) {
+      module.emitError() << "attn-lower-to-gpu: unknown target '" << target
+                         << "', expected one of " << listGpuTargets();
+      return signalPassFailure();
+    }
+    if (!kernel.empty()) {
+      options.family = symbolizeMmaFamily(kernel);
+      if (!options.family) {
+        module.emitError() << "attn-lower-to-gpu: unknown kernel '" << kernel
+                           << "', expected mma_sync, wgmma or tcgen05";
+        return signalPassFailure();
+      }
+    }
+    if (stages < 2 || stages > 4) {
+      module.emitError() << "attn-lower-to-gpu: stages = "
+                         << static_cast<int64_t>(stages)
+                         << " is not supported; expected 2, 3 or 4";
+      return signalPassFailure();
+    }
+    options.stages = stages;
+    SmallVector<AttentionOp> ops;
+    module.walk([&](AttentionOp op) { ops.push_back(op); });
+    if (ops.empty())
+      return;
+
+    IRRewriter rewriter(module.getContext());
+    auto kernels =
+        module.lookupSymbol<gpu::GPUModuleOp>(getKernelModuleName());
+    if (!kernels) {
+      rewriter.setInsertionPointToEnd(module.getBody());
+      kernels = gpu::GPUModuleOp::create(rewriter, module.getLoc(),
+                                         getKernelModuleName());
+    }
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    rewriter.getUnitAttr());
+    KernelManifest manifest;
+    if (hasKernelManifest(module)) {
+      FailureOr<KernelManifest> recorded = readKernelManifest(module);
+      if (failed(recorded))
+        return signalPassFailure();
+      manifest = std::move(*recorded);
+    }
+    std::string recordedFamily = manifest.kernelFamily;
+    for (AttentionOp op : ops)
+      if (failed(lowerAttentionToGpu(rewriter, op, kernels, options,
+                                     manifest)))
+        return signalPassFailure();
+    if (!recordedFamily.empty() && recordedFamily != manifest.kernelFamily) {
+      module.emitError() << "attn-lower-to-gpu: the module already holds "
+                         << recordedFamily
+                         << " kernels; one module takes one kernel family, "
+                            "got "
+                         << manifest.kernelFamily;
+      return signalPassFailure();
+    }
+    writeKernelManifest(module, manifest);
+  }
+};
+} // namespace

@@ -1,0 +1,67 @@
+//===- KernelConfig.h - what the lowering decided for a kernel --*- C++ -*-===//
+//
+// Private to AttnToNVVM: the heads, tile shapes and precision one kernel is
+// built for, as the lowering (KernelSupport.cpp) derives them from the op,
+// its attributes and the target. Every kernel builder reads them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_KERNELCONFIG_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_KERNELCONFIG_H
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+namespace mlir {
+namespace attn {
+namespace detail {
+
+/// The heads one kernel serves, with their mask.
+struct KernelHeads {
+  MaskAttrInterface mask;
+  /// Query heads (blockIdx.y indexes this list).
+  SmallVector<int64_t> heads;
+  /// The mask's table in the op's `tile_classes`.
+  int64_t classTable = 0;
+};
+
+/// Tile and pipeline shape of the attention kernel.
+struct KernelShape {
+  /// Query and key tile shapes (tokens per grid dimension; one entry for
+  /// flat tiles) and the token grid they tile (empty for flat tiles).
+  SmallVector<int64_t> queryShape, keyShape, grid;
+  int64_t stages = 2;
+};
+
+/// How the kernels compute Q.K and P.V (SEMANTICS.md section 3), as the
+/// GPU realizes a precision: the pre-kernels write quantized Q and K (and
+/// V where P.V needs another type) into scratch buffers the attention
+/// kernel reads.
+struct KernelPrecision {
+  /// Bits of the integer Q and K (8 or 4); 0: Q.K in the inputs' type.
+  int64_t qkBits = 0;
+  /// Scale groups of Q and K (with qkBits).
+  GranularityKind granularity = GranularityKind::Token;
+  int64_t granularitySize = 0;
+  bool smoothK = false;
+  /// smooth_q: Q minus its mean over blocks of smoothQBlock queries; the
+  /// scores get dS back.
+  bool smoothQ = false;
+  int64_t smoothQBlock = 0;
+  /// The type P and V are multiplied in (f16, bf16, f8E4M3FN).
+  Type pvType;
+  /// V is read from the pre-kernels' `v_quant` instead of `v`: rounded to
+  /// the 16-bit pvType, or E4M3 V^T per key tile (fp8Value()).
+  bool valueConverted = false;
+  Accumulation accumulation = Accumulation::F32;
+
+  bool quantizedQK() const { return qkBits != 0; }
+  bool fp8Value() const { return pvType && isa<Float8E4M3FNType>(pvType); }
+  /// Bytes of one row of quantized Q or K.
+  int64_t rowBytes(int64_t headDim) const { return headDim * qkBits / 8; }
+};
+
+} // namespace detail
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_KERNELCONFIG_H

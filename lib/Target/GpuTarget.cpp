@@ -1,0 +1,139 @@
+//===- GpuTarget.cpp - the GPU capability table ---------------------------===//
+
+#include "attn/Target/GpuTarget.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+static constexpr MmaFamily kWarpLevel[] = {MmaFamily::MmaSync};
+static constexpr MmaFamily kHopper[] = {MmaFamily::Wgmma, MmaFamily::MmaSync};
+static constexpr MmaFamily kBlackwell[] = {MmaFamily::Tcgen05,
+                                           MmaFamily::MmaSync};
+
+/// Shared memory per block (opt-in maxima of the CUDA programming guide's
+/// compute capability table): 163 KB on sm_80, 99 KB on sm_86/89/120,
+/// 227 KB on sm_90/100.
+static constexpr int64_t k99KB = 99 * 1024, k163KB = 163 * 1024,
+                         k227KB = 227 * 1024;
+
+// PTX versions: sm_89's default (7.8) cannot select the E4M3 mma.sync
+// intrinsic, and sm_90a's (8.0) cannot either; 8.4 can. sm_100a (8.6) and
+// sm_120a (8.7) default high enough.
+static const GpuTarget kTargets[] = {
+    // chip, capability, arch-specific, PTX features, MMA families,
+    // fp8 mma.sync (exists, native), native int4 mma.sync, block-scaled
+    // mma.sync, TMA, shared memory per block.
+    {"sm_80", 8, 0, false, "", kWarpLevel, false, false, true, false, false,
+     k163KB},
+    {"sm_86", 8, 6, false, "", kWarpLevel, false, false, true, false, false,
+     k99KB},
+    {"sm_89", 8, 9, false, "+ptx84", kWarpLevel, true, true, true, false,
+     false, k99KB},
+    {"sm_90a", 9, 0, true, "+ptx84", kHopper, true, false, false, false, true,
+     k227KB},
+    {"sm_100a", 10, 0, true, "", kBlackwell, true, false, false, false, true,
+     k227KB},
+    {"sm_120a", 12, 0, true, "", kWarpLevel, true, true, false, true, true,
+     k99KB},
+};
+
+StringRef mlir::attn::stringifyMmaFamily(MmaFamily family) {
+  switch (family) {
+  case MmaFamily::MmaSync:
+    return "mma_sync";
+  case MmaFamily::Wgmma:
+    return "wgmma";
+  case MmaFamily::Tcgen05:
+    return "tcgen05";
+  }
+  llvm_unreachable("unknown MMA family");
+}
+
+std::optional<MmaFamily> mlir::attn::symbolizeMmaFamily(StringRef name) {
+  return llvm::StringSwitch<std::optional<MmaFamily>>(name)
+      .Case("mma_sync", MmaFamily::MmaSync)
+      .Case("wgmma", MmaFamily::Wgmma)
+      .Case("tcgen05", MmaFamily::Tcgen05)
+      .Default(std::nullopt);
+}
+
+bool GpuTarget::supports(MmaFamily family) const {
+  return llvm::is_contained(families, family);
+}
+
+MmaFamily GpuTarget::defaultFamily() const {
+  for (MmaFamily family : families)
+    if (isMmaFamilyImplemented(family))
+      return family;
+  return MmaFamily::MmaSync; // every chip of the table executes it
+}
+
+ArrayRef<GpuTarget> mlir::attn::getGpuTargets() { return kTargets; }
+
+const GpuTarget *mlir::attn::lookupGpuTarget(StringRef chip) {
+  for (const GpuTarget &target : kTargets)
+    if (target.chip == chip)
+      return &target;
+  return nullptr;
+}
+
+std::string mlir::attn::listGpuTargets() {
+  std::string names;
+  for (const GpuTarget &target : kTargets)
+    names += (names.empty() ? "" : ", ") + target.chip.str();
+  return names;
+}
+
+bool mlir::attn::isMmaFamilyImplemented(MmaFamily family) {
+  return family == MmaFamily::MmaSync;
+}
+
+TileSizes mlir::attn::getDefaultTiles(MmaFamily family, int64_t headDim) {
+  // Large head dims halve the query tile where registers bound it; the
+  // mma.sync kernels also halve the key tile (D = 256 keeps O's 128 f32
+  // registers per thread, leaving room for 32 keys of S, not 64).
+  bool largeHead = !ShapedType::isDynamic(headDim) && headDim > 128;
+  if (family == MmaFamily::MmaSync)
+    return {largeHead ? 64 : 128, largeHead ? 32 : 64};
+  return {largeHead ? 64 : 128, 128};
+}
+
+void mlir::attn::printGpuTargetsJson(llvm::raw_ostream &os) {
+  llvm::json::Array targets;
+  for (const GpuTarget &target : kTargets) {
+    llvm::json::Array families, implemented;
+    for (MmaFamily family : target.families) {
+      families.push_back(stringifyMmaFamily(family));
+      if (isMmaFamilyImplemented(family))
+        implemented.push_back(stringifyMmaFamily(family));
+    }
+    targets.push_back(llvm::json::Object{
+        {"chip", target.chip},
+        {"compute_capability", llvm::json::Array{target.major, target.minor}},
+        {"arch_specific", target.archSpecific},
+        {"ptx_features", target.ptxFeatures},
+        {"kernels", std::move(families)},
+        {"implemented_kernels", std::move(implemented)},
+        {"default_kernel", stringifyMmaFamily(target.defaultFamily())},
+        {"fp8_mma_sync", target.fp8MmaSync},
+        {"native_fp8_mma_sync", target.nativeFp8MmaSync},
+        {"native_int4_mma_sync", target.nativeInt4MmaSync},
+        {"block_scaled_mma", target.blockScaledMma},
+        {"tma", target.tma},
+        {"wgmma", target.hasWgmma()},
+        {"tcgen05", target.hasTcgen05()},
+        {"max_shared_bytes_per_block", target.maxSharedBytesPerBlock},
+        {"max_registers_per_thread", target.maxRegistersPerThread},
+    });
+  }
+  llvm::json::Object table{{"format", "attn-gpu-targets"},
+                           {"version", 1},
+                           {"targets", std::move(targets)}};
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(table))) << "\n";
+}

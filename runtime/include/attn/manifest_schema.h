@@ -1,0 +1,71 @@
+/*===- manifest_schema.h - the names of manifest.json -------------*- C -*-===*
+ *
+ * The one definition of the launch manifest's schema
+ * (docs/design/GpuArtifacts.md): every key, the format tag and version,
+ * and the parameter type names. The compiler (attn-lower-to-gpu,
+ * attn-export-artifacts) and the launcher include this header; the Python
+ * package mirrors it in attn_mlir/manifest.py, and a test checks the two
+ * agree. Plain C, no dependencies, so the launcher builds without MLIR.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef ATTN_MANIFEST_SCHEMA_H
+#define ATTN_MANIFEST_SCHEMA_H
+
+/* The manifest's top-level object. */
+#define ATTN_MANIFEST_FORMAT "attn-kernels"
+#define ATTN_MANIFEST_VERSION 1
+#define ATTN_MANIFEST_KEY_FORMAT "format"
+#define ATTN_MANIFEST_KEY_VERSION "version"
+#define ATTN_MANIFEST_KEY_BINARY "binary"
+#define ATTN_MANIFEST_KEY_BINARY_FORMAT "binary_format"
+/* The chip the binary is for (an sm_XY[a] name) and the MMA family of its
+ * attention kernels (mma_sync, wgmma, tcgen05). */
+#define ATTN_MANIFEST_KEY_CHIP "chip"
+#define ATTN_MANIFEST_KEY_KERNEL_FAMILY "kernel"
+#define ATTN_MANIFEST_KEY_KERNELS "kernels"
+#define ATTN_MANIFEST_KEY_SCRATCH "scratch"
+
+/* Binary formats. */
+#define ATTN_MANIFEST_BINARY_CUBIN "cubin"
+#define ATTN_MANIFEST_BINARY_FATBIN "fatbin"
+#define ATTN_MANIFEST_BINARY_PTX "ptx"
+
+/* One kernel. */
+#define ATTN_MANIFEST_KEY_NAME "name"
+#define ATTN_MANIFEST_KEY_BLOCK "block"
+#define ATTN_MANIFEST_KEY_SHARED_BYTES "shared_bytes"
+#define ATTN_MANIFEST_KEY_GRID "grid"
+#define ATTN_MANIFEST_KEY_PARAMS "params"
+/* One parameter: {name, type}. */
+#define ATTN_MANIFEST_KEY_TYPE "type"
+#define ATTN_MANIFEST_PARAM_PTR "ptr"
+#define ATTN_MANIFEST_PARAM_I64 "i64"
+#define ATTN_MANIFEST_PARAM_I32 "i32"
+#define ATTN_MANIFEST_PARAM_F32 "f32"
+
+/* A factor of a grid dimension or of a scratch size: an integer, or
+ * {arg[, ceil_div]}. */
+#define ATTN_MANIFEST_KEY_ARG "arg"
+#define ATTN_MANIFEST_KEY_CEIL_DIV "ceil_div"
+
+/* One scratch buffer: {name, bytes}. */
+#define ATTN_MANIFEST_KEY_BYTES "bytes"
+
+/* Arguments of the attention kernels: run-time sizes (i32), tensors
+ * (ptr) and the strides of a tensor X, X_stride_{b,h,n,q} (i64). */
+#define ATTN_MANIFEST_ARG_BATCH "batch"
+#define ATTN_MANIFEST_ARG_SEQ_Q "seq_q"
+#define ATTN_MANIFEST_ARG_SEQ_K "seq_k"
+#define ATTN_MANIFEST_ARG_Q "q"
+#define ATTN_MANIFEST_ARG_K "k"
+#define ATTN_MANIFEST_ARG_V "v"
+#define ATTN_MANIFEST_ARG_OUT "out"
+#define ATTN_MANIFEST_ARG_LSE "lse"
+#define ATTN_MANIFEST_ARG_EXPLICIT_MASK "explicit_mask"
+#define ATTN_MANIFEST_ARG_BIAS "bias"
+#define ATTN_MANIFEST_ARG_SEGMENT_OFFSETS "segment_offsets"
+#define ATTN_MANIFEST_ARG_GATES "gates"
+#define ATTN_MANIFEST_STRIDE_INFIX "_stride_"
+
+#endif /* ATTN_MANIFEST_SCHEMA_H */
