@@ -220,6 +220,15 @@ def test_the_package_hard_codes_no_chip():
     assert [f for f in found if not any(a in f for a in allowed)] == []
 
 
+def test_bench_has_no_old_chip_defaults():
+    import re
+    old = re.compile(r"\bsm_90\b(?!a)|\bchip\s*=|default_target")
+    found = [f"{path.relative_to(REPO)}:{n}: {line.strip()}"
+             for path in sorted((REPO / "bench").glob("*.py"))
+             for n, line in enumerate(path.read_text().splitlines(), 1) if old.search(line)]
+    assert found == []
+
+
 @pytest.mark.parametrize("function", [attn_mlir.attention, attn_mlir.prepare,
                                       attn_mlir.plan_call, attn_mlir.spec_for_shapes,
                                       attn_mlir.calibrate])
