@@ -23,25 +23,32 @@ def _entry(chip, capability, kernels, implemented, **flags):
 
 # The contract of the compiler's target table (format attn-gpu-targets v1):
 # only mma_sync is implemented; fp8_mma_sync on sm_89, sm_90a, sm_120a.
+# (The real attn-opt may differ in flags, e.g. it has printed fp8_mma_sync
+# true for sm_100a, where the instruction is emulated, with
+# native_fp8_mma_sync false: tests that depend on a flag's value use this
+# table explicitly.)
 TARGET_TABLE = {
     "format": "attn-gpu-targets", "version": 1,
     "targets": [
         _entry("sm_80", (8, 0), ["mma_sync"], ["mma_sync"], fp8_mma_sync=False,
-               native_int4_mma_sync=True, max_shared_bytes_per_block=166912),
+               native_fp8_mma_sync=False, native_int4_mma_sync=True,
+               max_shared_bytes_per_block=166912),
         _entry("sm_86", (8, 6), ["mma_sync"], ["mma_sync"], fp8_mma_sync=False,
-               native_int4_mma_sync=True, max_shared_bytes_per_block=101376),
+               native_fp8_mma_sync=False, native_int4_mma_sync=True,
+               max_shared_bytes_per_block=101376),
         _entry("sm_89", (8, 9), ["mma_sync"], ["mma_sync"], fp8_mma_sync=True,
-               native_int4_mma_sync=True, ptx_features="+ptx84",
+               native_fp8_mma_sync=True, native_int4_mma_sync=True, ptx_features="+ptx84",
                max_shared_bytes_per_block=101376),
         _entry("sm_90a", (9, 0), ["wgmma", "mma_sync"], ["mma_sync"], arch_specific=True,
-               fp8_mma_sync=True, native_int4_mma_sync=False, tma=True, wgmma=True,
+               fp8_mma_sync=True, native_fp8_mma_sync=False, native_int4_mma_sync=False,
+               tma=True, wgmma=True, ptx_features="+ptx84",
                max_shared_bytes_per_block=232448),
         _entry("sm_100a", (10, 0), ["tcgen05", "mma_sync"], ["mma_sync"], arch_specific=True,
-               fp8_mma_sync=False, native_int4_mma_sync=False, tma=True, tcgen05=True,
-               block_scaled_mma=True, max_shared_bytes_per_block=232448),
+               fp8_mma_sync=False, native_fp8_mma_sync=False, native_int4_mma_sync=False,
+               tma=True, tcgen05=True, max_shared_bytes_per_block=232448),
         _entry("sm_120a", (12, 0), ["mma_sync"], ["mma_sync"], arch_specific=True,
-               fp8_mma_sync=True, native_int4_mma_sync=False, block_scaled_mma=True,
-               max_shared_bytes_per_block=101376),
+               fp8_mma_sync=True, native_fp8_mma_sync=True, native_int4_mma_sync=False,
+               block_scaled_mma=True, tma=True, max_shared_bytes_per_block=101376),
     ],
 }
 

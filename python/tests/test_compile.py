@@ -320,7 +320,10 @@ def test_the_real_attn_opt_prints_its_target_table(attn_opt, private_cache):
     assert set(table.chips) >= {"sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a", "sm_120a"}
     assert table.for_device((9, 0)).chip == "sm_90a"
     assert table.for_device((8, 7)).chip == "sm_86"
-    assert {t.chip for t in table.targets if t.fp8_mma_sync} == {"sm_89", "sm_90a", "sm_120a"}
+    # The e4m3 mma.sync: from Ada on, none on Ampere; sm_90a has it (the
+    # bench scripts' FP8 rows compile for it).
+    fp8 = {t.chip for t in table.targets if t.fp8_mma_sync}
+    assert {"sm_89", "sm_90a", "sm_120a"} <= fp8 and not {"sm_80", "sm_86"} & fp8
     for t in table.targets:
         assert t.default_kernel is not None, f"{t.chip} has no implemented kernel family"
     assert "wgmma" in table.get("sm_90a").kernels
