@@ -23,7 +23,8 @@ Random normal inputs give flat attention rows, the hard case for 4-bit
 Q.K: the CPU emulation gives sage2-4b cos ~0.98 on them (docs/Accuracy.md),
 so its FAIL there is a finding, not a broken script.
 
-  # build machine (attn-opt, no GPU, no torch): compile the kernels
+  # build machine (attn-opt, no GPU, no torch): compile the kernels for
+  # --target (default sm_90a, the H100/H200 GPU machine)
   ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/accuracy.py --compile-only
 
   # GPU machine (torch, no attn-opt)
@@ -46,7 +47,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import add_common_args, compile_cases, require_compiled, select  # noqa: E402
+from common import (add_common_args, compile_cases, configure, require_compiled,  # noqa: E402
+                    select, target)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import Precision  # noqa: E402
 from attn_mlir.precision import as_precision  # noqa: E402
@@ -102,7 +104,8 @@ def cases() -> List[Case]:
 
 def call_of(case: Case, n: int = 4096):
     shape = (B, H, n, D)
-    return shape, shape, shape, case.dtype, {"precision": case.precision, "layout": "bhnd"}
+    return shape, shape, shape, case.dtype, {"precision": case.precision, "layout": "bhnd",
+                                             "target": target()}
 
 
 def spec_of(case: Case) -> am.AttentionSpec:
@@ -193,7 +196,8 @@ def run(selected: List[Case], sizes: List[int], cache: Path, seed: int) -> int:
                         continue
                     try:
                         out = torch.full_like(q, float("nan"))
-                        am.attention(q, k, v, out=out, cache_dir=cache, precision=case.precision)
+                        am.attention(q, k, v, out=out, cache_dir=cache, precision=case.precision,
+                                     target=target())
                         torch.cuda.synchronize()
                         nan = int(torch.isnan(out).sum())
                         cos = qref.cosine(out, ref_o)
@@ -267,7 +271,7 @@ def main() -> int:
                         help="comma-separated sequence lengths (default 4096; e.g. 4096,16384)")
     parser.add_argument("--seed", type=int, default=0, help="input seed (default 0)")
     args = parser.parse_args()
-    cache = Path(args.cache)
+    cache = configure(args)
     selected = select(cases(), args.only)
     if args.list:
         for c in selected:
@@ -282,8 +286,9 @@ def main() -> int:
     sizes = [int(x) for x in args.n.split(",") if x]
     print(f"# {torch.cuda.get_device_name()}  torch {torch.__version__}  cache {cache}  "
           f"B={B} H={H} D={D}  N={sizes}  seed {args.seed}")
-    print("# sage2-8b / sage2-4b run the Ada FP8 mma.sync (target sm_89), emulated on sm_90: "
-          "their accuracy is the real one, their speed is not.")
+    print(f"# target {target()}: sage2-8b / sage2-4b run the e4m3 (and int4) mma.sync, not "
+          "Hopper's FP8 wgmma: their accuracy is the real one, their speed on an H100/H200 "
+          "is not.")
     start = time.time()
     failures = run(selected, sizes, cache, args.seed)
     print(f"# {time.time() - start:.1f}s; {failures} row(s) failed or missing")

@@ -11,16 +11,31 @@ faster). FlexAttention runs under torch.compile with a block mask built once
 by create_block_mask from a mask_mod implementing the same mask
 (bench/reference.py keep()); grid masks are measured twice: row-major token
 order, and tokens permuted into the N-D query tiles attn-plan chooses for
-target sm_80 (query tile 128 tokens, key tile 64, Plan.cpp getGridTile: 8x16
-and 4x16 on a 128x128 grid), the mask_mod mapping permuted positions back to
-grid coordinates.
+the mma.sync kernel (query tile 128 tokens, key tile 64, Plan.cpp
+getGridTile: 8x16 and 4x16 on a 128x128 grid), the mask_mod mapping
+permuted positions back to grid coordinates.
+
+Peers must really run what they claim (bench/peers.py): FlexAttention is
+compiled once per mask, in its own function, with fullgraph=True (a graph
+break raises instead of falling back to eager) and Dynamo errors not
+suppressed; Dynamo's counters before and after the first call and the
+warm-up must show a compiled graph, no graph break and no recompile, and
+the first call must finish within --flex-compile-limit seconds (default
+peers.COMPILE_LIMIT_S). SDPA flash / cuDNN run under sdpa_kernel with that
+one backend (an unavailable backend raises), and one profiled call must
+show that backend's kernels. A peer that fails any of this is reported as
+`failed (<reason>)` in the table, never as a ratio; the full reasons are
+printed below the table.
 
   # build machine (attn-opt, no GPU, no torch): compile the kernels, record compile times
-  ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/bench_masks.py --compile-only
+  ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/bench_masks.py --compile-only [--target sm_90a]
 
   # GPU machine (torch + triton, no attn-opt)
   cmake -S runtime -B build-rt && cmake --build build-rt
   python3 bench/bench_masks.py [--only nbhd2d] [--peers ours,flash,cudnn,flex,flex-tiled]
+
+Both modes compile for / look up --target (default sm_90a: the H100/H200
+GPU machine; bench/common.py).
 
 Quantized rows (dense-16384, causal-16384 and nbhd2d-128x128-w31 in
 sage1, sage2-8b and sage2-4b; names end in the preset) run in the same
@@ -29,9 +44,11 @@ and the attention kernel) timed the same way, TOPS = the same kept-pair
 count / time, ratios to our bf16 kernel of the same case and to SDPA flash
 and cuDNN (dense, causal), and the accuracy (cosine, rel-L1) against the f32
 reference on QUANT_REF_ROWS random query rows. sage2-8b and sage2-4b
-multiply P.V in FP8 with the Ada mma.sync (target sm_89), which the H200
-(sm_90) emulates: their times are not a speed result. sage1's f16 P.V
-rounds the bf16 V to f16 (a pre-kernel).
+multiply P.V in FP8 with the e4m3 mma.sync, compiled for --target like
+every row (sm_90a has that instruction); Hopper's fast FP8 path is wgmma,
+which no kernel uses yet, and sage2-4b's int4 mma.sync has no Hopper
+tensor-core path: their times on an H100/H200 are not a speed result.
+sage1's f16 P.V rounds the bf16 V to f16 (a pre-kernel).
 
 Prints markdown tables for bench/RESULTS.md. Compile time per kernel comes
 from <cache>/compile_times.json written by the compile-only run.
@@ -50,19 +67,20 @@ from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import add_common_args, compile_cases, compile_times, require_compiled, select  # noqa: E402
+from common import (add_common_args, compile_cases, compile_times, configure,  # noqa: E402
+                    require_compiled, select, target)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import Causal, Neighborhood, PowerLaw, Segments  # noqa: E402
+import peers as peer_checks  # noqa: E402
 import reference as ref  # noqa: E402
-from attn_mlir.precision import as_precision, default_target  # noqa: E402
+from attn_mlir.precision import as_precision  # noqa: E402
 
 SCRIPT = "bench_masks"
 B, H, D = 1, 16, 128
 DTYPE = "bf16"
 ATOL = 5e-2
 REF_ROWS = 256
-TARGET = "sm_80"          # attention()'s default target: tiles of attn-plan for sm_80
-QUERY_TILE_TOKENS = 64   # attn-plan for sm_80: grid masks take 64-token query patches
+QUERY_TILE_TOKENS = 64   # attn-plan for the mma.sync kernel: grid masks take 64-token query patches
 KEY_TILE_TOKENS = 64
 PEERS = ("flash", "cudnn", "flex", "flex-tiled")
 QUANT_PRESETS = ("sage1", "sage2-8b", "sage2-4b")
@@ -131,10 +149,10 @@ def quantized_cases() -> List[Case]:
 
 def call_of(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], str, Dict[str, Any]]:
     shape = (B, H, case.N, D)
-    options: Dict[str, Any] = {"mask": case.mask, "layout": "bhnd", "target": TARGET}
+    # Every row, quantized ones included, is compiled for --target.
+    options: Dict[str, Any] = {"mask": case.mask, "layout": "bhnd", "target": target()}
     if case.precision is not None:
-        # sm_80 for sage1 (i8 and f16 mma.sync), sm_89 for the FP8 P.V.
-        options.update(precision=case.precision, target=default_target(case.precision))
+        options["precision"] = case.precision
     return shape, shape, shape, DTYPE, options
 
 
@@ -163,23 +181,68 @@ def _err_rows(out_bhnd, ref_o, rows) -> float:
 
 
 class Flex:
-    """torch.compile'd flex_attention, created once."""
+    """FlexAttention as a peer: flex_attention compiled once per mask, each
+    in its own function, and checked to have really compiled
+    (bench/peers.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, compile_limit_s: float = peer_checks.COMPILE_LIMIT_S) -> None:
         import torch
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-        for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
-                     "accumulated_cache_size_limit"):
-            if hasattr(torch._dynamo.config, name):
-                setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), 256))
+        self.torch = torch
         self.create_block_mask = create_block_mask
-        self.fn = torch.compile(flex_attention, dynamic=False)
+        self.flex_attention = flex_attention
+        self.compile_limit_s = compile_limit_s
+        config = torch._dynamo.config
+        # A failing compile raises instead of silently running eagerly.
+        config.suppress_errors = False
+        if hasattr(config, "fail_on_recompile_limit_hit"):
+            config.fail_on_recompile_limit_hit = True
 
     def block_mask(self, mask_mod, n: int):
         try:
             return self.create_block_mask(mask_mod, None, None, n, n, device="cuda", _compile=True)
         except TypeError:
             return self.create_block_mask(mask_mod, None, None, n, n, device="cuda")
+
+    def compiled(self, scale: float):
+        """flex_attention in a function of its own, compiled with
+        fullgraph=True, in a fresh Dynamo state (so one mask's compile
+        neither reuses nor counts against another's)."""
+        self.torch._dynamo.reset()
+        flex_attention = self.flex_attention
+
+        def attend(q, k, v, block_mask):
+            return flex_attention(q, k, v, block_mask=block_mask, scale=scale)
+        return self.torch.compile(attend, fullgraph=True, dynamic=False)
+
+    def counters(self):
+        return self.torch._dynamo.utils.counters
+
+    def check(self, fn, *args) -> "peer_checks.Verdict":
+        """The first call (the compile) and the warm-up, judged by Dynamo's
+        counters and the compile time."""
+        verdict, seconds = peer_checks.compile_and_check(
+            lambda: fn(*args), self.counters(), self.compile_limit_s,
+            sync=self.torch.cuda.synchronize)
+        if not verdict.ok:
+            self.torch._dynamo.reset()  # a stopped or failed compile leaves no state behind
+        return verdict
+
+
+def sdpa_verdict(name: str, run) -> "peer_checks.Verdict":
+    """One call of an SDPA peer under the profiler: it must run (the
+    single-backend sdpa_kernel raises when the backend is unavailable) and
+    show that backend's kernels only."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    try:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            run()
+            torch.cuda.synchronize()
+    except Exception as error:  # noqa: BLE001 -- an unavailable backend is a verdict
+        return peer_checks.verdict_from_error(error, "SDPA")
+    names = [e.name for e in prof.events() if getattr(e.device_type, "name", "") == "CUDA"]
+    return peer_checks.judge_sdpa(name, names)
 
 
 def _run_once(case: Case, cache: Path, times: Dict[str, Any], ref_rows: int,
@@ -243,17 +306,30 @@ def run_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: int,
     row["ours_tflops"] = flops / ms * 1e-9
     row["peers"] = {}
 
-    def peer(name: str, fn, check=None) -> None:
+    def peer(name: str, fn, check=None, verify=None, watch=None) -> None:
+        """Times `fn` after `verify()` (a Verdict: did the peer really run
+        what it claims?) and `check()` (its error on the reference rows).
+        `watch`: Dynamo's counters, which must not move while timing."""
         try:
-            note = ""
-            if check is not None:
-                note = check()
+            if verify is not None:
+                verdict = verify()
+                if not verdict.ok:
+                    row["peers"][name] = peer_checks.failed_entry(verdict)
+                    return
+            note = check() if check is not None else ""
+            before = peer_checks.snapshot(watch) if watch is not None else None
             pms = _bench(fn, warmup, rep)
+            if watch is not None:
+                verdict = peer_checks.judge_steady(
+                    peer_checks.delta(before, peer_checks.snapshot(watch)))
+                if not verdict.ok:
+                    row["peers"][name] = peer_checks.failed_entry(verdict)
+                    return
             row["peers"][name] = {"ms": pms, "tflops": flops / pms * 1e-9, "note": note}
         except Exception as error:
-            msg = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            row["peers"][name] = {"error": msg[:160]}
             traceback.print_exc(limit=2, file=sys.stderr)
+            row["peers"][name] = peer_checks.failed_entry(
+                peer_checks.verdict_from_error(error, name))
         finally:
             torch.cuda.synchronize()
 
@@ -267,6 +343,8 @@ def run_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: int,
                 continue
 
             def run(backend=backend):
+                # Only this backend: an unavailable one raises, it never
+                # falls back to the math path.
                 with sdpa_kernel(backend):
                     return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
 
@@ -274,23 +352,29 @@ def run_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: int,
                 o = run()
                 e = _err_rows(o, ref_o, rows)
                 return f"err {e:.2e}"
-            peer(name, run, check)
+            peer(name, run, check, verify=lambda name=name, run=run: sdpa_verdict(name, run))
 
     if flex is not None and "flex" in peers:
-        mask = case.mask
-        if mask is None:
+        try:
+            flex_fn = flex.compiled(scale)   # a fresh Dynamo state, then the block mask
             block = None
-        else:
-            def mask_mod(b, h, qi, ki, mask=mask, n=case.N):
-                return ref.keep(mask, qi, ki, n, n)
-            block = flex.block_mask(mask_mod, case.N)
+            if case.mask is not None:
+                def mask_mod(b, h, qi, ki, mask=case.mask, n=case.N):
+                    return ref.keep(mask, qi, ki, n, n)
+                block = flex.block_mask(mask_mod, case.N)
 
-        def run_flex(block=block):
-            return flex.fn(q, k, v, block_mask=block, scale=scale)
+            def run_flex(fn=flex_fn, block=block):
+                return fn(q, k, v, block)
 
-        def check_flex(run=run_flex):
-            return f"err {_err_rows(run(), ref_o, rows):.2e}"
-        peer("flex", run_flex, check_flex)
+            def check_flex(run=run_flex):
+                return f"err {_err_rows(run(), ref_o, rows):.2e}"
+            peer("flex", run_flex, check_flex,
+                 verify=lambda fn=flex_fn, block=block: flex.check(fn, q, k, v, block),
+                 watch=flex.counters())
+        except Exception as error:
+            traceback.print_exc(limit=2, file=sys.stderr)
+            row["peers"]["flex"] = peer_checks.failed_entry(
+                peer_checks.verdict_from_error(error, "block mask"))
 
     grid = case.grid
     if flex is not None and "flex-tiled" in peers and grid is not None and len(grid) > 1:
@@ -306,17 +390,22 @@ def run_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: int,
 
             def mask_mod_p(b, h, qi, ki, mask=case.mask, n=case.N, perm=perm32):
                 return ref.keep(mask, perm[qi], perm[ki], n, n)
+            flex_fn_p = flex.compiled(scale)
             block_p = flex.block_mask(mask_mod_p, case.N)
 
             def run_flex_p():
-                return flex.fn(qp, kp, vp, block_mask=block_p, scale=scale)
+                return flex_fn_p(qp, kp, vp, block_p)
 
             def check_flex_p():
                 o = run_flex_p()[:, :, inv]  # back to row-major token order
                 return f"err {_err_rows(o, ref_o, rows):.2e}"
-            peer("flex-tiled", run_flex_p, check_flex_p)
+            peer("flex-tiled", run_flex_p, check_flex_p,
+                 verify=lambda: flex.check(flex_fn_p, qp, kp, vp, block_p),
+                 watch=flex.counters())
         except Exception as error:
-            row["peers"]["flex-tiled"] = {"error": f"{type(error).__name__}: {error}"[:160]}
+            traceback.print_exc(limit=2, file=sys.stderr)
+            row["peers"]["flex-tiled"] = peer_checks.failed_entry(
+                peer_checks.verdict_from_error(error, "setup"))
     return row
 
 
@@ -370,13 +459,15 @@ def run_quant_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: 
                 continue
 
             def run(backend=backend):
-                with sdpa_kernel(backend):
+                with sdpa_kernel(backend):   # this backend only: never the math fallback
                     return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
             try:
-                row["peers"][name] = {"ms": _bench(run, warmup, rep)}
+                verdict = sdpa_verdict(name, run)
+                row["peers"][name] = ({"ms": _bench(run, warmup, rep)} if verdict.ok
+                                      else peer_checks.failed_entry(verdict))
             except Exception as error:
-                msg = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-                row["peers"][name] = {"error": msg[:160]}
+                row["peers"][name] = peer_checks.failed_entry(
+                    peer_checks.verdict_from_error(error, name))
             finally:
                 torch.cuda.synchronize()
     return row
@@ -402,7 +493,7 @@ def print_quant_table(rows: List[Dict[str, Any]]) -> None:
         cells = [ratio(r.get("bf16_ms"))]
         for name in ("flash", "cudnn"):
             p = peers.get(name)
-            cells.append("—" if p is None else f"n/a ({p['error']})" if "error" in p
+            cells.append("—" if p is None else f"failed ({p['failed']})" if "failed" in p
                          else ratio(p["ms"]))
         ok = "" if r.get("ok") else " **WRONG**"
         print(f"| {r['case']} | {r['precision']} | {100 * r['density']:.2f}% | {r['ours_ms']:.3f} | "
@@ -413,19 +504,25 @@ def print_quant_table(rows: List[Dict[str, Any]]) -> None:
           "bf16 inputs of the base case. TOPS = 4*D*kept_pairs*H*B / time (as TFLOP/s above); "
           "vs X = X ms / ours ms (> 1: the quantized kernel is faster), X ms in parentheses; "
           f"cos, rel-L1 against the f32 reference on {QUANT_REF_ROWS} random query rows. "
-          "sage2-8b and sage2-4b multiply P.V with the Ada FP8 mma.sync (target sm_89), "
-          "emulated on the H200 (sm_90): their times are not a speed result, only sage1's "
-          "(i8 and f16 mma.sync, target sm_80) is.")
+          f"Compiled for {target()}. sage2-8b and sage2-4b multiply P.V with the e4m3 "
+          "mma.sync (and sage2-4b Q.K with the int4 one), not Hopper's FP8 wgmma: on an "
+          "H100/H200 their times are not a speed result, only sage1's (i8 and f16 mma.sync) is.")
+    print_failures(rows)
+
+
+def print_failures(rows: List[Dict[str, Any]]) -> None:
+    """The full reason of every peer shown as `failed (...)` above."""
+    notes = peer_checks.failure_notes(rows)
+    if notes:
+        print("\nPeers reported as failed (not timed, no ratio: they did not run the code the "
+              "column names):")
+        print("\n".join(notes))
 
 
 def _fmt_peer(row: Dict[str, Any], name: str) -> Tuple[str, str]:
-    p = row.get("peers", {}).get(name)
-    if p is None:
-        return "—", "—"
-    if "error" in p:
-        return f"n/a ({p['error']})", "—"
-    ratio = p["ms"] / row["ours_ms"]
-    return f"{p['ms']:.3f} ms / {p['tflops']:.0f}", f"{ratio:.2f}"
+    """(ms / TFLOP/s cell, ratio cell); a failed peer gets `failed (...)`
+    instead of a ratio (bench/peers.py)."""
+    return peer_checks.peer_cells(row.get("peers", {}).get(name), row["ours_ms"])
 
 
 def print_table(rows: List[Dict[str, Any]]) -> None:
@@ -448,13 +545,15 @@ def print_table(rows: List[Dict[str, Any]]) -> None:
               f"{r['ours_tflops']:.0f} | {r['err']:.1e}{ok} | {comp} | " + " | ".join(cells) + " |")
     print()
     print("kept: kept pairs / N^2; TFLOP/s = 4*D*kept_pairs*H*B / time; ratio = peer ms / ours ms "
-          "(> 1: ours faster); Flex tiled: tokens permuted into attn-plan's sm_80 N-D tiles.")
+          "(> 1: ours faster); Flex tiled: tokens permuted into attn-plan's N-D tiles of the "
+          "mma.sync kernel.")
     notes = [f"- {r['case']}: {name}: {p['note']}" for r in rows
              for name, p in r.get("peers", {}).items() if p.get("note")]
     notes += [f"- {r['case']}: tiles {r['tiles']}" for r in rows if r.get("tiles")]
     if notes:
         print("\nPeer checks against the same f32 reference rows (max abs err), tiles:")
         print("\n".join(notes))
+    print_failures(rows)
 
 
 def main() -> int:
@@ -464,8 +563,12 @@ def main() -> int:
                         help=f"comma-separated subset of {','.join(PEERS)} (default all)")
     parser.add_argument("--warmup", type=int, default=25, help="do_bench warmup, ms")
     parser.add_argument("--rep", type=int, default=100, help="do_bench repetitions, ms")
+    parser.add_argument("--flex-compile-limit", type=float, default=peer_checks.COMPILE_LIMIT_S,
+                        help="seconds the first (compiling) call of FlexAttention may take per "
+                             "mask before the peer is reported as failed (default "
+                             f"{peer_checks.COMPILE_LIMIT_S:g}; bench/peers.py says why)")
     args = parser.parse_args()
-    cache = Path(args.cache)
+    cache = configure(args)
     selected = select(cases(), args.only)
     if args.list:
         for c in selected:
@@ -493,7 +596,7 @@ def main() -> int:
     flex = None
     if "flex" in peers or "flex-tiled" in peers:
         try:
-            flex = Flex()
+            flex = Flex(args.flex_compile_limit)
         except Exception as error:
             print(f"# FlexAttention unavailable: {type(error).__name__}: {error}")
     rows = []
@@ -501,8 +604,8 @@ def main() -> int:
     failed = False
     start_all = time.time()
     if any(c.precision for c in selected):
-        print("# quantized rows: sage2-8b / sage2-4b run the Ada FP8 mma.sync (sm_89) emulated on "
-              "sm_90: their times are not meaningful for speed")
+        print("# quantized rows: sage2-8b / sage2-4b run the e4m3 (and int4) mma.sync, not "
+              "Hopper's FP8 wgmma: on an H100/H200 their times are not meaningful for speed")
     for case in selected:
         start = time.time()
         try:
@@ -527,7 +630,8 @@ def main() -> int:
         else:
             summary = (f"ours {row['ours_ms']:.3f} ms {row['ours_tflops']:.0f} TFLOP/s "
                        f"err {row['err']:.1e}")
-        peer_text = "  ".join(f"{n} {p['ms']:.3f}" if "ms" in p else f"{n} n/a"
+        peer_text = "  ".join(f"{n} {p['ms']:.3f}" if "ms" in p
+                              else f"{n} failed ({p.get('failed', '?')})"
                               for n, p in row.get("peers", {}).items())
         print(f"{'ok  ' if row.get('ok') else 'FAIL'} {case.name:<32} {summary}  {peer_text}  "
               f"({time.time() - start:.1f}s)", flush=True)

@@ -1,8 +1,13 @@
 """Shared plumbing of the bench/ scripts: the two modes (compile here, run on
-the GPU machine), the kernel cache and the compile-time record.
+the GPU machine), the kernel cache, the target and the compile-time record.
 
 Pure Python at import time (no torch): `--compile-only` runs on the build
 machine with /usr/bin/python3.
+
+Every spec is compiled for `--target` (default sm_90a: the GPU machine is an
+H100 or H200), in both modes, so the run looks up exactly what compile-only
+compiled; a run on another GPU passes its chip (e.g. `--target sm_80` on an
+A100). attention() refuses kernels the device cannot run.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import attn_mlir as am  # noqa: E402
 
 DEFAULT_CACHE = REPO / ".attn-cache"
 TIMES_FILE = "compile_times.json"
+DEFAULT_TARGET = "sm_90a"   # the GPU machine: an H100 or H200
+_target = DEFAULT_TARGET
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +45,26 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help="run only cases whose name contains this substring "
                              "(several: comma-separated)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument("--target", default=DEFAULT_TARGET,
+                        help="chip every kernel is compiled for and looked up as, in both modes "
+                             f"(default {DEFAULT_TARGET}, the H100/H200 GPU machine; one of "
+                             "`attn-opt --attn-gpu-targets`)")
+
+
+def configure(args: argparse.Namespace) -> Path:
+    """Applies the common arguments: --target for every spec (target()),
+    --cache as attn_mlir's default cache in this process (where
+    spec_for_shapes() finds the target table). Returns the cache path."""
+    global _target
+    _target = args.target
+    cache = Path(args.cache).resolve()
+    os.environ["ATTN_MLIR_CACHE"] = str(cache)
+    return cache
+
+
+def target() -> str:
+    """The chip the scripts compile for (--target)."""
+    return _target
 
 
 def select(cases: Sequence[Any], only: Optional[str], exact: bool = False) -> List[Any]:
@@ -80,6 +107,15 @@ def compile_cases(script: str, cases: Sequence[Any], spec_of: Callable[[Any], "a
     if tool is None:
         print("error: no attn-opt (set ATTN_OPT=/path/to/attn-opt)")
         return len(cases)
+    # The target table goes into the cache the GPU machine gets (the
+    # kernels are compiled in staging caches below); a --target the
+    # compiler does not have stops here, once.
+    try:
+        am.target_table(cache, tool).get(target(), "--target")
+    except (ValueError, am.AttnError) as error:
+        print(f"error: {error}")
+        return len(cases)
+    print(f"# target: {target()}")
     times = _load_times(cache)
     record: Dict[str, Any] = times.get(script, {})
     failures: List[Tuple[str, str]] = []

@@ -31,7 +31,8 @@ from typing import Any, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import add_common_args, compile_cases, require_compiled, select  # noqa: E402
+from common import (add_common_args, compile_cases, configure, require_compiled,  # noqa: E402
+                    select, target)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import distributed as cp  # noqa: E402
 import reference as ref  # noqa: E402
@@ -78,8 +79,10 @@ def specs_of(case: Case, plans: List["cp.ContextParallelPlan"], world: int = WOR
     size = n or case.n
     shape = (B, heads, size, D)
     local = (B, heads // world, size, D)
-    specs = [am.spec_for_shapes(shape, shape, shape, DTYPE, mask=case.mask, return_lse=True),
-             am.spec_for_shapes(local, local, local, DTYPE, mask=case.mask, return_lse=True)]
+    specs = [am.spec_for_shapes(shape, shape, shape, DTYPE, mask=case.mask, return_lse=True,
+                                target=target()),
+             am.spec_for_shapes(local, local, local, DTYPE, mask=case.mask, return_lse=True,
+                                target=target())]
     masks = {None}
     for plan in plans:
         c = plan.chunk
@@ -88,7 +91,8 @@ def specs_of(case: Case, plans: List["cp.ContextParallelPlan"], world: int = WOR
                 masks.add(am.Shard(case.mask, pair.query_chunk * c, pair.key_chunk * c,
                                    size, size))
     chunk = (B, heads, plans[0].chunk, D)
-    specs += [am.spec_for_shapes(chunk, chunk, chunk, DTYPE, mask=m, return_lse=True)
+    specs += [am.spec_for_shapes(chunk, chunk, chunk, DTYPE, mask=m, return_lse=True,
+                                 target=target())
               for m in sorted(masks, key=lambda m: m.to_mlir() if m else "")]
     return specs
 
@@ -134,13 +138,15 @@ def run(selected: List[Case], cache: Path, seed: int) -> int:
         keeps = ref.keep_matrix(case.mask, case.n, case.n, "cuda").view(1, 1, case.n, case.n)
         ref_o, ref_lse = ref.attention_f32(q, k, v, keeps, 1.0 / D ** 0.5)
         single_o, single_lse = am.attention(q, k, v, mask=case.mask, return_lse=True,
-                                            cache_dir=cache)
+                                            cache_dir=cache, target=target())
         results = {"single kernel": (single_o, single_lse)}
         for name, p in (("ring, mask-aware", plan), ("ring, mask-agnostic", agnostic)):
-            o, lse, _ = cp.emulate_ring(q, k, v, p, mask=case.mask, cache_dir=cache)
+            o, lse, _ = cp.emulate_ring(q, k, v, p, mask=case.mask, cache_dir=cache,
+                                        target=target())
             torch.cuda.synchronize()
             results[name] = (o, lse)
-        results["ulysses"] = cp.emulate_ulysses(q, k, v, WORLD, mask=case.mask, cache_dir=cache)
+        results["ulysses"] = cp.emulate_ulysses(q, k, v, WORLD, mask=case.mask, cache_dir=cache,
+                                                target=target())
         problems = []
         finite = torch.isfinite(ref_lse)
         errors = {}
@@ -204,19 +210,20 @@ def distributed(selected: List[Case], cache: Path, n: int, heads: int, seed: int
             ql, kl, vl = (cp.local_chunks(x, plan, rank) for x in (q, k, v))
 
             def call(plan=plan, ql=ql, kl=kl, vl=vl):
-                cp.ring_attention(ql, kl, vl, plan, mask=case.mask, cache_dir=cache)
+                cp.ring_attention(ql, kl, vl, plan, mask=case.mask, cache_dir=cache,
+                                  target=target())
                 dist.barrier()
             times[name] = triton.testing.do_bench(call, return_mode="median")
         shard = n // world
         ql, kl, vl = (x[:, :, rank * shard:(rank + 1) * shard].contiguous() for x in (q, k, v))
 
         def ulysses():
-            cp.ulysses_attention(ql, kl, vl, mask=case.mask, cache_dir=cache)
+            cp.ulysses_attention(ql, kl, vl, mask=case.mask, cache_dir=cache, target=target())
             dist.barrier()
         times["ulysses"] = triton.testing.do_bench(ulysses, return_mode="median")
         if rank == 0:
             single = triton.testing.do_bench(
-                lambda: am.attention(q, k, v, mask=case.mask, cache_dir=cache),
+                lambda: am.attention(q, k, v, mask=case.mask, cache_dir=cache, target=target()),
                 return_mode="median")
             print(f"| {case.name} | {n} | {world} | {single:.3f} | " + " | ".join(
                 f"{times[k]:.3f} ({single / times[k]:.2f}x)" for k in
@@ -240,7 +247,7 @@ def main() -> int:
         for c in selected:
             print(c.name)
         return 0
-    cache = Path(args.cache)
+    cache = configure(args)
     if args.compile_only:
         world = int(os.environ.get("CP_WORLD", WORLD))
         if world != WORLD:  # the benchmark's plans and kernels for that world size

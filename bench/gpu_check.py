@@ -20,6 +20,7 @@ the kernel matches closely where it visits 1-D key tiles of 64 in order.
 Two machines:
 
   # build machine (attn-opt, no GPU, no torch): compile every kernel
+  # for --target (default sm_90a, the H100/H200; e.g. --target sm_80 for an A100)
   ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/gpu_check.py --compile-only
 
   # GPU machine (torch, no attn-opt): build the launcher once, then run
@@ -48,7 +49,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (DEFAULT_CACHE, REPO, add_common_args, compile_cases,  # noqa: E402
-                    require_compiled, select)
+                    configure, require_compiled, select, target)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import (And, Causal, Dense, HeadGroup, Heads, Neighborhood,  # noqa: E402
                        NoneMask, Or, PowerLaw, Segments, SlidingWindow, SoftPag)
@@ -312,9 +313,10 @@ def call_of(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ..
     """(q shape, k shape, v shape, dtype, attention() options) with optional
     operands as (shape, dtype) pairs."""
     options: Dict[str, Any] = {"mask": case.mask, "heads": case.heads, "scale": case.scale,
-                               "layout": case.layout, "return_lse": case.lse}
+                               "layout": case.layout, "return_lse": case.lse,
+                               "target": target()}   # --target, FP8 cases included
     if case.precision is not None:
-        options["precision"] = case.precision   # the target follows it (sm_89 for FP8)
+        options["precision"] = case.precision
     if case.explicit:
         options["explicit_mask"] = (_pair_shape(case, case.explicit), "bool")
     if case.bias:
@@ -592,7 +594,7 @@ def _sanitize(selected: Sequence[Case], cache: Path) -> int:
         for name in names:
             base = [SANITIZER, "--tool", tool, "--error-exitcode", "99"]
             inner = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--exact",
-                     "--no-check", "--cache", str(cache)]
+                     "--no-check", "--cache", str(cache), "--target", target()]
             attempts = [base + ["--kernel-name", "kns=attn_"] + inner, base + inner]
             for attempt, command in enumerate(attempts):
                 start = time.time()
@@ -628,7 +630,7 @@ def main() -> int:
     parser.add_argument("--exact", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-check", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    cache = Path(args.cache)
+    cache = configure(args)
     all_cases = cases()
     selected = select(all_cases, args.only, args.exact)
     if args.list:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import add_common_args, require_compiled, select  # noqa: E402
+from common import add_common_args, configure, require_compiled, select  # noqa: E402
 import attn_mlir as am  # noqa: E402
 import bench_masks  # noqa: E402
 
@@ -59,7 +59,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     args = parser.parse_args()
-    cache = Path(args.cache)
+    cache = configure(args)
     for case in select(bench_masks.cases(), args.only):
         profile(case, cache)
     return 0

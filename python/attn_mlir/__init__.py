@@ -8,7 +8,8 @@ reference.
 from .calibration import CalibrationError, CalibrationResult, calibrate
 from .compiler import Artifacts, compile, default_cache_dir, find_attn_opt, lookup, verify
 from .errors import (AttnArtifactsMissing, AttnCompileError, AttnError, AttnLaunchError,
-                     AttnOptNotFound, AttnPipelineUnavailable)
+                     AttnOptNotFound, AttnPipelineUnavailable, AttnTargetError,
+                     AttnTargetsMissing)
 from .heads import HeadGroup, Heads, SoftPag
 from .masks import (And, Causal, Dense, Mask, Neighborhood, NoneMask, Or, PowerLaw,
                     Segments, Shard, SlidingWindow)
@@ -16,6 +17,7 @@ from .plan import TensorInfo, plan_call, spec_for_shapes
 from .precision import PRESETS, Precision
 from .reference import reference_attention
 from .spec import AttentionSpec, Bias, ExplicitMask
+from .targets import Target, TargetTable, target_table
 from .torch_api import Prepared, attention, prepare
 
 __version__ = "0.1.0"
@@ -26,8 +28,9 @@ __all__ = [
     "Segments", "And", "Or", "Shard",
     "Precision", "PRESETS", "Heads", "HeadGroup", "SoftPag",
     "compile", "verify", "lookup", "Artifacts", "find_attn_opt", "default_cache_dir",
+    "target_table", "TargetTable", "Target",
     "attention", "prepare", "Prepared", "spec_for_shapes", "plan_call", "TensorInfo",
     "calibrate", "CalibrationResult", "CalibrationError", "reference_attention",
     "AttnError", "AttnCompileError", "AttnPipelineUnavailable", "AttnOptNotFound",
-    "AttnArtifactsMissing", "AttnLaunchError",
+    "AttnArtifactsMissing", "AttnLaunchError", "AttnTargetError", "AttnTargetsMissing",
 ]

@@ -7,8 +7,11 @@ an unquantized f32 evaluation of the same call (attn_mlir.reference), and
 its time measured (median of CUDA-event timings of the prepared call). The
 chosen precision is the FASTEST candidate whose accuracy meets the
 threshold, where fastest is what this GPU measured: the ranking is not a
-fixed list (on sm_90 the Ada FP8 mma.sync of sage2-8b / sage2-4b is
-emulated, so there the 8-bit f16 preset or the unquantized kernel can win).
+fixed list (Hopper runs the e4m3 and int4 mma.sync of sage2-8b / sage2-4b
+slowly, so there the 8-bit f16 preset or the unquantized kernel can win).
+Candidates run on the device's own target (or `target=`); one the chip
+cannot run (FP8 without the e4m3 mma.sync, e.g. sage2-8b on an A100) is
+listed with that error and never chosen.
 
 The selection (select_precision) is pure Python on the measurements, so it
 is tested without torch or a GPU.
@@ -46,7 +49,7 @@ UNQUANTIZED = "unquantized"
 # attention() arguments calibrate() sets itself, or that do not describe
 # the call's math (not passed to the reference).
 _OWN_ARGUMENTS = ("precision", "out")
-_NOT_FOR_REFERENCE = ("return_lse", "static_shapes", "target", "chip", "cache_dir")
+_NOT_FOR_REFERENCE = ("return_lse", "static_shapes", "target", "kernel", "cache_dir")
 
 
 class CalibrationError(AttnError, ValueError):
@@ -246,7 +249,7 @@ def calibrate(q: Any, k: Any, v: Any, threshold: Optional[float] = None, metric:
     `threshold` (module docstring for the rules).
 
     q, k, v and attention_kwargs (mask, heads, scale, layout, bias,
-    explicit_mask, segment_offsets, gates, target, chip, cache_dir, ...)
+    explicit_mask, segment_offsets, gates, target, kernel, cache_dir, ...)
     describe the call as attention() takes it. threshold: for metric "cos"
     the least cosine similarity (default 0.999), for "rel_l1" the largest
     relative L1 error (default 0.04), both against `reference` (default: the

@@ -1,8 +1,10 @@
 """attn-opt driver and the artifact cache (docs/design/GpuArtifacts.md).
 
 compile() turns an AttentionSpec into `<cache>/<sha256 of the spec's
-canonical text>/` holding manifest.json and the kernel binary. The cache is
-all the GPU machine needs: there, without attn-opt, compile() only reads it.
+canonical text>/` holding manifest.json and the kernel binary, and keeps
+the compiler's GPU target table beside them (`<cache>/targets.json`,
+attn_mlir.targets). The cache is all the GPU machine needs: there, without
+attn-opt, compile() only reads it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 from .errors import (AttnArtifactsMissing, AttnCompileError, AttnError,
                      AttnOptNotFound, AttnPipelineUnavailable)
 from .spec import AttentionSpec
+from .targets import check_target, target_table
 
 MANIFEST = "manifest.json"
 # The sha256 of the attn-opt that compiled a cache entry: the key names the
@@ -164,14 +167,16 @@ def lookup(spec: AttentionSpec, cache_dir: Optional[PathLike] = None) -> Optiona
     return Artifacts(key, entry, load_manifest(entry / MANIFEST))
 
 
+def pipeline_options(spec: AttentionSpec) -> str:
+    """The --attn-gpu-pipeline options of a spec: `target=<chip>`, plus
+    `kernel=<family>` when the spec overrides the chip's default."""
+    return f"target={spec.target}" + (f" kernel={spec.kernel}" if spec.kernel else "")
+
+
 def _pipeline_command(attn_opt: str, spec: AttentionSpec) -> Sequence[str]:
     # Run inside the output directory: `dir=.` keeps paths (and their
     # spaces or quotes) out of the pass options.
-    # attn-opt's target names the chip; the spec's kernel class runs on it
-    # as the mma.sync kernel (the only family implemented).
-    chip = {"sm_90": "sm_90a"}.get(spec.chip, spec.chip)
-    options = f"target={chip}" if chip == spec.target else f"target={chip} kernel=mma_sync"
-    return (attn_opt, "spec.mlir", f"--attn-gpu-pipeline={options}",
+    return (attn_opt, "spec.mlir", f"--attn-gpu-pipeline={pipeline_options(spec)}",
             "--attn-export-artifacts=dir=.", "-o", os.devnull)
 
 
@@ -184,17 +189,28 @@ def compile(spec: AttentionSpec, cache_dir: Optional[PathLike] = None,
     """The artifacts of `spec`: from the cache, else compiled with attn-opt
     into the cache (atomically: a temporary directory renamed into place).
     A cached entry that another attn-opt compiled is compiled again when
-    attn-opt is here."""
+    attn-opt is here. With attn-opt here, the spec's target is first
+    checked against its target table (attn_mlir.targets.check_target: a
+    known chip, an implemented kernel family, FP8 only where the chip has
+    the e4m3 mma.sync), and the table is written to <cache>/targets.json."""
+    spec = _check_spec(spec)
+    if spec.target is None:
+        raise ValueError("compile: the spec has no target; give AttentionSpec(target=...), a "
+                         "chip of `attn-opt --attn-gpu-targets` (attention() and "
+                         "spec_for_shapes() pick the device's)")
     cached = lookup(spec, cache_dir)
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         tool = attn_opt or find_attn_opt()
     except AttnOptNotFound:
         if cached is None:
             raise
         tool = None
+    if tool is not None:
+        # Also on a hit: the table must travel with every cache attn-opt filled.
+        check_target(target_table(directory, tool), spec.target, spec.kernel, spec.precisions())
     if cached is not None and not _is_stale(cached, tool):
         return cached
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = spec.cache_key()
     entry = directory / key
     if tool is None:
@@ -249,4 +265,4 @@ def compile(spec: AttentionSpec, cache_dir: Optional[PathLike] = None,
 
 
 __all__ = ["compile", "verify", "lookup", "Artifacts", "find_attn_opt",
-           "default_cache_dir", "load_manifest", "repo_root"]
+           "default_cache_dir", "load_manifest", "pipeline_options", "repo_root"]

@@ -29,3 +29,13 @@ class AttnArtifactsMissing(AttnError):
 
 class AttnLaunchError(AttnError):
     """The launcher library could not be loaded or a launch failed."""
+
+
+class AttnTargetError(AttnError, ValueError):
+    """A target that cannot serve the call: no target for the device, a
+    precision the chip has no instruction for, a kernel family not
+    implemented, or cached kernels for another chip than the device's."""
+
+
+class AttnTargetsMissing(AttnError):
+    """No GPU target table: no attn-opt here and no targets.json in the cache."""

@@ -15,8 +15,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .heads import as_heads
 from .masks import as_mask
-from .precision import default_target
 from .spec import AttentionSpec, Bias, ExplicitMask
+from .targets import Capability, TargetTable, check_target, cuda_device, target_table
 
 LAYOUTS = ("bhnd", "bnhd")
 INPUT_DTYPES = ("f16", "bf16")
@@ -158,6 +158,7 @@ class CallPlan:
     layout: str
     out_shape: Tuple[int, ...]   # in the call's layout
     lse_shape: Optional[Tuple[int, ...]]
+    targets: Optional[TargetTable] = None   # the table the target was checked against
 
 
 def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
@@ -166,14 +167,23 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
               bias: Optional[TensorInfo] = None, explicit_mask: Optional[TensorInfo] = None,
               segment_offsets: Optional[TensorInfo] = None, gates: Optional[TensorInfo] = None,
               out: Optional[TensorInfo] = None, static_shapes: bool = False,
-              target: Optional[str] = None, chip: str = "sm_90") -> CallPlan:
+              target: Optional[str] = None, kernel: Optional[str] = None,
+              device_capability: Optional[Capability] = None,
+              device_name: Optional[str] = None, cache_dir: Any = None,
+              targets: Optional[TargetTable] = None) -> CallPlan:
     """Checks a call and derives its AttentionSpec.
 
     Batch and sequence lengths become run-time sizes (one compiled kernel
     for all of them) unless static_shapes is set or a mask fixes the
-    lengths (a neighborhood grid, static segment sizes). target None:
-    "sm_80", or "sm_89" when a precision multiplies in FP8
-    (precision.default_target).
+    lengths (a neighborhood grid, static segment sizes).
+
+    target: a chip of the compiler's target table (`targets`, default
+    attn_mlir.targets.target_table(cache_dir)); None: the table's target
+    for `device_capability` (the device's (major, minor); device_name
+    names it in errors). kernel: the MMA family, None for the chip's
+    default. The choice is checked (attn_mlir.targets.check_target):
+    unknown chip or family, or FP8 on a chip without the e4m3 mma.sync,
+    raise before anything compiles.
     """
     dims = check_qkv(q, k, v, layout)
     device = q.device
@@ -234,9 +244,12 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
         raise ValueError(f"heads.softpag needs equal q and k lengths, got {dims.seq_q} and "
                          f"{dims.seq_k}")
 
+    table = targets if targets is not None else target_table(cache_dir)
     if target is None:
-        group_precisions = [g.precision for g in heads_value.groups] if heads_value else []
-        target = default_target([precision] + group_precisions)
+        if device_capability is None:
+            raise ValueError("no target given and no device capability to choose it from: "
+                             "pass target= (one of " + ", ".join(table.chips) + ")")
+        target = table.for_device(device_capability, device_name or q.device).chip
 
     spec = AttentionSpec(
         dtype=q.dtype, num_heads_q=dims.heads_q, num_heads_kv=dims.heads_kv,
@@ -246,7 +259,8 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
         seq_k=dims.seq_k if static_shapes or pinned_k else None,
         mask=mask_value, precision=precision, heads=heads_value, scale=scale,
         has_lse=return_lse, explicit_mask=mask_spec, bias=bias_spec, gates=gate_dtype,
-        segment_offsets=offsets_layout, target=target, chip=chip)
+        segment_offsets=offsets_layout, target=target, kernel=kernel)
+    check_target(table, spec.target, spec.kernel, spec.precisions())
     if segment_offsets is not None and segment_offsets.shape[-1] != spec.num_segments + 1:
         raise ValueError(f"segment_offsets has {segment_offsets.shape[-1]} offsets per list but "
                          f"the mask has {spec.num_segments} segments (needs S+1 = "
@@ -269,7 +283,7 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
         _check_same_device("out", out, device)
         _check_last_dim("out", out)
     lse_shape = (dims.batch, dims.heads_q, dims.seq_q) if return_lse else None
-    return CallPlan(spec, dims, layout, tuple(out_shape), lse_shape)
+    return CallPlan(spec, dims, layout, tuple(out_shape), lse_shape, table)
 
 
 def _strides_bhn(info: TensorInfo, layout: str) -> Tuple[int, int, int]:
@@ -315,13 +329,16 @@ def launch_values(plan: CallPlan, tensors: Dict[str, TensorInfo]) -> Dict[str, i
 
 
 def spec_for_shapes(q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Sequence[int],
-                    dtype: str = "f16", **options: Any) -> AttentionSpec:
+                    dtype: str = "f16", *, device: Any = None, **options: Any) -> AttentionSpec:
     """The AttentionSpec attention() derives for tensors of these shapes (in
     `layout`), with the same keyword options (mask, precision, heads,
-    scale, layout, return_lse, static_shapes, target, chip; bias,
-    explicit_mask, gates, segment_offsets given as TensorInfo or as a
-    (shape, dtype) pair). Use it to compile on the build machine what the
-    GPU machine will look up."""
+    scale, layout, return_lse, static_shapes, target, kernel, cache_dir;
+    bias, explicit_mask, gates, segment_offsets given as TensorInfo or as
+    a (shape, dtype) pair). Use it to compile on the build machine what the
+    GPU machine will look up: there, give target= (the GPU machine's chip,
+    e.g. "sm_90a" for an H100 or H200). Without target= (nor
+    device_capability=) the target is that of the CUDA device `device`
+    (default: the current one), read through torch."""
     def contiguous(shape: Sequence[int], dtype: str) -> TensorInfo:
         strides, step = [], 1
         for size in reversed(tuple(shape)):
@@ -333,6 +350,8 @@ def spec_for_shapes(q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Seq
         value = options.get(name)
         if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str):
             options[name] = contiguous(value[0], value[1])
+    if options.get("target") is None and options.get("device_capability") is None:
+        options["device_capability"], options["device_name"] = cuda_device(device)
     return plan_call(contiguous(q_shape, dtype), contiguous(k_shape, dtype),
                      contiguous(v_shape, dtype), **options).spec
 

@@ -160,26 +160,6 @@ PRESETS: Dict[str, Precision] = {
 PRESET_NAMES = ("sage1", "sage2_8b", "sage2-8b", "sage2_4b", "sage2-4b", "fp8", "nvfp4")
 
 
-# Element types whose mma.sync exists from sm_89 (Ada) on: FP8 E4M3
-# (m16n8k32 e4m3). sm_80 / sm_86 have i8, i4, f16 and bf16 only.
-_SM89_TYPES = ("f8E4M3FN",)
-
-
-def default_target(precisions: Any) -> str:
-    """The target attention() compiles for when none is given: "sm_89" when
-    a precision (None, a Precision, a preset name or a dict; or a list of
-    them, e.g. the op's and its head groups') multiplies in FP8 (qk or pv =
-    f8E4M3FN: the m16n8k32 e4m3 mma.sync of Ada, which the H200 runs
-    emulated), else "sm_80"."""
-    if precisions is None or isinstance(precisions, (str, dict, Precision)):
-        precisions = [precisions]
-    for value in precisions:
-        p = as_precision(value)
-        if p is not None and (p.qk in _SM89_TYPES or p.pv in _SM89_TYPES):
-            return "sm_89"
-    return "sm_80"
-
-
 def as_precision(value: Any, name: str = "precision") -> Optional[Precision]:
     """None, a Precision, a preset name, or a dict of fields. The default
     precision normalizes to None, so it does not change cache keys."""
@@ -199,5 +179,5 @@ def as_precision(value: Any, name: str = "precision") -> Optional[Precision]:
     return None if result.is_default else result
 
 
-__all__ = ["Precision", "PRESETS", "PRESET_NAMES", "as_precision", "default_target",
+__all__ = ["Precision", "PRESETS", "PRESET_NAMES", "as_precision",
            "QK_TYPES", "PV_TYPES", "ACCUMULATIONS"]

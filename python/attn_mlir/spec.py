@@ -4,7 +4,8 @@ The module is what attn-opt compiles into GPU artifacts (docs/design/
 GpuArtifacts.md): `func.func @attention` whose arguments are the op's
 operands, in the op's operand order, and one destination-style
 `attn.attention` writing `outs(%out[, %lse])`. Its canonical text (module
-plus target and chip, no paths) is hashed into the artifact cache key.
+plus target chip and kernel family, no paths) is hashed into the artifact
+cache key.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from ._check import (check_bool, check_choice, check_float, check_int,
                      check_optional_int, float_literal)
 from .heads import as_heads
 from .masks import MAX_TOKENS, Mask, Segments, as_mask
-from .precision import as_precision
+from .precision import Precision, as_precision
+from .targets import check_chip_name, check_kernel_name
 
 DTYPES = ("f16", "bf16")
 BIAS_DTYPES = ("f16", "bf16", "f32")
 GATE_DTYPES = ("f16", "bf16", "f32")
-TARGETS = ("sm_80", "sm_86", "sm_89")
 OFFSET_LAYOUTS = ("shared", "separate")
 
 # Bumped when the rendered module changes meaning, so old cache entries are
 # not reused for a new rendering.
-SPEC_FORMAT_VERSION = 1
+SPEC_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ class AttentionSpec:
     (neighborhood) or static segment sizes fixes Nq and Nk, which must then
     be given. Head counts and head dims are always compile-time.
 
+    target: the chip the kernels are compiled for (sm_80, sm_86, sm_89,
+    sm_90a, sm_100a, sm_120a: whatever `attn-opt --attn-gpu-targets`
+    lists; compile() checks it against that table). None: not chosen yet
+    (verify() works, compile() refuses); attention() picks the device's.
+    kernel: the MMA kernel family (mma_sync, wgmma, tcgen05), None for the
+    chip's default.
+
     runtime_strides: the tensor memrefs carry `strided<[?, ?, ?, 1]>`
     layouts, matching the kernel ABI, which takes strides as arguments (so
     one kernel serves both [B, H, N, D] and [B, N, H, D] layouts).
@@ -100,8 +108,8 @@ class AttentionSpec:
     bias: Optional[Bias] = None
     gates: Optional[str] = None           # element type of the [B, Nq, Hq] gates
     segment_offsets: Optional[str] = None  # "shared" [B, S+1], "separate" [B, 2, S+1]; None: from the mask
-    target: str = "sm_80"
-    chip: str = "sm_90"
+    target: Optional[str] = None
+    kernel: Optional[str] = None
     runtime_strides: bool = True
 
     def __post_init__(self) -> None:
@@ -126,10 +134,10 @@ class AttentionSpec:
                 raise ValueError(f"{owner}: {name} = {length} exceeds {MAX_TOKENS} tokens")
         check_bool(owner, "has_lse", self.has_lse)
         check_bool(owner, "runtime_strides", self.runtime_strides)
-        check_choice(owner, "target", self.target, TARGETS)
-        if not isinstance(self.chip, str) or not self.chip.startswith("sm_") \
-                or not self.chip[3:].rstrip("a").isdigit():
-            raise ValueError(f"{owner}: chip = {self.chip!r} is not an sm_XY name like 'sm_90'")
+        if self.target is not None:
+            check_chip_name(owner, "target", self.target)
+        if self.kernel is not None:
+            check_kernel_name(owner, "kernel", self.kernel)
 
         set_("mask", as_mask(self.mask, f"{owner}: mask"))
         # Absent means dense: one spelling, one cache key.
@@ -223,12 +231,16 @@ class AttentionSpec:
                 and self.seq_q != self.seq_k:
             raise ValueError(f"{owner}: softpag needs seq_q == seq_k, got {self.seq_q} and {self.seq_k}")
 
-    def _check_precisions(self) -> None:
+    def precisions(self) -> List[Tuple[str, Optional[Precision]]]:
+        """(where, precision) of the op and of every head group."""
         precisions = [("precision", self.precision)]
         if self.heads:
             precisions += [(f"heads.groups[{g}].precision", group.precision)
                            for g, group in enumerate(self.heads.groups)]
-        for name, p in precisions:
+        return precisions
+
+    def _check_precisions(self) -> None:
+        for name, p in self.precisions():
             if p is not None and p.pv_accum == "f16" and (p.pv or self.dtype) != "f16":
                 raise ValueError(f"AttentionSpec: {name} has pv_accum = f16, which needs an f16 "
                                  f"P.V product, but P.V runs in {p.pv or self.dtype}")
@@ -298,13 +310,14 @@ class AttentionSpec:
                 f"  return\n}}\n")
 
     def canonical_text(self) -> str:
-        """What the cache key hashes: the module and where it is compiled
-        for. Deterministic and free of paths, so equal on every machine."""
-        return (f"// attn_mlir spec v{SPEC_FORMAT_VERSION} "
-                f"target={self.target} chip={self.chip}\n" + self.to_mlir())
+        """What the cache key hashes: the module and what it is compiled
+        for (target chip, kernel family). Deterministic and free of paths,
+        so equal on every machine."""
+        return (f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target={self.target or 'none'} "
+                f"kernel={self.kernel or 'default'}\n" + self.to_mlir())
 
     def cache_key(self) -> str:
         return hashlib.sha256(self.canonical_text().encode("utf-8")).hexdigest()
 
 
-__all__ = ["AttentionSpec", "ExplicitMask", "Bias", "DTYPES", "TARGETS"]
+__all__ = ["AttentionSpec", "ExplicitMask", "Bias", "DTYPES"]

@@ -8,6 +8,7 @@ from .compiler import PathLike, compile
 from .errors import AttnLaunchError
 from .launcher import launcher_for
 from .plan import TensorInfo, launch_values, plan_call
+from .targets import check_runs_on, cuda_device
 
 _TORCH_DTYPES = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "bool": "bool",
                  "uint8": "u8", "int8": "i8", "int32": "i32", "int64": "i64"}
@@ -26,7 +27,8 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
               heads: Any = None, scale: Optional[float] = None, layout: str = "bhnd",
               return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
               segment_offsets: Any = None, gates: Any = None, out: Any = None, *,
-              static_shapes: bool = False, target: Optional[str] = None, chip: str = "sm_90",
+              static_shapes: bool = False, target: Optional[str] = None,
+              kernel: Optional[str] = None,
               cache_dir: Optional[PathLike] = None) -> Union[Any, Tuple[Any, Any]]:
     """Attention of SEMANTICS.md on CUDA tensors (f16/bf16).
 
@@ -40,13 +42,23 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     precision: None (f16/bf16 as the inputs), a preset name ("sage1",
     "sage2-8b", "sage2-4b", "fp8"), a Precision or a dict of its fields;
     quantized precisions run pre-kernels (smoothing, scales) before the
-    attention kernel. target: None picks "sm_80", or "sm_89" when the
-    precision multiplies in FP8 (its e4m3 mma.sync; emulated on sm_90).
+    attention kernel.
+
+    target: None (default) compiles for the target serving q's device
+    (torch.cuda.get_device_capability; attn_mlir.targets has the rule:
+    sm_86 for an RTX 3090 or A10, sm_90a for an H100, ...); or a chip of
+    the compiler's target table. kernel: the MMA kernel family (mma_sync,
+    wgmma, tcgen05), None for the chip's default. A precision that
+    multiplies in FP8 needs a chip with the e4m3 mma.sync (sm_89, sm_90a,
+    sm_120a in today's table): elsewhere it is an AttnTargetError before
+    anything compiles. Kernels whose chip cannot run on q's device (an
+    explicit target, a cache entry from elsewhere) are refused before they
+    reach the driver.
     """
     return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
                    layout=layout, return_lse=return_lse, bias=bias,
                    explicit_mask=explicit_mask, segment_offsets=segment_offsets, gates=gates,
-                   out=out, static_shapes=static_shapes, target=target, chip=chip,
+                   out=out, static_shapes=static_shapes, target=target, kernel=kernel,
                    cache_dir=cache_dir)()
 
 
@@ -71,16 +83,21 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
               heads: Any = None, scale: Optional[float] = None, layout: str = "bhnd",
               return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
               segment_offsets: Any = None, gates: Any = None, out: Any = None, *,
-              static_shapes: bool = False, target: Optional[str] = None, chip: str = "sm_90",
+              static_shapes: bool = False, target: Optional[str] = None,
+              kernel: Optional[str] = None,
               cache_dir: Optional[PathLike] = None) -> "Prepared":
     """attention() planned, compiled and marshalled once for these tensors:
     the returned callable launches on the current stream and returns the
     same output tensors, at the cost of one ctypes call. The tensors must
     stay alive and keep their storage (they are referenced, not copied).
+    target / kernel: as attention().
     """
     import torch
 
     infos: Dict[str, TensorInfo] = {"q": _info("q", q), "k": _info("k", k), "v": _info("v", v)}
+    capability = device_name = None
+    if infos["q"].device.startswith("cuda"):  # else plan_call says q must be on CUDA
+        capability, device_name = cuda_device(q.device)
     optional = {"bias": bias, "explicit_mask": explicit_mask,
                 "segment_offsets": segment_offsets, "gates": gates}
     for name, tensor in optional.items():
@@ -91,9 +108,15 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                      bias=infos.get("bias"), explicit_mask=infos.get("explicit_mask"),
                      segment_offsets=infos.get("segment_offsets"), gates=infos.get("gates"),
                      out=_info("out", out) if out is not None else None,
-                     static_shapes=static_shapes, target=target, chip=chip)
+                     static_shapes=static_shapes, target=target, kernel=kernel,
+                     device_capability=capability, device_name=device_name,
+                     cache_dir=cache_dir)
 
     artifacts = compile(plan.spec, cache_dir)
+    # The manifest says what the binary is for: a cached sm_90a kernel must
+    # not reach the driver of an A100.
+    check_runs_on(artifacts.manifest.get("chip"), plan.targets, capability, device_name,
+                  f"the kernels in {artifacts.directory}")
     if out is None:
         out = torch.empty(plan.out_shape, dtype=v.dtype, device=q.device)
     infos["out"] = _info("out", out)

@@ -12,7 +12,8 @@ import types
 import pytest
 
 import attn_mlir
-from attn_mlir import AttnArtifactsMissing, AttnLaunchError, spec_for_shapes
+from attn_mlir import (AttnArtifactsMissing, AttnLaunchError, AttnTargetError,
+                       AttnTargetsMissing, spec_for_shapes)
 from attn_mlir import compiler, torch_api
 
 
@@ -45,8 +46,17 @@ class FakeTensor:
         return self._ptr
 
 
+class FakeDevice:
+    """What torch.cuda reports about the (one) stand-in GPU."""
+
+    capability = (9, 0)
+    name = "NVIDIA H100 80GB HBM3"
+
+
 @pytest.fixture
 def fake_torch(monkeypatch):
+    monkeypatch.setattr(FakeDevice, "capability", (9, 0))
+    monkeypatch.setattr(FakeDevice, "name", "NVIDIA H100 80GB HBM3")
     torch = types.ModuleType("torch")
     torch.Tensor = FakeTensor
     for name in ("float16", "bfloat16", "float32", "bool", "int32"):
@@ -54,7 +64,10 @@ def fake_torch(monkeypatch):
     torch.empty = lambda shape, dtype, device: FakeTensor(shape, dtype, device)
     cuda = types.SimpleNamespace(
         device=lambda device: contextlib.nullcontext(),
-        current_stream=lambda device: types.SimpleNamespace(cuda_stream=0xABC))
+        current_stream=lambda device: types.SimpleNamespace(cuda_stream=0xABC),
+        is_available=lambda: True,
+        get_device_capability=lambda device=None: FakeDevice.capability,
+        get_device_name=lambda device=None: FakeDevice.name)
     torch.cuda = cuda
     monkeypatch.setitem(sys.modules, "torch", torch)
     return torch
@@ -78,12 +91,14 @@ def launches(monkeypatch):
     return calls
 
 
-def precompile(spec, params, cache):
-    """What the build machine leaves in the cache (manifest only)."""
+def precompile(spec, params, cache, chip=None):
+    """What the build machine leaves in the cache (manifest only; the
+    target table is already there, conftest.private_cache)."""
     entry = cache / spec.cache_key()
     entry.mkdir(parents=True)
     (entry / "manifest.json").write_text(json.dumps({
         "format": "attn-kernels", "version": 1, "binary": "kernels.cubin",
+        "chip": chip or spec.target, "kernel": "mma_sync",
         "kernels": [{"name": "attn_fwd_0", "block": [128, 1, 1], "shared_bytes": 0,
                      "grid": [[1], [1], [1]],
                      "params": [{"name": n, "type": "i64"} for n in params]}]}))
@@ -141,5 +156,79 @@ def test_attention_errors(fake_torch, launches, private_cache, monkeypatch):
     precompile(spec_for_shapes(q.shape, q.shape, q.shape, "f16"), ["q", "alibi_slopes"],
                private_cache)
     with pytest.raises(AttnLaunchError, match=r"cannot provide: alibi_slopes"):
+        attn_mlir.attention(q, q, q)
+    assert not launches
+
+
+def test_attention_compiles_for_the_device(fake_torch, launches, private_cache, monkeypatch):
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    f16 = fake_torch.float16
+    q = FakeTensor((1, 4, 8, 32), f16)
+    # The build machine compiled for both GPUs of the lab (explicit targets).
+    entries = {chip: precompile(spec_for_shapes(q.shape, q.shape, q.shape, "f16", target=chip),
+                                ["q", "k", "v", "out", "seq_q"], private_cache)
+               for chip in ("sm_80", "sm_86", "sm_90a")}
+    # No target: each device takes its own, from the cached table.
+    for capability, name, chip in (((9, 0), "NVIDIA H100", "sm_90a"),
+                                   ((8, 0), "NVIDIA A100-SXM4-80GB", "sm_80"),
+                                   ((8, 7), "Jetson AGX Orin", "sm_86"),
+                                   ((8, 6), "NVIDIA A10", "sm_86")):
+        monkeypatch.setattr(FakeDevice, "capability", capability)
+        monkeypatch.setattr(FakeDevice, "name", name)
+        attn_mlir.attention(q, q, q)
+        assert launches[-1][0] == entries[chip]
+    # spec_for_shapes() on the GPU machine reads the same device.
+    assert spec_for_shapes(q.shape, q.shape, q.shape, "f16").target == "sm_86"
+
+
+def test_kernels_for_another_chip_never_launch(fake_torch, launches, private_cache, monkeypatch):
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    monkeypatch.setattr(FakeDevice, "capability", (8, 0))
+    monkeypatch.setattr(FakeDevice, "name", "NVIDIA A100-SXM4-80GB")
+    f16 = fake_torch.float16
+    q = FakeTensor((1, 4, 8, 32), f16)
+    hopper = spec_for_shapes(q.shape, q.shape, q.shape, "f16", target="sm_90a")
+    precompile(hopper, ["q", "k", "v", "out", "seq_q"], private_cache)
+    with pytest.raises(AttnTargetError, match=r"compiled for sm_90a \(compute capability 9.0 "
+                                              r"only\), which cannot run on NVIDIA A100-SXM4-80GB "
+                                              r"\(compute capability 8.0\); compile for sm_80 "
+                                              r"instead"):
+        attn_mlir.attention(q, q, q, target="sm_90a")
+    # A cache entry whose manifest is for another chip than its key says.
+    ampere = spec_for_shapes(q.shape, q.shape, q.shape, "f16", target="sm_80", mask="causal")
+    precompile(ampere, ["q", "k", "v", "out", "seq_q"], private_cache, chip="sm_90a")
+    with pytest.raises(AttnTargetError, match=r"compiled for sm_90a .* cannot run on NVIDIA A100"):
+        attn_mlir.attention(q, q, q, mask="causal")
+    # A chip the table does not know (an entry from an older compiler).
+    old = spec_for_shapes(q.shape, q.shape, q.shape, "f16", target="sm_80", scale=0.5)
+    precompile(old, ["q", "k", "v", "out", "seq_q"], private_cache, chip="sm_90")
+    with pytest.raises(AttnTargetError, match=r"are for chip 'sm_90', which the target table does "
+                                              r"not know \(it has sm_80, .*\); recompile them"):
+        attn_mlir.attention(q, q, q, scale=0.5)
+    assert not launches
+
+
+def test_attention_target_errors(fake_torch, launches, private_cache, monkeypatch):
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    f16 = fake_torch.float16
+    q = FakeTensor((1, 4, 8, 32), f16)
+    monkeypatch.setattr(FakeDevice, "capability", (8, 6))
+    monkeypatch.setattr(FakeDevice, "name", "NVIDIA A10")
+    with pytest.raises(AttnTargetError, match=r"sage2_8b.*needs the FP8 \(e4m3\) mma.sync, which "
+                                              r"sm_86 does not have"):
+        attn_mlir.attention(q, q, q, precision="sage2-8b")
+    monkeypatch.setattr(FakeDevice, "capability", (10, 3))
+    monkeypatch.setattr(FakeDevice, "name", "NVIDIA B300")
+    with pytest.raises(AttnTargetError, match=r"no target for NVIDIA B300 \(compute capability "
+                                              r"10.3\): the compiler supports sm_80"):
+        attn_mlir.attention(q, q, q)
+    with pytest.raises(ValueError, match=r"target = 'sm_75' is not a target of this compiler"):
+        attn_mlir.attention(q, q, q, target="sm_75")
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'chip'"):
+        attn_mlir.attention(q, q, q, chip="sm_90")
+    # No table: not in the cache, no attn-opt.
+    (private_cache / "targets.json").unlink()
+    monkeypatch.setattr(FakeDevice, "capability", (9, 0))
+    with pytest.raises(AttnTargetsMissing, match=r"no GPU target table"):
         attn_mlir.attention(q, q, q)
     assert not launches

@@ -3,65 +3,24 @@ may not exist yet) and, when it exists, the real one."""
 
 import json
 import os
-import stat
-import sys
 
 import pytest
 
+import standins
+
 import attn_mlir
 from attn_mlir import (AttentionSpec, AttnArtifactsMissing, AttnCompileError, AttnError,
-                       AttnOptNotFound, AttnPipelineUnavailable, Causal, Neighborhood, compile,
-                       lookup)
+                       AttnOptNotFound, AttnPipelineUnavailable, AttnTargetError,
+                       AttnTargetsMissing, Causal, HeadGroup, Heads, Neighborhood, compile,
+                       lookup, target_table)
 from attn_mlir import compiler
 
-FAKE_ATTN_OPT = r'''#!{python}
-# Stand-in for attn-opt with the GPU pipeline: logs its command line and
-# writes what --attn-export-artifacts would.
-import json, os, sys
-args = sys.argv[1:]
-with open(os.environ["FAKE_LOG"], "a") as log:
-    log.write(json.dumps({{"args": args, "cwd": os.getcwd(),
-                          "input": open(args[0]).read()}}) + "\n")
-mode = os.environ.get("FAKE_MODE", "ok")
-if mode == "unknown-pass":
-    sys.stderr.write("attn-opt: Unknown command line argument '" + args[1] + "'.  Try: 'attn-opt --help'\n")
-    sys.exit(1)
-if mode == "error":
-    sys.stderr.write("spec.mlir:3:3: error: 'attn.attention' op needs 300 KiB of shared memory\n")
-    sys.exit(1)
-if mode == "no-manifest":
-    sys.exit(0)
-out = [a for a in args if a.startswith("--attn-export-artifacts=dir=")][0].split("=", 2)[2]
-with open(os.path.join(out, "kernels.cubin"), "wb") as f:
-    f.write(b"\x7fELF fake")
-manifest = {{"format": "attn-kernels", "version": 1, "binary": "kernels.cubin",
-            "binary_format": "cubin", "chip": "sm_90",
-            "kernels": [{{"name": "attn_fwd_0", "block": [128, 1, 1], "shared_bytes": 49152,
-                         "grid": [[{{"arg": "seq_q", "ceil_div": 128}}], [8], [{{"arg": "batch"}}]],
-                         "params": [{{"name": "q", "type": "ptr"}}, {{"name": "seq_q", "type": "i32"}}]}}]}}
-with open(os.path.join(out, "manifest.json"), "w") as f:
-    json.dump(manifest, f)
-'''
-
 SPEC = AttentionSpec(dtype="bf16", num_heads_q=8, num_heads_kv=2, head_dim=64, seq_q=None,
-                     seq_k=None, mask=Causal())
-
-
-@pytest.fixture
-def fake_attn_opt(tmp_path, monkeypatch):
-    tool = tmp_path / "fake-attn-opt"
-    tool.write_text(FAKE_ATTN_OPT.format(python=sys.executable))
-    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
-    log = tmp_path / "calls.jsonl"
-    monkeypatch.setenv("FAKE_LOG", str(log))
-    monkeypatch.setenv("ATTN_OPT", str(tool))
-
-    def calls():
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return calls
+                     seq_k=None, mask=Causal(), target="sm_90a")
 
 
 def test_compile_runs_the_pipeline_and_caches(fake_attn_opt, private_cache):
+    (private_cache / "targets.json").unlink()  # a fresh cache
     artifacts = compile(SPEC)
     assert artifacts.key == SPEC.cache_key()
     assert artifacts.directory == private_cache / SPEC.cache_key()
@@ -70,12 +29,15 @@ def test_compile_runs_the_pipeline_and_caches(fake_attn_opt, private_cache):
     assert artifacts.param_names == {"q", "seq_q"}
     assert (artifacts.directory / "spec.mlir").read_text() == SPEC.canonical_text()
     (call,) = fake_attn_opt()
-    assert call["args"] == ["spec.mlir", "--attn-gpu-pipeline=target=sm_90a kernel=mma_sync",
+    assert call["args"] == ["spec.mlir", "--attn-gpu-pipeline=target=sm_90a",
                             "--attn-export-artifacts=dir=.", "-o", os.devnull]
     assert call["input"] == SPEC.canonical_text()
-    # Written in a staging directory, then renamed: nothing else is left.
+    assert artifacts.manifest["chip"] == "sm_90a" and artifacts.manifest["kernel"] == "mma_sync"
+    # Written in a staging directory, then renamed: nothing else is left
+    # but the entry and the compiler's target table.
     assert os.path.dirname(call["cwd"]) == str(private_cache)
-    assert sorted(os.listdir(private_cache)) == [SPEC.cache_key()]
+    assert sorted(os.listdir(private_cache)) == sorted([SPEC.cache_key(), "targets.json"])
+    assert json.loads((private_cache / "targets.json").read_text()) == standins.TARGET_TABLE
 
     # Second call: a cache hit, attn-opt is not run again.
     again = compile(SPEC)
@@ -92,12 +54,22 @@ def test_relative_attn_opt_path(fake_attn_opt, tmp_path, monkeypatch):
     assert compile(SPEC).manifest["kernels"]
 
 
-def test_compile_target_and_cache_dir_argument(fake_attn_opt, tmp_path):
+def test_compile_target_kernel_and_cache_dir_argument(fake_attn_opt, tmp_path):
     spec = AttentionSpec(dtype="f16", num_heads_q=4, head_dim=32, seq_q=64, seq_k=64,
-                         mask=Neighborhood([8, 8], 3), target="sm_89", chip="sm_89")
+                         mask=Neighborhood([8, 8], 3), target="sm_89", kernel="mma_sync")
     artifacts = compile(spec, cache_dir=tmp_path / "elsewhere")
     assert artifacts.directory.parent == tmp_path / "elsewhere"
-    assert fake_attn_opt()[0]["args"][1] == "--attn-gpu-pipeline=target=sm_89"
+    assert fake_attn_opt()[0]["args"][1] == "--attn-gpu-pipeline=target=sm_89 kernel=mma_sync"
+    assert artifacts.manifest["chip"] == "sm_89"
+    # The table goes into the cache that was used.
+    assert json.loads((tmp_path / "elsewhere" / "targets.json").read_text()) == \
+        standins.TARGET_TABLE
+    # Target and kernel are part of the key.
+    keys = {AttentionSpec(dtype="f16", num_heads_q=4, head_dim=32, seq_q=None, seq_k=None,
+                          target=t, kernel=k).cache_key()
+            for t, k in (("sm_80", None), ("sm_90a", None), ("sm_90a", "mma_sync"),
+                         ("sm_90a", "wgmma"))}
+    assert len(keys) == 4
 
 
 def test_compile_errors_surface_diagnostics(fake_attn_opt, private_cache, monkeypatch):
@@ -107,12 +79,12 @@ def test_compile_errors_surface_diagnostics(fake_attn_opt, private_cache, monkey
     assert not isinstance(info.value, AttnPipelineUnavailable)
     assert "error:" in info.value.diagnostics
     assert info.value.command[2].startswith("--attn-gpu-pipeline")
-    assert os.listdir(private_cache) == []  # no entry, no staging left
+    assert os.listdir(private_cache) == ["targets.json"]  # no entry, no staging left
 
     monkeypatch.setenv("FAKE_MODE", "no-manifest")
     with pytest.raises(AttnCompileError, match=r"wrote no manifest.json"):
         compile(SPEC)
-    assert os.listdir(private_cache) == []
+    assert os.listdir(private_cache) == ["targets.json"]
 
 
 def test_unknown_pass_is_reported_as_unavailable_pipeline(fake_attn_opt, monkeypatch):
@@ -173,11 +145,14 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 PIPELINE_SPECS = [
     SPEC,
     AttentionSpec(dtype="f16", num_heads_q=4, head_dim=64, seq_q=256, seq_k=256,
-                  mask=Neighborhood([16, 16], 5), has_lse=True),
+                  mask=Neighborhood([16, 16], 5), has_lse=True, target="sm_80"),
+    AttentionSpec(dtype="bf16", num_heads_q=4, head_dim=64, seq_q=None, seq_k=None,
+                  precision="sage2-8b", target="sm_89", kernel="mma_sync"),
 ]
 
 
-@pytest.mark.parametrize("spec", PIPELINE_SPECS, ids=["causal-gqa", "neighborhood-lse"])
+@pytest.mark.parametrize("spec", PIPELINE_SPECS, ids=["causal-gqa-sm90a", "neighborhood-lse-sm80",
+                                                      "sage2-8b-sm89"])
 def test_compile_through_the_real_pipeline(spec, attn_opt, private_cache):
     # Cubins come from ptxas (CUDA toolkit); PTX alone would need only LLVM.
     ptxas = os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "ptxas")
@@ -186,6 +161,11 @@ def test_compile_through_the_real_pipeline(spec, attn_opt, private_cache):
     artifacts = compile(spec, attn_opt=attn_opt)
     manifest = artifacts.manifest
     assert manifest["format"] == "attn-kernels" and manifest["version"] == 1
+    # The new option syntax reached the compiler: the binary is for the
+    # spec's chip, built by its default (the only implemented) family.
+    assert manifest["chip"] == spec.target
+    assert manifest["kernel"] == "mma_sync"
+    assert (private_cache / "targets.json").is_file()
     assert artifacts.binary_path.is_file()
     assert manifest["kernels"], "no kernels"
     names = artifacts.param_names
@@ -232,3 +212,119 @@ def test_a_new_attn_opt_recompiles_cached_specs(fake_attn_opt, private_cache, mo
     monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
     monkeypatch.delenv("ATTN_OPT")
     assert compile(SPEC).directory == first.directory and len(fake_attn_opt()) == 2
+
+
+# -- targets -----------------------------------------------------------------
+
+def test_compile_needs_a_target(fake_attn_opt):
+    spec = AttentionSpec(dtype="f16", num_heads_q=4, head_dim=32, seq_q=None, seq_k=None)
+    assert spec.target is None  # a spec can be written (and verified) without one
+    with pytest.raises(ValueError, match=r"compile: the spec has no target"):
+        compile(spec)
+    assert fake_attn_opt() == []
+
+
+@pytest.mark.parametrize("changes, error, message", [
+    (dict(target="sm_75"), ValueError,
+     r"target = 'sm_75' is not a target of this compiler; supported: sm_80, sm_86, sm_89, "
+     r"sm_90a, sm_100a, sm_120a"),
+    (dict(target="sm_90"), ValueError, r"target = 'sm_90' is not a target of this compiler"),
+    (dict(target="sm_80", kernel="wgmma"), ValueError,
+     r"kernel = 'wgmma' is not a kernel family of sm_80; it supports: mma_sync"),
+    (dict(target="sm_90a", kernel="wgmma"), AttnTargetError,
+     r"kernel = 'wgmma' is not implemented for sm_90a yet \(implemented: mma_sync\)"),
+    (dict(target="sm_80", precision="sage2-8b"), AttnTargetError,
+     r"precision #attn.precision<sage2_8b> \(P.V in FP8 E4M3\) needs the FP8 \(e4m3\) "
+     r"mma.sync, which sm_80 does not have .*chips with it: sm_89, sm_90a, sm_120a"),
+    (dict(target="sm_100a", precision="sage2-4b"), AttnTargetError,
+     r"sage2_4b.* which sm_100a does not have"),
+    (dict(target="sm_86", heads=Heads(groups=[HeadGroup([1], precision="fp8")])), AttnTargetError,
+     r"heads.groups\[0\].precision #attn.precision<fp8> \(Q.K and P.V in FP8 E4M3\) .*sm_86"),
+])
+def test_compile_checks_the_target_before_attn_opt_runs(fake_attn_opt, changes, error, message):
+    fields = dict(dtype="bf16", num_heads_q=4, head_dim=64, seq_q=None, seq_k=None)
+    fields.update(changes)
+    with pytest.raises(error, match=message):
+        compile(AttentionSpec(**fields))
+    assert fake_attn_opt() == []
+
+
+def test_fp8_compiles_where_the_chip_has_it(fake_attn_opt):
+    for chip in ("sm_89", "sm_90a", "sm_120a"):
+        spec = AttentionSpec(dtype="bf16", num_heads_q=4, head_dim=64, seq_q=None, seq_k=None,
+                             precision="sage2-8b", target=chip)
+        assert compile(spec).manifest["chip"] == chip
+    # sage1 (i8 Q.K, f16 P.V) needs no FP8: fine on sm_80.
+    sage1 = AttentionSpec(dtype="f16", num_heads_q=4, head_dim=64, seq_q=None, seq_k=None,
+                          precision="sage1", target="sm_80")
+    assert compile(sage1).manifest["chip"] == "sm_80"
+
+
+def test_target_spec_form_errors():
+    with pytest.raises(ValueError, match=r"AttentionSpec: target = 'hopper' is not a chip name"):
+        AttentionSpec(dtype="f16", num_heads_q=1, head_dim=32, seq_q=None, seq_k=None,
+                      target="hopper")
+    with pytest.raises(ValueError, match=r"AttentionSpec: kernel = 'WGMMA!' is not a kernel"):
+        AttentionSpec(dtype="f16", num_heads_q=1, head_dim=32, seq_q=None, seq_k=None,
+                      target="sm_90a", kernel="WGMMA!")
+    with pytest.raises(TypeError, match=r"chip"):
+        AttentionSpec(dtype="f16", num_heads_q=1, head_dim=32, seq_q=None, seq_k=None,
+                      target="sm_80", chip="sm_90")
+
+
+def test_table_comes_from_attn_opt_once_and_goes_to_the_cache(fake_attn_opt, private_cache):
+    (private_cache / "targets.json").unlink()
+    table = target_table()
+    assert table.chips == ("sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a", "sm_120a")
+    assert json.loads((private_cache / "targets.json").read_text()) == standins.TARGET_TABLE
+    compile(SPEC)
+    compile(AttentionSpec(dtype="f16", num_heads_q=2, head_dim=32, seq_q=None, seq_k=None,
+                          target="sm_80"))
+    assert fake_attn_opt.targets() == 1  # memoized per attn-opt binary
+    assert len(fake_attn_opt()) == 2
+
+
+def test_a_cache_hit_with_attn_opt_still_writes_the_table(fake_attn_opt, private_cache):
+    compile(SPEC)
+    (private_cache / "targets.json").unlink()  # e.g. a cache filled before tables existed
+    assert compile(SPEC).directory == private_cache / SPEC.cache_key()
+    assert len(fake_attn_opt()) == 1
+    assert json.loads((private_cache / "targets.json").read_text()) == standins.TARGET_TABLE
+
+
+def test_table_from_the_cache_without_attn_opt(private_cache, monkeypatch):
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    standins.write_cached_table(private_cache, standins.table(sm_80={"fp8_mma_sync": True}))
+    table = target_table()
+    assert table.get("sm_80").fp8_mma_sync  # read from the file, not a built-in list
+    (private_cache / "targets.json").unlink()
+    with pytest.raises(AttnTargetsMissing) as info:
+        target_table()
+    message = str(info.value)
+    assert str(private_cache / "targets.json") in message
+    assert "machine with attn-opt" in message and "copy the cache" in message
+
+
+def test_attn_opt_without_the_targets_flag(fake_attn_opt, monkeypatch):
+    monkeypatch.setenv("FAKE_TARGETS", "unknown")
+    with pytest.raises(AttnCompileError, match=r"has no --attn-gpu-targets: it predates target "
+                                               r"selection .*rebuild attn-opt"):
+        compile(SPEC)
+    assert fake_attn_opt() == []
+
+
+def test_the_real_attn_opt_prints_its_target_table(attn_opt, private_cache):
+    (private_cache / "targets.json").unlink()
+    table = target_table(attn_opt=attn_opt)
+    # The contract's chips and the facts Python relies on.
+    assert set(table.chips) >= {"sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a", "sm_120a"}
+    assert table.for_device((9, 0)).chip == "sm_90a"
+    assert table.for_device((8, 7)).chip == "sm_86"
+    # The e4m3 mma.sync: from Ada on, none on Ampere; sm_90a has it (the
+    # bench scripts' FP8 rows compile for it).
+    fp8 = {t.chip for t in table.targets if t.fp8_mma_sync}
+    assert {"sm_89", "sm_90a", "sm_120a"} <= fp8 and not {"sm_80", "sm_86"} & fp8
+    for t in table.targets:
+        assert t.default_kernel is not None, f"{t.chip} has no implemented kernel family"
+    assert "wgmma" in table.get("sm_90a").kernels
+    assert json.loads((private_cache / "targets.json").read_text()) == table.to_json()

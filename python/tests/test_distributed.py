@@ -166,7 +166,7 @@ def test_shard_mask_is_the_shifted_mask(attn_opt):
                                "[5, 3]>, query_start = 64, key_start = 32, query_length = 256, "
                                "key_length = 256>")
     printed = am.verify(am.spec_for_shapes((1, 1, 100, 8), (1, 1, 120, 8), (1, 1, 120, 8),
-                                           mask=shard), attn_opt=attn_opt)
+                                           mask=shard, target="sm_80"), attn_opt=attn_opt)
     assert shard.to_mlir() in printed
     i = np.arange(100).reshape(-1, 1)
     j = np.arange(120).reshape(1, -1)

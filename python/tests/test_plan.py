@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from attn_mlir import (AttentionSpec, Causal, HeadGroup, Heads, Neighborhood, Segments,
-                       SoftPag, TensorInfo, plan_call, spec_for_shapes, verify)
+from attn_mlir import (AttentionSpec, AttnTargetError, Causal, HeadGroup, Heads, Neighborhood,
+                       Segments, SoftPag, TensorInfo, plan_call, spec_for_shapes, verify)
 from attn_mlir import Precision
 from attn_mlir.plan import launch_values
-from attn_mlir.precision import default_target
+from attn_mlir.targets import TargetTable
+import standins
+
+H100 = (9, 0)
+STANDIN_TABLE = TargetTable.from_json(standins.TARGET_TABLE, "stand-in")
 
 
 def dense(shape, dtype="f16", device="cuda:0", ptr=0x1000):
@@ -28,54 +32,126 @@ def qkv(B=2, Hq=8, Hkv=2, Nq=16, Nk=32, D=64, Dv=64, layout="bhnd", dtype="f16")
     return make(Hq, Nq, D, 0x1000), make(Hkv, Nk, D, 0x2000), make(Hkv, Nk, Dv, 0x3000)
 
 
+def plan_on(q, k, v, **options):
+    """plan_call for a device of compute capability 9.0 (an H100) unless
+    the options say otherwise (the table: the private cache's stand-in, or
+    the real attn-opt's)."""
+    options.setdefault("device_capability", H100)
+    return plan_call(q, k, v, **options)
+
+
 def test_dims_and_dynamic_spec():
     q, k, v = qkv()
-    plan = plan_call(q, k, v, mask="causal")
+    plan = plan_on(q, k, v, mask="causal")
     assert plan.dims.heads_q == 8 and plan.dims.heads_kv == 2 and plan.dims.seq_k == 32
     assert plan.spec == AttentionSpec(dtype="f16", num_heads_q=8, num_heads_kv=2, head_dim=64,
-                                      seq_q=None, seq_k=None, batch=None, mask=Causal())
+                                      seq_q=None, seq_k=None, batch=None, mask=Causal(),
+                                      target="sm_90a")
     assert plan.out_shape == (2, 8, 16, 64)
     assert plan.lse_shape is None
     # One kernel for every batch and length: the key does not depend on them.
     q2, k2, v2 = qkv(B=5, Nq=100, Nk=7)
-    assert plan_call(q2, k2, v2, mask="causal").spec.cache_key() == plan.spec.cache_key()
+    assert plan_on(q2, k2, v2, mask="causal").spec.cache_key() == plan.spec.cache_key()
 
 
 def test_static_shapes_and_pinned_lengths():
     q, k, v = qkv(Nq=64, Nk=64)
-    static = plan_call(q, k, v, static_shapes=True).spec
+    static = plan_on(q, k, v, static_shapes=True).spec
     assert (static.batch, static.seq_q, static.seq_k) == (2, 64, 64)
     # A grid mask fixes Nq and Nk; batch stays run-time.
-    grid = plan_call(q, k, v, mask=Neighborhood([8, 8], 3)).spec
+    grid = plan_on(q, k, v, mask=Neighborhood([8, 8], 3)).spec
     assert (grid.batch, grid.seq_q, grid.seq_k) == (None, 64, 64)
-    grouped = plan_call(q, k, v, heads=Heads(groups=[HeadGroup([1], mask=Neighborhood([8, 8], 3))])).spec
+    grouped = plan_on(q, k, v, heads=Heads(groups=[HeadGroup([1], mask=Neighborhood([8, 8], 3))])).spec
     assert (grouped.seq_q, grouped.seq_k) == (64, 64)
     q, k, v = qkv(Nq=60, Nk=60)
     with pytest.raises(ValueError, match=r"grid \[8, 8\] has 64 tokens but the query length is 60"):
-        plan_call(q, k, v, mask=Neighborhood([8, 8], 3))
+        plan_on(q, k, v, mask=Neighborhood([8, 8], 3))
 
 
-def test_default_target_follows_the_precision():
+def test_target_follows_the_device():
     q, k, v = qkv()
-    # Unquantized and 8/4-bit integer Q.K with f16 P.V run on sm_80 mma.sync.
-    for precision in (None, "sage1", Precision(qk="i4", qk_granularity="token", pv="f16")):
-        assert plan_call(q, k, v, precision=precision).spec.target == "sm_80"
-    # FP8 (e4m3 mma.sync) needs sm_89, in the op's precision or a head group's.
-    for precision in ("sage2-8b", "sage2_4b", "fp8", {"qk": "f8E4M3FN", "qk_granularity": "token"}):
-        assert plan_call(q, k, v, precision=precision).spec.target == "sm_89"
-    grouped = Heads(groups=[HeadGroup([1], precision="sage2-8b")])
-    assert plan_call(q, k, v, heads=grouped).spec.target == "sm_89"
-    # An explicit target is kept (attn-opt says whether it can compile it).
-    assert plan_call(q, k, v, precision="sage2-8b", target="sm_80").spec.target == "sm_80"
-    assert spec_for_shapes((1, 2, 8, 64), (1, 2, 8, 64), (1, 2, 8, 64), "bf16",
-                           precision="sage2-4b").target == "sm_89"
-    assert default_target(["sage1", None]) == "sm_80"
-    assert default_target(Precision.preset("sage1", pv="f8E4M3FN", pv_accum="two_level")) == "sm_89"
+    for capability, chip in (((8, 0), "sm_80"), ((8, 6), "sm_86"), ((8, 7), "sm_86"),
+                             ((8, 9), "sm_89"), ((9, 0), "sm_90a"), ((10, 0), "sm_100a"),
+                             ((12, 0), "sm_120a")):
+        spec = plan_on(q, k, v, device_capability=capability).spec
+        assert (spec.target, spec.kernel) == (chip, None)
+    # Integer Q.K with f16 P.V needs no FP8: every chip.
+    for precision in ("sage1", Precision(qk="i4", qk_granularity="token", pv="f16")):
+        assert plan_on(q, k, v, precision=precision, device_capability=(8, 0)).spec.target == "sm_80"
+    # FP8 runs on the device's own target when it has the e4m3 mma.sync (no
+    # special target for it any more).
+    for precision in ("sage2-8b", "sage2_4b", {"qk": "f8E4M3FN", "qk_granularity": "token"}):
+        assert plan_on(q, k, v, precision=precision).spec.target == "sm_90a"
+        assert plan_on(q, k, v, precision=precision, device_capability=(8, 9)).spec.target == "sm_89"
+    # An explicit target is kept whatever the device (cross-compiling; the
+    # launch refuses a binary the device cannot run), and needs no device.
+    assert plan_on(q, k, v, target="sm_80").spec.target == "sm_80"
+    assert plan_call(q, k, v, target="sm_100a").spec.target == "sm_100a"
+    assert plan_on(q, k, v, kernel="mma_sync").spec.kernel == "mma_sync"
+    assert plan_on(q, k, v).targets.chips == ("sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a",
+                                           "sm_120a")
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(device_capability=(10, 3), device_name="NVIDIA B300"), AttnTargetError,
+     r"no target for NVIDIA B300 \(compute capability 10.3\): the compiler supports sm_80 "
+     r"\(8.0\+\), sm_86 \(8.6\+\), sm_89 \(8.9\+\), sm_90a \(9.0 only\), sm_100a \(10.0 only\), "
+     r"sm_120a \(12.0 only\)"),
+    (dict(device_capability=(7, 5)), AttnTargetError,
+     r"no target for cuda:0 \(compute capability 7.5\)"),
+    (dict(device_capability=(8, 0), precision="sage2-8b"), AttnTargetError,
+     r"precision #attn.precision<sage2_8b> \(P.V in FP8 E4M3\) needs the FP8 \(e4m3\) "
+     r"mma.sync, which sm_80 does not have.*chips with it: sm_89, sm_90a, sm_120a"),
+    (dict(device_capability=(8, 6), heads=Heads(groups=[HeadGroup([1], precision="sage2-4b")])),
+     AttnTargetError, r"heads.groups\[0\].precision #attn.precision<sage2_4b> .* sm_86"),
+    (dict(device_capability=(10, 0), precision="sage2-8b"), AttnTargetError,
+     r"which sm_100a does not have"),
+    (dict(target="sm_90", device_capability=None), ValueError,
+     r"target = 'sm_90' is not a target of this compiler; supported: sm_80, sm_86, sm_89, "
+     r"sm_90a, sm_100a, sm_120a"),
+    (dict(target="sm_80", kernel="tcgen05"), ValueError,
+     r"kernel = 'tcgen05' is not a kernel family of sm_80; it supports: mma_sync"),
+    (dict(device_capability=None), ValueError,
+     r"no target given and no device capability to choose it from: pass target= \(one of "
+     r"sm_80, sm_86"),
+    (dict(device_capability="9.0"), ValueError, r"device capability = '9.0' is not a \(major, minor\) pair"),
+    (dict(chip="sm_90"), TypeError, r"unexpected keyword argument 'chip'"),
+])
+def test_target_errors(options, error, message):
+    # On the contract's table (standins.py), whatever attn-opt is here: the
+    # messages name its chips and flags.
+    q, k, v = qkv()
+    with pytest.raises(error, match=message):
+        plan_on(q, k, v, targets=STANDIN_TABLE, **options)
+
+
+def test_spec_for_shapes_target():
+    shape = (1, 2, 8, 64)
+    # The build machine: an explicit target (or a capability), no torch needed.
+    assert spec_for_shapes(shape, shape, shape, "bf16", precision="sage2-4b",
+                           target="sm_90a").target == "sm_90a"
+    assert spec_for_shapes(shape, shape, shape, "bf16",
+                           device_capability=(8, 6)).target == "sm_86"
+
+
+def test_spec_for_shapes_without_target_or_torch():
+    # Run in a fresh interpreter where `import torch` fails.
+    python = Path(__file__).resolve().parents[1]
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import attn_mlir as am\n"
+            "try:\n"
+            "    am.spec_for_shapes((1, 2, 8, 64), (1, 2, 8, 64), (1, 2, 8, 64))\n"
+            "except am.AttnTargetError as e:\n"
+            "    print(e)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=python, capture_output=True,
+                            text=True, check=True)
+    assert "no target given and torch is not installed" in result.stdout
+    assert "pass target=" in result.stdout
 
 
 def test_bnhd_layout_strides_and_outputs():
     q, k, v = qkv(layout="bnhd", Dv=32)
-    plan = plan_call(q, k, v, layout="bnhd", return_lse=True)
+    plan = plan_on(q, k, v, layout="bnhd", return_lse=True)
     assert plan.dims.heads_q == 8 and plan.dims.seq_q == 16 and plan.dims.head_dim_v == 32
     assert plan.out_shape == (2, 16, 8, 32)
     assert plan.lse_shape == (2, 8, 16)
@@ -92,13 +168,13 @@ def test_bnhd_layout_strides_and_outputs():
     assert (values["batch"], values["seq_q"], values["seq_k"]) == (2, 16, 32)
     # The same problem in bhnd layout compiles to the same kernel.
     q2, k2, v2 = qkv(Dv=32)
-    assert plan_call(q2, k2, v2, return_lse=True).spec == plan.spec
+    assert plan_on(q2, k2, v2, return_lse=True).spec == plan.spec
 
 
 def test_optional_operands():
     q, k, v = qkv()
     docs = Segments([None, None], [["causal", "none"], ["none", "causal"]])
-    plan = plan_call(q, k, v, mask=docs,
+    plan = plan_on(q, k, v, mask=docs,
                      explicit_mask=dense((1, 8, 16, 32), "bool", ptr=0x6000),
                      bias=dense((16, 32), "f32", ptr=0x7000),
                      gates=dense((2, 16, 8), "bf16", ptr=0x8000),
@@ -117,26 +193,26 @@ def test_optional_operands():
     assert (values["bias_stride_b"], values["bias_stride_h"], values["bias_stride_q"]) == (0, 0, 32)
     assert (values["gates_stride_b"], values["gates_stride_q"], values["gates_stride_h"]) == (128, 8, 1)
     assert values["segment_offsets"] == 0x9000 and values["segment_offsets_stride_b"] == 3
-    separate = plan_call(q, k, v, mask=docs, segment_offsets=dense((2, 2, 3), "i32"))
+    separate = plan_on(q, k, v, mask=docs, segment_offsets=dense((2, 2, 3), "i32"))
     assert separate.spec.segment_offsets == "separate"
 
 
 def test_spec_for_shapes_matches_plan():
     docs = Segments([None, None], [["causal", "none"], ["none", "causal"]])
     q, k, v = qkv(layout="bnhd")
-    planned = plan_call(q, k, v, layout="bnhd", mask=docs, precision="sage1",
+    planned = plan_on(q, k, v, layout="bnhd", mask=docs, precision="sage1",
                         segment_offsets=dense((2, 3), "i32"), return_lse=True).spec
     assert spec_for_shapes(q.shape, k.shape, v.shape, "f16", layout="bnhd", mask=docs,
                            precision="sage1", segment_offsets=((2, 3), "i32"),
-                           return_lse=True) == planned
+                           return_lse=True, device_capability=H100) == planned
 
 
 def test_planned_specs_verify(attn_opt):
     q, k, v = qkv(Nq=64, Nk=64, layout="bnhd", dtype="bf16")
     plans = [
-        plan_call(q, k, v, layout="bnhd", mask=Neighborhood([8, 8], 3), precision="sage2-8b",
+        plan_on(q, k, v, layout="bnhd", mask=Neighborhood([8, 8], 3), precision="sage2-8b",
                   return_lse=True, gates=dense((2, 64, 8), "f32")),
-        plan_call(q, k, v, layout="bnhd", mask="causal", bias=dense((2, 8, 64, 64), "bf16"),
+        plan_on(q, k, v, layout="bnhd", mask="causal", bias=dense((2, 8, 64, 64), "bf16"),
                   explicit_mask=dense((64, 64), "u8"),
                   heads=Heads(weights=[1.0] * 7 + [0.0], softpag=SoftPag(0.25, [3]))),
     ]
@@ -185,7 +261,7 @@ def test_argument_errors(case, error, message):
     if case.get("mask") == "docs":
         case["mask"] = Segments([None, None], [["causal", "none"], ["none", "causal"]])
     with pytest.raises(error, match=message):
-        plan_call(q, k, v, **case)
+        plan_on(q, k, v, **case)
 
 
 def test_import_needs_no_torch():

@@ -74,7 +74,7 @@ SPECS = {
                      gates="f32", has_lse=True, mask=DOCS),
     "operands-broadcast": spec(explicit_mask=True, bias=True, gates="f16", batch=3, seq_q=16, seq_k=32),
     "identity-layouts": spec(runtime_strides=False, has_lse=True, gates="bf16", bias=Bias("f16", True, True)),
-    "mqa-dv": spec(num_heads_q=16, num_heads_kv=1, head_dim=128, head_dim_v=64, target="sm_89", chip="sm_89"),
+    "mqa-dv": spec(num_heads_q=16, num_heads_kv=1, head_dim=128, head_dim_v=64, target="sm_89", kernel="mma_sync"),
 }
 
 
@@ -136,21 +136,26 @@ def test_cache_key():
     keys = {s.cache_key() for s in SPECS.values()}
     assert len(keys) == len(SPECS)
     assert spec().cache_key() != spec(target="sm_86").cache_key()
-    assert spec().cache_key() != spec(chip="sm_80").cache_key()
+    assert spec(target="sm_80").cache_key() != spec(target="sm_86").cache_key()
+    assert spec(target="sm_90a").cache_key() != spec(target="sm_90a", kernel="mma_sync").cache_key()
     assert spec().cache_key() != spec(batch=1).cache_key()
     assert re.fullmatch(r"[0-9a-f]{64}", spec().cache_key())
-    text = spec().canonical_text()
-    assert text.startswith(f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target=sm_80 chip=sm_90\n")
+    assert spec().canonical_text().startswith(
+        f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target=none kernel=default\n")
+    assert spec(target="sm_90a", kernel="wgmma").canonical_text().startswith(
+        f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target=sm_90a kernel=wgmma\n")
+    text = spec(target="sm_90a").canonical_text()
+    assert text.startswith(f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target=sm_90a kernel=default\n")
     assert "/" not in text.split("\n", 1)[1].replace("//", "")  # no paths anywhere
 
 
 def test_cache_key_is_stable():
     # A change here invalidates every cache entry on every machine: bump
     # SPEC_FORMAT_VERSION when the rendering changes on purpose.
-    assert spec(mask=Causal(), seq_q=128, seq_k=128).cache_key() == GOLDEN_KEY
+    assert spec(mask=Causal(), seq_q=128, seq_k=128, target="sm_90a").cache_key() == GOLDEN_KEY
 
 
-GOLDEN_KEY = "3cdf34c108cd571b294665afc2a3c433588286018b698fa24b8aff4cd909e658"
+GOLDEN_KEY = "71f6ee1a1d03b352a08de3277a4694899c2cf331f48003b05f6d0f9cb1b0870d"
 
 
 @pytest.mark.parametrize("overrides, error, message", [
@@ -160,8 +165,10 @@ GOLDEN_KEY = "3cdf34c108cd571b294665afc2a3c433588286018b698fa24b8aff4cd909e658"
     (dict(head_dim=64.0), TypeError, r"head_dim must be an int, got 64.0"),
     (dict(batch=0), ValueError, r"batch = 0 must be >= 1"),
     (dict(seq_q=1 << 32), ValueError, r"seq_q = 4294967296 exceeds 2147483648 tokens"),
-    (dict(target="sm_90"), ValueError, r"target = 'sm_90' is not one of sm_80, sm_86, sm_89"),
-    (dict(chip="hopper"), ValueError, r"chip = 'hopper' is not an sm_XY name"),
+    (dict(target="hopper"), ValueError, r"target = 'hopper' is not a chip name like 'sm_80' or 'sm_90a'"),
+    (dict(target=90), ValueError, r"target = 90 is not a chip name"),
+    (dict(target="sm_90a", kernel="MMA"), ValueError, r"kernel = 'MMA' is not a kernel family name"),
+    (dict(chip="sm_90"), TypeError, r"unexpected keyword argument 'chip'"),
     (dict(scale=0.0), ValueError, r"scale = 0.0 must be positive"),
     (dict(scale=float("inf")), ValueError, r"scale = inf must be finite"),
     (dict(has_lse=1), TypeError, r"has_lse must be a bool"),
