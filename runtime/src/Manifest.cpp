@@ -1,6 +1,7 @@
 #include "Manifest.h"
 
 #include "Json.h"
+#include "attn/manifest_schema.h"
 
 #include <algorithm>
 #include <cstring>
@@ -11,13 +12,13 @@ namespace attn::launcher {
 const char *paramTypeName(ParamType type) {
   switch (type) {
   case ParamType::Ptr:
-    return "ptr";
+    return ATTN_MANIFEST_PARAM_PTR;
   case ParamType::I64:
-    return "i64";
+    return ATTN_MANIFEST_PARAM_I64;
   case ParamType::I32:
-    return "i32";
+    return ATTN_MANIFEST_PARAM_I32;
   case ParamType::F32:
-    return "f32";
+    return ATTN_MANIFEST_PARAM_F32;
   }
   return "?";
 }
@@ -41,56 +42,66 @@ public:
     if (!expectKind(root, JsonValue::Kind::Object, "manifest"))
       return false;
     std::string format;
-    if (!readString(root, "format", "manifest", format))
+    if (!readString(root, ATTN_MANIFEST_KEY_FORMAT, "manifest", format))
       return false;
-    if (format != "attn-kernels")
-      return fail("format", "expected \"attn-kernels\", got \"" + format + "\"");
+    if (format != ATTN_MANIFEST_FORMAT)
+      return fail(ATTN_MANIFEST_KEY_FORMAT,
+                  std::string("expected \"") + ATTN_MANIFEST_FORMAT +
+                      "\", got \"" + format + "\"");
     int64_t version;
-    if (!readInteger(root, "version", "manifest", version))
+    if (!readInteger(root, ATTN_MANIFEST_KEY_VERSION, "manifest", version))
       return false;
-    if (version != 1)
-      return fail("version",
+    if (version != ATTN_MANIFEST_VERSION)
+      return fail(ATTN_MANIFEST_KEY_VERSION,
                   "unsupported version " + std::to_string(version) +
-                      " (this launcher reads version 1)");
-    if (!readString(root, "binary", "manifest", out.binaryFile))
+                      " (this launcher reads version " +
+                      std::to_string(ATTN_MANIFEST_VERSION) + ")");
+    if (!readString(root, ATTN_MANIFEST_KEY_BINARY, "manifest",
+                    out.binaryFile))
       return false;
     if (out.binaryFile.empty())
-      return fail("binary", "must not be empty");
+      return fail(ATTN_MANIFEST_KEY_BINARY, "must not be empty");
     std::string binaryFormat;
-    if (!readString(root, "binary_format", "manifest", binaryFormat))
+    if (!readString(root, ATTN_MANIFEST_KEY_BINARY_FORMAT, "manifest",
+                    binaryFormat))
       return false;
-    if (binaryFormat == "cubin")
+    if (binaryFormat == ATTN_MANIFEST_BINARY_CUBIN)
       out.binaryFormat = BinaryFormat::Cubin;
-    else if (binaryFormat == "fatbin")
+    else if (binaryFormat == ATTN_MANIFEST_BINARY_FATBIN)
       out.binaryFormat = BinaryFormat::Fatbin;
-    else if (binaryFormat == "ptx")
+    else if (binaryFormat == ATTN_MANIFEST_BINARY_PTX)
       out.binaryFormat = BinaryFormat::Ptx;
     else
-      return fail("binary_format", "unknown binary format \"" + binaryFormat +
-                                       "\" (expected cubin, fatbin or ptx)");
-    if (const JsonValue *chip = root.find("chip")) {
-      if (!expectKind(*chip, JsonValue::Kind::String, "chip"))
-        return false;
-      out.chip = chip->string;
-    }
-    const JsonValue *kernels = root.find("kernels");
+      return fail(ATTN_MANIFEST_KEY_BINARY_FORMAT,
+                  "unknown binary format \"" + binaryFormat +
+                      "\" (expected " ATTN_MANIFEST_BINARY_CUBIN
+                      ", " ATTN_MANIFEST_BINARY_FATBIN
+                      " or " ATTN_MANIFEST_BINARY_PTX ")");
+    if (!readOptionalString(root, ATTN_MANIFEST_KEY_CHIP, out.chip) ||
+        !readOptionalString(root, ATTN_MANIFEST_KEY_KERNEL_FAMILY,
+                            out.kernelFamily))
+      return false;
+    const JsonValue *kernels = root.find(ATTN_MANIFEST_KEY_KERNELS);
     if (!kernels)
-      return fail("manifest", "missing \"kernels\"");
-    if (!expectKind(*kernels, JsonValue::Kind::Array, "kernels"))
+      return fail("manifest",
+                  std::string("missing \"") + ATTN_MANIFEST_KEY_KERNELS + "\"");
+    if (!expectKind(*kernels, JsonValue::Kind::Array,
+                    ATTN_MANIFEST_KEY_KERNELS))
       return false;
     for (size_t i = 0; i < kernels->items.size(); ++i) {
+      const std::string path = std::string(ATTN_MANIFEST_KEY_KERNELS) + "[" +
+                               std::to_string(i) + "]";
       KernelSpec kernel;
-      if (!readKernel(kernels->items[i], "kernels[" + std::to_string(i) + "]",
-                      out, kernel))
+      if (!readKernel(kernels->items[i], path, out, kernel))
         return false;
       for (const KernelSpec &other : out.kernels)
         if (other.name == kernel.name)
-          return fail("kernels[" + std::to_string(i) + "].name",
+          return fail(memberPath(path, ATTN_MANIFEST_KEY_NAME),
                       "duplicate kernel name \"" + kernel.name + "\"");
       out.kernels.push_back(std::move(kernel));
     }
     // After the kernels: a scratch buffer names one of their ptr params.
-    if (const JsonValue *scratch = root.find("scratch"))
+    if (const JsonValue *scratch = root.find(ATTN_MANIFEST_KEY_SCRATCH))
       if (!readScratchList(*scratch, out))
         return false;
     return true;
@@ -128,11 +139,27 @@ private:
     return path == "manifest" ? std::string(key) : path + "." + key;
   }
 
+  static std::string elementPath(const std::string &path, size_t index) {
+    return path + "[" + std::to_string(index) + "]";
+  }
+
   bool readString(const JsonValue &object, const char *key,
                   const std::string &path, std::string &out) {
     const JsonValue *member = requireMember(object, key, path);
     if (!member ||
         !expectKind(*member, JsonValue::Kind::String, memberPath(path, key)))
+      return false;
+    out = member->string;
+    return true;
+  }
+
+  // A top-level key that may be absent (`out` is left as is then).
+  bool readOptionalString(const JsonValue &root, const char *key,
+                          std::string &out) {
+    const JsonValue *member = root.find(key);
+    if (!member)
+      return true;
+    if (!expectKind(*member, JsonValue::Kind::String, key))
       return false;
     out = member->string;
     return true;
@@ -176,19 +203,20 @@ private:
                   Manifest &manifest, KernelSpec &kernel) {
     if (!expectKind(value, JsonValue::Kind::Object, path))
       return false;
-    if (!readString(value, "name", path, kernel.name))
+    if (!readString(value, ATTN_MANIFEST_KEY_NAME, path, kernel.name))
       return false;
     if (kernel.name.empty())
-      return fail(path + ".name", "must not be empty");
+      return fail(memberPath(path, ATTN_MANIFEST_KEY_NAME), "must not be empty");
 
-    const JsonValue *block = requireMember(value, "block", path);
-    if (!block || !expectKind(*block, JsonValue::Kind::Array, path + ".block"))
+    const std::string blockPath = memberPath(path, ATTN_MANIFEST_KEY_BLOCK);
+    const JsonValue *block = requireMember(value, ATTN_MANIFEST_KEY_BLOCK, path);
+    if (!block || !expectKind(*block, JsonValue::Kind::Array, blockPath))
       return false;
     if (block->items.size() != 3)
-      return fail(path + ".block", "expected 3 dimensions, got " +
-                                       std::to_string(block->items.size()));
+      return fail(blockPath, "expected 3 dimensions, got " +
+                                 std::to_string(block->items.size()));
     for (size_t d = 0; d < 3; ++d) {
-      std::string dimPath = path + ".block[" + std::to_string(d) + "]";
+      std::string dimPath = elementPath(blockPath, d);
       const JsonValue &dim = block->items[d];
       if (!expectKind(dim, JsonValue::Kind::Integer, dimPath))
         return false;
@@ -199,67 +227,73 @@ private:
     }
 
     int64_t sharedBytes;
-    if (!readInteger(value, "shared_bytes", path, sharedBytes))
+    if (!readInteger(value, ATTN_MANIFEST_KEY_SHARED_BYTES, path, sharedBytes))
       return false;
     if (sharedBytes < 0 || sharedBytes > std::numeric_limits<uint32_t>::max())
-      return fail(path + ".shared_bytes",
+      return fail(memberPath(path, ATTN_MANIFEST_KEY_SHARED_BYTES),
                   std::to_string(sharedBytes) + " out of range");
     kernel.sharedBytes = uint32_t(sharedBytes);
 
     // Params before the grid, so an argument used in both gets its param type
     // regardless of order.
-    const JsonValue *params = requireMember(value, "params", path);
-    if (!params ||
-        !expectKind(*params, JsonValue::Kind::Array, path + ".params"))
+    const std::string paramsPath = memberPath(path, ATTN_MANIFEST_KEY_PARAMS);
+    const JsonValue *params =
+        requireMember(value, ATTN_MANIFEST_KEY_PARAMS, path);
+    if (!params || !expectKind(*params, JsonValue::Kind::Array, paramsPath))
       return false;
     for (size_t p = 0; p < params->items.size(); ++p) {
-      std::string paramPath = path + ".params[" + std::to_string(p) + "]";
+      std::string paramPath = elementPath(paramsPath, p);
       const JsonValue &param = params->items[p];
       if (!expectKind(param, JsonValue::Kind::Object, paramPath))
         return false;
       KernelParam kernelParam;
       std::string type;
-      if (!readString(param, "name", paramPath, kernelParam.name) ||
-          !readString(param, "type", paramPath, type))
+      if (!readString(param, ATTN_MANIFEST_KEY_NAME, paramPath,
+                      kernelParam.name) ||
+          !readString(param, ATTN_MANIFEST_KEY_TYPE, paramPath, type))
         return false;
+      const std::string namePath = memberPath(paramPath, ATTN_MANIFEST_KEY_NAME);
       if (kernelParam.name.empty())
-        return fail(paramPath + ".name", "must not be empty");
-      if (type == "ptr")
+        return fail(namePath, "must not be empty");
+      if (type == ATTN_MANIFEST_PARAM_PTR)
         kernelParam.type = ParamType::Ptr;
-      else if (type == "i64")
+      else if (type == ATTN_MANIFEST_PARAM_I64)
         kernelParam.type = ParamType::I64;
-      else if (type == "i32")
+      else if (type == ATTN_MANIFEST_PARAM_I32)
         kernelParam.type = ParamType::I32;
-      else if (type == "f32")
+      else if (type == ATTN_MANIFEST_PARAM_F32)
         kernelParam.type = ParamType::F32;
       else
-        return fail(paramPath + ".type", "unknown param type \"" + type +
-                                             "\" (expected ptr, i64, i32 or f32)");
+        return fail(memberPath(paramPath, ATTN_MANIFEST_KEY_TYPE),
+                    "unknown param type \"" + type +
+                        "\" (expected " ATTN_MANIFEST_PARAM_PTR
+                        ", " ATTN_MANIFEST_PARAM_I64
+                        ", " ATTN_MANIFEST_PARAM_I32
+                        " or " ATTN_MANIFEST_PARAM_F32 ")");
       for (const KernelParam &earlier : kernel.params)
         if (earlier.name == kernelParam.name)
-          return fail(paramPath + ".name",
-                      "duplicate param \"" + kernelParam.name + "\"");
+          return fail(namePath, "duplicate param \"" + kernelParam.name + "\"");
       if (!useArgument(manifest, kernelParam.name, true, kernelParam.type,
                        paramPath, kernelParam.argument))
         return false;
       kernel.params.push_back(std::move(kernelParam));
     }
 
-    const JsonValue *grid = requireMember(value, "grid", path);
-    if (!grid || !expectKind(*grid, JsonValue::Kind::Array, path + ".grid"))
+    const std::string gridPath = memberPath(path, ATTN_MANIFEST_KEY_GRID);
+    const JsonValue *grid = requireMember(value, ATTN_MANIFEST_KEY_GRID, path);
+    if (!grid || !expectKind(*grid, JsonValue::Kind::Array, gridPath))
       return false;
     if (grid->items.size() != 3)
-      return fail(path + ".grid", "expected 3 dimensions, got " +
-                                      std::to_string(grid->items.size()));
+      return fail(gridPath, "expected 3 dimensions, got " +
+                                std::to_string(grid->items.size()));
     for (size_t d = 0; d < 3; ++d) {
-      std::string dimPath = path + ".grid[" + std::to_string(d) + "]";
+      std::string dimPath = elementPath(gridPath, d);
       const JsonValue &factors = grid->items[d];
       if (!expectKind(factors, JsonValue::Kind::Array, dimPath))
         return false;
       for (size_t f = 0; f < factors.items.size(); ++f) {
         GridFactor factor;
-        if (!readFactor(factors.items[f],
-                        dimPath + "[" + std::to_string(f) + "]",
+        if (!readFactor(factors.items[f], elementPath(dimPath, f),
                         FactorUse::Grid, manifest, factor))
           return false;
         kernel.grid[d].push_back(factor);
@@ -284,23 +318,26 @@ private:
       return true;
     }
     if (!value.isObject())
-      return fail(path, std::string("expected an integer or {\"arg\": ...}, "
+      return fail(path, std::string("expected an integer or "
+                                    "{\"" ATTN_MANIFEST_KEY_ARG "\": ...}, "
                                     "got ") +
                             jsonKindName(value.kind));
     for (const auto &member : value.members)
-      if (member.first != "arg" && member.first != "ceil_div")
+      if (member.first != ATTN_MANIFEST_KEY_ARG &&
+          member.first != ATTN_MANIFEST_KEY_CEIL_DIV)
         return fail(path, "unknown key \"" + member.first + "\" in " + noun +
-                              " (expected arg, ceil_div)");
+                              " (expected " ATTN_MANIFEST_KEY_ARG
+                              ", " ATTN_MANIFEST_KEY_CEIL_DIV ")");
     std::string name;
-    if (!readString(value, "arg", path, name))
+    if (!readString(value, ATTN_MANIFEST_KEY_ARG, path, name))
       return false;
     if (name.empty())
-      return fail(path + ".arg", "must not be empty");
-    if (value.find("ceil_div")) {
-      if (!readInteger(value, "ceil_div", path, factor.ceilDiv))
+      return fail(memberPath(path, ATTN_MANIFEST_KEY_ARG), "must not be empty");
+    if (value.find(ATTN_MANIFEST_KEY_CEIL_DIV)) {
+      if (!readInteger(value, ATTN_MANIFEST_KEY_CEIL_DIV, path, factor.ceilDiv))
         return false;
       if (factor.ceilDiv <= 0)
-        return fail(path + ".ceil_div",
+        return fail(memberPath(path, ATTN_MANIFEST_KEY_CEIL_DIV),
                     "must be positive, got " + std::to_string(factor.ceilDiv));
     }
     factor.isArgument = true;
@@ -310,37 +347,38 @@ private:
   }
 
   bool readScratchList(const JsonValue &list, Manifest &manifest) {
-    if (!expectKind(list, JsonValue::Kind::Array, "scratch"))
+    if (!expectKind(list, JsonValue::Kind::Array, ATTN_MANIFEST_KEY_SCRATCH))
       return false;
     // Arguments first seen from here on only size scratch buffers.
     size_t kernelArguments = manifest.arguments.size();
     for (size_t i = 0; i < list.items.size(); ++i) {
-      std::string path = "scratch[" + std::to_string(i) + "]";
+      std::string path = elementPath(ATTN_MANIFEST_KEY_SCRATCH, i);
       const JsonValue &value = list.items[i];
       if (!expectKind(value, JsonValue::Kind::Object, path))
         return false;
       ScratchSpec scratch;
-      if (!readString(value, "name", path, scratch.name))
+      if (!readString(value, ATTN_MANIFEST_KEY_NAME, path, scratch.name))
         return false;
+      const std::string namePath = memberPath(path, ATTN_MANIFEST_KEY_NAME);
       if (scratch.name.empty())
-        return fail(path + ".name", "must not be empty");
+        return fail(namePath, "must not be empty");
       for (const ScratchSpec &earlier : manifest.scratch)
         if (earlier.name == scratch.name)
-          return fail(path + ".name",
+          return fail(namePath,
                       "duplicate scratch buffer \"" + scratch.name + "\"");
-      if (!bindScratchName(manifest, scratch, path + ".name"))
+      if (!bindScratchName(manifest, scratch, namePath))
         return false;
 
-      const JsonValue *bytes = requireMember(value, "bytes", path);
-      if (!bytes ||
-          !expectKind(*bytes, JsonValue::Kind::Array, path + ".bytes"))
+      const std::string bytesPath = memberPath(path, ATTN_MANIFEST_KEY_BYTES);
+      const JsonValue *bytes =
+          requireMember(value, ATTN_MANIFEST_KEY_BYTES, path);
+      if (!bytes || !expectKind(*bytes, JsonValue::Kind::Array, bytesPath))
         return false;
       if (bytes->items.empty())
-        return fail(path + ".bytes", "expected at least one size factor");
+        return fail(bytesPath, "expected at least one size factor");
       for (size_t f = 0; f < bytes->items.size(); ++f) {
         GridFactor factor;
-        if (!readFactor(bytes->items[f],
-                        path + ".bytes[" + std::to_string(f) + "]",
+        if (!readFactor(bytes->items[f], elementPath(bytesPath, f),
                         FactorUse::ScratchSize, manifest, factor))
           return false;
         scratch.bytes.push_back(factor);
@@ -356,11 +394,13 @@ private:
     // only pick after sizing.
     for (size_t i = 0; i < manifest.scratch.size(); ++i) {
       const std::vector<GridFactor> &bytes = manifest.scratch[i].bytes;
+      const std::string bytesPath =
+          memberPath(elementPath(ATTN_MANIFEST_KEY_SCRATCH, i),
+                     ATTN_MANIFEST_KEY_BYTES);
       for (size_t f = 0; f < bytes.size(); ++f)
         if (bytes[f].isArgument &&
             manifest.arguments[bytes[f].argument].scratch >= 0)
-          return fail("scratch[" + std::to_string(i) + "].bytes[" +
-                          std::to_string(f) + "]",
+          return fail(elementPath(bytesPath, f),
                       "scratch buffer \"" + bytes[f].argumentName +
                           "\" cannot size a scratch buffer");
     }

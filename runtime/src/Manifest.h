@@ -67,7 +67,8 @@ struct ScratchSpec {
 struct Manifest {
   std::string binaryFile; // as written in the manifest
   BinaryFormat binaryFormat = BinaryFormat::Cubin;
-  std::string chip;
+  std::string chip;         // optional "chip" (sm_XY[a]); empty if absent
+  std::string kernelFamily; // optional "kernel" (mma_sync, ...); empty if absent
   std::vector<KernelSpec> kernels;
   std::vector<ScratchSpec> scratch;
   std::vector<ArgumentInfo> arguments;

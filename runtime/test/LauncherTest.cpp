@@ -496,6 +496,44 @@ TEST(ManifestParsesTheDesignExample) {
            ParamType::I32);
 }
 
+// The optional top-level "kernel" (the MMA family of the kernels) and
+// "chip" are strings; absent, they read as empty.
+TEST(ManifestReadsTheKernelFamily) {
+  std::string base = kManifest;
+  std::string withFamily =
+      replaced(base, "\"chip\": \"sm_90\",",
+               "\"chip\": \"sm_90\", \"kernel\": \"mma_sync\",");
+  Manifest manifest = parsedManifest(withFamily.c_str());
+  CHECK_EQ(manifest.kernelFamily, std::string("mma_sync"));
+  CHECK_EQ(manifest.chip, std::string("sm_90"));
+  CHECK_EQ(manifest.kernels.size(), size_t(2));
+
+  Manifest without = parsedManifest();
+  CHECK(without.kernelFamily.empty());
+  std::string noChip = replaced(base, "\"chip\": \"sm_90\",", "");
+  CHECK(parsedManifest(noChip.c_str()).chip.empty());
+
+  struct Case {
+    std::string text;
+    const char *expected;
+  } cases[] = {
+      {replaced(base, "\"chip\": \"sm_90\",",
+                "\"chip\": \"sm_90\", \"kernel\": 3,"),
+       "kernel: expected string, got integer"},
+      {replaced(base, "\"chip\": \"sm_90\",",
+                "\"chip\": \"sm_90\", \"kernel\": [\"mma_sync\"],"),
+       "kernel: expected string, got array"},
+      {replaced(base, "\"chip\": \"sm_90\"", "\"chip\": 90"),
+       "chip: expected string, got integer"},
+  };
+  for (const Case &c : cases) {
+    Manifest bad;
+    std::string error;
+    CHECK(!parseManifest(c.text, bad, error));
+    CHECK_CONTAINS(error, c.expected);
+  }
+}
+
 TEST(ManifestErrorsNameTheLocation) {
   std::string base = kManifest;
   struct Case {
