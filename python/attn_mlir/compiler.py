@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
+from . import manifest as schema
 from .errors import (AttnArtifactsMissing, AttnCompileError, AttnError,
                      AttnOptNotFound, AttnPipelineUnavailable)
 from .spec import AttentionSpec
@@ -55,8 +56,11 @@ def _is_stale(artifacts: "Artifacts", tool: Optional[str]) -> bool:
     if resolved is None or not os.path.isfile(resolved):
         return False
     return recorded.read_text().strip() != compiler_fingerprint(resolved)
-MANIFEST_FORMAT = "attn-kernels"
-MANIFEST_VERSION = 1
+
+
+# The manifest's format tag and version (names: attn_mlir.manifest).
+MANIFEST_FORMAT = schema.FORMAT
+MANIFEST_VERSION = schema.VERSION
 GPU_PASSES = ("attn-gpu-pipeline", "attn-export-artifacts")
 
 PathLike = Union[str, os.PathLike]
@@ -129,29 +133,31 @@ class Artifacts:
 
     @property
     def binary_path(self) -> Path:
-        return self.directory / self.manifest["binary"]
+        return self.directory / self.manifest[schema.KEY_BINARY]
 
     @property
     def scratch_names(self) -> frozenset:
         """Buffers the pre-kernels write and the attention kernel reads; the
         launcher allocates them (manifest key "scratch")."""
-        return frozenset(s["name"] for s in self.manifest.get("scratch", ()))
+        return frozenset(s[schema.KEY_NAME] for s in self.manifest.get(schema.KEY_SCRATCH, ()))
 
     @property
     def param_names(self) -> frozenset:
         """Every argument name some kernel of the manifest takes that the
         caller provides (scratch buffers excluded)."""
-        return frozenset(p["name"] for k in self.manifest["kernels"] for p in k["params"]
-                         if p["name"] not in self.scratch_names)
+        scratch = self.scratch_names
+        return frozenset(p[schema.KEY_NAME] for k in self.manifest[schema.KEY_KERNELS]
+                         for p in k[schema.KEY_PARAMS] if p[schema.KEY_NAME] not in scratch)
 
 
 def load_manifest(path: PathLike) -> Dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         manifest = json.load(f)
-    if manifest.get("format") != MANIFEST_FORMAT or manifest.get("version") != MANIFEST_VERSION:
-        raise AttnError(f"{path}: not an {MANIFEST_FORMAT} v{MANIFEST_VERSION} manifest "
-                        f"(format {manifest.get('format')!r}, version {manifest.get('version')!r})")
-    for field in ("binary", "kernels"):
+    format_, version = manifest.get(schema.KEY_FORMAT), manifest.get(schema.KEY_VERSION)
+    if format_ != schema.FORMAT or version != schema.VERSION:
+        raise AttnError(f"{path}: not an {schema.FORMAT} v{schema.VERSION} manifest "
+                        f"({schema.KEY_FORMAT} {format_!r}, {schema.KEY_VERSION} {version!r})")
+    for field in (schema.KEY_BINARY, schema.KEY_KERNELS):
         if field not in manifest:
             raise AttnError(f"{path}: manifest has no {field!r}")
     return manifest

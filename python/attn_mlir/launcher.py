@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from .compiler import repo_root
+from .compiler import MANIFEST, repo_root
 from .errors import AttnLaunchError
 
 LIBRARY_NAME = "libattn_launcher.so"
@@ -146,7 +146,7 @@ def launcher_for(artifact_dir: Path) -> Launcher:
     with _launchers_lock:
         launcher = _launchers.get(key)
         if launcher is None:
-            launcher = _launchers[key] = Launcher(Path(key) / "manifest.json")
+            launcher = _launchers[key] = Launcher(Path(key) / MANIFEST)
         return launcher
 
 

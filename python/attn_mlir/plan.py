@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+from . import manifest as schema
 from .heads import as_heads
 from .masks import as_mask
 from .spec import AttentionSpec, Bias, ExplicitMask
@@ -301,30 +302,35 @@ def launch_values(plan: CallPlan, tensors: Dict[str, TensorInfo]) -> Dict[str, i
     (GpuArtifacts.md): pointers, strides in elements, run-time sizes.
     `tensors` maps q, k, v, out and (when present) lse, explicit_mask,
     bias, segment_offsets, gates to their TensorInfo."""
+    stride = schema.stride_name
     values: Dict[str, int] = {}
     for name, info in tensors.items():
         values[name] = info.ptr
-    for name in ("q", "k", "v", "out"):
+    for name in (schema.ARG_Q, schema.ARG_K, schema.ARG_V, schema.ARG_OUT):
         sb, sh, sn = _strides_bhn(tensors[name], plan.layout)
-        values.update({f"{name}_stride_b": sb, f"{name}_stride_h": sh, f"{name}_stride_n": sn})
-    if "lse" in tensors:
-        sb, sh, sn = tensors["lse"].strides
-        values.update({"lse_stride_b": sb, "lse_stride_h": sh, "lse_stride_n": sn})
-    for name in ("explicit_mask", "bias"):
+        values.update({stride(name, "b"): sb, stride(name, "h"): sh, stride(name, "n"): sn})
+    if schema.ARG_LSE in tensors:
+        sb, sh, sn = tensors[schema.ARG_LSE].strides
+        values.update({stride(schema.ARG_LSE, "b"): sb, stride(schema.ARG_LSE, "h"): sh,
+                       stride(schema.ARG_LSE, "n"): sn})
+    for name in (schema.ARG_EXPLICIT_MASK, schema.ARG_BIAS):
         if name in tensors:
             info = tensors[name]
             if len(info.shape) == 2:
                 sb, sh, sq = 0, 0, info.strides[0]
             else:
                 sb, sh, sq = _broadcast_stride(info, 0), _broadcast_stride(info, 1), info.strides[2]
-            values.update({f"{name}_stride_b": sb, f"{name}_stride_h": sh, f"{name}_stride_q": sq})
-    if "segment_offsets" in tensors:
-        values["segment_offsets_stride_b"] = tensors["segment_offsets"].strides[0]
-    if "gates" in tensors:
-        sb, sq, sh = tensors["gates"].strides
-        values.update({"gates_stride_b": sb, "gates_stride_q": sq, "gates_stride_h": sh})
+            values.update({stride(name, "b"): sb, stride(name, "h"): sh, stride(name, "q"): sq})
+    if schema.ARG_SEGMENT_OFFSETS in tensors:
+        values[stride(schema.ARG_SEGMENT_OFFSETS, "b")] = \
+            tensors[schema.ARG_SEGMENT_OFFSETS].strides[0]
+    if schema.ARG_GATES in tensors:
+        sb, sq, sh = tensors[schema.ARG_GATES].strides
+        values.update({stride(schema.ARG_GATES, "b"): sb, stride(schema.ARG_GATES, "q"): sq,
+                       stride(schema.ARG_GATES, "h"): sh})
     dims = plan.dims
-    values.update({"batch": dims.batch, "seq_q": dims.seq_q, "seq_k": dims.seq_k})
+    values.update({schema.ARG_BATCH: dims.batch, schema.ARG_SEQ_Q: dims.seq_q,
+                   schema.ARG_SEQ_K: dims.seq_k})
     return values
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple, Union
 
+from . import manifest as schema
 from .compiler import PathLike, compile
 from .errors import AttnLaunchError
 from .launcher import launcher_for
@@ -94,19 +95,25 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     """
     import torch
 
-    infos: Dict[str, TensorInfo] = {"q": _info("q", q), "k": _info("k", k), "v": _info("v", v)}
+    # Keyed by kernel argument name (the tensor's pointer argument): the
+    # arguments' names coincide with attention()'s, which name the tensors
+    # in errors.
+    infos: Dict[str, TensorInfo] = {schema.ARG_Q: _info("q", q), schema.ARG_K: _info("k", k),
+                                    schema.ARG_V: _info("v", v)}
     capability = device_name = None
-    if infos["q"].device.startswith("cuda"):  # else plan_call says q must be on CUDA
+    if infos[schema.ARG_Q].device.startswith("cuda"):  # else plan_call says q must be on CUDA
         capability, device_name = cuda_device(q.device)
-    optional = {"bias": bias, "explicit_mask": explicit_mask,
-                "segment_offsets": segment_offsets, "gates": gates}
+    optional = {schema.ARG_BIAS: bias, schema.ARG_EXPLICIT_MASK: explicit_mask,
+                schema.ARG_SEGMENT_OFFSETS: segment_offsets, schema.ARG_GATES: gates}
     for name, tensor in optional.items():
         if tensor is not None:
             infos[name] = _info(name, tensor)
-    plan = plan_call(infos["q"], infos["k"], infos["v"], mask=mask, precision=precision,
-                     heads=heads, scale=scale, layout=layout, return_lse=return_lse,
-                     bias=infos.get("bias"), explicit_mask=infos.get("explicit_mask"),
-                     segment_offsets=infos.get("segment_offsets"), gates=infos.get("gates"),
+    plan = plan_call(infos[schema.ARG_Q], infos[schema.ARG_K], infos[schema.ARG_V], mask=mask,
+                     precision=precision, heads=heads, scale=scale, layout=layout,
+                     return_lse=return_lse, bias=infos.get(schema.ARG_BIAS),
+                     explicit_mask=infos.get(schema.ARG_EXPLICIT_MASK),
+                     segment_offsets=infos.get(schema.ARG_SEGMENT_OFFSETS),
+                     gates=infos.get(schema.ARG_GATES),
                      out=_info("out", out) if out is not None else None,
                      static_shapes=static_shapes, target=target, kernel=kernel,
                      device_capability=capability, device_name=device_name,
@@ -115,15 +122,15 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     artifacts = compile(plan.spec, cache_dir)
     # The manifest says what the binary is for: a cached sm_90a kernel must
     # not reach the driver of an A100.
-    check_runs_on(artifacts.manifest.get("chip"), plan.targets, capability, device_name,
+    check_runs_on(artifacts.manifest.get(schema.KEY_CHIP), plan.targets, capability, device_name,
                   f"the kernels in {artifacts.directory}")
     if out is None:
         out = torch.empty(plan.out_shape, dtype=v.dtype, device=q.device)
-    infos["out"] = _info("out", out)
+    infos[schema.ARG_OUT] = _info("out", out)
     lse = None
     if plan.lse_shape is not None:
         lse = torch.empty(plan.lse_shape, dtype=torch.float32, device=q.device)
-        infos["lse"] = _info("lse", lse)
+        infos[schema.ARG_LSE] = _info("lse", lse)
 
     if artifacts.scratch_names and torch.cuda.is_current_stream_capturing():
         # The launcher's scratch buffers are per context and grow by
