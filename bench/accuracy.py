@@ -51,7 +51,9 @@ from common import (add_common_args, compile_cases, configure, require_compiled,
                     select, target)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import Precision  # noqa: E402
+from attn_mlir.errors import AttnTargetError  # noqa: E402
 from attn_mlir.precision import as_precision  # noqa: E402
+from attn_mlir.targets import FP8_TYPES  # noqa: E402
 
 SCRIPT = "accuracy"
 B, H, D = 1, 16, 128
@@ -276,8 +278,15 @@ def main() -> int:
     if args.list:
         for c in selected:
             p = as_precision(c.precision)
+            try:
+                where = f"target {spec_of(c).target}"
+            except AttnTargetError:
+                # FP8 Q.K or P.V on a chip without the e4m3 mma.sync (sm_80).
+                if p is None or not {p.qk, p.pv} & set(FP8_TYPES):
+                    raise
+                where = f"target {target()} (needs a chip with FP8 mma.sync)"
             print(f"{c.name:<28} {c.dtype:<4} {p.to_mlir() if p else 'unquantized'}  "
-                  f"target {spec_of(c).target}  check: {_threshold_text(c)}")
+                  f"{where}  check: {_threshold_text(c)}")
         return 0
     if args.compile_only:
         return 1 if compile_cases(SCRIPT, selected, spec_of, cache) else 0
