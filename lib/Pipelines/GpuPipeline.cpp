@@ -23,6 +23,7 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   AttnPlanOptions plan;
   plan.target = options.target;
   plan.kernel = options.kernel;
+  plan.stages = options.stages;
   plan.queryTile = options.queryTile;
   plan.keyTile = options.keyTile;
   pm.addPass(createAttnPlan(plan));

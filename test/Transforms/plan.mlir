@@ -6,6 +6,10 @@
 // the same tiles as sm_80.
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a | FileCheck %s --check-prefix=SM80
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_90a kernel=mma_sync" | FileCheck %s --check-prefix=SM80
+// 128-key integer tiles only where their stages fit the chip's shared
+// memory: not in sm_86's 99 KB, not with 4 stages in sm_80's 163 KB.
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_86 | FileCheck %s --check-prefix=SMEM
+// RUN: attn-opt %s -split-input-file -attn-plan="target=sm_80 stages=4" | FileCheck %s --check-prefix=SMEM
 
 // A 2-D neighborhood gets N-D patches of its grid: on the CPU 16 tokens
 // along the last dimension, powers of two along the first; on GPUs patches
@@ -67,6 +71,8 @@ func.func @grid3d(%q: tensor<1x2x512x32xf16>, %o: tensor<1x2x512x32xf16>) -> ten
 // SM90: tiling = #attn.tiling<query = [128], key = [128]>
 // SM80-LABEL: func.func @integer_qk
 // SM80: tiling = #attn.tiling<query = [64], key = [128]>
+// SMEM-LABEL: func.func @integer_qk
+// SMEM: tiling = #attn.tiling<query = [64], key = [64]>
 // OVERRIDE-LABEL: func.func @integer_qk
 // OVERRIDE: tiling = #attn.tiling<query = [32], key = [48]>
 func.func @integer_qk(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x128xf16>) -> tensor<1x1x1000x128xf16> {

@@ -14,6 +14,7 @@
 #include "Common/AttentionKernel.h"
 #include "Common/AuxKernels.h"
 #include "Common/QuantizeKernels.h"
+#include "Engines.h"
 #include "HostLaunch.h"
 #include "KernelSupport.h"
 
@@ -66,9 +67,8 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
       checkSupported(op, *options.target);
   if (failed(precision))
     return failure();
-  FailureOr<KernelShape> shape =
-      getKernelShape(op, *family, options.stages);
-  if (failed(shape))
+  KernelShape shape = getKernelShape(op, *family, options.stages);
+  if (failed(verifyKernelShape(*family, op, shape, *precision)))
     return failure();
   SmallVector<KernelHeads, 2> sets;
   SmallVector<int64_t> zeroHeads;
@@ -83,8 +83,8 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
   // The pre-kernels run first; their buffers live for this op.
   SmallVector<KernelLaunch, 2> launches;
   SmallVector<ScratchBuffer> scratch;
-  emitQuantizationKernels(op, kernels, uniqueName("attn_quantize"), *shape,
-                          *precision, launches, scratch);
+  emitQuantizationKernels(op, kernels, uniqueName("attn_quantize"), *family,
+                          shape, *precision, launches, scratch);
   for (const ScratchBuffer &buffer : scratch)
     for (const ScratchBuffer &recorded : manifest.scratch)
       if (recorded.name == buffer.name)
@@ -96,8 +96,10 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
     launches.push_back(emitZeroHeadsKernel(
         op, kernels, uniqueName("attn_zero_heads"), zeroHeads));
   for (const KernelHeads &heads : sets) {
-    FailureOr<KernelLaunch> launch = emitAttentionKernel(
-        op, kernels, uniqueName("attn_fwd"), heads, *shape, *precision);
+    FailureOr<KernelLaunch> launch =
+        emitAttentionKernel(op, kernels, uniqueName("attn_fwd"),
+                            *options.target, *family, heads, shape,
+                            *precision);
     if (failed(launch))
       return failure();
     launches.push_back(*launch);

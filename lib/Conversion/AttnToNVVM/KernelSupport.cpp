@@ -133,9 +133,9 @@ mlir::attn::detail::checkSupported(AttentionOp op, const GpuTarget &target) {
   return getKernelPrecision(op, op.getPrecisionAttr(), inputType, target);
 }
 
-FailureOr<KernelShape> mlir::attn::detail::getKernelShape(AttentionOp op,
-                                                          MmaFamily family,
-                                                          int64_t stages) {
+KernelShape mlir::attn::detail::getKernelShape(AttentionOp op,
+                                               MmaFamily family,
+                                               int64_t stages) {
   KernelShape shape;
   shape.stages = stages;
   if (TilingAttr tiling = op.getTilingAttr()) {
@@ -148,21 +148,6 @@ FailureOr<KernelShape> mlir::attn::detail::getKernelShape(AttentionOp op,
     shape.queryShape = {tiles.query};
     shape.keyShape = {tiles.key};
   }
-  int64_t queryTokens = 1, keyTokens = 1;
-  for (int64_t s : shape.queryShape)
-    queryTokens *= s;
-  for (int64_t s : shape.keyShape)
-    keyTokens *= s;
-  if (queryTokens % 16 != 0 || queryTokens > 256)
-    return op.emitOpError()
-           << "attn-lower-to-gpu: a query tile of " << queryTokens
-           << " tokens is not supported; it must be a multiple of 16 (one "
-              "warp per 16 rows) of at most 256";
-  if (keyTokens % 16 != 0 || keyTokens > 128)
-    return op.emitOpError()
-           << "attn-lower-to-gpu: a key tile of " << keyTokens
-           << " tokens is not supported; it must be a multiple of 16 of at "
-              "most 128";
   return shape;
 }
 

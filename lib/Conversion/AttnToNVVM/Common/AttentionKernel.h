@@ -6,6 +6,7 @@
 #include "KernelConfig.h"
 
 #include "attn/Conversion/AttnToNVVM/KernelManifest.h"
+#include "attn/Target/GpuTarget.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -13,13 +14,13 @@ namespace mlir {
 namespace attn {
 namespace detail {
 
-/// Emits the fused attention kernel for `heads` of `op` into `module`.
-FailureOr<KernelLaunch> emitAttentionKernel(AttentionOp op,
-                                            gpu::GPUModuleOp module,
-                                            StringRef name,
-                                            const KernelHeads &heads,
-                                            const KernelShape &shape,
-                                            const KernelPrecision &precision);
+/// Emits the fused attention kernel for `heads` of `op` into `module`, for
+/// `target` with the engine and pipeline of `family`.
+FailureOr<KernelLaunch>
+emitAttentionKernel(AttentionOp op, gpu::GPUModuleOp module, StringRef name,
+                    const GpuTarget &target, MmaFamily family,
+                    const KernelHeads &heads, const KernelShape &shape,
+                    const KernelPrecision &precision);
 
 } // namespace detail
 } // namespace attn

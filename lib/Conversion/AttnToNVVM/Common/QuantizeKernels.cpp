@@ -28,6 +28,7 @@
 #include "QuantizeKernels.h"
 
 #include "KernelBuilderBase.h"
+#include "MmaEngine.h"
 #include "NvvmIntrinsics.h"
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -57,8 +58,8 @@ namespace {
 class QuantizeKernelBuilder : KernelBuilderBase {
 public:
   QuantizeKernelBuilder(AttentionOp op, gpu::GPUModuleOp module,
-                        const KernelPrecision &precision)
-      : KernelBuilderBase(op, module), precision(precision) {}
+                        MmaFamily family, const KernelPrecision &precision)
+      : KernelBuilderBase(op, module), family(family), precision(precision) {}
 
   /// Per 256-key chunk channel sums of K (`ofValues` false) or maxima of
   /// |V| (true).
@@ -168,6 +169,7 @@ private:
         sharedElement(kMeanSymbol, b.getF64Type(), channel));
   }
 
+  MmaFamily family;
   const KernelPrecision &precision;
 };
 
@@ -856,16 +858,8 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
                                 truncToF32(sharedMean(add(channel, idx(e))))),
           f32(0));
     Value bytes = nb::packE4M3Pair(b, loc, scaled[0], scaled[1]);
-    // Slot of the key within its group of 16: the inverse of GPU-NOTES.md
-    // 4's pi, ((k & 6) << 1) | (k & 1) | ((k & 8) >> 2).
-    Value k = rem(position, 16);
-    Value slot = arith::OrIOp::create(
-        b, loc,
-        arith::OrIOp::create(
-            b, loc, mul(arith::AndIOp::create(b, loc, k, idx(6)), idx(2)),
-            arith::AndIOp::create(b, loc, k, idx(1))),
-        div(arith::AndIOp::create(b, loc, k, idx(8)), 4));
-    slot = add(sub(position, k), slot);
+    // The slot of the key in the family's FP8 V^T layout.
+    Value slot = emitFp8ValueSlot(family, b, loc, position);
     for (int64_t e = 0; e < 2; ++e) {
       Value byte = arith::TruncIOp::create(
           b, loc, i8,
@@ -907,7 +901,8 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
 
 void mlir::attn::detail::emitQuantizationKernels(
     AttentionOp op, gpu::GPUModuleOp module, StringRef namePrefix,
-    const KernelShape &shape, const KernelPrecision &precision,
+    MmaFamily family, const KernelShape &shape,
+    const KernelPrecision &precision,
     SmallVectorImpl<KernelLaunch> &launches,
     SmallVectorImpl<ScratchBuffer> &scratch) {
   int64_t headDim = op.getHeadDim();
@@ -924,7 +919,7 @@ void mlir::attn::detail::emitQuantizationKernels(
   };
   if (precision.quantizedQK()) {
     if (precision.smoothK) {
-      launches.push_back(QuantizeKernelBuilder(op, module, precision)
+      launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                              .buildChannelPartials(name("_key_mean"),
                                                    /*ofValues=*/false));
       scratch.push_back(dense("k_mean_partial", numKvHeads, "seq_k",
@@ -932,9 +927,9 @@ void mlir::attn::detail::emitQuantizationKernels(
     }
     if (precision.smoothQ) {
       int64_t block = precision.smoothQBlock;
-      launches.push_back(QuantizeKernelBuilder(op, module, precision)
+      launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                              .buildQueryBlockMean(name("_query_block_mean")));
-      launches.push_back(QuantizeKernelBuilder(op, module, precision)
+      launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                              .buildScoreCorrection(name("_score_correction")));
       scratch.push_back(
           dense("q_block_mean", numHeads, "seq_q", headDim * 8, block));
@@ -944,10 +939,10 @@ void mlir::attn::detail::emitQuantizationKernels(
           {GridFactor{1, "batch", 1}, GridFactor{numHeads * 4, "", 1},
            GridFactor{1, "seq_q", block}, GridFactor{1, "seq_k", 1}}});
     }
-    launches.push_back(QuantizeKernelBuilder(op, module, precision)
+    launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                            .buildQuantizeRows(name("_quantize_k"),
                                               /*isQuery=*/false));
-    launches.push_back(QuantizeKernelBuilder(op, module, precision)
+    launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                            .buildQuantizeRows(name("_quantize_q"),
                                               /*isQuery=*/true));
     int64_t rowBytes = precision.rowBytes(headDim);
@@ -964,10 +959,10 @@ void mlir::attn::detail::emitQuantizationKernels(
   }
   if (precision.fp8Value()) {
     TileGeometry keys = TileGeometry::of(shape.keyShape, shape.grid);
-    launches.push_back(QuantizeKernelBuilder(op, module, precision)
+    launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                            .buildChannelPartials(name("_value_max"),
                                                  /*ofValues=*/true));
-    launches.push_back(QuantizeKernelBuilder(op, module, precision)
+    launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                            .buildQuantizeValueFp8(name("_quantize_v"), keys));
     int64_t valueDim = op.getValueHeadDim();
     scratch.push_back(dense("v_absmax_partial", numKvHeads, "seq_k",
@@ -985,7 +980,7 @@ void mlir::attn::detail::emitQuantizationKernels(
     values.bytes.push_back(slots);
     scratch.push_back(values);
   } else if (precision.valueConverted) {
-    launches.push_back(QuantizeKernelBuilder(op, module, precision)
+    launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                            .buildConvertValue(name("_convert_v")));
     scratch.push_back(dense(
         "v_quant", numKvHeads, "seq_k",

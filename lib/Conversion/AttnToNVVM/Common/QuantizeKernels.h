@@ -6,6 +6,7 @@
 #include "KernelConfig.h"
 
 #include "attn/Conversion/AttnToNVVM/KernelManifest.h"
+#include "attn/Target/GpuTarget.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -14,9 +15,11 @@ namespace attn {
 namespace detail {
 
 /// The quantization pre-kernels of `precision` for `op`, in launch order,
-/// and the scratch buffers they fill.
+/// and the scratch buffers they fill, in the layouts the kernels of
+/// `family` read.
 void emitQuantizationKernels(AttentionOp op, gpu::GPUModuleOp module,
-                             StringRef namePrefix, const KernelShape &shape,
+                             StringRef namePrefix, MmaFamily family,
+                             const KernelShape &shape,
                              const KernelPrecision &precision,
                              SmallVectorImpl<KernelLaunch> &launches,
                              SmallVectorImpl<ScratchBuffer> &scratch);

@@ -139,8 +139,10 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
     // Integer Q.K halves the Q.K work per key tile; 64-row tiles (four
     // warps, more blocks per SM) and, with a 16-bit P.V (f16 or f32
     // accumulators, no FP8 tile accumulator), 128-key tiles hide the rest
-    // better. Dense N = 16384 sage1 on the H200: 6.01 ms with 128 x 64
-    // tiles, 5.35 ms with 64 x 64, 5.17 ms with 64 x 128.
+    // better where shared memory holds them (not on the 99 KB of sm_86,
+    // sm_89, sm_120a at D = 128). Dense N = 16384 sage1 on the H200:
+    // 6.01 ms with 128 x 64 tiles, 5.35 ms with 64 x 64, 5.17 ms with
+    // 64 x 128.
     PrecisionAttr precision = op.getPrecisionAttr();
     int64_t keyTokens = sizes.key;
     if (gpu && family == MmaFamily::MmaSync && precision &&
@@ -148,7 +150,8 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
       queryTokens = std::min<int64_t>(queryTokens, kIntegerQueryTokens);
       Type pv = precision.getPv();
       bool sixteenBitProduct = !pv || pv.getIntOrFloatBitWidth() == 16;
-      if (grid.empty() && sixteenBitProduct && sizes.key == 64)
+      if (grid.empty() && sixteenBitProduct && sizes.key == 64 &&
+          fitsSharedMemory(op, precision, queryTokens, kIntegerKeyTokens))
         keyTokens = kIntegerKeyTokens;
     }
     SmallVector<int64_t> query = choose(queryTile, queryTokens);
@@ -164,6 +167,24 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
       return failure();
     op.setTilingAttr(TilingAttr::get(op.getContext(), query, key));
     return success();
+  }
+
+  /// Whether an mma.sync kernel with integer Q.K and a 16-bit P.V keeps
+  /// `stages` stages of `keyTokens`-key tiles within the chip's shared
+  /// memory. An upper bound of the kernel's plan (Q rows, then per stage
+  /// the K rows, V rows, K scales and smooth_q's dS rows), so a tile it
+  /// accepts always fits; the lowering checks the exact size.
+  bool fitsSharedMemory(AttentionOp op, PrecisionAttr precision,
+                        int64_t queryTokens, int64_t keyTokens) {
+    int64_t headDim = op.getHeadDim(), valueDim = op.getValueHeadDim();
+    if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(valueDim))
+      return false;
+    int64_t rowBytes =
+        headDim * precision.getQk().getIntOrFloatBitWidth() / 8;
+    int64_t correctionRows = precision.getSmoothQ() ? queryTokens / 16 + 1 : 0;
+    int64_t perKey = rowBytes + valueDim * 2 + 4 + 4 * correctionRows;
+    int64_t bytes = queryTokens * rowBytes + stages * keyTokens * perKey;
+    return bytes <= gpuTarget->maxSharedBytesPerBlock;
   }
 
   const GpuTarget *gpuTarget = nullptr;

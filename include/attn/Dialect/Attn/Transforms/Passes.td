@@ -85,7 +85,8 @@ def AttnPlan : Pass<"attn-plan"> {
     | `wgmma` (sm_90a), `tcgen05` (sm_100a) | 128 x 128 (64 x 128 when D > 128) |
 
     `mma_sync` kernels with integer Q.K take 64-query tiles, and 128-key
-    tiles when P.V is 16-bit.
+    tiles when P.V is 16-bit and `stages` such tiles fit the chip's shared
+    memory.
 
     When a mask of the op has a token grid (a neighborhood, also inside a
     composite or a head group), the tiles are N-D patches of that grid, so
@@ -111,6 +112,8 @@ def AttnPlan : Pass<"attn-plan"> {
     Option<"kernel", "kernel", "std::string", /*default=*/"\"\"",
            "MMA family of the GPU kernels (mma_sync, wgmma, tcgen05; "
            "default: the chip's best implemented one)">,
+    Option<"stages", "stages", "int64_t", /*default=*/"2",
+           "Depth of the GPU kernel's K/V pipeline the tiles must fit">,
     ListOption<"queryTile", "query-tile", "int64_t",
                "Query tile shape (overrides the target's)">,
     ListOption<"keyTile", "key-tile", "int64_t",

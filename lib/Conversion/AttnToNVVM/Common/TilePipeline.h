@@ -1,0 +1,121 @@
+//===- TilePipeline.h - how tiles reach shared memory -----------*- C++ -*-===//
+//
+// Private to AttnToNVVM: the load mechanism of an attention kernel and the
+// loop it imposes. One pipeline per mechanism: CpAsyncPipeline (cp.async,
+// every thread copies, S stages; MmaSync/) today, a TMA pipeline (bulk
+// tensor copies, full/empty mbarriers, a producer warp) for sm_90a and
+// sm_100a. The skeleton says what to stage per key tile (through the copy
+// primitives) and what to compute on a staged tile; the pipeline owns the
+// order: prologue, waits, barriers, stage rotation. Both walk one TileWalk,
+// so loads and compute agree on the tiles and their classes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_TILEPIPELINE_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_TILEPIPELINE_H
+
+#include "AttentionKernelContext.h"
+#include "EmitterBase.h"
+#include "MmaEngine.h"
+#include "TileWalk.h"
+
+#include <memory>
+
+namespace mlir {
+namespace attn {
+namespace detail {
+
+/// Dynamic shared memory of a kernel as regions in order, each one tile per
+/// stage.
+class SharedMemoryPlan {
+public:
+  /// Appends a region of `stages` copies of `bytesPerStage`; returns its
+  /// index.
+  unsigned addRegion(int64_t bytesPerStage, int64_t stages) {
+    regions.push_back({totalBytes, bytesPerStage, stages});
+    totalBytes += bytesPerStage * stages;
+    return regions.size() - 1;
+  }
+  int64_t start(unsigned region) const { return regions[region].start; }
+  int64_t bytesPerStage(unsigned region) const {
+    return regions[region].bytesPerStage;
+  }
+  int64_t size() const { return totalBytes; }
+
+private:
+  struct Region {
+    int64_t start, bytesPerStage, stages;
+  };
+  SmallVector<Region> regions;
+  int64_t totalBytes = 0;
+};
+
+class TilePipeline : protected EmitterBase {
+public:
+  TilePipeline(OpBuilder &b, Location loc, const KernelSignature &signature,
+               AttentionKernelContext &context, MmaEngine &engine)
+      : EmitterBase(b, loc, signature), ctx(context), engine(engine) {}
+  virtual ~TilePipeline() = default;
+
+  /// Copies of the K/V ring the kernel's shared memory holds.
+  virtual int64_t numStages() const = 0;
+
+  //===--------------------------------------------------------------------===//
+  // Copy primitives (the skeleton describes a tile's operands with them)
+  //===--------------------------------------------------------------------===//
+
+  /// Rows of a tile into shared memory at `sharedOffset`, in the engine's
+  /// staged layout: row r is `rowBytes` bytes from element tensorBase +
+  /// token(r) * rowStride (i64, in elements of `elementBytes`), where
+  /// token(r) is position r of tile `tile` of `rows`; rows past `length`
+  /// (or the grid) are zero.
+  virtual void copyRows(const TileGeometry &rows, Value tile, Value length,
+                        Value tensor, Value tensorBase, Value rowStride,
+                        int64_t elementBytes, int64_t rowBytes,
+                        Value sharedOffset) = 0;
+  /// `count` 4-byte words into shared memory at `sharedOffset`: word i from
+  /// the address `source(i)` returns, or 0 where it says invalid.
+  virtual void
+  copyWords(int64_t count,
+            function_ref<std::pair<Value, Value>(Value index)> source,
+            Value sharedOffset) = 0;
+
+  //===--------------------------------------------------------------------===//
+  // The main loop
+  //===--------------------------------------------------------------------===//
+
+  struct TileCallbacks {
+    /// Stages Q (once).
+    function_ref<void()> loadQuery;
+    /// Stages the operands of key tile `keyTile` into stage `stage`.
+    function_ref<void(Value keyTile, Value stage)> loadKeyTile;
+    /// Q is in shared memory and visible to every thread.
+    function_ref<void()> queryLanded;
+    /// The loop state before the first tile.
+    function_ref<SmallVector<Value>()> initialState;
+    /// Computes the tile of `slot` staged in `stage`: the next loop state.
+    function_ref<SmallVector<Value>(Value stage, const TileSlot &slot,
+                                    ValueRange state)>
+        computeTile;
+  };
+  /// Emits the loads and the loop over `walk`'s tiles; returns the final
+  /// loop state.
+  virtual SmallVector<Value> emitMainLoop(TileWalk &walk,
+                                          const TileCallbacks &callbacks) = 0;
+
+protected:
+  AttentionKernelContext &ctx;
+  MmaEngine &engine;
+};
+
+/// The pipeline the kernels of `family` use on `target` (null when none).
+std::unique_ptr<TilePipeline>
+createTilePipeline(MmaFamily family, OpBuilder &b, Location loc,
+                   const KernelSignature &signature,
+                   AttentionKernelContext &context, MmaEngine &engine);
+
+} // namespace detail
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_TILEPIPELINE_H

@@ -1,0 +1,158 @@
+//===- TileWalk.cpp - the key tiles a query tile visits -------------------===//
+
+#include "TileWalk.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::detail;
+
+static constexpr StringLiteral kOffsetsSuffix = "_tile_offsets";
+static constexpr StringLiteral kEntriesSuffix = "_key_tiles";
+
+TileWalk::TileWalk(OpBuilder &b, Location loc,
+                   const KernelSignature &signature,
+                   AttentionKernelContext &context)
+    : EmitterBase(b, loc, signature), ctx(context) {
+  // Table mode: the CSR list of active key tiles per query tile, from the
+  // compile-time classes (attn-sparsity); entries are 2 * tile + full.
+  DenseIntElementsAttr classes = ctx.op.getTileClassesAttr();
+  tableMode = classes && !ctx.maskAfterSoftmax;
+  if (!tableMode)
+    return;
+  auto type = cast<ShapedType>(classes.getType());
+  int64_t numQueryTiles = type.getDimSize(1), numKeyTiles = type.getDimSize(2);
+  auto values = classes.getValues<int8_t>();
+  int64_t seqKStatic = ctx.op.getKeyLength();
+  offsets.push_back(0);
+  for (int64_t qt = 0; qt < numQueryTiles; ++qt) {
+    for (int64_t kt = 0; kt < numKeyTiles; ++kt) {
+      int8_t cls =
+          values[(ctx.heads.classTable * numQueryTiles + qt) * numKeyTiles +
+                 kt];
+      if (cls == 0)
+        continue;
+      // Tiles sticking out of the sequence or grid need the bounds check.
+      bool whole = ctx.keys.isWhole(kt, seqKStatic);
+      entries.push_back(static_cast<int32_t>(2 * kt + (cls == 2 && whole)));
+    }
+    offsets.push_back(static_cast<int32_t>(entries.size()));
+  }
+  everyListedTileFull =
+      llvm::all_of(entries, [](int32_t e) { return e % 2 == 1; });
+  if (entries.empty())
+    entries.push_back(0);
+}
+
+void TileWalk::emitLists(gpu::GPUModuleOp module, StringRef kernelName) {
+  if (!tableMode)
+    return;
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(module.getBody());
+  for (auto [suffix, data] :
+       {std::pair<StringRef, ArrayRef<int32_t>>{kOffsetsSuffix, offsets},
+        {kEntriesSuffix, entries}}) {
+    auto type = RankedTensorType::get({static_cast<int64_t>(data.size())},
+                                      b.getI32Type());
+    LLVM::GlobalOp::create(
+        b, loc, LLVM::LLVMArrayType::get(b.getI32Type(), data.size()),
+        /*isConstant=*/true, LLVM::Linkage::Internal, (kernelName + suffix).str(),
+        DenseElementsAttr::get(type, data), /*alignment=*/4,
+        /*addrSpace=*/1);
+  }
+}
+
+std::pair<Value, Value> TileWalk::hullOf(const TileGeometry &g, Value tile,
+                                         Value length) {
+  if (g.grid.empty()) {
+    Value first = mul(tile, idx(g.shape[0]));
+    Value end = arith::MinSIOp::create(b, loc, add(first, idx(g.shape[0])),
+                                       length);
+    return {first, end};
+  }
+  SmallVector<Value> begin = boxBegin(g, tile);
+  Value first = idx(0), last = idx(0);
+  for (size_t d = 0; d < g.grid.size(); ++d) {
+    Value lastCoordinate = arith::MinSIOp::create(
+        b, loc, add(begin[d], idx(g.shape[d] - 1)), idx(g.grid[d] - 1));
+    first = add(mul(first, idx(g.grid[d])), begin[d]);
+    last = add(mul(last, idx(g.grid[d])), lastCoordinate);
+  }
+  return {first, add(last, idx(1))};
+}
+
+Value TileWalk::isWhole(const TileGeometry &g, Value tile, Value length) {
+  if (g.grid.empty())
+    return cmp(arith::CmpIPredicate::sle,
+               mul(add(tile, idx(1)), idx(g.shape[0])), length);
+  SmallVector<Value> begin = boxBegin(g, tile);
+  Value whole = i1(true);
+  for (size_t d = 0; d < g.grid.size(); ++d)
+    whole = andI(whole, cmp(arith::CmpIPredicate::sle,
+                            add(begin[d], idx(g.shape[d])), idx(g.grid[d])));
+  return whole;
+}
+
+void TileWalk::begin(gpu::GPUModuleOp kernelModule, StringRef name) {
+  module = kernelModule;
+  kernelName = name.str();
+  if (tableMode) {
+    Value offsetsBase = LLVM::AddressOfOp::create(
+        b, loc,
+        module.lookupSymbol<LLVM::GlobalOp>((kernelName + kOffsetsSuffix).str()));
+    listStart = toIndex(loadGlobal(
+        b.getI32Type(), globalAt(offsetsBase, toI64(ctx.queryTile), 4)));
+    Value listEnd = toIndex(loadGlobal(
+        b.getI32Type(),
+        globalAt(offsetsBase, toI64(add(ctx.queryTile, idx(1))), 4)));
+    listCount = sub(listEnd, listStart);
+  } else if (ctx.maskAfterSoftmax || !ctx.queries.grid.empty()) {
+    // Every key enters the denominator, or boxes classified one by one.
+    firstKeyTile = idx(0);
+    listCount = numTiles(ctx.keys, ctx.seqK);
+  } else {
+    auto [qFirst, qEnd] = hullOf(ctx.queries, ctx.queryTile, ctx.seqQ);
+    auto [keyBegin, keyEnd] = ctx.heads.mask.emitKeyRange(
+        b, loc, qFirst, qEnd, ctx.maskContext);
+    firstKeyTile =
+        arith::DivSIOp::create(b, loc, keyBegin, idx(ctx.keys.tokens));
+    Value endTile =
+        arith::CeilDivSIOp::create(b, loc, keyEnd, idx(ctx.keys.tokens));
+    listCount =
+        arith::MaxSIOp::create(b, loc, sub(endTile, firstKeyTile), idx(0));
+  }
+}
+
+TileSlot TileWalk::slot(Value position) {
+  TileSlot slot;
+  if (tableMode) {
+    auto entriesGlobal = module.lookupSymbol<LLVM::GlobalOp>(
+        (kernelName + kEntriesSuffix).str());
+    Value base = LLVM::AddressOfOp::create(b, loc, entriesGlobal);
+    Value entry = loadGlobal(
+        b.getI32Type(),
+        globalAt(base, toI64(add(listStart, position)), /*elementBytes=*/4));
+    entry = toIndex(entry);
+    slot.keyTile = div(entry, 2);
+    slot.mayKeep = i1(true);
+    slot.keepsAll = everyListedTileFull
+                        ? i1(true)
+                        : cmp(arith::CmpIPredicate::eq, rem(entry, 2), idx(1));
+  } else {
+    slot.keyTile = add(firstKeyTile, position);
+    if (ctx.maskAfterSoftmax) {
+      slot.mayKeep = i1(true);
+      slot.keepsAll = i1(false);
+    } else {
+      auto [qFirst, qEnd] = hullOf(ctx.queries, ctx.queryTile, ctx.seqQ);
+      auto [kFirst, kEnd] = hullOf(ctx.keys, slot.keyTile, ctx.seqK);
+      std::tie(slot.mayKeep, slot.keepsAll) =
+          ctx.heads.mask.emitClassifyRange(b, loc, qFirst, qEnd, kFirst, kEnd,
+                                           ctx.maskContext);
+      slot.keepsAll =
+          andI(slot.keepsAll, isWhole(ctx.keys, slot.keyTile, ctx.seqK));
+    }
+  }
+  if (ctx.op.getExplicitMask() || ctx.op.getBias())
+    slot.keepsAll = i1(false);
+  return slot;
+}

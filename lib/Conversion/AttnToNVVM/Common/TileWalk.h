@@ -1,0 +1,74 @@
+//===- TileWalk.h - the key tiles a query tile visits -----------*- C++ -*-===//
+//
+// Private to AttnToNVVM: the sequence of key tiles of one query tile and
+// the class of each (may keep a pair; keeps every pair), from the mask
+// attribute: a compile-time list per query tile when attn-sparsity left a
+// `tile_classes` table (table mode), else the mask's closed-form key range
+// and run-time classification (range mode). Every pipeline walks this
+// sequence, so loads and compute agree on which tiles exist.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_TILEWALK_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_TILEWALK_H
+
+#include "AttentionKernelContext.h"
+#include "EmitterBase.h"
+
+namespace mlir {
+namespace attn {
+namespace detail {
+
+/// A key tile of the walk and its class.
+struct TileSlot {
+  Value keyTile;
+  /// Some pair of the tile may be kept (false: skip the tile).
+  Value mayKeep;
+  /// Every pair is kept and in bounds (true: no mask code).
+  Value keepsAll;
+};
+
+class TileWalk : EmitterBase {
+public:
+  /// Builds the compile-time lists when the op has a table.
+  TileWalk(OpBuilder &b, Location loc, const KernelSignature &signature,
+           AttentionKernelContext &context);
+
+  bool isTableMode() const { return tableMode; }
+  /// Emits the constant lists of table mode into `module` as globals named
+  /// after `kernelName` (before the kernel function exists).
+  void emitLists(gpu::GPUModuleOp module, StringRef kernelName);
+  /// Emits the walk's start and length for this block's query tile.
+  void begin(gpu::GPUModuleOp module, StringRef kernelName);
+  /// The number of tiles in the walk (the loop bound).
+  Value count() const { return listCount; }
+  /// Sets the loop bound (heads that compute nothing walk no tile).
+  void setCount(Value value) { listCount = value; }
+  /// The tile at walk position `position` and its class.
+  TileSlot slot(Value position);
+
+private:
+  /// [first, end) of the flat indices of the tile's tokens (its hull).
+  std::pair<Value, Value> hullOf(const TileGeometry &geometry, Value tile,
+                                 Value length);
+  /// Whether every position of the tile lies in the sequence (or grid).
+  Value isWhole(const TileGeometry &geometry, Value tile, Value length);
+
+  AttentionKernelContext &ctx;
+  bool tableMode = false;
+  /// Table mode with no partial tile (e.g. dense with whole tiles).
+  bool everyListedTileFull = false;
+  /// Table mode: offsets[q] .. offsets[q + 1] index `entries`, each
+  /// 2 * key tile + (1 when full).
+  SmallVector<int32_t> offsets, entries;
+  gpu::GPUModuleOp module;
+  std::string kernelName;
+  Value listStart, listCount;
+  Value firstKeyTile; // range mode
+};
+
+} // namespace detail
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_TILEWALK_H

@@ -1,0 +1,65 @@
+//===- Engines.cpp - the MMA engines and tile pipelines by family ---------===//
+//
+// The one place that maps an MMA family to its engine and pipeline. A new
+// generation adds its folder and a case here; GpuTarget.cpp's
+// isMmaFamilyImplemented names the families that have one.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Engines.h"
+
+#include "MmaSync/CpAsyncPipeline.h"
+#include "MmaSync/MmaSyncEngine.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::detail;
+
+std::unique_ptr<MmaEngine> mlir::attn::detail::createMmaEngine(
+    MmaFamily family, OpBuilder &b, Location loc,
+    const KernelSignature &signature, AttentionKernelContext &context) {
+  switch (family) {
+  case MmaFamily::MmaSync:
+    return std::make_unique<MmaSyncEngine>(b, loc, signature, context);
+  case MmaFamily::Wgmma:
+  case MmaFamily::Tcgen05:
+    return nullptr;
+  }
+  llvm_unreachable("unknown MMA family");
+}
+
+std::unique_ptr<TilePipeline> mlir::attn::detail::createTilePipeline(
+    MmaFamily family, OpBuilder &b, Location loc,
+    const KernelSignature &signature, AttentionKernelContext &context,
+    MmaEngine &engine) {
+  switch (family) {
+  case MmaFamily::MmaSync:
+    return std::make_unique<CpAsyncPipeline>(b, loc, signature, context,
+                                             engine);
+  case MmaFamily::Wgmma:
+  case MmaFamily::Tcgen05:
+    return nullptr;
+  }
+  llvm_unreachable("unknown MMA family");
+}
+
+Value mlir::attn::detail::emitFp8ValueSlot(MmaFamily family, OpBuilder &b,
+                                           Location loc, Value position) {
+  assert(family == MmaFamily::MmaSync && "FP8 V^T of an unimplemented family");
+  (void)family;
+  return MmaSyncEngine::fp8ValueSlot(b, loc, position);
+}
+
+LogicalResult mlir::attn::detail::verifyKernelShape(
+    MmaFamily family, AttentionOp op, const KernelShape &shape,
+    const KernelPrecision &precision) {
+  switch (family) {
+  case MmaFamily::MmaSync:
+    return MmaSyncEngine::verify(op, shape, precision);
+  case MmaFamily::Wgmma:
+  case MmaFamily::Tcgen05:
+    return op.emitOpError() << "attn-lower-to-gpu: no "
+                            << stringifyMmaFamily(family) << " engine";
+  }
+  llvm_unreachable("unknown MMA family");
+}

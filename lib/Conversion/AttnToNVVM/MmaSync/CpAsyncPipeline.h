@@ -1,0 +1,44 @@
+//===- CpAsyncPipeline.h - cp.async stages of K and V -----------*- C++ -*-===//
+//
+// Private to AttnToNVVM: the load pipeline of the mma.sync kernels. Every
+// thread copies 16-byte chunks (rows) or 4-byte words with cp.async; tile
+// i lands in stage i % S; one barrier per tile publishes it and ends every
+// read of the stage refilled next.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_CPASYNCPIPELINE_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_CPASYNCPIPELINE_H
+
+#include "../Common/TilePipeline.h"
+
+namespace mlir {
+namespace attn {
+namespace detail {
+
+class CpAsyncPipeline : public TilePipeline {
+public:
+  using TilePipeline::TilePipeline;
+
+  int64_t numStages() const override { return ctx.shape.stages; }
+  void copyRows(const TileGeometry &rows, Value tile, Value length,
+                Value tensor, Value tensorBase, Value rowStride,
+                int64_t elementBytes, int64_t rowBytes,
+                Value sharedOffset) override;
+  void copyWords(int64_t count,
+                 function_ref<std::pair<Value, Value>(Value index)> source,
+                 Value sharedOffset) override;
+  SmallVector<Value> emitMainLoop(TileWalk &walk,
+                                  const TileCallbacks &callbacks) override;
+
+private:
+  /// Emits `copy(first + tid)` for every round of the block's threads over
+  /// `count` items, guarding the last round when it is partial.
+  void forEachItem(int64_t count, function_ref<void(Value)> copy);
+};
+
+} // namespace detail
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_CPASYNCPIPELINE_H

@@ -1,0 +1,347 @@
+//===- MmaSyncEngine.cpp - the warp-level mma.sync engine -----------------===//
+//
+// Fragment layouts: docs/design/FragmentLayouts.md (mma.sync m16n8kK A, B
+// and C; ldmatrix addressing; P's A operand from S's accumulator; the FP8
+// key relabel).
+//
+//===----------------------------------------------------------------------===//
+
+#include "MmaSyncEngine.h"
+
+#include "MmaSyncIntrinsics.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::detail;
+namespace nb = mlir::attn::nvvm_builders;
+
+/// Query rows per warp (the M of mma.sync m16n8kK).
+static constexpr int64_t kRowsPerWarp = 16;
+/// Bytes of one cp.async / one ldmatrix row.
+static constexpr int64_t kChunkBytes = 16;
+/// Q fragments stay in registers up to rows of this many bytes (D = 128 in
+/// 16 bits, D = 256 in int8); beyond, the register file holds O and S only
+/// and Q is re-read from shared memory.
+static constexpr int64_t kQueryRegisterRowBytes = 256;
+
+MmaSyncEngine::MmaSyncEngine(OpBuilder &b, Location loc,
+                             const KernelSignature &signature,
+                             AttentionKernelContext &context)
+    : MmaEngine(b, loc, signature, context) {
+  queryInRegisters = ctx.qkRowBytes <= kQueryRegisterRowBytes;
+}
+
+LogicalResult MmaSyncEngine::verify(AttentionOp op, const KernelShape &shape,
+                                    const KernelPrecision &precision) {
+  int64_t queryTokens = 1, keyTokens = 1;
+  for (int64_t s : shape.queryShape)
+    queryTokens *= s;
+  for (int64_t s : shape.keyShape)
+    keyTokens *= s;
+  if (queryTokens % kRowsPerWarp != 0 || queryTokens > 256)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: a query tile of " << queryTokens
+           << " tokens is not supported; it must be a multiple of 16 (one "
+              "warp per 16 rows) of at most 256";
+  if (keyTokens % 16 != 0 || keyTokens > 128)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: a key tile of " << keyTokens
+           << " tokens is not supported; it must be a multiple of 16 of at "
+              "most 128";
+  int64_t headDim = op.getHeadDim();
+  int64_t qkRowBytes =
+      precision.quantizedQK() ? precision.rowBytes(headDim) : headDim * 2;
+  if (qkRowBytes < 2 * kChunkBytes)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: Q.K in " << precision.qkBits
+           << "-bit integers needs rows of at least 32 bytes (head dim D >= "
+           << 256 / precision.qkBits << "), got D = " << headDim;
+  if (precision.fp8Value() && keyTokens % 32 != 0)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: FP8 P.V (m16n8k32) needs key tiles of a "
+              "multiple of 32 tokens, got "
+           << keyTokens;
+  return success();
+}
+
+const FragmentLayout &MmaSyncEngine::layout() {
+  static const FragmentLayout layout{/*rowSlots=*/2, /*chunkColumns=*/8,
+                                     /*columnsPerThread=*/2,
+                                     /*rowPeerLanes=*/{1, 2}};
+  return layout;
+}
+
+Value MmaSyncEngine::fp8ValueSlot(OpBuilder &b, Location loc,
+                                  Value position) {
+  // The inverse of GPU-NOTES.md 4's pi within each group of 16 keys:
+  // ((k & 6) << 1) | (k & 1) | ((k & 8) >> 2).
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value k = arith::RemUIOp::create(b, loc, position, c(16));
+  Value slot = arith::OrIOp::create(
+      b, loc,
+      arith::OrIOp::create(
+          b, loc,
+          arith::MulIOp::create(b, loc, arith::AndIOp::create(b, loc, k, c(6)),
+                                c(2)),
+          arith::AndIOp::create(b, loc, k, c(1))),
+      arith::DivUIOp::create(b, loc, arith::AndIOp::create(b, loc, k, c(8)),
+                             c(4)));
+  return arith::AddIOp::create(
+      b, loc, arith::SubIOp::create(b, loc, position, k), slot);
+}
+
+int64_t MmaSyncEngine::numThreads() const {
+  return ctx.queries.tokens / kRowsPerWarp * 32;
+}
+
+int64_t MmaSyncEngine::minimumRegisters() const {
+  // O (f32, or f16 pairs), S of one key tile, and Q's A fragments.
+  int64_t output = numValueChunks() * (f16Accumulator() ? 2 : 4);
+  int64_t scores = ctx.keys.tokens / 8 * 4;
+  int64_t query = queryInRegisters ? ctx.qkRowBytes / (2 * kChunkBytes) * 4
+                                   : 0;
+  return output + scores + query;
+}
+
+bool MmaSyncEngine::f16Accumulator() const {
+  return ctx.precision.accumulation == Accumulation::F16;
+}
+
+FragmentPlacement MmaSyncEngine::placeThread() {
+  FragmentPlacement placement;
+  Value g = div(ctx.lane, 4);
+  for (int64_t row = 0; row < 2; ++row)
+    placement.rows.push_back(
+        add(mul(ctx.warp, idx(kRowsPerWarp)), add(g, idx(8 * row))));
+  return placement;
+}
+
+Value MmaSyncEngine::columnOffset() { return mul(rem(ctx.lane, 4), idx(2)); }
+
+Value MmaSyncEngine::isRowLeader() {
+  return cmp(arith::CmpIPredicate::eq, rem(ctx.lane, 4), idx(0));
+}
+
+Value MmaSyncEngine::stagedChunkOffset(int64_t rowChunks, Value row,
+                                       Value chunk) {
+  // Chunk c of row r goes to chunk c ^ (r & mask): the 8 rows of an
+  // ldmatrix phase and the chunks of one row each hit all 32 banks. The
+  // mask stays below the largest power of two dividing the row's chunks
+  // (at most 8), so the XOR never leaves the row (12 chunks of int8 D = 192
+  // swizzle within groups of 4).
+  int64_t swizzleMask = std::min<int64_t>(8, rowChunks & -rowChunks) - 1;
+  Value physical = arith::XOrIOp::create(
+      b, loc, chunk, arith::AndIOp::create(b, loc, row, idx(swizzleMask)));
+  return add(idx(0), add(mul(row, idx(rowChunks * kChunkBytes)),
+                         mul(physical, idx(kChunkBytes))));
+}
+
+std::array<Value, 4> MmaSyncEngine::loadSharedB(Value tileOffset,
+                                                int64_t rowChunks, Value row,
+                                                Value chunk, bool transpose) {
+  Value ptr = sharedAt(ctx.sharedBase,
+                       add(tileOffset, stagedChunkOffset(rowChunks, row, chunk)));
+  return nb::loadMatrixX4(b, loc, ptr, transpose);
+}
+
+void MmaSyncEngine::loadQuery(Value offset) {
+  queryOffset = offset;
+  if (!queryInRegisters)
+    return;
+  int64_t chunks = ctx.qkRowBytes / kChunkBytes;
+  for (int64_t kk = 0; kk < chunks / 2; ++kk) {
+    Value row = add(mul(ctx.warp, idx(kRowsPerWarp)), rem(ctx.lane, 16));
+    Value chunk = add(idx(2 * kk), div(ctx.lane, 16));
+    queryFragments.push_back(nb::loadMatrixX4(
+        b, loc,
+        sharedAt(ctx.sharedBase,
+                 add(queryOffset, stagedChunkOffset(chunks, row, chunk))),
+        false));
+  }
+}
+
+Fragment MmaSyncEngine::computeScores(Value keyOffset) {
+  // S = Q K^T: B fragments of keys 16jj..16jj+15 by ldmatrix.x4 (lane l
+  // addresses key (l % 8) + 8 (l / 16), chunk (l / 8) % 2 of the k-step).
+  // A k-step is two 16-byte chunks of a row: k16 of f16/bf16, k32 of s8,
+  // k64 of s4, with the same fragment addressing.
+  const KernelPrecision &precision = ctx.precision;
+  bool quantized = precision.quantizedQK();
+  bool bf16 = ctx.elementType.isBF16();
+  int64_t keyChunks = ctx.qkRowBytes / kChunkBytes;
+  Value zero = quantized ? i32(0) : f32(0);
+  Fragment scores(layout(), ctx.keys.tokens / 8, zero);
+  Value keyRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
+  Value keyChunk = rem(div(ctx.lane, 8), 2);
+  for (int64_t kk = 0; kk < ctx.qkRowBytes / (2 * kChunkBytes); ++kk) {
+    std::array<Value, 4> a;
+    if (queryInRegisters) {
+      a = queryFragments[kk];
+    } else {
+      Value row = add(mul(ctx.warp, idx(kRowsPerWarp)), rem(ctx.lane, 16));
+      Value chunk = add(idx(2 * kk), div(ctx.lane, 16));
+      a = nb::loadMatrixX4(
+          b, loc,
+          sharedAt(ctx.sharedBase,
+                   add(queryOffset, stagedChunkOffset(keyChunks, row, chunk))),
+          /*transpose=*/false);
+    }
+    for (int64_t jj = 0; jj < ctx.keys.tokens / 16; ++jj) {
+      std::array<Value, 4> frag =
+          loadSharedB(keyOffset, keyChunks, add(idx(16 * jj), keyRow),
+                      add(idx(2 * kk), keyChunk), /*transpose=*/false);
+      for (int64_t half = 0; half < 2; ++half) {
+        MutableArrayRef<Value> c(&scores.values[4 * (2 * jj + half)], 4);
+        std::array<Value, 2> bRegs = {frag[2 * half], frag[2 * half + 1]};
+        std::array<Value, 4> d =
+            quantized ? nb::mmaInteger(b, loc, precision.qkBits, a, bRegs, c)
+                      : nb::mmaM16N8K16(b, loc, bf16, a, bRegs, c);
+        llvm::copy(d, c.begin());
+      }
+    }
+  }
+  return scores;
+}
+
+SmallVector<Value> MmaSyncEngine::initOutput() {
+  if (f16Accumulator()) {
+    Value zero = arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(VectorType::get({2}, b.getF16Type()),
+                               b.getF16FloatAttr(0).getValue()));
+    return SmallVector<Value>(numValueChunks() * 2, zero);
+  }
+  return SmallVector<Value>(numValueChunks() * 4, f32(0));
+}
+
+void MmaSyncEngine::rescaleOutput(MutableArrayRef<Value> output, int64_t slot,
+                                  Value alpha) {
+  if (f16Accumulator()) {
+    // Two f16 pairs per n8 chunk: rows g and g + 8.
+    Type half2 = VectorType::get({2}, b.getF16Type());
+    Value alpha2 = vector::BroadcastOp::create(
+        b, loc, half2, arith::TruncFOp::create(b, loc, b.getF16Type(), alpha));
+    for (int64_t n = 0; n < numValueChunks(); ++n)
+      output[2 * n + slot] = mulF(output[2 * n + slot], alpha2);
+    return;
+  }
+  for (int64_t n = 0; n < numValueChunks(); ++n)
+    for (int64_t c = 0; c < 2; ++c) {
+      Value &o = output[layout().index(n, slot, c)];
+      o = mulF(o, alpha);
+    }
+}
+
+void MmaSyncEngine::accumulateValues(MutableArrayRef<Value> output,
+                                     const Fragment &p, Value valueOffset) {
+  if (ctx.precision.fp8Value())
+    return accumulateValuesFp8(output, p, valueOffset);
+  // O += P V: P's A fragment is the S accumulator of two n8 tiles; V's B
+  // fragments by ldmatrix.x4.trans (lane l addresses key (l % 8) +
+  // 8 ((l / 8) % 2), chunk l / 16 of the 16 columns).
+  bool bf16 = ctx.pvType.isBF16();
+  int64_t valueChunks = ctx.valueDim * byteWidth(ctx.pvType) / kChunkBytes;
+  Value valueRow =
+      add(rem(ctx.lane, 8), mul(rem(div(ctx.lane, 8), 2), idx(8)));
+  Value valueChunk = div(ctx.lane, 16);
+  for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk) {
+    ArrayRef<Value> t0(&p.values[4 * (2 * kk)], 4),
+        t1(&p.values[4 * (2 * kk + 1)], 4);
+    std::array<Value, 4> a = {nb::packPair(b, loc, ctx.pvType, t0[0], t0[1]),
+                              nb::packPair(b, loc, ctx.pvType, t0[2], t0[3]),
+                              nb::packPair(b, loc, ctx.pvType, t1[0], t1[1]),
+                              nb::packPair(b, loc, ctx.pvType, t1[2], t1[3])};
+    for (int64_t dd = 0; dd < ctx.valueDim / 16; ++dd) {
+      std::array<Value, 4> frag =
+          loadSharedB(valueOffset, valueChunks, add(idx(16 * kk), valueRow),
+                      add(idx(2 * dd), valueChunk), /*transpose=*/true);
+      for (int64_t half = 0; half < 2; ++half) {
+        int64_t n = 2 * dd + half;
+        std::array<Value, 2> bRegs = {frag[2 * half], frag[2 * half + 1]};
+        if (f16Accumulator()) {
+          std::array<Value, 2> d = nb::mmaM16N8K16F16Accumulate(
+              b, loc, a, bRegs, {output[2 * n], output[2 * n + 1]});
+          output[2 * n] = d[0];
+          output[2 * n + 1] = d[1];
+        } else {
+          MutableArrayRef<Value> c = output.slice(4 * n, 4);
+          llvm::copy(nb::mmaM16N8K16(b, loc, bf16, a, bRegs, c), c.begin());
+        }
+      }
+    }
+  }
+}
+
+void MmaSyncEngine::accumulateValuesFp8(MutableArrayRef<Value> output,
+                                        const Fragment &p,
+                                        Value valueOffset) {
+  // Per 32 keys, n8 tiles T0..T3; the A registers are, byte 0 first,
+  // r0 = [T0.c0, T0.c1, T1.c0, T1.c1], r1 = the same of c2, c3 (row g + 8),
+  // r2, r3 the same of T2, T3 (FragmentLayouts.md, FP8 P.V).
+  auto scaled = [&](Value x) { return mulF(x, f32(448)); };
+  auto pack = [&](ArrayRef<Value> lowTile, ArrayRef<Value> highTile,
+                  int64_t e) {
+    Value low = nb::packE4M3Pair(b, loc, scaled(lowTile[e]),
+                                 scaled(lowTile[e + 1]));
+    Value high = nb::packE4M3Pair(b, loc, scaled(highTile[e]),
+                                  scaled(highTile[e + 1]));
+    Type i32Type = b.getI32Type();
+    Value wideHigh = arith::ShLIOp::create(
+        b, loc, arith::ExtUIOp::create(b, loc, i32Type, high),
+        arith::ConstantIntOp::create(b, loc, i32Type, 16));
+    return arith::OrIOp::create(
+        b, loc, arith::ExtUIOp::create(b, loc, i32Type, low), wideHigh);
+  };
+  int64_t rowChunks = ctx.keys.tokens / kChunkBytes;
+  // Lane l addresses channel (l % 8) + 8 (l / 16), chunk (l / 8) % 2 of
+  // the k-step: registers 0, 1 are the B of channels 0-7, 2, 3 of 8-15.
+  Value channelRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
+  Value chunkOfLane = rem(div(ctx.lane, 8), 2);
+  for (int64_t kk = 0; kk < ctx.keys.tokens / 32; ++kk) {
+    auto tile = [&](int64_t j) {
+      return ArrayRef<Value>(&p.values[4 * (4 * kk + j)], 4);
+    };
+    std::array<Value, 4> a = {pack(tile(0), tile(1), 0),
+                              pack(tile(0), tile(1), 2),
+                              pack(tile(2), tile(3), 0),
+                              pack(tile(2), tile(3), 2)};
+    for (int64_t dd = 0; dd < ctx.valueDim / 16; ++dd) {
+      std::array<Value, 4> frag =
+          loadSharedB(valueOffset, rowChunks, add(idx(16 * dd), channelRow),
+                      add(idx(2 * kk), chunkOfLane), /*transpose=*/false);
+      for (int64_t half = 0; half < 2; ++half) {
+        int64_t n = 2 * dd + half;
+        MutableArrayRef<Value> c = output.slice(4 * n, 4);
+        llvm::copy(nb::mmaM16N8K32E4M3(b, loc, a,
+                                       {frag[2 * half], frag[2 * half + 1]},
+                                       c),
+                   c.begin());
+      }
+    }
+  }
+}
+
+void MmaSyncEngine::addOutput(MutableArrayRef<Value> output,
+                              ArrayRef<Value> tile) {
+  for (auto [o, t] : llvm::zip_equal(output, tile))
+    o = addF(o, t);
+}
+
+Fragment MmaSyncEngine::readOutput(ValueRange output) {
+  Fragment o;
+  o.numChunks = numValueChunks();
+  if (!f16Accumulator()) {
+    o.values.assign(output.begin(), output.end());
+    return o;
+  }
+  for (int64_t n = 0; n < numValueChunks(); ++n)
+    for (int64_t e = 0; e < 4; ++e)
+      o.values.push_back(toF32(
+          vector::ExtractOp::create(b, loc, output[2 * n + e / 2], e % 2)));
+  return o;
+}
+
+ValueOperandLayout MmaSyncEngine::valueLayout() const {
+  return ctx.precision.fp8Value() ? ValueOperandLayout::TransposedPermutedFp8
+                                  : ValueOperandLayout::KeyMajor;
+}

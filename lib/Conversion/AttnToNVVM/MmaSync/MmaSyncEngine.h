@@ -1,0 +1,77 @@
+//===- MmaSyncEngine.h - the warp-level mma.sync engine ---------*- C++ -*-===//
+//
+// Private to AttnToNVVM: the MMA engine of sm_80, sm_86, sm_89 (and the
+// warp-level kernel on later chips): one warp per 16 query rows, Q in
+// registers (rows of at most 256 bytes) or re-read from shared memory, K
+// and V fragments by ldmatrix from 128-byte-swizzled tiles, S = Q K^T and
+// O += P V on mma.sync m16n8k16 (f16, bf16), m16n8k32 (s8, E4M3) or
+// m16n8k64 (s4), with the S accumulator reused as P's A operand and O in
+// registers (f32, or f16 pairs for pv_accum = f16).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_MMASYNCENGINE_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_MMASYNCENGINE_H
+
+#include "../Common/MmaEngine.h"
+
+namespace mlir {
+namespace attn {
+namespace detail {
+
+class MmaSyncEngine : public MmaEngine {
+public:
+  MmaSyncEngine(OpBuilder &b, Location loc, const KernelSignature &signature,
+                AttentionKernelContext &context);
+
+  /// The family's rules for tiles, head dims and precisions.
+  static LogicalResult verify(AttentionOp op, const KernelShape &shape,
+                              const KernelPrecision &precision);
+  /// The accumulator layout of mma.sync m16n8: rows g, g + 8; columns
+  /// 2t, 2t + 1 of each n8 chunk; quads share rows.
+  static const FragmentLayout &layout();
+  /// FP8 V^T: the k-slot of key `position` (the inverse of the relabel by
+  /// which P's registers feed m16n8k32 e4m3 as they are).
+  static Value fp8ValueSlot(OpBuilder &b, Location loc, Value position);
+
+  int64_t numThreads() const override;
+  int64_t minimumRegisters() const override;
+  const FragmentLayout &accumulatorLayout() const override { return layout(); }
+  FragmentPlacement placeThread() override;
+  Value columnOffset() override;
+  Value isRowLeader() override;
+  Value stagedChunkOffset(int64_t rowChunks, Value row, Value chunk) override;
+  void loadQuery(Value queryOffset) override;
+  Fragment computeScores(Value keyOffset) override;
+  SmallVector<Value> initOutput() override;
+  void rescaleOutput(MutableArrayRef<Value> output, int64_t slot,
+                     Value alpha) override;
+  void accumulateValues(MutableArrayRef<Value> output,
+                        const Fragment &probabilities,
+                        Value valueOffset) override;
+  void addOutput(MutableArrayRef<Value> output,
+                 ArrayRef<Value> tile) override;
+  Fragment readOutput(ValueRange output) override;
+  ValueOperandLayout valueLayout() const override;
+
+private:
+  /// The B fragments one ldmatrix.x4 reads at (row, chunk) of the staged
+  /// tile at `tileOffset`.
+  std::array<Value, 4> loadSharedB(Value tileOffset, int64_t rowChunks,
+                                   Value row, Value chunk, bool transpose);
+  /// O += P V with P * 448 and V^T in E4M3 (m16n8k32).
+  void accumulateValuesFp8(MutableArrayRef<Value> output,
+                           const Fragment &probabilities, Value valueOffset);
+  bool f16Accumulator() const;
+  int64_t numValueChunks() const { return ctx.valueDim / 8; }
+
+  bool queryInRegisters = true;
+  Value queryOffset;
+  SmallVector<std::array<Value, 4>> queryFragments;
+};
+
+} // namespace detail
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_MMASYNCENGINE_H
