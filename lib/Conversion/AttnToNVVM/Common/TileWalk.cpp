@@ -2,6 +2,8 @@
 
 #include "TileWalk.h"
 
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
 using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::detail;
@@ -155,4 +157,23 @@ TileSlot TileWalk::slot(Value position) {
   if (ctx.op.getExplicitMask() || ctx.op.getBias())
     slot.keepsAll = i1(false);
   return slot;
+}
+
+TileWalk::VaryingParts TileWalk::varyingParts() {
+  // Classify a tile at an unknown position in a scratch block, look at
+  // which results folded to constants, and drop the block.
+  auto probe = std::make_unique<Block>();
+  Value position = probe->addArgument(b.getIndexType(), loc);
+  VaryingParts parts;
+  {
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(probe.get());
+    TileSlot probed = slot(position);
+    parts.keyTile = !getConstantIntValue(probed.keyTile);
+    parts.mayKeep = !getConstantIntValue(probed.mayKeep);
+    parts.keepsAll = !getConstantIntValue(probed.keepsAll);
+  }
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(*probe)))
+    op.erase();
+  return parts;
 }

@@ -47,6 +47,13 @@ public:
   /// The tile at walk position `position` and its class.
   TileSlot slot(Value position);
 
+  /// Which parts of a slot are run-time values at a run-time position (the
+  /// others are the same constant at every position).
+  struct VaryingParts {
+    bool keyTile = true, mayKeep = true, keepsAll = true;
+  };
+  VaryingParts varyingParts();
+
 private:
   /// [first, end) of the flat indices of the tile's tokens (its hull).
   std::pair<Value, Value> hullOf(const TileGeometry &geometry, Value tile,

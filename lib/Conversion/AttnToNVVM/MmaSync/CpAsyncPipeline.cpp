@@ -71,10 +71,55 @@ void CpAsyncPipeline::copyWords(
   });
 }
 
+namespace {
+/// The run-time parts of a tile slot, carried in loop state from the
+/// iteration that loads the tile to the one that computes it, so that each
+/// tile is classified once. Parts that are the same constant at every
+/// position (TileWalk::varyingParts) are not carried.
+struct CarriedSlot {
+  TileWalk::VaryingParts varying;
+  /// A slot whose constant parts every slot shares.
+  TileSlot constants;
+
+  SmallVector<Value> values(const TileSlot &slot) const {
+    SmallVector<Value> carried;
+    if (varying.keyTile)
+      carried.push_back(slot.keyTile);
+    if (varying.mayKeep)
+      carried.push_back(slot.mayKeep);
+    if (varying.keepsAll)
+      carried.push_back(slot.keepsAll);
+    return carried;
+  }
+  int64_t size() const {
+    return varying.keyTile + varying.mayKeep + varying.keepsAll;
+  }
+  TileSlot rebuild(ValueRange carried) const {
+    TileSlot slot = constants;
+    if (varying.keyTile) {
+      slot.keyTile = carried.front();
+      carried = carried.drop_front();
+    }
+    if (varying.mayKeep) {
+      slot.mayKeep = carried.front();
+      carried = carried.drop_front();
+    }
+    if (varying.keepsAll)
+      slot.keepsAll = carried.front();
+    return slot;
+  }
+};
+} // namespace
+
 SmallVector<Value>
 CpAsyncPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
+  // S stages keep S - 1 tiles in flight (GPU-NOTES.md 5): the prologue
+  // loads tiles 0 .. S-2, one commit group each (Q joins tile 0's);
+  // iteration i waits until at most S - 2 groups are pending (tile i has
+  // landed), syncs (every warp is done with tile i - 1, whose stage is
+  // refilled next), loads tile i + S - 1 and computes tile i.
   int64_t stages = numStages();
-  // Prologue: Q and the first key tile in one group.
+  int64_t inFlight = stages - 1;
   callbacks.loadQuery();
   // Range mode visits every tile of the closed-form range; tiles the
   // mask's run-time classification finds empty are neither loaded nor
@@ -89,29 +134,40 @@ CpAsyncPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(ifLoad.thenBlock());
     callbacks.loadKeyTile(slot.keyTile, stage);
+    return slot;
   };
-  loadIfKept(idx(0), idx(0));
-  nb::commitAsyncGroup(b, loc);
-  nb::waitAsyncGroups(b, loc, 0);
+  SmallVector<TileSlot> prologueSlots;
+  for (int64_t p = 0; p < inFlight; ++p) {
+    prologueSlots.push_back(loadIfKept(idx(p), idx(p)));
+    nb::commitAsyncGroup(b, loc);
+  }
+  // Q (group 0) has landed.
+  nb::waitAsyncGroups(b, loc, inFlight - 1);
   gpu::BarrierOp::create(b, loc);
   callbacks.queryLanded();
 
+  // Loop state: the kernel's, then the slots of tiles i .. i + S - 2.
   SmallVector<Value> init = callbacks.initialState();
+  int64_t numKernelValues = init.size();
+  CarriedSlot carriedSlot{walk.varyingParts(), prologueSlots.front()};
+  for (const TileSlot &slot : prologueSlots)
+    llvm::append_range(init, carriedSlot.values(slot));
+  int64_t slotValues = carriedSlot.size();
   auto loop = scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1), init);
   {
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(loop.getBody());
     Value position = loop.getInductionVar();
     Value stage = rem(position, stages);
-    // Tile `position` has landed in its stage, and every warp is done with
-    // the stage refilled next.
-    nb::waitAsyncGroups(b, loc, 0);
+    ValueRange iterArgs = loop.getRegionIterArgs();
+    nb::waitAsyncGroups(b, loc, inFlight - 1);
     gpu::BarrierOp::create(b, loc);
-    Value nextPosition = add(position, idx(1));
-    loadIfKept(nextPosition, rem(nextPosition, stages));
+    Value nextPosition = add(position, idx(inFlight));
+    TileSlot loaded = loadIfKept(nextPosition, rem(nextPosition, stages));
     nb::commitAsyncGroup(b, loc);
-    TileSlot slot = walk.slot(position);
-    ValueRange state = loop.getRegionIterArgs();
+    ValueRange carried = iterArgs.drop_front(numKernelValues);
+    TileSlot slot = carriedSlot.rebuild(carried.take_front(slotValues));
+    ValueRange state = iterArgs.take_front(numKernelValues);
     SmallVector<Value> next;
     if (auto constant = getConstantIntValue(slot.mayKeep);
         constant && *constant != 0) {
@@ -126,7 +182,10 @@ CpAsyncPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
       scf::YieldOp::create(b, loc, state);
       next.assign(ifKeep.getResults().begin(), ifKeep.getResults().end());
     }
+    // The slots of tiles i + 1 .. i + S - 1.
+    llvm::append_range(next, carried.drop_front(slotValues));
+    llvm::append_range(next, carriedSlot.values(loaded));
     scf::YieldOp::create(b, loc, next);
   }
-  return SmallVector<Value>(loop.getResults());
+  return SmallVector<Value>(loop.getResults().take_front(numKernelValues));
 }
