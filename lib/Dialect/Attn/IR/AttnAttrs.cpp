@@ -15,7 +15,6 @@ using namespace mlir;
 using namespace mlir::attn;
 
 #include "attn/Dialect/Attn/IR/AttnEnums.cpp.inc"
-#include "attn/Dialect/Attn/IR/AttnInterfaces.cpp.inc"
 
 // The dialect parses attributes of two generated files (masks, and these),
 // so the keyword dispatch is written by hand below and the generated one of

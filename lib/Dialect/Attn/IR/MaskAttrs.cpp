@@ -49,9 +49,6 @@ void AttnDialect::registerMaskAttributes() {
 /// counts of one head (at most 2^62) never overflow int64_t.
 static constexpr int64_t kMaxTokens = int64_t(1) << 31;
 
-/// Pairs per tile below which ambiguous tiles are settled by enumeration.
-static constexpr int64_t kEnumerationLimit = 4096;
-
 static int64_t floorDiv(int64_t a, int64_t b) {
   return llvm::divideFloorSigned(a, b);
 }
@@ -75,84 +72,6 @@ static int64_t getAlignmentDelta(CausalAlignment alignment,
   assert(context.hasStaticLengths() &&
          "bottom-right alignment needs static sequence lengths");
   return context.keyLength - context.queryLength;
-}
-
-//===----------------------------------------------------------------------===//
-// Shared helpers
-//===----------------------------------------------------------------------===//
-
-int64_t mlir::attn::countKeptByClassification(MaskAttrInterface mask,
-                                              const TokenBox &queries,
-                                              const TokenBox &keys,
-                                              const MaskContext &context) {
-  int64_t pairs = queries.getNumTokens() * keys.getNumTokens();
-  if (pairs == 0)
-    return 0;
-  switch (mask.classifyTile(queries, keys, context)) {
-  case TileClass::Empty:
-    return 0;
-  case TileClass::Full:
-    return pairs;
-  case TileClass::Partial:
-    break;
-  }
-  if (pairs <= kEnumerationLimit) {
-    int64_t count = 0;
-    queries.forEachToken([&](int64_t i) {
-      keys.forEachToken([&](int64_t j) { count += mask.keep(i, j, context); });
-    });
-    return count;
-  }
-  // Bisect the larger side: the classification of the halves settles most
-  // of them without enumeration.
-  if (queries.getNumTokens() >= keys.getNumTokens()) {
-    auto [low, high] = queries.split();
-    return countKeptByClassification(mask, low, keys, context) +
-           countKeptByClassification(mask, high, keys, context);
-  }
-  auto [low, high] = keys.split();
-  return countKeptByClassification(mask, queries, low, context) +
-         countKeptByClassification(mask, queries, high, context);
-}
-
-TileClass mlir::attn::classifyByEnumeration(MaskAttrInterface mask,
-                                            const TokenBox &queries,
-                                            const TokenBox &keys,
-                                            const MaskContext &context) {
-  bool sawKept = false, sawDropped = false;
-  queries.forEachToken([&](int64_t i) {
-    if (sawKept && sawDropped)
-      return;
-    keys.forEachToken([&](int64_t j) {
-      (mask.keep(i, j, context) ? sawKept : sawDropped) = true;
-    });
-  });
-  if (sawKept && sawDropped)
-    return TileClass::Partial;
-  return sawKept ? TileClass::Full : TileClass::Empty;
-}
-
-/// Settles an ambiguous composite tile: by enumeration when small, else by
-/// classifying both halves.
-static TileClass settleByBisection(MaskAttrInterface mask,
-                                   const TokenBox &queries,
-                                   const TokenBox &keys,
-                                   const MaskContext &context) {
-  if (queries.getNumTokens() * keys.getNumTokens() <= kEnumerationLimit)
-    return classifyByEnumeration(mask, queries, keys, context);
-  TileClassUnion result;
-  if (queries.getNumTokens() >= keys.getNumTokens()) {
-    auto [low, high] = queries.split();
-    result.add(mask.classifyTile(low, keys, context));
-    if (!result.isPartial())
-      result.add(mask.classifyTile(high, keys, context));
-  } else {
-    auto [low, high] = keys.split();
-    result.add(mask.classifyTile(queries, low, context));
-    if (!result.isPartial())
-      result.add(mask.classifyTile(queries, high, context));
-  }
-  return result.get();
 }
 
 static TileClass classOfNonEmpty(const TokenBox &queries, const TokenBox &keys,
@@ -1067,7 +986,7 @@ static TileClass classifyComposite(MaskAttrInterface self,
     return absorbing == TileClass::Empty ? TileClass::Full : TileClass::Empty;
   if (partial == 1) // The composite is that one member.
     return TileClass::Partial;
-  return settleByBisection(self, queries, keys, context);
+  return classifyByBisection(self, queries, keys, context);
 }
 
 static SmallVector<int64_t> firstGrid(ArrayRef<MaskAttrInterface> members) {

@@ -49,19 +49,6 @@ struct IndexMath {
 };
 } // namespace
 
-std::pair<Value, Value> mlir::attn::detail::emitPartialClass(OpBuilder &builder,
-                                                            Location loc) {
-  IndexMath m{builder, loc};
-  return {m.bit(true), m.bit(false)};
-}
-
-std::pair<Value, Value>
-mlir::attn::detail::emitAllKeys(OpBuilder &builder, Location loc,
-                                const MaskIRContext &context) {
-  IndexMath m{builder, loc};
-  return {m.c(0), context.keyLength};
-}
-
 /// [begin, end) clamped to [0, Nk) and made non-negative in length.
 static std::pair<Value, Value> clampKeys(IndexMath &m, Value begin, Value end,
                                          const MaskIRContext &context) {

@@ -25,6 +25,12 @@ int64_t countKeptByClassification(MaskAttrInterface mask,
 TileClass classifyByEnumeration(MaskAttrInterface mask,
                                 const TokenBox &queries, const TokenBox &keys,
                                 const MaskContext &context);
+/// Settles a tile whose analytic classification is inconclusive: by
+/// enumeration when it is small, else by classifying both halves with
+/// `mask.classifyTile`.
+TileClass classifyByBisection(MaskAttrInterface mask, const TokenBox &queries,
+                              const TokenBox &keys,
+                              const MaskContext &context);
 namespace detail {
 /// The generated parser and printer of the mask attributes (MaskAttrs.cpp).
 /// The parser reads the mnemonic into `mnemonic` and has no value when it
