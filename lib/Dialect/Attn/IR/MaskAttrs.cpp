@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attn/Dialect/Attn/IR/AttnAttrs.h"
+#include "attn/Dialect/Attn/IR/MaskAttrs.h"
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
 #include "AttrParsing.h"
 
