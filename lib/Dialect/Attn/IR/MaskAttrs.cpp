@@ -8,7 +8,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "attn/Dialect/Attn/IR/MaskAttrs.h"
-#include "attn/Dialect/Attn/IR/AttnDialect.h"
 #include "AttrParsing.h"
 
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -17,33 +16,15 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SetVector.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::attn;
 
-#define GET_ATTRDEF_CLASSES
-#include "attn/Dialect/Attn/IR/AttnMaskAttrs.cpp.inc"
-
-OptionalParseResult mlir::attn::detail::parseMaskAttribute(AsmParser &parser,
-                                                          StringRef &mnemonic,
-                                                          Type type,
-                                                          Attribute &result) {
-  return generatedAttributeParser(parser, &mnemonic, type, result);
-}
-
-LogicalResult mlir::attn::detail::printMaskAttribute(Attribute attr,
-                                                    AsmPrinter &printer) {
-  return generatedAttributePrinter(attr, printer);
-}
-
-void AttnDialect::registerMaskAttributes() {
-  addAttributes<
-#define GET_ATTRDEF_LIST
-#include "attn/Dialect/Attn/IR/AttnMaskAttrs.cpp.inc"
-      >();
-}
+// The generated part of the attributes (their storage) is compiled in
+// AttnDialect.cpp, so the parsers here pass list parameters as ArrayRef: the
+// generated getChecked then matches exactly, instead of the base template
+// that would need the storage.
 
 /// Sequence lengths beyond this are rejected, so that token counts and pair
 /// counts of one head (at most 2^62) never overflow int64_t.
@@ -483,7 +464,8 @@ Attribute NeighborhoodMaskAttr::parse(AsmParser &parser, Type) {
   if (!seenCausal)
     causal.assign(grid.size(), false);
   return parser.getChecked<NeighborhoodMaskAttr>(
-      loc, parser.getContext(), grid, window, stride, dilation, causal);
+      loc, parser.getContext(), ArrayRef(grid), ArrayRef(window),
+      ArrayRef(stride), ArrayRef(dilation), ArrayRef(causal));
 }
 
 void NeighborhoodMaskAttr::print(AsmPrinter &printer) const {
@@ -908,9 +890,9 @@ Attribute SegmentsMaskAttr::parse(AsmParser &parser, Type) {
         << " query and " << keySizes.size() << " key segments";
     return {};
   }
-  return parser.getChecked<SegmentsMaskAttr>(loc, parser.getContext(),
-                                             querySizes, keySizes, visibility,
-                                             renormalize);
+  return parser.getChecked<SegmentsMaskAttr>(
+      loc, parser.getContext(), ArrayRef(querySizes), ArrayRef(keySizes),
+      ArrayRef(visibility), renormalize);
 }
 
 void SegmentsMaskAttr::print(AsmPrinter &printer) const {
@@ -1032,7 +1014,8 @@ static Attribute parseComposite(AsmParser &parser) {
     return {};
   // `<>` reaches the verifier, which names the missing members.
   if (succeeded(parser.parseOptionalGreater()))
-    return parser.getChecked<Composite>(loc, parser.getContext(), members);
+    return parser.getChecked<Composite>(loc, parser.getContext(),
+                                        ArrayRef(members));
   if (parser.parseCommaSeparatedList(
           AsmParser::Delimiter::None, [&]() -> ParseResult {
             Attribute attr;
@@ -1048,7 +1031,8 @@ static Attribute parseComposite(AsmParser &parser) {
           }) ||
       parser.parseGreater())
     return {};
-  return parser.getChecked<Composite>(loc, parser.getContext(), members);
+  return parser.getChecked<Composite>(loc, parser.getContext(),
+                                      ArrayRef(members));
 }
 
 static void printComposite(AsmPrinter &printer,

@@ -94,7 +94,7 @@ TileClass mlir::attn::classifyByBisection(MaskAttrInterface mask,
 }
 
 std::pair<Value, Value> mlir::attn::detail::emitPartialClass(OpBuilder &builder,
-                                                            Location loc) {
+                                                             Location loc) {
   Value mayKeep = arith::ConstantIntOp::create(builder, loc, true, 1);
   Value keepsAll = arith::ConstantIntOp::create(builder, loc, false, 1);
   return {mayKeep, keepsAll};

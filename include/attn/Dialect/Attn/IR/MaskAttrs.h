@@ -22,27 +22,19 @@ class MaskAttrInterface;
 /// Counts kept pairs of a tile from its classification, enumerating pairs
 /// only inside partial tiles. The fallback for masks with no closed form.
 int64_t countKeptByClassification(MaskAttrInterface mask,
-                                  const TokenBox &queries,
-                                  const TokenBox &keys,
+                                  const TokenBox &queries, const TokenBox &keys,
                                   const MaskContext &context);
 /// Classifies a tile by evaluating `keep` on every pair. Only for tiles whose
 /// analytic classification is inconclusive (composites of partial members).
-TileClass classifyByEnumeration(MaskAttrInterface mask,
-                                const TokenBox &queries, const TokenBox &keys,
+TileClass classifyByEnumeration(MaskAttrInterface mask, const TokenBox &queries,
+                                const TokenBox &keys,
                                 const MaskContext &context);
 /// Settles a tile whose analytic classification is inconclusive: by
 /// enumeration when it is small, else by classifying both halves with
 /// `mask.classifyTile`.
 TileClass classifyByBisection(MaskAttrInterface mask, const TokenBox &queries,
-                              const TokenBox &keys,
-                              const MaskContext &context);
+                              const TokenBox &keys, const MaskContext &context);
 namespace detail {
-/// The generated parser and printer of the mask attributes (MaskAttrs.cpp).
-/// The parser reads the mnemonic into `mnemonic` and has no value when it
-/// names no mask attribute.
-OptionalParseResult parseMaskAttribute(AsmParser &parser, StringRef &mnemonic,
-                                       Type type, Attribute &result);
-LogicalResult printMaskAttribute(Attribute attr, AsmPrinter &printer);
 /// (mayKeep, keepsAll) = (true, false): the run-time class "partial".
 std::pair<Value, Value> emitPartialClass(OpBuilder &builder, Location loc);
 /// The key range [0, Nk).
