@@ -1,76 +1,21 @@
 //===- AttnAttrs.cpp - precision and head attributes ----------------------===//
 
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
-#include "attn/Dialect/Attn/IR/AttnDialect.h"
 #include "AttrParsing.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/DenseSet.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include <cmath>
 
 using namespace mlir;
 using namespace mlir::attn;
 
-#include "attn/Dialect/Attn/IR/AttnEnums.cpp.inc"
-#include "attn/Dialect/Attn/IR/AttnInterfaces.cpp.inc"
-
-// The dialect parses attributes of two generated files (masks, and these),
-// so the keyword dispatch is written by hand below and the generated one of
-// this file stays unused.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#define GET_ATTRDEF_CLASSES
-#include "attn/Dialect/Attn/IR/AttnAttrDefs.cpp.inc"
-#pragma GCC diagnostic pop
-
-/// Parses the body of the attribute among `Attrs` whose mnemonic is
-/// `mnemonic`; no value when none matches.
-template <typename... Attrs>
-static OptionalParseResult parseByMnemonic(AsmParser &parser,
-                                           StringRef mnemonic, Type type,
-                                           Attribute &value) {
-  OptionalParseResult result;
-  (void)((mnemonic == Attrs::getMnemonic()
-              ? (value = Attrs::parse(parser, type),
-                 result = success(static_cast<bool>(value)), true)
-              : false) ||
-         ...);
-  return result;
-}
-
-Attribute AttnDialect::parseAttribute(DialectAsmParser &parser,
-                                     Type type) const {
-  SMLoc loc = parser.getCurrentLocation();
-  StringRef mnemonic;
-  Attribute attr;
-  OptionalParseResult result =
-      detail::parseMaskAttribute(parser, mnemonic, type, attr);
-  if (!result.has_value())
-    result = parseByMnemonic<PrecisionAttr, SoftPagAttr, HeadGroupAttr,
-                             HeadsAttr, TilingAttr>(parser, mnemonic, type,
-                                                    attr);
-  if (result.has_value())
-    return succeeded(*result) ? attr : Attribute();
-  parser.emitError(loc, "unknown attn attribute: ") << mnemonic;
-  return {};
-}
-
-void AttnDialect::printAttribute(Attribute attr,
-                                 DialectAsmPrinter &printer) const {
-  if (succeeded(detail::printMaskAttribute(attr, printer)))
-    return;
-  (void)generatedAttributePrinter(attr, printer);
-}
-
-void AttnDialect::registerAttributes() {
-  addAttributes<
-#define GET_ATTRDEF_LIST
-#include "attn/Dialect/Attn/IR/AttnAttrDefs.cpp.inc"
-      >();
-}
+// The generated part of the attributes (their storage) is compiled in
+// AttnDialect.cpp, so the parsers here pass list parameters as ArrayRef: the
+// generated getChecked then matches exactly, instead of the base template
+// that would need the storage.
 
 //===----------------------------------------------------------------------===//
 // PrecisionAttr
@@ -406,7 +351,7 @@ Attribute SoftPagAttr::parse(AsmParser &parser, Type) {
       parseHeadList(parser, heads) || parser.parseGreater())
     return {};
   return parser.getChecked<SoftPagAttr>(loc, parser.getContext(),
-                                        llvm::APFloat(u), heads);
+                                        llvm::APFloat(u), ArrayRef(heads));
 }
 
 void SoftPagAttr::print(AsmPrinter &printer) const {
@@ -453,8 +398,8 @@ Attribute HeadGroupAttr::parse(AsmParser &parser, Type) {
   }
   if (parser.parseGreater())
     return {};
-  return parser.getChecked<HeadGroupAttr>(loc, parser.getContext(), heads,
-                                          mask, precision);
+  return parser.getChecked<HeadGroupAttr>(loc, parser.getContext(),
+                                          ArrayRef(heads), mask, precision);
 }
 
 void HeadGroupAttr::print(AsmPrinter &printer) const {
@@ -543,7 +488,7 @@ Attribute HeadsAttr::parse(AsmParser &parser, Type) {
   if (seenWeights)
     weightsAttr = DenseF64ArrayAttr::get(parser.getContext(), weights);
   return parser.getChecked<HeadsAttr>(loc, parser.getContext(), weightsAttr,
-                                      softpag, groups);
+                                      softpag, ArrayRef(groups));
 }
 
 void HeadsAttr::print(AsmPrinter &printer) const {

@@ -7,8 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attn/Dialect/Attn/IR/AttnAttrs.h"
-#include "attn/Dialect/Attn/IR/AttnDialect.h"
+#include "attn/Dialect/Attn/IR/MaskAttrs.h"
 #include "AttrParsing.h"
 
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -17,40 +16,19 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SetVector.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::attn;
 
-#define GET_ATTRDEF_CLASSES
-#include "attn/Dialect/Attn/IR/AttnMaskAttrs.cpp.inc"
-
-OptionalParseResult mlir::attn::detail::parseMaskAttribute(AsmParser &parser,
-                                                          StringRef &mnemonic,
-                                                          Type type,
-                                                          Attribute &result) {
-  return generatedAttributeParser(parser, &mnemonic, type, result);
-}
-
-LogicalResult mlir::attn::detail::printMaskAttribute(Attribute attr,
-                                                    AsmPrinter &printer) {
-  return generatedAttributePrinter(attr, printer);
-}
-
-void AttnDialect::registerMaskAttributes() {
-  addAttributes<
-#define GET_ATTRDEF_LIST
-#include "attn/Dialect/Attn/IR/AttnMaskAttrs.cpp.inc"
-      >();
-}
+// The generated part of the attributes (their storage) is compiled in
+// AttnDialect.cpp, so the parsers here pass list parameters as ArrayRef: the
+// generated getChecked then matches exactly, instead of the base template
+// that would need the storage.
 
 /// Sequence lengths beyond this are rejected, so that token counts and pair
 /// counts of one head (at most 2^62) never overflow int64_t.
 static constexpr int64_t kMaxTokens = int64_t(1) << 31;
-
-/// Pairs per tile below which ambiguous tiles are settled by enumeration.
-static constexpr int64_t kEnumerationLimit = 4096;
 
 static int64_t floorDiv(int64_t a, int64_t b) {
   return llvm::divideFloorSigned(a, b);
@@ -75,84 +53,6 @@ static int64_t getAlignmentDelta(CausalAlignment alignment,
   assert(context.hasStaticLengths() &&
          "bottom-right alignment needs static sequence lengths");
   return context.keyLength - context.queryLength;
-}
-
-//===----------------------------------------------------------------------===//
-// Shared helpers
-//===----------------------------------------------------------------------===//
-
-int64_t mlir::attn::countKeptByClassification(MaskAttrInterface mask,
-                                              const TokenBox &queries,
-                                              const TokenBox &keys,
-                                              const MaskContext &context) {
-  int64_t pairs = queries.getNumTokens() * keys.getNumTokens();
-  if (pairs == 0)
-    return 0;
-  switch (mask.classifyTile(queries, keys, context)) {
-  case TileClass::Empty:
-    return 0;
-  case TileClass::Full:
-    return pairs;
-  case TileClass::Partial:
-    break;
-  }
-  if (pairs <= kEnumerationLimit) {
-    int64_t count = 0;
-    queries.forEachToken([&](int64_t i) {
-      keys.forEachToken([&](int64_t j) { count += mask.keep(i, j, context); });
-    });
-    return count;
-  }
-  // Bisect the larger side: the classification of the halves settles most
-  // of them without enumeration.
-  if (queries.getNumTokens() >= keys.getNumTokens()) {
-    auto [low, high] = queries.split();
-    return countKeptByClassification(mask, low, keys, context) +
-           countKeptByClassification(mask, high, keys, context);
-  }
-  auto [low, high] = keys.split();
-  return countKeptByClassification(mask, queries, low, context) +
-         countKeptByClassification(mask, queries, high, context);
-}
-
-TileClass mlir::attn::classifyByEnumeration(MaskAttrInterface mask,
-                                            const TokenBox &queries,
-                                            const TokenBox &keys,
-                                            const MaskContext &context) {
-  bool sawKept = false, sawDropped = false;
-  queries.forEachToken([&](int64_t i) {
-    if (sawKept && sawDropped)
-      return;
-    keys.forEachToken([&](int64_t j) {
-      (mask.keep(i, j, context) ? sawKept : sawDropped) = true;
-    });
-  });
-  if (sawKept && sawDropped)
-    return TileClass::Partial;
-  return sawKept ? TileClass::Full : TileClass::Empty;
-}
-
-/// Settles an ambiguous composite tile: by enumeration when small, else by
-/// classifying both halves.
-static TileClass settleByBisection(MaskAttrInterface mask,
-                                   const TokenBox &queries,
-                                   const TokenBox &keys,
-                                   const MaskContext &context) {
-  if (queries.getNumTokens() * keys.getNumTokens() <= kEnumerationLimit)
-    return classifyByEnumeration(mask, queries, keys, context);
-  TileClassUnion result;
-  if (queries.getNumTokens() >= keys.getNumTokens()) {
-    auto [low, high] = queries.split();
-    result.add(mask.classifyTile(low, keys, context));
-    if (!result.isPartial())
-      result.add(mask.classifyTile(high, keys, context));
-  } else {
-    auto [low, high] = keys.split();
-    result.add(mask.classifyTile(queries, low, context));
-    if (!result.isPartial())
-      result.add(mask.classifyTile(queries, high, context));
-  }
-  return result.get();
 }
 
 static TileClass classOfNonEmpty(const TokenBox &queries, const TokenBox &keys,
@@ -564,7 +464,8 @@ Attribute NeighborhoodMaskAttr::parse(AsmParser &parser, Type) {
   if (!seenCausal)
     causal.assign(grid.size(), false);
   return parser.getChecked<NeighborhoodMaskAttr>(
-      loc, parser.getContext(), grid, window, stride, dilation, causal);
+      loc, parser.getContext(), ArrayRef(grid), ArrayRef(window),
+      ArrayRef(stride), ArrayRef(dilation), ArrayRef(causal));
 }
 
 void NeighborhoodMaskAttr::print(AsmPrinter &printer) const {
@@ -989,9 +890,9 @@ Attribute SegmentsMaskAttr::parse(AsmParser &parser, Type) {
         << " query and " << keySizes.size() << " key segments";
     return {};
   }
-  return parser.getChecked<SegmentsMaskAttr>(loc, parser.getContext(),
-                                             querySizes, keySizes, visibility,
-                                             renormalize);
+  return parser.getChecked<SegmentsMaskAttr>(
+      loc, parser.getContext(), ArrayRef(querySizes), ArrayRef(keySizes),
+      ArrayRef(visibility), renormalize);
 }
 
 void SegmentsMaskAttr::print(AsmPrinter &printer) const {
@@ -1067,7 +968,7 @@ static TileClass classifyComposite(MaskAttrInterface self,
     return absorbing == TileClass::Empty ? TileClass::Full : TileClass::Empty;
   if (partial == 1) // The composite is that one member.
     return TileClass::Partial;
-  return settleByBisection(self, queries, keys, context);
+  return classifyByBisection(self, queries, keys, context);
 }
 
 static SmallVector<int64_t> firstGrid(ArrayRef<MaskAttrInterface> members) {
@@ -1113,7 +1014,8 @@ static Attribute parseComposite(AsmParser &parser) {
     return {};
   // `<>` reaches the verifier, which names the missing members.
   if (succeeded(parser.parseOptionalGreater()))
-    return parser.getChecked<Composite>(loc, parser.getContext(), members);
+    return parser.getChecked<Composite>(loc, parser.getContext(),
+                                        ArrayRef(members));
   if (parser.parseCommaSeparatedList(
           AsmParser::Delimiter::None, [&]() -> ParseResult {
             Attribute attr;
@@ -1129,7 +1031,8 @@ static Attribute parseComposite(AsmParser &parser) {
           }) ||
       parser.parseGreater())
     return {};
-  return parser.getChecked<Composite>(loc, parser.getContext(), members);
+  return parser.getChecked<Composite>(loc, parser.getContext(),
+                                      ArrayRef(members));
 }
 
 static void printComposite(AsmPrinter &printer,

@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attn/Dialect/Attn/IR/AttnAttrs.h"
+#include "attn/Dialect/Attn/IR/MaskAttrs.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
@@ -48,19 +48,6 @@ struct IndexMath {
   }
 };
 } // namespace
-
-std::pair<Value, Value> mlir::attn::detail::emitPartialClass(OpBuilder &builder,
-                                                            Location loc) {
-  IndexMath m{builder, loc};
-  return {m.bit(true), m.bit(false)};
-}
-
-std::pair<Value, Value>
-mlir::attn::detail::emitAllKeys(OpBuilder &builder, Location loc,
-                                const MaskIRContext &context) {
-  IndexMath m{builder, loc};
-  return {m.c(0), context.keyLength};
-}
 
 /// [begin, end) clamped to [0, Nk) and made non-negative in length.
 static std::pair<Value, Value> clampKeys(IndexMath &m, Value begin, Value end,

@@ -1,50 +1,16 @@
-//===- AttnAttrs.h - attn attributes and mask interface ---------*- C++ -*-===//
+//===- AttnAttrs.h - precision, heads and tiling attributes -----*- C++ -*-===//
+//
+// The attributes of AttnAttrDefs.td. Head groups carry a mask, so this
+// header includes MaskAttrs.h (and existing includers keep the masks).
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef ATTN_DIALECT_ATTN_IR_ATTNATTRS_H
 #define ATTN_DIALECT_ATTN_IR_ATTNATTRS_H
 
-#include "attn/Dialect/Attn/IR/MaskTiles.h"
-#include "mlir/IR/Attributes.h"
+#include "attn/Dialect/Attn/IR/AttnEnums.h"
+#include "attn/Dialect/Attn/IR/MaskAttrs.h"
 #include "mlir/IR/BuiltinAttributes.h"
-#include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/DialectImplementation.h"
-
-#include "attn/Dialect/Attn/IR/AttnEnums.h.inc"
-
-namespace mlir {
-namespace attn {
-class MaskAttrInterface;
-/// Counts kept pairs of a tile from its classification, enumerating pairs
-/// only inside partial tiles. The fallback for masks with no closed form.
-int64_t countKeptByClassification(MaskAttrInterface mask,
-                                  const TokenBox &queries,
-                                  const TokenBox &keys,
-                                  const MaskContext &context);
-/// Classifies a tile by evaluating `keep` on every pair. Only for tiles whose
-/// analytic classification is inconclusive (composites of partial members).
-TileClass classifyByEnumeration(MaskAttrInterface mask,
-                                const TokenBox &queries, const TokenBox &keys,
-                                const MaskContext &context);
-namespace detail {
-/// The generated parser and printer of the mask attributes (MaskAttrs.cpp).
-/// The parser reads the mnemonic into `mnemonic` and has no value when it
-/// names no mask attribute.
-OptionalParseResult parseMaskAttribute(AsmParser &parser, StringRef &mnemonic,
-                                       Type type, Attribute &result);
-LogicalResult printMaskAttribute(Attribute attr, AsmPrinter &printer);
-/// (mayKeep, keepsAll) = (true, false): the run-time class "partial".
-std::pair<Value, Value> emitPartialClass(OpBuilder &builder, Location loc);
-/// The key range [0, Nk).
-std::pair<Value, Value> emitAllKeys(OpBuilder &builder, Location loc,
-                                    const MaskIRContext &context);
-} // namespace detail
-} // namespace attn
-} // namespace mlir
-
-#include "attn/Dialect/Attn/IR/AttnInterfaces.h.inc"
-
-#define GET_ATTRDEF_CLASSES
-#include "attn/Dialect/Attn/IR/AttnMaskAttrs.h.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "attn/Dialect/Attn/IR/AttnAttrDefs.h.inc"

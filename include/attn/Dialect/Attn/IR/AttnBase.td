@@ -18,12 +18,13 @@ def Attn_Dialect : Dialect {
     exactly and classifies any (query tile, key tile) pair as full, partial or
     empty. The semantics of every mask, with examples, are in `docs/Masks.md`.
   }];
+  // parseAttribute/printAttribute (AttnDialect.cpp) wrap the generated
+  // dispatch of AttnAttributes.td, to keep the dialect's own diagnostic for
+  // an unknown mnemonic.
   let useDefaultAttributePrinterParser = 0;
   let hasConstantMaterializer = 0;
   let dependentDialects = ["::mlir::arith::ArithDialect"];
   let extraClassDeclaration = [{
-    void registerAttributes();
-    void registerMaskAttributes();
     ::mlir::Attribute parseAttribute(::mlir::DialectAsmParser &parser,
                                      ::mlir::Type type) const override;
     void printAttribute(::mlir::Attribute attr,
