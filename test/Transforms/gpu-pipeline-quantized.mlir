@@ -38,7 +38,7 @@
 // MANIFEST-NEXT: 1024
 // MANIFEST-NEXT: ],
 // MANIFEST-NEXT: "name": "k_mean_partial"
-// MANIFEST: "name": "v_quant"
+// MANIFEST: "name": "v_e4m3_t"
 
 func.func @sage2_8b(%q: memref<1x2x?x128xf16>, %o: memref<1x2x?x128xf16>) {
   attn.attention ins(%q, %q, %q : memref<1x2x?x128xf16>, memref<1x2x?x128xf16>, memref<1x2x?x128xf16>)

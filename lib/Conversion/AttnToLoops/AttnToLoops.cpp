@@ -13,6 +13,7 @@
 
 #include "LoopNestEmitter.h"
 
+#include "attn/Dialect/Attn/Utils/Schedule.h"
 #include "attn/Dialect/Attn/Utils/Utils.h"
 
 #include "mlir/IR/PatternMatch.h"
@@ -43,14 +44,16 @@ Value LoopNestEmitter::selectByHead(Value head, ArrayRef<double> values) {
 LoopNestEmitter::HeadFactors LoopNestEmitter::emitHeadFactors(Value head) {
   HeadFactors factors{f32(1), f32(0), nullptr};
   HeadsAttr heads = op.getHeadsAttr();
-  if (heads && heads.getWeights())
-    factors.weight = selectByHead(head, heads.getWeights().asArrayRef());
-  if (SoftPagAttr softpag = heads ? heads.getSoftpag() : nullptr) {
-    SmallVector<double> u(op.getNumQueryHeads(), 0.0);
-    for (int64_t h : softpag.getHeads())
-      u[h] = softpag.getU().convertToDouble();
-    factors.softpagU = selectByHead(head, u);
+  SmallVector<double> weights, softpagU;
+  for (int64_t h = 0; heads && h < op.getNumQueryHeads(); ++h) {
+    attn::HeadFactors fixed = getHeadFactors(op, h);
+    weights.push_back(fixed.weight);
+    softpagU.push_back(fixed.softpagU);
   }
+  if (heads && heads.getWeights())
+    factors.weight = selectByHead(head, weights);
+  if (heads && heads.getSoftpag())
+    factors.softpagU = selectByHead(head, softpagU);
   Value nonZeroWeight = arith::CmpFOp::create(
       b, loc, arith::CmpFPredicate::ONE, factors.weight, f32(0));
   factors.compute = nonZeroWeight;
@@ -64,90 +67,18 @@ LoopNestEmitter::HeadFactors LoopNestEmitter::emitHeadFactors(Value head) {
   return factors;
 }
 
-Value LoopNestEmitter::getNumTiles(ArrayRef<int64_t> shape, Value length) {
-  if (grid.empty())
-    return arith::CeilDivSIOp::create(b, loc, length, index(shape[0]));
-  int64_t count = 1;
-  for (auto [extent, size] : llvm::zip_equal(grid, shape))
-    count *= llvm::divideCeil(extent, size);
-  return index(count);
-}
-
-LoopNestEmitter::Tile LoopNestEmitter::getTile(Value tileIndex,
-                                               ArrayRef<int64_t> shape,
-                                               Value length) {
-  Tile tile;
-  if (grid.empty()) {
-    tile.first = arith::MulIOp::create(b, loc, tileIndex, index(shape[0]));
-    tile.end = arith::MinSIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, tile.first, index(shape[0])),
-        length);
-    tile.count = arith::SubIOp::create(b, loc, tile.end, tile.first);
-    return tile;
-  }
-  // Row-major tile coordinates, then the clipped box of the grid.
-  unsigned rank = grid.size();
-  tile.begin.resize(rank);
-  tile.extent.resize(rank);
-  Value rest = tileIndex;
-  for (int d = static_cast<int>(rank) - 1; d >= 0; --d) {
-    Value tilesAlong = index(llvm::divideCeil(grid[d], shape[d]));
-    Value coordinate = arith::RemUIOp::create(b, loc, rest, tilesAlong);
-    rest = arith::DivUIOp::create(b, loc, rest, tilesAlong);
-    tile.begin[d] = arith::MulIOp::create(b, loc, coordinate, index(shape[d]));
-    tile.extent[d] = arith::MinSIOp::create(
-        b, loc, index(shape[d]),
-        arith::SubIOp::create(b, loc, index(grid[d]), tile.begin[d]));
-  }
-  Value first = index(0), last = index(0);
-  tile.count = index(1);
-  for (unsigned d = 0; d < rank; ++d) {
-    Value extent = index(grid[d]);
-    first = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, first, extent), tile.begin[d]);
-    Value lastCoordinate = arith::SubIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, tile.begin[d], tile.extent[d]),
-        index(1));
-    last = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, last, extent), lastCoordinate);
-    tile.count = arith::MulIOp::create(b, loc, tile.count, tile.extent[d]);
-  }
-  tile.first = first;
-  tile.end = arith::AddIOp::create(b, loc, last, index(1));
-  return tile;
-}
-
-Value LoopNestEmitter::tokenAt(const Tile &tile, Value position) {
-  if (tile.begin.empty())
-    return arith::AddIOp::create(b, loc, tile.first, position);
-  unsigned rank = grid.size();
-  SmallVector<Value> coordinates(rank);
-  Value rest = position;
-  for (int d = static_cast<int>(rank) - 1; d >= 0; --d) {
-    coordinates[d] = arith::AddIOp::create(
-        b, loc, tile.begin[d],
-        arith::RemUIOp::create(b, loc, rest, tile.extent[d]));
-    rest = arith::DivUIOp::create(b, loc, rest, tile.extent[d]);
-  }
-  Value token = index(0);
-  for (unsigned d = 0; d < rank; ++d)
-    token = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, token, index(grid[d])),
-        coordinates[d]);
-  return token;
-}
-
 void LoopNestEmitter::forEachToken(const Tile &tile,
                                    function_ref<void(Value, Value)> fn) {
-  loop(index(0), tile.count,
-       [&](Value position) { fn(tokenAt(tile, position), position); });
+  loop(index(0), tile.count, [&](Value position) {
+    fn(indexing(tile).tokenOf(tile, position), position);
+  });
 }
 
 Value LoopNestEmitter::reduceTokens(const Tile &tile, Value from, Value to,
                                     Value init,
                                     function_ref<Value(Value, Value, Value)> fn) {
   return reduce(from, to, init, [&](Value position, Value acc) {
-    return fn(tokenAt(tile, position), position, acc);
+    return fn(indexing(tile).tokenOf(tile, position), position, acc);
   });
 }
 
@@ -313,7 +244,7 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
 
 void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
                                     Value tile, const HeadFactors &factors) {
-  Tile queries = getTile(tile, queryShape, nq);
+  Tile queries = clipTile(queryGeometry, tile, nq);
 
   // m = -inf, l = 0, acc = 0.
   loop(index(0), index(queryTile), [&](Value r) {
@@ -331,7 +262,7 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
   // safe (a hull with no kept pair has none in the box; one keeping every
   // pair keeps the box's) and exact for flat tiles.
   Value firstKeyTile = index(0);
-  Value endKeyTile = getNumTiles(keyShape, nk);
+  Value endKeyTile = TileIndexing(b, loc, keyGeometry).numTiles(nk);
   Value keyBegin, keyEnd;
   if (!maskAfterSoftmax) {
     std::tie(keyBegin, keyEnd) =
@@ -344,7 +275,7 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
   endKeyTile =
       arith::SelectOp::create(b, loc, factors.compute, endKeyTile, index(0));
   loop(firstKeyTile, endKeyTile, [&](Value keyTileIndex) {
-    Tile keys = getTile(keyTileIndex, keyShape, nk);
+    Tile keys = clipTile(keyGeometry, keyTileIndex, nk);
     // Empty tiles are skipped, full ones evaluate no predicate: the class
     // comes from the compile-time table when attn-sparsity made one.
     Value mayKeep, keepsAll;
@@ -404,21 +335,15 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
                                         toF32(load(gates, {batch, i, head})));
     bool softpag = op.getHeadsAttr() && op.getHeadsAttr().getSoftpag();
     loop(index(0), valueDim, [&](Value c) {
-      Value out = arith::MulFOp::create(b, loc, load(acc, {r, c}), inverse);
-      if (quantized.valueScale) // V scale / 448 of FP8 P.V
-        out = arith::MulFOp::create(
-            b, loc, out,
-            arith::DivFOp::create(
-                b, loc, load(quantized.valueScale, {batch, kvHead, c}),
-                f32(448)));
+      OutputTerms terms{load(acc, {r, c}), inverse};
+      if (quantized.valueScale) // V scale of FP8 P.V
+        terms.valueScale = load(quantized.valueScale, {batch, kvHead, c});
       if (softpag) {
-        Value keep = arith::SubFOp::create(b, loc, f32(1), factors.softpagU);
-        Value identity = toF32(load(op.getValue(), {batch, kvHead, i, c}));
-        out = arith::AddFOp::create(
-            b, loc, arith::MulFOp::create(b, loc, keep, out),
-            arith::MulFOp::create(b, loc, factors.softpagU, identity));
+        terms.softpagU = factors.softpagU;
+        terms.identity = toF32(load(op.getValue(), {batch, kvHead, i, c}));
       }
-      out = arith::MulFOp::create(b, loc, out, rowFactor);
+      terms.factor = rowFactor;
+      Value out = emitOutputElement(b, loc, terms);
       store(fromF32(out, outputElementType), op.getOutput(),
             {batch, head, i, c});
     });
@@ -504,7 +429,7 @@ void LoopNestEmitter::emit() {
         memref::AllocOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
   }
 
-  Value numQueryTiles = getNumTiles(queryShape, nq);
+  Value numQueryTiles = TileIndexing(b, loc, queryGeometry).numTiles(nq);
   if (auto classes = op.getTileClassesAttr())
     tileClasses = createConstantGlobal(
         b, loc, SymbolTable::getNearestSymbolTable(op), "attn_tile_classes",

@@ -10,6 +10,7 @@
 #define ATTN_LIB_CONVERSION_ATTNTOLOOPS_LOOPNESTEMITTER_H
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Dialect/Attn/Utils/Schedule.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -182,14 +183,10 @@ public:
   LoopNestEmitter(AttentionOp op, OpBuilder &builder,
                   ArrayRef<int64_t> queryShape, ArrayRef<int64_t> keyShape,
                   ArrayRef<int64_t> grid)
-      : QuantizationEmitter(builder, op.getLoc()), op(op),
-        queryShape(queryShape), keyShape(keyShape), grid(grid) {
-    queryTile = keyTile = 1;
-    for (int64_t t : queryShape)
-      queryTile *= t;
-    for (int64_t t : keyShape)
-      keyTile *= t;
-  }
+      : QuantizationEmitter(builder, op.getLoc()), op(op), grid(grid),
+        queryGeometry(TileGeometry::of(queryShape, grid)),
+        keyGeometry(TileGeometry::of(keyShape, grid)),
+        queryTile(queryGeometry.tokens), keyTile(keyGeometry.tokens) {}
 
   void emit();
 
@@ -224,17 +221,22 @@ private:
   HeadFactors emitHeadFactors(Value head);
   /// `values[head]` for a constant table, as a select chain.
   Value selectByHead(Value head, ArrayRef<double> values);
-  /// One query or key tile: a flat range, or a box of the token grid.
-  /// [first, end) is the hull of its flat indices (exactly its tokens for a
-  /// flat tile); positions 0 .. count - 1 enumerate its tokens row-major.
-  struct Tile {
-    Value first, end, count;
-    SmallVector<Value> begin, extent; // per grid dimension (box tiles)
+  /// One query or key tile clipped to the sequence or grid: [first, end)
+  /// is the hull of its flat indices (exactly its tokens for a flat tile);
+  /// positions 0 .. count - 1 enumerate its tokens row-major.
+  struct Tile : TileIndexing::ClippedTile {
+    const TileGeometry *geometry = nullptr;
   };
-  Tile getTile(Value tileIndex, ArrayRef<int64_t> shape, Value length);
-  Value getNumTiles(ArrayRef<int64_t> shape, Value length);
-  /// The flat index of the token at `position` of `tile`.
-  Value tokenAt(const Tile &tile, Value position);
+  Tile clipTile(const TileGeometry &geometry, Value tileIndex, Value length) {
+    Tile tile;
+    static_cast<TileIndexing::ClippedTile &>(tile) =
+        TileIndexing(b, loc, geometry).clip(tileIndex, length);
+    tile.geometry = &geometry;
+    return tile;
+  }
+  TileIndexing indexing(const Tile &tile) {
+    return TileIndexing(b, loc, *tile.geometry);
+  }
   void forEachToken(const Tile &tile, function_ref<void(Value, Value)> fn);
   Value reduceTokens(const Tile &tile, Value from, Value to, Value init,
                      function_ref<Value(Value, Value, Value)> fn);
@@ -247,7 +249,8 @@ private:
                     const Tile &keys, bool applyMask);
 
   AttentionOp op;
-  SmallVector<int64_t> queryShape, keyShape, grid;
+  SmallVector<int64_t> grid;
+  TileGeometry queryGeometry, keyGeometry;
   /// The op's compile-time tile classes (attn-sparsity), as a memref, and
   /// the table of the head set being emitted.
   Value tileClasses;

@@ -69,7 +69,7 @@ getKernelPrecision(AttentionOp op, PrecisionAttr precision, Type inputType,
     return unsupported("pv = " + typeName(pv));
   if (pv) {
     result.pvType = pv;
-    result.valueConverted = pv != inputType;
+    result.roundedValue = pv != inputType && !isa<Float8E4M3FNType>(pv);
   }
   // (The verifier ties pv_accum = f16 to an f16 P.V.)
   result.accumulation = precision.getPvAccum();

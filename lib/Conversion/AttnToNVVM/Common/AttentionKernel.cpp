@@ -153,10 +153,12 @@ void AttentionKernelBuilder::declareParams() {
     addTensorParams("k", op.getKey(), {"b", "h", "n"});
   }
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
-  if (precision.valueConverted)
-    addParam("v_quant", globalPtrType());
-  if (precision.fp8Value())
+  if (precision.roundedValue)
+    addParam("v_rounded", globalPtrType());
+  if (precision.fp8Value()) {
+    addParam("v_e4m3_t", globalPtrType());
     addParam("v_scale", globalPtrType());
+  }
   if (precision.smoothQ)
     addParam("score_correction", globalPtrType());
   if (precision.smoothK && op.getLseOutput())
@@ -176,7 +178,7 @@ void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
   const KernelPrecision &precision = ctx.precision;
   // Grid: (query tiles, heads of this kernel, batch).
   BlockCoordinates block =
-      launchOverHeads(ctx.queries.countFactor("seq_q"),
+      launchOverHeads(tileCountFactor(ctx.queries, "seq_q"),
                       static_cast<int64_t>(ctx.heads.heads.size()));
   ctx.queryTile = block.x;
   ctx.batch = block.batch;
@@ -232,10 +234,9 @@ void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
   if (precision.fp8Value()) {
     ctx.valueSlots = mul(numTiles(ctx.keys, ctx.seqK), idx(ctx.keys.tokens));
     ctx.valueBase = i64Mul(
-        toI64(mul(add(mul(ctx.batch, idx(numKvHeads)), ctx.kvHead),
-                  idx(ctx.valueDim))),
+        scratchRow(ctx.batch, numKvHeads, ctx.kvHead, idx(ctx.valueDim)),
         toI64(ctx.valueSlots));
-  } else if (precision.valueConverted) {
+  } else if (precision.roundedValue) {
     ctx.valueBase =
         i64Mul(scratchRow(ctx.batch, numKvHeads, ctx.kvHead, ctx.seqK),
                toI64(idx(ctx.valueDim)));
@@ -326,10 +327,9 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
           auto [key, valid] =
               tokenOf(keys, tile, rem(flat, keys.tokens), ctx.seqK);
           valid = andI(valid, lt(blk, numBlocks));
-          Value row = add(
-              mul(add(mul(ctx.batch, idx(op.getNumQueryHeads())), ctx.head),
-                  numBlocks),
-              select(valid, blk, idx(0)));
+          Value row = scratchIndex(ctx.batch, op.getNumQueryHeads(),
+                                   ctx.head, numBlocks,
+                                   select(valid, blk, idx(0)));
           Value element = i64Add(i64Mul(toI64(row), toI64(ctx.seqK)),
                                  toI64(select(valid, key, idx(0))));
           return {globalAt(param("score_correction"), element, 4), valid};
@@ -344,14 +344,14 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
     TileGeometry channels{{ctx.valueDim}, {}, ctx.valueDim};
     Value tileStart =
         i64Add(ctx.valueBase, toI64(mul(tile, idx(keys.tokens))));
-    pipeline->copyRows(channels, idx(0), idx(ctx.valueDim), param("v_quant"),
+    pipeline->copyRows(channels, idx(0), idx(ctx.valueDim), param("v_e4m3_t"),
                        tileStart, toI64(ctx.valueSlots), 1, keys.tokens,
                        valueOffset);
     break;
   }
   case ValueOperandLayout::KeyMajor:
-    if (precision.valueConverted)
-      pipeline->copyRows(keys, tile, ctx.seqK, param("v_quant"),
+    if (precision.roundedValue)
+      pipeline->copyRows(keys, tile, ctx.seqK, param("v_rounded"),
                          ctx.valueBase, toI64(idx(ctx.valueDim)), valueBytes,
                          ctx.valueDim * valueBytes, valueOffset);
     else

@@ -13,8 +13,8 @@
 
 #include "FragmentLayout.h"
 #include "KernelConfig.h"
-#include "TileGeometry.h"
 
+#include "attn/Dialect/Attn/Utils/Schedule.h"
 #include "attn/Target/GpuTarget.h"
 
 namespace mlir {

@@ -11,10 +11,9 @@
 #ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_EMITTERBASE_H
 #define ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_EMITTERBASE_H
 
-#include "TileGeometry.h"
-
 #include "attn/Conversion/AttnToNVVM/KernelManifest.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Dialect/Attn/Utils/Schedule.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -26,6 +25,14 @@
 namespace mlir {
 namespace attn {
 namespace detail {
+
+/// The number of tiles of `g` as a grid (or size) factor: ceil(`lengthArg`
+/// / tokens) for flat tiles, the boxes of the grid otherwise.
+inline GridFactor tileCountFactor(const TileGeometry &g, StringRef lengthArg) {
+  if (g.isFlat())
+    return GridFactor{1, lengthArg.str(), g.tokens};
+  return GridFactor{g.numBoxes(), "", 1};
+}
 
 /// The parameters of one kernel, by name (docs/design/GpuArtifacts.md), and
 /// its launch record.
@@ -148,52 +155,27 @@ protected:
       offset = i64Add(offset, i64Mul(toI64(index), param(strideName)));
     return offset;
   }
-  /// The row (i64) of token `token` (default 0) of head `h` of batch
-  /// `batchIndex` in a dense [B, numHeads, length, ...] scratch buffer: the
-  /// one layout of every buffer the quantization pre-kernels write.
+  /// The row of token `token` (default 0) of head `h` of batch
+  /// `batchIndex` in a dense [B, numHeads, length, ...] buffer: the one
+  /// layout of every buffer the quantization pre-kernels write (`length`
+  /// tokens, blocks, chunks or channels per head).
+  Value scratchIndex(Value batchIndex, int64_t numHeads, Value h,
+                     Value length, Value token = Value()) {
+    Value row = mul(add(mul(batchIndex, idx(numHeads)), h), length);
+    return token ? add(row, token) : row;
+  }
+  /// scratchIndex as an i64 element offset.
   Value scratchRow(Value batchIndex, int64_t numHeads, Value h, Value length,
                    Value token = Value()) {
-    Value row = mul(add(mul(batchIndex, idx(numHeads)), h), length);
-    return toI64(token ? add(row, token) : row);
+    return toI64(scratchIndex(batchIndex, numHeads, h, length, token));
   }
-  /// The tiles of `length` tokens (flat tiles) or of the grid.
+  /// Tile arithmetic (Schedule.h, shared with the CPU loop nest).
   Value numTiles(const TileGeometry &g, Value length) {
-    if (g.grid.empty())
-      return arith::CeilDivSIOp::create(b, loc, length, idx(g.shape[0]));
-    return idx(g.numBoxes());
+    return TileIndexing(b, loc, g).numTiles(length);
   }
-  /// Row-major coordinates of a box tile's origin in the grid.
-  SmallVector<Value> boxBegin(const TileGeometry &g, Value tile) {
-    SmallVector<Value> begin(g.grid.size());
-    Value rest = tile;
-    for (int d = static_cast<int>(g.grid.size()) - 1; d >= 0; --d) {
-      Value along = idx(g.boxesAlong(d));
-      Value coordinate = arith::RemUIOp::create(b, loc, rest, along);
-      rest = arith::DivUIOp::create(b, loc, rest, along);
-      begin[d] = mul(coordinate, idx(g.shape[d]));
-    }
-    return begin;
-  }
-  /// Token of position `position` of tile `tile` and whether it lies in
-  /// the sequence (or grid).
   std::pair<Value, Value> tokenOf(const TileGeometry &g, Value tile,
                                   Value position, Value length) {
-    if (g.grid.empty()) {
-      Value token = add(mul(tile, idx(g.shape[0])), position);
-      return {token, lt(token, length)};
-    }
-    SmallVector<Value> begin = boxBegin(g, tile);
-    Value token = idx(0), valid = i1(true), rest = position;
-    SmallVector<Value> coordinates(g.grid.size());
-    for (int d = static_cast<int>(g.grid.size()) - 1; d >= 0; --d) {
-      coordinates[d] = add(begin[d], rem(rest, g.shape[d]));
-      rest = div(rest, g.shape[d]);
-    }
-    for (size_t d = 0; d < g.grid.size(); ++d) {
-      valid = andI(valid, lt(coordinates[d], idx(g.grid[d])));
-      token = add(mul(token, idx(g.grid[d])), coordinates[d]);
-    }
-    return {token, valid};
+    return TileIndexing(b, loc, g).tokenOf(tile, position, length);
   }
   static int64_t byteWidth(Type t) {
     return llvm::divideCeil(t.getIntOrFloatBitWidth(), 8);

@@ -62,11 +62,9 @@ void Epilogue::emit(const Fragment &output, ValueRange rowState) {
       // FP8 P.V: undo P's 448 and V's per-channel scale.
       Value valueScales;
       if (ctx.precision.fp8Value()) {
-        Value element = i64Add(
-            toI64(mul(add(mul(ctx.batch, idx(op.getNumKeyValueHeads())),
-                          ctx.kvHead),
-                      idx(ctx.valueDim))),
-            toI64(column));
+        Value element = i64Add(scratchRow(ctx.batch, op.getNumKeyValueHeads(),
+                                          ctx.kvHead, idx(ctx.valueDim)),
+                               toI64(column));
         valueScales = loadGlobal(VectorType::get({run}, b.getF32Type()),
                                  globalAt(param("v_scale"), element, 4));
       }
@@ -79,17 +77,15 @@ void Epilogue::emit(const Fragment &output, ValueRange rowState) {
           identity.push_back(toF32(vector::ExtractOp::create(b, loc, v, c)));
       }
       for (int64_t c = 0; c < run; ++c) {
-        Value o = mulF(output.at(layout, chunk, row, c), inverse);
+        OutputTerms terms{output.at(layout, chunk, row, c), inverse};
         if (valueScales)
-          o = mulF(o, mulF(vector::ExtractOp::create(b, loc, valueScales, c),
-                           f32(1.0 / 448)));
+          terms.valueScale = vector::ExtractOp::create(b, loc, valueScales, c);
         if (softpag) {
-          Value u = ctx.headSoftpag;
-          o = addF(mulF(arith::SubFOp::create(b, loc, f32(1), u), o),
-                   mulF(u, identity[c]));
+          terms.softpagU = ctx.headSoftpag;
+          terms.identity = identity[c];
         }
-        o = mulF(o, factor);
-        values.push_back(fromF32(o, outType));
+        terms.factor = factor;
+        values.push_back(fromF32(emitOutputElement(b, loc, terms), outType));
       }
       Value vec = vector::FromElementsOp::create(
           b, loc, VectorType::get({run}, outType), values);

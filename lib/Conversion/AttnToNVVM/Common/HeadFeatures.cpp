@@ -8,17 +8,11 @@ using namespace mlir::attn::detail;
 
 void HeadFeatures::selectHead(Value slot) {
   SmallVector<Value> headValues, weights, softpags;
-  HeadsAttr headsAttr = ctx.op.getHeadsAttr();
   for (int64_t h : ctx.heads.heads) {
     headValues.push_back(idx(h));
-    double w = 1, u = 0;
-    if (headsAttr && headsAttr.getWeights())
-      w = headsAttr.getWeights().asArrayRef()[h];
-    if (headsAttr && headsAttr.getSoftpag() &&
-        llvm::is_contained(headsAttr.getSoftpag().getHeads(), h))
-      u = headsAttr.getSoftpag().getU().convertToDouble();
-    weights.push_back(f32(w));
-    softpags.push_back(f32(u));
+    HeadFactors factors = getHeadFactors(ctx.op, h);
+    weights.push_back(f32(factors.weight));
+    softpags.push_back(f32(factors.softpagU));
   }
   ctx.head = selectBySlot(slot, headValues);
   ctx.headWeight = selectBySlot(slot, weights);

@@ -49,9 +49,10 @@ struct KernelPrecision {
   int64_t smoothQBlock = 0;
   /// The type P and V are multiplied in (f16, bf16, f8E4M3FN).
   Type pvType;
-  /// V is read from the pre-kernels' `v_quant` instead of `v`: rounded to
-  /// the 16-bit pvType, or E4M3 V^T per key tile (fp8Value()).
-  bool valueConverted = false;
+  /// P.V reads V rounded to the 16-bit pvType by a pre-kernel
+  /// (`v_rounded`, [B, Hkv, Nk, Dv]) instead of `v`. FP8 P.V (fp8Value())
+  /// reads E4M3 V^T per key tile (`v_e4m3_t`) instead.
+  bool roundedValue = false;
   Accumulation accumulation = Accumulation::F32;
 
   bool quantizedQK() const { return qkBits != 0; }

@@ -47,7 +47,8 @@ static constexpr int64_t kWarps = 4;
 /// Tokens a warp of the quantize kernel handles at once (their loads in
 /// flight together: the kernel is latency-bound).
 static constexpr int64_t kTokensPerStep = 4;
-static constexpr StringLiteral kMeanSymbol = "attn_quantize_mean";
+/// Per-channel f64 values the block shares: the K mean, or FP8 V's scales.
+static constexpr StringLiteral kChannelsSymbol = "attn_quantize_channels";
 static constexpr StringLiteral kValueTileSymbol = "attn_quantize_value_tile";
 /// Largest V^T tile the quantize-V kernel stages: Dv <= 256 channels of
 /// key tiles of <= 128 tokens.
@@ -158,15 +159,15 @@ private:
         b, loc, sharedPtrType(), type, base,
         ValueRange{arith::IndexCastOp::create(b, loc, b.getI32Type(), index)});
   }
-  /// Fills `attn_quantize_mean` (shared, D f64) with the per-channel
+  /// Fills `attn_quantize_channels` (shared, D f64) with the per-channel
   /// reduction of the chunk partials `partials` of (batch, kvHead): the K
   /// mean (f64 sums / Nk), or the FP8 V scale (f32(max / 448), 1 when 0).
   void emitChannelsToShared(StringRef partials, int64_t channels, Value batch,
                             Value kvHead, Value seqK, bool valueScale);
-  Value sharedMean(Value channel) {
+  Value sharedChannel(Value channel) {
     return LLVM::LoadOp::create(
         b, loc, b.getF64Type(),
-        sharedElement(kMeanSymbol, b.getF64Type(), channel));
+        sharedElement(kChannelsSymbol, b.getF64Type(), channel));
   }
 
   MmaFamily family;
@@ -231,9 +232,8 @@ KernelLaunch QuantizeKernelBuilder::buildChannelPartials(StringRef name,
     scf::YieldOp::create(b, loc, sums);
   }
   Value numChunks = arith::CeilDivSIOp::create(b, loc, seqK, idx(kMeanChunk));
-  Value row = toI64(
-      add(mul(add(mul(batch, idx(op.getNumKeyValueHeads())), head), numChunks),
-          chunk));
+  Value row =
+      scratchRow(batch, op.getNumKeyValueHeads(), head, numChunks, chunk);
   Value element = i64Add(i64Mul(row, i64(headDim)), toI64(channel));
   Type partialType = ofValues ? b.getF32Type() : b.getF64Type();
   Value pair = vector::FromElementsOp::create(
@@ -255,7 +255,7 @@ void QuantizeKernelBuilder::emitChannelsToShared(StringRef partials,
       arith::IndexCastOp::create(b, loc, b.getI32Type(), seqK));
   Type partialType = valueScale ? b.getF32Type() : b.getF64Type();
   Value rowBase =
-      mul(add(mul(batch, idx(op.getNumKeyValueHeads())), kvHead), numChunks);
+      scratchIndex(batch, op.getNumKeyValueHeads(), kvHead, numChunks);
   // One channel per thread of the block and round.
   for (int64_t c0 = 0; c0 < headDim; c0 += launch.blockSize) {
     Value channel = add(tid, idx(c0));
@@ -285,7 +285,7 @@ void QuantizeKernelBuilder::emitChannelsToShared(StringRef partials,
         result = arith::DivFOp::create(b, loc, total, count);
       }
       LLVM::StoreOp::create(
-          b, loc, result, sharedElement(kMeanSymbol, b.getF64Type(), channel));
+          b, loc, result, sharedElement(kChannelsSymbol, b.getF64Type(), channel));
     });
   }
   gpu::BarrierOp::create(b, loc);
@@ -327,7 +327,7 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   addParam("seq_q", b.getI32Type());
   addParam("seq_k", b.getI32Type());
   if (needsMean)
-    declareShared(kMeanSymbol, b.getF64Type(), 256);
+    declareShared(kChannelsSymbol, b.getF64Type(), 256);
   createFunction(name, kWarps * 32);
 
   GranularityKind kind = precision.granularity;
@@ -385,21 +385,21 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
       Value c = add(channel, idx(e));
       Value value = toF64(x[e]);
       if (withDot && lseCorrection)
-        dot = nb::fma(b, loc, value, sharedMean(c), dot);
+        dot = nb::fma(b, loc, value, sharedChannel(c), dot);
       if (subtractBlockMean) {
         // Q' = Q - mean of its block.
-        Value blockRow =
-            toI64(add(mul(add(mul(batch, idx(numHeads)), head),
-                          arith::CeilDivSIOp::create(
-                              b, loc, length, idx(precision.smoothQBlock))),
-                      div(token, precision.smoothQBlock)));
+        Value blockRow = scratchRow(
+            batch, numHeads, head,
+            arith::CeilDivSIOp::create(b, loc, length,
+                                       idx(precision.smoothQBlock)),
+            div(token, precision.smoothQBlock));
         Value element = i64Add(i64Mul(blockRow, i64(headDim)), toI64(c));
         value = arith::SubFOp::create(
             b, loc, value,
             loadGlobal(b.getF64Type(),
                        globalAt(param("q_block_mean"), element, 8)));
       } else if (subtractMean) {
-        value = arith::SubFOp::create(b, loc, value, sharedMean(c));
+        value = arith::SubFOp::create(b, loc, value, sharedChannel(c));
       }
       result[e] = select(valid, value, f64(0));
     }
@@ -583,7 +583,7 @@ KernelLaunch QuantizeKernelBuilder::buildConvertValue(StringRef name) {
   int64_t valueDim = op.getValueHeadDim();
   int64_t pairs = valueDim / 2;
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
-  addParam("v_quant", globalPtrType());
+  addParam("v_rounded", globalPtrType());
   addParam("batch", b.getI32Type());
   addParam("seq_k", b.getI32Type());
   createFunction(name, kWarps * 32);
@@ -609,7 +609,7 @@ KernelLaunch QuantizeKernelBuilder::buildConvertValue(StringRef name) {
                i64(valueDim)),
         toI64(channel));
     LLVM::StoreOp::create(b, loc, rounded,
-                          globalAt(param("v_quant"), element, 2));
+                          globalAt(param("v_rounded"), element, 2));
   });
   finishFunction();
   return launch;
@@ -656,8 +656,7 @@ KernelLaunch QuantizeKernelBuilder::buildQueryBlockMean(StringRef name) {
       b, loc, b.getF64Type(),
       arith::IndexCastOp::create(b, loc, b.getI32Type(), sub(end, first)));
   Value numBlocks = arith::CeilDivSIOp::create(b, loc, seqQ, idx(block));
-  Value row = toI64(
-      add(mul(add(mul(batch, idx(numHeads)), head), numBlocks), blockIndex));
+  Value row = scratchRow(batch, numHeads, head, numBlocks, blockIndex);
   Value means = vector::FromElementsOp::create(
       b, loc, VectorType::get({2}, b.getF64Type()),
       ValueRange{arith::DivFOp::create(b, loc, loop.getResult(0), count),
@@ -688,7 +687,7 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
   addParam("seq_q", b.getI32Type());
   addParam("seq_k", b.getI32Type());
   if (precision.smoothK)
-    declareShared(kMeanSymbol, b.getF64Type(), 256);
+    declareShared(kChannelsSymbol, b.getF64Type(), 256);
   declareShared("attn_quantize_block_means", b.getF32Type(), kTile * kStep);
   declareShared("attn_quantize_keys", b.getF32Type(), kTile * kStep);
   createFunction(name, kThreads);
@@ -703,7 +702,7 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
     emitChannelsToShared("k_mean_partial", headDim, batch, kvHead, seqK,
                          /*valueScale=*/false);
   Value numBlocks = arith::CeilDivSIOp::create(b, loc, seqQ, idx(block));
-  Value blockRowBase = mul(add(mul(batch, idx(numHeads)), head), numBlocks);
+  Value blockRowBase = scratchIndex(batch, numHeads, head, numBlocks);
   Value ty = div(tid, 16), tx = rem(tid, 16);
   Type f32Type = b.getF32Type();
   auto meansAt = [&](Value i) {
@@ -748,7 +747,7 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
                                 2)));
         if (precision.smoothK)
           x = truncToF32(
-              arith::SubFOp::create(b, loc, toF64(x), sharedMean(d)));
+              arith::SubFOp::create(b, loc, toF64(x), sharedChannel(d)));
         LLVM::StoreOp::create(b, loc, select(keyValid, x, f32(0)),
                               keysAt(flat));
       }
@@ -810,16 +809,16 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
   int64_t numKvHeads = op.getNumKeyValueHeads();
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
   addParam("v_absmax_partial", globalPtrType());
-  addParam("v_quant", globalPtrType());
+  addParam("v_e4m3_t", globalPtrType());
   addParam("v_scale", globalPtrType());
   addParam("batch", b.getI32Type());
   addParam("seq_k", b.getI32Type());
-  declareShared(kMeanSymbol, b.getF64Type(), 256);
+  declareShared(kChannelsSymbol, b.getF64Type(), 256);
   declareShared(kValueTileSymbol, b.getI8Type(), kValueTileBytes);
   createFunction(name, kWarps * 32);
   // One block per key tile of the attention kernel.
   BlockCoordinates block =
-      launchOverHeads(keys.countFactor("seq_k"), numKvHeads);
+      launchOverHeads(tileCountFactor(keys, "seq_k"), numKvHeads);
   Value keyTile = block.x, head = block.headSlot, batch = block.batch;
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value seqK = toIndex(param("seq_k"));
@@ -832,10 +831,8 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
       Value channel = add(tid, idx(c0));
       ifThen(lt(channel, idx(valueDim)), [&] {
         Value element =
-            i64Add(i64Mul(toI64(add(mul(batch, idx(numKvHeads)), head)),
-                          i64(valueDim)),
-                   toI64(channel));
-        LLVM::StoreOp::create(b, loc, truncToF32(sharedMean(channel)),
+            scratchRow(batch, numKvHeads, head, idx(valueDim), channel);
+        LLVM::StoreOp::create(b, loc, truncToF32(sharedChannel(channel)),
                               globalAt(param("v_scale"), element, 4));
       });
     }
@@ -855,7 +852,7 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
       scaled[e] = select(
           valid,
           arith::DivFOp::create(b, loc, x[e],
-                                truncToF32(sharedMean(add(channel, idx(e))))),
+                                truncToF32(sharedChannel(add(channel, idx(e))))),
           f32(0));
     Value bytes = nb::packE4M3Pair(b, loc, scaled[0], scaled[1]);
     // The slot of the key in the family's FP8 V^T layout.
@@ -884,12 +881,11 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
         b, loc, chunkType,
         sharedElement(kValueTileSymbol, i8,
                       add(mul(channel, idx(tileTokens)), mul(chunk, idx(16)))));
-    Value row = toI64(add(
-        mul(add(mul(batch, idx(numKvHeads)), head), idx(valueDim)), channel));
+    Value row = scratchRow(batch, numKvHeads, head, idx(valueDim), channel);
     Value element =
         i64Add(i64Mul(row, toI64(slots)),
                toI64(add(mul(keyTile, idx(tileTokens)), mul(chunk, idx(16)))));
-    LLVM::StoreOp::create(b, loc, data, globalAt(param("v_quant"), element, 1));
+    LLVM::StoreOp::create(b, loc, data, globalAt(param("v_e4m3_t"), element, 1));
   });
   finishFunction();
   return launch;
@@ -973,17 +969,17 @@ void mlir::attn::detail::emitQuantizationKernels(
                        GridFactor{numKvHeads * valueDim * 4, "", 1}}});
     // [B, Hkv, Dv, slots]: whole key tiles.
     ScratchBuffer values{
-        "v_quant",
+        "v_e4m3_t",
         {GridFactor{1, "batch", 1}, GridFactor{numKvHeads * valueDim, "", 1}}};
-    GridFactor slots = keys.countFactor("seq_k");
+    GridFactor slots = tileCountFactor(keys, "seq_k");
     slots.constant *= keys.tokens;
     values.bytes.push_back(slots);
     scratch.push_back(values);
-  } else if (precision.valueConverted) {
+  } else if (precision.roundedValue) {
     launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                            .buildConvertValue(name("_convert_v")));
     scratch.push_back(dense(
-        "v_quant", numKvHeads, "seq_k",
+        "v_rounded", numKvHeads, "seq_k",
         op.getValueHeadDim() * (precision.pvType.getIntOrFloatBitWidth() / 8)));
   }
 }

@@ -63,12 +63,9 @@ void ScoreOps::addScoreCorrections(Fragment &scores, const TileSlot &slot,
   for (int64_t row = 0; row < layout.rowSlots; ++row) {
     Value blk = div(select(ctx.rowValid[row], ctx.rowTokens[row], idx(0)),
                     precision.smoothQBlock);
-    rowBase.push_back(i64Mul(
-        toI64(add(mul(add(mul(ctx.batch, idx(ctx.op.getNumQueryHeads())),
-                          ctx.head),
-                      numBlocks),
-                  blk)),
-        toI64(ctx.seqK)));
+    rowBase.push_back(i64Mul(scratchRow(ctx.batch, ctx.op.getNumQueryHeads(),
+                                        ctx.head, numBlocks, blk),
+                             toI64(ctx.seqK)));
   }
   forEachElement(layout, scores.numChunks,
                  [&](int64_t chunk, int64_t row, int64_t c) {

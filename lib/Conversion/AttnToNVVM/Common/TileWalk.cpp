@@ -63,37 +63,6 @@ void TileWalk::emitLists(gpu::GPUModuleOp module, StringRef kernelName) {
   }
 }
 
-std::pair<Value, Value> TileWalk::hullOf(const TileGeometry &g, Value tile,
-                                         Value length) {
-  if (g.grid.empty()) {
-    Value first = mul(tile, idx(g.shape[0]));
-    Value end = arith::MinSIOp::create(b, loc, add(first, idx(g.shape[0])),
-                                       length);
-    return {first, end};
-  }
-  SmallVector<Value> begin = boxBegin(g, tile);
-  Value first = idx(0), last = idx(0);
-  for (size_t d = 0; d < g.grid.size(); ++d) {
-    Value lastCoordinate = arith::MinSIOp::create(
-        b, loc, add(begin[d], idx(g.shape[d] - 1)), idx(g.grid[d] - 1));
-    first = add(mul(first, idx(g.grid[d])), begin[d]);
-    last = add(mul(last, idx(g.grid[d])), lastCoordinate);
-  }
-  return {first, add(last, idx(1))};
-}
-
-Value TileWalk::isWhole(const TileGeometry &g, Value tile, Value length) {
-  if (g.grid.empty())
-    return cmp(arith::CmpIPredicate::sle,
-               mul(add(tile, idx(1)), idx(g.shape[0])), length);
-  SmallVector<Value> begin = boxBegin(g, tile);
-  Value whole = i1(true);
-  for (size_t d = 0; d < g.grid.size(); ++d)
-    whole = andI(whole, cmp(arith::CmpIPredicate::sle,
-                            add(begin[d], idx(g.shape[d])), idx(g.grid[d])));
-  return whole;
-}
-
 void TileWalk::begin(gpu::GPUModuleOp kernelModule, StringRef name) {
   module = kernelModule;
   kernelName = name.str();
@@ -112,7 +81,7 @@ void TileWalk::begin(gpu::GPUModuleOp kernelModule, StringRef name) {
     firstKeyTile = idx(0);
     listCount = numTiles(ctx.keys, ctx.seqK);
   } else {
-    auto [qFirst, qEnd] = hullOf(ctx.queries, ctx.queryTile, ctx.seqQ);
+    auto [qFirst, qEnd] = TileIndexing(b, loc, ctx.queries).hull(ctx.queryTile, ctx.seqQ);
     auto [keyBegin, keyEnd] = ctx.heads.mask.emitKeyRange(
         b, loc, qFirst, qEnd, ctx.maskContext);
     firstKeyTile =
@@ -145,13 +114,13 @@ TileSlot TileWalk::slot(Value position) {
       slot.mayKeep = i1(true);
       slot.keepsAll = i1(false);
     } else {
-      auto [qFirst, qEnd] = hullOf(ctx.queries, ctx.queryTile, ctx.seqQ);
-      auto [kFirst, kEnd] = hullOf(ctx.keys, slot.keyTile, ctx.seqK);
+      auto [qFirst, qEnd] = TileIndexing(b, loc, ctx.queries).hull(ctx.queryTile, ctx.seqQ);
+      auto [kFirst, kEnd] = TileIndexing(b, loc, ctx.keys).hull(slot.keyTile, ctx.seqK);
       std::tie(slot.mayKeep, slot.keepsAll) =
           ctx.heads.mask.emitClassifyRange(b, loc, qFirst, qEnd, kFirst, kEnd,
                                            ctx.maskContext);
       slot.keepsAll =
-          andI(slot.keepsAll, isWhole(ctx.keys, slot.keyTile, ctx.seqK));
+          andI(slot.keepsAll, TileIndexing(b, loc, ctx.keys).isWhole(slot.keyTile, ctx.seqK));
     }
   }
   if (ctx.op.getExplicitMask() || ctx.op.getBias())

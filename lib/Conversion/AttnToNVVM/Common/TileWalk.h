@@ -55,12 +55,6 @@ public:
   VaryingParts varyingParts();
 
 private:
-  /// [first, end) of the flat indices of the tile's tokens (its hull).
-  std::pair<Value, Value> hullOf(const TileGeometry &geometry, Value tile,
-                                 Value length);
-  /// Whether every position of the tile lies in the sequence (or grid).
-  Value isWhole(const TileGeometry &geometry, Value tile, Value length);
-
   AttentionKernelContext &ctx;
   bool tableMode = false;
   /// Table mode with no partial tile (e.g. dense with whole tiles).
