@@ -32,6 +32,7 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   lower.target = options.target;
   lower.kernel = options.kernel;
   lower.stages = options.stages;
+  lower.warpRows = options.warpRows;
   pm.addPass(createAttnLowerToGpu(lower));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -78,8 +79,12 @@ struct GpuPipelineCommandLineOptions
       llvm::cl::desc("Binary format: bin (cubin), isa (PTX) or fatbin"),
       llvm::cl::init("bin")};
   Option<int64_t> stages{*this, "stages",
-                         llvm::cl::desc("K/V cp.async pipeline depth"),
+                         llvm::cl::desc("Depth of the K/V pipeline (2 to 4)"),
                          llvm::cl::init(2)};
+  Option<int64_t> warpRows{
+      *this, "warp-rows",
+      llvm::cl::desc("mma_sync kernels: query rows per warp (16 or 32)"),
+      llvm::cl::init(16)};
   ListOption<int64_t> queryTile{
       *this, "query-tile",
       llvm::cl::desc("Query tile shape for attn-plan (default: the target's)")};
@@ -100,6 +105,7 @@ void mlir::attn::registerGpuPipeline() {
         o.kernel = options.kernel;
         o.format = options.format;
         o.stages = options.stages;
+        o.warpRows = options.warpRows;
         o.queryTile.assign(options.queryTile.begin(), options.queryTile.end());
         o.keyTile.assign(options.keyTile.begin(), options.keyTile.end());
         buildGpuPipeline(pm, o);

@@ -161,7 +161,10 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
            "MMA family: mma_sync, wgmma or tcgen05 (default: the chip's "
            "best implemented one)">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
-           "Depth of the K/V pipeline (2 to 4)">
+           "Depth of the K/V pipeline (2 to 4)">,
+    Option<"warpRows", "warp-rows", "int64_t", /*default=*/"16",
+           "mma_sync kernels: query rows per warp, 16 or 32 (two m16 tiles "
+           "share each K and V fragment)">
   ];
 }
 

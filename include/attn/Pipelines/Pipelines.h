@@ -46,6 +46,8 @@ struct GpuPipelineOptions {
   /// gpu-module-to-binary format: bin (cubin), isa (PTX), fatbin.
   std::string format = "bin";
   int64_t stages = 2;
+  /// mma_sync kernels: query rows per warp (16 or 32).
+  int64_t warpRows = 16;
   /// attn-plan overrides (empty: the target's tiles).
   SmallVector<int64_t> queryTile, keyTile;
 };

@@ -67,7 +67,8 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
       checkSupported(op, *options.target);
   if (failed(precision))
     return failure();
-  KernelShape shape = getKernelShape(op, *family, options.stages);
+  KernelShape shape =
+      getKernelShape(op, *family, options.stages, options.warpRows);
   if (failed(verifyKernelShape(*family, op, shape, *precision)))
     return failure();
   SmallVector<KernelHeads, 2> sets;
@@ -145,6 +146,7 @@ struct AttnLowerToGpuPass
       return signalPassFailure();
     }
     options.stages = stages;
+    options.warpRows = warpRows;
     SmallVector<AttentionOp> ops;
     module.walk([&](AttentionOp op) { ops.push_back(op); });
     if (ops.empty())

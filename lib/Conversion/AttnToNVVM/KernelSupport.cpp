@@ -135,9 +135,11 @@ mlir::attn::detail::checkSupported(AttentionOp op, const GpuTarget &target) {
 
 KernelShape mlir::attn::detail::getKernelShape(AttentionOp op,
                                                MmaFamily family,
-                                               int64_t stages) {
+                                               int64_t stages,
+                                               int64_t warpRows) {
   KernelShape shape;
   shape.stages = stages;
+  shape.warpRows = warpRows;
   if (TilingAttr tiling = op.getTilingAttr()) {
     shape.queryShape.assign(tiling.getQuery().begin(), tiling.getQuery().end());
     shape.keyShape.assign(tiling.getKey().begin(), tiling.getKey().end());

@@ -30,6 +30,8 @@ struct GpuKernelOptions {
   std::optional<MmaFamily> family;
   /// Depth of the K/V pipeline (2 to 4).
   int64_t stages = 2;
+  /// mma.sync: query rows per warp (16 or 32).
+  int64_t warpRows = 16;
 };
 
 /// The family `options` select, or a diagnostic on `op` when the chip

@@ -30,6 +30,9 @@ struct KernelShape {
   /// flat tiles) and the token grid they tile (empty for flat tiles).
   SmallVector<int64_t> queryShape, keyShape, grid;
   int64_t stages = 2;
+  /// Query rows per warp of the mma.sync engine: 16 (one m16 tile), or 32
+  /// (two m16 tiles share every K and V fragment a warp loads).
+  int64_t warpRows = 16;
 };
 
 /// How the kernels compute Q.K and P.V (SEMANTICS.md section 3), as the

@@ -27,8 +27,10 @@ static constexpr int64_t kQueryRegisterRowBytes = 256;
 MmaSyncEngine::MmaSyncEngine(OpBuilder &b, Location loc,
                              const KernelSignature &signature,
                              AttentionKernelContext &context)
-    : MmaEngine(b, loc, signature, context) {
-  queryInRegisters = ctx.qkRowBytes <= kQueryRegisterRowBytes;
+    : MmaEngine(b, loc, signature, context),
+      mTiles(ctx.shape.warpRows / kRowsPerWarp), fragmentLayout(layout(mTiles)) {
+  // Two m-tiles would double Q's registers: they re-read Q instead.
+  queryInRegisters = mTiles == 1 && ctx.qkRowBytes <= kQueryRegisterRowBytes;
 }
 
 LogicalResult MmaSyncEngine::verify(AttentionOp op, const KernelShape &shape,
@@ -38,11 +40,17 @@ LogicalResult MmaSyncEngine::verify(AttentionOp op, const KernelShape &shape,
     queryTokens *= s;
   for (int64_t s : shape.keyShape)
     keyTokens *= s;
-  if (queryTokens % kRowsPerWarp != 0 || queryTokens > 256)
+  if (shape.warpRows != 16 && shape.warpRows != 32)
+    return op.emitOpError() << "attn-lower-to-gpu: warp-rows = "
+                            << shape.warpRows
+                            << " is not supported by mma.sync kernels; "
+                               "expected 16 or 32";
+  if (queryTokens % shape.warpRows != 0 || queryTokens > 256)
     return op.emitOpError()
            << "attn-lower-to-gpu: a query tile of " << queryTokens
-           << " tokens is not supported; it must be a multiple of 16 (one "
-              "warp per 16 rows) of at most 256";
+           << " tokens is not supported; it must be a multiple of "
+           << shape.warpRows << " (one warp per " << shape.warpRows
+           << " rows) of at most 256";
   if (keyTokens % 16 != 0 || keyTokens > 128)
     return op.emitOpError()
            << "attn-lower-to-gpu: a key tile of " << keyTokens
@@ -64,11 +72,9 @@ LogicalResult MmaSyncEngine::verify(AttentionOp op, const KernelShape &shape,
   return success();
 }
 
-const FragmentLayout &MmaSyncEngine::layout() {
-  static const FragmentLayout layout{/*rowSlots=*/2, /*chunkColumns=*/8,
-                                     /*columnsPerThread=*/2,
-                                     /*rowPeerLanes=*/{1, 2}};
-  return layout;
+FragmentLayout MmaSyncEngine::layout(int64_t mTiles) {
+  return FragmentLayout{/*rowSlots=*/2 * mTiles, /*chunkColumns=*/8,
+                        /*columnsPerThread=*/2, /*rowPeerLanes=*/{1, 2}};
 }
 
 Value MmaSyncEngine::fp8ValueSlot(OpBuilder &b, Location loc,
@@ -91,13 +97,13 @@ Value MmaSyncEngine::fp8ValueSlot(OpBuilder &b, Location loc,
 }
 
 int64_t MmaSyncEngine::numThreads() const {
-  return ctx.queries.tokens / kRowsPerWarp * 32;
+  return ctx.queries.tokens / ctx.shape.warpRows * 32;
 }
 
 int64_t MmaSyncEngine::minimumRegisters() const {
   // O (f32, or f16 pairs), S of one key tile, and Q's A fragments.
-  int64_t output = numValueChunks() * (f16Accumulator() ? 2 : 4);
-  int64_t scores = ctx.keys.tokens / 8 * 4;
+  int64_t output = numValueChunks() * (f16Accumulator() ? 2 : 4) * mTiles;
+  int64_t scores = ctx.keys.tokens / 8 * 4 * mTiles;
   int64_t query = queryInRegisters ? ctx.qkRowBytes / (2 * kChunkBytes) * 4
                                    : 0;
   return output + scores + query;
@@ -110,9 +116,9 @@ bool MmaSyncEngine::f16Accumulator() const {
 FragmentPlacement MmaSyncEngine::placeThread() {
   FragmentPlacement placement;
   Value g = div(ctx.lane, 4);
-  for (int64_t row = 0; row < 2; ++row)
-    placement.rows.push_back(
-        add(mul(ctx.warp, idx(kRowsPerWarp)), add(g, idx(8 * row))));
+  for (int64_t slot = 0; slot < fragmentLayout.rowSlots; ++slot)
+    placement.rows.push_back(add(mul(ctx.warp, idx(ctx.shape.warpRows)),
+                                 add(g, idx(16 * (slot / 2) + 8 * (slot % 2)))));
   return placement;
 }
 
@@ -144,20 +150,28 @@ std::array<Value, 4> MmaSyncEngine::loadSharedB(Value tileOffset,
   return nb::loadMatrixX4(b, loc, ptr, transpose);
 }
 
+std::array<Value, 4> MmaSyncEngine::loadQueryFragment(int64_t mt,
+                                                      int64_t kk) {
+  // Lane l addresses row l % 16 of the m-tile, chunk l / 16 of the k-step.
+  int64_t chunks = ctx.qkRowBytes / kChunkBytes;
+  Value warpRow = mul(ctx.warp, idx(ctx.shape.warpRows));
+  if (mt != 0)
+    warpRow = add(warpRow, idx(kRowsPerWarp * mt));
+  Value row = add(warpRow, rem(ctx.lane, 16));
+  Value chunk = add(idx(2 * kk), div(ctx.lane, 16));
+  return nb::loadMatrixX4(
+      b, loc,
+      sharedAt(ctx.sharedBase,
+               add(queryOffset, stagedChunkOffset(chunks, row, chunk))),
+      /*transpose=*/false);
+}
+
 void MmaSyncEngine::loadQuery(Value offset) {
   queryOffset = offset;
   if (!queryInRegisters)
     return;
-  int64_t chunks = ctx.qkRowBytes / kChunkBytes;
-  for (int64_t kk = 0; kk < chunks / 2; ++kk) {
-    Value row = add(mul(ctx.warp, idx(kRowsPerWarp)), rem(ctx.lane, 16));
-    Value chunk = add(idx(2 * kk), div(ctx.lane, 16));
-    queryFragments.push_back(nb::loadMatrixX4(
-        b, loc,
-        sharedAt(ctx.sharedBase,
-                 add(queryOffset, stagedChunkOffset(chunks, row, chunk))),
-        false));
-  }
+  for (int64_t kk = 0; kk < ctx.qkRowBytes / (2 * kChunkBytes); ++kk)
+    queryFragments.push_back(loadQueryFragment(/*mt=*/0, kk));
 }
 
 Fragment MmaSyncEngine::computeScores(Value keyOffset) {
@@ -170,33 +184,29 @@ Fragment MmaSyncEngine::computeScores(Value keyOffset) {
   bool bf16 = ctx.elementType.isBF16();
   int64_t keyChunks = ctx.qkRowBytes / kChunkBytes;
   Value zero = quantized ? i32(0) : f32(0);
-  Fragment scores(layout(), ctx.keys.tokens / 8, zero);
+  Fragment scores(fragmentLayout, ctx.keys.tokens / 8, zero);
   Value keyRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
   Value keyChunk = rem(div(ctx.lane, 8), 2);
   for (int64_t kk = 0; kk < ctx.qkRowBytes / (2 * kChunkBytes); ++kk) {
-    std::array<Value, 4> a;
-    if (queryInRegisters) {
-      a = queryFragments[kk];
-    } else {
-      Value row = add(mul(ctx.warp, idx(kRowsPerWarp)), rem(ctx.lane, 16));
-      Value chunk = add(idx(2 * kk), div(ctx.lane, 16));
-      a = nb::loadMatrixX4(
-          b, loc,
-          sharedAt(ctx.sharedBase,
-                   add(queryOffset, stagedChunkOffset(keyChunks, row, chunk))),
-          /*transpose=*/false);
-    }
+    SmallVector<std::array<Value, 4>, 2> a;
+    for (int64_t mt = 0; mt < mTiles; ++mt)
+      a.push_back(queryInRegisters ? queryFragments[kk]
+                                   : loadQueryFragment(mt, kk));
     for (int64_t jj = 0; jj < ctx.keys.tokens / 16; ++jj) {
       std::array<Value, 4> frag =
           loadSharedB(keyOffset, keyChunks, add(idx(16 * jj), keyRow),
                       add(idx(2 * kk), keyChunk), /*transpose=*/false);
       for (int64_t half = 0; half < 2; ++half) {
-        MutableArrayRef<Value> c(&scores.values[4 * (2 * jj + half)], 4);
         std::array<Value, 2> bRegs = {frag[2 * half], frag[2 * half + 1]};
-        std::array<Value, 4> d =
-            quantized ? nb::mmaInteger(b, loc, precision.qkBits, a, bRegs, c)
-                      : nb::mmaM16N8K16(b, loc, bf16, a, bRegs, c);
-        llvm::copy(d, c.begin());
+        for (int64_t mt = 0; mt < mTiles; ++mt) {
+          MutableArrayRef<Value> c(
+              &scores.values[fragmentStart(mt, 2 * jj + half)], 4);
+          std::array<Value, 4> d =
+              quantized
+                  ? nb::mmaInteger(b, loc, precision.qkBits, a[mt], bRegs, c)
+                  : nb::mmaM16N8K16(b, loc, bf16, a[mt], bRegs, c);
+          llvm::copy(d, c.begin());
+        }
       }
     }
   }
@@ -209,9 +219,11 @@ SmallVector<Value> MmaSyncEngine::initOutput() {
         b, loc,
         DenseElementsAttr::get(VectorType::get({2}, b.getF16Type()),
                                b.getF16FloatAttr(0).getValue()));
-    return SmallVector<Value>(numValueChunks() * 2, zero);
+    return SmallVector<Value>(numValueChunks() * fragmentLayout.rowSlots,
+                              zero);
   }
-  return SmallVector<Value>(numValueChunks() * 4, f32(0));
+  return SmallVector<Value>(
+      numValueChunks() * fragmentLayout.elementsPerChunk(), f32(0));
 }
 
 void MmaSyncEngine::rescaleOutput(MutableArrayRef<Value> output, int64_t slot,
@@ -221,13 +233,15 @@ void MmaSyncEngine::rescaleOutput(MutableArrayRef<Value> output, int64_t slot,
     Type half2 = VectorType::get({2}, b.getF16Type());
     Value alpha2 = vector::BroadcastOp::create(
         b, loc, half2, arith::TruncFOp::create(b, loc, b.getF16Type(), alpha));
-    for (int64_t n = 0; n < numValueChunks(); ++n)
-      output[2 * n + slot] = mulF(output[2 * n + slot], alpha2);
+    for (int64_t n = 0; n < numValueChunks(); ++n) {
+      Value &pair = output[halfPairIndex(n, slot)];
+      pair = mulF(pair, alpha2);
+    }
     return;
   }
   for (int64_t n = 0; n < numValueChunks(); ++n)
     for (int64_t c = 0; c < 2; ++c) {
-      Value &o = output[layout().index(n, slot, c)];
+      Value &o = output[fragmentLayout.index(n, slot, c)];
       o = mulF(o, alpha);
     }
 }
@@ -245,12 +259,15 @@ void MmaSyncEngine::accumulateValues(MutableArrayRef<Value> output,
       add(rem(ctx.lane, 8), mul(rem(div(ctx.lane, 8), 2), idx(8)));
   Value valueChunk = div(ctx.lane, 16);
   for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk) {
-    ArrayRef<Value> t0(&p.values[4 * (2 * kk)], 4),
-        t1(&p.values[4 * (2 * kk + 1)], 4);
-    std::array<Value, 4> a = {nb::packPair(b, loc, ctx.pvType, t0[0], t0[1]),
-                              nb::packPair(b, loc, ctx.pvType, t0[2], t0[3]),
-                              nb::packPair(b, loc, ctx.pvType, t1[0], t1[1]),
-                              nb::packPair(b, loc, ctx.pvType, t1[2], t1[3])};
+    SmallVector<std::array<Value, 4>, 2> a;
+    for (int64_t mt = 0; mt < mTiles; ++mt) {
+      ArrayRef<Value> t0(&p.values[fragmentStart(mt, 2 * kk)], 4),
+          t1(&p.values[fragmentStart(mt, 2 * kk + 1)], 4);
+      a.push_back({nb::packPair(b, loc, ctx.pvType, t0[0], t0[1]),
+                   nb::packPair(b, loc, ctx.pvType, t0[2], t0[3]),
+                   nb::packPair(b, loc, ctx.pvType, t1[0], t1[1]),
+                   nb::packPair(b, loc, ctx.pvType, t1[2], t1[3])});
+    }
     for (int64_t dd = 0; dd < ctx.valueDim / 16; ++dd) {
       std::array<Value, 4> frag =
           loadSharedB(valueOffset, valueChunks, add(idx(16 * kk), valueRow),
@@ -258,14 +275,19 @@ void MmaSyncEngine::accumulateValues(MutableArrayRef<Value> output,
       for (int64_t half = 0; half < 2; ++half) {
         int64_t n = 2 * dd + half;
         std::array<Value, 2> bRegs = {frag[2 * half], frag[2 * half + 1]};
-        if (f16Accumulator()) {
-          std::array<Value, 2> d = nb::mmaM16N8K16F16Accumulate(
-              b, loc, a, bRegs, {output[2 * n], output[2 * n + 1]});
-          output[2 * n] = d[0];
-          output[2 * n + 1] = d[1];
-        } else {
-          MutableArrayRef<Value> c = output.slice(4 * n, 4);
-          llvm::copy(nb::mmaM16N8K16(b, loc, bf16, a, bRegs, c), c.begin());
+        for (int64_t mt = 0; mt < mTiles; ++mt) {
+          if (f16Accumulator()) {
+            Value &low = output[halfPairIndex(n, 2 * mt)];
+            Value &high = output[halfPairIndex(n, 2 * mt + 1)];
+            std::array<Value, 2> d =
+                nb::mmaM16N8K16F16Accumulate(b, loc, a[mt], bRegs, {low, high});
+            low = d[0];
+            high = d[1];
+          } else {
+            MutableArrayRef<Value> c = output.slice(fragmentStart(mt, n), 4);
+            llvm::copy(nb::mmaM16N8K16(b, loc, bf16, a[mt], bRegs, c),
+                       c.begin());
+          }
         }
       }
     }
@@ -298,24 +320,27 @@ void MmaSyncEngine::accumulateValuesFp8(MutableArrayRef<Value> output,
   Value channelRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
   Value chunkOfLane = rem(div(ctx.lane, 8), 2);
   for (int64_t kk = 0; kk < ctx.keys.tokens / 32; ++kk) {
-    auto tile = [&](int64_t j) {
-      return ArrayRef<Value>(&p.values[4 * (4 * kk + j)], 4);
-    };
-    std::array<Value, 4> a = {pack(tile(0), tile(1), 0),
-                              pack(tile(0), tile(1), 2),
-                              pack(tile(2), tile(3), 0),
-                              pack(tile(2), tile(3), 2)};
+    SmallVector<std::array<Value, 4>, 2> a;
+    for (int64_t mt = 0; mt < mTiles; ++mt) {
+      auto tile = [&](int64_t j) {
+        return ArrayRef<Value>(&p.values[fragmentStart(mt, 4 * kk + j)], 4);
+      };
+      a.push_back({pack(tile(0), tile(1), 0), pack(tile(0), tile(1), 2),
+                   pack(tile(2), tile(3), 0), pack(tile(2), tile(3), 2)});
+    }
     for (int64_t dd = 0; dd < ctx.valueDim / 16; ++dd) {
       std::array<Value, 4> frag =
           loadSharedB(valueOffset, rowChunks, add(idx(16 * dd), channelRow),
                       add(idx(2 * kk), chunkOfLane), /*transpose=*/false);
       for (int64_t half = 0; half < 2; ++half) {
         int64_t n = 2 * dd + half;
-        MutableArrayRef<Value> c = output.slice(4 * n, 4);
-        llvm::copy(nb::mmaM16N8K32E4M3(b, loc, a,
-                                       {frag[2 * half], frag[2 * half + 1]},
-                                       c),
-                   c.begin());
+        for (int64_t mt = 0; mt < mTiles; ++mt) {
+          MutableArrayRef<Value> c = output.slice(fragmentStart(mt, n), 4);
+          llvm::copy(nb::mmaM16N8K32E4M3(b, loc, a[mt],
+                                         {frag[2 * half], frag[2 * half + 1]},
+                                         c),
+                     c.begin());
+        }
       }
     }
   }
@@ -335,9 +360,10 @@ Fragment MmaSyncEngine::readOutput(ValueRange output) {
     return o;
   }
   for (int64_t n = 0; n < numValueChunks(); ++n)
-    for (int64_t e = 0; e < 4; ++e)
-      o.values.push_back(toF32(
-          vector::ExtractOp::create(b, loc, output[2 * n + e / 2], e % 2)));
+    for (int64_t slot = 0; slot < fragmentLayout.rowSlots; ++slot)
+      for (int64_t c = 0; c < 2; ++c)
+        o.values.push_back(toF32(vector::ExtractOp::create(
+            b, loc, output[halfPairIndex(n, slot)], c)));
   return o;
 }
 

@@ -27,16 +27,19 @@ public:
   /// The family's rules for tiles, head dims and precisions.
   static LogicalResult verify(AttentionOp op, const KernelShape &shape,
                               const KernelPrecision &precision);
-  /// The accumulator layout of mma.sync m16n8: rows g, g + 8; columns
-  /// 2t, 2t + 1 of each n8 chunk; quads share rows.
-  static const FragmentLayout &layout();
+  /// The accumulator layout of `mTiles` m16n8 tiles per warp: rows g,
+  /// g + 8 of each m16 tile; columns 2t, 2t + 1 of each n8 chunk; quads
+  /// share rows.
+  static FragmentLayout layout(int64_t mTiles);
   /// FP8 V^T: the k-slot of key `position` (the inverse of the relabel by
   /// which P's registers feed m16n8k32 e4m3 as they are).
   static Value fp8ValueSlot(OpBuilder &b, Location loc, Value position);
 
   int64_t numThreads() const override;
   int64_t minimumRegisters() const override;
-  const FragmentLayout &accumulatorLayout() const override { return layout(); }
+  const FragmentLayout &accumulatorLayout() const override {
+    return fragmentLayout;
+  }
   FragmentPlacement placeThread() override;
   Value columnOffset() override;
   Value isRowLeader() override;
@@ -64,7 +67,21 @@ private:
                            const Fragment &probabilities, Value valueOffset);
   bool f16Accumulator() const;
   int64_t numValueChunks() const { return ctx.valueDim / 8; }
+  /// The first of the 4 registers of the C fragment of m-tile `mt`, n8
+  /// chunk `n` (f32 or i32 accumulators).
+  int64_t fragmentStart(int64_t mt, int64_t n) const {
+    return fragmentLayout.index(n, 2 * mt, 0);
+  }
+  /// The f16 pair of row slot `slot`, n8 chunk `n` (pv_accum = f16).
+  int64_t halfPairIndex(int64_t n, int64_t slot) const {
+    return n * fragmentLayout.rowSlots + slot;
+  }
+  /// Q's A fragment of m-tile `mt` at k-step `kk`, from shared memory.
+  std::array<Value, 4> loadQueryFragment(int64_t mt, int64_t kk);
 
+  /// m16 tiles per warp (KernelShape::warpRows / 16).
+  int64_t mTiles = 1;
+  FragmentLayout fragmentLayout;
   bool queryInRegisters = true;
   Value queryOffset;
   SmallVector<std::array<Value, 4>> queryFragments;
