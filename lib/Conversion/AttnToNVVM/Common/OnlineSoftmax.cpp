@@ -32,7 +32,7 @@ Value OnlineSoftmax::sumOverRow(Value value) {
 SmallVector<Value>
 OnlineSoftmax::update(Fragment &scores, ValueRange state, ArrayRef<Value> kept,
                       function_ref<void(int64_t, Value)> rescale) {
-  // In units of q.k: c = scale * log2(e) (GPU-NOTES.md 6).
+  // In units of q.k: c = scale * log2(e) (docs/design/GpuBackend.md).
   int64_t slots = layout.rowSlots;
   SmallVector<Value> newMax(slots), newSum(slots), newKept(slots);
   Value c = f32(ctx.scale * M_LOG2E);

@@ -14,7 +14,7 @@
 //   convert V     V -> the 16-bit type of P.V
 //   V max         per 256-key chunk channel maxima of |V| (FP8 P.V)
 //   quantize V    V -> E4M3 V^T per key tile, k-slots permuted to the
-//                 order P's registers hold the keys in (GPU-NOTES.md 4)
+//                 order P's registers hold the keys in (docs/design/FragmentLayouts.md)
 //
 // The layouts differ from the CPU emulation's f32 buffers (packed bytes,
 // dense rows), which is why the GPU splits here, where they are known. The
@@ -801,7 +801,7 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
   // One block per key tile of the attention kernel: V / scale[c] in E4M3,
   // transposed to [Dv][slots of the tile] so that the P.V B operand is a
   // plain ldmatrix of rows of keys, with the 16 k-slots of each group in
-  // the order P's accumulator registers hold the keys (GPU-NOTES.md 4).
+  // the order P's accumulator registers hold the keys (docs/design/FragmentLayouts.md).
   // The tile is staged in shared memory: read by rows of V, written by
   // rows of V^T, both coalesced. Slots past the sequence hold 0.
   int64_t valueDim = op.getValueHeadDim();

@@ -113,7 +113,7 @@ struct CarriedSlot {
 
 SmallVector<Value>
 CpAsyncPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
-  // S stages keep S - 1 tiles in flight (GPU-NOTES.md 5): the prologue
+  // S stages keep S - 1 tiles in flight: the prologue
   // loads tiles 0 .. S-2, one commit group each (Q joins tile 0's);
   // iteration i waits until at most S - 2 groups are pending (tile i has
   // landed), syncs (every warp is done with tile i - 1, whose stage is

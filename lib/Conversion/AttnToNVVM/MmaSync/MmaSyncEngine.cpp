@@ -79,7 +79,8 @@ FragmentLayout MmaSyncEngine::layout(int64_t mTiles) {
 
 Value MmaSyncEngine::fp8ValueSlot(OpBuilder &b, Location loc,
                                   Value position) {
-  // The inverse of GPU-NOTES.md 4's pi within each group of 16 keys:
+  // The inverse of the FP8 key relabel pi within each group of 16 keys
+  // (docs/design/FragmentLayouts.md):
   // ((k & 6) << 1) | (k & 1) | ((k & 8) >> 2).
   auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
   Value k = arith::RemUIOp::create(b, loc, position, c(16));
