@@ -15,25 +15,17 @@ namespace mlir {
 namespace attn {
 namespace nvvm_builders {
 
-/// `cp.async.ca.shared.global [dst], [src], 4, srcBytes`.
-inline void copyAsync4(OpBuilder &b, Location loc, Value sharedPtr,
-                       Value globalPtr, Value srcBytes) {
-  NVVM::CpAsyncOp::create(b, loc, sharedPtr, globalPtr,
-                          b.getI32IntegerAttr(4),
-                          NVVM::LoadCacheModifierKindAttr::get(
-                              b.getContext(), NVVM::LoadCacheModifierKind::CA),
-                          srcBytes);
-}
-
-/// `cp.async.cg.shared.global [dst], [src], 16, srcBytes`: srcBytes < 16
-/// zero-fills the rest (0 for rows out of range).
-inline void copyAsync16(OpBuilder &b, Location loc, Value sharedPtr,
-                        Value globalPtr, Value srcBytes) {
-  NVVM::CpAsyncOp::create(b, loc, sharedPtr, globalPtr,
-                          b.getI32IntegerAttr(16),
-                          NVVM::LoadCacheModifierKindAttr::get(
-                              b.getContext(), NVVM::LoadCacheModifierKind::CG),
-                          srcBytes);
+/// `cp.async.{ca,cg}.shared.global [dst], [src], size, srcBytes`: `size`
+/// is 4 (cached at all levels) or 16 (global only, the one size cg takes);
+/// srcBytes < size zero-fills the rest (0 for rows out of range).
+inline void copyAsync(OpBuilder &b, Location loc, Value sharedPtr,
+                      Value globalPtr, int64_t size, Value srcBytes) {
+  NVVM::CpAsyncOp::create(
+      b, loc, sharedPtr, globalPtr, b.getI32IntegerAttr(size),
+      NVVM::LoadCacheModifierKindAttr::get(
+          b.getContext(), size == 16 ? NVVM::LoadCacheModifierKind::CG
+                                     : NVVM::LoadCacheModifierKind::CA),
+      srcBytes);
 }
 
 inline void commitAsyncGroup(OpBuilder &b, Location loc) {

@@ -50,12 +50,11 @@ void CpAsyncPipeline::copyRows(const TileGeometry &g, Value tile,
                       toI64(mul(chunk, idx(kChunkBytes / elementBytes)))));
     Value src = globalAt(tensor, element, elementBytes);
     Value bytes = select(valid, i32(kChunkBytes), i32(0));
-    nb::copyAsync16(
-        b, loc,
-        sharedAt(ctx.sharedBase,
-                 add(sharedOffset,
-                     engine.stagedChunkOffset(rowChunks, row, chunk))),
-        src, bytes);
+    nb::copyAsync(b, loc,
+                  sharedAt(ctx.sharedBase,
+                           add(sharedOffset,
+                               engine.stagedChunkOffset(rowChunks, row, chunk))),
+                  src, kChunkBytes, bytes);
   });
 }
 
@@ -65,9 +64,9 @@ void CpAsyncPipeline::copyWords(
   forEachItem(count, [&](Value index) {
     auto [src, valid] = source(index);
     Value bytes = select(valid, i32(4), i32(0));
-    nb::copyAsync4(b, loc,
-                   sharedAt(ctx.sharedBase, add(sharedOffset, mul(index, idx(4)))),
-                   src, bytes);
+    nb::copyAsync(b, loc,
+                  sharedAt(ctx.sharedBase, add(sharedOffset, mul(index, idx(4)))),
+                  src, /*size=*/4, bytes);
   });
 }
 
