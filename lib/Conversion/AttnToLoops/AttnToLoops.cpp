@@ -511,6 +511,11 @@ static LogicalResult checkSupported(AttentionOp op) {
   return success();
 }
 
+void mlir::attn::loadAttnToLoopsDialects(MLIRContext *context) {
+  context->loadDialect<arith::ArithDialect, math::MathDialect,
+                       memref::MemRefDialect, scf::SCFDialect>();
+}
+
 LogicalResult mlir::attn::lowerAttentionToLoops(RewriterBase &rewriter,
                                                 AttentionOp op,
                                                 int64_t queryTile,

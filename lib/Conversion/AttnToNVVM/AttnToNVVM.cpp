@@ -38,6 +38,13 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::detail;
 
+void mlir::attn::loadAttnToNVVMDialects(MLIRContext *context) {
+  context->loadDialect<arith::ArithDialect, gpu::GPUDialect,
+                       LLVM::LLVMDialect, memref::MemRefDialect,
+                       NVVM::NVVMDialect, scf::SCFDialect,
+                       vector::VectorDialect>();
+}
+
 FailureOr<MmaFamily>
 mlir::attn::selectMmaFamily(Operation *op, const GpuKernelOptions &options) {
   const GpuTarget &target = *options.target;

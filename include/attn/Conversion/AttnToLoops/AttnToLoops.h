@@ -14,6 +14,11 @@ namespace mlir {
 class RewriterBase;
 namespace attn {
 
+/// Loads the dialects whose ops the loop nest is made of (arith, math,
+/// memref, scf). attn-lower-to-loops declares them as dependent dialects;
+/// another caller loads them once before lowering.
+void loadAttnToLoopsDialects(MLIRContext *context);
+
 /// Replaces `op` (memref operands) by its loop nest. Tile shapes:
 /// `queryTile` / `keyTile` when non-zero (flat tiles), else the op's tiling
 /// (attn-plan; N-D tilings walk boxes of the mask's token grid), else 16.

@@ -39,6 +39,11 @@ struct GpuKernelOptions {
 FailureOr<MmaFamily> selectMmaFamily(Operation *op,
                                      const GpuKernelOptions &options);
 
+/// Loads the dialects whose ops lowerAttentionToGpu creates (arith, gpu,
+/// llvm, memref, nvvm, scf, vector). attn-lower-to-gpu declares them as
+/// dependent dialects; another caller loads them once before lowering.
+void loadAttnToNVVMDialects(MLIRContext *context);
+
 /// Lowers `op` (memref operands) into kernels appended to `kernels` and
 /// gpu.launch_func calls (with device scratch allocations) at the op, then
 /// erases it. Appends the launches and scratch buffers, in launch order,
