@@ -20,8 +20,8 @@
 // dense rows), which is why the GPU splits here, where they are known. The
 // arithmetic is the CPU emulation's: means, smoothing, maxima and x / scale
 // in f64 with f32 scales, so the quantized Q and K agree with it bit for
-// bit up to the order of the mean's sums; FP8 V rounds V / scale through
-// f32, which can differ in rare ties (docs/design/QuantizedGpu.md).
+// bit up to the order of the mean's sums; FP8 V rounds V / scale once, in
+// f64, to the E4M3 grid, as the emulation does.
 //
 //===----------------------------------------------------------------------===//
 
@@ -89,6 +89,27 @@ private:
   }
   Value truncToF32(Value v) {
     return arith::TruncFOp::create(b, loc, b.getF32Type(), v);
+  }
+  /// `x` (f64) rounded to nearest even on the E4M3 grid (3 fraction bits,
+  /// smallest normal exponent -6, subnormals below), exactly: the quantum
+  /// of x's binade is a power of two built from its exponent bits.
+  Value roundToE4M3Grid(Value x) {
+    constexpr int64_t kFractionBits = 3, kMinExponent = -6;
+    Type i64Type = b.getI64Type();
+    Value bits = arith::BitcastOp::create(b, loc, i64Type, x);
+    Value biased = arith::AndIOp::create(
+        b, loc, arith::ShRUIOp::create(b, loc, bits, i64(52)), i64(0x7ff));
+    Value exponent = arith::MaxSIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, biased, i64(1023)),
+        i64(kMinExponent));
+    Value quantumBits = arith::ShLIOp::create(
+        b, loc,
+        arith::AddIOp::create(b, loc, exponent, i64(1023 - kFractionBits)),
+        i64(52));
+    Value quantum = arith::BitcastOp::create(b, loc, b.getF64Type(), quantumBits);
+    Value steps = nb::roundToInt(b, loc, arith::DivFOp::create(b, loc, x, quantum));
+    return arith::MulFOp::create(
+        b, loc, arith::SIToFPOp::create(b, loc, b.getF64Type(), steps), quantum);
   }
   Value minIndex(Value x, Value y) {
     return arith::MinSIOp::create(b, loc, x, y);
@@ -847,12 +868,17 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
     std::array<Value, 2> x =
         loadPair("v", inputElement("v", batch, head,
                                    select(valid, token, idx(0)), channel));
+    // V / scale rounded once, in f64, to the E4M3 grid (the emulation's
+    // rounding); the result is exact in f32, so the conversion below does
+    // not round again. Dividing in f32 first would round twice, and
+    // quotients within half an f32 ulp of an E4M3 midpoint would then
+    // round the other way.
     std::array<Value, 2> scaled;
     for (int64_t e = 0; e < 2; ++e)
       scaled[e] = select(
           valid,
-          arith::DivFOp::create(b, loc, x[e],
-                                truncToF32(sharedChannel(add(channel, idx(e))))),
+          truncToF32(roundToE4M3Grid(arith::DivFOp::create(
+              b, loc, toF64(x[e]), sharedChannel(add(channel, idx(e)))))),
           f32(0));
     Value bytes = nb::packE4M3Pair(b, loc, scaled[0], scaled[1]);
     // The slot of the key in the family's FP8 V^T layout.
