@@ -1,6 +1,7 @@
 // The K/V pipeline and the warp shape of the mma.sync kernels.
 // RUN: attn-opt %s -split-input-file -attn-lower-to-gpu=stages=3 | FileCheck %s --check-prefix=STAGES3
 // RUN: attn-opt %s -split-input-file -attn-lower-to-gpu=stages=2 | FileCheck %s --check-prefix=STAGES2
+// RUN: attn-opt %s -split-input-file -attn-lower-to-gpu=stages=4 | FileCheck %s --check-prefix=STAGES4
 // RUN: attn-opt %s -split-input-file -attn-lower-to-gpu=warp-rows=32 | FileCheck %s --check-prefix=ROWS32
 // RUN: not attn-opt %s -split-input-file -attn-lower-to-gpu=warp-rows=24 2>&1 | FileCheck %s --check-prefix=ROWS24
 
@@ -28,6 +29,16 @@
 // STAGES2: scf.for {{.*}} -> ({{(f32, )+}}index, i1, i1)
 // STAGES2: arith.remui %{{.*}}, %c2
 // STAGES2-NEXT: nvvm.cp.async.wait.group 0
+// Four stages: three tiles in flight, three slots carried.
+// STAGES4-LABEL: func.func @causal_dynamic
+// STAGES4: dynamic_shared_memory_size %c163840_i32
+// STAGES4: nvvm.cp.async.commit.group
+// STAGES4: nvvm.cp.async.commit.group
+// STAGES4: nvvm.cp.async.commit.group
+// STAGES4-NEXT: nvvm.cp.async.wait.group 2
+// STAGES4: scf.for {{.*}} -> ({{(f32, )+}}index, i1, i1, index, i1, i1, index, i1, i1)
+// STAGES4: arith.remui %{{.*}}, %c4
+// STAGES4-NEXT: nvvm.cp.async.wait.group 2
 // Two m16 tiles per warp: 128 query rows on 4 warps, four row slots of
 // state (m and l per slot).
 // ROWS32-LABEL: func.func @causal_dynamic

@@ -44,11 +44,13 @@ func.func @causal_dynamic(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>
 // tile (entries 2 * tile + full). Causal, 256 tokens, 128 x 64 tiles: query
 // tile 0 sees key tiles 0 and 1 (both cut by the diagonal: partial), query
 // tile 1 sees 0, 1 (full) and 2, 3 (partial); key tiles 2 and 3 are never
-// listed for query tile 0.
+// listed for query tile 0. Three trailing entries keep the pipeline's
+// look-ahead reads of the last query tile inside the array (up to 4
+// stages).
 // CHECK-LABEL: func.func @causal_table
 // CHECK: gpu.launch_func @attn_kernels::@attn_fwd
 // CHECK: llvm.mlir.global internal constant @attn_fwd_tile_offsets(dense<[0, 2, 6]> : tensor<3xi32>) {addr_space = 1 : i32
-// CHECK: llvm.mlir.global internal constant @attn_fwd_key_tiles(dense<[0, 2, 1, 3, 4, 6]> : tensor<6xi32>) {addr_space = 1 : i32
+// CHECK: llvm.mlir.global internal constant @attn_fwd_key_tiles(dense<[0, 2, 1, 3, 4, 6, 0, 0, 0]> : tensor<9xi32>) {addr_space = 1 : i32
 // CHECK: attn.partial_tile_mask
 // f16 operands reach mma.sync as vector<2xf16>.
 // CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
@@ -64,7 +66,7 @@ func.func @causal_table(%q: memref<1x2x256x64xf16>, %o: memref<1x2x256x64xf16>) 
 // no mask code at all.
 // CHECK-LABEL: func.func @dense_full_tiles
 // CHECK: gpu.module @attn_kernels
-// CHECK: @attn_fwd_key_tiles(dense<[1, 3, 5, 7]> : tensor<4xi32>)
+// CHECK: @attn_fwd_key_tiles(dense<[1, 3, 5, 7, 0, 0, 0]> : tensor<7xi32>)
 // CHECK-NOT: attn.partial_tile_mask
 // CHECK: gpu.return
 func.func @dense_full_tiles(%q: memref<1x1x128x64xbf16>, %k: memref<1x1x256x64xbf16>, %o: memref<1x1x128x64xbf16>) {

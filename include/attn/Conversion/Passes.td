@@ -102,9 +102,11 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
     `attn.kernels`; `attn-export-artifacts` writes it as the manifest of
     docs/design/GpuArtifacts.md.
 
-    Kernel: one block per (query tile, head, batch element), one warp per 16
-    query rows; Q is loaded once into registers (D <= 128) or kept in shared
-    memory; K and V tiles stream through a `stages`-deep cp.async pipeline
+    Kernel (mma_sync): one block per (query tile, head, batch element), one
+    warp per 16 query rows (`warp-rows=32`: two m16 tiles per warp); Q is
+    loaded once into registers (one m-tile, rows of at most 256 bytes) or
+    re-read from shared memory; K and V tiles stream through a
+    `stages`-deep cp.async pipeline (S - 1 tiles in flight)
     into 128-byte-swizzled shared memory, read by ldmatrix (V transposed);
     the S accumulator is reused as P's A operand; the online softmax runs in
     registers with exp2 and quad shuffles.

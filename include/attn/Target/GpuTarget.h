@@ -24,8 +24,9 @@ class raw_ostream;
 namespace mlir {
 namespace attn {
 
-/// A family of tensor-core instructions; each has its own MMA engine in the
-/// GPU backend (lib/Conversion/AttnToNVVM/<Family>/).
+/// A family of tensor-core instructions; each implemented one has its own
+/// MMA engine in the GPU backend (lib/Conversion/AttnToNVVM/<Family>/;
+/// isMmaFamilyImplemented).
 enum class MmaFamily {
   /// Warp-level `mma.sync` m16n8kK with ldmatrix and cp.async (Ampere
   /// onwards; sm_120a adds block-scaled forms).
@@ -97,8 +98,8 @@ bool isMmaFamilyImplemented(MmaFamily family);
 /// (dynamic: the small-head sizes): register-bound for warp-level MMAs.
 TileSizes getDefaultTiles(MmaFamily family, int64_t headDim);
 
-/// The table as JSON (`attn-opt --attn-gpu-targets`; format documented in
-/// docs/design/GpuBackend.md).
+/// The table as JSON (`attn-opt --attn-gpu-targets`; keys listed in
+/// docs/design/GpuBackend.md, "The target table").
 void printGpuTargetsJson(llvm::raw_ostream &os);
 
 } // namespace attn

@@ -67,6 +67,9 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
                                               gpu::GPUModuleOp kernels,
                                               const GpuKernelOptions &options,
                                               KernelManifest &manifest) {
+  if (!options.target)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: no target chip given (GpuKernelOptions)";
   FailureOr<MmaFamily> family = selectMmaFamily(op, options);
   if (failed(family))
     return failure();
@@ -88,18 +91,20 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
       name = (base + "_" + Twine(i)).str();
     return name;
   };
-  // The pre-kernels run first; their buffers live for this op.
+  // The pre-kernels run first; their buffers live for this op, and their
+  // names are the module's (one quantized op per module).
+  bool usesScratch = precision->quantizedQK() || precision->fp8Value() ||
+                     precision->roundedValue;
+  if (usesScratch && !manifest.scratch.empty())
+    return op.emitOpError()
+           << "attn-lower-to-gpu: a second quantized attention op in one "
+              "module would share scratch buffer '"
+           << manifest.scratch.front().name
+           << "'; compile such ops in separate modules";
   SmallVector<KernelLaunch, 2> launches;
   SmallVector<ScratchBuffer> scratch;
   emitQuantizationKernels(op, kernels, uniqueName("attn_quantize"), *family,
                           shape, *precision, launches, scratch);
-  for (const ScratchBuffer &buffer : scratch)
-    for (const ScratchBuffer &recorded : manifest.scratch)
-      if (recorded.name == buffer.name)
-        return op.emitOpError()
-               << "attn-lower-to-gpu: a second quantized attention op in "
-                  "one module would share scratch buffer '"
-               << buffer.name << "'; compile such ops in separate modules";
   if (!zeroHeads.empty())
     launches.push_back(emitZeroHeadsKernel(
         op, kernels, uniqueName("attn_zero_heads"), zeroHeads));

@@ -43,14 +43,17 @@ public:
     return strideOf(operand, tensor, stride);
   }
 
-  /// The grid dimension: the product of its factors.
-  Value gridDim(ArrayRef<GridFactor> factors) {
+  /// The grid dimension (or a size): the product of its factors.
+  FailureOr<Value> gridDim(ArrayRef<GridFactor> factors) {
     Value product = arith::ConstantIndexOp::create(b, loc, 1);
     for (const GridFactor &f : factors) {
       Value term = arith::ConstantIndexOp::create(b, loc, f.constant);
       if (!f.arg.empty()) {
-        Value value = arith::IndexCastOp::create(
-            b, loc, b.getIndexType(), *get(KernelParam{f.arg, b.getI32Type()}));
+        FailureOr<Value> arg = get(KernelParam{f.arg, b.getI32Type()});
+        if (failed(arg))
+          return failure();
+        Value value =
+            arith::IndexCastOp::create(b, loc, b.getIndexType(), *arg);
         term = arith::CeilDivSIOp::create(
             b, loc, value, arith::ConstantIndexOp::create(b, loc, f.divisor));
       }
@@ -139,12 +142,14 @@ LogicalResult mlir::attn::detail::emitHostLaunches(
   HostArguments args(op, b);
   SmallVector<Value> buffers;
   for (const ScratchBuffer &buffer : scratch) {
-    Value bytes = args.gridDim(buffer.bytes);
+    FailureOr<Value> bytes = args.gridDim(buffer.bytes);
+    if (failed(bytes))
+      return failure();
     Value allocation =
         gpu::AllocOp::create(
             b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
             /*asyncToken=*/Type(), /*asyncDependencies=*/ValueRange(),
-            ValueRange{bytes}, /*symbolOperands=*/ValueRange(),
+            ValueRange{*bytes}, /*symbolOperands=*/ValueRange(),
             /*hostShared=*/UnitAttr())
             .getMemref();
     args.addScratch(buffer.name, allocation);
@@ -159,9 +164,18 @@ LogicalResult mlir::attn::detail::emitHostLaunches(
       operands.push_back(*value);
     }
     auto func = kernels.lookupSymbol<gpu::GPUFuncOp>(launch.name);
-    gpu::KernelDim3 grid{args.gridDim(launch.grid[0]),
-                         args.gridDim(launch.grid[1]),
-                         args.gridDim(launch.grid[2])};
+    if (!func)
+      return op.emitOpError() << "attn-lower-to-gpu: no kernel '"
+                              << launch.name << "' in @"
+                              << kernels.getSymName();
+    SmallVector<Value, 3> dims;
+    for (const auto &factors : launch.grid) {
+      FailureOr<Value> dim = args.gridDim(factors);
+      if (failed(dim))
+        return failure();
+      dims.push_back(*dim);
+    }
+    gpu::KernelDim3 grid{dims[0], dims[1], dims[2]};
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
     gpu::KernelDim3 block{
         arith::ConstantIndexOp::create(b, loc, launch.blockSize), one, one};

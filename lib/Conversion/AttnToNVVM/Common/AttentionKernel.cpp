@@ -136,9 +136,11 @@ LogicalResult AttentionKernelBuilder::planSharedMemory() {
     return op.emitOpError()
            << "attn-lower-to-gpu: tiles of " << tileShape() << " with D = "
            << ctx.headDim << ", Dv = " << ctx.valueDim << " keep at least "
-           << registers << " values per thread in registers; "
+           << registers << " values per thread in registers (the O "
+              "accumulator grows with Dv and the query rows per warp, S with "
+              "the key tile); "
            << target.chip << " allows " << target.maxRegistersPerThread
-           << " (use smaller tiles)";
+           << " (use smaller key tiles or fewer rows per warp)";
   return success();
 }
 
@@ -408,6 +410,9 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
     return op.emitOpError() << "attn-lower-to-gpu: no engine implements "
                             << stringifyMmaFamily(family);
   pipeline = createTilePipeline(family, b, loc, signature, ctx, *engine);
+  if (!pipeline)
+    return op.emitOpError() << "attn-lower-to-gpu: no tile pipeline for "
+                            << stringifyMmaFamily(family);
   softmax = std::make_unique<OnlineSoftmax>(b, loc, signature, ctx,
                                             engine->accumulatorLayout());
   if (failed(planSharedMemory()))

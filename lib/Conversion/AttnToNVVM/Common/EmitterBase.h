@@ -47,7 +47,8 @@ public:
     for (auto [i, p] : llvm::enumerate(launch.params))
       if (p.name == name)
         return function.getArgument(i);
-    llvm_unreachable("unknown kernel parameter");
+    llvm::report_fatal_error("attn-lower-to-gpu: kernel parameter '" + name +
+                             "' was never declared");
   }
   bool has(StringRef name) const {
     return llvm::any_of(launch.params,

@@ -6,9 +6,9 @@
 // written once over "element (row slot, column)" and serve every MMA
 // family:
 //
-//   mma.sync m16n8 (sm_80..89, 120a): rows g and g + 8 of the warp's 16,
-//     columns 8 j + 2 t + {0, 1} of n8 chunk j; the 4 lanes of a quad share
-//     a row (docs/design/FragmentLayouts.md).
+//   mma.sync m16n8 (every chip): rows g and g + 8 of each of the warp's
+//     m16 tiles (one or two), columns 8 j + 2 t + {0, 1} of n8 chunk j; the
+//     4 lanes of a quad share a row (docs/design/FragmentLayouts.md).
 //   wgmma m64nN (sm_90a): the same, rows + 16 (warp % 4).
 //   tcgen05.ld 32x32b (sm_100a): one row per thread, every column of the
 //     chunk in the thread, no lane shares a row.

@@ -85,10 +85,11 @@ void ScoreOps::addScoreCorrections(Fragment &scores, const TileSlot &slot,
 Value ScoreOps::loadPairOperand(Value operand, StringRef name, int64_t slot,
                                 Value key) {
   auto type = cast<MemRefType>(operand.getType());
-  Value offset =
-      elementOffset({{ctx.batch, (name + "_stride_b").str()},
-                     {ctx.head, (name + "_stride_h").str()},
-                     {ctx.rowTokens[slot], (name + "_stride_q").str()}});
+  // Rows past the sequence (in a partial last query tile) read row 0.
+  Value row = select(ctx.rowValid[slot], ctx.rowTokens[slot], idx(0));
+  Value offset = elementOffset({{ctx.batch, (name + "_stride_b").str()},
+                                {ctx.head, (name + "_stride_h").str()},
+                                {row, (name + "_stride_q").str()}});
   offset = i64Add(offset, toI64(key));
   Type stored = type.getElementType();
   if (stored.isInteger(1))

@@ -41,8 +41,10 @@ TileWalk::TileWalk(OpBuilder &b, Location loc,
   }
   everyListedTileFull =
       llvm::all_of(entries, [](int32_t e) { return e % 2 == 1; });
-  if (entries.empty())
-    entries.push_back(0);
+  // A pipeline of S stages reads the slots of positions up to S - 2 past a
+  // query tile's list (their loads are guarded, their reads are not):
+  // padding keeps the last query tile's reads inside the array.
+  entries.append(kMaxLookahead, 0);
 }
 
 void TileWalk::emitLists(gpu::GPUModuleOp module, StringRef kernelName) {

@@ -30,6 +30,10 @@ struct TileSlot {
 
 class TileWalk : EmitterBase {
 public:
+  /// Positions past the end of the walk a pipeline may classify ahead
+  /// (S - 1 for S stages, at most 4 stages).
+  static constexpr int64_t kMaxLookahead = 3;
+
   /// Builds the compile-time lists when the op has a table.
   TileWalk(OpBuilder &b, Location loc, const KernelSignature &signature,
            AttentionKernelContext &context);

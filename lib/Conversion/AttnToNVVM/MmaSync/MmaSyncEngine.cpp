@@ -10,12 +10,15 @@
 
 #include "MmaSyncIntrinsics.h"
 
+#include "../Common/TileWalk.h"
+
 using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::detail;
 namespace nb = mlir::attn::nvvm_builders;
 
-/// Query rows per warp (the M of mma.sync m16n8kK).
+/// Query rows of one m-tile (the M of mma.sync m16n8kK); a warp holds one
+/// or two (KernelShape::warpRows).
 static constexpr int64_t kRowsPerWarp = 16;
 /// Bytes of one cp.async / one ldmatrix row.
 static constexpr int64_t kChunkBytes = 16;
@@ -40,6 +43,9 @@ LogicalResult MmaSyncEngine::verify(AttentionOp op, const KernelShape &shape,
     queryTokens *= s;
   for (int64_t s : shape.keyShape)
     keyTokens *= s;
+  if (shape.stages < 2 || shape.stages > TileWalk::kMaxLookahead + 1)
+    return op.emitOpError() << "attn-lower-to-gpu: stages = " << shape.stages
+                            << " is not supported; expected 2, 3 or 4";
   if (shape.warpRows != 16 && shape.warpRows != 32)
     return op.emitOpError() << "attn-lower-to-gpu: warp-rows = "
                             << shape.warpRows

@@ -1,8 +1,9 @@
 //===- MmaSyncEngine.h - the warp-level mma.sync engine ---------*- C++ -*-===//
 //
 // Private to AttnToNVVM: the MMA engine of sm_80, sm_86, sm_89 (and the
-// warp-level kernel on later chips): one warp per 16 query rows, Q in
-// registers (rows of at most 256 bytes) or re-read from shared memory, K
+// warp-level kernel on later chips): one warp per 16 query rows (or 32:
+// two m16 tiles, `warp-rows=32`), Q in registers (one m-tile, rows of at
+// most 256 bytes) or re-read from shared memory, K
 // and V fragments by ldmatrix from 128-byte-swizzled tiles, S = Q K^T and
 // O += P V on mma.sync m16n8k16 (f16, bf16), m16n8k32 (s8, E4M3) or
 // m16n8k64 (s4), with the S accumulator reused as P's A operand and O in

@@ -1,7 +1,8 @@
 //===- MmaSyncIntrinsics.h - mma.sync and ldmatrix --------------*- C++ -*-===//
 //
 // Private to AttnToNVVM: the warp-level tensor-core instructions of the
-// MmaSync engine (sm_80, 86, 89; sm_120a later), one builder per shape
+// MmaSync engine (every chip of the target table; sm_120a's block-scaled
+// forms are still to come), one builder per shape
 // family (docs/design/FragmentLayouts.md gives the fragment layouts).
 //
 //===----------------------------------------------------------------------===//
