@@ -352,14 +352,25 @@ def _cache_path(cache_dir: Optional[PathLike]) -> Path:
     return (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / TARGETS_FILE
 
 
+# Tables read from a cache file (by path, size and mtime), and the cache
+# files this process already brought up to date with a tool's table:
+# attention() asks for the table on every call, which must not mean a file
+# read or write each time.
+_from_file: Dict[Any, TargetTable] = {}
+_written: Dict[Path, TargetTable] = {}
+
+
 def read_cached_table(cache_dir: Optional[PathLike] = None) -> Optional[TargetTable]:
     """`<cache>/targets.json`, or None when there is none."""
     path = _cache_path(cache_dir)
     try:
-        text = path.read_text(encoding="utf-8")
+        info = os.stat(path)
     except FileNotFoundError:
         return None
-    return TargetTable.from_text(text, str(path))
+    key = (str(path.resolve()), info.st_size, info.st_mtime_ns)
+    if key not in _from_file:
+        _from_file[key] = TargetTable.from_text(path.read_text(encoding="utf-8"), str(path))
+    return _from_file[key]
 
 
 def target_table(cache_dir: Optional[PathLike] = None,
@@ -379,7 +390,9 @@ def target_table(cache_dir: Optional[PathLike] = None,
     path = _cache_path(cache_dir)
     if tool is not None:
         table = table_from_attn_opt(tool)
-        _write_if_changed(path, table)
+        if _written.get(path) is not table or not path.is_file():
+            _write_if_changed(path, table)
+            _written[path] = table
         return table
     cached = read_cached_table(cache_dir)
     if cached is None:

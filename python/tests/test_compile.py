@@ -328,3 +328,28 @@ def test_the_real_attn_opt_prints_its_target_table(attn_opt, private_cache):
         assert t.default_kernel is not None, f"{t.chip} has no implemented kernel family"
     assert "wgmma" in table.get("sm_90a").kernels
     assert json.loads((private_cache / "targets.json").read_text()) == table.to_json()
+
+
+def test_the_table_is_read_and_written_once_per_change(fake_attn_opt, private_cache, monkeypatch):
+    # attention() asks for the table on every call: no file I/O once known.
+    from attn_mlir import targets
+    writes, reads = [], []
+    original_write, original_parse = targets._write_if_changed, targets.TargetTable.from_text
+    monkeypatch.setattr(targets, "_write_if_changed",
+                        lambda path, table: (writes.append(path), original_write(path, table)))
+    monkeypatch.setattr(targets.TargetTable, "from_text",
+                        staticmethod(lambda text, where: (reads.append(where),
+                                                          original_parse(text, where))[1]))
+    for _ in range(3):
+        target_table()
+    assert len(writes) <= 1
+    (private_cache / "targets.json").unlink()  # written again when it disappears
+    target_table()
+    assert (private_cache / "targets.json").is_file()
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    reads.clear()
+    for _ in range(3):
+        target_table()
+    assert len(reads) == 1  # parsed once, then from memory until the file changes
+    standins.write_cached_table(private_cache, standins.table(sm_80={"fp8_mma_sync": True}))
+    assert target_table().get("sm_80").fp8_mma_sync
