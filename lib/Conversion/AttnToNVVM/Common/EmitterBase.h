@@ -50,10 +50,6 @@ public:
     llvm::report_fatal_error("attn-lower-to-gpu: kernel parameter '" + name +
                              "' was never declared");
   }
-  bool has(StringRef name) const {
-    return llvm::any_of(launch.params,
-                        [&](const KernelParam &p) { return p.name == name; });
-  }
 
   KernelLaunch launch;
   gpu::GPUFuncOp func;

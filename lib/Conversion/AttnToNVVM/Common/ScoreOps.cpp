@@ -161,7 +161,7 @@ void ScoreOps::applyMask(Fragment &scores, const TileSlot &slot) {
 
 SmallVector<Value> ScoreOps::keptAfterSoftmax(const TileSlot &slot) {
   SmallVector<Value> kept;
-  forEachElement(layout, ctx.keys.tokens / layout.chunkColumns,
+  forEachElement(layout, layout.numChunks(ctx.keys.tokens),
                  [&](int64_t chunk, int64_t row, int64_t c) {
                    kept.push_back(keepPredicate(row, slot.keyTile,
                                                 keyPosition(chunk, c),

@@ -191,7 +191,8 @@ Fragment MmaSyncEngine::computeScores(Value keyOffset) {
   bool bf16 = ctx.elementType.isBF16();
   int64_t keyChunks = ctx.qkRowBytes / kChunkBytes;
   Value zero = quantized ? i32(0) : f32(0);
-  Fragment scores(fragmentLayout, ctx.keys.tokens / 8, zero);
+  Fragment scores(fragmentLayout, fragmentLayout.numChunks(ctx.keys.tokens),
+                  zero);
   Value keyRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
   Value keyChunk = rem(div(ctx.lane, 8), 2);
   for (int64_t kk = 0; kk < ctx.qkRowBytes / (2 * kChunkBytes); ++kk) {

@@ -67,7 +67,9 @@ private:
   void accumulateValuesFp8(MutableArrayRef<Value> output,
                            const Fragment &probabilities, Value valueOffset);
   bool f16Accumulator() const;
-  int64_t numValueChunks() const { return ctx.valueDim / 8; }
+  int64_t numValueChunks() const {
+    return fragmentLayout.numChunks(ctx.valueDim);
+  }
   /// The first of the 4 registers of the C fragment of m-tile `mt`, n8
   /// chunk `n` (f32 or i32 accumulators).
   int64_t fragmentStart(int64_t mt, int64_t n) const {
