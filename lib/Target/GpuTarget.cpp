@@ -77,7 +77,7 @@ MmaFamily GpuTarget::defaultFamily() const {
 ArrayRef<GpuTarget> mlir::attn::getGpuTargets() { return kTargets; }
 
 const GpuTarget *mlir::attn::lookupGpuTarget(StringRef chip) {
-  for (const GpuTarget &target : kTargets)
+  for (const GpuTarget &target : getGpuTargets())
     if (target.chip == chip)
       return &target;
   return nullptr;
@@ -85,7 +85,7 @@ const GpuTarget *mlir::attn::lookupGpuTarget(StringRef chip) {
 
 std::string mlir::attn::listGpuTargets() {
   std::string names;
-  for (const GpuTarget &target : kTargets)
+  for (const GpuTarget &target : getGpuTargets())
     names += (names.empty() ? "" : ", ") + target.chip.str();
   return names;
 }
@@ -106,7 +106,7 @@ TileSizes mlir::attn::getDefaultTiles(MmaFamily family, int64_t headDim) {
 
 void mlir::attn::printGpuTargetsJson(llvm::raw_ostream &os) {
   llvm::json::Array targets;
-  for (const GpuTarget &target : kTargets) {
+  for (const GpuTarget &target : getGpuTargets()) {
     llvm::json::Array families, implemented;
     for (MmaFamily family : target.families) {
       families.push_back(stringifyMmaFamily(family));

@@ -38,7 +38,6 @@ public:
   TileWalk(OpBuilder &b, Location loc, const KernelSignature &signature,
            AttentionKernelContext &context);
 
-  bool isTableMode() const { return tableMode; }
   /// Emits the constant lists of table mode into `module` as globals named
   /// after `kernelName` (before the kernel function exists).
   void emitLists(gpu::GPUModuleOp module, StringRef kernelName);
