@@ -68,7 +68,7 @@ from typing import Any, Dict, List, Optional, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (add_common_args, compile_cases, compile_times, configure,  # noqa: E402
-                    require_compiled, select, target)
+                    kernel_options, require_compiled, select, target)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import Causal, Neighborhood, PowerLaw, Segments  # noqa: E402
 import peers as peer_checks  # noqa: E402
@@ -150,7 +150,8 @@ def quantized_cases() -> List[Case]:
 def call_of(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], str, Dict[str, Any]]:
     shape = (B, H, case.N, D)
     # Every row, quantized ones included, is compiled for --target.
-    options: Dict[str, Any] = {"mask": case.mask, "layout": "bhnd", "target": target()}
+    options: Dict[str, Any] = {"mask": case.mask, "layout": "bhnd",
+                               **kernel_options(case.precision)}
     if case.precision is not None:
         options["precision"] = case.precision
     return shape, shape, shape, DTYPE, options

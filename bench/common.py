@@ -33,6 +33,7 @@ DEFAULT_CACHE = REPO / ".attn-cache"
 TIMES_FILE = "compile_times.json"
 DEFAULT_TARGET = "sm_90a"   # the GPU machine: an H100 or H200
 _target = DEFAULT_TARGET
+_kernel: Optional[str] = None   # --kernel: None is the chip's default
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -49,14 +50,19 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help="chip every kernel is compiled for and looked up as, in both modes "
                              f"(default {DEFAULT_TARGET}, the H100/H200 GPU machine; one of "
                              "`attn-opt --attn-gpu-targets`)")
+    parser.add_argument("--kernel", default=None,
+                        help="MMA kernel family every 16-bit kernel is compiled with (mma_sync, "
+                             "wgmma, tcgen05; default: the chip's); quantized precisions keep "
+                             "the chip's default")
 
 
 def configure(args: argparse.Namespace) -> Path:
     """Applies the common arguments: --target for every spec (target()),
     --cache as attn_mlir's default cache in this process (where
     spec_for_shapes() finds the target table). Returns the cache path."""
-    global _target
+    global _target, _kernel
     _target = args.target
+    _kernel = args.kernel
     cache = Path(args.cache).resolve()
     os.environ["ATTN_MLIR_CACHE"] = str(cache)
     return cache
@@ -65,6 +71,15 @@ def configure(args: argparse.Namespace) -> Path:
 def target() -> str:
     """The chip the scripts compile for (--target)."""
     return _target
+
+
+def kernel_options(precision: Any = None) -> Dict[str, Any]:
+    """attention() options of --target and --kernel (the family applies to
+    16-bit cases only: precision None)."""
+    options: Dict[str, Any] = {"target": _target}
+    if _kernel and precision is None:
+        options["kernel"] = _kernel
+    return options
 
 
 def select(cases: Sequence[Any], only: Optional[str], exact: bool = False) -> List[Any]:

@@ -49,7 +49,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (DEFAULT_CACHE, REPO, add_common_args, compile_cases,  # noqa: E402
-                    configure, require_compiled, select, target)
+                    configure, kernel_options, require_compiled, select, target)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import (And, Causal, Dense, HeadGroup, Heads, Neighborhood,  # noqa: E402
                        NoneMask, Or, PowerLaw, Segments, SlidingWindow, SoftPag)
@@ -314,7 +314,7 @@ def call_of(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ..
     operands as (shape, dtype) pairs."""
     options: Dict[str, Any] = {"mask": case.mask, "heads": case.heads, "scale": case.scale,
                                "layout": case.layout, "return_lse": case.lse,
-                               "target": target()}   # --target, FP8 cases included
+                               **kernel_options(case.precision)}   # --target, --kernel
     if case.precision is not None:
         options["precision"] = case.precision
     if case.explicit:
@@ -595,6 +595,8 @@ def _sanitize(selected: Sequence[Case], cache: Path) -> int:
             base = [SANITIZER, "--tool", tool, "--error-exitcode", "99"]
             inner = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--exact",
                      "--no-check", "--cache", str(cache), "--target", target()]
+            if kernel_options().get("kernel"):
+                inner += ["--kernel", kernel_options()["kernel"]]
             attempts = [base + ["--kernel-name", "kns=attn_"] + inner, base + inner]
             for attempt, command in enumerate(attempts):
                 start = time.time()

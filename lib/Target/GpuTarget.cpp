@@ -67,9 +67,10 @@ bool GpuTarget::supports(MmaFamily family) const {
   return llvm::is_contained(families, family);
 }
 
-MmaFamily GpuTarget::defaultFamily() const {
+MmaFamily GpuTarget::defaultFamily(bool defaultPrecision) const {
   for (MmaFamily family : families)
-    if (isMmaFamilyImplemented(family))
+    if (isMmaFamilyImplemented(family) &&
+        (defaultPrecision || isMmaFamilyQuantized(family)))
       return family;
   return MmaFamily::MmaSync; // every chip of the table executes it
 }
@@ -91,27 +92,38 @@ std::string mlir::attn::listGpuTargets() {
 }
 
 bool mlir::attn::isMmaFamilyImplemented(MmaFamily family) {
+  return family == MmaFamily::MmaSync || family == MmaFamily::Wgmma;
+}
+
+bool mlir::attn::isMmaFamilyQuantized(MmaFamily family) {
   return family == MmaFamily::MmaSync;
 }
 
 TileSizes mlir::attn::getDefaultTiles(MmaFamily family, int64_t headDim) {
   // Large head dims halve the query tile where registers bound it; the
   // mma.sync kernels also halve the key tile (D = 256 keeps O's 128 f32
-  // registers per thread, leaving room for 32 keys of S, not 64).
+  // registers per thread, leaving room for 32 keys of S, not 64). The
+  // warpgroup kernels halve the key tile instead, where shared memory
+  // bounds it (Q plus two stages of K and V at D = 256: 160 KB with 64
+  // keys, 288 KB with 128).
   bool largeHead = !ShapedType::isDynamic(headDim) && headDim > 128;
   if (family == MmaFamily::MmaSync)
     return {largeHead ? 64 : 128, largeHead ? 32 : 64};
+  if (family == MmaFamily::Wgmma)
+    return {128, largeHead ? 64 : 128};
   return {largeHead ? 64 : 128, 128};
 }
 
 void mlir::attn::printGpuTargetsJson(llvm::raw_ostream &os) {
   llvm::json::Array targets;
   for (const GpuTarget &target : getGpuTargets()) {
-    llvm::json::Array families, implemented;
+    llvm::json::Array families, implemented, quantized;
     for (MmaFamily family : target.families) {
       families.push_back(stringifyMmaFamily(family));
       if (isMmaFamilyImplemented(family))
         implemented.push_back(stringifyMmaFamily(family));
+      if (isMmaFamilyImplemented(family) && isMmaFamilyQuantized(family))
+        quantized.push_back(stringifyMmaFamily(family));
     }
     targets.push_back(llvm::json::Object{
         {"chip", target.chip},
@@ -120,6 +132,7 @@ void mlir::attn::printGpuTargetsJson(llvm::raw_ostream &os) {
         {"ptx_features", target.ptxFeatures},
         {"kernels", std::move(families)},
         {"implemented_kernels", std::move(implemented)},
+        {"quantized_kernels", std::move(quantized)},
         {"default_kernel", stringifyMmaFamily(target.defaultFamily())},
         {"fp8_mma_sync", target.fp8MmaSync},
         {"native_fp8_mma_sync", target.nativeFp8MmaSync},

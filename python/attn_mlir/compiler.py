@@ -136,6 +136,14 @@ class Artifacts:
         return self.directory / self.manifest[schema.KEY_BINARY]
 
     @property
+    def kernel_family(self) -> Optional[str]:
+        """The MMA family of the attention kernels that were compiled
+        (mma_sync, wgmma, ...): the chip's default for the spec's precision,
+        mma_sync where the default's engine refuses the spec's tiles or head
+        dims (manifest key "kernel"; None in manifests that predate it)."""
+        return self.manifest.get(schema.KEY_KERNEL_FAMILY)
+
+    @property
     def scratch_names(self) -> frozenset:
         """Buffers the pre-kernels write and the attention kernel reads; the
         launcher allocates them (manifest key "scratch")."""

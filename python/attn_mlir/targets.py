@@ -81,6 +81,9 @@ class Target:
     kernels: Tuple[str, ...]               # supported families, preferred first
     implemented_kernels: Tuple[str, ...]
     default_kernel: Optional[str]          # None: no family of this chip is implemented
+    # Implemented families that also run the quantized precisions; a
+    # precision other than the default picks the first of these.
+    quantized_kernels: Tuple[str, ...]
     fp8_mma_sync: bool
     features: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -146,9 +149,14 @@ def _parse_target(source: str, index: int, entry: Any) -> Target:
     if default != expected:
         raise AttnError(f"{where}: default_kernel = {entry.get('default_kernel')!r} but the "
                         f"first implemented family of {list(kernels)} is {expected!r}")
+    quantized = _names(source, index, entry, "quantized_kernels")
+    unknown = [k for k in quantized if k not in implemented]
+    if unknown:
+        raise AttnError(f"{where}: quantized_kernels {unknown} are not among its implemented "
+                        f"kernels {list(implemented)}")
     fp8 = _field(source, index, entry, "fp8_mma_sync", bool, "a bool")
     return Target(chip, (capability[0], capability[1]), arch_specific, kernels, implemented,
-                  default, fp8, dict(entry))
+                  default, quantized, fp8, dict(entry))
 
 
 @dataclass(frozen=True)
@@ -247,6 +255,17 @@ def _fp8_uses(precisions: Iterable[Tuple[str, Any]]) -> List[str]:
     return uses
 
 
+def default_family(target: Target, precisions: Iterable[Tuple[str, Any]] = ()) -> Optional[str]:
+    """The family the compiler picks when none is requested (its
+    GpuTarget::defaultFamily): the chip's default, or with a precision other
+    than the default the first implemented family that quantizes. (The
+    compiler may still fall back to mma_sync for tiles or head dims the
+    default family refuses; the manifest's "kernel" says what was built.)"""
+    if any(p is not None for _, p in precisions):
+        return next((k for k in target.kernels if k in target.quantized_kernels), None)
+    return target.default_kernel
+
+
 def check_target(table: TargetTable, chip: str, kernel: Optional[str] = None,
                  precisions: Iterable[Tuple[str, Any]] = ()) -> Target:
     """Checks that `chip` (with kernel family `kernel`, None: its default)
@@ -258,12 +277,18 @@ def check_target(table: TargetTable, chip: str, kernel: Optional[str] = None,
     if kernel is not None and kernel not in target.kernels:
         raise ValueError(f"kernel = {kernel!r} is not a kernel family of {chip}; it supports: "
                          f"{', '.join(target.kernels)}")
-    family = kernel if kernel is not None else target.default_kernel
+    family = kernel if kernel is not None else default_family(target, precisions)
     if family is None or family not in target.implemented_kernels:
         implemented = ", ".join(target.implemented_kernels) or "none"
         what = f"kernel = {family!r}" if family else "no kernel family"
         raise AttnTargetError(f"{what} is not implemented for {chip} yet (implemented: "
                               f"{implemented})")
+    quantized = [(where, p) for where, p in precisions if p is not None]
+    if quantized and family not in target.quantized_kernels:
+        where, precision = quantized[0]
+        raise AttnTargetError(f"{where} {precision} is quantized; kernel = {family!r} of {chip} runs "
+                              f"16-bit precisions only (quantized: "
+                              f"{', '.join(target.quantized_kernels) or 'none'})")
     if family == MMA_SYNC and not target.fp8_mma_sync:
         uses = _fp8_uses(precisions)
         if uses:

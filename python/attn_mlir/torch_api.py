@@ -66,11 +66,20 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
 class Prepared:
     """One attention call, ready to launch again (see prepare())."""
 
-    def __init__(self, bound: Any, device: Any, result: Any, keep_alive: Tuple[Any, ...]) -> None:
+    def __init__(self, bound: Any, device: Any, result: Any, keep_alive: Tuple[Any, ...],
+                 artifacts: Any = None) -> None:
         self._bound = bound
         self._device = device
         self.result = result
         self._keep_alive = keep_alive
+        #: The compiled kernels (Artifacts): `artifacts.kernel_family` says
+        #: which MMA family runs (e.g. wgmma, or mma_sync as the fallback).
+        self.artifacts = artifacts
+
+    @property
+    def kernel_family(self) -> Optional[str]:
+        """The MMA family of the attention kernel this call runs."""
+        return self.artifacts.kernel_family if self.artifacts is not None else None
 
     def __call__(self) -> Any:
         import torch
@@ -147,7 +156,8 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                               f"cannot provide: {', '.join(missing)}")
     bound = launcher_for(artifacts.directory).bind({n: values[n] for n in sorted(wanted)})
     return Prepared(bound, q.device, (out, lse) if return_lse else out,
-                    keep_alive=(q, k, v, bias, explicit_mask, segment_offsets, gates))
+                    keep_alive=(q, k, v, bias, explicit_mask, segment_offsets, gates),
+                    artifacts=artifacts)
 
 
 __all__ = ["Prepared", "attention", "prepare"]

@@ -16,13 +16,15 @@ def _entry(chip, capability, kernels, implemented, **flags):
     entry = dict(_PORTABLE)
     entry.update(chip=chip, compute_capability=list(capability), kernels=list(kernels),
                  implemented_kernels=list(implemented),
+                 quantized_kernels=[k for k in implemented if k == "mma_sync"],
                  default_kernel=next((k for k in kernels if k in implemented), ""))
     entry.update(flags)
     return entry
 
 
 # The contract of the compiler's target table (format attn-gpu-targets v1):
-# only mma_sync is implemented; fp8_mma_sync on sm_89, sm_90a, sm_120a.
+# mma_sync everywhere, and wgmma on sm_90a (16-bit precisions only: not a
+# quantized kernel); fp8_mma_sync on sm_89, sm_90a, sm_120a.
 # (The real attn-opt may differ in flags, e.g. it has printed fp8_mma_sync
 # true for sm_100a, where the instruction is emulated, with
 # native_fp8_mma_sync false: tests that depend on a flag's value use this
@@ -39,7 +41,7 @@ TARGET_TABLE = {
         _entry("sm_89", (8, 9), ["mma_sync"], ["mma_sync"], fp8_mma_sync=True,
                native_fp8_mma_sync=True, native_int4_mma_sync=True, ptx_features="+ptx84",
                max_shared_bytes_per_block=101376),
-        _entry("sm_90a", (9, 0), ["wgmma", "mma_sync"], ["mma_sync"], arch_specific=True,
+        _entry("sm_90a", (9, 0), ["wgmma", "mma_sync"], ["wgmma", "mma_sync"], arch_specific=True,
                fp8_mma_sync=True, native_fp8_mma_sync=False, native_int4_mma_sync=False,
                tma=True, wgmma=True, ptx_features="+ptx84",
                max_shared_bytes_per_block=232448),

@@ -32,7 +32,7 @@ def test_compile_runs_the_pipeline_and_caches(fake_attn_opt, private_cache):
     assert call["args"] == ["spec.mlir", "--attn-gpu-pipeline=target=sm_90a",
                             "--attn-export-artifacts=dir=.", "-o", os.devnull]
     assert call["input"] == SPEC.canonical_text()
-    assert artifacts.manifest["chip"] == "sm_90a" and artifacts.manifest["kernel"] == "mma_sync"
+    assert artifacts.manifest["chip"] == "sm_90a" and artifacts.manifest["kernel"] == "wgmma"
     # Written in a staging directory, then renamed: nothing else is left
     # but the entry and the compiler's target table.
     assert os.path.dirname(call["cwd"]) == str(private_cache)
@@ -162,9 +162,12 @@ def test_compile_through_the_real_pipeline(spec, attn_opt, private_cache):
     manifest = artifacts.manifest
     assert manifest["format"] == "attn-kernels" and manifest["version"] == 1
     # The new option syntax reached the compiler: the binary is for the
-    # spec's chip, built by its default (the only implemented) family.
+    # spec's chip, built by its default family (wgmma on sm_90a for 16-bit
+    # precisions, else mma_sync), which Artifacts reports.
     assert manifest["chip"] == spec.target
-    assert manifest["kernel"] == "mma_sync"
+    default_wgmma = spec.target == "sm_90a" and spec.precision is None and spec.kernel is None
+    assert manifest["kernel"] == ("wgmma" if default_wgmma else "mma_sync")
+    assert artifacts.kernel_family == manifest["kernel"]
     assert (private_cache / "targets.json").is_file()
     assert artifacts.binary_path.is_file()
     assert manifest["kernels"], "no kernels"
@@ -231,8 +234,11 @@ def test_compile_needs_a_target(fake_attn_opt):
     (dict(target="sm_90"), ValueError, r"target = 'sm_90' is not a target of this compiler"),
     (dict(target="sm_80", kernel="wgmma"), ValueError,
      r"kernel = 'wgmma' is not a kernel family of sm_80; it supports: mma_sync"),
-    (dict(target="sm_90a", kernel="wgmma"), AttnTargetError,
-     r"kernel = 'wgmma' is not implemented for sm_90a yet \(implemented: mma_sync\)"),
+    (dict(target="sm_100a", kernel="tcgen05"), AttnTargetError,
+     r"kernel = 'tcgen05' is not implemented for sm_100a yet \(implemented: mma_sync\)"),
+    (dict(target="sm_90a", kernel="wgmma", precision="sage1"), AttnTargetError,
+     r"precision #attn.precision<sage1> is quantized; kernel = 'wgmma' of sm_90a runs 16-bit "
+     r"precisions only \(quantized: mma_sync\)"),
     (dict(target="sm_80", precision="sage2-8b"), AttnTargetError,
      r"precision #attn.precision<sage2_8b> \(P.V in FP8 E4M3\) needs the FP8 \(e4m3\) "
      r"mma.sync, which sm_80 does not have .*chips with it: sm_89, sm_90a, sm_120a"),

@@ -71,7 +71,8 @@ def test_serves():
 def test_table_fields():
     sm90a = TABLE.get("sm_90a")
     assert sm90a.compute_capability == (9, 0) and sm90a.arch_specific
-    assert sm90a.kernels == ("wgmma", "mma_sync") and sm90a.default_kernel == "mma_sync"
+    assert sm90a.kernels == ("wgmma", "mma_sync") and sm90a.default_kernel == "wgmma"
+    assert sm90a.quantized_kernels == ("mma_sync",)
     assert sm90a.features["max_shared_bytes_per_block"] == 232448
     assert [t.chip for t in TABLE.targets if t.fp8_mma_sync] == ["sm_89", "sm_90a", "sm_120a"]
     assert TABLE.to_json() == standins.TARGET_TABLE
@@ -118,9 +119,12 @@ def _drop(index, name):
     (_malformed(_set(0, kernels=["mma_sync", "mma_sync"])), r"lists a family twice"),
     (_malformed(_set(0, implemented_kernels=["wgmma"])),
      r"sm_80: implemented_kernels \['wgmma'\] are not among its kernels \['mma_sync'\]"),
-    (_malformed(_set(3, default_kernel="wgmma")),
-     r"sm_90a: default_kernel = 'wgmma' but the first implemented family of "
-     r"\['wgmma', 'mma_sync'\] is 'mma_sync'"),
+    (_malformed(_set(3, default_kernel="mma_sync")),
+     r"sm_90a: default_kernel = 'mma_sync' but the first implemented family of "
+     r"\['wgmma', 'mma_sync'\] is 'wgmma'"),
+    (_malformed(_set(0, quantized_kernels=["wgmma"])),
+     r"sm_80: quantized_kernels \['wgmma'\] are not among its implemented kernels "
+     r"\['mma_sync'\]"),
     (_malformed(lambda d: d["targets"].append(dict(d["targets"][0]))),
      r"chip sm_80 is listed twice \(targets\[0\] and targets\[6\]\)"),
 ])
@@ -141,6 +145,7 @@ def test_table_text():
 def test_a_chip_with_no_implemented_family():
     table = TargetTable.from_json(standins.table(sm_100a={"kernels": ["tcgen05"],
                                                           "implemented_kernels": [],
+                                                          "quantized_kernels": [],
                                                           "default_kernel": ""}))
     assert table.get("sm_100a").default_kernel is None
     with pytest.raises(AttnTargetError, match=r"no kernel family is not implemented for sm_100a "
@@ -159,14 +164,20 @@ def test_check_target_fp8_depends_on_the_table_and_family():
     assert check_target(table, "sm_80", None, sage8).chip == "sm_80"
     with pytest.raises(AttnTargetError, match=r"chips with it: sm_80, sm_90a, sm_120a"):
         check_target(table, "sm_89", None, sage8)
-    # The e4m3 mma.sync matters to the mma.sync family only.
-    wgmma = TargetTable.from_json(standins.table(sm_90a={"implemented_kernels": ["wgmma",
-                                                                                 "mma_sync"],
-                                                         "default_kernel": "wgmma",
-                                                         "fp8_mma_sync": False}))
+    # The e4m3 mma.sync matters to the mma.sync family only: a quantized
+    # precision defaults to the first family that quantizes.
+    no_fp8 = {"implemented_kernels": ["wgmma", "mma_sync"], "default_kernel": "wgmma",
+              "fp8_mma_sync": False}
+    wgmma = TargetTable.from_json(standins.table(
+        sm_90a=dict(no_fp8, quantized_kernels=["wgmma", "mma_sync"])))
     assert check_target(wgmma, "sm_90a", None, sage8).chip == "sm_90a"
     with pytest.raises(AttnTargetError, match=r"sm_90a does not have"):
         check_target(wgmma, "sm_90a", "mma_sync", sage8)
+    # Where wgmma runs 16-bit precisions only, sage2-8b defaults to mma_sync.
+    sixteen_bit = TargetTable.from_json(standins.table(sm_90a=no_fp8))
+    assert check_target(sixteen_bit, "sm_90a", None).chip == "sm_90a"
+    with pytest.raises(AttnTargetError, match=r"sm_90a does not have"):
+        check_target(sixteen_bit, "sm_90a", None, sage8)
 
 
 @pytest.mark.parametrize("chip, capability, ok", [

@@ -2,8 +2,9 @@
 // RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_80 format=isa" --attn-export-artifacts="dir=%t" | FileCheck %s
 // RUN: FileCheck %s --check-prefix=PTX < %t/kernels.ptx
 // RUN: FileCheck %s --check-prefix=MANIFEST < %t/manifest.json
-// Every chip of the target table compiles the mma.sync kernel for itself,
-// with the PTX version its table row names (sm_89 and sm_90a: 8.4).
+// Every chip of the target table compiles its default kernel for itself
+// (mma.sync; wgmma on sm_90a), with the PTX version its table row names
+// (sm_89 and sm_90a: 8.4).
 // RUN: attn-opt %s --attn-gpu-pipeline="target=sm_86 format=isa" --attn-export-artifacts="dir=%t/sm86" -o /dev/null
 // RUN: FileCheck %s --check-prefix=SM86 < %t/sm86/kernels.ptx
 // RUN: attn-opt %s --attn-gpu-pipeline="target=sm_89 format=isa" --attn-export-artifacts="dir=%t/sm89" -o /dev/null
@@ -16,7 +17,6 @@
 // RUN: FileCheck %s --check-prefix=SM100 < %t/sm100/kernels.ptx
 // RUN: attn-opt %s --attn-gpu-pipeline="target=sm_120a format=isa" --attn-export-artifacts="dir=%t/sm120" -o /dev/null
 // RUN: FileCheck %s --check-prefix=SM120 < %t/sm120/kernels.ptx
-// RUN: not attn-opt %s --attn-gpu-pipeline="target=sm_90a kernel=wgmma format=isa" -o /dev/null 2>&1 | FileCheck %s --check-prefix=WGMMA
 // RUN: not attn-opt %s --attn-gpu-pipeline="target=sm_90 format=isa" -o /dev/null 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not attn-opt %s --attn-export-artifacts="dir=%t/none" 2>&1 | FileCheck %s --check-prefix=NOBINARY
 // RUN: not attn-opt %s --attn-export-artifacts 2>&1 | FileCheck %s --check-prefix=NODIR
@@ -41,16 +41,19 @@
 // SM89: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // SM90: .version 8.4
 // SM90: .target sm_90a
-// SM90: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// SM90: fence.proxy.async.shared::cta
+// SM90: wgmma.fence.sync.aligned
+// SM90: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
+// SM90: wgmma.commit_group.sync.aligned
+// SM90: wgmma.wait_group.sync.aligned 0
 // SM90-MANIFEST: "chip": "sm_90a"
-// SM90-MANIFEST: "kernel": "mma_sync"
+// SM90-MANIFEST: "kernel": "wgmma"
 // SM90-KERNEL: attn.kernel_family = "mma_sync"
 // SM90-KERNEL: #nvvm.target<O = 3, chip = "sm_90a", features = "+ptx84">
 // SM100: .target sm_100a
 // SM100: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // SM120: .target sm_120a
 // SM120: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
-// WGMMA: error: {{.*}}attn-lower-to-gpu: the wgmma kernels for sm_90a are not implemented yet
 // CHIP: error: attn-plan: unknown target 'sm_90', expected cpu, sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a
 
 // MANIFEST: "binary": "kernels.ptx"

@@ -1,12 +1,12 @@
 // RUN: attn-opt %s -split-input-file -attn-lower-to-gpu -verify-diagnostics
 // RUN: not attn-opt %s -attn-lower-to-gpu=target=sm_75 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not attn-opt %s -attn-lower-to-gpu=stages=7 2>&1 | FileCheck %s --check-prefix=STAGES
-// RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_90a kernel=wgmma" 2>&1 | FileCheck %s --check-prefix=NOENGINE
+// RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_100a kernel=tcgen05" 2>&1 | FileCheck %s --check-prefix=NOENGINE
 // RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_86 kernel=tcgen05" 2>&1 | FileCheck %s --check-prefix=NOTONCHIP
 // RUN: not attn-opt %s -attn-lower-to-gpu="kernel=mma.sync" 2>&1 | FileCheck %s --check-prefix=KERNEL
 
 // TARGET: attn-lower-to-gpu: unknown target 'sm_75', expected one of sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a
-// NOENGINE: attn-lower-to-gpu: the wgmma kernels for sm_90a are not implemented yet; kernel = mma_sync runs the warp-level kernel on this chip
+// NOENGINE: attn-lower-to-gpu: the tcgen05 kernels for sm_100a are not implemented yet; kernel = mma_sync runs the warp-level kernel on this chip
 // NOTONCHIP: attn-lower-to-gpu: kernel = tcgen05 is not an MMA family sm_86 executes
 // KERNEL: attn-lower-to-gpu: unknown kernel 'mma.sync', expected mma_sync, wgmma or tcgen05
 // STAGES: attn-lower-to-gpu: stages = 7 is not supported; expected 2, 3 or 4

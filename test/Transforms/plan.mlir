@@ -2,9 +2,9 @@
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_90a kernel=wgmma" | FileCheck %s --check-prefix=SM90
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_80 query-tile=32 key-tile=48" | FileCheck %s --check-prefix=OVERRIDE
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_80 | FileCheck %s --check-prefix=SM80
-// sm_90a's default kernel is the mma.sync one until its wgmma engine exists:
-// the same tiles as sm_80.
-// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a | FileCheck %s --check-prefix=SM80
+// sm_90a's default kernel is the wgmma one for 16-bit precisions; ops with
+// a precision attribute keep the mma.sync kernel and its tiles.
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a | FileCheck %s --check-prefix=SM90D
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_90a kernel=mma_sync" | FileCheck %s --check-prefix=SM80
 // 128-key integer tiles only where their stages fit the chip's shared
 // memory: not in sm_86's 99 KB, not with 4 stages in sm_80's 163 KB.
@@ -18,6 +18,8 @@
 // CPU: tiling = #attn.tiling<query = [1, 16], key = [1, 16]>
 // SM90-LABEL: func.func @grid
 // SM90: tiling = #attn.tiling<query = [8, 8], key = [8, 16]>
+// SM90D-LABEL: func.func @grid
+// SM90D: tiling = #attn.tiling<query = [8, 8], key = [8, 16]>
 // SM80-LABEL: func.func @grid
 // SM80: tiling = #attn.tiling<query = [8, 8], key = [8, 8]>
 // OVERRIDE-LABEL: func.func @grid
@@ -35,8 +37,11 @@ func.func @grid(%q: tensor<1x1x16384x64xf16>, %o: tensor<1x1x16384x64xf16>) -> t
 // query tile; a previous tiling is replaced.
 // CPU-LABEL: func.func @flat
 // CPU: tiling = #attn.tiling<query = [16], key = [16]>
+// The wgmma kernel halves the key tile for D > 128 (shared memory).
 // SM90-LABEL: func.func @flat
-// SM90: tiling = #attn.tiling<query = [64], key = [128]>
+// SM90: tiling = #attn.tiling<query = [128], key = [64]>
+// SM90D-LABEL: func.func @flat
+// SM90D: tiling = #attn.tiling<query = [128], key = [64]>
 // The mma.sync kernel also halves the key tile for D = 256 (registers).
 // SM80-LABEL: func.func @flat
 // SM80: tiling = #attn.tiling<query = [64], key = [32]>
@@ -71,6 +76,8 @@ func.func @grid3d(%q: tensor<1x2x512x32xf16>, %o: tensor<1x2x512x32xf16>) -> ten
 // SM90: tiling = #attn.tiling<query = [128], key = [128]>
 // SM80-LABEL: func.func @integer_qk
 // SM80: tiling = #attn.tiling<query = [64], key = [128]>
+// SM90D-LABEL: func.func @integer_qk
+// SM90D: tiling = #attn.tiling<query = [64], key = [128]>
 // SMEM-LABEL: func.func @integer_qk
 // SMEM: tiling = #attn.tiling<query = [64], key = [64]>
 // OVERRIDE-LABEL: func.func @integer_qk
@@ -86,6 +93,8 @@ func.func @integer_qk(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x128xf16>
 
 // SM80-LABEL: func.func @float_qk
 // SM80: tiling = #attn.tiling<query = [128], key = [64]>
+// SM90D-LABEL: func.func @float_qk
+// SM90D: tiling = #attn.tiling<query = [128], key = [64]>
 func.func @float_qk(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x128xf16>) -> tensor<1x1x1000x128xf16> {
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x1000x128xf16>, tensor<1x1x1000x128xf16>, tensor<1x1x1000x128xf16>)
          outs(%o : tensor<1x1x1000x128xf16>) precision = #attn.precision<pv = f16>

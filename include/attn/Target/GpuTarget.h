@@ -79,8 +79,9 @@ struct GpuTarget {
   bool hasWgmma() const { return supports(MmaFamily::Wgmma); }
   bool hasTcgen05() const { return supports(MmaFamily::Tcgen05); }
   /// The family a kernel uses when none is requested: the best supported
-  /// one whose engine exists.
-  MmaFamily defaultFamily() const;
+  /// one whose engine exists for the op's precision (`defaultPrecision`:
+  /// 16-bit Q.K and P.V with f32 accumulation, no precision attribute).
+  MmaFamily defaultFamily(bool defaultPrecision = true) const;
 };
 
 /// Every chip attn compiles for, in the order of their capability.
@@ -93,6 +94,9 @@ std::string listGpuTargets();
 /// Whether the GPU backend has an MMA engine for `family` (the one place to
 /// update when an engine lands; the backend checks it against its engines).
 bool isMmaFamilyImplemented(MmaFamily family);
+/// Whether that engine also runs the quantized precisions (SEMANTICS.md
+/// section 3); a chip's default family skips engines that do not.
+bool isMmaFamilyQuantized(MmaFamily family);
 
 /// The tile sizes a kernel of `family` starts from for head dim `headDim`
 /// (dynamic: the small-head sizes): register-bound for warp-level MMAs.

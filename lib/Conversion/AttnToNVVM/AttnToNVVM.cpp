@@ -46,9 +46,10 @@ void mlir::attn::loadAttnToNVVMDialects(MLIRContext *context) {
 }
 
 FailureOr<MmaFamily>
-mlir::attn::selectMmaFamily(Operation *op, const GpuKernelOptions &options) {
+mlir::attn::selectMmaFamily(AttentionOp op, const GpuKernelOptions &options) {
   const GpuTarget &target = *options.target;
-  MmaFamily family = options.family.value_or(target.defaultFamily());
+  MmaFamily family = options.family.value_or(
+      target.defaultFamily(/*defaultPrecision=*/!op.getPrecisionAttr()));
   if (!target.supports(family))
     return op->emitError() << "attn-lower-to-gpu: kernel = "
                            << stringifyMmaFamily(family) << " is not an MMA "
@@ -59,6 +60,21 @@ mlir::attn::selectMmaFamily(Operation *op, const GpuKernelOptions &options) {
            << " kernels for " << target.chip
            << " are not implemented yet; kernel = mma_sync runs the "
               "warp-level kernel on this chip";
+  if (options.family)
+    return family;
+  // A defaulted family whose engine refuses the op's tiles or head dims
+  // falls back to the warp-level kernel every chip runs (the manifest and
+  // the Python API name the family that was compiled).
+  if (family != MmaFamily::MmaSync) {
+    ScopedDiagnosticHandler silence(op->getContext(),
+                                    [](Diagnostic &) { return success(); });
+    FailureOr<KernelPrecision> precision = checkSupported(op, target);
+    KernelShape shape =
+        getKernelShape(op, family, options.stages, options.warpRows);
+    if (failed(precision) ||
+        failed(verifyKernelShape(family, op, shape, *precision)))
+      return MmaFamily::MmaSync;
+  }
   return family;
 }
 

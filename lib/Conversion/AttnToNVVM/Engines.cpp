@@ -8,8 +8,9 @@
 
 #include "Engines.h"
 
-#include "MmaSync/CpAsyncPipeline.h"
+#include "Common/CpAsyncPipeline.h"
 #include "MmaSync/MmaSyncEngine.h"
+#include "Wgmma/WgmmaEngine.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -22,6 +23,7 @@ std::unique_ptr<MmaEngine> mlir::attn::detail::createMmaEngine(
   case MmaFamily::MmaSync:
     return std::make_unique<MmaSyncEngine>(b, loc, signature, context);
   case MmaFamily::Wgmma:
+    return std::make_unique<WgmmaEngine>(b, loc, signature, context);
   case MmaFamily::Tcgen05:
     return nullptr;
   }
@@ -34,9 +36,10 @@ std::unique_ptr<TilePipeline> mlir::attn::detail::createTilePipeline(
     MmaEngine &engine) {
   switch (family) {
   case MmaFamily::MmaSync:
+  // The wgmma engine reads cp.async stages until the TMA pipeline lands.
+  case MmaFamily::Wgmma:
     return std::make_unique<CpAsyncPipeline>(b, loc, signature, context,
                                              engine);
-  case MmaFamily::Wgmma:
   case MmaFamily::Tcgen05:
     return nullptr;
   }
@@ -57,6 +60,7 @@ LogicalResult mlir::attn::detail::verifyKernelShape(
   case MmaFamily::MmaSync:
     return MmaSyncEngine::verify(op, shape, precision);
   case MmaFamily::Wgmma:
+    return WgmmaEngine::verify(op, shape, precision);
   case MmaFamily::Tcgen05:
     return op.emitOpError() << "attn-lower-to-gpu: no "
                             << stringifyMmaFamily(family) << " engine";

@@ -35,8 +35,10 @@ struct GpuKernelOptions {
 };
 
 /// The family `options` select, or a diagnostic on `op` when the chip
-/// lacks it or no engine implements it yet.
-FailureOr<MmaFamily> selectMmaFamily(Operation *op,
+/// lacks it or no engine implements it yet. With no family requested: the
+/// chip's default for the op's precision, or mma_sync where that default's
+/// engine refuses the op's tiles or head dims.
+FailureOr<MmaFamily> selectMmaFamily(AttentionOp op,
                                      const GpuKernelOptions &options);
 
 /// Loads the dialects whose ops lowerAttentionToGpu creates (arith, gpu,

@@ -413,6 +413,7 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   if (!pipeline)
     return op.emitOpError() << "attn-lower-to-gpu: no tile pipeline for "
                             << stringifyMmaFamily(family);
+  plan = SharedMemoryPlan(engine->stagedTileAlignment());
   softmax = std::make_unique<OnlineSoftmax>(b, loc, signature, ctx,
                                             engine->accumulatorLayout());
   if (failed(planSharedMemory()))
@@ -427,7 +428,8 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
     LLVM::GlobalOp::create(
         b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
         /*isConstant=*/false, LLVM::Linkage::External, kSharedMemorySymbol,
-        Attribute(), /*alignment=*/128, /*addrSpace=*/3);
+        Attribute(), /*alignment=*/std::max<int64_t>(128, plan.getAlignment()),
+        /*addrSpace=*/3);
   }
   createFunction(name, engine->numThreads());
   ctx.sharedBase = LLVM::AddressOfOp::create(

@@ -1,8 +1,8 @@
 //===- MmaEngine.h - the tensor-core half of an attention kernel -*- C++ -*-===//
 //
 // Private to AttnToNVVM: what the kernel skeleton asks of an instruction
-// family. One engine per family (MmaSync/ today; Wgmma/ and Tcgen05/ add
-// theirs): how many threads a query tile takes and which accumulator rows
+// family. One engine per family (MmaSync/ and Wgmma/; Tcgen05/ adds
+// its own): how many threads a query tile takes and which accumulator rows
 // and columns each holds, the shared-memory swizzle of staged tiles,
 // S = Q K^T, the O accumulator (rescale, P V, two-level sums, read-out) and
 // the V layout the pre-kernels must produce. Each engine also has static
@@ -63,10 +63,16 @@ public:
   /// results (the LSE).
   virtual Value isRowLeader() = 0;
   /// Byte offset, relative to a staged tile, of 16-byte chunk `chunk` of
-  /// row `row` of a tile whose rows have `rowChunks` chunks: the layout
+  /// row `row` of a tile of `rows` rows of `rowChunks` chunks: the layout
   /// the pipeline writes and the engine reads.
-  virtual Value stagedChunkOffset(int64_t rowChunks, Value row,
+  virtual Value stagedChunkOffset(int64_t rows, int64_t rowChunks, Value row,
                                   Value chunk) = 0;
+  /// The alignment (bytes) of every staged tile in shared memory.
+  virtual int64_t stagedTileAlignment() const { return 16; }
+  /// Whether the engine reads staged tiles through the async proxy
+  /// (wgmma), so that copies by ordinary stores or cp.async need a proxy
+  /// fence before it reads them.
+  virtual bool readsStagedTilesAsynchronously() const { return false; }
 
   /// Q has landed at `queryOffset` in shared memory, visible to every
   /// thread: keep what the engine wants of it (registers, descriptors).

@@ -102,6 +102,15 @@ inline Value log2Approx(OpBuilder &b, Location loc, Value x) {
       .getResult(0);
 }
 
+/// `fence.proxy.async.shared::cta`: this thread's generic-proxy writes to
+/// shared memory become visible to the async proxy (wgmma operands, bulk
+/// copies).
+inline void fenceProxyAsyncShared(OpBuilder &b, Location loc) {
+  NVVM::FenceProxyOp::create(
+      b, loc, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+}
+
 /// `fma.rn.f32`: a * b + c in one rounding.
 inline Value fma(OpBuilder &b, Location loc, Value x, Value y, Value z) {
   return LLVM::FMAOp::create(b, loc, x, y, z);

@@ -26,12 +26,15 @@ namespace attn {
 namespace detail {
 
 /// Dynamic shared memory of a kernel as regions in order, each one tile per
-/// stage.
+/// stage, every tile starting at a multiple of the plan's alignment.
 class SharedMemoryPlan {
 public:
-  /// Appends a region of `stages` copies of `bytesPerStage`; returns its
-  /// index.
+  explicit SharedMemoryPlan(int64_t alignment = 16) : alignment(alignment) {}
+
+  /// Appends a region of `stages` copies of `bytesPerStage` (rounded up to
+  /// the alignment); returns its index.
   unsigned addRegion(int64_t bytesPerStage, int64_t stages) {
+    bytesPerStage = llvm::alignTo(bytesPerStage, alignment);
     regions.push_back({totalBytes, bytesPerStage, stages});
     totalBytes += bytesPerStage * stages;
     return regions.size() - 1;
@@ -41,8 +44,10 @@ public:
     return regions[region].bytesPerStage;
   }
   int64_t size() const { return totalBytes; }
+  int64_t getAlignment() const { return alignment; }
 
 private:
+  int64_t alignment;
   struct Region {
     int64_t start, bytesPerStage, stages;
   };

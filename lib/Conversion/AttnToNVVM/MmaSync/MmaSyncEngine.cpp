@@ -135,8 +135,13 @@ Value MmaSyncEngine::isRowLeader() {
   return cmp(arith::CmpIPredicate::eq, rem(ctx.lane, 4), idx(0));
 }
 
-Value MmaSyncEngine::stagedChunkOffset(int64_t rowChunks, Value row,
-                                       Value chunk) {
+Value MmaSyncEngine::stagedChunkOffset(int64_t /*rows*/, int64_t rowChunks,
+                                       Value row, Value chunk) {
+  return swizzledChunkOffset(rowChunks, row, chunk);
+}
+
+Value MmaSyncEngine::swizzledChunkOffset(int64_t rowChunks, Value row,
+                                         Value chunk) {
   // Chunk c of row r goes to chunk c ^ (r & mask): the 8 rows of an
   // ldmatrix phase and the chunks of one row each hit all 32 banks. The
   // mask stays below the largest power of two dividing the row's chunks
@@ -153,7 +158,7 @@ std::array<Value, 4> MmaSyncEngine::loadSharedB(Value tileOffset,
                                                 int64_t rowChunks, Value row,
                                                 Value chunk, bool transpose) {
   Value ptr = sharedAt(ctx.sharedBase,
-                       add(tileOffset, stagedChunkOffset(rowChunks, row, chunk)));
+                       add(tileOffset, swizzledChunkOffset(rowChunks, row, chunk)));
   return nb::loadMatrixX4(b, loc, ptr, transpose);
 }
 
@@ -169,7 +174,7 @@ std::array<Value, 4> MmaSyncEngine::loadQueryFragment(int64_t mt,
   return nb::loadMatrixX4(
       b, loc,
       sharedAt(ctx.sharedBase,
-               add(queryOffset, stagedChunkOffset(chunks, row, chunk))),
+               add(queryOffset, swizzledChunkOffset(chunks, row, chunk))),
       /*transpose=*/false);
 }
 

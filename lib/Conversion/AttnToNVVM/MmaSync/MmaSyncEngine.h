@@ -44,7 +44,8 @@ public:
   FragmentPlacement placeThread() override;
   Value columnOffset() override;
   Value isRowLeader() override;
-  Value stagedChunkOffset(int64_t rowChunks, Value row, Value chunk) override;
+  Value stagedChunkOffset(int64_t rows, int64_t rowChunks, Value row,
+                          Value chunk) override;
   void loadQuery(Value queryOffset) override;
   Fragment computeScores(Value keyOffset) override;
   SmallVector<Value> initOutput() override;
@@ -59,6 +60,9 @@ public:
   ValueOperandLayout valueLayout() const override;
 
 private:
+  /// The staged layout: rows one after another, chunks XOR-swizzled by the
+  /// row (the number of rows does not matter).
+  Value swizzledChunkOffset(int64_t rowChunks, Value row, Value chunk);
   /// The B fragments one ldmatrix.x4 reads at (row, chunk) of the staged
   /// tile at `tileOffset`.
   std::array<Value, 4> loadSharedB(Value tileOffset, int64_t rowChunks,

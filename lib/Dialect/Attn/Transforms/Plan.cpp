@@ -86,7 +86,6 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
             << listGpuTargets();
         return signalPassFailure();
       }
-      family = gpuTarget->defaultFamily();
       if (!kernel.empty()) {
         std::optional<MmaFamily> requested = symbolizeMmaFamily(kernel);
         if (!requested || !gpuTarget->supports(*requested)) {
@@ -95,7 +94,7 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
               << target << " executes";
           return signalPassFailure();
         }
-        family = *requested;
+        requestedFamily = *requested;
       }
     } else if (!kernel.empty()) {
       getOperation()->emitError()
@@ -122,6 +121,12 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
 
   LogicalResult plan(AttentionOp op) {
     bool gpu = gpuTarget != nullptr;
+    // The lowering's rule (GpuTarget::defaultFamily): a precision attribute
+    // keeps the chip's default among the families that quantize.
+    MmaFamily family =
+        !gpu ? MmaFamily::MmaSync
+             : requestedFamily.value_or(
+                   gpuTarget->defaultFamily(!op.getPrecisionAttr()));
     TileSizes sizes =
         gpu ? getDefaultTiles(family, op.getHeadDim()) : kCpuTiles;
     SmallVector<int64_t> grid = op.getTokenGrid();
@@ -188,6 +193,6 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
   }
 
   const GpuTarget *gpuTarget = nullptr;
-  MmaFamily family = MmaFamily::MmaSync;
+  std::optional<MmaFamily> requestedFamily;
 };
 } // namespace

@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_CPASYNCINTRINSICS_H
-#define ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_CPASYNCINTRINSICS_H
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_CPASYNCINTRINSICS_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_CPASYNCINTRINSICS_H
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/Builders.h"
@@ -42,4 +42,4 @@ inline void waitAsyncGroups(OpBuilder &b, Location loc, int64_t pending) {
 } // namespace attn
 } // namespace mlir
 
-#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_CPASYNCINTRINSICS_H
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_CPASYNCINTRINSICS_H

@@ -1,16 +1,17 @@
 //===- CpAsyncPipeline.h - cp.async stages of K and V -----------*- C++ -*-===//
 //
-// Private to AttnToNVVM: the load pipeline of the mma.sync kernels. Every
-// thread copies 16-byte chunks (rows) or 4-byte words with cp.async; tile
+// Private to AttnToNVVM: the load pipeline of the mma.sync kernels (and of
+// the wgmma kernels until their TMA pipeline lands; any chip from sm_80 on
+// runs it). Every thread copies 16-byte chunks (rows) or 4-byte words with cp.async; tile
 // i lands in stage i % S; one barrier per tile publishes it and ends every
 // read of the stage refilled next.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_CPASYNCPIPELINE_H
-#define ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_CPASYNCPIPELINE_H
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_CPASYNCPIPELINE_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_CPASYNCPIPELINE_H
 
-#include "../Common/TilePipeline.h"
+#include "TilePipeline.h"
 
 namespace mlir {
 namespace attn {
@@ -32,6 +33,9 @@ public:
                                   const TileCallbacks &callbacks) override;
 
 private:
+  /// Waits until at most `pendingGroups` copy groups are in flight and
+  /// publishes what landed to every thread (and to the engine's reads).
+  void publishLandedTile(int64_t pendingGroups);
   /// Emits `copy(first + tid)` for every round of the block's threads over
   /// `count` items, guarding the last round when it is partial.
   void forEachItem(int64_t count, function_ref<void(Value)> copy);
@@ -41,4 +45,4 @@ private:
 } // namespace attn
 } // namespace mlir
 
-#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_CPASYNCPIPELINE_H
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_COMMON_CPASYNCPIPELINE_H

@@ -3,6 +3,7 @@
 #include "CpAsyncPipeline.h"
 
 #include "CpAsyncIntrinsics.h"
+#include "NvvmIntrinsics.h"
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -53,7 +54,7 @@ void CpAsyncPipeline::copyRows(const TileGeometry &g, Value tile,
     nb::copyAsync(b, loc,
                   sharedAt(ctx.sharedBase,
                            add(sharedOffset,
-                               engine.stagedChunkOffset(rowChunks, row, chunk))),
+                               engine.stagedChunkOffset(g.tokens, rowChunks, row, chunk))),
                   src, kChunkBytes, bytes);
   });
 }
@@ -68,6 +69,16 @@ void CpAsyncPipeline::copyWords(
                   sharedAt(ctx.sharedBase, add(sharedOffset, mul(index, idx(4)))),
                   src, /*size=*/4, bytes);
   });
+}
+
+void CpAsyncPipeline::publishLandedTile(int64_t pendingGroups) {
+  nb::waitAsyncGroups(b, loc, pendingGroups);
+  // cp.async writes through the generic proxy; an engine that reads
+  // through the async proxy (wgmma) needs each thread's writes fenced
+  // before the barrier publishes them.
+  if (engine.readsStagedTilesAsynchronously())
+    nb::fenceProxyAsyncShared(b, loc);
+  gpu::BarrierOp::create(b, loc);
 }
 
 namespace {
@@ -141,8 +152,7 @@ CpAsyncPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
     nb::commitAsyncGroup(b, loc);
   }
   // Q (group 0) has landed.
-  nb::waitAsyncGroups(b, loc, inFlight - 1);
-  gpu::BarrierOp::create(b, loc);
+  publishLandedTile(inFlight - 1);
   callbacks.queryLanded();
 
   // Loop state: the kernel's, then the slots of tiles i .. i + S - 2.
@@ -159,8 +169,7 @@ CpAsyncPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
     Value position = loop.getInductionVar();
     Value stage = rem(position, stages);
     ValueRange iterArgs = loop.getRegionIterArgs();
-    nb::waitAsyncGroups(b, loc, inFlight - 1);
-    gpu::BarrierOp::create(b, loc);
+    publishLandedTile(inFlight - 1);
     Value nextPosition = add(position, idx(inFlight));
     TileSlot loaded = loadIfKept(nextPosition, rem(nextPosition, stages));
     nb::commitAsyncGroup(b, loc);

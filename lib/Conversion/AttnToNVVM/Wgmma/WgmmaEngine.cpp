@@ -1,0 +1,267 @@
+//===- WgmmaEngine.cpp - the warpgroup wgmma engine (sm_90a) --------------===//
+//
+// Fragment layouts: docs/design/FragmentLayouts.md (the wgmma m64nN
+// accumulator is mma.sync's C layout with rows + 16 (warp % 4), and P's
+// register A operand is packed from it as mma.sync's is). Descriptor
+// encodings: docs/design/WgmmaKernel.md, each checked on an H100 by
+// utils/probes/wgmma_value_layout.cu.
+//
+//===----------------------------------------------------------------------===//
+
+#include "WgmmaEngine.h"
+
+#include "WgmmaIntrinsics.h"
+
+#include "../Common/NvvmIntrinsics.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::detail;
+namespace nb = mlir::attn::nvvm_builders;
+
+/// Query rows of one warpgroup (the M of wgmma).
+static constexpr int64_t kWarpgroupRows = 64;
+static constexpr int64_t kWarpgroupThreads = 128;
+/// Bytes of one swizzled chunk, and of the widest swizzle (and TMA box
+/// row) wgmma reads.
+static constexpr int64_t kChunkBytes = 16;
+static constexpr int64_t kMaxSwizzleBytes = 128;
+/// Bytes of the K dimension one 16-bit k16 step reads.
+static constexpr int64_t kStepBytes = 32;
+
+/// The swizzle span of a staged tile's rows: 32, 64 or 128 bytes (wider
+/// rows are slabs of 128).
+static int64_t swizzleBytes(int64_t rowBytes) {
+  return std::min(rowBytes, kMaxSwizzleBytes);
+}
+
+static bool isStageableRow(int64_t rowBytes) {
+  return rowBytes == 32 || rowBytes == 64 ||
+         (rowBytes > 0 && rowBytes % kMaxSwizzleBytes == 0);
+}
+
+WgmmaEngine::WgmmaEngine(OpBuilder &b, Location loc,
+                         const KernelSignature &signature,
+                         AttentionKernelContext &context)
+    : MmaEngine(b, loc, signature, context),
+      fragmentLayout{/*rowSlots=*/2, /*chunkColumns=*/8,
+                     /*columnsPerThread=*/2, /*rowPeerLanes=*/{1, 2}} {}
+
+LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
+                                  const KernelPrecision &precision) {
+  int64_t queryTokens = 1, keyTokens = 1;
+  for (int64_t s : shape.queryShape)
+    queryTokens *= s;
+  for (int64_t s : shape.keyShape)
+    keyTokens *= s;
+  auto refuse = [&]() {
+    return op.emitOpError() << "attn-lower-to-gpu: the wgmma kernel ";
+  };
+  if (precision.quantizedQK() || precision.fp8Value() ||
+      precision.roundedValue ||
+      precision.accumulation != Accumulation::F32)
+    return refuse() << "runs 16-bit Q.K and P.V with f32 accumulation only "
+                       "so far; kernel = mma_sync runs this precision";
+  if (shape.stages < 2 || shape.stages > 4)
+    return refuse() << "takes stages = 2, 3 or 4, got " << shape.stages;
+  if (shape.warpRows != 16)
+    return refuse() << "takes no warp-rows option (a warpgroup holds 64 "
+                       "query rows), got warp-rows = "
+                    << shape.warpRows;
+  if (queryTokens % kWarpgroupRows != 0 || queryTokens > 192)
+    return refuse() << "needs query tiles of 64, 128 or 192 tokens (one "
+                       "warpgroup per 64 rows), got "
+                    << queryTokens;
+  if (keyTokens % 16 != 0 || keyTokens > 256)
+    return refuse() << "needs key tiles of a multiple of 16 tokens of at "
+                       "most 256, got "
+                    << keyTokens;
+  for (auto [name, dim] : {std::pair<StringRef, int64_t>{"D", op.getHeadDim()},
+                           {"Dv", op.getValueHeadDim()}})
+    if (!isStageableRow(dim * 2) || dim > 256)
+      return refuse() << "needs " << name
+                      << " in {16, 32, 64, 128, 192, 256} (rows of 32 or 64 "
+                         "bytes or 128-byte slabs), got "
+                      << name << " = " << dim;
+  return success();
+}
+
+int64_t WgmmaEngine::numThreads() const {
+  return ctx.queries.tokens / kWarpgroupRows * kWarpgroupThreads;
+}
+
+int64_t WgmmaEngine::minimumRegisters() const {
+  // O (Dv / 2 f32), S of one key tile (keys / 2 f32) and P's A registers
+  // (keys / 4 b32) per thread.
+  return ctx.valueDim / 2 + ctx.keys.tokens / 2 + ctx.keys.tokens / 4;
+}
+
+int64_t WgmmaEngine::stagedTileAlignment() const {
+  // A 128-byte swizzle repeats every 8 rows of 128 bytes; descriptors
+  // assume tiles start on that period (matrix base offset 0).
+  return 8 * kMaxSwizzleBytes;
+}
+
+Value WgmmaEngine::warpgroup() {
+  return div(ctx.tid, kWarpgroupThreads);
+}
+
+FragmentPlacement WgmmaEngine::placeThread() {
+  // Warpgroup w's rows are 64 w + 16 (warp % 4) + g (+ 8): 16 warp + g.
+  FragmentPlacement placement;
+  Value g = div(ctx.lane, 4);
+  for (int64_t slot = 0; slot < fragmentLayout.rowSlots; ++slot)
+    placement.rows.push_back(add(mul(ctx.warp, idx(16)), add(g, idx(8 * slot))));
+  return placement;
+}
+
+Value WgmmaEngine::columnOffset() { return mul(rem(ctx.lane, 4), idx(2)); }
+
+Value WgmmaEngine::isRowLeader() {
+  return cmp(arith::CmpIPredicate::eq, rem(ctx.lane, 4), idx(0));
+}
+
+Value WgmmaEngine::stagedChunkOffset(int64_t rows, int64_t rowChunks,
+                                     Value row, Value chunk) {
+  // Slab s = chunk / (span / 16) holds [rows][span]; chunk c of row r sits
+  // at c ^ ((r * span / 128) % (span / 16)), the address bits 4.. XOR bits
+  // 7.. pattern of the TMA's and wgmma's swizzle modes.
+  int64_t span = swizzleBytes(rowChunks * kChunkBytes);
+  int64_t spanChunks = span / kChunkBytes;
+  Value slab = div(chunk, spanChunks);
+  Value within = rem(chunk, spanChunks);
+  Value phase = rem(div(mul(row, idx(span)), kMaxSwizzleBytes), spanChunks);
+  Value physical = arith::XOrIOp::create(b, loc, within, phase);
+  return add(mul(slab, idx(rows * span)),
+             add(mul(row, idx(span)), mul(physical, idx(kChunkBytes))));
+}
+
+Value WgmmaEngine::tileDescriptor(Value tileOffset, int64_t rows,
+                                  int64_t rowBytes, bool mnMajor) {
+  // Bits 0-13: start address / 16; 16-29: leading byte offset / 16; 32-45:
+  // stride byte offset / 16; 62-63: swizzle (1: 128 B, 2: 64 B, 3: 32 B).
+  // K-major: the stride is the 8-row period (the leading offset is unused
+  // under a swizzle). MN-major: the stride is still the 8-row (K) period,
+  // the leading offset the step between slabs (MN atoms).
+  int64_t span = swizzleBytes(rowBytes);
+  int64_t swizzleMode = span == 128 ? 1 : span == 64 ? 2 : 3;
+  int64_t leading = mnMajor ? rows * span : kChunkBytes;
+  int64_t stride = 8 * span;
+  uint64_t fixed = (static_cast<uint64_t>(leading >> 4) << 16) |
+                   (static_cast<uint64_t>(stride >> 4) << 32) |
+                   (static_cast<uint64_t>(swizzleMode) << 62);
+  Type i64 = b.getI64Type();
+  Value address = LLVM::PtrToIntOp::create(
+      b, loc, i64, sharedAt(ctx.sharedBase, tileOffset));
+  auto c64 = [&](uint64_t v) {
+    return arith::ConstantIntOp::create(b, loc, i64, static_cast<int64_t>(v));
+  };
+  Value start = arith::ShRUIOp::create(
+      b, loc, arith::AndIOp::create(b, loc, address, c64(0x3FFFF)), c64(4));
+  return arith::OrIOp::create(b, loc, start, c64(fixed));
+}
+
+Value WgmmaEngine::addToDescriptor(OpBuilder &b, Location loc,
+                                   Value descriptor, int64_t byteOffset) {
+  // The start address field is the low 14 bits and shared addresses stay
+  // below 2^18 bytes, so adding offset / 16 never carries out of it.
+  if (byteOffset == 0)
+    return descriptor;
+  return arith::AddIOp::create(
+      b, loc, descriptor,
+      arith::ConstantIntOp::create(b, loc, b.getI64Type(), byteOffset >> 4));
+}
+
+void WgmmaEngine::loadQuery(Value queryOffset) {
+  // This warpgroup's 64 rows of every slab.
+  int64_t span = swizzleBytes(ctx.qkRowBytes);
+  queryDescriptor = tileDescriptor(
+      add(queryOffset, mul(warpgroup(), idx(kWarpgroupRows * span))),
+      ctx.queries.tokens, ctx.qkRowBytes, /*mnMajor=*/false);
+}
+
+Fragment WgmmaEngine::computeScores(Value keyOffset) {
+  // S = Q K^T: one m64nNk16 per 32 bytes of D, N = the key tile.
+  int64_t keys = ctx.keys.tokens;
+  int64_t span = swizzleBytes(ctx.qkRowBytes);
+  Value keyDescriptor =
+      tileDescriptor(keyOffset, keys, ctx.qkRowBytes, /*mnMajor=*/false);
+  StringRef type = ctx.elementType.isBF16() ? "bf16" : "f16";
+  nb::wgmmaFence(b, loc);
+  SmallVector<Value> scores;
+  for (int64_t kk = 0; kk < ctx.qkRowBytes / kStepBytes; ++kk) {
+    int64_t slab = kk * kStepBytes / span, within = kk * kStepBytes % span;
+    Value a = addToDescriptor(b, loc, queryDescriptor,
+                              slab * ctx.queries.tokens * span + within);
+    Value bDesc =
+        addToDescriptor(b, loc, keyDescriptor, slab * keys * span + within);
+    scores = nb::wgmmaF32(b, loc, keys, type, a, bDesc, /*transposeB=*/false,
+                          scores);
+  }
+  nb::wgmmaCommit(b, loc);
+  Fragment fragment;
+  fragment.numChunks = fragmentLayout.numChunks(keys);
+  fragment.values = nb::wgmmaWait(b, loc, scores);
+  return fragment;
+}
+
+SmallVector<Value> WgmmaEngine::initOutput() {
+  return SmallVector<Value>(
+      fragmentLayout.numChunks(ctx.valueDim) * fragmentLayout.elementsPerChunk(),
+      f32(0));
+}
+
+void WgmmaEngine::rescaleOutput(MutableArrayRef<Value> output, int64_t slot,
+                                Value alpha) {
+  for (int64_t n = 0; n < fragmentLayout.numChunks(ctx.valueDim); ++n)
+    for (int64_t c = 0; c < fragmentLayout.columnsPerThread; ++c) {
+      Value &o = output[fragmentLayout.index(n, slot, c)];
+      o = mulF(o, alpha);
+    }
+}
+
+void WgmmaEngine::accumulateValues(MutableArrayRef<Value> output,
+                                   const Fragment &p, Value valueOffset) {
+  // O += P V: per 16 keys, P's A registers are the S accumulator of two n8
+  // chunks (rows g, g + 8; keys 2t.. and 8 + 2t..), V's 16 rows are read
+  // MN-major (N = Dv over its slabs).
+  int64_t valueRowBytes = ctx.valueDim * 2;
+  int64_t span = swizzleBytes(valueRowBytes);
+  Value valueDescriptor = tileDescriptor(valueOffset, ctx.keys.tokens,
+                                         valueRowBytes, /*mnMajor=*/true);
+  StringRef type = ctx.pvType.isBF16() ? "bf16" : "f16";
+  SmallVector<Value> aRegisters;
+  for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk) {
+    auto element = [&](int64_t chunk, int64_t slot, int64_t c) {
+      return p.at(fragmentLayout, chunk, slot, c);
+    };
+    for (int64_t half = 0; half < 2; ++half)
+      for (int64_t slot = 0; slot < 2; ++slot)
+        aRegisters.push_back(nb::packPair(b, loc, ctx.pvType,
+                                          element(2 * kk + half, slot, 0),
+                                          element(2 * kk + half, slot, 1)));
+  }
+  nb::wgmmaFence(b, loc);
+  SmallVector<Value> acc(output.begin(), output.end());
+  for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk)
+    acc = nb::wgmmaF32(
+        b, loc, ctx.valueDim, type,
+        ArrayRef<Value>(aRegisters).slice(4 * kk, 4),
+        addToDescriptor(b, loc, valueDescriptor, 16 * kk * span),
+        /*transposeB=*/true, acc);
+  nb::wgmmaCommit(b, loc);
+  llvm::copy(nb::wgmmaWait(b, loc, acc, aRegisters), output.begin());
+}
+
+void WgmmaEngine::addOutput(MutableArrayRef<Value> output,
+                            ArrayRef<Value> tile) {
+  for (auto [o, t] : llvm::zip_equal(output, tile))
+    o = addF(o, t);
+}
+
+Fragment WgmmaEngine::readOutput(ValueRange output) {
+  Fragment o;
+  o.numChunks = fragmentLayout.numChunks(ctx.valueDim);
+  o.values.assign(output.begin(), output.end());
+  return o;
+}

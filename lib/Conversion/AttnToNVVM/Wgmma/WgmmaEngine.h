@@ -1,0 +1,78 @@
+//===- WgmmaEngine.h - the warpgroup wgmma engine (sm_90a) ------*- C++ -*-===//
+//
+// Private to AttnToNVVM: the MMA engine of sm_90a. One warpgroup (128
+// threads) per 64 query rows; S = Q K^T by wgmma m64nNk16 with both
+// operands read from shared memory through descriptors (N = the key tile),
+// O += P V by wgmma with P in registers (the S accumulator converted in
+// place) and V read MN-major from shared memory (N = Dv). Staged tiles are
+// stored as the TMA's swizzled boxes are: columns in slabs of at most 128
+// bytes, each slab [rows][slab bytes] with 16-byte chunks XOR-swizzled by
+// the row (docs/design/WgmmaKernel.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_WGMMA_WGMMAENGINE_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_WGMMA_WGMMAENGINE_H
+
+#include "../Common/MmaEngine.h"
+
+namespace mlir {
+namespace attn {
+namespace detail {
+
+class WgmmaEngine : public MmaEngine {
+public:
+  WgmmaEngine(OpBuilder &b, Location loc, const KernelSignature &signature,
+              AttentionKernelContext &context);
+
+  /// The family's rules for tiles, head dims and precisions.
+  static LogicalResult verify(AttentionOp op, const KernelShape &shape,
+                              const KernelPrecision &precision);
+
+  int64_t numThreads() const override;
+  int64_t minimumRegisters() const override;
+  const FragmentLayout &accumulatorLayout() const override {
+    return fragmentLayout;
+  }
+  int64_t stagedTileAlignment() const override;
+  bool readsStagedTilesAsynchronously() const override { return true; }
+  FragmentPlacement placeThread() override;
+  Value columnOffset() override;
+  Value isRowLeader() override;
+  Value stagedChunkOffset(int64_t rows, int64_t rowChunks, Value row,
+                          Value chunk) override;
+  void loadQuery(Value queryOffset) override;
+  Fragment computeScores(Value keyOffset) override;
+  SmallVector<Value> initOutput() override;
+  void rescaleOutput(MutableArrayRef<Value> output, int64_t slot,
+                     Value alpha) override;
+  void accumulateValues(MutableArrayRef<Value> output,
+                        const Fragment &probabilities,
+                        Value valueOffset) override;
+  void addOutput(MutableArrayRef<Value> output,
+                 ArrayRef<Value> tile) override;
+  Fragment readOutput(ValueRange output) override;
+  ValueOperandLayout valueLayout() const override {
+    return ValueOperandLayout::KeyMajor;
+  }
+
+private:
+  /// The wgmma shared-memory descriptor of the staged tile at byte offset
+  /// `tileOffset` (a run-time value), with the layout's fixed fields for
+  /// tiles of `rows` rows of `rowBytes`; `byteOffset` (static) is added to
+  /// its start address.
+  Value tileDescriptor(Value tileOffset, int64_t rows, int64_t rowBytes,
+                       bool mnMajor);
+  static Value addToDescriptor(OpBuilder &b, Location loc, Value descriptor,
+                               int64_t byteOffset);
+  Value warpgroup();
+
+  FragmentLayout fragmentLayout;
+  Value queryDescriptor;
+};
+
+} // namespace detail
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_WGMMA_WGMMAENGINE_H

@@ -1,0 +1,130 @@
+//===- WgmmaIntrinsics.h - warpgroup MMA instructions -----------*- C++ -*-===//
+//
+// Private to AttnToNVVM: sm_90a's warpgroup-level `wgmma.mma_async` and its
+// fences, as inline PTX. NVVM 22 has no register-A form, and its wait does
+// not carry data (LLVM may move uses of the results above it): the wait here
+// takes the accumulators and returns them, so every use depends on it, and
+// keeps register-A operands alive until the products that read them are
+// done (docs/design/WgmmaKernel.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_WGMMA_WGMMAINTRINSICS_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_WGMMA_WGMMAINTRINSICS_H
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/FormatVariadic.h"
+
+namespace mlir {
+namespace attn {
+namespace nvvm_builders {
+
+/// An inline PTX statement with side effects returning `resultCount` f32
+/// values (none: no result).
+inline SmallVector<Value> inlinePtxF32(OpBuilder &b, Location loc,
+                                       StringRef ptx, StringRef constraints,
+                                       ValueRange operands,
+                                       int64_t resultCount) {
+  Type f32 = b.getF32Type();
+  Type resultType =
+      resultCount == 0
+          ? Type()
+          : (resultCount == 1
+                 ? f32
+                 : LLVM::LLVMStructType::getLiteral(
+                       b.getContext(), SmallVector<Type>(resultCount, f32)));
+  auto asmOp = LLVM::InlineAsmOp::create(
+      b, loc, resultType ? TypeRange(resultType) : TypeRange(), operands, ptx,
+      constraints, /*has_side_effects=*/true, /*is_align_stack=*/false,
+      LLVM::tailcallkind::TailCallKind::None,
+      LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+      ArrayAttr());
+  SmallVector<Value> results;
+  if (resultCount == 1)
+    results.push_back(asmOp.getResult(0));
+  for (int64_t i = 0; resultCount > 1 && i < resultCount; ++i)
+    results.push_back(
+        LLVM::ExtractValueOp::create(b, loc, asmOp.getResult(0), i));
+  return results;
+}
+
+/// `{$first, ..., $first+count-1}`.
+inline std::string ptxRegisterList(int64_t first, int64_t count) {
+  std::string text = "{";
+  for (int64_t i = 0; i < count; ++i)
+    text += (i ? ", $" : "$") + std::to_string(first + i);
+  return text + "}";
+}
+
+/// `wgmma.fence.sync.aligned`: register writes of the accumulators and A
+/// operands are ordered before the next wgmma.
+inline void wgmmaFence(OpBuilder &b, Location loc) {
+  inlinePtxF32(b, loc, "wgmma.fence.sync.aligned;", "", {}, 0);
+}
+
+/// `wgmma.commit_group.sync.aligned`.
+inline void wgmmaCommit(OpBuilder &b, Location loc) {
+  inlinePtxF32(b, loc, "wgmma.commit_group.sync.aligned;", "", {}, 0);
+}
+
+/// `wgmma.wait_group.sync.aligned 0` that takes `accumulators` and returns
+/// them (uses depend on the wait) and reads `operands` (register A
+/// fragments live until the products that read them finish).
+inline SmallVector<Value> wgmmaWait(OpBuilder &b, Location loc,
+                                    ValueRange accumulators,
+                                    ValueRange operands = {}) {
+  int64_t n = accumulators.size();
+  std::string constraints;
+  for (int64_t i = 0; i < n; ++i)
+    constraints += (i ? ",=f" : "=f");
+  for (int64_t i = 0; i < n; ++i)
+    constraints += "," + std::to_string(i);
+  for (size_t i = 0; i < operands.size(); ++i)
+    constraints += ",r";
+  if (n == 0 && !constraints.empty())
+    constraints.erase(0, 1);
+  SmallVector<Value> inputs(accumulators.begin(), accumulators.end());
+  inputs.append(operands.begin(), operands.end());
+  return inlinePtxF32(b, loc, "wgmma.wait_group.sync.aligned 0;", constraints,
+                      inputs, n);
+}
+
+/// One `wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{type}.{type}`: D (n / 2
+/// f32 per thread) = A B + (accumulators, or 0 when empty). A is one i64
+/// shared-memory descriptor, or four b32 registers of 16-bit pairs; B is a
+/// shared-memory descriptor, MN-major when `transposeB`.
+inline SmallVector<Value> wgmmaF32(OpBuilder &b, Location loc, int64_t n,
+                                   StringRef type, ValueRange a,
+                                   Value descriptorB, bool transposeB,
+                                   ValueRange accumulators) {
+  int64_t outputs = n / 2;
+  bool registerA = a.size() == 4;
+  std::string aList = registerA ? ptxRegisterList(outputs, 4)
+                                : "$" + std::to_string(outputs);
+  int64_t bIndex = outputs + a.size();
+  // Scale-d is a predicate: 0 overwrites D, 1 accumulates.
+  std::string ptx = llvm::formatv(
+      "{{ .reg .pred p; setp.ne.b32 p, {0}, 0; "
+      "wgmma.mma_async.sync.aligned.m64n{1}k16.f32.{2}.{2} {3}, {4}, ${5}, p, "
+      "1, 1, {6}{7}; }",
+      accumulators.empty() ? 0 : 1, n, type, ptxRegisterList(0, outputs),
+      aList, bIndex, registerA ? "" : "0, ", transposeB ? 1 : 0);
+  std::string constraints;
+  for (int64_t i = 0; i < outputs; ++i)
+    constraints += (i ? ",=f" : "=f");
+  constraints += registerA ? ",r,r,r,r" : ",l";
+  constraints += ",l";
+  for (size_t i = 0; i < accumulators.size(); ++i)
+    constraints += "," + std::to_string(i);
+  SmallVector<Value> inputs(a.begin(), a.end());
+  inputs.push_back(descriptorB);
+  inputs.append(accumulators.begin(), accumulators.end());
+  return inlinePtxF32(b, loc, ptx, constraints, inputs, outputs);
+}
+
+} // namespace nvvm_builders
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_WGMMA_WGMMAINTRINSICS_H

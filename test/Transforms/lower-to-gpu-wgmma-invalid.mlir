@@ -1,0 +1,30 @@
+// What the wgmma kernel refuses when it is requested, and the mma.sync
+// fallback when sm_90a's default family is not requested.
+// RUN: attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a kernel=wgmma" -verify-diagnostics
+// RUN: attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a" | FileCheck %s --check-prefix=FALLBACK
+// RUN: not attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a kernel=wgmma warp-rows=32" 2>&1 | FileCheck %s --check-prefix=ROWS
+
+// ROWS: the wgmma kernel takes no warp-rows option (a warpgroup holds 64 query rows), got warp-rows = 32
+
+// The module's attributes print before its functions.
+// FALLBACK: attn.kernel_family = "mma_sync"
+// FALLBACK: func.func @quantized
+// FALLBACK: nvvm.mma.sync
+func.func @quantized(%q: memref<1x2x256x64xf16>, %o: memref<1x2x256x64xf16>) {
+  // expected-error @+1 {{the wgmma kernel runs 16-bit Q.K and P.V with f32 accumulation only so far; kernel = mma_sync runs this precision}}
+  attn.attention ins(%q, %q, %q : memref<1x2x256x64xf16>, memref<1x2x256x64xf16>, memref<1x2x256x64xf16>)
+    outs(%o : memref<1x2x256x64xf16>) precision = #attn.precision<sage1>
+    tiling = #attn.tiling<query = [128], key = [64]>
+  return
+}
+
+// -----
+
+// FALLBACK: attn.kernel_family = "mma_sync"
+// FALLBACK: func.func @small_query_tile
+func.func @small_query_tile(%q: memref<1x2x256x64xf16>, %o: memref<1x2x256x64xf16>) {
+  // expected-error @+1 {{the wgmma kernel needs query tiles of 64, 128 or 192 tokens (one warpgroup per 64 rows), got 32}}
+  attn.attention ins(%q, %q, %q : memref<1x2x256x64xf16>, memref<1x2x256x64xf16>, memref<1x2x256x64xf16>)
+    outs(%o : memref<1x2x256x64xf16>) tiling = #attn.tiling<query = [32], key = [64]>
+  return
+}
