@@ -43,6 +43,27 @@
 #define ATTN_MANIFEST_PARAM_I64 "i64"
 #define ATTN_MANIFEST_PARAM_I32 "i32"
 #define ATTN_MANIFEST_PARAM_F32 "f32"
+/* A 128-byte CUtensorMap passed by value (a TMA descriptor), which the
+ * launcher encodes per launch from other arguments: the param object has
+ * "tensor_map": {tensor, data_type, dims, strides, box, swizzle}. */
+#define ATTN_MANIFEST_PARAM_TENSOR_MAP "tensor_map"
+#define ATTN_MANIFEST_KEY_TENSOR_MAP "tensor_map"
+/* The ptr argument (tensor or scratch buffer) the map addresses. */
+#define ATTN_MANIFEST_KEY_TENSOR "tensor"
+/* Element type: bf16, f16 or u8. */
+#define ATTN_MANIFEST_KEY_DATA_TYPE "data_type"
+#define ATTN_MANIFEST_DATA_BF16 "bf16"
+#define ATTN_MANIFEST_DATA_F16 "f16"
+#define ATTN_MANIFEST_DATA_U8 "u8"
+/* Sizes per dimension, innermost first (rank 1 to 5), each a list of
+ * factors (their product; a factor is an integer or {arg[, ceil_div]}). */
+#define ATTN_MANIFEST_KEY_DIMS "dims"
+/* Byte strides of dimensions 1 .. rank-1, each a list of factors. */
+#define ATTN_MANIFEST_KEY_STRIDES "strides"
+/* The box one copy moves, innermost first (integers, 1 to 256). */
+#define ATTN_MANIFEST_KEY_BOX "box"
+/* Shared-memory swizzle in bytes: 0, 32, 64 or 128. */
+#define ATTN_MANIFEST_KEY_SWIZZLE "swizzle"
 
 /* A factor of a grid dimension or of a scratch size: an integer, or
  * {arg[, ceil_div]}. */
