@@ -25,6 +25,12 @@ public:
 
   FailureOr<Value> get(const KernelParam &param) {
     StringRef name = param.name;
+    // A TMA tensor map is encoded per launch by the launcher from the
+    // tensor's address, sizes and strides (the manifest describes it); the
+    // host IR passes a null placeholder and is not an executable launch of
+    // such kernels.
+    if (param.tensorMap)
+      return Value(LLVM::ZeroOp::create(b, loc, param.type));
     if (Value buffer = scratch.lookup(name))
       return pointer(buffer);
     if (name == ATTN_MANIFEST_ARG_BATCH)

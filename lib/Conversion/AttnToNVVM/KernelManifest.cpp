@@ -19,7 +19,10 @@ static constexpr StringLiteral kConstantKey = "constant";
 StringRef mlir::attn::getKernelModuleName() { return "attn_kernels"; }
 
 /// The manifest's name of a parameter type.
-static StringRef paramTypeName(Type type) {
+static StringRef paramTypeName(const KernelParam &param) {
+  if (param.tensorMap)
+    return ATTN_MANIFEST_PARAM_TENSOR_MAP;
+  Type type = param.type;
   if (isa<LLVM::LLVMPointerType>(type))
     return ATTN_MANIFEST_PARAM_PTR;
   if (type.isInteger(64))
@@ -34,6 +37,8 @@ static Type paramTypeNamed(MLIRContext *context, StringRef name) {
   Builder b(context);
   if (name == ATTN_MANIFEST_PARAM_PTR)
     return LLVM::LLVMPointerType::get(context, 1);
+  if (name == ATTN_MANIFEST_PARAM_TENSOR_MAP)
+    return LLVM::LLVMPointerType::get(context);
   if (name == ATTN_MANIFEST_PARAM_I64)
     return b.getI64Type();
   if (name == ATTN_MANIFEST_PARAM_I32)
@@ -64,14 +69,38 @@ static ArrayAttr factorsToAttribute(Builder &b, ArrayRef<GridFactor> product) {
   return b.getArrayAttr(factors);
 }
 
+static Attribute tensorMapToAttribute(Builder &b,
+                                      const TensorMapDescription &map) {
+  auto factorLists = [&](ArrayRef<SmallVector<GridFactor>> lists) {
+    SmallVector<Attribute> attrs;
+    for (const SmallVector<GridFactor> &list : lists)
+      attrs.push_back(factorsToAttribute(b, list));
+    return b.getArrayAttr(attrs);
+  };
+  return b.getDictionaryAttr({
+      b.getNamedAttr(ATTN_MANIFEST_KEY_TENSOR, b.getStringAttr(map.tensor)),
+      b.getNamedAttr(ATTN_MANIFEST_KEY_DATA_TYPE,
+                     b.getStringAttr(map.dataType)),
+      b.getNamedAttr(ATTN_MANIFEST_KEY_DIMS, factorLists(map.dims)),
+      b.getNamedAttr(ATTN_MANIFEST_KEY_STRIDES, factorLists(map.strides)),
+      b.getNamedAttr(ATTN_MANIFEST_KEY_BOX, b.getI64ArrayAttr(map.box)),
+      b.getNamedAttr(ATTN_MANIFEST_KEY_SWIZZLE,
+                     b.getI64IntegerAttr(map.swizzle)),
+  });
+}
+
 static Attribute launchToAttribute(Builder &b, const KernelLaunch &launch) {
   SmallVector<Attribute> grid;
   for (const auto &dim : launch.grid)
     grid.push_back(factorsToAttribute(b, dim));
   SmallVector<Attribute> params;
-  for (const KernelParam &p : launch.params)
-    params.push_back(b.getArrayAttr(
-        {b.getStringAttr(p.name), b.getStringAttr(paramTypeName(p.type))}));
+  for (const KernelParam &p : launch.params) {
+    SmallVector<Attribute> fields = {b.getStringAttr(p.name),
+                                     b.getStringAttr(paramTypeName(p))};
+    if (p.tensorMap)
+      fields.push_back(tensorMapToAttribute(b, *p.tensorMap));
+    params.push_back(b.getArrayAttr(fields));
+  }
   return b.getDictionaryAttr({
       b.getNamedAttr(ATTN_MANIFEST_KEY_NAME, b.getStringAttr(launch.name)),
       b.getNamedAttr(ATTN_MANIFEST_KEY_BLOCK,
@@ -113,6 +142,36 @@ static FailureOr<SmallVector<GridFactor>> factorsFromAttribute(Attribute attr) {
   return factors;
 }
 
+static FailureOr<TensorMapDescription>
+tensorMapFromAttribute(DictionaryAttr dict) {
+  auto tensor = dict.getAs<StringAttr>(ATTN_MANIFEST_KEY_TENSOR);
+  auto dataType = dict.getAs<StringAttr>(ATTN_MANIFEST_KEY_DATA_TYPE);
+  auto dims = dict.getAs<ArrayAttr>(ATTN_MANIFEST_KEY_DIMS);
+  auto strides = dict.getAs<ArrayAttr>(ATTN_MANIFEST_KEY_STRIDES);
+  auto box = dict.getAs<ArrayAttr>(ATTN_MANIFEST_KEY_BOX);
+  auto swizzle = dict.getAs<IntegerAttr>(ATTN_MANIFEST_KEY_SWIZZLE);
+  if (!tensor || !dataType || !dims || !strides || !box || !swizzle)
+    return failure();
+  TensorMapDescription map;
+  map.tensor = tensor.str();
+  map.dataType = dataType.str();
+  map.swizzle = swizzle.getInt();
+  for (auto [attrs, lists] : {std::pair{dims, &map.dims}, {strides, &map.strides}})
+    for (Attribute list : attrs) {
+      FailureOr<SmallVector<GridFactor>> factors = factorsFromAttribute(list);
+      if (failed(factors))
+        return failure();
+      lists->push_back(std::move(*factors));
+    }
+  for (Attribute entry : box) {
+    auto size = dyn_cast<IntegerAttr>(entry);
+    if (!size)
+      return failure();
+    map.box.push_back(size.getInt());
+  }
+  return map;
+}
+
 static FailureOr<KernelLaunch> launchFromAttribute(MLIRContext *context,
                                                    Attribute attr) {
   auto dict = dyn_cast<DictionaryAttr>(attr);
@@ -137,13 +196,25 @@ static FailureOr<KernelLaunch> launchFromAttribute(MLIRContext *context,
   }
   for (Attribute param : params) {
     auto pair = dyn_cast<ArrayAttr>(param);
-    if (!pair || pair.size() != 2 || !isa<StringAttr>(pair[0]) ||
+    if (!pair || pair.size() < 2 || !isa<StringAttr>(pair[0]) ||
         !isa<StringAttr>(pair[1]))
       return failure();
-    Type type = paramTypeNamed(context, cast<StringAttr>(pair[1]).getValue());
-    if (!type)
+    StringRef typeName = cast<StringAttr>(pair[1]).getValue();
+    Type type = paramTypeNamed(context, typeName);
+    bool isMap = typeName == ATTN_MANIFEST_PARAM_TENSOR_MAP;
+    if (!type || pair.size() != (isMap ? 3u : 2u))
       return failure();
-    launch.params.push_back({cast<StringAttr>(pair[0]).str(), type});
+    KernelParam kernelParam{cast<StringAttr>(pair[0]).str(), type};
+    if (isMap) {
+      auto dict = dyn_cast<DictionaryAttr>(pair[2]);
+      FailureOr<TensorMapDescription> map =
+          dict ? tensorMapFromAttribute(dict)
+               : FailureOr<TensorMapDescription>(failure());
+      if (failed(map))
+        return failure();
+      kernelParam.tensorMap = std::move(*map);
+    }
+    launch.params.push_back(std::move(kernelParam));
   }
   return launch;
 }
@@ -234,10 +305,28 @@ llvm::json::Object mlir::attn::kernelManifestToJson(
     llvm::json::Array grid, params;
     for (const auto &dim : launch.grid)
       grid.push_back(factorsToJson(dim));
-    for (const KernelParam &p : launch.params)
-      params.push_back(llvm::json::Object{
-          {ATTN_MANIFEST_KEY_NAME, p.name},
-          {ATTN_MANIFEST_KEY_TYPE, paramTypeName(p.type)}});
+    for (const KernelParam &p : launch.params) {
+      llvm::json::Object param{{ATTN_MANIFEST_KEY_NAME, p.name},
+                               {ATTN_MANIFEST_KEY_TYPE, paramTypeName(p)}};
+      if (p.tensorMap) {
+        const TensorMapDescription &map = *p.tensorMap;
+        llvm::json::Array dims, strides, box;
+        for (const SmallVector<GridFactor> &dim : map.dims)
+          dims.push_back(factorsToJson(dim));
+        for (const SmallVector<GridFactor> &stride : map.strides)
+          strides.push_back(factorsToJson(stride));
+        for (int64_t size : map.box)
+          box.push_back(size);
+        param[ATTN_MANIFEST_KEY_TENSOR_MAP] = llvm::json::Object{
+            {ATTN_MANIFEST_KEY_TENSOR, map.tensor},
+            {ATTN_MANIFEST_KEY_DATA_TYPE, map.dataType},
+            {ATTN_MANIFEST_KEY_DIMS, std::move(dims)},
+            {ATTN_MANIFEST_KEY_STRIDES, std::move(strides)},
+            {ATTN_MANIFEST_KEY_BOX, std::move(box)},
+            {ATTN_MANIFEST_KEY_SWIZZLE, map.swizzle}};
+      }
+      params.push_back(std::move(param));
+    }
     kernels.push_back(llvm::json::Object{
         {ATTN_MANIFEST_KEY_NAME, launch.name},
         {ATTN_MANIFEST_KEY_BLOCK, llvm::json::Array{launch.blockSize, 1, 1}},

@@ -15,6 +15,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,11 +30,27 @@ struct GridFactor {
   int64_t divisor = 1;
 };
 
+/// A TMA tensor map the launcher encodes per launch from other arguments
+/// (docs/design/GpuArtifacts.md, "tensor_map" parameters): the tensor (a
+/// ptr argument) seen as `dims` (innermost first, each the product of its
+/// factors) with byte `strides` for dims 1 .. rank-1, copied in `box`es
+/// into shared memory with a `swizzle` of 0, 32, 64 or 128 bytes.
+struct TensorMapDescription {
+  std::string tensor;
+  /// bf16, f16 or u8.
+  std::string dataType;
+  std::vector<SmallVector<GridFactor>> dims, strides;
+  std::vector<int64_t> box;
+  int64_t swizzle = 0;
+};
+
 /// A kernel parameter, by name (docs/design/GpuArtifacts.md). Its type is
-/// an LLVM pointer (a device address), i64, i32 or f32.
+/// an LLVM pointer (a device address, or with `tensorMap` the generic
+/// address of a 128-byte map passed by value), i64, i32 or f32.
 struct KernelParam {
   std::string name;
   Type type;
+  std::optional<TensorMapDescription> tensorMap = std::nullopt;
 };
 
 /// What the launcher (and the host rewrite) needs to launch a kernel.

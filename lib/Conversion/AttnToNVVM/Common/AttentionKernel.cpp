@@ -73,7 +73,9 @@ private:
   std::unique_ptr<OnlineSoftmax> softmax;
   SharedMemoryPlan plan;
   unsigned queryRegion = 0, keyRegion = 0, valueRegion = 0,
-           keyScaleRegion = 0, correctionRegion = 0;
+           keyScaleRegion = 0, correctionRegion = 0, pipelineRegion = 0;
+  /// The staged operands (TilePipeline::declareOperand handles).
+  unsigned queryOperand = 0, keyOperand = 0, valueOperand = 0;
 };
 
 } // namespace
@@ -108,6 +110,8 @@ LogicalResult AttentionKernelBuilder::planSharedMemory() {
       plan.addRegion(precision.quantizedQK() ? keyTokens * 4 : 0, stages);
   correctionRegion =
       plan.addRegion(ctx.correctionRows * keyTokens * 4, stages);
+  pipelineRegion = plan.addRegion(pipeline->sharedBytes(), 1);
+  pipeline->placeSharedMemory(plan.start(pipelineRegion));
   launch.sharedBytes = plan.size();
 
   auto tileShape = [&] {
@@ -157,6 +161,29 @@ void AttentionKernelBuilder::declareParams() {
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
   if (precision.roundedValue)
     addParam("v_rounded", globalPtrType());
+  // The rows the kernel stages, through the pipeline (which may read them
+  // through parameters of its own).
+  Type i8 = b.getI8Type();
+  queryOperand = pipeline->declareOperand(
+      precision.quantizedQK()
+          ? StagedOperand{StagedOperand::Rows::Query, "q_quant", i8,
+                          ctx.qkRowBytes, /*dense=*/true}
+          : StagedOperand{StagedOperand::Rows::Query, "q", ctx.elementType,
+                          ctx.qkRowBytes, /*dense=*/false});
+  keyOperand = pipeline->declareOperand(
+      precision.quantizedQK()
+          ? StagedOperand{StagedOperand::Rows::Key, "k_quant", i8,
+                          ctx.qkRowBytes, /*dense=*/true}
+          : StagedOperand{StagedOperand::Rows::Key, "k", ctx.elementType,
+                          ctx.qkRowBytes, /*dense=*/false});
+  if (engine->valueLayout() == ValueOperandLayout::KeyMajor)
+    valueOperand = pipeline->declareOperand(
+        precision.roundedValue
+            ? StagedOperand{StagedOperand::Rows::Value, "v_rounded",
+                            ctx.pvType, ctx.valueDim * byteWidth(ctx.pvType),
+                            /*dense=*/true}
+            : StagedOperand{StagedOperand::Rows::Value, "v", ctx.elementType,
+                            ctx.valueDim * 2, /*dense=*/false});
   if (precision.fp8Value()) {
     addParam("v_e4m3_t", globalPtrType());
     addParam("v_scale", globalPtrType());
@@ -282,24 +309,15 @@ void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
 }
 
 void AttentionKernelBuilder::loadQuery() {
-  Value offset = idx(plan.start(queryRegion));
-  if (ctx.precision.quantizedQK())
-    pipeline->copyRows(ctx.queries, ctx.queryTile, ctx.seqQ, param("q_quant"),
-                       ctx.queryBase, toI64(idx(ctx.qkRowBytes)), 1,
-                       ctx.qkRowBytes, offset);
-  else
-    pipeline->copyRows(ctx.queries, ctx.queryTile, ctx.seqQ, param("q"),
-                       ctx.queryBase, param("q_stride_n"), 2, ctx.qkRowBytes,
-                       offset);
+  pipeline->copyOperand(queryOperand, ctx.queryTile,
+                        idx(plan.start(queryRegion)));
 }
 
 void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
   const KernelPrecision &precision = ctx.precision;
   const TileGeometry &keys = ctx.keys;
+  pipeline->copyOperand(keyOperand, tile, stageOffset(keyRegion, stage));
   if (precision.quantizedQK()) {
-    pipeline->copyRows(keys, tile, ctx.seqK, param("k_quant"), ctx.keyBase,
-                       toI64(idx(ctx.qkRowBytes)), 1, ctx.qkRowBytes,
-                       stageOffset(keyRegion, stage));
     // The f32 scales of the tile's keys (its tokens need not be
     // contiguous).
     Value scaleRow =
@@ -313,10 +331,6 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
           return {globalAt(param("k_scale"), element, 4), valid};
         },
         stageOffset(keyScaleRegion, stage));
-  } else {
-    pipeline->copyRows(keys, tile, ctx.seqK, param("k"), ctx.keyBase,
-                       param("k_stride_n"), 2, ctx.qkRowBytes,
-                       stageOffset(keyRegion, stage));
   }
   if (ctx.correctionRows) {
     // dS[block, key] for the query tile's blocks and the tile's keys.
@@ -339,7 +353,6 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
         stageOffset(correctionRegion, stage));
   }
   Value valueOffset = stageOffset(valueRegion, stage);
-  int64_t valueBytes = byteWidth(ctx.pvType);
   switch (engine->valueLayout()) {
   case ValueOperandLayout::TransposedPermutedFp8: {
     // V^T rows (channels) of this key tile's slots.
@@ -352,14 +365,7 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
     break;
   }
   case ValueOperandLayout::KeyMajor:
-    if (precision.roundedValue)
-      pipeline->copyRows(keys, tile, ctx.seqK, param("v_rounded"),
-                         ctx.valueBase, toI64(idx(ctx.valueDim)), valueBytes,
-                         ctx.valueDim * valueBytes, valueOffset);
-    else
-      pipeline->copyRows(keys, tile, ctx.seqK, param("v"), ctx.valueBase,
-                         param("v_stride_n"), 2, ctx.valueDim * 2,
-                         valueOffset);
+    pipeline->copyOperand(valueOperand, tile, valueOffset);
     break;
   }
 }
@@ -431,12 +437,12 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
         Attribute(), /*alignment=*/std::max<int64_t>(128, plan.getAlignment()),
         /*addrSpace=*/3);
   }
-  createFunction(name, engine->numThreads());
+  createFunction(name, engine->numThreads() + pipeline->numProducerThreads());
   ctx.sharedBase = LLVM::AddressOfOp::create(
       b, loc, module.lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol));
   emitSetup(walk, name);
 
-  SmallVector<Value> finalState = pipeline->emitMainLoop(
+  pipeline->emitMainLoop(
       walk,
       {[&] { loadQuery(); },
        [&](Value keyTile, Value stage) { loadKeyTile(keyTile, stage); },
@@ -448,14 +454,15 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
        },
        [&](Value stage, const TileSlot &slot, ValueRange state) {
          return computeTile(stage, slot, state);
+       },
+       [&](ValueRange finalState) {
+         int64_t outputValues = static_cast<int64_t>(finalState.size()) -
+                                softmax->numStateValues();
+         Fragment output =
+             engine->readOutput(finalState.take_front(outputValues));
+         Epilogue(b, loc, signature, ctx, *engine, *softmax)
+             .emit(output, finalState.drop_front(outputValues));
        }});
-
-  int64_t outputValues =
-      static_cast<int64_t>(finalState.size()) - softmax->numStateValues();
-  Fragment output =
-      engine->readOutput(ValueRange(finalState).take_front(outputValues));
-  Epilogue(b, loc, signature, ctx, *engine, *softmax)
-      .emit(output, ValueRange(finalState).drop_front(outputValues));
   finishFunction();
   return launch;
 }

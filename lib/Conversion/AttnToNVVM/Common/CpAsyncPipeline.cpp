@@ -59,6 +59,15 @@ void CpAsyncPipeline::copyRows(const TileGeometry &g, Value tile,
   });
 }
 
+void CpAsyncPipeline::copyOperand(unsigned operand, Value tile,
+                                  Value sharedOffset) {
+  const StagedOperand &staged = operands[operand];
+  OperandRows rows = rowsOf(staged);
+  copyRows(*rows.geometry, tile, rows.length, param(staged.tensor), rows.base,
+           rows.rowStride, byteWidth(staged.elementType), staged.rowBytes,
+           sharedOffset);
+}
+
 void CpAsyncPipeline::copyWords(
     int64_t count, function_ref<std::pair<Value, Value>(Value index)> source,
     Value sharedOffset) {
@@ -121,8 +130,8 @@ struct CarriedSlot {
 };
 } // namespace
 
-SmallVector<Value>
-CpAsyncPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
+void CpAsyncPipeline::emitMainLoop(TileWalk &walk,
+                                   const TileCallbacks &callbacks) {
   // S stages keep S - 1 tiles in flight: the prologue
   // loads tiles 0 .. S-2, one commit group each (Q joins tile 0's);
   // iteration i waits until at most S - 2 groups are pending (tile i has
@@ -195,5 +204,5 @@ CpAsyncPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
     llvm::append_range(next, carriedSlot.values(loaded));
     scf::YieldOp::create(b, loc, next);
   }
-  return SmallVector<Value>(loop.getResults().take_front(numKernelValues));
+  callbacks.finish(loop.getResults().take_front(numKernelValues));
 }

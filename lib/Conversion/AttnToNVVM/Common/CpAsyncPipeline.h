@@ -29,8 +29,8 @@ public:
   void copyWords(int64_t count,
                  function_ref<std::pair<Value, Value>(Value index)> source,
                  Value sharedOffset) override;
-  SmallVector<Value> emitMainLoop(TileWalk &walk,
-                                  const TileCallbacks &callbacks) override;
+  void copyOperand(unsigned operand, Value tile, Value sharedOffset) override;
+  void emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) override;
 
 private:
   /// Waits until at most `pendingGroups` copy groups are in flight and

@@ -55,6 +55,25 @@ private:
   int64_t totalBytes = 0;
 };
 
+/// A tensor whose rows the kernel stages tile by tile (Q, K, V or their
+/// pre-kernels' rows), declared before the kernel's function exists so
+/// that a pipeline can add the parameters it reads it through.
+struct StagedOperand {
+  enum class Rows { Query, Key, Value };
+  /// Whose tokens the rows are: Q's rows follow the query tiles and heads,
+  /// K's and V's the key tiles and key/value heads.
+  Rows rows;
+  /// The ptr parameter of the tensor.
+  std::string tensor;
+  /// Element type of the tensor (i8 for quantized rows).
+  Type elementType;
+  /// Bytes of a row as staged (the whole row).
+  int64_t rowBytes = 0;
+  /// A pre-kernel's dense [B, H, N, rowBytes] buffer; else a caller tensor
+  /// with `<tensor>_stride_{b,h,n}` parameters.
+  bool dense = false;
+};
+
 class TilePipeline : protected EmitterBase {
 public:
   TilePipeline(OpBuilder &b, Location loc, const KernelSignature &signature,
@@ -64,6 +83,26 @@ public:
 
   /// Copies of the K/V ring the kernel's shared memory holds.
   virtual int64_t numStages() const = 0;
+  /// Threads the pipeline adds to the engine's (a producer warpgroup), as
+  /// the block's last threads.
+  virtual int64_t numProducerThreads() const { return 0; }
+  /// Shared memory the pipeline needs besides the staged tiles (barriers).
+  virtual int64_t sharedBytes() const { return 0; }
+  /// Places the pipeline's own shared memory at `offset` (before the
+  /// kernel body is emitted).
+  virtual void placeSharedMemory(int64_t offset) {}
+
+  /// Declares a staged operand (before the function exists; the pipeline
+  /// may add parameters); returns its handle for copyOperand.
+  virtual unsigned declareOperand(const StagedOperand &operand) {
+    operands.push_back(operand);
+    return operands.size() - 1;
+  }
+  /// The rows of tile `tile` of operand `operand` into shared memory at
+  /// `sharedOffset`, in the engine's staged layout; rows past the sequence
+  /// (or the grid) are zero.
+  virtual void copyOperand(unsigned operand, Value tile,
+                           Value sharedOffset) = 0;
 
   //===--------------------------------------------------------------------===//
   // Copy primitives (the skeleton describes a tile's operands with them)
@@ -102,15 +141,38 @@ public:
     function_ref<SmallVector<Value>(Value stage, const TileSlot &slot,
                                     ValueRange state)>
         computeTile;
+    /// After the last tile, on the threads that computed: the final loop
+    /// state (the epilogue).
+    function_ref<void(ValueRange state)> finish;
   };
-  /// Emits the loads and the loop over `walk`'s tiles; returns the final
-  /// loop state.
-  virtual SmallVector<Value> emitMainLoop(TileWalk &walk,
-                                          const TileCallbacks &callbacks) = 0;
+  /// Emits the loads, the loop over `walk`'s tiles and the finish.
+  virtual void emitMainLoop(TileWalk &walk,
+                            const TileCallbacks &callbacks) = 0;
 
 protected:
+  /// The rows of a declared operand as the kernel's setup located them:
+  /// element offset of this (batch, head), the row stride (elements), the
+  /// sequence length and the tile geometry.
+  struct OperandRows {
+    const TileGeometry *geometry;
+    Value base, rowStride, length;
+  };
+  OperandRows rowsOf(const StagedOperand &operand) {
+    bool queryRows = operand.rows == StagedOperand::Rows::Query;
+    Value base = queryRows ? ctx.queryBase
+                 : operand.rows == StagedOperand::Rows::Key ? ctx.keyBase
+                                                            : ctx.valueBase;
+    Value rowStride =
+        operand.dense
+            ? toI64(idx(operand.rowBytes / byteWidth(operand.elementType)))
+            : param(operand.tensor + "_stride_n");
+    return {queryRows ? &ctx.queries : &ctx.keys, base, rowStride,
+            queryRows ? ctx.seqQ : ctx.seqK};
+  }
+
   AttentionKernelContext &ctx;
   MmaEngine &engine;
+  SmallVector<StagedOperand, 4> operands;
 };
 
 /// The pipeline the kernels of `family` use on `target` (null when none).
