@@ -49,6 +49,10 @@ bool loadDriverApi(const char *library, DriverApi &out, std::string &error) {
   ATTN_RESOLVE(cuGetErrorName)
   ATTN_RESOLVE(cuGetErrorString)
 #undef ATTN_RESOLVE
+  // Optional: older drivers lack it, and only tensor_map params need it.
+  api.cuTensorMapEncodeTiled =
+      reinterpret_cast<decltype(api.cuTensorMapEncodeTiled)>(
+          dlsym(handle, "cuTensorMapEncodeTiled"));
   out = api;
   return true;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace attn::launcher {
@@ -16,10 +17,33 @@ using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
 using CUdeviceptr = unsigned long long; // 64-bit on every supported host
 
+using cuuint32_t = uint32_t;
+using cuuint64_t = uint64_t;
+
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 // Dynamic shared memory above this needs the opt-in attribute.
 constexpr unsigned kDefaultSharedLimitBytes = 48 * 1024;
+
+// A TMA descriptor: 128 opaque bytes the driver encodes. CUDA 12 declares it
+// alignas(64), CUDA 13 alignas(128); a kernel takes it by value, and the
+// kernelParams entry must point at storage aligned to at least 64 bytes.
+struct alignas(128) CUtensorMap {
+  unsigned char opaque[128];
+};
+static_assert(sizeof(CUtensorMap) == 128, "CUtensorMap is 128 bytes");
+
+// The enums of cuTensorMapEncodeTiled (C enums: passed as int).
+constexpr int CU_TENSOR_MAP_DATA_TYPE_UINT8 = 0;
+constexpr int CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6;
+constexpr int CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9;
+constexpr int CU_TENSOR_MAP_INTERLEAVE_NONE = 0;
+constexpr int CU_TENSOR_MAP_SWIZZLE_NONE = 0;
+constexpr int CU_TENSOR_MAP_SWIZZLE_32B = 1;
+constexpr int CU_TENSOR_MAP_SWIZZLE_64B = 2;
+constexpr int CU_TENSOR_MAP_SWIZZLE_128B = 3;
+constexpr int CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3;
+constexpr int CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0;
 
 // Function table; the real one is filled by dlsym on libcuda, tests fill it
 // with fakes.
@@ -48,11 +72,20 @@ struct DriverApi {
                              void **kernelParams, void **extra) = nullptr;
   CUresult (*cuGetErrorName)(CUresult result, const char **name) = nullptr;
   CUresult (*cuGetErrorString)(CUresult result, const char **text) = nullptr;
+  // Optional (CUDA 12+ drivers): null where the driver lacks it; only
+  // manifests with tensor_map params need it.
+  CUresult (*cuTensorMapEncodeTiled)(
+      CUtensorMap *tensorMap, int dataType, cuuint32_t rank,
+      void *globalAddress, const cuuint64_t *globalDim,
+      const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
+      const cuuint32_t *elementStrides, int interleave, int swizzle,
+      int l2Promotion, int oobFill) = nullptr;
 };
 
 // dlopens `library` and resolves every DriverApi entry by name. Fails with a
-// message naming the library (dlerror) or the missing symbol. The library is
-// never closed: the driver stays loaded for the life of the process.
+// message naming the library (dlerror) or the missing symbol; an optional
+// entry the library lacks stays null. The library is never closed: the
+// driver stays loaded for the life of the process.
 bool loadDriverApi(const char *library, DriverApi &out, std::string &error);
 
 // The process-wide driver from libcuda.so.1, loaded on first call; null with

@@ -203,12 +203,17 @@ int Launcher::provideScratch(CUcontext context, LaunchPlan &plan,
                              std::string &error) {
   if (manifest_.scratch.empty())
     return ATTN_LAUNCHER_OK;
-  // Only buffers that a kernel which runs reads are worth allocating.
+  // Only buffers that a kernel which runs reads (through a ptr param or a
+  // tensor map) are worth allocating.
   std::vector<bool> read(manifest_.scratch.size(), false);
   for (const PlannedLaunch &launch : plan.launches)
-    for (const KernelParam &param : manifest_.kernels[launch.kernel].params)
-      if (long s = manifest_.arguments[param.argument].scratch; s >= 0)
+    for (const KernelParam &param : manifest_.kernels[launch.kernel].params) {
+      ArgumentIndex argument = param.type == ParamType::TensorMap
+                                   ? param.tensorMap.tensor
+                                   : param.argument;
+      if (long s = manifest_.arguments[argument].scratch; s >= 0)
         read[size_t(s)] = true;
+    }
 
   std::vector<ScratchBuffer> &buffers = scratch_[context];
   buffers.resize(manifest_.scratch.size());
@@ -266,9 +271,112 @@ int Launcher::provideScratch(CUcontext context, LaunchPlan &plan,
     const std::vector<KernelParam> &params =
         manifest_.kernels[launch.kernel].params;
     for (size_t p = 0; p < params.size(); ++p) {
+      if (params[p].type == ParamType::TensorMap)
+        continue;
       long s = manifest_.arguments[params[p].argument].scratch;
       if (s >= 0 && plan.scratch[size_t(s)].allocate)
         launch.paramSlots[p] = addresses[size_t(s)];
+    }
+    for (PlannedTensorMap &map : launch.tensorMaps) {
+      long s = manifest_.arguments[params[map.param].tensorMap.tensor].scratch;
+      if (s >= 0 && plan.scratch[size_t(s)].allocate) {
+        map.address = addresses[size_t(s)];
+        map.addressKnown = true;
+      }
+    }
+  }
+  return ATTN_LAUNCHER_OK;
+}
+
+namespace {
+
+int tensorMapDataType(TensorMapDataType type) {
+  switch (type) {
+  case TensorMapDataType::U8:
+    return CU_TENSOR_MAP_DATA_TYPE_UINT8;
+  case TensorMapDataType::F16:
+    return CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  case TensorMapDataType::BF16:
+    return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  }
+  return -1;
+}
+
+int tensorMapSwizzle(uint32_t bytes) {
+  switch (bytes) {
+  case 32:
+    return CU_TENSOR_MAP_SWIZZLE_32B;
+  case 64:
+    return CU_TENSOR_MAP_SWIZZLE_64B;
+  case 128:
+    return CU_TENSOR_MAP_SWIZZLE_128B;
+  default:
+    return CU_TENSOR_MAP_SWIZZLE_NONE;
+  }
+}
+
+template <typename T> std::string listText(const T *values, size_t count) {
+  std::string text = "[";
+  for (size_t i = 0; i < count; ++i)
+    text += (i ? ", " : "") + std::to_string(values[i]);
+  return text + "]";
+}
+
+} // namespace
+
+int Launcher::encodeTensorMaps(const LaunchPlan &plan,
+                               std::vector<CUtensorMap> &maps,
+                               std::string &error) {
+  size_t count = 0;
+  for (const PlannedLaunch &launch : plan.launches)
+    count += launch.tensorMaps.size();
+  maps.assign(count, CUtensorMap{}); // an empty tensor's map stays zero
+  size_t next = 0;
+  for (const PlannedLaunch &launch : plan.launches) {
+    const KernelSpec &kernel = manifest_.kernels[launch.kernel];
+    for (const PlannedTensorMap &planned : launch.tensorMaps) {
+      CUtensorMap &map = maps[next++];
+      if (planned.empty)
+        continue;
+      const KernelParam &param = kernel.params[planned.param];
+      const TensorMapSpec &spec = param.tensorMap;
+      // A scratch buffer's address is only known now (provideScratch gives
+      // every buffer a kernel that runs reads one; empty ones are null).
+      if (!planned.addressKnown) {
+        error = describeTensorMap(kernel, param) + ": no address";
+        return ATTN_LAUNCHER_ERROR_ARGUMENTS;
+      }
+      if (!checkTensorMapAddress(kernel, param, planned.address, error))
+        return ATTN_LAUNCHER_ERROR_ARGUMENTS;
+      if (!driver_->cuTensorMapEncodeTiled) {
+        error = "the CUDA driver has no cuTensorMapEncodeTiled (a CUDA 12 or "
+                "later driver is needed for tensor_map params; " +
+                describeTensorMap(kernel, param) + ")";
+        return ATTN_LAUNCHER_ERROR_NO_DRIVER;
+      }
+      const cuuint32_t rank = cuuint32_t(spec.dims.size());
+      cuuint32_t box[kTensorMapMaxRank], elementStrides[kTensorMapMaxRank];
+      for (size_t d = 0; d < rank; ++d) {
+        box[d] = spec.box[d];
+        elementStrides[d] = 1;
+      }
+      CUresult result = driver_->cuTensorMapEncodeTiled(
+          &map, tensorMapDataType(spec.dataType), rank,
+          reinterpret_cast<void *>(uintptr_t(planned.address)), planned.dims,
+          planned.strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+          tensorMapSwizzle(spec.swizzle), CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+      if (result != CUDA_SUCCESS) {
+        std::ostringstream call;
+        call << "cuTensorMapEncodeTiled(" << describeTensorMap(kernel, param)
+             << ": " << tensorMapDataTypeName(spec.dataType) << ", address 0x"
+             << std::hex << planned.address << std::dec << ", dims "
+             << listText(planned.dims, rank) << ", strides "
+             << listText(planned.strides, rank - 1) << " bytes, box "
+             << listText(box, rank) << ", swizzle " << spec.swizzle << ")";
+        error = describeDriverError(*driver_, call.str().c_str(), result);
+        return ATTN_LAUNCHER_ERROR_CUDA;
+      }
     }
   }
   return ATTN_LAUNCHER_OK;
@@ -298,13 +406,22 @@ int Launcher::launch(const char *const *names, const int64_t *values,
   if (int status = provideScratch(context, plan, error);
       status != ATTN_LAUNCHER_OK)
     return status;
+  // All maps before any launch: a bad one launches nothing. They live until
+  // the last cuLaunchKernel has returned (it copies the param bytes).
+  std::vector<CUtensorMap> tensorMaps;
+  if (int status = encodeTensorMaps(plan, tensorMaps, error);
+      status != ATTN_LAUNCHER_OK)
+    return status;
 
+  size_t nextTensorMap = 0;
   for (PlannedLaunch &launch : plan.launches) {
     const KernelSpec &kernel = manifest_.kernels[launch.kernel];
     std::vector<void *> params;
     params.reserve(launch.paramSlots.size());
     for (uint64_t &slot : launch.paramSlots)
       params.push_back(&slot);
+    for (const PlannedTensorMap &map : launch.tensorMaps)
+      params[map.param] = &tensorMaps[nextTensorMap++];
     CUresult result = driver_->cuLaunchKernel(
         module->functions[launch.kernel], launch.grid[0], launch.grid[1],
         launch.grid[2], kernel.block[0], kernel.block[1], kernel.block[2],

@@ -56,6 +56,10 @@ private:
   // Fills the param slots of the scratch buffers the caller did not pass
   // with buffers of `context`, allocating or growing them as needed.
   int provideScratch(CUcontext context, LaunchPlan &plan, std::string &error);
+  // Encodes the tensor_map params of every planned launch into `maps` (in
+  // launch, then param order; an empty tensor's map is left zero).
+  int encodeTensorMaps(const LaunchPlan &plan, std::vector<CUtensorMap> &maps,
+                       std::string &error);
   void freeScratch();
 
   Manifest manifest_;

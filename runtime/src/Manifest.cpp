@@ -4,6 +4,7 @@
 #include "attn/manifest_schema.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -19,8 +20,26 @@ const char *paramTypeName(ParamType type) {
     return ATTN_MANIFEST_PARAM_I32;
   case ParamType::F32:
     return ATTN_MANIFEST_PARAM_F32;
+  case ParamType::TensorMap:
+    return ATTN_MANIFEST_PARAM_TENSOR_MAP;
   }
   return "?";
+}
+
+const char *tensorMapDataTypeName(TensorMapDataType type) {
+  switch (type) {
+  case TensorMapDataType::U8:
+    return ATTN_MANIFEST_DATA_U8;
+  case TensorMapDataType::F16:
+    return ATTN_MANIFEST_DATA_F16;
+  case TensorMapDataType::BF16:
+    return ATTN_MANIFEST_DATA_BF16;
+  }
+  return "?";
+}
+
+unsigned tensorMapElementBytes(TensorMapDataType type) {
+  return type == TensorMapDataType::U8 ? 1 : 2;
 }
 
 long Manifest::findArgument(std::string_view name) const {
@@ -100,6 +119,9 @@ public:
                       "duplicate kernel name \"" + kernel.name + "\"");
       out.kernels.push_back(std::move(kernel));
     }
+    // Once every name has its type.
+    if (!checkTensorMapNames(out))
+      return false;
     // After the kernels: a scratch buffer names one of their ptr params.
     if (const JsonValue *scratch = root.find(ATTN_MANIFEST_KEY_SCRATCH))
       if (!readScratchList(*scratch, out))
@@ -110,9 +132,24 @@ public:
 private:
   std::string &error_;
 
-  // Grid factors and scratch size factors share a format; they differ in
-  // what a constant may be and in how errors call them.
-  enum class FactorUse { Grid, ScratchSize };
+  // Grid factors, scratch size factors and tensor map dim and stride factors
+  // share a format; they differ in what a constant may be and in how errors
+  // call them.
+  enum class FactorUse { Grid, ScratchSize, TensorMapDim, TensorMapStride };
+
+  static const char *factorNoun(FactorUse use) {
+    switch (use) {
+    case FactorUse::Grid:
+      return "grid factor";
+    case FactorUse::ScratchSize:
+      return "size factor";
+    case FactorUse::TensorMapDim:
+      return "dim factor";
+    case FactorUse::TensorMapStride:
+      return "stride factor";
+    }
+    return "factor";
+  }
 
   bool fail(const std::string &path, const std::string &what) {
     error_ = path + ": " + what;
@@ -255,6 +292,29 @@ private:
       const std::string namePath = memberPath(paramPath, ATTN_MANIFEST_KEY_NAME);
       if (kernelParam.name.empty())
         return fail(namePath, "must not be empty");
+      for (const KernelParam &earlier : kernel.params)
+        if (earlier.name == kernelParam.name)
+          return fail(namePath, "duplicate param \"" + kernelParam.name + "\"");
+      const JsonValue *tensorMap = param.find(ATTN_MANIFEST_KEY_TENSOR_MAP);
+      if (type == ATTN_MANIFEST_PARAM_TENSOR_MAP) {
+        // Not an argument: encoded from the ones its spec names.
+        kernelParam.type = ParamType::TensorMap;
+        const std::string mapPath =
+            memberPath(paramPath, ATTN_MANIFEST_KEY_TENSOR_MAP);
+        if (!tensorMap)
+          return fail(paramPath, std::string("missing \"") +
+                                     ATTN_MANIFEST_KEY_TENSOR_MAP + "\"");
+        if (!readTensorMap(*tensorMap, mapPath, manifest,
+                           kernelParam.tensorMap))
+          return false;
+        kernel.params.push_back(std::move(kernelParam));
+        continue;
+      }
+      if (tensorMap)
+        return fail(memberPath(paramPath, ATTN_MANIFEST_KEY_TENSOR_MAP),
+                    "only a " ATTN_MANIFEST_PARAM_TENSOR_MAP
+                    " param has one (this param is " +
+                        type + ")");
       if (type == ATTN_MANIFEST_PARAM_PTR)
         kernelParam.type = ParamType::Ptr;
       else if (type == ATTN_MANIFEST_PARAM_I64)
@@ -269,10 +329,8 @@ private:
                         "\" (expected " ATTN_MANIFEST_PARAM_PTR
                         ", " ATTN_MANIFEST_PARAM_I64
                         ", " ATTN_MANIFEST_PARAM_I32
-                        " or " ATTN_MANIFEST_PARAM_F32 ")");
-      for (const KernelParam &earlier : kernel.params)
-        if (earlier.name == kernelParam.name)
-          return fail(namePath, "duplicate param \"" + kernelParam.name + "\"");
+                        ", " ATTN_MANIFEST_PARAM_F32
+                        " or " ATTN_MANIFEST_PARAM_TENSOR_MAP ")");
       if (!useArgument(manifest, kernelParam.name, true, kernelParam.type,
                        paramPath, kernelParam.argument))
         return false;
@@ -304,15 +362,16 @@ private:
 
   bool readFactor(const JsonValue &value, const std::string &path,
                   FactorUse use, Manifest &manifest, GridFactor &factor) {
-    const char *noun = use == FactorUse::Grid ? "grid factor" : "size factor";
+    const char *noun = factorNoun(use);
     if (value.isInteger()) {
       // A zero grid dimension skips the kernel; a constant zero size would
-      // make the buffer always empty, which no kernel that reads it wants.
+      // make the buffer always empty, which no kernel that reads it wants
+      // (nor a tensor map: a constant zero dim or stride is a mistake).
       if (use == FactorUse::Grid && value.integer < 0)
         return fail(path, "negative grid factor " +
                               std::to_string(value.integer));
-      if (use == FactorUse::ScratchSize && value.integer <= 0)
-        return fail(path, "size factor must be positive, got " +
+      if (use != FactorUse::Grid && value.integer <= 0)
+        return fail(path, std::string(noun) + " must be positive, got " +
                               std::to_string(value.integer));
       factor.constant = value.integer;
       return true;
@@ -344,6 +403,192 @@ private:
     factor.argumentName = name;
     return useArgument(manifest, name, false, ParamType::I64, path,
                        factor.argument);
+  }
+
+  // A list of factor lists (tensor map dims or strides): `count` entries,
+  // each a non-empty product.
+  bool readFactorLists(const JsonValue &object, const char *key,
+                       const std::string &mapPath, size_t count,
+                       const char *what, FactorUse use, Manifest &manifest,
+                       std::vector<std::vector<GridFactor>> &out) {
+    const std::string path = memberPath(mapPath, key);
+    const JsonValue *lists = requireMember(object, key, mapPath);
+    if (!lists || !expectKind(*lists, JsonValue::Kind::Array, path))
+      return false;
+    if (lists->items.size() != count)
+      return fail(path, "expected " + std::to_string(count) + " " + what +
+                            ", got " + std::to_string(lists->items.size()));
+    for (size_t i = 0; i < count; ++i) {
+      const std::string listPath = elementPath(path, i);
+      const JsonValue &factors = lists->items[i];
+      if (!expectKind(factors, JsonValue::Kind::Array, listPath))
+        return false;
+      if (factors.items.empty())
+        return fail(listPath, std::string("expected at least one ") +
+                                  factorNoun(use));
+      std::vector<GridFactor> product;
+      for (size_t f = 0; f < factors.items.size(); ++f) {
+        GridFactor factor;
+        if (!readFactor(factors.items[f], elementPath(listPath, f), use,
+                        manifest, factor))
+          return false;
+        product.push_back(factor);
+      }
+      out.push_back(std::move(product));
+    }
+    return true;
+  }
+
+  // The "tensor_map" object of a tensor_map param. The names it uses become
+  // arguments of the manifest: the tensor a ptr, the sizes untyped.
+  bool readTensorMap(const JsonValue &value, const std::string &path,
+                     Manifest &manifest, TensorMapSpec &spec) {
+    if (!expectKind(value, JsonValue::Kind::Object, path))
+      return false;
+    for (const auto &member : value.members)
+      if (member.first != ATTN_MANIFEST_KEY_TENSOR &&
+          member.first != ATTN_MANIFEST_KEY_DATA_TYPE &&
+          member.first != ATTN_MANIFEST_KEY_DIMS &&
+          member.first != ATTN_MANIFEST_KEY_STRIDES &&
+          member.first != ATTN_MANIFEST_KEY_BOX &&
+          member.first != ATTN_MANIFEST_KEY_SWIZZLE)
+        return fail(path, "unknown key \"" + member.first +
+                              "\" (expected " ATTN_MANIFEST_KEY_TENSOR
+                              ", " ATTN_MANIFEST_KEY_DATA_TYPE
+                              ", " ATTN_MANIFEST_KEY_DIMS
+                              ", " ATTN_MANIFEST_KEY_STRIDES
+                              ", " ATTN_MANIFEST_KEY_BOX
+                              ", " ATTN_MANIFEST_KEY_SWIZZLE ")");
+
+    const std::string tensorPath = memberPath(path, ATTN_MANIFEST_KEY_TENSOR);
+    if (!readString(value, ATTN_MANIFEST_KEY_TENSOR, path, spec.tensorName))
+      return false;
+    if (spec.tensorName.empty())
+      return fail(tensorPath, "must not be empty");
+    if (!useArgument(manifest, spec.tensorName, true, ParamType::Ptr,
+                     tensorPath, spec.tensor))
+      return false;
+
+    std::string dataType;
+    if (!readString(value, ATTN_MANIFEST_KEY_DATA_TYPE, path, dataType))
+      return false;
+    if (dataType == ATTN_MANIFEST_DATA_BF16)
+      spec.dataType = TensorMapDataType::BF16;
+    else if (dataType == ATTN_MANIFEST_DATA_F16)
+      spec.dataType = TensorMapDataType::F16;
+    else if (dataType == ATTN_MANIFEST_DATA_U8)
+      spec.dataType = TensorMapDataType::U8;
+    else
+      return fail(memberPath(path, ATTN_MANIFEST_KEY_DATA_TYPE),
+                  "unknown data type \"" + dataType +
+                      "\" (expected " ATTN_MANIFEST_DATA_BF16
+                      ", " ATTN_MANIFEST_DATA_F16
+                      " or " ATTN_MANIFEST_DATA_U8 ")");
+
+    // The rank is the number of dims.
+    const std::string dimsPath = memberPath(path, ATTN_MANIFEST_KEY_DIMS);
+    const JsonValue *dims = requireMember(value, ATTN_MANIFEST_KEY_DIMS, path);
+    if (!dims || !expectKind(*dims, JsonValue::Kind::Array, dimsPath))
+      return false;
+    const size_t rank = dims->items.size();
+    if (rank < 1 || rank > kTensorMapMaxRank)
+      return fail(dimsPath, "rank " + std::to_string(rank) +
+                                " out of range (1 to " +
+                                std::to_string(kTensorMapMaxRank) + " dims)");
+    if (!readFactorLists(value, ATTN_MANIFEST_KEY_DIMS, path, rank, "dims",
+                         FactorUse::TensorMapDim, manifest, spec.dims) ||
+        !readFactorLists(value, ATTN_MANIFEST_KEY_STRIDES, path, rank - 1,
+                         "strides (rank - 1)", FactorUse::TensorMapStride,
+                         manifest, spec.strides))
+      return false;
+
+    int64_t swizzle;
+    if (!readInteger(value, ATTN_MANIFEST_KEY_SWIZZLE, path, swizzle))
+      return false;
+    if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
+      return fail(memberPath(path, ATTN_MANIFEST_KEY_SWIZZLE),
+                  "swizzle " + std::to_string(swizzle) +
+                      " bytes is not 0, 32, 64 or 128");
+    spec.swizzle = uint32_t(swizzle);
+
+    const std::string boxPath = memberPath(path, ATTN_MANIFEST_KEY_BOX);
+    const JsonValue *box = requireMember(value, ATTN_MANIFEST_KEY_BOX, path);
+    if (!box || !expectKind(*box, JsonValue::Kind::Array, boxPath))
+      return false;
+    if (box->items.size() != rank)
+      return fail(boxPath, "expected " + std::to_string(rank) +
+                               " entries (the rank), got " +
+                               std::to_string(box->items.size()));
+    for (size_t d = 0; d < rank; ++d) {
+      const std::string entryPath = elementPath(boxPath, d);
+      const JsonValue &entry = box->items[d];
+      if (!expectKind(entry, JsonValue::Kind::Integer, entryPath))
+        return false;
+      if (entry.integer < 1 || entry.integer > kTensorMapMaxBox)
+        return fail(entryPath, "box size " + std::to_string(entry.integer) +
+                                   " out of range (1 to " +
+                                   std::to_string(kTensorMapMaxBox) + ")");
+      spec.box.push_back(uint32_t(entry.integer));
+    }
+    // The innermost box row is what one swizzle pattern spans.
+    const uint64_t rowBytes =
+        uint64_t(spec.box[0]) * tensorMapElementBytes(spec.dataType);
+    const std::string rowText = std::to_string(spec.box[0]) + " " + dataType +
+                                " elements are " + std::to_string(rowBytes) +
+                                " bytes";
+    if (rowBytes % kTensorMapAlignment != 0)
+      return fail(elementPath(boxPath, 0),
+                  rowText + ", not a multiple of " +
+                      std::to_string(kTensorMapAlignment));
+    if (spec.swizzle != 0 && rowBytes > spec.swizzle)
+      return fail(elementPath(boxPath, 0),
+                  rowText + ", more than the " +
+                      std::to_string(spec.swizzle) + "-byte swizzle span");
+    return true;
+  }
+
+  // What only holds once all kernels are read: a tensor_map param's name is
+  // not also an argument (the caller would think it passes it), and its dims
+  // and strides are not sized by a pointer.
+  bool checkTensorMapNames(const Manifest &manifest) {
+    for (size_t k = 0; k < manifest.kernels.size(); ++k) {
+      const KernelSpec &kernel = manifest.kernels[k];
+      for (size_t p = 0; p < kernel.params.size(); ++p) {
+        const KernelParam &param = kernel.params[p];
+        if (param.type != ParamType::TensorMap)
+          continue;
+        const std::string paramPath = elementPath(
+            memberPath(elementPath(ATTN_MANIFEST_KEY_KERNELS, k),
+                       ATTN_MANIFEST_KEY_PARAMS),
+            p);
+        if (manifest.findArgument(param.name) >= 0)
+          return fail(memberPath(paramPath, ATTN_MANIFEST_KEY_NAME),
+                      "tensor_map param \"" + param.name +
+                          "\" is also the name of an argument");
+        const std::string mapPath =
+            memberPath(paramPath, ATTN_MANIFEST_KEY_TENSOR_MAP);
+        const TensorMapSpec &spec = param.tensorMap;
+        for (int strides = 0; strides < 2; ++strides) {
+          const auto &lists = strides ? spec.strides : spec.dims;
+          const char *key =
+              strides ? ATTN_MANIFEST_KEY_STRIDES : ATTN_MANIFEST_KEY_DIMS;
+          for (size_t d = 0; d < lists.size(); ++d)
+            for (size_t f = 0; f < lists[d].size(); ++f) {
+              const GridFactor &factor = lists[d][f];
+              if (!factor.isArgument)
+                continue;
+              const ArgumentInfo &info = manifest.arguments[factor.argument];
+              if (info.isParam && info.type == ParamType::Ptr)
+                return fail(elementPath(elementPath(memberPath(mapPath, key),
+                                                    d),
+                                        f),
+                            "argument \"" + factor.argumentName +
+                                "\" is a pointer (ptr), not a size");
+            }
+        }
+      }
+    }
+    return true;
   }
 
   bool readScratchList(const JsonValue &list, Manifest &manifest) {
@@ -415,8 +660,12 @@ private:
     for (const KernelSpec &kernel : manifest.kernels) {
       for (const KernelParam &param : kernel.params)
         if (param.name == scratch.name && param.type != ParamType::Ptr)
-          return fail(path, quoted + " is an " + paramTypeName(param.type) +
-                                " param of kernel " + kernel.name +
+          return fail(path, quoted +
+                                (param.type == ParamType::TensorMap
+                                     ? " is a "
+                                     : " is an ") +
+                                paramTypeName(param.type) + " param of kernel " +
+                                kernel.name +
                                 " (a scratch buffer must be a ptr param)");
       for (const std::vector<GridFactor> &dim : kernel.grid)
         for (const GridFactor &factor : dim)
@@ -617,9 +866,13 @@ bool marshalParams(const KernelSpec &kernel,
   slots.assign(kernel.params.size(), 0);
   for (size_t p = 0; p < kernel.params.size(); ++p) {
     const KernelParam &param = kernel.params[p];
+    if (param.type == ParamType::TensorMap)
+      continue; // encoded by the launcher (planTensorMaps)
     int64_t value = argumentValues[param.argument];
     void *slot = &slots[p];
     switch (param.type) {
+    case ParamType::TensorMap:
+      break;
     case ParamType::Ptr:
     case ParamType::I64:
       std::memcpy(slot, &value, sizeof(value));
@@ -651,6 +904,118 @@ bool marshalParams(const KernelSpec &kernel,
   return true;
 }
 
+std::string describeTensorMap(const KernelSpec &kernel,
+                              const KernelParam &param) {
+  return "kernel " + kernel.name + ": tensor map \"" + param.name + "\" of \"" +
+         param.tensorMap.tensorName + "\"";
+}
+
+namespace {
+
+// " (a = 1, b = 2)": the arguments among `factors`, for error messages.
+std::string argumentValuesOf(const std::vector<GridFactor> &factors,
+                             const std::vector<int64_t> &argumentValues) {
+  std::string text;
+  for (const GridFactor &factor : factors)
+    if (factor.isArgument)
+      text += (text.empty() ? " (" : ", ") + factor.argumentName + " = " +
+              std::to_string(argumentValues[factor.argument]);
+  return text.empty() ? text : text + ")";
+}
+
+std::string hexAddress(uint64_t address) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "0x%llx",
+                static_cast<unsigned long long>(address));
+  return text;
+}
+
+} // namespace
+
+bool checkTensorMapAddress(const KernelSpec &kernel, const KernelParam &param,
+                           uint64_t address, std::string &error) {
+  if (address == 0) {
+    error = describeTensorMap(kernel, param) + ": null address";
+    return false;
+  }
+  if (address % kTensorMapAlignment != 0) {
+    error = describeTensorMap(kernel, param) + ": address " +
+            hexAddress(address) + " is not " +
+            std::to_string(kTensorMapAlignment) + "-byte aligned";
+    return false;
+  }
+  return true;
+}
+
+bool planTensorMaps(const KernelSpec &kernel,
+                    const std::vector<int64_t> &argumentValues,
+                    const std::vector<bool> &given,
+                    std::vector<PlannedTensorMap> &maps, std::string &error) {
+  maps.clear();
+  for (size_t p = 0; p < kernel.params.size(); ++p) {
+    const KernelParam &param = kernel.params[p];
+    if (param.type != ParamType::TensorMap)
+      continue;
+    const TensorMapSpec &spec = param.tensorMap;
+    PlannedTensorMap map;
+    map.param = p;
+    // Negative sizes are the caller's error even for an empty tensor.
+    for (int strides = 0; strides < 2; ++strides) {
+      const auto &lists = strides ? spec.strides : spec.dims;
+      for (size_t d = 0; d < lists.size(); ++d) {
+        // Dims up to 2^32, strides below 2^40; a zero factor gives 0.
+        FactorProduct product = multiplyFactors(
+            lists[d], argumentValues,
+            strides ? kTensorMapStrideLimit - 1 : kTensorMapMaxDim);
+        const std::string what =
+            strides ? "stride " + std::to_string(d + 1)
+                    : "dim " + std::to_string(d);
+        if (product.negative) {
+          error = describeTensorMap(kernel, param) + ": argument \"" +
+                  product.negative->argumentName + "\" = " +
+                  std::to_string(argumentValues[product.negative->argument]) +
+                  " is negative but sizes its " + what;
+          return false;
+        }
+        if (product.tooLarge) {
+          error = describeTensorMap(kernel, param) + ": " + what +
+                  argumentValuesOf(lists[d], argumentValues) +
+                  (strides ? " is 2^40 bytes or more" : " is above 2^32");
+          return false;
+        }
+        if (strides) {
+          map.strides[d] = product.value;
+        } else {
+          map.dims[d] = product.value;
+          map.empty |= product.value == 0;
+        }
+      }
+    }
+    if (!map.empty) {
+      for (size_t d = 0; d < spec.strides.size(); ++d)
+        if (map.strides[d] % kTensorMapAlignment != 0) {
+          error = describeTensorMap(kernel, param) + ": stride " +
+                  std::to_string(d + 1) + " = " +
+                  std::to_string(map.strides[d]) + " bytes" +
+                  argumentValuesOf(spec.strides[d], argumentValues) +
+                  " is not a multiple of " +
+                  std::to_string(kTensorMapAlignment);
+          return false;
+        }
+      // A scratch buffer the launcher provides has no address yet.
+      if (given[spec.tensor]) {
+        map.address = uint64_t(argumentValues[spec.tensor]);
+        if (!checkTensorMapAddress(kernel, param, map.address, error))
+          return false;
+      } else {
+        map.addressKnown = false;
+      }
+    }
+    maps.push_back(map);
+  }
+  return true;
+}
+
 bool planLaunches(const Manifest &manifest, const char *const *names,
                   const int64_t *values, int count, LaunchPlan &plan,
                   std::string &error) {
@@ -668,7 +1033,9 @@ bool planLaunches(const Manifest &manifest, const char *const *names,
       return false;
     // Marshal even skipped kernels: a bad value is the caller's error
     // whatever the sizes are.
-    if (!marshalParams(kernel, argumentValues, launch.paramSlots, error))
+    if (!marshalParams(kernel, argumentValues, launch.paramSlots, error) ||
+        !planTensorMaps(kernel, argumentValues, given,
+                        launch.tensorMaps, error))
       return false;
     if (launch.grid[0] == 0 || launch.grid[1] == 0 || launch.grid[2] == 0)
       continue;

@@ -10,8 +10,22 @@
 
 namespace attn::launcher {
 
-enum class ParamType { Ptr, I64, I32, F32 };
+// TensorMap: a 128-byte CUtensorMap (TMA descriptor) passed by value, which
+// the launcher encodes per launch from other arguments; not an argument.
+enum class ParamType { Ptr, I64, I32, F32, TensorMap };
 const char *paramTypeName(ParamType type);
+
+// Element types of a tensor map.
+enum class TensorMapDataType { U8, F16, BF16 };
+const char *tensorMapDataTypeName(TensorMapDataType type);
+unsigned tensorMapElementBytes(TensorMapDataType type);
+
+// What cuTensorMapEncodeTiled accepts (interleave none).
+constexpr size_t kTensorMapMaxRank = 5;
+constexpr uint32_t kTensorMapMaxBox = 256;
+constexpr uint64_t kTensorMapMaxDim = uint64_t(1) << 32;       // inclusive
+constexpr uint64_t kTensorMapStrideLimit = uint64_t(1) << 40;  // exclusive
+constexpr uint64_t kTensorMapAlignment = 16; // address and strides, bytes
 
 enum class BinaryFormat { Cubin, Fatbin, Ptx };
 
@@ -28,10 +42,25 @@ struct GridFactor {
   int64_t ceilDiv = 0; // 0: the argument's value as is
 };
 
+// The "tensor_map" object of a tensor_map param: a tiled TMA descriptor of
+// the ptr argument `tensor`.
+struct TensorMapSpec {
+  ArgumentIndex tensor = 0; // a ptr argument (a caller tensor or scratch)
+  std::string tensorName;
+  TensorMapDataType dataType = TensorMapDataType::BF16;
+  // Innermost first, 1 to kTensorMapMaxRank; each the product of its factors.
+  std::vector<std::vector<GridFactor>> dims;
+  // Byte strides of dims 1 .. rank-1 (rank-1 entries), same form.
+  std::vector<std::vector<GridFactor>> strides;
+  std::vector<uint32_t> box; // elements per copy, innermost first; rank entries
+  uint32_t swizzle = 0;      // bytes: 0 (none), 32, 64 or 128
+};
+
 struct KernelParam {
   std::string name;
   ParamType type = ParamType::Ptr;
-  ArgumentIndex argument = 0;
+  ArgumentIndex argument = 0; // the argument it passes; unused for TensorMap
+  TensorMapSpec tensorMap;    // TensorMap only
 };
 
 struct KernelSpec {
@@ -42,13 +71,16 @@ struct KernelSpec {
   std::vector<KernelParam> params;
 };
 
-// A name the caller may supply to launch: the union of all kernels' params,
-// grid arguments and scratch size arguments, in first-use order. All are
-// required except scratch buffers (the launcher allocates those the caller
-// does not pass) and arguments only used to size them.
+// A name the caller may supply to launch: the union of all kernels' params
+// (but tensor_map params), the tensors and sizes tensor maps are encoded
+// from, grid arguments and scratch size arguments, in first-use order. All
+// are required except scratch buffers (the launcher allocates those the
+// caller does not pass) and arguments only used to size them.
 struct ArgumentInfo {
   std::string name;
-  bool isParam = false; // false: only used by a grid or a scratch size
+  // Typed: a kernel param or a tensor map's tensor (ptr). False: only used
+  // by a grid, a tensor map's dims or strides, or a scratch size.
+  bool isParam = false;
   ParamType type = ParamType::I64;
   long scratch = -1; // index into Manifest::scratch when it is a buffer
   // Only sizes scratch buffers: needed only when the launcher allocates one.
@@ -117,9 +149,47 @@ bool sizeScratch(const Manifest &manifest,
 //  - i32: must fit in int32.
 //  - f32: the IEEE-754 bit pattern of the float in the low 32 bits of the
 //    value (given as an unsigned 0..2^32-1 or a sign-extended int32).
+//  - tensor_map: 0, unused (see planTensorMaps).
 bool marshalParams(const KernelSpec &kernel,
                    const std::vector<int64_t> &argumentValues,
                    std::vector<uint64_t> &slots, std::string &error);
+
+// A tensor_map param evaluated for one launch: what cuTensorMapEncodeTiled
+// gets, but for the fixed parts (data type, box, swizzle) in the spec.
+struct PlannedTensorMap {
+  size_t param = 0; // index into KernelSpec::params
+  // The tensor's address; 0 until the launcher fills it in for a scratch
+  // buffer it provides (addressKnown false).
+  uint64_t address = 0;
+  bool addressKnown = true;
+  // Some dim is 0: the tensor has no elements, and the kernel reads none of
+  // it. Nothing is checked or encoded; the kernel gets 128 zero bytes.
+  bool empty = false;
+  uint64_t dims[kTensorMapMaxRank] = {};        // elements, innermost first
+  uint64_t strides[kTensorMapMaxRank - 1] = {}; // bytes, of dims 1 .. rank-1
+};
+
+// Evaluates the kernel's tensor_map params (one PlannedTensorMap each, in
+// param order) from the bound arguments and checks what the driver
+// requires: every dim at most 2^32 (a dim of 0 makes the map empty), every
+// stride a multiple of 16 below 2^40, and a non-null, 16-byte aligned
+// address, except for a scratch buffer the caller did not pass (`given`),
+// whose address the launcher checks with checkTensorMapAddress once it has
+// one. A negative argument in a dim or stride is an error even for an empty
+// map; nothing else is checked for one. Errors name the kernel, the param
+// and the tensor.
+bool planTensorMaps(const KernelSpec &kernel,
+                    const std::vector<int64_t> &argumentValues,
+                    const std::vector<bool> &given,
+                    std::vector<PlannedTensorMap> &maps, std::string &error);
+
+// Checks a (non-empty) tensor map's address: non-null and 16-byte aligned.
+bool checkTensorMapAddress(const KernelSpec &kernel, const KernelParam &param,
+                           uint64_t address, std::string &error);
+
+// How errors name a tensor map: kernel K: tensor map "P" of "T".
+std::string describeTensorMap(const KernelSpec &kernel,
+                              const KernelParam &param);
 
 // The work of one launch call, before any driver call: kernels whose grid has
 // a zero dimension are left out.
@@ -127,6 +197,7 @@ struct PlannedLaunch {
   size_t kernel; // index into Manifest::kernels
   uint32_t grid[3];
   std::vector<uint64_t> paramSlots;
+  std::vector<PlannedTensorMap> tensorMaps; // its tensor_map params
 };
 
 struct LaunchPlan {

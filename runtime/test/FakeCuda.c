@@ -90,8 +90,37 @@ EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
   state.block[0] = bx, state.block[1] = by, state.block[2] = bz;
   state.sharedBytes = shared;
   state.stream = stream;
-  if (params)
+  if (params) {
     memcpy(&state.firstParam, params[0], sizeof(state.firstParam));
+    state.firstParamAddress = params[0];
+  }
+  return 0;
+}
+EXPORT CUresult cuTensorMapEncodeTiled(
+    void *tensorMap, int dataType, uint32_t rank, void *globalAddress,
+    const uint64_t *globalDim, const uint64_t *globalStrides,
+    const uint32_t *boxDim, const uint32_t *elementStrides, int interleave,
+    int swizzle, int l2Promotion, int oobFill) {
+  unsigned char *bytes = tensorMap;
+  int call = state.tensorMapEncodes++;
+  unsigned i;
+  if (rank < 1 || rank > 5 || interleave != 0 || l2Promotion != 3 ||
+      oobFill != 0)
+    return 1; /* CUDA_ERROR_INVALID_VALUE */
+  for (i = 0; i < 128; ++i)
+    bytes[i] = (unsigned char)(0x40 + 16 * call + (int)i);
+  state.tensorMap = tensorMap;
+  state.dataType = dataType;
+  state.swizzle = swizzle;
+  state.rank = rank;
+  state.globalAddress = (uint64_t)(uintptr_t)globalAddress;
+  for (i = 0; i < rank; ++i) {
+    state.globalDim[i] = globalDim[i];
+    state.boxDim[i] = boxDim[i];
+    state.elementStrides[i] = elementStrides[i];
+    if (i + 1 < rank)
+      state.globalStrides[i] = globalStrides[i];
+  }
   return 0;
 }
 EXPORT CUresult cuGetErrorName(CUresult result, const char **name) {

@@ -20,6 +20,16 @@ struct FakeCudaState {
   uint64_t allocBytes[8];    /* sizes of the first 8 allocations, in order */
   uint64_t allocAddress[8];  /* and the addresses handed out */
   uint64_t freedAddress[8];  /* addresses of the first 8 frees, in order */
+  /* Tensor maps: the last cuTensorMapEncodeTiled call, which writes byte i
+   * of the map as (0x40 + 16 * call index + i) mod 256. */
+  int tensorMapEncodes;
+  void *tensorMap;        /* the map it wrote */
+  int dataType, swizzle;  /* enum values */
+  unsigned rank;
+  uint64_t globalAddress;
+  uint64_t globalDim[5], globalStrides[4];
+  unsigned boxDim[5], elementStrides[5];
+  void *firstParamAddress; /* kernelParams[0] itself */
 };
 
 #endif

@@ -252,7 +252,31 @@ struct RecordedLaunch {
   unsigned grid[3], block[3], sharedBytes;
   CUstream stream;
   std::vector<uint64_t> params; // 8 bytes read from each param pointer
+  std::vector<const void *> paramPointers = {}; // kernelParams[i]
+  // The 128 bytes behind each tensor_map param, by param index.
+  std::map<size_t, std::vector<unsigned char>> tensorMaps = {};
 };
+
+// A cuTensorMapEncodeTiled call; the fake writes byte i of call n's map as
+// fakeTensorMapByte(n, i).
+struct FakeEncode {
+  const void *map;
+  int dataType;
+  cuuint32_t rank;
+  uint64_t address;
+  std::vector<cuuint64_t> dims, strides;
+  std::vector<cuuint32_t> box, elementStrides;
+  int interleave, swizzle, l2Promotion, oobFill;
+};
+static unsigned char fakeTensorMapByte(size_t call, size_t i) {
+  return static_cast<unsigned char>(0xA0 + 7 * call + i);
+}
+static std::vector<unsigned char> fakeTensorMapBytes(size_t call) {
+  std::vector<unsigned char> bytes(128);
+  for (size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = fakeTensorMapByte(call, i);
+  return bytes;
+}
 
 // A cuMemAlloc_v2 or cuMemFree_v2, with the context current at the time.
 struct FakeMemoryCall {
@@ -265,6 +289,10 @@ struct FakeDriver {
   std::vector<std::string> calls;
   std::vector<std::string> functionNames;
   std::map<std::string, size_t> paramCounts; // by kernel name
+  // Indices of the tensor_map params, by kernel name.
+  std::map<std::string, std::vector<size_t>> tensorMapParams;
+  std::vector<FakeEncode> encodes;
+  CUresult encodeResult = CUDA_SUCCESS;
   std::vector<RecordedLaunch> launches;
   std::vector<std::string> loadedImages;
   std::map<std::string, int> sharedAttributes; // by kernel name
@@ -364,8 +392,39 @@ static CUresult fakeLaunchKernel(CUfunction function, unsigned gx, unsigned gy,
     uint64_t bytes;
     std::memcpy(&bytes, params[i], sizeof(bytes));
     launch.params.push_back(bytes);
+    launch.paramPointers.push_back(params[i]);
+  }
+  for (size_t i : fake.tensorMapParams[launch.function]) {
+    const auto *bytes = static_cast<const unsigned char *>(params[i]);
+    launch.tensorMaps[i].assign(bytes, bytes + 128);
   }
   fake.launches.push_back(launch);
+  return CUDA_SUCCESS;
+}
+static CUresult fakeTensorMapEncodeTiled(
+    CUtensorMap *map, int dataType, cuuint32_t rank, void *address,
+    const cuuint64_t *dims, const cuuint64_t *strides, const cuuint32_t *box,
+    const cuuint32_t *elementStrides, int interleave, int swizzle,
+    int l2Promotion, int oobFill) {
+  fake.calls.push_back("cuTensorMapEncodeTiled");
+  if (fake.encodeResult != CUDA_SUCCESS)
+    return fake.encodeResult;
+  FakeEncode encode{map,
+                    dataType,
+                    rank,
+                    uint64_t(reinterpret_cast<uintptr_t>(address)),
+                    std::vector<cuuint64_t>(dims, dims + rank),
+                    std::vector<cuuint64_t>(strides, strides + rank - 1),
+                    std::vector<cuuint32_t>(box, box + rank),
+                    std::vector<cuuint32_t>(elementStrides,
+                                            elementStrides + rank),
+                    interleave,
+                    swizzle,
+                    l2Promotion,
+                    oobFill};
+  for (size_t i = 0; i < sizeof(map->opaque); ++i)
+    map->opaque[i] = fakeTensorMapByte(fake.encodes.size(), i);
+  fake.encodes.push_back(encode);
   return CUDA_SUCCESS;
 }
 static CUresult fakeGetErrorName(CUresult result, const char **name) {
@@ -394,6 +453,7 @@ static DriverApi fakeDriverApi() {
   api.cuLaunchKernel = fakeLaunchKernel;
   api.cuGetErrorName = fakeGetErrorName;
   api.cuGetErrorString = fakeGetErrorString;
+  api.cuTensorMapEncodeTiled = fakeTensorMapEncodeTiled;
   return api;
 }
 
@@ -408,10 +468,18 @@ static std::unique_ptr<Launcher> loadWithFake(ArtifactDir &dir,
                                               const std::string &binary) {
   fake = FakeDriver();
   Manifest manifest = parsedManifest(manifestText.c_str());
-  for (const KernelSpec &kernel : manifest.kernels)
+  for (const KernelSpec &kernel : manifest.kernels) {
     fake.paramCounts[kernel.name] = kernel.params.size();
+    for (size_t p = 0; p < kernel.params.size(); ++p)
+      if (kernel.params[p].type == ParamType::TensorMap)
+        fake.tensorMapParams[kernel.name].push_back(p);
+  }
   std::string binaryName = manifest.binaryFile;
-  dir.write(binaryName, binary);
+  // The fake reads the image as a C string, and the launcher ends only PTX
+  // with a NUL: a cubin stand-in carries its own.
+  dir.write(binaryName, manifest.binaryFormat == BinaryFormat::Ptx
+                            ? binary
+                            : binary + std::string(1, '\0'));
   std::string error;
   auto launcher = Launcher::load(dir.write("manifest.json", manifestText),
                                  fakeDriverProvider, error);
@@ -1326,6 +1394,639 @@ TEST(ScratchErrorsLaunchNothing) {
 }
 
 // ---------------------------------------------------------------------------
+// Tensor maps (TMA descriptors) encoded by the launcher
+
+// A pre-kernel writes int8 K into a scratch buffer; the attention kernel
+// reads bf16 K and the int8 copy through tensor maps. K is [B, N, H, D] with
+// 2 heads of 128: its byte strides are element strides times 2.
+static const char *kTensorMapManifest = R"({
+  "format": "attn-kernels", "version": 1,
+  "binary": "kernels.cubin", "binary_format": "cubin", "chip": "sm_90a",
+  "scratch": [
+    {"name": "k_quant", "bytes": [{"arg": "batch"}, 2, {"arg": "seq_k"}, 128]}
+  ],
+  "kernels": [
+    {
+      "name": "quantize_k",
+      "block": [128, 1, 1],
+      "shared_bytes": 0,
+      "grid": [[{"arg": "seq_k", "ceil_div": 64}], [2], [{"arg": "batch"}]],
+      "params": [{"name": "k", "type": "ptr"},
+                 {"name": "k_quant", "type": "ptr"},
+                 {"name": "seq_k", "type": "i32"}]
+    },
+    {
+      "name": "attn_fwd_tma",
+      "block": [384, 1, 1],
+      "shared_bytes": 0,
+      "grid": [[{"arg": "seq_q", "ceil_div": 128}], [2], [{"arg": "batch"}]],
+      "params": [
+        {"name": "q", "type": "ptr"},
+        {"name": "k_tensor_map", "type": "tensor_map",
+         "tensor_map": {
+           "tensor": "k", "data_type": "bf16",
+           "dims": [[128], [{"arg": "seq_k"}], [2], [{"arg": "batch"}]],
+           "strides": [[{"arg": "k_stride_n"}, 2], [{"arg": "k_stride_h"}, 2],
+                       [{"arg": "k_stride_b"}, 2]],
+           "box": [64, 128, 1, 1],
+           "swizzle": 128}},
+        {"name": "k_quant_tensor_map", "type": "tensor_map",
+         "tensor_map": {
+           "tensor": "k_quant", "data_type": "u8",
+           "dims": [[128], [{"arg": "seq_k"}], [2, {"arg": "batch"}]],
+           "strides": [[128], [{"arg": "seq_k"}, 128]],
+           "box": [128, 64, 1],
+           "swizzle": 128}},
+        {"name": "out", "type": "ptr"},
+        {"name": "seq_q", "type": "i32"},
+        {"name": "seq_k", "type": "i32"}]
+    }
+  ]
+})";
+
+// Launch arguments for kTensorMapManifest (k_quant left to the launcher).
+static ScratchArgs tensorMapArgs() {
+  ScratchArgs args;
+  args.names = {"k",          "seq_k",      "batch",      "q",  "k_stride_n",
+                "k_stride_h", "k_stride_b", "out",        "seq_q"};
+  args.values = {0x7f0000001000, 1000, 2, 0x7f0000002000, 256, 128,
+                 1000 * 256,     0x7f0000003000, 512};
+  return args;
+}
+
+TEST(TensorMapManifestParses) {
+  Manifest manifest = parsedManifest(kTensorMapManifest);
+  CHECK_EQ(manifest.kernels.size(), size_t(2));
+  if (manifest.kernels.size() != 2)
+    return;
+  const KernelSpec &fwd = manifest.kernels[1];
+  CHECK_EQ(fwd.params.size(), size_t(6));
+  const KernelParam &kMap = fwd.params[1];
+  CHECK_EQ(kMap.type, ParamType::TensorMap);
+  CHECK_EQ(std::string(paramTypeName(kMap.type)), std::string("tensor_map"));
+  const TensorMapSpec &spec = kMap.tensorMap;
+  CHECK_EQ(spec.tensorName, std::string("k"));
+  CHECK_EQ(long(spec.tensor), manifest.findArgument("k"));
+  CHECK_EQ(spec.dataType, TensorMapDataType::BF16);
+  CHECK_EQ(spec.dims.size(), size_t(4));
+  CHECK_EQ(spec.dims[0][0].constant, int64_t(128));
+  CHECK_EQ(spec.dims[1][0].argumentName, std::string("seq_k"));
+  CHECK_EQ(spec.strides.size(), size_t(3));
+  CHECK_EQ(spec.strides[2][0].argumentName, std::string("k_stride_b"));
+  CHECK_EQ(spec.strides[2][1].constant, int64_t(2));
+  CHECK(spec.box == std::vector<uint32_t>({64, 128, 1, 1}));
+  CHECK_EQ(spec.swizzle, 128u);
+  const TensorMapSpec &quant = fwd.params[2].tensorMap;
+  CHECK_EQ(quant.dataType, TensorMapDataType::U8);
+  CHECK_EQ(quant.dims[2].size(), size_t(2));
+  CHECK_EQ(std::string(tensorMapDataTypeName(quant.dataType)),
+           std::string("u8"));
+
+  // A tensor_map param is no argument; the names it uses are, in first-use
+  // order: the tensor a ptr, the sizes untyped (like grid arguments).
+  std::vector<std::string> names;
+  for (const ArgumentInfo &argument : manifest.arguments)
+    names.push_back(argument.name);
+  CHECK(names == std::vector<std::string>(
+                     {"k", "k_quant", "seq_k", "batch", "q", "k_stride_n",
+                      "k_stride_h", "k_stride_b", "out", "seq_q"}));
+  CHECK(manifest.findArgument("k_tensor_map") < 0);
+  const ArgumentInfo &strideN =
+      manifest.arguments[manifest.findArgument("k_stride_n")];
+  CHECK(!strideN.isParam && !strideN.sizesScratchOnly);
+  CHECK_EQ(manifest.arguments[manifest.findArgument("k_quant")].scratch, 0L);
+
+  // A tensor only a tensor map uses is a ptr argument all the same, and a
+  // stride may be a typed argument.
+  Manifest mapOnly = parsedManifest(
+      replaced(kTensorMapManifest, "{\"name\": \"k\", \"type\": \"ptr\"}",
+               "{\"name\": \"k_stride_b\", \"type\": \"i64\"}")
+          .c_str());
+  long k = mapOnly.findArgument("k");
+  CHECK(k >= 0);
+  if (k >= 0) {
+    CHECK(mapOnly.arguments[k].isParam);
+    CHECK_EQ(mapOnly.arguments[k].type, ParamType::Ptr);
+  }
+  CHECK_EQ(mapOnly.arguments[mapOnly.findArgument("k_stride_b")].type,
+           ParamType::I64);
+  // Without swizzle the box row may be longer than 128 bytes; rank 1 has no
+  // strides.
+  parsedManifest(replaced(replaced(kTensorMapManifest, "\"box\": [64, 128, 1, 1],\n"
+                                   "           \"swizzle\": 128",
+                                   "\"box\": [256, 128, 1, 1],\n"
+                                   "           \"swizzle\": 0"),
+                          "\"dims\": [[128], [{\"arg\": \"seq_k\"}], [2, "
+                          "{\"arg\": \"batch\"}]],\n"
+                          "           \"strides\": [[128], [{\"arg\": "
+                          "\"seq_k\"}, 128]],\n"
+                          "           \"box\": [128, 64, 1]",
+                          "\"dims\": [[128, {\"arg\": \"seq_k\"}, 2, "
+                          "{\"arg\": \"batch\"}]],\n"
+                          "           \"strides\": [],\n"
+                          "           \"box\": [128]")
+                     .c_str());
+}
+
+TEST(TensorMapManifestErrorsNameTheLocation) {
+  std::string base = kTensorMapManifest;
+  const std::string kMap = "kernels[1].params[1]";
+  const std::string kMapBody =
+      "\"tensor\": \"k\", \"data_type\": \"bf16\",";
+  struct Case {
+    std::string text;
+    std::string expected;
+  } cases[] = {
+      {replaced(base, "\"type\": \"tensor_map\",\n         \"tensor_map\"",
+                "\"type\": \"tensor_map\",\n         \"tensor_mop\""),
+       kMap + ": missing \"tensor_map\""},
+      {replaced(base, "{\"name\": \"q\", \"type\": \"ptr\"}",
+                "{\"name\": \"q\", \"type\": \"ptr\", \"tensor_map\": {}}"),
+       "kernels[1].params[0].tensor_map: only a tensor_map param has one "
+       "(this param is ptr)"},
+      {replaced(base, "\"type\": \"tensor_map\",\n         \"tensor_map\": {",
+                "\"type\": \"tensor_map\",\n         \"tensor_map\": 7, \"x\": {"),
+       kMap + ".tensor_map: expected object, got integer"},
+      {replaced(base, kMapBody, kMapBody + " \"stride\": 1,"),
+       kMap + ".tensor_map: unknown key \"stride\" (expected tensor, "
+              "data_type, dims, strides, box, swizzle)"},
+      {replaced(base, "\"tensor\": \"k\",", ""),
+       kMap + ".tensor_map: missing \"tensor\""},
+      {replaced(base, "\"tensor\": \"k\",", "\"tensor\": \"\","),
+       kMap + ".tensor_map.tensor: must not be empty"},
+      {replaced(base, "\"tensor\": \"k\",", "\"tensor\": \"seq_k\","),
+       kMap + ".tensor_map.tensor: argument \"seq_k\" is ptr here but i32 "
+              "elsewhere"},
+      {replaced(base, "\"data_type\": \"bf16\"", "\"data_type\": \"f32\""),
+       kMap + ".tensor_map.data_type: unknown data type \"f32\" (expected "
+              "bf16, f16 or u8)"},
+      {replaced(base, "\"data_type\": \"bf16\"", "\"data_type\": 16"),
+       kMap + ".tensor_map.data_type: expected string, got integer"},
+      {replaced(base, "\"dims\": [[128], [{\"arg\": \"seq_k\"}], [2], "
+                      "[{\"arg\": \"batch\"}]]",
+                "\"dims\": []"),
+       kMap + ".tensor_map.dims: rank 0 out of range (1 to 5 dims)"},
+      {replaced(base, "\"dims\": [[128], [{\"arg\": \"seq_k\"}], [2], ",
+                "\"dims\": [[128], [1], [1], [{\"arg\": \"seq_k\"}], [2], "),
+       kMap + ".tensor_map.dims: rank 6 out of range (1 to 5 dims)"},
+      {replaced(base, "\"dims\": [[128],", "\"dims\": [128,"),
+       kMap + ".tensor_map.dims[0]: expected array, got integer"},
+      {replaced(base, "\"dims\": [[128],", "\"dims\": [[],"),
+       kMap + ".tensor_map.dims[0]: expected at least one dim factor"},
+      {replaced(base, "\"dims\": [[128],", "\"dims\": [[0],"),
+       kMap + ".tensor_map.dims[0][0]: dim factor must be positive, got 0"},
+      {replaced(base, "[{\"arg\": \"seq_k\"}], [2], [{\"arg\": \"batch\"}]]",
+                "[{\"arg\": \"seq_k\", \"ceil_div\": 0}], [2], "
+                "[{\"arg\": \"batch\"}]]"),
+       kMap + ".tensor_map.dims[1][0].ceil_div: must be positive, got 0"},
+      {replaced(base, "[{\"arg\": \"seq_k\"}], [2], [{\"arg\": \"batch\"}]]",
+                "[{\"arg\": \"q\"}], [2], [{\"arg\": \"batch\"}]]"),
+       kMap + ".tensor_map.dims[1][0]: argument \"q\" is a pointer (ptr), "
+              "not a size"},
+      {replaced(base, "[{\"arg\": \"k_stride_h\"}, 2]",
+                "[{\"arg\": \"k_quant\"}, 2]"),
+       kMap + ".tensor_map.strides[1][0]: argument \"k_quant\" is a pointer "
+              "(ptr), not a size"},
+      {replaced(base, "[{\"arg\": \"k_stride_h\"}, 2]",
+                "[{\"arg\": \"k_stride_h\"}, -2]"),
+       kMap + ".tensor_map.strides[1][1]: stride factor must be positive, "
+              "got -2"},
+      {replaced(base, "[{\"arg\": \"k_stride_h\"}, 2]",
+                "[{\"arg\": \"k_stride_h\", \"div\": 2}]"),
+       kMap + ".tensor_map.strides[1][0]: unknown key \"div\" in stride "
+              "factor (expected arg, ceil_div)"},
+      {replaced(base, "[{\"arg\": \"k_stride_h\"}, 2],", ""),
+       kMap + ".tensor_map.strides: expected 3 strides (rank - 1), got 2"},
+      {replaced(base, "\"box\": [64, 128, 1, 1]", "\"box\": [64, 128, 1]"),
+       kMap + ".tensor_map.box: expected 4 entries (the rank), got 3"},
+      {replaced(base, "\"box\": [64, 128, 1, 1]", "\"box\": [64, 257, 1, 1]"),
+       kMap + ".tensor_map.box[1]: box size 257 out of range (1 to 256)"},
+      {replaced(base, "\"box\": [64, 128, 1, 1]", "\"box\": [64, 128, 0, 1]"),
+       kMap + ".tensor_map.box[2]: box size 0 out of range (1 to 256)"},
+      {replaced(base, "\"box\": [64, 128, 1, 1]", "\"box\": [64, \"128\", 1, 1]"),
+       kMap + ".tensor_map.box[1]: expected integer, got string"},
+      {replaced(base, "\"box\": [64, 128, 1, 1]", "\"box\": [4, 128, 1, 1]"),
+       kMap + ".tensor_map.box[0]: 4 bf16 elements are 8 bytes, not a "
+              "multiple of 16"},
+      {replaced(base, "\"box\": [64, 128, 1, 1]", "\"box\": [128, 128, 1, 1]"),
+       kMap + ".tensor_map.box[0]: 128 bf16 elements are 256 bytes, more "
+              "than the 128-byte swizzle span"},
+      {replaced(base, "\"box\": [64, 128, 1, 1],\n           \"swizzle\": 128",
+                "\"box\": [64, 128, 1, 1],\n           \"swizzle\": 64"),
+       kMap + ".tensor_map.box[0]: 64 bf16 elements are 128 bytes, more than "
+              "the 64-byte swizzle span"},
+      {replaced(base, "\"box\": [128, 64, 1]", "\"box\": [8, 64, 1]"),
+       "kernels[1].params[2].tensor_map.box[0]: 8 u8 elements are 8 bytes, "
+       "not a multiple of 16"},
+      {replaced(base, "\"box\": [64, 128, 1, 1],\n           \"swizzle\": 128",
+                "\"box\": [64, 128, 1, 1],\n           \"swizzle\": 16"),
+       kMap + ".tensor_map.swizzle: swizzle 16 bytes is not 0, 32, 64 or 128"},
+      {replaced(base, "\"box\": [64, 128, 1, 1],\n           \"swizzle\": 128",
+                "\"box\": [64, 128, 1, 1]"),
+       kMap + ".tensor_map: missing \"swizzle\""},
+      {replaced(base, "{\"name\": \"k_tensor_map\"", "{\"name\": \"batch\""),
+       kMap + ".name: tensor_map param \"batch\" is also the name of an "
+              "argument"},
+      {replaced(base, "{\"name\": \"k_tensor_map\"", "{\"name\": \"q\""),
+       kMap + ".name: duplicate param \"q\""},
+      {replaced(base, "{\"name\": \"k_quant\", \"bytes\"",
+                "{\"name\": \"k_tensor_map\", \"bytes\""),
+       "scratch[0].name: scratch buffer \"k_tensor_map\" is a tensor_map "
+       "param of kernel attn_fwd_tma (a scratch buffer must be a ptr param)"},
+      {replaced(base, "{\"name\": \"q\", \"type\": \"ptr\"}",
+                "{\"name\": \"q\", \"type\": \"tensormap\"}"),
+       "kernels[1].params[0].type: unknown param type \"tensormap\" (expected "
+       "ptr, i64, i32, f32 or tensor_map)"},
+  };
+  for (const Case &c : cases) {
+    Manifest manifest;
+    std::string error;
+    CHECK(!parseManifest(c.text, manifest, error));
+    CHECK_EQ(error, c.expected);
+    if (error != c.expected)
+      std::fprintf(stderr, "  got: %s\n", error.c_str());
+  }
+}
+
+TEST(TensorMapArgumentsAreRequired) {
+  Manifest manifest = parsedManifest(kTensorMapManifest);
+  LaunchPlan plan;
+  std::string error;
+  auto plans = [&](const Manifest &m, const ScratchArgs &args) {
+    return planLaunches(m, args.names.data(), args.values.data(), args.count(),
+                        plan, error);
+  };
+  CHECK(plans(manifest, tensorMapArgs()));
+  CHECK(!plans(manifest, tensorMapArgs().remove("k_stride_h")));
+  CHECK_EQ(error, std::string("missing argument \"k_stride_h\""));
+  CHECK(!plans(manifest,
+               tensorMapArgs().remove("k_stride_n").remove("k_stride_b")));
+  CHECK_EQ(error,
+           std::string("missing arguments \"k_stride_n\", \"k_stride_b\""));
+  // The map's param name is not an argument.
+  CHECK(!plans(manifest, tensorMapArgs().set("k_tensor_map", 0)));
+  CHECK_EQ(error, std::string("unknown argument \"k_tensor_map\""));
+
+  // A tensor only a map reads is required like any tensor.
+  Manifest mapOnly = parsedManifest(
+      replaced(kTensorMapManifest, "{\"name\": \"k\", \"type\": \"ptr\"}",
+               "{\"name\": \"k_stride_b\", \"type\": \"i64\"}")
+          .c_str());
+  CHECK(!plans(mapOnly, tensorMapArgs().remove("k")));
+  CHECK_EQ(error, std::string("missing argument \"k\""));
+  CHECK(plans(mapOnly, tensorMapArgs()));
+}
+
+TEST(TensorMapsAreEvaluatedFromArguments) {
+  Manifest manifest = parsedManifest(kTensorMapManifest);
+  LaunchPlan plan;
+  std::string error;
+  ScratchArgs args = tensorMapArgs();
+  CHECK(planLaunches(manifest, args.names.data(), args.values.data(),
+                     args.count(), plan, error));
+  CHECK_EQ(plan.launches.size(), size_t(2));
+  if (plan.launches.size() != 2)
+    return;
+  CHECK(plan.launches[0].tensorMaps.empty());
+  const std::vector<PlannedTensorMap> &maps = plan.launches[1].tensorMaps;
+  CHECK_EQ(maps.size(), size_t(2));
+  if (maps.size() != 2)
+    return;
+  CHECK_EQ(maps[0].param, size_t(1));
+  CHECK(maps[0].addressKnown && !maps[0].empty);
+  CHECK_EQ(maps[0].address, uint64_t(0x7f0000001000));
+  CHECK(std::vector<uint64_t>(maps[0].dims, maps[0].dims + 4) ==
+        std::vector<uint64_t>({128, 1000, 2, 2}));
+  CHECK(std::vector<uint64_t>(maps[0].strides, maps[0].strides + 3) ==
+        std::vector<uint64_t>({512, 256, 512000}));
+  // The scratch buffer's address is the launcher's to give.
+  CHECK_EQ(maps[1].param, size_t(2));
+  CHECK(!maps[1].addressKnown);
+  CHECK(std::vector<uint64_t>(maps[1].dims, maps[1].dims + 3) ==
+        std::vector<uint64_t>({128, 1000, 4}));
+  CHECK(std::vector<uint64_t>(maps[1].strides, maps[1].strides + 2) ==
+        std::vector<uint64_t>({128, 128000}));
+  // The param slots of tensor maps are unused zeros.
+  CHECK_EQ(plan.launches[1].paramSlots[1], uint64_t(0));
+
+  // A k_quant of the caller's: its address, checked now.
+  args.set("k_quant", 0x7f0000004000);
+  CHECK(planLaunches(manifest, args.names.data(), args.values.data(),
+                     args.count(), plan, error));
+  CHECK(plan.launches[1].tensorMaps[1].addressKnown);
+  CHECK_EQ(plan.launches[1].tensorMaps[1].address, uint64_t(0x7f0000004000));
+  args.set("k_quant", 0x7f0000004004);
+  CHECK(!planLaunches(manifest, args.names.data(), args.values.data(),
+                      args.count(), plan, error));
+  CHECK_EQ(error, std::string("kernel attn_fwd_tma: tensor map "
+                              "\"k_quant_tensor_map\" of \"k_quant\": address "
+                              "0x7f0000004004 is not 16-byte aligned"));
+
+  // No keys: both maps are empty (nothing checked, not even the null k).
+  args = tensorMapArgs().set("seq_k", 0).set("k", 0).set("k_stride_b", 8);
+  CHECK(planLaunches(manifest, args.names.data(), args.values.data(),
+                     args.count(), plan, error));
+  CHECK_EQ(plan.launches.size(), size_t(1)); // quantize_k has no blocks
+  CHECK(plan.launches[0].tensorMaps[0].empty);
+  CHECK(plan.launches[0].tensorMaps[1].empty);
+}
+
+TEST(TensorMapErrorsNameTheParamAndTensor) {
+  // heads_k sizes dim 2 only, so it can exceed what grids and i32 allow.
+  Manifest manifest = parsedManifest(
+      replaced(kTensorMapManifest, "[{\"arg\": \"seq_k\"}], [2], ",
+               "[{\"arg\": \"seq_k\"}], [{\"arg\": \"heads_k\"}], ")
+          .c_str());
+  LaunchPlan plan;
+  std::string error;
+  auto fails = [&](const ScratchArgs &args) {
+    bool ok = planLaunches(manifest, args.names.data(), args.values.data(),
+                           args.count(), plan, error);
+    return !ok;
+  };
+  const ScratchArgs args = tensorMapArgs().set("heads_k", 2);
+  const std::string k =
+      "kernel attn_fwd_tma: tensor map \"k_tensor_map\" of \"k\": ";
+  CHECK(!fails(args));
+
+  CHECK(fails(ScratchArgs(args).set("k", 0x7f0000001008)));
+  CHECK_EQ(error, k + "address 0x7f0000001008 is not 16-byte aligned");
+  CHECK(fails(ScratchArgs(args).set("k", 0)));
+  CHECK_EQ(error, k + "null address");
+  CHECK(fails(ScratchArgs(args).set("k_stride_n", 100)));
+  CHECK_EQ(error, k + "stride 1 = 200 bytes (k_stride_n = 100) is not a "
+                      "multiple of 16");
+  // Strides below 2^40 bytes.
+  CHECK(fails(ScratchArgs(args).set("k_stride_b", int64_t(1) << 39)));
+  CHECK_EQ(error, k + "stride 3 (k_stride_b = 549755813888) is 2^40 bytes or "
+                      "more");
+  CHECK(!fails(ScratchArgs(args).set("k_stride_b", (int64_t(1) << 39) - 8)));
+  CHECK_EQ(plan.launches[1].tensorMaps[0].strides[2],
+           (uint64_t(1) << 40) - 16);
+  CHECK(fails(ScratchArgs(args).set("k_stride_b", int64_t(1) << 62)));
+  CHECK_CONTAINS(error, "stride 3 (k_stride_b = 4611686018427387904) is 2^40");
+  // Dims up to 2^32.
+  CHECK(!fails(ScratchArgs(args).set("heads_k", int64_t(1) << 32)));
+  CHECK_EQ(plan.launches[1].tensorMaps[0].dims[2], uint64_t(1) << 32);
+  CHECK(fails(ScratchArgs(args).set("heads_k", (int64_t(1) << 32) + 1)));
+  CHECK_EQ(error, k + "dim 2 (heads_k = 4294967297) is above 2^32");
+  // Negative sizes, even of an empty tensor.
+  CHECK(fails(ScratchArgs(args).set("k_stride_h", -1)));
+  CHECK_EQ(error, k + "argument \"k_stride_h\" = -1 is negative but sizes "
+                      "its stride 2");
+  CHECK(fails(ScratchArgs(args).set("heads_k", -2)));
+  CHECK_EQ(error,
+           k + "argument \"heads_k\" = -2 is negative but sizes its dim 2");
+  CHECK(fails(ScratchArgs(args).set("heads_k", 0).set("k_stride_h", -1)));
+  CHECK_CONTAINS(error, "\"k_stride_h\" = -1 is negative");
+  // An empty tensor is not checked otherwise.
+  CHECK(!fails(ScratchArgs(args).set("heads_k", 0).set("k", 8).set(
+      "k_stride_n", 3)));
+}
+
+TEST(TensorMapsAreEncodedPerLaunchAndPassedByValue) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kTensorMapManifest, "CUBIN");
+  std::string error;
+  CHECK_EQ(launchScratch(*launcher, tensorMapArgs(), error), ATTN_LAUNCHER_OK);
+  CHECK(error.empty());
+  // The scratch buffer first: one map addresses it.
+  CHECK(fake.calls == std::vector<std::string>(
+                          {"cuInit", "cuModuleLoadData", "cuMemAlloc_v2",
+                           "cuTensorMapEncodeTiled",
+                           "cuTensorMapEncodeTiled"}));
+  CHECK_EQ(fake.encodes.size(), size_t(2));
+  CHECK_EQ(fake.allocations.size(), size_t(1));
+  CHECK_EQ(fake.launches.size(), size_t(2));
+  if (fake.encodes.size() != 2 || fake.allocations.size() != 1 ||
+      fake.launches.size() != 2)
+    return;
+
+  const FakeEncode &k = fake.encodes[0];
+  CHECK_EQ(k.dataType, 9); // CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+  CHECK_EQ(k.rank, 4u);
+  CHECK_EQ(k.address, uint64_t(0x7f0000001000));
+  CHECK(k.dims == std::vector<cuuint64_t>({128, 1000, 2, 2}));
+  CHECK(k.strides == std::vector<cuuint64_t>({512, 256, 512000}));
+  CHECK(k.box == std::vector<cuuint32_t>({64, 128, 1, 1}));
+  CHECK(k.elementStrides == std::vector<cuuint32_t>({1, 1, 1, 1}));
+  CHECK_EQ(k.interleave, 0); // NONE
+  CHECK_EQ(k.swizzle, 3);    // 128B
+  CHECK_EQ(k.l2Promotion, 3); // L2_256B
+  CHECK_EQ(k.oobFill, 0);    // NONE
+
+  const FakeEncode &quant = fake.encodes[1];
+  CHECK_EQ(quant.dataType, 0); // UINT8
+  CHECK_EQ(quant.rank, 3u);
+  CHECK_EQ(quant.address, fake.allocations[0].address);
+  CHECK_EQ(fake.allocations[0].bytes, uint64_t(2 * 2 * 1000 * 128));
+  CHECK(quant.dims == std::vector<cuuint64_t>({128, 1000, 4}));
+  CHECK(quant.strides == std::vector<cuuint64_t>({128, 128000}));
+  CHECK(quant.box == std::vector<cuuint32_t>({128, 64, 1}));
+  CHECK_EQ(quant.swizzle, 3);
+
+  // The kernel gets a pointer to the encoded bytes themselves, 64-byte
+  // aligned, alive during cuLaunchKernel; the other params as before.
+  const RecordedLaunch &fwd = fake.launches[1];
+  CHECK_EQ(fwd.function, std::string("attn_fwd_tma"));
+  for (size_t i = 0; i < 2; ++i) {
+    const void *pointer = fwd.paramPointers[1 + i];
+    CHECK_EQ(pointer, fake.encodes[i].map);
+    CHECK_EQ(reinterpret_cast<uintptr_t>(pointer) % 64, uintptr_t(0));
+    CHECK(fwd.tensorMaps.at(1 + i) == fakeTensorMapBytes(i));
+  }
+  CHECK_EQ(fwd.params[0], uint64_t(0x7f0000002000));
+  CHECK_EQ(fwd.params[3], uint64_t(0x7f0000003000));
+  CHECK_EQ(fwd.params[4], uint64_t(512));
+  CHECK_EQ(fwd.params[5], uint64_t(1000));
+  CHECK(fake.launches[0].params ==
+        std::vector<uint64_t>(
+            {0x7f0000001000, fake.allocations[0].address, 1000}));
+
+  // Encoded again on every launch, from that launch's arguments.
+  fake.calls.clear();
+  fake.launches.clear();
+  CHECK_EQ(launchScratch(*launcher,
+                         tensorMapArgs().set("seq_k", 500).set("k", 0x7f0000005000),
+                         error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.calls == std::vector<std::string>({"cuTensorMapEncodeTiled",
+                                                "cuTensorMapEncodeTiled"}));
+  CHECK_EQ(fake.encodes.size(), size_t(4));
+  if (fake.encodes.size() != 4 || fake.launches.size() != 2)
+    return;
+  CHECK_EQ(fake.encodes[2].address, uint64_t(0x7f0000005000));
+  CHECK(fake.encodes[2].dims == std::vector<cuuint64_t>({128, 500, 2, 2}));
+  CHECK(fake.encodes[3].strides == std::vector<cuuint64_t>({128, 64000}));
+  CHECK(fake.launches[1].tensorMaps.at(1) == fakeTensorMapBytes(2));
+  CHECK(fake.launches[1].tensorMaps.at(2) == fakeTensorMapBytes(3));
+}
+
+TEST(EmptyTensorMapIsZeroBytes) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kTensorMapManifest, "CUBIN");
+  std::string error;
+  // No keys: quantize_k has no blocks, attn_fwd_tma runs with two empty
+  // maps (K is PyTorch's empty tensor: a null pointer) and encodes nothing.
+  CHECK_EQ(launchScratch(*launcher, tensorMapArgs().set("seq_k", 0).set("k", 0),
+                         error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.encodes.empty());
+  CHECK(fake.allocations.empty());
+  CHECK_EQ(fake.launches.size(), size_t(1));
+  if (fake.launches.size() != 1)
+    return;
+  CHECK_EQ(fake.launches[0].function, std::string("attn_fwd_tma"));
+  CHECK(fake.launches[0].tensorMaps.at(1) == std::vector<unsigned char>(128));
+  CHECK(fake.launches[0].tensorMaps.at(2) == std::vector<unsigned char>(128));
+  CHECK_EQ(reinterpret_cast<uintptr_t>(fake.launches[0].paramPointers[1]) % 64,
+           uintptr_t(0));
+}
+
+TEST(ScratchReadOnlyThroughATensorMapIsAllocated) {
+  ArtifactDir dir;
+  // quantize_k no longer touches k_quant: only attn_fwd_tma's map reads it.
+  auto launcher = loadWithFake(
+      dir,
+      replaced(kTensorMapManifest, "{\"name\": \"k_quant\", \"type\": \"ptr\"},",
+               ""),
+      "CUBIN");
+  std::string error;
+  CHECK_EQ(launchScratch(*launcher, tensorMapArgs(), error), ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.allocations.size(), size_t(1));
+  CHECK_EQ(fake.encodes.size(), size_t(2));
+  if (fake.allocations.size() == 1 && fake.encodes.size() == 2)
+    CHECK_EQ(fake.encodes[1].address, fake.allocations[0].address);
+
+  // Only a skipped kernel reads it: not allocated, not encoded.
+  launcher.reset();
+  launcher = loadWithFake(
+      dir,
+      replaced(kTensorMapManifest, "{\"name\": \"k_quant\", \"type\": \"ptr\"},",
+               ""),
+      "CUBIN");
+  CHECK_EQ(launchScratch(*launcher, tensorMapArgs().set("seq_q", 0), error),
+           ATTN_LAUNCHER_OK);
+  CHECK(fake.allocations.empty());
+  CHECK(fake.encodes.empty());
+  CHECK_EQ(fake.launches.size(), size_t(1));
+}
+
+TEST(TensorMapLaunchErrorsLaunchNothing) {
+  ArtifactDir dir;
+  auto launcher = loadWithFake(dir, kTensorMapManifest, "CUBIN");
+  std::string error;
+  // Caller mistakes: before any driver call.
+  CHECK_EQ(launchScratch(*launcher, tensorMapArgs().set("k", 0x7f0000001001),
+                         error),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_CONTAINS(error, "tensor map \"k_tensor_map\" of \"k\": address "
+                        "0x7f0000001001 is not 16-byte aligned");
+  CHECK(fake.calls.empty());
+
+  // The driver refuses: its error, with everything it was given.
+  fake.encodeResult = 1;
+  CHECK_EQ(launchScratch(*launcher, tensorMapArgs(), error),
+           ATTN_LAUNCHER_ERROR_CUDA);
+  CHECK_EQ(error,
+           std::string("cuTensorMapEncodeTiled(kernel attn_fwd_tma: tensor map "
+                       "\"k_tensor_map\" of \"k\": bf16, address 0x7f0000001000, "
+                       "dims [128, 1000, 2, 2], strides [512, 256, 512000] "
+                       "bytes, box [64, 128, 1, 1], swizzle 128) failed: "
+                       "CUDA_ERROR_UNKNOWN (an illegal memory access was "
+                       "encountered)"));
+  CHECK(fake.launches.empty());
+  fake.encodeResult = CUDA_SUCCESS;
+  CHECK_EQ(launchScratch(*launcher, tensorMapArgs(), error), ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.launches.size(), size_t(2));
+
+  // A scratch buffer sized empty under a map that is not: null address.
+  launcher.reset();
+  auto emptyScratch = loadWithFake(
+      dir,
+      replaced(kTensorMapManifest, "[{\"arg\": \"batch\"}, 2, {\"arg\": \"seq_k\"}, 128]",
+               "[{\"arg\": \"quant_bytes\"}]"),
+      "CUBIN");
+  CHECK_EQ(launchScratch(*emptyScratch, tensorMapArgs().set("quant_bytes", 0),
+                         error),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_EQ(error, std::string("kernel attn_fwd_tma: tensor map "
+                              "\"k_quant_tensor_map\" of \"k_quant\": null "
+                              "address"));
+  CHECK(fake.launches.empty());
+}
+
+TEST(DriverWithoutTensorMapEncoding) {
+  ArtifactDir dir;
+  dir.write("kernels.cubin", std::string("CUBIN", 6)); // NUL: see loadWithFake
+  std::string error;
+  auto oldDriver = [](std::string &) -> const DriverApi * {
+    static DriverApi api = [] {
+      DriverApi driver = fakeDriverApi();
+      driver.cuTensorMapEncodeTiled = nullptr;
+      return driver;
+    }();
+    return &api;
+  };
+  fake = FakeDriver();
+  auto launcher = Launcher::load(dir.write("manifest.json", kTensorMapManifest),
+                                 oldDriver, error);
+  CHECK(launcher != nullptr);
+  if (!launcher)
+    return;
+  CHECK_EQ(launchScratch(*launcher, tensorMapArgs(), error),
+           ATTN_LAUNCHER_ERROR_NO_DRIVER);
+  CHECK_EQ(error, std::string("the CUDA driver has no cuTensorMapEncodeTiled "
+                              "(a CUDA 12 or later driver is needed for "
+                              "tensor_map params; kernel attn_fwd_tma: tensor "
+                              "map \"k_tensor_map\" of \"k\")"));
+  CHECK(fake.launches.empty());
+
+  // Manifests without tensor maps do not need it.
+  auto plain = Launcher::load(dir.write("plain.json", kManifest), oldDriver,
+                              error);
+  CHECK(plain != nullptr);
+  fake.paramCounts["attn_fwd_0"] = 3;
+  fake.paramCounts["attn_combine_1"] = 3;
+  std::vector<int64_t> values = defaultArgValues();
+  CHECK_EQ(plain->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(fake.launches.size(), size_t(2));
+}
+
+TEST(CApiTensorMapQueries) {
+  ArtifactDir dir;
+  dir.write("kernels.cubin", "CUBIN");
+  std::string manifestPath = dir.write("manifest.json", kTensorMapManifest);
+  char err[512] = "";
+  attn_launcher *l = attn_launcher_load(manifestPath.c_str(), err, sizeof(err));
+  CHECK(l != nullptr);
+  if (!l)
+    return;
+  CHECK_EQ(attn_launcher_num_params(l, 1), 6);
+  CHECK_EQ(std::string(attn_launcher_param_name(l, 1, 1)),
+           std::string("k_tensor_map"));
+  CHECK_EQ(std::string(attn_launcher_param_type(l, 1, 1)),
+           std::string("tensor_map"));
+  CHECK_EQ(attn_launcher_num_arguments(l), 10);
+  CHECK_EQ(std::string(attn_launcher_argument_name(l, 5)),
+           std::string("k_stride_n"));
+  CHECK_EQ(std::string(attn_launcher_argument_type(l, 5)), std::string("int"));
+  CHECK_EQ(std::string(attn_launcher_argument_type(l, 0)), std::string("ptr"));
+
+  // Checked before any driver use: holds with or without libcuda.
+  ScratchArgs args = tensorMapArgs().set("k_stride_n", 100);
+  CHECK_EQ(attn_launcher_launch(l, args.names.data(), args.values.data(),
+                                args.count(), nullptr, err, sizeof(err)),
+           ATTN_LAUNCHER_ERROR_ARGUMENTS);
+  CHECK_EQ(std::string(err),
+           std::string("kernel attn_fwd_tma: tensor map \"k_tensor_map\" of "
+                       "\"k\": stride 1 = 200 bytes (k_stride_n = 100) is not "
+                       "a multiple of 16"));
+  attn_launcher_free(l);
+}
+
+// ---------------------------------------------------------------------------
 // The C ABI and the dlopen path
 
 TEST(CApiLoadQueryAndErrors) {
@@ -1509,6 +2210,56 @@ TEST(DlopenedDriverAllocatesAndFreesScratch) {
         (state->freedAddress[0] == state->allocAddress[1] &&
          state->freedAddress[1] == state->allocAddress[0]));
   CHECK_EQ(state->syncs, 0);
+}
+
+// A tensor map through the dlopened cuTensorMapEncodeTiled: the kernel's
+// first param is the map, so the stand-in records its bytes and address.
+TEST(DlopenedDriverEncodesTensorMaps) {
+  FakeCudaState *state = dlopenFakeCuda();
+  if (!state)
+    return;
+  CHECK(dlopenedApi.cuTensorMapEncodeTiled != nullptr);
+  std::string error;
+  ArtifactDir dir;
+  dir.write("kernels.cubin", "CUBIN");
+  auto launcher = Launcher::load(dir.write("manifest.json", R"({
+    "format": "attn-kernels", "version": 1,
+    "binary": "kernels.cubin", "binary_format": "cubin",
+    "kernels": [{
+      "name": "tma_copy", "block": [128, 1, 1], "shared_bytes": 0,
+      "grid": [[{"arg": "n", "ceil_div": 256}], [1], [1]],
+      "params": [
+        {"name": "src_map", "type": "tensor_map",
+         "tensor_map": {"tensor": "src", "data_type": "f16",
+                        "dims": [[{"arg": "n"}]], "strides": [],
+                        "box": [256], "swizzle": 0}},
+        {"name": "dst", "type": "ptr"},
+        {"name": "n", "type": "i32"}]
+    }]
+  })"), dlopenedDriverProvider, error);
+  CHECK(launcher != nullptr);
+  if (!launcher)
+    return;
+  const char *names[] = {"src", "dst", "n"};
+  const int64_t values[] = {0x7f0000001000, 0x7f0000002000, 1000};
+  CHECK_EQ(launcher->launch(names, values, 3, nullptr, error),
+           ATTN_LAUNCHER_OK);
+  CHECK_EQ(state->tensorMapEncodes, 1);
+  CHECK_EQ(state->launches, 1);
+  CHECK_EQ(state->dataType, 6); // FLOAT16
+  CHECK_EQ(state->swizzle, 0);
+  CHECK_EQ(state->rank, 1u);
+  CHECK_EQ(state->globalAddress, uint64_t(0x7f0000001000));
+  CHECK_EQ(state->globalDim[0], uint64_t(1000));
+  CHECK_EQ(state->boxDim[0], 256u);
+  CHECK_EQ(state->elementStrides[0], 1u);
+  CHECK_EQ(state->firstParamAddress, state->tensorMap);
+  CHECK_EQ(reinterpret_cast<uintptr_t>(state->firstParamAddress) % 64,
+           uintptr_t(0));
+  unsigned char expected[8];
+  for (int i = 0; i < 8; ++i)
+    expected[i] = static_cast<unsigned char>(0x40 + i); // call 0
+  CHECK(std::memcmp(&state->firstParam, expected, 8) == 0);
 }
 
 int main() {

@@ -72,7 +72,9 @@ ATTN_LAUNCHER_API int attn_launcher_num_kernels(const attn_launcher *l);
 ATTN_LAUNCHER_API const char *attn_launcher_kernel_name(const attn_launcher *l,
                                                         int kernel);
 
-/* A kernel's parameters in order; type is "ptr", "i64", "i32" or "f32". */
+/* A kernel's parameters in order; type is "ptr", "i64", "i32", "f32" or
+ * "tensor_map" (a TMA descriptor the launcher encodes on each launch from
+ * the arguments its manifest entry names; not an argument itself). */
 ATTN_LAUNCHER_API int attn_launcher_num_params(const attn_launcher *l,
                                                int kernel);
 ATTN_LAUNCHER_API const char *attn_launcher_param_name(const attn_launcher *l,
@@ -81,9 +83,10 @@ ATTN_LAUNCHER_API const char *attn_launcher_param_type(const attn_launcher *l,
                                                        int kernel, int param);
 
 /* The argument names attn_launcher_launch takes (the union over kernels of
- * params and grid arguments, then scratch size arguments; first-use order).
- * Type as for params, or "int" for a name only used in a grid or a scratch
- * size. */
+ * params but tensor maps, the tensors and sizes of tensor maps, and grid
+ * arguments, then scratch size arguments; first-use order). Type as for
+ * params ("ptr" for a tensor map's tensor), or "int" for a name only used
+ * in a grid, a tensor map's dims or strides, or a scratch size. */
 ATTN_LAUNCHER_API int attn_launcher_num_arguments(const attn_launcher *l);
 ATTN_LAUNCHER_API const char *
 attn_launcher_argument_name(const attn_launcher *l, int argument);
