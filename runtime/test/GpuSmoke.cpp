@@ -8,6 +8,9 @@
 //     through dynamic shared memory above 48 KiB (needs the opt-in).
 //   stage(tmp, n): tmp[i] = 2 * i; consume(tmp, out, n): out[i] = tmp[i] + 3,
 //     with tmp a scratch buffer the launcher allocates (and grows).
+//   tma_tile(out, map, x0, y0) (sm_90 and later only): one TMA copy of the
+//     64x8 box at (x0, y0) of a 16-bit pitched matrix through a tensor_map
+//     param (128-byte swizzle) into shared memory, written to out as is.
 #include "attn/launcher.h"
 
 #include <cstdio>
@@ -147,6 +150,72 @@ DONE:
 }
 )";
 
+// Hopper's TMA: its own module, as sm_80 drivers cannot JIT it.
+const char *kTmaPtx = R"(
+.version 8.0
+.target sm_90
+.address_size 64
+
+.visible .entry tma_tile(.param .u64 out, .param .align 64 .b8 map[128],
+                         .param .u32 x0, .param .u32 y0)
+{
+  .reg .pred %p<3>;
+  .reg .b32 %r<9>;
+  .reg .b64 %rd<9>;
+  .shared .align 1024 .b8 tile[1024];
+  .shared .align 8 .b64 bar;
+
+  ld.param.u64 %rd1, [out];
+  ld.param.u32 %r1, [x0];
+  ld.param.u32 %r2, [y0];
+  mov.u32 %r3, %tid.x;
+  mov.u64 %rd2, tile;
+  cvt.u32.u64 %r4, %rd2;
+  mov.u64 %rd3, bar;
+  cvt.u32.u64 %r5, %rd3;
+  setp.ne.u32 %p1, %r3, 0;
+  @%p1 bra SYNC;
+  mbarrier.init.shared::cta.b64 [%r5], 1;
+  fence.mbarrier_init.release.cluster;
+SYNC:
+  bar.sync 0;
+  @%p1 bra WAIT;
+  mbarrier.arrive.expect_tx.shared::cta.b64 %rd4, [%r5], 1024;
+  mov.b64 %rd5, map;
+  cvta.param.u64 %rd6, %rd5;
+  cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%r4], [%rd6, {%r1, %r2}], [%r5];
+WAIT:
+  mbarrier.try_wait.parity.shared::cta.b64 %p2, [%r5], 0;
+  @!%p2 bra WAIT;
+  shl.b32 %r6, %r3, 3;
+  add.u32 %r7, %r4, %r6;
+  ld.shared.u64 %rd7, [%r7];
+  mul.wide.u32 %rd8, %r3, 8;
+  cvta.to.global.u64 %rd1, %rd1;
+  add.s64 %rd1, %rd1, %rd8;
+  st.global.u64 [%rd1], %rd7;
+  ret;
+}
+)";
+
+// The matrix is width x height 16-bit values, rows `pitch` elements apart.
+const char *kTmaManifest = R"({
+  "format": "attn-kernels", "version": 1,
+  "binary": "tma.ptx", "binary_format": "ptx", "chip": "sm_90",
+  "kernels": [
+    {"name": "tma_tile", "block": [128, 1, 1], "shared_bytes": 0,
+     "grid": [[1], [1], [1]],
+     "params": [{"name": "out", "type": "ptr"},
+                {"name": "map", "type": "tensor_map",
+                 "tensor_map": {"tensor": "src", "data_type": "bf16",
+                                "dims": [[{"arg": "width"}], [{"arg": "height"}]],
+                                "strides": [[{"arg": "pitch"}, 2]],
+                                "box": [64, 8], "swizzle": 128}},
+                {"name": "x0", "type": "i32"},
+                {"name": "y0", "type": "i32"}]}
+  ]
+})";
+
 const char *kManifest = R"({
   "format": "attn-kernels", "version": 1,
   "binary": "kernels.ptx", "binary_format": "ptx", "chip": "sm_80",
@@ -193,7 +262,10 @@ struct Cuda {
   int (*cuMemcpyDtoH_v2)(void *, uint64_t, size_t);
   int (*cuCtxSynchronize)();
   int (*cuMemFree_v2)(uint64_t);
+  int (*cuDeviceGetAttribute)(int *, int, int);
+  int (*cuMemcpyHtoD_v2)(uint64_t, const void *, size_t);
 };
+constexpr int kComputeCapabilityMajor = 75; // CU_DEVICE_ATTRIBUTE_...
 
 bool loadCuda(Cuda &cuda) {
   void *lib = dlopen("libcuda.so.1", RTLD_NOW);
@@ -212,8 +284,91 @@ bool loadCuda(Cuda &cuda) {
   RESOLVE(cuMemcpyDtoH_v2)
   RESOLVE(cuCtxSynchronize)
   RESOLVE(cuMemFree_v2)
+  RESOLVE(cuDeviceGetAttribute)
+  RESOLVE(cuMemcpyHtoD_v2)
 #undef RESOLVE
   return true;
+}
+
+// Writes `text` to `dir`/`name`; returns the path.
+std::string writeFile(const char *dir, const char *name, const char *text) {
+  std::string path = std::string(dir) + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+// tma_tile on a 200 x 100 matrix with a pitch of 256: boxes inside, and
+// across the right and bottom edges (zeros past them). Returns the number
+// of wrong values, or -1 on a failure already reported.
+int checkTensorMaps(const Cuda &cuda) {
+  char dir[] = "/tmp/attn-gpu-smoke-tma-XXXXXX";
+  if (!mkdtemp(dir))
+    return -1;
+  std::string manifestPath = writeFile(dir, "manifest.json", kTmaManifest);
+  std::string ptxPath = writeFile(dir, "tma.ptx", kTmaPtx);
+  char err[512];
+  attn_launcher *launcher =
+      attn_launcher_load(manifestPath.c_str(), err, sizeof(err));
+  unlink(manifestPath.c_str());
+  unlink(ptxPath.c_str());
+  rmdir(dir);
+  if (!launcher) {
+    std::printf("tensor map load failed: %s\n", err);
+    return -1;
+  }
+  const int width = 200, height = 100, pitch = 256;
+  std::vector<uint16_t> matrix(size_t(pitch) * height, 0xffff); // padding
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      matrix[size_t(y) * pitch + x] = uint16_t(y * 256 + x);
+  const int boxes[][2] = {{0, 0}, {64, 40}, {168, 96}};
+  const int count = 3, boxBytes = 64 * 8 * 2;
+  uint64_t src = 0, out = 0;
+  if (cuda.cuMemAlloc_v2(&src, matrix.size() * 2) != 0 ||
+      cuda.cuMemcpyHtoD_v2(src, matrix.data(), matrix.size() * 2) != 0 ||
+      cuda.cuMemAlloc_v2(&out, size_t(count) * boxBytes) != 0 ||
+      cuda.cuMemsetD32_v2(out, 0x5a5a5a5a, size_t(count) * boxBytes / 4) !=
+          0) {
+    std::printf("tensor map: device allocation failed\n");
+    return -1;
+  }
+  const char *names[] = {"out", "src", "width", "height", "pitch", "x0", "y0"};
+  for (int b = 0; b < count; ++b) {
+    int64_t values[] = {int64_t(out) + b * boxBytes, int64_t(src), width,
+                        height, pitch, boxes[b][0], boxes[b][1]};
+    if (attn_launcher_launch(launcher, names, values, 7, nullptr, err,
+                             sizeof(err)) != ATTN_LAUNCHER_OK) {
+      std::printf("tensor map launch failed: %s\n", err);
+      return -1;
+    }
+  }
+  std::vector<uint16_t> host(size_t(count) * boxBytes / 2);
+  if (cuda.cuCtxSynchronize() != 0 ||
+      cuda.cuMemcpyDtoH_v2(host.data(), out, host.size() * 2) != 0) {
+    std::printf("synchronize/copy failed after the tensor map launches "
+                "(kernel fault?)\n");
+    return -1;
+  }
+  int wrong = 0;
+  for (int b = 0; b < count; ++b)
+    for (int by = 0; by < 8; ++by)
+      for (int bx = 0; bx < 64; ++bx) {
+        int x = boxes[b][0] + bx, y = boxes[b][1] + by;
+        uint16_t expected =
+            x < width && y < height ? uint16_t(y * 256 + x) : uint16_t(0);
+        // 128-byte swizzle: 16-byte chunk c of row r lands at c ^ (r % 8).
+        int chunk = (bx * 2 / 16) ^ (by % 8);
+        size_t at = size_t(b) * boxBytes / 2 + size_t(by) * 64 +
+                    size_t(chunk) * 8 + size_t(bx % 8);
+        if (host[at] != expected && wrong++ < 5)
+          std::printf("tensor map box (%d, %d) element (%d, %d) = 0x%04x, "
+                      "expected 0x%04x\n",
+                      boxes[b][0], boxes[b][1], bx, by, host[at], expected);
+      }
+  attn_launcher_free(launcher);
+  cuda.cuMemFree_v2(src);
+  cuda.cuMemFree_v2(out);
+  return wrong;
 }
 
 } // namespace
@@ -331,12 +486,29 @@ int main() {
   }
   attn_launcher_free(scratchLauncher); // frees tmp
   cuda.cuMemFree_v2(staged);
+
+  // Tensor maps need TMA: sm_90 and later.
+  int major = 0;
+  const bool tma =
+      cuda.cuDeviceGetAttribute(&major, kComputeCapabilityMajor, device) == 0 &&
+      major >= 9;
+  if (tma) {
+    int tmaWrong = checkTensorMaps(cuda);
+    if (tmaWrong < 0)
+      return 1;
+    wrong += tmaWrong;
+  } else {
+    std::printf("tensor maps not checked: compute capability %d.x has no "
+                "TMA\n",
+                major);
+  }
   if (wrong) {
     std::printf("%d wrong\n", wrong);
     return 1;
   }
   std::printf("GPU smoke passed (%d elements, shared %d bytes; scratch up to "
-              "%d floats)\n",
-              n, kSharedBytes, largeN);
+              "%d floats%s)\n",
+              n, kSharedBytes, largeN,
+              tma ? "; tensor map boxes with 128-byte swizzle" : "");
   return 0;
 }
