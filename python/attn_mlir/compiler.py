@@ -152,10 +152,13 @@ class Artifacts:
     @property
     def param_names(self) -> frozenset:
         """Every argument name some kernel of the manifest takes that the
-        caller provides (scratch buffers excluded)."""
+        caller provides (scratch buffers excluded). A tensor_map param is no
+        argument: the names it is encoded from (its tensor, the sizes and
+        strides) are."""
         scratch = self.scratch_names
-        return frozenset(p[schema.KEY_NAME] for k in self.manifest[schema.KEY_KERNELS]
-                         for p in k[schema.KEY_PARAMS] if p[schema.KEY_NAME] not in scratch)
+        return frozenset(name for k in self.manifest[schema.KEY_KERNELS]
+                         for p in k[schema.KEY_PARAMS]
+                         for name in schema.param_argument_names(p) if name not in scratch)
 
 
 def load_manifest(path: PathLike) -> Dict[str, Any]:

@@ -9,6 +9,8 @@ added or renamed in the header must be added or renamed here too.
 
 from __future__ import annotations
 
+from typing import Any, List, Mapping
+
 # The manifest's top-level object.
 FORMAT = "attn-kernels"
 VERSION = 1
@@ -40,6 +42,27 @@ PARAM_PTR = "ptr"
 PARAM_I64 = "i64"
 PARAM_I32 = "i32"
 PARAM_F32 = "f32"
+# A 128-byte CUtensorMap passed by value (a TMA descriptor), which the
+# launcher encodes per launch from other arguments: the param object has
+# "tensor_map": {tensor, data_type, dims, strides, box, swizzle}.
+PARAM_TENSOR_MAP = "tensor_map"
+KEY_TENSOR_MAP = "tensor_map"
+# The ptr argument (tensor or scratch buffer) the map addresses.
+KEY_TENSOR = "tensor"
+# Element type: bf16, f16 or u8.
+KEY_DATA_TYPE = "data_type"
+DATA_BF16 = "bf16"
+DATA_F16 = "f16"
+DATA_U8 = "u8"
+# Sizes per dimension, innermost first (rank 1 to 5), each a list of
+# factors (their product; a factor is an integer or {arg[, ceil_div]}).
+KEY_DIMS = "dims"
+# Byte strides of dimensions 1 .. rank-1, each a list of factors.
+KEY_STRIDES = "strides"
+# The box one copy moves, innermost first (integers, 1 to 256).
+KEY_BOX = "box"
+# Shared-memory swizzle in bytes: 0, 32, 64 or 128.
+KEY_SWIZZLE = "swizzle"
 
 # A factor of a grid dimension or of a scratch size: an integer, or
 # {arg[, ceil_div]}.
@@ -70,3 +93,24 @@ def stride_name(tensor: str, dim: str) -> str:
     """The argument holding tensor `tensor`'s stride along `dim` (b, h, n or
     q), in elements: stride_name(ARG_Q, "b") == "q_stride_b"."""
     return tensor + STRIDE_INFIX + dim
+
+
+def tensor_map_argument_names(tensor_map: Mapping[str, Any]) -> List[str]:
+    """The arguments a tensor_map param is encoded from, in first-use order:
+    its tensor, then every {"arg": name} factor of its dims and strides.
+    `tensor_map` is the param's KEY_TENSOR_MAP object."""
+    names = [tensor_map[KEY_TENSOR]]
+    for key in (KEY_DIMS, KEY_STRIDES):
+        for factors in tensor_map.get(key, ()):
+            for factor in factors:
+                if isinstance(factor, Mapping) and factor.get(KEY_ARG) not in names:
+                    names.append(factor[KEY_ARG])
+    return names
+
+
+def param_argument_names(param: Mapping[str, Any]) -> List[str]:
+    """The launch arguments a kernel param takes: its own name, or for a
+    tensor_map param (no argument itself) the names it is encoded from."""
+    if param.get(KEY_TYPE) == PARAM_TENSOR_MAP:
+        return tensor_map_argument_names(param[KEY_TENSOR_MAP])
+    return [param[KEY_NAME]]

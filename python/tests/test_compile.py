@@ -176,7 +176,8 @@ def test_compile_through_the_real_pipeline(spec, attn_opt, private_cache):
     assert ("lse" in names) == spec.has_lse
     for kernel in manifest["kernels"]:
         assert len(kernel["grid"]) == 3 and len(kernel["block"]) == 3
-        assert all(p["type"] in ("ptr", "i64", "i32", "f32") for p in kernel["params"])
+        assert all(p["type"] in ("ptr", "i64", "i32", "f32", "tensor_map")
+                   for p in kernel["params"])
     assert compile(spec, attn_opt=attn_opt) == artifacts  # cached
 
 
@@ -196,6 +197,40 @@ def test_scratch_buffers_are_not_caller_arguments(tmp_path):
     assert artifacts.param_names == {"q", "seq_q", "out"}
     del manifest["scratch"]
     assert artifacts.param_names == {"q", "seq_q", "out", "q_quant"}
+
+
+def test_tensor_map_params_are_not_caller_arguments(tmp_path):
+    # The launcher encodes a tensor_map param from the arguments it names:
+    # those are the caller's to give (a scratch tensor still is not), the
+    # param's own name is not.
+    from attn_mlir.compiler import Artifacts
+    k_map = {"name": "k_tensor_map", "type": "tensor_map",
+             "tensor_map": {"tensor": "k", "data_type": "bf16",
+                            "dims": [[128], [{"arg": "seq_k"}], [2], [{"arg": "batch"}]],
+                            "strides": [[{"arg": "k_stride_n"}, 2], [{"arg": "k_stride_h"}, 2],
+                                        [{"arg": "k_stride_b"}, 2]],
+                            "box": [64, 128, 1, 1], "swizzle": 128}}
+    quant_map = {"name": "k_quant_tensor_map", "type": "tensor_map",
+                 "tensor_map": {"tensor": "k_quant", "data_type": "u8",
+                                "dims": [[128], [{"arg": "seq_k", "ceil_div": 64}, 64],
+                                         [{"arg": "heads_k"}]],
+                                "strides": [[128], [{"arg": "seq_k"}, 128]],
+                                "box": [128, 64, 1], "swizzle": 128}}
+    manifest = {"binary": "k.cubin", "kernels": [
+        {"name": "quantize_k", "params": [{"name": "k", "type": "ptr"},
+                                          {"name": "k_quant", "type": "ptr"}]},
+        {"name": "attn_fwd", "params": [{"name": "q", "type": "ptr"}, k_map, quant_map,
+                                        {"name": "out", "type": "ptr"},
+                                        {"name": "seq_q", "type": "i32"}]}],
+        "scratch": [{"name": "k_quant", "bytes": [{"arg": "seq_k"}, 256]}]}
+    artifacts = Artifacts("key", tmp_path, manifest)
+    assert artifacts.param_names == {"k", "q", "out", "seq_q", "seq_k", "batch", "k_stride_n",
+                                     "k_stride_h", "k_stride_b", "heads_k"}
+    # A tensor only a map reads is an argument all the same.
+    del manifest["kernels"][0]
+    assert "k" in artifacts.param_names
+    del manifest["scratch"]
+    assert "k_quant" in artifacts.param_names
 
 
 def test_a_new_attn_opt_recompiles_cached_specs(fake_attn_opt, private_cache, monkeypatch):

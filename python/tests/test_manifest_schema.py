@@ -79,7 +79,7 @@ def test_every_macro_has_an_equal_python_constant_and_vice_versa():
 def test_values_are_unique_within_each_group():
     # Two keys, two types or two arguments spelled alike would be read as one.
     constants = python_constants()
-    for prefix in ("KEY_", "PARAM_", "BINARY_", "ARG_"):
+    for prefix in ("KEY_", "PARAM_", "BINARY_", "ARG_", "DATA_"):
         group = {n: v for n, v in constants.items() if n.startswith(prefix)}
         assert len(set(group.values())) == len(group), f"{prefix}* values repeat: {group}"
 
@@ -87,3 +87,21 @@ def test_values_are_unique_within_each_group():
 def test_stride_names_and_compiler_aliases():
     assert manifest.stride_name(manifest.ARG_GATES, "q") == "gates_stride_q"
     assert (compiler.MANIFEST_FORMAT, compiler.MANIFEST_VERSION) == ("attn-kernels", 1)
+
+
+def test_tensor_map_argument_names():
+    # The names a tensor_map param is encoded from: its tensor, then the
+    # {arg} factors of dims and strides, each once, in first-use order.
+    tensor_map = {manifest.KEY_TENSOR: "k", manifest.KEY_DATA_TYPE: manifest.DATA_BF16,
+                  manifest.KEY_DIMS: [[128], [{"arg": "seq_k", "ceil_div": 64}, 64], [2],
+                                      [{"arg": "batch"}]],
+                  manifest.KEY_STRIDES: [[{"arg": "k_stride_n"}, 2], [{"arg": "k_stride_h"}, 2],
+                                         [{"arg": "seq_k"}, {"arg": "k_stride_b"}]],
+                  manifest.KEY_BOX: [64, 128, 1, 1], manifest.KEY_SWIZZLE: 128}
+    assert manifest.tensor_map_argument_names(tensor_map) == [
+        "k", "seq_k", "batch", "k_stride_n", "k_stride_h", "k_stride_b"]
+    param = {manifest.KEY_NAME: "k_tensor_map", manifest.KEY_TYPE: manifest.PARAM_TENSOR_MAP,
+             manifest.KEY_TENSOR_MAP: tensor_map}
+    assert manifest.param_argument_names(param)[0] == "k"
+    assert manifest.param_argument_names({manifest.KEY_NAME: "q",
+                                          manifest.KEY_TYPE: manifest.PARAM_PTR}) == ["q"]
