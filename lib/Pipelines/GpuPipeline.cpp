@@ -55,6 +55,7 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   kernels.addPass(createConvertGpuOpsToNVVMOps(toNvvm));
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
+  pm.addPass(createAttnPassTensorMapsByValue());
   pm.addPass(createReconcileUnrealizedCastsPass());
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = options.format;

@@ -6,23 +6,39 @@
 // lower-to-gpu-wgmma-invalid.mlir).
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a -attn-lower-to-gpu=target=sm_90a | FileCheck %s --check-prefix=DEFAULT
 
-// 128 query rows: two warpgroups (256 threads). Staged tiles start on the
-// 1024-byte period of the 128-byte swizzle; Q plus two stages of K and V
-// (128 x 128 tiles of D = 128) take 160 KB.
+// 128 query rows: two consumer warpgroups plus the producer warpgroup of
+// the TMA pipeline (384 threads). Staged tiles start on the 1024-byte
+// period of the 128-byte swizzle; Q plus two stages of K and V (128 x 128
+// tiles of D = 128) take 160 KB, the 5 mbarriers one more aligned KB.
 // CHECK-LABEL: func.func @causal_dynamic
-// CHECK: gpu.launch_func @attn_kernels::@attn_fwd blocks in ({{.*}}) threads in (%c256, %c1{{.*}}) dynamic_shared_memory_size %c163840_i32
+// CHECK: gpu.launch_func @attn_kernels::@attn_fwd blocks in ({{.*}}) threads in (%c384, %c1{{.*}}) dynamic_shared_memory_size %c164864_i32
 // CHECK: llvm.mlir.global external @attn_shared_memory() {addr_space = 3 : i32, alignment = 1024 : i64}
-// CHECK: gpu.func @attn_fwd(
-// CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
-// cp.async writes through the generic proxy: each thread fences its copies
-// for the async proxy wgmma reads through before the barrier.
-// CHECK: nvvm.cp.async.wait.group 0
-// CHECK-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// CHECK-NEXT: gpu.barrier
+// Q, K and V are read through tensor maps the launcher encodes (generic
+// pointers here; by value after attn-pass-tensor-maps-by-value).
+// CHECK: gpu.func @attn_fwd({{.*}}, %[[QMAP:.*]]: !llvm.ptr, %[[KMAP:.*]]: !llvm.ptr, %[[VMAP:.*]]: !llvm.ptr,
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 384, 1, 1>, nvvm.minctasm = 1 : i32}
+// Thread 0 initializes full (count 1) and empty (count 8: the consumer
+// warps) barriers per stage and Q's, then fences them for the async proxy.
+// CHECK: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %c1_i32
+// CHECK: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %c8_i32
+// CHECK: "fence.mbarrier_init.release.cluster;"
+// CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK: gpu.barrier
+// The producer warpgroup gives up registers; one thread loads Q (32 KB as
+// two 64-column slabs), then every kept key tile after its stage is empty.
+// CHECK: "setmaxnreg.dec.sync.aligned.u32 40;"
+// CHECK: "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c32768_i32
+// CHECK-COUNT-2: "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [$0], [$1, {$3, $4, $5, $6}], [$2];"
 // CHECK: scf.for
-// CHECK: nvvm.cp.async.wait.group 0
-// CHECK-NEXT: nvvm.fence.proxy
-// CHECK-NEXT: gpu.barrier
+// CHECK: mbarrier.try_wait.parity
+// CHECK: "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c65536_i32
+// CHECK-COUNT-4: cp.async.bulk.tensor.4d
+// The consumers take the registers, wait for Q, then per kept tile wait
+// for its stage, compute, and release the stage once per warp.
+// CHECK: "setmaxnreg.inc.sync.aligned.u32 232;"
+// CHECK: mbarrier.try_wait.parity
+// CHECK: scf.for
+// CHECK: mbarrier.try_wait.parity
 // S = Q K^T: 8 k16 steps over D = 128 with descriptors of Q and K (K-major,
 // no transpose), the first overwriting the accumulator (scale-d 0).
 // CHECK: llvm.ptrtoint {{.*}} : !llvm.ptr<3> to i64
@@ -44,6 +60,9 @@
 // The wait also reads P's 32 registers, which stay live until the products
 // that read them are done.
 // CHECK: "wgmma.wait_group.sync.aligned 0;", "=f,{{.*}},63,r,r,
+// CHECK: "bar.warp.sync -1;"
+// CHECK: "mbarrier.arrive.shared::cta.b64 _, [$0];"
+// The epilogue runs on the consumers only.
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.f"
 // DEFAULT: attn.kernel_family = "wgmma"
 // DEFAULT: func.func @causal_dynamic
@@ -59,10 +78,13 @@ func.func @causal_dynamic(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>
 
 // D = 32: 64-byte rows use the 64-byte swizzle (descriptor mode 2, stride
 // 512 bytes per 8 rows) and one k16 step per 32 bytes; a 2-D neighborhood
-// gets the plan's 8 x 8 query patch (one warpgroup) and 8 x 16 key patch.
+// gets the plan's 8 x 8 query patch (one warpgroup, plus the producer) and
+// 8 x 16 key patch: each patch is one 5-D box [32 columns, 16 (8) grid
+// columns, 8 grid rows, head, batch].
 // CHECK-LABEL: func.func @small_head_grid
-// CHECK: threads in (%c128, %c1
+// CHECK: threads in (%c256, %c1
 // CHECK: gpu.func @attn_fwd(
+// CHECK: "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [$0], [$1, {$3, $4, $5, $6, $7}], [$2];"
 // CHECK: arith.constant -9223371899415756800 : i64
 // CHECK: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, $64, $65, p, 1, 1, 0, 0; }"
 // CHECK: wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {{.*}}, {$16, $17, $18, $19}, $20, p, 1, 1, 1; }"
@@ -71,5 +93,24 @@ func.func @causal_dynamic(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>
 func.func @small_head_grid(%q: memref<1x2x1024x32xf16>, %o: memref<1x2x1024x32xf16>) {
   attn.attention ins(%q, %q, %q : memref<1x2x1024x32xf16>, memref<1x2x1024x32xf16>, memref<1x2x1024x32xf16>)
     outs(%o : memref<1x2x1024x32xf16>) mask = #attn.neighborhood<grid = [32, 32], window = [5, 5]>
+  return
+}
+
+// -----
+
+// 3-D patches have no 5-D box with the head and batch: the cp.async
+// pipeline stages them (every thread copies; a proxy fence before wgmma
+// reads), no producer warpgroup.
+// CHECK-LABEL: func.func @grid3d_per_thread_copies
+// CHECK: threads in (%c128, %c1
+// CHECK: gpu.func @attn_fwd(
+// CHECK-NOT: cp.async.bulk.tensor
+// CHECK: nvvm.cp.async.shared.global
+// CHECK: nvvm.cp.async.wait.group
+// CHECK-NEXT: nvvm.fence.proxy
+// CHECK: wgmma.mma_async
+func.func @grid3d_per_thread_copies(%q: memref<1x2x512x64xbf16>, %o: memref<1x2x512x64xbf16>) {
+  attn.attention ins(%q, %q, %q : memref<1x2x512x64xbf16>, memref<1x2x512x64xbf16>, memref<1x2x512x64xbf16>)
+    outs(%o : memref<1x2x512x64xbf16>) mask = #attn.neighborhood<grid = [8, 8, 8], window = [3, 3, 3]>
   return
 }

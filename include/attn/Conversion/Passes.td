@@ -85,13 +85,16 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
   let description = [{
     The GPU form of the tiled schedule for one chip (`target`, a row of the
     GpuTarget table: sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a) and one
-    MMA family (`kernel`; default: the chip's best implemented family). The
-    kernel skeleton (tile walk, masks, online softmax, heads, epilogue) is
-    shared; the MMA engine and the tile pipeline are the family's
-    (docs/design/GpuBackend.md). Implemented today: `mma_sync`
-    (FlashAttention-2 structure, `mma.sync` m16n8k16 in f16 or bf16 with
-    f32 accumulation, cp.async), on every chip; `wgmma` and `tcgen05` are
-    refused with a diagnostic. Shared memory is checked against the chip's
+    MMA family (`kernel`; default: the chip's best implemented family for
+    the op's precision, falling back to `mma_sync` for tiles or head dims
+    that family refuses). The kernel skeleton (tile walk, masks, online
+    softmax, heads, epilogue) is shared; the MMA engine and the tile
+    pipeline are the family's (docs/design/GpuBackend.md). Implemented
+    today: `mma_sync` (FlashAttention-2 structure, `mma.sync` m16n8k16 in
+    f16 or bf16 with f32 accumulation, cp.async), on every chip; `wgmma`
+    on sm_90a for 16-bit precisions (warpgroup MMAs, TMA loads by a producer
+    warpgroup with mbarrier stages; docs/design/WgmmaKernel.md); `tcgen05`
+    is refused with a diagnostic. Shared memory is checked against the chip's
     limit at compile time. Emits one `gpu.func` per head set (heads sharing a mask) into the
     `gpu.module @attn_kernels`, plus one kernel writing O = 0 and
     LSE = -inf for heads of weight 0 (which launch no attention block), and
@@ -168,6 +171,25 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
            "mma_sync kernels: query rows per warp, 16 or 32 (two m16 tiles "
            "share each K and V fragment)">
   ];
+}
+
+def AttnPassTensorMapsByValue
+    : Pass<"attn-pass-tensor-maps-by-value", "ModuleOp"> {
+  let summary = "Make the TMA tensor-map parameters of the kernels by-value grid constants";
+  let description = [{
+    Runs after `convert-gpu-to-nvvm`. Every kernel parameter that the launch
+    record of `attn-lower-to-gpu` (module attribute `attn.kernels`) gives
+    the type `tensor_map` becomes a 128-byte by-value parameter of its
+    `llvm.func`: `{llvm.byval = !llvm.array<128 x i8>, llvm.align = 64,
+    nvvm.grid_constant}`, so the launcher passes the encoded map in the
+    parameter space and the kernel's bulk copies read it there (PTX `.param
+    .align 64 .b8 [128]` and `cvta.param`). `gpu.func` cannot carry these
+    attributes (the GPU dialect verifier rejects `nvvm.grid_constant` and
+    the conversion drops `llvm.byval`), hence this separate step. A kernel
+    or parameter the record names but the module lacks is a diagnostic.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect"];
 }
 
 def AttnExportArtifacts : Pass<"attn-export-artifacts", "ModuleOp"> {

@@ -10,6 +10,7 @@
 
 #include "Common/CpAsyncPipeline.h"
 #include "MmaSync/MmaSyncEngine.h"
+#include "Tma/TmaPipeline.h"
 #include "Wgmma/WgmmaEngine.h"
 
 using namespace mlir;
@@ -36,8 +37,14 @@ std::unique_ptr<TilePipeline> mlir::attn::detail::createTilePipeline(
     MmaEngine &engine) {
   switch (family) {
   case MmaFamily::MmaSync:
-  // The wgmma engine reads cp.async stages until the TMA pipeline lands.
+    return std::make_unique<CpAsyncPipeline>(b, loc, signature, context,
+                                             engine);
   case MmaFamily::Wgmma:
+    // Tensor copies by a producer warpgroup where boxes cover the tiles;
+    // per-thread copies otherwise (3-D patches).
+    if (TmaPipeline::supports(context, engine))
+      return std::make_unique<TmaPipeline>(b, loc, signature, context,
+                                           engine);
     return std::make_unique<CpAsyncPipeline>(b, loc, signature, context,
                                              engine);
   case MmaFamily::Tcgen05:

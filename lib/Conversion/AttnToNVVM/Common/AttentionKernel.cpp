@@ -164,20 +164,25 @@ void AttentionKernelBuilder::declareParams() {
   // The rows the kernel stages, through the pipeline (which may read them
   // through parameters of its own).
   Type i8 = b.getI8Type();
-  queryOperand = pipeline->declareOperand(
+  auto declare = [&](const StagedOperand &operand) {
+    return pipeline->declareOperand(operand, [&](KernelParam param) {
+      launch.params.push_back(std::move(param));
+    });
+  };
+  queryOperand = declare(
       precision.quantizedQK()
           ? StagedOperand{StagedOperand::Rows::Query, "q_quant", i8,
                           ctx.qkRowBytes, /*dense=*/true}
           : StagedOperand{StagedOperand::Rows::Query, "q", ctx.elementType,
                           ctx.qkRowBytes, /*dense=*/false});
-  keyOperand = pipeline->declareOperand(
+  keyOperand = declare(
       precision.quantizedQK()
           ? StagedOperand{StagedOperand::Rows::Key, "k_quant", i8,
                           ctx.qkRowBytes, /*dense=*/true}
           : StagedOperand{StagedOperand::Rows::Key, "k", ctx.elementType,
                           ctx.qkRowBytes, /*dense=*/false});
   if (engine->valueLayout() == ValueOperandLayout::KeyMajor)
-    valueOperand = pipeline->declareOperand(
+    valueOperand = declare(
         precision.roundedValue
             ? StagedOperand{StagedOperand::Rows::Value, "v_rounded",
                             ctx.pvType, ctx.valueDim * byteWidth(ctx.pvType),
@@ -438,6 +443,7 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
         /*addrSpace=*/3);
   }
   createFunction(name, engine->numThreads() + pipeline->numProducerThreads());
+  pipeline->annotateFunction(func);
   ctx.sharedBase = LLVM::AddressOfOp::create(
       b, loc, module.lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol));
   emitSetup(walk, name);

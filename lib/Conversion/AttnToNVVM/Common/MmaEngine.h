@@ -67,6 +67,11 @@ public:
   /// the pipeline writes and the engine reads.
   virtual Value stagedChunkOffset(int64_t rows, int64_t rowChunks, Value row,
                                   Value chunk) = 0;
+  /// The width of the column slabs staged rows of `rowBytes` are stored in,
+  /// each slab [rows][width] swizzled as a TMA box of that swizzle width
+  /// writes it; 0 when the staged layout is not made of such boxes (only
+  /// per-thread copies can write it).
+  virtual int64_t stagedSlabBytes(int64_t rowBytes) const { return 0; }
   /// The alignment (bytes) of every staged tile in shared memory.
   virtual int64_t stagedTileAlignment() const { return 16; }
   /// Whether the engine reads staged tiles through the async proxy

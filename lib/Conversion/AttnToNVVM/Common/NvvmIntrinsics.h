@@ -22,6 +22,36 @@ namespace mlir {
 namespace attn {
 namespace nvvm_builders {
 
+/// An inline PTX statement with side effects (it is never moved or
+/// removed) returning `resultCount` f32 values (none: no result); for the
+/// instructions NVVM 22 lacks or whose NVVM form carries no data.
+inline SmallVector<Value> inlinePtx(OpBuilder &b, Location loc,
+                                       StringRef ptx, StringRef constraints,
+                                       ValueRange operands,
+                                       int64_t resultCount) {
+  Type f32 = b.getF32Type();
+  Type resultType =
+      resultCount == 0
+          ? Type()
+          : (resultCount == 1
+                 ? f32
+                 : LLVM::LLVMStructType::getLiteral(
+                       b.getContext(), SmallVector<Type>(resultCount, f32)));
+  auto asmOp = LLVM::InlineAsmOp::create(
+      b, loc, resultType ? TypeRange(resultType) : TypeRange(), operands, ptx,
+      constraints, /*has_side_effects=*/true, /*is_align_stack=*/false,
+      LLVM::tailcallkind::TailCallKind::None,
+      LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+      ArrayAttr());
+  SmallVector<Value> results;
+  if (resultCount == 1)
+    results.push_back(asmOp.getResult(0));
+  for (int64_t i = 0; resultCount > 1 && i < resultCount; ++i)
+    results.push_back(
+        LLVM::ExtractValueOp::create(b, loc, asmOp.getResult(0), i));
+  return results;
+}
+
 /// The members of a struct of `N` values (instruction results).
 template <size_t N>
 inline std::array<Value, N> extractMembers(OpBuilder &b, Location loc,

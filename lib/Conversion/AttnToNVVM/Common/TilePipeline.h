@@ -93,11 +93,15 @@ public:
   virtual void placeSharedMemory(int64_t offset) {}
 
   /// Declares a staged operand (before the function exists; the pipeline
-  /// may add parameters); returns its handle for copyOperand.
-  virtual unsigned declareOperand(const StagedOperand &operand) {
+  /// may add parameters through `addParam`); returns its handle for
+  /// copyOperand.
+  virtual unsigned declareOperand(const StagedOperand &operand,
+                                  function_ref<void(KernelParam)> addParam) {
     operands.push_back(operand);
     return operands.size() - 1;
   }
+  /// Attributes the pipeline needs on the kernel function.
+  virtual void annotateFunction(gpu::GPUFuncOp function) {}
   /// The rows of tile `tile` of operand `operand` into shared memory at
   /// `sharedOffset`, in the engine's staged layout; rows past the sequence
   /// (or the grid) are zero.

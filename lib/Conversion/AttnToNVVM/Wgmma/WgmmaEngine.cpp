@@ -102,6 +102,10 @@ int64_t WgmmaEngine::stagedTileAlignment() const {
   return 8 * kMaxSwizzleBytes;
 }
 
+int64_t WgmmaEngine::stagedSlabBytes(int64_t rowBytes) const {
+  return swizzleBytes(rowBytes);
+}
+
 Value WgmmaEngine::warpgroup() {
   return div(ctx.tid, kWarpgroupThreads);
 }

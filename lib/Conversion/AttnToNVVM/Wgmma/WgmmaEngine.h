@@ -35,6 +35,7 @@ public:
     return fragmentLayout;
   }
   int64_t stagedTileAlignment() const override;
+  int64_t stagedSlabBytes(int64_t rowBytes) const override;
   bool readsStagedTilesAsynchronously() const override { return true; }
   FragmentPlacement placeThread() override;
   Value columnOffset() override;

@@ -12,42 +12,13 @@
 #ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_WGMMA_WGMMAINTRINSICS_H
 #define ATTN_LIB_CONVERSION_ATTNTONVVM_WGMMA_WGMMAINTRINSICS_H
 
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/IR/Builders.h"
+#include "../Common/NvvmIntrinsics.h"
+
 #include "llvm/Support/FormatVariadic.h"
 
 namespace mlir {
 namespace attn {
 namespace nvvm_builders {
-
-/// An inline PTX statement with side effects returning `resultCount` f32
-/// values (none: no result).
-inline SmallVector<Value> inlinePtxF32(OpBuilder &b, Location loc,
-                                       StringRef ptx, StringRef constraints,
-                                       ValueRange operands,
-                                       int64_t resultCount) {
-  Type f32 = b.getF32Type();
-  Type resultType =
-      resultCount == 0
-          ? Type()
-          : (resultCount == 1
-                 ? f32
-                 : LLVM::LLVMStructType::getLiteral(
-                       b.getContext(), SmallVector<Type>(resultCount, f32)));
-  auto asmOp = LLVM::InlineAsmOp::create(
-      b, loc, resultType ? TypeRange(resultType) : TypeRange(), operands, ptx,
-      constraints, /*has_side_effects=*/true, /*is_align_stack=*/false,
-      LLVM::tailcallkind::TailCallKind::None,
-      LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
-      ArrayAttr());
-  SmallVector<Value> results;
-  if (resultCount == 1)
-    results.push_back(asmOp.getResult(0));
-  for (int64_t i = 0; resultCount > 1 && i < resultCount; ++i)
-    results.push_back(
-        LLVM::ExtractValueOp::create(b, loc, asmOp.getResult(0), i));
-  return results;
-}
 
 /// `{$first, ..., $first+count-1}`.
 inline std::string ptxRegisterList(int64_t first, int64_t count) {
@@ -60,12 +31,12 @@ inline std::string ptxRegisterList(int64_t first, int64_t count) {
 /// `wgmma.fence.sync.aligned`: register writes of the accumulators and A
 /// operands are ordered before the next wgmma.
 inline void wgmmaFence(OpBuilder &b, Location loc) {
-  inlinePtxF32(b, loc, "wgmma.fence.sync.aligned;", "", {}, 0);
+  inlinePtx(b, loc, "wgmma.fence.sync.aligned;", "", {}, 0);
 }
 
 /// `wgmma.commit_group.sync.aligned`.
 inline void wgmmaCommit(OpBuilder &b, Location loc) {
-  inlinePtxF32(b, loc, "wgmma.commit_group.sync.aligned;", "", {}, 0);
+  inlinePtx(b, loc, "wgmma.commit_group.sync.aligned;", "", {}, 0);
 }
 
 /// `wgmma.wait_group.sync.aligned 0` that takes `accumulators` and returns
@@ -86,7 +57,7 @@ inline SmallVector<Value> wgmmaWait(OpBuilder &b, Location loc,
     constraints.erase(0, 1);
   SmallVector<Value> inputs(accumulators.begin(), accumulators.end());
   inputs.append(operands.begin(), operands.end());
-  return inlinePtxF32(b, loc, "wgmma.wait_group.sync.aligned 0;", constraints,
+  return inlinePtx(b, loc, "wgmma.wait_group.sync.aligned 0;", constraints,
                       inputs, n);
 }
 
@@ -120,7 +91,7 @@ inline SmallVector<Value> wgmmaF32(OpBuilder &b, Location loc, int64_t n,
   SmallVector<Value> inputs(a.begin(), a.end());
   inputs.push_back(descriptorB);
   inputs.append(accumulators.begin(), accumulators.end());
-  return inlinePtxF32(b, loc, ptx, constraints, inputs, outputs);
+  return inlinePtx(b, loc, ptx, constraints, inputs, outputs);
 }
 
 } // namespace nvvm_builders

@@ -75,14 +75,15 @@ def AttnPlan : Pass<"attn-plan"> {
     Records `tiling = #attn.tiling<query = [...], key = [...]>` on every
     `attn.attention` (an existing tiling is replaced). Tile sizes come from
     the target and the MMA family its kernels use (`kernel`, by default the
-    chip's best implemented family; the GpuTarget table,
+    chip's best implemented family for the op's precision; the GpuTarget table,
     docs/design/GpuBackend.md):
 
     | target / kernel family | query x key tokens |
     |---|---|
     | `cpu` | 16 x 16 |
     | `mma_sync` (every chip today) | 128 x 64 (64 x 32 when D > 128) |
-    | `wgmma` (sm_90a), `tcgen05` (sm_100a) | 128 x 128 (64 x 128 when D > 128) |
+    | `wgmma` (sm_90a) | 128 x 128 (128 x 64 when D > 128) |
+    | `tcgen05` (sm_100a) | 128 x 128 (64 x 128 when D > 128) |
 
     `mma_sync` kernels with integer Q.K take 64-query tiles, and 128-key
     tiles when P.V is 16-bit and `stages` such tiles fit the chip's shared

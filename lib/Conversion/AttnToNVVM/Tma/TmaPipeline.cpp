@@ -1,0 +1,329 @@
+//===- TmaPipeline.cpp - bulk tensor copies by a producer warp ------------===//
+
+#include "TmaPipeline.h"
+
+#include "TmaIntrinsics.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::detail;
+namespace nb = mlir::attn::nvvm_builders;
+
+static constexpr int64_t kWarpgroupThreads = 128;
+/// Bytes of one mbarrier.
+static constexpr int64_t kBarrierBytes = 8;
+/// The producer warpgroup's register budget after `setmaxnreg.dec` (it
+/// only computes tile indices and issues copies), and the most a consumer
+/// warpgroup asks for.
+static constexpr int64_t kProducerRegisters = 40;
+static constexpr int64_t kMaxConsumerRegisters = 240;
+/// The register file per SM, in registers per thread of one warpgroup.
+static constexpr int64_t kRegistersPerWarpgroupSlot = 65536 / 128;
+
+bool TmaPipeline::supports(const AttentionKernelContext &context,
+                           const MmaEngine &engine) {
+  // Boxes cover flat tiles and 2-D patches (rank 5 with the column slab,
+  // head and batch); 3-D patches, gathered words (scales, dS) and the FP8
+  // V^T layout stay with per-thread copies.
+  const KernelPrecision &precision = context.precision;
+  if (context.shape.grid.size() > 2 || precision.quantizedQK() ||
+      precision.fp8Value() || context.correctionRows)
+    return false;
+  for (int64_t rowBytes :
+       {context.qkRowBytes,
+        context.valueDim * static_cast<int64_t>(
+                               llvm::divideCeil(
+                                   context.pvType.getIntOrFloatBitWidth(), 8))})
+    if (engine.stagedSlabBytes(rowBytes) == 0)
+      return false;
+  return true;
+}
+
+int64_t TmaPipeline::numProducerThreads() const { return kWarpgroupThreads; }
+
+int64_t TmaPipeline::sharedBytes() const {
+  return (2 * numStages() + 1) * kBarrierBytes;
+}
+
+int64_t TmaPipeline::tileBytes(StagedOperand::Rows rows) const {
+  bool query = rows == StagedOperand::Rows::Query;
+  int64_t bytes = 0;
+  for (const StagedOperand &operand : operands)
+    if ((operand.rows == StagedOperand::Rows::Query) == query)
+      bytes += operand.rowBytes *
+               (query ? ctx.queries.tokens : ctx.keys.tokens);
+  return bytes;
+}
+
+unsigned TmaPipeline::declareOperand(const StagedOperand &operand,
+                                     function_ref<void(KernelParam)> addParam) {
+  // The tensor as [row elements, tokens (or the 2-D grid's columns, rows),
+  // heads, batch], innermost first; a box is one column slab of the tile.
+  bool query = operand.rows == StagedOperand::Rows::Query;
+  const TileGeometry &geometry = query ? ctx.queries : ctx.keys;
+  int64_t elementBytes = byteWidth(operand.elementType);
+  int64_t slabBytes = engine.stagedSlabBytes(operand.rowBytes);
+  int64_t rowElements = operand.rowBytes / elementBytes;
+  int64_t heads = query ? ctx.op.getNumQueryHeads()
+                        : ctx.op.getNumKeyValueHeads();
+  std::string length = query ? "seq_q" : "seq_k";
+  TensorMapDescription map;
+  map.tensor = operand.tensor;
+  map.dataType = elementBytes == 1                  ? "u8"
+                 : operand.elementType.isBF16() ? "bf16"
+                                                    : "f16";
+  map.swizzle = slabBytes;
+  auto constant = [](int64_t v) { return SmallVector<GridFactor>{{v, "", 1}}; };
+  auto scaledArg = [](int64_t scale, StringRef arg) {
+    return SmallVector<GridFactor>{{scale, arg.str(), 1}};
+  };
+  map.dims.push_back(constant(rowElements));
+  map.box.push_back(slabBytes / elementBytes);
+  // Byte strides of the token dimension(s), the head and the batch.
+  SmallVector<GridFactor> tokenStride, headStride, batchStride;
+  if (operand.dense) {
+    tokenStride = constant(operand.rowBytes);
+    headStride = scaledArg(operand.rowBytes, length);
+    batchStride = scaledArg(operand.rowBytes * heads, length);
+  } else {
+    tokenStride = scaledArg(elementBytes, operand.tensor + "_stride_n");
+    headStride = scaledArg(elementBytes, operand.tensor + "_stride_h");
+    batchStride = scaledArg(elementBytes, operand.tensor + "_stride_b");
+  }
+  if (geometry.isFlat()) {
+    map.dims.push_back(scaledArg(1, length));
+    map.strides.push_back(tokenStride);
+    map.box.push_back(geometry.tokens);
+  } else {
+    // Row-major 2-D grid [G0, G1]: columns, then rows of G1 tokens; the
+    // box is the [p0, p1] patch, written row-major as the tile's positions.
+    int64_t columns = geometry.grid[1];
+    map.dims.push_back(constant(columns));
+    map.dims.push_back(constant(geometry.grid[0]));
+    map.strides.push_back(tokenStride);
+    SmallVector<GridFactor> rowStride = tokenStride;
+    rowStride.front().constant *= columns;
+    map.strides.push_back(rowStride);
+    map.box.push_back(geometry.shape[1]);
+    map.box.push_back(geometry.shape[0]);
+  }
+  map.dims.push_back(constant(heads));
+  map.strides.push_back(headStride);
+  map.box.push_back(1);
+  map.dims.push_back(scaledArg(1, "batch"));
+  map.strides.push_back(batchStride);
+  map.box.push_back(1);
+
+  std::string name = operand.tensor + "_tensor_map";
+  addParam(KernelParam{name, LLVM::LLVMPointerType::get(b.getContext()),
+                       std::move(map)});
+  mapParams.push_back(name);
+  return TilePipeline::declareOperand(operand, addParam);
+}
+
+void TmaPipeline::annotateFunction(gpu::GPUFuncOp function) {
+  // setmaxnreg needs a register count at entry: one block per SM.
+  function->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
+}
+
+Value TmaPipeline::barrierAddress(Value index) {
+  return nb::sharedAddress(
+      b, loc,
+      sharedAt(ctx.sharedBase,
+               add(idx(barrierOffset), mul(index, idx(kBarrierBytes)))));
+}
+
+void TmaPipeline::copyOperand(unsigned operand, Value tile,
+                              Value sharedOffset) {
+  const StagedOperand &staged = operands[operand];
+  bool query = staged.rows == StagedOperand::Rows::Query;
+  const TileGeometry &geometry = query ? ctx.queries : ctx.keys;
+  int64_t slabBytes = engine.stagedSlabBytes(staged.rowBytes);
+  int64_t slabElements = slabBytes / byteWidth(staged.elementType);
+  Type i32 = b.getI32Type();
+  auto toI32 = [&](Value v) {
+    return arith::IndexCastOp::create(b, loc, i32, v).getResult();
+  };
+  SmallVector<Value> tokenCoordinates;
+  if (geometry.isFlat()) {
+    tokenCoordinates.push_back(toI32(mul(tile, idx(geometry.tokens))));
+  } else {
+    SmallVector<Value> origin = TileIndexing(b, loc, geometry).boxBegin(tile);
+    tokenCoordinates = {toI32(origin[1]), toI32(origin[0])};
+  }
+  Value head = toI32(query ? ctx.head : ctx.kvHead);
+  Value batch = toI32(ctx.batch);
+  Value map = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(),
+                                       param(mapParams[operand]));
+  for (int64_t slab = 0; slab < staged.rowBytes / slabBytes; ++slab) {
+    SmallVector<Value> coordinates = {nb::i32Constant(b, loc,
+                                                      slab * slabElements)};
+    llvm::append_range(coordinates, tokenCoordinates);
+    coordinates.push_back(head);
+    coordinates.push_back(batch);
+    Value destination = nb::sharedAddress(
+        b, loc,
+        sharedAt(ctx.sharedBase,
+                 add(sharedOffset, idx(slab * geometry.tokens * slabBytes))));
+    nb::bulkTensorLoad(b, loc, destination, map, landingBarrier, coordinates);
+  }
+}
+
+void TmaPipeline::copyRows(const TileGeometry &, Value, Value, Value, Value,
+                           Value, int64_t, int64_t, Value) {
+  llvm::report_fatal_error("attn-lower-to-gpu: the TMA pipeline stages "
+                           "declared operands only (TmaPipeline::supports)");
+}
+
+void TmaPipeline::copyWords(int64_t,
+                            function_ref<std::pair<Value, Value>(Value)>,
+                            Value) {
+  llvm::report_fatal_error("attn-lower-to-gpu: the TMA pipeline copies no "
+                           "gathered words (TmaPipeline::supports)");
+}
+
+void TmaPipeline::emitMainLoop(TileWalk &walk,
+                               const TileCallbacks &callbacks) {
+  int64_t stages = numStages();
+  int64_t consumerThreads = engine.numThreads();
+  // One thread initializes the barriers: a full barrier completes when the
+  // producer has armed it and its bytes have landed, an empty one when
+  // every consumer warp has released the stage.
+  {
+    auto ifFirst = scf::IfOp::create(
+        b, loc, cmp(arith::CmpIPredicate::eq, ctx.tid, idx(0)), false);
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(ifFirst.thenBlock());
+    for (int64_t s = 0; s < stages; ++s) {
+      nb::mbarrierInit(b, loc, fullBarrier(idx(s)), 1);
+      nb::mbarrierInit(b, loc, emptyBarrier(idx(s)), numConsumerWarps());
+    }
+    nb::mbarrierInit(b, loc, queryBarrier(), 1);
+    nb::fenceMbarrierInit(b, loc);
+  }
+  gpu::BarrierOp::create(b, loc);
+
+  // Stage and phase of the n-th loaded tile: the producer and the
+  // consumers count the kept tiles alike.
+  auto stageOf = [&](Value loaded) { return rem(loaded, stages); };
+  auto parityOf = [&](Value loaded) {
+    return arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                      rem(div(loaded, stages), 2))
+        .getResult();
+  };
+  auto keeps = [&](const TileSlot &slot) -> std::optional<Value> {
+    if (auto constant = getConstantIntValue(slot.mayKeep))
+      return *constant ? std::optional<Value>() : std::optional<Value>(i1(false));
+    return slot.mayKeep;
+  };
+
+  Value isProducer = cmp(arith::CmpIPredicate::sge, ctx.tid,
+                         idx(consumerThreads));
+  auto roles = scf::IfOp::create(b, loc, isProducer, /*withElse=*/true);
+  OpBuilder::InsertionGuard insertion(b);
+
+  // The producer warpgroup: one thread issues every copy.
+  b.setInsertionPointToStart(roles.thenBlock());
+  nb::setMaxRegisters(b, loc, /*increase=*/false, kProducerRegisters);
+  {
+    auto ifIssuer = scf::IfOp::create(
+        b, loc, cmp(arith::CmpIPredicate::eq, ctx.tid, idx(consumerThreads)),
+        false);
+    OpBuilder::InsertionGuard issuerInsertion(b);
+    b.setInsertionPointToStart(ifIssuer.thenBlock());
+    landingBarrier = queryBarrier();
+    nb::mbarrierArriveExpectTx(b, loc, landingBarrier,
+                               tileBytes(StagedOperand::Rows::Query));
+    callbacks.loadQuery();
+    int64_t keyTileBytes = tileBytes(StagedOperand::Rows::Key);
+    auto loop = scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1),
+                                   ValueRange{idx(0)});
+    b.setInsertionPointToStart(loop.getBody());
+    Value loaded = loop.getRegionIterArgs().front();
+    TileSlot slot = walk.slot(loop.getInductionVar());
+    auto emitLoad = [&]() {
+      Value stage = stageOf(loaded);
+      // A fresh empty barrier counts parity 1 as complete: the first
+      // `stages` waits pass.
+      Value parity = arith::XOrIOp::create(b, loc, parityOf(loaded),
+                                           nb::i32Constant(b, loc, 1));
+      nb::mbarrierWait(b, loc, emptyBarrier(stage), parity);
+      landingBarrier = fullBarrier(stage);
+      nb::mbarrierArriveExpectTx(b, loc, landingBarrier, keyTileBytes);
+      callbacks.loadKeyTile(slot.keyTile, stage);
+      return add(loaded, idx(1));
+    };
+    Value next;
+    if (std::optional<Value> keep = keeps(slot)) {
+      auto ifKeep = scf::IfOp::create(b, loc, TypeRange{b.getIndexType()},
+                                      *keep, /*withElse=*/true);
+      OpBuilder::InsertionGuard keepInsertion(b);
+      b.setInsertionPointToStart(ifKeep.thenBlock());
+      scf::YieldOp::create(b, loc, emitLoad());
+      b.setInsertionPointToStart(ifKeep.elseBlock());
+      scf::YieldOp::create(b, loc, loaded);
+      next = ifKeep.getResult(0);
+    } else {
+      next = emitLoad();
+    }
+    scf::YieldOp::create(b, loc, next);
+  }
+
+  // The consumer warpgroups: wait for each kept tile, compute it, release
+  // its stage (one arrival per warp, after the warp's reads are done).
+  b.setInsertionPointToStart(roles.elseBlock());
+  int64_t consumerWarpgroups = consumerThreads / kWarpgroupThreads;
+  int64_t consumerRegisters = std::min<int64_t>(
+      kMaxConsumerRegisters,
+      (kRegistersPerWarpgroupSlot - kProducerRegisters) / consumerWarpgroups /
+          8 * 8);
+  nb::setMaxRegisters(b, loc, /*increase=*/true, consumerRegisters);
+  nb::mbarrierWait(b, loc, queryBarrier(), nb::i32Constant(b, loc, 0));
+  callbacks.queryLanded();
+  SmallVector<Value> init = callbacks.initialState();
+  int64_t numKernelValues = init.size();
+  init.push_back(idx(0));
+  auto loop =
+      scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1), init);
+  {
+    OpBuilder::InsertionGuard loopInsertion(b);
+    b.setInsertionPointToStart(loop.getBody());
+    ValueRange iterArgs = loop.getRegionIterArgs();
+    ValueRange state = iterArgs.take_front(numKernelValues);
+    Value loaded = iterArgs.back();
+    TileSlot slot = walk.slot(loop.getInductionVar());
+    auto emitCompute = [&]() {
+      Value stage = stageOf(loaded);
+      nb::mbarrierWait(b, loc, fullBarrier(stage), parityOf(loaded));
+      SmallVector<Value> next = callbacks.computeTile(stage, slot, state);
+      nb::warpSync(b, loc);
+      auto ifLeader = scf::IfOp::create(
+          b, loc, cmp(arith::CmpIPredicate::eq, ctx.lane, idx(0)), false);
+      {
+        OpBuilder::InsertionGuard leaderInsertion(b);
+        b.setInsertionPointToStart(ifLeader.thenBlock());
+        nb::mbarrierArrive(b, loc, emptyBarrier(stage));
+      }
+      next.push_back(add(loaded, idx(1)));
+      return next;
+    };
+    SmallVector<Value> next;
+    if (std::optional<Value> keep = keeps(slot)) {
+      auto ifKeep = scf::IfOp::create(b, loc, iterArgs.getTypes(), *keep,
+                                      /*withElse=*/true);
+      OpBuilder::InsertionGuard keepInsertion(b);
+      b.setInsertionPointToStart(ifKeep.thenBlock());
+      scf::YieldOp::create(b, loc, emitCompute());
+      b.setInsertionPointToStart(ifKeep.elseBlock());
+      scf::YieldOp::create(b, loc, iterArgs);
+      next.assign(ifKeep.getResults().begin(), ifKeep.getResults().end());
+    } else {
+      next = emitCompute();
+    }
+    scf::YieldOp::create(b, loc, next);
+  }
+  callbacks.finish(loop.getResults().take_front(numKernelValues));
+}

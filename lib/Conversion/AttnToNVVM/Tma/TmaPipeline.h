@@ -1,0 +1,74 @@
+//===- TmaPipeline.h - bulk tensor copies by a producer warp ----*- C++ -*-===//
+//
+// Private to AttnToNVVM: the load pipeline of sm_90a (and later) kernels.
+// A producer warpgroup (the block's last 128 threads; one thread issues)
+// walks the same tile slots as the consumers and loads only the kept key
+// tiles with `cp.async.bulk.tensor` boxes into S stages; full / empty
+// mbarriers per stage hand each stage from the copy engine to the consumer
+// warpgroups and back. Tensor maps (one per staged operand: the rows of a
+// flat tile, or the 2-D patch of a grid tile, as one box per column slab)
+// are kernel parameters the launcher encodes per launch
+// (docs/design/WgmmaKernel.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_TMA_TMAPIPELINE_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_TMA_TMAPIPELINE_H
+
+#include "../Common/TilePipeline.h"
+
+namespace mlir {
+namespace attn {
+namespace detail {
+
+class TmaPipeline : public TilePipeline {
+public:
+  using TilePipeline::TilePipeline;
+
+  /// Whether the kernel's tiles and precision can be staged by tensor
+  /// copies into `engine`'s layout (else the cp.async pipeline serves it).
+  static bool supports(const AttentionKernelContext &context,
+                       const MmaEngine &engine);
+
+  int64_t numStages() const override { return ctx.shape.stages; }
+  int64_t numProducerThreads() const override;
+  int64_t sharedBytes() const override;
+  void placeSharedMemory(int64_t offset) override { barrierOffset = offset; }
+  unsigned declareOperand(const StagedOperand &operand,
+                          function_ref<void(KernelParam)> addParam) override;
+  void annotateFunction(gpu::GPUFuncOp function) override;
+  void copyOperand(unsigned operand, Value tile, Value sharedOffset) override;
+  void copyRows(const TileGeometry &rows, Value tile, Value length,
+                Value tensor, Value tensorBase, Value rowStride,
+                int64_t elementBytes, int64_t rowBytes,
+                Value sharedOffset) override;
+  void copyWords(int64_t count,
+                 function_ref<std::pair<Value, Value>(Value index)> source,
+                 Value sharedOffset) override;
+  void emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) override;
+
+private:
+  /// The 32-bit shared address of barrier `index` (full stages first, then
+  /// empty stages, then Q's).
+  Value barrierAddress(Value index);
+  Value fullBarrier(Value stage) { return barrierAddress(stage); }
+  Value emptyBarrier(Value stage) {
+    return barrierAddress(add(stage, idx(numStages())));
+  }
+  Value queryBarrier() { return barrierAddress(idx(2 * numStages())); }
+  /// Transaction bytes that land per key tile (K and V rows) and for Q.
+  int64_t tileBytes(StagedOperand::Rows rows) const;
+  int64_t numConsumerWarps() const { return engine.numThreads() / 32; }
+
+  int64_t barrierOffset = 0;
+  /// The tensor-map parameter of each declared operand.
+  SmallVector<std::string, 4> mapParams;
+  /// The barrier the copies being issued complete on.
+  Value landingBarrier;
+};
+
+} // namespace detail
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_TMA_TMAPIPELINE_H
