@@ -71,7 +71,7 @@ def main() -> int:
     table = subprocess.run([current, "--attn-gpu-targets"], capture_output=True, text=True,
                            check=True).stdout
     (cache / "targets.json").write_text(table)
-    common.configure(argparse.Namespace(target=args.target, cache=str(cache)))
+    common.configure(argparse.Namespace(target=args.target, kernel=None, cache=str(cache)))
     script = importlib.import_module(args.script)
     selected = common.select(script.cases(), args.only)
     if hasattr(script, "base_of"):

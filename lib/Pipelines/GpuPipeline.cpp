@@ -79,9 +79,12 @@ struct GpuPipelineCommandLineOptions
       *this, "format",
       llvm::cl::desc("Binary format: bin (cubin), isa (PTX) or fatbin"),
       llvm::cl::init("bin")};
-  Option<int64_t> stages{*this, "stages",
-                         llvm::cl::desc("Depth of the K/V pipeline (2 to 4)"),
-                         llvm::cl::init(2)};
+  Option<int64_t> stages{
+      *this, "stages",
+      llvm::cl::desc("Depth of the K/V pipeline (2 to 4; 0: the kernel "
+                     "family's default, 3 for wgmma where shared memory "
+                     "holds it, else 2)"),
+      llvm::cl::init(0)};
   Option<int64_t> warpRows{
       *this, "warp-rows",
       llvm::cl::desc("mma_sync kernels: query rows per warp (16 or 32)"),

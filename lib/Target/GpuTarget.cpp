@@ -114,6 +114,21 @@ TileSizes mlir::attn::getDefaultTiles(MmaFamily family, int64_t headDim) {
   return {largeHead ? 64 : 128, 128};
 }
 
+int64_t mlir::attn::getDefaultStages(MmaFamily family, TileSizes tiles,
+                                     int64_t qkRowBytes,
+                                     int64_t valueRowBytes,
+                                     int64_t maxSharedBytes) {
+  if (family != MmaFamily::Wgmma || ShapedType::isDynamic(qkRowBytes) ||
+      qkRowBytes <= 0 || valueRowBytes <= 0)
+    return 2;
+  // Tiles start on 1024-byte boundaries; the barriers take one more block.
+  auto aligned = [](int64_t bytes) { return llvm::alignTo(bytes, 1024); };
+  int64_t perStage =
+      aligned(tiles.key * qkRowBytes) + aligned(tiles.key * valueRowBytes);
+  int64_t three = aligned(tiles.query * qkRowBytes) + 3 * perStage + 1024;
+  return three <= maxSharedBytes ? 3 : 2;
+}
+
 void mlir::attn::printGpuTargetsJson(llvm::raw_ostream &os) {
   llvm::json::Array targets;
   for (const GpuTarget &target : getGpuTargets()) {

@@ -8,37 +8,51 @@
 
 // 128 query rows: two consumer warpgroups plus the producer warpgroup of
 // the TMA pipeline (384 threads). Staged tiles start on the 1024-byte
-// period of the 128-byte swizzle; Q plus two stages of K and V (128 x 128
-// tiles of D = 128) take 160 KB, the 5 mbarriers one more aligned KB.
+// period of the 128-byte swizzle; Q plus the default three stages of K and
+// V (128 x 128 tiles of D = 128) take 224 KB, the 10 mbarriers one more
+// aligned KB.
 // CHECK-LABEL: func.func @causal_dynamic
-// CHECK: gpu.launch_func @attn_kernels::@attn_fwd blocks in ({{.*}}) threads in (%c384, %c1{{.*}}) dynamic_shared_memory_size %c164864_i32
+// CHECK: gpu.launch_func @attn_kernels::@attn_fwd blocks in ({{.*}}) threads in (%c384, %c1{{.*}}) dynamic_shared_memory_size %c230400_i32
 // CHECK: llvm.mlir.global external @attn_shared_memory() {addr_space = 3 : i32, alignment = 1024 : i64}
 // Q, K and V are read through tensor maps the launcher encodes (generic
 // pointers here; by value after attn-pass-tensor-maps-by-value).
 // CHECK: gpu.func @attn_fwd({{.*}}, %[[QMAP:.*]]: !llvm.ptr, %[[KMAP:.*]]: !llvm.ptr, %[[VMAP:.*]]: !llvm.ptr,
 // CHECK-SAME: kernel attributes {known_block_size = array<i32: 384, 1, 1>, nvvm.minctasm = 1 : i32}
-// Thread 0 initializes full (count 1) and empty (count 8: the consumer
-// warps) barriers per stage and Q's, then fences them for the async proxy.
-// CHECK: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %c1_i32
+// Thread 0 initializes per stage a full barrier (count 2: armed for K and
+// for V) and empty barriers for K and for V (count 8: the consumer warps),
+// and Q's, then fences them for the async proxy.
+// CHECK: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %c2_i32
+// CHECK: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %c8_i32
 // CHECK: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %c8_i32
 // CHECK: "fence.mbarrier_init.release.cluster;"
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK: gpu.barrier
 // The producer warpgroup gives up registers; one thread loads Q (32 KB as
 // two 64-column slabs), then every kept key tile after its stage is empty.
-// CHECK: "setmaxnreg.dec.sync.aligned.u32 40;"
+// CHECK: "setmaxnreg.dec.sync.aligned.u32 24;"
 // CHECK: "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c32768_i32
 // CHECK-COUNT-2: "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [$0], [$1, {$3, $4, $5, $6}], [$2];"
+// K's rows and V's rows each wait for their own release and arm the full
+// barrier with their 32 KB.
 // CHECK: scf.for
 // CHECK: mbarrier.try_wait.parity
-// CHECK: "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c65536_i32
-// CHECK-COUNT-4: cp.async.bulk.tensor.4d
+// CHECK: "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c32768_i32
+// CHECK-COUNT-2: cp.async.bulk.tensor.4d
+// CHECK: mbarrier.try_wait.parity
+// CHECK: "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c32768_i32
+// CHECK-COUNT-2: cp.async.bulk.tensor.4d
 // The consumers take the registers, wait for Q, then per kept tile wait
 // for its stage, compute, and release the stage once per warp.
-// CHECK: "setmaxnreg.inc.sync.aligned.u32 232;"
+// CHECK: "setmaxnreg.inc.sync.aligned.u32 240;"
 // CHECK: mbarrier.try_wait.parity
+// Warpgroup 1 gives warpgroup 0 the first turn to issue (named barrier 1,
+// both warpgroups' 256 threads).
+// CHECK: "bar.arrive $0, $1;"
 // CHECK: scf.for
 // CHECK: mbarrier.try_wait.parity
+// Tile n: wait for its turn, issue S(n), then P(n-1) V(n-1) behind it,
+// pass the turn on; wait for S only (one group may stay in flight).
+// CHECK: "bar.sync $0, $1;"
 // S = Q K^T: 8 k16 steps over D = 128 with descriptors of Q and K (K-major,
 // no transpose), the first overwriting the accumulator (scale-d 0).
 // CHECK: llvm.ptrtoint {{.*}} : !llvm.ptr<3> to i64
@@ -46,19 +60,23 @@
 // CHECK: "{ .reg .pred p; setp.ne.b32 p, 0, 0; wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, $64, $65, p, 1, 1, 0, 0; }"
 // CHECK-COUNT-7: setp.ne.b32 p, 1, 0; wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, $64, $65, p, 1, 1, 0, 0; }"
 // CHECK: "wgmma.commit_group.sync.aligned;"
-// The wait returns the accumulators it takes: every use of S depends on it.
-// CHECK: llvm.inline_asm has_side_effects {{.*}} "wgmma.wait_group.sync.aligned 0;", "=f,{{.*}},0,1,2,
-// CHECK-SAME: -> !llvm.struct<(f32,
-// The mask only on partial tiles, then the online softmax.
-// CHECK: attn.partial_tile_mask
-// CHECK: nvvm.shfl.sync bfly
-// O += P V: 8 k16 steps over 128 keys, P's four b32 registers per step, V
-// MN-major (trans-b 1), N = Dv = 128.
+// O += P V of the previous tile: 8 k16 steps over 128 keys, P's four b32
+// registers per step, V MN-major (trans-b 1), N = Dv = 128.
 // CHECK: "wgmma.fence.sync.aligned;"
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1, 1; }"
 // CHECK: "wgmma.commit_group.sync.aligned;"
-// The wait also reads P's 32 registers, which stay live until the products
-// that read them are done.
+// CHECK: "bar.arrive $0, $1;"
+// The wait returns the accumulators it takes: every use of S depends on it.
+// CHECK: llvm.inline_asm has_side_effects {{.*}} "wgmma.wait_group.sync.aligned 1;", "=f,{{.*}},0,1,2,
+// CHECK-SAME: -> !llvm.struct<(f32,
+// K's rows are free once S has landed.
+// CHECK: "bar.warp.sync -1;"
+// CHECK: "mbarrier.arrive.shared::cta.b64 _, [$0];"
+// The mask only on partial tiles, then the online softmax.
+// CHECK: attn.partial_tile_mask
+// CHECK: nvvm.shfl.sync bfly
+// Then O (and P(n-1)'s 32 registers, live until the products that read
+// them are done) after all groups; the previous tile's V rows are free.
 // CHECK: "wgmma.wait_group.sync.aligned 0;", "=f,{{.*}},63,r,r,
 // CHECK: "bar.warp.sync -1;"
 // CHECK: "mbarrier.arrive.shared::cta.b64 _, [$0];"

@@ -165,8 +165,9 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
     Option<"kernel", "kernel", "std::string", /*default=*/"\"\"",
            "MMA family: mma_sync, wgmma or tcgen05 (default: the chip's "
            "best implemented one)">,
-    Option<"stages", "stages", "int64_t", /*default=*/"2",
-           "Depth of the K/V pipeline (2 to 4)">,
+    Option<"stages", "stages", "int64_t", /*default=*/"0",
+           "Depth of the K/V pipeline (2 to 4; 0: the kernel family's "
+           "default, 3 for wgmma where shared memory holds it, else 2)">,
     Option<"warpRows", "warp-rows", "int64_t", /*default=*/"16",
            "mma_sync kernels: query rows per warp, 16 or 32 (two m16 tiles "
            "share each K and V fragment)">

@@ -45,7 +45,8 @@ struct GpuPipelineOptions {
   std::string kernel;
   /// gpu-module-to-binary format: bin (cubin), isa (PTX), fatbin.
   std::string format = "bin";
-  int64_t stages = 2;
+  /// Depth of the K/V pipeline (2 to 4); 0: the kernel family's default.
+  int64_t stages = 0;
   /// mma_sync kernels: query rows per warp (16 or 32).
   int64_t warpRows = 16;
   /// attn-plan overrides (empty: the target's tiles).

@@ -102,6 +102,14 @@ bool isMmaFamilyQuantized(MmaFamily family);
 /// (dynamic: the small-head sizes): register-bound for warp-level MMAs.
 TileSizes getDefaultTiles(MmaFamily family, int64_t headDim);
 
+/// The depth of the K/V pipeline a kernel of `family` uses by default for
+/// `tiles` with Q/K rows of `qkRowBytes` and V rows of `valueRowBytes`:
+/// 2 for mma_sync; 3 for wgmma where Q and three stages fit in
+/// `maxSharedBytes` (its V rows stay in use a tile longer than K's), else 2.
+int64_t getDefaultStages(MmaFamily family, TileSizes tiles,
+                         int64_t qkRowBytes, int64_t valueRowBytes,
+                         int64_t maxSharedBytes);
+
 /// The table as JSON (`attn-opt --attn-gpu-targets`; keys listed in
 /// docs/design/GpuBackend.md, "The target table").
 void printGpuTargetsJson(llvm::raw_ostream &os);

@@ -70,7 +70,8 @@ mlir::attn::selectMmaFamily(AttentionOp op, const GpuKernelOptions &options) {
                                     [](Diagnostic &) { return success(); });
     FailureOr<KernelPrecision> precision = checkSupported(op, target);
     KernelShape shape =
-        getKernelShape(op, family, options.stages, options.warpRows);
+        getKernelShape(op, family, options.stages, options.warpRows,
+                       target);
     if (failed(precision) ||
         failed(verifyKernelShape(family, op, shape, *precision)))
       return MmaFamily::MmaSync;
@@ -94,7 +95,8 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
   if (failed(precision))
     return failure();
   KernelShape shape =
-      getKernelShape(op, *family, options.stages, options.warpRows);
+      getKernelShape(op, *family, options.stages, options.warpRows,
+                     *options.target);
   if (failed(verifyKernelShape(*family, op, shape, *precision)))
     return failure();
   SmallVector<KernelHeads, 2> sets;
@@ -167,10 +169,11 @@ struct AttnLowerToGpuPass
         return signalPassFailure();
       }
     }
-    if (stages < 2 || stages > 4) {
+    if (stages != 0 && (stages < 2 || stages > 4)) {
       module.emitError() << "attn-lower-to-gpu: stages = "
                          << static_cast<int64_t>(stages)
-                         << " is not supported; expected 2, 3 or 4";
+                         << " is not supported; expected 2, 3 or 4 (0: the "
+                            "kernel family's default)";
       return signalPassFailure();
     }
     options.stages = stages;

@@ -136,9 +136,9 @@ mlir::attn::detail::checkSupported(AttentionOp op, const GpuTarget &target) {
 KernelShape mlir::attn::detail::getKernelShape(AttentionOp op,
                                                MmaFamily family,
                                                int64_t stages,
-                                               int64_t warpRows) {
+                                               int64_t warpRows,
+                                               const GpuTarget &target) {
   KernelShape shape;
-  shape.stages = stages;
   shape.warpRows = warpRows;
   if (TilingAttr tiling = op.getTilingAttr()) {
     shape.queryShape.assign(tiling.getQuery().begin(), tiling.getQuery().end());
@@ -150,6 +150,20 @@ KernelShape mlir::attn::detail::getKernelShape(AttentionOp op,
     shape.queryShape = {tiles.query};
     shape.keyShape = {tiles.key};
   }
+  if (stages == 0) {
+    int64_t queryTokens = 1, keyTokens = 1;
+    for (int64_t s : shape.queryShape)
+      queryTokens *= s;
+    for (int64_t s : shape.keyShape)
+      keyTokens *= s;
+    // The wgmma kernel (16-bit rows) releases V a tile after K: a third
+    // stage keeps the copies ahead where shared memory holds it.
+    TileSizes tiles{queryTokens, keyTokens};
+    stages = getDefaultStages(family, tiles, op.getHeadDim() * 2,
+                              op.getValueHeadDim() * 2,
+                              target.maxSharedBytesPerBlock);
+  }
+  shape.stages = stages;
   return shape;
 }
 

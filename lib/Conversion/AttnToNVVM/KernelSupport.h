@@ -26,8 +26,9 @@ FailureOr<KernelPrecision> checkSupported(AttentionOp op,
 /// The tile shapes of `op` for the kernel: its tiling (attn-plan), else
 /// the family's default flat tiles (the ones attn-plan would choose). The
 /// family's engine checks them (verifyKernelShape).
+/// `stages` = 0 picks the family's depth (getDefaultStages).
 KernelShape getKernelShape(AttentionOp op, MmaFamily family, int64_t stages,
-                           int64_t warpRows);
+                           int64_t warpRows, const GpuTarget &target);
 
 /// The heads of each kernel (partitionHeads: one per mask, as the
 /// precision is the op's), without the heads of weight 0, which compute

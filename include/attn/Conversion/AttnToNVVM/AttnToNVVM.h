@@ -28,8 +28,9 @@ struct GpuKernelOptions {
   const GpuTarget *target = nullptr;
   /// The MMA family; none: the chip's default (GpuTarget::defaultFamily).
   std::optional<MmaFamily> family;
-  /// Depth of the K/V pipeline (2 to 4).
-  int64_t stages = 2;
+  /// Depth of the K/V pipeline (2 to 4); 0: the family's default
+  /// (getDefaultStages).
+  int64_t stages = 0;
   /// mma.sync: query rows per warp (16 or 32).
   int64_t warpRows = 16;
 };

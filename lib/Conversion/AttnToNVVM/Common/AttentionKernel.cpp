@@ -62,9 +62,30 @@ private:
   }
   void loadQuery();
   void loadKeyTile(Value keyTile, Value stage);
+  /// Dequantization, dS, bias and mask on a tile's scores; returns the
+  /// mask of P for renormalize = false.
+  SmallVector<Value> applyScoreSteps(Fragment &scores, Value stage,
+                                     const TileSlot &slot);
+  /// The main loop's state: O's accumulator, the softmax row state and,
+  /// when P.V is deferred, the previous tile's packed P, whether there is
+  /// one, and its stage.
+  struct LoopState {
+    SmallVector<Value> output, rows, packedP;
+    Value hasPrevious, previousStage;
+  };
+  LoopState unpack(ValueRange values) const;
+  static SmallVector<Value> pack(const LoopState &state);
+  SmallVector<Value> initialState();
   /// One key tile: S = Q K^T, score steps, online softmax, O += P V.
   SmallVector<Value> computeTile(Value stage, const TileSlot &slot,
                                  ValueRange state);
+  /// One key tile with the previous tile's P V issued behind this tile's
+  /// Q K^T and finished during its softmax (asynchronous engines whose
+  /// pipeline lets a stage be read into the next tile).
+  SmallVector<Value> computeTileDeferred(Value stage, const TileSlot &slot,
+                                         ValueRange state);
+  /// After the last tile: the deferred P V, then the epilogue.
+  void finish(ValueRange state);
 
   MmaFamily family;
   AttentionKernelContext ctx;
@@ -72,6 +93,9 @@ private:
   std::unique_ptr<TilePipeline> pipeline;
   std::unique_ptr<OnlineSoftmax> softmax;
   SharedMemoryPlan plan;
+  /// P V of tile n is issued in iteration n + 1 (computeTileDeferred).
+  bool deferValues = false;
+  int64_t numOutputValues = 0, numPackedP = 0;
   unsigned queryRegion = 0, keyRegion = 0, valueRegion = 0,
            keyScaleRegion = 0, correctionRegion = 0, pipelineRegion = 0;
   /// The staged operands (TilePipeline::declareOperand handles).
@@ -375,14 +399,11 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
   }
 }
 
-SmallVector<Value> AttentionKernelBuilder::computeTile(Value stage,
-                                                       const TileSlot &slot,
-                                                       ValueRange state) {
-  const FragmentLayout &layout = engine->accumulatorLayout();
-  Value keyTile = stageOffset(keyRegion, stage);
-  Value valueTile = stageOffset(valueRegion, stage);
-  Fragment scores = engine->computeScores(keyTile);
-  ScoreOps scoreOps(b, loc, signature, ctx, layout, engine->columnOffset());
+SmallVector<Value>
+AttentionKernelBuilder::applyScoreSteps(Fragment &scores, Value stage,
+                                        const TileSlot &slot) {
+  ScoreOps scoreOps(b, loc, signature, ctx, engine->accumulatorLayout(),
+                    engine->columnOffset());
   if (ctx.precision.quantizedQK())
     scoreOps.dequantize(scores, stageOffset(keyScaleRegion, stage));
   scoreOps.addScoreCorrections(
@@ -392,6 +413,138 @@ SmallVector<Value> AttentionKernelBuilder::computeTile(Value stage,
   SmallVector<Value> kept;
   if (ctx.maskAfterSoftmax)
     kept = scoreOps.keptAfterSoftmax(slot);
+  return kept;
+}
+
+AttentionKernelBuilder::LoopState
+AttentionKernelBuilder::unpack(ValueRange values) const {
+  LoopState state;
+  auto take = [&](SmallVector<Value> &into, int64_t count) {
+    into.assign(values.begin(), values.begin() + count);
+    values = values.drop_front(count);
+  };
+  take(state.output, numOutputValues);
+  take(state.rows, softmax->numStateValues());
+  if (deferValues) {
+    take(state.packedP, numPackedP);
+    state.hasPrevious = values[0];
+    state.previousStage = values[1];
+  }
+  return state;
+}
+
+SmallVector<Value> AttentionKernelBuilder::pack(const LoopState &state) {
+  SmallVector<Value> values(state.output);
+  llvm::append_range(values, state.rows);
+  llvm::append_range(values, state.packedP);
+  if (state.hasPrevious) {
+    values.push_back(state.hasPrevious);
+    values.push_back(state.previousStage);
+  }
+  return values;
+}
+
+SmallVector<Value> AttentionKernelBuilder::initialState() {
+  LoopState state;
+  state.output = engine->initOutput();
+  numOutputValues = state.output.size();
+  state.rows = softmax->initState();
+  if (deferValues) {
+    // No previous tile: its P is never read.
+    Fragment zeros(engine->accumulatorLayout(),
+                   engine->accumulatorLayout().numChunks(ctx.keys.tokens),
+                   f32(0));
+    state.packedP = engine->packProbabilities(zeros);
+    numPackedP = state.packedP.size();
+    state.hasPrevious = i1(false);
+    state.previousStage = idx(0);
+  }
+  return pack(state);
+}
+
+SmallVector<Value> AttentionKernelBuilder::computeTileDeferred(
+    Value stage, const TileSlot &slot, ValueRange values) {
+  const FragmentLayout &layout = engine->accumulatorLayout();
+  LoopState state = unpack(values);
+  engine->beginIssue();
+  SmallVector<Value> pendingScores =
+      engine->issueScores(stageOffset(keyRegion, stage));
+  // The previous tile's P V goes in behind the scores; wait for the scores
+  // only (the older group). Before the first kept tile P is 0 and V is this
+  // tile's (landed, finite where the inputs are): no branch, so no copy of
+  // an accumulator in flight (ptxas would serialize the wgmmas).
+  SmallVector<Value> output(state.output);
+  engine->issueValues(output, state.packedP,
+                      stageOffset(valueRegion, select(state.hasPrevious,
+                                                      state.previousStage,
+                                                      stage)));
+  engine->endIssue();
+  Fragment scores = engine->waitScores(pendingScores, 1);
+  // K's rows are free as soon as S has landed; V's wait for the next tile.
+  pipeline->releaseStage(stage, StagedOperand::Rows::Key);
+
+  SmallVector<Value> kept = applyScoreSteps(scores, stage, slot);
+  // O is rescaled once the previous P V has landed in it.
+  SmallVector<Value> alphas(layout.rowSlots);
+  SmallVector<Value> rows = softmax->update(
+      scores, state.rows, kept,
+      [&](int64_t row, Value alpha) { alphas[row] = alpha; });
+
+  engine->waitValues(output, state.packedP);
+  {
+    auto ifPrevious = scf::IfOp::create(b, loc, state.hasPrevious, false);
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(ifPrevious.thenBlock());
+    pipeline->releaseStage(state.previousStage, StagedOperand::Rows::Value);
+  }
+  for (auto [row, alpha] : llvm::enumerate(alphas))
+    if (alpha)
+      engine->rescaleOutput(output, row, alpha);
+
+  LoopState next;
+  next.output = std::move(output);
+  next.rows = std::move(rows);
+  next.packedP = engine->packProbabilities(scores);
+  next.hasPrevious = i1(true);
+  next.previousStage = stage;
+  return pack(next);
+}
+
+void AttentionKernelBuilder::finish(ValueRange values) {
+  LoopState state = unpack(values);
+  if (deferValues) {
+    engine->endIssueOrder();
+    SmallVector<Type> types;
+    for (Value v : state.output)
+      types.push_back(v.getType());
+    auto ifLast =
+        scf::IfOp::create(b, loc, types, state.hasPrevious, /*withElse=*/true);
+    {
+      OpBuilder::InsertionGuard insertion(b);
+      b.setInsertionPointToStart(ifLast.thenBlock());
+      SmallVector<Value> output(state.output);
+      engine->issueValues(output, state.packedP,
+                          stageOffset(valueRegion, state.previousStage));
+      engine->waitValues(output, state.packedP);
+      scf::YieldOp::create(b, loc, output);
+      b.setInsertionPointToStart(ifLast.elseBlock());
+      scf::YieldOp::create(b, loc, state.output);
+    }
+    state.output.assign(ifLast.getResults().begin(),
+                        ifLast.getResults().end());
+  }
+  Fragment output = engine->readOutput(state.output);
+  Epilogue(b, loc, signature, ctx, *engine, *softmax).emit(output, state.rows);
+}
+
+SmallVector<Value> AttentionKernelBuilder::computeTile(Value stage,
+                                                       const TileSlot &slot,
+                                                       ValueRange state) {
+  const FragmentLayout &layout = engine->accumulatorLayout();
+  Value keyTile = stageOffset(keyRegion, stage);
+  Value valueTile = stageOffset(valueRegion, stage);
+  Fragment scores = engine->computeScores(keyTile);
+  SmallVector<Value> kept = applyScoreSteps(scores, stage, slot);
 
   int64_t outputValues =
       static_cast<int64_t>(state.size()) - softmax->numStateValues();
@@ -425,6 +578,9 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
     return op.emitOpError() << "attn-lower-to-gpu: no tile pipeline for "
                             << stringifyMmaFamily(family);
   plan = SharedMemoryPlan(engine->stagedTileAlignment());
+  deferValues = engine->issuesAsynchronously() &&
+                pipeline->releasesStagesExplicitly() &&
+                ctx.precision.accumulation == Accumulation::F32;
   softmax = std::make_unique<OnlineSoftmax>(b, loc, signature, ctx,
                                             engine->accumulatorLayout());
   if (failed(planSharedMemory()))
@@ -453,22 +609,13 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
       {[&] { loadQuery(); },
        [&](Value keyTile, Value stage) { loadKeyTile(keyTile, stage); },
        [&] { engine->loadQuery(idx(plan.start(queryRegion))); },
-       [&] {
-         SmallVector<Value> init = engine->initOutput();
-         init.append(softmax->initState());
-         return init;
-       },
+       [&] { return initialState(); },
        [&](Value stage, const TileSlot &slot, ValueRange state) {
-         return computeTile(stage, slot, state);
+         return deferValues ? computeTileDeferred(stage, slot, state)
+                            : computeTile(stage, slot, state);
        },
-       [&](ValueRange finalState) {
-         int64_t outputValues = static_cast<int64_t>(finalState.size()) -
-                                softmax->numStateValues();
-         Fragment output =
-             engine->readOutput(finalState.take_front(outputValues));
-         Epilogue(b, loc, signature, ctx, *engine, *softmax)
-             .emit(output, finalState.drop_front(outputValues));
-       }});
+       [&](ValueRange finalState) { finish(finalState); },
+       /*computeReleasesStages=*/deferValues});
   finishFunction();
   return launch;
 }

@@ -105,6 +105,49 @@ public:
   /// How V reaches P.V for the kernel's precision.
   virtual ValueOperandLayout valueLayout() const = 0;
 
+  //===--------------------------------------------------------------------===//
+  // Asynchronous issue (engines whose products run behind the threads)
+  //===--------------------------------------------------------------------===//
+
+  /// Whether S and P.V are issued and waited for separately, so that the
+  /// skeleton can run one tile's softmax while the previous tile's P.V is
+  /// in flight. The hooks below are used only then.
+  virtual bool issuesAsynchronously() const { return false; }
+  /// Issues S = Q K^T for the key tile at `keyOffset` as one group of
+  /// products; the values are readable only through waitScores.
+  virtual SmallVector<Value> issueScores(Value keyOffset) {
+    llvm_unreachable("a synchronous engine issues no scores");
+  }
+  /// Waits until at most `groupsInFlight` groups issued after the scores'
+  /// are pending; returns S.
+  virtual Fragment waitScores(ArrayRef<Value> pending,
+                              int64_t groupsInFlight) {
+    llvm_unreachable("a synchronous engine issues no scores");
+  }
+  /// P (f32 in the accumulator layout) as the registers P.V reads, kept in
+  /// loop state until the next tile issues its P.V.
+  virtual SmallVector<Value> packProbabilities(const Fragment &p) {
+    llvm_unreachable("a synchronous engine packs no probabilities");
+  }
+  /// Issues O += P V (P packed, V staged at `valueOffset`) as one group;
+  /// `output` then holds values readable only after waitValues.
+  virtual void issueValues(MutableArrayRef<Value> output,
+                           ArrayRef<Value> packedP, Value valueOffset) {
+    llvm_unreachable("a synchronous engine issues no products");
+  }
+  /// Waits for every issued group: O is readable and P's registers free.
+  virtual void waitValues(MutableArrayRef<Value> output,
+                          ArrayRef<Value> packedP) {
+    llvm_unreachable("a synchronous engine issues no products");
+  }
+  /// Bracket the issue of one tile's products, so that the engine can
+  /// order the issue of several thread groups (ping-pong: one group's
+  /// softmax runs while the other's products do).
+  virtual void beginIssue() {}
+  virtual void endIssue() {}
+  /// After the last tile: settles the issue order (no turn left pending).
+  virtual void endIssueOrder() {}
+
 protected:
   AttentionKernelContext &ctx;
 };

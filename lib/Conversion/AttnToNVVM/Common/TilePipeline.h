@@ -102,6 +102,15 @@ public:
   }
   /// Attributes the pipeline needs on the kernel function.
   virtual void annotateFunction(gpu::GPUFuncOp function) {}
+  /// Whether a stage is refilled only after the computing threads release
+  /// it (releaseStage), rather than after a block barrier: then the kernel
+  /// may keep reading a tile's V into the next tile's computation.
+  virtual bool releasesStagesExplicitly() const { return false; }
+  /// The computing threads are done with the key rows (K and what comes
+  /// with it) or the value rows of `stage` (every thread calls it).
+  virtual void releaseStage(Value stage, StagedOperand::Rows rows) {
+    llvm_unreachable("this pipeline refills stages after a barrier");
+  }
   /// The rows of tile `tile` of operand `operand` into shared memory at
   /// `sharedOffset`, in the engine's staged layout; rows past the sequence
   /// (or the grid) are zero.
@@ -148,6 +157,9 @@ public:
     /// After the last tile, on the threads that computed: the final loop
     /// state (the epilogue).
     function_ref<void(ValueRange state)> finish;
+    /// computeTile releases stages itself (releaseStage), possibly one tile
+    /// later; else the pipeline releases each stage after its computeTile.
+    bool computeReleasesStages = false;
   };
   /// Emits the loads, the loop over `walk`'s tiles and the finish.
   virtual void emitMainLoop(TileWalk &walk,

@@ -18,7 +18,7 @@ static constexpr int64_t kBarrierBytes = 8;
 /// The producer warpgroup's register budget after `setmaxnreg.dec` (it
 /// only computes tile indices and issues copies), and the most a consumer
 /// warpgroup asks for.
-static constexpr int64_t kProducerRegisters = 40;
+static constexpr int64_t kProducerRegisters = 24;
 static constexpr int64_t kMaxConsumerRegisters = 240;
 /// The register file per SM, in registers per thread of one warpgroup.
 static constexpr int64_t kRegistersPerWarpgroupSlot = 65536 / 128;
@@ -45,14 +45,14 @@ bool TmaPipeline::supports(const AttentionKernelContext &context,
 int64_t TmaPipeline::numProducerThreads() const { return kWarpgroupThreads; }
 
 int64_t TmaPipeline::sharedBytes() const {
-  return (2 * numStages() + 1) * kBarrierBytes;
+  return (3 * numStages() + 1) * kBarrierBytes;
 }
 
 int64_t TmaPipeline::tileBytes(StagedOperand::Rows rows) const {
   bool query = rows == StagedOperand::Rows::Query;
   int64_t bytes = 0;
   for (const StagedOperand &operand : operands)
-    if ((operand.rows == StagedOperand::Rows::Query) == query)
+    if (operand.rows == rows)
       bytes += operand.rowBytes *
                (query ? ctx.queries.tokens : ctx.keys.tokens);
   return bytes;
@@ -136,9 +136,20 @@ Value TmaPipeline::barrierAddress(Value index) {
                add(idx(barrierOffset), mul(index, idx(kBarrierBytes)))));
 }
 
+void TmaPipeline::armRows(StagedOperand::Rows rows) {
+  bool &armed = rows == StagedOperand::Rows::Key ? keysArmed : valuesArmed;
+  if (armed)
+    return;
+  armed = true;
+  nb::mbarrierWait(b, loc, emptyBarrier(loadingStage, rows), emptyParity);
+  nb::mbarrierArriveExpectTx(b, loc, landingBarrier, tileBytes(rows));
+}
+
 void TmaPipeline::copyOperand(unsigned operand, Value tile,
                               Value sharedOffset) {
   const StagedOperand &staged = operands[operand];
+  if (staged.rows != StagedOperand::Rows::Query)
+    armRows(staged.rows);
   bool query = staged.rows == StagedOperand::Rows::Query;
   const TileGeometry &geometry = query ? ctx.queries : ctx.keys;
   int64_t slabBytes = engine.stagedSlabBytes(staged.rowBytes);
@@ -172,6 +183,16 @@ void TmaPipeline::copyOperand(unsigned operand, Value tile,
   }
 }
 
+void TmaPipeline::releaseStage(Value stage, StagedOperand::Rows rows) {
+  // One arrival per consumer warp, after all its lanes are done.
+  nb::warpSync(b, loc);
+  auto ifLeader = scf::IfOp::create(
+      b, loc, cmp(arith::CmpIPredicate::eq, ctx.lane, idx(0)), false);
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(ifLeader.thenBlock());
+  nb::mbarrierArrive(b, loc, emptyBarrier(stage, rows));
+}
+
 void TmaPipeline::copyRows(const TileGeometry &, Value, Value, Value, Value,
                            Value, int64_t, int64_t, Value) {
   llvm::report_fatal_error("attn-lower-to-gpu: the TMA pipeline stages "
@@ -189,17 +210,29 @@ void TmaPipeline::emitMainLoop(TileWalk &walk,
                                const TileCallbacks &callbacks) {
   int64_t stages = numStages();
   int64_t consumerThreads = engine.numThreads();
+  // Each kind of row a key tile stages arms the full barrier once.
+  int64_t numRowKinds = 0;
+  for (StagedOperand::Rows rows :
+       {StagedOperand::Rows::Key, StagedOperand::Rows::Value})
+    numRowKinds += llvm::any_of(operands, [&](const StagedOperand &operand) {
+      return operand.rows == rows;
+    });
   // One thread initializes the barriers: a full barrier completes when the
-  // producer has armed it and its bytes have landed, an empty one when
-  // every consumer warp has released the stage.
+  // producer has armed it for the key rows and for the value rows and
+  // their bytes have landed; the key rows' and the value rows' empty
+  // barriers complete when every consumer warp has released them (the
+  // value rows may be released a tile later than the key rows).
   {
     auto ifFirst = scf::IfOp::create(
         b, loc, cmp(arith::CmpIPredicate::eq, ctx.tid, idx(0)), false);
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(ifFirst.thenBlock());
     for (int64_t s = 0; s < stages; ++s) {
-      nb::mbarrierInit(b, loc, fullBarrier(idx(s)), 1);
-      nb::mbarrierInit(b, loc, emptyBarrier(idx(s)), numConsumerWarps());
+      nb::mbarrierInit(b, loc, fullBarrier(idx(s)), numRowKinds);
+      for (StagedOperand::Rows rows :
+           {StagedOperand::Rows::Key, StagedOperand::Rows::Value})
+        nb::mbarrierInit(b, loc, emptyBarrier(idx(s), rows),
+                         numConsumerWarps());
     }
     nb::mbarrierInit(b, loc, queryBarrier(), 1);
     nb::fenceMbarrierInit(b, loc);
@@ -238,7 +271,6 @@ void TmaPipeline::emitMainLoop(TileWalk &walk,
     nb::mbarrierArriveExpectTx(b, loc, landingBarrier,
                                tileBytes(StagedOperand::Rows::Query));
     callbacks.loadQuery();
-    int64_t keyTileBytes = tileBytes(StagedOperand::Rows::Key);
     auto loop = scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1),
                                    ValueRange{idx(0)});
     b.setInsertionPointToStart(loop.getBody());
@@ -247,12 +279,13 @@ void TmaPipeline::emitMainLoop(TileWalk &walk,
     auto emitLoad = [&]() {
       Value stage = stageOf(loaded);
       // A fresh empty barrier counts parity 1 as complete: the first
-      // `stages` waits pass.
-      Value parity = arith::XOrIOp::create(b, loc, parityOf(loaded),
-                                           nb::i32Constant(b, loc, 1));
-      nb::mbarrierWait(b, loc, emptyBarrier(stage), parity);
+      // `stages` waits pass. Each kind of rows waits for its own release
+      // when its first copy is issued (armRows).
+      loadingStage = stage;
+      emptyParity = arith::XOrIOp::create(b, loc, parityOf(loaded),
+                                          nb::i32Constant(b, loc, 1));
       landingBarrier = fullBarrier(stage);
-      nb::mbarrierArriveExpectTx(b, loc, landingBarrier, keyTileBytes);
+      keysArmed = valuesArmed = false;
       callbacks.loadKeyTile(slot.keyTile, stage);
       return add(loaded, idx(1));
     };
@@ -299,13 +332,9 @@ void TmaPipeline::emitMainLoop(TileWalk &walk,
       Value stage = stageOf(loaded);
       nb::mbarrierWait(b, loc, fullBarrier(stage), parityOf(loaded));
       SmallVector<Value> next = callbacks.computeTile(stage, slot, state);
-      nb::warpSync(b, loc);
-      auto ifLeader = scf::IfOp::create(
-          b, loc, cmp(arith::CmpIPredicate::eq, ctx.lane, idx(0)), false);
-      {
-        OpBuilder::InsertionGuard leaderInsertion(b);
-        b.setInsertionPointToStart(ifLeader.thenBlock());
-        nb::mbarrierArrive(b, loc, emptyBarrier(stage));
+      if (!callbacks.computeReleasesStages) {
+        releaseStage(stage, StagedOperand::Rows::Key);
+        releaseStage(stage, StagedOperand::Rows::Value);
       }
       next.push_back(add(loaded, idx(1)));
       return next;

@@ -37,6 +37,8 @@ public:
   unsigned declareOperand(const StagedOperand &operand,
                           function_ref<void(KernelParam)> addParam) override;
   void annotateFunction(gpu::GPUFuncOp function) override;
+  bool releasesStagesExplicitly() const override { return true; }
+  void releaseStage(Value stage, StagedOperand::Rows rows) override;
   void copyOperand(unsigned operand, Value tile, Value sharedOffset) override;
   void copyRows(const TileGeometry &rows, Value tile, Value length,
                 Value tensor, Value tensorBase, Value rowStride,
@@ -49,15 +51,19 @@ public:
 
 private:
   /// The 32-bit shared address of barrier `index` (full stages first, then
-  /// empty stages, then Q's).
+  /// the key rows' empty stages, the value rows' empty stages, then Q's).
   Value barrierAddress(Value index);
   Value fullBarrier(Value stage) { return barrierAddress(stage); }
-  Value emptyBarrier(Value stage) {
-    return barrierAddress(add(stage, idx(numStages())));
+  Value emptyBarrier(Value stage, StagedOperand::Rows rows) {
+    int64_t group = rows == StagedOperand::Rows::Value ? 2 : 1;
+    return barrierAddress(add(stage, idx(group * numStages())));
   }
-  Value queryBarrier() { return barrierAddress(idx(2 * numStages())); }
-  /// Transaction bytes that land per key tile (K and V rows) and for Q.
+  Value queryBarrier() { return barrierAddress(idx(3 * numStages())); }
+  /// Transaction bytes of a tile's rows of one kind (Q, K, V).
   int64_t tileBytes(StagedOperand::Rows rows) const;
+  /// Waits until the rows of kind `rows` of the stage being loaded are
+  /// free and arms its full barrier with their bytes (once per tile).
+  void armRows(StagedOperand::Rows rows);
   int64_t numConsumerWarps() const { return engine.numThreads() / 32; }
 
   int64_t barrierOffset = 0;
@@ -65,6 +71,10 @@ private:
   SmallVector<std::string, 4> mapParams;
   /// The barrier the copies being issued complete on.
   Value landingBarrier;
+  /// The key tile being loaded: its stage, the parity its empty barriers
+  /// wait for, and which row kinds have been armed.
+  Value loadingStage, emptyParity;
+  bool keysArmed = false, valuesArmed = false;
 };
 
 } // namespace detail

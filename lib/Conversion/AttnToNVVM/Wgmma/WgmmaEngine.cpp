@@ -14,6 +14,8 @@
 
 #include "../Common/NvvmIntrinsics.h"
 
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
 using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::detail;
@@ -176,15 +178,66 @@ Value WgmmaEngine::addToDescriptor(OpBuilder &b, Location loc,
       arith::ConstantIntOp::create(b, loc, b.getI64Type(), byteOffset >> 4));
 }
 
+bool WgmmaEngine::pingPong() const {
+  return ctx.queries.tokens == 2 * kWarpgroupRows;
+}
+
+/// Named barrier of warpgroup w's turn to issue (0 is the block barrier).
+static Value issueBarrier(OpBuilder &b, Location loc, Value warpgroup) {
+  return arith::AddIOp::create(
+      b, loc,
+      arith::IndexCastOp::create(b, loc, b.getI32Type(), warpgroup),
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1));
+}
+
+void WgmmaEngine::beginIssue() {
+  // Wait for this warpgroup's turn (both warpgroups count: 256 threads).
+  if (pingPong())
+    nb::namedBarrier(b, loc, /*arriveOnly=*/false,
+                     issueBarrier(b, loc, warpgroup()),
+                     2 * kWarpgroupThreads);
+}
+
+void WgmmaEngine::endIssue() {
+  // Hand the turn to the other warpgroup.
+  if (pingPong())
+    nb::namedBarrier(b, loc, /*arriveOnly=*/true,
+                     issueBarrier(b, loc, sub(idx(1), warpgroup())),
+                     2 * kWarpgroupThreads);
+}
+
+void WgmmaEngine::endIssueOrder() {
+  // Warpgroup 1's first-turn arrival leaves warpgroup 0's barrier one
+  // arrival ahead: warpgroup 0 takes that last turn, so no barrier is
+  // left half-arrived when the block exits.
+  if (!pingPong())
+    return;
+  auto ifFirst = scf::IfOp::create(
+      b, loc, cmp(arith::CmpIPredicate::eq, warpgroup(), idx(0)), false);
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(ifFirst.thenBlock());
+  nb::namedBarrier(b, loc, /*arriveOnly=*/false, issueBarrier(b, loc, idx(0)),
+                   2 * kWarpgroupThreads);
+}
+
 void WgmmaEngine::loadQuery(Value queryOffset) {
   // This warpgroup's 64 rows of every slab.
   int64_t span = swizzleBytes(ctx.qkRowBytes);
   queryDescriptor = tileDescriptor(
       add(queryOffset, mul(warpgroup(), idx(kWarpgroupRows * span))),
       ctx.queries.tokens, ctx.qkRowBytes, /*mnMajor=*/false);
+  // Warpgroup 0 issues first: warpgroup 1 gives it the first turn.
+  if (pingPong()) {
+    auto ifSecond = scf::IfOp::create(
+        b, loc, cmp(arith::CmpIPredicate::eq, warpgroup(), idx(1)), false);
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(ifSecond.thenBlock());
+    nb::namedBarrier(b, loc, /*arriveOnly=*/true,
+                     issueBarrier(b, loc, idx(0)), 2 * kWarpgroupThreads);
+  }
 }
 
-Fragment WgmmaEngine::computeScores(Value keyOffset) {
+SmallVector<Value> WgmmaEngine::issueScores(Value keyOffset) {
   // S = Q K^T: one m64nNk16 per 32 bytes of D, N = the key tile.
   int64_t keys = ctx.keys.tokens;
   int64_t span = swizzleBytes(ctx.qkRowBytes);
@@ -203,10 +256,19 @@ Fragment WgmmaEngine::computeScores(Value keyOffset) {
                           scores);
   }
   nb::wgmmaCommit(b, loc);
+  return scores;
+}
+
+Fragment WgmmaEngine::waitScores(ArrayRef<Value> pending,
+                                 int64_t groupsInFlight) {
   Fragment fragment;
-  fragment.numChunks = fragmentLayout.numChunks(keys);
-  fragment.values = nb::wgmmaWait(b, loc, scores);
+  fragment.numChunks = fragmentLayout.numChunks(ctx.keys.tokens);
+  fragment.values = nb::wgmmaWait(b, loc, pending, {}, groupsInFlight);
   return fragment;
+}
+
+Fragment WgmmaEngine::computeScores(Value keyOffset) {
+  return waitScores(issueScores(keyOffset), 0);
 }
 
 SmallVector<Value> WgmmaEngine::initOutput() {
@@ -224,37 +286,49 @@ void WgmmaEngine::rescaleOutput(MutableArrayRef<Value> output, int64_t slot,
     }
 }
 
-void WgmmaEngine::accumulateValues(MutableArrayRef<Value> output,
-                                   const Fragment &p, Value valueOffset) {
-  // O += P V: per 16 keys, P's A registers are the S accumulator of two n8
-  // chunks (rows g, g + 8; keys 2t.. and 8 + 2t..), V's 16 rows are read
-  // MN-major (N = Dv over its slabs).
+SmallVector<Value> WgmmaEngine::packProbabilities(const Fragment &p) {
+  // Per 16 keys, P's A registers are the S accumulator of two n8 chunks:
+  // (row g, keys 2t..), (row g + 8, 2t..), (g, 8 + 2t..), (g + 8, 8 + 2t..).
+  SmallVector<Value> registers;
+  for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk)
+    for (int64_t half = 0; half < 2; ++half)
+      for (int64_t slot = 0; slot < 2; ++slot)
+        registers.push_back(nb::packPair(
+            b, loc, ctx.pvType, p.at(fragmentLayout, 2 * kk + half, slot, 0),
+            p.at(fragmentLayout, 2 * kk + half, slot, 1)));
+  return registers;
+}
+
+void WgmmaEngine::issueValues(MutableArrayRef<Value> output,
+                              ArrayRef<Value> packedP, Value valueOffset) {
+  // O += P V: V's 16 rows per step read MN-major (N = Dv over its slabs).
   int64_t valueRowBytes = ctx.valueDim * 2;
   int64_t span = swizzleBytes(valueRowBytes);
   Value valueDescriptor = tileDescriptor(valueOffset, ctx.keys.tokens,
                                          valueRowBytes, /*mnMajor=*/true);
   StringRef type = ctx.pvType.isBF16() ? "bf16" : "f16";
-  SmallVector<Value> aRegisters;
-  for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk) {
-    auto element = [&](int64_t chunk, int64_t slot, int64_t c) {
-      return p.at(fragmentLayout, chunk, slot, c);
-    };
-    for (int64_t half = 0; half < 2; ++half)
-      for (int64_t slot = 0; slot < 2; ++slot)
-        aRegisters.push_back(nb::packPair(b, loc, ctx.pvType,
-                                          element(2 * kk + half, slot, 0),
-                                          element(2 * kk + half, slot, 1)));
-  }
   nb::wgmmaFence(b, loc);
   SmallVector<Value> acc(output.begin(), output.end());
   for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk)
-    acc = nb::wgmmaF32(
-        b, loc, ctx.valueDim, type,
-        ArrayRef<Value>(aRegisters).slice(4 * kk, 4),
-        addToDescriptor(b, loc, valueDescriptor, 16 * kk * span),
-        /*transposeB=*/true, acc);
+    acc = nb::wgmmaF32(b, loc, ctx.valueDim, type, packedP.slice(4 * kk, 4),
+                       addToDescriptor(b, loc, valueDescriptor, 16 * kk * span),
+                       /*transposeB=*/true, acc);
   nb::wgmmaCommit(b, loc);
-  llvm::copy(nb::wgmmaWait(b, loc, acc, aRegisters), output.begin());
+  llvm::copy(acc, output.begin());
+}
+
+void WgmmaEngine::waitValues(MutableArrayRef<Value> output,
+                             ArrayRef<Value> packedP) {
+  SmallVector<Value> acc(output.begin(), output.end());
+  llvm::copy(nb::wgmmaWait(b, loc, acc, packedP, /*groupsInFlight=*/0),
+             output.begin());
+}
+
+void WgmmaEngine::accumulateValues(MutableArrayRef<Value> output,
+                                   const Fragment &p, Value valueOffset) {
+  SmallVector<Value> packed = packProbabilities(p);
+  issueValues(output, packed, valueOffset);
+  waitValues(output, packed);
 }
 
 void WgmmaEngine::addOutput(MutableArrayRef<Value> output,

@@ -56,6 +56,18 @@ public:
   ValueOperandLayout valueLayout() const override {
     return ValueOperandLayout::KeyMajor;
   }
+  bool issuesAsynchronously() const override { return true; }
+  SmallVector<Value> issueScores(Value keyOffset) override;
+  Fragment waitScores(ArrayRef<Value> pending,
+                      int64_t groupsInFlight) override;
+  SmallVector<Value> packProbabilities(const Fragment &p) override;
+  void issueValues(MutableArrayRef<Value> output, ArrayRef<Value> packedP,
+                   Value valueOffset) override;
+  void waitValues(MutableArrayRef<Value> output,
+                  ArrayRef<Value> packedP) override;
+  void beginIssue() override;
+  void endIssue() override;
+  void endIssueOrder() override;
 
 private:
   /// The wgmma shared-memory descriptor of the staged tile at byte offset
@@ -67,6 +79,8 @@ private:
   static Value addToDescriptor(OpBuilder &b, Location loc, Value descriptor,
                                int64_t byteOffset);
   Value warpgroup();
+  /// Two warpgroups take turns issuing (named barriers 1 and 2).
+  bool pingPong() const;
 
   FragmentLayout fragmentLayout;
   Value queryDescriptor;

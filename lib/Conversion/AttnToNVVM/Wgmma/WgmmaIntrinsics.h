@@ -39,12 +39,14 @@ inline void wgmmaCommit(OpBuilder &b, Location loc) {
   inlinePtx(b, loc, "wgmma.commit_group.sync.aligned;", "", {}, 0);
 }
 
-/// `wgmma.wait_group.sync.aligned 0` that takes `accumulators` and returns
-/// them (uses depend on the wait) and reads `operands` (register A
-/// fragments live until the products that read them finish).
+/// `wgmma.wait_group.sync.aligned N` (at most N groups still pending) that
+/// takes `accumulators` and returns them (uses depend on the wait) and
+/// reads `operands` (register A fragments live until the products that
+/// read them finish).
 inline SmallVector<Value> wgmmaWait(OpBuilder &b, Location loc,
                                     ValueRange accumulators,
-                                    ValueRange operands = {}) {
+                                    ValueRange operands = {},
+                                    int64_t groupsInFlight = 0) {
   int64_t n = accumulators.size();
   std::string constraints;
   for (int64_t i = 0; i < n; ++i)
@@ -57,8 +59,20 @@ inline SmallVector<Value> wgmmaWait(OpBuilder &b, Location loc,
     constraints.erase(0, 1);
   SmallVector<Value> inputs(accumulators.begin(), accumulators.end());
   inputs.append(operands.begin(), operands.end());
-  return inlinePtx(b, loc, "wgmma.wait_group.sync.aligned 0;", constraints,
-                      inputs, n);
+  return inlinePtx(b, loc,
+                   "wgmma.wait_group.sync.aligned " +
+                       std::to_string(groupsInFlight) + ";",
+                   constraints, inputs, n);
+}
+
+/// `bar.sync id, threads` / `bar.arrive id, threads` on a named barrier.
+inline void namedBarrier(OpBuilder &b, Location loc, bool arriveOnly,
+                         Value id, int64_t threads) {
+  Value count =
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), threads);
+  inlinePtx(b, loc,
+            arriveOnly ? "bar.arrive $0, $1;" : "bar.sync $0, $1;", "r,r",
+            {id, count}, 0);
 }
 
 /// One `wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{type}.{type}`: D (n / 2

@@ -188,7 +188,9 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
         headDim * precision.getQk().getIntOrFloatBitWidth() / 8;
     int64_t correctionRows = precision.getSmoothQ() ? queryTokens / 16 + 1 : 0;
     int64_t perKey = rowBytes + valueDim * 2 + 4 + 4 * correctionRows;
-    int64_t bytes = queryTokens * rowBytes + stages * keyTokens * perKey;
+    // The mma.sync kernels' default depth is 2.
+    int64_t depth = stages ? static_cast<int64_t>(stages) : 2;
+    int64_t bytes = queryTokens * rowBytes + depth * keyTokens * perKey;
     return bytes <= gpuTarget->maxSharedBytesPerBlock;
   }
 

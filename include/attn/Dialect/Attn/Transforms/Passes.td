@@ -113,8 +113,9 @@ def AttnPlan : Pass<"attn-plan"> {
     Option<"kernel", "kernel", "std::string", /*default=*/"\"\"",
            "MMA family of the GPU kernels (mma_sync, wgmma, tcgen05; "
            "default: the chip's best implemented one)">,
-    Option<"stages", "stages", "int64_t", /*default=*/"2",
-           "Depth of the GPU kernel's K/V pipeline the tiles must fit">,
+    Option<"stages", "stages", "int64_t", /*default=*/"0",
+           "Depth of the GPU kernel's K/V pipeline the tiles must fit (0: "
+           "the family's default)">,
     ListOption<"queryTile", "query-tile", "int64_t",
                "Query tile shape (overrides the target's)">,
     ListOption<"keyTile", "key-tile", "int64_t",
