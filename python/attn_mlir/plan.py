@@ -10,14 +10,15 @@ machine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from . import manifest as schema
 from .heads import as_heads
 from .masks import as_mask
 from .spec import AttentionSpec, Bias, ExplicitMask
-from .targets import Capability, TargetTable, check_target, cuda_device, target_table
+from .targets import (Capability, TargetTable, check_target, cuda_device, default_family,
+                      target_table)
 
 LAYOUTS = ("bhnd", "bnhd")
 INPUT_DTYPES = ("f16", "bf16")
@@ -261,6 +262,12 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
         mask=mask_value, precision=precision, heads=heads_value, scale=scale,
         has_lse=return_lse, explicit_mask=mask_spec, bias=bias_spec, gates=gate_dtype,
         segment_offsets=offsets_layout, target=target, kernel=kernel)
+    if (kernel is None and default_family(table.get(spec.target), spec.precisions()) == WGMMA
+            and not all(_tensor_copy_compatible(info, layout) for info in (q, k, v))):
+        # The wgmma kernel reads Q, K and V with bulk tensor copies, which
+        # need 16-byte-aligned tensors and strides; the warp-level kernel
+        # serves the others (Prepared.kernel_family says which ran).
+        spec = replace(spec, kernel=MMA_SYNC)
     check_target(table, spec.target, spec.kernel, spec.precisions())
     if segment_offsets is not None and segment_offsets.shape[-1] != spec.num_segments + 1:
         raise ValueError(f"segment_offsets has {segment_offsets.shape[-1]} offsets per list but "
@@ -285,6 +292,21 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
         _check_last_dim("out", out)
     lse_shape = (dims.batch, dims.heads_q, dims.seq_q) if return_lse else None
     return CallPlan(spec, dims, layout, tuple(out_shape), lse_shape, table)
+
+
+WGMMA = "wgmma"
+MMA_SYNC = "mma_sync"
+# Bulk tensor copies (TMA): the tensor's address and its row, head and
+# batch strides must be multiples of this many bytes.
+TENSOR_COPY_ALIGNMENT = 16
+
+
+def _tensor_copy_compatible(info: TensorInfo, layout: str) -> bool:
+    element_bytes = {"f16": 2, "bf16": 2}.get(info.dtype, 0)
+    if not element_bytes or info.ptr % TENSOR_COPY_ALIGNMENT:
+        return False
+    return all(stride * element_bytes % TENSOR_COPY_ALIGNMENT == 0
+               for stride in _strides_bhn(info, layout))
 
 
 def _strides_bhn(info: TensorInfo, layout: str) -> Tuple[int, int, int]:

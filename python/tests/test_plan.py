@@ -92,6 +92,26 @@ def test_target_follows_the_device():
                                            "sm_120a")
 
 
+def test_tensor_copy_alignment_picks_the_kernel():
+    # sm_90a's default wgmma kernel reads Q, K, V with bulk tensor copies:
+    # a tensor whose address or row / head / batch strides are not 16-byte
+    # multiples gets the warp-level kernel instead; an explicit kernel is
+    # kept (the launcher then names the tensor).
+    q, k, v = qkv()
+    assert plan_on(q, k, v).spec.kernel is None
+    padded = TensorInfo(k.shape, (k.strides[0] * 2, 36 * 32, 36, 1), "f16", k.device, 0x2000)
+    for odd in (padded, TensorInfo(v.shape, v.strides, "f16", v.device, 0x3008)):
+        args = (q, odd, v) if odd.shape == k.shape and odd.ptr == 0x2000 else (q, k, odd)
+        assert plan_on(*args).spec.kernel == "mma_sync"
+        assert plan_on(*args, kernel="wgmma").spec.kernel == "wgmma"
+    # A row stride of 72 elements (144 bytes) is a 16-byte multiple.
+    wide = TensorInfo(k.shape, (k.strides[0] * 2, 72 * 32, 72, 1), "f16", k.device, 0x2000)
+    assert plan_on(q, wide, v).spec.kernel is None
+    # Chips whose default is mma_sync, and quantized precisions, are unaffected.
+    assert plan_on(q, padded, v, device_capability=(8, 0)).spec.kernel is None
+    assert plan_on(q, padded, v, precision="sage1").spec.kernel is None
+
+
 @pytest.mark.parametrize("options, error, message", [
     (dict(device_capability=(10, 3), device_name="NVIDIA B300"), AttnTargetError,
      r"no target for NVIDIA B300 \(compute capability 10.3\): the compiler supports sm_80 "
