@@ -156,7 +156,8 @@ tensorMapFromAttribute(DictionaryAttr dict) {
   map.tensor = tensor.str();
   map.dataType = dataType.str();
   map.swizzle = swizzle.getInt();
-  for (auto [attrs, lists] : {std::pair{dims, &map.dims}, {strides, &map.strides}})
+  for (auto [attrs, lists] :
+       {std::pair{dims, &map.dims}, {strides, &map.strides}})
     for (Attribute list : attrs) {
       FailureOr<SmallVector<GridFactor>> factors = factorsFromAttribute(list);
       if (failed(factors))
@@ -220,7 +221,7 @@ static FailureOr<KernelLaunch> launchFromAttribute(MLIRContext *context,
 }
 
 void mlir::attn::writeKernelManifest(ModuleOp module,
-                                      const KernelManifest &manifest) {
+                                     const KernelManifest &manifest) {
   Builder b(module.getContext());
   SmallVector<Attribute> kernels, buffers;
   for (const KernelLaunch &launch : manifest.kernels)
@@ -261,8 +262,8 @@ FailureOr<KernelManifest> mlir::attn::readKernelManifest(ModuleOp module) {
   if (auto scratch = module->getAttrOfType<ArrayAttr>(kScratchAttr)) {
     for (Attribute entry : scratch) {
       auto dict = dyn_cast<DictionaryAttr>(entry);
-      auto name = dict ? dict.getAs<StringAttr>(ATTN_MANIFEST_KEY_NAME)
-                       : nullptr;
+      auto name =
+          dict ? dict.getAs<StringAttr>(ATTN_MANIFEST_KEY_NAME) : nullptr;
       FailureOr<SmallVector<GridFactor>> bytes =
           dict ? factorsFromAttribute(dict.get(ATTN_MANIFEST_KEY_BYTES))
                : FailureOr<SmallVector<GridFactor>>(failure());
@@ -297,9 +298,10 @@ static llvm::json::Array factorsToJson(ArrayRef<GridFactor> product) {
   return factors;
 }
 
-llvm::json::Object mlir::attn::kernelManifestToJson(
-    const KernelManifest &manifest, StringRef binaryFile,
-    StringRef binaryFormat, StringRef chip) {
+llvm::json::Object
+mlir::attn::kernelManifestToJson(const KernelManifest &manifest,
+                                 StringRef binaryFile, StringRef binaryFormat,
+                                 StringRef chip) {
   llvm::json::Array kernels;
   for (const KernelLaunch &launch : manifest.kernels) {
     llvm::json::Array grid, params;
@@ -317,13 +319,13 @@ llvm::json::Object mlir::attn::kernelManifestToJson(
           strides.push_back(factorsToJson(stride));
         for (int64_t size : map.box)
           box.push_back(size);
-        param[ATTN_MANIFEST_KEY_TENSOR_MAP] = llvm::json::Object{
-            {ATTN_MANIFEST_KEY_TENSOR, map.tensor},
-            {ATTN_MANIFEST_KEY_DATA_TYPE, map.dataType},
-            {ATTN_MANIFEST_KEY_DIMS, std::move(dims)},
-            {ATTN_MANIFEST_KEY_STRIDES, std::move(strides)},
-            {ATTN_MANIFEST_KEY_BOX, std::move(box)},
-            {ATTN_MANIFEST_KEY_SWIZZLE, map.swizzle}};
+        param[ATTN_MANIFEST_KEY_TENSOR_MAP] =
+            llvm::json::Object{{ATTN_MANIFEST_KEY_TENSOR, map.tensor},
+                               {ATTN_MANIFEST_KEY_DATA_TYPE, map.dataType},
+                               {ATTN_MANIFEST_KEY_DIMS, std::move(dims)},
+                               {ATTN_MANIFEST_KEY_STRIDES, std::move(strides)},
+                               {ATTN_MANIFEST_KEY_BOX, std::move(box)},
+                               {ATTN_MANIFEST_KEY_SWIZZLE, map.swizzle}};
       }
       params.push_back(std::move(param));
     }
@@ -334,13 +336,12 @@ llvm::json::Object mlir::attn::kernelManifestToJson(
         {ATTN_MANIFEST_KEY_GRID, std::move(grid)},
         {ATTN_MANIFEST_KEY_PARAMS, std::move(params)}});
   }
-  llvm::json::Object json{
-      {ATTN_MANIFEST_KEY_FORMAT, ATTN_MANIFEST_FORMAT},
-      {ATTN_MANIFEST_KEY_VERSION, ATTN_MANIFEST_VERSION},
-      {ATTN_MANIFEST_KEY_BINARY, binaryFile},
-      {ATTN_MANIFEST_KEY_BINARY_FORMAT, binaryFormat},
-      {ATTN_MANIFEST_KEY_CHIP, chip},
-      {ATTN_MANIFEST_KEY_KERNELS, std::move(kernels)}};
+  llvm::json::Object json{{ATTN_MANIFEST_KEY_FORMAT, ATTN_MANIFEST_FORMAT},
+                          {ATTN_MANIFEST_KEY_VERSION, ATTN_MANIFEST_VERSION},
+                          {ATTN_MANIFEST_KEY_BINARY, binaryFile},
+                          {ATTN_MANIFEST_KEY_BINARY_FORMAT, binaryFormat},
+                          {ATTN_MANIFEST_KEY_CHIP, chip},
+                          {ATTN_MANIFEST_KEY_KERNELS, std::move(kernels)}};
   if (!manifest.kernelFamily.empty())
     json[ATTN_MANIFEST_KEY_KERNEL_FAMILY] = manifest.kernelFamily;
   // Buffers the pre-kernels write and the attention kernel reads; the
@@ -348,10 +349,9 @@ llvm::json::Object mlir::attn::kernelManifestToJson(
   if (!manifest.scratch.empty()) {
     llvm::json::Array scratch;
     for (const ScratchBuffer &buffer : manifest.scratch)
-      scratch.push_back(
-          llvm::json::Object{{ATTN_MANIFEST_KEY_NAME, buffer.name},
-                             {ATTN_MANIFEST_KEY_BYTES,
-                              factorsToJson(buffer.bytes)}});
+      scratch.push_back(llvm::json::Object{
+          {ATTN_MANIFEST_KEY_NAME, buffer.name},
+          {ATTN_MANIFEST_KEY_BYTES, factorsToJson(buffer.bytes)}});
     json[ATTN_MANIFEST_KEY_SCRATCH] = std::move(scratch);
   }
   return json;

@@ -149,6 +149,13 @@ public:
   virtual void endIssueOrder() {}
 
 protected:
+  /// The m16n8 C layout (mma.sync, and wgmma per warp): a quad of lanes
+  /// shares a row, lane 4g + t holding columns 2t and 2t + 1 of each chunk.
+  Value quadColumnOffset() { return mul(rem(ctx.lane, 4), idx(2)); }
+  Value isQuadLeader() {
+    return cmp(arith::CmpIPredicate::eq, rem(ctx.lane, 4), idx(0));
+  }
+
   AttentionKernelContext &ctx;
 };
 

@@ -129,11 +129,9 @@ FragmentPlacement MmaSyncEngine::placeThread() {
   return placement;
 }
 
-Value MmaSyncEngine::columnOffset() { return mul(rem(ctx.lane, 4), idx(2)); }
+Value MmaSyncEngine::columnOffset() { return quadColumnOffset(); }
 
-Value MmaSyncEngine::isRowLeader() {
-  return cmp(arith::CmpIPredicate::eq, rem(ctx.lane, 4), idx(0));
-}
+Value MmaSyncEngine::isRowLeader() { return isQuadLeader(); }
 
 Value MmaSyncEngine::stagedChunkOffset(int64_t /*rows*/, int64_t rowChunks,
                                        Value row, Value chunk) {

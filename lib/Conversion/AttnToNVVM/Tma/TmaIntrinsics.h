@@ -51,8 +51,8 @@ inline void mbarrierArriveExpectTx(OpBuilder &b, Location loc, Value barrier,
 
 /// `mbarrier.arrive`: this thread's arrival.
 inline void mbarrierArrive(OpBuilder &b, Location loc, Value barrier) {
-  inlinePtx(b, loc, "mbarrier.arrive.shared::cta.b64 _, [$0];", "r",
-            {barrier}, 0);
+  inlinePtx(b, loc, "mbarrier.arrive.shared::cta.b64 _, [$0];", "r", {barrier},
+            0);
 }
 
 /// Spins until the phase of parity `parity` (i32, 0 or 1) of `barrier` has

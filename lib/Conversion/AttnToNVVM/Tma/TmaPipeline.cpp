@@ -34,9 +34,8 @@ bool TmaPipeline::supports(const AttentionKernelContext &context,
     return false;
   for (int64_t rowBytes :
        {context.qkRowBytes,
-        context.valueDim * static_cast<int64_t>(
-                               llvm::divideCeil(
-                                   context.pvType.getIntOrFloatBitWidth(), 8))})
+        context.valueDim * static_cast<int64_t>(llvm::divideCeil(
+                               context.pvType.getIntOrFloatBitWidth(), 8))})
     if (engine.stagedSlabBytes(rowBytes) == 0)
       return false;
   return true;
@@ -53,8 +52,8 @@ int64_t TmaPipeline::tileBytes(StagedOperand::Rows rows) const {
   int64_t bytes = 0;
   for (const StagedOperand &operand : operands)
     if (operand.rows == rows)
-      bytes += operand.rowBytes *
-               (query ? ctx.queries.tokens : ctx.keys.tokens);
+      bytes +=
+          operand.rowBytes * (query ? ctx.queries.tokens : ctx.keys.tokens);
   return bytes;
 }
 
@@ -67,14 +66,14 @@ unsigned TmaPipeline::declareOperand(const StagedOperand &operand,
   int64_t elementBytes = byteWidth(operand.elementType);
   int64_t slabBytes = engine.stagedSlabBytes(operand.rowBytes);
   int64_t rowElements = operand.rowBytes / elementBytes;
-  int64_t heads = query ? ctx.op.getNumQueryHeads()
-                        : ctx.op.getNumKeyValueHeads();
+  int64_t heads =
+      query ? ctx.op.getNumQueryHeads() : ctx.op.getNumKeyValueHeads();
   std::string length = query ? "seq_q" : "seq_k";
   TensorMapDescription map;
   map.tensor = operand.tensor;
-  map.dataType = elementBytes == 1                  ? "u8"
+  map.dataType = elementBytes == 1              ? "u8"
                  : operand.elementType.isBF16() ? "bf16"
-                                                    : "f16";
+                                                : "f16";
   map.swizzle = slabBytes;
   auto constant = [](int64_t v) { return SmallVector<GridFactor>{{v, "", 1}}; };
   auto scaledArg = [](int64_t scale, StringRef arg) {
@@ -170,8 +169,8 @@ void TmaPipeline::copyOperand(unsigned operand, Value tile,
   Value map = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(),
                                        param(mapParams[operand]));
   for (int64_t slab = 0; slab < staged.rowBytes / slabBytes; ++slab) {
-    SmallVector<Value> coordinates = {nb::i32Constant(b, loc,
-                                                      slab * slabElements)};
+    SmallVector<Value> coordinates = {
+        nb::i32Constant(b, loc, slab * slabElements)};
     llvm::append_range(coordinates, tokenCoordinates);
     coordinates.push_back(head);
     coordinates.push_back(batch);
@@ -206,8 +205,7 @@ void TmaPipeline::copyWords(int64_t,
                            "gathered words (TmaPipeline::supports)");
 }
 
-void TmaPipeline::emitMainLoop(TileWalk &walk,
-                               const TileCallbacks &callbacks) {
+void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
   int64_t stages = numStages();
   int64_t consumerThreads = engine.numThreads();
   // Each kind of row a key tile stages arms the full barrier once.
@@ -249,12 +247,13 @@ void TmaPipeline::emitMainLoop(TileWalk &walk,
   };
   auto keeps = [&](const TileSlot &slot) -> std::optional<Value> {
     if (auto constant = getConstantIntValue(slot.mayKeep))
-      return *constant ? std::optional<Value>() : std::optional<Value>(i1(false));
+      return *constant ? std::optional<Value>()
+                       : std::optional<Value>(i1(false));
     return slot.mayKeep;
   };
 
-  Value isProducer = cmp(arith::CmpIPredicate::sge, ctx.tid,
-                         idx(consumerThreads));
+  Value isProducer =
+      cmp(arith::CmpIPredicate::sge, ctx.tid, idx(consumerThreads));
   auto roles = scf::IfOp::create(b, loc, isProducer, /*withElse=*/true);
   OpBuilder::InsertionGuard insertion(b);
 
@@ -310,17 +309,15 @@ void TmaPipeline::emitMainLoop(TileWalk &walk,
   b.setInsertionPointToStart(roles.elseBlock());
   int64_t consumerWarpgroups = consumerThreads / kWarpgroupThreads;
   int64_t consumerRegisters = std::min<int64_t>(
-      kMaxConsumerRegisters,
-      (kRegistersPerWarpgroupSlot - kProducerRegisters) / consumerWarpgroups /
-          8 * 8);
+      kMaxConsumerRegisters, (kRegistersPerWarpgroupSlot - kProducerRegisters) /
+                                 consumerWarpgroups / 8 * 8);
   nb::setMaxRegisters(b, loc, /*increase=*/true, consumerRegisters);
   nb::mbarrierWait(b, loc, queryBarrier(), nb::i32Constant(b, loc, 0));
   callbacks.queryLanded();
   SmallVector<Value> init = callbacks.initialState();
   int64_t numKernelValues = init.size();
   init.push_back(idx(0));
-  auto loop =
-      scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1), init);
+  auto loop = scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1), init);
   {
     OpBuilder::InsertionGuard loopInsertion(b);
     b.setInsertionPointToStart(loop.getBody());

@@ -60,8 +60,7 @@ LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
     return op.emitOpError() << "attn-lower-to-gpu: the wgmma kernel ";
   };
   if (precision.quantizedQK() || precision.fp8Value() ||
-      precision.roundedValue ||
-      precision.accumulation != Accumulation::F32)
+      precision.roundedValue || precision.accumulation != Accumulation::F32)
     return refuse() << "runs 16-bit Q.K and P.V with f32 accumulation only "
                        "so far; kernel = mma_sync runs this precision";
   if (shape.stages < 2 || shape.stages > 4)
@@ -108,27 +107,24 @@ int64_t WgmmaEngine::stagedSlabBytes(int64_t rowBytes) const {
   return swizzleBytes(rowBytes);
 }
 
-Value WgmmaEngine::warpgroup() {
-  return div(ctx.tid, kWarpgroupThreads);
-}
+Value WgmmaEngine::warpgroup() { return div(ctx.tid, kWarpgroupThreads); }
 
 FragmentPlacement WgmmaEngine::placeThread() {
   // Warpgroup w's rows are 64 w + 16 (warp % 4) + g (+ 8): 16 warp + g.
   FragmentPlacement placement;
   Value g = div(ctx.lane, 4);
   for (int64_t slot = 0; slot < fragmentLayout.rowSlots; ++slot)
-    placement.rows.push_back(add(mul(ctx.warp, idx(16)), add(g, idx(8 * slot))));
+    placement.rows.push_back(
+        add(mul(ctx.warp, idx(16)), add(g, idx(8 * slot))));
   return placement;
 }
 
-Value WgmmaEngine::columnOffset() { return mul(rem(ctx.lane, 4), idx(2)); }
+Value WgmmaEngine::columnOffset() { return quadColumnOffset(); }
 
-Value WgmmaEngine::isRowLeader() {
-  return cmp(arith::CmpIPredicate::eq, rem(ctx.lane, 4), idx(0));
-}
+Value WgmmaEngine::isRowLeader() { return isQuadLeader(); }
 
-Value WgmmaEngine::stagedChunkOffset(int64_t rows, int64_t rowChunks,
-                                     Value row, Value chunk) {
+Value WgmmaEngine::stagedChunkOffset(int64_t rows, int64_t rowChunks, Value row,
+                                     Value chunk) {
   // Slab s = chunk / (span / 16) holds [rows][span]; chunk c of row r sits
   // at c ^ ((r * span / 128) % (span / 16)), the address bits 4.. XOR bits
   // 7.. pattern of the TMA's and wgmma's swizzle modes.
@@ -167,8 +163,8 @@ Value WgmmaEngine::tileDescriptor(Value tileOffset, int64_t rows,
   return arith::OrIOp::create(b, loc, start, c64(fixed));
 }
 
-Value WgmmaEngine::addToDescriptor(OpBuilder &b, Location loc,
-                                   Value descriptor, int64_t byteOffset) {
+Value WgmmaEngine::addToDescriptor(OpBuilder &b, Location loc, Value descriptor,
+                                   int64_t byteOffset) {
   // The start address field is the low 14 bits and shared addresses stay
   // below 2^18 bytes, so adding offset / 16 never carries out of it.
   if (byteOffset == 0)
@@ -185,8 +181,7 @@ bool WgmmaEngine::pingPong() const {
 /// Named barrier of warpgroup w's turn to issue (0 is the block barrier).
 static Value issueBarrier(OpBuilder &b, Location loc, Value warpgroup) {
   return arith::AddIOp::create(
-      b, loc,
-      arith::IndexCastOp::create(b, loc, b.getI32Type(), warpgroup),
+      b, loc, arith::IndexCastOp::create(b, loc, b.getI32Type(), warpgroup),
       arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1));
 }
 
@@ -194,8 +189,7 @@ void WgmmaEngine::beginIssue() {
   // Wait for this warpgroup's turn (both warpgroups count: 256 threads).
   if (pingPong())
     nb::namedBarrier(b, loc, /*arriveOnly=*/false,
-                     issueBarrier(b, loc, warpgroup()),
-                     2 * kWarpgroupThreads);
+                     issueBarrier(b, loc, warpgroup()), 2 * kWarpgroupThreads);
 }
 
 void WgmmaEngine::endIssue() {
@@ -232,8 +226,8 @@ void WgmmaEngine::loadQuery(Value queryOffset) {
         b, loc, cmp(arith::CmpIPredicate::eq, warpgroup(), idx(1)), false);
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(ifSecond.thenBlock());
-    nb::namedBarrier(b, loc, /*arriveOnly=*/true,
-                     issueBarrier(b, loc, idx(0)), 2 * kWarpgroupThreads);
+    nb::namedBarrier(b, loc, /*arriveOnly=*/true, issueBarrier(b, loc, idx(0)),
+                     2 * kWarpgroupThreads);
   }
 }
 
@@ -272,9 +266,9 @@ Fragment WgmmaEngine::computeScores(Value keyOffset) {
 }
 
 SmallVector<Value> WgmmaEngine::initOutput() {
-  return SmallVector<Value>(
-      fragmentLayout.numChunks(ctx.valueDim) * fragmentLayout.elementsPerChunk(),
-      f32(0));
+  return SmallVector<Value>(fragmentLayout.numChunks(ctx.valueDim) *
+                                fragmentLayout.elementsPerChunk(),
+                            f32(0));
 }
 
 void WgmmaEngine::rescaleOutput(MutableArrayRef<Value> output, int64_t slot,

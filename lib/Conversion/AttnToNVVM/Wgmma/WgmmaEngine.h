@@ -50,16 +50,14 @@ public:
   void accumulateValues(MutableArrayRef<Value> output,
                         const Fragment &probabilities,
                         Value valueOffset) override;
-  void addOutput(MutableArrayRef<Value> output,
-                 ArrayRef<Value> tile) override;
+  void addOutput(MutableArrayRef<Value> output, ArrayRef<Value> tile) override;
   Fragment readOutput(ValueRange output) override;
   ValueOperandLayout valueLayout() const override {
     return ValueOperandLayout::KeyMajor;
   }
   bool issuesAsynchronously() const override { return true; }
   SmallVector<Value> issueScores(Value keyOffset) override;
-  Fragment waitScores(ArrayRef<Value> pending,
-                      int64_t groupsInFlight) override;
+  Fragment waitScores(ArrayRef<Value> pending, int64_t groupsInFlight) override;
   SmallVector<Value> packProbabilities(const Fragment &p) override;
   void issueValues(MutableArrayRef<Value> output, ArrayRef<Value> packedP,
                    Value valueOffset) override;

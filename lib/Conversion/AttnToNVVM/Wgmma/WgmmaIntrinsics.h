@@ -66,13 +66,11 @@ inline SmallVector<Value> wgmmaWait(OpBuilder &b, Location loc,
 }
 
 /// `bar.sync id, threads` / `bar.arrive id, threads` on a named barrier.
-inline void namedBarrier(OpBuilder &b, Location loc, bool arriveOnly,
-                         Value id, int64_t threads) {
-  Value count =
-      arith::ConstantIntOp::create(b, loc, b.getI32Type(), threads);
-  inlinePtx(b, loc,
-            arriveOnly ? "bar.arrive $0, $1;" : "bar.sync $0, $1;", "r,r",
-            {id, count}, 0);
+inline void namedBarrier(OpBuilder &b, Location loc, bool arriveOnly, Value id,
+                         int64_t threads) {
+  Value count = arith::ConstantIntOp::create(b, loc, b.getI32Type(), threads);
+  inlinePtx(b, loc, arriveOnly ? "bar.arrive $0, $1;" : "bar.sync $0, $1;",
+            "r,r", {id, count}, 0);
 }
 
 /// One `wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{type}.{type}`: D (n / 2
@@ -85,16 +83,16 @@ inline SmallVector<Value> wgmmaF32(OpBuilder &b, Location loc, int64_t n,
                                    ValueRange accumulators) {
   int64_t outputs = n / 2;
   bool registerA = a.size() == 4;
-  std::string aList = registerA ? ptxRegisterList(outputs, 4)
-                                : "$" + std::to_string(outputs);
+  std::string aList =
+      registerA ? ptxRegisterList(outputs, 4) : "$" + std::to_string(outputs);
   int64_t bIndex = outputs + a.size();
   // Scale-d is a predicate: 0 overwrites D, 1 accumulates.
   std::string ptx = llvm::formatv(
       "{{ .reg .pred p; setp.ne.b32 p, {0}, 0; "
       "wgmma.mma_async.sync.aligned.m64n{1}k16.f32.{2}.{2} {3}, {4}, ${5}, p, "
       "1, 1, {6}{7}; }",
-      accumulators.empty() ? 0 : 1, n, type, ptxRegisterList(0, outputs),
-      aList, bIndex, registerA ? "" : "0, ", transposeB ? 1 : 0);
+      accumulators.empty() ? 0 : 1, n, type, ptxRegisterList(0, outputs), aList,
+      bIndex, registerA ? "" : "0, ", transposeB ? 1 : 0);
   std::string constraints;
   for (int64_t i = 0; i < outputs; ++i)
     constraints += (i ? ",=f" : "=f");
