@@ -4,6 +4,10 @@
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_90a kernel=wgmma" -attn-sparsity -attn-lower-to-gpu="target=sm_90a kernel=wgmma" | FileCheck %s
 // sm_90a's default for 16-bit precisions is the wgmma kernel (fallbacks:
 // lower-to-gpu-wgmma-invalid.mlir).
+// An explicit depth replaces the family's default of three stages.
+// RUN: attn-opt %s -split-input-file -attn-plan="target=sm_90a" -attn-lower-to-gpu="target=sm_90a stages=2" | FileCheck %s --check-prefix=STAGES2
+// STAGES2-LABEL: func.func @causal_dynamic
+// STAGES2: threads in (%c384, %c1{{.*}}) dynamic_shared_memory_size %c164864_i32
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a -attn-lower-to-gpu=target=sm_90a | FileCheck %s --check-prefix=DEFAULT
 
 // 128 query rows: two consumer warpgroups plus the producer warpgroup of
