@@ -41,11 +41,17 @@
 // SM89: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // SM90: .version 8.4
 // SM90: .target sm_90a
-// SM90: fence.proxy.async.shared::cta
+// SM90: .maxntid 384, 1, 1
+// SM90: .minnctapersm 1
+// SM90: mbarrier.init.shared::cta.b64
+// SM90: setmaxnreg.dec.sync.aligned.u32 24
+// SM90: cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+// SM90: setmaxnreg.inc.sync.aligned.u32 240
+// SM90: mbarrier.try_wait.parity.shared::cta.b64
 // SM90: wgmma.fence.sync.aligned
 // SM90: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
 // SM90: wgmma.commit_group.sync.aligned
-// SM90: wgmma.wait_group.sync.aligned 0
+// SM90: wgmma.wait_group.sync.aligned 1
 // SM90-MANIFEST: "chip": "sm_90a"
 // SM90-MANIFEST: "kernel": "wgmma"
 // SM90-KERNEL: attn.kernel_family = "mma_sync"
