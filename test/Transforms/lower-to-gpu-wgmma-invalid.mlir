@@ -28,3 +28,15 @@ func.func @small_query_tile(%q: memref<1x2x256x64xf16>, %o: memref<1x2x256x64xf1
     outs(%o : memref<1x2x256x64xf16>) tiling = #attn.tiling<query = [32], key = [64]>
   return
 }
+
+// -----
+
+// 64-byte rows (D = 32) take the mma.sync kernel unless wgmma is asked for.
+// FALLBACK: attn.kernel_family = "mma_sync"
+// FALLBACK: func.func @narrow_rows
+func.func @narrow_rows(%q: memref<1x2x256x32xf16>, %o: memref<1x2x256x32xf16>) {
+  // expected-error @+1 {{the wgmma kernel needs D in {64, 128, 192, 256} (rows of whole 128-byte slabs; kernel = mma_sync serves the others), got D = 32}}
+  attn.attention ins(%q, %q, %q : memref<1x2x256x32xf16>, memref<1x2x256x32xf16>, memref<1x2x256x32xf16>)
+    outs(%o : memref<1x2x256x32xf16>) tiling = #attn.tiling<query = [128], key = [128]>
+  return
+}

@@ -98,23 +98,23 @@ func.func @causal_dynamic(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>
 
 // -----
 
-// D = 32: 64-byte rows use the 64-byte swizzle (descriptor mode 2, stride
-// 512 bytes per 8 rows) and one k16 step per 32 bytes; a 2-D neighborhood
-// gets the plan's 8 x 8 query patch (one warpgroup, plus the producer) and
-// 8 x 16 key patch: each patch is one 5-D box [32 columns, 16 (8) grid
-// columns, 8 grid rows, head, batch].
+// D = 64: one 128-byte slab per row (descriptor stride 1024 bytes per 8
+// rows, swizzle mode 1); a 2-D neighborhood gets the plan's 8 x 8 query
+// patch (one warpgroup, plus the producer) and 8 x 16 key patch: each
+// patch is one 5-D box [64 columns, 16 (8) grid columns, 8 grid rows,
+// head, batch].
 // CHECK-LABEL: func.func @small_head_grid
 // CHECK: threads in (%c256, %c1
 // CHECK: gpu.func @attn_fwd(
 // CHECK: "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [$0], [$1, {$3, $4, $5, $6, $7}], [$2];"
-// CHECK: arith.constant -9223371899415756800 : i64
+// CHECK: arith.constant 4611686293305360384 : i64
 // CHECK: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, $64, $65, p, 1, 1, 0, 0; }"
-// CHECK: wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {{.*}}, {$16, $17, $18, $19}, $20, p, 1, 1, 1; }"
+// CHECK: wgmma.mma_async.sync.aligned.m64n64k16
 // DEFAULT: attn.kernel_family = "wgmma"
 // DEFAULT: func.func @small_head_grid
-func.func @small_head_grid(%q: memref<1x2x1024x32xf16>, %o: memref<1x2x1024x32xf16>) {
-  attn.attention ins(%q, %q, %q : memref<1x2x1024x32xf16>, memref<1x2x1024x32xf16>, memref<1x2x1024x32xf16>)
-    outs(%o : memref<1x2x1024x32xf16>) mask = #attn.neighborhood<grid = [32, 32], window = [5, 5]>
+func.func @small_head_grid(%q: memref<1x2x1024x64xf16>, %o: memref<1x2x1024x64xf16>) {
+  attn.attention ins(%q, %q, %q : memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>)
+    outs(%o : memref<1x2x1024x64xf16>) mask = #attn.neighborhood<grid = [32, 32], window = [5, 5]>
   return
 }
 

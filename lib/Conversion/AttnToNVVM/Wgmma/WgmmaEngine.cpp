@@ -37,9 +37,11 @@ static int64_t swizzleBytes(int64_t rowBytes) {
   return std::min(rowBytes, kMaxSwizzleBytes);
 }
 
+/// Rows the kernel stages: whole 128-byte slabs. The layout and the
+/// descriptors also describe 32- and 64-byte rows (their swizzle modes),
+/// which have not run on a GPU: such head dims take the mma.sync kernel.
 static bool isStageableRow(int64_t rowBytes) {
-  return rowBytes == 32 || rowBytes == 64 ||
-         (rowBytes > 0 && rowBytes % kMaxSwizzleBytes == 0);
+  return rowBytes > 0 && rowBytes % kMaxSwizzleBytes == 0;
 }
 
 WgmmaEngine::WgmmaEngine(OpBuilder &b, Location loc,
@@ -81,8 +83,8 @@ LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
                            {"Dv", op.getValueHeadDim()}})
     if (!isStageableRow(dim * 2) || dim > 256)
       return refuse() << "needs " << name
-                      << " in {16, 32, 64, 128, 192, 256} (rows of 32 or 64 "
-                         "bytes or 128-byte slabs), got "
+                      << " in {64, 128, 192, 256} (rows of whole 128-byte "
+                         "slabs; kernel = mma_sync serves the others), got "
                       << name << " = " << dim;
   return success();
 }
