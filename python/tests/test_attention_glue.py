@@ -91,14 +91,14 @@ def launches(monkeypatch):
     return calls
 
 
-def precompile(spec, params, cache, chip=None):
+def precompile(spec, params, cache, chip=None, family="mma_sync"):
     """What the build machine leaves in the cache (manifest only; the
     target table is already there, conftest.private_cache)."""
     entry = cache / spec.cache_key()
     entry.mkdir(parents=True)
     (entry / "manifest.json").write_text(json.dumps({
         "format": "attn-kernels", "version": 1, "binary": "kernels.cubin",
-        "chip": chip or spec.target, "kernel": "mma_sync",
+        "chip": chip or spec.target, "kernel": family,
         "kernels": [{"name": "attn_fwd_0", "block": [128, 1, 1], "shared_bytes": 0,
                      "grid": [[1], [1], [1]],
                      "params": [{"name": n, "type": "i64"} for n in params]}]}))
@@ -140,6 +140,22 @@ def test_attention_writes_into_out(fake_torch, launches, private_cache, monkeypa
     out = FakeTensor((1, 4, 8, 32), f16)
     assert attn_mlir.attention(q, q, q, out=out) is out
     assert launches[0][1]["out"] == out.data_ptr()
+
+
+def test_prepared_call_reports_its_kernel_family(fake_torch, launches, private_cache,
+                                                 monkeypatch):
+    # The manifest's "kernel" (what the compiler built: sm_90a's wgmma, or
+    # mma_sync where it fell back) is what the prepared call reports.
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    f16 = fake_torch.float16
+    q = FakeTensor((1, 4, 8, 64), f16)
+    spec = spec_for_shapes(q.shape, q.shape, q.shape, "f16")
+    precompile(spec, ["q", "k", "v", "out", "seq_q"], private_cache, family="wgmma")
+    prepared = attn_mlir.prepare(q, q, q)
+    assert prepared.kernel_family == "wgmma"
+    assert prepared.artifacts.kernel_family == "wgmma"
+    prepared()
+    assert len(launches) == 1
 
 
 def test_attention_errors(fake_torch, launches, private_cache, monkeypatch):
