@@ -33,6 +33,7 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   lower.kernel = options.kernel;
   lower.stages = options.stages;
   lower.warpRows = options.warpRows;
+  lower.queryTileOrder = options.queryTileOrder;
   pm.addPass(createAttnLowerToGpu(lower));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -89,6 +90,11 @@ struct GpuPipelineCommandLineOptions
       *this, "warp-rows",
       llvm::cl::desc("mma_sync kernels: query rows per warp (16 or 32)"),
       llvm::cl::init(16)};
+  Option<std::string> queryTileOrder{
+      *this, "query-tile-order",
+      llvm::cl::desc("ascending, or descending: blocks take a head's query "
+                     "tiles last first"),
+      llvm::cl::init("ascending")};
   ListOption<int64_t> queryTile{
       *this, "query-tile",
       llvm::cl::desc("Query tile shape for attn-plan (default: the target's)")};
@@ -110,6 +116,7 @@ void mlir::attn::registerGpuPipeline() {
         o.format = options.format;
         o.stages = options.stages;
         o.warpRows = options.warpRows;
+        o.queryTileOrder = options.queryTileOrder;
         o.queryTile.assign(options.queryTile.begin(), options.queryTile.end());
         o.keyTile.assign(options.keyTile.begin(), options.keyTile.end());
         buildGpuPipeline(pm, o);

@@ -1,6 +1,7 @@
 // RUN: attn-opt %s -split-input-file -attn-lower-to-gpu -verify-diagnostics
 // RUN: not attn-opt %s -attn-lower-to-gpu=target=sm_75 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not attn-opt %s -attn-lower-to-gpu=stages=7 2>&1 | FileCheck %s --check-prefix=STAGES
+// RUN: not attn-opt %s -attn-lower-to-gpu=query-tile-order=up 2>&1 | FileCheck %s --check-prefix=ORDER
 // RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_100a kernel=tcgen05" 2>&1 | FileCheck %s --check-prefix=NOENGINE
 // RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_86 kernel=tcgen05" 2>&1 | FileCheck %s --check-prefix=NOTONCHIP
 // RUN: not attn-opt %s -attn-lower-to-gpu="kernel=mma.sync" 2>&1 | FileCheck %s --check-prefix=KERNEL
@@ -10,6 +11,7 @@
 // NOTONCHIP: attn-lower-to-gpu: kernel = tcgen05 is not an MMA family sm_86 executes
 // KERNEL: attn-lower-to-gpu: unknown kernel 'mma.sync', expected mma_sync, wgmma or tcgen05
 // STAGES: attn-lower-to-gpu: stages = 7 is not supported; expected 2, 3 or 4
+// ORDER: attn-lower-to-gpu: query-tile-order = 'up' is not supported; expected ascending or descending
 
 func.func @tensors(%q: tensor<1x1x64x64xf16>, %o: tensor<1x1x64x64xf16>) -> tensor<1x1x64x64xf16> {
   // expected-error @+1 {{attn-lower-to-gpu needs memref operands; bufferize first}}

@@ -1,4 +1,5 @@
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_80 -attn-sparsity -attn-lower-to-gpu | FileCheck %s
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_80 -attn-sparsity -attn-lower-to-gpu=query-tile-order=descending | FileCheck %s --check-prefix=DESCENDING
 
 // A causal mask with run-time lengths: one kernel for every length. The key
 // tile range and class come from the mask's closed forms; the op becomes a
@@ -12,6 +13,15 @@
 // CHECK: gpu.func @attn_fwd(%{{.*}}: !llvm.ptr<1>, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64
 // CHECK-SAME: kernel
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
+// Block x is the query tile; with query-tile-order=descending it counts
+// down from the last tile (ceil(Nq / 128) - 1 - x).
+// CHECK: %[[X:.*]] = gpu.block_id x
+// DESCENDING-LABEL: func.func @causal_dynamic
+// DESCENDING: gpu.func @attn_fwd(
+// DESCENDING: %[[BX:.*]] = gpu.block_id x
+// DESCENDING: %[[TILES:.*]] = arith.ceildivsi %{{.*}}, %c128
+// DESCENDING: %[[LAST:.*]] = arith.subi %[[TILES]], %c1
+// DESCENDING: arith.subi %[[LAST]], %[[BX]]
 // Q (and the first K/V tile) through cp.async, Q fragments by ldmatrix.
 // CHECK: nvvm.cp.async.shared.global {{.*}}, 16, cache = cg
 // CHECK: nvvm.cp.async.commit.group

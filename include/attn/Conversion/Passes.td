@@ -170,7 +170,12 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
            "default, 3 for wgmma where shared memory holds it, else 2)">,
     Option<"warpRows", "warp-rows", "int64_t", /*default=*/"16",
            "mma_sync kernels: query rows per warp, 16 or 32 (two m16 tiles "
-           "share each K and V fragment)">
+           "share each K and V fragment)">,
+    Option<"queryTileOrder", "query-tile-order", "std::string",
+           /*default=*/"\"ascending\"",
+           "The order in which blocks take a head's query tiles: ascending, "
+           "or descending (the last first: under causal, power-law and "
+           "prefix masks the longest blocks start first)">
   ];
 }
 

@@ -49,6 +49,8 @@ struct GpuPipelineOptions {
   int64_t stages = 0;
   /// mma_sync kernels: query rows per warp (16 or 32).
   int64_t warpRows = 16;
+  /// ascending or descending (attn-lower-to-gpu's query-tile-order).
+  std::string queryTileOrder = "ascending";
   /// attn-plan overrides (empty: the target's tiles).
   SmallVector<int64_t> queryTile, keyTile;
 };

@@ -97,6 +97,7 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
   KernelShape shape =
       getKernelShape(op, *family, options.stages, options.warpRows,
                      *options.target);
+  shape.lastQueryTileFirst = options.lastQueryTileFirst;
   if (failed(verifyKernelShape(*family, op, shape, *precision)))
     return failure();
   SmallVector<KernelHeads, 2> sets;
@@ -178,6 +179,14 @@ struct AttnLowerToGpuPass
     }
     options.stages = stages;
     options.warpRows = warpRows;
+    if (queryTileOrder != "ascending" && queryTileOrder != "descending") {
+      module.emitError() << "attn-lower-to-gpu: query-tile-order = '"
+                         << queryTileOrder
+                         << "' is not supported; expected ascending or "
+                            "descending";
+      return signalPassFailure();
+    }
+    options.lastQueryTileFirst = queryTileOrder == "descending";
     SmallVector<AttentionOp> ops;
     module.walk([&](AttentionOp op) { ops.push_back(op); });
     if (ops.empty())

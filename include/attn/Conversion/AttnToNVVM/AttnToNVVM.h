@@ -33,6 +33,9 @@ struct GpuKernelOptions {
   int64_t stages = 0;
   /// mma.sync: query rows per warp (16 or 32).
   int64_t warpRows = 16;
+  /// Blocks take each head's query tiles last first (the longest first
+  /// under causal, power-law and prefix masks); else in order.
+  bool lastQueryTileFirst = false;
 };
 
 /// The family `options` select, or a diagnostic on `op` when the chip

@@ -238,7 +238,14 @@ void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
   BlockCoordinates block =
       launchOverHeads(tileCountFactor(ctx.queries, "seq_q"),
                       static_cast<int64_t>(ctx.heads.heads.size()));
-  ctx.queryTile = block.x;
+  // Blocks start in launch order (x fastest): counting x down starts each
+  // head's last query tile first, which under causal, power-law and prefix
+  // masks is the longest (the shortest then fill the last wave).
+  ctx.queryTile =
+      ctx.shape.lastQueryTileFirst
+          ? sub(sub(numTiles(ctx.queries, toIndex(param("seq_q"))), idx(1)),
+                block.x)
+          : block.x;
   ctx.batch = block.batch;
   ctx.tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   ctx.lane = rem(ctx.tid, 32);

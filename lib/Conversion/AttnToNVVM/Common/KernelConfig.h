@@ -33,6 +33,8 @@ struct KernelShape {
   /// Query rows per warp of the mma.sync engine: 16 (one m16 tile), or 32
   /// (two m16 tiles share every K and V fragment a warp loads).
   int64_t warpRows = 16;
+  /// Each head's query tiles are taken last first (block x counts down).
+  bool lastQueryTileFirst = false;
 };
 
 /// How the kernels compute Q.K and P.V (SEMANTICS.md section 3), as the
