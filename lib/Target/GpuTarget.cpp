@@ -104,8 +104,8 @@ TileSizes mlir::attn::getDefaultTiles(MmaFamily family, int64_t headDim) {
   // mma.sync kernels also halve the key tile (D = 256 keeps O's 128 f32
   // registers per thread, leaving room for 32 keys of S, not 64). The
   // warpgroup kernels halve the key tile instead, where shared memory
-  // bounds it (Q plus two stages of K and V at D = 256: 160 KB with 64
-  // keys, 288 KB with 128).
+  // bounds it (the 128-row Q plus two stages of K and V at D = 256: 192 KB
+  // with 64 keys, 320 KB with 128).
   bool largeHead = !ShapedType::isDynamic(headDim) && headDim > 128;
   if (family == MmaFamily::MmaSync)
     return {largeHead ? 64 : 128, largeHead ? 32 : 64};

@@ -23,7 +23,7 @@ func.func @quantized(%q: memref<1x2x256x64xf16>, %o: memref<1x2x256x64xf16>) {
 // FALLBACK: attn.kernel_family = "mma_sync"
 // FALLBACK: func.func @small_query_tile
 func.func @small_query_tile(%q: memref<1x2x256x64xf16>, %o: memref<1x2x256x64xf16>) {
-  // expected-error @+1 {{the wgmma kernel needs query tiles of 64, 128 or 192 tokens (one warpgroup per 64 rows), got 32}}
+  // expected-error @+1 {{the wgmma kernel needs query tiles of 64 or 128 tokens (one warpgroup per 64 rows), got 32}}
   attn.attention ins(%q, %q, %q : memref<1x2x256x64xf16>, memref<1x2x256x64xf16>, memref<1x2x256x64xf16>)
     outs(%o : memref<1x2x256x64xf16>) tiling = #attn.tiling<query = [32], key = [64]>
   return

@@ -73,11 +73,11 @@
 // The wait returns the accumulators it takes: every use of S depends on it.
 // CHECK: llvm.inline_asm has_side_effects {{.*}} "wgmma.wait_group.sync.aligned 1;", "=f,{{.*}},0,1,2,
 // CHECK-SAME: -> !llvm.struct<(f32,
-// K's rows are free once S has landed.
+// The mask only on partial tiles; then K's rows (and what the score steps
+// read with them) are free; then the online softmax.
+// CHECK: attn.partial_tile_mask
 // CHECK: "bar.warp.sync -1;"
 // CHECK: "mbarrier.arrive.shared::cta.b64 _, [$0];"
-// The mask only on partial tiles, then the online softmax.
-// CHECK: attn.partial_tile_mask
 // CHECK: nvvm.shfl.sync bfly
 // Then O (and P(n-1)'s 32 registers, live until the products that read
 // them are done) after all groups; the previous tile's V rows are free.
@@ -103,9 +103,12 @@ func.func @causal_dynamic(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>
 // patch (one warpgroup, plus the producer) and 8 x 16 key patch: each
 // patch is one 5-D box [64 columns, 16 (8) grid columns, 8 grid rows,
 // head, batch].
+// One consumer warpgroup: no register reallocation (256 threads may
+// already use the most registers a thread can have).
 // CHECK-LABEL: func.func @small_head_grid
 // CHECK: threads in (%c256, %c1
 // CHECK: gpu.func @attn_fwd(
+// CHECK-NOT: setmaxnreg
 // CHECK: "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [$0], [$1, {$3, $4, $5, $6, $7}], [$2];"
 // CHECK: arith.constant 4611686293305360384 : i64
 // CHECK: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, $64, $65, p, 1, 1, 0, 0; }"

@@ -487,10 +487,11 @@ SmallVector<Value> AttentionKernelBuilder::computeTileDeferred(
                                                       stage)));
   engine->endIssue();
   Fragment scores = engine->waitScores(pendingScores, 1);
-  // K's rows are free as soon as S has landed; V's wait for the next tile.
-  pipeline->releaseStage(stage, StagedOperand::Rows::Key);
 
   SmallVector<Value> kept = applyScoreSteps(scores, stage, slot);
+  // K's rows (and what the score steps read with them) are free once S has
+  // landed and been read; V's wait for the next tile.
+  pipeline->releaseStage(stage, StagedOperand::Rows::Key);
   // O is rescaled once the previous P V has landed in it.
   SmallVector<Value> alphas(layout.rowSlots);
   SmallVector<Value> rows = softmax->update(
@@ -596,14 +597,19 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   TileWalk walk(b, loc, signature, ctx);
   declareParams();
   walk.emitLists(module, name);
-  if (!module.lookupSymbol(kSharedMemorySymbol)) {
+  int64_t sharedAlignment = std::max<int64_t>(128, plan.getAlignment());
+  if (auto global = module.lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol)) {
+    // Kernels of one module share the symbol: it takes the largest
+    // alignment any of them needs.
+    if (global.getAlignment().value_or(0) < uint64_t(sharedAlignment))
+      global.setAlignment(sharedAlignment);
+  } else {
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(module.getBody());
     LLVM::GlobalOp::create(
         b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
         /*isConstant=*/false, LLVM::Linkage::External, kSharedMemorySymbol,
-        Attribute(), /*alignment=*/std::max<int64_t>(128, plan.getAlignment()),
-        /*addrSpace=*/3);
+        Attribute(), sharedAlignment, /*addrSpace=*/3);
   }
   createFunction(name, engine->numThreads() + pipeline->numProducerThreads());
   pipeline->annotateFunction(func);
@@ -615,7 +621,11 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
       walk,
       {[&] { loadQuery(); },
        [&](Value keyTile, Value stage) { loadKeyTile(keyTile, stage); },
-       [&] { engine->loadQuery(idx(plan.start(queryRegion))); },
+       [&] {
+         engine->loadQuery(idx(plan.start(queryRegion)));
+         if (deferValues)
+           engine->beginIssueOrder();
+       },
        [&] { return initialState(); },
        [&](Value stage, const TileSlot &slot, ValueRange state) {
          return deferValues ? computeTileDeferred(stage, slot, state)

@@ -145,7 +145,10 @@ public:
   /// softmax runs while the other's products do).
   virtual void beginIssue() {}
   virtual void endIssue() {}
-  /// After the last tile: settles the issue order (no turn left pending).
+  /// Before the first tile and after the last: set up and settle the issue
+  /// order (no turn left pending). Called only when the skeleton brackets
+  /// issues (asynchronous engines on explicitly released stages).
+  virtual void beginIssueOrder() {}
   virtual void endIssueOrder() {}
 
 protected:

@@ -1,4 +1,9 @@
 //===- TmaPipeline.cpp - bulk tensor copies by a producer warp ------------===//
+//
+// docs/design/WgmmaKernel.md ("Loads: the TMA pipeline"): barrier layout
+// and phases, the producer's and consumers' loops, tensor-map parameters.
+//
+//===----------------------------------------------------------------------===//
 
 #include "TmaPipeline.h"
 
@@ -124,7 +129,9 @@ unsigned TmaPipeline::declareOperand(const StagedOperand &operand,
 }
 
 void TmaPipeline::annotateFunction(gpu::GPUFuncOp function) {
-  // setmaxnreg needs a register count at entry: one block per SM.
+  // setmaxnreg needs a register count at entry, which ptxas derives from
+  // the block size (maxntid, from the known block size) and one block per
+  // SM.
   function->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
 }
 
@@ -245,6 +252,9 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
                                       rem(div(loaded, stages), 2))
         .getResult();
   };
+  // The run-time condition of a slot's tile being kept; none when it is
+  // kept whatever the run-time values (a constant-false slot keeps the
+  // branch, which canonicalization folds).
   auto keeps = [&](const TileSlot &slot) -> std::optional<Value> {
     if (auto constant = getConstantIntValue(slot.mayKeep))
       return *constant ? std::optional<Value>()
@@ -259,7 +269,13 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
 
   // The producer warpgroup: one thread issues every copy.
   b.setInsertionPointToStart(roles.thenBlock());
-  nb::setMaxRegisters(b, loc, /*increase=*/false, kProducerRegisters);
+  // Registers move from the producer to the consumers only with two
+  // consumer warpgroups: with one, 256 threads already have the most a
+  // thread may use at entry.
+  int64_t consumerWarpgroups = consumerThreads / kWarpgroupThreads;
+  bool reallocate = consumerWarpgroups > 1;
+  if (reallocate)
+    nb::setMaxRegisters(b, loc, /*increase=*/false, kProducerRegisters);
   {
     auto ifIssuer = scf::IfOp::create(
         b, loc, cmp(arith::CmpIPredicate::eq, ctx.tid, idx(consumerThreads)),
@@ -307,11 +323,12 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
   // The consumer warpgroups: wait for each kept tile, compute it, release
   // its stage (one arrival per warp, after the warp's reads are done).
   b.setInsertionPointToStart(roles.elseBlock());
-  int64_t consumerWarpgroups = consumerThreads / kWarpgroupThreads;
-  int64_t consumerRegisters = std::min<int64_t>(
-      kMaxConsumerRegisters, (kRegistersPerWarpgroupSlot - kProducerRegisters) /
-                                 consumerWarpgroups / 8 * 8);
-  nb::setMaxRegisters(b, loc, /*increase=*/true, consumerRegisters);
+  if (reallocate)
+    nb::setMaxRegisters(
+        b, loc, /*increase=*/true,
+        std::min<int64_t>(kMaxConsumerRegisters,
+                          (kRegistersPerWarpgroupSlot - kProducerRegisters) /
+                              consumerWarpgroups / 8 * 8));
   nb::mbarrierWait(b, loc, queryBarrier(), nb::i32Constant(b, loc, 0));
   callbacks.queryLanded();
   SmallVector<Value> init = callbacks.initialState();

@@ -55,6 +55,7 @@ private:
   Value barrierAddress(Value index);
   Value fullBarrier(Value stage) { return barrierAddress(stage); }
   Value emptyBarrier(Value stage, StagedOperand::Rows rows) {
+    assert(rows != StagedOperand::Rows::Query && "Q's rows are never released");
     int64_t group = rows == StagedOperand::Rows::Value ? 2 : 1;
     return barrierAddress(add(stage, idx(group * numStages())));
   }

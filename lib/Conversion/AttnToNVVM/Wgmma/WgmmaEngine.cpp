@@ -71,8 +71,10 @@ LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
     return refuse() << "takes no warp-rows option (a warpgroup holds 64 "
                        "query rows), got warp-rows = "
                     << shape.warpRows;
-  if (queryTokens % kWarpgroupRows != 0 || queryTokens > 192)
-    return refuse() << "needs query tiles of 64, 128 or 192 tokens (one "
+  // A third consumer warpgroup would leave each 160 registers after the
+  // producer's share: too few for S, O and P.
+  if (queryTokens != kWarpgroupRows && queryTokens != 2 * kWarpgroupRows)
+    return refuse() << "needs query tiles of 64 or 128 tokens (one "
                        "warpgroup per 64 rows), got "
                     << queryTokens;
   if (keyTokens % 16 != 0 || keyTokens > 256)
@@ -222,15 +224,18 @@ void WgmmaEngine::loadQuery(Value queryOffset) {
   queryDescriptor = tileDescriptor(
       add(queryOffset, mul(warpgroup(), idx(kWarpgroupRows * span))),
       ctx.queries.tokens, ctx.qkRowBytes, /*mnMajor=*/false);
+}
+
+void WgmmaEngine::beginIssueOrder() {
   // Warpgroup 0 issues first: warpgroup 1 gives it the first turn.
-  if (pingPong()) {
-    auto ifSecond = scf::IfOp::create(
-        b, loc, cmp(arith::CmpIPredicate::eq, warpgroup(), idx(1)), false);
-    OpBuilder::InsertionGuard insertion(b);
-    b.setInsertionPointToStart(ifSecond.thenBlock());
-    nb::namedBarrier(b, loc, /*arriveOnly=*/true, issueBarrier(b, loc, idx(0)),
-                     2 * kWarpgroupThreads);
-  }
+  if (!pingPong())
+    return;
+  auto ifSecond = scf::IfOp::create(
+      b, loc, cmp(arith::CmpIPredicate::eq, warpgroup(), idx(1)), false);
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(ifSecond.thenBlock());
+  nb::namedBarrier(b, loc, /*arriveOnly=*/true, issueBarrier(b, loc, idx(0)),
+                   2 * kWarpgroupThreads);
 }
 
 SmallVector<Value> WgmmaEngine::issueScores(Value keyOffset) {

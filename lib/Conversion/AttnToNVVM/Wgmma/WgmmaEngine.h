@@ -65,13 +65,13 @@ public:
                   ArrayRef<Value> packedP) override;
   void beginIssue() override;
   void endIssue() override;
+  void beginIssueOrder() override;
   void endIssueOrder() override;
 
 private:
   /// The wgmma shared-memory descriptor of the staged tile at byte offset
   /// `tileOffset` (a run-time value), with the layout's fixed fields for
-  /// tiles of `rows` rows of `rowBytes`; `byteOffset` (static) is added to
-  /// its start address.
+  /// tiles of `rows` rows of `rowBytes` (addToDescriptor moves its start).
   Value tileDescriptor(Value tileOffset, int64_t rows, int64_t rowBytes,
                        bool mnMajor);
   static Value addToDescriptor(OpBuilder &b, Location loc, Value descriptor,
