@@ -1,9 +1,10 @@
 //===- CpAsyncPipeline.h - cp.async stages of K and V -----------*- C++ -*-===//
 //
-// Private to AttnToNVVM: the load pipeline of the mma.sync kernels (and of
-// the wgmma kernels until their TMA pipeline lands; any chip from sm_80 on
-// runs it). Every thread copies 16-byte chunks (rows) or 4-byte words with cp.async; tile
-// i lands in stage i % S; one barrier per tile publishes it and ends every
+// Private to AttnToNVVM: the load pipeline of the mma.sync kernels, and of
+// the wgmma kernels where tensor copies cannot stage the tiles (3-D
+// patches, gathered words); any chip from sm_80 on runs it. Every thread
+// copies 16-byte chunks (rows) or 4-byte words with cp.async; tile i lands
+// in stage i % S; one barrier per tile publishes it and ends every
 // read of the stage refilled next.
 //
 //===----------------------------------------------------------------------===//

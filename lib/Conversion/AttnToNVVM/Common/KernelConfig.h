@@ -15,6 +15,10 @@ namespace mlir {
 namespace attn {
 namespace detail {
 
+/// Threads of a warpgroup: the unit of wgmma, of setmaxnreg and of the TMA
+/// pipeline's producer.
+constexpr int64_t kWarpgroupThreads = 128;
+
 /// The heads one kernel serves, with their mask.
 struct KernelHeads {
   MaskAttrInterface mask;

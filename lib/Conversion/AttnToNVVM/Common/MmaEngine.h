@@ -7,8 +7,8 @@
 // S = Q K^T, the O accumulator (rescale, P V, two-level sums, read-out) and
 // the V layout the pre-kernels must produce. Each engine also has static
 // rules for the tiles, head dims and precisions it takes, checked before
-// any kernel is emitted (Engines.h, verifyKernelShape). The hooks were drawn against
-// all three families (docs/design/GpuBackend.md): O is engine state
+// any kernel is emitted (Engines.h, verifyKernelShape). The hooks were
+// drawn against all three families (docs/design/GpuBackend.md): O is engine state
 // because tcgen05 keeps it in tensor memory, and scores come back as a
 // Fragment because every family's accumulator maps onto (row, column)
 // elements (FragmentLayout.h).

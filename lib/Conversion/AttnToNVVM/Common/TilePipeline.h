@@ -2,8 +2,9 @@
 //
 // Private to AttnToNVVM: the load mechanism of an attention kernel and the
 // loop it imposes. One pipeline per mechanism: CpAsyncPipeline (cp.async,
-// every thread copies, S stages; Common/, every chip) and TmaPipeline (bulk
-// tensor copies, full/empty mbarriers, a producer warpgroup; Tma/, sm_90a). The skeleton says what to stage per key tile (through the copy
+// every thread copies, S stages; Common/, every chip) and TmaPipeline
+// (bulk tensor copies, full/empty mbarriers, a producer warpgroup; Tma/,
+// sm_90a). The skeleton says what to stage per key tile (through the copy
 // primitives) and what to compute on a staged tile; the pipeline owns the
 // order: prologue, waits, barriers, stage rotation. Both walk one TileWalk,
 // so loads and compute agree on the tiles and their classes.

@@ -17,7 +17,6 @@ using namespace mlir::attn;
 using namespace mlir::attn::detail;
 namespace nb = mlir::attn::nvvm_builders;
 
-static constexpr int64_t kWarpgroupThreads = 128;
 /// Bytes of one mbarrier.
 static constexpr int64_t kBarrierBytes = 8;
 /// The producer warpgroup's register budget after `setmaxnreg.dec` (it
@@ -34,6 +33,9 @@ bool TmaPipeline::supports(const AttentionKernelContext &context,
   // head and batch); 3-D patches, gathered words (scales, dS) and the FP8
   // V^T layout stay with per-thread copies.
   const KernelPrecision &precision = context.precision;
+  // Consumers and the producer are whole warpgroups (setmaxnreg).
+  if (engine.numThreads() % kWarpgroupThreads != 0)
+    return false;
   if (context.shape.grid.size() > 2 || precision.quantizedQK() ||
       precision.fp8Value() || context.correctionRows)
     return false;

@@ -23,7 +23,6 @@ namespace nb = mlir::attn::nvvm_builders;
 
 /// Query rows of one warpgroup (the M of wgmma).
 static constexpr int64_t kWarpgroupRows = 64;
-static constexpr int64_t kWarpgroupThreads = 128;
 /// Bytes of one swizzled chunk, and of the widest swizzle (and TMA box
 /// row) wgmma reads.
 static constexpr int64_t kChunkBytes = 16;
