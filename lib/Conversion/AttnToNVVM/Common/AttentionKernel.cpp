@@ -547,21 +547,18 @@ void AttentionKernelBuilder::finish(ValueRange values) {
 
 SmallVector<Value> AttentionKernelBuilder::computeTile(Value stage,
                                                        const TileSlot &slot,
-                                                       ValueRange state) {
-  const FragmentLayout &layout = engine->accumulatorLayout();
+                                                       ValueRange values) {
   Value keyTile = stageOffset(keyRegion, stage);
   Value valueTile = stageOffset(valueRegion, stage);
   Fragment scores = engine->computeScores(keyTile);
   SmallVector<Value> kept = applyScoreSteps(scores, stage, slot);
 
-  int64_t outputValues =
-      static_cast<int64_t>(state.size()) - softmax->numStateValues();
-  SmallVector<Value> output(state.take_front(outputValues));
-  SmallVector<Value> rowState = softmax->update(
-      scores, state.drop_front(outputValues), kept,
-      [&](int64_t row, Value alpha) {
-        engine->rescaleOutput(output, row, alpha);
-      });
+  LoopState state = unpack(values);
+  SmallVector<Value> &output = state.output;
+  state.rows = softmax->update(scores, state.rows, kept,
+                               [&](int64_t row, Value alpha) {
+                                 engine->rescaleOutput(output, row, alpha);
+                               });
   // two_level: the tile's P V goes into a fresh accumulator, added into O
   // once per tile.
   if (ctx.precision.accumulation == Accumulation::TwoLevel) {
@@ -571,8 +568,7 @@ SmallVector<Value> AttentionKernelBuilder::computeTile(Value stage,
   } else {
     engine->accumulateValues(output, scores, valueTile);
   }
-  output.append(rowState);
-  return output;
+  return pack(state);
 }
 
 FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {

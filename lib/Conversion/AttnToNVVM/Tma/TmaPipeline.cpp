@@ -40,9 +40,7 @@ bool TmaPipeline::supports(const AttentionKernelContext &context,
       precision.fp8Value() || context.correctionRows)
     return false;
   for (int64_t rowBytes :
-       {context.qkRowBytes,
-        context.valueDim * static_cast<int64_t>(llvm::divideCeil(
-                               context.pvType.getIntOrFloatBitWidth(), 8))})
+       {context.qkRowBytes, context.valueDim * byteWidth(context.pvType)})
     if (engine.stagedSlabBytes(rowBytes) == 0)
       return false;
   return true;
