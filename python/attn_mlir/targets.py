@@ -283,12 +283,6 @@ def check_target(table: TargetTable, chip: str, kernel: Optional[str] = None,
         what = f"kernel = {family!r}" if family else "no kernel family"
         raise AttnTargetError(f"{what} is not implemented for {chip} yet (implemented: "
                               f"{implemented})")
-    quantized = [(where, p) for where, p in precisions if p is not None]
-    if quantized and family not in target.quantized_kernels:
-        where, precision = quantized[0]
-        raise AttnTargetError(f"{where} {precision} is quantized; kernel = {family!r} of {chip} runs "
-                              f"16-bit precisions only (quantized: "
-                              f"{', '.join(target.quantized_kernels) or 'none'})")
     if family == MMA_SYNC and not target.fp8_mma_sync:
         uses = _fp8_uses(precisions)
         if uses:

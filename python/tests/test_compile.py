@@ -271,9 +271,6 @@ def test_compile_needs_a_target(fake_attn_opt):
      r"kernel = 'wgmma' is not a kernel family of sm_80; it supports: mma_sync"),
     (dict(target="sm_100a", kernel="tcgen05"), AttnTargetError,
      r"kernel = 'tcgen05' is not implemented for sm_100a yet \(implemented: mma_sync\)"),
-    (dict(target="sm_90a", kernel="wgmma", precision="sage1"), AttnTargetError,
-     r"precision #attn.precision<sage1> is quantized; kernel = 'wgmma' of sm_90a runs 16-bit "
-     r"precisions only \(quantized: mma_sync\)"),
     (dict(target="sm_80", precision="sage2-8b"), AttnTargetError,
      r"precision #attn.precision<sage2_8b> \(P.V in FP8 E4M3\) needs the FP8 \(e4m3\) "
      r"mma.sync, which sm_80 does not have .*chips with it: sm_89, sm_90a, sm_120a"),

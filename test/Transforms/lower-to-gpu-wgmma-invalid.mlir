@@ -11,7 +11,7 @@
 // FALLBACK: func.func @quantized
 // FALLBACK: nvvm.mma.sync
 func.func @quantized(%q: memref<1x2x256x64xf16>, %o: memref<1x2x256x64xf16>) {
-  // expected-error @+1 {{the wgmma kernel runs 16-bit Q.K and P.V with f32 accumulation only so far; kernel = mma_sync runs this precision}}
+  // expected-error @+1 {{the wgmma kernel runs Q.K in 16 bits or int8 and P.V with f32 or two-level accumulation; kernel = mma_sync runs this precision}}
   attn.attention ins(%q, %q, %q : memref<1x2x256x64xf16>, memref<1x2x256x64xf16>, memref<1x2x256x64xf16>)
     outs(%o : memref<1x2x256x64xf16>) precision = #attn.precision<sage1>
     tiling = #attn.tiling<query = [128], key = [64]>
@@ -35,7 +35,7 @@ func.func @small_query_tile(%q: memref<1x2x256x64xf16>, %o: memref<1x2x256x64xf1
 // FALLBACK: attn.kernel_family = "mma_sync"
 // FALLBACK: func.func @narrow_rows
 func.func @narrow_rows(%q: memref<1x2x256x32xf16>, %o: memref<1x2x256x32xf16>) {
-  // expected-error @+1 {{the wgmma kernel needs D in {64, 128, 192, 256} (rows of whole 128-byte slabs; kernel = mma_sync serves the others), got D = 32}}
+  // expected-error @+1 {{the wgmma kernel needs Q and K rows of whole 128-byte slabs (D in {64, 128, 192, 256}, int8 D in {128, 256}; kernel = mma_sync serves the others), got D = 32}}
   attn.attention ins(%q, %q, %q : memref<1x2x256x32xf16>, memref<1x2x256x32xf16>, memref<1x2x256x32xf16>)
     outs(%o : memref<1x2x256x32xf16>) tiling = #attn.tiling<query = [128], key = [128]>
   return

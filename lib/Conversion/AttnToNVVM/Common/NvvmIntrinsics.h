@@ -23,20 +23,22 @@ namespace attn {
 namespace nvvm_builders {
 
 /// An inline PTX statement with side effects (it is never moved or
-/// removed) returning `resultCount` f32 values (none: no result); for the
-/// instructions NVVM 22 lacks or whose NVVM form carries no data.
+/// removed) returning `resultCount` values of `resultElement` (f32 by
+/// default; none: no result); for the instructions NVVM 22 lacks or whose
+/// NVVM form carries no data.
 inline SmallVector<Value> inlinePtx(OpBuilder &b, Location loc,
-                                       StringRef ptx, StringRef constraints,
-                                       ValueRange operands,
-                                       int64_t resultCount) {
-  Type f32 = b.getF32Type();
+                                    StringRef ptx, StringRef constraints,
+                                    ValueRange operands, int64_t resultCount,
+                                    Type resultElement = Type()) {
+  Type element = resultElement ? resultElement : b.getF32Type();
   Type resultType =
       resultCount == 0
           ? Type()
           : (resultCount == 1
-                 ? f32
+                 ? element
                  : LLVM::LLVMStructType::getLiteral(
-                       b.getContext(), SmallVector<Type>(resultCount, f32)));
+                       b.getContext(),
+                       SmallVector<Type>(resultCount, element)));
   auto asmOp = LLVM::InlineAsmOp::create(
       b, loc, resultType ? TypeRange(resultType) : TypeRange(), operands, ptx,
       constraints, /*has_side_effects=*/true, /*is_align_stack=*/false,

@@ -60,10 +60,13 @@ LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
   auto refuse = [&]() {
     return op.emitOpError() << "attn-lower-to-gpu: the wgmma kernel ";
   };
-  if (precision.quantizedQK() || precision.fp8Value() ||
-      precision.roundedValue || precision.accumulation != Accumulation::F32)
-    return refuse() << "runs 16-bit Q.K and P.V with f32 accumulation only "
-                       "so far; kernel = mma_sync runs this precision";
+  // Q.K in 16 bits or s8 (no s4 wgmma); P.V in 16 bits or E4M3, with f32
+  // (or two-level) accumulation (no f16 accumulator layout here).
+  if ((precision.quantizedQK() && precision.qkBits != 8) ||
+      precision.accumulation == Accumulation::F16)
+    return refuse() << "runs Q.K in 16 bits or int8 and P.V with f32 or "
+                       "two-level accumulation; kernel = mma_sync runs this "
+                       "precision";
   if (shape.stages < 2 || shape.stages > 4)
     return refuse() << "takes stages = 2, 3 or 4, got " << shape.stages;
   if (shape.warpRows != 16)
@@ -80,13 +83,30 @@ LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
     return refuse() << "needs key tiles of a multiple of 16 tokens of at "
                        "most 256, got "
                     << keyTokens;
-  for (auto [name, dim] : {std::pair<StringRef, int64_t>{"D", op.getHeadDim()},
-                           {"Dv", op.getValueHeadDim()}})
-    if (!isStageableRow(dim * 2) || dim > 256)
-      return refuse() << "needs " << name
-                      << " in {64, 128, 192, 256} (rows of whole 128-byte "
-                         "slabs; kernel = mma_sync serves the others), got "
-                      << name << " = " << dim;
+  int64_t headDim = op.getHeadDim(), valueDim = op.getValueHeadDim();
+  int64_t qkRowBytes =
+      precision.quantizedQK() ? precision.rowBytes(headDim) : headDim * 2;
+  if (!isStageableRow(qkRowBytes) || headDim > 256)
+    return refuse() << "needs Q and K rows of whole 128-byte slabs (D in "
+                       "{64, 128, 192, 256}, int8 D in {128, 256}; kernel = "
+                       "mma_sync serves the others), got D = "
+                    << headDim;
+  if (precision.fp8Value()) {
+    // V^T rows are the key tile's bytes.
+    if (!isStageableRow(keyTokens))
+      return refuse() << "with FP8 P.V needs key tiles of a multiple of 128 "
+                         "tokens (V^T rows of whole 128-byte slabs), got "
+                      << keyTokens;
+    if (valueDim % 8 != 0 || valueDim > 256)
+      return refuse() << "with FP8 P.V needs Dv a multiple of 8 of at most "
+                         "256, got Dv = "
+                      << valueDim;
+  } else if (!isStageableRow(valueDim * 2) || valueDim > 256) {
+    return refuse() << "needs Dv in {64, 128, 192, 256} (rows of whole "
+                       "128-byte slabs; kernel = mma_sync serves the "
+                       "others), got Dv = "
+                    << valueDim;
+  }
   return success();
 }
 
@@ -238,12 +258,15 @@ void WgmmaEngine::beginIssueOrder() {
 }
 
 SmallVector<Value> WgmmaEngine::issueScores(Value keyOffset) {
-  // S = Q K^T: one m64nNk16 per 32 bytes of D, N = the key tile.
+  // S = Q K^T: one m64nNk16 (16-bit) or m64nNk32 (s8, s32 accumulators)
+  // per 32 bytes of the rows, N = the key tile.
   int64_t keys = ctx.keys.tokens;
   int64_t span = swizzleBytes(ctx.qkRowBytes);
   Value keyDescriptor =
       tileDescriptor(keyOffset, keys, ctx.qkRowBytes, /*mnMajor=*/false);
-  StringRef type = ctx.elementType.isBF16() ? "bf16" : "f16";
+  StringRef type = ctx.precision.quantizedQK() ? "s8"
+                   : ctx.elementType.isBF16()  ? "bf16"
+                                               : "f16";
   nb::wgmmaFence(b, loc);
   SmallVector<Value> scores;
   for (int64_t kk = 0; kk < ctx.qkRowBytes / kStepBytes; ++kk) {
@@ -252,8 +275,8 @@ SmallVector<Value> WgmmaEngine::issueScores(Value keyOffset) {
                               slab * ctx.queries.tokens * span + within);
     Value bDesc =
         addToDescriptor(b, loc, keyDescriptor, slab * keys * span + within);
-    scores = nb::wgmmaF32(b, loc, keys, type, a, bDesc, /*transposeB=*/false,
-                          scores);
+    scores = nb::wgmmaAsync(b, loc, keys, type, a, bDesc,
+                            /*transposeB=*/false, scores);
   }
   nb::wgmmaCommit(b, loc);
   return scores;
@@ -287,9 +310,36 @@ void WgmmaEngine::rescaleOutput(MutableArrayRef<Value> output, int64_t slot,
 }
 
 SmallVector<Value> WgmmaEngine::packProbabilities(const Fragment &p) {
+  SmallVector<Value> registers;
+  if (ctx.precision.fp8Value()) {
+    // Per 32 keys (chunks T0..T3), P * 448 in E4M3, byte 0 first:
+    // r0 = [T0.c0, T0.c1, T1.c0, T1.c1] of row g, r1 the same of row g + 8,
+    // r2, r3 the same of T2, T3: the k32 A layout under the key relabel the
+    // pre-kernel applies to V^T (docs/design/FragmentLayouts.md, FP8 P.V).
+    auto scaled = [&](Value x) { return mulF(x, f32(448)); };
+    Type i32Type = b.getI32Type();
+    auto pack = [&](int64_t lowChunk, int64_t highChunk, int64_t slot) {
+      auto pair = [&](int64_t chunk) {
+        return arith::ExtUIOp::create(
+            b, loc, i32Type,
+            nb::packE4M3Pair(
+                b, loc, scaled(p.at(fragmentLayout, chunk, slot, 0)),
+                scaled(p.at(fragmentLayout, chunk, slot, 1))));
+      };
+      Value high = arith::ShLIOp::create(
+          b, loc, pair(highChunk),
+          arith::ConstantIntOp::create(b, loc, i32Type, 16));
+      return arith::OrIOp::create(b, loc, pair(lowChunk), high).getResult();
+    };
+    for (int64_t kk = 0; kk < ctx.keys.tokens / 32; ++kk)
+      for (int64_t half = 0; half < 2; ++half)
+        for (int64_t slot = 0; slot < 2; ++slot)
+          registers.push_back(
+              pack(4 * kk + 2 * half, 4 * kk + 2 * half + 1, slot));
+    return registers;
+  }
   // Per 16 keys, P's A registers are the S accumulator of two n8 chunks:
   // (row g, keys 2t..), (row g + 8, 2t..), (g, 8 + 2t..), (g + 8, 8 + 2t..).
-  SmallVector<Value> registers;
   for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk)
     for (int64_t half = 0; half < 2; ++half)
       for (int64_t slot = 0; slot < 2; ++slot)
@@ -301,18 +351,36 @@ SmallVector<Value> WgmmaEngine::packProbabilities(const Fragment &p) {
 
 void WgmmaEngine::issueValues(MutableArrayRef<Value> output,
                               ArrayRef<Value> packedP, Value valueOffset) {
-  // O += P V: V's 16 rows per step read MN-major (N = Dv over its slabs).
-  int64_t valueRowBytes = ctx.valueDim * 2;
-  int64_t span = swizzleBytes(valueRowBytes);
-  Value valueDescriptor = tileDescriptor(valueOffset, ctx.keys.tokens,
-                                         valueRowBytes, /*mnMajor=*/true);
-  StringRef type = ctx.pvType.isBF16() ? "bf16" : "f16";
   nb::wgmmaFence(b, loc);
   SmallVector<Value> acc(output.begin(), output.end());
-  for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk)
-    acc = nb::wgmmaF32(b, loc, ctx.valueDim, type, packedP.slice(4 * kk, 4),
-                       addToDescriptor(b, loc, valueDescriptor, 16 * kk * span),
-                       /*transposeB=*/true, acc);
+  if (ctx.precision.fp8Value()) {
+    // FP8: V^T [Dv channels][key slots] is K-major (N = Dv rows of key
+    // bytes); one m64nDvk32 per 32 keys, 32 bytes along the rows.
+    int64_t rowBytes = ctx.keys.tokens;
+    int64_t span = swizzleBytes(rowBytes);
+    Value transposed = tileDescriptor(valueOffset, ctx.valueDim, rowBytes,
+                                      /*mnMajor=*/false);
+    for (int64_t kk = 0; kk < ctx.keys.tokens / 32; ++kk) {
+      int64_t slab = kk * kStepBytes / span, within = kk * kStepBytes % span;
+      acc = nb::wgmmaAsync(
+          b, loc, ctx.valueDim, "e4m3", packedP.slice(4 * kk, 4),
+          addToDescriptor(b, loc, transposed,
+                          slab * ctx.valueDim * span + within),
+          /*transposeB=*/false, acc);
+    }
+  } else {
+    // 16-bit: V's 16 rows per step read MN-major (N = Dv over its slabs).
+    int64_t valueRowBytes = ctx.valueDim * 2;
+    int64_t span = swizzleBytes(valueRowBytes);
+    Value valueDescriptor = tileDescriptor(valueOffset, ctx.keys.tokens,
+                                           valueRowBytes, /*mnMajor=*/true);
+    StringRef type = ctx.pvType.isBF16() ? "bf16" : "f16";
+    for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk)
+      acc = nb::wgmmaAsync(
+          b, loc, ctx.valueDim, type, packedP.slice(4 * kk, 4),
+          addToDescriptor(b, loc, valueDescriptor, 16 * kk * span),
+          /*transposeB=*/true, acc);
+  }
   nb::wgmmaCommit(b, loc);
   llvm::copy(acc, output.begin());
 }

@@ -53,7 +53,8 @@ public:
   void addOutput(MutableArrayRef<Value> output, ArrayRef<Value> tile) override;
   Fragment readOutput(ValueRange output) override;
   ValueOperandLayout valueLayout() const override {
-    return ValueOperandLayout::KeyMajor;
+    return ctx.precision.fp8Value() ? ValueOperandLayout::TransposedPermutedFp8
+                                    : ValueOperandLayout::KeyMajor;
   }
   bool issuesAsynchronously() const override { return true; }
   SmallVector<Value> issueScores(Value keyOffset) override;

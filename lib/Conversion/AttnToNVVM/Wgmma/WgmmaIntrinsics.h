@@ -48,9 +48,10 @@ inline SmallVector<Value> wgmmaWait(OpBuilder &b, Location loc,
                                     ValueRange operands = {},
                                     int64_t groupsInFlight = 0) {
   int64_t n = accumulators.size();
+  bool integer = n && accumulators.front().getType().isInteger(32);
   std::string constraints;
   for (int64_t i = 0; i < n; ++i)
-    constraints += (i ? ",=f" : "=f");
+    constraints += (i ? "," : "") + std::string(integer ? "=r" : "=f");
   for (int64_t i = 0; i < n; ++i)
     constraints += "," + std::to_string(i);
   for (size_t i = 0; i < operands.size(); ++i)
@@ -62,7 +63,8 @@ inline SmallVector<Value> wgmmaWait(OpBuilder &b, Location loc,
   return inlinePtx(b, loc,
                    "wgmma.wait_group.sync.aligned " +
                        std::to_string(groupsInFlight) + ";",
-                   constraints, inputs, n);
+                   constraints, inputs, n,
+                   integer ? Type(b.getI32Type()) : Type(b.getF32Type()));
 }
 
 /// `bar.sync id, threads` / `bar.arrive id, threads` on a named barrier.
@@ -73,29 +75,47 @@ inline void namedBarrier(OpBuilder &b, Location loc, bool arriveOnly, Value id,
             "r,r", {id, count}, 0);
 }
 
-/// One `wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{type}.{type}`: D (n / 2
-/// f32 per thread) = A B + (accumulators, or 0 when empty). A is one i64
-/// shared-memory descriptor, or four b32 registers of 16-bit pairs; B is a
-/// shared-memory descriptor, MN-major when `transposeB`.
-inline SmallVector<Value> wgmmaF32(OpBuilder &b, Location loc, int64_t n,
-                                   StringRef type, ValueRange a,
-                                   Value descriptorB, bool transposeB,
-                                   ValueRange accumulators) {
+/// The multiplicand type of one wgmma: bf16, f16 (k16, f32 accumulators),
+/// e4m3 (k32, f32) or s8 (k32, s32).
+inline int64_t wgmmaK(StringRef type) {
+  return type == "bf16" || type == "f16" ? 16 : 32;
+}
+
+/// One `wgmma.mma_async.sync.aligned.m64n{n}k{16,32}.{f32,s32}.{type}.{type}`:
+/// D (n / 2 accumulators per thread) = A B + (accumulators, or 0 when
+/// empty). A is one i64 shared-memory descriptor, or four b32 registers
+/// (16-bit pairs or four 8-bit values); B is a shared-memory descriptor,
+/// MN-major when `transposeB` (16-bit types only; 8-bit operands are
+/// K-major).
+inline SmallVector<Value> wgmmaAsync(OpBuilder &b, Location loc, int64_t n,
+                                     StringRef type, ValueRange a,
+                                     Value descriptorB, bool transposeB,
+                                     ValueRange accumulators) {
   int64_t outputs = n / 2;
   bool registerA = a.size() == 4;
+  bool integer = type == "s8";
+  bool sixteenBit = wgmmaK(type) == 16;
   std::string aList =
       registerA ? ptxRegisterList(outputs, 4) : "$" + std::to_string(outputs);
   int64_t bIndex = outputs + a.size();
-  // Scale-d is a predicate: 0 overwrites D, 1 accumulates.
+  // Scale-d is a predicate: 0 overwrites D, 1 accumulates. Integer types
+  // take no scale or transpose immediates, 8-bit floats no transposes.
+  std::string immediates;
+  if (!integer)
+    immediates += ", 1, 1";
+  if (sixteenBit)
+    immediates += std::string(registerA ? "" : ", 0") +
+                  (transposeB ? ", 1" : ", 0");
   std::string ptx = llvm::formatv(
       "{{ .reg .pred p; setp.ne.b32 p, {0}, 0; "
-      "wgmma.mma_async.sync.aligned.m64n{1}k16.f32.{2}.{2} {3}, {4}, ${5}, p, "
-      "1, 1, {6}{7}; }",
-      accumulators.empty() ? 0 : 1, n, type, ptxRegisterList(0, outputs), aList,
-      bIndex, registerA ? "" : "0, ", transposeB ? 1 : 0);
+      "wgmma.mma_async.sync.aligned.m64n{1}k{2}.{3}.{4}.{4} {5}, {6}, ${7}, "
+      "p{8}; }",
+      accumulators.empty() ? 0 : 1, n, wgmmaK(type), integer ? "s32" : "f32",
+      type, ptxRegisterList(0, outputs), aList, bIndex, immediates);
+  std::string output = integer ? "=r" : "=f";
   std::string constraints;
   for (int64_t i = 0; i < outputs; ++i)
-    constraints += (i ? ",=f" : "=f");
+    constraints += (i ? "," : "") + output;
   constraints += registerA ? ",r,r,r,r" : ",l";
   constraints += ",l";
   for (size_t i = 0; i < accumulators.size(); ++i)
@@ -103,7 +123,8 @@ inline SmallVector<Value> wgmmaF32(OpBuilder &b, Location loc, int64_t n,
   SmallVector<Value> inputs(a.begin(), a.end());
   inputs.push_back(descriptorB);
   inputs.append(accumulators.begin(), accumulators.end());
-  return inlinePtx(b, loc, ptx, constraints, inputs, outputs);
+  return inlinePtx(b, loc, ptx, constraints, inputs, outputs,
+                   integer ? Type(b.getI32Type()) : Type(b.getF32Type()));
 }
 
 } // namespace nvvm_builders
