@@ -38,17 +38,18 @@ Both modes compile for / look up --target (default sm_90a: the H100/H200
 GPU machine; bench/common.py).
 
 Quantized rows (dense-16384, causal-16384 and nbhd2d-128x128-w31 in
-sage1, sage2-8b and sage2-4b; names end in the preset) run in the same
+sage1, sage2-8b, sage2-4b and fp8; names end in the preset) run in the same
 process on the same bf16 inputs: the whole call (quantization pre-kernels
 and the attention kernel) timed the same way, TOPS = the same kept-pair
 count / time, ratios to our bf16 kernel of the same case and to SDPA flash
 and cuDNN (dense, causal), and the accuracy (cosine, rel-L1) against the f32
-reference on QUANT_REF_ROWS random query rows. sage2-8b and sage2-4b
-multiply P.V in FP8 with the e4m3 mma.sync, compiled for --target like
-every row (sm_90a has that instruction); Hopper's fast FP8 path is wgmma,
-which no kernel uses yet, and sage2-4b's int4 mma.sync has no Hopper
-tensor-core path: their times on an H100/H200 are not a speed result.
-sage1's f16 P.V rounds the bf16 V to f16 (a pre-kernel).
+reference on QUANT_REF_ROWS random query rows, and the kernel family that
+ran. On sm_90a sage2-8b and fp8 run the wgmma kernel (s8 or e4m3 Q.K,
+e4m3 P.V; fp8 has no other kernel); sage1
+(f16 accumulation) and sage2-4b (int4 Q.K, which Hopper's tensor cores
+only emulate) run the mma.sync one, so sage2-4b's times on an H100/H200 are
+not a speed result. sage1's f16 P.V rounds the bf16 V to f16 (a
+pre-kernel).
 
 Prints markdown tables for bench/RESULTS.md. Compile time per kernel comes
 from <cache>/compile_times.json written by the compile-only run.
@@ -83,12 +84,12 @@ REF_ROWS = 256
 QUERY_TILE_TOKENS = 64   # attn-plan for the mma.sync kernel: grid masks take 64-token query patches
 KEY_TILE_TOKENS = 64
 PEERS = ("flash", "cudnn", "flex", "flex-tiled")
-QUANT_PRESETS = ("sage1", "sage2-8b", "sage2-4b")
+QUANT_PRESETS = ("sage1", "sage2-8b", "sage2-4b", "fp8")
 QUANT_BASES = ("dense-16384", "causal-16384", "nbhd2d-128x128-w31")
 QUANT_REF_ROWS = 1024
 # Sanity bound on the quantized rows' cosine against f32 (a wrong kernel is
 # far below; the accuracy itself is bench/accuracy.py's business).
-QUANT_COS_MIN = {"sage1": 0.999, "sage2-8b": 0.998, "sage2-4b": 0.95}
+QUANT_COS_MIN = {"sage1": 0.999, "sage2-8b": 0.998, "sage2-4b": 0.95, "fp8": 0.995}
 
 
 @dataclass
@@ -302,6 +303,7 @@ def run_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: int,
     # The kernels alone: planning and argument marshalling happen once
     # (attn_mlir.prepare), as a framework would cache them per shape.
     launch = am.prepare(q, k, v, out=out, cache_dir=cache, **options)
+    row["kernel"] = launch.kernel_family
     ms = _bench(launch, warmup, rep)
     row["ours_ms"] = ms
     row["ours_tflops"] = flops / ms * 1e-9
@@ -436,6 +438,7 @@ def run_quant_case(case: Case, cache: Path, peers: List[str], warmup: int, rep: 
     row["setup_s"] = time.time() - t0
 
     launch = am.prepare(q, k, v, out=out, cache_dir=cache, **options)
+    row["kernel"] = launch.kernel_family
     ms = _bench(launch, warmup, rep)
     row["ours_ms"] = ms
     row["ours_tops"] = ops / ms * 1e-9
@@ -478,14 +481,14 @@ def print_quant_table(rows: List[Dict[str, Any]]) -> None:
     if not rows:
         return
     print()
-    print("| case | precision | kept | ours ms | ours TOPS | vs ours bf16 | vs SDPA-flash | "
-          "vs SDPA-cuDNN | cos | rel-L1 | compile s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| case | precision | kernel | kept | ours ms | ours TOPS | vs ours bf16 | "
+          "vs SDPA-flash | vs SDPA-cuDNN | cos | rel-L1 | compile s |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         comp = f"{r['compile_s']:.2f}" if r.get("compile_s") is not None else "n/a"
         if "ours_ms" not in r:
-            print(f"| {r['case']} | {r['precision']} | | n/a ({r.get('error', '?')}) | | | | | | | "
-                  f"{comp} |")
+            print(f"| {r['case']} | {r['precision']} | | | n/a ({r.get('error', '?')}) | | | | | "
+                  f"| | {comp} |")
             continue
 
         def ratio(other_ms: Optional[float]) -> str:
@@ -497,7 +500,8 @@ def print_quant_table(rows: List[Dict[str, Any]]) -> None:
             cells.append("—" if p is None else f"failed ({p['failed']})" if "failed" in p
                          else ratio(p["ms"]))
         ok = "" if r.get("ok") else " **WRONG**"
-        print(f"| {r['case']} | {r['precision']} | {100 * r['density']:.2f}% | {r['ours_ms']:.3f} | "
+        print(f"| {r['case']} | {r['precision']} | {r.get('kernel') or '?'} | "
+              f"{100 * r['density']:.2f}% | {r['ours_ms']:.3f} | "
               f"{r['ours_tops']:.0f} | " + " | ".join(cells) +
               f" | {r['cos']:.5f}{ok} | {r['rel_l1']:.4f} | {comp} |")
     print()
@@ -505,9 +509,9 @@ def print_quant_table(rows: List[Dict[str, Any]]) -> None:
           "bf16 inputs of the base case. TOPS = 4*D*kept_pairs*H*B / time (as TFLOP/s above); "
           "vs X = X ms / ours ms (> 1: the quantized kernel is faster), X ms in parentheses; "
           f"cos, rel-L1 against the f32 reference on {QUANT_REF_ROWS} random query rows. "
-          f"Compiled for {target()}. sage2-8b and sage2-4b multiply P.V with the e4m3 "
-          "mma.sync (and sage2-4b Q.K with the int4 one), not Hopper's FP8 wgmma: on an "
-          "H100/H200 their times are not a speed result, only sage1's (i8 and f16 mma.sync) is.")
+          f"Compiled for {target()}; kernel: the MMA family that ran. sage2-4b's int4 "
+          "mma.sync has no Hopper tensor-core path: its times on an H100/H200 are not a "
+          "speed result.")
     print_failures(rows)
 
 
@@ -605,8 +609,8 @@ def main() -> int:
     failed = False
     start_all = time.time()
     if any(c.precision for c in selected):
-        print("# quantized rows: sage2-8b / sage2-4b run the e4m3 (and int4) mma.sync, not "
-              "Hopper's FP8 wgmma: on an H100/H200 their times are not meaningful for speed")
+        print("# quantized rows: sage2-4b's int4 mma.sync is emulated on an H100/H200: its "
+              "times are not a speed result")
     for case in selected:
         start = time.time()
         try:

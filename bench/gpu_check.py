@@ -91,7 +91,7 @@ QUANT_LSE_ATOL = 2e-3
 # Sanity against the f32 unquantized reference (cosine over the output; on
 # random normal inputs: sage1 ~0.99993, sage2-8b ~0.9993, i8 Q.K + 16-bit P.V
 # ~0.99996, i4 Q.K ~0.98; CPU model at these shapes).
-QUANT_COS_MIN = {"i8-16bit": 0.9995, "i8-fp8": 0.998, "i4": 0.95}
+QUANT_COS_MIN = {"i8-16bit": 0.9995, "i8-fp8": 0.998, "i4": 0.95, "fp8-fp8": 0.995}
 SANITIZER = "/usr/local/cuda-13.0/bin/compute-sanitizer"
 SANITIZE_CASES = ("dense-bf16-d64-n300", "nbhd2d-24x20-w7", "seg-runtime-padding",
                   "q-sage1-dense-f16-d64-nq77-nk300", "q-i8-token-pvbf16-causal-bf16-n300")
@@ -294,6 +294,18 @@ def quantized_cases() -> List[Case]:
           mask=SlidingWindow(300, 300), Nq=1000, note="f16 P.V, f32 accumulator"),
         C("q-i8-tensor-bf16-nq300-nk1000", precision=i8_tensor, Hkv=2, mask=Causal("bottom_right"),
           Nq=300, Nk=1000, note="P.V in the input type"),
+        # 16-bit Q.K with V and P rounded to f16 (sm_90a: the wgmma kernel's
+        # bulk copies read the pre-kernel's rounded V)
+        C("q-pvf16-bf16-d128-causal-nq1000-nk1100", precision=Precision(pv="f16"), D=128, Hkv=2,
+          mask=Causal("bottom_right"), Nq=1000, Nk=1100, note="bf16 Q.K, f16 P.V"),
+        C("q-sage2-8b-d128-gqa-nbhd1d-n1000", precision="sage2-8b", D=128, Hq=4, Hkv=2,
+          mask=Neighborhood(grid=[1000], window=301), Nq=1000),
+        # E4M3 Q.K and P.V (the fp8 preset): the wgmma kernel only
+        C("q-fp8-dense-bf16-d128-nq300-nk1000", precision="fp8", D=128, Hkv=2, Nq=300, Nk=1000),
+        C("q-fp8-causal-f16-d128-gqa-n1000", precision="fp8", dtype="f16", D=128, Hq=4, Hkv=2,
+          mask=Causal(), Nq=1000),
+        C("q-fp8-koffset-bf16-d128-nq77-nk500", precision="fp8", D=128, k_offset=10.0, Nq=77,
+          Nk=500, note="channel offsets in K (smooth_k)"),
     ]
 
 
@@ -502,6 +514,8 @@ def _cos_min(case: Case) -> float:
     p = as_precision(case.precision)
     if p is not None and p.qk == "i4":
         return QUANT_COS_MIN["i4"]
+    if p is not None and p.qk == "f8E4M3FN":
+        return QUANT_COS_MIN["fp8-fp8"]
     return QUANT_COS_MIN["i8-fp8" if _pv_kind(case) == "fp8" else "i8-16bit"]
 
 

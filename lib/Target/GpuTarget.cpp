@@ -33,8 +33,8 @@ static const GpuTarget kTargets[] = {
      k163KB},
     {"sm_86", 8, 6, false, "", kWarpLevel, false, false, true, false, false,
      k99KB},
-    {"sm_89", 8, 9, false, "+ptx84", kWarpLevel, true, true, true, false,
-     false, k99KB},
+    {"sm_89", 8, 9, false, "+ptx84", kWarpLevel, true, true, true, false, false,
+     k99KB},
     {"sm_90a", 9, 0, true, "+ptx84", kHopper, true, false, false, false, true,
      k227KB},
     {"sm_100a", 10, 0, true, "", kBlackwell, true, false, false, false, true,
@@ -96,7 +96,38 @@ bool mlir::attn::isMmaFamilyImplemented(MmaFamily family) {
 }
 
 bool mlir::attn::isMmaFamilyQuantized(MmaFamily family) {
-  return family == MmaFamily::MmaSync;
+  return family == MmaFamily::MmaSync || family == MmaFamily::Wgmma;
+}
+
+std::string mlir::attn::getMmaOperandRefusal(MmaFamily family,
+                                             const MmaOperands &operands) {
+  if (family != MmaFamily::Wgmma)
+    return {}; // checkSupported's rules bound every family
+  // wgmma: Q.K in 16 bits, s8 or E4M3 (no 4-bit form), f32 accumulators
+  // only; staged rows are whole 128-byte swizzle slabs (the 32- and 64-byte
+  // swizzles have not run on a GPU).
+  if (operands.qkBits == 4 || operands.f16Accumulation)
+    return "runs Q.K in 16 bits, int8 or E4M3 and P.V with f32 or two-level "
+           "accumulation; kernel = mma_sync runs this precision";
+  auto wholeSlabs = [](int64_t bytes) { return bytes > 0 && bytes % 128 == 0; };
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (!wholeSlabs(operands.headDim * operands.qkBits / 8) ||
+      operands.headDim > 256)
+    os << "needs Q and K rows of whole 128-byte slabs (D in {64, 128, 192, "
+          "256}, 8-bit D in {128, 256}; kernel = mma_sync serves the "
+          "others), got D = "
+       << operands.headDim;
+  else if (operands.fp8Value &&
+           (operands.valueDim % 8 != 0 || operands.valueDim > 256))
+    os << "with FP8 P.V needs Dv a multiple of 8 of at most 256, got Dv = "
+       << operands.valueDim;
+  else if (!operands.fp8Value &&
+           (!wholeSlabs(operands.valueDim * 2) || operands.valueDim > 256))
+    os << "needs Dv in {64, 128, 192, 256} (rows of whole 128-byte slabs; "
+          "kernel = mma_sync serves the others), got Dv = "
+       << operands.valueDim;
+  return text;
 }
 
 TileSizes mlir::attn::getDefaultTiles(MmaFamily family, int64_t headDim) {
@@ -115,8 +146,7 @@ TileSizes mlir::attn::getDefaultTiles(MmaFamily family, int64_t headDim) {
 }
 
 int64_t mlir::attn::getDefaultStages(MmaFamily family, TileSizes tiles,
-                                     int64_t qkRowBytes,
-                                     int64_t valueRowBytes,
+                                     int64_t qkRowBytes, int64_t valueRowBytes,
                                      int64_t maxSharedBytes) {
   if (family != MmaFamily::Wgmma || ShapedType::isDynamic(qkRowBytes) ||
       qkRowBytes <= 0 || valueRowBytes <= 0)

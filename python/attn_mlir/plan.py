@@ -17,8 +17,8 @@ from . import manifest as schema
 from .heads import as_heads
 from .masks import as_mask
 from .spec import AttentionSpec, Bias, ExplicitMask
-from .targets import (Capability, TargetTable, check_target, cuda_device, default_family,
-                      target_table)
+from .targets import (FP8_TYPES, MMA_SYNC, WGMMA, Capability, TargetTable, check_target,
+                      cuda_device, default_family, target_table)
 
 LAYOUTS = ("bhnd", "bnhd")
 INPUT_DTYPES = ("f16", "bf16")
@@ -263,6 +263,7 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
         has_lse=return_lse, explicit_mask=mask_spec, bias=bias_spec, gates=gate_dtype,
         segment_offsets=offsets_layout, target=target, kernel=kernel)
     if (kernel is None and default_family(table.get(spec.target), spec.precisions()) == WGMMA
+            and _reads_inputs_by_tensor_copy(spec)
             and not all(_tensor_copy_compatible(info, layout) for info in (q, k, v))):
         # The wgmma kernel reads Q, K and V with bulk tensor copies, which
         # need 16-byte-aligned tensors and strides; the warp-level kernel
@@ -294,11 +295,18 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
     return CallPlan(spec, dims, layout, tuple(out_shape), lse_shape, table)
 
 
-WGMMA = "wgmma"
-MMA_SYNC = "mma_sync"
 # Bulk tensor copies (TMA): the tensor's address and its row, head and
 # batch strides must be multiples of this many bytes.
 TENSOR_COPY_ALIGNMENT = 16
+
+
+def _reads_inputs_by_tensor_copy(spec: AttentionSpec) -> bool:
+    """Whether a wgmma kernel of `spec` copies the caller's tensors with
+    bulk tensor copies: those whose Q.K is not quantized and whose P.V is
+    not FP8 do (the others read the pre-kernels' aligned buffers by
+    cp.async)."""
+    return any(p is None or (p.qk in (None, "f16", "bf16") and p.pv not in FP8_TYPES)
+               for _, p in spec.precisions())
 
 
 def _tensor_copy_compatible(info: TensorInfo, layout: str) -> bool:

@@ -14,6 +14,7 @@ torch is imported lazily: importing this module needs no torch.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Optional, Sequence
 
 from .heads import as_heads
@@ -53,14 +54,15 @@ def _neighborhood_dim(x, y, L: int, w: int, s: int, dil: int, causal: bool):
 
 
 def _array_module(*values):
-    """numpy for numpy arrays, else torch: keep() runs on either (numpy in
-    CI, where there is no torch)."""
-    for v in values:
-        if type(v).__module__.split(".")[0] == "numpy":
-            import numpy
-            return numpy
-    import torch
-    return torch
+    """torch for torch tensors, else numpy: keep() runs on either (numpy in
+    CI, where there is no torch). Only isinstance against an imported
+    module: keep() is also traced by Dynamo (a FlexAttention mask_mod),
+    which cannot follow a look at type(v).__module__."""
+    torch = sys.modules.get("torch")
+    if torch is not None and any(isinstance(v, torch.Tensor) for v in values):
+        return torch
+    import numpy
+    return numpy
 
 
 def _minimum(x, y):

@@ -16,7 +16,7 @@ def _entry(chip, capability, kernels, implemented, **flags):
     entry = dict(_PORTABLE)
     entry.update(chip=chip, compute_capability=list(capability), kernels=list(kernels),
                  implemented_kernels=list(implemented),
-                 quantized_kernels=[k for k in implemented if k == "mma_sync"],
+                 quantized_kernels=list(implemented),
                  default_kernel=next((k for k in kernels if k in implemented), ""))
     entry.update(flags)
     return entry

@@ -72,7 +72,7 @@ def test_table_fields():
     sm90a = TABLE.get("sm_90a")
     assert sm90a.compute_capability == (9, 0) and sm90a.arch_specific
     assert sm90a.kernels == ("wgmma", "mma_sync") and sm90a.default_kernel == "wgmma"
-    assert sm90a.quantized_kernels == ("mma_sync",)
+    assert sm90a.quantized_kernels == ("wgmma", "mma_sync")
     assert sm90a.features["max_shared_bytes_per_block"] == 232448
     assert [t.chip for t in TABLE.targets if t.fp8_mma_sync] == ["sm_89", "sm_90a", "sm_120a"]
     assert TABLE.to_json() == standins.TARGET_TABLE
@@ -174,7 +174,8 @@ def test_check_target_fp8_depends_on_the_table_and_family():
     with pytest.raises(AttnTargetError, match=r"sm_90a does not have"):
         check_target(wgmma, "sm_90a", "mma_sync", sage8)
     # Where wgmma runs 16-bit precisions only, sage2-8b defaults to mma_sync.
-    sixteen_bit = TargetTable.from_json(standins.table(sm_90a=no_fp8))
+    sixteen_bit = TargetTable.from_json(standins.table(
+        sm_90a=dict(no_fp8, quantized_kernels=["mma_sync"])))
     assert check_target(sixteen_bit, "sm_90a", None).chip == "sm_90a"
     with pytest.raises(AttnTargetError, match=r"sm_90a does not have"):
         check_target(sixteen_bit, "sm_90a", None, sage8)

@@ -1,7 +1,8 @@
 // What the wgmma kernel refuses when it is requested, and the mma.sync
 // fallback when sm_90a's default family is not requested.
 // RUN: attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a kernel=wgmma" -verify-diagnostics
-// RUN: attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a" | FileCheck %s --check-prefix=FALLBACK
+// RUN: not attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a" 2>/dev/null | FileCheck %s --check-prefix=FALLBACK
+// RUN: not attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a" 2>&1 >/dev/null | FileCheck %s --check-prefix=NOFALLBACK
 // RUN: not attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a kernel=wgmma warp-rows=32" 2>&1 | FileCheck %s --check-prefix=ROWS
 
 // ROWS: the wgmma kernel takes no warp-rows option (a warpgroup holds 64 query rows), got warp-rows = 32
@@ -11,7 +12,7 @@
 // FALLBACK: func.func @quantized
 // FALLBACK: nvvm.mma.sync
 func.func @quantized(%q: memref<1x2x256x64xf16>, %o: memref<1x2x256x64xf16>) {
-  // expected-error @+1 {{the wgmma kernel runs Q.K in 16 bits or int8 and P.V with f32 or two-level accumulation; kernel = mma_sync runs this precision}}
+  // expected-error @+1 {{the wgmma kernel runs Q.K in 16 bits, int8 or E4M3 and P.V with f32 or two-level accumulation; kernel = mma_sync runs this precision}}
   attn.attention ins(%q, %q, %q : memref<1x2x256x64xf16>, memref<1x2x256x64xf16>, memref<1x2x256x64xf16>)
     outs(%o : memref<1x2x256x64xf16>) precision = #attn.precision<sage1>
     tiling = #attn.tiling<query = [128], key = [64]>
@@ -35,8 +36,20 @@ func.func @small_query_tile(%q: memref<1x2x256x64xf16>, %o: memref<1x2x256x64xf1
 // FALLBACK: attn.kernel_family = "mma_sync"
 // FALLBACK: func.func @narrow_rows
 func.func @narrow_rows(%q: memref<1x2x256x32xf16>, %o: memref<1x2x256x32xf16>) {
-  // expected-error @+1 {{the wgmma kernel needs Q and K rows of whole 128-byte slabs (D in {64, 128, 192, 256}, int8 D in {128, 256}; kernel = mma_sync serves the others), got D = 32}}
+  // expected-error @+1 {{the wgmma kernel needs Q and K rows of whole 128-byte slabs (D in {64, 128, 192, 256}, 8-bit D in {128, 256}; kernel = mma_sync serves the others), got D = 32}}
   attn.attention ins(%q, %q, %q : memref<1x2x256x32xf16>, memref<1x2x256x32xf16>, memref<1x2x256x32xf16>)
     outs(%o : memref<1x2x256x32xf16>) tiling = #attn.tiling<query = [128], key = [128]>
+  return
+}
+
+// -----
+
+// E4M3 Q.K has no mma.sync kernel: the defaulted wgmma kernel's refusal is
+// the diagnostic, not a fall-back.
+// NOFALLBACK: error: 'attn.attention' op attn-lower-to-gpu: the wgmma kernel with FP8 P.V needs key tiles of a multiple of 128 tokens (V^T rows of whole 128-byte slabs), got 64
+func.func @fp8_short_key_tile(%q: memref<1x2x256x128xbf16>, %o: memref<1x2x256x128xbf16>) {
+  // expected-error @+1 {{the wgmma kernel with FP8 P.V needs key tiles of a multiple of 128 tokens (V^T rows of whole 128-byte slabs), got 64}}
+  attn.attention ins(%q, %q, %q : memref<1x2x256x128xbf16>, memref<1x2x256x128xbf16>, memref<1x2x256x128xbf16>)
+    outs(%o : memref<1x2x256x128xbf16>) precision = #attn.precision<fp8> tiling = #attn.tiling<query = [128], key = [64]>
   return
 }

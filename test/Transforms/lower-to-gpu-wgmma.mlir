@@ -142,8 +142,7 @@ func.func @grid3d_per_thread_copies(%q: memref<1x2x512x64xbf16>, %o: memref<1x2x
 
 // -----
 
-// Quantized (requested explicitly; sm_90a's default for quantized
-// precisions stays mma.sync until this path has run on a GPU): sage2-8b as
+// Quantized (sm_90a's default, as requested): sage2-8b as
 // int8 Q.K on m64n128k32 s8 (s32 accumulators, no scale or transpose
 // immediates) and FP8 P.V on m64n128k32 e4m3 with P in registers and V^T
 // K-major (the pre-kernel's key relabel), per-tile accumulators added into
@@ -156,11 +155,35 @@ func.func @grid3d_per_thread_copies(%q: memref<1x2x512x64xbf16>, %o: memref<1x2x
 // CHECK: "wgmma.wait_group.sync.aligned 0;", "=r,
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ff.to.e4m3x2.rn"
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1; }"
-// DEFAULT: attn.kernel_family = "mma_sync"
+// DEFAULT: attn.kernel_family = "wgmma"
 // DEFAULT: func.func @sage2_8b
 func.func @sage2_8b(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,
                     %v: memref<?x2x?x128xbf16>, %o: memref<?x4x?x128xbf16>) {
   attn.attention ins(%q, %k, %v : memref<?x4x?x128xbf16>, memref<?x2x?x128xbf16>, memref<?x2x?x128xbf16>)
     outs(%o : memref<?x4x?x128xbf16>) mask = #attn.causal precision = #attn.precision<sage2_8b>
+  return
+}
+
+// -----
+
+// The fp8 preset: Q and K quantized to E4M3 per 64-token block by the
+// pre-kernels (scale max / 448, cvt.rn.satfinite), S = Q K^T on
+// m64n128k32 e4m3 with f32 accumulators (no integer conversion), P.V as
+// for sage2-8b.
+// CHECK-LABEL: func.func @fp8
+// CHECK: gpu.func @attn_quantize_quantize_k(
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ff.to.e4m3x2.rn"
+// CHECK: gpu.func @attn_fwd(
+// CHECK-NOT: llvm.sitofp
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {{.*}}, $64, $65, p, 1, 1; }"
+// CHECK-NOT: llvm.sitofp
+// CHECK: "wgmma.wait_group.sync.aligned 0;", "=f,
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1; }"
+// DEFAULT: attn.kernel_family = "wgmma"
+// DEFAULT: func.func @fp8
+func.func @fp8(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,
+               %v: memref<?x2x?x128xbf16>, %o: memref<?x4x?x128xbf16>) {
+  attn.attention ins(%q, %k, %v : memref<?x4x?x128xbf16>, memref<?x2x?x128xbf16>, memref<?x2x?x128xbf16>)
+    outs(%o : memref<?x4x?x128xbf16>) mask = #attn.causal precision = #attn.precision<fp8>
   return
 }

@@ -2,8 +2,9 @@
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_90a kernel=wgmma" | FileCheck %s --check-prefix=SM90
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_80 query-tile=32 key-tile=48" | FileCheck %s --check-prefix=OVERRIDE
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_80 | FileCheck %s --check-prefix=SM80
-// sm_90a's default kernel is the wgmma one for 16-bit precisions; ops with
-// a precision attribute keep the mma.sync kernel and its tiles.
+// sm_90a's default kernel is the wgmma one; ops whose operands it cannot
+// multiply (4-bit Q.K, f16 accumulation, rows of part of a 128-byte slab)
+// get the mma.sync kernel and its tiles.
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a | FileCheck %s --check-prefix=SM90D
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_90a kernel=mma_sync" | FileCheck %s --check-prefix=SM80
 // 128-key integer tiles only where their stages fit the chip's shared
@@ -94,7 +95,7 @@ func.func @integer_qk(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x128xf16>
 // SM80-LABEL: func.func @float_qk
 // SM80: tiling = #attn.tiling<query = [128], key = [64]>
 // SM90D-LABEL: func.func @float_qk
-// SM90D: tiling = #attn.tiling<query = [128], key = [64]>
+// SM90D: tiling = #attn.tiling<query = [128], key = [128]>
 func.func @float_qk(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x128xf16>) -> tensor<1x1x1000x128xf16> {
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x1000x128xf16>, tensor<1x1x1000x128xf16>, tensor<1x1x1000x128xf16>)
          outs(%o : tensor<1x1x1000x128xf16>) precision = #attn.precision<pv = f16>

@@ -98,6 +98,24 @@ bool isMmaFamilyImplemented(MmaFamily family);
 /// section 3); a chip's default family skips engines that do not.
 bool isMmaFamilyQuantized(MmaFamily family);
 
+/// What an attention kernel multiplies, as its MMA instructions see the
+/// operands (after the quantization pre-kernels of SEMANTICS.md section 3).
+struct MmaOperands {
+  /// Bits of Q and K as multiplied: 16 (f16, bf16), 8 (int8, E4M3) or 4.
+  int64_t qkBits = 16;
+  /// P.V in E4M3 (V transposed by its pre-kernel).
+  bool fp8Value = false;
+  /// P.V accumulates in f16 (pv_accum = f16).
+  bool f16Accumulation = false;
+  int64_t headDim = 0, valueDim = 0;
+};
+
+/// Why the kernels of `family` cannot multiply `operands` (a sentence that
+/// follows "the <family> kernel "), or an empty string when they can. Tile
+/// rules are the engine's; this is what the plan and the default-family
+/// choice know before tiles exist.
+std::string getMmaOperandRefusal(MmaFamily family, const MmaOperands &operands);
+
 /// The tile sizes a kernel of `family` starts from for head dim `headDim`
 /// (dynamic: the small-head sizes): register-bound for warp-level MMAs.
 TileSizes getDefaultTiles(MmaFamily family, int64_t headDim);
@@ -106,9 +124,8 @@ TileSizes getDefaultTiles(MmaFamily family, int64_t headDim);
 /// `tiles` with Q/K rows of `qkRowBytes` and V rows of `valueRowBytes`:
 /// 2 for mma_sync; 3 for wgmma where Q and three stages fit in
 /// `maxSharedBytes` (its V rows stay in use a tile longer than K's), else 2.
-int64_t getDefaultStages(MmaFamily family, TileSizes tiles,
-                         int64_t qkRowBytes, int64_t valueRowBytes,
-                         int64_t maxSharedBytes);
+int64_t getDefaultStages(MmaFamily family, TileSizes tiles, int64_t qkRowBytes,
+                         int64_t valueRowBytes, int64_t maxSharedBytes);
 
 /// The table as JSON (`attn-opt --attn-gpu-targets`; keys listed in
 /// docs/design/GpuBackend.md, "The target table").

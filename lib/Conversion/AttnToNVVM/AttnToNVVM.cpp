@@ -39,10 +39,9 @@ using namespace mlir::attn;
 using namespace mlir::attn::detail;
 
 void mlir::attn::loadAttnToNVVMDialects(MLIRContext *context) {
-  context->loadDialect<arith::ArithDialect, gpu::GPUDialect,
-                       LLVM::LLVMDialect, memref::MemRefDialect,
-                       NVVM::NVVMDialect, scf::SCFDialect,
-                       vector::VectorDialect>();
+  context->loadDialect<arith::ArithDialect, gpu::GPUDialect, LLVM::LLVMDialect,
+                       memref::MemRefDialect, NVVM::NVVMDialect,
+                       scf::SCFDialect, vector::VectorDialect>();
 }
 
 FailureOr<MmaFamily>
@@ -64,19 +63,28 @@ mlir::attn::selectMmaFamily(AttentionOp op, const GpuKernelOptions &options) {
     return family;
   // A defaulted family whose engine refuses the op's tiles or head dims
   // falls back to the warp-level kernel every chip runs (the manifest and
-  // the Python API name the family that was compiled).
-  if (family != MmaFamily::MmaSync) {
+  // the Python API name the family that was compiled), unless the op needs
+  // what only that family multiplies (E4M3 Q.K): then its refusal is the
+  // diagnostic.
+  if (family == MmaFamily::MmaSync)
+    return family;
+  KernelShape shape =
+      getKernelShape(op, family, options.stages, options.warpRows, target);
+  bool onlyThisFamily = false;
+  {
     ScopedDiagnosticHandler silence(op->getContext(),
                                     [](Diagnostic &) { return success(); });
     FailureOr<KernelPrecision> precision = checkSupported(op, target);
-    KernelShape shape =
-        getKernelShape(op, family, options.stages, options.warpRows,
-                       target);
-    if (failed(precision) ||
-        failed(verifyKernelShape(family, op, shape, *precision)))
+    if (failed(precision))
       return MmaFamily::MmaSync;
+    if (succeeded(verifyKernelShape(family, op, shape, *precision)))
+      return family;
+    onlyThisFamily = precision->qkFloat8;
   }
-  return family;
+  if (!onlyThisFamily)
+    return MmaFamily::MmaSync;
+  (void)verifyKernelShape(family, op, shape, *checkSupported(op, target));
+  return failure();
 }
 
 LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
@@ -90,13 +98,11 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
   FailureOr<MmaFamily> family = selectMmaFamily(op, options);
   if (failed(family))
     return failure();
-  FailureOr<KernelPrecision> precision =
-      checkSupported(op, *options.target);
+  FailureOr<KernelPrecision> precision = checkSupported(op, *options.target);
   if (failed(precision))
     return failure();
-  KernelShape shape =
-      getKernelShape(op, *family, options.stages, options.warpRows,
-                     *options.target);
+  KernelShape shape = getKernelShape(op, *family, options.stages,
+                                     options.warpRows, *options.target);
   shape.lastQueryTileFirst = options.lastQueryTileFirst;
   if (failed(verifyKernelShape(*family, op, shape, *precision)))
     return failure();
@@ -130,8 +136,7 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
   for (const KernelHeads &heads : sets) {
     FailureOr<KernelLaunch> launch =
         emitAttentionKernel(op, kernels, uniqueName("attn_fwd"),
-                            *options.target, *family, heads, shape,
-                            *precision);
+                            *options.target, *family, heads, shape, *precision);
     if (failed(launch))
       return failure();
     launches.push_back(*launch);
@@ -193,8 +198,7 @@ struct AttnLowerToGpuPass
       return;
 
     IRRewriter rewriter(module.getContext());
-    auto kernels =
-        module.lookupSymbol<gpu::GPUModuleOp>(getKernelModuleName());
+    auto kernels = module.lookupSymbol<gpu::GPUModuleOp>(getKernelModuleName());
     if (!kernels) {
       rewriter.setInsertionPointToEnd(module.getBody());
       kernels = gpu::GPUModuleOp::create(rewriter, module.getLoc(),
@@ -211,8 +215,7 @@ struct AttnLowerToGpuPass
     }
     std::string recordedFamily = manifest.kernelFamily;
     for (AttentionOp op : ops)
-      if (failed(lowerAttentionToGpu(rewriter, op, kernels, options,
-                                     manifest)))
+      if (failed(lowerAttentionToGpu(rewriter, op, kernels, options, manifest)))
         return signalPassFailure();
     if (!recordedFamily.empty() && recordedFamily != manifest.kernelFamily) {
       module.emitError() << "attn-lower-to-gpu: the module already holds "

@@ -10,9 +10,10 @@ using namespace mlir::attn::detail;
 
 /// How the GPU kernels realize `precision` on inputs of `inputType`, or a
 /// diagnostic for what they do not implement.
-static FailureOr<KernelPrecision>
-getKernelPrecision(AttentionOp op, PrecisionAttr precision, Type inputType,
-                   const GpuTarget &target) {
+static FailureOr<KernelPrecision> getKernelPrecision(AttentionOp op,
+                                                     PrecisionAttr precision,
+                                                     Type inputType,
+                                                     const GpuTarget &target) {
   KernelPrecision result;
   result.pvType = inputType;
   if (!precision)
@@ -24,16 +25,19 @@ getKernelPrecision(AttentionOp op, PrecisionAttr precision, Type inputType,
     return text;
   };
   auto unsupported = [&](const Twine &what) {
-    return op.emitOpError() << "attn-lower-to-gpu: precision " << precision
-                            << ": " << what
-                            << " is not supported by the GPU kernels yet; "
-                               "the CPU pipeline emulates it";
+    return op.emitOpError()
+           << "attn-lower-to-gpu: precision " << precision << ": " << what
+           << " is not supported by the GPU kernels yet; "
+              "the CPU pipeline emulates it";
   };
   Type qk = precision.getQk();
   if (qk && qk.isSignlessInteger(8)) {
     result.qkBits = 8;
   } else if (qk && qk.isSignlessInteger(4)) {
     result.qkBits = 4;
+  } else if (isa_and_nonnull<Float8E4M3FNType>(qk)) {
+    result.qkBits = 8;
+    result.qkFloat8 = true;
   } else if (qk && qk != inputType) {
     return unsupported("qk = " + typeName(qk));
   }
@@ -101,8 +105,9 @@ mlir::attn::detail::checkSupported(AttentionOp op, const GpuTarget &target) {
   if (!outType.isF16() && !outType.isBF16() && !outType.isF32())
     return op.emitOpError() << "attn-lower-to-gpu: output element type "
                             << outType << " is not f16, bf16 or f32";
-  for (auto [what, d] : {std::pair<StringRef, int64_t>{"head dim D", op.getHeadDim()},
-                         {"value head dim Dv", op.getValueHeadDim()}}) {
+  for (auto [what, d] :
+       {std::pair<StringRef, int64_t>{"head dim D", op.getHeadDim()},
+        {"value head dim Dv", op.getValueHeadDim()}}) {
     if (ShapedType::isDynamic(d) || !isSupportedHeadDim(d))
       return op.emitOpError()
              << "attn-lower-to-gpu: " << what << " = "
@@ -118,8 +123,7 @@ mlir::attn::detail::checkSupported(AttentionOp op, const GpuTarget &target) {
               "to heads at compile time)";
   if (HeadsAttr heads = op.getHeadsAttr())
     for (HeadGroupAttr group : heads.getGroups())
-      if (group.getPrecision() &&
-          group.getPrecision() != op.getPrecisionAttr())
+      if (group.getPrecision() && group.getPrecision() != op.getPrecisionAttr())
         return op.emitOpError()
                << "attn-lower-to-gpu: head group precision "
                << group.getPrecision()
@@ -133,10 +137,8 @@ mlir::attn::detail::checkSupported(AttentionOp op, const GpuTarget &target) {
   return getKernelPrecision(op, op.getPrecisionAttr(), inputType, target);
 }
 
-KernelShape mlir::attn::detail::getKernelShape(AttentionOp op,
-                                               MmaFamily family,
-                                               int64_t stages,
-                                               int64_t warpRows,
+KernelShape mlir::attn::detail::getKernelShape(AttentionOp op, MmaFamily family,
+                                               int64_t stages, int64_t warpRows,
                                                const GpuTarget &target) {
   KernelShape shape;
   shape.warpRows = warpRows;

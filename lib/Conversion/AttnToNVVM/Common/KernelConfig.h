@@ -46,8 +46,10 @@ struct KernelShape {
 /// V where P.V needs another type) into scratch buffers the attention
 /// kernel reads.
 struct KernelPrecision {
-  /// Bits of the integer Q and K (8 or 4); 0: Q.K in the inputs' type.
+  /// Bits of the quantized Q and K (8 or 4); 0: Q.K in the inputs' type.
   int64_t qkBits = 0;
+  /// The 8-bit Q and K are E4M3 (scale = max / 448) instead of int8.
+  bool qkFloat8 = false;
   /// Scale groups of Q and K (with qkBits).
   GranularityKind granularity = GranularityKind::Token;
   int64_t granularitySize = 0;

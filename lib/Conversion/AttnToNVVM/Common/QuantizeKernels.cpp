@@ -14,7 +14,8 @@
 //   convert V     V -> the 16-bit type of P.V
 //   V max         per 256-key chunk channel maxima of |V| (FP8 P.V)
 //   quantize V    V -> E4M3 V^T per key tile, k-slots permuted to the
-//                 order P's registers hold the keys in (docs/design/FragmentLayouts.md)
+//                 order P's registers hold the keys in
+//                 (docs/design/FragmentLayouts.md)
 //
 // The layouts differ from the CPU emulation's f32 buffers (packed bytes,
 // dense rows), which is why the GPU splits here, where they are known. The
@@ -106,10 +107,13 @@ private:
         b, loc,
         arith::AddIOp::create(b, loc, exponent, i64(1023 - kFractionBits)),
         i64(52));
-    Value quantum = arith::BitcastOp::create(b, loc, b.getF64Type(), quantumBits);
-    Value steps = nb::roundToInt(b, loc, arith::DivFOp::create(b, loc, x, quantum));
+    Value quantum =
+        arith::BitcastOp::create(b, loc, b.getF64Type(), quantumBits);
+    Value steps =
+        nb::roundToInt(b, loc, arith::DivFOp::create(b, loc, x, quantum));
     return arith::MulFOp::create(
-        b, loc, arith::SIToFPOp::create(b, loc, b.getF64Type(), steps), quantum);
+        b, loc, arith::SIToFPOp::create(b, loc, b.getF64Type(), steps),
+        quantum);
   }
   Value minIndex(Value x, Value y) {
     return arith::MinSIOp::create(b, loc, x, y);
@@ -306,7 +310,8 @@ void QuantizeKernelBuilder::emitChannelsToShared(StringRef partials,
         result = arith::DivFOp::create(b, loc, total, count);
       }
       LLVM::StoreOp::create(
-          b, loc, result, sharedElement(kChannelsSymbol, b.getF64Type(), channel));
+          b, loc, result,
+          sharedElement(kChannelsSymbol, b.getF64Type(), channel));
     });
   }
   gpu::BarrierOp::create(b, loc);
@@ -380,7 +385,8 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
 
   int64_t pairs = headDim / 2;
   int64_t pairsPerLane = llvm::divideCeil(pairs, 32);
-  double qmax = precision.qkBits == 8 ? 127 : 7;
+  // E4M3 saturates at 448 (SEMANTICS.md section 3).
+  double qmax = precision.qkFloat8 ? 448 : precision.qkBits == 8 ? 127 : 7;
   int64_t rowBytes = precision.rowBytes(headDim);
   // Channels (2p, 2p + 1) of token t after smoothing; lanes past the
   // channels read pair 0 and count as zero.
@@ -409,11 +415,11 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
         dot = nb::fma(b, loc, value, sharedChannel(c), dot);
       if (subtractBlockMean) {
         // Q' = Q - mean of its block.
-        Value blockRow = scratchRow(
-            batch, numHeads, head,
-            arith::CeilDivSIOp::create(b, loc, length,
-                                       idx(precision.smoothQBlock)),
-            div(token, precision.smoothQBlock));
+        Value blockRow =
+            scratchRow(batch, numHeads, head,
+                       arith::CeilDivSIOp::create(b, loc, length,
+                                                  idx(precision.smoothQBlock)),
+                       div(token, precision.smoothQBlock));
         Value element = i64Add(i64Mul(blockRow, i64(headDim)), toI64(c));
         value = arith::SubFOp::create(
             b, loc, value,
@@ -502,7 +508,8 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
     spanMax = groupMax(spanFirst, spanLength, 1);
 
   // Pass 2: scale = max / qmax (1 for an all-zero group), values =
-  // round-half-to-even(x' / scale) clamped to [-qmax, qmax].
+  // round-half-to-even(x' / scale) clamped to [-qmax, qmax], or for E4M3
+  // x' / scale rounded to nearest even, saturating.
   Type i32 = b.getI32Type();
   auto i32c = [&](int64_t v) {
     return arith::ConstantIntOp::create(b, loc, i32, v);
@@ -546,7 +553,14 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
         Value pairIndex = add(lane, idx(32 * i));
         std::array<Value, 3> x = smooth(raw[u][i], token, i, /*withDot=*/false);
         std::array<Value, 2> q;
-        for (int64_t e = 0; e < 2; ++e) {
+        Value float8Pair;
+        if (precision.qkFloat8) {
+          auto scaled = [&](int64_t e) {
+            return truncToF32(arith::DivFOp::create(b, loc, x[e], scale64));
+          };
+          float8Pair = nb::packE4M3Pair(b, loc, scaled(0), scaled(1));
+        }
+        for (int64_t e = 0; e < 2 && !precision.qkFloat8; ++e) {
           Value v = nb::roundToInt(
               b, loc, arith::DivFOp::create(b, loc, x[e], scale64));
           v = arith::MaxSIOp::create(
@@ -556,7 +570,13 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
         }
         auto store = [&] {
           Value rowStart = i64Mul(row, i64(rowBytes));
-          if (precision.qkBits == 8) {
+          if (precision.qkFloat8) {
+            // Two bytes, channel 2p low.
+            LLVM::StoreOp::create(
+                b, loc, float8Pair,
+                globalAt(param(prefix + "_quant"),
+                         i64Add(rowStart, toI64(mul(pairIndex, idx(2)))), 1));
+          } else if (precision.qkBits == 8) {
             // Two bytes, channel 2p low.
             Value low = arith::AndIOp::create(b, loc, q[0], i32c(0xff));
             Value high = arith::ShLIOp::create(
@@ -822,9 +842,10 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
   // One block per key tile of the attention kernel: V / scale[c] in E4M3,
   // transposed to [Dv][slots of the tile] so that the P.V B operand is a
   // plain ldmatrix of rows of keys, with the 16 k-slots of each group in
-  // the order P's accumulator registers hold the keys (docs/design/FragmentLayouts.md).
-  // The tile is staged in shared memory: read by rows of V, written by
-  // rows of V^T, both coalesced. Slots past the sequence hold 0.
+  // the order P's accumulator registers hold the keys
+  // (docs/design/FragmentLayouts.md). The tile is staged in shared memory: read
+  // by rows of V, written by rows of V^T, both coalesced. Slots past the
+  // sequence hold 0.
   int64_t valueDim = op.getValueHeadDim();
   int64_t pairs = valueDim / 2;
   int64_t numKvHeads = op.getNumKeyValueHeads();
@@ -911,7 +932,8 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
     Value element =
         i64Add(i64Mul(row, toI64(slots)),
                toI64(add(mul(keyTile, idx(tileTokens)), mul(chunk, idx(16)))));
-    LLVM::StoreOp::create(b, loc, data, globalAt(param("v_e4m3_t"), element, 1));
+    LLVM::StoreOp::create(b, loc, data,
+                          globalAt(param("v_e4m3_t"), element, 1));
   });
   finishFunction();
   return launch;
@@ -924,8 +946,7 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
 void mlir::attn::detail::emitQuantizationKernels(
     AttentionOp op, gpu::GPUModuleOp module, StringRef namePrefix,
     MmaFamily family, const KernelShape &shape,
-    const KernelPrecision &precision,
-    SmallVectorImpl<KernelLaunch> &launches,
+    const KernelPrecision &precision, SmallVectorImpl<KernelLaunch> &launches,
     SmallVectorImpl<ScratchBuffer> &scratch) {
   int64_t headDim = op.getHeadDim();
   int64_t numHeads = op.getNumQueryHeads();

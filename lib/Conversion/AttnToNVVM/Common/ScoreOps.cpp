@@ -17,8 +17,7 @@ void ScoreOps::dequantize(Fragment &scores, Value keyScaleOffset) {
   // One multiply per element once the pair's factor is formed.
   Type run = VectorType::get({layout.columnsPerThread}, b.getF32Type());
   for (int64_t chunk = 0; chunk < scores.numChunks; ++chunk) {
-    Value offset =
-        add(keyScaleOffset, mul(keyPosition(chunk, 0), idx(4)));
+    Value offset = add(keyScaleOffset, mul(keyPosition(chunk, 0), idx(4)));
     Value keyScales =
         LLVM::LoadOp::create(b, loc, run, sharedAt(ctx.sharedBase, offset));
     for (int64_t slot = 0; slot < layout.rowSlots; ++slot)
@@ -26,7 +25,10 @@ void ScoreOps::dequantize(Fragment &scores, Value keyScaleOffset) {
         Value factor = mulF(ctx.queryScales[slot],
                             vector::ExtractOp::create(b, loc, keyScales, c));
         Value &s = scores.at(layout, chunk, slot, c);
-        Value dot = arith::SIToFPOp::create(b, loc, b.getF32Type(), s);
+        // Integer MMAs give exact s32 dot products; E4M3 ones f32.
+        Value dot = isa<IntegerType>(s.getType())
+                        ? arith::SIToFPOp::create(b, loc, b.getF32Type(), s)
+                        : s;
         s = mulF(dot, factor);
       }
   }
@@ -39,13 +41,12 @@ void ScoreOps::addScoreCorrections(Fragment &scores, const TileSlot &slot,
     // dS of the row's block, staged per key tile.
     Type run = VectorType::get({layout.columnsPerThread}, b.getF32Type());
     for (int64_t row = 0; row < layout.rowSlots; ++row) {
-      Value rowStart =
-          add(correctionOffset,
-              mul(ctx.rowCorrectionBlock[row], idx(ctx.keys.tokens * 4)));
+      Value rowStart = add(correctionOffset, mul(ctx.rowCorrectionBlock[row],
+                                                 idx(ctx.keys.tokens * 4)));
       for (int64_t chunk = 0; chunk < scores.numChunks; ++chunk) {
         Value offset = add(rowStart, mul(keyPosition(chunk, 0), idx(4)));
-        Value corrections = LLVM::LoadOp::create(
-            b, loc, run, sharedAt(ctx.sharedBase, offset));
+        Value corrections =
+            LLVM::LoadOp::create(b, loc, run, sharedAt(ctx.sharedBase, offset));
         for (int64_t c = 0; c < layout.columnsPerThread; ++c) {
           Value &s = scores.at(layout, chunk, row, c);
           s = addF(s, vector::ExtractOp::create(b, loc, corrections, c));
@@ -57,8 +58,8 @@ void ScoreOps::addScoreCorrections(Fragment &scores, const TileSlot &slot,
   if (!precision.smoothQ)
     return;
   // Grid query tiles: the rows' blocks are scattered; read dS directly.
-  Value numBlocks = arith::CeilDivSIOp::create(b, loc, ctx.seqQ,
-                                               idx(precision.smoothQBlock));
+  Value numBlocks =
+      arith::CeilDivSIOp::create(b, loc, ctx.seqQ, idx(precision.smoothQBlock));
   SmallVector<Value, 2> rowBase;
   for (int64_t row = 0; row < layout.rowSlots; ++row) {
     Value blk = div(select(ctx.rowValid[row], ctx.rowTokens[row], idx(0)),
@@ -67,19 +68,18 @@ void ScoreOps::addScoreCorrections(Fragment &scores, const TileSlot &slot,
                                         ctx.head, numBlocks, blk),
                              toI64(ctx.seqK)));
   }
-  forEachElement(layout, scores.numChunks,
-                 [&](int64_t chunk, int64_t row, int64_t c) {
-                   auto [key, valid] = tokenOf(ctx.keys, slot.keyTile,
-                                               keyPosition(chunk, c), ctx.seqK);
-                   Value correction = loadGlobal(
-                       b.getF32Type(),
-                       globalAt(param("score_correction"),
-                                i64Add(rowBase[row],
-                                       toI64(select(valid, key, idx(0)))),
-                                4));
-                   Value &s = scores.at(layout, chunk, row, c);
-                   s = addF(s, correction);
-                 });
+  forEachElement(
+      layout, scores.numChunks, [&](int64_t chunk, int64_t row, int64_t c) {
+        auto [key, valid] =
+            tokenOf(ctx.keys, slot.keyTile, keyPosition(chunk, c), ctx.seqK);
+        Value correction = loadGlobal(
+            b.getF32Type(),
+            globalAt(param("score_correction"),
+                     i64Add(rowBase[row], toI64(select(valid, key, idx(0)))),
+                     4));
+        Value &s = scores.at(layout, chunk, row, c);
+        s = addF(s, correction);
+      });
 }
 
 Value ScoreOps::loadPairOperand(Value operand, StringRef name, int64_t slot,
@@ -107,9 +107,9 @@ Value ScoreOps::keepPredicate(int64_t slot, Value keyTile, Value position,
   if (Value explicitMask = ctx.op.getExplicitMask()) {
     Value byte = loadPairOperand(explicitMask, "explicit_mask", slot,
                                  select(valid, key, idx(0)));
-    keep = andI(keep, cmp(arith::CmpIPredicate::ne, byte,
-                          arith::ConstantIntOp::create(b, loc, b.getI8Type(),
-                                                       0)));
+    keep =
+        andI(keep, cmp(arith::CmpIPredicate::ne, byte,
+                       arith::ConstantIntOp::create(b, loc, b.getI8Type(), 0)));
   }
   return keep;
 }
@@ -126,8 +126,8 @@ void ScoreOps::maskAndBias(Fragment &scores, const TileSlot &slot) {
         if (Value bias = ctx.op.getBias()) {
           auto [key, valid] =
               tokenOf(ctx.keys, slot.keyTile, position, ctx.seqK);
-          Value bv = toF32(loadPairOperand(bias, "bias", row,
-                                           select(valid, key, idx(0))));
+          Value bv = toF32(
+              loadPairOperand(bias, "bias", row, select(valid, key, idx(0))));
           // s stays in units of q.k: the bias enters divided by the scale.
           s = addF(s, mulF(bv, f32(1.0 / ctx.scale)));
         }

@@ -31,7 +31,8 @@ MmaSyncEngine::MmaSyncEngine(OpBuilder &b, Location loc,
                              const KernelSignature &signature,
                              AttentionKernelContext &context)
     : MmaEngine(b, loc, signature, context),
-      mTiles(ctx.shape.warpRows / kRowsPerWarp), fragmentLayout(layout(mTiles)) {
+      mTiles(ctx.shape.warpRows / kRowsPerWarp),
+      fragmentLayout(layout(mTiles)) {
   // Two m-tiles would double Q's registers: they re-read Q instead.
   queryInRegisters = mTiles == 1 && ctx.qkRowBytes <= kQueryRegisterRowBytes;
 }
@@ -43,14 +44,19 @@ LogicalResult MmaSyncEngine::verify(AttentionOp op, const KernelShape &shape,
     queryTokens *= s;
   for (int64_t s : shape.keyShape)
     keyTokens *= s;
+  if (precision.qkFloat8)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: E4M3 Q.K (qk = f8E4M3FN) runs on the "
+              "wgmma kernel (target=sm_90a) only; the mma.sync kernel "
+              "multiplies Q.K in 16 bits, int8 or int4";
   if (shape.stages < 2 || shape.stages > TileWalk::kMaxLookahead + 1)
     return op.emitOpError() << "attn-lower-to-gpu: stages = " << shape.stages
                             << " is not supported; expected 2, 3 or 4";
   if (shape.warpRows != 16 && shape.warpRows != 32)
-    return op.emitOpError() << "attn-lower-to-gpu: warp-rows = "
-                            << shape.warpRows
-                            << " is not supported by mma.sync kernels; "
-                               "expected 16 or 32";
+    return op.emitOpError()
+           << "attn-lower-to-gpu: warp-rows = " << shape.warpRows
+           << " is not supported by mma.sync kernels; "
+              "expected 16 or 32";
   if (queryTokens % shape.warpRows != 0 || queryTokens > 256)
     return op.emitOpError()
            << "attn-lower-to-gpu: a query tile of " << queryTokens
@@ -83,8 +89,7 @@ FragmentLayout MmaSyncEngine::layout(int64_t mTiles) {
                         /*columnsPerThread=*/2, /*rowPeerLanes=*/{1, 2}};
 }
 
-Value MmaSyncEngine::fp8ValueSlot(OpBuilder &b, Location loc,
-                                  Value position) {
+Value MmaSyncEngine::fp8ValueSlot(OpBuilder &b, Location loc, Value position) {
   // The inverse of the FP8 key relabel pi within each group of 16 keys
   // (docs/design/FragmentLayouts.md):
   // ((k & 6) << 1) | (k & 1) | ((k & 8) >> 2).
@@ -111,8 +116,7 @@ int64_t MmaSyncEngine::minimumRegisters() const {
   // O (f32, or f16 pairs), S of one key tile, and Q's A fragments.
   int64_t output = numValueChunks() * (f16Accumulator() ? 2 : 4) * mTiles;
   int64_t scores = ctx.keys.tokens / 8 * 4 * mTiles;
-  int64_t query = queryInRegisters ? ctx.qkRowBytes / (2 * kChunkBytes) * 4
-                                   : 0;
+  int64_t query = queryInRegisters ? ctx.qkRowBytes / (2 * kChunkBytes) * 4 : 0;
   return output + scores + query;
 }
 
@@ -124,8 +128,9 @@ FragmentPlacement MmaSyncEngine::placeThread() {
   FragmentPlacement placement;
   Value g = div(ctx.lane, 4);
   for (int64_t slot = 0; slot < fragmentLayout.rowSlots; ++slot)
-    placement.rows.push_back(add(mul(ctx.warp, idx(ctx.shape.warpRows)),
-                                 add(g, idx(16 * (slot / 2) + 8 * (slot % 2)))));
+    placement.rows.push_back(
+        add(mul(ctx.warp, idx(ctx.shape.warpRows)),
+            add(g, idx(16 * (slot / 2) + 8 * (slot % 2)))));
   return placement;
 }
 
@@ -155,13 +160,13 @@ Value MmaSyncEngine::swizzledChunkOffset(int64_t rowChunks, Value row,
 std::array<Value, 4> MmaSyncEngine::loadSharedB(Value tileOffset,
                                                 int64_t rowChunks, Value row,
                                                 Value chunk, bool transpose) {
-  Value ptr = sharedAt(ctx.sharedBase,
-                       add(tileOffset, swizzledChunkOffset(rowChunks, row, chunk)));
+  Value ptr =
+      sharedAt(ctx.sharedBase,
+               add(tileOffset, swizzledChunkOffset(rowChunks, row, chunk)));
   return nb::loadMatrixX4(b, loc, ptr, transpose);
 }
 
-std::array<Value, 4> MmaSyncEngine::loadQueryFragment(int64_t mt,
-                                                      int64_t kk) {
+std::array<Value, 4> MmaSyncEngine::loadQueryFragment(int64_t mt, int64_t kk) {
   // Lane l addresses row l % 16 of the m-tile, chunk l / 16 of the k-step.
   int64_t chunks = ctx.qkRowBytes / kChunkBytes;
   Value warpRow = mul(ctx.warp, idx(ctx.shape.warpRows));
@@ -230,8 +235,7 @@ SmallVector<Value> MmaSyncEngine::initOutput() {
         b, loc,
         DenseElementsAttr::get(VectorType::get({2}, b.getF16Type()),
                                b.getF16FloatAttr(0).getValue()));
-    return SmallVector<Value>(numValueChunks() * fragmentLayout.rowSlots,
-                              zero);
+    return SmallVector<Value>(numValueChunks() * fragmentLayout.rowSlots, zero);
   }
   return SmallVector<Value>(
       numValueChunks() * fragmentLayout.elementsPerChunk(), f32(0));
@@ -266,8 +270,7 @@ void MmaSyncEngine::accumulateValues(MutableArrayRef<Value> output,
   // 8 ((l / 8) % 2), chunk l / 16 of the 16 columns).
   bool bf16 = ctx.pvType.isBF16();
   int64_t valueChunks = ctx.valueDim * byteWidth(ctx.pvType) / kChunkBytes;
-  Value valueRow =
-      add(rem(ctx.lane, 8), mul(rem(div(ctx.lane, 8), 2), idx(8)));
+  Value valueRow = add(rem(ctx.lane, 8), mul(rem(div(ctx.lane, 8), 2), idx(8)));
   Value valueChunk = div(ctx.lane, 16);
   for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk) {
     SmallVector<std::array<Value, 4>, 2> a;
@@ -306,18 +309,17 @@ void MmaSyncEngine::accumulateValues(MutableArrayRef<Value> output,
 }
 
 void MmaSyncEngine::accumulateValuesFp8(MutableArrayRef<Value> output,
-                                        const Fragment &p,
-                                        Value valueOffset) {
+                                        const Fragment &p, Value valueOffset) {
   // Per 32 keys, n8 tiles T0..T3; the A registers are, byte 0 first,
   // r0 = [T0.c0, T0.c1, T1.c0, T1.c1], r1 = the same of c2, c3 (row g + 8),
   // r2, r3 the same of T2, T3 (FragmentLayouts.md, FP8 P.V).
   auto scaled = [&](Value x) { return mulF(x, f32(448)); };
   auto pack = [&](ArrayRef<Value> lowTile, ArrayRef<Value> highTile,
                   int64_t e) {
-    Value low = nb::packE4M3Pair(b, loc, scaled(lowTile[e]),
-                                 scaled(lowTile[e + 1]));
-    Value high = nb::packE4M3Pair(b, loc, scaled(highTile[e]),
-                                  scaled(highTile[e + 1]));
+    Value low =
+        nb::packE4M3Pair(b, loc, scaled(lowTile[e]), scaled(lowTile[e + 1]));
+    Value high =
+        nb::packE4M3Pair(b, loc, scaled(highTile[e]), scaled(highTile[e + 1]));
     Type i32Type = b.getI32Type();
     Value wideHigh = arith::ShLIOp::create(
         b, loc, arith::ExtUIOp::create(b, loc, i32Type, high),

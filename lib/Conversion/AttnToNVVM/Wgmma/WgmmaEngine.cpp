@@ -60,13 +60,15 @@ LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
   auto refuse = [&]() {
     return op.emitOpError() << "attn-lower-to-gpu: the wgmma kernel ";
   };
-  // Q.K in 16 bits or s8 (no s4 wgmma); P.V in 16 bits or E4M3, with f32
-  // (or two-level) accumulation (no f16 accumulator layout here).
-  if ((precision.quantizedQK() && precision.qkBits != 8) ||
-      precision.accumulation == Accumulation::F16)
-    return refuse() << "runs Q.K in 16 bits or int8 and P.V with f32 or "
-                       "two-level accumulation; kernel = mma_sync runs this "
-                       "precision";
+  MmaOperands operands;
+  operands.qkBits = precision.quantizedQK() ? precision.qkBits : 16;
+  operands.fp8Value = precision.fp8Value();
+  operands.f16Accumulation = precision.accumulation == Accumulation::F16;
+  operands.headDim = op.getHeadDim();
+  operands.valueDim = op.getValueHeadDim();
+  std::string operandRefusal = getMmaOperandRefusal(MmaFamily::Wgmma, operands);
+  if (!operandRefusal.empty())
+    return refuse() << operandRefusal;
   if (shape.stages < 2 || shape.stages > 4)
     return refuse() << "takes stages = 2, 3 or 4, got " << shape.stages;
   if (shape.warpRows != 16)
@@ -83,30 +85,11 @@ LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
     return refuse() << "needs key tiles of a multiple of 16 tokens of at "
                        "most 256, got "
                     << keyTokens;
-  int64_t headDim = op.getHeadDim(), valueDim = op.getValueHeadDim();
-  int64_t qkRowBytes =
-      precision.quantizedQK() ? precision.rowBytes(headDim) : headDim * 2;
-  if (!isStageableRow(qkRowBytes) || headDim > 256)
-    return refuse() << "needs Q and K rows of whole 128-byte slabs (D in "
-                       "{64, 128, 192, 256}, int8 D in {128, 256}; kernel = "
-                       "mma_sync serves the others), got D = "
-                    << headDim;
-  if (precision.fp8Value()) {
-    // V^T rows are the key tile's bytes.
-    if (!isStageableRow(keyTokens))
-      return refuse() << "with FP8 P.V needs key tiles of a multiple of 128 "
-                         "tokens (V^T rows of whole 128-byte slabs), got "
-                      << keyTokens;
-    if (valueDim % 8 != 0 || valueDim > 256)
-      return refuse() << "with FP8 P.V needs Dv a multiple of 8 of at most "
-                         "256, got Dv = "
-                      << valueDim;
-  } else if (!isStageableRow(valueDim * 2) || valueDim > 256) {
-    return refuse() << "needs Dv in {64, 128, 192, 256} (rows of whole "
-                       "128-byte slabs; kernel = mma_sync serves the "
-                       "others), got Dv = "
-                    << valueDim;
-  }
+  // V^T rows of FP8 P.V are the key tile's bytes.
+  if (precision.fp8Value() && !isStageableRow(keyTokens))
+    return refuse() << "with FP8 P.V needs key tiles of a multiple of 128 "
+                       "tokens (V^T rows of whole 128-byte slabs), got "
+                    << keyTokens;
   return success();
 }
 
@@ -258,15 +241,17 @@ void WgmmaEngine::beginIssueOrder() {
 }
 
 SmallVector<Value> WgmmaEngine::issueScores(Value keyOffset) {
-  // S = Q K^T: one m64nNk16 (16-bit) or m64nNk32 (s8, s32 accumulators)
-  // per 32 bytes of the rows, N = the key tile.
+  // S = Q K^T: one m64nNk16 (16-bit) or m64nNk32 (s8 with s32
+  // accumulators, e4m3 with f32) per 32 bytes of the rows, N = the key
+  // tile.
   int64_t keys = ctx.keys.tokens;
   int64_t span = swizzleBytes(ctx.qkRowBytes);
   Value keyDescriptor =
       tileDescriptor(keyOffset, keys, ctx.qkRowBytes, /*mnMajor=*/false);
-  StringRef type = ctx.precision.quantizedQK() ? "s8"
-                   : ctx.elementType.isBF16()  ? "bf16"
-                                               : "f16";
+  StringRef type = ctx.precision.qkFloat8        ? "e4m3"
+                   : ctx.precision.quantizedQK() ? "s8"
+                   : ctx.elementType.isBF16()    ? "bf16"
+                                                 : "f16";
   nb::wgmmaFence(b, loc);
   SmallVector<Value> scores;
   for (int64_t kk = 0; kk < ctx.qkRowBytes / kStepBytes; ++kk) {
@@ -322,9 +307,9 @@ SmallVector<Value> WgmmaEngine::packProbabilities(const Fragment &p) {
       auto pair = [&](int64_t chunk) {
         return arith::ExtUIOp::create(
             b, loc, i32Type,
-            nb::packE4M3Pair(
-                b, loc, scaled(p.at(fragmentLayout, chunk, slot, 0)),
-                scaled(p.at(fragmentLayout, chunk, slot, 1))));
+            nb::packE4M3Pair(b, loc,
+                             scaled(p.at(fragmentLayout, chunk, slot, 0)),
+                             scaled(p.at(fragmentLayout, chunk, slot, 1))));
       };
       Value high = arith::ShLIOp::create(
           b, loc, pair(highChunk),
@@ -362,11 +347,11 @@ void WgmmaEngine::issueValues(MutableArrayRef<Value> output,
                                       /*mnMajor=*/false);
     for (int64_t kk = 0; kk < ctx.keys.tokens / 32; ++kk) {
       int64_t slab = kk * kStepBytes / span, within = kk * kStepBytes % span;
-      acc = nb::wgmmaAsync(
-          b, loc, ctx.valueDim, "e4m3", packedP.slice(4 * kk, 4),
-          addToDescriptor(b, loc, transposed,
-                          slab * ctx.valueDim * span + within),
-          /*transposeB=*/false, acc);
+      acc =
+          nb::wgmmaAsync(b, loc, ctx.valueDim, "e4m3", packedP.slice(4 * kk, 4),
+                         addToDescriptor(b, loc, transposed,
+                                         slab * ctx.valueDim * span + within),
+                         /*transposeB=*/false, acc);
     }
   } else {
     // 16-bit: V's 16 rows per step read MN-major (N = Dv over its slabs).

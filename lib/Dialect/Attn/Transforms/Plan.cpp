@@ -73,6 +73,20 @@ static constexpr int64_t kGridQueryTokens = 64;
 static constexpr int64_t kIntegerQueryTokens = 64;
 static constexpr int64_t kIntegerKeyTokens = 128;
 
+/// The operands `op`'s kernel multiplies (GpuTarget's MmaOperands).
+static MmaOperands getMmaOperands(AttentionOp op) {
+  MmaOperands operands;
+  operands.headDim = op.getHeadDim();
+  operands.valueDim = op.getValueHeadDim();
+  if (PrecisionAttr precision = op.getPrecisionAttr()) {
+    if (Type qk = precision.getQk(); qk && qk.getIntOrFloatBitWidth() < 16)
+      operands.qkBits = qk.getIntOrFloatBitWidth();
+    operands.fp8Value = isa_and_nonnull<Float8E4M3FNType>(precision.getPv());
+    operands.f16Accumulation = precision.getPvAccum() == Accumulation::F16;
+  }
+  return operands;
+}
+
 namespace {
 struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
   using Base::Base;
@@ -81,9 +95,8 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
     if (target != "cpu") {
       gpuTarget = lookupGpuTarget(target);
       if (!gpuTarget) {
-        getOperation()->emitError()
-            << "attn-plan: unknown target '" << target << "', expected cpu, "
-            << listGpuTargets();
+        getOperation()->emitError() << "attn-plan: unknown target '" << target
+                                    << "', expected cpu, " << listGpuTargets();
         return signalPassFailure();
       }
       if (!kernel.empty()) {
@@ -107,8 +120,7 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
       for (int64_t t : tile) {
         if (t < 1) {
           getOperation()->emitError()
-              << "attn-plan: " << name << " entry " << t
-              << " must be positive";
+              << "attn-plan: " << name << " entry " << t << " must be positive";
           return signalPassFailure();
         }
       }
@@ -122,11 +134,15 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
   LogicalResult plan(AttentionOp op) {
     bool gpu = gpuTarget != nullptr;
     // The lowering's rule (GpuTarget::defaultFamily): a precision attribute
-    // keeps the chip's default among the families that quantize.
-    MmaFamily family =
-        !gpu ? MmaFamily::MmaSync
-             : requestedFamily.value_or(
-                   gpuTarget->defaultFamily(!op.getPrecisionAttr()));
+    // keeps the chip's default among the families that quantize, and a
+    // defaulted family that cannot multiply the op's operands falls back to
+    // mma.sync, whose tiles the plan then picks.
+    MmaFamily family = !gpu ? MmaFamily::MmaSync
+                            : requestedFamily.value_or(gpuTarget->defaultFamily(
+                                  !op.getPrecisionAttr()));
+    if (gpu && !requestedFamily &&
+        !getMmaOperandRefusal(family, getMmaOperands(op)).empty())
+      family = MmaFamily::MmaSync;
     TileSizes sizes =
         gpu ? getDefaultTiles(family, op.getHeadDim()) : kCpuTiles;
     SmallVector<int64_t> grid = op.getTokenGrid();
@@ -150,8 +166,8 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
     // 64 x 128.
     PrecisionAttr precision = op.getPrecisionAttr();
     int64_t keyTokens = sizes.key;
-    if (gpu && family == MmaFamily::MmaSync && precision &&
-        precision.getQk() && precision.getQk().isSignlessInteger()) {
+    if (gpu && family == MmaFamily::MmaSync && precision && precision.getQk() &&
+        precision.getQk().isSignlessInteger()) {
       queryTokens = std::min<int64_t>(queryTokens, kIntegerQueryTokens);
       Type pv = precision.getPv();
       bool sixteenBitProduct = !pv || pv.getIntOrFloatBitWidth() == 16;
@@ -162,9 +178,8 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
     SmallVector<int64_t> query = choose(queryTile, queryTokens);
     SmallVector<int64_t> key = choose(keyTile, keyTokens);
     if (query.size() != key.size())
-      return op.emitError() << "attn-plan: query tile of rank "
-                            << query.size() << " and key tile of rank "
-                            << key.size();
+      return op.emitError() << "attn-plan: query tile of rank " << query.size()
+                            << " and key tile of rank " << key.size();
     if (query.size() > 1 && query.size() != grid.size())
       return op.emitError() << "attn-plan: tiles of rank " << query.size()
                             << " need a mask with a token grid of that rank";
@@ -184,8 +199,7 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
     int64_t headDim = op.getHeadDim(), valueDim = op.getValueHeadDim();
     if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(valueDim))
       return false;
-    int64_t rowBytes =
-        headDim * precision.getQk().getIntOrFloatBitWidth() / 8;
+    int64_t rowBytes = headDim * precision.getQk().getIntOrFloatBitWidth() / 8;
     int64_t correctionRows = precision.getSmoothQ() ? queryTokens / 16 + 1 : 0;
     int64_t perKey = rowBytes + valueDim * 2 + 4 + 4 * correctionRows;
     // The mma.sync kernels' default depth is 2.
