@@ -94,7 +94,7 @@ struct GpuPipelineCommandLineOptions
       *this, "query-tile-order",
       llvm::cl::desc("ascending, or descending: blocks take a head's query "
                      "tiles last first"),
-      llvm::cl::init("ascending")};
+      llvm::cl::init("descending")};
   ListOption<int64_t> queryTile{
       *this, "query-tile",
       llvm::cl::desc("Query tile shape for attn-plan (default: the target's)")};

@@ -9,6 +9,7 @@
 // STAGES2-LABEL: func.func @causal_dynamic
 // STAGES2: threads in (%c384, %c1{{.*}}) dynamic_shared_memory_size %c164864_i32
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a -attn-lower-to-gpu=target=sm_90a | FileCheck %s --check-prefix=DEFAULT
+// RUN: attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a kernel=wgmma" | FileCheck %s --check-prefix=ONEWG
 
 // 128 query rows: two consumer warpgroups plus the producer warpgroup of
 // the TMA pipeline (384 threads). Staged tiles start on the 1024-byte
@@ -99,25 +100,32 @@ func.func @causal_dynamic(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>
 // -----
 
 // D = 64: one 128-byte slab per row (descriptor stride 1024 bytes per 8
-// rows, swizzle mode 1); a 2-D neighborhood gets the plan's 8 x 8 query
-// patch (one warpgroup, plus the producer) and 8 x 16 key patch: each
-// patch is one 5-D box [64 columns, 16 (8) grid columns, 8 grid rows,
-// head, batch].
-// One consumer warpgroup: no register reallocation (256 threads may
-// already use the most registers a thread can have).
+// rows, swizzle mode 1); a 2-D neighborhood gets the plan's 8 x 16 query
+// patch (two warpgroups, plus the producer) and 8 x 16 key patch: each
+// patch is one 5-D box [64 columns, 16 grid columns, 8 grid rows, head,
+// batch].
 // CHECK-LABEL: func.func @small_head_grid
-// CHECK: threads in (%c256, %c1
+// CHECK: threads in (%c384, %c1
 // CHECK: gpu.func @attn_fwd(
-// CHECK-NOT: setmaxnreg
+// CHECK: setmaxnreg.dec.sync.aligned.u32 24
 // CHECK: "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [$0], [$1, {$3, $4, $5, $6, $7}], [$2];"
 // CHECK: arith.constant 4611686293305360384 : i64
 // CHECK: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, $64, $65, p, 1, 1, 0, 0; }"
 // CHECK: wgmma.mma_async.sync.aligned.m64n64k16
 // DEFAULT: attn.kernel_family = "wgmma"
 // DEFAULT: func.func @small_head_grid
+// The op's own 8 x 8 query patch (no attn-plan): one consumer warpgroup,
+// no register reallocation (256 threads may already use the most
+// registers a thread can have).
+// ONEWG-LABEL: func.func @small_head_grid
+// ONEWG: threads in (%c256, %c1
+// ONEWG: gpu.func @attn_fwd(
+// ONEWG-NOT: setmaxnreg
+// ONEWG: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
 func.func @small_head_grid(%q: memref<1x2x1024x64xf16>, %o: memref<1x2x1024x64xf16>) {
   attn.attention ins(%q, %q, %q : memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>)
     outs(%o : memref<1x2x1024x64xf16>) mask = #attn.neighborhood<grid = [32, 32], window = [5, 5]>
+    tiling = #attn.tiling<query = [8, 8], key = [8, 16]>
   return
 }
 
@@ -127,7 +135,7 @@ func.func @small_head_grid(%q: memref<1x2x1024x64xf16>, %o: memref<1x2x1024x64xf
 // pipeline stages them (every thread copies; a proxy fence before wgmma
 // reads), no producer warpgroup.
 // CHECK-LABEL: func.func @grid3d_per_thread_copies
-// CHECK: threads in (%c128, %c1
+// CHECK: threads in (%c256, %c1
 // CHECK: gpu.func @attn_fwd(
 // CHECK-NOT: cp.async.bulk.tensor
 // CHECK: nvvm.cp.async.shared.global

@@ -1,5 +1,6 @@
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_80 -attn-sparsity -attn-lower-to-gpu | FileCheck %s
-// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_80 -attn-sparsity -attn-lower-to-gpu=query-tile-order=descending | FileCheck %s --check-prefix=DESCENDING
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_80 -attn-sparsity -attn-lower-to-gpu | FileCheck %s --check-prefix=DESCENDING
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_80 -attn-sparsity -attn-lower-to-gpu=query-tile-order=ascending | FileCheck %s --check-prefix=ASCENDING
 
 // A causal mask with run-time lengths: one kernel for every length. The key
 // tile range and class come from the mask's closed forms; the op becomes a
@@ -13,9 +14,15 @@
 // CHECK: gpu.func @attn_fwd(%{{.*}}: !llvm.ptr<1>, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64
 // CHECK-SAME: kernel
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
-// Block x is the query tile; with query-tile-order=descending it counts
-// down from the last tile (ceil(Nq / 128) - 1 - x).
+// Block x counts a head's query tiles down from the last (ceil(Nq / 128) -
+// 1 - x: the default query-tile-order=descending starts the heaviest
+// blocks of causal-like masks first); ascending takes block x itself.
 // CHECK: %[[X:.*]] = gpu.block_id x
+// ASCENDING-LABEL: func.func @causal_dynamic
+// ASCENDING: gpu.func @attn_fwd(
+// ASCENDING: %[[BX:.*]] = gpu.block_id x
+// ASCENDING-NOT: arith.subi %{{.*}}, %[[BX]]
+// ASCENDING: nvvm.cp.async.shared.global
 // DESCENDING-LABEL: func.func @causal_dynamic
 // DESCENDING: gpu.func @attn_fwd(
 // DESCENDING: %[[BX:.*]] = gpu.block_id x

@@ -14,13 +14,14 @@
 
 // A 2-D neighborhood gets N-D patches of its grid: on the CPU 16 tokens
 // along the last dimension, powers of two along the first; on GPUs patches
-// as square as possible, 64 query tokens at most.
+// as square as possible, 64 query tokens at most for the mma.sync kernel,
+// the wgmma kernel's 128-token tiles kept.
 // CPU-LABEL: func.func @grid
 // CPU: tiling = #attn.tiling<query = [1, 16], key = [1, 16]>
 // SM90-LABEL: func.func @grid
-// SM90: tiling = #attn.tiling<query = [8, 8], key = [8, 16]>
+// SM90: tiling = #attn.tiling<query = [8, 16], key = [8, 16]>
 // SM90D-LABEL: func.func @grid
-// SM90D: tiling = #attn.tiling<query = [8, 8], key = [8, 16]>
+// SM90D: tiling = #attn.tiling<query = [8, 16], key = [8, 16]>
 // SM80-LABEL: func.func @grid
 // SM80: tiling = #attn.tiling<query = [8, 8], key = [8, 8]>
 // OVERRIDE-LABEL: func.func @grid
@@ -57,7 +58,7 @@ func.func @flat(%q: tensor<1x1x100x256xf16>, %o: tensor<1x1x100x256xf16>) -> ten
 
 // A 3-D grid inside a composite, and a grid of a head group.
 // SM90-LABEL: func.func @grid3d
-// SM90: tiling = #attn.tiling<query = [4, 4, 4], key = [4, 4, 8]>
+// SM90: tiling = #attn.tiling<query = [4, 4, 8], key = [4, 4, 8]>
 func.func @grid3d(%q: tensor<1x2x512x32xf16>, %o: tensor<1x2x512x32xf16>) -> tensor<1x2x512x32xf16> {
   %r = attn.attention ins(%q, %q, %q : tensor<1x2x512x32xf16>, tensor<1x2x512x32xf16>, tensor<1x2x512x32xf16>)
          outs(%o : tensor<1x2x512x32xf16>) mask = #attn.causal

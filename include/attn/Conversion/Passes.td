@@ -172,7 +172,7 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
            "mma_sync kernels: query rows per warp, 16 or 32 (two m16 tiles "
            "share each K and V fragment)">,
     Option<"queryTileOrder", "query-tile-order", "std::string",
-           /*default=*/"\"ascending\"",
+           /*default=*/"\"descending\"",
            "The order in which blocks take a head's query tiles: ascending, "
            "or descending (the last first: under causal, power-law and "
            "prefix masks the longest blocks start first)">

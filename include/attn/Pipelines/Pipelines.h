@@ -50,7 +50,7 @@ struct GpuPipelineOptions {
   /// mma_sync kernels: query rows per warp (16 or 32).
   int64_t warpRows = 16;
   /// ascending or descending (attn-lower-to-gpu's query-tile-order).
-  std::string queryTileOrder = "ascending";
+  std::string queryTileOrder = "descending";
   /// attn-plan overrides (empty: the target's tiles).
   SmallVector<int64_t> queryTile, keyTile;
 };

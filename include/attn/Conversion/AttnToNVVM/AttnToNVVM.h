@@ -35,7 +35,7 @@ struct GpuKernelOptions {
   int64_t warpRows = 16;
   /// Blocks take each head's query tiles last first (the longest first
   /// under causal, power-law and prefix masks); else in order.
-  bool lastQueryTileFirst = false;
+  bool lastQueryTileFirst = true;
 };
 
 /// The family `options` select, or a diagnostic on `op` when the chip

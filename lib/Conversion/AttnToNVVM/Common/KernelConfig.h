@@ -38,7 +38,7 @@ struct KernelShape {
   /// (two m16 tiles share every K and V fragment a warp loads).
   int64_t warpRows = 16;
   /// Each head's query tiles are taken last first (block x counts down).
-  bool lastQueryTileFirst = false;
+  bool lastQueryTileFirst = true;
 };
 
 /// How the kernels compute Q.K and P.V (SEMANTICS.md section 3), as the

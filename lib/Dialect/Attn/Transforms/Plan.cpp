@@ -64,10 +64,14 @@ static SmallVector<int64_t> getBalancedPatch(ArrayRef<int64_t> grid,
   return tile;
 }
 
-/// Query tokens of a GPU tile on a token grid: windows around a 64-token
-/// patch need far fewer key tiles than around a 128-token one (measured on
-/// the H200: 13 x 13 window on 128 x 128, 8 x 8 patches 0.32 ms against
-/// 0.61 ms for 8 x 16), and 4-warp blocks fit two per SM.
+/// Query tokens of an mma.sync tile on a token grid: windows around a
+/// 64-token patch need far fewer key tiles than around a 128-token one
+/// (measured on the H200: 13 x 13 window on 128 x 128, 8 x 8 patches
+/// 0.32 ms against 0.61 ms for 8 x 16), and 4-warp blocks fit two per SM.
+/// The wgmma kernel keeps its 128-token patches: two warpgroups share each
+/// staged key tile (H100, 128 x 128 grid, 8 x 16 against 8 x 8 query
+/// patches: window 31 0.513 against 0.682 ms, blocked 16 0.133 against
+/// 0.182 ms, window 13 0.353 against 0.373 ms).
 static constexpr int64_t kGridQueryTokens = 64;
 /// Query and key tokens of an mma.sync tile with integer Q.K (see plan()).
 static constexpr int64_t kIntegerQueryTokens = 64;
@@ -155,7 +159,7 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
       return gpu ? getBalancedPatch(grid, tokens) : getRowPatch(grid, tokens);
     };
     int64_t queryTokens = sizes.query;
-    if (gpu && !grid.empty())
+    if (gpu && !grid.empty() && family == MmaFamily::MmaSync)
       queryTokens = std::min(queryTokens, kGridQueryTokens);
     // Integer Q.K halves the Q.K work per key tile; 64-row tiles (four
     // warps, more blocks per SM) and, with a 16-bit P.V (f16 or f32
