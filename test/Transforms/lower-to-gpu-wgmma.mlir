@@ -154,15 +154,18 @@ func.func @grid3d_per_thread_copies(%q: memref<1x2x512x64xbf16>, %o: memref<1x2x
 // int8 Q.K on m64n128k32 s8 (s32 accumulators, no scale or transpose
 // immediates) and FP8 P.V on m64n128k32 e4m3 with P in registers and V^T
 // K-major (the pre-kernel's key relabel), per-tile accumulators added into
-// O (two-level); loaded by cp.async (scales are gathered words).
+// O (two-level); loaded by cp.async (scales are gathered words) with three
+// stages, one tile in flight, so that the previous tile's P V is issued
+// behind this tile's scores (the per-tile products in fresh accumulators).
 // CHECK-LABEL: func.func @sage2_8b
 // CHECK: gpu.func @attn_fwd(
 // CHECK-NOT: cp.async.bulk.tensor
 // CHECK: nvvm.cp.async.shared.global
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {{.*}}, $64, $65, p; }"
-// CHECK: "wgmma.wait_group.sync.aligned 0;", "=r,
-// CHECK: llvm.call_intrinsic "llvm.nvvm.ff.to.e4m3x2.rn"
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1; }"
+// CHECK: "wgmma.wait_group.sync.aligned 1;", "=r,
+// CHECK: "wgmma.wait_group.sync.aligned 0;", "=f,
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ff.to.e4m3x2.rn"
 // DEFAULT: attn.kernel_family = "wgmma"
 // DEFAULT: func.func @sage2_8b
 func.func @sage2_8b(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,
@@ -184,9 +187,9 @@ func.func @sage2_8b(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,
 // CHECK: gpu.func @attn_fwd(
 // CHECK-NOT: llvm.sitofp
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {{.*}}, $64, $65, p, 1, 1; }"
-// CHECK-NOT: llvm.sitofp
-// CHECK: "wgmma.wait_group.sync.aligned 0;", "=f,
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1; }"
+// CHECK-NOT: llvm.sitofp
+// CHECK: "wgmma.wait_group.sync.aligned 1;", "=f,
 // DEFAULT: attn.kernel_family = "wgmma"
 // DEFAULT: func.func @fp8
 func.func @fp8(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,

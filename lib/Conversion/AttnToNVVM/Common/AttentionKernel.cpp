@@ -480,8 +480,13 @@ SmallVector<Value> AttentionKernelBuilder::computeTileDeferred(
   // only (the older group). Before the first kept tile P is 0 and V is this
   // tile's (landed, finite where the inputs are): no branch, so no copy of
   // an accumulator in flight (ptxas would serialize the wgmmas).
+  // two_level: the previous tile's P V goes into a fresh accumulator,
+  // added into O once it has landed.
+  bool twoLevel = ctx.precision.accumulation == Accumulation::TwoLevel;
   SmallVector<Value> output(state.output);
-  engine->issueValues(output, state.packedP,
+  SmallVector<Value> products =
+      twoLevel ? engine->initOutput() : SmallVector<Value>(state.output);
+  engine->issueValues(products, state.packedP,
                       stageOffset(valueRegion, select(state.hasPrevious,
                                                       state.previousStage,
                                                       stage)));
@@ -491,15 +496,20 @@ SmallVector<Value> AttentionKernelBuilder::computeTileDeferred(
   SmallVector<Value> kept = applyScoreSteps(scores, stage, slot);
   // K's rows (and what the score steps read with them) are free once S has
   // landed and been read; V's wait for the next tile.
-  pipeline->releaseStage(stage, StagedOperand::Rows::Key);
+  if (pipeline->releasesStagesExplicitly())
+    pipeline->releaseStage(stage, StagedOperand::Rows::Key);
   // O is rescaled once the previous P V has landed in it.
   SmallVector<Value> alphas(layout.rowSlots);
   SmallVector<Value> rows = softmax->update(
       scores, state.rows, kept,
       [&](int64_t row, Value alpha) { alphas[row] = alpha; });
 
-  engine->waitValues(output, state.packedP);
-  {
+  engine->waitValues(products, state.packedP);
+  if (twoLevel)
+    engine->addOutput(output, products);
+  else
+    output = std::move(products);
+  if (pipeline->releasesStagesExplicitly()) {
     auto ifPrevious = scf::IfOp::create(b, loc, state.hasPrevious, false);
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(ifPrevious.thenBlock());
@@ -531,9 +541,17 @@ void AttentionKernelBuilder::finish(ValueRange values) {
       OpBuilder::InsertionGuard insertion(b);
       b.setInsertionPointToStart(ifLast.thenBlock());
       SmallVector<Value> output(state.output);
-      engine->issueValues(output, state.packedP,
-                          stageOffset(valueRegion, state.previousStage));
-      engine->waitValues(output, state.packedP);
+      if (ctx.precision.accumulation == Accumulation::TwoLevel) {
+        SmallVector<Value> products = engine->initOutput();
+        engine->issueValues(products, state.packedP,
+                            stageOffset(valueRegion, state.previousStage));
+        engine->waitValues(products, state.packedP);
+        engine->addOutput(output, products);
+      } else {
+        engine->issueValues(output, state.packedP,
+                            stageOffset(valueRegion, state.previousStage));
+        engine->waitValues(output, state.packedP);
+      }
       scf::YieldOp::create(b, loc, output);
       b.setInsertionPointToStart(ifLast.elseBlock());
       scf::YieldOp::create(b, loc, state.output);
@@ -583,8 +601,8 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
                             << stringifyMmaFamily(family);
   plan = SharedMemoryPlan(engine->stagedTileAlignment());
   deferValues = engine->issuesAsynchronously() &&
-                pipeline->releasesStagesExplicitly() &&
-                ctx.precision.accumulation == Accumulation::F32;
+                pipeline->allowsDeferredValueReads() &&
+                ctx.precision.accumulation != Accumulation::F16;
   softmax = std::make_unique<OnlineSoftmax>(b, loc, signature, ctx,
                                             engine->accumulatorLayout());
   if (failed(planSharedMemory()))
@@ -628,7 +646,7 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
                             : computeTile(stage, slot, state);
        },
        [&](ValueRange finalState) { finish(finalState); },
-       /*computeReleasesStages=*/deferValues});
+       /*deferredValueReads=*/deferValues});
   finishFunction();
   return launch;
 }

@@ -136,9 +136,12 @@ void CpAsyncPipeline::emitMainLoop(TileWalk &walk,
   // loads tiles 0 .. S-2, one commit group each (Q joins tile 0's);
   // iteration i waits until at most S - 2 groups are pending (tile i has
   // landed), syncs (every warp is done with tile i - 1, whose stage is
-  // refilled next), loads tile i + S - 1 and computes tile i.
+  // refilled next), loads tile i + S - 1 and computes tile i. When the
+  // computation of tile i still reads tile i - 1's V (deferred P V), S - 2
+  // tiles are in flight and the stage refilled is tile i - 2's.
   int64_t stages = numStages();
-  int64_t inFlight = stages - 1;
+  int64_t inFlight = callbacks.deferredValueReads ? stages - 2 : stages - 1;
+  assert(inFlight >= 1 && "deferred value reads need three stages");
   callbacks.loadQuery();
   // Range mode visits every tile of the closed-form range; tiles the
   // mask's run-time classification finds empty are neither loaded nor

@@ -23,6 +23,12 @@ public:
   using TilePipeline::TilePipeline;
 
   int64_t numStages() const override { return ctx.shape.stages; }
+  /// With three stages or more, one fewer tile in flight: a stage is
+  /// refilled a tile after its computation, when the next tile's has read
+  /// its V (an engine that issues asynchronously only).
+  bool allowsDeferredValueReads() const override {
+    return numStages() >= 3 && engine.issuesAsynchronously();
+  }
   void copyRows(const TileGeometry &rows, Value tile, Value length,
                 Value tensor, Value tensorBase, Value rowStride,
                 int64_t elementBytes, int64_t rowBytes,

@@ -103,9 +103,14 @@ public:
   /// Attributes the pipeline needs on the kernel function.
   virtual void annotateFunction(gpu::GPUFuncOp function) {}
   /// Whether a stage is refilled only after the computing threads release
-  /// it (releaseStage), rather than after a block barrier: then the kernel
-  /// may keep reading a tile's V into the next tile's computation.
+  /// it (releaseStage), rather than after a block barrier.
   virtual bool releasesStagesExplicitly() const { return false; }
+  /// Whether the kernel may keep reading a tile's V rows into the next
+  /// tile's computation (TileCallbacks::deferredValueReads): stages
+  /// released explicitly, or refilled a tile later.
+  virtual bool allowsDeferredValueReads() const {
+    return releasesStagesExplicitly();
+  }
   /// The computing threads are done with the key rows (K and what comes
   /// with it) or the value rows of `stage` (every thread calls it).
   virtual void releaseStage(Value stage, StagedOperand::Rows rows) {
@@ -157,9 +162,11 @@ public:
     /// After the last tile, on the threads that computed: the final loop
     /// state (the epilogue).
     function_ref<void(ValueRange state)> finish;
-    /// computeTile releases stages itself (releaseStage), possibly one tile
-    /// later; else the pipeline releases each stage after its computeTile.
-    bool computeReleasesStages = false;
+    /// computeTile reads a tile's V rows during the next tile's
+    /// computation, and releases stages itself where the pipeline releases
+    /// them explicitly (releaseStage); else each stage is free after its
+    /// computeTile.
+    bool deferredValueReads = false;
   };
   /// Emits the loads, the loop over `walk`'s tiles and the finish.
   virtual void emitMainLoop(TileWalk &walk,

@@ -346,7 +346,7 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
       Value stage = stageOf(loaded);
       nb::mbarrierWait(b, loc, fullBarrier(stage), parityOf(loaded));
       SmallVector<Value> next = callbacks.computeTile(stage, slot, state);
-      if (!callbacks.computeReleasesStages) {
+      if (!callbacks.deferredValueReads) {
         releaseStage(stage, StagedOperand::Rows::Key);
         releaseStage(stage, StagedOperand::Rows::Value);
       }
