@@ -32,7 +32,10 @@ printed below the table.
 
   # GPU machine (torch + triton, no attn-opt)
   cmake -S runtime -B build-rt && cmake --build build-rt
-  python3 bench/bench_masks.py [--only nbhd2d] [--peers ours,flash,cudnn,flex,flex-tiled]
+  python3 bench/bench_masks.py [--only nbhd2d] [--peers ours,flash,cudnn,flex,flex-tiled,gemm]
+
+`gemm` (a default peer) times a bf16 torch.matmul of GEMM_SIZE^3 once per
+run; the dense rows are reported as a fraction of that rate too.
 
 Both modes compile for / look up --target (default sm_90a: the H100/H200
 GPU machine; bench/common.py).
@@ -84,6 +87,7 @@ REF_ROWS = 256
 QUERY_TILE_TOKENS = 64   # attn-plan for the mma.sync kernel: grid masks take 64-token query patches
 KEY_TILE_TOKENS = 64
 PEERS = ("flash", "cudnn", "flex", "flex-tiled")
+GEMM_SIZE = 8192   # the bf16 GEMM whose rate the dense rows are compared with
 QUANT_PRESETS = ("sage1", "sage2-8b", "sage2-4b", "fp8")
 QUANT_BASES = ("dense-16384", "causal-16384", "nbhd2d-128x128-w31")
 QUANT_REF_ROWS = 1024
@@ -176,6 +180,21 @@ def spec_of(case: Case) -> am.AttentionSpec:
 def _bench(fn, warmup: int, rep: int) -> float:
     import triton.testing
     return float(triton.testing.do_bench(fn, warmup=warmup, rep=rep, return_mode="median"))
+
+
+def _gemm_tflops(warmup: int, rep: int) -> float:
+    """The bf16 tensor-core rate of this GPU in this run: a square
+    GEMM_SIZE matmul (2 n^3 flops), checked against an f32 product on a
+    slice first."""
+    import torch
+    a = torch.randn(GEMM_SIZE, GEMM_SIZE, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(GEMM_SIZE, GEMM_SIZE, device="cuda", dtype=torch.bfloat16)
+    c = a @ b
+    expected = a[:64].float() @ b.float()
+    if not torch.allclose(c[:64].float(), expected, rtol=2e-2, atol=1.0):
+        raise RuntimeError("bf16 GEMM peer: wrong product")
+    ms = _bench(lambda: a @ b, warmup, rep)
+    return 2.0 * GEMM_SIZE ** 3 / ms * 1e-9
 
 
 def _err_rows(out_bhnd, ref_o, rows) -> float:
@@ -564,8 +583,8 @@ def print_table(rows: List[Dict[str, Any]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
-    parser.add_argument("--peers", default=",".join(PEERS),
-                        help=f"comma-separated subset of {','.join(PEERS)} (default all)")
+    parser.add_argument("--peers", default=",".join(PEERS + ("gemm",)),
+                        help=f"comma-separated subset of {','.join(PEERS)},gemm (default all)")
     parser.add_argument("--warmup", type=int, default=25, help="do_bench warmup, ms")
     parser.add_argument("--rep", type=int, default=100, help="do_bench repetitions, ms")
     parser.add_argument("--flex-compile-limit", type=float, default=peer_checks.COMPILE_LIMIT_S,
@@ -604,6 +623,9 @@ def main() -> int:
             flex = Flex(args.flex_compile_limit)
         except Exception as error:
             print(f"# FlexAttention unavailable: {type(error).__name__}: {error}")
+    gemm_tflops = _gemm_tflops(args.warmup, args.rep) if "gemm" in peers else None
+    if gemm_tflops:
+        print(f"# bf16 GEMM (torch.matmul {GEMM_SIZE}^3): {gemm_tflops:.0f} TFLOP/s")
     rows = []
     bf16_ms: Dict[str, float] = {}
     failed = False
@@ -643,6 +665,11 @@ def main() -> int:
         torch.cuda.empty_cache()
     print(f"# total {time.time() - start_all:.1f}s")
     print_table([r for r in rows if not r.get("quant")])
+    if gemm_tflops:
+        dense = [f"{r['case']} {r['ours_tflops'] / gemm_tflops:.2f}" for r in rows
+                 if not r.get("quant") and r.get("density") == 1.0 and "ours_tflops" in r]
+        print(f"\nDense rows against the bf16 GEMM rate of this run ({gemm_tflops:.0f} "
+              f"TFLOP/s): {', '.join(dense) or 'none'}")
     print_quant_table([r for r in rows if r.get("quant")])
     return 1 if failed else 0
 
