@@ -295,9 +295,9 @@ def main() -> int:
     sizes = [int(x) for x in args.n.split(",") if x]
     print(f"# {torch.cuda.get_device_name()}  torch {torch.__version__}  cache {cache}  "
           f"B={B} H={H} D={D}  N={sizes}  seed {args.seed}")
-    print(f"# target {target()}: sage2-8b / sage2-4b run the e4m3 (and int4) mma.sync, not "
-          "Hopper's FP8 wgmma: their accuracy is the real one, their speed on an H100/H200 "
-          "is not.")
+    print(f"# target {target()}: on sm_90a sage2-8b and fp8 run the wgmma kernel, sage1 and "
+          "sage2-4b the mma.sync one (sage2-4b's int4 products are emulated on an H100/H200: "
+          "its speed there is not a result).")
     start = time.time()
     failures = run(selected, sizes, cache, args.seed)
     print(f"# {time.time() - start:.1f}s; {failures} row(s) failed or missing")

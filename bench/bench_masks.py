@@ -623,7 +623,12 @@ def main() -> int:
             flex = Flex(args.flex_compile_limit)
         except Exception as error:
             print(f"# FlexAttention unavailable: {type(error).__name__}: {error}")
-    gemm_tflops = _gemm_tflops(args.warmup, args.rep) if "gemm" in peers else None
+    gemm_tflops = None
+    if "gemm" in peers:
+        try:
+            gemm_tflops = _gemm_tflops(args.warmup, args.rep)
+        except Exception as error:   # a peer's failure is reported, not fatal
+            print(f"# bf16 GEMM peer failed: {type(error).__name__}: {error}")
     if gemm_tflops:
         print(f"# bf16 GEMM (torch.matmul {GEMM_SIZE}^3): {gemm_tflops:.0f} TFLOP/s")
     rows = []

@@ -7,8 +7,8 @@ an unquantized f32 evaluation of the same call (attn_mlir.reference), and
 its time measured (median of CUDA-event timings of the prepared call). The
 chosen precision is the FASTEST candidate whose accuracy meets the
 threshold, where fastest is what this GPU measured: the ranking is not a
-fixed list (Hopper runs the e4m3 and int4 mma.sync of sage2-8b / sage2-4b
-slowly, so there the 8-bit f16 preset or the unquantized kernel can win).
+fixed list (Hopper runs sage2-4b's int4 mma.sync slowly, and the wgmma
+kernel's 16-bit path can beat its quantized ones).
 Candidates run on the device's own target (or `target=`); one the chip
 cannot run (FP8 without the e4m3 mma.sync, e.g. sage2-8b on an A100) is
 listed with that error and never chosen.

@@ -275,6 +275,7 @@ def check_target(table: TargetTable, chip: str, kernel: Optional[str] = None,
     family not implemented or FP8 on an mma.sync without e4m3:
     AttnTargetError."""
     target = table.get(chip)
+    precisions = list(precisions)   # read more than once below
     if kernel is not None and kernel not in target.kernels:
         raise ValueError(f"kernel = {kernel!r} is not a kernel family of {chip}; it supports: "
                          f"{', '.join(target.kernels)}")
@@ -284,7 +285,6 @@ def check_target(table: TargetTable, chip: str, kernel: Optional[str] = None,
         what = f"kernel = {family!r}" if family else "no kernel family"
         raise AttnTargetError(f"{what} is not implemented for {chip} yet (implemented: "
                               f"{implemented})")
-    precisions = list(precisions)
     if family == MMA_SYNC:
         fp8_qk = [(where, p) for where, p in precisions if p is not None and p.qk in FP8_TYPES]
         if fp8_qk:

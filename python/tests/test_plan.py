@@ -112,9 +112,13 @@ def test_tensor_copy_alignment_picks_the_kernel():
     # A row stride of 72 elements (144 bytes) is a 16-byte multiple.
     wide = TensorInfo(k.shape, (k.strides[0] * 2, 72 * 32, 72, 1), "f16", k.device, 0x2000)
     assert plan_on(q, wide, v).spec.kernel is None
-    # Chips whose default is mma_sync, and quantized precisions, are unaffected.
+    # Chips whose default is mma_sync, and quantized Q.K or FP8 P.V (the
+    # kernel reads the pre-kernels' aligned buffers by cp.async), are
+    # unaffected; a 16-bit Q.K with a rounded V still copies Q and K.
     assert plan_on(q, padded, v, device_capability=(8, 0)).spec.kernel is None
-    assert plan_on(q, padded, v, precision="sage1").spec.kernel is None
+    for precision in ("sage1", "sage2-8b", "fp8", {"pv": "f8E4M3FN"}):
+        assert plan_on(q, padded, v, precision=precision).spec.kernel is None
+    assert plan_on(q, padded, v, precision={"pv": "bf16"}).spec.kernel == "mma_sync"
 
 
 @pytest.mark.parametrize("options, error, message", [

@@ -53,3 +53,26 @@ func.func @fp8_short_key_tile(%q: memref<1x2x256x128xbf16>, %o: memref<1x2x256x1
     outs(%o : memref<1x2x256x128xbf16>) precision = #attn.precision<fp8> tiling = #attn.tiling<query = [128], key = [64]>
   return
 }
+
+// -----
+
+// Where only wgmma multiplies the operands (E4M3 Q.K), its refusals point
+// to no other kernel.
+func.func @fp8_narrow_rows(%q: memref<1x2x256x64xbf16>, %o: memref<1x2x256x64xbf16>) {
+  // expected-error @+1 {{the wgmma kernel needs Q and K rows of whole 128-byte slabs (D in {64, 128, 192, 256}, 8-bit D in {128, 256}), got D = 64}}
+  attn.attention ins(%q, %q, %q : memref<1x2x256x64xbf16>, memref<1x2x256x64xbf16>, memref<1x2x256x64xbf16>)
+    outs(%o : memref<1x2x256x64xbf16>) precision = #attn.precision<fp8> tiling = #attn.tiling<query = [128], key = [128]>
+  return
+}
+
+// -----
+
+// FP8 P.V keeps O and the two-level products in registers: Dv <= 128.
+// FALLBACK: attn.kernel_family = "mma_sync"
+// FALLBACK: func.func @fp8_value_wide
+func.func @fp8_value_wide(%q: memref<1x2x256x256xbf16>, %o: memref<1x2x256x256xbf16>) {
+  // expected-error @+1 {{the wgmma kernel with FP8 P.V needs Dv a multiple of 8 of at most 128 (O and the two-level products in registers); kernel = mma_sync serves the others, got Dv = 256}}
+  attn.attention ins(%q, %q, %q : memref<1x2x256x256xbf16>, memref<1x2x256x256xbf16>, memref<1x2x256x256xbf16>)
+    outs(%o : memref<1x2x256x256xbf16>) precision = #attn.precision<sage2_8b> tiling = #attn.tiling<query = [64], key = [32]>
+  return
+}

@@ -198,3 +198,26 @@ func.func @fp8(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,
     outs(%o : memref<?x4x?x128xbf16>) mask = #attn.causal precision = #attn.precision<fp8>
   return
 }
+
+// -----
+
+// Run-time classified tiles on the cp.async pipeline (power-law with
+// dynamic lengths: no compile-time table): a tile the walk skips lands the
+// pending P V of the last computed tile, so that its V is read before the
+// stage comes round again (stages are refilled by tile position).
+// CHECK-LABEL: func.func @sage2_8b_skipped_tiles
+// CHECK: gpu.func @attn_fwd(
+// CHECK: scf.for
+// CHECK: "wgmma.wait_group.sync.aligned 1;"
+// CHECK: "wgmma.wait_group.sync.aligned 0;"
+// CHECK: } else {
+// CHECK-NEXT: scf.if
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3
+// CHECK: "wgmma.wait_group.sync.aligned 0;"
+func.func @sage2_8b_skipped_tiles(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,
+                                  %v: memref<?x2x?x128xbf16>, %o: memref<?x4x?x128xbf16>) {
+  attn.attention ins(%q, %k, %v : memref<?x4x?x128xbf16>, memref<?x2x?x128xbf16>, memref<?x2x?x128xbf16>)
+    outs(%o : memref<?x4x?x128xbf16>) mask = #attn.power_law<block = 128, window = 2, sink = 1>
+    precision = #attn.precision<sage2_8b>
+  return
+}

@@ -116,3 +116,33 @@ func.func @integer_qk_fp8_pv(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x1
          -> tensor<1x1x1000x128xf16>
   return %r : tensor<1x1x1000x128xf16>
 }
+
+// -----
+
+// sm_90a's default family multiplies int8 Q.K with FP8 P.V (wgmma tiles);
+// FP8 P.V above Dv = 128 and 8-bit rows under 128 bytes get the mma.sync
+// kernel's tiles, as the lowering falls back to it.
+// SM90D-LABEL: func.func @sage2_8b_d128
+// SM90D: tiling = #attn.tiling<query = [128], key = [128]>
+// SM90D-LABEL: func.func @sage2_8b_d256
+// SM90D: tiling = #attn.tiling<query = [64], key = [32]>
+// SM90D-LABEL: func.func @sage2_8b_d64
+// SM90D: tiling = #attn.tiling<query = [64], key = [64]>
+func.func @sage2_8b_d128(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x128xf16>) -> tensor<1x1x1000x128xf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x1000x128xf16>, tensor<1x1x1000x128xf16>, tensor<1x1x1000x128xf16>)
+         outs(%o : tensor<1x1x1000x128xf16>) precision = #attn.precision<sage2_8b>
+         -> tensor<1x1x1000x128xf16>
+  return %r : tensor<1x1x1000x128xf16>
+}
+func.func @sage2_8b_d256(%q: tensor<1x1x1000x256xf16>, %o: tensor<1x1x1000x256xf16>) -> tensor<1x1x1000x256xf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x1000x256xf16>, tensor<1x1x1000x256xf16>, tensor<1x1x1000x256xf16>)
+         outs(%o : tensor<1x1x1000x256xf16>) precision = #attn.precision<sage2_8b>
+         -> tensor<1x1x1000x256xf16>
+  return %r : tensor<1x1x1000x256xf16>
+}
+func.func @sage2_8b_d64(%q: tensor<1x1x1000x64xf16>, %o: tensor<1x1x1000x64xf16>) -> tensor<1x1x1000x64xf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x1000x64xf16>, tensor<1x1x1000x64xf16>, tensor<1x1x1000x64xf16>)
+         outs(%o : tensor<1x1x1000x64xf16>) precision = #attn.precision<sage2_8b>
+         -> tensor<1x1x1000x64xf16>
+  return %r : tensor<1x1x1000x64xf16>
+}

@@ -158,12 +158,19 @@ KernelShape mlir::attn::detail::getKernelShape(AttentionOp op, MmaFamily family,
       queryTokens *= s;
     for (int64_t s : shape.keyShape)
       keyTokens *= s;
-    // The wgmma kernel (16-bit rows) releases V a tile after K: a third
-    // stage keeps the copies ahead where shared memory holds it.
+    // The wgmma kernel releases V a tile after K: a third stage keeps the
+    // copies ahead where shared memory holds it. Rows as staged: 8-bit Q
+    // and K, E4M3 V^T (Dv bytes per key).
     TileSizes tiles{queryTokens, keyTokens};
-    stages = getDefaultStages(family, tiles, op.getHeadDim() * 2,
-                              op.getValueHeadDim() * 2,
-                              target.maxSharedBytesPerBlock);
+    MmaOperands operands = getMmaOperands(op);
+    bool dynamic = ShapedType::isDynamic(operands.headDim) ||
+                   ShapedType::isDynamic(operands.valueDim);
+    stages = dynamic
+                 ? 2
+                 : getDefaultStages(
+                       family, tiles, operands.headDim * operands.qkBits / 8,
+                       operands.valueDim * (operands.fp8Value ? 1 : 2),
+                       target.maxSharedBytesPerBlock);
   }
   shape.stages = stages;
   return shape;

@@ -86,6 +86,9 @@ private:
                                          ValueRange state);
   /// After the last tile: the deferred P V, then the epilogue.
   void finish(ValueRange state);
+  /// The deferred P V of the last computed tile issued and landed in O
+  /// (nothing where no tile is pending): the loop state without it.
+  LoopState flushDeferredValues(LoopState state);
 
   MmaFamily family;
   AttentionKernelContext ctx;
@@ -96,8 +99,8 @@ private:
   /// P V of tile n is issued in iteration n + 1 (computeTileDeferred).
   bool deferValues = false;
   int64_t numOutputValues = 0, numPackedP = 0;
-  unsigned queryRegion = 0, keyRegion = 0, valueRegion = 0,
-           keyScaleRegion = 0, correctionRegion = 0, pipelineRegion = 0;
+  unsigned queryRegion = 0, keyRegion = 0, valueRegion = 0, keyScaleRegion = 0,
+           correctionRegion = 0, pipelineRegion = 0;
   /// The staged operands (TilePipeline::declareOperand handles).
   unsigned queryOperand = 0, keyOperand = 0, valueOperand = 0;
 };
@@ -128,12 +131,11 @@ LogicalResult AttentionKernelBuilder::planSharedMemory() {
   int64_t keyTokens = ctx.keys.tokens;
   queryRegion = plan.addRegion(ctx.queries.tokens * ctx.qkRowBytes, 1);
   keyRegion = plan.addRegion(keyTokens * ctx.qkRowBytes, stages);
-  valueRegion = plan.addRegion(
-      keyTokens * ctx.valueDim * byteWidth(ctx.pvType), stages);
+  valueRegion =
+      plan.addRegion(keyTokens * ctx.valueDim * byteWidth(ctx.pvType), stages);
   keyScaleRegion =
       plan.addRegion(precision.quantizedQK() ? keyTokens * 4 : 0, stages);
-  correctionRegion =
-      plan.addRegion(ctx.correctionRows * keyTokens * 4, stages);
+  correctionRegion = plan.addRegion(ctx.correctionRows * keyTokens * 4, stages);
   pipelineRegion = plan.addRegion(pipeline->sharedBytes(), 1);
   pipeline->placeSharedMemory(plan.start(pipelineRegion));
   launch.sharedBytes = plan.size();
@@ -153,18 +155,19 @@ LogicalResult AttentionKernelBuilder::planSharedMemory() {
   const GpuTarget &target = ctx.target;
   if (launch.sharedBytes > target.maxSharedBytesPerBlock)
     return op.emitOpError()
-           << "attn-lower-to-gpu: tiles of " << tileShape() << " with D = "
-           << ctx.headDim << ", Dv = " << ctx.valueDim << " and " << stages
-           << " stages need " << launch.sharedBytes
+           << "attn-lower-to-gpu: tiles of " << tileShape()
+           << " with D = " << ctx.headDim << ", Dv = " << ctx.valueDim
+           << " and " << stages << " stages need " << launch.sharedBytes
            << " bytes of shared memory; " << target.chip << " allows "
            << target.maxSharedBytesPerBlock
            << " per block (use smaller tiles or fewer stages)";
   int64_t registers = engine->minimumRegisters();
   if (registers > target.maxRegistersPerThread)
     return op.emitOpError()
-           << "attn-lower-to-gpu: tiles of " << tileShape() << " with D = "
-           << ctx.headDim << ", Dv = " << ctx.valueDim << " keep at least "
-           << registers << " values per thread in registers (the O "
+           << "attn-lower-to-gpu: tiles of " << tileShape()
+           << " with D = " << ctx.headDim << ", Dv = " << ctx.valueDim
+           << " keep at least " << registers
+           << " values per thread in registers (the O "
               "accumulator grows with Dv and the query rows per warp, S with "
               "the key tile); "
            << target.chip << " allows " << target.maxRegistersPerThread
@@ -199,17 +202,17 @@ void AttentionKernelBuilder::declareParams() {
                           ctx.qkRowBytes, /*dense=*/true}
           : StagedOperand{StagedOperand::Rows::Query, "q", ctx.elementType,
                           ctx.qkRowBytes, /*dense=*/false});
-  keyOperand = declare(
-      precision.quantizedQK()
-          ? StagedOperand{StagedOperand::Rows::Key, "k_quant", i8,
-                          ctx.qkRowBytes, /*dense=*/true}
-          : StagedOperand{StagedOperand::Rows::Key, "k", ctx.elementType,
-                          ctx.qkRowBytes, /*dense=*/false});
+  keyOperand = declare(precision.quantizedQK()
+                           ? StagedOperand{StagedOperand::Rows::Key, "k_quant",
+                                           i8, ctx.qkRowBytes, /*dense=*/true}
+                           : StagedOperand{StagedOperand::Rows::Key, "k",
+                                           ctx.elementType, ctx.qkRowBytes,
+                                           /*dense=*/false});
   if (engine->valueLayout() == ValueOperandLayout::KeyMajor)
     valueOperand = declare(
         precision.roundedValue
-            ? StagedOperand{StagedOperand::Rows::Value, "v_rounded",
-                            ctx.pvType, ctx.valueDim * byteWidth(ctx.pvType),
+            ? StagedOperand{StagedOperand::Rows::Value, "v_rounded", ctx.pvType,
+                            ctx.valueDim * byteWidth(ctx.pvType),
                             /*dense=*/true}
             : StagedOperand{StagedOperand::Rows::Value, "v", ctx.elementType,
                             ctx.valueDim * 2, /*dense=*/false});
@@ -271,9 +274,9 @@ void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
       (void)builder;
       int64_t within =
           position + (type.getRank() == 3 && ofKeys ? rowLength : 0);
-      Value offset = i64Add(i64Mul(toI64(batchValue), stride),
-                            arith::ConstantIntOp::create(
-                                b, loc, b.getI64Type(), within));
+      Value offset =
+          i64Add(i64Mul(toI64(batchValue), stride),
+                 arith::ConstantIntOp::create(b, loc, b.getI64Type(), within));
       Type stored = type.getElementType();
       return toIndex(
           loadGlobal(stored, globalAt(table, offset, byteWidth(stored))));
@@ -284,9 +287,9 @@ void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
   // buffers are dense [B, H, N, row].
   int64_t numKvHeads = op.getNumKeyValueHeads();
   if (precision.quantizedQK()) {
-    ctx.queryBase = i64Mul(
-        scratchRow(ctx.batch, op.getNumQueryHeads(), ctx.head, ctx.seqQ),
-        toI64(idx(ctx.qkRowBytes)));
+    ctx.queryBase =
+        i64Mul(scratchRow(ctx.batch, op.getNumQueryHeads(), ctx.head, ctx.seqQ),
+               toI64(idx(ctx.qkRowBytes)));
     ctx.keyBase =
         i64Mul(scratchRow(ctx.batch, numKvHeads, ctx.kvHead, ctx.seqK),
                toI64(idx(ctx.qkRowBytes)));
@@ -298,9 +301,9 @@ void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
   }
   if (precision.fp8Value()) {
     ctx.valueSlots = mul(numTiles(ctx.keys, ctx.seqK), idx(ctx.keys.tokens));
-    ctx.valueBase = i64Mul(
-        scratchRow(ctx.batch, numKvHeads, ctx.kvHead, idx(ctx.valueDim)),
-        toI64(ctx.valueSlots));
+    ctx.valueBase =
+        i64Mul(scratchRow(ctx.batch, numKvHeads, ctx.kvHead, idx(ctx.valueDim)),
+               toI64(ctx.valueSlots));
   } else if (precision.roundedValue) {
     ctx.valueBase =
         i64Mul(scratchRow(ctx.batch, numKvHeads, ctx.kvHead, ctx.seqK),
@@ -321,8 +324,8 @@ void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
       Value element = i64Add(
           scratchRow(ctx.batch, op.getNumQueryHeads(), ctx.head, ctx.seqQ),
           toI64(select(valid, token, idx(0))));
-      ctx.queryScales.push_back(loadGlobal(
-          b.getF32Type(), globalAt(param("q_scale"), element, 4)));
+      ctx.queryScales.push_back(
+          loadGlobal(b.getF32Type(), globalAt(param("q_scale"), element, 4)));
     }
   }
   if (ctx.correctionRows) {
@@ -330,11 +333,10 @@ void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
     ctx.firstCorrectionBlock = div(mul(ctx.queryTile, idx(ctx.queries.tokens)),
                                    precision.smoothQBlock);
     for (auto [token, valid] : llvm::zip(ctx.rowTokens, ctx.rowValid))
-      ctx.rowCorrectionBlock.push_back(
-          sub(div(select(valid, token,
-                         mul(ctx.queryTile, idx(ctx.queries.tokens))),
-                  precision.smoothQBlock),
-              ctx.firstCorrectionBlock));
+      ctx.rowCorrectionBlock.push_back(sub(
+          div(select(valid, token, mul(ctx.queryTile, idx(ctx.queries.tokens))),
+              precision.smoothQBlock),
+          ctx.firstCorrectionBlock));
   }
 
   // The key tiles of this query tile; heads that compute no attention walk
@@ -362,16 +364,15 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
         keys.tokens,
         [&](Value position) -> std::pair<Value, Value> {
           auto [token, valid] = tokenOf(keys, tile, position, ctx.seqK);
-          Value element =
-              i64Add(scaleRow, toI64(select(valid, token, idx(0))));
+          Value element = i64Add(scaleRow, toI64(select(valid, token, idx(0))));
           return {globalAt(param("k_scale"), element, 4), valid};
         },
         stageOffset(keyScaleRegion, stage));
   }
   if (ctx.correctionRows) {
     // dS[block, key] for the query tile's blocks and the tile's keys.
-    Value numBlocks = arith::CeilDivSIOp::create(
-        b, loc, ctx.seqQ, idx(precision.smoothQBlock));
+    Value numBlocks = arith::CeilDivSIOp::create(b, loc, ctx.seqQ,
+                                                 idx(precision.smoothQBlock));
     pipeline->copyWords(
         ctx.correctionRows * keys.tokens,
         [&](Value flat) -> std::pair<Value, Value> {
@@ -379,9 +380,8 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
           auto [key, valid] =
               tokenOf(keys, tile, rem(flat, keys.tokens), ctx.seqK);
           valid = andI(valid, lt(blk, numBlocks));
-          Value row = scratchIndex(ctx.batch, op.getNumQueryHeads(),
-                                   ctx.head, numBlocks,
-                                   select(valid, blk, idx(0)));
+          Value row = scratchIndex(ctx.batch, op.getNumQueryHeads(), ctx.head,
+                                   numBlocks, select(valid, blk, idx(0)));
           Value element = i64Add(i64Mul(toI64(row), toI64(ctx.seqK)),
                                  toI64(select(valid, key, idx(0))));
           return {globalAt(param("score_correction"), element, 4), valid};
@@ -393,8 +393,7 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
   case ValueOperandLayout::TransposedPermutedFp8: {
     // V^T rows (channels) of this key tile's slots.
     TileGeometry channels{{ctx.valueDim}, {}, ctx.valueDim};
-    Value tileStart =
-        i64Add(ctx.valueBase, toI64(mul(tile, idx(keys.tokens))));
+    Value tileStart = i64Add(ctx.valueBase, toI64(mul(tile, idx(keys.tokens))));
     pipeline->copyRows(channels, idx(0), idx(ctx.valueDim), param("v_e4m3_t"),
                        tileStart, toI64(ctx.valueSlots), 1, keys.tokens,
                        valueOffset);
@@ -469,8 +468,9 @@ SmallVector<Value> AttentionKernelBuilder::initialState() {
   return pack(state);
 }
 
-SmallVector<Value> AttentionKernelBuilder::computeTileDeferred(
-    Value stage, const TileSlot &slot, ValueRange values) {
+SmallVector<Value>
+AttentionKernelBuilder::computeTileDeferred(Value stage, const TileSlot &slot,
+                                            ValueRange values) {
   const FragmentLayout &layout = engine->accumulatorLayout();
   LoopState state = unpack(values);
   engine->beginIssue();
@@ -486,10 +486,10 @@ SmallVector<Value> AttentionKernelBuilder::computeTileDeferred(
   SmallVector<Value> output(state.output);
   SmallVector<Value> products =
       twoLevel ? engine->initOutput() : SmallVector<Value>(state.output);
-  engine->issueValues(products, state.packedP,
-                      stageOffset(valueRegion, select(state.hasPrevious,
-                                                      state.previousStage,
-                                                      stage)));
+  engine->issueValues(
+      products, state.packedP,
+      stageOffset(valueRegion,
+                  select(state.hasPrevious, state.previousStage, stage)));
   engine->endIssue();
   Fragment scores = engine->waitScores(pendingScores, 1);
 
@@ -500,9 +500,9 @@ SmallVector<Value> AttentionKernelBuilder::computeTileDeferred(
     pipeline->releaseStage(stage, StagedOperand::Rows::Key);
   // O is rescaled once the previous P V has landed in it.
   SmallVector<Value> alphas(layout.rowSlots);
-  SmallVector<Value> rows = softmax->update(
-      scores, state.rows, kept,
-      [&](int64_t row, Value alpha) { alphas[row] = alpha; });
+  SmallVector<Value> rows =
+      softmax->update(scores, state.rows, kept,
+                      [&](int64_t row, Value alpha) { alphas[row] = alpha; });
 
   engine->waitValues(products, state.packedP);
   if (twoLevel)
@@ -528,36 +528,42 @@ SmallVector<Value> AttentionKernelBuilder::computeTileDeferred(
   return pack(next);
 }
 
+AttentionKernelBuilder::LoopState
+AttentionKernelBuilder::flushDeferredValues(LoopState state) {
+  SmallVector<Type> types;
+  for (Value v : state.output)
+    types.push_back(v.getType());
+  auto ifPending =
+      scf::IfOp::create(b, loc, types, state.hasPrevious, /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(ifPending.thenBlock());
+    SmallVector<Value> output(state.output);
+    Value values = stageOffset(valueRegion, state.previousStage);
+    if (ctx.precision.accumulation == Accumulation::TwoLevel) {
+      SmallVector<Value> products = engine->initOutput();
+      engine->issueValues(products, state.packedP, values);
+      engine->waitValues(products, state.packedP);
+      engine->addOutput(output, products);
+    } else {
+      engine->issueValues(output, state.packedP, values);
+      engine->waitValues(output, state.packedP);
+    }
+    scf::YieldOp::create(b, loc, output);
+    b.setInsertionPointToStart(ifPending.elseBlock());
+    scf::YieldOp::create(b, loc, state.output);
+  }
+  state.output.assign(ifPending.getResults().begin(),
+                      ifPending.getResults().end());
+  state.hasPrevious = i1(false);
+  return state;
+}
+
 void AttentionKernelBuilder::finish(ValueRange values) {
   LoopState state = unpack(values);
   if (deferValues) {
     engine->endIssueOrder();
-    SmallVector<Type> types;
-    for (Value v : state.output)
-      types.push_back(v.getType());
-    auto ifLast =
-        scf::IfOp::create(b, loc, types, state.hasPrevious, /*withElse=*/true);
-    {
-      OpBuilder::InsertionGuard insertion(b);
-      b.setInsertionPointToStart(ifLast.thenBlock());
-      SmallVector<Value> output(state.output);
-      if (ctx.precision.accumulation == Accumulation::TwoLevel) {
-        SmallVector<Value> products = engine->initOutput();
-        engine->issueValues(products, state.packedP,
-                            stageOffset(valueRegion, state.previousStage));
-        engine->waitValues(products, state.packedP);
-        engine->addOutput(output, products);
-      } else {
-        engine->issueValues(output, state.packedP,
-                            stageOffset(valueRegion, state.previousStage));
-        engine->waitValues(output, state.packedP);
-      }
-      scf::YieldOp::create(b, loc, output);
-      b.setInsertionPointToStart(ifLast.elseBlock());
-      scf::YieldOp::create(b, loc, state.output);
-    }
-    state.output.assign(ifLast.getResults().begin(),
-                        ifLast.getResults().end());
+    state = flushDeferredValues(std::move(state));
   }
   Fragment output = engine->readOutput(state.output);
   Epilogue(b, loc, signature, ctx, *engine, *softmax).emit(output, state.rows);
@@ -573,10 +579,10 @@ SmallVector<Value> AttentionKernelBuilder::computeTile(Value stage,
 
   LoopState state = unpack(values);
   SmallVector<Value> &output = state.output;
-  state.rows = softmax->update(scores, state.rows, kept,
-                               [&](int64_t row, Value alpha) {
-                                 engine->rescaleOutput(output, row, alpha);
-                               });
+  state.rows =
+      softmax->update(scores, state.rows, kept, [&](int64_t row, Value alpha) {
+        engine->rescaleOutput(output, row, alpha);
+      });
   // two_level: the tile's P V goes into a fresh accumulator, added into O
   // once per tile.
   if (ctx.precision.accumulation == Accumulation::TwoLevel) {
@@ -620,10 +626,10 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   } else {
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(module.getBody());
-    LLVM::GlobalOp::create(
-        b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
-        /*isConstant=*/false, LLVM::Linkage::External, kSharedMemorySymbol,
-        Attribute(), sharedAlignment, /*addrSpace=*/3);
+    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
+                           /*isConstant=*/false, LLVM::Linkage::External,
+                           kSharedMemorySymbol, Attribute(), sharedAlignment,
+                           /*addrSpace=*/3);
   }
   createFunction(name, engine->numThreads() + pipeline->numProducerThreads());
   pipeline->annotateFunction(func);
@@ -631,22 +637,29 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
       b, loc, module.lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol));
   emitSetup(walk, name);
 
+  // A pipeline that refills stages by tile position (cp.async) lets the
+  // pending P V finish on a skipped tile; explicit releases need nothing.
+  auto flushOnSkip = [&](ValueRange state) {
+    return pack(flushDeferredValues(unpack(state)));
+  };
+  function_ref<SmallVector<Value>(ValueRange)> skipTile = nullptr;
+  if (deferValues && !pipeline->releasesStagesExplicitly())
+    skipTile = flushOnSkip;
   pipeline->emitMainLoop(
-      walk,
-      {[&] { loadQuery(); },
-       [&](Value keyTile, Value stage) { loadKeyTile(keyTile, stage); },
-       [&] {
-         engine->loadQuery(idx(plan.start(queryRegion)));
-         if (deferValues)
-           engine->beginIssueOrder();
-       },
-       [&] { return initialState(); },
-       [&](Value stage, const TileSlot &slot, ValueRange state) {
-         return deferValues ? computeTileDeferred(stage, slot, state)
-                            : computeTile(stage, slot, state);
-       },
-       [&](ValueRange finalState) { finish(finalState); },
-       /*deferredValueReads=*/deferValues});
+      walk, {[&] { loadQuery(); },
+             [&](Value keyTile, Value stage) { loadKeyTile(keyTile, stage); },
+             [&] {
+               engine->loadQuery(idx(plan.start(queryRegion)));
+               if (deferValues)
+                 engine->beginIssueOrder();
+             },
+             [&] { return initialState(); },
+             [&](Value stage, const TileSlot &slot, ValueRange state) {
+               return deferValues ? computeTileDeferred(stage, slot, state)
+                                  : computeTile(stage, slot, state);
+             },
+             [&](ValueRange finalState) { finish(finalState); },
+             /*deferredValueReads=*/deferValues, skipTile});
   finishFunction();
   return launch;
 }

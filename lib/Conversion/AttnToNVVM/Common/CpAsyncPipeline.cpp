@@ -33,10 +33,10 @@ void CpAsyncPipeline::forEachItem(int64_t count,
   }
 }
 
-void CpAsyncPipeline::copyRows(const TileGeometry &g, Value tile,
-                               Value length, Value tensor, Value tensorBase,
-                               Value rowStride, int64_t elementBytes,
-                               int64_t rowBytes, Value sharedOffset) {
+void CpAsyncPipeline::copyRows(const TileGeometry &g, Value tile, Value length,
+                               Value tensor, Value tensorBase, Value rowStride,
+                               int64_t elementBytes, int64_t rowBytes,
+                               Value sharedOffset) {
   int64_t rowChunks = rowBytes / kChunkBytes;
   forEachItem(g.tokens * rowChunks, [&](Value chunkIndex) {
     Value row = div(chunkIndex, rowChunks);
@@ -45,17 +45,17 @@ void CpAsyncPipeline::copyRows(const TileGeometry &g, Value tile,
     // Rows outside the sequence read nothing (zero-fill) from a legal
     // address.
     Value safeToken = select(valid, token, idx(0));
-    Value element =
-        i64Add(tensorBase,
-               i64Add(i64Mul(toI64(safeToken), rowStride),
-                      toI64(mul(chunk, idx(kChunkBytes / elementBytes)))));
+    Value element = i64Add(
+        tensorBase, i64Add(i64Mul(toI64(safeToken), rowStride),
+                           toI64(mul(chunk, idx(kChunkBytes / elementBytes)))));
     Value src = globalAt(tensor, element, elementBytes);
     Value bytes = select(valid, i32(kChunkBytes), i32(0));
-    nb::copyAsync(b, loc,
-                  sharedAt(ctx.sharedBase,
-                           add(sharedOffset,
-                               engine.stagedChunkOffset(g.tokens, rowChunks, row, chunk))),
-                  src, kChunkBytes, bytes);
+    nb::copyAsync(
+        b, loc,
+        sharedAt(ctx.sharedBase,
+                 add(sharedOffset, engine.stagedChunkOffset(g.tokens, rowChunks,
+                                                            row, chunk))),
+        src, kChunkBytes, bytes);
   });
 }
 
@@ -74,9 +74,9 @@ void CpAsyncPipeline::copyWords(
   forEachItem(count, [&](Value index) {
     auto [src, valid] = source(index);
     Value bytes = select(valid, i32(4), i32(0));
-    nb::copyAsync(b, loc,
-                  sharedAt(ctx.sharedBase, add(sharedOffset, mul(index, idx(4)))),
-                  src, /*size=*/4, bytes);
+    nb::copyAsync(
+        b, loc, sharedAt(ctx.sharedBase, add(sharedOffset, mul(index, idx(4)))),
+        src, /*size=*/4, bytes);
   });
 }
 
@@ -199,7 +199,9 @@ void CpAsyncPipeline::emitMainLoop(TileWalk &walk,
       b.setInsertionPointToStart(ifKeep.thenBlock());
       scf::YieldOp::create(b, loc, callbacks.computeTile(stage, slot, state));
       b.setInsertionPointToStart(ifKeep.elseBlock());
-      scf::YieldOp::create(b, loc, state);
+      scf::YieldOp::create(b, loc,
+                           callbacks.skipTile ? callbacks.skipTile(state)
+                                              : SmallVector<Value>(state));
       next.assign(ifKeep.getResults().begin(), ifKeep.getResults().end());
     }
     // The slots of tiles i + 1 .. i + S - 1.

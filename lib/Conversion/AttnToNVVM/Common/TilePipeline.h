@@ -167,10 +167,14 @@ public:
     /// them explicitly (releaseStage); else each stage is free after its
     /// computeTile.
     bool deferredValueReads = false;
+    /// The loop state after a tile the walk skips at run time (null: the
+    /// state as it was). With deferredValueReads, a pipeline that refills
+    /// stages by tile position calls it: the pending reads of the last
+    /// computed tile's V finish before its stage comes round again.
+    function_ref<SmallVector<Value>(ValueRange state)> skipTile = nullptr;
   };
   /// Emits the loads, the loop over `walk`'s tiles and the finish.
-  virtual void emitMainLoop(TileWalk &walk,
-                            const TileCallbacks &callbacks) = 0;
+  virtual void emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) = 0;
 
 protected:
   /// The rows of a declared operand as the kernel's setup located them:
@@ -182,7 +186,7 @@ protected:
   };
   OperandRows rowsOf(const StagedOperand &operand) {
     bool queryRows = operand.rows == StagedOperand::Rows::Query;
-    Value base = queryRows ? ctx.queryBase
+    Value base = queryRows                                  ? ctx.queryBase
                  : operand.rows == StagedOperand::Rows::Key ? ctx.keyBase
                                                             : ctx.valueBase;
     Value rowStride =

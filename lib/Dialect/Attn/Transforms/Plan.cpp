@@ -7,6 +7,7 @@
 
 #include "attn/Dialect/Attn/Transforms/Passes.h"
 
+#include "attn/Dialect/Attn/Utils/Utils.h"
 #include "attn/Target/GpuTarget.h"
 
 #include "llvm/Support/MathExtras.h"
@@ -76,20 +77,6 @@ static constexpr int64_t kGridQueryTokens = 64;
 /// Query and key tokens of an mma.sync tile with integer Q.K (see plan()).
 static constexpr int64_t kIntegerQueryTokens = 64;
 static constexpr int64_t kIntegerKeyTokens = 128;
-
-/// The operands `op`'s kernel multiplies (GpuTarget's MmaOperands).
-static MmaOperands getMmaOperands(AttentionOp op) {
-  MmaOperands operands;
-  operands.headDim = op.getHeadDim();
-  operands.valueDim = op.getValueHeadDim();
-  if (PrecisionAttr precision = op.getPrecisionAttr()) {
-    if (Type qk = precision.getQk(); qk && qk.getIntOrFloatBitWidth() < 16)
-      operands.qkBits = qk.getIntOrFloatBitWidth();
-    operands.fp8Value = isa_and_nonnull<Float8E4M3FNType>(precision.getPv());
-    operands.f16Accumulation = precision.getPvAccum() == Accumulation::F16;
-  }
-  return operands;
-}
 
 namespace {
 struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {

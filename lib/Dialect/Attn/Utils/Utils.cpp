@@ -10,15 +10,13 @@ using namespace mlir;
 
 bool mlir::attn::hasUnnormalizedSegments(MaskAttrInterface mask) {
   bool found = false;
-  mask.walk([&](SegmentsMaskAttr segments) {
-    found |= !segments.getRenormalize();
-  });
+  mask.walk(
+      [&](SegmentsMaskAttr segments) { found |= !segments.getRenormalize(); });
   return found;
 }
 
 Value mlir::attn::createConstantGlobal(OpBuilder &builder, Location loc,
-                                       Operation *symbolTableOp,
-                                       StringRef name,
+                                       Operation *symbolTableOp, StringRef name,
                                        DenseElementsAttr values) {
   auto type = MemRefType::get(values.getType().getShape(),
                               values.getType().getElementType());
@@ -63,4 +61,19 @@ SmallVector<mlir::attn::HeadSet> mlir::attn::partitionHeads(AttentionOp op) {
   if (!rest.heads.empty())
     sets.insert(sets.begin(), rest);
   return sets;
+}
+
+mlir::attn::MmaOperands mlir::attn::getMmaOperands(AttentionOp op) {
+  MmaOperands operands;
+  operands.headDim = op.getHeadDim();
+  operands.valueDim = op.getValueHeadDim();
+  if (PrecisionAttr precision = op.getPrecisionAttr()) {
+    if (Type qk = precision.getQk(); qk && qk.getIntOrFloatBitWidth() < 16) {
+      operands.qkBits = qk.getIntOrFloatBitWidth();
+      operands.qkFloat8 = isa<Float8E4M3FNType>(qk);
+    }
+    operands.fp8Value = isa_and_nonnull<Float8E4M3FNType>(precision.getPv());
+    operands.f16Accumulation = precision.getPvAccum() == Accumulation::F16;
+  }
+  return operands;
 }

@@ -11,6 +11,7 @@
 
 #include "attn/Dialect/Attn/IR/AttnAttrs.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Target/GpuTarget.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 
@@ -46,6 +47,11 @@ struct HeadSet {
 /// own mask or precision first (when there are any), then each such group.
 /// Every backend emits one loop nest or kernel per set.
 SmallVector<HeadSet> partitionHeads(AttentionOp op);
+
+/// What the kernel of `op` multiplies (its precision attribute's Q.K and
+/// P.V types and accumulation, its head dims): the input of the GPU target's
+/// operand rules (getMmaOperandRefusal), for the plan and the lowering alike.
+MmaOperands getMmaOperands(AttentionOp op);
 
 } // namespace attn
 } // namespace mlir
