@@ -48,7 +48,7 @@ count / time, ratios to our bf16 kernel of the same case and to SDPA flash
 and cuDNN (dense, causal), and the accuracy (cosine, rel-L1) against the f32
 reference on QUANT_REF_ROWS random query rows, and the kernel family that
 ran. On sm_90a sage2-8b and fp8 run the wgmma kernel (s8 or e4m3 Q.K,
-e4m3 P.V; fp8 has no other kernel); sage1
+e4m3 P.V); sage1
 (f16 accumulation) and sage2-4b (int4 Q.K, which Hopper's tensor cores
 only emulate) run the mma.sync one, so sage2-4b's times on an H100/H200 are
 not a speed result. sage1's f16 P.V rounds the bf16 V to f16 (a

@@ -105,39 +105,33 @@ std::string mlir::attn::getMmaOperandRefusal(MmaFamily family,
   if (family != MmaFamily::Wgmma || ShapedType::isDynamic(operands.headDim) ||
       ShapedType::isDynamic(operands.valueDim))
     return {};
-  // Where nothing else multiplies E4M3 Q.K, there is no other kernel to
-  // point to.
-  auto otherKernel = [&](StringRef hint) {
-    return operands.qkFloat8 ? std::string() : "; " + hint.str();
-  };
   // wgmma: Q.K in 16 bits, s8 or E4M3 (no 4-bit form), f32 accumulators
   // only; staged rows are whole 128-byte swizzle slabs (the 32- and 64-byte
   // swizzles have not run on a GPU); FP8 P.V keeps O and the two-level
   // products in registers: Dv <= 128.
   if (operands.qkBits == 4 || operands.f16Accumulation)
     return "runs Q.K in 16 bits, int8 or E4M3 and P.V with f32 or two-level "
-           "accumulation" +
-           otherKernel("kernel = mma_sync runs this precision");
+           "accumulation; kernel = mma_sync runs this precision";
   auto wholeSlabs = [](int64_t bytes) { return bytes > 0 && bytes % 128 == 0; };
   std::string text;
   llvm::raw_string_ostream os(text);
   if (!wholeSlabs(operands.headDim * operands.qkBits / 8) ||
       operands.headDim > 256)
     os << "needs Q and K rows of whole 128-byte slabs (D in {64, 128, 192, "
-          "256}, 8-bit D in {128, 256}"
-       << otherKernel("kernel = mma_sync serves the others")
-       << "), got D = " << operands.headDim;
+          "256}, 8-bit D in {128, 256}; kernel = mma_sync serves the "
+          "others), got D = "
+       << operands.headDim;
   else if (operands.fp8Value &&
            (operands.valueDim % 8 != 0 || operands.valueDim > 128))
     os << "with FP8 P.V needs Dv a multiple of 8 of at most 128 (O and the "
-          "two-level products in registers)"
-       << otherKernel("kernel = mma_sync serves the others")
-       << ", got Dv = " << operands.valueDim;
+          "two-level products in registers); kernel = mma_sync serves the "
+          "others, got Dv = "
+       << operands.valueDim;
   else if (!operands.fp8Value &&
            (!wholeSlabs(operands.valueDim * 2) || operands.valueDim > 256))
-    os << "needs Dv in {64, 128, 192, 256} (rows of whole 128-byte slabs"
-       << otherKernel("kernel = mma_sync serves the others")
-       << "), got Dv = " << operands.valueDim;
+    os << "needs Dv in {64, 128, 192, 256} (rows of whole 128-byte slabs; "
+          "kernel = mma_sync serves the others), got Dv = "
+       << operands.valueDim;
   return text;
 }
 

@@ -285,15 +285,6 @@ def check_target(table: TargetTable, chip: str, kernel: Optional[str] = None,
         what = f"kernel = {family!r}" if family else "no kernel family"
         raise AttnTargetError(f"{what} is not implemented for {chip} yet (implemented: "
                               f"{implemented})")
-    if family == MMA_SYNC:
-        fp8_qk = [(where, p) for where, p in precisions if p is not None and p.qk in FP8_TYPES]
-        if fp8_qk:
-            where, p = fp8_qk[0]
-            having = [t.chip for t in table.targets if WGMMA in t.implemented_kernels]
-            raise AttnTargetError(
-                f"{where} {p.to_mlir()} multiplies Q.K in FP8 E4M3, which only the wgmma kernel "
-                f"runs (target {', '.join(having) or 'none'}); kernel = 'mma_sync' of {chip} "
-                "multiplies Q.K in 16 bits, int8 or int4")
     if family == MMA_SYNC and not target.fp8_mma_sync:
         uses = _fp8_uses(precisions)
         if uses:

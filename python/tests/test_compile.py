@@ -277,12 +277,7 @@ def test_compile_needs_a_target(fake_attn_opt):
     (dict(target="sm_100a", precision="sage2-4b"), AttnTargetError,
      r"sage2_4b.* which sm_100a does not have"),
     (dict(target="sm_86", heads=Heads(groups=[HeadGroup([1], precision="fp8")])), AttnTargetError,
-     r"heads.groups\[0\].precision #attn.precision<fp8> multiplies Q.K in FP8 E4M3, which only "
-     r"the wgmma kernel runs \(target sm_90a\); kernel = 'mma_sync' of sm_86"),
-    (dict(target="sm_89", precision="fp8"), AttnTargetError,
-     r"precision #attn.precision<fp8> multiplies Q.K in FP8 E4M3, which only the wgmma kernel"),
-    (dict(target="sm_90a", kernel="mma_sync", precision="fp8"), AttnTargetError,
-     r"kernel = 'mma_sync' of sm_90a multiplies Q.K in 16 bits, int8 or int4"),
+     r"heads.groups\[0\].precision #attn.precision<fp8> \(Q.K and P.V in FP8 E4M3\) .*sm_86"),
 ])
 def test_compile_checks_the_target_before_attn_opt_runs(fake_attn_opt, changes, error, message):
     fields = dict(dtype="bf16", num_heads_q=4, head_dim=64, seq_q=None, seq_k=None)
@@ -297,10 +292,11 @@ def test_fp8_compiles_where_the_chip_has_it(fake_attn_opt):
         spec = AttentionSpec(dtype="bf16", num_heads_q=4, head_dim=64, seq_q=None, seq_k=None,
                              precision="sage2-8b", target=chip)
         assert compile(spec).manifest["chip"] == chip
-    # E4M3 Q.K: the wgmma kernel, sm_90a's default.
-    spec = AttentionSpec(dtype="bf16", num_heads_q=4, head_dim=128, seq_q=None, seq_k=None,
-                         precision="fp8", target="sm_90a")
-    assert compile(spec).manifest["chip"] == "sm_90a"
+    # E4M3 Q.K too: sm_90a's wgmma kernel, or the e4m3 mma.sync.
+    for chip, kernel in (("sm_90a", None), ("sm_90a", "mma_sync"), ("sm_89", None)):
+        spec = AttentionSpec(dtype="bf16", num_heads_q=4, head_dim=128, seq_q=None, seq_k=None,
+                             precision="fp8", target=chip, kernel=kernel)
+        assert compile(spec).manifest["chip"] == chip
     # sage1 (i8 Q.K, f16 P.V) needs no FP8: fine on sm_80.
     sage1 = AttentionSpec(dtype="f16", num_heads_q=4, head_dim=64, seq_q=None, seq_k=None,
                           precision="sage1", target="sm_80")

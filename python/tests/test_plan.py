@@ -80,14 +80,9 @@ def test_target_follows_the_device():
         assert plan_on(q, k, v, precision=precision, device_capability=(8, 0)).spec.target == "sm_80"
     # FP8 runs on the device's own target when it has the e4m3 mma.sync (no
     # special target for it any more).
-    for precision in ("sage2-8b", "sage2_4b"):
+    for precision in ("sage2-8b", "sage2_4b", {"qk": "f8E4M3FN", "qk_granularity": "token"}):
         assert plan_on(q, k, v, precision=precision).spec.target == "sm_90a"
         assert plan_on(q, k, v, precision=precision, device_capability=(8, 9)).spec.target == "sm_89"
-    # E4M3 Q.K: only the wgmma kernel multiplies it.
-    fp8_qk = {"qk": "f8E4M3FN", "qk_granularity": "token"}
-    assert plan_on(q, k, v, precision=fp8_qk).spec.target == "sm_90a"
-    with pytest.raises(AttnTargetError, match=r"only the wgmma kernel runs \(target sm_90a\)"):
-        plan_on(q, k, v, precision=fp8_qk, device_capability=(8, 9))
     # An explicit target is kept whatever the device (cross-compiling; the
     # launch refuses a binary the device cannot run), and needs no device.
     assert plan_on(q, k, v, target="sm_80").spec.target == "sm_80"

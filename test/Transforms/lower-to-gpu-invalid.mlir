@@ -41,7 +41,7 @@ func.func @head_dim(%q: memref<1x1x64x96xf16>) {
 // -----
 
 func.func @qk_fp8(%q: memref<1x1x64x64xf16>) {
-  // expected-error @+1 {{E4M3 Q.K (qk = f8E4M3FN) runs on the wgmma kernel (target=sm_90a) only; the mma.sync kernel multiplies Q.K in 16 bits, int8 or int4}}
+  // expected-error @+1 {{E4M3 Q.K (qk = f8E4M3FN) needs a chip with the E4M3 mma.sync (sm_89 and later), got target=sm_80}}
   attn.attention ins(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
     outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<qk = f8E4M3FN, qk_granularity = token>
   return

@@ -59,3 +59,22 @@ func.func @sage2_4b_neighborhood(%q: memref<1x2x1024x64xf16>, %o: memref<1x2x102
     precision = #attn.precision<sage2_4b>
   return
 }
+
+// -----
+
+// The fp8 preset: E4M3 Q and K per 64-token block (pre-kernels), S = Q K^T
+// on the same m16n8k32 e4m3 as P.V (the 8-bit A/B fragments of s8 and
+// e4m3 are laid out alike), with f32 products (no integer conversion).
+// CHECK-LABEL: func.func @fp8
+// CHECK: gpu.func @attn_quantize_quantize_k(
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ff.to.e4m3x2.rn"
+// CHECK: gpu.func @attn_fwd(
+// CHECK-NOT: llvm.sitofp
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: llvm.call_intrinsic "llvm.nvvm.mma.m16n8k32.row.col.f32.e4m3.e4m3.f32"
+func.func @fp8(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,
+               %v: memref<?x2x?x128xbf16>, %o: memref<?x4x?x128xbf16>) {
+  attn.attention ins(%q, %k, %v : memref<?x4x?x128xbf16>, memref<?x2x?x128xbf16>, memref<?x2x?x128xbf16>)
+    outs(%o : memref<?x4x?x128xbf16>) mask = #attn.causal precision = #attn.precision<fp8>
+  return
+}

@@ -103,8 +103,6 @@ bool isMmaFamilyQuantized(MmaFamily family);
 struct MmaOperands {
   /// Bits of Q and K as multiplied: 16 (f16, bf16), 8 (int8, E4M3) or 4.
   int64_t qkBits = 16;
-  /// The 8-bit Q and K are E4M3 (only the wgmma kernel multiplies them).
-  bool qkFloat8 = false;
   /// P.V in E4M3 (V transposed by its pre-kernel).
   bool fp8Value = false;
   /// P.V accumulates in f16 (pv_accum = f16).

@@ -63,28 +63,18 @@ mlir::attn::selectMmaFamily(AttentionOp op, const GpuKernelOptions &options) {
     return family;
   // A defaulted family whose engine refuses the op's tiles or head dims
   // falls back to the warp-level kernel every chip runs (the manifest and
-  // the Python API name the family that was compiled), unless the op needs
-  // what only that family multiplies (E4M3 Q.K): then its refusal is the
-  // diagnostic.
-  if (family == MmaFamily::MmaSync)
-    return family;
-  KernelShape shape =
-      getKernelShape(op, family, options.stages, options.warpRows, target);
-  bool onlyThisFamily = false;
-  {
+  // the Python API name the family that was compiled).
+  if (family != MmaFamily::MmaSync) {
     ScopedDiagnosticHandler silence(op->getContext(),
                                     [](Diagnostic &) { return success(); });
     FailureOr<KernelPrecision> precision = checkSupported(op, target);
-    if (failed(precision))
+    KernelShape shape =
+        getKernelShape(op, family, options.stages, options.warpRows, target);
+    if (failed(precision) ||
+        failed(verifyKernelShape(family, op, shape, *precision)))
       return MmaFamily::MmaSync;
-    if (succeeded(verifyKernelShape(family, op, shape, *precision)))
-      return family;
-    onlyThisFamily = precision->qkFloat8;
   }
-  if (!onlyThisFamily)
-    return MmaFamily::MmaSync;
-  (void)verifyKernelShape(family, op, shape, *checkSupported(op, target));
-  return failure();
+  return family;
 }
 
 LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,

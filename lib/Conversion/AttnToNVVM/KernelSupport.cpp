@@ -62,6 +62,12 @@ static FailureOr<KernelPrecision> getKernelPrecision(AttentionOp op,
     result.smoothQ = true;
     result.smoothQBlock = op.getSmoothQueryBlockSize(precision);
   }
+  if (result.qkFloat8 && !target.fp8MmaSync)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: precision " << precision
+           << ": E4M3 Q.K (qk = f8E4M3FN) needs a chip with the E4M3 "
+              "mma.sync (sm_89 and later), got target="
+           << target.chip;
   Type pv = precision.getPv();
   if (pv && isa<Float8E4M3FNType>(pv) && !target.fp8MmaSync)
     return op.emitOpError()

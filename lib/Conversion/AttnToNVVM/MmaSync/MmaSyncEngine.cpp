@@ -44,11 +44,6 @@ LogicalResult MmaSyncEngine::verify(AttentionOp op, const KernelShape &shape,
     queryTokens *= s;
   for (int64_t s : shape.keyShape)
     keyTokens *= s;
-  if (precision.qkFloat8)
-    return op.emitOpError()
-           << "attn-lower-to-gpu: E4M3 Q.K (qk = f8E4M3FN) runs on the "
-              "wgmma kernel (target=sm_90a) only; the mma.sync kernel "
-              "multiplies Q.K in 16 bits, int8 or int4";
   if (shape.stages < 2 || shape.stages > TileWalk::kMaxLookahead + 1)
     return op.emitOpError() << "attn-lower-to-gpu: stages = " << shape.stages
                             << " is not supported; expected 2, 3 or 4";
@@ -192,13 +187,15 @@ void MmaSyncEngine::loadQuery(Value offset) {
 Fragment MmaSyncEngine::computeScores(Value keyOffset) {
   // S = Q K^T: B fragments of keys 16jj..16jj+15 by ldmatrix.x4 (lane l
   // addresses key (l % 8) + 8 (l / 16), chunk (l / 8) % 2 of the k-step).
-  // A k-step is two 16-byte chunks of a row: k16 of f16/bf16, k32 of s8,
-  // k64 of s4, with the same fragment addressing.
+  // A k-step is two 16-byte chunks of a row: k16 of f16/bf16, k32 of s8 or
+  // e4m3, k64 of s4, with the same fragment addressing (the 8-bit A and B
+  // layouts of m16n8k32 are the same for s8 and e4m3).
   const KernelPrecision &precision = ctx.precision;
   bool quantized = precision.quantizedQK();
+  bool integerProducts = quantized && !precision.qkFloat8;
   bool bf16 = ctx.elementType.isBF16();
   int64_t keyChunks = ctx.qkRowBytes / kChunkBytes;
-  Value zero = quantized ? i32(0) : f32(0);
+  Value zero = integerProducts ? i32(0) : f32(0);
   Fragment scores(fragmentLayout, fragmentLayout.numChunks(ctx.keys.tokens),
                   zero);
   Value keyRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
@@ -218,7 +215,8 @@ Fragment MmaSyncEngine::computeScores(Value keyOffset) {
           MutableArrayRef<Value> c(
               &scores.values[fragmentStart(mt, 2 * jj + half)], 4);
           std::array<Value, 4> d =
-              quantized
+              precision.qkFloat8 ? nb::mmaM16N8K32E4M3(b, loc, a[mt], bRegs, c)
+              : quantized
                   ? nb::mmaInteger(b, loc, precision.qkBits, a[mt], bRegs, c)
                   : nb::mmaM16N8K16(b, loc, bf16, a[mt], bRegs, c);
           llvm::copy(d, c.begin());

@@ -62,7 +62,6 @@ LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
   };
   MmaOperands operands;
   operands.qkBits = precision.quantizedQK() ? precision.qkBits : 16;
-  operands.qkFloat8 = precision.qkFloat8;
   operands.fp8Value = precision.fp8Value();
   operands.f16Accumulation = precision.accumulation == Accumulation::F16;
   operands.headDim = op.getHeadDim();

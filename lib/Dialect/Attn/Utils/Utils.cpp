@@ -68,10 +68,8 @@ mlir::attn::MmaOperands mlir::attn::getMmaOperands(AttentionOp op) {
   operands.headDim = op.getHeadDim();
   operands.valueDim = op.getValueHeadDim();
   if (PrecisionAttr precision = op.getPrecisionAttr()) {
-    if (Type qk = precision.getQk(); qk && qk.getIntOrFloatBitWidth() < 16) {
+    if (Type qk = precision.getQk(); qk && qk.getIntOrFloatBitWidth() < 16)
       operands.qkBits = qk.getIntOrFloatBitWidth();
-      operands.qkFloat8 = isa<Float8E4M3FNType>(qk);
-    }
     operands.fp8Value = isa_and_nonnull<Float8E4M3FNType>(precision.getPv());
     operands.f16Accumulation = precision.getPvAccum() == Accumulation::F16;
   }
