@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <sstream>
 
@@ -432,6 +433,106 @@ TEST(CpuVsReference, RandomMasks) {
     ++cases;
   }
   EXPECT_GE(cases, 40);
+}
+
+/// ATTN_DIFF_CASES / ATTN_DIFF_SEED, or `fallback`.
+int64_t environmentInt(const char *name, int64_t fallback) {
+  const char *text = std::getenv(name);
+  return text && *text ? std::strtoll(text, nullptr, 10) : fallback;
+}
+
+/// Differential testing at scale: random ops that combine the mask
+/// families (and their and / or compositions, run-time segments), cross
+/// attention, GQA, odd head dims, the heads features, explicit masks,
+/// biases and the quantized presets, through the CPU pipeline against the
+/// f64 reference (or its emulation of the precision). Every trial has its
+/// own seed, so a failure names the one op to replay:
+/// ATTN_DIFF_CASES=1 ATTN_DIFF_SEED=<seed>. CI runs 200;
+/// utils/differential.sh runs as many as asked.
+TEST(CpuVsReference, Differential) {
+  int64_t cases = environmentInt("ATTN_DIFF_CASES", 200);
+  int64_t firstSeed = environmentInt("ATTN_DIFF_SEED", 20261206);
+  const char *presets[] = {"sage1", "sage2_8b", "sage2_4b", "fp8", "nvfp4"};
+  int64_t quantizedCases = 0, featureCases = 0;
+  for (int64_t trial = 0; trial < cases; ++trial) {
+    uint32_t seed = static_cast<uint32_t>(firstSeed + trial);
+    attnref::Rng rng(seed);
+    bool quantized = attnref::coin(rng, 0.25);
+    Problem p = baseProblem(rng, quantized ? attnref::uniform(rng, 17, 60)
+                                           : attnref::uniform(rng, 4, 29));
+    if (attnref::coin(rng, 0.3))
+      p.Nk = quantized ? attnref::uniform(rng, 17, 60)
+                       : attnref::uniform(rng, 3, 29);
+    if (quantized) { // scale groups of 16 along D
+      p.D = 16 * attnref::uniform(rng, 1, 2);
+      p.Dv = attnref::uniform(rng, 4, 16);
+    }
+    bool dynamicAllowed = !quantized;
+    p.mask = attnref::randomMask(rng, p.Nq, p.Nk, 2, dynamicAllowed);
+    addOffsets(rng, p);
+    if (quantized) {
+      p.precision = attnref::preset(
+          presets[attnref::uniform(rng, 0, std::size(presets) - 1)]);
+      ++quantizedCases;
+    } else {
+      if (attnref::coin(rng, 0.2)) {
+        p.explicitMask.batches = attnref::coin(rng) ? p.B : 1;
+        p.explicitMask.heads = 1;
+        int64_t count = p.explicitMask.batches * p.Nq * p.Nk;
+        for (int64_t x = 0; x < count; ++x)
+          p.explicitMask.values.push_back(attnref::coin(rng, 0.7));
+      }
+      if (attnref::coin(rng, 0.2)) {
+        p.bias.batches = 1;
+        p.bias.heads = 1;
+        for (int64_t x = 0; x < p.Nq * p.Nk; ++x)
+          p.bias.values.push_back(std::normal_distribution<float>()(rng));
+      }
+      if (attnref::coin(rng, 0.2))
+        for (int64_t h = 0; h < p.Hq; ++h)
+          p.weights.push_back(attnref::coin(rng, 0.3) ? 0.0 : 0.5 + h);
+      if (attnref::coin(rng, 0.2))
+        for (int64_t x = 0; x < p.B * p.Nq * p.Hq; ++x)
+          p.gates.push_back(
+              attnref::coin(rng, 0.2)
+                  ? 0.0f
+                  : std::uniform_real_distribution<float>(0, 2)(rng));
+      if (p.Nq == p.Nk && attnref::coin(rng, 0.15)) {
+        const double us[] = {0.0, 0.3, 1.0};
+        std::vector<int64_t> heads = {0};
+        if (p.Hq > 1)
+          heads.push_back(p.Hq - 1);
+        p.softpag = attnref::SoftPag{us[attnref::uniform(rng, 0, 2)], heads};
+      }
+      if (p.Hq > 1 && attnref::coin(rng, 0.15)) {
+        attnref::HeadGroup group;
+        group.heads = {p.Hq - 1};
+        group.mask = attnref::makeSliding(attnref::uniform(rng, 0, 3),
+                                          attnref::uniform(rng, 0, 3), false);
+        p.groups.push_back(group);
+      }
+      if (attnref::coin(rng, 0.1))
+        p.scale = 0.2;
+      featureCases += !p.weights.empty() || !p.gates.empty() ||
+                      p.softpag.has_value() || !p.groups.empty() ||
+                      !p.explicitMask.values.empty() || !p.bias.values.empty();
+    }
+    Case::Data data = quantized || attnref::coin(rng) ? Case::Data::F16
+                                                      : Case::Data::F32;
+    Case c = quantized ? Case(p, data, 16, attnref::uniform(rng, 8, 32))
+                       : Case(p, data, attnref::uniform(rng, 1, 7),
+                              attnref::uniform(rng, 1, 7));
+    if (quantized)
+      c.check = Case::Check::AgainstEmulation;
+    c.withLse = attnref::coin(rng, 0.8);
+    ASSERT_EQ(runCase(c, seed), "")
+        << "replay: ATTN_DIFF_CASES=1 ATTN_DIFF_SEED=" << seed;
+  }
+  // Both halves of the generator ran (not a vacuous run).
+  if (cases >= 100) {
+    EXPECT_GE(quantizedCases, cases / 10);
+    EXPECT_GE(featureCases, cases / 10);
+  }
 }
 
 TEST(CpuVsReference, GridMasks) {
