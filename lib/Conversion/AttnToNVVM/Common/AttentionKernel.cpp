@@ -89,6 +89,16 @@ private:
   /// The deferred P V of the last computed tile issued and landed in O
   /// (nothing where no tile is pending): the loop state without it.
   LoopState flushDeferredValues(LoopState state);
+  /// Issues P V (`packedP` against the V rows at `valueTile`) into O's
+  /// accumulators or, two_level, into fresh ones: the accumulators in
+  /// flight.
+  SmallVector<Value> issueDeferredValues(ArrayRef<Value> output,
+                                         ArrayRef<Value> packedP,
+                                         Value valueTile);
+  /// Waits for those products: O with them in it.
+  SmallVector<Value> landDeferredValues(ArrayRef<Value> output,
+                                        SmallVector<Value> products,
+                                        ArrayRef<Value> packedP);
 
   MmaFamily family;
   AttentionKernelContext ctx;
@@ -480,14 +490,8 @@ AttentionKernelBuilder::computeTileDeferred(Value stage, const TileSlot &slot,
   // only (the older group). Before the first kept tile P is 0 and V is this
   // tile's (landed, finite where the inputs are): no branch, so no copy of
   // an accumulator in flight (ptxas would serialize the wgmmas).
-  // two_level: the previous tile's P V goes into a fresh accumulator,
-  // added into O once it has landed.
-  bool twoLevel = ctx.precision.accumulation == Accumulation::TwoLevel;
-  SmallVector<Value> output(state.output);
-  SmallVector<Value> products =
-      twoLevel ? engine->initOutput() : SmallVector<Value>(state.output);
-  engine->issueValues(
-      products, state.packedP,
+  SmallVector<Value> products = issueDeferredValues(
+      state.output, state.packedP,
       stageOffset(valueRegion,
                   select(state.hasPrevious, state.previousStage, stage)));
   engine->endIssue();
@@ -504,11 +508,8 @@ AttentionKernelBuilder::computeTileDeferred(Value stage, const TileSlot &slot,
       softmax->update(scores, state.rows, kept,
                       [&](int64_t row, Value alpha) { alphas[row] = alpha; });
 
-  engine->waitValues(products, state.packedP);
-  if (twoLevel)
-    engine->addOutput(output, products);
-  else
-    output = std::move(products);
+  SmallVector<Value> output =
+      landDeferredValues(state.output, std::move(products), state.packedP);
   if (pipeline->releasesStagesExplicitly()) {
     auto ifPrevious = scf::IfOp::create(b, loc, state.hasPrevious, false);
     OpBuilder::InsertionGuard insertion(b);
@@ -528,6 +529,31 @@ AttentionKernelBuilder::computeTileDeferred(Value stage, const TileSlot &slot,
   return pack(next);
 }
 
+SmallVector<Value>
+AttentionKernelBuilder::issueDeferredValues(ArrayRef<Value> output,
+                                            ArrayRef<Value> packedP,
+                                            Value valueTile) {
+  // two_level: a fresh accumulator, added into O once it has landed.
+  SmallVector<Value> products =
+      ctx.precision.accumulation == Accumulation::TwoLevel
+          ? engine->initOutput()
+          : SmallVector<Value>(output);
+  engine->issueValues(products, packedP, valueTile);
+  return products;
+}
+
+SmallVector<Value>
+AttentionKernelBuilder::landDeferredValues(ArrayRef<Value> output,
+                                           SmallVector<Value> products,
+                                           ArrayRef<Value> packedP) {
+  engine->waitValues(products, packedP);
+  if (ctx.precision.accumulation != Accumulation::TwoLevel)
+    return products;
+  SmallVector<Value> sum(output);
+  engine->addOutput(sum, products);
+  return sum;
+}
+
 AttentionKernelBuilder::LoopState
 AttentionKernelBuilder::flushDeferredValues(LoopState state) {
   SmallVector<Type> types;
@@ -538,18 +564,12 @@ AttentionKernelBuilder::flushDeferredValues(LoopState state) {
   {
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(ifPending.thenBlock());
-    SmallVector<Value> output(state.output);
-    Value values = stageOffset(valueRegion, state.previousStage);
-    if (ctx.precision.accumulation == Accumulation::TwoLevel) {
-      SmallVector<Value> products = engine->initOutput();
-      engine->issueValues(products, state.packedP, values);
-      engine->waitValues(products, state.packedP);
-      engine->addOutput(output, products);
-    } else {
-      engine->issueValues(output, state.packedP, values);
-      engine->waitValues(output, state.packedP);
-    }
-    scf::YieldOp::create(b, loc, output);
+    SmallVector<Value> products = issueDeferredValues(
+        state.output, state.packedP,
+        stageOffset(valueRegion, state.previousStage));
+    scf::YieldOp::create(b, loc,
+                         landDeferredValues(state.output, std::move(products),
+                                            state.packedP));
     b.setInsertionPointToStart(ifPending.elseBlock());
     scf::YieldOp::create(b, loc, state.output);
   }

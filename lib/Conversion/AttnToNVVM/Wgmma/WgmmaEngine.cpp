@@ -210,13 +210,17 @@ void WgmmaEngine::endIssueOrder() {
   // Warpgroup 1's first-turn arrival leaves warpgroup 0's barrier one
   // arrival ahead: warpgroup 0 takes that last turn, so no barrier is
   // left half-arrived when the block exits.
-  if (!pingPong())
-    return;
-  auto ifFirst = scf::IfOp::create(
-      b, loc, cmp(arith::CmpIPredicate::eq, warpgroup(), idx(0)), false);
+  if (pingPong())
+    firstTurnBarrier(/*onWarpgroup=*/0, /*arriveOnly=*/false);
+}
+
+void WgmmaEngine::firstTurnBarrier(int64_t onWarpgroup, bool arriveOnly) {
+  auto ifThis = scf::IfOp::create(
+      b, loc, cmp(arith::CmpIPredicate::eq, warpgroup(), idx(onWarpgroup)),
+      false);
   OpBuilder::InsertionGuard insertion(b);
-  b.setInsertionPointToStart(ifFirst.thenBlock());
-  nb::namedBarrier(b, loc, /*arriveOnly=*/false, issueBarrier(b, loc, idx(0)),
+  b.setInsertionPointToStart(ifThis.thenBlock());
+  nb::namedBarrier(b, loc, arriveOnly, issueBarrier(b, loc, idx(0)),
                    2 * kWarpgroupThreads);
 }
 
@@ -230,14 +234,8 @@ void WgmmaEngine::loadQuery(Value queryOffset) {
 
 void WgmmaEngine::beginIssueOrder() {
   // Warpgroup 0 issues first: warpgroup 1 gives it the first turn.
-  if (!pingPong())
-    return;
-  auto ifSecond = scf::IfOp::create(
-      b, loc, cmp(arith::CmpIPredicate::eq, warpgroup(), idx(1)), false);
-  OpBuilder::InsertionGuard insertion(b);
-  b.setInsertionPointToStart(ifSecond.thenBlock());
-  nb::namedBarrier(b, loc, /*arriveOnly=*/true, issueBarrier(b, loc, idx(0)),
-                   2 * kWarpgroupThreads);
+  if (pingPong())
+    firstTurnBarrier(/*onWarpgroup=*/1, /*arriveOnly=*/true);
 }
 
 SmallVector<Value> WgmmaEngine::issueScores(Value keyOffset) {

@@ -80,6 +80,9 @@ private:
   Value warpgroup();
   /// Two warpgroups take turns issuing (named barriers 1 and 2).
   bool pingPong() const;
+  /// On warpgroup `onWarpgroup` only: arrives at (or waits on) warpgroup
+  /// 0's turn barrier (the ping-pong's first and last turns).
+  void firstTurnBarrier(int64_t onWarpgroup, bool arriveOnly);
 
   FragmentLayout fragmentLayout;
   Value queryDescriptor;
