@@ -34,6 +34,7 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   lower.stages = options.stages;
   lower.warpRows = options.warpRows;
   lower.queryTileOrder = options.queryTileOrder;
+  lower.persistent = options.persistent;
   pm.addPass(createAttnLowerToGpu(lower));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -95,6 +96,11 @@ struct GpuPipelineCommandLineOptions
       llvm::cl::desc("ascending, or descending: blocks take a head's query "
                      "tiles last first"),
       llvm::cl::init("descending")};
+  Option<bool> persistent{
+      *this, "persistent",
+      llvm::cl::desc("Kernels with a producer warpgroup (TMA) run a "
+                     "persistent grid"),
+      llvm::cl::init(false)};
   ListOption<int64_t> queryTile{
       *this, "query-tile",
       llvm::cl::desc("Query tile shape for attn-plan (default: the target's)")};
@@ -117,6 +123,7 @@ void mlir::attn::registerGpuPipeline() {
         o.stages = options.stages;
         o.warpRows = options.warpRows;
         o.queryTileOrder = options.queryTileOrder;
+        o.persistent = options.persistent;
         o.queryTile.assign(options.queryTile.begin(), options.queryTile.end());
         o.keyTile.assign(options.keyTile.begin(), options.keyTile.end());
         buildGpuPipeline(pm, o);

@@ -36,6 +36,9 @@ KEY_BLOCK = "block"
 KEY_SHARED_BYTES = "shared_bytes"
 KEY_GRID = "grid"
 KEY_PARAMS = "params"
+# Optional: a persistent kernel's most blocks per multiprocessor (its blocks
+# walk grid[0]'s work units; grid[1] and grid[2] are 1).
+KEY_PERSISTENT_BLOCKS_PER_SM = "persistent_blocks_per_sm"
 # One parameter: {name, type}.
 KEY_TYPE = "type"
 PARAM_PTR = "ptr"

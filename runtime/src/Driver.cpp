@@ -39,6 +39,8 @@ bool loadDriverApi(const char *library, DriverApi &out, std::string &error) {
   ATTN_RESOLVE(cuDeviceGet)
   ATTN_RESOLVE(cuDevicePrimaryCtxRetain)
   ATTN_RESOLVE(cuCtxSynchronize)
+  ATTN_RESOLVE(cuCtxGetDevice)
+  ATTN_RESOLVE(cuDeviceGetAttribute)
   ATTN_RESOLVE(cuMemAlloc_v2)
   ATTN_RESOLVE(cuMemFree_v2)
   ATTN_RESOLVE(cuModuleLoadData)

@@ -22,6 +22,7 @@ using cuuint64_t = uint64_t;
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+constexpr int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
 // Dynamic shared memory above this needs the opt-in attribute.
 constexpr unsigned kDefaultSharedLimitBytes = 48 * 1024;
 
@@ -55,6 +56,9 @@ struct DriverApi {
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *context,
                                        CUdevice device) = nullptr;
   CUresult (*cuCtxSynchronize)() = nullptr;
+  CUresult (*cuCtxGetDevice)(CUdevice *device) = nullptr;
+  CUresult (*cuDeviceGetAttribute)(int *value, int attribute,
+                                   CUdevice device) = nullptr;
   // The _v2 names are the 64-bit-pointer versions cuda.h maps cuMemAlloc and
   // cuMemFree to.
   CUresult (*cuMemAlloc_v2)(CUdeviceptr *address, size_t bytes) = nullptr;

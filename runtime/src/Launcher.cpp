@@ -195,6 +195,23 @@ int Launcher::loadedModule(CUcontext context, const LoadedModule *&out,
     }
     loaded.functions.push_back(function);
   }
+  CUdevice device = 0;
+  int multiprocessors = 0;
+  CUresult result = driver_->cuCtxGetDevice(&device);
+  if (result == CUDA_SUCCESS)
+    result = driver_->cuDeviceGetAttribute(
+        &multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
+  if (result != CUDA_SUCCESS || multiprocessors <= 0) {
+    error = result != CUDA_SUCCESS
+                ? describeDriverError(
+                      *driver_, "cuDeviceGetAttribute(MULTIPROCESSOR_COUNT)",
+                      result)
+                : "cuDeviceGetAttribute(MULTIPROCESSOR_COUNT) reported " +
+                      std::to_string(multiprocessors) + " multiprocessors";
+    driver_->cuModuleUnload(loaded.module);
+    return ATTN_LAUNCHER_ERROR_CUDA;
+  }
+  loaded.multiprocessors = uint32_t(multiprocessors);
   out = &modules_.emplace(context, std::move(loaded)).first->second;
   return ATTN_LAUNCHER_OK;
 }
@@ -422,6 +439,7 @@ int Launcher::launch(const char *const *names, const int64_t *values,
       params.push_back(&slot);
     for (const PlannedTensorMap &map : launch.tensorMaps)
       params[map.param] = &tensorMaps[nextTensorMap++];
+    capPersistentGrid(kernel, module->multiprocessors, launch.grid);
     CUresult result = driver_->cuLaunchKernel(
         module->functions[launch.kernel], launch.grid[0], launch.grid[1],
         launch.grid[2], kernel.block[0], kernel.block[1], kernel.block[2],

@@ -41,6 +41,8 @@ private:
   struct LoadedModule {
     CUmodule module = nullptr;
     std::vector<CUfunction> functions; // one per manifest kernel
+    // The context's device's SMs (caps persistent grids).
+    uint32_t multiprocessors = 0;
   };
 
   // A launcher-owned scratch buffer; its contents do not outlive a launch.

@@ -357,6 +357,26 @@ private:
         kernel.grid[d].push_back(factor);
       }
     }
+
+    if (value.find(ATTN_MANIFEST_KEY_PERSISTENT_BLOCKS_PER_SM)) {
+      const std::string persistentPath =
+          memberPath(path, ATTN_MANIFEST_KEY_PERSISTENT_BLOCKS_PER_SM);
+      int64_t blocks;
+      if (!readInteger(value, ATTN_MANIFEST_KEY_PERSISTENT_BLOCKS_PER_SM, path,
+                       blocks))
+        return false;
+      if (blocks < 1 || blocks > 64)
+        return fail(persistentPath, "blocks per multiprocessor " +
+                                        std::to_string(blocks) +
+                                        " out of range (1 to 64)");
+      // The blocks walk grid[0]'s units only.
+      for (size_t d = 1; d < 3; ++d)
+        for (const GridFactor &factor : kernel.grid[d])
+          if (factor.isArgument || factor.constant != 1)
+            return fail(elementPath(gridPath, d),
+                        "a persistent kernel's grid is one-dimensional");
+      kernel.persistentBlocksPerSM = uint32_t(blocks);
+    }
     return true;
   }
 
@@ -786,6 +806,15 @@ FactorProduct multiplyFactors(const std::vector<GridFactor> &factors,
 }
 
 } // namespace
+
+void capPersistentGrid(const KernelSpec &kernel, uint32_t multiprocessors,
+                       uint32_t grid[3]) {
+  if (kernel.persistentBlocksPerSM == 0 || multiprocessors == 0)
+    return;
+  uint64_t blocks = uint64_t(kernel.persistentBlocksPerSM) * multiprocessors;
+  if (grid[0] > blocks)
+    grid[0] = uint32_t(blocks);
+}
 
 bool evaluateGrid(const KernelSpec &kernel,
                   const std::vector<int64_t> &argumentValues, uint32_t grid[3],

@@ -69,6 +69,9 @@ struct KernelSpec {
   uint32_t sharedBytes = 0;
   std::vector<GridFactor> grid[3]; // each dimension is the product
   std::vector<KernelParam> params;
+  // Persistent: at most this many blocks per multiprocessor walk grid[0]'s
+  // work units (capPersistentGrid); 0: one block per grid position.
+  uint32_t persistentBlocksPerSM = 0;
 };
 
 // A name the caller may supply to launch: the union of all kernels' params
@@ -190,6 +193,12 @@ bool checkTensorMapAddress(const KernelSpec &kernel, const KernelParam &param,
 // How errors name a tensor map: kernel K: tensor map "P" of "T".
 std::string describeTensorMap(const KernelSpec &kernel,
                               const KernelParam &param);
+
+// The blocks to launch for `kernel`'s evaluated `grid` on a device with
+// `multiprocessors` SMs: a persistent kernel's grid[0] is capped at its
+// blocks per SM times the SMs (its blocks walk the remaining units).
+void capPersistentGrid(const KernelSpec &kernel, uint32_t multiprocessors,
+                       uint32_t grid[3]);
 
 // The work of one launch call, before any driver call: kernels whose grid has
 // a zero dimension are left out.

@@ -36,6 +36,18 @@ EXPORT CUresult cuDevicePrimaryCtxRetain(void **context, int device) {
   *context = &contextToken;
   return 0;
 }
+EXPORT CUresult cuCtxGetDevice(int *device) {
+  *device = 0;
+  return 0;
+}
+EXPORT CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
+  (void)device;
+  /* 16: CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT (132 unless set). */
+  if (attribute != 16)
+    return 1;
+  *value = state.multiprocessors ? state.multiprocessors : 132;
+  return 0;
+}
 EXPORT CUresult cuCtxSynchronize(void) {
   ++state.syncs;
   return 0;

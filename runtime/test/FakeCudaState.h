@@ -30,6 +30,7 @@ struct FakeCudaState {
   uint64_t globalDim[5], globalStrides[4];
   unsigned boxDim[5], elementStrides[5];
   void *firstParamAddress; /* kernelParams[0] itself */
+  int multiprocessors;     /* the SM count it reports (0: 132) */
 };
 
 #endif

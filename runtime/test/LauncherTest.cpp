@@ -304,6 +304,7 @@ struct FakeDriver {
   std::vector<FakeMemoryCall> allocations; // in order
   std::vector<FakeMemoryCall> frees;       // bytes: of the freed allocation
   CUdeviceptr nextAddress = 0xd00000000000;
+  int multiprocessors = 132;
 };
 static FakeDriver fake;
 
@@ -327,6 +328,15 @@ static CUresult fakeDeviceGet(CUdevice *device, int ordinal) {
 static CUresult fakePrimaryCtxRetain(CUcontext *context, CUdevice) {
   fake.calls.push_back("cuDevicePrimaryCtxRetain");
   *context = fake.primary;
+  return CUDA_SUCCESS;
+}
+static CUresult fakeCtxGetDevice(CUdevice *device) {
+  *device = 0;
+  return CUDA_SUCCESS;
+}
+static CUresult fakeDeviceGetAttribute(int *value, int attribute, CUdevice) {
+  CHECK_EQ(attribute, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+  *value = fake.multiprocessors;
   return CUDA_SUCCESS;
 }
 static CUresult fakeCtxSynchronize() {
@@ -444,6 +454,8 @@ static DriverApi fakeDriverApi() {
   api.cuDeviceGet = fakeDeviceGet;
   api.cuDevicePrimaryCtxRetain = fakePrimaryCtxRetain;
   api.cuCtxSynchronize = fakeCtxSynchronize;
+  api.cuCtxGetDevice = fakeCtxGetDevice;
+  api.cuDeviceGetAttribute = fakeDeviceGetAttribute;
   api.cuMemAlloc_v2 = fakeMemAlloc;
   api.cuMemFree_v2 = fakeMemFree;
   api.cuModuleLoadData = fakeModuleLoadData;
@@ -621,8 +633,10 @@ TEST(ManifestErrorsNameTheLocation) {
       {replaced(base, "\"ceil_div\": 128", "\"ceil_div\": 0"),
        "kernels[0].grid[0][0].ceil_div: must be positive, got 0"},
       {replaced(base, "[4]", "[\"4\"]"),
-       "kernels[0].grid[1][0]: expected an integer or {\"arg\": ...}, got string"},
-      {replaced(base, "{\"arg\": \"batch\"}]]", "{\"arg\": \"batch\", \"div\": 2}]]"),
+       "kernels[0].grid[1][0]: expected an integer or {\"arg\": ...}, got "
+       "string"},
+      {replaced(base, "{\"arg\": \"batch\"}]]",
+                "{\"arg\": \"batch\", \"div\": 2}]]"),
        "kernels[0].grid[2][0]: unknown key \"div\""},
       {replaced(base, "[256, 1, 1]", "[256, 1]"),
        "kernels[0].block: expected 3 dimensions, got 2"},
@@ -634,7 +648,8 @@ TEST(ManifestErrorsNameTheLocation) {
        "kernels[1].name: duplicate kernel name \"attn_fwd_0\""},
       {replaced(base, "{\"name\": \"batch\", \"type\": \"i32\"}",
                 "{\"name\": \"seq_q\", \"type\": \"i64\"}"),
-       "kernels[1].params[2]: argument \"seq_q\" is i64 here but i32 elsewhere"},
+       "kernels[1].params[2]: argument \"seq_q\" is i64 here but i32 "
+       "elsewhere"},
       {replaced(base, "{\"name\": \"scale\", \"type\": \"f32\"}",
                 "{\"name\": \"out\", \"type\": \"ptr\"}"),
        "kernels[1].params[1].name: duplicate param \"out\""},
@@ -1001,6 +1016,63 @@ TEST(LaunchRecordsGridBlockSharedAndParamBytes) {
   CHECK_EQ(combine.sharedBytes, 1024u);
   CHECK(combine.params ==
         std::vector<uint64_t>({0x7f0000002000, floatBits(0.125f), 2}));
+}
+
+// A persistent kernel: its blocks walk grid[0]'s units, so the launcher
+// launches at most blocks_per_sm per multiprocessor.
+static std::string persistentManifest(int blocksPerSM) {
+  return replaced(
+      kManifest,
+      R"("grid": [[{"arg": "seq_q", "ceil_div": 128}], [4], [{"arg": "batch"}]],)",
+      R"("grid": [[{"arg": "seq_q", "ceil_div": 128}, 4, {"arg": "batch"}], )"
+      R"([1], [1]], "persistent_blocks_per_sm": )" +
+          std::to_string(blocksPerSM) + ",");
+}
+
+TEST(PersistentGridIsCappedPerMultiprocessor) {
+  ArtifactDir dir;
+  std::vector<int64_t> values = defaultArgValues();
+  std::string error;
+  // 8 query tiles x 4 heads x 2 batch = 64 work units.
+  struct Case {
+    int blocksPerSM, multiprocessors;
+    unsigned blocks;
+  };
+  for (Case c :
+       {Case{1, 10, 10}, Case{2, 20, 40}, Case{1, 132, 64}, Case{3, 22, 64}}) {
+    auto launcher =
+        loadWithFake(dir, persistentManifest(c.blocksPerSM), "CUBIN");
+    fake.multiprocessors = c.multiprocessors;
+    CHECK_EQ(
+        launcher->launch(kArgNames, values.data(), kArgCount, nullptr, error),
+        ATTN_LAUNCHER_OK);
+    CHECK_EQ(fake.launches.size(), size_t(2));
+    const RecordedLaunch &fwd = fake.launches[0];
+    CHECK(fwd.grid[0] == c.blocks && fwd.grid[1] == 1 && fwd.grid[2] == 1);
+    // The other kernel is not persistent: its grid as evaluated.
+    CHECK(fake.launches[1].grid[0] == 6);
+  }
+}
+
+TEST(PersistentManifestErrorsNameTheLocation) {
+  Manifest manifest;
+  std::string error;
+  CHECK(!parseManifest(replaced(persistentManifest(1),
+                                R"("persistent_blocks_per_sm": 1)",
+                                R"("persistent_blocks_per_sm": 0)"),
+                       manifest, error));
+  CHECK_EQ(error, std::string("kernels[0].persistent_blocks_per_sm: blocks "
+                              "per multiprocessor 0 out of range (1 to 64)"));
+  CHECK(!parseManifest(replaced(persistentManifest(1), "[1], [1]]",
+                                R"([1], [{"arg": "batch"}]])"),
+                       manifest, error));
+  CHECK_EQ(error, std::string("kernels[0].grid[2]: a persistent kernel's "
+                              "grid is one-dimensional"));
+  CHECK(!parseManifest(replaced(persistentManifest(1),
+                                R"("persistent_blocks_per_sm": 1)",
+                                R"("persistent_blocks_per_sm": "1")"),
+                       manifest, error));
+  CHECK_CONTAINS(error, "kernels[0].persistent_blocks_per_sm");
 }
 
 TEST(ModuleIsLoadedOncePerContext) {

@@ -10,6 +10,46 @@
 // STAGES2: threads in (%c384, %c1{{.*}}) dynamic_shared_memory_size %c164864_i32
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a -attn-lower-to-gpu=target=sm_90a | FileCheck %s --check-prefix=DEFAULT
 // RUN: attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a kernel=wgmma" | FileCheck %s --check-prefix=ONEWG
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a -attn-lower-to-gpu="target=sm_90a persistent=true" | FileCheck %s --check-prefix=PERSISTENT
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a -attn-lower-to-gpu=target=sm_90a | FileCheck %s --check-prefix=FLAT
+
+// A persistent grid (two consumer warpgroups and a producer):
+// the grid is the work units in launch order, query tiles x heads x batch,
+// which the launcher caps at one block per multiprocessor; each role walks
+// the units from blockIdx.x in steps of gridDim.x.
+// PERSISTENT: attn.kernels = [{block = 384 : i64, grid = {{\[}}[{arg = "seq_q", ceil_div = 128 : i64, constant = 1 : i64}, {constant = 4 : i64}, {arg = "batch", ceil_div = 1 : i64, constant = 1 : i64}], [{constant = 1 : i64}], [{constant = 1 : i64}]]
+// PERSISTENT-SAME: persistent_blocks_per_sm = 1 : i64
+// PERSISTENT-LABEL: func.func @causal_dynamic
+// Q has a full barrier (count 1) and an empty one (count 8: the consumer
+// warps release it).
+// PERSISTENT: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %c1_i32
+// PERSISTENT: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %c8_i32
+// PERSISTENT-NEXT: "fence.mbarrier_init.release.cluster;"
+// The producer waits for Q's release before loading a unit's Q.
+// PERSISTENT: "setmaxnreg.dec.sync.aligned.u32 24;"
+// PERSISTENT: %[[GRID:.*]] = gpu.grid_dim x
+// PERSISTENT: %[[FIRST:.*]] = gpu.block_id x
+// PERSISTENT: scf.for %[[UNIT:.*]] = %[[FIRST]] to %{{.*}} step %[[GRID]] iter_args
+// PERSISTENT: arith.divui %[[UNIT]], %[[GRID]]
+// PERSISTENT: mbarrier.try_wait.parity
+// PERSISTENT: "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c32768_i32
+// The consumers: per unit, wait for Q, walk the tiles, release Q (one
+// arrival per warp), then the last P V and the epilogue.
+// PERSISTENT: "setmaxnreg.inc.sync.aligned.u32 240;"
+// PERSISTENT: scf.for %[[CUNIT:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// PERSISTENT: mbarrier.try_wait.parity
+// PERSISTENT: scf.for
+// PERSISTENT: scf.yield
+// PERSISTENT: "bar.warp.sync -1;"
+// PERSISTENT: "mbarrier.arrive.shared::cta.b64 _, [$0];"
+// PERSISTENT: "wgmma.wait_group.sync.aligned 0;"
+// PERSISTENT: llvm.store {{.*}} : vector<2xbf16>, !llvm.ptr<1>
+// PERSISTENT: gpu.return
+// Without it: one block per (query tile, head, batch element).
+// FLAT-NOT: persistent_blocks_per_sm
+// FLAT-LABEL: func.func @causal_dynamic
+// FLAT-NOT: gpu.grid_dim
+// FLAT: gpu.return
 
 // 128 query rows: two consumer warpgroups plus the producer warpgroup of
 // the TMA pipeline (384 threads). Staged tiles start on the 1024-byte
@@ -121,6 +161,7 @@ func.func @causal_dynamic(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>
 // ONEWG: threads in (%c256, %c1
 // ONEWG: gpu.func @attn_fwd(
 // ONEWG-NOT: setmaxnreg
+// ONEWG-NOT: gpu.grid_dim
 // ONEWG: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
 func.func @small_head_grid(%q: memref<1x2x1024x64xf16>, %o: memref<1x2x1024x64xf16>) {
   attn.attention ins(%q, %q, %q : memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>)

@@ -175,7 +175,13 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
            /*default=*/"\"descending\"",
            "The order in which blocks take a head's query tiles: ascending, "
            "or descending (the last first: under causal, power-law and "
-           "prefix masks the longest blocks start first)">
+           "prefix masks the longest blocks start first)">,
+    Option<"persistent", "persistent", "bool", /*default=*/"false",
+           "Kernels whose loads a producer warpgroup issues (the TMA "
+           "pipeline) run a persistent grid: at most one block per "
+           "multiprocessor walks the (query tile, head, batch) units in "
+           "launch order, loading the next unit's Q and first tiles while "
+           "it finishes the current one; other kernels ignore it">
   ];
 }
 

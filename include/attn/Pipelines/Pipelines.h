@@ -1,4 +1,5 @@
-//===- Pipelines.h - the named attn pipelines --------------------*- C++ -*-===//
+//===- Pipelines.h - the named attn pipelines --------------------*- C++
+//-*-===//
 //
 // attn-cpu-pipeline and attn-gpu-pipeline: attn.attention (tensors or
 // memrefs) down to the LLVM dialect, or to a GPU binary with host launches.
@@ -51,6 +52,8 @@ struct GpuPipelineOptions {
   int64_t warpRows = 16;
   /// ascending or descending (attn-lower-to-gpu's query-tile-order).
   std::string queryTileOrder = "descending";
+  /// attn-lower-to-gpu's persistent.
+  bool persistent = false;
   /// attn-plan overrides (empty: the target's tiles).
   SmallVector<int64_t> queryTile, keyTile;
 };

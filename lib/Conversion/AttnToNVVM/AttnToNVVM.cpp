@@ -94,6 +94,7 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
   KernelShape shape = getKernelShape(op, *family, options.stages,
                                      options.warpRows, *options.target);
   shape.lastQueryTileFirst = options.lastQueryTileFirst;
+  shape.persistent = options.persistent;
   if (failed(verifyKernelShape(*family, op, shape, *precision)))
     return failure();
   SmallVector<KernelHeads, 2> sets;
@@ -182,6 +183,7 @@ struct AttnLowerToGpuPass
       return signalPassFailure();
     }
     options.lastQueryTileFirst = queryTileOrder == "descending";
+    options.persistent = persistent;
     SmallVector<AttentionOp> ops;
     module.walk([&](AttentionOp op) { ops.push_back(op); });
     if (ops.empty())

@@ -101,7 +101,7 @@ static Attribute launchToAttribute(Builder &b, const KernelLaunch &launch) {
       fields.push_back(tensorMapToAttribute(b, *p.tensorMap));
     params.push_back(b.getArrayAttr(fields));
   }
-  return b.getDictionaryAttr({
+  SmallVector<NamedAttribute> fields = {
       b.getNamedAttr(ATTN_MANIFEST_KEY_NAME, b.getStringAttr(launch.name)),
       b.getNamedAttr(ATTN_MANIFEST_KEY_BLOCK,
                      b.getI64IntegerAttr(launch.blockSize)),
@@ -109,7 +109,12 @@ static Attribute launchToAttribute(Builder &b, const KernelLaunch &launch) {
                      b.getI64IntegerAttr(launch.sharedBytes)),
       b.getNamedAttr(ATTN_MANIFEST_KEY_GRID, b.getArrayAttr(grid)),
       b.getNamedAttr(ATTN_MANIFEST_KEY_PARAMS, b.getArrayAttr(params)),
-  });
+  };
+  if (launch.persistentBlocksPerSM)
+    fields.push_back(
+        b.getNamedAttr(ATTN_MANIFEST_KEY_PERSISTENT_BLOCKS_PER_SM,
+                       b.getI64IntegerAttr(launch.persistentBlocksPerSM)));
+  return b.getDictionaryAttr(fields);
 }
 
 static Attribute scratchToAttribute(Builder &b, const ScratchBuffer &buffer) {
@@ -189,6 +194,13 @@ static FailureOr<KernelLaunch> launchFromAttribute(MLIRContext *context,
   launch.name = name.str();
   launch.blockSize = block.getInt();
   launch.sharedBytes = shared.getInt();
+  if (Attribute persistent =
+          dict.get(ATTN_MANIFEST_KEY_PERSISTENT_BLOCKS_PER_SM)) {
+    auto blocks = dyn_cast<IntegerAttr>(persistent);
+    if (!blocks || blocks.getInt() <= 0)
+      return failure();
+    launch.persistentBlocksPerSM = blocks.getInt();
+  }
   for (auto [d, dim] : llvm::enumerate(grid)) {
     FailureOr<SmallVector<GridFactor>> factors = factorsFromAttribute(dim);
     if (failed(factors))
@@ -329,12 +341,16 @@ mlir::attn::kernelManifestToJson(const KernelManifest &manifest,
       }
       params.push_back(std::move(param));
     }
-    kernels.push_back(llvm::json::Object{
+    llvm::json::Object kernel{
         {ATTN_MANIFEST_KEY_NAME, launch.name},
         {ATTN_MANIFEST_KEY_BLOCK, llvm::json::Array{launch.blockSize, 1, 1}},
         {ATTN_MANIFEST_KEY_SHARED_BYTES, launch.sharedBytes},
         {ATTN_MANIFEST_KEY_GRID, std::move(grid)},
-        {ATTN_MANIFEST_KEY_PARAMS, std::move(params)}});
+        {ATTN_MANIFEST_KEY_PARAMS, std::move(params)}};
+    if (launch.persistentBlocksPerSM)
+      kernel[ATTN_MANIFEST_KEY_PERSISTENT_BLOCKS_PER_SM] =
+          launch.persistentBlocksPerSM;
+    kernels.push_back(std::move(kernel));
   }
   llvm::json::Object json{{ATTN_MANIFEST_KEY_FORMAT, ATTN_MANIFEST_FORMAT},
                           {ATTN_MANIFEST_KEY_VERSION, ATTN_MANIFEST_VERSION},

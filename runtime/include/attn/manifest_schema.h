@@ -37,6 +37,11 @@
 #define ATTN_MANIFEST_KEY_SHARED_BYTES "shared_bytes"
 #define ATTN_MANIFEST_KEY_GRID "grid"
 #define ATTN_MANIFEST_KEY_PARAMS "params"
+/* Optional, a positive integer: the kernel is persistent. Its blocks walk
+ * the grid's work units (grid[0]; grid[1] and grid[2] are 1) from
+ * blockIdx.x in steps of gridDim.x, so any block count is correct; the
+ * launcher launches at most this many blocks per multiprocessor. */
+#define ATTN_MANIFEST_KEY_PERSISTENT_BLOCKS_PER_SM "persistent_blocks_per_sm"
 /* One parameter: {name, type}. */
 #define ATTN_MANIFEST_KEY_TYPE "type"
 #define ATTN_MANIFEST_PARAM_PTR "ptr"

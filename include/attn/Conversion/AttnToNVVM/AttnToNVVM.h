@@ -36,6 +36,9 @@ struct GpuKernelOptions {
   /// Blocks take each head's query tiles last first (the longest first
   /// under causal, power-law and prefix masks); else in order.
   bool lastQueryTileFirst = true;
+  /// Pipelines with a producer warpgroup run a persistent grid (blocks
+  /// walk the work units; TilePipeline::supportsPersistentGrid).
+  bool persistent = false;
 };
 
 /// The family `options` select, or a diagnostic on `op` when the chip

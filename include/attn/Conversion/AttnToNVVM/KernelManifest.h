@@ -60,6 +60,11 @@ struct KernelLaunch {
   std::array<SmallVector<GridFactor>, 3> grid;
   int64_t blockSize = 0;
   int64_t sharedBytes = 0;
+  /// A persistent kernel: its blocks walk the work units of grid[0] (the
+  /// other dimensions are 1) in steps of the launched block count, which
+  /// the launcher caps at this many blocks per multiprocessor; 0: one block
+  /// per grid position.
+  int64_t persistentBlocksPerSM = 0;
 };
 
 /// A device buffer the pre-kernels write and the attention kernel reads;

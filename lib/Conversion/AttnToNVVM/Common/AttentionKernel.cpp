@@ -53,9 +53,14 @@ private:
   /// compile-time checks against the chip.
   LogicalResult planSharedMemory();
   void declareParams();
-  /// The kernel body up to the main loop: block coordinates, head, mask
-  /// context, operand bases, this thread's rows.
-  void emitSetup(TileWalk &walk, StringRef name);
+  /// What a thread knows for every work unit: its lane, warp and fragment
+  /// rows, the sequence lengths.
+  void emitThreadSetup();
+  /// One work unit (query tile `tileX` in launch order, head slot, batch
+  /// element): head, mask context, operand bases, this thread's rows, the
+  /// walk over its key tiles.
+  void emitUnitSetup(Value tileX, Value headSlot, Value batch, TileWalk &walk,
+                     StringRef name);
   Value stageOffset(unsigned region, Value stage) {
     return add(idx(plan.start(region)),
                mul(stage, idx(plan.bytesPerStage(region))));
@@ -245,30 +250,29 @@ void AttentionKernelBuilder::declareParams() {
   addParam("seq_k", b.getI32Type());
 }
 
-void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
-  const KernelPrecision &precision = ctx.precision;
-  // Grid: (query tiles, heads of this kernel, batch).
-  BlockCoordinates block =
-      launchOverHeads(tileCountFactor(ctx.queries, "seq_q"),
-                      static_cast<int64_t>(ctx.heads.heads.size()));
-  // Blocks start in launch order (x fastest): counting x down starts each
-  // head's last query tile first, which under causal, power-law and prefix
-  // masks is the longest (the shortest then fill the last wave).
-  ctx.queryTile =
-      ctx.shape.lastQueryTileFirst
-          ? sub(sub(numTiles(ctx.queries, toIndex(param("seq_q"))), idx(1)),
-                block.x)
-          : block.x;
-  ctx.batch = block.batch;
+void AttentionKernelBuilder::emitThreadSetup() {
   ctx.tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   ctx.lane = rem(ctx.tid, 32);
   ctx.warp = div(ctx.tid, 32);
   ctx.seqQ = toIndex(param("seq_q"));
   ctx.seqK = toIndex(param("seq_k"));
-  HeadFeatures(b, loc, signature, ctx).selectHead(block.headSlot);
-
   ctx.maskContext.queryLength = ctx.seqQ;
   ctx.maskContext.keyLength = ctx.seqK;
+  ctx.placement = engine->placeThread();
+}
+
+void AttentionKernelBuilder::emitUnitSetup(Value tileX, Value headSlot,
+                                           Value batch, TileWalk &walk,
+                                           StringRef name) {
+  const KernelPrecision &precision = ctx.precision;
+  // Units start in launch order (x fastest): counting x down starts each
+  // head's last query tile first, which under causal, power-law and prefix
+  // masks is the longest (the shortest then fill the last wave).
+  ctx.queryTile = ctx.shape.lastQueryTileFirst
+                      ? sub(sub(numTiles(ctx.queries, ctx.seqQ), idx(1)), tileX)
+                      : tileX;
+  ctx.batch = batch;
+  HeadFeatures(b, loc, signature, ctx).selectHead(headSlot);
   if (Value offsetsOperand = op.getSegmentOffsets()) {
     auto type = cast<MemRefType>(offsetsOperand.getType());
     int64_t rowLength = type.getShape().back();
@@ -324,7 +328,10 @@ void AttentionKernelBuilder::emitSetup(TileWalk &walk, StringRef name) {
   }
 
   // This thread's query rows.
-  ctx.placement = engine->placeThread();
+  ctx.rowTokens.clear();
+  ctx.rowValid.clear();
+  ctx.queryScales.clear();
+  ctx.rowCorrectionBlock.clear();
   for (Value position : ctx.placement.rows) {
     auto [token, valid] =
         tokenOf(ctx.queries, ctx.queryTile, position, ctx.seqQ);
@@ -582,8 +589,16 @@ AttentionKernelBuilder::flushDeferredValues(LoopState state) {
 void AttentionKernelBuilder::finish(ValueRange values) {
   LoopState state = unpack(values);
   if (deferValues) {
-    engine->endIssueOrder();
+    Value pending = state.hasPrevious, pendingStage = state.previousStage;
     state = flushDeferredValues(std::move(state));
+    // Every stage read is released: a persistent block's producer refills
+    // the last tile's V rows for its next unit.
+    if (pipeline->releasesStagesExplicitly()) {
+      auto ifPending = scf::IfOp::create(b, loc, pending, false);
+      OpBuilder::InsertionGuard insertion(b);
+      b.setInsertionPointToStart(ifPending.thenBlock());
+      pipeline->releaseStage(pendingStage, StagedOperand::Rows::Value);
+    }
   }
   Fragment output = engine->readOutput(state.output);
   Epilogue(b, loc, signature, ctx, *engine, *softmax).emit(output, state.rows);
@@ -655,7 +670,31 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   pipeline->annotateFunction(func);
   ctx.sharedBase = LLVM::AddressOfOp::create(
       b, loc, module.lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol));
-  emitSetup(walk, name);
+  emitThreadSetup();
+  // Work units: (query tile, head of this kernel, batch element). One block
+  // each, or a persistent grid whose blocks walk them in the same order.
+  GridFactor queryTiles = tileCountFactor(ctx.queries, "seq_q");
+  int64_t numHeadSlots = static_cast<int64_t>(ctx.heads.heads.size());
+  Value numUnits;
+  if (pipeline->runsPersistentGrid()) {
+    launch.grid[0] = {queryTiles, GridFactor{numHeadSlots, "", 1},
+                      GridFactor{1, "batch", 1}};
+    launch.grid[1] = launch.grid[2] = {GridFactor{1, "", 1}};
+    // The producer's and consumers' register split (setmaxnreg) takes the
+    // whole register file: one block per multiprocessor.
+    launch.persistentBlocksPerSM = 1;
+    numUnits = mul(mul(numTiles(ctx.queries, ctx.seqQ), idx(numHeadSlots)),
+                   toIndex(param("batch")));
+  } else {
+    BlockCoordinates block = launchOverHeads(queryTiles, numHeadSlots);
+    emitUnitSetup(block.x, block.headSlot, block.batch, walk, name);
+  }
+  auto beginUnit = [&](Value unit) {
+    Value tilesPerHead = numTiles(ctx.queries, ctx.seqQ);
+    Value slotAndBatch = div(unit, tilesPerHead);
+    emitUnitSetup(rem(unit, tilesPerHead), rem(slotAndBatch, numHeadSlots),
+                  div(slotAndBatch, numHeadSlots), walk, name);
+  };
 
   // A pipeline that refills stages by tile position (cp.async) lets the
   // pending P V finish on a skipped tile; explicit releases need nothing.
@@ -678,8 +717,13 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
                return deferValues ? computeTileDeferred(stage, slot, state)
                                   : computeTile(stage, slot, state);
              },
+             [&] {
+               if (deferValues)
+                 engine->endIssueOrder();
+             },
              [&](ValueRange finalState) { finish(finalState); },
-             /*deferredValueReads=*/deferValues, skipTile});
+             /*deferredValueReads=*/deferValues, skipTile, numUnits,
+             numUnits ? function_ref<void(Value)>(beginUnit) : nullptr});
   finishFunction();
   return launch;
 }

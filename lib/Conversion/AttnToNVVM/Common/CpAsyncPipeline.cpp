@@ -209,5 +209,6 @@ void CpAsyncPipeline::emitMainLoop(TileWalk &walk,
     llvm::append_range(next, carriedSlot.values(loaded));
     scf::YieldOp::create(b, loc, next);
   }
+  callbacks.walkEnded();
   callbacks.finish(loop.getResults().take_front(numKernelValues));
 }

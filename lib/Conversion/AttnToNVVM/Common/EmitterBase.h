@@ -1,4 +1,5 @@
-//===- EmitterBase.h - what every part of a kernel emitter shares -*- C++ -*-===//
+//===- EmitterBase.h - what every part of a kernel emitter shares -*- C++
+//-*-===//
 //
 // Private to AttnToNVVM: the builder, the location and the small IR
 // helpers (index arithmetic in 32-bit `index`, i64 addresses, f32
@@ -81,6 +82,8 @@ protected:
   Value rem(Value x, int64_t d) {
     return arith::RemUIOp::create(b, loc, x, idx(d));
   }
+  Value div(Value x, Value d) { return arith::DivUIOp::create(b, loc, x, d); }
+  Value rem(Value x, Value d) { return arith::RemUIOp::create(b, loc, x, d); }
   Value cmp(arith::CmpIPredicate p, Value x, Value y) {
     return arith::CmpIOp::create(b, loc, p, x, y);
   }

@@ -39,6 +39,8 @@ struct KernelShape {
   int64_t warpRows = 16;
   /// Each head's query tiles are taken last first (block x counts down).
   bool lastQueryTileFirst = true;
+  /// A persistent grid where the pipeline supports one.
+  bool persistent = false;
 };
 
 /// How the kernels compute Q.K and P.V (SEMANTICS.md section 3), as the

@@ -83,6 +83,18 @@ inline Value roundToInt(OpBuilder &b, Location loc, Value x) {
       .getResult(0);
 }
 
+/// Lane 0's `value` (i32) in every lane (`shfl.sync.idx`): ptxas then
+/// knows the value is the same across the warp, so branches on it are
+/// warp-uniform and what derives from it may live in uniform registers.
+inline Value broadcastFirstLane(OpBuilder &b, Location loc, Value value) {
+  Type i32 = b.getI32Type();
+  auto c = [&](int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i32, v));
+  };
+  return NVVM::ShflOp::create(b, loc, i32, c(-1), value, c(0), c(0x1f),
+                              NVVM::ShflKind::idx, UnitAttr());
+}
+
 /// `shfl.sync.bfly.b32` over the full warp (an f64 as two halves).
 inline Value shuffleXor(OpBuilder &b, Location loc, Value value,
                         int64_t laneMask) {

@@ -105,6 +105,15 @@ public:
   /// Whether a stage is refilled only after the computing threads release
   /// it (releaseStage), rather than after a block barrier.
   virtual bool releasesStagesExplicitly() const { return false; }
+  /// Whether the pipeline can run a persistent grid: its loading and its
+  /// computing threads walk the work units independently, each calling
+  /// TileCallbacks::beginUnit, and the next unit's loads overlap the
+  /// current unit's last products and epilogue.
+  virtual bool supportsPersistentGrid() const { return false; }
+  /// Whether this kernel runs a persistent grid (asked for and supported).
+  bool runsPersistentGrid() const {
+    return ctx.shape.persistent && supportsPersistentGrid();
+  }
   /// Whether the kernel may keep reading a tile's V rows into the next
   /// tile's computation (TileCallbacks::deferredValueReads): stages
   /// released explicitly, or refilled a tile later.
@@ -159,8 +168,10 @@ public:
     function_ref<SmallVector<Value>(Value stage, const TileSlot &slot,
                                     ValueRange state)>
         computeTile;
-    /// After the last tile, on the threads that computed: the final loop
-    /// state (the epilogue).
+    /// After the last tile, on the threads that computed, before Q's rows
+    /// are released: every product of the walk has been issued.
+    function_ref<void()> walkEnded;
+    /// Then: the final loop state (the epilogue).
     function_ref<void(ValueRange state)> finish;
     /// computeTile reads a tile's V rows during the next tile's
     /// computation, and releases stages itself where the pipeline releases
@@ -172,6 +183,13 @@ public:
     /// stages by tile position calls it: the pending reads of the last
     /// computed tile's V finish before its stage comes round again.
     function_ref<SmallVector<Value>(ValueRange state)> skipTile = nullptr;
+    /// A persistent grid (runsPersistentGrid): the number of work units,
+    /// which the block walks from blockIdx.x in steps of gridDim.x, and the
+    /// setup of one (its query tile, head, batch element and walk), which
+    /// every role runs before the unit. Null: the block is one unit, set up
+    /// before emitMainLoop.
+    Value numUnits = nullptr;
+    function_ref<void(Value unit)> beginUnit = nullptr;
   };
   /// Emits the loads, the loop over `walk`'s tiles and the finish.
   virtual void emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) = 0;

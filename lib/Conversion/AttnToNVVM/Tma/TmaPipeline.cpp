@@ -48,8 +48,12 @@ bool TmaPipeline::supports(const AttentionKernelContext &context,
 
 int64_t TmaPipeline::numProducerThreads() const { return kWarpgroupThreads; }
 
+bool TmaPipeline::supportsPersistentGrid() const {
+  return engine.numThreads() / kWarpgroupThreads > 1;
+}
+
 int64_t TmaPipeline::sharedBytes() const {
-  return (3 * numStages() + 1) * kBarrierBytes;
+  return (3 * numStages() + 1 + (runsPersistentGrid() ? 1 : 0)) * kBarrierBytes;
 }
 
 int64_t TmaPipeline::tileBytes(StagedOperand::Rows rows) const {
@@ -190,13 +194,17 @@ void TmaPipeline::copyOperand(unsigned operand, Value tile,
 }
 
 void TmaPipeline::releaseStage(Value stage, StagedOperand::Rows rows) {
+  releaseRows(emptyBarrier(stage, rows));
+}
+
+void TmaPipeline::releaseRows(Value barrier) {
   // One arrival per consumer warp, after all its lanes are done.
   nb::warpSync(b, loc);
   auto ifLeader = scf::IfOp::create(
       b, loc, cmp(arith::CmpIPredicate::eq, ctx.lane, idx(0)), false);
   OpBuilder::InsertionGuard insertion(b);
   b.setInsertionPointToStart(ifLeader.thenBlock());
-  nb::mbarrierArrive(b, loc, emptyBarrier(stage, rows));
+  nb::mbarrierArrive(b, loc, barrier);
 }
 
 void TmaPipeline::copyRows(const TileGeometry &, Value, Value, Value, Value,
@@ -212,9 +220,32 @@ void TmaPipeline::copyWords(int64_t,
                            "gathered words (TmaPipeline::supports)");
 }
 
+SmallVector<Value> TmaPipeline::forEachUnit(
+    const TileCallbacks &callbacks, ValueRange carried,
+    function_ref<SmallVector<Value>(Value iteration, ValueRange carried)>
+        body) {
+  if (!callbacks.numUnits)
+    return body(idx(0), carried);
+  // Units blockIdx.x, blockIdx.x + gridDim.x, ...: unit / gridDim.x counts
+  // them (blockIdx.x < gridDim.x) and gives the phase of Q's barriers.
+  Value step = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
+  auto loop = scf::ForOp::create(
+      b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
+      callbacks.numUnits, step, carried);
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value unit = loop.getInductionVar();
+  callbacks.beginUnit(unit);
+  scf::YieldOp::create(b, loc, body(div(unit, step), loop.getRegionIterArgs()));
+  return SmallVector<Value>(loop.getResults());
+}
+
 void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
   int64_t stages = numStages();
   int64_t consumerThreads = engine.numThreads();
+  bool persistent = callbacks.numUnits != nullptr;
+  assert(persistent == runsPersistentGrid() &&
+         "the skeleton hands out units exactly when the grid is persistent");
   // Each kind of row a key tile stages arms the full barrier once.
   int64_t numRowKinds = 0;
   for (StagedOperand::Rows rows :
@@ -226,7 +257,9 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
   // producer has armed it for the key rows and for the value rows and
   // their bytes have landed; the key rows' and the value rows' empty
   // barriers complete when every consumer warp has released them (the
-  // value rows may be released a tile later than the key rows).
+  // value rows may be released a tile later than the key rows). In a
+  // persistent grid Q's rows have an empty barrier too: the next unit's Q
+  // loads once every consumer warp is past its last score product.
   {
     auto ifFirst = scf::IfOp::create(
         b, loc, cmp(arith::CmpIPredicate::eq, ctx.tid, idx(0)), false);
@@ -240,16 +273,25 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
                          numConsumerWarps());
     }
     nb::mbarrierInit(b, loc, queryBarrier(), 1);
+    if (persistent)
+      nb::mbarrierInit(b, loc, queryEmptyBarrier(), numConsumerWarps());
     nb::fenceMbarrierInit(b, loc);
   }
   gpu::BarrierOp::create(b, loc);
 
-  // Stage and phase of the n-th loaded tile: the producer and the
-  // consumers count the kept tiles alike.
+  // Stage and phase of the n-th loaded tile (or unit): the producer and
+  // the consumers count the kept tiles, and the units, alike.
   auto stageOf = [&](Value loaded) { return rem(loaded, stages); };
-  auto parityOf = [&](Value loaded) {
+  auto phaseParity = [&](Value count, int64_t period) {
     return arith::IndexCastOp::create(b, loc, b.getI32Type(),
-                                      rem(div(loaded, stages), 2))
+                                      rem(div(count, period), 2))
+        .getResult();
+  };
+  auto parityOf = [&](Value loaded) { return phaseParity(loaded, stages); };
+  // A fresh barrier counts parity 1 as complete: a producer's first wait
+  // on an empty barrier passes.
+  auto emptyParityOf = [&](Value parity) {
+    return arith::XOrIOp::create(b, loc, parity, nb::i32Constant(b, loc, 1))
         .getResult();
   };
   // The run-time condition of a slot's tile being kept; none when it is
@@ -282,42 +324,47 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
         false);
     OpBuilder::InsertionGuard issuerInsertion(b);
     b.setInsertionPointToStart(ifIssuer.thenBlock());
-    landingBarrier = queryBarrier();
-    nb::mbarrierArriveExpectTx(b, loc, landingBarrier,
-                               tileBytes(StagedOperand::Rows::Query));
-    callbacks.loadQuery();
-    auto loop = scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1),
-                                   ValueRange{idx(0)});
-    b.setInsertionPointToStart(loop.getBody());
-    Value loaded = loop.getRegionIterArgs().front();
-    TileSlot slot = walk.slot(loop.getInductionVar());
-    auto emitLoad = [&]() {
-      Value stage = stageOf(loaded);
-      // A fresh empty barrier counts parity 1 as complete: the first
-      // `stages` waits pass. Each kind of rows waits for its own release
-      // when its first copy is issued (armRows).
-      loadingStage = stage;
-      emptyParity = arith::XOrIOp::create(b, loc, parityOf(loaded),
-                                          nb::i32Constant(b, loc, 1));
-      landingBarrier = fullBarrier(stage);
-      keysArmed = valuesArmed = false;
-      callbacks.loadKeyTile(slot.keyTile, stage);
-      return add(loaded, idx(1));
-    };
-    Value next;
-    if (std::optional<Value> keep = keeps(slot)) {
-      auto ifKeep = scf::IfOp::create(b, loc, TypeRange{b.getIndexType()},
-                                      *keep, /*withElse=*/true);
-      OpBuilder::InsertionGuard keepInsertion(b);
-      b.setInsertionPointToStart(ifKeep.thenBlock());
-      scf::YieldOp::create(b, loc, emitLoad());
-      b.setInsertionPointToStart(ifKeep.elseBlock());
-      scf::YieldOp::create(b, loc, loaded);
-      next = ifKeep.getResult(0);
-    } else {
-      next = emitLoad();
-    }
-    scf::YieldOp::create(b, loc, next);
+    forEachUnit(callbacks, {idx(0)}, [&](Value iteration, ValueRange carried) {
+      if (persistent)
+        nb::mbarrierWait(b, loc, queryEmptyBarrier(),
+                         emptyParityOf(phaseParity(iteration, 1)));
+      landingBarrier = queryBarrier();
+      nb::mbarrierArriveExpectTx(b, loc, landingBarrier,
+                                 tileBytes(StagedOperand::Rows::Query));
+      callbacks.loadQuery();
+      auto loop =
+          scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1), carried);
+      OpBuilder::InsertionGuard loopInsertion(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value loaded = loop.getRegionIterArgs().front();
+      TileSlot slot = walk.slot(loop.getInductionVar());
+      auto emitLoad = [&]() {
+        Value stage = stageOf(loaded);
+        // Each kind of rows waits for its own release when its first copy
+        // is issued (armRows).
+        loadingStage = stage;
+        emptyParity = emptyParityOf(parityOf(loaded));
+        landingBarrier = fullBarrier(stage);
+        keysArmed = valuesArmed = false;
+        callbacks.loadKeyTile(slot.keyTile, stage);
+        return add(loaded, idx(1));
+      };
+      Value next;
+      if (std::optional<Value> keep = keeps(slot)) {
+        auto ifKeep = scf::IfOp::create(b, loc, TypeRange{b.getIndexType()},
+                                        *keep, /*withElse=*/true);
+        OpBuilder::InsertionGuard keepInsertion(b);
+        b.setInsertionPointToStart(ifKeep.thenBlock());
+        scf::YieldOp::create(b, loc, emitLoad());
+        b.setInsertionPointToStart(ifKeep.elseBlock());
+        scf::YieldOp::create(b, loc, loaded);
+        next = ifKeep.getResult(0);
+      } else {
+        next = emitLoad();
+      }
+      scf::YieldOp::create(b, loc, next);
+      return SmallVector<Value>(loop.getResults());
+    });
   }
 
   // The consumer warpgroups: wait for each kept tile, compute it, release
@@ -329,44 +376,55 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
         std::min<int64_t>(kMaxConsumerRegisters,
                           (kRegistersPerWarpgroupSlot - kProducerRegisters) /
                               consumerWarpgroups / 8 * 8));
-  nb::mbarrierWait(b, loc, queryBarrier(), nb::i32Constant(b, loc, 0));
-  callbacks.queryLanded();
-  SmallVector<Value> init = callbacks.initialState();
-  int64_t numKernelValues = init.size();
-  init.push_back(idx(0));
-  auto loop = scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1), init);
-  {
-    OpBuilder::InsertionGuard loopInsertion(b);
-    b.setInsertionPointToStart(loop.getBody());
-    ValueRange iterArgs = loop.getRegionIterArgs();
-    ValueRange state = iterArgs.take_front(numKernelValues);
-    Value loaded = iterArgs.back();
-    TileSlot slot = walk.slot(loop.getInductionVar());
-    auto emitCompute = [&]() {
-      Value stage = stageOf(loaded);
-      nb::mbarrierWait(b, loc, fullBarrier(stage), parityOf(loaded));
-      SmallVector<Value> next = callbacks.computeTile(stage, slot, state);
-      if (!callbacks.deferredValueReads) {
-        releaseStage(stage, StagedOperand::Rows::Key);
-        releaseStage(stage, StagedOperand::Rows::Value);
+  forEachUnit(callbacks, {idx(0)}, [&](Value iteration, ValueRange carried) {
+    nb::mbarrierWait(b, loc, queryBarrier(), phaseParity(iteration, 1));
+    callbacks.queryLanded();
+    SmallVector<Value> init = callbacks.initialState();
+    int64_t numKernelValues = init.size();
+    init.push_back(carried.front());
+    auto loop = scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1), init);
+    {
+      OpBuilder::InsertionGuard loopInsertion(b);
+      b.setInsertionPointToStart(loop.getBody());
+      ValueRange iterArgs = loop.getRegionIterArgs();
+      ValueRange state = iterArgs.take_front(numKernelValues);
+      Value loaded = iterArgs.back();
+      TileSlot slot = walk.slot(loop.getInductionVar());
+      auto emitCompute = [&]() {
+        Value stage = stageOf(loaded);
+        nb::mbarrierWait(b, loc, fullBarrier(stage), parityOf(loaded));
+        SmallVector<Value> next = callbacks.computeTile(stage, slot, state);
+        if (!callbacks.deferredValueReads) {
+          releaseStage(stage, StagedOperand::Rows::Key);
+          releaseStage(stage, StagedOperand::Rows::Value);
+        }
+        next.push_back(add(loaded, idx(1)));
+        return next;
+      };
+      SmallVector<Value> next;
+      if (std::optional<Value> keep = keeps(slot)) {
+        auto ifKeep = scf::IfOp::create(b, loc, iterArgs.getTypes(), *keep,
+                                        /*withElse=*/true);
+        OpBuilder::InsertionGuard keepInsertion(b);
+        b.setInsertionPointToStart(ifKeep.thenBlock());
+        scf::YieldOp::create(b, loc, emitCompute());
+        b.setInsertionPointToStart(ifKeep.elseBlock());
+        scf::YieldOp::create(b, loc, iterArgs);
+        next.assign(ifKeep.getResults().begin(), ifKeep.getResults().end());
+      } else {
+        next = emitCompute();
       }
-      next.push_back(add(loaded, idx(1)));
-      return next;
-    };
-    SmallVector<Value> next;
-    if (std::optional<Value> keep = keeps(slot)) {
-      auto ifKeep = scf::IfOp::create(b, loc, iterArgs.getTypes(), *keep,
-                                      /*withElse=*/true);
-      OpBuilder::InsertionGuard keepInsertion(b);
-      b.setInsertionPointToStart(ifKeep.thenBlock());
-      scf::YieldOp::create(b, loc, emitCompute());
-      b.setInsertionPointToStart(ifKeep.elseBlock());
-      scf::YieldOp::create(b, loc, iterArgs);
-      next.assign(ifKeep.getResults().begin(), ifKeep.getResults().end());
-    } else {
-      next = emitCompute();
+      scf::YieldOp::create(b, loc, next);
     }
-    scf::YieldOp::create(b, loc, next);
-  }
-  callbacks.finish(loop.getResults().take_front(numKernelValues));
+    callbacks.walkEnded();
+    // Every score product of the unit has landed: Q's rows are free for
+    // the next unit while this one's last P V and epilogue run. (After
+    // walkEnded: a warpgroup that has ended its turns here cannot start the
+    // next unit's before the other has ended this unit's, since the next Q
+    // waits for both.)
+    if (persistent)
+      releaseRows(queryEmptyBarrier());
+    callbacks.finish(loop.getResults().take_front(numKernelValues));
+    return SmallVector<Value>{loop.getResults().back()};
+  });
 }

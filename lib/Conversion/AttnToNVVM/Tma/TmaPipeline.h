@@ -38,6 +38,8 @@ public:
                           function_ref<void(KernelParam)> addParam) override;
   void annotateFunction(gpu::GPUFuncOp function) override;
   bool releasesStagesExplicitly() const override { return true; }
+  /// With two consumer warpgroups (one block per SM under setmaxnreg).
+  bool supportsPersistentGrid() const override;
   void releaseStage(Value stage, StagedOperand::Rows rows) override;
   void copyOperand(unsigned operand, Value tile, Value sharedOffset) override;
   void copyRows(const TileGeometry &rows, Value tile, Value length,
@@ -51,7 +53,8 @@ public:
 
 private:
   /// The 32-bit shared address of barrier `index` (full stages first, then
-  /// the key rows' empty stages, the value rows' empty stages, then Q's).
+  /// the key rows' empty stages, the value rows' empty stages, then Q's
+  /// full and, in a persistent grid, Q's empty barrier).
   Value barrierAddress(Value index);
   Value fullBarrier(Value stage) { return barrierAddress(stage); }
   Value emptyBarrier(Value stage, StagedOperand::Rows rows) {
@@ -60,6 +63,17 @@ private:
     return barrierAddress(add(stage, idx(group * numStages())));
   }
   Value queryBarrier() { return barrierAddress(idx(3 * numStages())); }
+  Value queryEmptyBarrier() { return barrierAddress(idx(3 * numStages() + 1)); }
+  /// Emits `body` once per work unit of this block (once, with iteration
+  /// 0, outside a persistent grid) after `callbacks.beginUnit`, carrying
+  /// `carried` through the units: body(iteration, carried) -> next.
+  SmallVector<Value> forEachUnit(
+      const TileCallbacks &callbacks, ValueRange carried,
+      function_ref<SmallVector<Value>(Value iteration, ValueRange carried)>
+          body);
+  /// One arrival per consumer warp on `barrier` once the warp's lanes are
+  /// done reading the rows it guards.
+  void releaseRows(Value barrier);
   /// Transaction bytes of a tile's rows of one kind (Q, K, V).
   int64_t tileBytes(StagedOperand::Rows rows) const;
   /// Waits until the rows of kind `rows` of the stage being loaded are

@@ -113,7 +113,16 @@ int64_t WgmmaEngine::stagedSlabBytes(int64_t rowBytes) const {
   return swizzleBytes(rowBytes);
 }
 
-Value WgmmaEngine::warpgroup() { return div(ctx.tid, kWarpgroupThreads); }
+Value WgmmaEngine::warpgroup() {
+  // Warp-uniform (lane 0's value): ptxas keeps what derives from it (Q's
+  // descriptors, the turn barriers) in uniform registers, which a
+  // persistent block's unit loop needs to stay within 240 registers per
+  // consumer thread.
+  return toIndex(nb::broadcastFirstLane(
+      b, loc,
+      arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                 div(ctx.tid, kWarpgroupThreads))));
+}
 
 FragmentPlacement WgmmaEngine::placeThread() {
   // Warpgroup w's rows are 64 w + 16 (warp % 4) + g (+ 8): 16 warp + g.

@@ -77,6 +77,7 @@ private:
                        bool mnMajor);
   static Value addToDescriptor(OpBuilder &b, Location loc, Value descriptor,
                                int64_t byteOffset);
+  /// This thread's warpgroup (warp-uniform).
   Value warpgroup();
   /// Two warpgroups take turns issuing (named barriers 1 and 2).
   bool pingPong() const;
