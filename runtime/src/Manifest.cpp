@@ -1068,6 +1068,16 @@ bool planLaunches(const Manifest &manifest, const char *const *names,
       return false;
     if (launch.grid[0] == 0 || launch.grid[1] == 0 || launch.grid[2] == 0)
       continue;
+    // A kernel that runs reads every tensor it takes (scratch buffers may
+    // be empty, hence null).
+    for (const KernelParam &param : kernel.params) {
+      if (param.type != ParamType::Ptr || argumentValues[param.argument] != 0 ||
+          manifest.arguments[param.argument].scratch >= 0)
+        continue;
+      error = "kernel " + kernel.name + ": argument \"" + param.name +
+              "\" is a null pointer";
+      return false;
+    }
     plan.launches.push_back(std::move(launch));
   }
   // Sized even when no kernel that uses them runs, for the same reason.

@@ -881,6 +881,23 @@ TEST(ParamsAreMarshalledByType) {
   CHECK_CONTAINS(error, "argument \"scale\" = 4294967296 is not a 32-bit float");
 }
 
+TEST(NullPointersOfKernelsThatRunAreRefused) {
+  Manifest manifest = parsedManifest(kManifest);
+  std::vector<int64_t> values = defaultArgValues();
+  LaunchPlan plan;
+  std::string error;
+  values[0] = 0; // q
+  CHECK(!planLaunches(manifest, kArgNames, values.data(), kArgCount, plan,
+                      error));
+  CHECK_EQ(error, std::string("kernel attn_fwd_0: argument \"q\" is a null "
+                              "pointer"));
+  // A kernel with nothing to do reads nothing: seq_q = 0 skips attn_fwd_0.
+  values[2] = 0;
+  CHECK(planLaunches(manifest, kArgNames, values.data(), kArgCount, plan,
+                     error));
+  CHECK_EQ(plan.launches.size(), size_t(1));
+}
+
 TEST(ZeroGridSkipsKernel) {
   Manifest manifest = parsedManifest();
   std::vector<int64_t> values = defaultArgValues();
@@ -1823,8 +1840,10 @@ TEST(TensorMapErrorsNameTheParamAndTensor) {
 
   CHECK(fails(ScratchArgs(args).set("k", 0x7f0000001008)));
   CHECK_EQ(error, k + "address 0x7f0000001008 is not 16-byte aligned");
+  // The pre-kernel reads k first, as a plain pointer.
   CHECK(fails(ScratchArgs(args).set("k", 0)));
-  CHECK_EQ(error, k + "null address");
+  CHECK_EQ(error, std::string("kernel quantize_k: argument \"k\" is a null "
+                              "pointer"));
   CHECK(fails(ScratchArgs(args).set("k_stride_n", 100)));
   CHECK_EQ(error, k + "stride 1 = 200 bytes (k_stride_n = 100) is not a "
                       "multiple of 16");
