@@ -28,7 +28,8 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.attn_tools_dir, config.llvm_tools_dir]
-tools = ["attn-opt", "attn-capi-test", "mlir-opt", "FileCheck", "not", "count"]
+tools = ["attn-opt", "attn-capi-test", "mlir-opt", "FileCheck", "not", "count",
+         "split-file"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # ptxas (CUDA toolkit) turns PTX into cubins: tests of format=bin and of the
