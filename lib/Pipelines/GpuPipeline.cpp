@@ -35,6 +35,7 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   lower.warpRows = options.warpRows;
   lower.queryTileOrder = options.queryTileOrder;
   lower.persistent = options.persistent;
+  lower.unitOrder = options.unitOrder;
   pm.addPass(createAttnLowerToGpu(lower));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -101,6 +102,11 @@ struct GpuPipelineCommandLineOptions
       llvm::cl::desc("Kernels with a producer warpgroup (TMA) run a "
                      "persistent grid"),
       llvm::cl::init(false)};
+  Option<std::string> unitOrder{
+      *this, "unit-order",
+      llvm::cl::desc("heads-first, or tiles-first: one query tile of every "
+                     "head and batch element before the next"),
+      llvm::cl::init("heads-first")};
   ListOption<int64_t> queryTile{
       *this, "query-tile",
       llvm::cl::desc("Query tile shape for attn-plan (default: the target's)")};
@@ -124,6 +130,7 @@ void mlir::attn::registerGpuPipeline() {
         o.warpRows = options.warpRows;
         o.queryTileOrder = options.queryTileOrder;
         o.persistent = options.persistent;
+        o.unitOrder = options.unitOrder;
         o.queryTile.assign(options.queryTile.begin(), options.queryTile.end());
         o.keyTile.assign(options.keyTile.begin(), options.keyTile.end());
         buildGpuPipeline(pm, o);

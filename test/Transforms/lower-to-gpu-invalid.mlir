@@ -2,6 +2,7 @@
 // RUN: not attn-opt %s -attn-lower-to-gpu=target=sm_75 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not attn-opt %s -attn-lower-to-gpu=stages=7 2>&1 | FileCheck %s --check-prefix=STAGES
 // RUN: not attn-opt %s -attn-lower-to-gpu=query-tile-order=up 2>&1 | FileCheck %s --check-prefix=ORDER
+// RUN: not attn-opt %s -attn-lower-to-gpu=unit-order=rows 2>&1 | FileCheck %s --check-prefix=UNITS
 // RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_100a kernel=tcgen05" 2>&1 | FileCheck %s --check-prefix=NOENGINE
 // RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_86 kernel=tcgen05" 2>&1 | FileCheck %s --check-prefix=NOTONCHIP
 // RUN: not attn-opt %s -attn-lower-to-gpu="kernel=mma.sync" 2>&1 | FileCheck %s --check-prefix=KERNEL
@@ -12,6 +13,7 @@
 // KERNEL: attn-lower-to-gpu: unknown kernel 'mma.sync', expected mma_sync, wgmma or tcgen05
 // STAGES: attn-lower-to-gpu: stages = 7 is not supported; expected 2, 3 or 4
 // ORDER: attn-lower-to-gpu: query-tile-order = 'up' is not supported; expected ascending or descending
+// UNITS: attn-lower-to-gpu: unit-order = 'rows' is not supported; expected heads-first or tiles-first
 
 func.func @tensors(%q: tensor<1x1x64x64xf16>, %o: tensor<1x1x64x64xf16>) -> tensor<1x1x64x64xf16> {
   // expected-error @+1 {{attn-lower-to-gpu needs memref operands; bufferize first}}

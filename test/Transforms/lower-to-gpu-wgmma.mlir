@@ -12,6 +12,7 @@
 // RUN: attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a kernel=wgmma" | FileCheck %s --check-prefix=ONEWG
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a -attn-lower-to-gpu="target=sm_90a persistent=true" | FileCheck %s --check-prefix=PERSISTENT
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a -attn-lower-to-gpu=target=sm_90a | FileCheck %s --check-prefix=FLAT
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_90a -attn-lower-to-gpu="target=sm_90a persistent=true unit-order=tiles-first" | FileCheck %s --check-prefix=TILESFIRST
 
 // A persistent grid (two consumer warpgroups and a producer):
 // the grid is the work units in launch order, query tiles x heads x batch,
@@ -37,6 +38,9 @@
 // arrival per warp), then the last P V and the epilogue.
 // PERSISTENT: "setmaxnreg.inc.sync.aligned.u32 240;"
 // PERSISTENT: scf.for %[[CUNIT:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// Heads-first (the default unit order): the query tile varies fastest.
+// PERSISTENT: %[[TILES:.*]] = arith.ceildivsi
+// PERSISTENT-NEXT: arith.divui %[[CUNIT]], %[[TILES]] : index
 // PERSISTENT: mbarrier.try_wait.parity
 // PERSISTENT: scf.for
 // PERSISTENT: scf.yield
@@ -45,6 +49,14 @@
 // PERSISTENT: "wgmma.wait_group.sync.aligned 0;"
 // PERSISTENT: llvm.store {{.*}} : vector<2xbf16>, !llvm.ptr<1>
 // PERSISTENT: gpu.return
+// unit-order=tiles-first: the 4 heads vary fastest, then the batch
+// element, then the query tile (heads-first: the query tile fastest).
+// TILESFIRST-LABEL: func.func @causal_dynamic
+// TILESFIRST: "setmaxnreg.inc.sync.aligned.u32 240;"
+// TILESFIRST: scf.for %[[UNIT:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// TILESFIRST: %[[REST:.*]] = arith.divui %[[UNIT]], %[[HEADS:c4.*]] : index
+// TILESFIRST: arith.remui %[[REST]], %{{.*}} : index
+// TILESFIRST: arith.remui %[[UNIT]], %{{c4.*}} : index
 // Without it: one block per (query tile, head, batch element).
 // FLAT-NOT: persistent_blocks_per_sm
 // FLAT-LABEL: func.func @causal_dynamic

@@ -181,7 +181,15 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
            "pipeline) run a persistent grid: at most one block per "
            "multiprocessor walks the (query tile, head, batch) units in "
            "launch order, loading the next unit's Q and first tiles while "
-           "it finishes the current one; other kernels ignore it">
+           "it finishes the current one; other kernels ignore it">,
+    Option<"unitOrder", "unit-order", "std::string",
+           /*default=*/"\"heads-first\"",
+           "The order of the (query tile, head, batch) work units: "
+           "heads-first (every query tile of a head, then the next head: "
+           "the blocks running together share one head's K and V) or "
+           "tiles-first (one query tile of every head and batch element, "
+           "then the next: with query-tile-order=descending the longest "
+           "units of all heads start first)">
   ];
 }
 

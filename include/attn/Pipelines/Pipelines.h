@@ -52,8 +52,9 @@ struct GpuPipelineOptions {
   int64_t warpRows = 16;
   /// ascending or descending (attn-lower-to-gpu's query-tile-order).
   std::string queryTileOrder = "descending";
-  /// attn-lower-to-gpu's persistent.
+  /// attn-lower-to-gpu's persistent and unit-order.
   bool persistent = false;
+  std::string unitOrder = "heads-first";
   /// attn-plan overrides (empty: the target's tiles).
   SmallVector<int64_t> queryTile, keyTile;
 };

@@ -95,6 +95,7 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
                                      options.warpRows, *options.target);
   shape.lastQueryTileFirst = options.lastQueryTileFirst;
   shape.persistent = options.persistent;
+  shape.tilesFirst = options.tilesFirst;
   if (failed(verifyKernelShape(*family, op, shape, *precision)))
     return failure();
   SmallVector<KernelHeads, 2> sets;
@@ -184,6 +185,13 @@ struct AttnLowerToGpuPass
     }
     options.lastQueryTileFirst = queryTileOrder == "descending";
     options.persistent = persistent;
+    if (unitOrder != "heads-first" && unitOrder != "tiles-first") {
+      module.emitError() << "attn-lower-to-gpu: unit-order = '" << unitOrder
+                         << "' is not supported; expected heads-first or "
+                            "tiles-first";
+      return signalPassFailure();
+    }
+    options.tilesFirst = unitOrder == "tiles-first";
     SmallVector<AttentionOp> ops;
     module.walk([&](AttentionOp op) { ops.push_back(op); });
     if (ops.empty())

@@ -39,6 +39,9 @@ struct GpuKernelOptions {
   /// Pipelines with a producer warpgroup run a persistent grid (blocks
   /// walk the work units; TilePipeline::supportsPersistentGrid).
   bool persistent = false;
+  /// Work units take one query tile of every head and batch element before
+  /// the next query tile (else every tile of a head before the next head).
+  bool tilesFirst = false;
 };
 
 /// The family `options` select, or a diagnostic on `op` when the chip

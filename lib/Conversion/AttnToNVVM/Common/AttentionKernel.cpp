@@ -81,6 +81,9 @@ private:
   LoopState unpack(ValueRange values) const;
   static SmallVector<Value> pack(const LoopState &state);
   SmallVector<Value> initialState();
+  /// P of no tile (zeros), packed: the deferred P V's operand while no tile
+  /// is pending.
+  SmallVector<Value> noProbabilities();
   /// One key tile: S = Q K^T, score steps, online softmax, O += P V.
   SmallVector<Value> computeTile(Value stage, const TileSlot &slot,
                                  ValueRange state);
@@ -467,17 +470,20 @@ SmallVector<Value> AttentionKernelBuilder::pack(const LoopState &state) {
   return values;
 }
 
+SmallVector<Value> AttentionKernelBuilder::noProbabilities() {
+  Fragment zeros(engine->accumulatorLayout(),
+                 engine->accumulatorLayout().numChunks(ctx.keys.tokens),
+                 f32(0));
+  return engine->packProbabilities(zeros);
+}
+
 SmallVector<Value> AttentionKernelBuilder::initialState() {
   LoopState state;
   state.output = engine->initOutput();
   numOutputValues = state.output.size();
   state.rows = softmax->initState();
   if (deferValues) {
-    // No previous tile: its P is never read.
-    Fragment zeros(engine->accumulatorLayout(),
-                   engine->accumulatorLayout().numChunks(ctx.keys.tokens),
-                   f32(0));
-    state.packedP = engine->packProbabilities(zeros);
+    state.packedP = noProbabilities();
     numPackedP = state.packedP.size();
     state.hasPrevious = i1(false);
     state.previousStage = idx(0);
@@ -494,9 +500,10 @@ AttentionKernelBuilder::computeTileDeferred(Value stage, const TileSlot &slot,
   SmallVector<Value> pendingScores =
       engine->issueScores(stageOffset(keyRegion, stage));
   // The previous tile's P V goes in behind the scores; wait for the scores
-  // only (the older group). Before the first kept tile P is 0 and V is this
-  // tile's (landed, finite where the inputs are): no branch, so no copy of
-  // an accumulator in flight (ptxas would serialize the wgmmas).
+  // only (the older group). While no tile is pending (before the first kept
+  // tile, after a skipped tile landed it) P is 0 and V is this tile's
+  // (landed, finite where the inputs are): no branch, so no copy of an
+  // accumulator in flight (ptxas would serialize the wgmmas).
   SmallVector<Value> products = issueDeferredValues(
       state.output, state.packedP,
       stageOffset(valueRegion,
@@ -582,6 +589,9 @@ AttentionKernelBuilder::flushDeferredValues(LoopState state) {
   }
   state.output.assign(ifPending.getResults().begin(),
                       ifPending.getResults().end());
+  // No tile is pending now: the next tile's branch-free P V issue (before
+  // its own P exists) must multiply zeros, not this tile's P again.
+  state.packedP = noProbabilities();
   state.hasPrevious = i1(false);
   return state;
 }
@@ -672,9 +682,24 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
       b, loc, module.lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol));
   emitThreadSetup();
   // Work units: (query tile, head of this kernel, batch element). One block
-  // each, or a persistent grid whose blocks walk them in the same order.
+  // each, or a persistent grid whose blocks walk them in the same order:
+  // query tiles fastest (heads-first: a head's units run together and share
+  // its K and V), or heads and batch elements fastest (tiles-first).
   GridFactor queryTiles = tileCountFactor(ctx.queries, "seq_q");
   int64_t numHeadSlots = static_cast<int64_t>(ctx.heads.heads.size());
+  auto setupUnit = [&](Value unit) {
+    Value tilesPerHead = numTiles(ctx.queries, ctx.seqQ);
+    if (ctx.shape.tilesFirst) {
+      Value tileAndBatch = div(unit, numHeadSlots);
+      Value batches = toIndex(param("batch"));
+      emitUnitSetup(div(tileAndBatch, batches), rem(unit, numHeadSlots),
+                    rem(tileAndBatch, batches), walk, name);
+      return;
+    }
+    Value slotAndBatch = div(unit, tilesPerHead);
+    emitUnitSetup(rem(unit, tilesPerHead), rem(slotAndBatch, numHeadSlots),
+                  div(slotAndBatch, numHeadSlots), walk, name);
+  };
   Value numUnits;
   if (pipeline->runsPersistentGrid()) {
     launch.grid[0] = {queryTiles, GridFactor{numHeadSlots, "", 1},
@@ -687,14 +712,13 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
                    toIndex(param("batch")));
   } else {
     BlockCoordinates block = launchOverHeads(queryTiles, numHeadSlots);
-    emitUnitSetup(block.x, block.headSlot, block.batch, walk, name);
+    if (ctx.shape.tilesFirst)
+      setupUnit(add(block.x, mul(numTiles(ctx.queries, ctx.seqQ),
+                                 add(block.headSlot,
+                                     mul(block.batch, idx(numHeadSlots))))));
+    else
+      emitUnitSetup(block.x, block.headSlot, block.batch, walk, name);
   }
-  auto beginUnit = [&](Value unit) {
-    Value tilesPerHead = numTiles(ctx.queries, ctx.seqQ);
-    Value slotAndBatch = div(unit, tilesPerHead);
-    emitUnitSetup(rem(unit, tilesPerHead), rem(slotAndBatch, numHeadSlots),
-                  div(slotAndBatch, numHeadSlots), walk, name);
-  };
 
   // A pipeline that refills stages by tile position (cp.async) lets the
   // pending P V finish on a skipped tile; explicit releases need nothing.
@@ -723,7 +747,7 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
              },
              [&](ValueRange finalState) { finish(finalState); },
              /*deferredValueReads=*/deferValues, skipTile, numUnits,
-             numUnits ? function_ref<void(Value)>(beginUnit) : nullptr});
+             numUnits ? function_ref<void(Value)>(setupUnit) : nullptr});
   finishFunction();
   return launch;
 }

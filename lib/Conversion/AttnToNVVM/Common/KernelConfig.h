@@ -41,6 +41,9 @@ struct KernelShape {
   bool lastQueryTileFirst = true;
   /// A persistent grid where the pipeline supports one.
   bool persistent = false;
+  /// Work units run query tile by query tile across heads and batch
+  /// elements (else head by head).
+  bool tilesFirst = false;
 };
 
 /// How the kernels compute Q.K and P.V (SEMANTICS.md section 3), as the
