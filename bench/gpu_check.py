@@ -27,7 +27,7 @@ Two machines:
   cmake -S runtime -B build-rt && cmake --build build-rt
   python3 bench/gpu_check.py                 # all cases; exit 1 on any failure
   python3 bench/gpu_check.py --only nbhd2d   # a subset; --list lists them
-  python3 bench/gpu_check.py --sanitize      # compute-sanitizer memcheck + racecheck
+  python3 bench/gpu_check.py --sanitize      # compute-sanitizer memcheck + racecheck + synccheck
 
 Both modes derive each kernel's spec with the same function (`call_of`), so
 the run looks up exactly what compile-only compiled (--cache, default
@@ -623,7 +623,7 @@ def _check_quantized(case: Case, q, k, v, tensors, o_b, lse, lse_poison_ptr, pro
 def _sanitize(selected: Sequence[Case], cache: Path) -> int:
     names = [c.name for c in selected] or list(SANITIZE_CASES)
     failures = 0
-    for tool in ("memcheck", "racecheck"):
+    for tool in ("memcheck", "racecheck", "synccheck"):
         for name in names:
             base = [SANITIZER, "--tool", tool, "--error-exitcode", "99"]
             inner = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--exact",
@@ -660,7 +660,7 @@ def main() -> int:
     add_common_args(parser)
     parser.add_argument("--sanitize", action="store_true",
                         help=f"run {', '.join(SANITIZE_CASES)} (or --only's cases) under "
-                             "compute-sanitizer memcheck and racecheck")
+                             "compute-sanitizer memcheck, racecheck and synccheck")
     parser.add_argument("--seed", type=int, default=None, help="input seed (default: fresh)")
     parser.add_argument("--exact", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-check", action="store_true", help=argparse.SUPPRESS)

@@ -261,7 +261,6 @@ void AttentionKernelBuilder::emitThreadSetup() {
   ctx.seqK = toIndex(param("seq_k"));
   ctx.maskContext.queryLength = ctx.seqQ;
   ctx.maskContext.keyLength = ctx.seqK;
-  ctx.placement = engine->placeThread();
 }
 
 void AttentionKernelBuilder::emitUnitSetup(Value tileX, Value headSlot,
@@ -331,6 +330,7 @@ void AttentionKernelBuilder::emitUnitSetup(Value tileX, Value headSlot,
   }
 
   // This thread's query rows.
+  ctx.placement = engine->placeThread();
   ctx.rowTokens.clear();
   ctx.rowValid.clear();
   ctx.queryScales.clear();
@@ -601,9 +601,9 @@ void AttentionKernelBuilder::finish(ValueRange values) {
   if (deferValues) {
     Value pending = state.hasPrevious, pendingStage = state.previousStage;
     state = flushDeferredValues(std::move(state));
-    // Every stage read is released: a persistent block's producer refills
-    // the last tile's V rows for its next unit.
-    if (pipeline->releasesStagesExplicitly()) {
+    // A persistent block's producer refills the last tile's V rows for its
+    // next unit (a block of one unit exits).
+    if (ctx.persistentGrid) {
       auto ifPending = scf::IfOp::create(b, loc, pending, false);
       OpBuilder::InsertionGuard insertion(b);
       b.setInsertionPointToStart(ifPending.thenBlock());
@@ -650,6 +650,7 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   if (!pipeline)
     return op.emitOpError() << "attn-lower-to-gpu: no tile pipeline for "
                             << stringifyMmaFamily(family);
+  ctx.persistentGrid = pipeline->runsPersistentGrid();
   plan = SharedMemoryPlan(engine->stagedTileAlignment());
   deferValues = engine->issuesAsynchronously() &&
                 pipeline->allowsDeferredValueReads() &&
@@ -680,7 +681,6 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   pipeline->annotateFunction(func);
   ctx.sharedBase = LLVM::AddressOfOp::create(
       b, loc, module.lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol));
-  emitThreadSetup();
   // Work units: (query tile, head of this kernel, batch element). One block
   // each, or a persistent grid whose blocks walk them in the same order:
   // query tiles fastest (heads-first: a head's units run together and share
@@ -701,7 +701,8 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
                   div(slotAndBatch, numHeadSlots), walk, name);
   };
   Value numUnits;
-  if (pipeline->runsPersistentGrid()) {
+  if (ctx.persistentGrid) {
+    emitThreadSetup();
     launch.grid[0] = {queryTiles, GridFactor{numHeadSlots, "", 1},
                       GridFactor{1, "batch", 1}};
     launch.grid[1] = launch.grid[2] = {GridFactor{1, "", 1}};
@@ -712,6 +713,7 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
                    toIndex(param("batch")));
   } else {
     BlockCoordinates block = launchOverHeads(queryTiles, numHeadSlots);
+    emitThreadSetup();
     if (ctx.shape.tilesFirst)
       setupUnit(add(block.x, mul(numTiles(ctx.queries, ctx.seqQ),
                                  add(block.headSlot,

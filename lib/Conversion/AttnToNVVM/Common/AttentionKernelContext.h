@@ -47,6 +47,8 @@ struct AttentionKernelContext {
   double scale = 1.0;
   /// renormalize = false: the mask applies to P after the softmax.
   bool maskAfterSoftmax = false;
+  /// Blocks walk work units (TilePipeline::runsPersistentGrid).
+  bool persistentGrid = false;
   MaskIRContext maskContext;
 
   //===--------------------------------------------------------------------===//

@@ -114,10 +114,18 @@ int64_t WgmmaEngine::stagedSlabBytes(int64_t rowBytes) const {
 }
 
 Value WgmmaEngine::warpgroup() {
-  // Warp-uniform (lane 0's value): ptxas keeps what derives from it (Q's
-  // descriptors, the turn barriers) in uniform registers, which a
-  // persistent block's unit loop needs to stay within 240 registers per
-  // consumer thread.
+  // Warp-uniform (lane 0's value) where that measured better: ptxas keeps
+  // what derives from a broadcast value (Q's descriptors, the turn
+  // barriers) in uniform registers. A persistent grid needs it (its unit
+  // loop runs inside the consumers' branch on the thread index; without it
+  // the 2-D neighborhood kernel spilled 308 bytes), and the 8-bit kernels
+  // (cp.async pipeline) ran 2-6 % faster with it on an H100; the 16-bit
+  // kernel with one block per unit ran dense about 5 % slower with it, so
+  // it keeps the plain division (bench/RESULTS.md, 2026-12-06).
+  const KernelPrecision &precision = ctx.precision;
+  if (!ctx.persistentGrid && !precision.quantizedQK() &&
+      !precision.fp8Value())
+    return div(ctx.warp, kWarpgroupThreads / 32);
   return toIndex(nb::broadcastFirstLane(
       b, loc,
       arith::IndexCastOp::create(b, loc, b.getI32Type(),
