@@ -24,6 +24,9 @@ KEY_CHIP = "chip"
 KEY_KERNEL_FAMILY = "kernel"
 KEY_KERNELS = "kernels"
 KEY_SCRATCH = "scratch"
+# Optional: {name: value} of the arguments compiled for one value (static
+# shapes); the launcher refuses others.
+KEY_FIXED_ARGUMENTS = "fixed_arguments"
 
 # Binary formats.
 BINARY_CUBIN = "cubin"

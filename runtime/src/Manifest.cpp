@@ -126,6 +126,10 @@ public:
     if (const JsonValue *scratch = root.find(ATTN_MANIFEST_KEY_SCRATCH))
       if (!readScratchList(*scratch, out))
         return false;
+    // Last: the names are the kernels' arguments.
+    if (const JsonValue *fixed = root.find(ATTN_MANIFEST_KEY_FIXED_ARGUMENTS))
+      if (!readFixedArguments(*fixed, out))
+        return false;
     return true;
   }
 
@@ -611,6 +615,25 @@ private:
     return true;
   }
 
+  bool readFixedArguments(const JsonValue &object, Manifest &manifest) {
+    if (!expectKind(object, JsonValue::Kind::Object,
+                    ATTN_MANIFEST_KEY_FIXED_ARGUMENTS))
+      return false;
+    for (const auto &[name, value] : object.members) {
+      std::string path = std::string(ATTN_MANIFEST_KEY_FIXED_ARGUMENTS) + "." + name;
+      long index = manifest.findArgument(name);
+      if (index < 0)
+        return fail(path, "not an argument of the kernels");
+      if (!expectKind(value, JsonValue::Kind::Integer, path))
+        return false;
+      if (value.integer < 0)
+        return fail(path, "negative value " + std::to_string(value.integer));
+      manifest.fixedArguments.emplace_back(ArgumentIndex(index),
+                                           value.integer);
+    }
+    return true;
+  }
+
   bool readScratchList(const JsonValue &list, Manifest &manifest) {
     if (!expectKind(list, JsonValue::Kind::Array, ATTN_MANIFEST_KEY_SCRATCH))
       return false;
@@ -758,6 +781,18 @@ bool bindArguments(const Manifest &manifest, const char *const *names,
     error = std::string(missingCount == 1 ? "missing argument "
                                           : "missing arguments ") +
             missing;
+    return false;
+  }
+  // Tile lists, grids and tensor maps of static shapes hold for their
+  // sizes only.
+  for (const auto &[index, value] : manifest.fixedArguments) {
+    if (!given[index] || argumentValues[index] == value)
+      continue;
+    const std::string &name = manifest.arguments[index].name;
+    error = "argument \"" + name + "\" = " +
+            std::to_string(argumentValues[index]) +
+            ", but the kernels were compiled for " + name + " = " +
+            std::to_string(value) + " (a static shape)";
     return false;
   }
   return true;

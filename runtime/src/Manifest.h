@@ -107,6 +107,9 @@ struct Manifest {
   std::vector<KernelSpec> kernels;
   std::vector<ScratchSpec> scratch;
   std::vector<ArgumentInfo> arguments;
+  // Arguments the kernels were compiled for one value of (static shapes),
+  // with that value; bindArguments refuses any other.
+  std::vector<std::pair<ArgumentIndex, int64_t>> fixedArguments;
 
   // Index of the argument named `name`, or -1.
   long findArgument(std::string_view name) const;

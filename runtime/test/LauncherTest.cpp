@@ -881,6 +881,46 @@ TEST(ParamsAreMarshalledByType) {
   CHECK_CONTAINS(error, "argument \"scale\" = 4294967296 is not a 32-bit float");
 }
 
+// Static shapes: the manifest names the sizes the kernels were compiled
+// for, and a launch with others is refused before any driver call.
+static std::string fixedManifest(const std::string &fixed) {
+  return replaced(kManifest, R"("kernels": [)",
+                  R"("fixed_arguments": )" + fixed + R"(, "kernels": [)");
+}
+
+TEST(FixedArgumentsAreChecked) {
+  Manifest manifest = parsedManifest(
+      fixedManifest(R"({"seq_q": 1000, "batch": 2})").c_str());
+  CHECK_EQ(manifest.fixedArguments.size(), size_t(2));
+  std::vector<int64_t> values = defaultArgValues(); // seq_q 1000, batch 2
+  LaunchPlan plan;
+  std::string error;
+  CHECK(planLaunches(manifest, kArgNames, values.data(), kArgCount, plan,
+                     error));
+  values[2] = 999; // seq_q
+  CHECK(!planLaunches(manifest, kArgNames, values.data(), kArgCount, plan,
+                      error));
+  CHECK_EQ(error, std::string("argument \"seq_q\" = 999, but the kernels "
+                              "were compiled for seq_q = 1000 (a static "
+                              "shape)"));
+  values[2] = 1000;
+  values[3] = 1; // batch
+  CHECK(!planLaunches(manifest, kArgNames, values.data(), kArgCount, plan,
+                      error));
+  CHECK_CONTAINS(error, "compiled for batch = 2");
+
+  Manifest bad;
+  CHECK(!parseManifest(fixedManifest(R"({"heads": 4})"), bad, error));
+  CHECK_EQ(error,
+           std::string("fixed_arguments.heads: not an argument of the kernels"));
+  CHECK(!parseManifest(fixedManifest(R"({"seq_q": -1})"), bad, error));
+  CHECK_EQ(error, std::string("fixed_arguments.seq_q: negative value -1"));
+  CHECK(!parseManifest(fixedManifest(R"({"seq_q": "1000"})"), bad, error));
+  CHECK_CONTAINS(error, "fixed_arguments.seq_q");
+  CHECK(!parseManifest(fixedManifest("[1000]"), bad, error));
+  CHECK_CONTAINS(error, "fixed_arguments");
+}
+
 TEST(NullPointersOfKernelsThatRunAreRefused) {
   Manifest manifest = parsedManifest(kManifest);
   std::vector<int64_t> values = defaultArgValues();

@@ -65,6 +65,8 @@
 // MANIFEST: "binary": "kernels.ptx"
 // MANIFEST: "binary_format": "ptx"
 // MANIFEST: "chip": "sm_80"
+// Dynamic batch and lengths: no fixed arguments.
+// MANIFEST-NOT: fixed_arguments
 // MANIFEST: "format": "attn-kernels"
 // MANIFEST: "block": [
 // MANIFEST-NEXT: 256,

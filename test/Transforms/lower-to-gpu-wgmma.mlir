@@ -169,6 +169,8 @@ func.func @causal_dynamic(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>
 // The op's own 8 x 8 query patch (no attn-plan): one consumer warpgroup,
 // no register reallocation (256 threads may already use the most
 // registers a thread can have).
+// Static batch and lengths are recorded: the launcher refuses others.
+// ONEWG: attn.static_arguments = {batch = 1 : i64, seq_k = 1024 : i64, seq_q = 1024 : i64}
 // ONEWG-LABEL: func.func @small_head_grid
 // ONEWG: threads in (%c256, %c1
 // ONEWG: gpu.func @attn_fwd(

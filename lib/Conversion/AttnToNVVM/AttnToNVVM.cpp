@@ -16,6 +16,7 @@
 #include "Common/QuantizeKernels.h"
 #include "Engines.h"
 #include "HostLaunch.h"
+#include "attn/manifest_schema.h"
 #include "KernelSupport.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -134,6 +135,17 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
     launches.push_back(*launch);
   }
 
+  // Static sizes: the kernels' tile lists, grids and tensor maps were
+  // computed for them (batch is dim 0 of Q; lengths dim 2 of Q and K).
+  for (auto [name, operand, dim] :
+       {std::tuple<StringRef, Value, int64_t>{ATTN_MANIFEST_ARG_BATCH,
+                                              op.getQuery(), 0},
+        {ATTN_MANIFEST_ARG_SEQ_Q, op.getQuery(), 2},
+        {ATTN_MANIFEST_ARG_SEQ_K, op.getKey(), 2}}) {
+    int64_t size = cast<MemRefType>(operand.getType()).getDimSize(dim);
+    if (!ShapedType::isDynamic(size))
+      manifest.fixArgument(name, size);
+  }
   // The op becomes one launch per kernel, in manifest order.
   rewriter.setInsertionPoint(op);
   if (failed(emitHostLaunches(rewriter, op, kernels, launches, scratch)))

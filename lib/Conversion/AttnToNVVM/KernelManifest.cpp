@@ -13,6 +13,17 @@ using namespace mlir::attn;
 static constexpr StringLiteral kKernelsAttr = "attn.kernels";
 static constexpr StringLiteral kScratchAttr = "attn.scratch";
 static constexpr StringLiteral kFamilyAttr = "attn.kernel_family";
+static constexpr StringLiteral kFixedArgumentsAttr = "attn.static_arguments";
+
+void KernelManifest::fixArgument(StringRef name, int64_t value) {
+  for (auto &[fixedName, fixedValue] : fixedArguments)
+    if (fixedName == name) {
+      if (fixedValue != value)
+        fixedValue = kConflictingValue;
+      return;
+    }
+  fixedArguments.emplace_back(name.str(), value);
+}
 // Keys of the attribute form that are not manifest keys.
 static constexpr StringLiteral kConstantKey = "constant";
 
@@ -247,6 +258,13 @@ void mlir::attn::writeKernelManifest(ModuleOp module,
     module->removeAttr(kScratchAttr);
   else
     module->setAttr(kScratchAttr, b.getArrayAttr(buffers));
+  SmallVector<NamedAttribute> fixed;
+  for (const auto &[name, value] : manifest.fixedArguments)
+    fixed.push_back(b.getNamedAttr(name, b.getI64IntegerAttr(value)));
+  if (fixed.empty())
+    module->removeAttr(kFixedArgumentsAttr);
+  else
+    module->setAttr(kFixedArgumentsAttr, b.getDictionaryAttr(fixed));
 }
 
 bool mlir::attn::hasKernelManifest(ModuleOp module) {
@@ -270,6 +288,17 @@ FailureOr<KernelManifest> mlir::attn::readKernelManifest(ModuleOp module) {
       return module.emitError()
              << "malformed " << kKernelsAttr << " entry " << kernel;
     manifest.kernels.push_back(std::move(*launch));
+  }
+  if (auto fixed = module->getAttrOfType<DictionaryAttr>(kFixedArgumentsAttr)) {
+    for (NamedAttribute entry : fixed) {
+      auto value = dyn_cast<IntegerAttr>(entry.getValue());
+      if (!value)
+        return module.emitError()
+               << "malformed " << kFixedArgumentsAttr << " entry "
+               << entry.getName();
+      manifest.fixedArguments.emplace_back(entry.getName().str(),
+                                           value.getInt());
+    }
   }
   if (auto scratch = module->getAttrOfType<ArrayAttr>(kScratchAttr)) {
     for (Attribute entry : scratch) {
@@ -370,5 +399,13 @@ mlir::attn::kernelManifestToJson(const KernelManifest &manifest,
           {ATTN_MANIFEST_KEY_BYTES, factorsToJson(buffer.bytes)}});
     json[ATTN_MANIFEST_KEY_SCRATCH] = std::move(scratch);
   }
+  // Sizes the kernels were specialized for (static shapes); ops of the
+  // module that disagree leave the argument unchecked.
+  llvm::json::Object fixed;
+  for (const auto &[name, value] : manifest.fixedArguments)
+    if (value != KernelManifest::kConflictingValue)
+      fixed[name] = value;
+  if (!fixed.empty())
+    json[ATTN_MANIFEST_KEY_FIXED_ARGUMENTS] = std::move(fixed);
   return json;
 }

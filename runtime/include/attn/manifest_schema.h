@@ -25,6 +25,10 @@
 #define ATTN_MANIFEST_KEY_KERNEL_FAMILY "kernel"
 #define ATTN_MANIFEST_KEY_KERNELS "kernels"
 #define ATTN_MANIFEST_KEY_SCRATCH "scratch"
+/* Optional: {name: value} of the run-time arguments the kernels were
+ * compiled for one value of (static shapes: batch, seq_q, seq_k); the
+ * launcher refuses a launch that passes another. */
+#define ATTN_MANIFEST_KEY_FIXED_ARGUMENTS "fixed_arguments"
 
 /* Binary formats. */
 #define ATTN_MANIFEST_BINARY_CUBIN "cubin"

@@ -81,6 +81,14 @@ struct KernelManifest {
   std::string kernelFamily;
   std::vector<KernelLaunch> kernels;
   std::vector<ScratchBuffer> scratch;
+  /// Run-time arguments the kernels were compiled for one value of (static
+  /// batch and lengths), in recording order; the launcher refuses others.
+  /// A name whose ops disagree holds kConflictingValue (not written to
+  /// manifest.json: no check).
+  std::vector<std::pair<std::string, int64_t>> fixedArguments;
+  static constexpr int64_t kConflictingValue = -1;
+  /// Records that the kernels need `name` = `value`.
+  void fixArgument(StringRef name, int64_t value);
 };
 
 /// The symbol of the gpu.module (and, after gpu-module-to-binary, of the
@@ -88,7 +96,8 @@ struct KernelManifest {
 StringRef getKernelModuleName();
 
 /// Records `manifest` on `module` (module attributes `attn.kernels`,
-/// `attn.scratch` and `attn.kernel_family`), replacing any record.
+/// `attn.scratch`, `attn.kernel_family` and `attn.static_arguments`),
+/// replacing any record.
 void writeKernelManifest(ModuleOp module, const KernelManifest &manifest);
 
 /// Whether `module` holds a recorded manifest.
