@@ -620,7 +620,8 @@ private:
                     ATTN_MANIFEST_KEY_FIXED_ARGUMENTS))
       return false;
     for (const auto &[name, value] : object.members) {
-      std::string path = std::string(ATTN_MANIFEST_KEY_FIXED_ARGUMENTS) + "." + name;
+      std::string path =
+          std::string(ATTN_MANIFEST_KEY_FIXED_ARGUMENTS) + "." + name;
       long index = manifest.findArgument(name);
       if (index < 0)
         return fail(path, "not an argument of the kernels");
@@ -628,8 +629,7 @@ private:
         return false;
       if (value.integer < 0)
         return fail(path, "negative value " + std::to_string(value.integer));
-      manifest.fixedArguments.emplace_back(ArgumentIndex(index),
-                                           value.integer);
+      manifest.fixedArguments.emplace_back(ArgumentIndex(index), value.integer);
     }
     return true;
   }
@@ -789,8 +789,8 @@ bool bindArguments(const Manifest &manifest, const char *const *names,
     if (!given[index] || argumentValues[index] == value)
       continue;
     const std::string &name = manifest.arguments[index].name;
-    error = "argument \"" + name + "\" = " +
-            std::to_string(argumentValues[index]) +
+    error = "argument \"" + name +
+            "\" = " + std::to_string(argumentValues[index]) +
             ", but the kernels were compiled for " + name + " = " +
             std::to_string(value) + " (a static shape)";
     return false;

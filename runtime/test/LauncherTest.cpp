@@ -626,7 +626,8 @@ TEST(ManifestErrorsNameTheLocation) {
        "version: unsupported version 2"},
       {replaced(base, "\"binary\": \"kernels.cubin\",", ""),
        "manifest: missing \"binary\""},
-      {replaced(base, "\"binary_format\": \"cubin\"", "\"binary_format\": \"elf\""),
+      {replaced(base, "\"binary_format\": \"cubin\"",
+                "\"binary_format\": \"elf\""),
        "binary_format: unknown binary format \"elf\""},
       {replaced(base, "\"type\": \"i64\"", "\"type\": \"f64\""),
        "kernels[0].params[1].type: unknown param type \"f64\""},
@@ -889,14 +890,14 @@ static std::string fixedManifest(const std::string &fixed) {
 }
 
 TEST(FixedArgumentsAreChecked) {
-  Manifest manifest = parsedManifest(
-      fixedManifest(R"({"seq_q": 1000, "batch": 2})").c_str());
+  Manifest manifest =
+      parsedManifest(fixedManifest(R"({"seq_q": 1000, "batch": 2})").c_str());
   CHECK_EQ(manifest.fixedArguments.size(), size_t(2));
   std::vector<int64_t> values = defaultArgValues(); // seq_q 1000, batch 2
   LaunchPlan plan;
   std::string error;
-  CHECK(planLaunches(manifest, kArgNames, values.data(), kArgCount, plan,
-                     error));
+  CHECK(
+      planLaunches(manifest, kArgNames, values.data(), kArgCount, plan, error));
   values[2] = 999; // seq_q
   CHECK(!planLaunches(manifest, kArgNames, values.data(), kArgCount, plan,
                       error));
@@ -911,8 +912,8 @@ TEST(FixedArgumentsAreChecked) {
 
   Manifest bad;
   CHECK(!parseManifest(fixedManifest(R"({"heads": 4})"), bad, error));
-  CHECK_EQ(error,
-           std::string("fixed_arguments.heads: not an argument of the kernels"));
+  CHECK_EQ(error, std::string(
+                      "fixed_arguments.heads: not an argument of the kernels"));
   CHECK(!parseManifest(fixedManifest(R"({"seq_q": -1})"), bad, error));
   CHECK_EQ(error, std::string("fixed_arguments.seq_q: negative value -1"));
   CHECK(!parseManifest(fixedManifest(R"({"seq_q": "1000"})"), bad, error));
@@ -933,8 +934,8 @@ TEST(NullPointersOfKernelsThatRunAreRefused) {
                               "pointer"));
   // A kernel with nothing to do reads nothing: seq_q = 0 skips attn_fwd_0.
   values[2] = 0;
-  CHECK(planLaunches(manifest, kArgNames, values.data(), kArgCount, plan,
-                     error));
+  CHECK(
+      planLaunches(manifest, kArgNames, values.data(), kArgCount, plan, error));
   CHECK_EQ(plan.launches.size(), size_t(1));
 }
 

@@ -16,8 +16,8 @@
 #include "Common/QuantizeKernels.h"
 #include "Engines.h"
 #include "HostLaunch.h"
-#include "attn/manifest_schema.h"
 #include "KernelSupport.h"
+#include "attn/manifest_schema.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

@@ -293,9 +293,8 @@ FailureOr<KernelManifest> mlir::attn::readKernelManifest(ModuleOp module) {
     for (NamedAttribute entry : fixed) {
       auto value = dyn_cast<IntegerAttr>(entry.getValue());
       if (!value)
-        return module.emitError()
-               << "malformed " << kFixedArgumentsAttr << " entry "
-               << entry.getName();
+        return module.emitError() << "malformed " << kFixedArgumentsAttr
+                                  << " entry " << entry.getName();
       manifest.fixedArguments.emplace_back(entry.getName().str(),
                                            value.getInt());
     }

@@ -123,8 +123,7 @@ Value WgmmaEngine::warpgroup() {
   // kernel with one block per unit ran dense about 5 % slower with it, so
   // it keeps the plain division (bench/RESULTS.md, 2026-12-06).
   const KernelPrecision &precision = ctx.precision;
-  if (!ctx.persistentGrid && !precision.quantizedQK() &&
-      !precision.fp8Value())
+  if (!ctx.persistentGrid && !precision.quantizedQK() && !precision.fp8Value())
     return div(ctx.warp, kWarpgroupThreads / 32);
   return toIndex(nb::broadcastFirstLane(
       b, loc,
