@@ -24,6 +24,20 @@ def _info(name: str, tensor: Any) -> TensorInfo:
                       tensor.data_ptr())
 
 
+def _refuse_gradients(tensors: Dict[str, Any]) -> None:
+    """Inputs that require grad: there is no backward yet, and an output
+    without grad_fn would silently stop the gradient."""
+    import torch
+    if not torch.is_grad_enabled():
+        return
+    for name, tensor in tensors.items():
+        if tensor is not None and getattr(tensor, "requires_grad", False):
+            raise NotImplementedError(
+                f"{name} requires grad, but attn_mlir has no backward pass yet: the output "
+                "would carry no gradient; call attention under torch.no_grad() (or with "
+                "detached inputs) for inference")
+
+
 def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
               heads: Any = None, scale: Optional[float] = None, layout: str = "bhnd",
               return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
@@ -104,6 +118,7 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     """
     import torch
 
+    _refuse_gradients({"q": q, "k": k, "v": v, "bias": bias, "gates": gates})
     # Keyed by kernel argument name (the tensor's pointer argument): the
     # arguments' names coincide with attention()'s, which name the tensors
     # in errors.

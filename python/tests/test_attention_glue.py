@@ -28,8 +28,9 @@ class FakeDtype:
 class FakeTensor:
     next_ptr = 0x10000
 
-    def __init__(self, shape, dtype, device="cuda:0", strides=None):
+    def __init__(self, shape, dtype, device="cuda:0", strides=None, requires_grad=False):
         self.shape, self.dtype, self.device = tuple(shape), dtype, device
+        self.requires_grad = requires_grad
         if strides is None:
             strides, step = [], 1
             for size in reversed(self.shape):
@@ -62,6 +63,8 @@ def fake_torch(monkeypatch):
     for name in ("float16", "bfloat16", "float32", "bool", "int32"):
         setattr(torch, name, FakeDtype(name))
     torch.empty = lambda shape, dtype, device: FakeTensor(shape, dtype, device)
+    torch.grad_enabled = True
+    torch.is_grad_enabled = lambda: torch.grad_enabled
     cuda = types.SimpleNamespace(
         device=lambda device: contextlib.nullcontext(),
         current_stream=lambda device: types.SimpleNamespace(cuda_stream=0xABC),
@@ -173,6 +176,27 @@ def test_attention_errors(fake_torch, launches, private_cache, monkeypatch):
                private_cache)
     with pytest.raises(AttnLaunchError, match=r"cannot provide: alibi_slopes"):
         attn_mlir.attention(q, q, q)
+    assert not launches
+
+
+def test_inputs_that_require_grad_are_refused(fake_torch, launches, private_cache,
+                                              monkeypatch):
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    f16 = fake_torch.float16
+    q = FakeTensor((1, 4, 8, 32), f16)
+    for name in ("q", "k", "v"):
+        tensors = {n: FakeTensor((1, 4, 8, 32), f16, requires_grad=(n == name))
+                   for n in ("q", "k", "v")}
+        with pytest.raises(NotImplementedError,
+                           match=rf"{name} requires grad, but attn_mlir has no backward"):
+            attn_mlir.attention(tensors["q"], tensors["k"], tensors["v"])
+    with pytest.raises(NotImplementedError, match=r"bias requires grad"):
+        attn_mlir.attention(q, q, q, bias=FakeTensor((8, 8), f16, requires_grad=True))
+    # Under no_grad (inference) nothing is refused: the call goes on to
+    # compiling, which this machine cannot do.
+    fake_torch.grad_enabled = False
+    with pytest.raises(AttnArtifactsMissing):
+        attn_mlir.attention(q, q, FakeTensor((1, 4, 8, 32), f16, requires_grad=True))
     assert not launches
 
 
