@@ -688,7 +688,6 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   GridFactor queryTiles = tileCountFactor(ctx.queries, "seq_q");
   int64_t numHeadSlots = static_cast<int64_t>(ctx.heads.heads.size());
   auto setupUnit = [&](Value unit) {
-    Value tilesPerHead = numTiles(ctx.queries, ctx.seqQ);
     if (ctx.shape.tilesFirst) {
       Value tileAndBatch = div(unit, numHeadSlots);
       Value batches = toIndex(param("batch"));
@@ -696,6 +695,7 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
                     rem(tileAndBatch, batches), walk, name);
       return;
     }
+    Value tilesPerHead = numTiles(ctx.queries, ctx.seqQ);
     Value slotAndBatch = div(unit, tilesPerHead);
     emitUnitSetup(rem(unit, tilesPerHead), rem(slotAndBatch, numHeadSlots),
                   div(slotAndBatch, numHeadSlots), walk, name);
