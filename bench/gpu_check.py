@@ -309,10 +309,20 @@ def quantized_cases() -> List[Case]:
         C("q-sage2-8b-d128-gqa-nbhd1d-n1000", precision="sage2-8b", D=128, Hq=4, Hkv=2,
           mask=Neighborhood(grid=[1000], window=301), Nq=1000),
         # run-time classified tiles (no table at dynamic lengths), some
-        # skipped, on sm_90a's cp.async wgmma kernel: the pending P V lands
-        # on a skipped tile
+        # skipped (on the cp.async pipeline the pending P V lands on a
+        # skipped tile; the TMA pipeline counts kept tiles only)
         C("q-sage2-8b-powerlaw-d128-n1000", precision="sage2-8b", D=128, Hkv=2,
           mask=PowerLaw(block=128, window=2, sink=1), Nq=1000),
+        # sm_90a's TMA pipeline with quantized operands: 2-D patches of int8
+        # rows and E4M3 V^T channel rows as boxes (GQA, B = 2), and the
+        # smooth_q dS words gathered by the producer warp
+        C("q-sage2-8b-nbhd2d-24x20-w7-d128-gqa-b2", precision="sage2-8b", D=128, B=2, Hq=4,
+          Hkv=2, mask=Neighborhood(grid=[24, 20], window=7), Nq=480),
+        C("q-sage2-8b-smoothq-d128-causal-br-nq1000-nk1100",
+          precision=Precision.preset("sage2-8b", smooth_q=True), D=128, Hkv=2,
+          mask=Causal("bottom_right"), Nq=1000, Nk=1100, note="dS words per key tile"),
+        C("q-fp8-nbhd2d-20x24-w5x7-f16-d128", precision="fp8", dtype="f16", D=128,
+          mask=Neighborhood(grid=[20, 24], window=[5, 7]), Nq=480),
         # E4M3 Q.K and P.V (the fp8 preset): the wgmma kernel only
         C("q-fp8-dense-bf16-d128-nq300-nk1000", precision="fp8", D=128, Hkv=2, Nq=300, Nk=1000),
         C("q-fp8-causal-f16-d128-gqa-n1000", precision="fp8", dtype="f16", D=128, Hq=4, Hkv=2,

@@ -209,13 +209,23 @@ func.func @grid3d_per_thread_copies(%q: memref<1x2x512x64xbf16>, %o: memref<1x2x
 // int8 Q.K on m64n128k32 s8 (s32 accumulators, no scale or transpose
 // immediates) and FP8 P.V on m64n128k32 e4m3 with P in registers and V^T
 // K-major (the pre-kernel's key relabel), per-tile accumulators added into
-// O (two-level); loaded by cp.async (scales are gathered words) with three
-// stages, one tile in flight, so that the previous tile's P V is issued
-// behind this tile's scores (the per-tile products in fresh accumulators).
+// O (two-level), the previous tile's P V issued behind this tile's scores.
+// Loaded by the TMA pipeline: the int8 Q and K rows and the E4M3 V^T
+// channel rows as boxes; the producer's first warp walks the tiles, its
+// lanes gather the keys' scales with cp.async, whose completions arrive on
+// the full barrier (2 row kinds + 32 lanes = 34 arrivals).
+// V^T's map (in the module's launch record): [slots, Dv, heads, batch].
+// CHECK: "v_e4m3_t_tensor_map", "tensor_map", {box = [128, 128, 1, 1], data_type = "u8", dims = {{\[}}[{arg = "seq_k", ceil_div = 128 : i64, constant = 128 : i64}], [{constant = 128 : i64}], [{constant = 2 : i64}]
 // CHECK-LABEL: func.func @sage2_8b
 // CHECK: gpu.func @attn_fwd(
-// CHECK-NOT: cp.async.bulk.tensor
+// CHECK: %[[FULL:.*]] = arith.constant 34 : i32
+// CHECK-NEXT: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %[[FULL]]
+// CHECK: "setmaxnreg.dec.sync.aligned.u32 24;"
+// CHECK: cp.async.bulk.tensor.4d
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c128{{.*}} step %c32
 // CHECK: nvvm.cp.async.shared.global
+// CHECK: cp.async.bulk.tensor.4d
+// CHECK: "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];"
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {{.*}}, $64, $65, p; }"
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1; }"
 // CHECK: "wgmma.wait_group.sync.aligned 1;", "=r,
@@ -256,19 +266,25 @@ func.func @fp8(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,
 
 // -----
 
-// Run-time classified tiles on the cp.async pipeline (power-law with
-// dynamic lengths: no compile-time table): a tile the walk skips lands the
-// pending P V of the last computed tile, so that its V is read before the
-// stage comes round again (stages are refilled by tile position).
+// Run-time classified tiles (power-law with dynamic lengths: no
+// compile-time table), some skipped: the producer and the consumers count
+// kept tiles only, and a skipped tile changes no state (stages are
+// released explicitly; the cp.async pipeline's flush of the pending P V on
+// a skipped tile now serves the 3-D patches only).
 // CHECK-LABEL: func.func @sage2_8b_skipped_tiles
 // CHECK: gpu.func @attn_fwd(
+// CHECK: scf.for {{.*}} -> (index) {
+// CHECK: scf.if %{{.*}} -> (index) {
+// CHECK: cp.async.bulk.tensor.4d
+// CHECK: "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];"
+// CHECK: } else {
+// CHECK-NEXT: scf.yield %{{.*}} : index
 // CHECK: scf.for
+// CHECK: scf.if %{{.*}} -> (f32,
 // CHECK: "wgmma.wait_group.sync.aligned 1;"
 // CHECK: "wgmma.wait_group.sync.aligned 0;"
 // CHECK: } else {
-// CHECK-NEXT: scf.if
-// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3
-// CHECK: "wgmma.wait_group.sync.aligned 0;"
+// CHECK-NEXT: scf.yield %arg
 func.func @sage2_8b_skipped_tiles(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,
                                   %v: memref<?x2x?x128xbf16>, %o: memref<?x4x?x128xbf16>) {
   attn.attention ins(%q, %k, %v : memref<?x4x?x128xbf16>, memref<?x2x?x128xbf16>, memref<?x2x?x128xbf16>)

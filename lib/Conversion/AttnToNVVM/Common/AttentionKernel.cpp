@@ -206,6 +206,10 @@ void AttentionKernelBuilder::declareParams() {
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
   if (precision.roundedValue)
     addParam("v_rounded", globalPtrType());
+  if (precision.fp8Value()) {
+    addParam("v_e4m3_t", globalPtrType());
+    addParam("v_scale", globalPtrType());
+  }
   // The rows the kernel stages, through the pipeline (which may read them
   // through parameters of its own).
   Type i8 = b.getI8Type();
@@ -226,7 +230,11 @@ void AttentionKernelBuilder::declareParams() {
                            : StagedOperand{StagedOperand::Rows::Key, "k",
                                            ctx.elementType, ctx.qkRowBytes,
                                            /*dense=*/false});
-  if (engine->valueLayout() == ValueOperandLayout::KeyMajor)
+  if (engine->valueLayout() == ValueOperandLayout::TransposedPermutedFp8)
+    valueOperand = declare(StagedOperand{
+        StagedOperand::Rows::Value, "v_e4m3_t", i8, ctx.keys.tokens,
+        /*dense=*/true, /*channels=*/ctx.valueDim});
+  else
     valueOperand = declare(
         precision.roundedValue
             ? StagedOperand{StagedOperand::Rows::Value, "v_rounded", ctx.pvType,
@@ -234,10 +242,9 @@ void AttentionKernelBuilder::declareParams() {
                             /*dense=*/true}
             : StagedOperand{StagedOperand::Rows::Value, "v", ctx.elementType,
                             ctx.valueDim * 2, /*dense=*/false});
-  if (precision.fp8Value()) {
-    addParam("v_e4m3_t", globalPtrType());
-    addParam("v_scale", globalPtrType());
-  }
+  // Key tiles gather their keys' scales and the dS words of smooth_q.
+  if (precision.quantizedQK() || ctx.correctionRows)
+    pipeline->declareGatheredWords();
   if (precision.smoothQ)
     addParam("score_correction", globalPtrType());
   if (precision.smoothK && op.getLseOutput())
@@ -408,21 +415,7 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
         },
         stageOffset(correctionRegion, stage));
   }
-  Value valueOffset = stageOffset(valueRegion, stage);
-  switch (engine->valueLayout()) {
-  case ValueOperandLayout::TransposedPermutedFp8: {
-    // V^T rows (channels) of this key tile's slots.
-    TileGeometry channels{{ctx.valueDim}, {}, ctx.valueDim};
-    Value tileStart = i64Add(ctx.valueBase, toI64(mul(tile, idx(keys.tokens))));
-    pipeline->copyRows(channels, idx(0), idx(ctx.valueDim), param("v_e4m3_t"),
-                       tileStart, toI64(ctx.valueSlots), 1, keys.tokens,
-                       valueOffset);
-    break;
-  }
-  case ValueOperandLayout::KeyMajor:
-    pipeline->copyOperand(valueOperand, tile, valueOffset);
-    break;
-  }
+  pipeline->copyOperand(valueOperand, tile, stageOffset(valueRegion, stage));
 }
 
 SmallVector<Value>

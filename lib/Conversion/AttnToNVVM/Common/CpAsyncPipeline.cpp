@@ -63,6 +63,14 @@ void CpAsyncPipeline::copyOperand(unsigned operand, Value tile,
                                   Value sharedOffset) {
   const StagedOperand &staged = operands[operand];
   OperandRows rows = rowsOf(staged);
+  if (staged.channels) {
+    // The channel rows of this key tile's slots.
+    Value tileStart = i64Add(rows.base, toI64(mul(tile, idx(ctx.keys.tokens))));
+    copyRows(*rows.geometry, idx(0), rows.length, param(staged.tensor),
+             tileStart, rows.rowStride, byteWidth(staged.elementType),
+             staged.rowBytes, sharedOffset);
+    return;
+  }
   copyRows(*rows.geometry, tile, rows.length, param(staged.tensor), rows.base,
            rows.rowStride, byteWidth(staged.elementType), staged.rowBytes,
            sharedOffset);

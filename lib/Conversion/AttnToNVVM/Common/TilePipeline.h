@@ -72,6 +72,16 @@ struct StagedOperand {
   /// A pre-kernel's dense [B, H, N, rowBytes] buffer; else a caller tensor
   /// with `<tensor>_stride_{b,h,n}` parameters.
   bool dense = false;
+  /// Nonzero: the rows are channels, not tokens (FP8 V^T). The tensor is a
+  /// pre-kernel's dense [B, H, channels, slots] buffer, slots = the key
+  /// tiles' positions (KeyTiles x tile tokens), and a tile stages the
+  /// `channels` rows of its own slots (rowBytes = the tile's tokens).
+  int64_t channels = 0;
+
+  /// Rows of one staged tile.
+  int64_t rowsPerTile(const TileGeometry &tokens) const {
+    return channels ? channels : tokens.tokens;
+  }
 };
 
 class TilePipeline : protected EmitterBase {
@@ -100,6 +110,9 @@ public:
     operands.push_back(operand);
     return operands.size() - 1;
   }
+  /// Key tiles also stage gathered words (copyWords); declared before the
+  /// kernel body is emitted.
+  virtual void declareGatheredWords() {}
   /// Attributes the pipeline needs on the kernel function.
   virtual void annotateFunction(gpu::GPUFuncOp function) {}
   /// Whether a stage is refilled only after the computing threads release
@@ -197,12 +210,20 @@ public:
 protected:
   /// The rows of a declared operand as the kernel's setup located them:
   /// element offset of this (batch, head), the row stride (elements), the
-  /// sequence length and the tile geometry.
+  /// sequence length and the tile geometry. Channel rows (FP8 V^T) are one
+  /// tile of `channels` rows: `base` is the first of tile 0's slots.
   struct OperandRows {
     const TileGeometry *geometry;
     Value base, rowStride, length;
   };
   OperandRows rowsOf(const StagedOperand &operand) {
+    if (operand.channels) {
+      assert(operand.rows == StagedOperand::Rows::Value &&
+             "only V is staged as channel rows");
+      channelGeometry = TileGeometry{{operand.channels}, {}, operand.channels};
+      return {&channelGeometry, ctx.valueBase, toI64(ctx.valueSlots),
+              idx(operand.channels)};
+    }
     bool queryRows = operand.rows == StagedOperand::Rows::Query;
     Value base = queryRows                                  ? ctx.queryBase
                  : operand.rows == StagedOperand::Rows::Key ? ctx.keyBase
@@ -218,6 +239,10 @@ protected:
   AttentionKernelContext &ctx;
   MmaEngine &engine;
   SmallVector<StagedOperand, 4> operands;
+
+private:
+  /// The geometry rowsOf gives channel rows.
+  TileGeometry channelGeometry;
 };
 
 /// The pipeline the kernels of `family` use on `target` (null when none).

@@ -49,6 +49,14 @@ inline void mbarrierArriveExpectTx(OpBuilder &b, Location loc, Value barrier,
             "r,r", {barrier, i32Constant(b, loc, bytes)}, 0);
 }
 
+/// `cp.async.mbarrier.arrive.noinc`: this thread's arrival on `barrier`,
+/// made by the system once its earlier cp.async copies have landed (noinc:
+/// the arrival is one of the count the barrier was initialized with).
+inline void copiesArriveOnBarrier(OpBuilder &b, Location loc, Value barrier) {
+  inlinePtx(b, loc, "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];", "r",
+            {barrier}, 0);
+}
+
 /// `mbarrier.arrive`: this thread's arrival.
 inline void mbarrierArrive(OpBuilder &b, Location loc, Value barrier) {
   inlinePtx(b, loc, "mbarrier.arrive.shared::cta.b64 _, [$0];", "r", {barrier},

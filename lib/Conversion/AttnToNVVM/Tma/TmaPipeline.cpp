@@ -9,6 +9,8 @@
 
 #include "TmaIntrinsics.h"
 
+#include "../Common/CpAsyncIntrinsics.h"
+
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
@@ -24,23 +26,26 @@ static constexpr int64_t kBarrierBytes = 8;
 /// warpgroup asks for.
 static constexpr int64_t kProducerRegisters = 24;
 static constexpr int64_t kMaxConsumerRegisters = 240;
+static constexpr int64_t kWarpThreads = 32;
 /// The register file per SM, in registers per thread of one warpgroup.
 static constexpr int64_t kRegistersPerWarpgroupSlot = 65536 / 128;
 
 bool TmaPipeline::supports(const AttentionKernelContext &context,
                            const MmaEngine &engine) {
   // Boxes cover flat tiles and 2-D patches (rank 5 with the column slab,
-  // head and batch); 3-D patches, gathered words (scales, dS) and the FP8
-  // V^T layout stay with per-thread copies.
+  // head and batch) and the FP8 V^T channel rows; 3-D patches stay with
+  // per-thread copies. Gathered words (key scales, dS) are copied by the
+  // producer warp.
   const KernelPrecision &precision = context.precision;
   // Consumers and the producer are whole warpgroups (setmaxnreg).
   if (engine.numThreads() % kWarpgroupThreads != 0)
     return false;
-  if (context.shape.grid.size() > 2 || precision.quantizedQK() ||
-      precision.fp8Value() || context.correctionRows)
+  if (context.shape.grid.size() > 2)
     return false;
-  for (int64_t rowBytes :
-       {context.qkRowBytes, context.valueDim * byteWidth(context.pvType)})
+  int64_t valueRowBytes = precision.fp8Value()
+                              ? context.keys.tokens
+                              : context.valueDim * byteWidth(context.pvType);
+  for (int64_t rowBytes : {context.qkRowBytes, valueRowBytes})
     if (engine.stagedSlabBytes(rowBytes) == 0)
       return false;
   return true;
@@ -61,8 +66,8 @@ int64_t TmaPipeline::tileBytes(StagedOperand::Rows rows) const {
   int64_t bytes = 0;
   for (const StagedOperand &operand : operands)
     if (operand.rows == rows)
-      bytes +=
-          operand.rowBytes * (query ? ctx.queries.tokens : ctx.keys.tokens);
+      bytes += operand.rowBytes *
+               operand.rowsPerTile(query ? ctx.queries : ctx.keys);
   return bytes;
 }
 
@@ -78,16 +83,40 @@ unsigned TmaPipeline::declareOperand(const StagedOperand &operand,
   int64_t heads =
       query ? ctx.op.getNumQueryHeads() : ctx.op.getNumKeyValueHeads();
   std::string length = query ? "seq_q" : "seq_k";
-  TensorMapDescription map;
-  map.tensor = operand.tensor;
-  map.dataType = elementBytes == 1              ? "u8"
-                 : operand.elementType.isBF16() ? "bf16"
-                                                : "f16";
-  map.swizzle = slabBytes;
   auto constant = [](int64_t v) { return SmallVector<GridFactor>{{v, "", 1}}; };
   auto scaledArg = [](int64_t scale, StringRef arg) {
     return SmallVector<GridFactor>{{scale, arg.str(), 1}};
   };
+  TensorMapDescription map;
+  map.tensor = operand.tensor;
+  map.swizzle = slabBytes;
+  if (operand.channels) {
+    // [slots, channels, heads, batch] bytes: a box is one slab of a tile's
+    // slots across its channels.
+    assert(elementBytes == 1 && !query && "channel rows are FP8 V^T");
+    map.dataType = "u8";
+    // Slots: whole key tiles (ceil(seq_k / tokens) tiles on a flat
+    // sequence, the grid's boxes otherwise).
+    int64_t tokens = geometry.tokens;
+    SmallVector<GridFactor> slots =
+        geometry.isFlat() ? SmallVector<GridFactor>{{tokens, length, tokens}}
+                          : constant(geometry.numBoxes() * tokens);
+    map.dims = {slots, constant(operand.channels), constant(heads),
+                scaledArg(1, "batch")};
+    SmallVector<GridFactor> headStride = slots, batchStride = slots;
+    headStride.front().constant *= operand.channels;
+    batchStride.front().constant *= operand.channels * heads;
+    map.strides = {slots, headStride, batchStride};
+    map.box = {slabBytes, operand.channels, 1, 1};
+    std::string name = operand.tensor + "_tensor_map";
+    addParam(KernelParam{name, LLVM::LLVMPointerType::get(b.getContext()),
+                         std::move(map)});
+    mapParams.push_back(name);
+    return TilePipeline::declareOperand(operand, addParam);
+  }
+  map.dataType = elementBytes == 1              ? "u8"
+                 : operand.elementType.isBF16() ? "bf16"
+                                                : "f16";
   map.dims.push_back(constant(rowElements));
   map.box.push_back(slabBytes / elementBytes);
   // Byte strides of the token dimension(s), the head and the batch.
@@ -146,13 +175,28 @@ Value TmaPipeline::barrierAddress(Value index) {
                add(idx(barrierOffset), mul(index, idx(kBarrierBytes)))));
 }
 
+void TmaPipeline::asIssuer(function_ref<void()> body) {
+  if (!issuerLane) {
+    body();
+    return;
+  }
+  auto ifIssuer = scf::IfOp::create(b, loc, issuerLane, false);
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(ifIssuer.thenBlock());
+  body();
+}
+
 void TmaPipeline::armRows(StagedOperand::Rows rows) {
   bool &armed = rows == StagedOperand::Rows::Key ? keysArmed : valuesArmed;
   if (armed)
     return;
   armed = true;
   nb::mbarrierWait(b, loc, emptyBarrier(loadingStage, rows), emptyParity);
-  nb::mbarrierArriveExpectTx(b, loc, landingBarrier, tileBytes(rows));
+  if (tileBytes(rows) == 0)
+    return;
+  asIssuer([&] {
+    nb::mbarrierArriveExpectTx(b, loc, landingBarrier, tileBytes(rows));
+  });
 }
 
 void TmaPipeline::copyOperand(unsigned operand, Value tile,
@@ -164,33 +208,44 @@ void TmaPipeline::copyOperand(unsigned operand, Value tile,
   const TileGeometry &geometry = query ? ctx.queries : ctx.keys;
   int64_t slabBytes = engine.stagedSlabBytes(staged.rowBytes);
   int64_t slabElements = slabBytes / byteWidth(staged.elementType);
+  int64_t rowsPerTile = staged.rowsPerTile(geometry);
   Type i32 = b.getI32Type();
   auto toI32 = [&](Value v) {
     return arith::IndexCastOp::create(b, loc, i32, v).getResult();
   };
-  SmallVector<Value> tokenCoordinates;
-  if (geometry.isFlat()) {
-    tokenCoordinates.push_back(toI32(mul(tile, idx(geometry.tokens))));
-  } else {
-    SmallVector<Value> origin = TileIndexing(b, loc, geometry).boxBegin(tile);
-    tokenCoordinates = {toI32(origin[1]), toI32(origin[0])};
-  }
-  Value head = toI32(query ? ctx.head : ctx.kvHead);
-  Value batch = toI32(ctx.batch);
-  Value map = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(),
-                                       param(mapParams[operand]));
-  for (int64_t slab = 0; slab < staged.rowBytes / slabBytes; ++slab) {
-    SmallVector<Value> coordinates = {
-        nb::i32Constant(b, loc, slab * slabElements)};
-    llvm::append_range(coordinates, tokenCoordinates);
-    coordinates.push_back(head);
-    coordinates.push_back(batch);
-    Value destination = nb::sharedAddress(
-        b, loc,
-        sharedAt(ctx.sharedBase,
-                 add(sharedOffset, idx(slab * geometry.tokens * slabBytes))));
-    nb::bulkTensorLoad(b, loc, destination, map, landingBarrier, coordinates);
-  }
+  asIssuer([&] {
+    // The box's coordinates past the first (the slab's): the tile's
+    // tokens, or for channel rows the first channel.
+    SmallVector<Value> tokenCoordinates;
+    Value rowStart; // channel rows: the tile's first slot
+    if (staged.channels) {
+      rowStart = toI32(mul(tile, idx(geometry.tokens)));
+      tokenCoordinates.push_back(nb::i32Constant(b, loc, 0));
+    } else if (geometry.isFlat()) {
+      tokenCoordinates.push_back(toI32(mul(tile, idx(geometry.tokens))));
+    } else {
+      SmallVector<Value> origin = TileIndexing(b, loc, geometry).boxBegin(tile);
+      tokenCoordinates = {toI32(origin[1]), toI32(origin[0])};
+    }
+    Value head = toI32(query ? ctx.head : ctx.kvHead);
+    Value batch = toI32(ctx.batch);
+    Value map = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(),
+                                         param(mapParams[operand]));
+    for (int64_t slab = 0; slab < staged.rowBytes / slabBytes; ++slab) {
+      Value slabStart = nb::i32Constant(b, loc, slab * slabElements);
+      SmallVector<Value> coordinates = {
+          rowStart ? arith::AddIOp::create(b, loc, rowStart, slabStart)
+                   : slabStart};
+      llvm::append_range(coordinates, tokenCoordinates);
+      coordinates.push_back(head);
+      coordinates.push_back(batch);
+      Value destination = nb::sharedAddress(
+          b, loc,
+          sharedAt(ctx.sharedBase,
+                   add(sharedOffset, idx(slab * rowsPerTile * slabBytes))));
+      nb::bulkTensorLoad(b, loc, destination, map, landingBarrier, coordinates);
+    }
+  });
 }
 
 void TmaPipeline::releaseStage(Value stage, StagedOperand::Rows rows) {
@@ -213,11 +268,24 @@ void TmaPipeline::copyRows(const TileGeometry &, Value, Value, Value, Value,
                            "declared operands only (TmaPipeline::supports)");
 }
 
-void TmaPipeline::copyWords(int64_t,
-                            function_ref<std::pair<Value, Value>(Value)>,
-                            Value) {
-  llvm::report_fatal_error("attn-lower-to-gpu: the TMA pipeline copies no "
-                           "gathered words (TmaPipeline::supports)");
+void TmaPipeline::copyWords(
+    int64_t count, function_ref<std::pair<Value, Value>(Value index)> source,
+    Value sharedOffset) {
+  // The producer warp's lanes copy the words of the key rows being loaded
+  // (once their stage is free); their cp.async completions arrive on the
+  // full barrier (emitMainLoop).
+  assert(gathersWords && issuerLane && "words declared, copied by a warp");
+  armRows(StagedOperand::Rows::Key);
+  auto loop =
+      scf::ForOp::create(b, loc, ctx.lane, idx(count), idx(kWarpThreads));
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value index = loop.getInductionVar();
+  auto [src, valid] = source(index);
+  Value bytes = select(valid, i32(4), i32(0));
+  nb::copyAsync(b, loc,
+                sharedAt(ctx.sharedBase, add(sharedOffset, mul(index, idx(4)))),
+                src, /*size=*/4, bytes);
 }
 
 SmallVector<Value> TmaPipeline::forEachUnit(
@@ -265,8 +333,11 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
         b, loc, cmp(arith::CmpIPredicate::eq, ctx.tid, idx(0)), false);
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(ifFirst.thenBlock());
+    // With gathered words, each producer lane's cp.async completions
+    // arrive too.
+    int64_t fullArrivals = numRowKinds + (gathersWords ? kWarpThreads : 0);
     for (int64_t s = 0; s < stages; ++s) {
-      nb::mbarrierInit(b, loc, fullBarrier(idx(s)), numRowKinds);
+      nb::mbarrierInit(b, loc, fullBarrier(idx(s)), fullArrivals);
       for (StagedOperand::Rows rows :
            {StagedOperand::Rows::Key, StagedOperand::Rows::Value})
         nb::mbarrierInit(b, loc, emptyBarrier(idx(s), rows),
@@ -309,7 +380,8 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
   auto roles = scf::IfOp::create(b, loc, isProducer, /*withElse=*/true);
   OpBuilder::InsertionGuard insertion(b);
 
-  // The producer warpgroup: one thread issues every copy.
+  // The producer warpgroup: one thread issues every tensor copy; with
+  // gathered words its whole first warp walks the tiles and copies them.
   b.setInsertionPointToStart(roles.thenBlock());
   // Registers move from the producer to the consumers only with two
   // consumer warpgroups: with one, 256 threads already have the most a
@@ -319,9 +391,13 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
   if (reallocate)
     nb::setMaxRegisters(b, loc, /*increase=*/false, kProducerRegisters);
   {
-    auto ifIssuer = scf::IfOp::create(
-        b, loc, cmp(arith::CmpIPredicate::eq, ctx.tid, idx(consumerThreads)),
-        false);
+    Value walks = gathersWords ? cmp(arith::CmpIPredicate::slt, ctx.tid,
+                                     idx(consumerThreads + kWarpThreads))
+                               : cmp(arith::CmpIPredicate::eq, ctx.tid,
+                                     idx(consumerThreads));
+    issuerLane = gathersWords ? cmp(arith::CmpIPredicate::eq, ctx.lane, idx(0))
+                              : Value();
+    auto ifIssuer = scf::IfOp::create(b, loc, walks, false);
     OpBuilder::InsertionGuard issuerInsertion(b);
     b.setInsertionPointToStart(ifIssuer.thenBlock());
     forEachUnit(callbacks, {idx(0)}, [&](Value iteration, ValueRange carried) {
@@ -329,8 +405,10 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
         nb::mbarrierWait(b, loc, queryEmptyBarrier(),
                          emptyParityOf(phaseParity(iteration, 1)));
       landingBarrier = queryBarrier();
-      nb::mbarrierArriveExpectTx(b, loc, landingBarrier,
-                                 tileBytes(StagedOperand::Rows::Query));
+      asIssuer([&] {
+        nb::mbarrierArriveExpectTx(b, loc, landingBarrier,
+                                   tileBytes(StagedOperand::Rows::Query));
+      });
       callbacks.loadQuery();
       auto loop =
           scf::ForOp::create(b, loc, idx(0), walk.count(), idx(1), carried);
@@ -347,6 +425,8 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
         landingBarrier = fullBarrier(stage);
         keysArmed = valuesArmed = false;
         callbacks.loadKeyTile(slot.keyTile, stage);
+        if (gathersWords)
+          nb::copiesArriveOnBarrier(b, loc, landingBarrier);
         return add(loaded, idx(1));
       };
       Value next;

@@ -6,8 +6,11 @@
 // tiles with `cp.async.bulk.tensor` boxes into S stages; full / empty
 // mbarriers per stage hand each stage from the copy engine to the consumer
 // warpgroups and back. Tensor maps (one per staged operand: the rows of a
-// flat tile, or the 2-D patch of a grid tile, as one box per column slab)
-// are kernel parameters the launcher encodes per launch
+// flat tile, the 2-D patch of a grid tile, or a tile's FP8 V^T channel
+// rows, as one box per column slab) are kernel parameters the launcher
+// encodes per launch. Gathered words (quantized keys' scales, smooth_q's
+// dS) are copied by the producer's first warp with cp.async, whose
+// completions arrive on the same full barriers
 // (docs/design/WgmmaKernel.md).
 //
 //===----------------------------------------------------------------------===//
@@ -36,6 +39,7 @@ public:
   void placeSharedMemory(int64_t offset) override { barrierOffset = offset; }
   unsigned declareOperand(const StagedOperand &operand,
                           function_ref<void(KernelParam)> addParam) override;
+  void declareGatheredWords() override { gathersWords = true; }
   void annotateFunction(gpu::GPUFuncOp function) override;
   bool releasesStagesExplicitly() const override { return true; }
   /// With two consumer warpgroups (one block per SM under setmaxnreg).
@@ -76,12 +80,21 @@ private:
   void releaseRows(Value barrier);
   /// Transaction bytes of a tile's rows of one kind (Q, K, V).
   int64_t tileBytes(StagedOperand::Rows rows) const;
+  /// Emits `body` on the thread that issues the tensor copies: lane 0
+  /// where the producer's warp walks the tiles, else where it is.
+  void asIssuer(function_ref<void()> body);
   /// Waits until the rows of kind `rows` of the stage being loaded are
-  /// free and arms its full barrier with their bytes (once per tile).
+  /// free and arms its full barrier with their tensor copies' bytes (once
+  /// per tile).
   void armRows(StagedOperand::Rows rows);
   int64_t numConsumerWarps() const { return engine.numThreads() / 32; }
 
   int64_t barrierOffset = 0;
+  /// Key tiles gather words: the producer's first warp walks the tiles
+  /// (its lanes copy the words with cp.async) and `issuerLane` (lane 0)
+  /// issues the tensor copies; else one thread does everything (null).
+  bool gathersWords = false;
+  Value issuerLane;
   /// The tensor-map parameter of each declared operand.
   SmallVector<std::string, 4> mapParams;
   /// The barrier the copies being issued complete on.
