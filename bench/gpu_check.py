@@ -196,6 +196,13 @@ def cases() -> List[Case]:
         C("nbhd3d-8x9x10-mixed", mask=Neighborhood(grid=[8, 9, 10], window=[3, 4, 5], stride=[1, 2, 3],
                                                    dilation=[2, 1, 2], causal=[True, False, False]),
           Nq=720, dtype="f16"),
+        # sm_90a: 3-D patches as one TMA box per plane (grid[1] a multiple
+        # of the patch's; planes and columns past the grid zero-filled)
+        C("nbhd3d-6x8x12-w3x5x5-d128-gqa-bnhd", mask=Neighborhood(grid=[6, 8, 12], window=[3, 5, 5]),
+          Nq=576, D=128, Hq=4, Hkv=2, layout="bnhd"),
+        C("nbhd3d-5x8x20-causal-d64-f16", mask=Neighborhood(grid=[5, 8, 20], window=[3, 3, 7],
+                                                             causal=[True, False, False]),
+          Nq=800, dtype="f16"),
         # power law
         C("powerlaw-n1000-b32-w2-s1", mask=PowerLaw(block=32, window=2, sink=1), Nq=1000),
         C("powerlaw-noncausal-n700-b16-w1", mask=PowerLaw(block=16, window=1, causal=False), Nq=700),
@@ -321,6 +328,8 @@ def quantized_cases() -> List[Case]:
         C("q-sage2-8b-smoothq-d128-causal-br-nq1000-nk1100",
           precision=Precision.preset("sage2-8b", smooth_q=True), D=128, Hkv=2,
           mask=Causal("bottom_right"), Nq=1000, Nk=1100, note="dS words per key tile"),
+        C("q-sage2-8b-nbhd3d-6x8x12-w3x5x5-d128", precision="sage2-8b", D=128,
+          mask=Neighborhood(grid=[6, 8, 12], window=[3, 5, 5]), Nq=576),
         C("q-fp8-nbhd2d-20x24-w5x7-f16-d128", precision="fp8", dtype="f16", D=128,
           mask=Neighborhood(grid=[20, 24], window=[5, 7]), Nq=480),
         # E4M3 Q.K and P.V (the fp8 preset): the wgmma kernel only

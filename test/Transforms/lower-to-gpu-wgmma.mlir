@@ -186,9 +186,36 @@ func.func @small_head_grid(%q: memref<1x2x1024x64xf16>, %o: memref<1x2x1024x64xf
 
 // -----
 
-// 3-D patches have no 5-D box with the head and batch: the cp.async
-// pipeline stages them (every thread copies; a proxy fence before wgmma
-// reads), no producer warpgroup.
+// 3-D patches: the grid seen as rows of columns (a plane's rows after the
+// previous plane's), one box per plane of the 4 x 4 x 8 patch at rows
+// grid[1] = 8 apart, each plane 4 x 8 rows of 128 bytes (4096 bytes) after
+// the previous one in shared memory.
+// CHECK-LABEL: func.func @grid3d_plane_boxes
+// CHECK: threads in (%c384, %c1
+// CHECK: gpu.func @attn_fwd(
+// CHECK: cp.async.bulk.tensor.5d
+// CHECK: %[[PLANE1:.*]] = arith.constant 8 : i32
+// CHECK-NEXT: arith.addi %{{.*}}, %[[PLANE1]] : i32
+// CHECK-NEXT: %[[AT1:.*]] = arith.constant 4096 : index
+// CHECK: cp.async.bulk.tensor.5d
+// CHECK: arith.constant 16 : i32
+// CHECK: cp.async.bulk.tensor.5d
+// CHECK: arith.constant 24 : i32
+// CHECK: cp.async.bulk.tensor.5d
+// CHECK-NOT: nvvm.cp.async.shared.global
+// CHECK: wgmma.mma_async
+func.func @grid3d_plane_boxes(%q: memref<1x2x512x64xbf16>, %o: memref<1x2x512x64xbf16>) {
+  attn.attention ins(%q, %q, %q : memref<1x2x512x64xbf16>, memref<1x2x512x64xbf16>, memref<1x2x512x64xbf16>)
+    outs(%o : memref<1x2x512x64xbf16>) mask = #attn.neighborhood<grid = [8, 8, 8], window = [3, 3, 3]>
+  return
+}
+
+// -----
+
+// A patch whose rows do not divide grid[1] (4 into 10) would run into the
+// next plane instead of being zero-filled: the cp.async pipeline stages it
+// (every thread copies; a proxy fence before wgmma reads), no producer
+// warpgroup.
 // CHECK-LABEL: func.func @grid3d_per_thread_copies
 // CHECK: threads in (%c256, %c1
 // CHECK: gpu.func @attn_fwd(
@@ -197,9 +224,9 @@ func.func @small_head_grid(%q: memref<1x2x1024x64xf16>, %o: memref<1x2x1024x64xf
 // CHECK: nvvm.cp.async.wait.group
 // CHECK-NEXT: nvvm.fence.proxy
 // CHECK: wgmma.mma_async
-func.func @grid3d_per_thread_copies(%q: memref<1x2x512x64xbf16>, %o: memref<1x2x512x64xbf16>) {
-  attn.attention ins(%q, %q, %q : memref<1x2x512x64xbf16>, memref<1x2x512x64xbf16>, memref<1x2x512x64xbf16>)
-    outs(%o : memref<1x2x512x64xbf16>) mask = #attn.neighborhood<grid = [8, 8, 8], window = [3, 3, 3]>
+func.func @grid3d_per_thread_copies(%q: memref<1x2x720x64xbf16>, %o: memref<1x2x720x64xbf16>) {
+  attn.attention ins(%q, %q, %q : memref<1x2x720x64xbf16>, memref<1x2x720x64xbf16>, memref<1x2x720x64xbf16>)
+    outs(%o : memref<1x2x720x64xbf16>) mask = #attn.neighborhood<grid = [6, 10, 12], window = [3, 5, 5]>
   return
 }
 

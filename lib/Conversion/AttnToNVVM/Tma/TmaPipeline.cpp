@@ -27,21 +27,35 @@ static constexpr int64_t kBarrierBytes = 8;
 static constexpr int64_t kProducerRegisters = 24;
 static constexpr int64_t kMaxConsumerRegisters = 240;
 static constexpr int64_t kWarpThreads = 32;
+/// The 128-byte swizzle: rows of 128 bytes, its pattern repeating every
+/// 1024 bytes.
+static constexpr int64_t kSwizzleSpanBytes = 128;
+static constexpr int64_t kSwizzlePeriodBytes = 1024;
 /// The register file per SM, in registers per thread of one warpgroup.
 static constexpr int64_t kRegistersPerWarpgroupSlot = 65536 / 128;
 
 bool TmaPipeline::supports(const AttentionKernelContext &context,
                            const MmaEngine &engine) {
-  // Boxes cover flat tiles and 2-D patches (rank 5 with the column slab,
-  // head and batch) and the FP8 V^T channel rows; 3-D patches stay with
-  // per-thread copies. Gathered words (key scales, dS) are copied by the
-  // producer warp.
+  // Boxes cover flat tiles, 2-D and 3-D patches (rank 5 with the column
+  // slab, head and batch) and the FP8 V^T channel rows; gathered words
+  // (key scales, dS) are copied by the producer warp.
   const KernelPrecision &precision = context.precision;
   // Consumers and the producer are whole warpgroups (setmaxnreg).
   if (engine.numThreads() % kWarpgroupThreads != 0)
     return false;
-  if (context.shape.grid.size() > 2)
+  // A 3-D patch is one box per plane, on the grid's rows of columns: its
+  // rows must not run into the next plane (they would not be zero-filled),
+  // and each plane's box must start on the 128-byte swizzle's period.
+  ArrayRef<int64_t> grid = context.shape.grid;
+  if (grid.size() > 3)
     return false;
+  if (grid.size() == 3)
+    for (const TileGeometry *tiles : {&context.queries, &context.keys})
+      if (grid[1] % tiles->shape[1] != 0 ||
+          (tiles->shape[1] * tiles->shape[2] * kSwizzleSpanBytes) %
+                  kSwizzlePeriodBytes !=
+              0)
+        return false;
   int64_t valueRowBytes = precision.fp8Value()
                               ? context.keys.tokens
                               : context.valueDim * byteWidth(context.pvType);
@@ -135,17 +149,22 @@ unsigned TmaPipeline::declareOperand(const StagedOperand &operand,
     map.strides.push_back(tokenStride);
     map.box.push_back(geometry.tokens);
   } else {
-    // Row-major 2-D grid [G0, G1]: columns, then rows of G1 tokens; the
-    // box is the [p0, p1] patch, written row-major as the tile's positions.
-    int64_t columns = geometry.grid[1];
+    // A row-major grid as columns and rows of columns (the rows of a 3-D
+    // grid's planes one after another); a box is the last two dimensions
+    // of the patch, written row-major as the tile's positions: a 2-D patch
+    // is one box, a 3-D patch one box per plane (copyOperand).
+    int64_t columns = geometry.grid.back();
+    int64_t rows = 1;
+    for (int64_t extent : ArrayRef<int64_t>(geometry.grid).drop_back())
+      rows *= extent;
     map.dims.push_back(constant(columns));
-    map.dims.push_back(constant(geometry.grid[0]));
+    map.dims.push_back(constant(rows));
     map.strides.push_back(tokenStride);
     SmallVector<GridFactor> rowStride = tokenStride;
     rowStride.front().constant *= columns;
     map.strides.push_back(rowStride);
-    map.box.push_back(geometry.shape[1]);
-    map.box.push_back(geometry.shape[0]);
+    map.box.push_back(geometry.shape.back());
+    map.box.push_back(geometry.shape[geometry.shape.size() - 2]);
   }
   map.dims.push_back(constant(heads));
   map.strides.push_back(headStride);
@@ -224,26 +243,41 @@ void TmaPipeline::copyOperand(unsigned operand, Value tile,
     } else if (geometry.isFlat()) {
       tokenCoordinates.push_back(toI32(mul(tile, idx(geometry.tokens))));
     } else {
+      // The box's column and row (of the patch's first plane).
       SmallVector<Value> origin = TileIndexing(b, loc, geometry).boxBegin(tile);
-      tokenCoordinates = {toI32(origin[1]), toI32(origin[0])};
+      Value row = origin[origin.size() - 2];
+      if (origin.size() == 3)
+        row = add(mul(origin[0], idx(geometry.grid[1])), row);
+      tokenCoordinates = {toI32(origin.back()), toI32(row)};
     }
     Value head = toI32(query ? ctx.head : ctx.kvHead);
     Value batch = toI32(ctx.batch);
     Value map = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(),
                                          param(mapParams[operand]));
+    // A 3-D patch's planes are boxes grid[1] rows apart.
+    int64_t planes = geometry.grid.size() == 3 ? geometry.shape[0] : 1;
+    int64_t planeRows = rowsPerTile / planes;
     for (int64_t slab = 0; slab < staged.rowBytes / slabBytes; ++slab) {
-      Value slabStart = nb::i32Constant(b, loc, slab * slabElements);
-      SmallVector<Value> coordinates = {
-          rowStart ? arith::AddIOp::create(b, loc, rowStart, slabStart)
-                   : slabStart};
-      llvm::append_range(coordinates, tokenCoordinates);
-      coordinates.push_back(head);
-      coordinates.push_back(batch);
-      Value destination = nb::sharedAddress(
-          b, loc,
-          sharedAt(ctx.sharedBase,
-                   add(sharedOffset, idx(slab * rowsPerTile * slabBytes))));
-      nb::bulkTensorLoad(b, loc, destination, map, landingBarrier, coordinates);
+      for (int64_t plane = 0; plane < planes; ++plane) {
+        Value slabStart = nb::i32Constant(b, loc, slab * slabElements);
+        SmallVector<Value> coordinates = {
+            rowStart ? arith::AddIOp::create(b, loc, rowStart, slabStart)
+                     : slabStart};
+        llvm::append_range(coordinates, tokenCoordinates);
+        if (plane != 0)
+          coordinates[2] = arith::AddIOp::create(
+              b, loc, coordinates[2],
+              nb::i32Constant(b, loc, plane * geometry.grid[1]));
+        coordinates.push_back(head);
+        coordinates.push_back(batch);
+        Value destination = nb::sharedAddress(
+            b, loc,
+            sharedAt(ctx.sharedBase, add(sharedOffset, idx((slab * rowsPerTile +
+                                                            plane * planeRows) *
+                                                           slabBytes))));
+        nb::bulkTensorLoad(b, loc, destination, map, landingBarrier,
+                           coordinates);
+      }
     }
   });
 }
