@@ -27,6 +27,24 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "python") not in sys.path:
     sys.path.insert(0, str(REPO / "python"))
 
+
+def _default_to_checkout(variable: str, candidates: Sequence[Path]) -> None:
+    """The bench scripts run from a checkout: unless the environment names
+    attn-opt or the launcher, they take this checkout's builds (the package
+    itself never looks there: attn_mlir.config)."""
+    if os.environ.get(variable):
+        return
+    for candidate in candidates:
+        if candidate.is_file():
+            os.environ[variable] = str(candidate)
+            return
+
+
+_default_to_checkout("ATTN_OPT", [REPO / "build" / "bin" / "attn-opt"])
+_default_to_checkout("ATTN_LAUNCHER", [REPO / "build" / "lib" / "libattn_launcher.so",
+                                       REPO / "build-rt" / "libattn_launcher.so",
+                                       REPO / "build-rt" / "lib" / "libattn_launcher.so"])
+
 import attn_mlir as am  # noqa: E402
 
 DEFAULT_CACHE = REPO / ".attn-cache"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
+from . import config
 from . import manifest as schema
 from .errors import (AttnArtifactsMissing, AttnCompileError, AttnError,
                      AttnOptNotFound, AttnPipelineUnavailable)
@@ -66,32 +67,27 @@ GPU_PASSES = ("attn-gpu-pipeline", "attn-export-artifacts")
 PathLike = Union[str, os.PathLike]
 
 
-def repo_root() -> Path:
-    """The source tree this package lives in (python/attn_mlir -> repo)."""
-    return Path(__file__).resolve().parents[2]
-
-
 def find_attn_opt() -> Optional[str]:
-    """$ATTN_OPT, else attn-opt on PATH, else <repo>/build/bin/attn-opt."""
+    """$ATTN_OPT, else the attn-opt recorded at install, else attn-opt on
+    PATH (attn_mlir.config)."""
     explicit = os.environ.get("ATTN_OPT")
     if explicit:
         if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
             raise AttnOptNotFound(f"ATTN_OPT = {explicit!r} is not an executable file")
         return explicit
-    on_path = shutil.which("attn-opt")
-    if on_path:
-        return on_path
-    built = repo_root() / "build" / "bin" / "attn-opt"
-    if built.is_file() and os.access(built, os.X_OK):
-        return str(built)
-    return None
+    recorded = config.recorded_paths().get("attn_opt")
+    if recorded and os.path.isfile(recorded) and os.access(recorded, os.X_OK):
+        return recorded
+    return shutil.which("attn-opt")
 
 
 def _require_attn_opt(attn_opt: Optional[str]) -> str:
     found = attn_opt or find_attn_opt()
     if not found:
-        raise AttnOptNotFound("attn-opt not found: set ATTN_OPT, put attn-opt on PATH, or build "
-                              f"it at {repo_root() / 'build' / 'bin' / 'attn-opt'}")
+        recorded = config.recorded_paths().get("attn_opt")
+        where = (f" (the one recorded at install, {recorded}, is gone)" if recorded else "")
+        raise AttnOptNotFound("attn-opt not found: set ATTN_OPT, put attn-opt on PATH, or "
+                              f"install the package from a build tree (README){where}")
     return found
 
 
@@ -282,4 +278,4 @@ def compile(spec: AttentionSpec, cache_dir: Optional[PathLike] = None,
 
 
 __all__ = ["compile", "verify", "lookup", "Artifacts", "find_attn_opt",
-           "default_cache_dir", "load_manifest", "pipeline_options", "repo_root"]
+           "default_cache_dir", "load_manifest", "pipeline_options"]

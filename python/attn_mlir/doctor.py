@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from . import compiler, launcher, targets
+from . import compiler, config, launcher, targets
 from .errors import AttnError
 
 
@@ -40,9 +40,17 @@ def _ptxas() -> Optional[str]:
 def _attn_opt_source(path: str) -> str:
     if os.environ.get("ATTN_OPT"):
         return "$ATTN_OPT"
-    if shutil.which("attn-opt") == path:
-        return "PATH"
-    return "this checkout's build tree"
+    if config.recorded_paths().get("attn_opt") == path:
+        return f"the install record, {config.INSTALL_CONFIG}"
+    return "PATH"
+
+
+def _launcher_source(path: str) -> str:
+    if os.environ.get("ATTN_LAUNCHER"):
+        return "$ATTN_LAUNCHER"
+    if config.recorded_paths().get("launcher") == path:
+        return f"the install record, {config.INSTALL_CONFIG}"
+    return "the dynamic loader's search path"
 
 
 def diagnose(import_torch: Callable[[], object] = lambda: __import__("torch")) -> List[Finding]:
@@ -58,7 +66,8 @@ def diagnose(import_torch: Callable[[], object] = lambda: __import__("torch")) -
     findings.append(Finding(
         "attn-opt (compiler)",
         f"{attn_opt} (from {_attn_opt_source(attn_opt)})" if attn_opt else None,
-        problem or "build it (README) and set ATTN_OPT or put it on PATH"))
+        problem or "build it (README), then set ATTN_OPT, put it on PATH, or pip install the "
+                   "package from the build tree"))
 
     table = None
     if attn_opt:
@@ -80,7 +89,8 @@ def diagnose(import_torch: Callable[[], object] = lambda: __import__("torch")) -
         findings.append(Finding("launcher (libattn_launcher.so)", None,
                                 str(error).splitlines()[0] + "; build runtime/ (README)"))
     else:
-        findings.append(Finding("launcher (libattn_launcher.so)", str(library._name)))
+        findings.append(Finding("launcher (libattn_launcher.so)",
+                                f"{library._name} (from {_launcher_source(library._name)})"))
 
     try:
         torch = import_torch()

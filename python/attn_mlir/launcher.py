@@ -16,7 +16,8 @@ import threading
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from .compiler import MANIFEST, repo_root
+from . import config
+from .compiler import MANIFEST
 from .errors import AttnLaunchError
 
 LIBRARY_NAME = "libattn_launcher.so"
@@ -24,16 +25,13 @@ _ERR_LEN = 4096
 
 
 def library_candidates() -> List[str]:
-    """$ATTN_LAUNCHER, else the build trees of this checkout, else the
-    dynamic loader's search path."""
+    """$ATTN_LAUNCHER, else the library recorded at install, else the
+    dynamic loader's search path (attn_mlir.config)."""
     explicit = os.environ.get("ATTN_LAUNCHER")
     if explicit:
         return [explicit]
-    root = repo_root()
-    return [str(root / "build" / "lib" / LIBRARY_NAME),
-            str(root / "build-rt" / LIBRARY_NAME),
-            str(root / "build-rt" / "lib" / LIBRARY_NAME),
-            LIBRARY_NAME]
+    recorded = config.recorded_paths().get("launcher")
+    return ([recorded] if recorded else []) + [LIBRARY_NAME]
 
 
 _library: Optional[ctypes.CDLL] = None

@@ -397,7 +397,7 @@ def read_cached_table(cache_dir: Optional[PathLike] = None) -> Optional[TargetTa
 def target_table(cache_dir: Optional[PathLike] = None,
                  attn_opt: Optional[str] = None) -> TargetTable:
     """The compiler's target table. With attn-opt here (`attn_opt`,
-    $ATTN_OPT, PATH or <repo>/build/bin): its `--attn-gpu-targets`, also
+    $ATTN_OPT, the install record or PATH): its `--attn-gpu-targets`, also
     written to `<cache>/targets.json`. Without: that file, compiled on a
     machine with attn-opt and copied with the cache. Neither:
     AttnTargetsMissing saying how to get it."""

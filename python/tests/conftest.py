@@ -1,6 +1,7 @@
 """Shared fixtures. The tests need neither torch nor a GPU; those that run
-attn-opt find it through $ATTN_OPT (set by check-attn), PATH or
-<repo>/build/bin, and are skipped when there is none.
+attn-opt find it through $ATTN_OPT (set by check-attn; run by hand, this
+checkout's build/bin), and are skipped when there is none. The package
+itself never looks in the checkout (attn_mlir.config).
 
 The GPU target table: with a real attn-opt it comes from `attn-opt
 --attn-gpu-targets`; without one, from the private cache's targets.json,
@@ -8,6 +9,7 @@ which `private_cache` fills with the contract's table (standins.py) the way
 a run with attn-opt would have."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +17,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Run by hand in a checkout: its builds, unless the environment names others.
+_BUILD = Path(__file__).resolve().parents[2] / "build"
+for _variable, _built in (("ATTN_OPT", _BUILD / "bin" / "attn-opt"),
+                          ("ATTN_LAUNCHER", _BUILD / "lib" / "libattn_launcher.so")):
+    if not os.environ.get(_variable) and _built.is_file():
+        os.environ[_variable] = str(_built)
 
 from attn_mlir.compiler import find_attn_opt  # noqa: E402
 import standins  # noqa: E402
@@ -34,7 +43,7 @@ def private_cache(tmp_path, monkeypatch):
 def attn_opt():
     tool = find_attn_opt()
     if tool is None:
-        pytest.skip("attn-opt not built (set ATTN_OPT or build <repo>/build/bin/attn-opt)")
+        pytest.skip("attn-opt not built (set ATTN_OPT or build this checkout's build/bin/attn-opt)")
     return tool
 
 
