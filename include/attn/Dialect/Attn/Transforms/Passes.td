@@ -36,6 +36,62 @@ def AttnMaterializeMask : Pass<"attn-materialize-mask", "ModuleOp"> {
   ];
 }
 
+def AttnRaiseLinalg : Pass<"attn-raise-linalg"> {
+  let summary = "Replace attention written in linalg by attn.attention";
+  let description = [{
+    Finds `softmax(scale * Q K^T + bias, masks) V` written with linalg ops
+    on tensors, as front ends lowering from PyTorch or JAX produce it, and
+    replaces it by one `attn.attention`, so that the rest of the pipeline
+    (tiling, sparsity, quantization, the GPU kernels) applies.
+
+    Matched, from the P V product back:
+
+    * the two products: contractions (`linalg.matmul`,
+      `linalg.batch_matmul`, or a `linalg.generic` with a multiply-add
+      body) of rank 2, 3 or 4 with zero-filled inits: S[.., i, j] =
+      sum_d Q[.., i, d] K[.., j, d] (K read transposed, or through a
+      `linalg.transpose` of its last two dimensions) and O[.., i, c] =
+      sum_j P[.., i, j] V[.., j, c];
+    * the softmax over the key dimension: `linalg.softmax`, or its generic
+      form (a max reduction, `exp(x - max)`, a sum reduction, a division);
+    * between them, elementwise `linalg.generic`s (one or several, or one
+      fused body) that multiply or divide by positive constants (the
+      `scale`), add a tensor (the `bias`: [.., Nq, Nk] or [Nq, Nk]), or
+      select -inf (or the lowest finite float) where a condition says so.
+      A condition that is a boolean tensor becomes the `explicit_mask`; one
+      made of `arith.cmpi` on `linalg.index` of the query and key
+      dimensions, linear in j - i (with `arith.andi` for kept, `arith.ori`
+      for masked positions), becomes `#attn.causal` (j <= i, or
+      `bottom_right` for j <= i + Nk - Nq at static lengths) or
+      `#attn.sliding_window`. A constant factor after a bias is not
+      matched (attn adds the bias to the scaled scores).
+
+    Rank-3 operands [BH, N, D] become [1, BH, N, D] (rank 2: [1, 1, N, D])
+    through `tensor.expand_shape`, and the result is collapsed back. The
+    raised op follows SEMANTICS.md: P is rounded to V's type before P V,
+    and a row with no kept key gives O = 0 where the linalg form gives NaN
+    (or, with a finite fill, the mean of V). Anything else, or a result the
+    `attn.attention` verifier refuses, is left as it was.
+
+    ```mlir
+    // before (rank 3, causal by index comparison)
+    %kt = linalg.transpose ins(%k : tensor<16x128x64xf32>) ... permutation = [0, 2, 1]
+    %s = linalg.batch_matmul ins(%q, %kt : ...) outs(%zero : tensor<16x128x128xf32>)
+    %m = linalg.generic ... { %i = linalg.index 1 ... %j = linalg.index 2
+           %keep = arith.cmpi sle, %j, %i ... arith.select %keep, %x, %ninf }
+    %p = linalg.softmax dimension(2) ins(%m : ...) outs(...)
+    %o = linalg.batch_matmul ins(%p, %v : ...) outs(%zero2 : ...)
+    // after
+    %o4 = attn.attention ins(%q4, %k4, %v4 : ...) outs(%e : tensor<1x16x128x64xf32>)
+            mask = #attn.causal scale = 1.0 -> tensor<1x16x128x64xf32>
+    %o = tensor.collapse_shape %o4 [[0, 1], [2], [3]] ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::attn::AttnDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def AttnSparsityReport : Pass<"attn-sparsity-report"> {
   let summary = "Report full, partial and empty tiles of every attention mask";
   let description = [{
