@@ -32,6 +32,13 @@ tools = ["attn-opt", "attn-capi-test", "mlir-opt", "FileCheck", "not", "count",
          "split-file"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
+# The Python of the tests' helper scripts (Debian's, as the README's setup
+# installs it), and an SVG renderer for the mask pictures when present.
+import shutil
+config.substitutions.append(("%python", "/usr/bin/python3"))
+if shutil.which("rsvg-convert"):
+    config.available_features.add("rsvg-convert")
+
 # ptxas (CUDA toolkit) turns PTX into cubins: tests of format=bin and of the
 # ptxas resource report need it; PTX (format=isa) needs only LLVM.
 ptxas = os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin",

@@ -84,3 +84,38 @@ TileSparsity mlir::attn::computeTileSparsity(
     result.keptPairs = kept;
   return result;
 }
+
+LogicalResult
+mlir::attn::verifyTileShapes(StringRef pass, ArrayRef<int64_t> queryTile,
+                             ArrayRef<int64_t> keyTile,
+                             function_ref<InFlightDiagnostic()> emitError) {
+  for (auto [name, tile] :
+       {std::pair<StringRef, ArrayRef<int64_t>>{"query-tile", queryTile},
+        {"key-tile", keyTile}}) {
+    if (tile.empty() || tile.size() > 3)
+      return emitError() << pass << ": " << name << " has rank " << tile.size()
+                         << ", expected 1 to 3";
+    for (int64_t t : tile)
+      if (t < 1)
+        return emitError() << pass << ": " << name << " entry " << t
+                           << " must be positive";
+  }
+  if (queryTile.size() != keyTile.size())
+    return emitError() << pass << ": query-tile has rank " << queryTile.size()
+                       << " but key-tile has rank " << keyTile.size();
+  return success();
+}
+
+std::optional<std::pair<SmallVector<int64_t>, SmallVector<int64_t>>>
+mlir::attn::getTilingGrids(MaskAttrInterface mask, const MaskContext &context,
+                           ArrayRef<int64_t> fallbackGrid, int64_t rank) {
+  if (rank == 1)
+    return std::make_pair(SmallVector<int64_t>{context.queryLength},
+                          SmallVector<int64_t>{context.keyLength});
+  SmallVector<int64_t> grid = mask.getTokenGrid();
+  if (grid.empty())
+    grid = SmallVector<int64_t>(fallbackGrid);
+  if (static_cast<int64_t>(grid.size()) != rank)
+    return std::nullopt;
+  return std::make_pair(grid, grid);
+}

@@ -44,30 +44,9 @@ struct AttnSparsityReportPass
       qTile = {128};
     if (kTile.empty())
       kTile = qTile;
-    for (auto [name, tile] : {std::pair<StringRef, ArrayRef<int64_t>>{
-                                  "query-tile", qTile},
-                              {"key-tile", kTile}}) {
-      if (tile.size() > 3) {
-        getOperation()->emitError() << "attn-sparsity-report: " << name
-                                    << " has rank " << tile.size()
-                                    << ", expected 1 to 3";
-        return signalPassFailure();
-      }
-      for (int64_t t : tile) {
-        if (t < 1) {
-          getOperation()->emitError() << "attn-sparsity-report: " << name
-                                      << " entry " << t
-                                      << " must be positive";
-          return signalPassFailure();
-        }
-      }
-    }
-    if (qTile.size() != kTile.size()) {
-      getOperation()->emitError()
-          << "attn-sparsity-report: query-tile has rank " << qTile.size()
-          << " but key-tile has rank " << kTile.size();
+    if (failed(verifyTileShapes("attn-sparsity-report", qTile, kTile,
+                                [&] { return getOperation()->emitError(); })))
       return signalPassFailure();
-    }
     getOperation()->walk([&](AttentionOp op) {
       if (failed(report(op, qTile, kTile)))
         signalPassFailure();
@@ -104,21 +83,14 @@ struct AttnSparsityReportPass
 
     SmallVector<NamedAttribute> annotations;
     for (auto &[label, key, mask] : masks) {
-      SmallVector<int64_t> queryGrid = {context.queryLength};
-      SmallVector<int64_t> keyGrid = {context.keyLength};
-      if (qTile.size() > 1) {
-        SmallVector<int64_t> grid = mask.getTokenGrid();
-        if (grid.empty())
-          grid = opGrid;
-        if (grid.size() != qTile.size())
-          return op.emitError() << "attn-sparsity-report: " << label
-                                << "tiles of rank " << qTile.size()
-                                << " need a mask with a token grid of that "
-                                   "rank, got "
-                                << mask;
-        queryGrid = grid;
-        keyGrid = grid;
-      }
+      auto grids = getTilingGrids(mask, context, opGrid, qTile.size());
+      if (!grids)
+        return op.emitError() << "attn-sparsity-report: " << label
+                              << "tiles of rank " << qTile.size()
+                              << " need a mask with a token grid of that "
+                                 "rank, got "
+                              << mask;
+      auto &[queryGrid, keyGrid] = *grids;
       int64_t queryTiles = getNumTiles(queryGrid, qTile);
       int64_t keyTiles = getNumTiles(keyGrid, kTile);
       if (queryTiles > kMaxTilePairs / std::max<int64_t>(keyTiles, 1))

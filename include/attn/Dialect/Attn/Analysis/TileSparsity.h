@@ -48,6 +48,20 @@ TileSparsity computeTileSparsity(MaskAttrInterface mask,
                                  ArrayRef<int64_t> queryTile,
                                  ArrayRef<int64_t> keyTile);
 
+/// Checks the query and key tile shapes a pass option gives (`pass` names
+/// it in the diagnostic): ranks 1 to 3, equal, positive entries.
+LogicalResult verifyTileShapes(StringRef pass, ArrayRef<int64_t> queryTile,
+                               ArrayRef<int64_t> keyTile,
+                               function_ref<InFlightDiagnostic()> emitError);
+
+/// The query and key grids tiles of rank `rank` tile for `mask`: the flat
+/// lengths for rank 1, else the mask's token grid (or, for a mask on flat
+/// indices, `fallbackGrid`, another mask's grid). Nullopt when no grid has
+/// that rank.
+std::optional<std::pair<SmallVector<int64_t>, SmallVector<int64_t>>>
+getTilingGrids(MaskAttrInterface mask, const MaskContext &context,
+               ArrayRef<int64_t> fallbackGrid, int64_t rank);
+
 } // namespace attn
 } // namespace mlir
 

@@ -125,6 +125,47 @@ def AttnSparsityReport : Pass<"attn-sparsity-report"> {
   ];
 }
 
+def AttnTileMap : Pass<"attn-tile-map"> {
+  let summary = "Draw the kept pairs and the tile classes of every mask as SVG";
+  let description = [{
+    Writes one SVG picture per `attn.attention` with static lengths (to
+    `output`, then `<stem>.1.svg`, `<stem>.2.svg`, ... for further ops), as
+    a user would look at before choosing a window or a tile shape:
+
+    1. the class of every (query tile, key tile) pair for the given tiles
+       (full dark, partial light, empty white; counts in the title, the
+       numbers `--attn-sparsity-report` gives);
+    2. the kept (query, key) pairs in token order, up to 2^22 pairs;
+    3. for a mask on a 2-D or 3-D token grid tiled with patches of that
+       rank: the grid, the key patches of the query patch at its center by
+       class, and the keys its center token keeps (the middle plane of a
+       3-D grid).
+
+    Every rect carries its class (`full`, `partial`, `empty`, `kept`,
+    `grid-*`) and indices (`data-q`, `data-k`), so tools and tests can read
+    the picture back. Everything comes from the mask attribute (`keep`,
+    `classifyTile`), the rule the kernels' tile lists use. The IR is not
+    changed; a remark names each file written.
+
+    ```sh
+    attn-opt op.mlir --attn-tile-map="query-tile=8,8 key-tile=8,16 output=nbhd.svg"
+    ```
+  }];
+  let options = [
+    ListOption<"queryTile", "query-tile", "int64_t",
+               "Query tile shape (rank 1, or the rank of the mask's grid; "
+               "default 128)">,
+    ListOption<"keyTile", "key-tile", "int64_t",
+               "Key tile shape (defaults to the query tile shape)">,
+    Option<"output", "output", "std::string", /*default=*/"\"\"",
+           "Path of the SVG file written for the first op">,
+    Option<"maxTilePairs", "max-tile-pairs", "int64_t",
+           /*default=*/"262144",
+           "Refuse tilings with more tile pairs (the picture would be "
+           "unreadable and large)">
+  ];
+}
+
 def AttnPlan : Pass<"attn-plan"> {
   let summary = "Choose the query and key tile shapes of every attention op";
   let description = [{
