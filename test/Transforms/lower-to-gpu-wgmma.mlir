@@ -212,6 +212,28 @@ func.func @grid3d_plane_boxes(%q: memref<1x2x512x64xbf16>, %o: memref<1x2x512x64
 
 // -----
 
+// Quantized on a 3-D grid: Q and K rows one box per plane (4 planes of the
+// 4 x 4 x 8 patches), V^T's channel rows one box per slab whatever the
+// tiles: 4 + 4 + 1 copies.
+// CHECK-LABEL: func.func @sage2_8b_grid3d
+// CHECK: gpu.func @attn_fwd(
+// CHECK-COUNT-4: cp.async.bulk.tensor.5d
+// CHECK-NOT: cp.async.bulk.tensor.5d
+// CHECK: scf.for
+// CHECK-COUNT-4: cp.async.bulk.tensor.5d
+// CHECK-NOT: cp.async.bulk.tensor.5d
+// CHECK: cp.async.bulk.tensor.4d
+// CHECK-NOT: cp.async.bulk.tensor
+// CHECK: "cp.async.wait_all;"
+func.func @sage2_8b_grid3d(%q: memref<1x2x576x128xbf16>, %o: memref<1x2x576x128xbf16>) {
+  attn.attention ins(%q, %q, %q : memref<1x2x576x128xbf16>, memref<1x2x576x128xbf16>, memref<1x2x576x128xbf16>)
+    outs(%o : memref<1x2x576x128xbf16>) mask = #attn.neighborhood<grid = [6, 8, 12], window = [3, 5, 5]>
+    precision = #attn.precision<sage2_8b>
+  return
+}
+
+// -----
+
 // A patch whose rows do not divide grid[1] (4 into 10) would run into the
 // next plane instead of being zero-filled: the cp.async pipeline stages it
 // (every thread copies; a proxy fence before wgmma reads), no producer
@@ -239,8 +261,9 @@ func.func @grid3d_per_thread_copies(%q: memref<1x2x720x64xbf16>, %o: memref<1x2x
 // O (two-level), the previous tile's P V issued behind this tile's scores.
 // Loaded by the TMA pipeline: the int8 Q and K rows and the E4M3 V^T
 // channel rows as boxes; the producer's first warp walks the tiles, its
-// lanes gather the keys' scales with cp.async, whose completions arrive on
-// the full barrier (2 row kinds + 32 lanes = 34 arrivals).
+// lanes gather the keys' scales with cp.async and, once their copies have
+// landed, arrive on the full barrier (2 row kinds + 32 lanes = 34
+// arrivals).
 // V^T's map (in the module's launch record): [slots, Dv, heads, batch].
 // CHECK: "v_e4m3_t_tensor_map", "tensor_map", {box = [128, 128, 1, 1], data_type = "u8", dims = {{\[}}[{arg = "seq_k", ceil_div = 128 : i64, constant = 128 : i64}], [{constant = 128 : i64}], [{constant = 2 : i64}]
 // CHECK-LABEL: func.func @sage2_8b
@@ -252,7 +275,8 @@ func.func @grid3d_per_thread_copies(%q: memref<1x2x720x64xbf16>, %o: memref<1x2x
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c128{{.*}} step %c32
 // CHECK: nvvm.cp.async.shared.global
 // CHECK: cp.async.bulk.tensor.4d
-// CHECK: "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];"
+// CHECK: "cp.async.wait_all;"
+// CHECK-NEXT: "mbarrier.arrive.shared::cta.b64 _, [$0];"
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {{.*}}, $64, $65, p; }"
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1; }"
 // CHECK: "wgmma.wait_group.sync.aligned 1;", "=r,
@@ -303,7 +327,8 @@ func.func @fp8(%q: memref<?x4x?x128xbf16>, %k: memref<?x2x?x128xbf16>,
 // CHECK: scf.for {{.*}} -> (index) {
 // CHECK: scf.if %{{.*}} -> (index) {
 // CHECK: cp.async.bulk.tensor.4d
-// CHECK: "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];"
+// CHECK: "cp.async.wait_all;"
+// CHECK-NEXT: "mbarrier.arrive.shared::cta.b64 _, [$0];"
 // CHECK: } else {
 // CHECK-NEXT: scf.yield %{{.*}} : index
 // CHECK: scf.for

@@ -254,8 +254,10 @@ void TmaPipeline::copyOperand(unsigned operand, Value tile,
     Value batch = toI32(ctx.batch);
     Value map = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(),
                                          param(mapParams[operand]));
-    // A 3-D patch's planes are boxes grid[1] rows apart.
-    int64_t planes = geometry.grid.size() == 3 ? geometry.shape[0] : 1;
+    // A 3-D patch's planes are boxes grid[1] rows apart (channel rows are
+    // one box per slab whatever the tiles).
+    int64_t planes =
+        geometry.grid.size() == 3 && !staged.channels ? geometry.shape[0] : 1;
     int64_t planeRows = rowsPerTile / planes;
     for (int64_t slab = 0; slab < staged.rowBytes / slabBytes; ++slab) {
       for (int64_t plane = 0; plane < planes; ++plane) {
@@ -306,8 +308,8 @@ void TmaPipeline::copyWords(
     int64_t count, function_ref<std::pair<Value, Value>(Value index)> source,
     Value sharedOffset) {
   // The producer warp's lanes copy the words of the key rows being loaded
-  // (once their stage is free); their cp.async completions arrive on the
-  // full barrier (emitMainLoop).
+  // (once their stage is free); each lane arrives on the full barrier once
+  // its copies have landed (emitMainLoop).
   assert(gathersWords && issuerLane && "words declared, copied by a warp");
   armRows(StagedOperand::Rows::Key);
   auto loop =
@@ -460,7 +462,7 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
         keysArmed = valuesArmed = false;
         callbacks.loadKeyTile(slot.keyTile, stage);
         if (gathersWords)
-          nb::copiesArriveOnBarrier(b, loc, landingBarrier);
+          nb::arriveAfterCopies(b, loc, landingBarrier);
         return add(loaded, idx(1));
       };
       Value next;
