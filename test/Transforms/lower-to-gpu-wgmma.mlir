@@ -268,8 +268,14 @@ func.func @grid3d_per_thread_copies(%q: memref<1x2x720x64xbf16>, %o: memref<1x2x
 // CHECK: "v_e4m3_t_tensor_map", "tensor_map", {box = [128, 128, 1, 1], data_type = "u8", dims = {{\[}}[{arg = "seq_k", ceil_div = 128 : i64, constant = 128 : i64}], [{constant = 128 : i64}], [{constant = 2 : i64}]
 // CHECK-LABEL: func.func @sage2_8b
 // CHECK: gpu.func @attn_fwd(
+// The key rows' empty barrier counts every consumer thread (each releases
+// the words it read), the value rows' one arrival per consumer warp.
 // CHECK: %[[FULL:.*]] = arith.constant 34 : i32
 // CHECK-NEXT: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %[[FULL]]
+// CHECK: %[[KEYS:.*]] = arith.constant 256 : i32
+// CHECK-NEXT: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %[[KEYS]]
+// CHECK: %[[VALUES:.*]] = arith.constant 8 : i32
+// CHECK-NEXT: "mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %[[VALUES]]
 // CHECK: "setmaxnreg.dec.sync.aligned.u32 24;"
 // CHECK: cp.async.bulk.tensor.4d
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c128{{.*}} step %c32

@@ -285,6 +285,14 @@ void TmaPipeline::copyOperand(unsigned operand, Value tile,
 }
 
 void TmaPipeline::releaseStage(Value stage, StagedOperand::Rows rows) {
+  // Gathered words are rewritten by the producer lanes' cp.async (generic
+  // proxy): every consumer thread releases the key rows it read, which
+  // compute-sanitizer's racecheck follows (one arrival per warp after
+  // bar.warp.sync orders the same, but racecheck reported it on an H100).
+  if (gathersWords && rows == StagedOperand::Rows::Key) {
+    nb::mbarrierArrive(b, loc, emptyBarrier(stage, rows));
+    return;
+  }
   releaseRows(emptyBarrier(stage, rows));
 }
 
@@ -377,7 +385,9 @@ void TmaPipeline::emitMainLoop(TileWalk &walk, const TileCallbacks &callbacks) {
       for (StagedOperand::Rows rows :
            {StagedOperand::Rows::Key, StagedOperand::Rows::Value})
         nb::mbarrierInit(b, loc, emptyBarrier(idx(s), rows),
-                         numConsumerWarps());
+                         gathersWords && rows == StagedOperand::Rows::Key
+                             ? consumerThreads
+                             : numConsumerWarps());
     }
     nb::mbarrierInit(b, loc, queryBarrier(), 1);
     if (persistent)
