@@ -59,7 +59,7 @@ void Epilogue::emit(const Fragment &output, ValueRange rowState) {
       Value column = add(idx(layout.column(chunk, 0)), engine.columnOffset());
       SmallVector<Value> values;
       SmallVector<Value> identity;
-      // FP8 P.V: undo P's 448 and V's per-channel scale.
+      // FP8 P.V: undo V's per-channel scale.
       Value valueScales;
       if (ctx.precision.fp8Value()) {
         Value element = i64Add(scratchRow(ctx.batch, op.getNumKeyValueHeads(),
@@ -78,8 +78,11 @@ void Epilogue::emit(const Fragment &output, ValueRange rowState) {
       }
       for (int64_t c = 0; c < run; ++c) {
         OutputTerms terms{output.at(layout, chunk, row, c), inverse};
-        if (valueScales)
+        if (valueScales) {
           terms.valueScale = vector::ExtractOp::create(b, loc, valueScales, c);
+          // l carries P's factor too (OnlineSoftmax::probabilityScale).
+          terms.probabilityScale = 1;
+        }
         if (softpag) {
           terms.softpagU = ctx.headSoftpag;
           terms.identity = identity[c];
@@ -98,8 +101,11 @@ void Epilogue::emit(const Fragment &output, ValueRange rowState) {
       auto ifLeader = scf::IfOp::create(b, loc, engine.isRowLeader(), false);
       OpBuilder::InsertionGuard lseInsertion(b);
       b.setInsertionPointToStart(ifLeader.thenBlock());
-      Value lse = addF(mulF(m, f32(ctx.scale)),
-                       mulF(nb::log2Approx(b, loc, l), f32(M_LN2)));
+      // ln(l / probabilityScale): l carries P's factor.
+      Value log2Sum = nb::log2Approx(b, loc, l);
+      if (double factor = softmax.probabilityScale(); factor != 1)
+        log2Sum = addF(log2Sum, f32(-std::log2(factor)));
+      Value lse = addF(mulF(m, f32(ctx.scale)), mulF(log2Sum, f32(M_LN2)));
       if (ctx.precision.smoothK) {
         // smooth_k shifted every score of the row by -scale q.mean(K).
         Value element =

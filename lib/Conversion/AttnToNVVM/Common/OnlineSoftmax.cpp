@@ -11,6 +11,10 @@ using namespace mlir::attn;
 using namespace mlir::attn::detail;
 namespace nb = mlir::attn::nvvm_builders;
 
+double OnlineSoftmax::probabilityScale() const {
+  return ctx.precision.fp8Value() ? kFp8ProbabilityScale : 1.0;
+}
+
 int64_t OnlineSoftmax::numStateValues() const {
   return layout.rowSlots * (ctx.maskAfterSoftmax ? 3 : 2);
 }
@@ -52,6 +56,8 @@ OnlineSoftmax::update(Fragment &scores, ValueRange state, ArrayRef<Value> kept,
                                           mNew, negInf());
     Value mu = select(isEmpty, f32(0), mNew);
     Value negMuC = mulF(arith::NegFOp::create(b, loc, mu), c);
+    if (double factor = probabilityScale(); factor != 1)
+      negMuC = addF(negMuC, f32(std::log2(factor)));
     Value alpha = nb::exp2Approx(
         b, loc, mulF(arith::SubFOp::create(b, loc, m, mu), c));
     Value sum = f32(0);

@@ -35,10 +35,15 @@ public:
     return state[2 * layout.rowSlots + slot];
   }
 
+  /// The factor P and l carry: 448 for FP8 P.V (folded into the exponent,
+  /// so the E4M3 packing multiplies nothing; O = acc / l cancels it, the
+  /// LSE subtracts its log), else 1.
+  double probabilityScale() const;
+
   /// One key tile: turns `scores` (q.k units, -inf where masked) into
-  /// P = exp2(s c - m c) in place, with `kept` (renormalize = false) the
-  /// mask of P; calls `rescale(slot, alpha)` once per row slot, when O must
-  /// be scaled by alpha; returns the new row state.
+  /// P = probabilityScale() exp2(s c - m c) in place, with `kept` (renormalize
+  /// = false) the mask of P; calls `rescale(slot, alpha)` once per row slot,
+  /// when O must be scaled by alpha; returns the new row state.
   SmallVector<Value> update(Fragment &scores, ValueRange state,
                             ArrayRef<Value> kept,
                             function_ref<void(int64_t, Value)> rescale);

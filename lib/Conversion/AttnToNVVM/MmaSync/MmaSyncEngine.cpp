@@ -310,14 +310,12 @@ void MmaSyncEngine::accumulateValuesFp8(MutableArrayRef<Value> output,
                                         const Fragment &p, Value valueOffset) {
   // Per 32 keys, n8 tiles T0..T3; the A registers are, byte 0 first,
   // r0 = [T0.c0, T0.c1, T1.c0, T1.c1], r1 = the same of c2, c3 (row g + 8),
-  // r2, r3 the same of T2, T3 (FragmentLayouts.md, FP8 P.V).
-  auto scaled = [&](Value x) { return mulF(x, f32(448)); };
+  // r2, r3 the same of T2, T3 (FragmentLayouts.md, FP8 P.V). P is already
+  // times 448 (OnlineSoftmax::probabilityScale).
   auto pack = [&](ArrayRef<Value> lowTile, ArrayRef<Value> highTile,
                   int64_t e) {
-    Value low =
-        nb::packE4M3Pair(b, loc, scaled(lowTile[e]), scaled(lowTile[e + 1]));
-    Value high =
-        nb::packE4M3Pair(b, loc, scaled(highTile[e]), scaled(highTile[e + 1]));
+    Value low = nb::packE4M3Pair(b, loc, lowTile[e], lowTile[e + 1]);
+    Value high = nb::packE4M3Pair(b, loc, highTile[e], highTile[e + 1]);
     Type i32Type = b.getI32Type();
     Value wideHigh = arith::ShLIOp::create(
         b, loc, arith::ExtUIOp::create(b, loc, i32Type, high),

@@ -311,19 +311,18 @@ void WgmmaEngine::rescaleOutput(MutableArrayRef<Value> output, int64_t slot,
 SmallVector<Value> WgmmaEngine::packProbabilities(const Fragment &p) {
   SmallVector<Value> registers;
   if (ctx.precision.fp8Value()) {
-    // Per 32 keys (chunks T0..T3), P * 448 in E4M3, byte 0 first:
+    // Per 32 keys (chunks T0..T3), P (already times 448: OnlineSoftmax) in
+    // E4M3, byte 0 first:
     // r0 = [T0.c0, T0.c1, T1.c0, T1.c1] of row g, r1 the same of row g + 8,
     // r2, r3 the same of T2, T3: the k32 A layout under the key relabel the
     // pre-kernel applies to V^T (docs/design/FragmentLayouts.md, FP8 P.V).
-    auto scaled = [&](Value x) { return mulF(x, f32(448)); };
     Type i32Type = b.getI32Type();
     auto pack = [&](int64_t lowChunk, int64_t highChunk, int64_t slot) {
       auto pair = [&](int64_t chunk) {
         return arith::ExtUIOp::create(
             b, loc, i32Type,
-            nb::packE4M3Pair(b, loc,
-                             scaled(p.at(fragmentLayout, chunk, slot, 0)),
-                             scaled(p.at(fragmentLayout, chunk, slot, 1))));
+            nb::packE4M3Pair(b, loc, p.at(fragmentLayout, chunk, slot, 0),
+                             p.at(fragmentLayout, chunk, slot, 1)));
       };
       Value high = arith::ShLIOp::create(
           b, loc, pair(highChunk),

@@ -197,9 +197,9 @@ Value mlir::attn::emitOutputElement(OpBuilder &b, Location loc,
     return arith::MulFOp::create(b, loc, x, y);
   };
   Value o = mul(terms.accumulated, terms.inverseSum);
-  // FP8 P.V: undo P's 448 and V's per-channel scale.
+  // FP8 P.V: undo V's per-channel scale and what P's factor left.
   if (terms.valueScale)
-    o = mul(o, mul(terms.valueScale, f32(1.0 / 448)));
+    o = mul(o, mul(terms.valueScale, f32(1.0 / terms.probabilityScale)));
   if (terms.softpagU)
     o = arith::AddFOp::create(
         b, loc,

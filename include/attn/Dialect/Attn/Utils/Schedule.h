@@ -118,18 +118,26 @@ HeadFactors getHeadFactors(AttentionOp op, int64_t head);
 //===----------------------------------------------------------------------===//
 
 /// What one element of O is made of.
+/// FP8 P: P in [0, 1] times 448 (E4M3's largest finite value) before the
+/// cast (SEMANTICS.md section 3).
+constexpr double kFp8ProbabilityScale = 448;
+
 struct OutputTerms {
   /// The P.V accumulator (f32) and 1 / l (0 for rows with no kept key).
   Value accumulated, inverseSum;
-  /// FP8 P.V: the channel's V scale (P was multiplied by 448); else null.
+  /// FP8 P.V: the channel's V scale; else null.
   Value valueScale;
+  /// FP8 P.V: the factor P was multiplied by before its E4M3 rounding
+  /// (SEMANTICS.md: 448) that the row sum l does not carry; 1 where l was
+  /// summed from the scaled P too (the GPU kernels), so that it cancels.
+  double probabilityScale = kFp8ProbabilityScale;
   /// SoftPAG: u and the identity term V[token, channel] (f32); else null.
   Value softpagU, identity;
   /// The head weight times the gate.
   Value factor;
 };
-/// O = w g ((1 - u) A + u V), A = acc / l (times V's scale / 448 for FP8
-/// P.V), in f32.
+/// O = w g ((1 - u) A + u V), A = acc / l (times V's scale /
+/// probabilityScale for FP8 P.V), in f32.
 Value emitOutputElement(OpBuilder &b, Location loc, const OutputTerms &terms);
 
 } // namespace attn
