@@ -28,8 +28,8 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.attn_tools_dir, config.llvm_tools_dir]
-tools = ["attn-opt", "attn-capi-test", "mlir-opt", "FileCheck", "not", "count",
-         "split-file"]
+tools = ["attn-opt", "attn-capi-test", "mlir-opt", "mlir-runner", "FileCheck",
+         "not", "count", "split-file"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # The Python of the tests' helper scripts (Debian's, as the README's setup
@@ -38,6 +38,16 @@ import shutil
 config.substitutions.append(("%python", "/usr/bin/python3"))
 if shutil.which("rsvg-convert"):
     config.available_features.add("rsvg-convert")
+
+# mlir-runner and its support libraries run lowered code on the CPU.
+mlir_lib_dir = os.path.normpath(os.path.join(config.mlir_dir, "..", ".."))
+runner_libs = [os.path.join(mlir_lib_dir, name) for name in
+               ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so")]
+if (os.path.exists(os.path.join(config.llvm_tools_dir, "mlir-runner")) and
+        all(os.path.exists(lib) for lib in runner_libs)):
+    config.available_features.add("mlir-runner")
+    config.substitutions.append(("%mlir_runner_utils", runner_libs[0]))
+    config.substitutions.append(("%mlir_c_runner_utils", runner_libs[1]))
 
 # ptxas (CUDA toolkit) turns PTX into cubins: tests of format=bin and of the
 # ptxas resource report need it; PTX (format=isa) needs only LLVM.
