@@ -119,3 +119,14 @@ mlir::attn::getTilingGrids(MaskAttrInterface mask, const MaskContext &context,
     return std::nullopt;
   return std::make_pair(grid, grid);
 }
+
+std::pair<SmallVector<int64_t>, SmallVector<int64_t>>
+mlir::attn::getTileShapeOptions(ArrayRef<int64_t> queryTile,
+                                ArrayRef<int64_t> keyTile) {
+  SmallVector<int64_t> query(queryTile), key(keyTile);
+  if (query.empty())
+    query = {128};
+  if (key.empty())
+    key = query;
+  return {query, key};
+}

@@ -38,12 +38,11 @@ struct AttnSparsityReportPass
   using Base::Base;
 
   void runOnOperation() override {
-    SmallVector<int64_t> qTile(queryTile.begin(), queryTile.end());
-    SmallVector<int64_t> kTile(keyTile.begin(), keyTile.end());
-    if (qTile.empty())
-      qTile = {128};
-    if (kTile.empty())
-      kTile = qTile;
+    // (Named variables, not a structured binding: lambdas below use them.)
+    auto tiles = getTileShapeOptions(
+        SmallVector<int64_t>(queryTile.begin(), queryTile.end()),
+        SmallVector<int64_t>(keyTile.begin(), keyTile.end()));
+    SmallVector<int64_t> qTile = tiles.first, kTile = tiles.second;
     if (failed(verifyTileShapes("attn-sparsity-report", qTile, kTile,
                                 [&] { return getOperation()->emitError(); })))
       return signalPassFailure();

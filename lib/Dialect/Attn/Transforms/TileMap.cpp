@@ -131,12 +131,11 @@ struct AttnTileMapPass : mlir::attn::impl::AttnTileMapBase<AttnTileMapPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    SmallVector<int64_t> qTile(queryTile.begin(), queryTile.end());
-    SmallVector<int64_t> kTile(keyTile.begin(), keyTile.end());
-    if (qTile.empty())
-      qTile = {128};
-    if (kTile.empty())
-      kTile = qTile;
+    // (Named variables, not a structured binding: lambdas below use them.)
+    auto tiles = getTileShapeOptions(
+        SmallVector<int64_t>(queryTile.begin(), queryTile.end()),
+        SmallVector<int64_t>(keyTile.begin(), keyTile.end()));
+    SmallVector<int64_t> qTile = tiles.first, kTile = tiles.second;
     if (output.empty()) {
       getOperation()->emitError()
           << "attn-tile-map: the `output` option (an SVG path) is required";

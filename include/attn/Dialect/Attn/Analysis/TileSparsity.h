@@ -48,6 +48,12 @@ TileSparsity computeTileSparsity(MaskAttrInterface mask,
                                  ArrayRef<int64_t> queryTile,
                                  ArrayRef<int64_t> keyTile);
 
+/// The query and key tile shapes of a pass's `query-tile` / `key-tile`
+/// options: 128 tokens when no query tile is given, the query tile when no
+/// key tile is.
+std::pair<SmallVector<int64_t>, SmallVector<int64_t>>
+getTileShapeOptions(ArrayRef<int64_t> queryTile, ArrayRef<int64_t> keyTile);
+
 /// Checks the query and key tile shapes a pass option gives (`pass` names
 /// it in the diagnostic): ranks 1 to 3, equal, positive entries.
 LogicalResult verifyTileShapes(StringRef pass, ArrayRef<int64_t> queryTile,
