@@ -306,3 +306,54 @@ func.func @scores_reused(%q: tensor<4x64x64xf32>, %k: tensor<4x64x64xf32>, %v: t
   %o = linalg.batch_matmul ins(%p, %v : tensor<4x64x64xf32>, tensor<4x64x64xf32>) outs(%oz : tensor<4x64x64xf32>) -> tensor<4x64x64xf32>
   return %o, %s : tensor<4x64x64xf32>, tensor<4x64x64xf32>
 }
+
+// -----
+
+// The generic softmax straight on Q K^T (its two uses are the max and the
+// exp), no scale factor and no mask: scale = 1.
+// CHECK-LABEL: func.func @plain_generic_softmax(
+// CHECK: attn.attention ins({{.*}}) outs({{.*}} : tensor<1x4x64x32xf32>) scale = 1.000000e+00
+// CHECK-NOT: linalg.
+#id3 = affine_map<(b, i, j) -> (b, i, j)>
+#row3 = affine_map<(b, i, j) -> (b, i)>
+func.func @plain_generic_softmax(%q: tensor<4x64x32xf32>, %k: tensor<4x64x32xf32>, %v: tensor<4x64x32xf32>) -> tensor<4x64x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %kt0 = tensor.empty() : tensor<4x32x64xf32>
+  %kt = linalg.transpose ins(%k : tensor<4x64x32xf32>) outs(%kt0 : tensor<4x32x64xf32>) permutation = [0, 2, 1]
+  %s0 = tensor.empty() : tensor<4x64x64xf32>
+  %sz = linalg.fill ins(%zero : f32) outs(%s0 : tensor<4x64x64xf32>) -> tensor<4x64x64xf32>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<4x64x32xf32>, tensor<4x32x64xf32>) outs(%sz : tensor<4x64x64xf32>) -> tensor<4x64x64xf32>
+  %r0 = tensor.empty() : tensor<4x64xf32>
+  %minf = linalg.fill ins(%ninf : f32) outs(%r0 : tensor<4x64xf32>) -> tensor<4x64xf32>
+  %max = linalg.generic {indexing_maps = [#id3, #row3], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%s : tensor<4x64x64xf32>) outs(%minf : tensor<4x64xf32>) {
+  ^bb0(%x: f32, %acc: f32):
+    %r = arith.maxnumf %acc, %x : f32
+    linalg.yield %r : f32
+  } -> tensor<4x64xf32>
+  %e = linalg.generic {indexing_maps = [#id3, #row3, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%s, %max : tensor<4x64x64xf32>, tensor<4x64xf32>) outs(%s0 : tensor<4x64x64xf32>) {
+  ^bb0(%x: f32, %mx: f32, %out: f32):
+    %d = arith.subf %x, %mx : f32
+    %r = math.exp %d : f32
+    linalg.yield %r : f32
+  } -> tensor<4x64x64xf32>
+  %lz = linalg.fill ins(%zero : f32) outs(%r0 : tensor<4x64xf32>) -> tensor<4x64xf32>
+  %l = linalg.generic {indexing_maps = [#id3, #row3], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%e : tensor<4x64x64xf32>) outs(%lz : tensor<4x64xf32>) {
+  ^bb0(%x: f32, %acc: f32):
+    %r = arith.addf %x, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<4x64xf32>
+  %p = linalg.generic {indexing_maps = [#id3, #row3, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%e, %l : tensor<4x64x64xf32>, tensor<4x64xf32>) outs(%s0 : tensor<4x64x64xf32>) {
+  ^bb0(%x: f32, %sum: f32, %out: f32):
+    %r = arith.divf %x, %sum : f32
+    linalg.yield %r : f32
+  } -> tensor<4x64x64xf32>
+  %o0 = tensor.empty() : tensor<4x64x32xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%o0 : tensor<4x64x32xf32>) -> tensor<4x64x32xf32>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<4x64x64xf32>, tensor<4x64x32xf32>) outs(%oz : tensor<4x64x32xf32>) -> tensor<4x64x32xf32>
+  return %o : tensor<4x64x32xf32>
+}

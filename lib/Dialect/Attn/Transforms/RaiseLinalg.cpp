@@ -676,7 +676,9 @@ struct RaiseAttention : public RewritePattern {
           return rewriter.notifyMatchFailure(candidate, "scores reused");
       }
     }
-    if (qk->rank != rank || !scores.hasOneUse())
+    // (The softmax input's uses were checked with the softmax: two for its
+    // generic form.)
+    if (qk->rank != rank || (chain.size() > 0 && !scores.hasOneUse()))
       return rewriter.notifyMatchFailure(candidate, "scores reused");
     Value query = qk->lhs;
     Value key = qk->rhsReductionInner ? qk->rhs : transposedFrom(qk->rhs);
