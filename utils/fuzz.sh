@@ -21,7 +21,8 @@ if [ ! -f $build/build.ninja ]; then
     -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DCMAKE_BUILD_TYPE=Release \
     -DATTN_BUILD_FUZZERS=ON -DATTN_BUILD_TESTS=OFF > /dev/null
 fi
-ninja -C $build attn-parse-fuzzer attn-manifest-fuzzer > /dev/null
+targets="attn-parse-fuzzer attn-mask-fuzzer attn-manifest-fuzzer"
+ninja -C $build $targets > /dev/null
 
 # Seeds: every `// -----` case of the lit inputs; the manifests the GPU
 # pipeline writes for a few of them.
@@ -39,6 +40,35 @@ for path in sorted(pathlib.Path("test").rglob("*.mlir")):
         case = "\n".join(l for l in case.splitlines() if not l.lstrip().startswith("//"))
         if "attn." in case:
             (out / hashlib.sha1(case.encode()).hexdigest()).write_text(case)
+PY
+fi
+seed attn-mask-fuzzer
+if [ -z "$(ls -A $build/corpus/attn-mask-fuzzer)" ]; then
+  # 48 bytes of boxes, the mask's text, then Nk - 1 and Nq - 1 as the last
+  # bytes (FuzzedDataProvider takes integers from the end).
+  /usr/bin/python3 - "$build/corpus/attn-mask-fuzzer" <<'PY'
+import pathlib, random, sys
+out = pathlib.Path(sys.argv[1])
+random.seed(1)
+masks = [
+    ("#attn.causal", 40, 50), ("#attn.causal<bottom_right>", 30, 70),
+    ("#attn.sliding_window<left = 5, right = 2>", 64, 64),
+    ("#attn.sliding_window<left = 3, right = 0, alignment = bottom_right>", 20, 33),
+    ("#attn.neighborhood<grid = [6, 8], window = [3, 5]>", 48, 48),
+    ("#attn.neighborhood<grid = [8, 8], window = [4, 4], stride = [4, 4]>", 64, 64),
+    ("#attn.neighborhood<grid = [4, 4, 5], window = [3, 3, 3], dilation = [1, 2, 1], causal = [true, false, false]>", 80, 80),
+    ("#attn.neighborhood<grid = [30], window = [7], stride = [2]>", 30, 30),
+    ("#attn.power_law<block = 8, window = 2, sink = 1>", 64, 64),
+    ("#attn.power_law<block = 4, window = 1, causal = false>", 48, 48),
+    ("#attn.segments<query = [10, 20, 30], visibility = [[full, none, none], [causal, full, none], [full, causal, causal]]>", 60, 60),
+    ("#attn.segments<query = [8, 8], key = [4, 4, 8, 8], visibility = [[full, none, causal, none], [none, full, none, causal]]>", 16, 24),
+    ("#attn.and<#attn.causal, #attn.sliding_window<left = 8, right = 0>>", 50, 50),
+    ("#attn.or<#attn.sliding_window<left = 4, right = 0>, #attn.power_law<block = 8, window = 1, sink = 1>>", 64, 64),
+    ("#attn.dense", 5, 9), ("#attn.none", 7, 3),
+]
+for n, (text, nq, nk) in enumerate(masks):
+    data = bytes(random.randrange(256) for _ in range(48)) + text.encode() + bytes([nk - 1, nq - 1])
+    (out / f"seed-{n}").write_bytes(data)
 PY
 fi
 seed attn-manifest-fuzzer
@@ -74,9 +104,9 @@ fi
 export ASAN_OPTIONS=allow_user_poisoning=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 
 status=0
-for target in attn-parse-fuzzer attn-manifest-fuzzer; do
+for target in $targets; do
   dict=()
-  [ $target = attn-parse-fuzzer ] && dict=(-dict=tools/fuzz/attn.dict)
+  [ $target != attn-manifest-fuzzer ] && dict=(-dict=tools/fuzz/attn.dict)
   log=$build/crashes/$target/run.log
   if ! $build/bin/$target $build/corpus/$target "${dict[@]}" -max_total_time=$seconds \
        -jobs=$jobs -workers=$jobs -artifact_prefix=$build/crashes/$target/ \

@@ -34,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     auto *ctx = new MLIRContext(registry);
     ctx->loadAllAvailableDialects();
     // Diagnostics are the expected outcome of most inputs.
-    ctx->getDiagEngine().registerHandler([](Diagnostic &) { return success(); });
+    ctx->getDiagEngine().registerHandler(
+        [](Diagnostic &) { return success(); });
     return ctx;
   }();
   // The lexer reads the buffer up to a terminating NUL: a copy has one.
