@@ -21,7 +21,7 @@ if [ ! -f $build/build.ninja ]; then
     -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DCMAKE_BUILD_TYPE=Release \
     -DATTN_BUILD_FUZZERS=ON -DATTN_BUILD_TESTS=OFF > /dev/null
 fi
-targets="attn-parse-fuzzer attn-mask-fuzzer attn-manifest-fuzzer"
+targets="attn-parse-fuzzer attn-mask-fuzzer attn-manifest-fuzzer attn-pipeline-fuzzer"
 ninja -C $build $targets > /dev/null
 
 # Seeds: every `// -----` case of the lit inputs; the manifests the GPU
@@ -69,6 +69,24 @@ masks = [
 for n, (text, nq, nk) in enumerate(masks):
     data = bytes(random.randrange(256) for _ in range(48)) + text.encode() + bytes([nk - 1, nq - 1])
     (out / f"seed-{n}").write_bytes(data)
+PY
+fi
+seed attn-pipeline-fuzzer
+if [ -z "$(ls -A $build/corpus/attn-pipeline-fuzzer)" ]; then
+  # One byte naming the pipeline (PipelineFuzzer.cpp), then a module: 64
+  # lit cases, the pipelines taken in turn.
+  /usr/bin/python3 - "$build/corpus/attn-pipeline-fuzzer" <<'PY'
+import pathlib, sys
+out = pathlib.Path(sys.argv[1])
+cases = []
+for path in sorted(pathlib.Path("test").rglob("*.mlir")):
+    for case in path.read_text().split("// -----"):
+        case = "\n".join(l for l in case.splitlines() if not l.lstrip().startswith("//"))
+        if "attn.attention" in case and "gpu." not in case:
+            cases.append(case)
+step = max(1, len(cases) // 64)
+for n, case in enumerate(cases[::step][:64]):
+    (out / f"seed-{n}").write_bytes(bytes([n % 8]) + case.encode())
 PY
 fi
 seed attn-manifest-fuzzer
