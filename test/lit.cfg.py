@@ -49,6 +49,12 @@ if (os.path.exists(os.path.join(config.llvm_tools_dir, "mlir-runner")) and
     config.substitutions.append(("%mlir_runner_utils", runner_libs[0]))
     config.substitutions.append(("%mlir_c_runner_utils", runner_libs[1]))
 
+# The libFuzzer targets, where the README's setup built them (build-fuzz).
+fuzz_bin = os.path.join(config.attn_src_root, "build-fuzz", "bin")
+if all(os.path.exists(os.path.join(fuzz_bin, "attn-%s-fuzzer" % name))
+       for name in ("parse", "mask", "pipeline", "manifest")):
+    config.available_features.add("fuzzers")
+
 # ptxas (CUDA toolkit) turns PTX into cubins: tests of format=bin and of the
 # ptxas resource report need it; PTX (format=isa) needs only LLVM.
 ptxas = os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin",

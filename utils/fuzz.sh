@@ -105,7 +105,7 @@ func.func @f(%q: memref<?x4x256x128xbf16>, %o: memref<?x4x256x128xbf16>) {
 }
 MLIR
     for target in sm_90a sm_80; do
-      if build/bin/attn-opt $tmp/op.mlir --attn-gpu-pipeline="target=$target format=isa" \
+      if ${ATTN_OPT:-build/bin/attn-opt} $tmp/op.mlir --attn-gpu-pipeline="target=$target format=isa" \
            --attn-export-artifacts="dir=$tmp/$n" -o /dev/null > /dev/null 2>&1; then
         cp $tmp/$n/manifest.json $build/corpus/attn-manifest-fuzzer/seed-$n.json
       fi
