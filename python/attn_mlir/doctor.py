@@ -37,20 +37,21 @@ def _ptxas() -> Optional[str]:
     return next((c for c in candidates if os.path.isfile(c) and os.access(c, os.X_OK)), None)
 
 
-def _attn_opt_source(path: str) -> str:
-    if os.environ.get("ATTN_OPT"):
-        return "$ATTN_OPT"
-    if config.recorded_paths().get("attn_opt") == path:
+def _source(variable: str, key: str, path: str, otherwise: str) -> str:
+    """Where `path` came from, in attn_mlir.config's order."""
+    if os.environ.get(variable):
+        return f"${variable}"
+    if config.recorded_paths().get(key) == path:
         return f"the install record, {config.INSTALL_CONFIG}"
-    return "PATH"
+    return otherwise
+
+
+def _attn_opt_source(path: str) -> str:
+    return _source("ATTN_OPT", "attn_opt", path, "PATH")
 
 
 def _launcher_source(path: str) -> str:
-    if os.environ.get("ATTN_LAUNCHER"):
-        return "$ATTN_LAUNCHER"
-    if config.recorded_paths().get("launcher") == path:
-        return f"the install record, {config.INSTALL_CONFIG}"
-    return "the dynamic loader's search path"
+    return _source("ATTN_LAUNCHER", "launcher", path, "the dynamic loader's search path")
 
 
 def diagnose(import_torch: Callable[[], object] = lambda: __import__("torch")) -> List[Finding]:

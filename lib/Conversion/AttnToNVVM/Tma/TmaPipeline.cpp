@@ -27,10 +27,6 @@ static constexpr int64_t kBarrierBytes = 8;
 static constexpr int64_t kProducerRegisters = 24;
 static constexpr int64_t kMaxConsumerRegisters = 240;
 static constexpr int64_t kWarpThreads = 32;
-/// The 128-byte swizzle: rows of 128 bytes, its pattern repeating every
-/// 1024 bytes.
-static constexpr int64_t kSwizzleSpanBytes = 128;
-static constexpr int64_t kSwizzlePeriodBytes = 1024;
 /// The register file per SM, in registers per thread of one warpgroup.
 static constexpr int64_t kRegistersPerWarpgroupSlot = 65536 / 128;
 
@@ -43,25 +39,30 @@ bool TmaPipeline::supports(const AttentionKernelContext &context,
   // Consumers and the producer are whole warpgroups (setmaxnreg).
   if (engine.numThreads() % kWarpgroupThreads != 0)
     return false;
-  // A 3-D patch is one box per plane, on the grid's rows of columns: its
-  // rows must not run into the next plane (they would not be zero-filled),
-  // and each plane's box must start on the 128-byte swizzle's period.
   ArrayRef<int64_t> grid = context.shape.grid;
   if (grid.size() > 3)
     return false;
-  if (grid.size() == 3)
-    for (const TileGeometry *tiles : {&context.queries, &context.keys})
-      if (grid[1] % tiles->shape[1] != 0 ||
-          (tiles->shape[1] * tiles->shape[2] * kSwizzleSpanBytes) %
-                  kSwizzlePeriodBytes !=
-              0)
-        return false;
   int64_t valueRowBytes = precision.fp8Value()
                               ? context.keys.tokens
                               : context.valueDim * byteWidth(context.pvType);
   for (int64_t rowBytes : {context.qkRowBytes, valueRowBytes})
     if (engine.stagedSlabBytes(rowBytes) == 0)
       return false;
+  // A 3-D patch is one box per plane, on the grid's rows of columns: its
+  // rows must not run into the next plane (they would not be zero-filled),
+  // and each plane's box must start where the engine aligns staged tiles
+  // (the swizzle's period).
+  auto planesFit = [&](const TileGeometry &tiles, int64_t rowBytes) {
+    return grid[1] % tiles.shape[1] == 0 &&
+           tiles.shape[1] * tiles.shape[2] * engine.stagedSlabBytes(rowBytes) %
+                   engine.stagedTileAlignment() ==
+               0;
+  };
+  if (grid.size() == 3 &&
+      !(planesFit(context.queries, context.qkRowBytes) &&
+        planesFit(context.keys, context.qkRowBytes) &&
+        (precision.fp8Value() || planesFit(context.keys, valueRowBytes))))
+    return false;
   return true;
 }
 

@@ -627,7 +627,9 @@ struct RaiseAttention : public RewritePattern {
 
     // Walk back from P through the softmax and the score steps to S.
     Value probabilities = pv->lhs;
-    SmallVector<linalg::GenericOp> chain;
+    // The elementwise generics between S and the softmax, nearest the
+    // softmax first, with the input each reads the scores from.
+    SmallVector<std::pair<linalg::GenericOp, unsigned>> chain;
     FailureOr<Contraction> qk = failure();
     Value scores;
     {
@@ -670,16 +672,16 @@ struct RaiseAttention : public RewritePattern {
         if (!input || elementwiseScoreInput(
                           generic, generic->getOperand(*input)) != input)
           return rewriter.notifyMatchFailure(candidate, "no Q K^T");
-        chain.push_back(generic);
+        chain.push_back({generic, *input});
         scores = generic->getOperand(*input);
         if (!scores.hasOneUse())
           return rewriter.notifyMatchFailure(candidate, "scores reused");
       }
     }
-    // (The softmax input's uses were checked with the softmax: two for its
-    // generic form.)
-    if (qk->rank != rank || (chain.size() > 0 && !scores.hasOneUse()))
-      return rewriter.notifyMatchFailure(candidate, "scores reused");
+    // (Every step's input had one use, checked on the way; the softmax
+    // input's with the softmax.)
+    if (qk->rank != rank)
+      return rewriter.notifyMatchFailure(candidate, "ranks differ");
     Value query = qk->lhs;
     Value key = qk->rhsReductionInner ? qk->rhs : transposedFrom(qk->rhs);
     if (!key)
@@ -687,16 +689,10 @@ struct RaiseAttention : public RewritePattern {
 
     // The steps, innermost (nearest S) first.
     ScoreSteps steps;
-    Value previous = scores;
-    for (linalg::GenericOp generic : llvm::reverse(chain)) {
-      std::optional<unsigned> position =
-          elementwiseScoreInput(generic, previous);
-      if (!position ||
-          failed(
-              ScoreChainMatcher(steps, rank).matchGeneric(generic, *position)))
+    for (auto [generic, position] : llvm::reverse(chain))
+      if (failed(
+              ScoreChainMatcher(steps, rank).matchGeneric(generic, position)))
         return rewriter.notifyMatchFailure(candidate, "unknown score step");
-      previous = generic->getResult(0);
-    }
 
     // The mask attribute of the index comparisons.
     MaskAttrInterface mask;
