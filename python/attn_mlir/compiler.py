@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from . import config
 from . import manifest as schema
@@ -144,6 +144,28 @@ class Artifacts:
         """Buffers the pre-kernels write and the attention kernel reads; the
         launcher allocates them (manifest key "scratch")."""
         return frozenset(s[schema.KEY_NAME] for s in self.manifest.get(schema.KEY_SCRATCH, ()))
+
+    def scratch_sizes(self, values: Mapping[str, int]) -> Dict[str, int]:
+        """Bytes of each scratch buffer for a launch with these argument
+        values: the product of the manifest's factors (an integer, or an
+        argument's value, rounded up to a multiple of ceil_div first), as
+        the launcher sizes the buffers it allocates itself."""
+        sizes = {}
+        for scratch in self.manifest.get(schema.KEY_SCRATCH, ()):
+            size = 1
+            for factor in scratch[schema.KEY_BYTES]:
+                if isinstance(factor, Mapping):
+                    name = factor[schema.KEY_ARG]
+                    if name not in values:
+                        raise AttnError(f"scratch buffer {scratch[schema.KEY_NAME]!r} of "
+                                        f"{self.directory} is sized by argument {name!r}, "
+                                        "which this call does not provide")
+                    value = int(values[name])
+                    divisor = factor.get(schema.KEY_CEIL_DIV)
+                    factor = -(-value // divisor) if divisor else value
+                size *= int(factor)
+            sizes[scratch[schema.KEY_NAME]] = size
+        return sizes
 
     @property
     def param_names(self) -> frozenset:

@@ -1,4 +1,9 @@
-"""attention() on PyTorch CUDA tensors. torch is imported only when called."""
+"""attention() on PyTorch CUDA tensors.
+
+Where torch is installed, importing this module imports it and registers
+the custom op `torch.ops.attn_mlir.attention` (attn_mlir.torch_ops);
+without torch, the rest of attn_mlir (specs, compile, plan) works as is.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,14 @@ from . import manifest as schema
 from .compiler import PathLike, compile
 from .errors import AttnLaunchError
 from .launcher import launcher_for
+from .options import CallOptions
 from .plan import TensorInfo, launch_values, plan_call
 from .targets import check_runs_on, cuda_device
+
+try:
+    from . import torch_ops as _torch_ops
+except (ImportError, AttributeError):  # no torch, or one without torch.library.custom_op
+    _torch_ops = None
 
 _TORCH_DTYPES = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "bool": "bool",
                  "uint8": "u8", "int8": "i8", "int32": "i32", "int64": "i64"}
@@ -54,6 +65,14 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     [B|1, Hq|1, Nq, Nk]; gates [B, Nq, Hq]; segment_offsets int32 [B, S+1]
     or [B, 2, S+1]. Runs on torch.cuda.current_stream().
 
+    The call is the custom op `torch.ops.attn_mlir.attention` (a fake
+    implementation gives its output shapes): it runs inside
+    torch.compile(fullgraph=True) and torch.export without a graph break,
+    and in CUDA graphs for every precision (the pre-kernels' scratch
+    buffers come from PyTorch's allocator). With `out` given, the result is
+    written into it directly instead (eager mode only: a custom op returns
+    fresh tensors).
+
     precision: None (f16/bf16 as the inputs), a preset name ("sage1",
     "sage2-8b", "sage2-4b", "fp8"), a Precision or a dict of its fields;
     quantized precisions run pre-kernels (smoothing, scales) before the
@@ -69,12 +88,45 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     anything compiles. Kernels whose chip cannot run on q's device (an
     explicit target, a cache entry from elsewhere) are refused before they
     reach the driver.
+
+    There is no backward pass yet: inputs that require grad (with grad
+    mode on) raise NotImplementedError instead of returning an output
+    that silently carries no gradient.
     """
-    return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
-                   layout=layout, return_lse=return_lse, bias=bias,
-                   explicit_mask=explicit_mask, segment_offsets=segment_offsets, gates=gates,
-                   out=out, static_shapes=static_shapes, target=target, kernel=kernel,
-                   cache_dir=cache_dir)()
+    if out is not None:
+        return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
+                       layout=layout, return_lse=return_lse, bias=bias,
+                       explicit_mask=explicit_mask, segment_offsets=segment_offsets,
+                       gates=gates, out=out, static_shapes=static_shapes, target=target,
+                       kernel=kernel, cache_dir=cache_dir)()
+    _refuse_gradients({"q": q, "k": k, "v": v, "bias": bias, "gates": gates})
+    if _torch_ops is None:  # a torch older than torch.library.custom_op (2.4)
+        return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
+                       layout=layout, return_lse=return_lse, bias=bias,
+                       explicit_mask=explicit_mask, segment_offsets=segment_offsets,
+                       gates=gates, static_shapes=static_shapes, target=target,
+                       kernel=kernel, cache_dir=cache_dir)()
+    return _torch_ops.call_attention_op(q, k, v, bias, explicit_mask, segment_offsets, gates,
+                                       mask, precision, heads, scale, layout, return_lse,
+                                       static_shapes, target, kernel, cache_dir)
+
+
+def run_call(q: Any, k: Any, v: Any, bias: Any, explicit_mask: Any, segment_offsets: Any,
+             gates: Any, call: CallOptions) -> Tuple[Any, Any]:
+    """The custom op's CUDA implementation: (out, lse), lse empty unless
+    call.return_lse."""
+    import torch
+
+    # Gradients were refused before the op (attention()); below autograd
+    # the inputs may still say requires_grad.
+    result = _prepare(q, k, v, mask=call.mask, precision=call.precision, heads=call.heads,
+                     scale=call.scale, layout=call.layout, return_lse=call.return_lse,
+                     bias=bias, explicit_mask=explicit_mask, segment_offsets=segment_offsets,
+                     gates=gates, static_shapes=call.static_shapes, target=call.target,
+                     out=None, kernel=call.kernel, cache_dir=call.cache_dir)()
+    if call.return_lse:
+        return result
+    return result, torch.empty((0,), dtype=torch.float32, device=q.device)
 
 
 class Prepared:
@@ -116,9 +168,21 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     stay alive and keep their storage (they are referenced, not copied).
     target / kernel: as attention().
     """
+    _refuse_gradients({"q": q, "k": k, "v": v, "bias": bias, "gates": gates})
+    return _prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
+                    layout=layout, return_lse=return_lse, bias=bias,
+                    explicit_mask=explicit_mask, segment_offsets=segment_offsets, gates=gates,
+                    out=out, static_shapes=static_shapes, target=target, kernel=kernel,
+                    cache_dir=cache_dir)
+
+
+def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
+             scale: Optional[float], layout: str, return_lse: bool, bias: Any,
+             explicit_mask: Any, segment_offsets: Any, gates: Any, out: Any,
+             static_shapes: bool, target: Optional[str], kernel: Optional[str],
+             cache_dir: Optional[PathLike]) -> "Prepared":
     import torch
 
-    _refuse_gradients({"q": q, "k": k, "v": v, "bias": bias, "gates": gates})
     # Keyed by kernel argument name (the tensor's pointer argument): the
     # arguments' names coincide with attention()'s, which name the tensors
     # in errors.
@@ -156,23 +220,26 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
         lse = torch.empty(plan.lse_shape, dtype=torch.float32, device=q.device)
         infos[schema.ARG_LSE] = _info("lse", lse)
 
-    if artifacts.scratch_names and torch.cuda.is_current_stream_capturing():
-        # The launcher's scratch buffers are per context and grow by
-        # reallocation: a captured graph would replay into freed memory.
-        raise AttnLaunchError(
-            "attention() with a quantized precision cannot be captured into a CUDA graph: "
-            f"its pre-kernels use the launcher's shared scratch buffers "
-            f"({', '.join(sorted(artifacts.scratch_names))})")
     values = launch_values(plan, infos)
-    wanted = artifacts.param_names
+    # The pre-kernels' scratch buffers come from PyTorch's allocator, not the
+    # launcher's per-context ones: stream-ordered, private to this call (so
+    # calls on several streams do not share them) and taken from the
+    # graph's pool under CUDA graph capture.
+    scratch = []
+    for name, size in artifacts.scratch_sizes(values).items():
+        buffer = torch.empty((size,), dtype=torch.uint8, device=q.device)
+        scratch.append(buffer)
+        values[name] = buffer.data_ptr()
+    wanted = artifacts.param_names | artifacts.scratch_names
     missing = sorted(wanted - values.keys())
     if missing:
         raise AttnLaunchError(f"the kernels of {artifacts.directory} take arguments this call "
                               f"cannot provide: {', '.join(missing)}")
     bound = launcher_for(artifacts.directory).bind({n: values[n] for n in sorted(wanted)})
     return Prepared(bound, q.device, (out, lse) if return_lse else out,
-                    keep_alive=(q, k, v, bias, explicit_mask, segment_offsets, gates),
+                    keep_alive=(q, k, v, bias, explicit_mask, segment_offsets, gates,
+                                *scratch),
                     artifacts=artifacts)
 
 
-__all__ = ["Prepared", "attention", "prepare"]
+__all__ = ["Prepared", "attention", "prepare", "run_call"]

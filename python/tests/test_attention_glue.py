@@ -60,7 +60,7 @@ def fake_torch(monkeypatch):
     monkeypatch.setattr(FakeDevice, "name", "NVIDIA H100 80GB HBM3")
     torch = types.ModuleType("torch")
     torch.Tensor = FakeTensor
-    for name in ("float16", "bfloat16", "float32", "bool", "int32"):
+    for name in ("float16", "bfloat16", "float32", "bool", "int32", "uint8"):
         setattr(torch, name, FakeDtype(name))
     torch.empty = lambda shape, dtype, device: FakeTensor(shape, dtype, device)
     torch.grad_enabled = True
@@ -94,17 +94,20 @@ def launches(monkeypatch):
     return calls
 
 
-def precompile(spec, params, cache, chip=None, family="mma_sync"):
+def precompile(spec, params, cache, chip=None, family="mma_sync", scratch=()):
     """What the build machine leaves in the cache (manifest only; the
     target table is already there, conftest.private_cache)."""
     entry = cache / spec.cache_key()
     entry.mkdir(parents=True)
-    (entry / "manifest.json").write_text(json.dumps({
+    manifest = {
         "format": "attn-kernels", "version": 1, "binary": "kernels.cubin",
         "chip": chip or spec.target, "kernel": family,
         "kernels": [{"name": "attn_fwd_0", "block": [128, 1, 1], "shared_bytes": 0,
                      "grid": [[1], [1], [1]],
-                     "params": [{"name": n, "type": "i64"} for n in params]}]}))
+                     "params": [{"name": n, "type": "i64"} for n in params]}]}
+    if scratch:
+        manifest["scratch"] = list(scratch)
+    (entry / "manifest.json").write_text(json.dumps(manifest))
     return entry
 
 
@@ -143,6 +146,48 @@ def test_attention_writes_into_out(fake_torch, launches, private_cache, monkeypa
     out = FakeTensor((1, 4, 8, 32), f16)
     assert attn_mlir.attention(q, q, q, out=out) is out
     assert launches[0][1]["out"] == out.data_ptr()
+
+
+def test_scratch_buffers_come_from_torch(fake_torch, launches, private_cache, monkeypatch):
+    # The pre-kernels' buffers are allocated per call with torch (stream
+    # ordered, captured into CUDA graphs), sized as the manifest says, and
+    # passed by name, so the launcher allocates none of its own.
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    allocations = []
+
+    def empty(shape, dtype, device):
+        tensor = FakeTensor(shape, dtype, device)
+        allocations.append((tuple(shape), dtype.name, tensor.data_ptr()))
+        return tensor
+
+    monkeypatch.setattr(fake_torch, "empty", empty)
+    f16 = fake_torch.float16
+    q = FakeTensor((3, 4, 1000, 64), f16)
+    spec = spec_for_shapes(q.shape, q.shape, q.shape, "f16", precision="sage2-8b")
+    scratch = [{"name": "k_quant", "bytes": [{"arg": "batch"}, 4, {"arg": "seq_k"}, 64]},
+               {"name": "k_mean_partial",
+                "bytes": [{"arg": "batch"}, 2, {"arg": "seq_k", "ceil_div": 256}, 512]},
+               {"name": "unused_when_empty", "bytes": [{"arg": "batch"}, 0]}]
+    precompile(spec, ["q", "k", "v", "out", "seq_q", "seq_k", "batch", "k_quant",
+                      "k_mean_partial", "unused_when_empty"], private_cache, scratch=scratch)
+    out = attn_mlir.attention(q, q, q, precision="sage2-8b")
+    args = launches[0][1]
+    sizes = {ptr: shape[0] for shape, dtype, ptr in allocations if dtype == "uint8"}
+    assert sizes[args["k_quant"]] == 3 * 4 * 1000 * 64
+    assert sizes[args["k_mean_partial"]] == 3 * 2 * 4 * 512     # ceil(1000 / 256) = 4
+    assert sizes[args["unused_when_empty"]] == 0
+    assert out.shape == q.shape
+    # Every call has its own buffers.
+    attn_mlir.attention(q, q, q, precision="sage2-8b")
+    assert launches[1][1]["k_quant"] != args["k_quant"]
+
+
+def test_scratch_sized_by_a_missing_argument_is_an_error(private_cache):
+    artifacts = compiler.Artifacts("key", private_cache, {
+        "kernels": [], "scratch": [{"name": "s", "bytes": [{"arg": "heads"}, 2]}]})
+    with pytest.raises(attn_mlir.AttnError, match=r"'s' .* sized by argument 'heads'"):
+        artifacts.scratch_sizes({"batch": 1})
+    assert artifacts.scratch_sizes({"heads": 5}) == {"s": 10}
 
 
 def test_prepared_call_reports_its_kernel_family(fake_torch, launches, private_cache,
