@@ -232,6 +232,16 @@ def cases() -> List[Case]:
         C("gqa-8x2-d128-causal-bnhd", Hq=8, Hkv=2, D=128, mask=Causal(), Nq=1000, layout="bnhd"),
         C("gqa-8x2-d128-dv64-f16", Hq=8, Hkv=2, D=128, Dv=64, dtype="f16", Nq=300),
         C("d64-dv128-sliding", D=64, Dv=128, mask=SlidingWindow(32, 32), Nq=300),
+        # head dims staged padded (getStagedHeadDim): zero-filled channels,
+        # never stored (72, 80, 96 -> 128; 200 -> 256; 24, 40 -> 32, 64)
+        C("d72-causal-bnhd-n1000", D=72, mask=Causal(), Nq=1000, layout="bnhd"),
+        C("d80-dv72-gqa-sliding-f16", Hq=8, Hkv=2, D=80, Dv=72, dtype="f16",
+          mask=SlidingWindow(64, 0), Nq=300),
+        C("d96-nbhd2d-24x20-w7", D=96, mask=Neighborhood(grid=[24, 20], window=7), Nq=480),
+        C("d200-softpag-padded-out", D=200, Nq=333, padded_out=True, layout="bnhd",
+          heads=Heads(softpag=SoftPag(u=0.3, heads=[1])),
+          note="SoftPAG reads V's real channels only"),
+        C("d24-dv40-powerlaw", D=24, Dv=40, mask=PowerLaw(block=32, window=2, sink=1), Nq=1000),
         # heads
         C("heads-weights-with-zero", heads=Heads(weights=[1.0, 0.5, 0.0, 2.0]), mask=Causal(), Nq=300),
         C("heads-gates", gates=True, mask=Causal(), Nq=300, Hq=8, Hkv=2,

@@ -135,6 +135,12 @@ std::string mlir::attn::getMmaOperandRefusal(MmaFamily family,
   return text;
 }
 
+int64_t mlir::attn::getStagedHeadDim(int64_t headDim) {
+  if (ShapedType::isDynamic(headDim) || headDim <= 0 || headDim > 256)
+    return headDim;
+  return headDim <= 32 ? 32 : llvm::alignTo(headDim, 64);
+}
+
 TileSizes mlir::attn::getDefaultTiles(MmaFamily family, int64_t headDim) {
   // Large head dims halve the query tile where registers bound it; the
   // mma.sync kernels also halve the key tile (D = 256 keeps O's 128 f32

@@ -100,6 +100,14 @@ bool isMmaFamilyQuantized(MmaFamily family);
 
 /// What an attention kernel multiplies, as its MMA instructions see the
 /// operands (after the quantization pre-kernels of SEMANTICS.md section 3).
+/// The head dim the tensor-core kernels stage and multiply for a tensor
+/// head dim `headDim`: 32, or the next multiple of 64 up to 256 (the
+/// swizzled 16-byte-chunk layouts). Channels past `headDim` are zero in
+/// shared memory (zero-filled copies) and never stored, as FlashAttention
+/// pads; head dims above 256 and dynamic ones are returned as they are
+/// (the lowering refuses them).
+int64_t getStagedHeadDim(int64_t headDim);
+
 struct MmaOperands {
   /// Bits of Q and K as multiplied: 16 (f16, bf16), 8 (int8, E4M3) or 4.
   int64_t qkBits = 16;
@@ -107,7 +115,10 @@ struct MmaOperands {
   bool fp8Value = false;
   /// P.V accumulates in f16 (pv_accum = f16).
   bool f16Accumulation = false;
+  /// The staged head dims (getStagedHeadDim of the op's D and Dv).
   int64_t headDim = 0, valueDim = 0;
+  /// D or Dv is padded to its staged dim.
+  bool padded = false;
 };
 
 /// Why the kernels of `family` cannot multiply `operands` (a sentence that

@@ -86,10 +86,10 @@ static FailureOr<KernelPrecision> getKernelPrecision(AttentionOp op,
   return result;
 }
 
-/// Head dims the swizzled 16-byte-chunk layout serves: 32, or multiples of
-/// 64 up to 256.
+/// Head dims the kernels serve: multiples of 8 (whole 16-byte chunks of a
+/// 16-bit row) up to 256, staged as getStagedHeadDim pads them.
 static bool isSupportedHeadDim(int64_t d) {
-  return d == 32 || (d % 64 == 0 && d <= 256);
+  return d > 0 && d % 8 == 0 && d <= 256;
 }
 
 FailureOr<KernelPrecision>
@@ -119,9 +119,24 @@ mlir::attn::detail::checkSupported(AttentionOp op, const GpuTarget &target) {
              << "attn-lower-to-gpu: " << what << " = "
              << (ShapedType::isDynamic(d) ? std::string("?")
                                           : std::to_string(d))
-             << " is not supported; it must be static and 32, 64, 128, 192 "
-                "or 256";
+             << " is not supported; it must be static, a multiple of 8 and "
+                "at most 256";
   }
+  FailureOr<KernelPrecision> precision =
+      getKernelPrecision(op, op.getPrecisionAttr(), inputType, target);
+  if (failed(precision))
+    return failure();
+  MmaOperands operands = getMmaOperands(op);
+  if (operands.padded && (precision->quantizedQK() || precision->smoothK ||
+                          precision->fp8Value() || precision->roundedValue))
+    return op.emitOpError()
+           << "attn-lower-to-gpu: D = " << op.getHeadDim()
+           << ", Dv = " << op.getValueHeadDim()
+           << " are staged as D = " << operands.headDim
+           << ", Dv = " << operands.valueDim
+           << " with zero channels, which the quantization pre-kernels do "
+              "not write yet; quantized precisions take D and Dv in {32, "
+              "64, 128, 192, 256}";
   if (ShapedType::isDynamic(op.getNumQueryHeads()) ||
       ShapedType::isDynamic(op.getNumKeyValueHeads()))
     return op.emitOpError()
@@ -140,7 +155,7 @@ mlir::attn::detail::checkSupported(AttentionOp op, const GpuTarget &target) {
   if (!scale || !(*scale > 0))
     return op.emitOpError() << "attn-lower-to-gpu needs a positive scale "
                                "(the online softmax keeps raw q.k maxima)";
-  return getKernelPrecision(op, op.getPrecisionAttr(), inputType, target);
+  return precision;
 }
 
 KernelShape mlir::attn::detail::getKernelShape(AttentionOp op, MmaFamily family,
@@ -154,7 +169,8 @@ KernelShape mlir::attn::detail::getKernelShape(AttentionOp op, MmaFamily family,
     if (tiling.getRank() > 1)
       shape.grid = op.getTokenGrid();
   } else {
-    TileSizes tiles = getDefaultTiles(family, op.getHeadDim());
+    TileSizes tiles =
+        getDefaultTiles(family, getStagedHeadDim(op.getHeadDim()));
     shape.queryShape = {tiles.query};
     shape.keyShape = {tiles.key};
   }

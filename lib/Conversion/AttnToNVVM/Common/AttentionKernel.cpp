@@ -130,8 +130,10 @@ void AttentionKernelBuilder::configure() {
   const KernelPrecision &precision = ctx.precision;
   ctx.elementType = queryType.getElementType();
   ctx.pvType = precision.pvType ? precision.pvType : ctx.elementType;
-  ctx.headDim = op.getHeadDim();
-  ctx.valueDim = op.getValueHeadDim();
+  ctx.sourceHeadDim = op.getHeadDim();
+  ctx.sourceValueDim = op.getValueHeadDim();
+  ctx.headDim = getStagedHeadDim(ctx.sourceHeadDim);
+  ctx.valueDim = getStagedHeadDim(ctx.sourceValueDim);
   ctx.scale = *op.getEffectiveScale();
   ctx.maskAfterSoftmax = hasUnnormalizedSegments(ctx.heads.mask);
   ctx.queries = TileGeometry::of(ctx.shape.queryShape, ctx.shape.grid);
@@ -223,13 +225,16 @@ void AttentionKernelBuilder::declareParams() {
           ? StagedOperand{StagedOperand::Rows::Query, "q_quant", i8,
                           ctx.qkRowBytes, /*dense=*/true}
           : StagedOperand{StagedOperand::Rows::Query, "q", ctx.elementType,
-                          ctx.qkRowBytes, /*dense=*/false});
+                          ctx.qkRowBytes, /*dense=*/false, /*channels=*/0,
+                          /*sourceRowBytes=*/ctx.sourceHeadDim * 2});
   keyOperand = declare(precision.quantizedQK()
                            ? StagedOperand{StagedOperand::Rows::Key, "k_quant",
                                            i8, ctx.qkRowBytes, /*dense=*/true}
                            : StagedOperand{StagedOperand::Rows::Key, "k",
                                            ctx.elementType, ctx.qkRowBytes,
-                                           /*dense=*/false});
+                                           /*dense=*/false, /*channels=*/0,
+                                           /*sourceRowBytes=*/
+                                           ctx.sourceHeadDim * 2});
   if (engine->valueLayout() == ValueOperandLayout::TransposedPermutedFp8)
     valueOperand = declare(StagedOperand{
         StagedOperand::Rows::Value, "v_e4m3_t", i8, ctx.keys.tokens,
@@ -241,7 +246,8 @@ void AttentionKernelBuilder::declareParams() {
                             ctx.valueDim * byteWidth(ctx.pvType),
                             /*dense=*/true}
             : StagedOperand{StagedOperand::Rows::Value, "v", ctx.elementType,
-                            ctx.valueDim * 2, /*dense=*/false});
+                            ctx.valueDim * 2, /*dense=*/false, /*channels=*/0,
+                            /*sourceRowBytes=*/ctx.sourceValueDim * 2});
   // Key tiles gather their keys' scales and the dS words of smooth_q.
   if (precision.quantizedQK() || ctx.correctionRows)
     pipeline->declareGatheredWords();

@@ -38,7 +38,11 @@ struct AttentionKernelContext {
   const KernelShape &shape;
   const KernelPrecision &precision;
   TileGeometry queries, keys;
+  /// D and Dv as staged and multiplied (getStagedHeadDim), and as the
+  /// tensors hold them: channels from sourceHeadDim / sourceValueDim on are
+  /// zero in shared memory and never stored.
   int64_t headDim = 0, valueDim = 0;
+  int64_t sourceHeadDim = 0, sourceValueDim = 0;
   /// Bytes of a Q or K row as the Q.K instruction reads it (quantized or
   /// 16-bit).
   int64_t qkRowBytes = 0;

@@ -36,12 +36,16 @@ void CpAsyncPipeline::forEachItem(int64_t count,
 void CpAsyncPipeline::copyRows(const TileGeometry &g, Value tile, Value length,
                                Value tensor, Value tensorBase, Value rowStride,
                                int64_t elementBytes, int64_t rowBytes,
-                               Value sharedOffset) {
+                               int64_t readRowBytes, Value sharedOffset) {
   int64_t rowChunks = rowBytes / kChunkBytes;
   forEachItem(g.tokens * rowChunks, [&](Value chunkIndex) {
     Value row = div(chunkIndex, rowChunks);
     Value chunk = rem(chunkIndex, rowChunks);
     auto [token, valid] = tokenOf(g, tile, row, length);
+    // A padded head dim's chunks past the tensor's row read nothing.
+    if (readRowBytes < rowBytes)
+      valid = arith::AndIOp::create(b, loc, valid,
+                                    lt(chunk, idx(readRowBytes / kChunkBytes)));
     // Rows outside the sequence read nothing (zero-fill) from a legal
     // address.
     Value safeToken = select(valid, token, idx(0));
@@ -68,12 +72,12 @@ void CpAsyncPipeline::copyOperand(unsigned operand, Value tile,
     Value tileStart = i64Add(rows.base, toI64(mul(tile, idx(ctx.keys.tokens))));
     copyRows(*rows.geometry, idx(0), rows.length, param(staged.tensor),
              tileStart, rows.rowStride, byteWidth(staged.elementType),
-             staged.rowBytes, sharedOffset);
+             staged.rowBytes, staged.readRowBytes(), sharedOffset);
     return;
   }
   copyRows(*rows.geometry, tile, rows.length, param(staged.tensor), rows.base,
            rows.rowStride, byteWidth(staged.elementType), staged.rowBytes,
-           sharedOffset);
+           staged.readRowBytes(), sharedOffset);
 }
 
 void CpAsyncPipeline::copyWords(

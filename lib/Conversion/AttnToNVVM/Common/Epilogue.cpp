@@ -57,6 +57,14 @@ void Epilogue::emit(const Fragment &output, ValueRange rowState) {
                                       {token, "v_stride_n"}});
     for (int64_t chunk = 0; chunk < output.numChunks; ++chunk) {
       Value column = add(idx(layout.column(chunk, 0)), engine.columnOffset());
+      // A padded Dv's channels are not the output's (a thread's run of
+      // columns lies within one 8-channel group, so all or none are).
+      OpBuilder::InsertionGuard chunkInsertion(b);
+      if (ctx.sourceValueDim < ctx.valueDim) {
+        auto ifChannel = scf::IfOp::create(
+            b, loc, lt(column, idx(ctx.sourceValueDim)), false);
+        b.setInsertionPointToStart(ifChannel.thenBlock());
+      }
       SmallVector<Value> values;
       SmallVector<Value> identity;
       // FP8 P.V: undo V's per-channel scale.

@@ -77,7 +77,14 @@ struct StagedOperand {
   /// tiles' positions (KeyTiles x tile tokens), and a tile stages the
   /// `channels` rows of its own slots (rowBytes = the tile's tokens).
   int64_t channels = 0;
+  /// Nonzero: only the first sourceRowBytes of a row are the tensor's (a
+  /// head dim padded to its staged dim); the rest is zero-filled.
+  int64_t sourceRowBytes = 0;
 
+  /// Bytes of a row read from the tensor.
+  int64_t readRowBytes() const {
+    return sourceRowBytes ? sourceRowBytes : rowBytes;
+  }
   /// Rows of one staged tile.
   int64_t rowsPerTile(const TileGeometry &tokens) const {
     return channels ? channels : tokens.tokens;
@@ -152,11 +159,11 @@ public:
   /// staged layout: row r is `rowBytes` bytes from element tensorBase +
   /// token(r) * rowStride (i64, in elements of `elementBytes`), where
   /// token(r) is position r of tile `tile` of `rows`; rows past `length`
-  /// (or the grid) are zero.
+  /// (or the grid), and bytes of a row from `readRowBytes` on, are zero.
   virtual void copyRows(const TileGeometry &rows, Value tile, Value length,
                         Value tensor, Value tensorBase, Value rowStride,
                         int64_t elementBytes, int64_t rowBytes,
-                        Value sharedOffset) = 0;
+                        int64_t readRowBytes, Value sharedOffset) = 0;
   /// `count` 4-byte words into shared memory at `sharedOffset`: word i from
   /// the address `source(i)` returns, or 0 where it says invalid.
   virtual void

@@ -63,7 +63,7 @@ LogicalResult MmaSyncEngine::verify(AttentionOp op, const KernelShape &shape,
            << "attn-lower-to-gpu: a key tile of " << keyTokens
            << " tokens is not supported; it must be a multiple of 16 of at "
               "most 128";
-  int64_t headDim = op.getHeadDim();
+  int64_t headDim = getStagedHeadDim(op.getHeadDim());
   int64_t qkRowBytes =
       precision.quantizedQK() ? precision.rowBytes(headDim) : headDim * 2;
   if (qkRowBytes < 2 * kChunkBytes)

@@ -94,7 +94,6 @@ unsigned TmaPipeline::declareOperand(const StagedOperand &operand,
   const TileGeometry &geometry = query ? ctx.queries : ctx.keys;
   int64_t elementBytes = byteWidth(operand.elementType);
   int64_t slabBytes = engine.stagedSlabBytes(operand.rowBytes);
-  int64_t rowElements = operand.rowBytes / elementBytes;
   int64_t heads =
       query ? ctx.op.getNumQueryHeads() : ctx.op.getNumKeyValueHeads();
   std::string length = query ? "seq_q" : "seq_k";
@@ -132,7 +131,9 @@ unsigned TmaPipeline::declareOperand(const StagedOperand &operand,
   map.dataType = elementBytes == 1              ? "u8"
                  : operand.elementType.isBF16() ? "bf16"
                                                 : "f16";
-  map.dims.push_back(constant(rowElements));
+  // A padded head dim's box reaches past the tensor's row: the copy fills
+  // those elements with zeros (and still counts them in its bytes).
+  map.dims.push_back(constant(operand.readRowBytes() / elementBytes));
   map.box.push_back(slabBytes / elementBytes);
   // Byte strides of the token dimension(s), the head and the batch.
   SmallVector<GridFactor> tokenStride, headStride, batchStride;
@@ -308,7 +309,7 @@ void TmaPipeline::releaseRows(Value barrier) {
 }
 
 void TmaPipeline::copyRows(const TileGeometry &, Value, Value, Value, Value,
-                           Value, int64_t, int64_t, Value) {
+                           Value, int64_t, int64_t, int64_t, Value) {
   llvm::report_fatal_error("attn-lower-to-gpu: the TMA pipeline stages "
                            "declared operands only (TmaPipeline::supports)");
 }

@@ -48,7 +48,7 @@ public:
   void copyOperand(unsigned operand, Value tile, Value sharedOffset) override;
   void copyRows(const TileGeometry &rows, Value tile, Value length,
                 Value tensor, Value tensorBase, Value rowStride,
-                int64_t elementBytes, int64_t rowBytes,
+                int64_t elementBytes, int64_t rowBytes, int64_t readRowBytes,
                 Value sharedOffset) override;
   void copyWords(int64_t count,
                  function_ref<std::pair<Value, Value>(Value index)> source,

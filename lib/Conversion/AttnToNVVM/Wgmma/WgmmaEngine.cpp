@@ -64,8 +64,8 @@ LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
   operands.qkBits = precision.quantizedQK() ? precision.qkBits : 16;
   operands.fp8Value = precision.fp8Value();
   operands.f16Accumulation = precision.accumulation == Accumulation::F16;
-  operands.headDim = op.getHeadDim();
-  operands.valueDim = op.getValueHeadDim();
+  operands.headDim = getStagedHeadDim(op.getHeadDim());
+  operands.valueDim = getStagedHeadDim(op.getValueHeadDim());
   std::string operandRefusal = getMmaOperandRefusal(MmaFamily::Wgmma, operands);
   if (!operandRefusal.empty())
     return refuse() << operandRefusal;

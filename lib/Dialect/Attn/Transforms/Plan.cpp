@@ -135,7 +135,8 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
         !getMmaOperandRefusal(family, getMmaOperands(op)).empty())
       family = MmaFamily::MmaSync;
     TileSizes sizes =
-        gpu ? getDefaultTiles(family, op.getHeadDim()) : kCpuTiles;
+        gpu ? getDefaultTiles(family, getStagedHeadDim(op.getHeadDim()))
+            : kCpuTiles;
     SmallVector<int64_t> grid = op.getTokenGrid();
     auto choose = [&](ArrayRef<int64_t> requested,
                       int64_t tokens) -> SmallVector<int64_t> {
@@ -187,7 +188,8 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
   /// accepts always fits; the lowering checks the exact size.
   bool fitsSharedMemory(AttentionOp op, PrecisionAttr precision,
                         int64_t queryTokens, int64_t keyTokens) {
-    int64_t headDim = op.getHeadDim(), valueDim = op.getValueHeadDim();
+    MmaOperands staged = getMmaOperands(op);
+    int64_t headDim = staged.headDim, valueDim = staged.valueDim;
     if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(valueDim))
       return false;
     int64_t rowBytes = headDim * precision.getQk().getIntOrFloatBitWidth() / 8;
