@@ -354,6 +354,60 @@ def quantized_cases() -> List[Case]:
 # ----------------------------------------------------------------------------
 # One description of a call, used by both modes.
 
+# Tensors past 2^31 elements (--large): q, k, v and out of [4, 32, 131072,
+# 128] bf16 each, so every element offset past the first 2^31 needs 64-bit
+# arithmetic; the pre-kernels' buffers of the quantized case too.
+LARGE_SHAPE = dict(B=4, Hq=32, Nq=131072, D=128, lse=False)
+LARGE_ROWS = 48          # sampled query rows checked against the f32 reference
+
+
+def large_cases() -> List[Case]:
+    C = Case
+    return [C("large-dense-bf16-d128", **LARGE_SHAPE),
+            C("large-dense-bf16-d128-bnhd", layout="bnhd", **LARGE_SHAPE),
+            C("large-sage2-8b-d128", precision="sage2-8b", cos_min=0.99, **LARGE_SHAPE)]
+
+
+def run_large_case(case: Case, cache: Path, seed: int) -> Tuple[bool, str]:
+    """The whole output must be written (NaN-poisoned, none left) and
+    sampled rows, among them the last (b, h)'s last rows, must match the
+    f32 reference of the dense problem (the rows are independent)."""
+    import torch
+    device = torch.device("cuda")
+    missing = require_compiled(spec_of(case), cache)
+    if missing:
+        return False, missing
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    q, k, v = (torch.randn(shape, generator=gen, device=device, dtype=torch.bfloat16)
+               for shape in call_of(case)[:3])
+    out = torch.full_like(q, float("nan"))
+    kwargs = {k_: v_ for k_, v_ in call_of(case)[4].items() if v_ is not None}
+    am.attention(q, k, v, out=out, cache_dir=cache, **kwargs)
+    torch.cuda.synchronize()
+    unwritten = int(torch.isnan(out).sum())
+    if unwritten:
+        return False, f"FAIL: {unwritten} NaN/unwritten out elements"
+    qb, kb, vb, ob = (ref.to_bhnd(x, case.layout) for x in (q, k, v, out))
+    rows = torch.randint(0, case.Nq, (LARGE_ROWS - 8,), generator=gen, device=device)
+    rows = torch.cat([rows, torch.arange(case.Nq - 8, case.Nq, device=device)])
+    scale = 1.0 / case.D ** 0.5
+    worst_err, worst_cos = 0.0, 1.0
+    for b, h in ((0, 0), (case.B - 1, case.Hq - 1), (case.B // 2, case.Hq // 3)):
+        scores = (qb[b, h, rows].float() @ kb[b, h].float().T) * scale
+        expected = torch.softmax(scores, dim=-1) @ vb[b, h].float()
+        got = ob[b, h, rows].float()
+        worst_err = max(worst_err, (got - expected).abs().max().item())
+        worst_cos = min(worst_cos, torch.nn.functional.cosine_similarity(
+            got, expected, dim=-1).min().item())
+    detail = f"rows {LARGE_ROWS} x 3 heads: max err {worst_err:.2e}, min row cos {worst_cos:.5f}"
+    if case.precision is None and worst_err > ATOL[case.dtype]:
+        return False, detail + f"  FAIL: err > {ATOL[case.dtype]}"
+    if case.precision is not None and worst_cos < (case.cos_min or 0.99):
+        return False, detail + f"  FAIL: cos < {case.cos_min}"
+    return True, detail
+
+
 def _pair_shape(case: Case, kind: str) -> Tuple[int, ...]:
     return {"nn": (case.Nq, case.Nk), "b1": (case.B, 1, case.Nq, case.Nk),
             "1h": (1, case.Hq, case.Nq, case.Nk), "bh": (case.B, case.Hq, case.Nq, case.Nk)}[kind]
@@ -691,11 +745,14 @@ def main() -> int:
                         help=f"run {', '.join(SANITIZE_CASES)} (or --only's cases) under "
                              "compute-sanitizer memcheck, racecheck and synccheck")
     parser.add_argument("--seed", type=int, default=None, help="input seed (default: fresh)")
+    parser.add_argument("--large", action="store_true",
+                        help="the cases past 2^31 elements per tensor instead (about 30 GiB "
+                             "of GPU memory; sampled rows checked)")
     parser.add_argument("--exact", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-check", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     cache = configure(args)
-    all_cases = cases()
+    all_cases = large_cases() if args.large else cases()
     selected = select(all_cases, args.only, args.exact)
     if args.list:
         for c in selected:
@@ -721,7 +778,10 @@ def main() -> int:
     for n, case in enumerate(selected):
         start = time.time()
         try:
-            ok, detail = run_case(case, cache, seed + n, check=not args.no_check)
+            if args.large:
+                ok, detail = run_large_case(case, cache, seed + n)
+            else:
+                ok, detail = run_case(case, cache, seed + n, check=not args.no_check)
         except Exception as error:  # keep going: report every case
             ok, detail = False, f"FAIL: {type(error).__name__}: {error}"
             try:
