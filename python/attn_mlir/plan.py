@@ -295,6 +295,31 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
     return CallPlan(spec, dims, layout, tuple(out_shape), lse_shape, table)
 
 
+def check_segment_offsets(offsets: Sequence[Any], seq_q: int, seq_k: int) -> None:
+    """Run-time segment offsets as values ([B][S+1] shared by Q and K, or
+    [B][2][S+1]: Q's, then K's): each list starts at >= 0, never decreases
+    and ends within its sequence (tokens past the end keep nothing).
+    Raises ValueError naming the list and the value, so that offsets the
+    kernels would read as nonsense are refused before a launch."""
+    for b, entry in enumerate(offsets):
+        separate = bool(entry) and isinstance(entry[0], (list, tuple))
+        lists = ((f"segment_offsets[{b}][0]", entry[0], seq_q),
+                 (f"segment_offsets[{b}][1]", entry[1], seq_k)) if separate else \
+            ((f"segment_offsets[{b}]", entry, min(seq_q, seq_k)),)
+        for name, values, length in lists:
+            values = [int(x) for x in values]
+            if values and values[0] < 0:
+                raise ValueError(f"{name} = {values} starts below 0")
+            for s in range(1, len(values)):
+                if values[s] < values[s - 1]:
+                    raise ValueError(f"{name} = {values} decreases at index {s} "
+                                     f"({values[s - 1]} -> {values[s]}); offsets are prefix sums "
+                                     "of segment sizes")
+            if values and values[-1] > length:
+                raise ValueError(f"{name} = {values} ends at {values[-1]}, past the sequence "
+                                 f"length {length}")
+
+
 # Bulk tensor copies (TMA): the tensor's address and its row, head and
 # batch strides must be multiples of this many bytes.
 TENSOR_COPY_ALIGNMENT = 16
@@ -392,5 +417,6 @@ def spec_for_shapes(q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Seq
                      contiguous(v_shape, dtype), **options).spec
 
 
-__all__ = ["TensorInfo", "Dims", "CallPlan", "check_qkv", "plan_call", "launch_values",
+__all__ = ["TensorInfo", "Dims", "CallPlan", "check_qkv", "check_segment_offsets", "plan_call",
+           "launch_values",
            "spec_for_shapes", "LAYOUTS"]

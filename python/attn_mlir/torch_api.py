@@ -14,7 +14,7 @@ from .compiler import PathLike, compile
 from .errors import AttnLaunchError
 from .launcher import launcher_for
 from .options import CallOptions
-from .plan import TensorInfo, launch_values, plan_call
+from .plan import TensorInfo, check_segment_offsets, launch_values, plan_call
 from .targets import check_runs_on, cuda_device
 
 try:
@@ -207,6 +207,10 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
                      device_capability=capability, device_name=device_name,
                      cache_dir=cache_dir)
 
+    if segment_offsets is not None and not torch.cuda.is_current_stream_capturing():
+        # One small copy to the host (a sync); a captured graph replays
+        # whatever offsets it finds, unchecked.
+        check_segment_offsets(segment_offsets.tolist(), plan.dims.seq_q, plan.dims.seq_k)
     artifacts = compile(plan.spec, cache_dir)
     # The manifest says what the binary is for: a cached sm_90a kernel must
     # not reach the driver of an A100.

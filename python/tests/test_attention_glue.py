@@ -46,6 +46,9 @@ class FakeTensor:
     def data_ptr(self):
         return self._ptr
 
+    def tolist(self):
+        return self.values
+
 
 class FakeDevice:
     """What torch.cuda reports about the (one) stand-in GPU."""
@@ -70,7 +73,8 @@ def fake_torch(monkeypatch):
         current_stream=lambda device: types.SimpleNamespace(cuda_stream=0xABC),
         is_available=lambda: True,
         get_device_capability=lambda device=None: FakeDevice.capability,
-        get_device_name=lambda device=None: FakeDevice.name)
+        get_device_name=lambda device=None: FakeDevice.name,
+        is_current_stream_capturing=lambda: False)
     torch.cuda = cuda
     monkeypatch.setitem(sys.modules, "torch", torch)
     return torch
@@ -180,6 +184,25 @@ def test_scratch_buffers_come_from_torch(fake_torch, launches, private_cache, mo
     # Every call has its own buffers.
     attn_mlir.attention(q, q, q, precision="sage2-8b")
     assert launches[1][1]["k_quant"] != args["k_quant"]
+
+
+def test_bad_segment_offsets_never_launch(fake_torch, launches, private_cache, monkeypatch):
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    f16 = fake_torch.float16
+    q = FakeTensor((2, 4, 300, 64), f16)
+    docs = attn_mlir.Segments(query=[None, None], visibility=[["causal", "none"],
+                                                              ["none", "causal"]])
+    offsets = FakeTensor((2, 3), fake_torch.int32)
+    spec = spec_for_shapes(q.shape, q.shape, q.shape, "f16", mask=docs,
+                           segment_offsets=((2, 3), "i32"))
+    precompile(spec, ["q", "k", "v", "out", "seq_q", "segment_offsets"], private_cache)
+    offsets.values = [[0, 100, 300], [0, 150, 120]]
+    with pytest.raises(ValueError, match=r"segment_offsets\[1\] = \[0, 150, 120\] decreases"):
+        attn_mlir.attention(q, q, q, mask=docs, segment_offsets=offsets)
+    assert launches == []
+    offsets.values = [[0, 100, 300], [0, 150, 200]]
+    attn_mlir.attention(q, q, q, mask=docs, segment_offsets=offsets)
+    assert launches[0][1]["segment_offsets"] == offsets.data_ptr()
 
 
 def test_scratch_sized_by_a_missing_argument_is_an_error(private_cache):

@@ -295,3 +295,24 @@ def test_import_needs_no_torch():
             "from attn_mlir import attention, compile, verify, spec_for_shapes\n"
             "assert sys.modules['torch'] is None\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=python)
+
+
+def test_segment_offsets_values_are_checked():
+    from attn_mlir.plan import check_segment_offsets
+    # Shared lists end within min(Nq, Nk); empty segments and padding at the
+    # end are allowed.
+    check_segment_offsets([[0, 100, 250, 280], [0, 7, 7, 290]], 300, 300)
+    check_segment_offsets([[[0, 77, 190], [0, 100, 333]]], 200, 333)
+    with pytest.raises(ValueError, match=r"segment_offsets\[1\] = \[0, 9, 7, 290\] decreases at "
+                                         r"index 2 \(9 -> 7\)"):
+        check_segment_offsets([[0, 1, 2, 3], [0, 9, 7, 290]], 300, 300)
+    with pytest.raises(ValueError, match=r"segment_offsets\[0\] = \[-1, 5\] starts below 0"):
+        check_segment_offsets([[-1, 5]], 300, 300)
+    with pytest.raises(ValueError, match=r"segment_offsets\[0\] = \[0, 301\] ends at 301, past "
+                                         r"the sequence length 300"):
+        check_segment_offsets([[0, 301]], 300, 400)
+    # Separate lists: Q's against Nq, K's against Nk.
+    with pytest.raises(ValueError, match=r"segment_offsets\[0\]\[1\] = \[0, 100, 334\] ends at 334"):
+        check_segment_offsets([[[0, 77, 190], [0, 100, 334]]], 200, 333)
+    with pytest.raises(ValueError, match=r"segment_offsets\[0\]\[0\] = \[0, 201\] ends at 201"):
+        check_segment_offsets([[[0, 201], [0, 300]]], 200, 333)
