@@ -18,8 +18,8 @@ Importing this module imports torch and registers the op (once per
 process); attn_mlir imports it when torch is installed.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: torch.library.custom_op reads
+# the schema from evaluated type hints.
 import pathlib
 from typing import Any, Optional, Tuple
 
