@@ -282,6 +282,15 @@ def quantized_cases() -> List[Case]:
         C("q-sage1-d192-f16-n300", precision="sage1", dtype="f16", D=192, Nq=300),
         C("q-i4-token-d192-bf16-causal-n200", D=192, Nq=200, mask=Causal(),
           precision=Precision(qk="i4", qk_granularity="token", smooth_k=True)),
+        # Padded head dims: the pre-kernels write staged rows (zeros past
+        # the tensor's channels; V^T's padded rows with scale 1).
+        C("q-sage2-8b-d80-causal-n1000", precision="sage2-8b", D=80, Hkv=2, mask=Causal(),
+          Nq=1000),
+        C("q-fp8-d96-dv72-gqa-bnhd", precision="fp8", D=96, Dv=72, Hkv=2, layout="bnhd",
+          Nq=300),
+        C("q-sage1-d72-sliding-bf16", precision="sage1", D=72, mask=SlidingWindow(64, 0),
+          Nq=300, note="V rounded to f16 at the staged Dv"),
+        C("q-sage2-4b-d40-n300", precision="sage2-4b", D=40, Nq=300),
         C("q-sage1-causal-bf16-d128-n1000", precision="sage1", D=128, Hkv=2, mask=Causal(), Nq=1000,
           note="bf16 inputs: V rounded to f16 for the f16 P.V"),
         C("q-sage1-sliding-f16-l64-r16-n300", precision="sage1", dtype="f16",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Tuple
 
+from ._encoding import remember
 from ._check import as_sequence, check_float, check_head_list, float_literal
 from .masks import Mask, as_mask
 from .precision import Precision, as_precision
@@ -24,6 +25,7 @@ class SoftPag:
             raise ValueError(f"SoftPag: u = {self.u!r} must be in [0, 1]")
         object.__setattr__(self, "u", u)
         object.__setattr__(self, "heads", check_head_list("SoftPag", "heads", self.heads))
+        remember(self)
 
     def to_mlir(self) -> str:
         heads = ", ".join(map(str, self.heads))
@@ -47,6 +49,7 @@ class HeadGroup:
         if precision is not None and not isinstance(precision, Precision):
             precision = as_precision(precision, "HeadGroup: precision") or Precision()
         object.__setattr__(self, "precision", precision)
+        remember(self)
 
     def to_mlir(self) -> str:
         text = f"#attn.head_group<heads = [{', '.join(map(str, self.heads))}]"
@@ -83,6 +86,7 @@ class Heads:
                     raise ValueError(f"Heads: head {h} is in groups[{group_of[h]}] and groups[{g}]")
                 group_of[h] = g
         object.__setattr__(self, "groups", groups)
+        remember(self)
 
     @property
     def is_empty(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
+from ._encoding import remember
 from ._check import (as_sequence, check_bool, check_choice, check_int,
                      check_optional_int, int_list)
 
@@ -63,6 +64,9 @@ def _check_alignment(owner: str, alignment: Any) -> str:
 class Dense(Mask):
     """Keeps every pair (plain attention; an op without a mask is dense)."""
 
+    def __post_init__(self) -> None:
+        remember(self)
+
     def to_mlir(self) -> str:
         return "#attn.dense"
 
@@ -70,6 +74,9 @@ class Dense(Mask):
 @dataclass(frozen=True)
 class NoneMask(Mask):
     """Keeps no pair (useful in segment visibility tables)."""
+
+    def __post_init__(self) -> None:
+        remember(self)
 
     def to_mlir(self) -> str:
         return "#attn.none"
@@ -83,6 +90,7 @@ class Causal(Mask):
 
     def __post_init__(self) -> None:
         _check_alignment("Causal", self.alignment)
+        remember(self)
 
     def to_mlir(self) -> str:
         if self.alignment == "top_left":
@@ -102,6 +110,7 @@ class SlidingWindow(Mask):
         check_int("SlidingWindow", "left", self.left, 0)
         check_int("SlidingWindow", "right", self.right, 0)
         _check_alignment("SlidingWindow", self.alignment)
+        remember(self)
 
     def to_mlir(self) -> str:
         text = f"#attn.sliding_window<left = {self.left}, right = {self.right}"
@@ -168,6 +177,7 @@ class Neighborhood(Mask):
         for name, value in (("grid", grid), ("window", window), ("stride", stride),
                             ("dilation", dilation), ("causal", causal)):
             object.__setattr__(self, name, value)
+        remember(self)
 
     @property
     def num_tokens(self) -> int:
@@ -211,6 +221,7 @@ class PowerLaw(Mask):
         check_int("PowerLaw", "window", self.window, 0)
         check_int("PowerLaw", "sink", self.sink, 0)
         check_bool("PowerLaw", "causal", self.causal)
+        remember(self)
 
     def to_mlir(self) -> str:
         text = f"#attn.power_law<block = {self.block}, window = {self.window}"
@@ -299,6 +310,7 @@ class Segments(Mask):
         object.__setattr__(self, "query", query)
         object.__setattr__(self, "key", key)
         object.__setattr__(self, "visibility", tuple(table))
+        remember(self)
 
     @property
     def runtime_sizes(self) -> bool:
@@ -356,6 +368,7 @@ class _Composite(Mask):
 
     def __init__(self, *members: Any) -> None:
         object.__setattr__(self, "members", _members(type(self).__name__, members))
+        remember(self)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -421,6 +434,7 @@ class Shard(Mask):
         check_int("Shard", "key_start", self.key_start, 0)
         check_int("Shard", "query_length", self.query_length, self.query_start + 1)
         check_int("Shard", "key_length", self.key_length, self.key_start + 1)
+        remember(self)
 
     def to_mlir(self) -> str:
         return (f"#attn.shard<mask = {self.mask.to_mlir()}, query_start = {self.query_start}, "

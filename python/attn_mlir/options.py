@@ -13,9 +13,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional
 
+from ._encoding import KIND, MEMBERS, dumps, encode
 from .heads import HeadGroup, Heads, SoftPag, as_heads
 from .masks import (And, Causal, Dense, Mask, Neighborhood, NoneMask, Or, PowerLaw, Segments,
                     Shard, SlidingWindow, as_mask)
@@ -26,25 +27,6 @@ SPEC_CLASSES = {cls.__name__: cls for cls in (
     Dense, NoneMask, Causal, SlidingWindow, Neighborhood, PowerLaw, Segments, And, Or, Shard,
     Precision, Heads, HeadGroup, SoftPag)}
 _COMPOSITES = (And, Or)
-_KIND = "kind"
-_MEMBERS = "members"
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, _COMPOSITES):
-        return {_KIND: type(value).__name__, _MEMBERS: [_encode(m) for m in value.members]}
-    if is_dataclass(value) and not isinstance(value, type):
-        name = type(value).__name__
-        if SPEC_CLASSES.get(name) is not type(value):
-            raise TypeError(f"cannot encode {value!r}: not an attn_mlir spec class")
-        encoded = {_KIND: name}
-        encoded.update({f.name: _encode(getattr(value, f.name)) for f in fields(value)})
-        return encoded
-    if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"cannot encode {value!r} ({type(value).__name__}) in attention options")
 
 
 def _decode(value: Any) -> Any:
@@ -52,15 +34,59 @@ def _decode(value: Any) -> Any:
         return tuple(_decode(v) for v in value)
     if not isinstance(value, dict):
         return value
-    kind = value.get(_KIND)
+    if KIND not in value:  # a precision given as a dict of fields
+        return {k: _decode(v) for k, v in value.items()}
+    kind = value[KIND]
     cls = SPEC_CLASSES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValueError(f"attention options: unknown spec kind {kind!r}, expected one of "
                          f"{', '.join(sorted(SPEC_CLASSES))}")
     if cls in _COMPOSITES:
-        return cls(*_decode(value.get(_MEMBERS, [])))
-    arguments = {k: _decode(v) for k, v in value.items() if k != _KIND}
+        return cls(*_decode(value.get(MEMBERS, [])))
+    arguments = {k: _decode(v) for k, v in value.items() if k != KIND}
     return cls(**arguments)
+
+
+def _literal(value: Any) -> str:
+    """JSON text of one argument value, written with plain string
+    operations on constants and the spec objects' stored text
+    (`options_json`), so that torch.compile traces it without running
+    json."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(float(value)) if isinstance(value, float) else repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    text = getattr(value, "options_json", None)
+    if isinstance(text, str):
+        return text
+    if hasattr(value, "__fspath__"):  # a cache_dir given as a pathlib.Path
+        return _literal(value.__fspath__())
+    if isinstance(value, dict):
+        return "{" + ",".join(_literal(str(k)) + ":" + _literal(v)
+                              for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_literal(v) for v in value) + "]"
+    raise TypeError(f"attention options: cannot pass {value!r} ({type(value).__name__}); "
+                    "expected a spec object, a string, a number, a bool, a list or a dict")
+
+
+def call_text(mask: Any = None, precision: Any = None, heads: Any = None, scale: Any = None,
+              layout: Any = "bhnd", return_lse: Any = False, static_shapes: Any = False,
+              target: Any = None, kernel: Any = None, cache_dir: Any = None) -> str:
+    """attention()'s arguments as the custom op's text, as given (a preset
+    name stays a name): CallOptions.from_text reads and checks it. Not
+    canonical; CallOptions.to_text is."""
+    pairs = (("cache_dir", cache_dir), ("heads", heads), ("kernel", kernel),
+             ("layout", layout), ("mask", mask), ("precision", precision),
+             ("return_lse", return_lse), ("scale", scale), ("static_shapes", static_shapes),
+             ("target", target))
+    return "{" + ",".join('"' + name + '":' + _literal(value) for name, value in pairs) + "}"
 
 
 @dataclass(frozen=True)
@@ -104,8 +130,7 @@ class CallOptions:
     def to_text(self) -> str:
         """Canonical JSON: sorted keys, no spaces, floats as Python's repr
         (which reads back exactly)."""
-        encoded = {f.name: _encode(getattr(self, f.name)) for f in fields(self)}
-        return json.dumps(encoded, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return dumps({f.name: encode(getattr(self, f.name)) for f in fields(self)})
 
     @staticmethod
     def from_text(text: str) -> "CallOptions":
@@ -128,4 +153,4 @@ def _from_text(text: str) -> CallOptions:
     return CallOptions.create(**values)
 
 
-__all__ = ["CallOptions", "SPEC_CLASSES"]
+__all__ = ["CallOptions", "SPEC_CLASSES", "call_text"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, Optional, Tuple, Union
 
 from ._check import check_bool, check_choice, check_int
+from ._encoding import remember
 
 QK_TYPES = ("f16", "bf16", "i8", "i4", "f8E4M3FN", "f4E2M1FN")
 PV_TYPES = ("f16", "bf16", "f8E4M3FN", "f4E2M1FN")
@@ -90,6 +91,7 @@ class Precision:
         if self.pv_accum == "f16" and pv is not None and pv != "f16":
             raise ValueError(f"Precision: pv_accum = f16 needs pv = f16, not {pv}")
         object.__setattr__(self, "qk_granularity", granularity)
+        remember(self)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "Precision":

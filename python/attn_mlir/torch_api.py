@@ -13,7 +13,7 @@ from . import manifest as schema
 from .compiler import PathLike, compile
 from .errors import AttnLaunchError
 from .launcher import launcher_for
-from .options import CallOptions
+from .options import CallOptions, call_text
 from .plan import TensorInfo, check_segment_offsets, launch_values, plan_call
 from .targets import check_runs_on, cuda_device
 
@@ -106,9 +106,12 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                        explicit_mask=explicit_mask, segment_offsets=segment_offsets,
                        gates=gates, static_shapes=static_shapes, target=target,
                        kernel=kernel, cache_dir=cache_dir)()
-    return _torch_ops.call_attention_op(q, k, v, bias, explicit_mask, segment_offsets, gates,
-                                       mask, precision, heads, scale, layout, return_lse,
-                                       static_shapes, target, kernel, cache_dir)
+    # The options as text by plain string operations (and the spec objects'
+    # stored text): torch.compile traces this without a graph break.
+    text = call_text(mask, precision, heads, scale, layout, return_lse, static_shapes, target,
+                     kernel, cache_dir)
+    out, lse = _torch_ops.attention_op(q, k, v, bias, explicit_mask, segment_offsets, gates, text)
+    return (out, lse) if return_lse else out
 
 
 def run_call(q: Any, k: Any, v: Any, bias: Any, explicit_mask: Any, segment_offsets: Any,

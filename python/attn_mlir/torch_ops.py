@@ -7,12 +7,11 @@ trace models that call attention() without a graph break, and the CUDA
 implementation (attn_mlir.torch_api.run_call) runs the compiled kernels.
 
 The op takes tensors and one string: the other arguments (mask, precision,
-heads, scale, layout, ...) as the canonical text of an
-attn_mlir.options.CallOptions. attention() builds that text inside a
-function marked `torch.compiler.nonstrict_trace`, so Dynamo does not trace
-the spec objects' Python (validation, JSON); it passes them as constants
-(the spec classes are registered as pytree constants), and the text is
-baked into the graph.
+heads, scale, layout, ...) as JSON text (attn_mlir.options.call_text),
+which the op reads back into an attn_mlir.options.CallOptions (and checks).
+attention() writes that text with plain string operations and the JSON
+each spec object stored when it was built, so Dynamo traces it as constant
+folding and bakes the text into the graph.
 
 Importing this module imports torch and registers the op (once per
 process); attn_mlir imports it when torch is installed.
@@ -20,12 +19,11 @@ process); attn_mlir imports it when torch is installed.
 
 # No `from __future__ import annotations`: torch.library.custom_op reads
 # the schema from evaluated type hints.
-import pathlib
 from typing import Any, Optional, Tuple
 
 import torch
 
-from .options import SPEC_CLASSES, CallOptions
+from .options import CallOptions
 
 OP_NAMESPACE = "attn_mlir"
 OP_NAME = f"{OP_NAMESPACE}::attention"
@@ -85,37 +83,4 @@ def _setup_context(ctx: Any, inputs: Any, output: Any) -> None:
 torch.library.register_autograd(OP_NAME, _no_backward, setup_context=_setup_context)
 
 
-def _register_constants() -> None:
-    """Lets Dynamo pass the spec objects (and a pathlib cache_dir) into the
-    nonstrict-traced function below as constants, compared by equality."""
-    register = getattr(torch.utils._pytree, "register_constant", None)
-    if register is None:
-        return
-    for cls in list(SPEC_CLASSES.values()) + [type(pathlib.Path())]:
-        try:
-            register(cls)
-        except (ValueError, TypeError):  # already registered (a reload, another library)
-            pass
-
-
-_register_constants()
-
-
-def _call_attention_op(q: Any, k: Any, v: Any, bias: Any, explicit_mask: Any,
-                       segment_offsets: Any, gates: Any, mask: Any, precision: Any, heads: Any,
-                       scale: Any, layout: Any, return_lse: Any, static_shapes: Any,
-                       target: Any, kernel: Any, cache_dir: Any) -> Any:
-    call = CallOptions.create(mask, precision, heads, scale, layout, return_lse, static_shapes,
-                              target, kernel, cache_dir)
-    out, lse = torch.ops.attn_mlir.attention(q, k, v, bias, explicit_mask, segment_offsets,
-                                             gates, call.to_text())
-    return (out, lse) if call.return_lse else out
-
-
-_nonstrict_trace = getattr(torch.compiler, "nonstrict_trace", None) or \
-    getattr(torch._dynamo, "nonstrict_trace", None)
-#: attention() without `out`: the options become the op's text argument.
-call_attention_op = (_nonstrict_trace(_call_attention_op) if _nonstrict_trace is not None
-                     else _call_attention_op)
-
-__all__ = ["OP_NAME", "attention_op", "call_attention_op"]
+__all__ = ["OP_NAME", "attention_op"]

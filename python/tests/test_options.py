@@ -117,3 +117,27 @@ def test_only_spec_classes_are_encoded():
         CallOptions(mask=NotASpec()).to_text()
     # Every class the decoder accepts is a public attn_mlir class.
     assert all(getattr(am, name) is cls for name, cls in SPEC_CLASSES.items())
+
+
+@pytest.mark.parametrize("mask", [None, "causal"] + _masks())
+def test_call_text_reads_back(mask):
+    # attention()'s text, written without json from the objects' stored
+    # text, reads back to the options CallOptions.create makes.
+    for precision in (None, "sage2-8b", am.Precision.preset("fp8"),
+                      {"qk": "i8", "qk_granularity": "block(128)", "smooth_k": True}):
+        for heads in _heads():
+            kwargs = dict(mask=mask, precision=precision, heads=heads, scale=1 / 3,
+                          layout="bnhd", return_lse=True, target="sm_90a",
+                          cache_dir='/tmp/a "quoted" \\ dir')
+            text = am.options.call_text(**kwargs)
+            json.loads(text)
+            assert CallOptions.from_text(text) == CallOptions.create(**kwargs)
+
+
+def test_spec_objects_store_their_text():
+    mask = am.Neighborhood(grid=[8, 8], window=3) & am.Causal()
+    assert json.loads(mask.options_json)["kind"] == "And"
+    # Stored text is not a field: equality and hashing ignore it.
+    assert am.Causal() == am.Causal() and hash(am.Causal()) == hash(am.Causal())
+    with pytest.raises(TypeError, match=r"cannot pass <object"):
+        am.options.call_text(mask=object())

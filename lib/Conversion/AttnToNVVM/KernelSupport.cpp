@@ -122,21 +122,6 @@ mlir::attn::detail::checkSupported(AttentionOp op, const GpuTarget &target) {
              << " is not supported; it must be static, a multiple of 8 and "
                 "at most 256";
   }
-  FailureOr<KernelPrecision> precision =
-      getKernelPrecision(op, op.getPrecisionAttr(), inputType, target);
-  if (failed(precision))
-    return failure();
-  MmaOperands operands = getMmaOperands(op);
-  if (operands.padded && (precision->quantizedQK() || precision->smoothK ||
-                          precision->fp8Value() || precision->roundedValue))
-    return op.emitOpError()
-           << "attn-lower-to-gpu: D = " << op.getHeadDim()
-           << ", Dv = " << op.getValueHeadDim()
-           << " are staged as D = " << operands.headDim
-           << ", Dv = " << operands.valueDim
-           << " with zero channels, which the quantization pre-kernels do "
-              "not write yet; quantized precisions take D and Dv in {32, "
-              "64, 128, 192, 256}";
   if (ShapedType::isDynamic(op.getNumQueryHeads()) ||
       ShapedType::isDynamic(op.getNumKeyValueHeads()))
     return op.emitOpError()
@@ -155,7 +140,7 @@ mlir::attn::detail::checkSupported(AttentionOp op, const GpuTarget &target) {
   if (!scale || !(*scale > 0))
     return op.emitOpError() << "attn-lower-to-gpu needs a positive scale "
                                "(the online softmax keeps raw q.k maxima)";
-  return precision;
+  return getKernelPrecision(op, op.getPrecisionAttr(), inputType, target);
 }
 
 KernelShape mlir::attn::detail::getKernelShape(AttentionOp op, MmaFamily family,

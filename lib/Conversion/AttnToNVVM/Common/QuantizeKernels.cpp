@@ -383,11 +383,14 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
     emitChannelsToShared("k_mean_partial", headDim, batch, kvHead, seqK,
                          /*valueScale=*/false);
 
+  // Rows are written at the staged head dim (getStagedHeadDim): the pairs
+  // past the tensor's channels are written as zeros.
   int64_t pairs = headDim / 2;
-  int64_t pairsPerLane = llvm::divideCeil(pairs, 32);
+  int64_t stagedPairs = getStagedHeadDim(headDim) / 2;
+  int64_t pairsPerLane = llvm::divideCeil(stagedPairs, 32);
   // E4M3 saturates at 448 (SEMANTICS.md section 3).
   double qmax = precision.qkFloat8 ? 448 : precision.qkBits == 8 ? 127 : 7;
-  int64_t rowBytes = precision.rowBytes(headDim);
+  int64_t rowBytes = precision.rowBytes(getStagedHeadDim(headDim));
   // Channels (2p, 2p + 1) of token t after smoothing; lanes past the
   // channels read pair 0 and count as zero.
   // The raw pair (the global load), then its smoothing: a warp handles
@@ -604,8 +607,8 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
           }
         };
         Value writes = t.valid;
-        if (32 * (i + 1) > pairs)
-          writes = andI(writes, lt(pairIndex, idx(pairs)));
+        if (32 * (i + 1) > stagedPairs)
+          writes = andI(writes, lt(pairIndex, idx(stagedPairs)));
         ifThen(writes, store);
       }
     }
@@ -619,10 +622,12 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
 //===----------------------------------------------------------------------===//
 
 KernelLaunch QuantizeKernelBuilder::buildConvertValue(StringRef name) {
-  // V rounded to the 16-bit type of P.V, dense [B, Hkv, Nk, Dv].
+  // V rounded to the 16-bit type of P.V, dense [B, Hkv, Nk, Dv] at the
+  // staged Dv (zeros past V's channels).
   constexpr int64_t kTokens = 64;
-  int64_t valueDim = op.getValueHeadDim();
+  int64_t valueDim = getStagedHeadDim(op.getValueHeadDim());
   int64_t pairs = valueDim / 2;
+  int64_t sourcePairs = op.getValueHeadDim() / 2;
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
   addParam("v_rounded", globalPtrType());
   addParam("batch", b.getI32Type());
@@ -639,8 +644,12 @@ KernelLaunch QuantizeKernelBuilder::buildConvertValue(StringRef name) {
   forLoop(tid, count, idx(kWarps * 32), [&](Value i) {
     Value token = add(first, div(i, pairs));
     Value channel = mul(rem(i, pairs), idx(2));
+    Value source = lt(rem(i, pairs), idx(sourcePairs));
     std::array<Value, 2> x =
-        loadPair("v", inputElement("v", batch, head, token, channel));
+        loadPair("v", inputElement("v", batch, head, token,
+                                   select(source, channel, idx(0))));
+    for (Value &element : x)
+      element = select(source, element, f32(0));
     Value rounded = vector::FromElementsOp::create(
         b, loc, pairType,
         ValueRange{fromF32(x[0], precision.pvType),
@@ -846,7 +855,10 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
   // (docs/design/FragmentLayouts.md). The tile is staged in shared memory: read
   // by rows of V, written by rows of V^T, both coalesced. Slots past the
   // sequence hold 0.
-  int64_t valueDim = op.getValueHeadDim();
+  // V^T has the staged Dv's rows: those past V's channels are zero, with
+  // scale 1.
+  int64_t sourceDim = op.getValueHeadDim();
+  int64_t valueDim = getStagedHeadDim(sourceDim);
   int64_t pairs = valueDim / 2;
   int64_t numKvHeads = op.getNumKeyValueHeads();
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
@@ -864,8 +876,14 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
   Value keyTile = block.x, head = block.headSlot, batch = block.batch;
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value seqK = toIndex(param("seq_k"));
-  emitChannelsToShared("v_absmax_partial", valueDim, batch, head, seqK,
+  emitChannelsToShared("v_absmax_partial", sourceDim, batch, head, seqK,
                        /*valueScale=*/true);
+  auto isSource = [&](Value channel) { return lt(channel, idx(sourceDim)); };
+  auto scaleOf = [&](Value channel) {
+    return select(isSource(channel),
+                  sharedChannel(select(isSource(channel), channel, idx(0))),
+                  f64(1));
+  };
   // Block 0 of each (batch, head) publishes the scales the epilogue
   // undoes.
   ifThen(cmp(arith::CmpIPredicate::eq, keyTile, idx(0)), [&] {
@@ -874,7 +892,7 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
       ifThen(lt(channel, idx(valueDim)), [&] {
         Value element =
             scratchRow(batch, numKvHeads, head, idx(valueDim), channel);
-        LLVM::StoreOp::create(b, loc, truncToF32(sharedChannel(channel)),
+        LLVM::StoreOp::create(b, loc, truncToF32(scaleOf(channel)),
                               globalAt(param("v_scale"), element, 4));
       });
     }
@@ -886,9 +904,11 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
     Value position = div(i, pairs);
     Value channel = mul(rem(i, pairs), idx(2));
     auto [token, valid] = tokenOf(keys, keyTile, position, seqK);
-    std::array<Value, 2> x =
-        loadPair("v", inputElement("v", batch, head,
-                                   select(valid, token, idx(0)), channel));
+    Value source = isSource(channel);
+    std::array<Value, 2> x = loadPair(
+        "v", inputElement("v", batch, head, select(valid, token, idx(0)),
+                          select(source, channel, idx(0))));
+    valid = andI(valid, source);
     // V / scale rounded once, in f64, to the E4M3 grid (the emulation's
     // rounding); the result is exact in f32, so the conversion below does
     // not round again. Dividing in f32 first would round twice, and
@@ -896,11 +916,11 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
     // round the other way.
     std::array<Value, 2> scaled;
     for (int64_t e = 0; e < 2; ++e)
-      scaled[e] = select(
-          valid,
-          truncToF32(roundToE4M3Grid(arith::DivFOp::create(
-              b, loc, toF64(x[e]), sharedChannel(add(channel, idx(e)))))),
-          f32(0));
+      scaled[e] =
+          select(valid,
+                 truncToF32(roundToE4M3Grid(arith::DivFOp::create(
+                     b, loc, toF64(x[e]), scaleOf(add(channel, idx(e)))))),
+                 f32(0));
     Value bytes = nb::packE4M3Pair(b, loc, scaled[0], scaled[1]);
     // The slot of the key in the family's FP8 V^T layout.
     Value slot = emitFp8ValueSlot(family, b, loc, position);
@@ -988,7 +1008,7 @@ void mlir::attn::detail::emitQuantizationKernels(
     launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                            .buildQuantizeRows(name("_quantize_q"),
                                               /*isQuery=*/true));
-    int64_t rowBytes = precision.rowBytes(headDim);
+    int64_t rowBytes = precision.rowBytes(getStagedHeadDim(headDim));
     for (auto [prefix, heads, length] :
          {std::tuple<StringRef, int64_t, StringRef>{"q", numHeads, "seq_q"},
           {"k", numKvHeads, "seq_k"}}) {
@@ -1007,9 +1027,9 @@ void mlir::attn::detail::emitQuantizationKernels(
                                                  /*ofValues=*/true));
     launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                            .buildQuantizeValueFp8(name("_quantize_v"), keys));
-    int64_t valueDim = op.getValueHeadDim();
+    int64_t valueDim = getStagedHeadDim(op.getValueHeadDim());
     scratch.push_back(dense("v_absmax_partial", numKvHeads, "seq_k",
-                            valueDim * 4, kMeanChunk));
+                            op.getValueHeadDim() * 4, kMeanChunk));
     scratch.push_back(
         ScratchBuffer{"v_scale",
                       {GridFactor{1, "batch", 1},
@@ -1025,8 +1045,9 @@ void mlir::attn::detail::emitQuantizationKernels(
   } else if (precision.roundedValue) {
     launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                            .buildConvertValue(name("_convert_v")));
-    scratch.push_back(dense(
-        "v_rounded", numKvHeads, "seq_k",
-        op.getValueHeadDim() * (precision.pvType.getIntOrFloatBitWidth() / 8)));
+    scratch.push_back(
+        dense("v_rounded", numKvHeads, "seq_k",
+              getStagedHeadDim(op.getValueHeadDim()) *
+                  (precision.pvType.getIntOrFloatBitWidth() / 8)));
   }
 }
