@@ -126,9 +126,8 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
 
     Supported: f16/bf16 Q, K, V; f16/bf16/f32 outputs; D and Dv multiples
     of 8 up to 256, staged as 32 or the next multiple of 64 (channels past
-    the tensor's are zero-filled in shared memory and never stored;
-    quantized precisions need D and Dv in {32, 64, 128, 192, 256});
-    static head counts; query tiles of 16..256 tokens, key
+    the tensor's are zero-filled in shared memory, written as zeros by the
+    quantization pre-kernels, and never stored); static head counts; query tiles of 16..256 tokens, key
     tiles of 16..128; every mask, explicit masks, biases, run-time segment
     offsets, GQA, LSE, head weights, gates, SoftPAG and head groups with
     their own masks.
