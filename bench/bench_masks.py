@@ -585,6 +585,10 @@ def main() -> int:
     add_common_args(parser)
     parser.add_argument("--peers", default=",".join(PEERS + ("gemm",)),
                         help=f"comma-separated subset of {','.join(PEERS)},gemm (default all)")
+    parser.add_argument("--head-dim", type=int, default=128,
+                        help="D of every case (default 128; the targets are stated for 128): "
+                             "a multiple of 8 up to 256, e.g. 80 or 96 to time the padded "
+                             "head dims against SDPA")
     parser.add_argument("--warmup", type=int, default=25, help="do_bench warmup, ms")
     parser.add_argument("--rep", type=int, default=100, help="do_bench repetitions, ms")
     parser.add_argument("--flex-compile-limit", type=float, default=peer_checks.COMPILE_LIMIT_S,
@@ -592,6 +596,7 @@ def main() -> int:
                              "mask before the peer is reported as failed (default "
                              f"{peer_checks.COMPILE_LIMIT_S:g}; bench/peers.py says why)")
     args = parser.parse_args()
+    globals()["D"] = args.head_dim   # every case's D, read at call time
     cache = configure(args)
     selected = select(cases(), args.only)
     if args.list:
