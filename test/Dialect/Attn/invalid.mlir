@@ -1172,3 +1172,84 @@ func.func @shard_inner_lengths(%q: tensor<1x1x16x8xf16>) {
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%q : tensor<1x1x16x8xf16>) mask = #attn.shard<mask = #attn.neighborhood<grid = [8, 8], window = [3, 3]>, query_start = 0, key_start = 0, query_length = 100, key_length = 100> -> tensor<1x1x16x8xf16>
   return
 }
+
+// -----
+
+// attn.attention_grad shares the forward's checks of the problem.
+func.func @grad_gqa(%q: tensor<1x3x16x8xf16>, %kv: tensor<1x2x16x8xf16>, %l: tensor<1x3x16xf32>) {
+  // expected-error @below {{the number of query heads Hq = 3 is not a multiple of the number of key/value heads Hkv = 2}}
+  %r:3 = attn.attention_grad ins(%q, %kv, %kv, %q, %l, %q : tensor<1x3x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x3x16x8xf16>, tensor<1x3x16xf32>, tensor<1x3x16x8xf16>) outs(%q, %kv, %kv : tensor<1x3x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>) -> tensor<1x3x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @grad_mask_lengths(%q: tensor<1x1x16x8xf16>, %l: tensor<1x1x16xf32>) {
+  // expected-error @below {{neighborhood grid [8, 8] has 64 tokens but the query length is 16}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16xf32>, tensor<1x1x16x8xf16>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) mask = #attn.neighborhood<grid = [8, 8], window = [3, 3]> -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @grad_lse_type(%q: tensor<1x1x16x8xf16>, %l: tensor<1x1x16xf16>) {
+  // expected-error @below {{lse must have element type f32, got 'f16'}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16xf16>, tensor<1x1x16x8xf16>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @grad_lse_grad_shape(%q: tensor<1x1x16x8xf16>, %l: tensor<1x1x16xf32>, %dl: tensor<1x1x15xf32>) {
+  // expected-error @below {{lse_grad dimension 2 is 15 but the query length Nq is 16}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16xf32>, tensor<1x1x16x8xf16>) lse_grad(%dl : tensor<1x1x15xf32>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @grad_output_grad_shape(%q: tensor<1x1x16x8xf16>, %l: tensor<1x1x16xf32>, %do: tensor<1x1x16x4xf16>) {
+  // expected-error @below {{output_grad must have the shape of output, 'tensor<1x1x16x8xf16>', got 'tensor<1x1x16x4xf16>'}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %l, %do : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16xf32>, tensor<1x1x16x4xf16>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @grad_key_grad_shape(%q: tensor<1x2x16x8xf16>, %kv: tensor<1x1x16x8xf16>, %l: tensor<1x2x16xf32>) {
+  // expected-error @below {{key_grad must have the shape of key, 'tensor<1x1x16x8xf16>', got 'tensor<1x2x16x8xf16>'}}
+  %r:3 = attn.attention_grad ins(%q, %kv, %kv, %q, %l, %q : tensor<1x2x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16xf32>, tensor<1x2x16x8xf16>) outs(%q, %q, %kv : tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @grad_bias_without_grad(%q: tensor<1x1x16x8xf16>, %l: tensor<1x1x16xf32>, %b: tensor<16x16xf32>) {
+  // expected-error @below {{the op has bias but no bias_grad to write its gradient to}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16xf32>, tensor<1x1x16x8xf16>) bias(%b : tensor<16x16xf32>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @grad_gates_grad_without_gates(%q: tensor<1x1x16x8xf16>, %l: tensor<1x1x16xf32>, %dg: tensor<1x16x1xf32>) {
+  // expected-error @below {{gates_grad given but the op has no gates}}
+  %r:4 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16xf32>, tensor<1x1x16x8xf16>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) gates_grad(%dg : tensor<1x16x1xf32>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x16x1xf32>
+  return
+}
+
+// -----
+
+func.func @grad_results(%q: tensor<1x1x16x8xf16>, %l: tensor<1x1x16xf32>) {
+  // expected-error @below {{on tensors the results must have the types of the outs operands}}
+  %r:2 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16xf32>, tensor<1x1x16x8xf16>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
+  return
+}
+
+// -----
+
+func.func @grad_mixed(%q: tensor<1x1x16x8xf16>, %l: memref<1x1x16xf32>) {
+  // expected-error @below {{operands must be all tensors or all memrefs, but got 'memref<1x1x16xf32>'}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, memref<1x1x16xf32>, tensor<1x1x16x8xf16>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
+  return
+}

@@ -795,3 +795,25 @@ func.func @shard(%q: tensor<1x2x512x8xf16>, %o: tensor<1x2x512x8xf16>) -> tensor
          -> tensor<1x2x512x8xf16>
   return %r : tensor<1x2x512x8xf16>
 }
+
+// -----
+
+// The gradient op on tensors with every optional operand: the LSE's
+// gradient, a bias and gates (with their gradients), heads and a scale.
+// CHECK-LABEL: func.func @grad_tensor_all
+// CHECK: %{{.*}}:5 = attn.attention_grad ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x4x16x8xbf16>, tensor<2x2x16x8xbf16>, tensor<2x2x16x4xbf16>, tensor<2x4x16x4xbf16>, tensor<2x4x16xf32>, tensor<2x4x16x4xbf16>) lse_grad(%{{.*}} : tensor<2x4x16xf32>) bias(%{{.*}} : tensor<1x4x16x16xf32>) gates(%{{.*}} : tensor<2x16x4xf32>) outs(%{{.*}}, %{{.*}}, %{{.*}} : tensor<2x4x16x8xbf16>, tensor<2x2x16x8xbf16>, tensor<2x2x16x4xbf16>) bias_grad(%{{.*}} : tensor<1x4x16x16xf32>) gates_grad(%{{.*}} : tensor<2x16x4xf32>) mask = #attn.causal heads = #attn.heads<weights = [1.000000e+00, 0.000000e+00, 5.000000e-01, 2.000000e+00], softpag = #attn.softpag<u = 3.000000e-01, heads = [1]>> scale = 2.500000e-01 -> tensor<2x4x16x8xbf16>, tensor<2x2x16x8xbf16>, tensor<2x2x16x4xbf16>, tensor<1x4x16x16xf32>, tensor<2x16x4xf32>{{$}}
+func.func @grad_tensor_all(%q: tensor<2x4x16x8xbf16>, %k: tensor<2x2x16x8xbf16>, %v: tensor<2x2x16x4xbf16>, %o: tensor<2x4x16x4xbf16>, %l: tensor<2x4x16xf32>, %dout: tensor<2x4x16x4xbf16>, %dl: tensor<2x4x16xf32>, %b: tensor<1x4x16x16xf32>, %g: tensor<2x16x4xf32>, %dq: tensor<2x4x16x8xbf16>, %dk: tensor<2x2x16x8xbf16>, %dv: tensor<2x2x16x4xbf16>, %db: tensor<1x4x16x16xf32>, %dg: tensor<2x16x4xf32>) {
+  %r:5 = attn.attention_grad ins(%q, %k, %v, %o, %l, %dout : tensor<2x4x16x8xbf16>, tensor<2x2x16x8xbf16>, tensor<2x2x16x4xbf16>, tensor<2x4x16x4xbf16>, tensor<2x4x16xf32>, tensor<2x4x16x4xbf16>) lse_grad(%dl : tensor<2x4x16xf32>) bias(%b : tensor<1x4x16x16xf32>) gates(%g : tensor<2x16x4xf32>) outs(%dq, %dk, %dv : tensor<2x4x16x8xbf16>, tensor<2x2x16x8xbf16>, tensor<2x2x16x4xbf16>) bias_grad(%db : tensor<1x4x16x16xf32>) gates_grad(%dg : tensor<2x16x4xf32>) mask = #attn.causal heads = #attn.heads<weights = [1.0, 0.0, 0.5, 2.0], softpag = #attn.softpag<u = 0.3, heads = [1]>> scale = 0.25 -> tensor<2x4x16x8xbf16>, tensor<2x2x16x8xbf16>, tensor<2x2x16x4xbf16>, tensor<1x4x16x16xf32>, tensor<2x16x4xf32>
+  return
+}
+
+// -----
+
+// The gradient op on memrefs (no results), dynamic sizes, run-time segments
+// and a quantized precision (the gradient is the unquantized function's).
+// CHECK-LABEL: func.func @grad_memref
+// CHECK: attn.attention_grad ins(%{{.*}} : memref<?x8x?x64xf16>, memref<?x8x?x64xf16>, memref<?x8x?x64xf16>, memref<?x8x?x64xf16>, memref<?x8x?xf32>, memref<?x8x?x64xf16>) segment_offsets(%{{.*}} : memref<?x3xi32>) outs(%{{.*}} : memref<?x8x?x64xf16>, memref<?x8x?x64xf16>, memref<?x8x?x64xf16>) mask = #attn.segments<query = [?, ?], visibility = {{\[\[}}causal, none], [full, causal]]> precision = #attn.precision<sage2_8b>{{$}}
+func.func @grad_memref(%q: memref<?x8x?x64xf16>, %k: memref<?x8x?x64xf16>, %v: memref<?x8x?x64xf16>, %o: memref<?x8x?x64xf16>, %l: memref<?x8x?xf32>, %seg: memref<?x3xi32>) {
+  attn.attention_grad ins(%q, %k, %v, %o, %l, %o : memref<?x8x?x64xf16>, memref<?x8x?x64xf16>, memref<?x8x?x64xf16>, memref<?x8x?x64xf16>, memref<?x8x?xf32>, memref<?x8x?x64xf16>) segment_offsets(%seg : memref<?x3xi32>) outs(%q, %k, %v : memref<?x8x?x64xf16>, memref<?x8x?x64xf16>, memref<?x8x?x64xf16>) mask = #attn.segments<query = [?, ?], visibility = [[causal, none], [full, causal]]> precision = #attn.precision<sage2_8b>
+  return
+}

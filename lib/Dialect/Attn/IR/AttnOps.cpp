@@ -6,6 +6,7 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
 #include <cmath>
@@ -132,13 +133,21 @@ MaskAttrInterface AttentionOp::getMaskForHead(int64_t head) {
   return getMaskOrDense();
 }
 
-SmallVector<MaskAttrInterface> AttentionOp::getMasks() {
-  SmallVector<MaskAttrInterface> masks = {getMaskOrDense()};
-  if (HeadsAttr heads = getHeadsAttr())
+/// The op's mask (dense when absent), then the masks of the head groups that
+/// have one, in order.
+static SmallVector<MaskAttrInterface>
+collectMasks(MaskAttrInterface mask, HeadsAttr heads, MLIRContext *context) {
+  SmallVector<MaskAttrInterface> masks = {
+      mask ? mask : MaskAttrInterface(DenseMaskAttr::get(context))};
+  if (heads)
     for (HeadGroupAttr group : heads.getGroups())
       if (group.getMask())
         masks.push_back(group.getMask());
   return masks;
+}
+
+SmallVector<MaskAttrInterface> AttentionOp::getMasks() {
+  return collectMasks(getMaskAttr(), getHeadsAttr(), getContext());
 }
 
 SmallVector<int64_t> AttentionOp::getTokenGrid() {
@@ -464,6 +473,218 @@ static LogicalResult verifyQuantizedBundles(AttentionOp op) {
   return success();
 }
 
+/// The operands and attributes that state an attention problem: what the
+/// forward op and its gradient share.
+struct AttentionProblem {
+  Value query, key, value, explicitMask, bias, segmentOffsets, gates;
+  MaskAttrInterface mask;
+  HeadsAttr heads;
+  FloatAttr scale;
+};
+
+/// Q [B, Hq, Nq, D], K [B, Hkv, Nk, D], V [B, Hkv, Nk, Dv], the pair
+/// operands, gates, scale, masks (against the lengths, with their run-time
+/// segment offsets) and heads.
+static LogicalResult verifyAttentionProblem(Operation *op,
+                                            const AttentionProblem &problem) {
+  ShapeChecker check{op};
+  if (failed(expectRank(op, "query", problem.query, {4}, "[B, Hq, Nq, D]")) ||
+      failed(expectRank(op, "key", problem.key, {4}, "[B, Hkv, Nk, D]")) ||
+      failed(expectRank(op, "value", problem.value, {4}, "[B, Hkv, Nk, Dv]")))
+    return failure();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"query", problem.query},
+                         {"key", problem.key},
+                         {"value", problem.value}}) {
+    Type elem = cast<ShapedType>(v.getType()).getElementType();
+    if (!isa<FloatType>(elem))
+      return op->emitOpError()
+             << name << " must have a float element type, got " << elem;
+  }
+  ArrayRef<int64_t> q = AttentionOp::getShape(problem.query);
+  ArrayRef<int64_t> k = AttentionOp::getShape(problem.key);
+  int64_t batch = q[0], hq = q[1], nq = q[2], d = q[3];
+  int64_t hkv = k[1], nk = k[2];
+  if (failed(check.expect("key", problem.key, 0, batch, "the batch size B")) ||
+      failed(
+          check.expect("value", problem.value, 0, batch, "the batch size B")) ||
+      failed(check.expect("key", problem.key, 3, d, "the query head dim D")) ||
+      failed(check.expect("value", problem.value, 1, hkv,
+                          "the number of key heads Hkv")) ||
+      failed(check.expect("value", problem.value, 2, nk, "the key length Nk")))
+    return failure();
+  constexpr int64_t kMaxLength = int64_t(1) << 31;
+  for (auto [name, length] : {std::pair<StringRef, int64_t>{"query", nq},
+                              {"key", nk}})
+    if (!ShapedType::isDynamic(length) && length > kMaxLength)
+      return op->emitOpError()
+             << "the " << name << " length " << length
+             << " exceeds the supported " << kMaxLength << " tokens";
+  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
+      (hkv == 0 || hq % hkv != 0))
+    return op->emitOpError()
+           << "the number of query heads Hq = " << hq
+           << " is not a multiple of the number of key/value heads Hkv = "
+           << hkv;
+
+  MaskContext context(ShapedType::isDynamic(nq) ? -1 : nq,
+                      ShapedType::isDynamic(nk) ? -1 : nk);
+  SmallVector<MaskAttrInterface> masks =
+      collectMasks(problem.mask, problem.heads, op->getContext());
+
+  // Explicit mask and bias: [Nq, Nk] or [B|1, Hq|1, Nq, Nk].
+  auto verifyPairOperand = [&](StringRef name, Value v,
+                               bool boolean) -> LogicalResult {
+    if (!v)
+      return success();
+    if (failed(expectRank(op, name, v, {2, 4},
+                          "[Nq, Nk] or [B|1, Hq|1, Nq, Nk]")))
+      return failure();
+    auto type = cast<ShapedType>(v.getType());
+    Type elem = type.getElementType();
+    if (boolean && !elem.isInteger(1))
+      return op->emitOpError()
+             << name << " must have element type i1, got " << elem;
+    if (!boolean && !isa<FloatType>(elem))
+      return op->emitOpError()
+             << name << " must have a float element type, got " << elem;
+    unsigned lead = type.getRank() - 2;
+    if (failed(check.expect(name, v, lead, nq, "the query length Nq")) ||
+        failed(check.expect(name, v, lead + 1, nk, "the key length Nk")))
+      return failure();
+    if (type.getRank() == 4) {
+      for (auto [dim, full, what] :
+           {std::tuple<unsigned, int64_t, StringRef>{0, batch, "B"},
+            {1, hq, "Hq"}}) {
+        int64_t size = type.getDimSize(dim);
+        if (size != 1 && !ShapedType::isDynamic(size) &&
+            !ShapedType::isDynamic(full) && size != full)
+          return op->emitOpError()
+                 << name << " dimension " << dim << " is " << size
+                 << " but must be 1 or " << what << " = " << full;
+      }
+    }
+    return success();
+  };
+  if (failed(verifyPairOperand("explicit_mask", problem.explicitMask, true)) ||
+      failed(verifyPairOperand("bias", problem.bias, false)))
+    return failure();
+
+  // Gates [B, Nq, Hq].
+  if (Value gates = problem.gates) {
+    if (failed(expectRank(op, "gates", gates, {3}, "[B, Nq, Hq]")))
+      return failure();
+    Type elem = cast<ShapedType>(gates.getType()).getElementType();
+    if (!isa<FloatType>(elem))
+      return op->emitOpError()
+             << "gates must have a float element type, got " << elem;
+    if (failed(check.expect("gates", gates, 0, batch, "the batch size B")) ||
+        failed(check.expect("gates", gates, 1, nq, "the query length Nq")) ||
+        failed(check.expect("gates", gates, 2, hq,
+                            "the number of query heads Hq")))
+      return failure();
+  }
+
+  if (FloatAttr scale = problem.scale) {
+    double s = scale.getValueAsDouble();
+    if (!(s > 0.0) || !std::isfinite(s))
+      return op->emitOpError()
+             << "scale = " << s << " must be a positive finite number";
+  }
+
+  // Masks: the op's and every head group's, against the sequence lengths.
+  auto emitError = [&]() { return op->emitOpError(); };
+  HeadsAttr heads = problem.heads;
+  bool needsOffsets = false;
+  for (MaskAttrInterface mask : masks) {
+    if (failed(mask.verifyLengths(context, emitError)))
+      return failure();
+    needsOffsets |= mask.needsSegmentOffsets();
+  }
+
+  // Run-time segment offsets: [B, S+1] or [B, 2, S+1].
+  if (Value offsets = problem.segmentOffsets) {
+    if (!needsOffsets)
+      return op->emitOpError()
+             << "segment_offsets given but no mask has run-time "
+                "segment sizes ('?')";
+    if (failed(expectRank(op, "segment_offsets", offsets, {2, 3},
+                          "[B, S+1] or [B, 2, S+1]")))
+      return failure();
+    auto type = cast<ShapedType>(offsets.getType());
+    if (!type.getElementType().isSignlessInteger(32) &&
+        !type.getElementType().isSignlessInteger(64))
+      return op->emitOpError()
+             << "segment_offsets must have element type i32 or "
+                "i64, got "
+             << type.getElementType();
+    if (failed(check.expect("segment_offsets", offsets, 0, batch,
+                            "the batch size B")))
+      return failure();
+    if (type.getRank() == 3 &&
+        failed(check.expect("segment_offsets", offsets, 1, 2,
+                            "the number of offset lists (query, key)")))
+      return failure();
+    int64_t count = type.getDimSize(type.getRank() - 1);
+    for (MaskAttrInterface mask : masks) {
+      mask.walk([&](SegmentsMaskAttr segments) {
+        if (!segments.hasDynamicSizes() || ShapedType::isDynamic(count))
+          return;
+        int64_t expected = std::max(segments.getNumQuerySegments(),
+                                    segments.getNumKeySegments()) + 1;
+        if (type.getRank() == 2 &&
+            segments.getNumQuerySegments() != segments.getNumKeySegments())
+          op->emitOpError()
+              << "segments with " << segments.getNumQuerySegments()
+              << " query and " << segments.getNumKeySegments()
+              << " key segments need segment_offsets of shape "
+                 "[B, 2, S+1]";
+        else if (count != expected)
+          op->emitOpError()
+              << "segment_offsets has " << count
+              << " offsets per list but the segments mask needs " << expected;
+        else
+          return;
+        needsOffsets = false; // Marks the failure.
+      });
+    }
+    if (!needsOffsets)
+      return failure();
+  } else if (needsOffsets) {
+    return op->emitOpError()
+           << "the mask has run-time segment sizes ('?') but no "
+              "segment_offsets operand";
+  }
+
+  // Heads: indices in range, weights per head, softpag shapes.
+  if (heads) {
+    auto checkHead = [&](StringRef what, int64_t h) -> LogicalResult {
+      if (ShapedType::isDynamic(hq) || h < hq)
+        return success();
+      return op->emitOpError() << what << " head index " << h
+                               << " is out of range for Hq = " << hq;
+    };
+    if (heads.getWeights() && !ShapedType::isDynamic(hq) &&
+        heads.getWeights().size() != hq)
+      return op->emitOpError()
+             << "heads has " << heads.getWeights().size()
+             << " weights but there are Hq = " << hq << " query heads";
+    if (SoftPagAttr softpag = heads.getSoftpag()) {
+      for (int64_t h : softpag.getHeads())
+        if (failed(checkHead("softpag", h)))
+          return failure();
+      if (!ShapedType::isDynamic(nq) && !ShapedType::isDynamic(nk) && nq != nk)
+        return op->emitOpError() << "softpag needs Nq == Nk, got Nq = " << nq
+                                 << " and Nk = " << nk;
+    }
+    for (HeadGroupAttr group : heads.getGroups())
+      for (int64_t h : group.getHeads())
+        if (failed(checkHead("head group", h)))
+          return failure();
+  }
+
+  return success();
+}
+
 LogicalResult AttentionOp::verify() {
   Operation *op = getOperation();
   ShapeChecker check{op};
@@ -487,50 +708,29 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "on memrefs the op has no results";
   }
 
-  // Q [B, Hq, Nq, D], K [B, Hkv, Nk, D], V [B, Hkv, Nk, Dv], O [B, Hq, Nq, Dv].
-  if (failed(expectRank(op, "query", getQuery(), {4}, "[B, Hq, Nq, D]")) ||
-      failed(expectRank(op, "key", getKey(), {4}, "[B, Hkv, Nk, D]")) ||
-      failed(expectRank(op, "value", getValue(), {4}, "[B, Hkv, Nk, Dv]")) ||
-      failed(expectRank(op, "output", getOutput(), {4}, "[B, Hq, Nq, Dv]")))
+  if (failed(verifyAttentionProblem(
+          op, {getQuery(), getKey(), getValue(), getExplicitMask(), getBias(),
+               getSegmentOffsets(), getGates(), getMaskAttr(), getHeadsAttr(),
+               getScaleAttr()})))
     return failure();
-  for (auto [name, v] : {std::pair<StringRef, Value>{"query", getQuery()},
-                         {"key", getKey()},
-                         {"value", getValue()},
-                         {"output", getOutput()}}) {
-    Type elem = cast<ShapedType>(v.getType()).getElementType();
-    if (!isa<FloatType>(elem))
-      return emitOpError() << name << " must have a float element type, got "
-                           << elem;
-  }
+  // O [B, Hq, Nq, Dv].
+  if (failed(expectRank(op, "output", getOutput(), {4}, "[B, Hq, Nq, Dv]")))
+    return failure();
+  if (Type elem = cast<ShapedType>(getOutput().getType()).getElementType();
+      !isa<FloatType>(elem))
+    return emitOpError() << "output must have a float element type, got "
+                         << elem;
   int64_t batch = getBatchSize(), hq = getNumQueryHeads();
-  int64_t hkv = getNumKeyValueHeads(), nq = getQueryLength();
-  int64_t nk = getKeyLength(), d = getHeadDim(), dv = getValueHeadDim();
-  if (failed(check.expect("key", getKey(), 0, batch, "the batch size B")) ||
-      failed(check.expect("value", getValue(), 0, batch, "the batch size B")) ||
-      failed(check.expect("key", getKey(), 3, d, "the query head dim D")) ||
-      failed(check.expect("value", getValue(), 1, hkv,
-                          "the number of key heads Hkv")) ||
-      failed(check.expect("value", getValue(), 2, nk, "the key length Nk")) ||
-      failed(check.expect("output", getOutput(), 0, batch, "the batch size B")) ||
+  int64_t nq = getQueryLength(), dv = getValueHeadDim();
+  if (failed(
+          check.expect("output", getOutput(), 0, batch, "the batch size B")) ||
       failed(check.expect("output", getOutput(), 1, hq,
                           "the number of query heads Hq")) ||
-      failed(check.expect("output", getOutput(), 2, nq, "the query length Nq")) ||
-      failed(check.expect("output", getOutput(), 3, dv,
-                          "the value head dim Dv")))
+      failed(
+          check.expect("output", getOutput(), 2, nq, "the query length Nq")) ||
+      failed(
+          check.expect("output", getOutput(), 3, dv, "the value head dim Dv")))
     return failure();
-  constexpr int64_t kMaxLength = int64_t(1) << 31;
-  for (auto [name, length] : {std::pair<StringRef, int64_t>{"query", nq},
-                              {"key", nk}})
-    if (!ShapedType::isDynamic(length) && length > kMaxLength)
-      return emitOpError() << "the " << name << " length " << length
-                           << " exceeds the supported " << kMaxLength
-                           << " tokens";
-  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
-      (hkv == 0 || hq % hkv != 0))
-    return emitOpError() << "the number of query heads Hq = " << hq
-                         << " is not a multiple of the number of key/value "
-                            "heads Hkv = "
-                         << hkv;
 
   if (Value lse = getLseOutput()) {
     if (failed(expectRank(op, "lse_output", lse, {3}, "[B, Hq, Nq]")))
@@ -546,154 +746,8 @@ LogicalResult AttentionOp::verify() {
       return failure();
   }
 
-  // Explicit mask and bias: [Nq, Nk] or [B|1, Hq|1, Nq, Nk].
-  auto verifyPairOperand = [&](StringRef name, Value v,
-                               bool boolean) -> LogicalResult {
-    if (!v)
-      return success();
-    if (failed(expectRank(op, name, v, {2, 4},
-                          "[Nq, Nk] or [B|1, Hq|1, Nq, Nk]")))
-      return failure();
-    auto type = cast<ShapedType>(v.getType());
-    Type elem = type.getElementType();
-    if (boolean && !elem.isInteger(1))
-      return emitOpError() << name << " must have element type i1, got "
-                           << elem;
-    if (!boolean && !isa<FloatType>(elem))
-      return emitOpError() << name << " must have a float element type, got "
-                           << elem;
-    unsigned lead = type.getRank() - 2;
-    if (failed(check.expect(name, v, lead, nq, "the query length Nq")) ||
-        failed(check.expect(name, v, lead + 1, nk, "the key length Nk")))
-      return failure();
-    if (type.getRank() == 4) {
-      for (auto [dim, full, what] :
-           {std::tuple<unsigned, int64_t, StringRef>{0, batch, "B"},
-            {1, hq, "Hq"}}) {
-        int64_t size = type.getDimSize(dim);
-        if (size != 1 && !ShapedType::isDynamic(size) &&
-            !ShapedType::isDynamic(full) && size != full)
-          return emitOpError() << name << " dimension " << dim << " is "
-                               << size << " but must be 1 or " << what
-                               << " = " << full;
-      }
-    }
-    return success();
-  };
-  if (failed(verifyPairOperand("explicit_mask", getExplicitMask(), true)) ||
-      failed(verifyPairOperand("bias", getBias(), false)))
-    return failure();
-
-  // Gates [B, Nq, Hq].
-  if (Value gates = getGates()) {
-    if (failed(expectRank(op, "gates", gates, {3}, "[B, Nq, Hq]")))
-      return failure();
-    Type elem = cast<ShapedType>(gates.getType()).getElementType();
-    if (!isa<FloatType>(elem))
-      return emitOpError() << "gates must have a float element type, got "
-                           << elem;
-    if (failed(check.expect("gates", gates, 0, batch, "the batch size B")) ||
-        failed(check.expect("gates", gates, 1, nq, "the query length Nq")) ||
-        failed(check.expect("gates", gates, 2, hq,
-                            "the number of query heads Hq")))
-      return failure();
-  }
-
-  if (FloatAttr scale = getScaleAttr()) {
-    double s = scale.getValueAsDouble();
-    if (!(s > 0.0) || !std::isfinite(s))
-      return emitOpError() << "scale = " << s
-                           << " must be a positive finite number";
-  }
-
-  // Masks: the op's and every head group's, against the sequence lengths.
-  MaskContext context = getMaskContext();
-  auto emitError = [&]() { return emitOpError(); };
   SmallVector<MaskAttrInterface> masks = getMasks();
   HeadsAttr heads = getHeadsAttr();
-  bool needsOffsets = false;
-  for (MaskAttrInterface mask : masks) {
-    if (failed(mask.verifyLengths(context, emitError)))
-      return failure();
-    needsOffsets |= mask.needsSegmentOffsets();
-  }
-
-  // Run-time segment offsets: [B, S+1] or [B, 2, S+1].
-  if (Value offsets = getSegmentOffsets()) {
-    if (!needsOffsets)
-      return emitOpError() << "segment_offsets given but no mask has run-time "
-                              "segment sizes ('?')";
-    if (failed(expectRank(op, "segment_offsets", offsets, {2, 3},
-                          "[B, S+1] or [B, 2, S+1]")))
-      return failure();
-    auto type = cast<ShapedType>(offsets.getType());
-    if (!type.getElementType().isSignlessInteger(32) &&
-        !type.getElementType().isSignlessInteger(64))
-      return emitOpError() << "segment_offsets must have element type i32 or "
-                              "i64, got "
-                           << type.getElementType();
-    if (failed(check.expect("segment_offsets", offsets, 0, batch,
-                            "the batch size B")))
-      return failure();
-    if (type.getRank() == 3 &&
-        failed(check.expect("segment_offsets", offsets, 1, 2,
-                            "the number of offset lists (query, key)")))
-      return failure();
-    int64_t count = type.getDimSize(type.getRank() - 1);
-    for (MaskAttrInterface mask : masks) {
-      mask.walk([&](SegmentsMaskAttr segments) {
-        if (!segments.hasDynamicSizes() || ShapedType::isDynamic(count))
-          return;
-        int64_t expected = std::max(segments.getNumQuerySegments(),
-                                    segments.getNumKeySegments()) + 1;
-        if (type.getRank() == 2 &&
-            segments.getNumQuerySegments() != segments.getNumKeySegments())
-          emitOpError() << "segments with " << segments.getNumQuerySegments()
-                        << " query and " << segments.getNumKeySegments()
-                        << " key segments need segment_offsets of shape "
-                           "[B, 2, S+1]";
-        else if (count != expected)
-          emitOpError() << "segment_offsets has " << count
-                        << " offsets per list but the segments mask needs "
-                        << expected;
-        else
-          return;
-        needsOffsets = false; // Marks the failure.
-      });
-    }
-    if (!needsOffsets)
-      return failure();
-  } else if (needsOffsets) {
-    return emitOpError() << "the mask has run-time segment sizes ('?') but no "
-                            "segment_offsets operand";
-  }
-
-  // Heads: indices in range, weights per head, softpag shapes.
-  if (heads) {
-    auto checkHead = [&](StringRef what, int64_t h) -> LogicalResult {
-      if (ShapedType::isDynamic(hq) || h < hq)
-        return success();
-      return emitOpError() << what << " head index " << h
-                           << " is out of range for Hq = " << hq;
-    };
-    if (heads.getWeights() && !ShapedType::isDynamic(hq) &&
-        heads.getWeights().size() != hq)
-      return emitOpError() << "heads has " << heads.getWeights().size()
-                           << " weights but there are Hq = " << hq
-                           << " query heads";
-    if (SoftPagAttr softpag = heads.getSoftpag()) {
-      for (int64_t h : softpag.getHeads())
-        if (failed(checkHead("softpag", h)))
-          return failure();
-      if (!ShapedType::isDynamic(nq) && !ShapedType::isDynamic(nk) && nq != nk)
-        return emitOpError() << "softpag needs Nq == Nk, got Nq = " << nq
-                             << " and Nk = " << nk;
-    }
-    for (HeadGroupAttr group : heads.getGroups())
-      for (int64_t h : group.getHeads())
-        if (failed(checkHead("head group", h)))
-          return failure();
-  }
 
   // N-D tiles tile a token grid of matching rank and size.
   if (TilingAttr tiling = getTilingAttr(); tiling && tiling.getRank() > 1) {
@@ -743,10 +797,6 @@ LogicalResult AttentionOp::verify() {
   return success();
 }
 
-//===----------------------------------------------------------------------===//
-// Quantization pre-steps
-//===----------------------------------------------------------------------===//
-
 /// Operands all tensors (results = the inits' types) or all memrefs (no
 /// results).
 static LogicalResult verifyDestinationStyle(DestinationStyleOpInterface op) {
@@ -769,6 +819,115 @@ static LogicalResult verifyDestinationStyle(DestinationStyleOpInterface op) {
                                 "of the outs operands";
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// AttentionGradOp
+//===----------------------------------------------------------------------===//
+
+MutableOperandRange AttentionGradOp::getDpsInitsMutable() {
+  unsigned first = getQueryGradMutable().getOperandNumber();
+  return MutableOperandRange(getOperation(), first,
+                             3 + (getBiasGrad() ? 1 : 0) +
+                                 (getGatesGrad() ? 1 : 0));
+}
+
+void AttentionGradOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
+
+/// `value` has the shape of `reference` (dynamic sizes match anything) and
+/// a float element type.
+static LogicalResult expectShapeOf(Operation *op, StringRef name, Value value,
+                                   StringRef referenceName, Value reference) {
+  auto type = cast<ShapedType>(value.getType());
+  auto referenceType = cast<ShapedType>(reference.getType());
+  if (!isa<FloatType>(type.getElementType()))
+    return op->emitOpError() << name << " must have a float element type, got "
+                             << type.getElementType();
+  if (type.getRank() != referenceType.getRank() ||
+      failed(verifyCompatibleShape(type.getShape(), referenceType.getShape())))
+    return op->emitOpError()
+           << name << " must have the shape of " << referenceName << ", "
+           << referenceType << ", got " << type;
+  return success();
+}
+
+LogicalResult AttentionGradOp::verify() {
+  Operation *op = getOperation();
+  ShapeChecker check{op};
+  if (failed(verifyDestinationStyle(*this)))
+    return failure();
+  if (failed(verifyAttentionProblem(
+          op, {getQuery(), getKey(), getValue(), getExplicitMask(), getBias(),
+               getSegmentOffsets(), getGates(), getMaskAttr(), getHeadsAttr(),
+               getScaleAttr()})))
+    return failure();
+
+  // The forward's O [B, Hq, Nq, Dv] and LSE [B, Hq, Nq] f32, and their
+  // gradients.
+  ArrayRef<int64_t> q = AttentionOp::getShape(getQuery());
+  int64_t batch = q[0], hq = q[1], nq = q[2];
+  int64_t dv = AttentionOp::getShape(getValue())[3];
+  if (failed(expectRank(op, "output", getOutput(), {4}, "[B, Hq, Nq, Dv]")))
+    return failure();
+  if (Type elem = cast<ShapedType>(getOutput().getType()).getElementType();
+      !isa<FloatType>(elem))
+    return emitOpError() << "output must have a float element type, got "
+                         << elem;
+  if (failed(
+          check.expect("output", getOutput(), 0, batch, "the batch size B")) ||
+      failed(check.expect("output", getOutput(), 1, hq,
+                          "the number of query heads Hq")) ||
+      failed(
+          check.expect("output", getOutput(), 2, nq, "the query length Nq")) ||
+      failed(
+          check.expect("output", getOutput(), 3, dv, "the value head dim Dv")))
+    return failure();
+  for (auto [name, lse] : {std::pair<StringRef, Value>{"lse", getLse()},
+                           {"lse_grad", getLseGrad()}}) {
+    if (!lse)
+      continue;
+    if (failed(expectRank(op, name, lse, {3}, "[B, Hq, Nq]")))
+      return failure();
+    Type elem = cast<ShapedType>(lse.getType()).getElementType();
+    if (!elem.isF32())
+      return emitOpError() << name << " must have element type f32, got "
+                           << elem;
+    if (failed(check.expect(name, lse, 0, batch, "the batch size B")) ||
+        failed(
+            check.expect(name, lse, 1, hq, "the number of query heads Hq")) ||
+        failed(check.expect(name, lse, 2, nq, "the query length Nq")))
+      return failure();
+  }
+  if (failed(expectShapeOf(op, "output_grad", getOutputGrad(), "output",
+                           getOutput())) ||
+      failed(expectShapeOf(op, "query_grad", getQueryGrad(), "query",
+                           getQuery())) ||
+      failed(expectShapeOf(op, "key_grad", getKeyGrad(), "key", getKey())) ||
+      failed(
+          expectShapeOf(op, "value_grad", getValueGrad(), "value", getValue())))
+    return failure();
+  for (auto [name, grad, operandName, operand] :
+       {std::tuple<StringRef, Value, StringRef, Value>{
+            "bias_grad", getBiasGrad(), "bias", getBias()},
+        {"gates_grad", getGatesGrad(), "gates", getGates()}}) {
+    if (!grad && operand)
+      return emitOpError() << "the op has " << operandName << " but no " << name
+                           << " to write its gradient to";
+    if (grad && !operand)
+      return emitOpError() << name << " given but the op has no "
+                           << operandName;
+    if (grad && failed(expectShapeOf(op, name, grad, operandName, operand)))
+      return failure();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Quantization pre-steps
+//===----------------------------------------------------------------------===//
 
 static ArrayRef<int64_t> shapeOf(Value v) {
   return cast<ShapedType>(v.getType()).getShape();

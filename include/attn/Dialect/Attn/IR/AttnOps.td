@@ -175,6 +175,96 @@ def Attn_AttentionOp : Attn_Op<"attention", [
   }];
 }
 
+def Attn_AttentionGradOp : Attn_Op<"attention_grad", [
+    AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
+    DestinationStyleOpInterface]> {
+  let summary = "Gradients of `attn.attention` (SEMANTICS.md section 5)";
+  let description = [{
+    The backward pass of an `attn.attention` with the same Q, K, V, optional
+    operands (`explicit_mask`, `bias`, `segment_offsets`, `gates`) and
+    attributes (`mask`, `precision`, `heads`, `scale`): given the forward's
+    output O [B, Hq, Nq, Dv] and LSE [B, Hq, Nq] (f32), and the gradient
+    of the loss with respect to O, `output_grad` [B, Hq, Nq, Dv]
+    (optionally also `lse_grad` [B, Hq, Nq] f32, when the LSE is used
+    downstream), it writes dQ, dK and dV (the shapes of Q, K and V), and
+    `bias_grad` (the bias's shape: summed over its broadcast dimensions)
+    and `gates_grad` ([B, Nq, Hq]) when the op has a bias or gates.
+
+    Mask attributes, head weights, SoftPAG's u and the scale are constants
+    and get no gradient. Under a quantized `precision` the gradient is that
+    of the unquantized function at the same inputs (the quantization taken
+    as the identity). dK and dV of a key/value head sum the contributions
+    of every query head that reads it (GQA).
+
+    Destination-passing like the forward: on tensors the op returns the
+    updated `outs`, on memrefs it writes them.
+
+    ```mlir
+    %dq, %dk, %dv = attn.attention_grad
+        ins(%q, %k, %v, %o, %lse, %do : tensor<1x8x1024x64xbf16>, tensor<1x2x1024x64xbf16>,
+            tensor<1x2x1024x64xbf16>, tensor<1x8x1024x64xbf16>, tensor<1x8x1024xf32>,
+            tensor<1x8x1024x64xbf16>)
+        outs(%dq0, %dk0, %dv0 : tensor<1x8x1024x64xbf16>, tensor<1x2x1024x64xbf16>,
+             tensor<1x2x1024x64xbf16>)
+        mask = #attn.causal
+        -> tensor<1x8x1024x64xbf16>, tensor<1x2x1024x64xbf16>, tensor<1x2x1024x64xbf16>
+    ```
+  }];
+
+  let arguments = (ins
+    Attn_ShapedOperand:$query,
+    Attn_ShapedOperand:$key,
+    Attn_ShapedOperand:$value,
+    Attn_ShapedOperand:$output,
+    Attn_ShapedOperand:$lse,
+    Attn_ShapedOperand:$output_grad,
+    Optional<Attn_ShapedOperand>:$lse_grad,
+    Optional<Attn_ShapedOperand>:$explicit_mask,
+    Optional<Attn_ShapedOperand>:$bias,
+    Optional<Attn_ShapedOperand>:$segment_offsets,
+    Optional<Attn_ShapedOperand>:$gates,
+    Attn_ShapedOperand:$query_grad,
+    Attn_ShapedOperand:$key_grad,
+    Attn_ShapedOperand:$value_grad,
+    Optional<Attn_ShapedOperand>:$bias_grad,
+    Optional<Attn_ShapedOperand>:$gates_grad,
+    OptionalAttr<Attn_MaskAttrConstraint>:$mask,
+    OptionalAttr<Attn_PrecisionAttr>:$precision,
+    OptionalAttr<Attn_HeadsAttr>:$heads,
+    OptionalAttr<F64Attr>:$scale
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+
+  let assemblyFormat = [{
+    `ins` `(` $query `,` $key `,` $value `,` $output `,` $lse `,` $output_grad `:`
+        type($query) `,` type($key) `,` type($value) `,` type($output) `,`
+        type($lse) `,` type($output_grad) `)`
+    (`lse_grad` `(` $lse_grad^ `:` type($lse_grad) `)`)?
+    (`explicit_mask` `(` $explicit_mask^ `:` type($explicit_mask) `)`)?
+    (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`segment_offsets` `(` $segment_offsets^ `:` type($segment_offsets) `)`)?
+    (`gates` `(` $gates^ `:` type($gates) `)`)?
+    `outs` `(` $query_grad `,` $key_grad `,` $value_grad `:` type($query_grad) `,`
+        type($key_grad) `,` type($value_grad) `)`
+    (`bias_grad` `(` $bias_grad^ `:` type($bias_grad) `)`)?
+    (`gates_grad` `(` $gates_grad^ `:` type($gates_grad) `)`)?
+    (`mask` `=` $mask^)?
+    (`precision` `=` custom<FullAttr>($precision)^)?
+    (`heads` `=` custom<FullAttr>($heads)^)?
+    (`scale` `=` $scale^)?
+    attr-dict (`->` type($results)^)?
+  }];
+
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    bool hasTensorSemantics() { return getNumResults() != 0 ||
+        ::llvm::isa<RankedTensorType>(getQueryGrad().getType()); }
+    MutableOperandRange getDpsInitsMutable();
+  }];
+}
+
 /// The quantization pre-steps share their form: destination-passing on
 /// tensors or memrefs (`outs` written in full, never read).
 class Attn_QuantizationStepOp<string mnemonic, list<Trait> traits = []>
