@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -1258,3 +1259,150 @@ TEST(ReferenceAccuracy, Metrics) {
 }
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// Gradients (section 5) against central finite differences of reference()
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Random values on a grid of 2^-10, so that adding the finite-difference
+/// step 2^-7 to a float is exact.
+std::vector<float> gridValues(std::mt19937 &rng, size_t n, double stddev = 1) {
+  std::normal_distribution<double> normal(0, stddev);
+  std::vector<float> x(n);
+  for (float &e : x)
+    e = static_cast<float>(std::round(normal(rng) * 1024) / 1024);
+  return x;
+}
+
+/// L = sum dO . O + sum dLSE . LSE over the rows whose LSE is finite.
+double loss(const Problem &p, const std::vector<float> &q,
+            const std::vector<float> &k, const std::vector<float> &v,
+            const std::vector<double> &dO, const std::vector<double> &dLSE) {
+  Result r = reference(p, q, k, v);
+  double l = 0;
+  for (size_t n = 0; n < r.O.size(); ++n)
+    l += dO[n] * r.O[n];
+  for (size_t n = 0; n < dLSE.size(); ++n)
+    if (std::isfinite(r.LSE[n]))
+      l += dLSE[n] * r.LSE[n];
+  return l;
+}
+
+/// Compares `analytic` with central differences of the loss in each element
+/// of `x` (which `perturbed` reads), returning the largest gradient seen.
+double expectFiniteDifferences(const char *what, std::vector<float> &x,
+                               const std::vector<double> &analytic,
+                               const std::function<double()> &perturbed) {
+  constexpr float kStep = 1.0f / 128;
+  EXPECT_EQ(x.size(), analytic.size()) << what;
+  double largest = 0;
+  for (double g : analytic)
+    largest = std::max(largest, std::fabs(g));
+  double tolerance = 1e-5 + 1e-3 * largest;
+  for (size_t n = 0; n < x.size(); ++n) {
+    float saved = x[n];
+    x[n] = saved + kStep;
+    double up = perturbed();
+    x[n] = saved - kStep;
+    double down = perturbed();
+    x[n] = saved;
+    double numeric = (up - down) / (2.0 * kStep);
+    EXPECT_NEAR(analytic[n], numeric, tolerance) << what << "[" << n << "]";
+  }
+  return largest;
+}
+
+} // namespace
+
+TEST(ReferenceGradients, FiniteDifferences) {
+  struct Config {
+    const char *name;
+    std::function<void(Problem &, std::mt19937 &)> setup;
+    bool lseGrad;
+  };
+  std::vector<Config> configs = {
+      {"causal, bias [1, Hq], gates, weights with 0",
+       [](Problem &p, std::mt19937 &rng) {
+         p.mask = makeCausal(false);
+         p.bias.values = gridValues(rng, p.Hq * p.Nq * p.Nk, 0.5);
+         p.bias.heads = p.Hq;
+         p.gates = gridValues(rng, p.B * p.Nq * p.Hq);
+         p.weights = {1.0, 0.0, 0.5, 2.0};
+       },
+       false},
+      {"sliding window, explicit mask, SoftPAG, dLSE",
+       [](Problem &p, std::mt19937 &rng) {
+         p.mask = makeSliding(2, 1, false);
+         p.explicitMask.values.resize(p.Nq * p.Nk);
+         std::bernoulli_distribution coin(0.8);
+         for (uint8_t &e : p.explicitMask.values)
+           e = coin(rng);
+         p.softpag = SoftPag{0.3, {1, 2}};
+       },
+       true},
+      {"segments with renormalize = false, bias [Nq, Nk], dLSE",
+       [](Problem &p, std::mt19937 &rng) {
+         p.mask = makeSegments(
+             {3, 4}, {3, 4},
+             {makeCausal(false), makeNone(), makeDense(), makeCausal(false)},
+             /*dynamic=*/false, /*renormalize=*/false);
+         p.bias.values = gridValues(rng, p.Nq * p.Nk, 0.5);
+       },
+       true},
+      {"cross attention, D != Dv, a head group's mask, scale, dLSE",
+       [](Problem &p, std::mt19937 &) {
+         p.Nq = 5;
+         p.Nk = 9;
+         p.scale = 0.3;
+         p.groups = {HeadGroup{{3}, makeCausal(true), std::nullopt}};
+       },
+       true},
+  };
+  for (const Config &config : configs) {
+    SCOPED_TRACE(config.name);
+    std::mt19937 rng(1234);
+    Problem p;
+    p.B = 2, p.Hq = 4, p.Hkv = 2, p.Nq = 7, p.Nk = 7, p.D = 5, p.Dv = 3;
+    config.setup(p, rng);
+    std::vector<float> q = gridValues(rng, p.B * p.Hq * p.Nq * p.D);
+    std::vector<float> k = gridValues(rng, p.B * p.Hkv * p.Nk * p.D);
+    std::vector<float> v = gridValues(rng, p.B * p.Hkv * p.Nk * p.Dv);
+    std::normal_distribution<double> normal(0, 1);
+    std::vector<double> dO(p.B * p.Hq * p.Nq * p.Dv), dLSE;
+    for (double &e : dO)
+      e = normal(rng);
+    if (config.lseGrad) {
+      dLSE.resize(p.B * p.Hq * p.Nq);
+      for (double &e : dLSE)
+        e = normal(rng);
+    }
+    Gradients g = gradients(p, q, k, v, dO, dLSE);
+    auto L = [&] { return loss(p, q, k, v, dO, dLSE); };
+    EXPECT_GT(expectFiniteDifferences("dQ", q, g.dQ, L), 0.01);
+    EXPECT_GT(expectFiniteDifferences("dK", k, g.dK, L), 0.01);
+    EXPECT_GT(expectFiniteDifferences("dV", v, g.dV, L), 0.01);
+    if (p.bias.present())
+      EXPECT_GT(expectFiniteDifferences("dBias", p.bias.values, g.dBias, L),
+                0.01);
+    if (!p.gates.empty()) {
+      EXPECT_GT(expectFiniteDifferences("dGates", p.gates, g.dGates, L), 0.01);
+    }
+    // A zero-weight head gets no gradient.
+    if (!p.weights.empty())
+      for (int64_t b = 0; b < p.B; ++b)
+        for (int64_t n = 0; n < p.Nq * p.D; ++n)
+          EXPECT_EQ(g.dQ[(b * p.Hq + 1) * p.Nq * p.D + n], 0.0);
+  }
+}
+
+TEST(ReferenceGradients, BadSizesThrow) {
+  Problem p;
+  p.Nq = p.Nk = 2;
+  std::vector<float> x(2, 1.0f);
+  EXPECT_THROW(gradients(p, x, x, x, std::vector<double>(3), {}),
+               std::invalid_argument);
+  EXPECT_THROW(gradients(p, x, x, x, std::vector<double>(2), {1.0}),
+               std::invalid_argument);
+}

@@ -860,6 +860,117 @@ Result reference(const Problem &p, const std::vector<float> &q,
 }
 
 //===----------------------------------------------------------------------===//
+// Gradients
+//===----------------------------------------------------------------------===//
+
+Gradients gradients(const Problem &p, const std::vector<float> &q,
+                    const std::vector<float> &k, const std::vector<float> &v,
+                    const std::vector<double> &dO,
+                    const std::vector<double> &dLSE) {
+  std::string error = validate(p, q.size(), k.size(), v.size());
+  if (error.empty() &&
+      dO.size() != static_cast<size_t>(p.B * p.Hq * p.Nq * p.Dv))
+    error = "dO must have B * Hq * Nq * Dv elements";
+  if (error.empty() && !dLSE.empty() &&
+      dLSE.size() != static_cast<size_t>(p.B * p.Hq * p.Nq))
+    error = "dLSE must be empty or have B * Hq * Nq elements";
+  if (!error.empty())
+    throw std::invalid_argument("attnref::gradients: " + error);
+  Gradients g;
+  g.dQ.assign(q.size(), 0.0);
+  g.dK.assign(k.size(), 0.0);
+  g.dV.assign(v.size(), 0.0);
+  g.dBias.assign(p.bias.values.size(), 0.0);
+  g.dGates.assign(p.gates.size(), 0.0);
+  const double scale = p.effectiveScale();
+  std::vector<double> A(p.Nq * p.Dv), LSE(p.Nq), dA(p.Dv);
+  for (int64_t b = 0; b < p.B; ++b) {
+    for (int64_t h = 0; h < p.Hq; ++h) {
+      double w = p.weights.empty() ? 1.0 : p.weights[h];
+      if (w == 0)
+        continue; // the head is not computed: no gradient flows
+      HeadInputs in;
+      in.p = &p;
+      in.b = b;
+      in.h = h;
+      int64_t kv = p.kvHead(h);
+      in.q = &q[(b * p.Hq + h) * p.Nq * p.D];
+      in.k = &k[(b * p.Hkv + kv) * p.Nk * p.D];
+      in.v = &v[(b * p.Hkv + kv) * p.Nk * p.Dv];
+      in.mask = &p.mask;
+      in.precision = &p.precision;
+      for (const HeadGroup &group : p.groups)
+        if (std::find(group.heads.begin(), group.heads.end(), h) !=
+                group.heads.end() &&
+            group.mask)
+          in.mask = &*group.mask;
+      in.offsets = p.segmentOffsets.empty() ? nullptr : &p.segmentOffsets[b];
+      KeepMatrices km = keepMatrices(in);
+      exactHead(in, km, A.data(), LSE.data());
+      double u = 0;
+      if (p.softpag &&
+          std::find(p.softpag->heads.begin(), p.softpag->heads.end(), h) !=
+              p.softpag->heads.end())
+        u = p.softpag->u;
+      double *dQ = &g.dQ[(b * p.Hq + h) * p.Nq * p.D];
+      double *dK = &g.dK[(b * p.Hkv + kv) * p.Nk * p.D];
+      double *dV = &g.dV[(b * p.Hkv + kv) * p.Nk * p.Dv];
+      for (int64_t i = 0; i < p.Nq; ++i) {
+        const double *dY = &dO[((b * p.Hq + h) * p.Nq + i) * p.Dv];
+        const double gate =
+            p.gates.empty() ? 1.0 : p.gates[(b * p.Nq + i) * p.Hq + h];
+        const double c = w * gate;
+        const double *a = &A[i * p.Dv];
+        // Y = c ((1 - u) A + u V[i]).
+        if (!p.gates.empty()) {
+          double dot = 0;
+          for (int64_t e = 0; e < p.Dv; ++e)
+            dot += dY[e] * ((1 - u) * a[e] + u * in.v[i * p.Dv + e]);
+          g.dGates[(b * p.Nq + i) * p.Hq + h] += w * dot;
+        }
+        for (int64_t e = 0; e < p.Dv; ++e) {
+          dA[e] = c * (1 - u) * dY[e];
+          if (u != 0)
+            dV[i * p.Dv + e] += c * u * dY[e];
+        }
+        if (LSE[i] == -kInf)
+          continue; // no kept key: A = 0 and nothing depends on the scores
+        double delta = 0;
+        for (int64_t e = 0; e < p.Dv; ++e)
+          delta += dA[e] * a[e];
+        double dl = dLSE.empty() ? 0.0 : dLSE[(b * p.Hq + h) * p.Nq + i];
+        for (int64_t j = 0; j < p.Nk; ++j) {
+          if (!km.den[i * p.Nk + j])
+            continue; // P = 0: outside the softmax's denominator
+          double dot = 0;
+          for (int64_t e = 0; e < p.D; ++e)
+            dot += static_cast<double>(in.q[i * p.D + e]) * in.k[j * p.D + e];
+          double P = std::exp(scale * dot + biasOf(in, i, j) - LSE[i]);
+          bool kept = km.num[i * p.Nk + j];
+          double dP = 0;
+          if (kept)
+            for (int64_t e = 0; e < p.Dv; ++e) {
+              dP += dA[e] * in.v[j * p.Dv + e];
+              dV[j * p.Dv + e] += P * dA[e];
+            }
+          double dS = P * (dP - delta + dl);
+          for (int64_t e = 0; e < p.D; ++e) {
+            dQ[i * p.D + e] += scale * dS * in.k[j * p.D + e];
+            dK[j * p.D + e] += scale * dS * in.q[i * p.D + e];
+          }
+          if (p.bias.present()) {
+            int64_t bb = p.bias.batches == 1 ? 0 : b;
+            int64_t hh = p.bias.heads == 1 ? 0 : h;
+            g.dBias[((bb * p.bias.heads + hh) * p.Nq + i) * p.Nk + j] += dS;
+          }
+        }
+      }
+    }
+  }
+  return g;
+}
+
+//===----------------------------------------------------------------------===//
 // Accuracy
 //===----------------------------------------------------------------------===//
 

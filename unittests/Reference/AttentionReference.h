@@ -293,6 +293,29 @@ Result reference(const Problem &p, const std::vector<float> &q,
                  const std::vector<float> &k, const std::vector<float> &v);
 
 //===----------------------------------------------------------------------===//
+// Gradients (section 5)
+//===----------------------------------------------------------------------===//
+
+struct Gradients {
+  std::vector<double> dQ;     // [B, Hq, Nq, D]
+  std::vector<double> dK;     // [B, Hkv, Nk, D]
+  std::vector<double> dV;     // [B, Hkv, Nk, Dv]
+  std::vector<double> dBias;  // the bias's shape (empty without a bias)
+  std::vector<double> dGates; // [B, Nq, Hq] (empty without gates)
+};
+
+/// The gradients of section 5 for `p` at q, k, v, given dO [B, Hq, Nq, Dv]
+/// and dLSE [B, Hq, Nq] (empty: none), in f64, literally: per (b, h) the
+/// forward's A and LSE of section 1 (unquantized whatever p.precision:
+/// the quantization is taken as the identity), then dA, P, dP, Dlt, dS and
+/// their sums; dK and dV summed over the query heads of a kv head, dBias
+/// over the bias's broadcast dimensions. Throws like reference().
+Gradients gradients(const Problem &p, const std::vector<float> &q,
+                    const std::vector<float> &k, const std::vector<float> &v,
+                    const std::vector<double> &dO,
+                    const std::vector<double> &dLSE);
+
+//===----------------------------------------------------------------------===//
 // Accuracy (section 3), over whole outputs
 //===----------------------------------------------------------------------===//
 
