@@ -451,6 +451,34 @@ struct HeadInputs {
   const SegmentOffsets *offsets;
 };
 
+/// Head h of batch element b: its rows of Q, its kv head's K and V, and
+/// its mask and precision (its group's, else the problem's).
+HeadInputs headInputs(const Problem &p, int64_t b, int64_t h,
+                      const std::vector<float> &q, const std::vector<float> &k,
+                      const std::vector<float> &v) {
+  HeadInputs in;
+  in.p = &p;
+  in.b = b;
+  in.h = h;
+  int64_t g = p.kvHead(h);
+  in.q = &q[(b * p.Hq + h) * p.Nq * p.D];
+  in.k = &k[(b * p.Hkv + g) * p.Nk * p.D];
+  in.v = &v[(b * p.Hkv + g) * p.Nk * p.Dv];
+  in.mask = &p.mask;
+  in.precision = &p.precision;
+  for (const HeadGroup &group : p.groups) {
+    if (std::find(group.heads.begin(), group.heads.end(), h) ==
+        group.heads.end())
+      continue;
+    if (group.mask)
+      in.mask = &*group.mask;
+    if (group.precision)
+      in.precision = &*group.precision;
+  }
+  in.offsets = p.segmentOffsets.empty() ? nullptr : &p.segmentOffsets[b];
+  return in;
+}
+
 /// The keep matrices of one head: `num` keeps a pair in the numerator (the
 /// mask ANDed with the explicit mask), `den` in the denominator (the same,
 /// or every pair under renormalize = false).
@@ -811,26 +839,7 @@ Result reference(const Problem &p, const std::vector<float> &q,
       if (w == 0)
         continue;
       // 2. Attention with the head's mask and precision.
-      HeadInputs in;
-      in.p = &p;
-      in.b = b;
-      in.h = h;
-      int64_t g = p.kvHead(h);
-      in.q = &q[(b * p.Hq + h) * p.Nq * p.D];
-      in.k = &k[(b * p.Hkv + g) * p.Nk * p.D];
-      in.v = &v[(b * p.Hkv + g) * p.Nk * p.Dv];
-      in.mask = &p.mask;
-      in.precision = &p.precision;
-      for (const HeadGroup &group : p.groups) {
-        if (std::find(group.heads.begin(), group.heads.end(), h) ==
-            group.heads.end())
-          continue;
-        if (group.mask)
-          in.mask = &*group.mask;
-        if (group.precision)
-          in.precision = &*group.precision;
-      }
-      in.offsets = p.segmentOffsets.empty() ? nullptr : &p.segmentOffsets[b];
+      HeadInputs in = headInputs(p, b, h, q, k, v);
       KeepMatrices km = keepMatrices(in);
       if (in.precision->isDefault())
         exactHead(in, km, O, LSE);
@@ -889,22 +898,8 @@ Gradients gradients(const Problem &p, const std::vector<float> &q,
       double w = p.weights.empty() ? 1.0 : p.weights[h];
       if (w == 0)
         continue; // the head is not computed: no gradient flows
-      HeadInputs in;
-      in.p = &p;
-      in.b = b;
-      in.h = h;
+      HeadInputs in = headInputs(p, b, h, q, k, v);
       int64_t kv = p.kvHead(h);
-      in.q = &q[(b * p.Hq + h) * p.Nq * p.D];
-      in.k = &k[(b * p.Hkv + kv) * p.Nk * p.D];
-      in.v = &v[(b * p.Hkv + kv) * p.Nk * p.Dv];
-      in.mask = &p.mask;
-      in.precision = &p.precision;
-      for (const HeadGroup &group : p.groups)
-        if (std::find(group.heads.begin(), group.heads.end(), h) !=
-                group.heads.end() &&
-            group.mask)
-          in.mask = &*group.mask;
-      in.offsets = p.segmentOffsets.empty() ? nullptr : &p.segmentOffsets[b];
       KeepMatrices km = keepMatrices(in);
       exactHead(in, km, A.data(), LSE.data());
       double u = 0;

@@ -117,8 +117,6 @@ struct MmaOperands {
   bool f16Accumulation = false;
   /// The staged head dims (getStagedHeadDim of the op's D and Dv).
   int64_t headDim = 0, valueDim = 0;
-  /// D or Dv is padded to its staged dim.
-  bool padded = false;
 };
 
 /// Why the kernels of `family` cannot multiply `operands` (a sentence that

@@ -685,9 +685,49 @@ static LogicalResult verifyAttentionProblem(Operation *op,
   return success();
 }
 
+/// O [B, Hq, Nq, Dv] of a problem with `query` and `value`.
+static LogicalResult verifyAttentionOutput(Operation *op, Value output,
+                                           Value query, Value value) {
+  ShapeChecker check{op};
+  if (failed(expectRank(op, "output", output, {4}, "[B, Hq, Nq, Dv]")))
+    return failure();
+  if (Type elem = cast<ShapedType>(output.getType()).getElementType();
+      !isa<FloatType>(elem))
+    return op->emitOpError()
+           << "output must have a float element type, got " << elem;
+  ArrayRef<int64_t> q = AttentionOp::getShape(query);
+  int64_t dv = AttentionOp::getShape(value)[3];
+  if (failed(check.expect("output", output, 0, q[0], "the batch size B")) ||
+      failed(check.expect("output", output, 1, q[1],
+                          "the number of query heads Hq")) ||
+      failed(check.expect("output", output, 2, q[2], "the query length Nq")) ||
+      failed(check.expect("output", output, 3, dv, "the value head dim Dv")))
+    return failure();
+  return success();
+}
+
+/// An LSE (or its gradient) `name`: [B, Hq, Nq] f32 of a problem with
+/// `query`.
+static LogicalResult verifyLse(Operation *op, StringRef name, Value lse,
+                               Value query) {
+  ShapeChecker check{op};
+  if (failed(expectRank(op, name, lse, {3}, "[B, Hq, Nq]")))
+    return failure();
+  Type elem = cast<ShapedType>(lse.getType()).getElementType();
+  if (!elem.isF32())
+    return op->emitOpError()
+           << name << " must have element type f32, got " << elem;
+  ArrayRef<int64_t> q = AttentionOp::getShape(query);
+  if (failed(check.expect(name, lse, 0, q[0], "the batch size B")) ||
+      failed(
+          check.expect(name, lse, 1, q[1], "the number of query heads Hq")) ||
+      failed(check.expect(name, lse, 2, q[2], "the query length Nq")))
+    return failure();
+  return success();
+}
+
 LogicalResult AttentionOp::verify() {
   Operation *op = getOperation();
-  ShapeChecker check{op};
 
   // Tensor or memref, consistently.
   bool tensors = isa<RankedTensorType>(getOutput().getType());
@@ -713,38 +753,11 @@ LogicalResult AttentionOp::verify() {
                getSegmentOffsets(), getGates(), getMaskAttr(), getHeadsAttr(),
                getScaleAttr()})))
     return failure();
-  // O [B, Hq, Nq, Dv].
-  if (failed(expectRank(op, "output", getOutput(), {4}, "[B, Hq, Nq, Dv]")))
+  if (failed(verifyAttentionOutput(op, getOutput(), getQuery(), getValue())))
     return failure();
-  if (Type elem = cast<ShapedType>(getOutput().getType()).getElementType();
-      !isa<FloatType>(elem))
-    return emitOpError() << "output must have a float element type, got "
-                         << elem;
-  int64_t batch = getBatchSize(), hq = getNumQueryHeads();
-  int64_t nq = getQueryLength(), dv = getValueHeadDim();
-  if (failed(
-          check.expect("output", getOutput(), 0, batch, "the batch size B")) ||
-      failed(check.expect("output", getOutput(), 1, hq,
-                          "the number of query heads Hq")) ||
-      failed(
-          check.expect("output", getOutput(), 2, nq, "the query length Nq")) ||
-      failed(
-          check.expect("output", getOutput(), 3, dv, "the value head dim Dv")))
+  if (Value lse = getLseOutput();
+      lse && failed(verifyLse(op, "lse_output", lse, getQuery())))
     return failure();
-
-  if (Value lse = getLseOutput()) {
-    if (failed(expectRank(op, "lse_output", lse, {3}, "[B, Hq, Nq]")))
-      return failure();
-    Type elem = cast<ShapedType>(lse.getType()).getElementType();
-    if (!elem.isF32())
-      return emitOpError() << "lse_output must have element type f32, got "
-                           << elem;
-    if (failed(check.expect("lse_output", lse, 0, batch, "the batch size B")) ||
-        failed(check.expect("lse_output", lse, 1, hq,
-                            "the number of query heads Hq")) ||
-        failed(check.expect("lse_output", lse, 2, nq, "the query length Nq")))
-      return failure();
-  }
 
   SmallVector<MaskAttrInterface> masks = getMasks();
   HeadsAttr heads = getHeadsAttr();
@@ -856,7 +869,6 @@ static LogicalResult expectShapeOf(Operation *op, StringRef name, Value value,
 
 LogicalResult AttentionGradOp::verify() {
   Operation *op = getOperation();
-  ShapeChecker check{op};
   if (failed(verifyDestinationStyle(*this)))
     return failure();
   if (failed(verifyAttentionProblem(
@@ -867,40 +879,12 @@ LogicalResult AttentionGradOp::verify() {
 
   // The forward's O [B, Hq, Nq, Dv] and LSE [B, Hq, Nq] f32, and their
   // gradients.
-  ArrayRef<int64_t> q = AttentionOp::getShape(getQuery());
-  int64_t batch = q[0], hq = q[1], nq = q[2];
-  int64_t dv = AttentionOp::getShape(getValue())[3];
-  if (failed(expectRank(op, "output", getOutput(), {4}, "[B, Hq, Nq, Dv]")))
-    return failure();
-  if (Type elem = cast<ShapedType>(getOutput().getType()).getElementType();
-      !isa<FloatType>(elem))
-    return emitOpError() << "output must have a float element type, got "
-                         << elem;
-  if (failed(
-          check.expect("output", getOutput(), 0, batch, "the batch size B")) ||
-      failed(check.expect("output", getOutput(), 1, hq,
-                          "the number of query heads Hq")) ||
-      failed(
-          check.expect("output", getOutput(), 2, nq, "the query length Nq")) ||
-      failed(
-          check.expect("output", getOutput(), 3, dv, "the value head dim Dv")))
+  if (failed(verifyAttentionOutput(op, getOutput(), getQuery(), getValue())))
     return failure();
   for (auto [name, lse] : {std::pair<StringRef, Value>{"lse", getLse()},
-                           {"lse_grad", getLseGrad()}}) {
-    if (!lse)
-      continue;
-    if (failed(expectRank(op, name, lse, {3}, "[B, Hq, Nq]")))
+                           {"lse_grad", getLseGrad()}})
+    if (lse && failed(verifyLse(op, name, lse, getQuery())))
       return failure();
-    Type elem = cast<ShapedType>(lse.getType()).getElementType();
-    if (!elem.isF32())
-      return emitOpError() << name << " must have element type f32, got "
-                           << elem;
-    if (failed(check.expect(name, lse, 0, batch, "the batch size B")) ||
-        failed(
-            check.expect(name, lse, 1, hq, "the number of query heads Hq")) ||
-        failed(check.expect(name, lse, 2, nq, "the query length Nq")))
-      return failure();
-  }
   if (failed(expectShapeOf(op, "output_grad", getOutputGrad(), "output",
                            getOutput())) ||
       failed(expectShapeOf(op, "query_grad", getQueryGrad(), "query",

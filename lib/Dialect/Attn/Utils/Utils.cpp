@@ -67,8 +67,6 @@ mlir::attn::MmaOperands mlir::attn::getMmaOperands(AttentionOp op) {
   MmaOperands operands;
   operands.headDim = getStagedHeadDim(op.getHeadDim());
   operands.valueDim = getStagedHeadDim(op.getValueHeadDim());
-  operands.padded = operands.headDim != op.getHeadDim() ||
-                    operands.valueDim != op.getValueHeadDim();
   if (PrecisionAttr precision = op.getPrecisionAttr()) {
     if (Type qk = precision.getQk(); qk && qk.getIntOrFloatBitWidth() < 16)
       operands.qkBits = qk.getIntOrFloatBitWidth();
