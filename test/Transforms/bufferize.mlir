@@ -58,3 +58,21 @@ func.func @quantized_steps(%q: tensor<1x1x8x4xf16>, %o: tensor<1x1x8x4xf16>) -> 
          outs(%o : tensor<1x1x8x4xf16>) precision = #attn.precision<smooth_k> -> tensor<1x1x8x4xf16>
   return %r : tensor<1x1x8x4xf16>
 }
+
+// -----
+
+// attn.attention_grad writes its gradients in place too.
+// CHECK-LABEL: func.func @grad_in_place
+// CHECK-NOT: memref.copy
+// CHECK: attn.attention_grad ins({{.*}}) outs(%{{.*}}, %{{.*}}, %{{.*}} : memref<1x1x8x4xf32>, memref<1x1x8x4xf32>, memref<1x1x8x4xf32>) mask = #attn.causal
+// CHECK-NOT: ->
+// LLVM-LABEL: llvm.func @grad_in_place
+func.func @grad_in_place(%q: tensor<1x1x8x4xf32>, %lse: tensor<1x1x8xf32>, %dq: tensor<1x1x8x4xf32>,
+                         %dk: tensor<1x1x8x4xf32>, %dv: tensor<1x1x8x4xf32>)
+    -> (tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) {
+  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>,
+                                 tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8xf32>, tensor<1x1x8x4xf32>)
+           outs(%dq, %dk, %dv : tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) mask = #attn.causal
+           -> tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+  return %r#0, %r#1, %r#2 : tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>
+}

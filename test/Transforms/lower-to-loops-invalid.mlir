@@ -15,3 +15,11 @@ func.func @step_on_tensors(%k: tensor<1x1x4x4xf16>, %m: tensor<1x1x4xf64>) -> te
   %r = attn.key_mean ins(%k : tensor<1x1x4x4xf16>) outs(%m : tensor<1x1x4xf64>) -> tensor<1x1x4xf64>
   return %r : tensor<1x1x4xf64>
 }
+
+// -----
+
+func.func @grad_on_tensors(%q: tensor<1x1x4x4xf32>, %lse: tensor<1x1x4xf32>) -> (tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>) {
+  // expected-error @below {{attn-lower-to-loops needs memref operands; bufferize first}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4xf32>, tensor<1x1x4x4xf32>) outs(%q, %q, %q : tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>
+  return %r#0, %r#1, %r#2 : tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>
+}

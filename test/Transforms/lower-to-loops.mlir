@@ -150,3 +150,61 @@ func.func @quantized_bundle(%q: memref<1x1x10x8xf16>, %o: memref<1x1x10x8xf16>, 
   memref.dealloc %ks : memref<1x1x10x1xf32>
   return
 }
+
+// -----
+
+// attn.attention_grad: f32 accumulators of dQ, dK, dV (zeroed), Dlt per row
+// and one key tile of dK and dV; the causal key tile walks the query tiles
+// from its query range, P is recomputed from the LSE, and the gradients are
+// stored in their element types.
+// CHECK-LABEL: func.func @causal_grad
+// CHECK-NOT: attn.attention_grad
+// CHECK-DAG: memref.alloc() : memref<1x2x10x8xf32>
+// CHECK-DAG: memref.alloc() : memref<1x1x10x8xf32>
+// CHECK-DAG: memref.alloc() : memref<1x1x10x4xf32>
+// CHECK-DAG: memref.alloc(%{{.*}}) : memref<8x?xf32>
+// The row pass: Dlt = dot(dO, O).
+// CHECK: memref.store %{{.*}}, %{{.*}} : memref<?x?x?xf32>
+// The query range of the key tile, then its query tiles.
+// CHECK: arith.ceildivsi
+// CHECK: scf.for
+// CHECK: scf.if
+// CHECK: math.exp
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: memref.dealloc
+// LLVM-LABEL: llvm.func @causal_grad
+// LLVM-NOT: attn.
+// LLVM-NOT: scf.
+func.func @causal_grad(%q: memref<1x2x10x8xf16>, %k: memref<1x1x10x8xf16>, %v: memref<1x1x10x4xf16>,
+                       %o: memref<1x2x10x4xf16>, %lse: memref<1x2x10xf32>, %do: memref<1x2x10x4xf16>,
+                       %dq: memref<1x2x10x8xf16>, %dk: memref<1x1x10x8xf16>, %dv: memref<1x1x10x4xf16>) {
+  attn.attention_grad ins(%q, %k, %v, %o, %lse, %do : memref<1x2x10x8xf16>, memref<1x1x10x8xf16>,
+                          memref<1x1x10x4xf16>, memref<1x2x10x4xf16>, memref<1x2x10xf32>, memref<1x2x10x4xf16>)
+    outs(%dq, %dk, %dv : memref<1x2x10x8xf16>, memref<1x1x10x8xf16>, memref<1x1x10x4xf16>)
+    mask = #attn.causal
+  return
+}
+
+// -----
+
+// The bias gradient sums over the bias's broadcast dimension (index 0 for
+// its batch of 1); the gates' gradient gets w u dot(dO, V) first, then the
+// tiles' terms; dLSE enters Dlt.
+// CHECK-LABEL: func.func @grad_operands
+// CHECK: memref.load %{{.*}} : memref<2x3x6xf32>
+// CHECK: memref.store %{{.*}}, %{{.*}}[%c0{{.*}}] : memref<1x3x6x6xf32>
+// CHECK: memref.store %{{.*}}, %{{.*}} : memref<2x6x3xf32>
+// LLVM-LABEL: llvm.func @grad_operands
+func.func @grad_operands(%q: memref<2x3x6x4xf32>, %o: memref<2x3x6x4xf32>, %lse: memref<2x3x6xf32>,
+                         %dlse: memref<2x3x6xf32>, %bias: memref<1x3x6x6xf32>, %gates: memref<2x6x3xf32>,
+                         %dq: memref<2x3x6x4xf32>, %dk: memref<2x3x6x4xf32>, %dv: memref<2x3x6x4xf32>,
+                         %dbias: memref<1x3x6x6xf32>, %dgates: memref<2x6x3xf32>) {
+  attn.attention_grad ins(%q, %q, %q, %o, %lse, %o : memref<2x3x6x4xf32>, memref<2x3x6x4xf32>,
+                          memref<2x3x6x4xf32>, memref<2x3x6x4xf32>, memref<2x3x6xf32>, memref<2x3x6x4xf32>)
+    lse_grad(%dlse : memref<2x3x6xf32>) bias(%bias : memref<1x3x6x6xf32>) gates(%gates : memref<2x6x3xf32>)
+    outs(%dq, %dk, %dv : memref<2x3x6x4xf32>, memref<2x3x6x4xf32>, memref<2x3x6x4xf32>)
+    bias_grad(%dbias : memref<1x3x6x6xf32>) gates_grad(%dgates : memref<2x6x3xf32>)
+    mask = #attn.sliding_window<left = 2, right = 1>
+    heads = #attn.heads<weights = [1.0, 0.0, 2.0], softpag = #attn.softpag<u = 0.5, heads = [2]>>
+  return
+}

@@ -12,8 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "CpuRunner.h"
-#include "Reference/AttentionReference.h"
+#include "ProblemIR.h"
 
 #include "llvm/ADT/APFloat.h"
 #include "gtest/gtest.h"
@@ -28,64 +27,6 @@ using attnref::Problem;
 using attnref::Spec;
 
 namespace {
-
-std::string num(double v) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%.9e", v);
-  return buffer;
-}
-
-std::string list(const std::vector<int64_t> &values) {
-  std::string s = "[";
-  for (size_t i = 0; i < values.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(values[i]);
-  return s + "]";
-}
-
-std::string memref(const std::vector<int64_t> &shape, const std::string &elem) {
-  std::string s = "memref<";
-  for (int64_t d : shape)
-    s += std::to_string(d) + "x";
-  return s + elem + ">";
-}
-
-const llvm::fltSemantics &halfSemantics(bool bf16) {
-  return bf16 ? llvm::APFloat::BFloat() : llvm::APFloat::IEEEhalf();
-}
-
-uint16_t toHalfBits(float value, bool bf16) {
-  llvm::APFloat f(value);
-  bool losesInfo;
-  f.convert(halfSemantics(bf16), llvm::APFloat::rmNearestTiesToEven,
-            &losesInfo);
-  return static_cast<uint16_t>(f.bitcastToAPInt().getZExtValue());
-}
-
-float fromHalfBits(uint16_t bits, bool bf16) {
-  llvm::APFloat f(halfSemantics(bf16), llvm::APInt(16, bits));
-  bool losesInfo;
-  f.convert(llvm::APFloat::IEEEsingle(), llvm::APFloat::rmNearestTiesToEven,
-            &losesInfo);
-  return f.convertToFloat();
-}
-
-/// Host data of one memref argument, f32 or f16 (stored as bits), or bytes.
-struct HostBuffer {
-  std::vector<int64_t> shape;
-  std::vector<float> f32;
-  std::vector<uint16_t> f16;
-  std::vector<uint8_t> bytes;
-  std::vector<int64_t> i64;
-  void *data() {
-    if (!f16.empty())
-      return f16.data();
-    if (!bytes.empty())
-      return bytes.data();
-    if (!i64.empty())
-      return i64.data();
-    return f32.data();
-  }
-};
 
 struct Case {
   enum class Data { F32, F16, BF16 };
@@ -147,139 +88,31 @@ std::string runCase(const Case &c, uint32_t seed,
   }
   std::vector<float> v = random(p.B * p.Hkv * p.Nk * p.Dv);
 
-  std::vector<HostBuffer> buffers;
-  std::vector<std::string> names, types;
-  auto addFloat = [&](const std::string &name, std::vector<int64_t> shape,
-                      const std::vector<float> &values, bool half) {
-    HostBuffer buffer;
-    buffer.shape = shape;
-    if (half)
-      for (float x : values)
-        buffer.f16.push_back(toHalfBits(x, c.bf16));
-    else
-      buffer.f32 = values;
-    buffers.push_back(buffer);
-    names.push_back(name);
-    types.push_back(memref(shape, half ? halfName : "f32"));
-  };
-  addFloat("%q", {p.B, p.Hq, p.Nq, p.D}, q, c.half);
-  addFloat("%k", {p.B, p.Hkv, p.Nk, p.D}, k, c.half);
-  addFloat("%v", {p.B, p.Hkv, p.Nk, p.Dv}, v, c.half);
-  std::string operands;
-  // [Nq, Nk] when shared by every batch and head, else rank 4.
-  auto pairShape = [&](int64_t batches, int64_t heads) {
-    return batches == 1 && heads == 1
-               ? std::vector<int64_t>{p.Nq, p.Nk}
-               : std::vector<int64_t>{batches, heads, p.Nq, p.Nk};
-  };
-  if (p.explicitMask.present()) {
-    HostBuffer buffer;
-    buffer.shape = pairShape(p.explicitMask.batches, p.explicitMask.heads);
-    buffer.bytes = p.explicitMask.values;
-    buffers.push_back(buffer);
-    names.push_back("%mask");
-    types.push_back(memref(buffer.shape, "i1"));
-    operands += " explicit_mask(%mask : " + types.back() + ")";
-  }
-  if (p.bias.present()) {
-    addFloat("%bias", pairShape(p.bias.batches, p.bias.heads), p.bias.values,
-             false);
-    operands += " bias(%bias : " + types.back() + ")";
-  }
-  if (!p.segmentOffsets.empty()) {
-    HostBuffer buffer;
-    bool separate = !p.segmentOffsets[0].key.empty();
-    size_t count = std::max(p.segmentOffsets[0].query.size(),
-                            p.segmentOffsets[0].key.size());
-    for (const attnref::SegmentOffsets &o : p.segmentOffsets) {
-      for (const std::vector<int64_t> *list :
-           {&o.query, separate ? &o.key : nullptr}) {
-        if (!list)
-          continue;
-        for (size_t x = 0; x < count; ++x)
-          buffer.i64.push_back((*list)[std::min(x, list->size() - 1)]);
-      }
-    }
-    buffer.shape = separate ? std::vector<int64_t>{p.B, 2, int64_t(count)}
-                            : std::vector<int64_t>{p.B, int64_t(count)};
-    buffers.push_back(buffer);
-    names.push_back("%offsets");
-    types.push_back(memref(buffer.shape, "i64"));
-    operands += " segment_offsets(%offsets : " + types.back() + ")";
-  }
-  if (!p.gates.empty()) {
-    addFloat("%gates", {p.B, p.Nq, p.Hq}, p.gates, false);
-    operands += " gates(%gates : " + types.back() + ")";
-  }
-  size_t outputIndex = buffers.size();
-  HostBuffer out;
-  out.shape = {p.B, p.Hq, p.Nq, p.Dv};
-  if (c.half)
-    out.f16.assign(p.B * p.Hq * p.Nq * p.Dv, c.bf16 ? 0x7fc0 : 0x7e00); // NaN
-  else
-    out.f32.assign(p.B * p.Hq * p.Nq * p.Dv, NAN);
-  buffers.push_back(out);
-  names.push_back("%o");
-  types.push_back(memref(out.shape, elem));
-  std::string outs = "%o : " + types.back();
+  ProblemArguments arguments(p, c.half, c.bf16);
+  arguments.addFloat("%q", {p.B, p.Hq, p.Nq, p.D}, q, c.half);
+  arguments.addFloat("%k", {p.B, p.Hkv, p.Nk, p.D}, k, c.half);
+  arguments.addFloat("%v", {p.B, p.Hkv, p.Nk, p.Dv}, v, c.half);
+  std::string operands = arguments.addOptionalOperands();
+  size_t outputIndex = arguments.size();
+  arguments.addPoisoned("%o", {p.B, p.Hq, p.Nq, p.Dv}, c.half);
+  std::string outs = "%o : " + arguments.typeOf(outputIndex);
   if (c.withLse) {
-    HostBuffer lse;
-    lse.shape = {p.B, p.Hq, p.Nq};
-    lse.f32.assign(p.B * p.Hq * p.Nq, NAN);
-    buffers.push_back(lse);
-    names.push_back("%lse");
-    types.push_back(memref(lse.shape, "f32"));
-    outs += ", %lse : " + types.back();
+    arguments.addPoisoned("%lse", {p.B, p.Hq, p.Nq}, false);
+    outs += ", %lse : " + arguments.typeOf(outputIndex + 1);
   }
 
-  std::string attrs = " mask = " + attnref::toMlir(p.mask);
-  if (!p.precision.isDefault()) // the op's format: precision before heads
-    attrs += " precision = " + attnref::toMlir(p.precision);
-  std::vector<std::string> headFields;
-  if (!p.weights.empty()) {
-    std::string w = "weights = [";
-    for (size_t h = 0; h < p.weights.size(); ++h)
-      w += (h ? ", " : "") + num(p.weights[h]);
-    headFields.push_back(w + "]");
-  }
-  if (p.softpag)
-    headFields.push_back("softpag = #attn.softpag<u = " + num(p.softpag->u) +
-                         ", heads = " + list(p.softpag->heads) + ">");
-  if (!p.groups.empty()) {
-    std::string g = "groups = [";
-    for (size_t x = 0; x < p.groups.size(); ++x)
-    {
-      const attnref::HeadGroup &group = p.groups[x];
-      g += std::string(x ? ", " : "") + "#attn.head_group<heads = " +
-           list(group.heads);
-      if (group.mask)
-        g += ", mask = " + attnref::toMlir(*group.mask);
-      if (group.precision)
-        g += ", precision = " + attnref::toMlir(*group.precision);
-      g += ">";
-    }
-    headFields.push_back(g + "]");
-  }
-  if (!headFields.empty()) {
-    attrs += " heads = #attn.heads<";
-    for (size_t x = 0; x < headFields.size(); ++x)
-      attrs += (x ? ", " : "") + headFields[x];
-    attrs += ">";
-  }
-  if (p.scale)
-    attrs += " scale = " + num(*p.scale);
+  std::string attrs = problemAttributes(p);
   if (!c.gridQueryTile.empty())
     attrs += " tiling = #attn.tiling<query = " + list(c.gridQueryTile) +
              ", key = " + list(c.gridKeyTile) + ">";
 
   std::ostringstream source;
-  source << "func.func @attn(";
-  for (size_t x = 0; x < names.size(); ++x)
-    source << (x ? ", " : "") << names[x] << ": " << types[x];
-  source << ") attributes {llvm.emit_c_interface} {\n  attn.attention ins(%q, "
+  source << "func.func @attn(" << arguments.signature()
+         << ") attributes {llvm.emit_c_interface} {\n  attn.attention ins(%q, "
             "%k, %v : "
-         << types[0] << ", " << types[1] << ", " << types[2] << ")"
-         << operands << " outs(" << outs << ")" << attrs << "\n  return\n}\n";
+         << arguments.typeOf(0) << ", " << arguments.typeOf(1) << ", "
+         << arguments.typeOf(2) << ")" << operands << " outs(" << outs << ")"
+         << attrs << "\n  return\n}\n";
 
   std::string error;
   mlir::attn::CpuPipelineOptions tiles{c.queryTile, c.keyTile,
@@ -289,10 +122,7 @@ std::string runCase(const Case &c, uint32_t seed,
   auto kernel = CpuKernel::compile(source.str(), tiles, error);
   if (!kernel)
     return "compile failed: " + error + "\n" + source.str();
-  std::vector<MemRefArg> args;
-  for (HostBuffer &buffer : buffers)
-    args.push_back({buffer.data(), buffer.shape});
-  if (!kernel->run("attn", args, error))
+  if (!kernel->run("attn", arguments.args(), error))
     return "run failed: " + error;
 
   // The reference models the default precision: P rounded to V's type.
@@ -306,7 +136,7 @@ std::string runCase(const Case &c, uint32_t seed,
     // Near-exact: the kernel computes means and scales in f32 where the
     // emulation uses f64, which can move a value across a rounding boundary
     // now and then; a wrong granularity or scaling costs ~1e-2.
-    const HostBuffer &o = buffers[outputIndex];
+    const HostBuffer &o = arguments.buffer(outputIndex);
     std::vector<double> actual;
     for (size_t x = 0; x < expected.O.size(); ++x)
       actual.push_back(c.half ? fromHalfBits(o.f16[x], c.bf16) : o.f32[x]);
@@ -322,8 +152,8 @@ std::string runCase(const Case &c, uint32_t seed,
     result.relL1ToExact = attnref::relativeL1(actual, exact.O);
     result.output = actual;
     if (c.withLse)
-      result.lse.assign(buffers[outputIndex + 1].f32.begin(),
-                        buffers[outputIndex + 1].f32.end());
+      result.lse.assign(arguments.buffer(outputIndex + 1).f32.begin(),
+                        arguments.buffer(outputIndex + 1).f32.end());
     if (outcome)
       *outcome = result;
     if (!(result.relL1ToEmulation <= 2e-3 && result.maxAbsToEmulation <= 5e-2))
@@ -331,7 +161,7 @@ std::string runCase(const Case &c, uint32_t seed,
              num(result.relL1ToEmulation) + ", max abs " +
              num(result.maxAbsToEmulation) + "\n" + source.str();
     if (c.withLse) {
-      const HostBuffer &lse = buffers[outputIndex + 1];
+      const HostBuffer &lse = arguments.buffer(outputIndex + 1);
       for (size_t x = 0; x < expected.LSE.size(); ++x) {
         double want = expected.LSE[x];
         bool same = std::isinf(want)
@@ -346,7 +176,7 @@ std::string runCase(const Case &c, uint32_t seed,
   }
   // A bf16 output rounds to 2^-8 relative, an f16 one to 2^-11.
   double atol = c.half ? (c.bf16 ? 8e-3 : 2e-3) : 2e-5;
-  const HostBuffer &o = buffers[outputIndex];
+  const HostBuffer &o = arguments.buffer(outputIndex);
   for (size_t x = 0; x < expected.O.size(); ++x) {
     double actual = c.half ? fromHalfBits(o.f16[x], c.bf16) : o.f32[x];
     double want = expected.O[x];
@@ -355,7 +185,7 @@ std::string runCase(const Case &c, uint32_t seed,
              num(want) + "\n" + source.str();
   }
   if (c.withLse) {
-    const HostBuffer &lse = buffers[outputIndex + 1];
+    const HostBuffer &lse = arguments.buffer(outputIndex + 1);
     for (size_t x = 0; x < expected.LSE.size(); ++x) {
       double actual = lse.f32[x], want = expected.LSE[x];
       bool same = std::isinf(want) ? actual == want
@@ -371,47 +201,6 @@ std::string runCase(const Case &c, uint32_t seed,
 /// Every mask is lowered (renormalize = false anywhere applies the head's
 /// whole mask after the softmax, as the reference defines it).
 bool isLowerable(const Spec &) { return true; }
-
-Problem baseProblem(attnref::Rng &rng, int64_t n) {
-  Problem p;
-  p.B = attnref::uniform(rng, 1, 2);
-  p.Hkv = attnref::uniform(rng, 1, 2);
-  p.Hq = p.Hkv * attnref::uniform(rng, 1, 3);
-  p.Nq = p.Nk = n;
-  p.D = attnref::uniform(rng, 1, 3) * 4 + 1;
-  p.Dv = attnref::uniform(rng, 1, 9);
-  return p;
-}
-
-/// Random run-time segment offsets for `spec` (every dynamic segments mask
-/// at the top or in and / or members shares them), with padding.
-void addOffsets(attnref::Rng &rng, Problem &p) {
-  const Spec *segments = nullptr;
-  std::function<void(const Spec &)> find = [&](const Spec &s) {
-    if (s.kind == attnref::Kind::Segments && s.dynamic)
-      segments = &s;
-    if (s.kind == attnref::Kind::And || s.kind == attnref::Kind::Or)
-      for (const Spec &child : s.children)
-        find(child);
-  };
-  find(p.mask);
-  if (!segments)
-    return;
-  bool separate = segments->qSizes.size() != segments->kSizes.size() ||
-                  p.Nq != p.Nk || attnref::coin(rng);
-  for (int64_t b = 0; b < p.B; ++b) {
-    attnref::SegmentOffsets o;
-    int64_t qTotal = attnref::uniform(rng, 0, p.Nq);
-    o.query = attnref::prefixOffsets(attnref::randomComposition(
-        rng, qTotal, segments->qSizes.size()));
-    if (separate) {
-      int64_t kTotal = attnref::uniform(rng, 0, p.Nk);
-      o.key = attnref::prefixOffsets(attnref::randomComposition(
-          rng, kTotal, segments->kSizes.size()));
-    }
-    p.segmentOffsets.push_back(o);
-  }
-}
 
 TEST(CpuVsReference, RandomMasks) {
   attnref::Rng rng(2026);
@@ -475,47 +264,7 @@ TEST(CpuVsReference, Differential) {
           presets[attnref::uniform(rng, 0, std::size(presets) - 1)]);
       ++quantizedCases;
     } else {
-      if (attnref::coin(rng, 0.2)) {
-        p.explicitMask.batches = attnref::coin(rng) ? p.B : 1;
-        p.explicitMask.heads = 1;
-        int64_t count = p.explicitMask.batches * p.Nq * p.Nk;
-        for (int64_t x = 0; x < count; ++x)
-          p.explicitMask.values.push_back(attnref::coin(rng, 0.7));
-      }
-      if (attnref::coin(rng, 0.2)) {
-        p.bias.batches = 1;
-        p.bias.heads = 1;
-        for (int64_t x = 0; x < p.Nq * p.Nk; ++x)
-          p.bias.values.push_back(std::normal_distribution<float>()(rng));
-      }
-      if (attnref::coin(rng, 0.2))
-        for (int64_t h = 0; h < p.Hq; ++h)
-          p.weights.push_back(attnref::coin(rng, 0.3) ? 0.0 : 0.5 + h);
-      if (attnref::coin(rng, 0.2))
-        for (int64_t x = 0; x < p.B * p.Nq * p.Hq; ++x)
-          p.gates.push_back(
-              attnref::coin(rng, 0.2)
-                  ? 0.0f
-                  : std::uniform_real_distribution<float>(0, 2)(rng));
-      if (p.Nq == p.Nk && attnref::coin(rng, 0.15)) {
-        const double us[] = {0.0, 0.3, 1.0};
-        std::vector<int64_t> heads = {0};
-        if (p.Hq > 1)
-          heads.push_back(p.Hq - 1);
-        p.softpag = attnref::SoftPag{us[attnref::uniform(rng, 0, 2)], heads};
-      }
-      if (p.Hq > 1 && attnref::coin(rng, 0.15)) {
-        attnref::HeadGroup group;
-        group.heads = {p.Hq - 1};
-        group.mask = attnref::makeSliding(attnref::uniform(rng, 0, 3),
-                                          attnref::uniform(rng, 0, 3), false);
-        p.groups.push_back(group);
-      }
-      if (attnref::coin(rng, 0.1))
-        p.scale = 0.2;
-      featureCases += !p.weights.empty() || !p.gates.empty() ||
-                      p.softpag.has_value() || !p.groups.empty() ||
-                      !p.explicitMask.values.empty() || !p.bias.values.empty();
+      featureCases += addRandomFeatures(rng, p);
     }
     Case::Data data = quantized || attnref::coin(rng) ? Case::Data::F16
                                                       : Case::Data::F32;

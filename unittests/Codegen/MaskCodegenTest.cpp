@@ -257,6 +257,132 @@ TEST_F(MaskCodegenTest, KeyRanges) {
   }
 }
 
+/// emitQueryRange, the backward's walk (per key range, the queries that may
+/// keep one of its keys), folds on constant key ranges; the range must hold
+/// every query that keeps a key of the range, and be tight for causal and
+/// sliding windows and for stride-1 neighborhoods on whole grid rows.
+TEST_F(MaskCodegenTest, QueryRanges) {
+  struct Case {
+    const char *mask;
+    bool tight;
+    int64_t nq, nk;
+    std::vector<int64_t> queryOffsets = {}, keyOffsets = {};
+  };
+  const Case cases[] = {
+      {"#attn.dense", true, 17, 17},
+      {"#attn.none", false, 17, 17},
+      {"#attn.causal", true, 17, 17},
+      {"#attn.causal<bottom_right>", true, 9, 23},
+      {"#attn.causal<bottom_right>", true, 23, 9},
+      {"#attn.sliding_window<left = 3, right = 1>", true, 20, 20},
+      {"#attn.sliding_window<left = 2, right = 5, alignment = bottom_right>",
+       true, 12, 20},
+      {"#attn.sliding_window<left = 0, right = 4, alignment = bottom_right>",
+       true, 20, 12},
+      {"#attn.power_law<block = 2, window = 1, sink = 1>", false, 20, 20},
+      {"#attn.power_law<block = 3, window = 1, sink = 0, causal = false>",
+       false, 20, 20},
+      {"#attn.neighborhood<grid = [20], window = [5]>", true, 20, 20},
+      {"#attn.neighborhood<grid = [17], window = [16]>", true, 17, 17},
+      {"#attn.neighborhood<grid = [5, 4], window = [3, 3]>", false, 20, 20},
+      {"#attn.neighborhood<grid = [7, 3], window = [4, 2]>", false, 21, 21},
+      {"#attn.neighborhood<grid = [6, 3], window = [4, 2], stride = [2, 1], "
+       "causal = [true, false]>",
+       false, 18, 18},
+      {"#attn.neighborhood<grid = [9, 2], window = [3, 2], stride = [3, 1]>",
+       false, 18, 18},
+      {"#attn.neighborhood<grid = [11], window = [4], causal = [true]>", false,
+       11, 11},
+      {"#attn.neighborhood<grid = [8, 2], window = [3, 1], dilation = [2, 1]>",
+       false, 16, 16},
+      {"#attn.neighborhood<grid = [20], window = [5], stride = [5]>", false, 20,
+       20},
+      {"#attn.and<#attn.causal, #attn.sliding_window<left = 4, right = 0>>",
+       true, 20, 20},
+      {"#attn.or<#attn.sliding_window<left = 1, right = 0>, "
+       "#attn.neighborhood<grid = [4, 5], window = [2, 2]>>",
+       false, 20, 20},
+      {"#attn.segments<query = [3, 0, 9], visibility = [[full, none, "
+       "causal], [full, full, full], [none, full, "
+       "#attn.neighborhood<grid = [3, 3], window = [2, 2]>]]>",
+       false, 12, 12},
+      {"#attn.segments<query = [4, 5], key = [2, 3, 6], visibility = "
+       "[[full, none, causal], [none, full, "
+       "#attn.sliding_window<left = 1, right = 1>]]>",
+       false, 9, 11},
+      {"#attn.segments<query = [?, ?, ?], visibility = [[causal, none, none], "
+       "[full, causal, none], [none, none, full]]>",
+       false,
+       11,
+       11,
+       {0, 4, 4, 9}},
+      {"#attn.segments<query = [?, ?], visibility = [[full, causal], "
+       "[causal, full]]>",
+       false,
+       6,
+       8,
+       {0, 2, 6},
+       {0, 5, 7}},
+      {"#attn.shard<mask = #attn.causal, query_start = 8, key_start = 0, "
+       "query_length = 32, key_length = 32>",
+       true, 8, 16},
+  };
+  std::mt19937 rng(10);
+  for (const Case &c : cases) {
+    MaskAttrInterface mask = parseMask(c.mask);
+    auto scratch = makeScratch(c.nq, c.nk);
+    OpBuilder &builder = scratch->builder;
+    Location loc = scratch->loc;
+    scratch->irContext.segmentOffset = [&](OpBuilder &b, Location l,
+                                           bool ofKeys, int64_t position) {
+      const std::vector<int64_t> &list =
+          ofKeys && !c.keyOffsets.empty() ? c.keyOffsets : c.queryOffsets;
+      return arith::ConstantIndexOp::create(b, l, list[position]).getResult();
+    };
+    const MaskIRContext &irContext = scratch->irContext;
+    auto cst = [&](int64_t v) { return scratch->cst(v); };
+    MaskContext host(c.nq, c.nk);
+    host.querySegmentOffsets.assign(c.queryOffsets.begin(),
+                                    c.queryOffsets.end());
+    host.keySegmentOffsets.assign(c.keyOffsets.begin(), c.keyOffsets.end());
+    int64_t inner = 1; // keys per grid row of a neighborhood
+    if (auto hood = dyn_cast<NeighborhoodMaskAttr>(mask))
+      for (int64_t extent : hood.getGrid().drop_front())
+        inner *= extent;
+    for (int trial = 0; trial < 200; ++trial) {
+      int64_t k0 = std::uniform_int_distribution<int64_t>(0, c.nk - 1)(rng);
+      int64_t k1 = std::uniform_int_distribution<int64_t>(k0 + 1, c.nk)(rng);
+      auto [begin, end] =
+          mask.emitQueryRange(builder, loc, cst(k0), cst(k1), irContext);
+      APInt qb, qe;
+      ASSERT_TRUE(matchPattern(begin, m_ConstantInt(&qb)) &&
+                  matchPattern(end, m_ConstantInt(&qe)))
+          << c.mask;
+      int64_t lo = qb.getSExtValue(), hi = qe.getSExtValue();
+      EXPECT_LE(0, lo) << c.mask;
+      EXPECT_LE(lo, hi) << c.mask;
+      EXPECT_LE(hi, c.nq) << c.mask;
+      int64_t first = c.nq, last = -1;
+      for (int64_t i = 0; i < c.nq; ++i)
+        for (int64_t j = k0; j < k1; ++j)
+          if (mask.keep(i, j, host)) {
+            first = std::min(first, i);
+            last = std::max(last, i);
+          }
+      if (last < 0)
+        continue;
+      EXPECT_LE(lo, first) << c.mask << " keys [" << k0 << ", " << k1 << ")";
+      EXPECT_GT(hi, last) << c.mask << " keys [" << k0 << ", " << k1 << ")";
+      bool wholeRows = k0 % inner == 0 && k1 % inner == 0;
+      if (c.tight && wholeRows) {
+        EXPECT_EQ(lo, first) << c.mask << " keys [" << k0 << ", " << k1 << ")";
+        EXPECT_EQ(hi, last + 1)
+            << c.mask << " keys [" << k0 << ", " << k1 << ")";
+      }
+    }
+  }
+}
+
 /// Power-law tiles inside one query block and one key block are classified
 /// exactly at run time (the usual tiling: tiles no larger than the block).
 TEST_F(MaskCodegenTest, PowerLawBlockTiles) {

@@ -11,7 +11,7 @@
 include "mlir/Pass/PassBase.td"
 
 def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
-  let summary = "Lower attn.attention on memrefs to a tiled online-softmax loop nest";
+  let summary = "Lower attn.attention and attn.attention_grad on memrefs to tiled loop nests";
   let description = [{
     The CPU form of the tiled schedule: for every batch element, query head
     and tile of `query-tile` queries, loop over the tiles of `key-tile` keys,
@@ -67,6 +67,22 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
 
     `qk` or `pv` a 16-bit float other than the data's type rounds Q and K,
     or P and V, to it.
+
+    `attn.attention_grad` (SEMANTICS.md section 5) lowers to the backward
+    schedule the GPU kernels share, on flat tiles (`query-tile` x
+    `key-tile`, 16 when unset): a pass over the rows computes
+    Dlt = dot(dO, O) - c u dot(dO, V[i]) (c = w * gate; the SoftPAG term of
+    dV and of dG with it); then, per kv head, every key tile walks the query
+    tiles of each query head that reads it, from the mask's
+    `emitQueryRange` and `emitClassifyRange` (empty tiles skipped, full
+    ones without predicate). P = exp(s - LSE) is recomputed from the
+    forward's LSE (0 in rows whose LSE is -inf), dS = P (dP - Dlt + dLSE),
+    and dK, dV of the tile are summed over the query heads before they join
+    the kv head's; dQ, dBias (summed over its broadcast dimensions) and dG
+    accumulate in f32 buffers. Everything runs in f32 and is stored in the
+    gradients' element types. The precision attribute plays no part: the
+    quantization is differentiated as the identity. Heads of weight 0 get no
+    gradient.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",

@@ -29,59 +29,6 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::detail;
 
-
-
-Value LoopNestEmitter::selectByHead(Value head, ArrayRef<double> values) {
-  Value result = f32(values.back());
-  for (int64_t h = static_cast<int64_t>(values.size()) - 2; h >= 0; --h) {
-    Value isHead = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                         head, index(h));
-    result = arith::SelectOp::create(b, loc, isHead, f32(values[h]), result);
-  }
-  return result;
-}
-
-LoopNestEmitter::HeadFactors LoopNestEmitter::emitHeadFactors(Value head) {
-  HeadFactors factors{f32(1), f32(0), nullptr};
-  HeadsAttr heads = op.getHeadsAttr();
-  SmallVector<double> weights, softpagU;
-  for (int64_t h = 0; heads && h < op.getNumQueryHeads(); ++h) {
-    attn::HeadFactors fixed = getHeadFactors(op, h);
-    weights.push_back(fixed.weight);
-    softpagU.push_back(fixed.softpagU);
-  }
-  if (heads && heads.getWeights())
-    factors.weight = selectByHead(head, weights);
-  if (heads && heads.getSoftpag())
-    factors.softpagU = selectByHead(head, softpagU);
-  Value nonZeroWeight = arith::CmpFOp::create(
-      b, loc, arith::CmpFPredicate::ONE, factors.weight, f32(0));
-  factors.compute = nonZeroWeight;
-  // u = 1 replaces the attention by V; it is still computed when the LSE
-  // output asks for its scores.
-  if (!op.getLseOutput())
-    factors.compute = arith::AndIOp::create(
-        b, loc, nonZeroWeight,
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE,
-                              factors.softpagU, f32(1)));
-  return factors;
-}
-
-void LoopNestEmitter::forEachToken(const Tile &tile,
-                                   function_ref<void(Value, Value)> fn) {
-  loop(index(0), tile.count, [&](Value position) {
-    fn(indexing(tile).tokenOf(tile, position), position);
-  });
-}
-
-Value LoopNestEmitter::reduceTokens(const Tile &tile, Value from, Value to,
-                                    Value init,
-                                    function_ref<Value(Value, Value, Value)> fn) {
-  return reduce(from, to, init, [&](Value position, Value acc) {
-    return fn(indexing(tile).tokenOf(tile, position), position, acc);
-  });
-}
-
 void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
                                    const Tile &queries, const Tile &keys,
                                    bool applyMask) {
@@ -145,13 +92,7 @@ void LoopNestEmitter::emitTileRows(Value batch, Value head, Value kvHead,
       if (Value bias = op.getBias())
         s = arith::AddFOp::create(
             b, loc, s, toF32(loadPairOperand(bias, batch, head, i, j)));
-      Value keep = applyMask
-                       ? mask.emitKeep(b, loc, i, j, maskContext)
-                       : Value(arith::ConstantIntOp::create(b, loc, 1, 1));
-      if (Value explicitMask = op.getExplicitMask())
-        keep = arith::AndIOp::create(
-            b, loc, keep,
-            loadPairOperand(explicitMask, batch, head, i, j));
+      Value keep = emitPairKeep(batch, head, i, j, applyMask);
       if (maskAfterSoftmax) {
         // Every key enters m and l; the mask only gates the numerator.
         store(arith::SelectOp::create(b, loc, keep, f32(1), f32(0)), kept,
@@ -373,42 +314,9 @@ void LoopNestEmitter::emit() {
   outputElementType =
       cast<MemRefType>(op.getOutput().getType()).getElementType();
 
-
   Value batchSize = dim(q, 0), numHeads = dim(q, 1), numKvHeads = dim(k, 1);
-  nq = dim(q, 2);
-  nk = dim(k, 2);
-  headDim = dim(q, 3);
-  valueDim = dim(v, 3);
   Value headsPerKv = arith::DivSIOp::create(b, loc, numHeads, numKvHeads);
-  double scaleValue = op.getEffectiveScale().value_or(0.0);
-  if (op.getScaleAttr() || !ShapedType::isDynamic(op.getHeadDim())) {
-    scale = f32(scaleValue);
-  } else {
-    // 1/sqrt(D) of a run-time D.
-    Value d = arith::UIToFPOp::create(
-        b, loc, b.getF32Type(),
-        arith::IndexCastOp::create(b, loc, b.getI64Type(), headDim));
-    scale = math::RsqrtOp::create(b, loc, d);
-  }
-
-  mask = op.getMaskOrDense();
-  maskContext.queryLength = nq;
-  maskContext.keyLength = nk;
-  Value batch; // Set per iteration; read by the offsets callback.
-  if (Value offsets = op.getSegmentOffsets()) {
-    auto type = cast<MemRefType>(offsets.getType());
-    maskContext.segmentOffset = [&, offsets, type](OpBuilder &builder,
-                                                   Location l, bool ofKeys,
-                                                   int64_t position) -> Value {
-      SmallVector<Value> indices = {batch};
-      if (type.getRank() == 3)
-        indices.push_back(arith::ConstantIndexOp::create(builder, l, ofKeys));
-      indices.push_back(arith::ConstantIndexOp::create(builder, l, position));
-      Value raw = memref::LoadOp::create(builder, l, offsets, indices);
-      return arith::IndexCastOp::create(builder, l, builder.getIndexType(),
-                                        raw);
-    };
-  }
+  emitProblemSizes();
 
   auto f32Type = b.getF32Type();
   rowMax = memref::AllocOp::create(b, loc, MemRefType::get({queryTile}, f32Type));
@@ -450,20 +358,10 @@ void LoopNestEmitter::emit() {
     loop(index(0), batchSize, [&](Value batchIndex) {
       batch = batchIndex;
       loop(index(0), count, [&](Value position) {
-        Value head = position;
-        if (!set.heads.empty()) {
-          // The position-th head of the set, as a select chain.
-          head = index(set.heads.back());
-          for (int64_t p = static_cast<int64_t>(set.heads.size()) - 2; p >= 0;
-               --p) {
-            Value isP = arith::CmpIOp::create(
-                b, loc, arith::CmpIPredicate::eq, position, index(p));
-            head = arith::SelectOp::create(b, loc, isP, index(set.heads[p]),
-                                           head);
-          }
-        }
+        Value head = emitHeadOfSet(set, position);
         Value kvHead = arith::DivSIOp::create(b, loc, head, headsPerKv);
-        HeadFactors factors = emitHeadFactors(head);
+        HeadFactors factors = emitHeadFactors(
+            head, /*scoresNeeded=*/op.getLseOutput() != nullptr);
         loop(index(0), numQueryTiles, [&](Value tile) {
           emitQueryTile(batchIndex, head, kvHead, tile, factors);
         });
@@ -570,6 +468,11 @@ struct AttnLowerToLoopsPass
     getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });
     for (AttentionOp op : ops)
       if (failed(lowerAttentionToLoops(rewriter, op, queryTile, keyTile)))
+        return signalPassFailure();
+    SmallVector<AttentionGradOp> gradOps;
+    getOperation()->walk([&](AttentionGradOp op) { gradOps.push_back(op); });
+    for (AttentionGradOp op : gradOps)
+      if (failed(lowerAttentionGradToLoops(rewriter, op, queryTile, keyTile)))
         return signalPassFailure();
   }
 };

@@ -11,6 +11,7 @@
 
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 #include "attn/Dialect/Attn/Utils/Schedule.h"
+#include "attn/Dialect/Attn/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -174,53 +175,49 @@ void emitQuantizationSteps(AttentionOp op, PrecisionAttr precision,
                            const DenseMap<QuantizedRole, Value> &buffers,
                            QuantizationEmitter &emitter);
 
-/// Emits the loop nest of one attn.attention. Scalar code: the point is the
-/// schedule (tiles, online softmax, masking), not CPU speed.
-class LoopNestEmitter : public QuantizationEmitter {
-public:
+/// What the loop nests of the forward (attn.attention) and of its gradients
+/// (attn.attention_grad) share: the problem's sizes, scale and mask context,
+/// the tiles, the heads and the pair operands. Scalar code: the point is the
+/// schedule (tiles, masking, head rules), not CPU speed.
+class ProblemEmitter : public QuantizationEmitter {
+protected:
   /// Tiles of `queryShape` x `keyShape` tokens: flat ranges when `grid` is
   /// empty, else boxes of the token grid `grid` (an N-D tiling).
-  LoopNestEmitter(AttentionOp op, OpBuilder &builder,
-                  ArrayRef<int64_t> queryShape, ArrayRef<int64_t> keyShape,
-                  ArrayRef<int64_t> grid)
-      : QuantizationEmitter(builder, op.getLoc()), op(op), grid(grid),
-        queryGeometry(TileGeometry::of(queryShape, grid)),
+  ProblemEmitter(AttentionProblemOpInterface problem, OpBuilder &builder,
+                 ArrayRef<int64_t> queryShape, ArrayRef<int64_t> keyShape,
+                 ArrayRef<int64_t> grid)
+      : QuantizationEmitter(builder, problem->getLoc()), problem(problem),
+        grid(grid), queryGeometry(TileGeometry::of(queryShape, grid)),
         keyGeometry(TileGeometry::of(keyShape, grid)),
         queryTile(queryGeometry.tokens), keyTile(keyGeometry.tokens) {}
 
-  void emit();
-
-private:
-  /// Heads that share one mask and precision; `heads` empty means every
-  /// head.
+  /// Reads the sizes and the scale, and sets up the mask context (its
+  /// run-time segment offsets are those of `batch`, set per iteration).
+  void emitProblemSizes();
+  /// The query head at `position` of the head set (a select chain).
+  Value emitHeadOfSet(const HeadSet &set, Value position);
 
   /// The element of an explicit mask or bias operand ([Nq, Nk] or
   /// [B|1, Hq|1, Nq, Nk]) for (batch, head, i, j).
   Value loadPairOperand(Value operand, Value batch, Value head, Value i,
-                        Value j) {
-    auto type = cast<MemRefType>(operand.getType());
-    if (type.getRank() == 2)
-      return load(operand, {i, j});
-    auto broadcast = [&](Value idx, unsigned d) {
-      if (type.getDimSize(d) == 1)
-        return index(0);
-      if (!type.isDynamicDim(d))
-        return idx;
-      Value isOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                          dim(operand, d), index(1));
-      return Value(arith::SelectOp::create(b, loc, isOne, index(0), idx));
-    };
-    return load(operand, {broadcast(batch, 0), broadcast(head, 1), i, j});
-  }
+                        Value j);
+  /// The indices of that element, for a gradient of the operand.
+  SmallVector<Value> pairOperandIndices(Value operand, Value batch, Value head,
+                                        Value i, Value j);
+  /// Whether pair (i, j) is kept: the mask's predicate (when `applyMask`;
+  /// a full tile needs none) and the explicit mask's.
+  Value emitPairKeep(Value batch, Value head, Value i, Value j, bool applyMask);
 
   /// Per-head factors of the epilogue: weight w, SoftPAG u, and whether
-  /// the attention is computed at all (w != 0 and u != 1).
+  /// the attention is computed at all (w != 0, and u != 1 unless
+  /// `scoresNeeded`: the LSE or the gradients still read the scores).
   struct HeadFactors {
     Value weight, softpagU, compute;
   };
-  HeadFactors emitHeadFactors(Value head);
+  HeadFactors emitHeadFactors(Value head, bool scoresNeeded);
   /// `values[head]` for a constant table, as a select chain.
   Value selectByHead(Value head, ArrayRef<double> values);
+
   /// One query or key tile clipped to the sequence or grid: [first, end)
   /// is the hull of its flat indices (exactly its tokens for a flat tile);
   /// positions 0 .. count - 1 enumerate its tokens row-major.
@@ -241,6 +238,33 @@ private:
   Value reduceTokens(const Tile &tile, Value from, Value to, Value init,
                      function_ref<Value(Value, Value, Value)> fn);
 
+  AttentionProblemOpInterface problem;
+  SmallVector<int64_t> grid;
+  TileGeometry queryGeometry, keyGeometry;
+  /// Tokens per query and key tile (the products of the shapes).
+  int64_t queryTile, keyTile;
+
+  // Filled by emitProblemSizes().
+  Value nq, nk, headDim, valueDim, scale;
+  /// The batch element of the loop iteration being emitted.
+  Value batch;
+  /// The mask of the head set being emitted.
+  MaskAttrInterface mask;
+  MaskIRContext maskContext;
+};
+
+/// Emits the loop nest of one attn.attention: query tiles x key tiles with
+/// an online softmax.
+class LoopNestEmitter : public ProblemEmitter {
+public:
+  LoopNestEmitter(AttentionOp op, OpBuilder &builder,
+                  ArrayRef<int64_t> queryShape, ArrayRef<int64_t> keyShape,
+                  ArrayRef<int64_t> grid)
+      : ProblemEmitter(op, builder, queryShape, keyShape, grid), op(op) {}
+
+  void emit();
+
+private:
   void emitQueryTile(Value batch, Value head, Value kvHead, Value tile,
                      const HeadFactors &factors);
   /// One key tile for the rows [q0, q1): scores, online-softmax update and
@@ -249,17 +273,11 @@ private:
                     const Tile &keys, bool applyMask);
 
   AttentionOp op;
-  SmallVector<int64_t> grid;
-  TileGeometry queryGeometry, keyGeometry;
   /// The op's compile-time tile classes (attn-sparsity), as a memref, and
   /// the table of the head set being emitted.
   Value tileClasses;
   int64_t classTable = 0;
-  /// Tokens per query and key tile (the products of the shapes).
-  int64_t queryTile, keyTile;
 
-  // Filled by emit().
-  Value nq, nk, headDim, valueDim, scale;
   Value rowMax, rowSum, acc, scores, probs; // scratch buffers
   /// Quantized operands (SEMANTICS.md section 3), prepared before the main
   /// loop nest: integer Q' and K' values (as f32) with the scale of each
@@ -289,9 +307,44 @@ private:
   /// only (after the softmax), through `kept` (1 or 0 per key of the tile).
   bool maskAfterSoftmax = false;
   Value kept, rowKept;
-  MaskAttrInterface mask;
-  MaskIRContext maskContext;
   Type valueElementType, outputElementType;
+};
+
+/// Emits the loop nest of one attn.attention_grad (SEMANTICS.md section 5),
+/// FlashAttention-2's schedule: a pass over the query rows for
+/// Dlt = dot(dO, O), then key tiles outermost, each walking the query tiles
+/// that keep one of its keys (the mask's query range and tile classes), P
+/// recomputed from the LSE, dK and dV accumulated per key tile over every
+/// query head of its kv head, dQ, dBias and the gates' sums in f32 buffers.
+class GradientLoopNestEmitter : public ProblemEmitter {
+public:
+  GradientLoopNestEmitter(AttentionGradOp op, OpBuilder &builder,
+                          int64_t queryShape, int64_t keyShape)
+      : ProblemEmitter(op, builder, {queryShape}, {keyShape}, {}), op(op) {}
+
+  void emit();
+
+private:
+  /// Dlt, and the SoftPAG parts of dV and of the gates' sums, per row.
+  void emitRowTerms(Value head, Value kvHead, const HeadFactors &factors);
+  /// Every query tile of `head` against the key tile `keys`.
+  void emitKeyTile(Value head, Value kvHead, const Tile &keys,
+                   const HeadFactors &factors);
+  /// The pairs of one (query tile, key tile); the predicate only when
+  /// `applyMask`.
+  void emitTilePairs(Value head, Value kvHead, const Tile &queries,
+                     const Tile &keys, const HeadFactors &factors,
+                     bool applyMask);
+  /// Writes an f32 accumulator into a gradient operand of any float type.
+  void emitStoreGradient(Value accumulator, Value gradient);
+
+  AttentionGradOp op;
+  /// Segments with renormalize = false: P is defined for every key.
+  bool maskAfterSoftmax = false;
+  /// f32 accumulators of the shapes of dQ, dK, dV, dBias and the gates.
+  Value queryGrad, keyGrad, valueGrad, biasGrad, gatesGrad;
+  /// Dlt [B, Hq, Nq], and dK, dV of the key tile being walked.
+  Value delta, keyTileGrad, valueTileGrad;
 };
 
 } // namespace detail

@@ -1,7 +1,8 @@
 //===- AttnToLoops.h - attn.attention to a CPU loop nest --------*- C++ -*-===//
 //
 // The reusable entry points of attn-lower-to-loops: the tiled online-softmax
-// loop nest of one op, and the loops of one quantization pre-step.
+// loop nest of one attn.attention, the backward loop nest of one
+// attn.attention_grad, and the loops of one quantization pre-step.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,6 +26,14 @@ void loadAttnToLoopsDialects(MLIRContext *context);
 LogicalResult lowerAttentionToLoops(RewriterBase &rewriter, AttentionOp op,
                                     int64_t queryTile = 0,
                                     int64_t keyTile = 0);
+
+/// Replaces `op` (memref operands) by the loop nest of its gradients
+/// (SEMANTICS.md section 5), on flat tiles of `queryTile` x `keyTile`
+/// tokens (16 when zero).
+LogicalResult lowerAttentionGradToLoops(RewriterBase &rewriter,
+                                        AttentionGradOp op,
+                                        int64_t queryTile = 0,
+                                        int64_t keyTile = 0);
 
 /// Replaces a quantization pre-step on memrefs (attn.key_mean,
 /// attn.query_block_mean, attn.quantize_rows, attn.quantize_value) by its

@@ -2,6 +2,8 @@
 
 #include "TileWalk.h"
 
+#include "attn/Dialect/Attn/Analysis/TileSparsity.h"
+
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 using namespace mlir;
@@ -21,23 +23,16 @@ TileWalk::TileWalk(OpBuilder &b, Location loc,
   tableMode = classes && !ctx.maskAfterSoftmax;
   if (!tableMode)
     return;
-  auto type = cast<ShapedType>(classes.getType());
-  int64_t numQueryTiles = type.getDimSize(1), numKeyTiles = type.getDimSize(2);
-  auto values = classes.getValues<int8_t>();
+  TileLists lists =
+      getTileLists(classes, ctx.heads.classTable, /*byKeyTile=*/false);
   int64_t seqKStatic = ctx.op.getKeyLength();
-  offsets.push_back(0);
-  for (int64_t qt = 0; qt < numQueryTiles; ++qt) {
-    for (int64_t kt = 0; kt < numKeyTiles; ++kt) {
-      int8_t cls =
-          values[(ctx.heads.classTable * numQueryTiles + qt) * numKeyTiles +
-                 kt];
-      if (cls == 0)
-        continue;
-      // Tiles sticking out of the sequence or grid need the bounds check.
-      bool whole = ctx.keys.isWhole(kt, seqKStatic);
-      entries.push_back(static_cast<int32_t>(2 * kt + (cls == 2 && whole)));
-    }
-    offsets.push_back(static_cast<int32_t>(entries.size()));
+  offsets.assign(lists.offsets.begin(), lists.offsets.end());
+  for (auto [keyTile, tileClass] :
+       llvm::zip_equal(lists.tiles, lists.classes)) {
+    // Tiles sticking out of the sequence or grid need the bounds check.
+    bool full =
+        tileClass == TileClass::Full && ctx.keys.isWhole(keyTile, seqKStatic);
+    entries.push_back(2 * keyTile + full);
   }
   everyListedTileFull =
       llvm::all_of(entries, [](int32_t e) { return e % 2 == 1; });

@@ -85,6 +85,41 @@ TileSparsity mlir::attn::computeTileSparsity(
   return result;
 }
 
+TileLists
+mlir::attn::getTileLists(int64_t numQueryTiles, int64_t numKeyTiles,
+                         bool byKeyTile,
+                         function_ref<TileClass(int64_t, int64_t)> classOf) {
+  TileLists lists;
+  int64_t outer = byKeyTile ? numKeyTiles : numQueryTiles;
+  int64_t inner = byKeyTile ? numQueryTiles : numKeyTiles;
+  lists.offsets.push_back(0);
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      TileClass tileClass = byKeyTile ? classOf(i, o) : classOf(o, i);
+      if (tileClass == TileClass::Empty)
+        continue;
+      lists.tiles.push_back(static_cast<int32_t>(i));
+      lists.classes.push_back(tileClass);
+    }
+    lists.offsets.push_back(static_cast<int32_t>(lists.tiles.size()));
+  }
+  return lists;
+}
+
+TileLists mlir::attn::getTileLists(DenseIntElementsAttr tileClasses,
+                                   int64_t table, bool byKeyTile) {
+  auto type = cast<ShapedType>(tileClasses.getType());
+  int64_t numQueryTiles = type.getDimSize(1), numKeyTiles = type.getDimSize(2);
+  auto values = tileClasses.getValues<int8_t>();
+  return getTileLists(
+      numQueryTiles, numKeyTiles, byKeyTile, [&](int64_t q, int64_t k) {
+        int8_t value = values[(table * numQueryTiles + q) * numKeyTiles + k];
+        return value == 0   ? TileClass::Empty
+               : value == 2 ? TileClass::Full
+                            : TileClass::Partial;
+      });
+}
+
 LogicalResult
 mlir::attn::verifyTileShapes(StringRef pass, ArrayRef<int64_t> queryTile,
                              ArrayRef<int64_t> keyTile,

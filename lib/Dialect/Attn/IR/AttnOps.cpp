@@ -119,26 +119,30 @@ static void printQuantizedBundles(OpAsmPrinter &printer, Operation *,
 // Accessors
 //===----------------------------------------------------------------------===//
 
-MaskAttrInterface AttentionOp::getMaskOrDense() {
-  if (MaskAttrInterface mask = getMaskAttr())
-    return mask;
-  return DenseMaskAttr::get(getContext());
+#include "attn/Dialect/Attn/IR/AttnOpInterfaces.cpp.inc"
+
+MaskAttrInterface mlir::attn::detail::getMaskOrDense(MaskAttrInterface mask,
+                                                     MLIRContext *context) {
+  return mask ? mask : MaskAttrInterface(DenseMaskAttr::get(context));
 }
 
-MaskAttrInterface AttentionOp::getMaskForHead(int64_t head) {
-  if (HeadsAttr heads = getHeadsAttr())
+MaskAttrInterface mlir::attn::detail::getMaskForHead(MaskAttrInterface mask,
+                                                     HeadsAttr heads,
+                                                     int64_t head,
+                                                     MLIRContext *context) {
+  if (heads)
     for (HeadGroupAttr group : heads.getGroups())
       if (group.getMask() && llvm::is_contained(group.getHeads(), head))
         return group.getMask();
-  return getMaskOrDense();
+  return getMaskOrDense(mask, context);
 }
 
 /// The op's mask (dense when absent), then the masks of the head groups that
 /// have one, in order.
-static SmallVector<MaskAttrInterface>
-collectMasks(MaskAttrInterface mask, HeadsAttr heads, MLIRContext *context) {
-  SmallVector<MaskAttrInterface> masks = {
-      mask ? mask : MaskAttrInterface(DenseMaskAttr::get(context))};
+SmallVector<MaskAttrInterface>
+mlir::attn::detail::getMasks(MaskAttrInterface mask, HeadsAttr heads,
+                             MLIRContext *context) {
+  SmallVector<MaskAttrInterface> masks = {getMaskOrDense(mask, context)};
   if (heads)
     for (HeadGroupAttr group : heads.getGroups())
       if (group.getMask())
@@ -146,12 +150,9 @@ collectMasks(MaskAttrInterface mask, HeadsAttr heads, MLIRContext *context) {
   return masks;
 }
 
-SmallVector<MaskAttrInterface> AttentionOp::getMasks() {
-  return collectMasks(getMaskAttr(), getHeadsAttr(), getContext());
-}
-
-SmallVector<int64_t> AttentionOp::getTokenGrid() {
-  for (MaskAttrInterface mask : getMasks())
+SmallVector<int64_t>
+mlir::attn::detail::getTokenGrid(ArrayRef<MaskAttrInterface> masks) {
+  for (MaskAttrInterface mask : masks)
     if (SmallVector<int64_t> grid = mask.getTokenGrid(); !grid.empty())
       return grid;
   return {};
@@ -161,17 +162,19 @@ static int64_t dynamicToNegative(int64_t size) {
   return ShapedType::isDynamic(size) ? -1 : size;
 }
 
-MaskContext AttentionOp::getMaskContext() {
-  return MaskContext(dynamicToNegative(getQueryLength()),
-                     dynamicToNegative(getKeyLength()));
+MaskContext mlir::attn::detail::getMaskContext(int64_t queryLength,
+                                               int64_t keyLength) {
+  return MaskContext(dynamicToNegative(queryLength),
+                     dynamicToNegative(keyLength));
 }
 
-std::optional<double> AttentionOp::getEffectiveScale() {
-  if (FloatAttr scale = getScaleAttr())
+std::optional<double> mlir::attn::detail::getEffectiveScale(FloatAttr scale,
+                                                            int64_t headDim) {
+  if (scale)
     return scale.getValueAsDouble();
-  if (ShapedType::isDynamic(getHeadDim()))
+  if (ShapedType::isDynamic(headDim))
     return std::nullopt;
-  return 1.0 / std::sqrt(static_cast<double>(getHeadDim()));
+  return 1.0 / std::sqrt(static_cast<double>(headDim));
 }
 
 MutableOperandRange AttentionOp::getDpsInitsMutable() {
@@ -529,7 +532,7 @@ static LogicalResult verifyAttentionProblem(Operation *op,
   MaskContext context(ShapedType::isDynamic(nq) ? -1 : nq,
                       ShapedType::isDynamic(nk) ? -1 : nk);
   SmallVector<MaskAttrInterface> masks =
-      collectMasks(problem.mask, problem.heads, op->getContext());
+      attn::detail::getMasks(problem.mask, problem.heads, op->getContext());
 
   // Explicit mask and bias: [Nq, Nk] or [B|1, Hq|1, Nq, Nk].
   auto verifyPairOperand = [&](StringRef name, Value v,

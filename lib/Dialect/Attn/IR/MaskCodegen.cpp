@@ -1,7 +1,8 @@
 //===- MaskCodegen.cpp - masks as IR: the element predicate ---------------===//
 //
 // emitKeep of every mask attribute: the rule of MaskAttrs.cpp, emitted as
-// arith ops on `index` values. Everything is built with createOrFold, so a
+// arith ops on `index` values, and the run-time tile classes and key and
+// query ranges of the tile walks. Everything is built with createOrFold, so a
 // predicate on constant indices folds to a constant (which is how the unit
 // tests check it against the host rule on every pair).
 //
@@ -57,6 +58,15 @@ static std::pair<Value, Value> clampKeys(IndexMath &m, Value begin, Value end,
   return {lo, hi};
 }
 
+/// [begin, end) clamped to [0, Nq) and made non-negative in length.
+static std::pair<Value, Value> clampQueries(IndexMath &m, Value begin,
+                                            Value end,
+                                            const MaskIRContext &context) {
+  Value lo = m.min(m.max(begin, m.c(0)), context.queryLength);
+  Value hi = m.max(m.min(end, context.queryLength), lo);
+  return {lo, hi};
+}
+
 /// The delta of causal and sliding-window masks (SEMANTICS.md 2.1).
 static Value emitAlignmentDelta(IndexMath &m, CausalAlignment alignment,
                                 const MaskIRContext &context) {
@@ -87,6 +97,13 @@ NoneMaskAttr::emitClassifyRange(OpBuilder &builder, Location loc, Value, Value,
 std::pair<Value, Value>
 NoneMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value, Value,
                            const MaskIRContext &) const {
+  IndexMath m{builder, loc};
+  return {m.c(0), m.c(0)};
+}
+
+std::pair<Value, Value>
+NoneMaskAttr::emitQueryRange(OpBuilder &builder, Location loc, Value, Value,
+                             const MaskIRContext &) const {
   IndexMath m{builder, loc};
   return {m.c(0), m.c(0)};
 }
@@ -146,6 +163,26 @@ CausalMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value,
 }
 
 std::pair<Value, Value>
+CausalMaskAttr::emitQueryRange(OpBuilder &builder, Location loc, Value keyBegin,
+                               Value, const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  // Key j is kept by the queries i >= j - delta.
+  Value delta = emitAlignmentDelta(m, getAlignment(), context);
+  return clampQueries(m, m.sub(keyBegin, delta), context.queryLength, context);
+}
+
+std::pair<Value, Value>
+SlidingWindowMaskAttr::emitQueryRange(OpBuilder &builder, Location loc,
+                                      Value keyBegin, Value keyEnd,
+                                      const MaskIRContext &context) const {
+  IndexMath m{builder, loc};
+  // Key j is kept by the queries j - delta - right <= i <= j - delta + left.
+  Value delta = emitAlignmentDelta(m, getAlignment(), context);
+  return clampQueries(m, m.sub(m.sub(keyBegin, delta), m.c(getRight())),
+                      m.add(m.sub(keyEnd, delta), m.c(getLeft())), context);
+}
+
+std::pair<Value, Value>
 SlidingWindowMaskAttr::emitKeyRange(OpBuilder &builder, Location loc,
                                     Value queryBegin, Value queryEnd,
                                     const MaskIRContext &context) const {
@@ -202,6 +239,49 @@ NeighborhoodMaskAttr::emitKeyRange(OpBuilder &builder, Location loc,
                    context);
 }
 
+std::pair<Value, Value>
+NeighborhoodMaskAttr::emitQueryRange(OpBuilder &builder, Location loc,
+                                     Value keyBegin, Value keyEnd,
+                                     const MaskIRContext &context) const {
+  // The inverse neighborhood along the outermost dimension: the rows x whose
+  // window meets the key rows [y0, y1]. Windows move monotonically with x,
+  // so these rows are contiguous.
+  if (getDilation()[0] != 1)
+    return detail::emitAllQueries(builder, loc, context);
+  IndexMath m{builder, loc};
+  int64_t inner = 1;
+  for (int64_t extent : getGrid().drop_front())
+    inner *= extent;
+  int64_t extent = getGrid()[0], window = getWindow()[0];
+  int64_t stride = getStride()[0];
+  Value y0 = m.div(keyBegin, m.c(inner));
+  Value y1 = m.div(m.sub(keyEnd, m.c(1)), m.c(inner));
+  Value first, last;
+  if (getCausal()[0]) {
+    // x's window ends at x and starts at most window - 1 before its
+    // leader, which is at or after x.
+    first = y0;
+    last = m.add(y1, m.c(window - 1));
+  } else if (stride == 1) {
+    // Exact: the window of x starts at clamp(x - window / 2, 0,
+    // extent - window); it reaches y0 when that start is at least
+    // t = y0 - window + 1 and begins by y1.
+    Value t = m.sub(y0, m.c(window - 1));
+    first = m.select(m.le(t, m.c(0)), m.c(0), m.add(t, m.c(window / 2)));
+    last = m.select(m.le(m.c(extent - window), y1), m.c(extent - 1),
+                    m.add(y1, m.c(window / 2)));
+  } else {
+    // The window holds x's leader, which is less than a stride from x.
+    int64_t reach = (stride - 1) + (window - 1);
+    first = m.sub(y0, m.c(reach));
+    last = m.add(y1, m.c(reach));
+  }
+  first = m.max(first, m.c(0));
+  last = m.min(last, m.c(extent - 1));
+  return clampQueries(m, m.mul(first, m.c(inner)),
+                      m.mul(m.add(last, m.c(1)), m.c(inner)), context);
+}
+
 Value NeighborhoodMaskAttr::emitKeep(OpBuilder &builder, Location loc,
                                      Value query, Value key,
                                      const MaskIRContext &) const {
@@ -246,6 +326,18 @@ PowerLawMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value,
     return detail::emitAllKeys(builder, loc, context);
   IndexMath m{builder, loc};
   return clampKeys(m, m.c(0), queryEnd, context);
+}
+
+std::pair<Value, Value>
+PowerLawMaskAttr::emitQueryRange(OpBuilder &builder, Location loc,
+                                 Value keyBegin, Value,
+                                 const MaskIRContext &context) const {
+  // The sink blocks and the power-of-two offsets reach every query block;
+  // only causality bounds the queries.
+  if (!getCausal())
+    return detail::emitAllQueries(builder, loc, context);
+  IndexMath m{builder, loc};
+  return clampQueries(m, keyBegin, context.queryLength, context);
 }
 
 /// The block rule of the power-law mask (PowerLawMaskAttr::keepBlocks):
@@ -302,27 +394,33 @@ Value PowerLawMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
   return m.land(m.le(key, query), blocks);
 }
 
+/// The prefix offsets of a segments mask's query (`ofKeys` false) or key
+/// segments, static or from the run-time operand.
+static SmallVector<Value> emitSegmentOffsets(IndexMath &m,
+                                             SegmentsMaskAttr mask, bool ofKeys,
+                                             const MaskIRContext &context) {
+  ArrayRef<int64_t> sizes = ofKeys ? mask.getKeySizes() : mask.getQuerySizes();
+  SmallVector<Value> result;
+  int64_t total = 0;
+  for (size_t p = 0; p <= sizes.size(); ++p) {
+    if (mask.hasDynamicSizes()) {
+      result.push_back(context.segmentOffset(m.b, m.loc, ofKeys, p));
+      continue;
+    }
+    result.push_back(m.c(total));
+    if (p < sizes.size())
+      total += sizes[p];
+  }
+  return result;
+}
+
 Value SegmentsMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
                                  Value key,
                                  const MaskIRContext &context) const {
   IndexMath m{builder, loc};
-  // Prefix offsets of both lists, static or from the run-time operand.
-  auto offsets = [&](bool ofKeys) {
-    ArrayRef<int64_t> sizes = ofKeys ? getKeySizes() : getQuerySizes();
-    SmallVector<Value> result;
-    int64_t total = 0;
-    for (size_t p = 0; p <= sizes.size(); ++p) {
-      if (hasDynamicSizes()) {
-        result.push_back(context.segmentOffset(builder, loc, ofKeys, p));
-        continue;
-      }
-      result.push_back(m.c(total));
-      if (p < sizes.size())
-        total += sizes[p];
-    }
-    return result;
-  };
-  SmallVector<Value> queryOffsets = offsets(false), keyOffsets = offsets(true);
+  SmallVector<Value> queryOffsets =
+      emitSegmentOffsets(m, *this, false, context);
+  SmallVector<Value> keyOffsets = emitSegmentOffsets(m, *this, true, context);
   // OR over segment pairs of (query in a) & (key in b) & entry(local indices).
   Value keep = m.bit(false);
   for (int64_t a = 0; a < getNumQuerySegments(); ++a) {
@@ -341,6 +439,40 @@ Value SegmentsMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
     }
   }
   return keep;
+}
+
+std::pair<Value, Value>
+SegmentsMaskAttr::emitQueryRange(OpBuilder &builder, Location loc,
+                                 Value keyBegin, Value keyEnd,
+                                 const MaskIRContext &context) const {
+  // The transposed visibility table: the hull, over the key segments b the
+  // keys meet and the query segments a with a non-empty entry (a, b), of the
+  // entry's own query range on the segment-local keys.
+  IndexMath m{builder, loc};
+  SmallVector<Value> queryOffsets =
+      emitSegmentOffsets(m, *this, false, context);
+  SmallVector<Value> keyOffsets = emitSegmentOffsets(m, *this, true, context);
+  Value begin = context.queryLength, end = m.c(0);
+  for (int64_t b = 0; b < getNumKeySegments(); ++b) {
+    Value k0 = keyOffsets[b], k1 = keyOffsets[b + 1];
+    Value meets = m.land(m.lt(keyBegin, k1), m.lt(k0, keyEnd));
+    Value keyLength = m.sub(k1, k0);
+    Value localBegin = m.min(m.max(m.sub(keyBegin, k0), m.c(0)), keyLength);
+    Value localEnd = m.max(m.min(m.sub(keyEnd, k0), keyLength), localBegin);
+    for (int64_t a = 0; a < getNumQuerySegments(); ++a) {
+      MaskAttrInterface entry = getEntry(a, b);
+      if (isa<NoneMaskAttr>(entry))
+        continue;
+      Value q0 = queryOffsets[a], q1 = queryOffsets[a + 1];
+      MaskIRContext local = context.forSegment(m.sub(q1, q0), keyLength);
+      auto [entryBegin, entryEnd] =
+          entry.emitQueryRange(builder, loc, localBegin, localEnd, local);
+      Value found = m.land(meets, m.lt(entryBegin, entryEnd));
+      begin = m.select(found, m.min(begin, m.add(q0, entryBegin)), begin);
+      end = m.select(found, m.max(end, m.add(q0, entryEnd)), end);
+    }
+  }
+  return {begin, m.max(end, begin)};
 }
 
 Value AndMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
@@ -390,6 +522,41 @@ emitCompositeKeyRange(OpBuilder &builder, Location loc, bool isAnd,
     end = isAnd ? m.min(end, memberEnd) : m.max(end, memberEnd);
   }
   return {begin, m.max(end, begin)};
+}
+
+/// `and`: the intersection of the members' query ranges; `or`: their hull.
+static std::pair<Value, Value>
+emitCompositeQueryRange(OpBuilder &builder, Location loc, bool isAnd,
+                        ArrayRef<MaskAttrInterface> members, Value keyBegin,
+                        Value keyEnd, const MaskIRContext &context) {
+  IndexMath m{builder, loc};
+  Value begin, end;
+  for (MaskAttrInterface member : members) {
+    auto [memberBegin, memberEnd] =
+        member.emitQueryRange(builder, loc, keyBegin, keyEnd, context);
+    if (!begin) {
+      begin = memberBegin;
+      end = memberEnd;
+      continue;
+    }
+    begin = isAnd ? m.max(begin, memberBegin) : m.min(begin, memberBegin);
+    end = isAnd ? m.min(end, memberEnd) : m.max(end, memberEnd);
+  }
+  return {begin, m.max(end, begin)};
+}
+
+std::pair<Value, Value>
+AndMaskAttr::emitQueryRange(OpBuilder &builder, Location loc, Value keyBegin,
+                            Value keyEnd, const MaskIRContext &context) const {
+  return emitCompositeQueryRange(builder, loc, /*isAnd=*/true, getMembers(),
+                                 keyBegin, keyEnd, context);
+}
+
+std::pair<Value, Value>
+OrMaskAttr::emitQueryRange(OpBuilder &builder, Location loc, Value keyBegin,
+                           Value keyEnd, const MaskIRContext &context) const {
+  return emitCompositeQueryRange(builder, loc, /*isAnd=*/false, getMembers(),
+                                 keyBegin, keyEnd, context);
 }
 
 std::pair<Value, Value>
@@ -474,5 +641,21 @@ ShardMaskAttr::emitKeyRange(OpBuilder &builder, Location loc, Value queryBegin,
   Value zero = m.c(0);
   Value localBegin = m.min(m.max(m.sub(begin, ks), zero), context.keyLength);
   Value localEnd = m.min(m.max(m.sub(end, ks), zero), context.keyLength);
+  return {localBegin, m.max(localEnd, localBegin)};
+}
+
+std::pair<Value, Value>
+ShardMaskAttr::emitQueryRange(OpBuilder &builder, Location loc, Value keyBegin,
+                              Value keyEnd,
+                              const MaskIRContext &context) const {
+  // The global query range, moved to local indices and clipped to [0, Nq).
+  IndexMath m{builder, loc};
+  Value qs = m.c(getQueryStart()), ks = m.c(getKeyStart());
+  auto [begin, end] = getMask().emitQueryRange(
+      builder, loc, m.add(keyBegin, ks), m.add(keyEnd, ks),
+      globalIRContext(builder, loc, *this));
+  Value zero = m.c(0);
+  Value localBegin = m.min(m.max(m.sub(begin, qs), zero), context.queryLength);
+  Value localEnd = m.min(m.max(m.sub(end, qs), zero), context.queryLength);
   return {localBegin, m.max(localEnd, localBegin)};
 }

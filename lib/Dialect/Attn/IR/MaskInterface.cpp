@@ -2,9 +2,9 @@
 //
 // The generated interface and the out-of-line helpers of its default
 // methods: counting and classification by enumeration or bisection (for
-// masks with no closed form) and the run-time defaults of emitClassifyRange
-// and emitKeyRange. Written against the interface only, so the interface
-// depends on no mask's implementation.
+// masks with no closed form) and the run-time defaults of emitClassifyRange,
+// emitKeyRange and emitQueryRange. Written against the interface only, so
+// the interface depends on no mask's implementation.
 //
 //===----------------------------------------------------------------------===//
 
@@ -104,4 +104,10 @@ std::pair<Value, Value>
 mlir::attn::detail::emitAllKeys(OpBuilder &builder, Location loc,
                                 const MaskIRContext &context) {
   return {arith::ConstantIndexOp::create(builder, loc, 0), context.keyLength};
+}
+
+std::pair<Value, Value>
+mlir::attn::detail::emitAllQueries(OpBuilder &builder, Location loc,
+                                   const MaskIRContext &context) {
+  return {arith::ConstantIndexOp::create(builder, loc, 0), context.queryLength};
 }

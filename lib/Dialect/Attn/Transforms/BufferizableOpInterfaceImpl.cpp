@@ -14,9 +14,10 @@ using namespace mlir::attn;
 using namespace mlir::bufferization;
 
 namespace {
-/// attn.attention and the quantization pre-steps are destination-passing:
-/// each bufferizes to its memref form, writing into the buffers of its outs
-/// operands, whose initial contents it never reads (written in full).
+/// attn.attention, attn.attention_grad and the quantization pre-steps are
+/// destination-passing: each bufferizes to its memref form, writing into the
+/// buffers of its outs operands, whose initial contents it never reads
+/// (written in full).
 template <typename OpTy>
 struct DestinationStyleBufferization
     : DstBufferizableOpInterfaceExternalModel<
@@ -58,6 +59,8 @@ void mlir::attn::registerBufferizableOpInterfaceExternalModels(
   registry.addExtension(+[](MLIRContext *context, AttnDialect *) {
     AttentionOp::attachInterface<DestinationStyleBufferization<AttentionOp>>(
         *context);
+    AttentionGradOp::attachInterface<
+        DestinationStyleBufferization<AttentionGradOp>>(*context);
     KeyMeanOp::attachInterface<DestinationStyleBufferization<KeyMeanOp>>(
         *context);
     QueryBlockMeanOp::attachInterface<

@@ -171,7 +171,8 @@ Value TileIndexing::tokenOf(const ClippedTile &tile, Value position) {
 // Heads
 //===----------------------------------------------------------------------===//
 
-HeadFactors mlir::attn::getHeadFactors(AttentionOp op, int64_t head) {
+HeadFactors mlir::attn::getHeadFactors(AttentionProblemOpInterface op,
+                                       int64_t head) {
   HeadFactors factors;
   HeadsAttr heads = op.getHeadsAttr();
   if (!heads)

@@ -31,7 +31,8 @@ Value mlir::attn::createConstantGlobal(OpBuilder &builder, Location loc,
   return memref::GetGlobalOp::create(builder, loc, type, global.getSymName());
 }
 
-SmallVector<mlir::attn::HeadSet> mlir::attn::partitionHeads(AttentionOp op) {
+SmallVector<mlir::attn::HeadSet>
+mlir::attn::partitionHeads(AttentionProblemOpInterface op) {
   HeadsAttr heads = op.getHeadsAttr();
   SmallVector<HeadSet> sets;
   SmallVector<bool> inGroup(heads ? op.getNumQueryHeads() : 0, false);

@@ -48,6 +48,34 @@ TileSparsity computeTileSparsity(MaskAttrInterface mask,
                                  ArrayRef<int64_t> queryTile,
                                  ArrayRef<int64_t> keyTile);
 
+/// The non-empty tile pairs of one mask's class table as compressed lists:
+/// per query tile its key tiles (the forward's walk) or, transposed, per key
+/// tile its query tiles (the backward's walk), in increasing order, each
+/// with its class.
+struct TileLists {
+  /// offsets[t] .. offsets[t + 1] index `tiles` and `classes` for tile t of
+  /// the walking side.
+  SmallVector<int32_t> offsets;
+  SmallVector<int32_t> tiles;
+  SmallVector<TileClass> classes;
+
+  int64_t getNumLists() const {
+    return static_cast<int64_t>(offsets.size()) - 1;
+  }
+};
+
+/// The lists of the table `classOf(queryTile, keyTile)` of `numQueryTiles`
+/// x `numKeyTiles` tiles, walked by query tile, or by key tile when
+/// `byKeyTile`.
+TileLists getTileLists(int64_t numQueryTiles, int64_t numKeyTiles,
+                       bool byKeyTile,
+                       function_ref<TileClass(int64_t, int64_t)> classOf);
+
+/// Table `table` of an op's `tile_classes` attribute ([masks, query tiles,
+/// key tiles] of 0 empty, 1 partial, 2 full) as lists.
+TileLists getTileLists(DenseIntElementsAttr tileClasses, int64_t table,
+                       bool byKeyTile);
+
 /// The query and key tile shapes of a pass's `query-tile` / `key-tile`
 /// options: 128 tokens when no query tile is given, the query tile when no
 /// key tile is.

@@ -109,6 +109,20 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
         return ::mlir::attn::detail::emitAllKeys(builder, loc, context);
       }]>,
     InterfaceMethod<
+      "Emits IR for a range [queryBegin, queryEnd) of query indices "
+      "(`index` values, within [0, Nq)) that holds every query keeping some "
+      "key of [keyBegin, keyEnd): the active query tiles of a key tile, "
+      "which the backward walks, in closed form. Not necessarily tight; the "
+      "default is every query.",
+      "std::pair<::mlir::Value, ::mlir::Value>", "emitQueryRange",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "::mlir::Value":$keyBegin, "::mlir::Value":$keyEnd,
+           "const ::mlir::attn::MaskIRContext &":$context),
+      /*methodBody=*/"",
+      /*defaultImplementation=*/[{
+        return ::mlir::attn::detail::emitAllQueries(builder, loc, context);
+      }]>,
+    InterfaceMethod<
       "Returns true when the mask needs run-time segment offsets.",
       "bool", "needsSegmentOffsets", (ins),
       /*methodBody=*/"",

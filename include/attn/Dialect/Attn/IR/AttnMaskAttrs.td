@@ -33,7 +33,7 @@ def Attn_DenseMaskAttr : Attn_MaskAttr<"DenseMask", "dense", ["countKept", "emit
   }];
 }
 
-def Attn_NoneMaskAttr : Attn_MaskAttr<"NoneMask", "none", ["countKept", "emitClassifyRange", "emitKeyRange"]> {
+def Attn_NoneMaskAttr : Attn_MaskAttr<"NoneMask", "none", ["countKept", "emitClassifyRange", "emitKeyRange", "emitQueryRange"]> {
   let summary = "Keeps no pair";
   let description = [{
     Drops every pair. Useful as an entry of a segment visibility table, where
@@ -48,7 +48,7 @@ def Attn_NoneMaskAttr : Attn_MaskAttr<"NoneMask", "none", ["countKept", "emitCla
 def Attn_CausalMaskAttr
     : Attn_MaskAttr<"CausalMask", "causal",
                     ["countKept", "simplify", "emitClassifyRange",
-                     "emitKeyRange"]> {
+                     "emitKeyRange", "emitQueryRange"]> {
   let summary = "Keeps key j for query i iff j <= i + delta";
   let description = [{
     Causal masking. `delta` is 0 for `top_left` alignment (the default) and
@@ -67,7 +67,7 @@ def Attn_CausalMaskAttr
 
 def Attn_SlidingWindowMaskAttr : Attn_MaskAttr<"SlidingWindowMask",
     "sliding_window", ["countKept", "simplify", "emitClassifyRange",
-                       "emitKeyRange"]> {
+                       "emitKeyRange", "emitQueryRange"]> {
   let summary = "Clipped 1-D sliding window: i + delta - left <= j <= i + delta + right";
   let description = [{
     The FlashAttention `window_size` convention. Windows are clipped at the
@@ -88,7 +88,7 @@ def Attn_SlidingWindowMaskAttr : Attn_MaskAttr<"SlidingWindowMask",
 
 def Attn_NeighborhoodMaskAttr : Attn_MaskAttr<"NeighborhoodMask",
     "neighborhood", ["countKept", "simplify", "verifyLengths", "getTokenGrid",
-                     "emitKeyRange"]> {
+                     "emitKeyRange", "emitQueryRange"]> {
   let summary = "N-D neighborhood, strided or blocked window on a token grid";
   let description = [{
     Tokens lie on a row-major grid of rank 1 to 3 (`grid`, last coordinate
@@ -132,7 +132,7 @@ def Attn_NeighborhoodMaskAttr : Attn_MaskAttr<"NeighborhoodMask",
 }
 
 def Attn_PowerLawMaskAttr : Attn_MaskAttr<"PowerLawMask", "power_law",
-    ["countKept", "emitKeyRange", "emitClassifyRange"]> {
+    ["countKept", "emitKeyRange", "emitQueryRange", "emitClassifyRange"]> {
   let summary = "PowerAttention: local window, sinks and power-of-two block distances";
   let description = [{
     With block size `block` (tokens), local `window` and `sink` (in blocks)
@@ -158,7 +158,7 @@ def Attn_PowerLawMaskAttr : Attn_MaskAttr<"PowerLawMask", "power_law",
 }
 
 def Attn_SegmentsMaskAttr : Attn_MaskAttr<"SegmentsMask", "segments",
-    ["simplify", "verifyLengths", "needsSegmentOffsets"]> {
+    ["simplify", "verifyLengths", "needsSegmentOffsets", "emitQueryRange"]> {
   let summary = "In-context segment masks with a visibility table";
   let description = [{
     The query sequence is cut into contiguous segments of sizes `query`, the
@@ -197,7 +197,8 @@ def Attn_SegmentsMaskAttr : Attn_MaskAttr<"SegmentsMask", "segments",
 class Attn_CompositeMaskAttr<string name, string attrMnemonic>
     : Attn_MaskAttr<name, attrMnemonic, ["simplify", "verifyLengths",
                                          "getTokenGrid", "needsSegmentOffsets",
-                                         "emitClassifyRange", "emitKeyRange"]> {
+                                         "emitClassifyRange", "emitKeyRange",
+                                         "emitQueryRange"]> {
   let parameters = (ins ArrayRefParameter<"MaskAttrInterface">:$members);
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
@@ -223,7 +224,7 @@ def Attn_OrMaskAttr : Attn_CompositeMaskAttr<"OrMask", "or"> {
 
 def Attn_ShardMaskAttr : Attn_MaskAttr<"ShardMask", "shard",
     ["countKept", "verifyLengths", "simplify", "emitClassifyRange",
-     "emitKeyRange"]> {
+     "emitKeyRange", "emitQueryRange"]> {
   let summary = "`mask` on one shard pair of a longer sequence";
   let description = [{
     Context parallelism computes a query shard against a key shard of a

@@ -6,6 +6,7 @@
 include "attn/Dialect/Attn/IR/AttnBase.td"
 include "attn/Dialect/Attn/IR/AttnAttrDefs.td"
 include "attn/Dialect/Attn/IR/AttnMaskAttrs.td"
+include "attn/Dialect/Attn/IR/AttnOpInterfaces.td"
 include "mlir/Interfaces/DestinationStyleOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -20,7 +21,7 @@ def Attn_MaskAttrConstraint : Attr<
 def Attn_ShapedOperand : AnyTypeOf<[AnyRankedTensor, AnyMemRef]>;
 
 def Attn_AttentionOp : Attn_Op<"attention", [
-    AttrSizedOperandSegments,
+    AttrSizedOperandSegments, Attn_AttentionProblemOpInterface,
     DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
     DestinationStyleOpInterface]> {
   let summary = "Scaled dot-product attention with a structured mask";
@@ -129,33 +130,8 @@ def Attn_AttentionOp : Attn_Op<"attention", [
   let hasCanonicalizer = 1;
 
   let extraClassDeclaration = [{
-    /// The mask attribute, or #attn.dense when absent.
-    MaskAttrInterface getMaskOrDense();
-    /// The mask that applies to query head `head` (its group's, else the op's).
-    MaskAttrInterface getMaskForHead(int64_t head);
-    /// Every mask of the op: its own, then those of the head groups that
-    /// have one, in order (the order of `tile_classes`).
-    SmallVector<MaskAttrInterface> getMasks();
-    /// The token grid of the first of getMasks() that has one (the grid
-    /// N-D tiles tile), or empty.
-    SmallVector<int64_t> getTokenGrid();
-    /// Sequence lengths of the op, for mask queries (-1 when dynamic).
-    MaskContext getMaskContext();
-    /// The effective softmax scale: `scale` or 1/sqrt(D).
-    std::optional<double> getEffectiveScale();
     bool hasTensorSemantics() { return getNumResults() != 0 ||
         ::llvm::isa<RankedTensorType>(getOutput().getType()); }
-
-    int64_t getBatchSize() { return getShape(getQuery())[0]; }
-    int64_t getNumQueryHeads() { return getShape(getQuery())[1]; }
-    int64_t getNumKeyValueHeads() { return getShape(getKey())[1]; }
-    int64_t getQueryLength() { return getShape(getQuery())[2]; }
-    int64_t getKeyLength() { return getShape(getKey())[2]; }
-    int64_t getHeadDim() { return getShape(getQuery())[3]; }
-    int64_t getValueHeadDim() { return getShape(getValue())[3]; }
-    static ArrayRef<int64_t> getShape(Value v) {
-      return ::llvm::cast<ShapedType>(v.getType()).getShape();
-    }
 
     MutableOperandRange getDpsInitsMutable();
 
@@ -176,7 +152,7 @@ def Attn_AttentionOp : Attn_Op<"attention", [
 }
 
 def Attn_AttentionGradOp : Attn_Op<"attention_grad", [
-    AttrSizedOperandSegments,
+    AttrSizedOperandSegments, Attn_AttentionProblemOpInterface,
     DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
     DestinationStyleOpInterface]> {
   let summary = "Gradients of `attn.attention` (SEMANTICS.md section 5)";

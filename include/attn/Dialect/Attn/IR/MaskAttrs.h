@@ -40,6 +40,9 @@ std::pair<Value, Value> emitPartialClass(OpBuilder &builder, Location loc);
 /// The key range [0, Nk).
 std::pair<Value, Value> emitAllKeys(OpBuilder &builder, Location loc,
                                     const MaskIRContext &context);
+/// The query range [0, Nq).
+std::pair<Value, Value> emitAllQueries(OpBuilder &builder, Location loc,
+                                       const MaskIRContext &context);
 } // namespace detail
 } // namespace attn
 } // namespace mlir

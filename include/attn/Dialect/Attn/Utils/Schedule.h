@@ -111,7 +111,7 @@ struct HeadFactors {
   double weight = 1.0;
   double softpagU = 0.0;
 };
-HeadFactors getHeadFactors(AttentionOp op, int64_t head);
+HeadFactors getHeadFactors(AttentionProblemOpInterface op, int64_t head);
 
 //===----------------------------------------------------------------------===//
 // Output

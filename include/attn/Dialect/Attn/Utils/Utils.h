@@ -46,7 +46,7 @@ struct HeadSet {
 /// The heads of `op` by (mask, precision): the heads in no group with their
 /// own mask or precision first (when there are any), then each such group.
 /// Every backend emits one loop nest or kernel per set.
-SmallVector<HeadSet> partitionHeads(AttentionOp op);
+SmallVector<HeadSet> partitionHeads(AttentionProblemOpInterface op);
 
 /// What the kernel of `op` multiplies (its precision attribute's Q.K and
 /// P.V types and accumulation, its head dims): the input of the GPU target's
