@@ -49,3 +49,24 @@ func.func @untouched(%q: memref<1x1x8x4xf32>, %o: memref<1x1x8x4xf32>, %offsets:
     tiling = #attn.tiling<query = [4], key = [4]>
   return
 }
+
+// -----
+
+// attn.attention_grad gets the same table; its loop nest walks it by key
+// tile: key tile 0 lists query tiles 0 (partial) and 1 (full), key tile 1
+// lists query tile 1 (partial).
+// CHECK-LABEL: func.func @causal_grad
+// CHECK: attn.attention_grad {{.*}} tile_classes = dense<{{\[\[\[}}1, 0], [2, 1]]]> : tensor<1x2x2xi8>
+// LOOPS-DAG: memref.global "private" constant @attn_grad_tile_offsets : memref<3xi32> = dense<[0, 2, 3]>
+// LOOPS-DAG: memref.global "private" constant @attn_grad_query_tiles : memref<3xi32> = dense<[0, 1, 1]>
+// LOOPS-DAG: memref.global "private" constant @attn_grad_tile_classes : memref<3xi8> = dense<[1, 2, 1]>
+// LOOPS-LABEL: func.func @causal_grad
+// LOOPS: memref.load %{{.*}} : memref<3xi32>
+func.func @causal_grad(%q: memref<1x1x8x4xf32>, %lse: memref<1x1x8xf32>, %dq: memref<1x1x8x4xf32>) {
+  // expected-remark @below {{attn-sparsity: 1 x 2 x 2 tile classes exceed max-tile-pairs; classified at run time}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x8x4xf32>, memref<1x1x8x4xf32>,
+                          memref<1x1x8x4xf32>, memref<1x1x8x4xf32>, memref<1x1x8xf32>, memref<1x1x8x4xf32>)
+    outs(%dq, %dq, %dq : memref<1x1x8x4xf32>, memref<1x1x8x4xf32>, memref<1x1x8x4xf32>)
+    mask = #attn.causal tiling = #attn.tiling<query = [4], key = [4]>
+  return
+}

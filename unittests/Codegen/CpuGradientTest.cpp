@@ -13,9 +13,11 @@
 //
 // Tolerances: the kernel computes in f32 what the reference computes in
 // f64, so each gradient agrees to 1e-4 of its largest magnitude (plus
-// 1e-4 absolute). 16-bit data adds the rounding of O (Dlt = dot(dO, O)
-// reads it) and of the stored gradient: 2^-11 (f16) or 2^-8 (bf16)
-// relative, taken four times over the largest magnitude.
+// 1e-4 absolute). 16-bit gradients add their rounding, 2^-11 (f16) or
+// 2^-8 (bf16) relative, four times over the largest magnitude. A 16-bit O
+// (half of the 16-bit cases; else f32) moves Dlt = dot(dO, O) by at most
+// that rounding times sum |dO O| of a row, which enters each gradient
+// through its sums of dS (bounded per gradient below).
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,8 +36,14 @@ namespace {
 struct GradientCase {
   Problem problem;
   bool half = false, bf16 = false;
+  /// With `half`: O in the data's 16-bit type too (else f32).
+  bool halfOutput = false;
   int64_t queryTile = 16, keyTile = 16;
   bool withLseGrad = false;
+  /// The op's `tiling` (flat or N-D boxes of the mask's grid), used instead
+  /// of queryTile / keyTile when set: attn-sparsity then records the tile
+  /// classes, and each key tile walks its list of query tiles.
+  std::vector<int64_t> tilingQuery, tilingKey;
 };
 
 /// The largest |x|.
@@ -73,7 +81,8 @@ std::string runGradientCase(const GradientCase &c, uint32_t seed) {
   exact.precision = attnref::PrecisionSpec();
   attnref::Result forward = attnref::reference(exact, q, k, v);
   std::vector<float> o(forward.O.begin(), forward.O.end());
-  if (c.half)
+  bool halfOutput = c.half && c.halfOutput;
+  if (halfOutput)
     o = c.bf16 ? attnref::roundToBF16(o) : attnref::roundToF16(o);
   std::vector<float> lse(forward.LSE.begin(), forward.LSE.end());
 
@@ -81,7 +90,7 @@ std::string runGradientCase(const GradientCase &c, uint32_t seed) {
   arguments.addFloat("%q", {p.B, p.Hq, p.Nq, p.D}, q, c.half);
   arguments.addFloat("%k", {p.B, p.Hkv, p.Nk, p.D}, k, c.half);
   arguments.addFloat("%v", {p.B, p.Hkv, p.Nk, p.Dv}, v, c.half);
-  arguments.addFloat("%o", {p.B, p.Hq, p.Nq, p.Dv}, o, c.half);
+  arguments.addFloat("%o", {p.B, p.Hq, p.Nq, p.Dv}, o, halfOutput);
   arguments.addFloat("%lse", {p.B, p.Hq, p.Nq}, lse, false);
   arguments.addFloat("%do", {p.B, p.Hq, p.Nq, p.Dv}, dO, c.half);
   std::string ins = "%q, %k, %v, %o, %lse, %do : ";
@@ -122,10 +131,16 @@ std::string runGradientCase(const GradientCase &c, uint32_t seed) {
   source << "func.func @grad(" << arguments.signature()
          << ") attributes {llvm.emit_c_interface} {\n"
          << "  attn.attention_grad ins(" << ins << ")" << operands << " outs("
-         << outs << problemAttributes(p) << "\n  return\n}\n";
+         << outs << problemAttributes(p);
+  if (!c.tilingQuery.empty())
+    source << " tiling = #attn.tiling<query = " << list(c.tilingQuery)
+           << ", key = " << list(c.tilingKey) << ">";
+  source << "\n  return\n}\n";
 
   std::string error;
   mlir::attn::CpuPipelineOptions tiles{c.queryTile, c.keyTile, true};
+  if (!c.tilingQuery.empty())
+    tiles = {0, 0, true}; // the op's tiling
   auto kernel = CpuKernel::compile(source.str(), tiles, error);
   if (!kernel)
     return "compile failed: " + error + "\n" + source.str();
@@ -137,11 +152,32 @@ std::string runGradientCase(const GradientCase &c, uint32_t seed) {
   attnref::Gradients expected =
       attnref::gradients(p, q, k, v, dOWide, dLSEWide);
   double rounding = c.half ? (c.bf16 ? 0x1p-8 : 0x1p-11) : 0;
+  // A 16-bit O moves Dlt = dot(dO, O) by up to `deltaError` per row; dS
+  // moves by P times that, and each gradient by its sums of dS.
+  double deltaError = 0;
+  if (halfOutput)
+    for (int64_t row = 0; row < p.B * p.Hq * p.Nq; ++row) {
+      double bound = 0;
+      for (int64_t e = 0; e < p.Dv; ++e)
+        bound += std::abs(dO[row * p.Dv + e] * o[row * p.Dv + e]);
+      deltaError = std::max(deltaError, rounding * bound);
+    }
+  auto maxAbsOf = [](const std::vector<float> &x) {
+    double m = 0;
+    for (float e : x)
+      m = std::max(m, static_cast<double>(std::abs(e)));
+    return m;
+  };
+  double scale = p.effectiveScale();
+  double rowsPerKey = static_cast<double>(p.Nq * (p.Hq / p.Hkv));
   auto compare = [&](const char *name, size_t index,
-                     const std::vector<double> &want, bool half) {
+                     const std::vector<double> &want, bool half,
+                     double deltaFactor) {
     HostBuffer &buffer = arguments.buffer(index);
-    double scale = 1 + maxAbs(want);
-    double tolerance = 1e-4 * scale + 4 * rounding * scale;
+    double magnitude = 1 + maxAbs(want);
+    double tolerance = 1e-4 * magnitude +
+                       (half ? 4 * rounding * magnitude : 0) +
+                       deltaError * deltaFactor;
     for (size_t x = 0; x < want.size(); ++x) {
       double actual =
           half ? fromHalfBits(buffer.f16[x], c.bf16) : buffer.f32[x];
@@ -152,15 +188,20 @@ std::string runGradientCase(const GradientCase &c, uint32_t seed) {
     }
     return std::string();
   };
-  std::string failure = compare("dQ", firstGrad, expected.dQ, c.half);
+  // dQ[i] sums P dS K over one row, dK[j] over the rows of its kv head,
+  // dBias over the heads and batches it broadcasts to.
+  std::string failure =
+      compare("dQ", firstGrad, expected.dQ, c.half, scale * maxAbsOf(k));
   if (failure.empty())
-    failure = compare("dK", firstGrad + 1, expected.dK, c.half);
+    failure = compare("dK", firstGrad + 1, expected.dK, c.half,
+                      scale * maxAbsOf(q) * rowsPerKey);
   if (failure.empty())
-    failure = compare("dV", firstGrad + 2, expected.dV, c.half);
+    failure = compare("dV", firstGrad + 2, expected.dV, c.half, 0);
   if (failure.empty() && biasGrad)
-    failure = compare("dBias", biasGrad, expected.dBias, false);
+    failure = compare("dBias", biasGrad, expected.dBias, false,
+                      static_cast<double>(p.B * p.Hq));
   if (failure.empty() && gatesGrad)
-    failure = compare("dGates", gatesGrad, expected.dGates, false);
+    failure = compare("dGates", gatesGrad, expected.dGates, false, 0);
   return failure;
 }
 
@@ -188,6 +229,7 @@ TEST(CpuGradients, RandomProblems) {
     }
     c.half = attnref::coin(rng, 0.4);
     c.bf16 = c.half && attnref::coin(rng);
+    c.halfOutput = attnref::coin(rng);
     halfCases += c.half;
     c.queryTile = attnref::uniform(rng, 1, 7);
     c.keyTile = attnref::uniform(rng, 1, 7);
@@ -198,6 +240,52 @@ TEST(CpuGradients, RandomProblems) {
   EXPECT_GE(featureCases, cases / 4);
   EXPECT_GE(quantizedCases, cases / 20);
   EXPECT_GE(halfCases, cases / 4);
+}
+
+/// The op's tiling: flat tiles on random masks and N-D boxes on grid masks,
+/// walked through the key-tile-major lists of attn-sparsity's table (or,
+/// with run-time segments, through the query range).
+TEST(CpuGradients, TiledWalks) {
+  for (int trial = 0; trial < 30; ++trial) {
+    uint32_t seed = 7000 + trial;
+    attnref::Rng rng(seed);
+    GradientCase c;
+    bool grid = trial % 2 == 1;
+    if (grid) {
+      unsigned rank = attnref::uniform(rng, 2, 3);
+      std::vector<int64_t> tokenGrid =
+          attnref::randomGrid(rng, rank, rank == 2 ? 6 : 4);
+      c.problem = baseProblem(rng, attnref::product(tokenGrid));
+      c.problem.mask =
+          attnref::coin(rng)
+              ? attnref::randomNeighborhood(rng, tokenGrid)
+              : attnref::randomGridComposite(
+                    rng,
+                    attnref::coin(rng) ? attnref::Kind::And : attnref::Kind::Or,
+                    tokenGrid);
+      for (int64_t extent : tokenGrid) {
+        c.tilingQuery.push_back(attnref::uniform(rng, 1, extent));
+        c.tilingKey.push_back(attnref::uniform(rng, 1, extent));
+      }
+    } else {
+      c.problem = baseProblem(rng, attnref::uniform(rng, 4, 30));
+      if (attnref::coin(rng))
+        c.problem.Nk = attnref::uniform(rng, 3, 30);
+      bool dynamicAllowed = false; // tables need static segments
+      c.problem.mask = attnref::randomMask(rng, c.problem.Nq, c.problem.Nk, 2,
+                                           dynamicAllowed);
+      c.tilingQuery = {attnref::uniform(rng, 1, 9)};
+      c.tilingKey = {attnref::uniform(rng, 1, 9)};
+    }
+    // Run-time segments leave no table: their N-D boxes walk the query
+    // range instead.
+    addOffsets(rng, c.problem);
+    addRandomFeatures(rng, c.problem);
+    c.half = attnref::coin(rng, 0.3);
+    c.halfOutput = attnref::coin(rng);
+    c.withLseGrad = attnref::coin(rng, 0.3);
+    ASSERT_EQ(runGradientCase(c, seed), "") << "trial " << trial;
+  }
 }
 
 /// Each head feature on its own, on one mask, so that a failure names it.

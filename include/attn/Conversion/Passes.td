@@ -69,11 +69,13 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
     or P and V, to it.
 
     `attn.attention_grad` (SEMANTICS.md section 5) lowers to the backward
-    schedule the GPU kernels share, on flat tiles (`query-tile` x
-    `key-tile`, 16 when unset): a pass over the rows computes
+    schedule the GPU kernels share, on the tiles chosen as for the forward
+    (`query-tile` x `key-tile`, else the op's `tiling`, N-D boxes included,
+    else 16 x 16): a pass over the rows computes
     Dlt = dot(dO, O) - c u dot(dO, V[i]) (c = w * gate; the SoftPAG term of
     dV and of dG with it); then, per kv head, every key tile walks the query
-    tiles of each query head that reads it, from the mask's
+    tiles of each query head that reads it: its list in the op's
+    `tile_classes` (from `attn-sparsity`, transposed), else the mask's
     `emitQueryRange` and `emitClassifyRange` (empty tiles skipped, full
     ones without predicate). P = exp(s - LSE) is recomputed from the
     forward's LSE (0 in rows whose LSE is -inf), dS = P (dP - Dlt + dLSE),

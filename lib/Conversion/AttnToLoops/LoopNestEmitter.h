@@ -318,18 +318,24 @@ private:
 /// query head of its kv head, dQ, dBias and the gates' sums in f32 buffers.
 class GradientLoopNestEmitter : public ProblemEmitter {
 public:
+  /// Tiles as for LoopNestEmitter.
   GradientLoopNestEmitter(AttentionGradOp op, OpBuilder &builder,
-                          int64_t queryShape, int64_t keyShape)
-      : ProblemEmitter(op, builder, {queryShape}, {keyShape}, {}), op(op) {}
+                          ArrayRef<int64_t> queryShape,
+                          ArrayRef<int64_t> keyShape, ArrayRef<int64_t> grid)
+      : ProblemEmitter(op, builder, queryShape, keyShape, grid), op(op) {}
 
   void emit();
 
 private:
   /// Dlt, and the SoftPAG parts of dV and of the gates' sums, per row.
   void emitRowTerms(Value head, Value kvHead, const HeadFactors &factors);
-  /// Every query tile of `head` against the key tile `keys`.
-  void emitKeyTile(Value head, Value kvHead, const Tile &keys,
-                   const HeadFactors &factors);
+  /// Every query tile of `head` that may keep a key of the key tile
+  /// `keys` (number `keyTileIndex`).
+  void emitKeyTile(Value head, Value kvHead, Value keyTileIndex,
+                   const Tile &keys, const HeadFactors &factors);
+  /// The key-tile-major lists of table `table` of `classes` as constant
+  /// memrefs (listOffsets, listQueryTiles, listClasses).
+  void emitTileLists(DenseIntElementsAttr classes, int64_t table);
   /// The pairs of one (query tile, key tile); the predicate only when
   /// `applyMask`.
   void emitTilePairs(Value head, Value kvHead, const Tile &queries,
@@ -341,6 +347,9 @@ private:
   AttentionGradOp op;
   /// Segments with renormalize = false: P is defined for every key.
   bool maskAfterSoftmax = false;
+  /// With compile-time tile classes: per key tile, its non-empty query
+  /// tiles and their classes (getTileLists by key tile), as memrefs.
+  Value listOffsets, listQueryTiles, listClasses;
   /// f32 accumulators of the shapes of dQ, dK, dV, dBias and the gates.
   Value queryGrad, keyGrad, valueGrad, biasGrad, gatesGrad;
   /// Dlt [B, Hq, Nq], and dK, dV of the key tile being walked.

@@ -16,6 +16,8 @@
 
 #include "LoopNestEmitter.h"
 
+#include "attn/Dialect/Attn/Analysis/TileSparsity.h"
+
 #include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
@@ -219,26 +221,12 @@ void GradientLoopNestEmitter::emitTilePairs(Value head, Value kvHead,
 }
 
 void GradientLoopNestEmitter::emitKeyTile(Value head, Value kvHead,
-                                          const Tile &keys,
+                                          Value keyTileIndex, const Tile &keys,
                                           const HeadFactors &factors) {
-  // The query tiles that keep a key of the tile, in closed form; every
-  // tile when the denominator runs over all keys.
-  Value firstQueryTile = index(0);
-  Value endQueryTile = TileIndexing(b, loc, queryGeometry).numTiles(nq);
-  if (!maskAfterSoftmax) {
-    auto [queryBegin, queryEnd] =
-        mask.emitQueryRange(b, loc, keys.first, keys.end, maskContext);
-    firstQueryTile =
-        arith::DivSIOp::create(b, loc, queryBegin, index(queryTile));
-    endQueryTile =
-        arith::CeilDivSIOp::create(b, loc, queryEnd, index(queryTile));
-  }
-  loop(firstQueryTile, endQueryTile, [&](Value queryTileIndex) {
-    Tile queries = clipTile(queryGeometry, queryTileIndex, nq);
-    auto [mayKeep, keepsAll] = mask.emitClassifyRange(
-        b, loc, queries.first, queries.end, keys.first, keys.end, maskContext);
-    if (maskAfterSoftmax) // P is defined for every pair.
-      mayKeep = arith::ConstantIntOp::create(b, loc, 1, 1);
+  // Visits query tile `tileIndex` when `mayKeep`, without the predicate
+  // when `keepsAll`.
+  auto visit = [&](Value tileIndex, Value mayKeep, Value keepsAll) {
+    Tile queries = clipTile(queryGeometry, tileIndex, nq);
     if (maskAfterSoftmax || op.getExplicitMask())
       keepsAll = arith::ConstantIntOp::create(b, loc, 0, 1);
     auto ifMayKeep = scf::IfOp::create(b, loc, mayKeep, /*withElse=*/false);
@@ -249,7 +237,88 @@ void GradientLoopNestEmitter::emitKeyTile(Value head, Value kvHead,
     emitTilePairs(head, kvHead, queries, keys, factors, /*applyMask=*/false);
     b.setInsertionPointToStart(ifFull.elseBlock());
     emitTilePairs(head, kvHead, queries, keys, factors, /*applyMask=*/true);
+  };
+
+  // Table mode: the key tile's list of query tiles and classes.
+  if (listOffsets) {
+    Value first = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                             load(listOffsets, {keyTileIndex}));
+    Value end = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(),
+        load(listOffsets,
+             {arith::AddIOp::create(b, loc, keyTileIndex, index(1))}));
+    loop(first, end, [&](Value entry) {
+      Value tileIndex = arith::IndexCastOp::create(
+          b, loc, b.getIndexType(), load(listQueryTiles, {entry}));
+      Value full = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::eq, load(listClasses, {entry}),
+          arith::ConstantIntOp::create(b, loc, b.getI8Type(),
+                                       static_cast<int64_t>(TileClass::Full)));
+      visit(tileIndex, arith::ConstantIntOp::create(b, loc, 1, 1), full);
+    });
+    return;
+  }
+
+  // Range mode: the queries that may keep a key of the tile, in closed
+  // form (every query when the denominator runs over all keys); each tile
+  // classified at run time. Boxes of a grid are classified through their
+  // flat hulls, which is safe.
+  Value firstQueryTile = index(0);
+  Value endQueryTile = TileIndexing(b, loc, queryGeometry).numTiles(nq);
+  Value queryBegin, queryEnd;
+  if (!maskAfterSoftmax) {
+    std::tie(queryBegin, queryEnd) =
+        mask.emitQueryRange(b, loc, keys.first, keys.end, maskContext);
+    if (grid.empty()) {
+      firstQueryTile =
+          arith::DivSIOp::create(b, loc, queryBegin, index(queryTile));
+      endQueryTile =
+          arith::CeilDivSIOp::create(b, loc, queryEnd, index(queryTile));
+    }
+  }
+  loop(firstQueryTile, endQueryTile, [&](Value tileIndex) {
+    auto [first, end] = TileIndexing(b, loc, queryGeometry).hull(tileIndex, nq);
+    auto [mayKeep, keepsAll] = mask.emitClassifyRange(
+        b, loc, first, end, keys.first, keys.end, maskContext);
+    if (!grid.empty() && queryBegin) // box tiles outside the query range
+      mayKeep = arith::AndIOp::create(
+          b, loc, mayKeep,
+          arith::AndIOp::create(
+              b, loc,
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, first,
+                                    queryEnd),
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, end,
+                                    queryBegin)));
+    if (maskAfterSoftmax) // P is defined for every pair.
+      mayKeep = arith::ConstantIntOp::create(b, loc, 1, 1);
+    visit(tileIndex, mayKeep, keepsAll);
   });
+}
+
+void GradientLoopNestEmitter::emitTileLists(DenseIntElementsAttr classes,
+                                            int64_t table) {
+  TileLists lists = getTileLists(classes, table, /*byKeyTile=*/true);
+  SmallVector<int8_t> tileClasses;
+  for (TileClass tileClass : lists.classes)
+    tileClasses.push_back(static_cast<int8_t>(tileClass));
+  Operation *symbolTable = SymbolTable::getNearestSymbolTable(op);
+  auto constant = [&](StringRef name, auto values, Type type) {
+    // An empty list still needs one element to be a valid global.
+    SmallVector<typename decltype(values)::value_type> data(values.begin(),
+                                                            values.end());
+    int64_t size = data.size();
+    if (data.empty())
+      data.push_back(0);
+    auto tensorType = RankedTensorType::get({std::max<int64_t>(size, 1)}, type);
+    return createConstantGlobal(
+        b, loc, symbolTable, name,
+        DenseElementsAttr::get(tensorType, ArrayRef(data)));
+  };
+  listOffsets =
+      constant("attn_grad_tile_offsets", lists.offsets, b.getI32Type());
+  listQueryTiles =
+      constant("attn_grad_query_tiles", lists.tiles, b.getI32Type());
+  listClasses = constant("attn_grad_tile_classes", tileClasses, b.getI8Type());
 }
 
 void GradientLoopNestEmitter::emit() {
@@ -284,6 +353,10 @@ void GradientLoopNestEmitter::emit() {
   for (const HeadSet &set : partitionHeads(op)) {
     mask = set.mask;
     maskAfterSoftmax = hasUnnormalizedSegments(mask);
+    listOffsets = listQueryTiles = listClasses = nullptr;
+    if (DenseIntElementsAttr classes = op.getTileClassesAttr();
+        classes && !maskAfterSoftmax)
+      emitTileLists(classes, set.classTable);
     Value count = set.heads.empty() ? numHeads : index(set.heads.size());
     loop(index(0), batchSize, [&](Value batchIndex) {
       batch = batchIndex;
@@ -324,7 +397,7 @@ void GradientLoopNestEmitter::emit() {
             auto ifWalk = scf::IfOp::create(b, loc, walk, /*withElse=*/false);
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(ifWalk.thenBlock());
-            emitKeyTile(head, kvHead, keys, factors);
+            emitKeyTile(head, kvHead, keyTileIndex, keys, factors);
           });
           // The tile's dK and dV join the kv head's (other head sets add
           // theirs in their own walks).
@@ -369,9 +442,22 @@ LogicalResult mlir::attn::lowerAttentionGradToLoops(RewriterBase &rewriter,
     return op.emitOpError() << "attn-lower-to-loops needs a static number of "
                                "query heads to lower a heads attribute";
   rewriter.setInsertionPoint(op);
-  GradientLoopNestEmitter(op, rewriter, queryTile ? queryTile : 16,
-                          keyTile ? keyTile : 16)
-      .emit();
+  // The tile shapes: the arguments (flat), else the op's tiling (N-D
+  // tilings walk boxes of the masks' token grid), else 16 x 16. Explicit
+  // flat tiles drop a table made for the op's own tiling.
+  SmallVector<int64_t> queries = {16}, keys = {16}, tokenGrid;
+  TilingAttr tiling = op.getTilingAttr();
+  if (queryTile || keyTile || !tiling) {
+    queries = {queryTile ? queryTile : 16};
+    keys = {keyTile ? keyTile : 16};
+    op.removeTileClassesAttr();
+  } else {
+    queries.assign(tiling.getQuery().begin(), tiling.getQuery().end());
+    keys.assign(tiling.getKey().begin(), tiling.getKey().end());
+    if (tiling.getRank() > 1)
+      tokenGrid = op.getTokenGrid(); // checked by the verifier
+  }
+  GradientLoopNestEmitter(op, rewriter, queries, keys, tokenGrid).emit();
   rewriter.eraseOp(op);
   return success();
 }

@@ -1253,3 +1253,19 @@ func.func @grad_mixed(%q: tensor<1x1x16x8xf16>, %l: memref<1x1x16xf32>) {
   %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, memref<1x1x16xf32>, tensor<1x1x16x8xf16>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
   return
 }
+
+// -----
+
+func.func @grad_tile_classes_per_mask(%q: memref<1x1x8x4xf32>, %lse: memref<1x1x8xf32>) {
+  // expected-error @below {{tile_classes must have shape [1 masks, query tiles, key tiles], got 'tensor<2x2x2xi8>'}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x8x4xf32>, memref<1x1x8x4xf32>, memref<1x1x8x4xf32>, memref<1x1x8x4xf32>, memref<1x1x8xf32>, memref<1x1x8x4xf32>) outs(%q, %q, %q : memref<1x1x8x4xf32>, memref<1x1x8x4xf32>, memref<1x1x8x4xf32>) tiling = #attn.tiling<query = [4], key = [4]> tile_classes = dense<1> : tensor<2x2x2xi8>
+  return
+}
+
+// -----
+
+func.func @grad_grid_tiling_without_grid(%q: memref<1x1x16x4xf32>, %lse: memref<1x1x16xf32>) {
+  // expected-error @below {{tiling of rank 2 needs a mask with a token grid of that rank}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x16x4xf32>, memref<1x1x16x4xf32>, memref<1x1x16x4xf32>, memref<1x1x16x4xf32>, memref<1x1x16xf32>, memref<1x1x16x4xf32>) outs(%q, %q, %q : memref<1x1x16x4xf32>, memref<1x1x16x4xf32>, memref<1x1x16x4xf32>) mask = #attn.causal tiling = #attn.tiling<query = [2, 2], key = [2, 2]>
+  return
+}

@@ -729,6 +729,32 @@ static LogicalResult verifyLse(Operation *op, StringRef name, Value lse,
   return success();
 }
 
+/// The tiling and the tile classes of either op: N-D tiles tile a token
+/// grid of matching rank, and the classes hold one table per mask.
+static LogicalResult verifyTiling(AttentionProblemOpInterface op) {
+  SmallVector<MaskAttrInterface> masks = op.getMasks();
+  TilingAttr tiling = op.getTilingAttr();
+  if (tiling && tiling.getRank() > 1 &&
+      op.getTokenGrid().size() != tiling.getRank())
+    return op->emitOpError() << "tiling of rank " << tiling.getRank()
+                             << " needs a mask with a token grid of that rank";
+  DenseIntElementsAttr classes = op.getTileClassesAttr();
+  if (!classes)
+    return success();
+  if (!tiling)
+    return op->emitOpError() << "tile_classes needs a tiling";
+  auto type = cast<ShapedType>(classes.getType());
+  if (type.getRank() != 3 ||
+      type.getDimSize(0) != static_cast<int64_t>(masks.size()))
+    return op->emitOpError() << "tile_classes must have shape [" << masks.size()
+                             << " masks, query tiles, key tiles], got " << type;
+  for (int8_t c : classes.getValues<int8_t>())
+    if (c < 0 || c > 2)
+      return op->emitOpError() << "tile_classes entry " << int(c)
+                               << " is not 0 (empty), 1 (partial) or 2 (full)";
+  return success();
+}
+
 LogicalResult AttentionOp::verify() {
   Operation *op = getOperation();
 
@@ -762,31 +788,10 @@ LogicalResult AttentionOp::verify() {
       lse && failed(verifyLse(op, "lse_output", lse, getQuery())))
     return failure();
 
-  SmallVector<MaskAttrInterface> masks = getMasks();
   HeadsAttr heads = getHeadsAttr();
 
-  // N-D tiles tile a token grid of matching rank and size.
-  if (TilingAttr tiling = getTilingAttr(); tiling && tiling.getRank() > 1) {
-    if (getTokenGrid().size() != tiling.getRank())
-      return emitOpError() << "tiling of rank " << tiling.getRank()
-                           << " needs a mask with a token grid of that rank";
-  }
-
-  // Tile classes: one table per mask, one entry per tile pair.
-  if (auto classes = getTileClassesAttr()) {
-    TilingAttr tiling = getTilingAttr();
-    if (!tiling)
-      return emitOpError() << "tile_classes needs a tiling";
-    auto type = cast<ShapedType>(classes.getType());
-    if (type.getRank() != 3 ||
-        type.getDimSize(0) != static_cast<int64_t>(masks.size()))
-      return emitOpError() << "tile_classes must have shape [" << masks.size()
-                           << " masks, query tiles, key tiles], got " << type;
-    for (int8_t c : classes.getValues<int8_t>())
-      if (c < 0 || c > 2)
-        return emitOpError() << "tile_classes entry " << int(c)
-                             << " is not 0 (empty), 1 (partial) or 2 (full)";
-  }
+  if (failed(verifyTiling(*this)))
+    return failure();
 
   if (failed(verifyQuantizedBundles(*this)))
     return failure();
@@ -909,7 +914,7 @@ LogicalResult AttentionGradOp::verify() {
     if (grad && failed(expectShapeOf(op, name, grad, operandName, operand)))
       return failure();
   }
-  return success();
+  return verifyTiling(*this);
 }
 
 //===----------------------------------------------------------------------===//

@@ -1,7 +1,8 @@
 //===- Sparsity.cpp - compile-time tile classes ---------------------------===//
 //
 // Records the class of every (query tile, key tile) pair of the op's tiling
-// for each of its masks, for static shapes.
+// for each of its masks, for static shapes: of attn.attention, whose walk
+// reads it per query tile, and of attn.attention_grad, per key tile.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,13 +32,13 @@ struct AttnSparsityPass : mlir::attn::impl::AttnSparsityBase<AttnSparsityPass> {
           << static_cast<int64_t>(maxTilePairs) << " must be positive";
       return signalPassFailure();
     }
-    getOperation()->walk([&](AttentionOp op) {
+    getOperation()->walk([&](AttentionProblemOpInterface op) {
       if (failed(classify(op)))
         signalPassFailure();
     });
   }
 
-  LogicalResult classify(AttentionOp op) {
+  LogicalResult classify(AttentionProblemOpInterface op) {
     MaskContext context = op.getMaskContext();
     TilingAttr tiling = op.getTilingAttr();
     if (!tiling || !context.hasStaticLengths())
@@ -55,10 +56,10 @@ struct AttnSparsityPass : mlir::attn::impl::AttnSparsityBase<AttnSparsityPass> {
     int64_t keyTiles = getNumTiles(keyGrid, tiling.getKey());
     int64_t entries = static_cast<int64_t>(masks.size()) * queryTiles;
     if (entries > maxTilePairs / std::max<int64_t>(keyTiles, 1)) {
-      op.emitRemark() << "attn-sparsity: " << masks.size() << " x "
-                      << queryTiles << " x " << keyTiles
-                      << " tile classes exceed max-tile-pairs; classified "
-                         "at run time";
+      op->emitRemark() << "attn-sparsity: " << masks.size() << " x "
+                       << queryTiles << " x " << keyTiles
+                       << " tile classes exceed max-tile-pairs; classified "
+                          "at run time";
       return success();
     }
     SmallVector<TokenBox> keyBoxes;
@@ -75,7 +76,7 @@ struct AttnSparsityPass : mlir::attn::impl::AttnSparsityBase<AttnSparsityPass> {
     }
     auto type = RankedTensorType::get(
         {static_cast<int64_t>(masks.size()), queryTiles, keyTiles},
-        IntegerType::get(op.getContext(), 8));
+        IntegerType::get(op->getContext(), 8));
     op.setTileClassesAttr(
         DenseIntElementsAttr::get(type, ArrayRef<int8_t>(classes)));
     return success();

@@ -11,7 +11,8 @@ def Attn_AttentionProblemOpInterface
   let description = [{
     An op that states one attention problem of SEMANTICS.md: Q, K, V, the
     optional explicit mask, bias, run-time segment offsets and gates, and
-    the `mask`, `precision`, `heads` and `scale` attributes.
+    the `mask`, `precision`, `heads` and `scale` attributes, with the tile
+    shapes and compile-time tile classes its lowering walks.
     `attn.attention` (the forward) and `attn.attention_grad` (its
     gradients) implement it, so that what is derived from the problem (the
     mask of a head, the head sets, the scale, the sequence lengths) is
@@ -44,6 +45,16 @@ def Attn_AttentionProblemOpInterface
     InterfaceMethod<"The softmax scale attribute, or null (1/sqrt(D)).",
       "::mlir::FloatAttr", "getScaleAttr", (ins),
       [{ return $_op.getScaleAttr(); }]>,
+    InterfaceMethod<"The tile shapes (`attn-plan`), or null.",
+      "::mlir::attn::TilingAttr", "getTilingAttr", (ins),
+      [{ return $_op.getTilingAttr(); }]>,
+    InterfaceMethod<"The compile-time tile classes (`attn-sparsity`: [masks, "
+      "query tiles, key tiles]), or null.",
+      "::mlir::DenseIntElementsAttr", "getTileClassesAttr", (ins),
+      [{ return $_op.getTileClassesAttr(); }]>,
+    InterfaceMethod<"Records the compile-time tile classes.", "void",
+      "setTileClassesAttr", (ins "::mlir::DenseIntElementsAttr":$classes),
+      [{ $_op.setTileClassesAttr(classes); }]>,
   ];
 
   let extraSharedClassDeclaration = [{

@@ -167,6 +167,10 @@ def Attn_AttentionGradOp : Attn_Op<"attention_grad", [
     `bias_grad` (the bias's shape: summed over its broadcast dimensions)
     and `gates_grad` ([B, Nq, Hq]) when the op has a bias or gates.
 
+    `tiling` and `tile_classes` are the forward's (`attn-plan`,
+    `attn-sparsity`): the backward walks, per key tile, the query tiles
+    that table lists as non-empty.
+
     Mask attributes, head weights, SoftPAG's u and the scale are constants
     and get no gradient. Under a quantized `precision` the gradient is that
     of the unquantized function at the same inputs (the quantization taken
@@ -208,7 +212,9 @@ def Attn_AttentionGradOp : Attn_Op<"attention_grad", [
     OptionalAttr<Attn_MaskAttrConstraint>:$mask,
     OptionalAttr<Attn_PrecisionAttr>:$precision,
     OptionalAttr<Attn_HeadsAttr>:$heads,
-    OptionalAttr<F64Attr>:$scale
+    OptionalAttr<F64Attr>:$scale,
+    OptionalAttr<Attn_TilingAttr>:$tiling,
+    OptionalAttr<SignlessIntElementsAttr<8>>:$tile_classes
   );
   let results = (outs Variadic<AnyRankedTensor>:$results);
 
@@ -229,6 +235,8 @@ def Attn_AttentionGradOp : Attn_Op<"attention_grad", [
     (`precision` `=` custom<FullAttr>($precision)^)?
     (`heads` `=` custom<FullAttr>($heads)^)?
     (`scale` `=` $scale^)?
+    (`tiling` `=` custom<FullAttr>($tiling)^)?
+    (`tile_classes` `=` $tile_classes^)?
     attr-dict (`->` type($results)^)?
   }];
 

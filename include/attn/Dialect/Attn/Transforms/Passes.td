@@ -230,7 +230,10 @@ def AttnSparsity : Pass<"attn-sparsity"> {
     tiles x i8>` (0 empty, 1 partial, 2 full). The tables are exact for N-D
     tiles and for masks whose run-time classification has no closed form
     (neighborhoods, power-law, segments); `attn-lower-to-loops` then skips
-    empty tiles and evaluates no predicate in full ones.
+    empty tiles and evaluates no predicate in full ones. `attn.attention`
+    and `attn.attention_grad` both get a table: the forward walks it by
+    query tile, the backward by key tile (the transposed lists of
+    `getTileLists`).
 
     Ops without a tiling, with run-time lengths or with run-time segment
     sizes keep the run-time classification of `emitClassifyRange`, as do
