@@ -464,7 +464,7 @@ TEST(CpuVsReference, Precisions) {
       p.Hq = 2 * p.Hkv;
       p.Nq = attnref::uniform(rng, 20, 70);
       p.Nk = variant == 2 ? attnref::uniform(rng, 20, 70) : p.Nq;
-      p.D = variant == 1 ? 64 : 16;
+      p.D = variant == 1 ? 64 : variant == 2 ? 40 : 16;
       p.Dv = 12;
       p.mask = variant == 0 ? attnref::makeDense()
                : variant == 1

@@ -774,8 +774,12 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
       for (int64_t i = 0; i < kTile * kStep / kThreads; ++i) {
         Value flat = add(tid, idx(i * kThreads));
         Value r = div(flat, kStep), d = add(d0, rem(flat, kStep));
+        // The last step of a D that is no multiple of 16 reads channels
+        // past the row: they count as zero.
+        Value channelValid = lt(d, idx(headDim));
+        d = select(channelValid, d, idx(0));
         Value blk = add(blockFirst, r);
-        Value blockValid = lt(blk, numBlocks);
+        Value blockValid = andI(lt(blk, numBlocks), channelValid);
         Value meanElement = i64Add(
             i64Mul(toI64(add(blockRowBase, select(blockValid, blk, idx(0)))),
                    i64(headDim)),
@@ -787,7 +791,7 @@ KernelLaunch QuantizeKernelBuilder::buildScoreCorrection(StringRef name) {
                             f32(0));
         LLVM::StoreOp::create(b, loc, mean, meansAt(flat));
         Value key = add(keyFirst, r);
-        Value keyValid = lt(key, seqK);
+        Value keyValid = andI(lt(key, seqK), channelValid);
         Type inputType =
             cast<MemRefType>(op.getKey().getType()).getElementType();
         Value x = toF32(loadGlobal(
