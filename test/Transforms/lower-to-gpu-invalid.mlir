@@ -130,3 +130,11 @@ func.func @smooth_q_token_granularity(%q: memref<1x1x64x64xf16>) {
     outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<qk = i8, qk_granularity = token, smooth_q>
   return
 }
+
+// -----
+
+func.func @no_backward_kernel(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>) {
+  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu has no backward kernel yet; lower attn.attention_grad with attn-lower-to-loops (CPU)}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>) mask = #attn.causal
+  return
+}

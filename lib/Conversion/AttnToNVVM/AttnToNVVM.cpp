@@ -204,10 +204,24 @@ struct AttnLowerToGpuPass
       return signalPassFailure();
     }
     options.tilesFirst = unitOrder == "tiles-first";
+    // No GPU kernel computes gradients yet: refuse rather than leave the op
+    // for the export to drop (after the forward ops' own diagnostics).
+    auto refuseGradients = [&] {
+      WalkResult found = module.walk([&](AttentionGradOp op) {
+        op.emitOpError() << "attn-lower-to-gpu has no backward kernel yet; "
+                            "lower attn.attention_grad with "
+                            "attn-lower-to-loops (CPU)";
+        return WalkResult::interrupt();
+      });
+      return found.wasInterrupted();
+    };
     SmallVector<AttentionOp> ops;
     module.walk([&](AttentionOp op) { ops.push_back(op); });
-    if (ops.empty())
+    if (ops.empty()) {
+      if (refuseGradients())
+        signalPassFailure();
       return;
+    }
 
     IRRewriter rewriter(module.getContext());
     auto kernels = module.lookupSymbol<gpu::GPUModuleOp>(getKernelModuleName());
@@ -229,6 +243,8 @@ struct AttnLowerToGpuPass
     for (AttentionOp op : ops)
       if (failed(lowerAttentionToGpu(rewriter, op, kernels, options, manifest)))
         return signalPassFailure();
+    if (refuseGradients())
+      return signalPassFailure();
     if (!recordedFamily.empty() && recordedFamily != manifest.kernelFamily) {
       module.emitError() << "attn-lower-to-gpu: the module already holds "
                          << recordedFamily
