@@ -260,7 +260,8 @@ TEST_F(MaskCodegenTest, KeyRanges) {
 /// emitQueryRange, the backward's walk (per key range, the queries that may
 /// keep one of its keys), folds on constant key ranges; the range must hold
 /// every query that keeps a key of the range, and be tight for causal and
-/// sliding windows and for stride-1 neighborhoods on whole grid rows.
+/// sliding windows and for neighborhoods without dilation on whole grid
+/// rows.
 TEST_F(MaskCodegenTest, QueryRanges) {
   struct Case {
     const char *mask;
@@ -288,15 +289,27 @@ TEST_F(MaskCodegenTest, QueryRanges) {
       {"#attn.neighborhood<grid = [7, 3], window = [4, 2]>", false, 21, 21},
       {"#attn.neighborhood<grid = [6, 3], window = [4, 2], stride = [2, 1], "
        "causal = [true, false]>",
-       false, 18, 18},
+       true, 18, 18},
       {"#attn.neighborhood<grid = [9, 2], window = [3, 2], stride = [3, 1]>",
-       false, 18, 18},
-      {"#attn.neighborhood<grid = [11], window = [4], causal = [true]>", false,
+       true, 18, 18},
+      {"#attn.neighborhood<grid = [11], window = [4], causal = [true]>", true,
        11, 11},
+      {"#attn.neighborhood<grid = [23], window = [3], stride = [3], "
+       "causal = [true]>",
+       true, 23, 23},
+      {"#attn.neighborhood<grid = [23], window = [5], stride = [5], "
+       "causal = [true]>",
+       true, 23, 23},
       {"#attn.neighborhood<grid = [8, 2], window = [3, 1], dilation = [2, 1]>",
        false, 16, 16},
-      {"#attn.neighborhood<grid = [20], window = [5], stride = [5]>", false, 20,
+      {"#attn.neighborhood<grid = [20], window = [5], stride = [5]>", true, 20,
        20},
+      {"#attn.neighborhood<grid = [21], window = [7], stride = [7]>", true, 21,
+       21},
+      {"#attn.neighborhood<grid = [19], window = [6], stride = [4]>", true, 19,
+       19},
+      {"#attn.neighborhood<grid = [7, 3], window = [7, 1], stride = [3, 1]>",
+       true, 21, 21},
       {"#attn.and<#attn.causal, #attn.sliding_window<left = 4, right = 0>>",
        true, 20, 20},
       {"#attn.or<#attn.sliding_window<left = 1, right = 0>, "

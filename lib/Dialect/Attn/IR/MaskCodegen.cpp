@@ -256,28 +256,47 @@ NeighborhoodMaskAttr::emitQueryRange(OpBuilder &builder, Location loc,
   int64_t stride = getStride()[0];
   Value y0 = m.div(keyBegin, m.c(inner));
   Value y1 = m.div(m.sub(keyEnd, m.c(1)), m.c(inner));
+  // Windows belong to stride groups g = x / stride and move monotonically
+  // with g, so the rows are those of the groups [gFirst, gLast]: inverting
+  // the window's start (the rule of emitKeep) at y0 and y1.
   Value first, last;
+  Value s = m.c(stride), zero = m.c(0), minusOne = m.c(-1);
+  // floor(a / stride) of a >= -stride (DivUI needs a non-negative value).
+  auto groupFloor = [&](Value a) {
+    return m.sub(m.div(m.add(a, s), s), m.c(1));
+  };
   if (getCausal()[0]) {
-    // x's window ends at x and starts at most window - 1 before its
-    // leader, which is at or after x.
+    // x's window [max(leader - window + 1, 0), x] with leader =
+    // min(g stride + stride - 1, extent - 1): it reaches y1 while its
+    // start is at most y1, and y0 only from x >= y0 on.
     first = y0;
-    last = m.add(y1, m.c(window - 1));
-  } else if (stride == 1) {
-    // Exact: the window of x starts at clamp(x - window / 2, 0,
-    // extent - window); it reaches y0 when that start is at least
-    // t = y0 - window + 1 and begins by y1.
-    Value t = m.sub(y0, m.c(window - 1));
-    first = m.select(m.le(t, m.c(0)), m.c(0), m.add(t, m.c(window / 2)));
-    last = m.select(m.le(m.c(extent - window), y1), m.c(extent - 1),
-                    m.add(y1, m.c(window / 2)));
+    Value reach = m.add(y1, m.c(window - 1)); // the last leader
+    Value gLast = m.select(m.le(m.c(extent - 1), reach), m.c(extent),
+                           groupFloor(m.sub(reach, m.c(stride - 1))));
+    last = m.select(m.lt(gLast, zero), minusOne,
+                    m.sub(m.mul(m.add(gLast, m.c(1)), s), m.c(1)));
   } else {
-    // The window holds x's leader, which is less than a stride from x.
-    int64_t reach = (stride - 1) + (window - 1);
-    first = m.sub(y0, m.c(reach));
-    last = m.add(y1, m.c(reach));
+    // Exact: x's window starts at clamp(leader - window / 2, 0,
+    // extent - window) with leader = min(g stride + stride / 2,
+    // extent - 1). It meets [y0, y1] when that start lies in
+    // [y0 - window + 1, y1].
+    int64_t half = stride / 2;
+    Value low = m.sub(y0, m.c(window - 1)); // the least start
+    Value lowLeader = m.add(low, m.c(window / 2));
+    Value gFirst = m.select(
+        m.le(low, zero), zero,
+        m.div(m.add(m.max(m.sub(lowLeader, m.c(half)), zero), m.c(stride - 1)),
+              s));
+    Value highLeader = m.add(y1, m.c(window / 2)); // the greatest leader
+    Value gLast = m.select(m.le(m.c(extent - window), y1), m.c(extent),
+                           groupFloor(m.sub(highLeader, m.c(half))));
+    first = m.mul(gFirst, s);
+    last = m.select(m.lt(gLast, zero), minusOne,
+                    m.sub(m.mul(m.add(gLast, m.c(1)), s), m.c(1)));
   }
   first = m.max(first, m.c(0));
   last = m.min(last, m.c(extent - 1));
+  // No row (last < first) gives an empty range.
   return clampQueries(m, m.mul(first, m.c(inner)),
                       m.mul(m.add(last, m.c(1)), m.c(inner)), context);
 }
