@@ -1,6 +1,11 @@
 // RUN: attn-opt %s -split-input-file -attn-sparsity | FileCheck %s
 // RUN: attn-opt %s -split-input-file -attn-sparsity="max-tile-pairs=3" -verify-diagnostics -o /dev/null
 // RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-loops | FileCheck %s --check-prefix=LOOPS
+// Flat tiles of the pass's options are not the tiles the table describes:
+// the loop nests ignore it.
+// RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-loops="query-tile=2 key-tile=3" | FileCheck %s --check-prefix=FLAT
+// FLAT-NOT: attn_tile_classes
+// FLAT-NOT: attn_grad_tile_offsets
 // RUN: not attn-opt %s -attn-sparsity="max-tile-pairs=0" -o /dev/null 2>&1 | FileCheck %s --check-prefix=OPTION
 // OPTION: error: attn-sparsity: max-tile-pairs = 0 must be positive
 

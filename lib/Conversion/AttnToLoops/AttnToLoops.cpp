@@ -247,14 +247,9 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
       mayKeep = arith::ConstantIntOp::create(b, loc, 1, 1);
     if (maskAfterSoftmax || op.getExplicitMask())
       keepsAll = arith::ConstantIntOp::create(b, loc, 0, 1);
-    auto ifMayKeep = scf::IfOp::create(b, loc, mayKeep, /*withElse=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifMayKeep.thenBlock());
-    auto ifFull = scf::IfOp::create(b, loc, keepsAll, /*withElse=*/true);
-    b.setInsertionPointToStart(ifFull.thenBlock());
-    emitTileRows(batch, head, kvHead, queries, keys, /*applyMask=*/false);
-    b.setInsertionPointToStart(ifFull.elseBlock());
-    emitTileRows(batch, head, kvHead, queries, keys, /*applyMask=*/true);
+    emitByTileClass(mayKeep, keepsAll, [&](bool applyMask) {
+      emitTileRows(batch, head, kvHead, queries, keys, applyMask);
+    });
   });
 
   // O = acc / l (0 when l == 0), LSE = m + log l (-inf when l == 0).
@@ -338,7 +333,7 @@ void LoopNestEmitter::emit() {
   }
 
   Value numQueryTiles = TileIndexing(b, loc, queryGeometry).numTiles(nq);
-  if (auto classes = op.getTileClassesAttr())
+  if (auto classes = op.getTileClassesAttr(); classes && useTileClasses)
     tileClasses = createConstantGlobal(
         b, loc, SymbolTable::getNearestSymbolTable(op), "attn_tile_classes",
         cast<DenseElementsAttr>(classes));
@@ -421,20 +416,7 @@ LogicalResult mlir::attn::lowerAttentionToLoops(RewriterBase &rewriter,
   if (failed(checkSupported(op)))
     return failure();
   rewriter.setInsertionPoint(op);
-  // The tile shapes: the arguments (flat), else the op's tiling (attn-plan;
-  // N-D tilings walk boxes of the masks' token grid), else 16 x 16.
-  SmallVector<int64_t> queries = {16}, keys = {16}, tokenGrid;
-  TilingAttr tiling = op.getTilingAttr();
-  if (queryTile || keyTile || !tiling) {
-    queries = {queryTile ? queryTile : 16};
-    keys = {keyTile ? keyTile : 16};
-  } else {
-    queries.assign(tiling.getQuery().begin(), tiling.getQuery().end());
-    keys.assign(tiling.getKey().begin(), tiling.getKey().end());
-    if (tiling.getRank() > 1)
-      tokenGrid = op.getTokenGrid(); // checked by the verifier
-  }
-  LoopNestEmitter(op, rewriter, queries, keys, tokenGrid).emit();
+  LoopNestEmitter(op, rewriter, getLoopTiles(op, queryTile, keyTile)).emit();
   rewriter.eraseOp(op);
   return success();
 }

@@ -175,21 +175,33 @@ void emitQuantizationSteps(AttentionOp op, PrecisionAttr precision,
                            const DenseMap<QuantizedRole, Value> &buffers,
                            QuantizationEmitter &emitter);
 
+/// The tiles a loop nest walks: the pass's flat `queryTile` / `keyTile`
+/// when either is non-zero, else the op's tiling (N-D tilings walk boxes of
+/// the masks' token grid), else 16 x 16. The op's compile-time tile classes
+/// describe its own tiling only: `useTileClasses` says whether they apply.
+struct LoopTiles {
+  SmallVector<int64_t> queries, keys, grid;
+  bool useTileClasses = false;
+};
+LoopTiles getLoopTiles(AttentionProblemOpInterface op, int64_t queryTile,
+                       int64_t keyTile);
+
 /// What the loop nests of the forward (attn.attention) and of its gradients
 /// (attn.attention_grad) share: the problem's sizes, scale and mask context,
 /// the tiles, the heads and the pair operands. Scalar code: the point is the
 /// schedule (tiles, masking, head rules), not CPU speed.
 class ProblemEmitter : public QuantizationEmitter {
 protected:
-  /// Tiles of `queryShape` x `keyShape` tokens: flat ranges when `grid` is
-  /// empty, else boxes of the token grid `grid` (an N-D tiling).
+  /// Tiles of `tiles.queries` x `tiles.keys` tokens: flat ranges when
+  /// `tiles.grid` is empty, else boxes of that token grid (an N-D tiling).
   ProblemEmitter(AttentionProblemOpInterface problem, OpBuilder &builder,
-                 ArrayRef<int64_t> queryShape, ArrayRef<int64_t> keyShape,
-                 ArrayRef<int64_t> grid)
+                 const LoopTiles &tiles)
       : QuantizationEmitter(builder, problem->getLoc()), problem(problem),
-        grid(grid), queryGeometry(TileGeometry::of(queryShape, grid)),
-        keyGeometry(TileGeometry::of(keyShape, grid)),
-        queryTile(queryGeometry.tokens), keyTile(keyGeometry.tokens) {}
+        grid(tiles.grid),
+        queryGeometry(TileGeometry::of(tiles.queries, tiles.grid)),
+        keyGeometry(TileGeometry::of(tiles.keys, tiles.grid)),
+        queryTile(queryGeometry.tokens), keyTile(keyGeometry.tokens),
+        useTileClasses(tiles.useTileClasses) {}
 
   /// Reads the sizes and the scale, and sets up the mask context (its
   /// run-time segment offsets are those of `batch`, set per iteration).
@@ -235,6 +247,11 @@ protected:
     return TileIndexing(b, loc, *tile.geometry);
   }
   void forEachToken(const Tile &tile, function_ref<void(Value, Value)> fn);
+  /// Emits `body(applyMask)` for one tile of run-time class (mayKeep,
+  /// keepsAll): nothing when it keeps nothing, the body without the mask's
+  /// predicate when it keeps everything, with it otherwise.
+  void emitByTileClass(Value mayKeep, Value keepsAll,
+                       function_ref<void(bool applyMask)> body);
   Value reduceTokens(const Tile &tile, Value from, Value to, Value init,
                      function_ref<Value(Value, Value, Value)> fn);
 
@@ -243,6 +260,8 @@ protected:
   TileGeometry queryGeometry, keyGeometry;
   /// Tokens per query and key tile (the products of the shapes).
   int64_t queryTile, keyTile;
+  /// Whether the op's `tile_classes` describe these tiles.
+  bool useTileClasses;
 
   // Filled by emitProblemSizes().
   Value nq, nk, headDim, valueDim, scale;
@@ -257,10 +276,8 @@ protected:
 /// an online softmax.
 class LoopNestEmitter : public ProblemEmitter {
 public:
-  LoopNestEmitter(AttentionOp op, OpBuilder &builder,
-                  ArrayRef<int64_t> queryShape, ArrayRef<int64_t> keyShape,
-                  ArrayRef<int64_t> grid)
-      : ProblemEmitter(op, builder, queryShape, keyShape, grid), op(op) {}
+  LoopNestEmitter(AttentionOp op, OpBuilder &builder, const LoopTiles &tiles)
+      : ProblemEmitter(op, builder, tiles), op(op) {}
 
   void emit();
 
@@ -318,11 +335,9 @@ private:
 /// query head of its kv head, dQ, dBias and the gates' sums in f32 buffers.
 class GradientLoopNestEmitter : public ProblemEmitter {
 public:
-  /// Tiles as for LoopNestEmitter.
   GradientLoopNestEmitter(AttentionGradOp op, OpBuilder &builder,
-                          ArrayRef<int64_t> queryShape,
-                          ArrayRef<int64_t> keyShape, ArrayRef<int64_t> grid)
-      : ProblemEmitter(op, builder, queryShape, keyShape, grid), op(op) {}
+                          const LoopTiles &tiles)
+      : ProblemEmitter(op, builder, tiles), op(op) {}
 
   void emit();
 

@@ -229,14 +229,9 @@ void GradientLoopNestEmitter::emitKeyTile(Value head, Value kvHead,
     Tile queries = clipTile(queryGeometry, tileIndex, nq);
     if (maskAfterSoftmax || op.getExplicitMask())
       keepsAll = arith::ConstantIntOp::create(b, loc, 0, 1);
-    auto ifMayKeep = scf::IfOp::create(b, loc, mayKeep, /*withElse=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifMayKeep.thenBlock());
-    auto ifFull = scf::IfOp::create(b, loc, keepsAll, /*withElse=*/true);
-    b.setInsertionPointToStart(ifFull.thenBlock());
-    emitTilePairs(head, kvHead, queries, keys, factors, /*applyMask=*/false);
-    b.setInsertionPointToStart(ifFull.elseBlock());
-    emitTilePairs(head, kvHead, queries, keys, factors, /*applyMask=*/true);
+    emitByTileClass(mayKeep, keepsAll, [&](bool applyMask) {
+      emitTilePairs(head, kvHead, queries, keys, factors, applyMask);
+    });
   };
 
   // Table mode: the key tile's list of query tiles and classes.
@@ -355,7 +350,7 @@ void GradientLoopNestEmitter::emit() {
     maskAfterSoftmax = hasUnnormalizedSegments(mask);
     listOffsets = listQueryTiles = listClasses = nullptr;
     if (DenseIntElementsAttr classes = op.getTileClassesAttr();
-        classes && !maskAfterSoftmax)
+        classes && useTileClasses && !maskAfterSoftmax)
       emitTileLists(classes, set.classTable);
     Value count = set.heads.empty() ? numHeads : index(set.heads.size());
     loop(index(0), batchSize, [&](Value batchIndex) {
@@ -442,22 +437,8 @@ LogicalResult mlir::attn::lowerAttentionGradToLoops(RewriterBase &rewriter,
     return op.emitOpError() << "attn-lower-to-loops needs a static number of "
                                "query heads to lower a heads attribute";
   rewriter.setInsertionPoint(op);
-  // The tile shapes: the arguments (flat), else the op's tiling (N-D
-  // tilings walk boxes of the masks' token grid), else 16 x 16. Explicit
-  // flat tiles drop a table made for the op's own tiling.
-  SmallVector<int64_t> queries = {16}, keys = {16}, tokenGrid;
-  TilingAttr tiling = op.getTilingAttr();
-  if (queryTile || keyTile || !tiling) {
-    queries = {queryTile ? queryTile : 16};
-    keys = {keyTile ? keyTile : 16};
-    op.removeTileClassesAttr();
-  } else {
-    queries.assign(tiling.getQuery().begin(), tiling.getQuery().end());
-    keys.assign(tiling.getKey().begin(), tiling.getKey().end());
-    if (tiling.getRank() > 1)
-      tokenGrid = op.getTokenGrid(); // checked by the verifier
-  }
-  GradientLoopNestEmitter(op, rewriter, queries, keys, tokenGrid).emit();
+  GradientLoopNestEmitter(op, rewriter, getLoopTiles(op, queryTile, keyTile))
+      .emit();
   rewriter.eraseOp(op);
   return success();
 }

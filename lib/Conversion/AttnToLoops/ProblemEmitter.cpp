@@ -13,6 +13,23 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::detail;
 
+LoopTiles mlir::attn::detail::getLoopTiles(AttentionProblemOpInterface op,
+                                           int64_t queryTile, int64_t keyTile) {
+  LoopTiles tiles;
+  TilingAttr tiling = op.getTilingAttr();
+  if (queryTile || keyTile || !tiling) {
+    tiles.queries = {queryTile ? queryTile : 16};
+    tiles.keys = {keyTile ? keyTile : 16};
+    return tiles;
+  }
+  tiles.queries.assign(tiling.getQuery().begin(), tiling.getQuery().end());
+  tiles.keys.assign(tiling.getKey().begin(), tiling.getKey().end());
+  if (tiling.getRank() > 1)
+    tiles.grid = op.getTokenGrid(); // checked by the verifier
+  tiles.useTileClasses = op.getTileClassesAttr() != nullptr;
+  return tiles;
+}
+
 void ProblemEmitter::emitProblemSizes() {
   Value q = problem.getQuery(), k = problem.getKey(), v = problem.getValue();
   nq = dim(q, 2);
@@ -136,6 +153,18 @@ void ProblemEmitter::forEachToken(const Tile &tile,
   loop(index(0), tile.count, [&](Value position) {
     fn(indexing(tile).tokenOf(tile, position), position);
   });
+}
+
+void ProblemEmitter::emitByTileClass(Value mayKeep, Value keepsAll,
+                                     function_ref<void(bool)> body) {
+  auto ifMayKeep = scf::IfOp::create(b, loc, mayKeep, /*withElse=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifMayKeep.thenBlock());
+  auto ifFull = scf::IfOp::create(b, loc, keepsAll, /*withElse=*/true);
+  b.setInsertionPointToStart(ifFull.thenBlock());
+  body(/*applyMask=*/false);
+  b.setInsertionPointToStart(ifFull.elseBlock());
+  body(/*applyMask=*/true);
 }
 
 Value ProblemEmitter::reduceTokens(

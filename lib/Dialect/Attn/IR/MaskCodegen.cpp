@@ -202,6 +202,18 @@ std::pair<Value, Value> SlidingWindowMaskAttr::emitClassifyRange(
                        keyBegin, keyEnd);
 }
 
+/// The outermost grid dimension of a neighborhood, which bounds the key
+/// and query ranges: tokens per row of it, its extent, window and stride.
+struct OuterDimension {
+  int64_t inner, extent, window, stride;
+};
+static OuterDimension getOuterDimension(NeighborhoodMaskAttr mask) {
+  int64_t inner = 1;
+  for (int64_t extent : mask.getGrid().drop_front())
+    inner *= extent;
+  return {inner, mask.getGrid()[0], mask.getWindow()[0], mask.getStride()[0]};
+}
+
 std::pair<Value, Value>
 NeighborhoodMaskAttr::emitKeyRange(OpBuilder &builder, Location loc,
                                    Value queryBegin, Value queryEnd,
@@ -213,11 +225,7 @@ NeighborhoodMaskAttr::emitKeyRange(OpBuilder &builder, Location loc,
   if (getDilation()[0] != 1)
     return detail::emitAllKeys(builder, loc, context);
   IndexMath m{builder, loc};
-  int64_t inner = 1;
-  for (int64_t extent : getGrid().drop_front())
-    inner *= extent;
-  int64_t extent = getGrid()[0], window = getWindow()[0];
-  int64_t stride = getStride()[0];
+  auto [inner, extent, window, stride] = getOuterDimension(*this);
   Value last = m.c(extent - 1);
   auto windowOf = [&](Value x) -> std::pair<Value, Value> {
     Value strideStart = m.mul(m.div(x, m.c(stride)), m.c(stride));
@@ -249,11 +257,7 @@ NeighborhoodMaskAttr::emitQueryRange(OpBuilder &builder, Location loc,
   if (getDilation()[0] != 1)
     return detail::emitAllQueries(builder, loc, context);
   IndexMath m{builder, loc};
-  int64_t inner = 1;
-  for (int64_t extent : getGrid().drop_front())
-    inner *= extent;
-  int64_t extent = getGrid()[0], window = getWindow()[0];
-  int64_t stride = getStride()[0];
+  auto [inner, extent, window, stride] = getOuterDimension(*this);
   Value y0 = m.div(keyBegin, m.c(inner));
   Value y1 = m.div(m.sub(keyEnd, m.c(1)), m.c(inner));
   // Windows belong to stride groups g = x / stride and move monotonically
@@ -522,16 +526,16 @@ emitCompositeClass(OpBuilder &builder, Location loc, bool isAnd,
   return {mayKeep, keepsAll};
 }
 
-/// `and`: the intersection of the members' ranges; `or`: their hull.
-static std::pair<Value, Value>
-emitCompositeKeyRange(OpBuilder &builder, Location loc, bool isAnd,
-                      ArrayRef<MaskAttrInterface> members, Value queryBegin,
-                      Value queryEnd, const MaskIRContext &context) {
+/// `and`: the intersection of the members' ranges; `or`: their hull. The
+/// ranges are key ranges or query ranges, whichever `memberRange` emits.
+static std::pair<Value, Value> emitCompositeRange(
+    OpBuilder &builder, Location loc, bool isAnd,
+    ArrayRef<MaskAttrInterface> members,
+    function_ref<std::pair<Value, Value>(MaskAttrInterface)> memberRange) {
   IndexMath m{builder, loc};
   Value begin, end;
   for (MaskAttrInterface member : members) {
-    auto [memberBegin, memberEnd] =
-        member.emitKeyRange(builder, loc, queryBegin, queryEnd, context);
+    auto [memberBegin, memberEnd] = memberRange(member);
     if (!begin) {
       begin = memberBegin;
       end = memberEnd;
@@ -543,25 +547,24 @@ emitCompositeKeyRange(OpBuilder &builder, Location loc, bool isAnd,
   return {begin, m.max(end, begin)};
 }
 
-/// `and`: the intersection of the members' query ranges; `or`: their hull.
+static std::pair<Value, Value>
+emitCompositeKeyRange(OpBuilder &builder, Location loc, bool isAnd,
+                      ArrayRef<MaskAttrInterface> members, Value queryBegin,
+                      Value queryEnd, const MaskIRContext &context) {
+  return emitCompositeRange(
+      builder, loc, isAnd, members, [&](MaskAttrInterface member) {
+        return member.emitKeyRange(builder, loc, queryBegin, queryEnd, context);
+      });
+}
+
 static std::pair<Value, Value>
 emitCompositeQueryRange(OpBuilder &builder, Location loc, bool isAnd,
                         ArrayRef<MaskAttrInterface> members, Value keyBegin,
                         Value keyEnd, const MaskIRContext &context) {
-  IndexMath m{builder, loc};
-  Value begin, end;
-  for (MaskAttrInterface member : members) {
-    auto [memberBegin, memberEnd] =
-        member.emitQueryRange(builder, loc, keyBegin, keyEnd, context);
-    if (!begin) {
-      begin = memberBegin;
-      end = memberEnd;
-      continue;
-    }
-    begin = isAnd ? m.max(begin, memberBegin) : m.min(begin, memberBegin);
-    end = isAnd ? m.min(end, memberEnd) : m.max(end, memberEnd);
-  }
-  return {begin, m.max(end, begin)};
+  return emitCompositeRange(
+      builder, loc, isAnd, members, [&](MaskAttrInterface member) {
+        return member.emitQueryRange(builder, loc, keyBegin, keyEnd, context);
+      });
 }
 
 std::pair<Value, Value>
