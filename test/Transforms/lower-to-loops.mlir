@@ -208,3 +208,19 @@ func.func @grad_operands(%q: memref<2x3x6x4xf32>, %o: memref<2x3x6x4xf32>, %lse:
     heads = #attn.heads<weights = [1.0, 0.0, 2.0], softpag = #attn.softpag<u = 0.5, heads = [2]>>
   return
 }
+
+// -----
+
+// Run-time shapes: the accumulators take their sizes from memref.dim, and a
+// run-time D gives scale = rsqrt(D).
+// CHECK-LABEL: func.func @dynamic_grad
+// CHECK: math.rsqrt
+// CHECK: memref.alloc(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?x?xf32>
+// LLVM-LABEL: llvm.func @dynamic_grad
+func.func @dynamic_grad(%q: memref<?x?x?x?xbf16>, %lse: memref<?x?x?xf32>) {
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<?x?x?x?xbf16>, memref<?x?x?x?xbf16>,
+                          memref<?x?x?x?xbf16>, memref<?x?x?x?xbf16>, memref<?x?x?xf32>, memref<?x?x?x?xbf16>)
+    outs(%q, %q, %q : memref<?x?x?x?xbf16>, memref<?x?x?x?xbf16>, memref<?x?x?x?xbf16>)
+    mask = #attn.sliding_window<left = 3, right = 0>
+  return
+}

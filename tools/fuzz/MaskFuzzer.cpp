@@ -4,8 +4,11 @@
 // For a mask that parses and accepts the lengths, every answer of the
 // interface is checked against keep() evaluated pair by pair:
 // classifyTile is sound (full: every pair kept, empty: none), countKept
-// is exact, and simplify() keeps the same pairs. A violation traps with
-// the mask printed, so libFuzzer saves the input.
+// is exact, and simplify() keeps the same pairs; the emitted run-time
+// forms, folded on constant ranges, hold every kept pair: the key range of
+// a query range (the forward's walk), the query range of a key range (the
+// backward's), and a sound (mayKeep, keepsAll). A violation traps with the
+// mask printed, so libFuzzer saves the input.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,8 +16,12 @@
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 
 #include "mlir/AsmParser/AsmParser.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <fuzzer/FuzzedDataProvider.h>
@@ -52,7 +59,7 @@ TokenBox boxOf(FuzzedDataProvider &bytes, ArrayRef<int64_t> grid) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static MLIRContext *context = [] {
     auto *ctx = new MLIRContext();
-    ctx->loadDialect<AttnDialect>();
+    ctx->loadDialect<AttnDialect, arith::ArithDialect>();
     ctx->getDiagEngine().registerHandler(
         [](Diagnostic &) { return success(); });
     return ctx;
@@ -106,6 +113,75 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       violation(mask, maskContext, "classifyTile says empty, a pair is kept");
     if (mask.countKept(queries, keys, maskContext) != count)
       violation(mask, maskContext, "countKept differs from keep()");
+  }
+
+  // The emitted forms on constant flat ranges fold to constants.
+  OwningOpRef<ModuleOp> scratch = ModuleOp::create(UnknownLoc::get(context));
+  OpBuilder builder(context);
+  builder.setInsertionPointToStart(scratch->getBody());
+  Location loc = builder.getUnknownLoc();
+  auto constant = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(builder, loc, v);
+  };
+  auto folded = [](Value v, int64_t &out) {
+    APInt value;
+    if (!matchPattern(v, m_ConstantInt(&value)))
+      return false;
+    out = value.getSExtValue();
+    return true;
+  };
+  MaskIRContext irContext;
+  irContext.queryLength = constant(nq);
+  irContext.keyLength = constant(nk);
+  // The ranges reuse the box bytes (the corpus keeps its layout).
+  FuzzedDataProvider rangeSource(boxBytes.data(), boxBytes.size());
+  for (int pair = 0; pair < 2; ++pair) {
+    int64_t q0 = rangeSource.ConsumeIntegralInRange<int64_t>(0, nq - 1);
+    int64_t q1 = rangeSource.ConsumeIntegralInRange<int64_t>(q0 + 1, nq);
+    int64_t k0 = rangeSource.ConsumeIntegralInRange<int64_t>(0, nk - 1);
+    int64_t k1 = rangeSource.ConsumeIntegralInRange<int64_t>(k0 + 1, nk);
+    int64_t firstKey = nk, lastKey = -1, firstQuery = nq, lastQuery = -1;
+    bool anyKept = false, anyDropped = false;
+    for (int64_t i = 0; i < nq; ++i)
+      for (int64_t j = 0; j < nk; ++j) {
+        if (!kept[i * nk + j])
+          continue;
+        if (i >= q0 && i < q1) {
+          firstKey = std::min(firstKey, j);
+          lastKey = std::max(lastKey, j);
+        }
+        if (j >= k0 && j < k1) {
+          firstQuery = std::min(firstQuery, i);
+          lastQuery = std::max(lastQuery, i);
+        }
+      }
+    for (int64_t i = q0; i < q1; ++i)
+      for (int64_t j = k0; j < k1; ++j)
+        (kept[i * nk + j] ? anyKept : anyDropped) = true;
+    int64_t begin, end, mayKeep, keepsAll;
+    auto [keyBegin, keyEnd] =
+        mask.emitKeyRange(builder, loc, constant(q0), constant(q1), irContext);
+    if (folded(keyBegin, begin) && folded(keyEnd, end) && lastKey >= 0 &&
+        (begin > firstKey || end <= lastKey))
+      violation(mask, maskContext, "emitKeyRange misses a kept key");
+    auto [queryBegin, queryEnd] = mask.emitQueryRange(
+        builder, loc, constant(k0), constant(k1), irContext);
+    if (folded(queryBegin, begin) && folded(queryEnd, end) && lastQuery >= 0 &&
+        (begin > firstQuery || end <= lastQuery))
+      violation(mask, maskContext, "emitQueryRange misses a query");
+    auto [may, all] =
+        mask.emitClassifyRange(builder, loc, constant(q0), constant(q1),
+                               constant(k0), constant(k1), irContext);
+    if (folded(may, mayKeep) && !mayKeep && anyKept)
+      violation(mask, maskContext,
+                "emitClassifyRange says empty, a pair is kept");
+    if (folded(all, keepsAll) && keepsAll && anyDropped)
+      violation(mask, maskContext,
+                "emitClassifyRange says full, a pair is dropped");
+    scratch->getBody()->clear();
+    builder.setInsertionPointToStart(scratch->getBody());
+    irContext.queryLength = constant(nq);
+    irContext.keyLength = constant(nk);
   }
   return 0;
 }
