@@ -167,9 +167,10 @@ def Attn_AttentionGradOp : Attn_Op<"attention_grad", [
     `bias_grad` (the bias's shape: summed over its broadcast dimensions)
     and `gates_grad` ([B, Nq, Hq]) when the op has a bias or gates.
 
-    `tiling` and `tile_classes` are the forward's (`attn-plan`,
-    `attn-sparsity`): the backward walks, per key tile, the query tiles
-    that table lists as non-empty.
+    `tiling` (the tiles the backward walks, in the forward's format; its
+    producer sets it, `attn-plan` plans forward ops only) and
+    `tile_classes` (recorded by `attn-sparsity`): each key tile walks the
+    query tiles that table lists as non-empty.
 
     Mask attributes, head weights, SoftPAG's u and the scale are constants
     and get no gradient. Under a quantized `precision` the gradient is that
