@@ -1,8 +1,9 @@
 #!/bin/sh
 # Differential testing at scale: random attention ops (every mask family and
 # their compositions, run-time segments, cross attention, GQA, heads
-# features, explicit masks, biases, the quantized presets) lowered through
-# the CPU pipeline and checked against the f64 reference; one process per
+# features, explicit masks, biases, the quantized presets) and as many
+# gradient ops (attn.attention_grad) lowered through the CPU pipeline and
+# checked against the f64 reference; one process per
 # core, each on its own range of seeds. A failure prints the seed to
 # replay: ATTN_DIFF_CASES=1 ATTN_DIFF_SEED=<seed>.
 #
@@ -16,7 +17,8 @@ per=$(( (cases + jobs - 1) / jobs ))
 pids=""
 for j in $(seq 0 $((jobs - 1))); do
   ATTN_DIFF_CASES=$per ATTN_DIFF_SEED=$((seed + j * per)) \
-    "$build/bin/AttnCodegenTests" --gtest_filter=CpuVsReference.Differential \
+    "$build/bin/AttnCodegenTests" \
+    --gtest_filter=CpuVsReference.Differential:CpuGradients.RandomProblems \
     > "/tmp/attn-differential.$j.log" 2>&1 &
   pids="$pids $!"
 done

@@ -205,12 +205,16 @@ std::string runGradientCase(const GradientCase &c, uint32_t seed) {
   return failure;
 }
 
-/// Random problems of every feature, f32 and 16-bit data, odd tiles.
+/// Random problems of every feature, f32 and 16-bit data, odd tiles. Every
+/// trial has its own seed, so a failure names the one op to replay:
+/// ATTN_DIFF_CASES=1 ATTN_DIFF_SEED=<seed>. CI runs 120;
+/// utils/differential.sh runs as many as asked.
 TEST(CpuGradients, RandomProblems) {
-  int quantizedCases = 0, featureCases = 0, halfCases = 0;
-  const int cases = 120;
-  for (int trial = 0; trial < cases; ++trial) {
-    uint32_t seed = 5000 + trial;
+  int64_t quantizedCases = 0, featureCases = 0, halfCases = 0;
+  int64_t cases = environmentInt("ATTN_DIFF_CASES", 120);
+  int64_t firstSeed = environmentInt("ATTN_DIFF_SEED", 5000);
+  for (int64_t trial = 0; trial < cases; ++trial) {
+    uint32_t seed = static_cast<uint32_t>(firstSeed + trial);
     attnref::Rng rng(seed);
     GradientCase c;
     c.problem = baseProblem(rng, attnref::uniform(rng, 3, 24));
@@ -234,12 +238,15 @@ TEST(CpuGradients, RandomProblems) {
     c.queryTile = attnref::uniform(rng, 1, 7);
     c.keyTile = attnref::uniform(rng, 1, 7);
     c.withLseGrad = attnref::coin(rng, 0.3);
-    ASSERT_EQ(runGradientCase(c, seed), "") << "trial " << trial;
+    ASSERT_EQ(runGradientCase(c, seed), "")
+        << "replay: ATTN_DIFF_CASES=1 ATTN_DIFF_SEED=" << seed;
   }
-  // Every part of the generator ran.
-  EXPECT_GE(featureCases, cases / 4);
-  EXPECT_GE(quantizedCases, cases / 20);
-  EXPECT_GE(halfCases, cases / 4);
+  // Every part of the generator ran (not a vacuous run).
+  if (cases >= 100) {
+    EXPECT_GE(featureCases, cases / 4);
+    EXPECT_GE(quantizedCases, cases / 20);
+    EXPECT_GE(halfCases, cases / 4);
+  }
 }
 
 /// The op's tiling: flat tiles on random masks and N-D boxes on grid masks,

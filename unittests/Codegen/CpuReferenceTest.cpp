@@ -224,12 +224,6 @@ TEST(CpuVsReference, RandomMasks) {
   EXPECT_GE(cases, 40);
 }
 
-/// ATTN_DIFF_CASES / ATTN_DIFF_SEED, or `fallback`.
-int64_t environmentInt(const char *name, int64_t fallback) {
-  const char *text = std::getenv(name);
-  return text && *text ? std::strtoll(text, nullptr, 10) : fallback;
-}
-
 /// Differential testing at scale: random ops that combine the mask
 /// families (and their and / or compositions, run-time segments), cross
 /// attention, GQA, odd head dims, the heads features, explicit masks,

@@ -5,6 +5,7 @@
 #include "llvm/ADT/APFloat.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <functional>
 
@@ -159,6 +160,11 @@ std::vector<MemRefArg> ProblemArguments::args() {
   for (HostBuffer &buffer : buffers)
     result.push_back({buffer.data(), buffer.shape});
   return result;
+}
+
+int64_t environmentInt(const char *name, int64_t fallback) {
+  const char *text = std::getenv(name);
+  return text && *text ? std::strtoll(text, nullptr, 10) : fallback;
 }
 
 std::string problemAttributes(const Problem &p) {

@@ -78,6 +78,10 @@ private:
 /// (" mask = ... precision = ...").
 std::string problemAttributes(const attnref::Problem &p);
 
+/// The integer in environment variable `name` (ATTN_DIFF_CASES,
+/// ATTN_DIFF_SEED of utils/differential.sh), or `fallback`.
+int64_t environmentInt(const char *name, int64_t fallback);
+
 /// B, heads (GQA), N and odd head dims at random.
 attnref::Problem baseProblem(attnref::Rng &rng, int64_t n);
 /// Random run-time segment offsets for the problem's dynamic segments mask

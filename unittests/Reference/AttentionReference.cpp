@@ -918,9 +918,11 @@ Gradients gradients(const Problem &p, const std::vector<float> &q,
         const double *a = &A[i * p.Dv];
         // Y = c ((1 - u) A + u V[i]).
         if (!p.gates.empty()) {
+          // V[i] exists only where SoftPAG applies (Nq == Nk).
           double dot = 0;
           for (int64_t e = 0; e < p.Dv; ++e)
-            dot += dY[e] * ((1 - u) * a[e] + u * in.v[i * p.Dv + e]);
+            dot += dY[e] * ((1 - u) * a[e] +
+                            (u != 0 ? u * in.v[i * p.Dv + e] : 0.0));
           g.dGates[(b * p.Nq + i) * p.Hq + h] += w * dot;
         }
         for (int64_t e = 0; e < p.Dv; ++e) {
