@@ -302,6 +302,11 @@ TEST_F(MaskCodegenTest, QueryRanges) {
        true, 23, 23},
       {"#attn.neighborhood<grid = [8, 2], window = [3, 1], dilation = [2, 1]>",
        false, 16, 16},
+      // Lengths the grid does not describe (a run-time segment): keep wraps
+      // the coordinates, the range is every query.
+      {"#attn.neighborhood<grid = [5], window = [3]>", false, 12, 12},
+      {"#attn.neighborhood<grid = [4, 2], window = [3, 1], stride = [2, 1]>",
+       false, 8, 13},
       {"#attn.neighborhood<grid = [20], window = [5], stride = [5]>", true, 20,
        20},
       {"#attn.neighborhood<grid = [21], window = [7], stride = [7]>", true, 21,

@@ -300,9 +300,17 @@ NeighborhoodMaskAttr::emitQueryRange(OpBuilder &builder, Location loc,
   }
   first = m.max(first, m.c(0));
   last = m.min(last, m.c(extent - 1));
-  // No row (last < first) gives an empty range.
-  return clampQueries(m, m.mul(first, m.c(inner)),
-                      m.mul(m.add(last, m.c(1)), m.c(inner)), context);
+  // No row (last < first) gives an empty range. Lengths other than the
+  // grid's (a run-time segment the grid does not describe) wrap the
+  // coordinates (emitKeep): every query then.
+  Value gridSize = m.c(inner * extent);
+  Value onGrid = m.land(m.eq(context.queryLength, gridSize),
+                        m.eq(context.keyLength, gridSize));
+  auto [begin, end] =
+      clampQueries(m, m.mul(first, m.c(inner)),
+                   m.mul(m.add(last, m.c(1)), m.c(inner)), context);
+  return {m.select(onGrid, begin, m.c(0)),
+          m.select(onGrid, end, context.queryLength)};
 }
 
 Value NeighborhoodMaskAttr::emitKeep(OpBuilder &builder, Location loc,
