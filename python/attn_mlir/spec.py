@@ -309,6 +309,54 @@ class AttentionSpec:
                 f"  {op}\n"
                 f"  return\n}}\n")
 
+    def grad_operands(self, lse_grad: bool = False) -> List[Tuple[str, str]]:
+        """(SSA name, memref type) of each argument of @attention_grad, in
+        the backward op's operand order: the problem's inputs, O, LSE, dO
+        (and dLSE with `lse_grad`), then dQ, dK, dV and dBias / dGates where
+        the problem has a bias / gates. The gradients have their inputs'
+        types."""
+        forward = dict(self.operands())
+        B, Hq, Nq = self.batch, self.num_heads_q, self.seq_q
+        any3 = "strided<[?, ?, ?]>" if self.runtime_strides else None
+        lse = _memref((B, Hq, Nq), "f32", any3)
+        args = [(n, t) for n, t in self.operands() if n not in ("out", "lse")]
+        args += [("out", forward["out"]), ("lse", lse), ("out_grad", forward["out"])]
+        if lse_grad:
+            args.append(("lse_grad", lse))
+        args += [("q_grad", forward["q"]), ("k_grad", forward["k"]), ("v_grad", forward["v"])]
+        if "bias" in forward:
+            args.append(("bias_grad", forward["bias"]))
+        if "gates" in forward:
+            args.append(("gates_grad", forward["gates"]))
+        return args
+
+    def to_grad_mlir(self, lse_grad: bool = False) -> str:
+        """The backward of the spec's op: `func.func @attention_grad` holding
+        one destination-style `attn.attention_grad` (SEMANTICS.md section 5)
+        with the same mask, precision, heads and scale; `lse_grad` adds the
+        dLSE operand. (No GPU kernel computes it yet: attn-opt lowers it on
+        the CPU only.)"""
+        args = self.grad_operands(lse_grad)
+        types = dict(args)
+
+        def use(*names: str) -> str:
+            return ", ".join(f"%{n}" for n in names) + " : " + ", ".join(types[n] for n in names)
+
+        op = f"attn.attention_grad ins({use('q', 'k', 'v', 'out', 'lse', 'out_grad')})"
+        for name in ("lse_grad", "explicit_mask", "bias", "segment_offsets", "gates"):
+            if name in types:
+                op += f"\n        {name}(%{name} : {types[name]})"
+        op += f"\n        outs({use('q_grad', 'k_grad', 'v_grad')})"
+        for name in ("bias_grad", "gates_grad"):
+            if name in types:
+                op += f"\n        {name}(%{name} : {types[name]})"
+        for attr in self.op_attributes():
+            op += f"\n        {attr}"
+        signature = ",\n    ".join(f"%{n}: {t}" for n, t in args)
+        return (f"func.func @attention_grad(\n    {signature}) {{\n"
+                f"  {op}\n"
+                f"  return\n}}\n")
+
     def canonical_text(self) -> str:
         """What the cache key hashes: the module and what it is compiled
         for (target chip, kernel family). Deterministic and free of paths,

@@ -92,6 +92,44 @@ def test_spec_verifies_in_attn_opt(name, attn_opt):
         assert memref in printed
 
 
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_grad_module_verifies_in_attn_opt(name, attn_opt):
+    """The backward module of every spec is a valid attn.attention_grad."""
+    import subprocess
+    s = SPECS[name]
+    text = s.to_grad_mlir(lse_grad=name.startswith("operands"))
+    result = subprocess.run([attn_opt, "-"], input=text, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout
+    assert "attn.attention_grad" in printed
+    for attr in s.op_attributes():
+        if not attr.startswith(("heads", "scale")):
+            assert attr in printed, (attr, printed)
+    names = [n for n, _ in s.grad_operands()]
+    assert names[:3] == ["q", "k", "v"]
+    assert ("bias_grad" in names) == (s.bias is not None)
+    assert ("gates_grad" in names) == (s.gates is not None)
+
+
+def test_grad_module_lowers_on_the_cpu(attn_opt):
+    """attn-cpu-pipeline takes the backward module (static shapes, every
+    optional operand), and the GPU pipeline refuses it with a diagnostic."""
+    import subprocess
+    s = spec(batch=2, seq_q=32, seq_k=48, mask=SlidingWindow(8, 0), runtime_strides=False,
+             explicit_mask=True, bias=Bias("f32", per_head=True), gates="f32",
+             heads=Heads(weights=[1, 0.5, 1, 1, 1, 1, 1, 0]))
+    text = s.to_grad_mlir(lse_grad=True)
+    cpu = subprocess.run([attn_opt, "-", "--attn-cpu-pipeline"], input=text,
+                         capture_output=True, text=True)
+    assert cpu.returncode == 0, cpu.stderr
+    assert "llvm.func @attention_grad" in cpu.stdout
+    assert "attn." not in cpu.stdout.replace("attention_grad", "")
+    gpu = subprocess.run([attn_opt, "-", "--attn-gpu-pipeline=target=sm_90a"], input=text,
+                         capture_output=True, text=True)
+    assert gpu.returncode != 0
+    assert "has no backward kernel yet" in gpu.stderr
+
+
 def test_module_text():
     s = spec(batch=2, seq_q=16, seq_k=32, mask=Causal(), has_lse=True, scale=0.125,
              explicit_mask=ExplicitMask(per_head=True), gates="f32")
