@@ -23,3 +23,11 @@ func.func @grad_on_tensors(%q: tensor<1x1x4x4xf32>, %lse: tensor<1x1x4xf32>) -> 
   %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4xf32>, tensor<1x1x4x4xf32>) outs(%q, %q, %q : tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>
   return %r#0, %r#1, %r#2 : tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>
 }
+
+// -----
+
+func.func @grad_heads_on_runtime_heads(%q: memref<1x?x4x4xf32>, %lse: memref<1x?x4xf32>) {
+  // expected-error @below {{attn-lower-to-loops needs a static number of query heads to lower a heads attribute}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x?x4x4xf32>, memref<1x?x4x4xf32>, memref<1x?x4x4xf32>, memref<1x?x4x4xf32>, memref<1x?x4xf32>, memref<1x?x4x4xf32>) outs(%q, %q, %q : memref<1x?x4x4xf32>, memref<1x?x4x4xf32>, memref<1x?x4x4xf32>) heads = #attn.heads<softpag = #attn.softpag<u = 0.5, heads = [0]>>
+  return
+}
