@@ -23,8 +23,8 @@ static constexpr int64_t k99KB = 99 * 1024, k163KB = 163 * 1024,
                          k227KB = 227 * 1024;
 
 // PTX versions: sm_89's default (7.8) cannot select the E4M3 mma.sync
-// intrinsic, and sm_90a's (8.0) cannot either; 8.4 can. sm_100a (8.6) and
-// sm_120a (8.7) default high enough.
+// intrinsic, and sm_90a's (8.0) cannot either; 8.4 can. sm_100a (8.6),
+// sm_120a (8.7) and sm_120f (8.8) default high enough.
 static const GpuTarget kTargets[] = {
     // chip, capability, arch-specific, PTX features, MMA families,
     // fp8 mma.sync (exists, native), native int4 mma.sync, block-scaled
@@ -40,6 +40,10 @@ static const GpuTarget kTargets[] = {
     {"sm_100a", 10, 0, true, "", kBlackwell, true, false, false, false, true,
      k227KB},
     {"sm_120a", 12, 0, true, "", kWarpLevel, true, true, false, true, true,
+     k99KB},
+    // The family target: the same kernels for every 12.x chip (RTX 50,
+    // RTX PRO 6000, DGX Spark's sm_121), from PTX 8.8 (its default).
+    {"sm_120f", 12, 0, false, "", kWarpLevel, true, true, false, true, true,
      k99KB},
 };
 

@@ -80,7 +80,7 @@ class AttentionSpec:
     be given. Head counts and head dims are always compile-time.
 
     target: the chip the kernels are compiled for (sm_80, sm_86, sm_89,
-    sm_90a, sm_100a, sm_120a: whatever `attn-opt --attn-gpu-targets`
+    sm_90a, sm_100a, sm_120a, sm_120f: whatever `attn-opt --attn-gpu-targets`
     lists; compile() checks it against that table). None: not chosen yet
     (verify() works, compile() refuses); attention() picks the device's.
     kernel: the MMA kernel family (mma_sync, wgmma, tcgen05), None for the

@@ -3,8 +3,9 @@
 attn-opt is the authority on what it can compile for: `attn-opt
 --attn-gpu-targets` prints its target table as JSON (format
 "attn-gpu-targets", version 1): per chip (`sm_80`, `sm_86`, `sm_89`,
-`sm_90a`, `sm_100a`, `sm_120a`) its compute capability, whether the code
-is arch-specific (the `a` chips), the MMA kernel families it supports in
+`sm_90a`, `sm_100a`, `sm_120a`, `sm_120f`) its compute capability, whether
+the code is arch-specific (the `a` chips; `sm_120f` is the portable
+family target of 12.x), the MMA kernel families it supports in
 preference order (`kernels`), those implemented (`implemented_kernels`),
 the default family (`default_kernel`: the first implemented one) and
 feature flags (`fp8_mma_sync`, ...). Nothing here hard-codes a chip.
@@ -17,8 +18,9 @@ Device rule (target_for_device): for a device of compute capability
 (major, minor), the entries of the same major serve it; an arch-specific
 entry serves only its exact capability, a portable one every minor at
 least its own (cubins run on later minors of one major). The serving entry
-with the highest minor is the target. (8, 7) -> sm_86, (9, 0) -> sm_90a,
-(12, 0) -> sm_120a, (10, 3) -> none (an error naming the device).
+with the highest minor is the target, the first listed on a tie. (8, 7) ->
+sm_86, (9, 0) -> sm_90a, (12, 0) -> sm_120a, (12, 1) -> sm_120f, (10, 3)
+-> none (an error naming the device).
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ FP8_TYPES = ("f8E4M3FN",)
 MMA_SYNC = "mma_sync"
 WGMMA = "wgmma"
 
-_CHIP_NAME = re.compile(r"sm_\d+a?")
-_CHIP_EXAMPLE = "'sm_80' or 'sm_90a'"   # for messages only
+_CHIP_NAME = re.compile(r"sm_\d+[af]?")
+_CHIP_EXAMPLE = "'sm_80', 'sm_90a' or 'sm_120f'"   # for messages only
 _KERNEL_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 PathLike = Union[str, "os.PathLike[str]"]

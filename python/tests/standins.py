@@ -51,6 +51,9 @@ TARGET_TABLE = {
         _entry("sm_120a", (12, 0), ["mma_sync"], ["mma_sync"], arch_specific=True,
                fp8_mma_sync=True, native_fp8_mma_sync=True, native_int4_mma_sync=False,
                block_scaled_mma=True, tma=True, max_shared_bytes_per_block=101376),
+        _entry("sm_120f", (12, 0), ["mma_sync"], ["mma_sync"],
+               fp8_mma_sync=True, native_fp8_mma_sync=True, native_int4_mma_sync=False,
+               block_scaled_mma=True, tma=True, max_shared_bytes_per_block=101376),
     ],
 }
 

@@ -265,7 +265,7 @@ def test_compile_needs_a_target(fake_attn_opt):
 @pytest.mark.parametrize("changes, error, message", [
     (dict(target="sm_75"), ValueError,
      r"target = 'sm_75' is not a target of this compiler; supported: sm_80, sm_86, sm_89, "
-     r"sm_90a, sm_100a, sm_120a"),
+     r"sm_90a, sm_100a, sm_120a, sm_120f"),
     (dict(target="sm_90"), ValueError, r"target = 'sm_90' is not a target of this compiler"),
     (dict(target="sm_80", kernel="wgmma"), ValueError,
      r"kernel = 'wgmma' is not a kernel family of sm_80; it supports: mma_sync"),
@@ -318,7 +318,7 @@ def test_target_spec_form_errors():
 def test_table_comes_from_attn_opt_once_and_goes_to_the_cache(fake_attn_opt, private_cache):
     (private_cache / "targets.json").unlink()
     table = target_table()
-    assert table.chips == ("sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a", "sm_120a")
+    assert table.chips == ("sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a", "sm_120a", "sm_120f")
     assert json.loads((private_cache / "targets.json").read_text()) == standins.TARGET_TABLE
     compile(SPEC)
     compile(AttentionSpec(dtype="f16", num_heads_q=2, head_dim=32, seq_q=None, seq_k=None,
@@ -360,9 +360,14 @@ def test_the_real_attn_opt_prints_its_target_table(attn_opt, private_cache):
     (private_cache / "targets.json").unlink()
     table = target_table(attn_opt=attn_opt)
     # The contract's chips and the facts Python relies on.
-    assert set(table.chips) >= {"sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a", "sm_120a"}
+    assert set(table.chips) >= {"sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a", "sm_120a",
+                                "sm_120f"}
     assert table.for_device((9, 0)).chip == "sm_90a"
     assert table.for_device((8, 7)).chip == "sm_86"
+    # 12.x: the arch-specific sm_120a where it runs, the family target on
+    # later minors (DGX Spark's 12.1).
+    assert table.for_device((12, 0)).chip == "sm_120a"
+    assert table.for_device((12, 1)).chip == "sm_120f"
     # The e4m3 mma.sync: from Ada on, none on Ampere; sm_90a has it (the
     # bench scripts' FP8 rows compile for it).
     fp8 = {t.chip for t in table.targets if t.fp8_mma_sync}

@@ -38,7 +38,7 @@ def by_what(findings):
 def test_everything_found_on_an_h100(fake_attn_opt, no_launcher):
     findings = by_what(doctor.diagnose(import_torch=fake_torch()))
     assert findings["attn-opt (compiler)"].found.endswith("(from $ATTN_OPT)")
-    assert findings["target table"].found == "sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a"
+    assert findings["target table"].found == "sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a, sm_120f"
     assert findings["GPU"].found == "NVIDIA H100 80GB HBM3 (compute capability 9.0)"
     assert findings["target for this GPU"].found == "sm_90a (kernel wgmma)"
     assert findings["torch"].found == "2.11.0"

@@ -72,7 +72,7 @@ def test_target_follows_the_device():
     q, k, v = qkv()
     for capability, chip in (((8, 0), "sm_80"), ((8, 6), "sm_86"), ((8, 7), "sm_86"),
                              ((8, 9), "sm_89"), ((9, 0), "sm_90a"), ((10, 0), "sm_100a"),
-                             ((12, 0), "sm_120a")):
+                             ((12, 0), "sm_120a"), ((12, 1), "sm_120f")):
         spec = plan_on(q, k, v, device_capability=capability).spec
         assert (spec.target, spec.kernel) == (chip, None)
     # Integer Q.K with f16 P.V needs no FP8: every chip.
@@ -89,7 +89,7 @@ def test_target_follows_the_device():
     assert plan_call(q, k, v, target="sm_100a").spec.target == "sm_100a"
     assert plan_on(q, k, v, kernel="mma_sync").spec.kernel == "mma_sync"
     assert plan_on(q, k, v).targets.chips == ("sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a",
-                                           "sm_120a")
+                                           "sm_120a", "sm_120f")
 
 
 def test_tensor_copy_alignment_picks_the_kernel():
@@ -132,7 +132,7 @@ def test_tensor_copy_alignment_picks_the_kernel():
      r"which sm_100a does not have"),
     (dict(target="sm_90", device_capability=None), ValueError,
      r"target = 'sm_90' is not a target of this compiler; supported: sm_80, sm_86, sm_89, "
-     r"sm_90a, sm_100a, sm_120a"),
+     r"sm_90a, sm_100a, sm_120a, sm_120f"),
     (dict(target="sm_80", kernel="tcgen05"), ValueError,
      r"kernel = 'tcgen05' is not a kernel family of sm_80; it supports: mma_sync"),
     (dict(device_capability=None), ValueError,

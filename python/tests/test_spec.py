@@ -203,7 +203,7 @@ GOLDEN_KEY = "71f6ee1a1d03b352a08de3277a4694899c2cf331f48003b05f6d0f9cb1b0870d"
     (dict(head_dim=64.0), TypeError, r"head_dim must be an int, got 64.0"),
     (dict(batch=0), ValueError, r"batch = 0 must be >= 1"),
     (dict(seq_q=1 << 32), ValueError, r"seq_q = 4294967296 exceeds 2147483648 tokens"),
-    (dict(target="hopper"), ValueError, r"target = 'hopper' is not a chip name like 'sm_80' or 'sm_90a'"),
+    (dict(target="hopper"), ValueError, r"target = 'hopper' is not a chip name like 'sm_80', 'sm_90a' or 'sm_120f'"),
     (dict(target=90), ValueError, r"target = 90 is not a chip name"),
     (dict(target="sm_90a", kernel="MMA"), ValueError, r"kernel = 'MMA' is not a kernel family name"),
     (dict(chip="sm_90"), TypeError, r"unexpected keyword argument 'chip'"),

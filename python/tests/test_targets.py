@@ -26,6 +26,7 @@ TABLE = TargetTable.from_json(standins.TARGET_TABLE, "stand-in")
     ((9, 0), "sm_90a"),
     ((10, 0), "sm_100a"),
     ((12, 0), "sm_120a"),
+    ((12, 1), "sm_120f"),   # DGX Spark: the 12.x family target
 ])
 def test_device_to_target(capability, chip):
     assert TABLE.for_device(capability).chip == chip
@@ -33,7 +34,6 @@ def test_device_to_target(capability, chip):
 
 @pytest.mark.parametrize("capability, name", [
     ((10, 3), "NVIDIA B300"),   # sm_100a is arch-specific: 10.0 only
-    ((12, 1), "NVIDIA DGX Spark"),
     ((9, 1), "a future Hopper"),
     ((7, 5), "Tesla T4"),      # below every entry of its major (none)
     ((11, 0), "NVIDIA Thor"),
@@ -74,11 +74,12 @@ def test_table_fields():
     assert sm90a.kernels == ("wgmma", "mma_sync") and sm90a.default_kernel == "wgmma"
     assert sm90a.quantized_kernels == ("wgmma", "mma_sync")
     assert sm90a.features["max_shared_bytes_per_block"] == 232448
-    assert [t.chip for t in TABLE.targets if t.fp8_mma_sync] == ["sm_89", "sm_90a", "sm_120a"]
+    assert [t.chip for t in TABLE.targets if t.fp8_mma_sync] == ["sm_89", "sm_90a", "sm_120a",
+                                                                 "sm_120f"]
     assert TABLE.to_json() == standins.TARGET_TABLE
     with pytest.raises(ValueError, match=r"target = 'sm_75' is not a target of this compiler; "
                                          r"supported: sm_80, sm_86, sm_89, sm_90a, sm_100a, "
-                                         r"sm_120a"):
+                                         r"sm_120a, sm_120f"):
         TABLE.get("sm_75")
 
 
@@ -106,7 +107,7 @@ def _drop(index, name):
      r"not an attn-gpu-targets v1 table \(format 'attn-kernels', version 1\)"),
     (_malformed(lambda d: d.update(version=2)), r"version 2"),
     (_malformed(lambda d: d.update(targets=[])), r"'targets' must be a non-empty list"),
-    (_malformed(lambda d: d["targets"].append(42)), r"targets\[6\] = 42 is not an object"),
+    (_malformed(lambda d: d["targets"].append(42)), r"targets\[7\] = 42 is not an object"),
     (_malformed(_drop(0, "chip")), r"targets\[0\] has no 'chip'"),
     (_malformed(_set(1, chip="ampere")), r"targets\[1\].chip = 'ampere' is not a chip name"),
     (_malformed(_set(2, compute_capability=[8])), r"sm_89: compute_capability = \[8\] is not "
@@ -126,7 +127,7 @@ def _drop(index, name):
      r"sm_80: quantized_kernels \['wgmma'\] are not among its implemented kernels "
      r"\['mma_sync'\]"),
     (_malformed(lambda d: d["targets"].append(dict(d["targets"][0]))),
-     r"chip sm_80 is listed twice \(targets\[0\] and targets\[6\]\)"),
+     r"chip sm_80 is listed twice \(targets\[0\] and targets\[7\]\)"),
 ])
 def test_malformed_tables(data, message):
     with pytest.raises(AttnError, match=message):
@@ -223,12 +224,12 @@ def _string_literals(path):
 
 def test_the_package_hard_codes_no_chip():
     import re
-    chip = re.compile(r"\bsm_\d+a?\b")
+    chip = re.compile(r"\bsm_\d+[af]?\b")
     found = [f"{path.relative_to(REPO)}:{line}: {text!r}"
              for path in sorted((REPO / "python" / "attn_mlir").rglob("*.py"))
              for line, text in _string_literals(path) if chip.search(text)]
     # Error messages may give examples of the form; none is a default.
-    allowed = {"'sm_80' or 'sm_90a'"}
+    allowed = {"'sm_80', 'sm_90a' or 'sm_120f'"}
     assert [f for f in found if not any(a in f for a in allowed)] == []
 
 

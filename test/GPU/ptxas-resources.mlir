@@ -5,6 +5,9 @@
 // REQUIRES: ptxas
 // RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_90a kernel=mma_sync format=isa" --attn-export-artifacts="dir=%t" -o /dev/null
 // RUN: %ptxas -arch=sm_90a -O3 -v %t/kernels.ptx -o %t/kernels.cubin 2>&1 | FileCheck %s
+// The same kernels for the sm_12x family target (99 KB of shared memory).
+// RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_120f format=isa" --attn-export-artifacts="dir=%t" -o /dev/null
+// RUN: %ptxas -arch=sm_120f -O3 -v %t/kernels.ptx -o %t/kernels.cubin 2>&1 | FileCheck %s
 
 // Four kernels, none with a stack frame or spills.
 // CHECK-NOT: {{[1-9][0-9]* bytes (stack frame|spill)}}

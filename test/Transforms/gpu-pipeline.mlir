@@ -17,6 +17,9 @@
 // RUN: FileCheck %s --check-prefix=SM100 < %t/sm100/kernels.ptx
 // RUN: attn-opt %s --attn-gpu-pipeline="target=sm_120a format=isa" --attn-export-artifacts="dir=%t/sm120" -o /dev/null
 // RUN: FileCheck %s --check-prefix=SM120 < %t/sm120/kernels.ptx
+// RUN: attn-opt %s --attn-gpu-pipeline="target=sm_120f format=isa" --attn-export-artifacts="dir=%t/sm120f" -o /dev/null
+// RUN: FileCheck %s --check-prefix=SM120F < %t/sm120f/kernels.ptx
+// RUN: FileCheck %s --check-prefix=SM120F-MANIFEST < %t/sm120f/manifest.json
 // RUN: not attn-opt %s --attn-gpu-pipeline="target=sm_90 format=isa" -o /dev/null 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not attn-opt %s --attn-export-artifacts="dir=%t/none" 2>&1 | FileCheck %s --check-prefix=NOBINARY
 // RUN: not attn-opt %s --attn-export-artifacts 2>&1 | FileCheck %s --check-prefix=NODIR
@@ -60,7 +63,11 @@
 // SM100: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // SM120: .target sm_120a
 // SM120: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
-// CHIP: error: attn-plan: unknown target 'sm_90', expected cpu, sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a
+// SM120F: .version 8.8
+// SM120F: .target sm_120f
+// SM120F: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// SM120F-MANIFEST: "chip": "sm_120f"
+// CHIP: error: attn-plan: unknown target 'sm_90', expected cpu, sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a, sm_120f
 
 // MANIFEST: "binary": "kernels.ptx"
 // MANIFEST: "binary_format": "ptx"

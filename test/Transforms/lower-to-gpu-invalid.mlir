@@ -7,7 +7,7 @@
 // RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_86 kernel=tcgen05" 2>&1 | FileCheck %s --check-prefix=NOTONCHIP
 // RUN: not attn-opt %s -attn-lower-to-gpu="kernel=mma.sync" 2>&1 | FileCheck %s --check-prefix=KERNEL
 
-// TARGET: attn-lower-to-gpu: unknown target 'sm_75', expected one of sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a
+// TARGET: attn-lower-to-gpu: unknown target 'sm_75', expected one of sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a, sm_120f
 // NOENGINE: attn-lower-to-gpu: the tcgen05 kernels for sm_100a are not implemented yet; kernel = mma_sync runs the warp-level kernel on this chip
 // NOTONCHIP: attn-lower-to-gpu: kernel = tcgen05 is not an MMA family sm_86 executes
 // KERNEL: attn-lower-to-gpu: unknown kernel 'mma.sync', expected mma_sync, wgmma or tcgen05

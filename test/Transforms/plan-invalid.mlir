@@ -6,7 +6,7 @@
 // RUN: not attn-opt %s -attn-plan="target=sm_90a kernel=mma" -o /dev/null 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not attn-opt %s -attn-plan="kernel=mma_sync" -o /dev/null 2>&1 | FileCheck %s --check-prefix=CPU
 
-// TARGET: error: attn-plan: unknown target 'sm_90', expected cpu, sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a
+// TARGET: error: attn-plan: unknown target 'sm_90', expected cpu, sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a, sm_120f
 // FAMILY: error: attn-plan: kernel 'wgmma' is not an MMA family sm_80 executes
 // UNKNOWN: error: attn-plan: kernel 'mma' is not an MMA family sm_90a executes
 // CPU: error: attn-plan: kernel = 'mma_sync' needs a GPU target

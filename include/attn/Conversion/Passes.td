@@ -102,7 +102,7 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
   let summary = "Lower attn.attention on memrefs to tensor-core GPU kernels";
   let description = [{
     The GPU form of the tiled schedule for one chip (`target`, a row of the
-    GpuTarget table: sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a) and one
+    GpuTarget table: sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a, sm_120f) and one
     MMA family (`kernel`; default: the chip's best implemented family for
     the op's precision, falling back to `mma_sync` for tiles or head dims
     that family refuses). The kernel skeleton (tile walk, masks, online
