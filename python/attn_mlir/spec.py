@@ -302,12 +302,7 @@ class AttentionSpec:
                 op += f"\n        {name}(%{name} : {types[name]})"
         outs = [f"%out : {types['out']}"] + ([f"%lse : {types['lse']}"] if self.has_lse else [])
         op += "\n        outs(" + ", ".join(outs) + ")"
-        for attr in self.op_attributes():
-            op += f"\n        {attr}"
-        signature = ",\n    ".join(f"%{n}: {t}" for n, t in args)
-        return (f"func.func @attention(\n    {signature}) {{\n"
-                f"  {op}\n"
-                f"  return\n}}\n")
+        return self._function("attention", args, op)
 
     def grad_operands(self, lse_grad: bool = False) -> List[Tuple[str, str]]:
         """(SSA name, memref type) of each argument of @attention_grad, in
@@ -350,10 +345,15 @@ class AttentionSpec:
         for name in ("bias_grad", "gates_grad"):
             if name in types:
                 op += f"\n        {name}(%{name} : {types[name]})"
+        return self._function("attention_grad", args, op)
+
+    def _function(self, name: str, args: List[Tuple[str, str]], op: str) -> str:
+        """`func.func @name` on `args` holding `op` with the spec's
+        attributes."""
         for attr in self.op_attributes():
             op += f"\n        {attr}"
         signature = ",\n    ".join(f"%{n}: {t}" for n, t in args)
-        return (f"func.func @attention_grad(\n    {signature}) {{\n"
+        return (f"func.func @{name}(\n    {signature}) {{\n"
                 f"  {op}\n"
                 f"  return\n}}\n")
 

@@ -5,8 +5,8 @@
 #include "llvm/ADT/APFloat.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 
 using namespace mlir::attn::testing;

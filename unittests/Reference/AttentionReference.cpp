@@ -921,8 +921,8 @@ Gradients gradients(const Problem &p, const std::vector<float> &q,
           // V[i] exists only where SoftPAG applies (Nq == Nk).
           double dot = 0;
           for (int64_t e = 0; e < p.Dv; ++e)
-            dot += dY[e] * ((1 - u) * a[e] +
-                            (u != 0 ? u * in.v[i * p.Dv + e] : 0.0));
+            dot += dY[e] *
+                   ((1 - u) * a[e] + (u != 0 ? u * in.v[i * p.Dv + e] : 0.0));
           g.dGates[(b * p.Nq + i) * p.Hq + h] += w * dot;
         }
         for (int64_t e = 0; e < p.Dv; ++e) {
