@@ -476,44 +476,43 @@ static LogicalResult verifyQuantizedBundles(AttentionOp op) {
   return success();
 }
 
-/// The operands and attributes that state an attention problem: what the
-/// forward op and its gradient share.
-struct AttentionProblem {
-  Value query, key, value, explicitMask, bias, segmentOffsets, gates;
-  MaskAttrInterface mask;
-  HeadsAttr heads;
-  FloatAttr scale;
-};
-
 /// Q [B, Hq, Nq, D], K [B, Hkv, Nk, D], V [B, Hkv, Nk, Dv], the pair
 /// operands, gates, scale, masks (against the lengths, with their run-time
-/// segment offsets) and heads.
-static LogicalResult verifyAttentionProblem(Operation *op,
-                                            const AttentionProblem &problem) {
+/// segment offsets) and heads: the problem the forward op and its gradient
+/// share.
+static LogicalResult
+verifyAttentionProblem(AttentionProblemOpInterface problem) {
+  Operation *op = problem;
   ShapeChecker check{op};
-  if (failed(expectRank(op, "query", problem.query, {4}, "[B, Hq, Nq, D]")) ||
-      failed(expectRank(op, "key", problem.key, {4}, "[B, Hkv, Nk, D]")) ||
-      failed(expectRank(op, "value", problem.value, {4}, "[B, Hkv, Nk, Dv]")))
+  if (failed(
+          expectRank(op, "query", problem.getQuery(), {4}, "[B, Hq, Nq, D]")) ||
+      failed(expectRank(op, "key", problem.getKey(), {4}, "[B, Hkv, Nk, D]")) ||
+      failed(
+          expectRank(op, "value", problem.getValue(), {4}, "[B, Hkv, Nk, Dv]")))
     return failure();
-  for (auto [name, v] : {std::pair<StringRef, Value>{"query", problem.query},
-                         {"key", problem.key},
-                         {"value", problem.value}}) {
+  for (auto [name, v] :
+       {std::pair<StringRef, Value>{"query", problem.getQuery()},
+        {"key", problem.getKey()},
+        {"value", problem.getValue()}}) {
     Type elem = cast<ShapedType>(v.getType()).getElementType();
     if (!isa<FloatType>(elem))
       return op->emitOpError()
              << name << " must have a float element type, got " << elem;
   }
-  ArrayRef<int64_t> q = AttentionOp::getShape(problem.query);
-  ArrayRef<int64_t> k = AttentionOp::getShape(problem.key);
+  ArrayRef<int64_t> q = AttentionOp::getShape(problem.getQuery());
+  ArrayRef<int64_t> k = AttentionOp::getShape(problem.getKey());
   int64_t batch = q[0], hq = q[1], nq = q[2], d = q[3];
   int64_t hkv = k[1], nk = k[2];
-  if (failed(check.expect("key", problem.key, 0, batch, "the batch size B")) ||
-      failed(
-          check.expect("value", problem.value, 0, batch, "the batch size B")) ||
-      failed(check.expect("key", problem.key, 3, d, "the query head dim D")) ||
-      failed(check.expect("value", problem.value, 1, hkv,
+  if (failed(check.expect("key", problem.getKey(), 0, batch,
+                          "the batch size B")) ||
+      failed(check.expect("value", problem.getValue(), 0, batch,
+                          "the batch size B")) ||
+      failed(check.expect("key", problem.getKey(), 3, d,
+                          "the query head dim D")) ||
+      failed(check.expect("value", problem.getValue(), 1, hkv,
                           "the number of key heads Hkv")) ||
-      failed(check.expect("value", problem.value, 2, nk, "the key length Nk")))
+      failed(check.expect("value", problem.getValue(), 2, nk,
+                          "the key length Nk")))
     return failure();
   constexpr int64_t kMaxLength = int64_t(1) << 31;
   for (auto [name, length] : {std::pair<StringRef, int64_t>{"query", nq},
@@ -531,8 +530,7 @@ static LogicalResult verifyAttentionProblem(Operation *op,
 
   MaskContext context(ShapedType::isDynamic(nq) ? -1 : nq,
                       ShapedType::isDynamic(nk) ? -1 : nk);
-  SmallVector<MaskAttrInterface> masks =
-      attn::detail::getMasks(problem.mask, problem.heads, op->getContext());
+  SmallVector<MaskAttrInterface> masks = problem.getMasks();
 
   // Explicit mask and bias: [Nq, Nk] or [B|1, Hq|1, Nq, Nk].
   auto verifyPairOperand = [&](StringRef name, Value v,
@@ -568,12 +566,13 @@ static LogicalResult verifyAttentionProblem(Operation *op,
     }
     return success();
   };
-  if (failed(verifyPairOperand("explicit_mask", problem.explicitMask, true)) ||
-      failed(verifyPairOperand("bias", problem.bias, false)))
+  if (failed(verifyPairOperand("explicit_mask", problem.getExplicitMask(),
+                               true)) ||
+      failed(verifyPairOperand("bias", problem.getBias(), false)))
     return failure();
 
   // Gates [B, Nq, Hq].
-  if (Value gates = problem.gates) {
+  if (Value gates = problem.getGates()) {
     if (failed(expectRank(op, "gates", gates, {3}, "[B, Nq, Hq]")))
       return failure();
     Type elem = cast<ShapedType>(gates.getType()).getElementType();
@@ -587,7 +586,7 @@ static LogicalResult verifyAttentionProblem(Operation *op,
       return failure();
   }
 
-  if (FloatAttr scale = problem.scale) {
+  if (FloatAttr scale = problem.getScaleAttr()) {
     double s = scale.getValueAsDouble();
     if (!(s > 0.0) || !std::isfinite(s))
       return op->emitOpError()
@@ -596,7 +595,7 @@ static LogicalResult verifyAttentionProblem(Operation *op,
 
   // Masks: the op's and every head group's, against the sequence lengths.
   auto emitError = [&]() { return op->emitOpError(); };
-  HeadsAttr heads = problem.heads;
+  HeadsAttr heads = problem.getHeadsAttr();
   bool needsOffsets = false;
   for (MaskAttrInterface mask : masks) {
     if (failed(mask.verifyLengths(context, emitError)))
@@ -605,7 +604,7 @@ static LogicalResult verifyAttentionProblem(Operation *op,
   }
 
   // Run-time segment offsets: [B, S+1] or [B, 2, S+1].
-  if (Value offsets = problem.segmentOffsets) {
+  if (Value offsets = problem.getSegmentOffsets()) {
     if (!needsOffsets)
       return op->emitOpError()
              << "segment_offsets given but no mask has run-time "
@@ -777,10 +776,7 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "on memrefs the op has no results";
   }
 
-  if (failed(verifyAttentionProblem(
-          op, {getQuery(), getKey(), getValue(), getExplicitMask(), getBias(),
-               getSegmentOffsets(), getGates(), getMaskAttr(), getHeadsAttr(),
-               getScaleAttr()})))
+  if (failed(verifyAttentionProblem(*this)))
     return failure();
   if (failed(verifyAttentionOutput(op, getOutput(), getQuery(), getValue())))
     return failure();
@@ -879,10 +875,7 @@ LogicalResult AttentionGradOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyDestinationStyle(*this)))
     return failure();
-  if (failed(verifyAttentionProblem(
-          op, {getQuery(), getKey(), getValue(), getExplicitMask(), getBias(),
-               getSegmentOffsets(), getGates(), getMaskAttr(), getHeadsAttr(),
-               getScaleAttr()})))
+  if (failed(verifyAttentionProblem(*this)))
     return failure();
 
   // The forward's O [B, Hq, Nq, Dv] and LSE [B, Hq, Nq] f32, and their
