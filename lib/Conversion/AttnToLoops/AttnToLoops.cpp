@@ -349,18 +349,16 @@ void LoopNestEmitter::emit() {
                                                       : valueElementType;
     quantized = Quantized();
     emitQuantization(set.bundle, batchSize, numHeads, numKvHeads);
-    Value count = set.heads.empty() ? numHeads : index(set.heads.size());
     loop(index(0), batchSize, [&](Value batchIndex) {
       batch = batchIndex;
-      loop(index(0), count, [&](Value position) {
-        Value head = emitHeadOfSet(set, position);
-        Value kvHead = arith::DivSIOp::create(b, loc, head, headsPerKv);
-        HeadFactors factors = emitHeadFactors(
-            head, /*scoresNeeded=*/op.getLseOutput() != nullptr);
-        loop(index(0), numQueryTiles, [&](Value tile) {
-          emitQueryTile(batchIndex, head, kvHead, tile, factors);
-        });
-      });
+      forEachHeadOfSet(
+          set, numHeads, headsPerKv, [&](Value head, Value kvHead) {
+            HeadFactors factors = emitHeadFactors(
+                head, /*scoresNeeded=*/op.getLseOutput() != nullptr);
+            loop(index(0), numQueryTiles, [&](Value tile) {
+              emitQueryTile(batchIndex, head, kvHead, tile, factors);
+            });
+          });
     });
   }
   for (Value buffer : {rowMax, rowSum, acc, scores, probs, kept, rowKept})

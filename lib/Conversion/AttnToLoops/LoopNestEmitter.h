@@ -208,6 +208,10 @@ protected:
   void emitProblemSizes();
   /// The query head at `position` of the head set (a select chain).
   Value emitHeadOfSet(const HeadSet &set, Value position);
+  /// Loops over the query heads of `set` (every one of `numHeads` when it
+  /// lists none): body(head, its kv head).
+  void forEachHeadOfSet(const HeadSet &set, Value numHeads, Value headsPerKv,
+                        function_ref<void(Value, Value)> body);
 
   /// The element of an explicit mask or bias operand ([Nq, Nk] or
   /// [B|1, Hq|1, Nq, Nk]) for (batch, head, i, j).

@@ -352,21 +352,19 @@ void GradientLoopNestEmitter::emit() {
     if (DenseIntElementsAttr classes = op.getTileClassesAttr();
         classes && useTileClasses && !maskAfterSoftmax)
       emitTileLists(classes, set.classTable);
-    Value count = set.heads.empty() ? numHeads : index(set.heads.size());
     loop(index(0), batchSize, [&](Value batchIndex) {
       batch = batchIndex;
       // Rows: Dlt and the SoftPAG terms. Heads with weight 0 get no
       // gradient.
-      loop(index(0), count, [&](Value position) {
-        Value head = emitHeadOfSet(set, position);
-        Value kvHead = arith::DivSIOp::create(b, loc, head, headsPerKv);
-        HeadFactors factors = emitHeadFactors(head, /*scoresNeeded=*/true);
-        auto ifCompute =
-            scf::IfOp::create(b, loc, factors.compute, /*withElse=*/false);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifCompute.thenBlock());
-        emitRowTerms(head, kvHead, factors);
-      });
+      forEachHeadOfSet(
+          set, numHeads, headsPerKv, [&](Value head, Value kvHead) {
+            HeadFactors factors = emitHeadFactors(head, /*scoresNeeded=*/true);
+            auto ifCompute =
+                scf::IfOp::create(b, loc, factors.compute, /*withElse=*/false);
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPointToStart(ifCompute.thenBlock());
+            emitRowTerms(head, kvHead, factors);
+          });
       // Key tiles, each over every query head of its kv head in the set.
       loop(index(0), numKvHeads, [&](Value kvHead) {
         loop(index(0), numKeyTiles, [&](Value keyTileIndex) {

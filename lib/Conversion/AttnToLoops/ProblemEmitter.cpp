@@ -78,6 +78,16 @@ Value ProblemEmitter::emitHeadOfSet(const HeadSet &set, Value position) {
   return head;
 }
 
+void ProblemEmitter::forEachHeadOfSet(const HeadSet &set, Value numHeads,
+                                      Value headsPerKv,
+                                      function_ref<void(Value, Value)> body) {
+  Value count = set.heads.empty() ? numHeads : index(set.heads.size());
+  loop(index(0), count, [&](Value position) {
+    Value head = emitHeadOfSet(set, position);
+    body(head, arith::DivSIOp::create(b, loc, head, headsPerKv));
+  });
+}
+
 SmallVector<Value> ProblemEmitter::pairOperandIndices(Value operand,
                                                       Value batch, Value head,
                                                       Value i, Value j) {

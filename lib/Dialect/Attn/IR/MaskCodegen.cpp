@@ -684,8 +684,5 @@ ShardMaskAttr::emitQueryRange(OpBuilder &builder, Location loc, Value keyBegin,
   auto [begin, end] = getMask().emitQueryRange(
       builder, loc, m.add(keyBegin, ks), m.add(keyEnd, ks),
       globalIRContext(builder, loc, *this));
-  Value zero = m.c(0);
-  Value localBegin = m.min(m.max(m.sub(begin, qs), zero), context.queryLength);
-  Value localEnd = m.min(m.max(m.sub(end, qs), zero), context.queryLength);
-  return {localBegin, m.max(localEnd, localBegin)};
+  return clampQueries(m, m.sub(begin, qs), m.sub(end, qs), context);
 }
