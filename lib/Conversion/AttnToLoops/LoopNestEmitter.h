@@ -348,9 +348,16 @@ public:
 private:
   /// Dlt, and the SoftPAG parts of dV and of the gates' sums, per row.
   void emitRowTerms(Value head, Value kvHead, const HeadFactors &factors);
-  /// Every query tile of `head` that may keep a key of the key tile
-  /// `keys` (number `keyTileIndex`).
-  void emitKeyTile(Value head, Value kvHead, Value keyTileIndex,
+  /// The query tiles key tile `keys` (number `keyTileIndex`) walks:
+  /// entries [first, end) of its list in table mode, else query tiles
+  /// [first, end) with the closed-form query range [queryBegin, queryEnd)
+  /// (null when every query is in range).
+  struct QueryWalk {
+    Value first, end, queryBegin, queryEnd;
+  };
+  QueryWalk emitQueryWalk(Value keyTileIndex, const Tile &keys);
+  /// Every query tile of `walk` for `head` against the key tile `keys`.
+  void emitKeyTile(Value head, Value kvHead, const QueryWalk &walk,
                    const Tile &keys, const HeadFactors &factors);
   /// The key-tile-major lists of table `table` of `classes` as constant
   /// memrefs (listOffsets, listQueryTiles, listClasses).

@@ -220,8 +220,39 @@ void GradientLoopNestEmitter::emitTilePairs(Value head, Value kvHead,
   });
 }
 
+GradientLoopNestEmitter::QueryWalk
+GradientLoopNestEmitter::emitQueryWalk(Value keyTileIndex, const Tile &keys) {
+  QueryWalk walk;
+  // Table mode: the key tile's entries in the lists.
+  if (listOffsets) {
+    walk.first = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                            load(listOffsets, {keyTileIndex}));
+    walk.end = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(),
+        load(listOffsets,
+             {arith::AddIOp::create(b, loc, keyTileIndex, index(1))}));
+    return walk;
+  }
+  // Range mode: the queries that may keep a key of the tile, in closed
+  // form (every query when the denominator runs over all keys).
+  walk.first = index(0);
+  walk.end = TileIndexing(b, loc, queryGeometry).numTiles(nq);
+  if (!maskAfterSoftmax) {
+    std::tie(walk.queryBegin, walk.queryEnd) =
+        mask.emitQueryRange(b, loc, keys.first, keys.end, maskContext);
+    if (grid.empty()) {
+      walk.first =
+          arith::DivSIOp::create(b, loc, walk.queryBegin, index(queryTile));
+      walk.end =
+          arith::CeilDivSIOp::create(b, loc, walk.queryEnd, index(queryTile));
+    }
+  }
+  return walk;
+}
+
 void GradientLoopNestEmitter::emitKeyTile(Value head, Value kvHead,
-                                          Value keyTileIndex, const Tile &keys,
+                                          const QueryWalk &walk,
+                                          const Tile &keys,
                                           const HeadFactors &factors) {
   // Visits query tile `tileIndex` when `mayKeep`, without the predicate
   // when `keepsAll`.
@@ -234,15 +265,9 @@ void GradientLoopNestEmitter::emitKeyTile(Value head, Value kvHead,
     });
   };
 
-  // Table mode: the key tile's list of query tiles and classes.
+  // Table mode: the listed query tiles and their classes.
   if (listOffsets) {
-    Value first = arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                             load(listOffsets, {keyTileIndex}));
-    Value end = arith::IndexCastOp::create(
-        b, loc, b.getIndexType(),
-        load(listOffsets,
-             {arith::AddIOp::create(b, loc, keyTileIndex, index(1))}));
-    loop(first, end, [&](Value entry) {
+    loop(walk.first, walk.end, [&](Value entry) {
       Value tileIndex = arith::IndexCastOp::create(
           b, loc, b.getIndexType(), load(listQueryTiles, {entry}));
       Value full = arith::CmpIOp::create(
@@ -254,36 +279,21 @@ void GradientLoopNestEmitter::emitKeyTile(Value head, Value kvHead,
     return;
   }
 
-  // Range mode: the queries that may keep a key of the tile, in closed
-  // form (every query when the denominator runs over all keys); each tile
-  // classified at run time. Boxes of a grid are classified through their
-  // flat hulls, which is safe.
-  Value firstQueryTile = index(0);
-  Value endQueryTile = TileIndexing(b, loc, queryGeometry).numTiles(nq);
-  Value queryBegin, queryEnd;
-  if (!maskAfterSoftmax) {
-    std::tie(queryBegin, queryEnd) =
-        mask.emitQueryRange(b, loc, keys.first, keys.end, maskContext);
-    if (grid.empty()) {
-      firstQueryTile =
-          arith::DivSIOp::create(b, loc, queryBegin, index(queryTile));
-      endQueryTile =
-          arith::CeilDivSIOp::create(b, loc, queryEnd, index(queryTile));
-    }
-  }
-  loop(firstQueryTile, endQueryTile, [&](Value tileIndex) {
+  // Range mode: each tile of the range classified at run time. Boxes of a
+  // grid are classified through their flat hulls, which is safe.
+  loop(walk.first, walk.end, [&](Value tileIndex) {
     auto [first, end] = TileIndexing(b, loc, queryGeometry).hull(tileIndex, nq);
     auto [mayKeep, keepsAll] = mask.emitClassifyRange(
         b, loc, first, end, keys.first, keys.end, maskContext);
-    if (!grid.empty() && queryBegin) // box tiles outside the query range
+    if (!grid.empty() && walk.queryBegin) // box tiles outside the range
       mayKeep = arith::AndIOp::create(
           b, loc, mayKeep,
           arith::AndIOp::create(
               b, loc,
               arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, first,
-                                    queryEnd),
+                                    walk.queryEnd),
               arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, end,
-                                    queryBegin)));
+                                    walk.queryBegin)));
     if (maskAfterSoftmax) // P is defined for every pair.
       mayKeep = arith::ConstantIntOp::create(b, loc, 1, 1);
     visit(tileIndex, mayKeep, keepsAll);
@@ -372,6 +382,9 @@ void GradientLoopNestEmitter::emit() {
           for (Value tileGrad : {keyTileGrad, valueTileGrad})
             forEachIndex(b, loc, tileGrad,
                          [&](ValueRange at) { store(f32(0), tileGrad, at); });
+          // The query tiles the key tile reaches: the same for every head
+          // of the set.
+          QueryWalk queryWalk = emitQueryWalk(keyTileIndex, keys);
           loop(index(0), headsPerKv, [&](Value offset) {
             Value head = arith::AddIOp::create(
                 b, loc, arith::MulIOp::create(b, loc, kvHead, headsPerKv),
@@ -390,7 +403,7 @@ void GradientLoopNestEmitter::emit() {
             auto ifWalk = scf::IfOp::create(b, loc, walk, /*withElse=*/false);
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(ifWalk.thenBlock());
-            emitKeyTile(head, kvHead, keyTileIndex, keys, factors);
+            emitKeyTile(head, kvHead, queryWalk, keys, factors);
           });
           // The tile's dK and dV join the kv head's (other head sets add
           // theirs in their own walks).
