@@ -92,6 +92,15 @@ ARG_EXPLICIT_MASK = "explicit_mask"
 ARG_BIAS = "bias"
 ARG_SEGMENT_OFFSETS = "segment_offsets"
 ARG_GATES = "gates"
+# The backward's (attn.attention_grad): dY and dLSE in, the gradients out
+# ("out" and "lse" are then the forward's O and LSE, read).
+ARG_OUT_GRAD = "out_grad"
+ARG_LSE_GRAD = "lse_grad"
+ARG_Q_GRAD = "q_grad"
+ARG_K_GRAD = "k_grad"
+ARG_V_GRAD = "v_grad"
+ARG_BIAS_GRAD = "bias_grad"
+ARG_GATES_GRAD = "gates_grad"
 STRIDE_INFIX = "_stride_"
 
 

@@ -356,18 +356,22 @@ def launch_values(plan: CallPlan, tensors: Dict[str, TensorInfo]) -> Dict[str, i
     """The kernel arguments of a planned call, by their ABI names
     (GpuArtifacts.md): pointers, strides in elements, run-time sizes.
     `tensors` maps q, k, v, out and (when present) lse, explicit_mask,
-    bias, segment_offsets, gates to their TensorInfo."""
+    bias, segment_offsets, gates to their TensorInfo; for the backward
+    also out_grad, q_grad, k_grad, v_grad (the layout of q), lse_grad
+    and gates_grad."""
     stride = schema.stride_name
     values: Dict[str, int] = {}
     for name, info in tensors.items():
         values[name] = info.ptr
-    for name in (schema.ARG_Q, schema.ARG_K, schema.ARG_V, schema.ARG_OUT):
-        sb, sh, sn = _strides_bhn(tensors[name], plan.layout)
-        values.update({stride(name, "b"): sb, stride(name, "h"): sh, stride(name, "n"): sn})
-    if schema.ARG_LSE in tensors:
-        sb, sh, sn = tensors[schema.ARG_LSE].strides
-        values.update({stride(schema.ARG_LSE, "b"): sb, stride(schema.ARG_LSE, "h"): sh,
-                       stride(schema.ARG_LSE, "n"): sn})
+    for name in (schema.ARG_Q, schema.ARG_K, schema.ARG_V, schema.ARG_OUT, schema.ARG_OUT_GRAD,
+                 schema.ARG_Q_GRAD, schema.ARG_K_GRAD, schema.ARG_V_GRAD):
+        if name in tensors:
+            sb, sh, sn = _strides_bhn(tensors[name], plan.layout)
+            values.update({stride(name, "b"): sb, stride(name, "h"): sh, stride(name, "n"): sn})
+    for name in (schema.ARG_LSE, schema.ARG_LSE_GRAD):
+        if name in tensors:
+            sb, sh, sn = tensors[name].strides
+            values.update({stride(name, "b"): sb, stride(name, "h"): sh, stride(name, "n"): sn})
     for name in (schema.ARG_EXPLICIT_MASK, schema.ARG_BIAS):
         if name in tensors:
             info = tensors[name]
@@ -379,10 +383,10 @@ def launch_values(plan: CallPlan, tensors: Dict[str, TensorInfo]) -> Dict[str, i
     if schema.ARG_SEGMENT_OFFSETS in tensors:
         values[stride(schema.ARG_SEGMENT_OFFSETS, "b")] = \
             tensors[schema.ARG_SEGMENT_OFFSETS].strides[0]
-    if schema.ARG_GATES in tensors:
-        sb, sq, sh = tensors[schema.ARG_GATES].strides
-        values.update({stride(schema.ARG_GATES, "b"): sb, stride(schema.ARG_GATES, "q"): sq,
-                       stride(schema.ARG_GATES, "h"): sh})
+    for name in (schema.ARG_GATES, schema.ARG_GATES_GRAD):
+        if name in tensors:
+            sb, sq, sh = tensors[name].strides
+            values.update({stride(name, "b"): sb, stride(name, "q"): sq, stride(name, "h"): sh})
     dims = plan.dims
     values.update({schema.ARG_BATCH: dims.batch, schema.ARG_SEQ_Q: dims.seq_q,
                    schema.ARG_SEQ_K: dims.seq_k})

@@ -196,8 +196,10 @@ def count_kept(mask: Any, nq: int, nk: int, device: Any, chunk: int = 1024,
 
 
 def attention_f32(q, k, v, keep_mask, scale: float, bias=None, heads: Any = None,
-                  gates=None, rows=None):
-    """SEMANTICS.md section 1 and 4 in f32.
+                  gates=None, rows=None, dtype=None):
+    """SEMANTICS.md section 1 and 4 in f32 (or in `dtype`: float64 for the
+    gradients' reference, the inputs' type for PyTorch's own error; every
+    step is differentiable).
 
     q [B, Hq, M, D] (the query rows `rows`, default all), k [B, Hkv, Nk, D],
     v [B, Hkv, Nk, Dv] (logical bhnd, any float dtype); keep_mask bool
@@ -206,7 +208,8 @@ def attention_f32(q, k, v, keep_mask, scale: float, bias=None, heads: Any = None
     [B, M, Hq]. Returns O [B, Hq, M, Dv] f32 and LSE [B, Hq, M] f32.
     """
     import torch
-    q, k, v = q.float(), k.float(), v.float()
+    dtype = dtype or torch.float32
+    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
     B, Hq, M, _ = q.shape
     Hkv = k.shape[1]
     rep = Hq // Hkv
@@ -214,7 +217,7 @@ def attention_f32(q, k, v, keep_mask, scale: float, bias=None, heads: Any = None
     v = v.repeat_interleave(rep, dim=1)
     s = torch.matmul(q, k.transpose(-1, -2)) * scale
     if bias is not None:
-        s = s + bias.float()
+        s = s + bias.to(dtype)
     keep_b = keep_mask.expand(s.shape)
     s = s.masked_fill(~keep_b, float("-inf"))
     m = s.amax(dim=-1, keepdim=True)

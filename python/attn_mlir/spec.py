@@ -10,6 +10,7 @@ cache key.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
@@ -111,6 +112,11 @@ class AttentionSpec:
     target: Optional[str] = None
     kernel: Optional[str] = None
     runtime_strides: bool = True
+    #: The spec of the backward (attn.attention_grad of the same problem,
+    #: SEMANTICS.md section 5) instead of the forward; lse_grad: with a
+    #: dLSE operand. gradient() derives it from a forward spec.
+    backward: bool = False
+    lse_grad: bool = False
 
     def __post_init__(self) -> None:
         owner = "AttentionSpec"
@@ -134,6 +140,11 @@ class AttentionSpec:
                 raise ValueError(f"{owner}: {name} = {length} exceeds {MAX_TOKENS} tokens")
         check_bool(owner, "has_lse", self.has_lse)
         check_bool(owner, "runtime_strides", self.runtime_strides)
+        check_bool(owner, "backward", self.backward)
+        check_bool(owner, "lse_grad", self.lse_grad)
+        if self.lse_grad and not self.backward:
+            raise ValueError(f"{owner}: lse_grad is an operand of the backward "
+                             "(backward = True)")
         if self.target is not None:
             check_chip_name(owner, "target", self.target)
         if self.kernel is not None:
@@ -325,12 +336,24 @@ class AttentionSpec:
             args.append(("gates_grad", forward["gates"]))
         return args
 
+    def gradient(self, lse_grad: bool = False) -> "AttentionSpec":
+        """The spec of this forward's backward (compile() then builds the
+        backward's kernels); `lse_grad` adds the dLSE operand."""
+        if self.backward:
+            raise ValueError("AttentionSpec.gradient: the spec is a backward already")
+        return dataclasses.replace(self, backward=True, lse_grad=lse_grad)
+
+    def to_module(self) -> str:
+        """The module compile() builds: the forward's (to_mlir) or, for a
+        backward spec, the backward's (to_grad_mlir)."""
+        return self.to_grad_mlir(self.lse_grad) if self.backward else self.to_mlir()
+
     def to_grad_mlir(self, lse_grad: bool = False) -> str:
         """The backward of the spec's op: `func.func @attention_grad` holding
         one destination-style `attn.attention_grad` (SEMANTICS.md section 5)
         with the same mask, precision, heads and scale; `lse_grad` adds the
-        dLSE operand. (No GPU kernel computes it yet: attn-opt lowers it on
-        the CPU only.)"""
+        dLSE operand. attn-opt lowers it on the CPU (attn-cpu-pipeline) and
+        to the backward's mma.sync kernels (attn-gpu-pipeline)."""
         args = self.grad_operands(lse_grad)
         types = dict(args)
 
@@ -362,7 +385,7 @@ class AttentionSpec:
         for (target chip, kernel family). Deterministic and free of paths,
         so equal on every machine."""
         return (f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target={self.target or 'none'} "
-                f"kernel={self.kernel or 'default'}\n" + self.to_mlir())
+                f"kernel={self.kernel or 'default'}\n" + self.to_module())
 
     def cache_key(self) -> str:
         return hashlib.sha256(self.canonical_text().encode("utf-8")).hexdigest()

@@ -36,17 +36,39 @@ def _info(name: str, tensor: Any) -> TensorInfo:
 
 
 def _refuse_gradients(tensors: Dict[str, Any]) -> None:
-    """Inputs that require grad: there is no backward yet, and an output
-    without grad_fn would silently stop the gradient."""
+    """Inputs that require grad where no backward is wired (prepare(),
+    `out=`, a torch without custom ops): an output without grad_fn would
+    silently stop the gradient."""
+    name = _requiring_grad(tensors)
+    if name is not None:
+        raise NotImplementedError(
+            f"{name} requires grad, but this call has no backward: prepare() and out= "
+            "compute outputs outside autograd; call attention() without out= (or under "
+            "torch.no_grad() for inference)")
+
+
+def _requiring_grad(tensors: Dict[str, Any]) -> Optional[str]:
+    """The first tensor that requires grad with grad mode on, or None."""
     import torch
     if not torch.is_grad_enabled():
-        return
+        return None
     for name, tensor in tensors.items():
         if tensor is not None and getattr(tensor, "requires_grad", False):
-            raise NotImplementedError(
-                f"{name} requires grad, but attn_mlir has no backward pass yet: the output "
-                "would carry no gradient; call attention under torch.no_grad() (or with "
-                "detached inputs) for inference")
+            return name
+    return None
+
+
+def _check_backward_supported(bias: Any, explicit_mask: Any) -> None:
+    """What the backward's kernels do not take yet, refused before the
+    forward runs."""
+    if bias is not None:
+        raise NotImplementedError(
+            "attention() with a bias has no backward yet (dBias): call it with inputs "
+            "that do not require grad, or under torch.no_grad()")
+    if explicit_mask is not None:
+        raise NotImplementedError(
+            "attention() with an explicit_mask has no backward yet: call it with inputs "
+            "that do not require grad, or under torch.no_grad()")
 
 
 def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
@@ -89,9 +111,14 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     explicit target, a cache entry from elsewhere) are refused before they
     reach the driver.
 
-    There is no backward pass yet: inputs that require grad (with grad
-    mode on) raise NotImplementedError instead of returning an output
-    that silently carries no gradient.
+    Gradients: when q, k, v or gates require grad (with grad mode on),
+    the output has a grad_fn and loss.backward() runs the backward's
+    kernels (SEMANTICS.md section 5; the custom op
+    `torch.ops.attn_mlir.attention_backward`), in eager mode and under
+    torch.compile. The forward then also computes the LSE the backward
+    reads. Quantized precisions are differentiated as the identity. Not
+    yet differentiable: calls with a bias or an explicit_mask, and calls
+    with `out` (NotImplementedError).
     """
     if out is not None:
         return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
@@ -99,17 +126,22 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                        explicit_mask=explicit_mask, segment_offsets=segment_offsets,
                        gates=gates, out=out, static_shapes=static_shapes, target=target,
                        kernel=kernel, cache_dir=cache_dir)()
-    _refuse_gradients({"q": q, "k": k, "v": v, "bias": bias, "gates": gates})
+    differentiable = {"q": q, "k": k, "v": v, "bias": bias, "gates": gates}
     if _torch_ops is None:  # a torch older than torch.library.custom_op (2.4)
+        _refuse_gradients(differentiable)
         return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
                        layout=layout, return_lse=return_lse, bias=bias,
                        explicit_mask=explicit_mask, segment_offsets=segment_offsets,
                        gates=gates, static_shapes=static_shapes, target=target,
                        kernel=kernel, cache_dir=cache_dir)()
+    needs_grad = _requiring_grad(differentiable) is not None
+    if needs_grad:
+        _check_backward_supported(bias, explicit_mask)
     # The options as text by plain string operations (and the spec objects'
-    # stored text): torch.compile traces this without a graph break.
-    text = call_text(mask, precision, heads, scale, layout, return_lse, static_shapes, target,
-                     kernel, cache_dir)
+    # stored text): torch.compile traces this without a graph break. The
+    # backward reads the forward's LSE.
+    text = call_text(mask, precision, heads, scale, layout, return_lse or needs_grad,
+                     static_shapes, target, kernel, cache_dir)
     out, lse = _torch_ops.attention_op(q, k, v, bias, explicit_mask, segment_offsets, gates, text)
     return (out, lse) if return_lse else out
 
@@ -179,11 +211,13 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                     cache_dir=cache_dir)
 
 
-def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
-             scale: Optional[float], layout: str, return_lse: bool, bias: Any,
-             explicit_mask: Any, segment_offsets: Any, gates: Any, out: Any,
-             static_shapes: bool, target: Optional[str], kernel: Optional[str],
-             cache_dir: Optional[PathLike]) -> "Prepared":
+def _plan(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
+          scale: Optional[float], layout: str, return_lse: bool, bias: Any,
+          explicit_mask: Any, segment_offsets: Any, gates: Any, out: Any,
+          static_shapes: bool, target: Optional[str], kernel: Optional[str],
+          cache_dir: Optional[PathLike]) -> Tuple[Any, Dict[str, TensorInfo], Any, Any]:
+    """plan_call for these tensors: (plan, tensor infos by argument name,
+    device capability, device name)."""
     import torch
 
     # Keyed by kernel argument name (the tensor's pointer argument): the
@@ -209,23 +243,27 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
                      static_shapes=static_shapes, target=target, kernel=kernel,
                      device_capability=capability, device_name=device_name,
                      cache_dir=cache_dir)
-
     if segment_offsets is not None and not torch.cuda.is_current_stream_capturing():
         # One small copy to the host (a sync); a captured graph replays
         # whatever offsets it finds, unchecked.
         check_segment_offsets(segment_offsets.tolist(), plan.dims.seq_q, plan.dims.seq_k)
-    artifacts = compile(plan.spec, cache_dir)
+    return plan, infos, capability, device_name
+
+
+def _compile_for(spec: Any, plan: Any, capability: Any, device_name: Any,
+                 cache_dir: Optional[PathLike]) -> Any:
+    artifacts = compile(spec, cache_dir)
     # The manifest says what the binary is for: a cached sm_90a kernel must
     # not reach the driver of an A100.
     check_runs_on(artifacts.manifest.get(schema.KEY_CHIP), plan.targets, capability, device_name,
                   f"the kernels in {artifacts.directory}")
-    if out is None:
-        out = torch.empty(plan.out_shape, dtype=v.dtype, device=q.device)
-    infos[schema.ARG_OUT] = _info("out", out)
-    lse = None
-    if plan.lse_shape is not None:
-        lse = torch.empty(plan.lse_shape, dtype=torch.float32, device=q.device)
-        infos[schema.ARG_LSE] = _info("lse", lse)
+    return artifacts
+
+
+def _bind(artifacts: Any, plan: Any, infos: Dict[str, TensorInfo], device: Any) -> Tuple[Any, list]:
+    """The launcher bound to the call's arguments, and the scratch buffers
+    it uses (kept alive by the caller)."""
+    import torch
 
     values = launch_values(plan, infos)
     # The pre-kernels' scratch buffers come from PyTorch's allocator, not the
@@ -234,7 +272,7 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
     # graph's pool under CUDA graph capture.
     scratch = []
     for name, size in artifacts.scratch_sizes(values).items():
-        buffer = torch.empty((size,), dtype=torch.uint8, device=q.device)
+        buffer = torch.empty((size,), dtype=torch.uint8, device=device)
         scratch.append(buffer)
         values[name] = buffer.data_ptr()
     wanted = artifacts.param_names | artifacts.scratch_names
@@ -242,11 +280,73 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
     if missing:
         raise AttnLaunchError(f"the kernels of {artifacts.directory} take arguments this call "
                               f"cannot provide: {', '.join(missing)}")
-    bound = launcher_for(artifacts.directory).bind({n: values[n] for n in sorted(wanted)})
+    return launcher_for(artifacts.directory).bind({n: values[n] for n in sorted(wanted)}), scratch
+
+
+def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
+             scale: Optional[float], layout: str, return_lse: bool, bias: Any,
+             explicit_mask: Any, segment_offsets: Any, gates: Any, out: Any,
+             static_shapes: bool, target: Optional[str], kernel: Optional[str],
+             cache_dir: Optional[PathLike]) -> "Prepared":
+    import torch
+
+    plan, infos, capability, device_name = _plan(
+        q, k, v, mask=mask, precision=precision, heads=heads, scale=scale, layout=layout,
+        return_lse=return_lse, bias=bias, explicit_mask=explicit_mask,
+        segment_offsets=segment_offsets, gates=gates, out=out, static_shapes=static_shapes,
+        target=target, kernel=kernel, cache_dir=cache_dir)
+    artifacts = _compile_for(plan.spec, plan, capability, device_name, cache_dir)
+    if out is None:
+        out = torch.empty(plan.out_shape, dtype=v.dtype, device=q.device)
+    infos[schema.ARG_OUT] = _info("out", out)
+    lse = None
+    if plan.lse_shape is not None:
+        lse = torch.empty(plan.lse_shape, dtype=torch.float32, device=q.device)
+        infos[schema.ARG_LSE] = _info("lse", lse)
+    bound, scratch = _bind(artifacts, plan, infos, q.device)
     return Prepared(bound, q.device, (out, lse) if return_lse else out,
                     keep_alive=(q, k, v, bias, explicit_mask, segment_offsets, gates,
                                 *scratch),
                     artifacts=artifacts)
 
 
-__all__ = ["Prepared", "attention", "prepare", "run_call"]
+def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad_lse: Any,
+                 bias: Any, explicit_mask: Any, segment_offsets: Any, gates: Any,
+                 call: CallOptions) -> Tuple[Any, Any, Any, Any]:
+    """The backward custom op's CUDA implementation (SEMANTICS.md section
+    5): (dq, dk, dv, dgates) for the forward call `call` that produced
+    `out` and `lse`, given dY = grad_out and, when not None, dLSE =
+    grad_lse; dgates is empty without gates. Quantized precisions are
+    differentiated as the identity (the kernels run in the inputs' type)."""
+    import torch
+
+    plan, infos, capability, device_name = _plan(
+        q, k, v, mask=call.mask, precision=call.precision, heads=call.heads, scale=call.scale,
+        layout=call.layout, return_lse=True, bias=bias, explicit_mask=explicit_mask,
+        segment_offsets=segment_offsets, gates=gates, out=None,
+        static_shapes=call.static_shapes, target=call.target, kernel=call.kernel,
+        cache_dir=call.cache_dir)
+    spec = plan.spec.gradient(lse_grad=grad_lse is not None)
+    artifacts = _compile_for(spec, plan, capability, device_name, call.cache_dir)
+    # The kernels read rows with the last dimension contiguous.
+    grad_out = grad_out if grad_out.stride(-1) == 1 else grad_out.contiguous()
+    grad_out = grad_out.to(q.dtype)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    tensors = {schema.ARG_OUT: out, schema.ARG_LSE: lse, schema.ARG_OUT_GRAD: grad_out,
+               schema.ARG_Q_GRAD: dq, schema.ARG_K_GRAD: dk, schema.ARG_V_GRAD: dv}
+    if grad_lse is not None:
+        tensors[schema.ARG_LSE_GRAD] = grad_lse.float().contiguous()
+    dgates = torch.empty((0,), dtype=torch.float32, device=q.device)
+    if gates is not None:
+        dgates = torch.empty_like(gates)
+        tensors[schema.ARG_GATES_GRAD] = dgates
+    for name, tensor in tensors.items():
+        infos[name] = _info(name, tensor)
+    bound, scratch = _bind(artifacts, plan, infos, q.device)
+    with torch.cuda.device(q.device):
+        bound(torch.cuda.current_stream(q.device).cuda_stream)
+    del scratch  # stream-ordered: freed after the launches
+    return dq, dk, dv, dgates
+
+
+__all__ = ["Prepared", "attention", "prepare", "run_backward", "run_call"]

@@ -13,7 +13,11 @@ attention() writes that text with plain string operations and the JSON
 each spec object stored when it was built, so Dynamo traces it as constant
 folding and bakes the text into the graph.
 
-Importing this module imports torch and registers the op (once per
+Its autograd formula is the second op, `torch.ops.attn_mlir.attention_backward`
+(run_backward: the backward's kernels, SEMANTICS.md section 5), so
+loss.backward() runs our kernels, in eager mode and under torch.compile.
+
+Importing this module imports torch and registers the ops (once per
 process); attn_mlir imports it when torch is installed.
 """
 
@@ -27,6 +31,7 @@ from .options import CallOptions
 
 OP_NAMESPACE = "attn_mlir"
 OP_NAME = f"{OP_NAMESPACE}::attention"
+BACKWARD_OP_NAME = f"{OP_NAMESPACE}::attention_backward"
 
 
 def _layout_axes(layout: str) -> Tuple[int, int, int]:
@@ -68,19 +73,62 @@ def _attention_fake(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return out, lse
 
 
-def _no_backward(ctx: Any, grad_out: torch.Tensor, grad_lse: torch.Tensor) -> Any:
-    raise NotImplementedError(
-        "attn_mlir::attention has no backward pass yet: its inputs must not require grad "
-        "(call it under torch.no_grad() or with detached inputs)")
+@torch.library.custom_op(BACKWARD_OP_NAME, mutates_args=())
+def attention_backward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                          out: torch.Tensor, lse: torch.Tensor, grad_out: torch.Tensor,
+                          grad_lse: Optional[torch.Tensor], bias: Optional[torch.Tensor],
+                          explicit_mask: Optional[torch.Tensor],
+                          segment_offsets: Optional[torch.Tensor],
+                          gates: Optional[torch.Tensor],
+                          options: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                 torch.Tensor]:
+    """(dq, dk, dv, dgates) of the forward op's call (SEMANTICS.md section
+    5); dgates is empty without gates, grad_lse None when the LSE took no
+    gradient."""
+    from .torch_api import run_backward
+    return run_backward(q, k, v, out, lse, grad_out, grad_lse, bias, explicit_mask,
+                        segment_offsets, gates, CallOptions.from_text(options))
+
+
+@attention_backward_op.register_fake
+def _attention_backward_fake(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                             out: torch.Tensor, lse: torch.Tensor, grad_out: torch.Tensor,
+                             grad_lse: Optional[torch.Tensor], bias: Optional[torch.Tensor],
+                             explicit_mask: Optional[torch.Tensor],
+                             segment_offsets: Optional[torch.Tensor],
+                             gates: Optional[torch.Tensor],
+                             options: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                    torch.Tensor]:
+    dgates = torch.empty_like(gates) if gates is not None else q.new_empty((0,), dtype=torch.float32)
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), dgates
 
 
 def _setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-    pass
+    q, k, v, bias, explicit_mask, segment_offsets, gates, options = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse, bias, explicit_mask, segment_offsets, gates)
+    ctx.options = options
+    # An output that takes no part in the loss gets None, not zeros: no
+    # dLSE operand unless the LSE was used.
+    ctx.set_materialize_grads(False)
 
 
-# A clear error at backward time for graphs that reach the op with inputs
-# that require grad (attention() refuses them before the op in eager mode).
-torch.library.register_autograd(OP_NAME, _no_backward, setup_context=_setup_context)
+def _backward(ctx: Any, grad_out: Optional[torch.Tensor],
+              grad_lse: Optional[torch.Tensor]) -> Any:
+    q, k, v, out, lse, bias, explicit_mask, segment_offsets, gates = ctx.saved_tensors
+    if lse.numel() == 0:
+        raise RuntimeError(
+            "attn_mlir::attention: the backward needs the forward's LSE; call the op with "
+            "return_lse (attn_mlir.attention() asks for it when an input requires grad)")
+    if grad_out is None:
+        grad_out = torch.zeros_like(out)
+    dq, dk, dv, dgates = attention_backward_op(q, k, v, out, lse, grad_out, grad_lse, bias,
+                                               explicit_mask, segment_offsets, gates,
+                                               ctx.options)
+    return dq, dk, dv, None, None, None, (dgates if gates is not None else None), None
 
 
-__all__ = ["OP_NAME", "attention_op"]
+torch.library.register_autograd(OP_NAME, _backward, setup_context=_setup_context)
+
+
+__all__ = ["BACKWARD_OP_NAME", "OP_NAME", "attention_backward_op", "attention_op"]

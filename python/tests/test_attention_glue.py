@@ -249,6 +249,9 @@ def test_attention_errors(fake_torch, launches, private_cache, monkeypatch):
 
 def test_inputs_that_require_grad_are_refused(fake_torch, launches, private_cache,
                                               monkeypatch):
+    # Without torch.library custom ops (the stand-in torch), and for
+    # prepare() and out= everywhere, there is no autograd node: inputs that
+    # require grad are refused rather than silently cut from the graph.
     monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
     f16 = fake_torch.float16
     q = FakeTensor((1, 4, 8, 32), f16)
@@ -256,10 +259,20 @@ def test_inputs_that_require_grad_are_refused(fake_torch, launches, private_cach
         tensors = {n: FakeTensor((1, 4, 8, 32), f16, requires_grad=(n == name))
                    for n in ("q", "k", "v")}
         with pytest.raises(NotImplementedError,
-                           match=rf"{name} requires grad, but attn_mlir has no backward"):
+                           match=rf"{name} requires grad, but this call has no backward"):
             attn_mlir.attention(tensors["q"], tensors["k"], tensors["v"])
+        with pytest.raises(NotImplementedError, match=rf"{name} requires grad"):
+            attn_mlir.prepare(tensors["q"], tensors["k"], tensors["v"])
+        with pytest.raises(NotImplementedError, match=rf"{name} requires grad"):
+            attn_mlir.attention(tensors["q"], tensors["k"], tensors["v"],
+                                out=FakeTensor((1, 4, 8, 32), f16))
     with pytest.raises(NotImplementedError, match=r"bias requires grad"):
         attn_mlir.attention(q, q, q, bias=FakeTensor((8, 8), f16, requires_grad=True))
+    # What the backward kernels do not take is refused before the forward.
+    with pytest.raises(NotImplementedError, match=r"with a bias has no backward yet"):
+        torch_api._check_backward_supported(FakeTensor((8, 8), f16), None)
+    with pytest.raises(NotImplementedError, match=r"explicit_mask has no backward yet"):
+        torch_api._check_backward_supported(None, FakeTensor((8, 8), fake_torch.bool))
     # Under no_grad (inference) nothing is refused: the call goes on to
     # compiling, which this machine cannot do.
     fake_torch.grad_enabled = False

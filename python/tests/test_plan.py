@@ -195,6 +195,32 @@ def test_bnhd_layout_strides_and_outputs():
     assert plan_on(q2, k2, v2, return_lse=True).spec == plan.spec
 
 
+def test_backward_launch_values():
+    """The backward's tensors: dY and the gradients in the layout of q,
+    dLSE as the LSE, dG as the gates."""
+    q, k, v = qkv(layout="bnhd", Dv=32)
+    plan = plan_on(q, k, v, layout="bnhd", return_lse=True,
+                   gates=dense((2, 16, 8), "f32", ptr=0x8000))
+    out = dense(plan.out_shape, ptr=0x4000)
+    lse = dense(plan.lse_shape, "f32", ptr=0x5000)
+    values = launch_values(plan, {
+        "q": q, "k": k, "v": v, "out": out, "lse": lse, "gates": dense((2, 16, 8), "f32"),
+        "out_grad": dense(plan.out_shape, ptr=0xa000), "lse_grad": dense(plan.lse_shape, "f32"),
+        "q_grad": dense(q.shape), "k_grad": dense(k.shape), "v_grad": dense(v.shape),
+        "gates_grad": dense((2, 16, 8), "f32", ptr=0xb000)})
+    assert values["out_grad"] == 0xa000 and values["gates_grad"] == 0xb000
+    assert (values["out_grad_stride_b"], values["out_grad_stride_h"],
+            values["out_grad_stride_n"]) == (4096, 32, 256)
+    assert (values["q_grad_stride_b"], values["q_grad_stride_h"],
+            values["q_grad_stride_n"]) == (8192, 64, 512)
+    assert (values["k_grad_stride_b"], values["k_grad_stride_h"],
+            values["k_grad_stride_n"]) == (4096, 64, 128)
+    assert (values["lse_grad_stride_b"], values["lse_grad_stride_h"],
+            values["lse_grad_stride_n"]) == (128, 16, 1)
+    assert (values["gates_grad_stride_b"], values["gates_grad_stride_q"],
+            values["gates_grad_stride_h"]) == (128, 8, 1)
+
+
 def test_optional_operands():
     q, k, v = qkv()
     docs = Segments([None, None], [["causal", "none"], ["none", "causal"]])

@@ -133,8 +133,57 @@ func.func @smooth_q_token_granularity(%q: memref<1x1x64x64xf16>) {
 
 // -----
 
-func.func @no_backward_kernel(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>) {
-  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu has no backward kernel yet; lower attn.attention_grad with attn-lower-to-loops (CPU)}}
-  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>) mask = #attn.causal
+func.func @backward_explicit_mask(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>, %m: memref<64x64xi1>) {
+  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: the backward kernel does not take an explicit mask yet; lower attn.attention_grad with attn-lower-to-loops (CPU)}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) explicit_mask(%m : memref<64x64xi1>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
+  return
+}
+
+// -----
+
+func.func @backward_bias(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>, %bias: memref<64x64xf32>) {
+  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: the backward kernel does not take a bias (dBias) yet; lower attn.attention_grad with attn-lower-to-loops (CPU)}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) bias(%bias : memref<64x64xf32>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>) bias_grad(%bias : memref<64x64xf32>)
+  return
+}
+
+// -----
+
+func.func @backward_unnormalized_segments(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>) {
+  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: the backward kernel does not take segments with renormalize = false yet; lower attn.attention_grad with attn-lower-to-loops (CPU)}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>) mask = #attn.segments<query = [32, 32], visibility = [[full, none], [full, full]], renormalize = false>
+  return
+}
+
+// -----
+
+func.func @backward_head_dim(%q: memref<1x1x64x256xf16>, %lse: memref<1x1x64xf32>) {
+  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: the backward kernel takes static head dims that are multiples of 8 of at most 128, got head dim D = 256}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x256xf16>, memref<1x1x64x256xf16>, memref<1x1x64x256xf16>, memref<1x1x64x256xf16>, memref<1x1x64xf32>, memref<1x1x64x256xf16>) outs(%q, %q, %q : memref<1x1x64x256xf16>, memref<1x1x64x256xf16>, memref<1x1x64x256xf16>)
+  return
+}
+
+// -----
+
+func.func @backward_output_grad_type(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>, %dy: memref<1x1x64x64xf32>) {
+  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: dY (output_grad) of type 'f32' must have Q's element type 'f16' (the backward multiplies them on tensor cores)}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %dy : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf32>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
+  return
+}
+
+// -----
+
+func.func @backward_tiles(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>) {
+  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: the backward kernel takes key tiles of a multiple of 16 tokens of at most 128, got 24}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>) tiling = #attn.tiling<query = [32], key = [24]>
+  return
+}
+
+// -----
+
+func.func @two_backward_ops(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>) {
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
+  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: a second attn.attention_grad in one module would share scratch buffer 'bwd_q_grad_accumulator'; compile such ops in separate modules}}
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
   return
 }

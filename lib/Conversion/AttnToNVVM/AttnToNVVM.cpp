@@ -17,6 +17,7 @@
 #include "Engines.h"
 #include "HostLaunch.h"
 #include "KernelSupport.h"
+#include "MmaSync/BackwardKernels.h"
 #include "attn/manifest_schema.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -78,6 +79,29 @@ mlir::attn::selectMmaFamily(AttentionOp op, const GpuKernelOptions &options) {
   return family;
 }
 
+/// `base`, or `base_<i>` for the first i that names nothing in `kernels`.
+static std::string uniqueKernelName(gpu::GPUModuleOp kernels, StringRef base) {
+  std::string name = base.str();
+  for (int i = 0; kernels.lookupSymbol(name); ++i)
+    name = (base + "_" + Twine(i)).str();
+  return name;
+}
+
+/// Static sizes: the kernels' tile lists, grids and tensor maps were
+/// computed for them (batch is dim 0 of Q; lengths dim 2 of Q and K).
+static void fixStaticArguments(AttentionProblemOpInterface op,
+                               KernelManifest &manifest) {
+  for (auto [name, operand, dim] :
+       {std::tuple<StringRef, Value, int64_t>{ATTN_MANIFEST_ARG_BATCH,
+                                              op.getQuery(), 0},
+        {ATTN_MANIFEST_ARG_SEQ_Q, op.getQuery(), 2},
+        {ATTN_MANIFEST_ARG_SEQ_K, op.getKey(), 2}}) {
+    int64_t size = cast<MemRefType>(operand.getType()).getDimSize(dim);
+    if (!ShapedType::isDynamic(size))
+      manifest.fixArgument(name, size);
+  }
+}
+
 LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
                                               AttentionOp op,
                                               gpu::GPUModuleOp kernels,
@@ -104,10 +128,7 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
   splitHeads(op, sets, zeroHeads);
 
   auto uniqueName = [&](StringRef base) {
-    std::string name = base.str();
-    for (int i = 0; kernels.lookupSymbol(name); ++i)
-      name = (base + "_" + Twine(i)).str();
-    return name;
+    return uniqueKernelName(kernels, base);
   };
   // The pre-kernels run first; their buffers live for this op, and their
   // names are the module's (one quantized op per module).
@@ -135,23 +156,47 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
     launches.push_back(*launch);
   }
 
-  // Static sizes: the kernels' tile lists, grids and tensor maps were
-  // computed for them (batch is dim 0 of Q; lengths dim 2 of Q and K).
-  for (auto [name, operand, dim] :
-       {std::tuple<StringRef, Value, int64_t>{ATTN_MANIFEST_ARG_BATCH,
-                                              op.getQuery(), 0},
-        {ATTN_MANIFEST_ARG_SEQ_Q, op.getQuery(), 2},
-        {ATTN_MANIFEST_ARG_SEQ_K, op.getKey(), 2}}) {
-    int64_t size = cast<MemRefType>(operand.getType()).getDimSize(dim);
-    if (!ShapedType::isDynamic(size))
-      manifest.fixArgument(name, size);
-  }
+  fixStaticArguments(op, manifest);
   // The op becomes one launch per kernel, in manifest order.
   rewriter.setInsertionPoint(op);
   if (failed(emitHostLaunches(rewriter, op, kernels, launches, scratch)))
     return failure();
   rewriter.eraseOp(op);
   manifest.kernelFamily = stringifyMmaFamily(*family).str();
+  llvm::append_range(manifest.kernels, launches);
+  llvm::append_range(manifest.scratch, scratch);
+  return success();
+}
+
+LogicalResult mlir::attn::lowerAttentionGradToGpu(
+    RewriterBase &rewriter, AttentionGradOp op, gpu::GPUModuleOp kernels,
+    const GpuKernelOptions &options, KernelManifest &manifest) {
+  if (!options.target)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: no target chip given (GpuKernelOptions)";
+  // The scratch buffers are named per module.
+  for (const ScratchBuffer &buffer : manifest.scratch)
+    if (StringRef(buffer.name).starts_with("bwd_"))
+      return op.emitOpError()
+             << "attn-lower-to-gpu: a second attn.attention_grad in one "
+                "module would share scratch buffer '"
+             << buffer.name << "'; compile such ops in separate modules";
+  SmallVector<KernelLaunch, 4> launches;
+  SmallVector<ScratchBuffer, 4> scratch;
+  if (failed(emitBackwardKernels(
+          op, kernels, *options.target,
+          [&](StringRef base) { return uniqueKernelName(kernels, base); },
+          launches, scratch)))
+    return failure();
+  fixStaticArguments(op, manifest);
+  rewriter.setInsertionPoint(op);
+  if (failed(emitHostLaunches(rewriter, op, kernels, launches, scratch)))
+    return failure();
+  rewriter.eraseOp(op);
+  // The backward runs on mma.sync on every chip; a module of forward ops
+  // keeps their family as its record.
+  if (manifest.kernelFamily.empty())
+    manifest.kernelFamily = stringifyMmaFamily(MmaFamily::MmaSync).str();
   llvm::append_range(manifest.kernels, launches);
   llvm::append_range(manifest.scratch, scratch);
   return success();
@@ -204,24 +249,12 @@ struct AttnLowerToGpuPass
       return signalPassFailure();
     }
     options.tilesFirst = unitOrder == "tiles-first";
-    // No GPU kernel computes gradients yet: refuse rather than leave the op
-    // for the export to drop (after the forward ops' own diagnostics).
-    auto refuseGradients = [&] {
-      WalkResult found = module.walk([&](AttentionGradOp op) {
-        op.emitOpError() << "attn-lower-to-gpu has no backward kernel yet; "
-                            "lower attn.attention_grad with "
-                            "attn-lower-to-loops (CPU)";
-        return WalkResult::interrupt();
-      });
-      return found.wasInterrupted();
-    };
     SmallVector<AttentionOp> ops;
+    SmallVector<AttentionGradOp> gradOps;
     module.walk([&](AttentionOp op) { ops.push_back(op); });
-    if (ops.empty()) {
-      if (refuseGradients())
-        signalPassFailure();
+    module.walk([&](AttentionGradOp op) { gradOps.push_back(op); });
+    if (ops.empty() && gradOps.empty())
       return;
-    }
 
     IRRewriter rewriter(module.getContext());
     auto kernels = module.lookupSymbol<gpu::GPUModuleOp>(getKernelModuleName());
@@ -243,8 +276,10 @@ struct AttnLowerToGpuPass
     for (AttentionOp op : ops)
       if (failed(lowerAttentionToGpu(rewriter, op, kernels, options, manifest)))
         return signalPassFailure();
-    if (refuseGradients())
-      return signalPassFailure();
+    for (AttentionGradOp op : gradOps)
+      if (failed(lowerAttentionGradToGpu(rewriter, op, kernels, options,
+                                         manifest)))
+        return signalPassFailure();
     if (!recordedFamily.empty() && recordedFamily != manifest.kernelFamily) {
       module.emitError() << "attn-lower-to-gpu: the module already holds "
                          << recordedFamily

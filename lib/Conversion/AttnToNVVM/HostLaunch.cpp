@@ -18,7 +18,8 @@ namespace {
 /// Kernel arguments of one op, formed on the host from memref metadata.
 class HostArguments {
 public:
-  HostArguments(AttentionOp op, OpBuilder &b) : op(op), b(b), loc(op.getLoc()) {}
+  HostArguments(AttentionProblemOpInterface op, OpBuilder &b)
+      : op(op), b(b), loc(op.getLoc()) {}
 
   /// Scratch buffers are device allocations the kernels' `name` reads.
   void addScratch(StringRef name, Value buffer) { scratch[name] = buffer; }
@@ -42,8 +43,8 @@ public:
     auto [tensor, stride] = name.split(ATTN_MANIFEST_STRIDE_INFIX);
     Value operand = operandNamed(stride.empty() ? name : tensor);
     if (!operand)
-      return op.emitOpError() << "no host value for kernel parameter '"
-                              << name << "'";
+      return op->emitOpError()
+             << "no host value for kernel parameter '" << name << "'";
     if (stride.empty())
       return pointer(operand);
     return strideOf(operand, tensor, stride);
@@ -69,17 +70,37 @@ public:
   }
 
 private:
+  /// The operand a parameter names: the problem's operands, then the
+  /// forward's outputs or the backward's operands and gradients.
   Value operandNamed(StringRef name) {
+    Value problemOperand =
+        llvm::StringSwitch<Value>(name)
+            .Case(ATTN_MANIFEST_ARG_Q, op.getQuery())
+            .Case(ATTN_MANIFEST_ARG_K, op.getKey())
+            .Case(ATTN_MANIFEST_ARG_V, op.getValue())
+            .Case(ATTN_MANIFEST_ARG_EXPLICIT_MASK, op.getExplicitMask())
+            .Case(ATTN_MANIFEST_ARG_BIAS, op.getBias())
+            .Case(ATTN_MANIFEST_ARG_SEGMENT_OFFSETS, op.getSegmentOffsets())
+            .Case(ATTN_MANIFEST_ARG_GATES, op.getGates())
+            .Default(Value());
+    if (problemOperand)
+      return problemOperand;
+    if (auto forward = dyn_cast<AttentionOp>(op.getOperation()))
+      return llvm::StringSwitch<Value>(name)
+          .Case(ATTN_MANIFEST_ARG_OUT, forward.getOutput())
+          .Case(ATTN_MANIFEST_ARG_LSE, forward.getLseOutput())
+          .Default(Value());
+    auto backward = cast<AttentionGradOp>(op.getOperation());
     return llvm::StringSwitch<Value>(name)
-        .Case(ATTN_MANIFEST_ARG_Q, op.getQuery())
-        .Case(ATTN_MANIFEST_ARG_K, op.getKey())
-        .Case(ATTN_MANIFEST_ARG_V, op.getValue())
-        .Case(ATTN_MANIFEST_ARG_OUT, op.getOutput())
-        .Case(ATTN_MANIFEST_ARG_LSE, op.getLseOutput())
-        .Case(ATTN_MANIFEST_ARG_EXPLICIT_MASK, op.getExplicitMask())
-        .Case(ATTN_MANIFEST_ARG_BIAS, op.getBias())
-        .Case(ATTN_MANIFEST_ARG_SEGMENT_OFFSETS, op.getSegmentOffsets())
-        .Case(ATTN_MANIFEST_ARG_GATES, op.getGates())
+        .Case(ATTN_MANIFEST_ARG_OUT, backward.getOutput())
+        .Case(ATTN_MANIFEST_ARG_LSE, backward.getLse())
+        .Case(ATTN_MANIFEST_ARG_OUT_GRAD, backward.getOutputGrad())
+        .Case(ATTN_MANIFEST_ARG_LSE_GRAD, backward.getLseGrad())
+        .Case(ATTN_MANIFEST_ARG_Q_GRAD, backward.getQueryGrad())
+        .Case(ATTN_MANIFEST_ARG_K_GRAD, backward.getKeyGrad())
+        .Case(ATTN_MANIFEST_ARG_V_GRAD, backward.getValueGrad())
+        .Case(ATTN_MANIFEST_ARG_BIAS_GRAD, backward.getBiasGrad())
+        .Case(ATTN_MANIFEST_ARG_GATES_GRAD, backward.getGatesGrad())
         .Default(Value());
   }
   Value dim(Value memref, int64_t d) {
@@ -109,8 +130,10 @@ private:
     int64_t rank = type.getRank();
     int64_t d = -1;
     bool pairOperand = tensor == ATTN_MANIFEST_ARG_EXPLICIT_MASK ||
-                       tensor == ATTN_MANIFEST_ARG_BIAS;
-    if (tensor == ATTN_MANIFEST_ARG_GATES) // [B, Nq, Hq]
+                       tensor == ATTN_MANIFEST_ARG_BIAS ||
+                       tensor == ATTN_MANIFEST_ARG_BIAS_GRAD;
+    if (tensor == ATTN_MANIFEST_ARG_GATES ||
+        tensor == ATTN_MANIFEST_ARG_GATES_GRAD) // [B, Nq, Hq]
       d = llvm::StringSwitch<int64_t>(role).Case("b", 0).Case("q", 1).Case("h", 2);
     else if (pairOperand) // [.., Nq, Nk]
       d = llvm::StringSwitch<int64_t>(role)
@@ -134,7 +157,7 @@ private:
     return value;
   }
 
-  AttentionOp op;
+  AttentionProblemOpInterface op;
   OpBuilder &b;
   Location loc;
   llvm::StringMap<Value> scratch;
@@ -142,7 +165,7 @@ private:
 } // namespace
 
 LogicalResult mlir::attn::detail::emitHostLaunches(
-    OpBuilder &b, AttentionOp op, gpu::GPUModuleOp kernels,
+    OpBuilder &b, AttentionProblemOpInterface op, gpu::GPUModuleOp kernels,
     ArrayRef<KernelLaunch> launches, ArrayRef<ScratchBuffer> scratch) {
   Location loc = op.getLoc();
   HostArguments args(op, b);
@@ -171,9 +194,9 @@ LogicalResult mlir::attn::detail::emitHostLaunches(
     }
     auto func = kernels.lookupSymbol<gpu::GPUFuncOp>(launch.name);
     if (!func)
-      return op.emitOpError() << "attn-lower-to-gpu: no kernel '"
-                              << launch.name << "' in @"
-                              << kernels.getSymName();
+      return op->emitOpError()
+             << "attn-lower-to-gpu: no kernel '" << launch.name << "' in @"
+             << kernels.getSymName();
     SmallVector<Value, 3> dims;
     for (const auto &factors : launch.grid) {
       FailureOr<Value> dim = args.gridDim(factors);

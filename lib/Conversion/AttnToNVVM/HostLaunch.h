@@ -17,11 +17,12 @@ namespace mlir {
 namespace attn {
 namespace detail {
 
-/// Emits at `op`: a device allocation per scratch buffer, one
-/// gpu.launch_func per launch in order (arguments from the op's memrefs,
+/// Emits at `op` (attn.attention or attn.attention_grad): a device
+/// allocation per scratch buffer, one gpu.launch_func per launch in order
+/// (arguments from the op's memrefs,
 /// scratch buffers by name), then the deallocations. A diagnostic when a
 /// parameter names nothing the op has.
-LogicalResult emitHostLaunches(OpBuilder &b, AttentionOp op,
+LogicalResult emitHostLaunches(OpBuilder &b, AttentionProblemOpInterface op,
                                gpu::GPUModuleOp kernels,
                                ArrayRef<KernelLaunch> launches,
                                ArrayRef<ScratchBuffer> scratch);

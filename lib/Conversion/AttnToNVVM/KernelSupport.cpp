@@ -183,7 +183,7 @@ KernelShape mlir::attn::detail::getKernelShape(AttentionOp op, MmaFamily family,
   return shape;
 }
 
-void mlir::attn::detail::splitHeads(AttentionOp op,
+void mlir::attn::detail::splitHeads(AttentionProblemOpInterface op,
                                     SmallVectorImpl<KernelHeads> &sets,
                                     SmallVectorImpl<int64_t> &zeroHeads) {
   HeadsAttr headsAttr = op.getHeadsAttr();

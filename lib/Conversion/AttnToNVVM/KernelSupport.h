@@ -33,7 +33,8 @@ KernelShape getKernelShape(AttentionOp op, MmaFamily family, int64_t stages,
 /// The heads of each kernel (partitionHeads: one per mask, as the
 /// precision is the op's), without the heads of weight 0, which compute
 /// nothing (the zero-heads kernel writes their O and LSE).
-void splitHeads(AttentionOp op, SmallVectorImpl<KernelHeads> &sets,
+void splitHeads(AttentionProblemOpInterface op,
+                SmallVectorImpl<KernelHeads> &sets,
                 SmallVectorImpl<int64_t> &zeroHeads);
 
 } // namespace detail

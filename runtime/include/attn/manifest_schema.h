@@ -96,6 +96,15 @@
 #define ATTN_MANIFEST_ARG_BIAS "bias"
 #define ATTN_MANIFEST_ARG_SEGMENT_OFFSETS "segment_offsets"
 #define ATTN_MANIFEST_ARG_GATES "gates"
+/* The backward's (attn.attention_grad): dY and dLSE in, the gradients out
+ * ("out" and "lse" are then the forward's O and LSE, read). */
+#define ATTN_MANIFEST_ARG_OUT_GRAD "out_grad"
+#define ATTN_MANIFEST_ARG_LSE_GRAD "lse_grad"
+#define ATTN_MANIFEST_ARG_Q_GRAD "q_grad"
+#define ATTN_MANIFEST_ARG_K_GRAD "k_grad"
+#define ATTN_MANIFEST_ARG_V_GRAD "v_grad"
+#define ATTN_MANIFEST_ARG_BIAS_GRAD "bias_grad"
+#define ATTN_MANIFEST_ARG_GATES_GRAD "gates_grad"
 #define ATTN_MANIFEST_STRIDE_INFIX "_stride_"
 
 #endif /* ATTN_MANIFEST_SCHEMA_H */

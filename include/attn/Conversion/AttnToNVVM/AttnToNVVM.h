@@ -66,6 +66,15 @@ LogicalResult lowerAttentionToGpu(RewriterBase &rewriter, AttentionOp op,
                                   const GpuKernelOptions &options,
                                   KernelManifest &manifest);
 
+/// Lowers a backward op (memref operands) the same way: the backward's
+/// mma.sync kernels (docs/design/Backward.md) whatever `options.family`,
+/// with their scratch buffers (one attn.attention_grad per module).
+LogicalResult lowerAttentionGradToGpu(RewriterBase &rewriter,
+                                      AttentionGradOp op,
+                                      gpu::GPUModuleOp kernels,
+                                      const GpuKernelOptions &options,
+                                      KernelManifest &manifest);
+
 } // namespace attn
 } // namespace mlir
 

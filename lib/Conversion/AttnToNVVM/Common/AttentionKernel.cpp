@@ -30,9 +30,6 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::detail;
 
-/// The module-level symbol of dynamic shared memory.
-static constexpr StringLiteral kSharedMemorySymbol = "attn_shared_memory";
-
 namespace {
 
 class AttentionKernelBuilder : KernelBuilderBase {
@@ -288,29 +285,9 @@ void AttentionKernelBuilder::emitUnitSetup(Value tileX, Value headSlot,
                       : tileX;
   ctx.batch = batch;
   HeadFeatures(b, loc, signature, ctx).selectHead(headSlot);
-  if (Value offsetsOperand = op.getSegmentOffsets()) {
-    auto type = cast<MemRefType>(offsetsOperand.getType());
-    int64_t rowLength = type.getShape().back();
-    Value table = param("segment_offsets");
-    Value stride = param("segment_offsets_stride_b");
-    Value batchValue = ctx.batch;
-    // The mask emits its IR with this kernel's builder.
-    ctx.maskContext.segmentOffset = [this, type, rowLength, table, stride,
-                                     batchValue](OpBuilder &builder, Location,
-                                                 bool ofKeys,
-                                                 int64_t position) -> Value {
-      assert(&builder == &b && "mask IR is emitted by the kernel builder");
-      (void)builder;
-      int64_t within =
-          position + (type.getRank() == 3 && ofKeys ? rowLength : 0);
-      Value offset =
-          i64Add(i64Mul(toI64(batchValue), stride),
-                 arith::ConstantIntOp::create(b, loc, b.getI64Type(), within));
-      Type stored = type.getElementType();
-      return toIndex(
-          loadGlobal(stored, globalAt(table, offset, byteWidth(stored))));
-    };
-  }
+  if (Value offsetsOperand = op.getSegmentOffsets())
+    ctx.maskContext.segmentOffset =
+        segmentOffsetLoader(offsetsOperand, ctx.batch);
 
   // Element offsets of this (batch, head) in Q, K and V; the pre-kernels'
   // buffers are dense [B, H, N, row].
@@ -662,24 +639,10 @@ FailureOr<KernelLaunch> AttentionKernelBuilder::build(StringRef name) {
   TileWalk walk(b, loc, signature, ctx);
   declareParams();
   walk.emitLists(module, name);
-  int64_t sharedAlignment = std::max<int64_t>(128, plan.getAlignment());
-  if (auto global = module.lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol)) {
-    // Kernels of one module share the symbol: it takes the largest
-    // alignment any of them needs.
-    if (global.getAlignment().value_or(0) < uint64_t(sharedAlignment))
-      global.setAlignment(sharedAlignment);
-  } else {
-    OpBuilder::InsertionGuard insertion(b);
-    b.setInsertionPointToStart(module.getBody());
-    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
-                           /*isConstant=*/false, LLVM::Linkage::External,
-                           kSharedMemorySymbol, Attribute(), sharedAlignment,
-                           /*addrSpace=*/3);
-  }
+  declareDynamicSharedMemory(std::max<int64_t>(128, plan.getAlignment()));
   createFunction(name, engine->numThreads() + pipeline->numProducerThreads());
   pipeline->annotateFunction(func);
-  ctx.sharedBase = LLVM::AddressOfOp::create(
-      b, loc, module.lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol));
+  ctx.sharedBase = dynamicSharedMemoryBase();
   // Work units: (query tile, head of this kernel, batch element). One block
   // each, or a persistent grid whose blocks walk them in the same order:
   // query tiles fastest (heads-first: a head's units run together and share

@@ -18,7 +18,7 @@ using namespace mlir::attn::detail;
 namespace {
 class ZeroHeadsKernelBuilder : KernelBuilderBase {
 public:
-  using KernelBuilderBase::KernelBuilderBase;
+  using KernelBuilderBase::KernelBuilderBaseFor;
   KernelLaunch build(StringRef name, ArrayRef<int64_t> heads) {
     constexpr int64_t kThreads = 128;
     addTensorParams("out", op.getOutput(), {"b", "h", "n"});

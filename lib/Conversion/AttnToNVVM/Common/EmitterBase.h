@@ -21,6 +21,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include <functional>
 #include <limits>
 
 namespace mlir {
@@ -176,6 +177,31 @@ protected:
   std::pair<Value, Value> tokenOf(const TileGeometry &g, Value tile,
                                   Value position, Value length) {
     return TileIndexing(b, loc, g).tokenOf(tile, position, length);
+  }
+  /// The mask's run-time segment offsets (MaskIRContext::segmentOffset)
+  /// of batch element `batchIndex`, read from the `segment_offsets`
+  /// parameter ([B, S + 1], or [B, 2, S + 1] with the keys' row second).
+  std::function<Value(OpBuilder &, Location, bool, int64_t)>
+  segmentOffsetLoader(Value offsetsOperand, Value batchIndex) {
+    auto type = cast<MemRefType>(offsetsOperand.getType());
+    int64_t rowLength = type.getShape().back();
+    Value table = param("segment_offsets");
+    Value stride = param("segment_offsets_stride_b");
+    // The mask emits its IR with this emitter's builder.
+    return [this, type, rowLength, table, stride,
+            batchIndex](OpBuilder &builder, Location, bool ofKeys,
+                        int64_t position) -> Value {
+      assert(&builder == &b && "mask IR is emitted by the kernel builder");
+      (void)builder;
+      int64_t within =
+          position + (type.getRank() == 3 && ofKeys ? rowLength : 0);
+      Value offset =
+          i64Add(i64Mul(toI64(batchIndex), stride),
+                 arith::ConstantIntOp::create(b, loc, b.getI64Type(), within));
+      Type stored = type.getElementType();
+      return toIndex(
+          loadGlobal(stored, globalAt(table, offset, byteWidth(stored))));
+    };
   }
   static int64_t byteWidth(Type t) {
     return llvm::divideCeil(t.getIntOrFloatBitWidth(), 8);

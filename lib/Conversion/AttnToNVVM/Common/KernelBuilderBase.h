@@ -1,9 +1,10 @@
 //===- KernelBuilderBase.h - one gpu.func and its launch --------*- C++ -*-===//
 //
 // Private to AttnToNVVM: what every kernel builder of attn-lower-to-gpu
-// shares (the attention kernel, the pre-kernels, the zero-heads kernel):
-// the builder, the signature by parameter name, the gpu.func and its grid
-// over (x, heads, batch).
+// shares (the attention kernel, the pre-kernels, the zero-heads kernel, the
+// backward's kernels): the builder, the signature by parameter name, the
+// gpu.func and its grid over (x, heads, batch). `OpT` is the op the
+// kernels are built for (attn.attention or attn.attention_grad).
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +17,9 @@ namespace mlir {
 namespace attn {
 namespace detail {
 
+/// The module-level symbol of dynamic shared memory.
+inline constexpr StringLiteral kSharedMemorySymbol = "attn_shared_memory";
+
 /// The builder and signature a kernel builder owns; a base class so that
 /// they exist before EmitterBase refers to them.
 struct KernelBuilderStorage {
@@ -24,9 +28,11 @@ struct KernelBuilderStorage {
   KernelSignature kernelSignature;
 };
 
-class KernelBuilderBase : private KernelBuilderStorage, protected EmitterBase {
+template <typename OpT>
+class KernelBuilderBaseFor : private KernelBuilderStorage,
+                             protected EmitterBase {
 public:
-  KernelBuilderBase(AttentionOp op, gpu::GPUModuleOp module)
+  KernelBuilderBaseFor(OpT op, gpu::GPUModuleOp module)
       : KernelBuilderStorage(op.getContext()),
         EmitterBase(builder, op.getLoc(), kernelSignature), op(op),
         module(module), launch(kernelSignature.launch),
@@ -60,6 +66,30 @@ protected:
   }
   void finishFunction() { gpu::ReturnOp::create(b, loc); }
 
+  /// Declares the module's dynamic shared memory (one symbol every kernel
+  /// of the module shares, aligned to the largest `alignment` any asks
+  /// for); call before createFunction.
+  void declareDynamicSharedMemory(int64_t alignment) {
+    if (auto global =
+            module.template lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol)) {
+      if (global.getAlignment().value_or(0) < uint64_t(alignment))
+        global.setAlignment(alignment);
+      return;
+    }
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(module.getBody());
+    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
+                           /*isConstant=*/false, LLVM::Linkage::External,
+                           kSharedMemorySymbol, Attribute(), alignment,
+                           /*addrSpace=*/3);
+  }
+  /// The base of dynamic shared memory, in the function body.
+  Value dynamicSharedMemoryBase() {
+    return LLVM::AddressOfOp::create(
+        b, loc,
+        module.template lookupSymbol<LLVM::GlobalOp>(kSharedMemorySymbol));
+  }
+
   /// Every kernel's grid: x as `x`, y over `heads` heads, z over the batch;
   /// and this block's coordinates in it.
   struct BlockCoordinates {
@@ -74,11 +104,13 @@ protected:
             gpu::BlockIdOp::create(b, loc, gpu::Dimension::z)};
   }
 
-  AttentionOp op;
+  OpT op;
   gpu::GPUModuleOp module;
   KernelLaunch &launch;
   gpu::GPUFuncOp &func;
 };
+
+using KernelBuilderBase = KernelBuilderBaseFor<AttentionOp>;
 
 } // namespace detail
 } // namespace attn

@@ -138,18 +138,26 @@ Value MmaSyncEngine::stagedChunkOffset(int64_t /*rows*/, int64_t rowChunks,
   return swizzledChunkOffset(rowChunks, row, chunk);
 }
 
-Value MmaSyncEngine::swizzledChunkOffset(int64_t rowChunks, Value row,
-                                         Value chunk) {
+Value mlir::attn::detail::emitSwizzledChunkOffset(OpBuilder &b, Location loc,
+                                                  int64_t rowChunks, Value row,
+                                                  Value chunk) {
   // Chunk c of row r goes to chunk c ^ (r & mask): the 8 rows of an
   // ldmatrix phase and the chunks of one row each hit all 32 banks. The
   // mask stays below the largest power of two dividing the row's chunks
   // (at most 8), so the XOR never leaves the row (12 chunks of int8 D = 192
   // swizzle within groups of 4).
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
   int64_t swizzleMask = std::min<int64_t>(8, rowChunks & -rowChunks) - 1;
   Value physical = arith::XOrIOp::create(
-      b, loc, chunk, arith::AndIOp::create(b, loc, row, idx(swizzleMask)));
-  return add(idx(0), add(mul(row, idx(rowChunks * kChunkBytes)),
-                         mul(physical, idx(kChunkBytes))));
+      b, loc, chunk, arith::AndIOp::create(b, loc, row, c(swizzleMask)));
+  return arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, row, c(rowChunks * kChunkBytes)),
+      arith::MulIOp::create(b, loc, physical, c(kChunkBytes)));
+}
+
+Value MmaSyncEngine::swizzledChunkOffset(int64_t rowChunks, Value row,
+                                         Value chunk) {
+  return emitSwizzledChunkOffset(b, loc, rowChunks, row, chunk);
 }
 
 std::array<Value, 4> MmaSyncEngine::loadSharedB(Value tileOffset,

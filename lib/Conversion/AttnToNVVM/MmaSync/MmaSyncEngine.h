@@ -20,6 +20,12 @@ namespace mlir {
 namespace attn {
 namespace detail {
 
+/// The byte offset of 16-byte chunk `chunk` of row `row` in a staged tile
+/// of rows of `rowChunks` chunks, as the mma.sync kernels stage tiles for
+/// ldmatrix: rows one after another, chunks XOR-swizzled by the row.
+Value emitSwizzledChunkOffset(OpBuilder &b, Location loc, int64_t rowChunks,
+                              Value row, Value chunk);
+
 class MmaSyncEngine : public MmaEngine {
 public:
   MmaSyncEngine(OpBuilder &b, Location loc, const KernelSignature &signature,

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""GPU check of the backward (SEMANTICS.md section 5) through autograd.
+
+Each case runs attn_mlir.attention() on inputs that require grad (our
+forward kernel, which then also writes the LSE), a random loss
+sum(O * dY) (+ sum(LSE * dLSE) where the case uses the LSE), and
+loss.backward() (the backward's kernels, torch.ops.attn_mlir.
+attention_backward). The gradients of q, k, v (and gates) are compared
+with float64 autograd of the reference (attn_mlir.reference.attention_f32
+in float64) under section 5's bound:
+
+    max |g - g64| <= 2 * max |g_torch - g64| + 1e-3 * max |g64|
+
+where g_torch is PyTorch's own gradient of the same reference computed in
+the inputs' dtype (the "math SDPA with an explicit mask" of section 5).
+Every gradient must also be finite (a NaN is an unwritten or poisoned
+element).
+
+Two machines, as bench/gpu_check.py:
+
+  ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/gpu_grad_check.py --compile-only
+  python3 bench/gpu_grad_check.py [--only NAME]       # on the GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any, List, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (add_common_args, compile_cases, configure,  # noqa: E402
+                    require_compiled, select)
+import gpu_check as fwd  # noqa: E402
+from gpu_check import Case  # noqa: E402
+from attn_mlir import (And, Causal, HeadGroup, Heads, Neighborhood, Or,  # noqa: E402
+                       PowerLaw, Segments, SlidingWindow, SoftPag)
+import reference as ref  # noqa: E402
+
+SCRIPT = "gpu_grad_check"
+
+
+def cases() -> List[Case]:
+    C = Case
+    seg = Segments(query=[50, 96, 127],
+                   visibility=[["full", "none", "none"],
+                               ["full", Neighborhood(grid=[8, 12], window=[3, 5]), "none"],
+                               [Causal("bottom_right"), "full", SlidingWindow(10, 0)]])
+    seg_doc = Segments(query=[None, None, None],
+                       visibility=[["causal", "none", "none"], ["none", "causal", "none"],
+                                   ["none", "none", "causal"]])
+    return [
+        # lse: the loss also uses the LSE (dLSE operand)
+        C("dense-bf16-d64-n300", lse=False),
+        C("dense-f16-d128-gqa-n1000", dtype="f16", D=128, Hq=8, Hkv=2, Nq=1000, lse=False),
+        C("dense-cross-nq77-nk300-lse", Nq=77, Nk=300),
+        C("dense-bnhd-d40-dv72-n200", layout="bnhd", D=40, Dv=72, Nq=200, lse=False),
+        C("causal-tl-n1000", mask=Causal(), Nq=1000, lse=False),
+        C("causal-br-nq1000-nk300-lse", mask=Causal("bottom_right"), Nq=1000, Nk=300,
+          note="rows i < 700 keep nothing: no NaN, zero gradients"),
+        C("sliding-l64-r16-n1000", mask=SlidingWindow(64, 16), Nq=1000, lse=False),
+        C("nbhd1d-n999-w17-s4-d3", mask=Neighborhood(grid=[999], window=17, stride=4, dilation=3),
+          Nq=999, lse=False),
+        C("nbhd2d-24x20-w7", mask=Neighborhood(grid=[24, 20], window=7), Nq=480, lse=False),
+        C("nbhd2d-20x24-causal0", mask=Neighborhood(grid=[20, 24], window=[5, 7],
+                                                    causal=[True, False]), Nq=480, lse=False),
+        C("nbhd3d-6x10x12-w3x5x5", mask=Neighborhood(grid=[6, 10, 12], window=[3, 5, 5]), Nq=720,
+          lse=False),
+        C("powerlaw-n1000-b32-w2-s1", mask=PowerLaw(block=32, window=2, sink=1), Nq=1000, lse=False),
+        C("segments-nested-n273", mask=seg, Nq=273, lse=False),
+        C("segments-runtime-doc", mask=seg_doc, Nq=300, lse=False,
+          offsets=[[0, 100, 180, 300], [0, 7, 250, 300]]),
+        C("or-sliding-powerlaw-n1000", mask=Or(SlidingWindow(64, 0),
+                                                PowerLaw(block=32, window=1, sink=1)),
+          Nq=1000, lse=False),
+        C("and-nbhd2d-causal-20x30", mask=And(Neighborhood(grid=[20, 30], window=7), Causal()),
+          Nq=600, lse=False),
+        C("heads-weights-gates-n300", Hq=4, Hkv=2, lse=False, gates=True,
+          heads=Heads(weights=[1.0, 0.0, 0.5, 2.0])),
+        C("heads-softpag-groups-n300", Hq=4, lse=False, gates=True,
+          heads=Heads(softpag=SoftPag(heads=[1, 2], u=0.3),
+                      groups=[HeadGroup(heads=[2, 3], mask=Causal())])),
+        C("quant-sage2-8b-causal-d128-n500", mask=Causal(), D=128, Nq=500, lse=False,
+          precision="sage2-8b",
+          note="quantized forward, backward as the identity (section 5)"),
+    ]
+
+
+def _forward_case(case: Case) -> Case:
+    # The forward of a differentiable call also writes the LSE.
+    return dataclasses.replace(case, lse=True)
+
+
+def forward_spec(case: Case):
+    return fwd.spec_of(_forward_case(case))
+
+
+def backward_spec(case: Case):
+    return forward_spec(case).gradient(lse_grad=case.lse)
+
+
+def _reference_grads(case: Case, leaves, tensors, dy, dlse, dtype, device):
+    """Gradients of the reference loss in `dtype` (float64, or the inputs'
+    type for PyTorch's own error)."""
+    import torch
+    q, k, v = (ref.to_bhnd(x, case.layout) for x in leaves[:3])
+    gates = leaves[3] if len(leaves) > 3 else None
+    scale = case.scale if case.scale is not None else 1.0 / (case.D ** 0.5)
+    keeps = fwd._keeps(case, tensors, device)
+    o, lse = ref.attention_f32(q, k, v, keeps, scale, heads=case.heads, gates=gates, dtype=dtype)
+    loss = (o.double() * ref.to_bhnd(dy, case.layout).double()).sum()
+    if dlse is not None:
+        finite = torch.isfinite(lse)
+        loss = loss + (torch.where(finite, lse, torch.zeros_like(lse)).double() * dlse).sum()
+    return torch.autograd.grad(loss, leaves)
+
+
+def run_case(case: Case, cache: Path, seed: int) -> Tuple[bool, str]:
+    import torch
+    import attn_mlir as am
+    device = torch.device("cuda")
+    for spec in (forward_spec(case), backward_spec(case)):
+        missing = require_compiled(spec, cache)
+        if missing:
+            return False, missing
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    q, k, v, tensors, options = fwd._make_inputs(case, gen, device)
+    kwargs = dict(options)
+    kwargs["return_lse"] = case.lse
+    for name in ("segment_offsets",):
+        if name in kwargs:
+            kwargs[name] = tensors[name]
+    leaves = [q.detach().requires_grad_(), k.detach().requires_grad_(),
+              v.detach().requires_grad_()]
+    if case.gates:
+        leaves.append(tensors["gates"].detach().requires_grad_())
+        kwargs["gates"] = leaves[3]
+    result = am.attention(*leaves[:3], cache_dir=cache, **kwargs)
+    o, lse = result if case.lse else (result, None)
+    dy = torch.randn(o.shape, generator=gen, device=device, dtype=torch.float32)
+    dlse = (torch.randn(lse.shape, generator=gen, device=device, dtype=torch.float64)
+            if case.lse else None)
+    loss = (o.double() * dy.double()).sum()
+    if dlse is not None:
+        finite = torch.isfinite(lse)
+        loss = loss + (torch.where(finite, lse, torch.zeros_like(lse)).double() * dlse).sum()
+    start = time.perf_counter()
+    grads = torch.autograd.grad(loss, leaves)
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    if o.grad_fn is None:
+        return False, "FAIL: the output has no grad_fn"
+
+    def fresh():
+        return [x.detach().clone().requires_grad_() for x in leaves]
+    exact = _reference_grads(case, fresh(), tensors, dy, dlse, torch.float64, device)
+    same_dtype = _reference_grads(case, fresh(), tensors, dy, dlse, q.dtype, device)
+    problems, parts = [], []
+    for name, g, g64, gt in zip(("dq", "dk", "dv", "dgates"), grads, exact, same_dtype):
+        g, g64, gt = g.double(), g64.double(), gt.double()
+        nan = int((~torch.isfinite(g)).sum())
+        err = (g - g64).abs().max().item() if g.numel() else 0.0
+        torch_err = (gt - g64).abs().nan_to_num(nan=0.0).max().item() if g.numel() else 0.0
+        scale = g64.abs().max().item() if g.numel() else 0.0
+        bound = 2 * torch_err + 1e-3 * scale
+        parts.append(f"{name} {err:.2e}/{bound:.2e}")
+        if nan:
+            problems.append(f"{name}: {nan} non-finite elements")
+        elif err > bound:
+            problems.append(f"{name} err {err:.3g} > bound {bound:.3g} (torch {torch_err:.3g}, "
+                            f"max|g| {scale:.3g})")
+    detail = "  ".join(parts) + f"  bwd {seconds * 1e3:.1f} ms (first call)"
+    if problems:
+        return False, detail + "  FAIL: " + "; ".join(problems)
+    return True, detail
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    cache = configure(args)
+    selected = select(cases(), args.only)
+    if args.list:
+        for case in selected:
+            print(case.name)
+        return 0
+    if args.compile_only:
+        failures = compile_cases(SCRIPT, selected, forward_spec, cache)
+        failures += compile_cases(SCRIPT + "-backward", selected, backward_spec, cache)
+        return 1 if failures else 0
+    import torch
+    print(f"# device: {torch.cuda.get_device_name()}  torch {torch.__version__}  seed {args.seed}")
+    failed = 0
+    for case in selected:
+        try:
+            ok, detail = run_case(case, cache, args.seed)
+        except Exception as error:  # report and go on
+            import traceback
+            ok, detail = False, f"FAIL: {type(error).__name__}: {error}\n{traceback.format_exc()}"
+        failed += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {case.name:<40} {detail}", flush=True)
+    print(f"# {len(selected) - failed}/{len(selected)} passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

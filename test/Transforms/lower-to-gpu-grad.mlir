@@ -1,0 +1,99 @@
+// The backward's kernels (docs/design/Backward.md): a row kernel, one
+// key-tile-major mma.sync kernel per head set, the dQ finishing kernel and,
+// for SoftPAG, dV's identity term; their launches in that order and the
+// scratch buffers they share.
+// RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu=target=sm_80 | FileCheck %s
+
+// Table mode: the transposed (CSC) lists of the causal table of 64 x 64
+// tiles. Key tile 0 is kept by query tiles 0 (partial, 2 * 0) and 1 (full,
+// 2 * 1 + 1), key tile 1 by query tile 1 (partial); a padding entry.
+// CHECK-LABEL: module attributes
+// CHECK-SAME: attn.kernel_family = "mma_sync"
+// CHECK-SAME: name = "attn_bwd_rows"
+// CHECK-SAME: name = "attn_bwd"
+// CHECK-SAME: name = "attn_bwd_finish"
+// CHECK-SAME: attn.scratch = [{bytes = [{constant = 512 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}], name = "bwd_q_grad_accumulator"}, {bytes = [{constant = 8 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}], name = "bwd_row_delta"}, {{.*}}name = "bwd_row_factor"}]
+// CHECK: func.func @causal_table
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_rows
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd blocks
+// CHECK-SAME: dynamic_shared_memory_size %c41728_i32
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_finish
+// CHECK: llvm.mlir.global internal constant @attn_bwd_query_tile_offsets(dense<[0, 2, 3]> : tensor<3xi32>)
+// CHECK: llvm.mlir.global internal constant @attn_bwd_query_tiles(dense<[0, 3, 2, 0]> : tensor<4xi32>)
+// CHECK: gpu.func @attn_bwd_rows
+// CHECK: gpu.func @attn_bwd(
+// The query tiles of the key tile, from the lists.
+// CHECK: llvm.mlir.addressof @attn_bwd_query_tile_offsets
+// CHECK: scf.for
+// S^T = K Q^T (ldmatrix, mma.sync m16n8k16 f16), then P^T from the LSE.
+// CHECK: cp.async
+// CHECK: nvvm.ldmatrix
+// CHECK: nvvm.mma.sync
+// CHECK-SAME: shape = #nvvm.shape<m = 16, n = 8, k = 16>
+// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// Partial tiles evaluate the mask on (query, key) pairs.
+// CHECK: attn.partial_tile_mask
+// dQ: f32 reductions into the accumulator.
+// CHECK: llvm.atomicrmw fadd
+// CHECK: gpu.func @attn_bwd_finish
+func.func @causal_table(%q: memref<1x2x128x64xf16>, %o: memref<1x2x128x64xf16>, %lse: memref<1x2x128xf32>, %dq: memref<1x2x128x64xf16>, %dk: memref<1x2x128x64xf16>, %dv: memref<1x2x128x64xf16>) {
+  attn.attention_grad ins(%q, %q, %q, %o, %lse, %o : memref<1x2x128x64xf16>, memref<1x2x128x64xf16>, memref<1x2x128x64xf16>, memref<1x2x128x64xf16>, memref<1x2x128xf32>, memref<1x2x128x64xf16>)
+    outs(%dq, %dk, %dv : memref<1x2x128x64xf16>, memref<1x2x128x64xf16>, memref<1x2x128x64xf16>)
+    mask = #attn.causal tiling = #attn.tiling<query = [64], key = [64]>
+  return
+}
+
+// -----
+
+// Range mode (run-time lengths, no table): the mask's closed-form query
+// range of the key tile, each query tile classified at run time; GQA
+// (two query heads per kv head) walked inside the block; dLSE read by the
+// row kernel.
+// CHECK-LABEL: module attributes
+// CHECK-SAME: ["lse_grad", "ptr"]
+// CHECK-NOT: _query_tile_offsets
+// CHECK: func.func @sliding_gqa
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_rows
+// CHECK: gpu.func @attn_bwd_rows
+// CHECK: gpu.func @attn_bwd(
+// Over the 2 query heads of the kv head.
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}}
+// CHECK: attn.partial_tile_mask
+func.func @sliding_gqa(%q: memref<1x4x?x128xbf16>, %k: memref<1x2x?x128xbf16>, %o: memref<1x4x?x128xbf16>, %lse: memref<1x4x?xf32>, %dq: memref<1x4x?x128xbf16>, %dk: memref<1x2x?x128xbf16>, %dv: memref<1x2x?x128xbf16>) {
+  attn.attention_grad ins(%q, %k, %k, %o, %lse, %o : memref<1x4x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x4x?x128xbf16>, memref<1x4x?xf32>, memref<1x4x?x128xbf16>)
+    lse_grad(%lse : memref<1x4x?xf32>)
+    outs(%dq, %dk, %dv : memref<1x4x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x128xbf16>)
+    mask = #attn.sliding_window<left = 64, right = 0>
+  return
+}
+
+// -----
+
+// Head features: a head group with its own mask makes a second key-tile
+// kernel that adds to the dK and dV the first wrote; SoftPAG adds dV's
+// identity term after both; gates get their gradient (scratch sums).
+// CHECK-LABEL: module attributes
+// CHECK-SAME: name = "bwd_gate_sum"
+// CHECK: func.func @head_features
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_rows
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd blocks
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_0 blocks
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_finish
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_identity
+// The heads of each set among a kv head's query heads.
+// CHECK-DAG: llvm.mlir.global internal constant @attn_bwd_heads(dense<[1, 1, 0, 0]> : tensor<4xi32>)
+// CHECK-DAG: llvm.mlir.global internal constant @attn_bwd_0_heads(dense<[0, 0, 1, 1]> : tensor<4xi32>)
+// CHECK: gpu.func @attn_bwd(
+// CHECK: gpu.func @attn_bwd_0(
+// The second set adds to dK: a load of k_grad before its store.
+// CHECK: llvm.load %{{.*}} : !llvm.ptr<1> -> f16
+// CHECK: llvm.store %{{.*}} : f16, !llvm.ptr<1>
+// CHECK: gpu.func @attn_bwd_identity
+func.func @head_features(%q: memref<1x4x96x64xf16>, %o: memref<1x4x96x64xf16>, %lse: memref<1x4x96xf32>, %g: memref<1x96x4xf32>, %dq: memref<1x4x96x64xf16>, %dg: memref<1x96x4xf32>) {
+  attn.attention_grad ins(%q, %q, %q, %o, %lse, %o : memref<1x4x96x64xf16>, memref<1x4x96x64xf16>, memref<1x4x96x64xf16>, memref<1x4x96x64xf16>, memref<1x4x96xf32>, memref<1x4x96x64xf16>)
+    gates(%g : memref<1x96x4xf32>)
+    outs(%dq, %dq, %dq : memref<1x4x96x64xf16>, memref<1x4x96x64xf16>, memref<1x4x96x64xf16>)
+    gates_grad(%dg : memref<1x96x4xf32>)
+    heads = #attn.heads<softpag = #attn.softpag<u = 0.3, heads = [1]>, groups = [#attn.head_group<heads = [2, 3], mask = #attn.causal>]>
+  return
+}
