@@ -3,7 +3,9 @@
 `torch.ops.attn_mlir.attention` under torch.compile(fullgraph=True) with
 each backend, with dynamic shapes, under torch.export (saved and loaded),
 captured in CUDA graphs for 16-bit and quantized precisions, checked by
-torch.library.opcheck, and the refusal of inputs that require grad.
+torch.library.opcheck, and autograd: loss.backward() through the
+backward's kernels, eager and compiled (inputs that require grad are
+refused only where no autograd node exists: out= and prepare()).
 
 Every check compares against something independent: the f32 reference of
 SEMANTICS.md (attn_mlir.reference_attention) within the tolerance of
@@ -278,34 +280,90 @@ def check_opcheck(call: Call, cache: Path) -> str:
     return "opcheck: " + ", ".join(result)
 
 
-def check_requires_grad(call: Call, cache: Path) -> str:
-    """No backward yet: a clear error, eager and compiled, never an output
-    without grad_fn."""
+def _gradients(call: Call, cache: Path, fn: Callable, seed: int):
+    """q, k, v gradients of sum(fn(q, k, v) * dY) (and of the LSE with it
+    where the call returns one)."""
+    import torch
+    q, k, v = (x.requires_grad_() for x in _inputs(call, seed))
+    result = fn(q, k, v)
+    out, lse = result if call.return_lse else (result, None)
+    if out.grad_fn is None:
+        raise Failure("the output has no grad_fn")
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(seed + 100)
+    loss = (out.float() * torch.randn(out.shape, generator=gen, device="cuda")).sum()
+    if lse is not None:
+        loss = loss + (lse * torch.randn(lse.shape, generator=gen, device="cuda")).sum()
+    return torch.autograd.grad(loss, (q, k, v)), (q, k, v)
+
+
+def check_autograd(call: Call, cache: Path) -> str:
+    """Gradients through the op's autograd formula (the backward's kernels,
+    torch.ops.attn_mlir.attention_backward): against f32 autograd of the
+    reference, and the same under torch.compile(fullgraph=True) as in
+    eager mode (dQ sums in f32 atomics: equal to 1e-3 of max|g|, not in
+    bits); opcheck of the backward op."""
+    import torch
+
+    def eager(q, k, v):
+        return am.attention(q, k, v, cache_dir=cache, **call.kwargs())
+    grads, inputs = _gradients(call, cache, eager, 9)
+    leaves = [x.detach().float().requires_grad_() for x in inputs]
+    expected = am.reference_attention(*leaves, mask=call.mask, layout=call.layout,
+                                      return_lse=call.return_lse)
+    out, lse = expected if call.return_lse else (expected, None)
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(9 + 100)
+    loss = (out * torch.randn(out.shape, generator=gen, device="cuda")).sum()
+    if lse is not None:
+        finite = torch.isfinite(lse)
+        loss = loss + (torch.where(finite, lse, torch.zeros_like(lse)) *
+                       torch.randn(lse.shape, generator=gen, device="cuda")).sum()
+    exact = torch.autograd.grad(loss, leaves)
+    details = []
+    for name, g, e in zip(("dq", "dk", "dv"), grads, exact):
+        if not torch.isfinite(g).all():
+            raise Failure(f"eager: {name} has non-finite elements")
+        err = (g.float() - e).abs().max().item() / e.abs().max().item()
+        if err > 2e-2:
+            raise Failure(f"eager: {name} err {err:.3g} of max|g| > 2e-2")
+        details.append(f"{name} {err:.1e}")
+    torch._dynamo.reset()
+    compiled = torch.compile(eager, fullgraph=True)
+    compiled_grads, _ = _gradients(call, cache, compiled, 9)
+    for name, g, c in zip(("dq", "dk", "dv"), grads, compiled_grads):
+        diff = (g.float() - c.float()).abs().max().item() / g.float().abs().max().item()
+        if diff > 1e-3:
+            raise Failure(f"compiled: {name} differs from eager by {diff:.3g} of max|g|")
+    q, k, v = _inputs(call, 10)
+    from attn_mlir.options import CallOptions
+    text = CallOptions.create(**dict(call.kwargs(), return_lse=True),
+                              cache_dir=cache).to_text()
+    out, lse = torch.ops.attn_mlir.attention(q, k, v, None, None, None, None, text)
+    result = torch.library.opcheck(
+        torch.ops.attn_mlir.attention_backward.default,
+        (q, k, v, out, lse, torch.randn_like(out), None, None, None, None, None, text),
+        test_utils=("test_schema", "test_faketensor"))
+    bad = {name: verdict for name, verdict in result.items() if verdict != "SUCCESS"}
+    if bad:
+        raise Failure(f"opcheck (backward): {bad}")
+    return "eager vs f32: " + ", ".join(details) + "; compiled = eager; opcheck (backward)"
+
+
+def check_no_autograd_paths(call: Call, cache: Path) -> str:
+    """prepare() and out= have no autograd node: inputs that require grad
+    are refused there, never given an output without grad_fn."""
     import torch
     q, k, v = _inputs(call, 8)
     q.requires_grad_(True)
-    messages = []
     try:
-        am.attention(q, k, v, cache_dir=cache, **call.kwargs())
-        raise Failure("eager: inputs that require grad were accepted")
+        am.attention(q, k, v, out=torch.empty_like(q), cache_dir=cache, **call.kwargs())
+        raise Failure("out=: inputs that require grad were accepted")
     except NotImplementedError as error:
-        messages.append("eager: " + str(error).split(":")[0])
-    torch._dynamo.reset()
-    compiled = torch.compile(lambda q, k, v: am.attention(q, k, v, cache_dir=cache,
-                                                          **call.kwargs()),
-                             fullgraph=True, backend="aot_eager")
-    try:
-        result = compiled(q, k, v)
-    except Exception as error:  # Dynamo wraps the user error
-        if "requires grad" not in str(error) and "backward" not in str(error):
-            raise Failure(f"compiled: unexpected error {type(error).__name__}: {error}")
-        messages.append("compiled: refused")
-    else:
-        raise Failure(f"compiled: inputs that require grad were accepted "
-                      f"(grad_fn {result.grad_fn})")
+        message = str(error).split(":")[0]
     with torch.no_grad():
-        am.attention(q, k, v, cache_dir=cache, **call.kwargs())
-    return "; ".join(messages) + "; runs under no_grad"
+        am.attention(q, k, v, out=torch.empty_like(q), cache_dir=cache, **call.kwargs())
+    return f"out=: {message}; runs under no_grad"
 
 
 CHECKS: List[Tuple[str, Callable[[Call, Path], str], List[str]]] = [
@@ -316,8 +374,19 @@ CHECKS: List[Tuple[str, Callable[[Call, Path], str], List[str]]] = [
     ("cuda-graph", check_cuda_graph, ["dense-lse", "causal-sage2-8b", "dense-fp8-lse",
                                       "sliding-sage1"]),
     ("opcheck", check_opcheck, ["dense-lse", "causal-sage2-8b"]),
-    ("requires-grad", check_requires_grad, ["causal-bnhd"]),
+    ("autograd", check_autograd, ["causal-bnhd", "dense-lse", "causal-sage2-8b"]),
+    ("no-autograd", check_no_autograd_paths, ["causal-bnhd"]),
 ]
+
+
+CHECKS_BY_NAME = [(name, calls) for name, _, calls in CHECKS]
+
+
+def _forward_with_lse(call: Call) -> am.AttentionSpec:
+    """The forward spec of a differentiable call (it also writes the LSE)."""
+    shape = call.shape()
+    kwargs = dict(call.kwargs(), return_lse=True)
+    return am.spec_for_shapes(shape, shape, shape, "bf16", **kwargs)
 
 
 def compile_specs() -> List[Call]:
@@ -337,7 +406,14 @@ def main() -> int:
             print(f"{name:<14} {', '.join(calls)}")
         return 0
     if args.compile_only:
-        return 1 if compile_cases(SCRIPT, select(compile_specs(), None), spec_of, cache) else 0
+        failures = compile_cases(SCRIPT, select(compile_specs(), None), spec_of, cache)
+        # The calls autograd runs: the forward with its LSE, and the backward.
+        grad_calls = [BY_NAME[c] for c in dict(CHECKS_BY_NAME)["autograd"]]
+        failures += compile_cases(SCRIPT + "-autograd", grad_calls, _forward_with_lse, cache)
+        failures += compile_cases(SCRIPT + "-backward", grad_calls,
+                                  lambda c: _forward_with_lse(c).gradient(
+                                      lse_grad=c.return_lse), cache)
+        return 1 if failures else 0
 
     import torch
     print(f"# {torch.cuda.get_device_name()}  torch {torch.__version__}  cache {cache}")

@@ -99,7 +99,8 @@ def AttnLowerToLoops : Pass<"attn-lower-to-loops", "ModuleOp"> {
 }
 
 def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
-  let summary = "Lower attn.attention on memrefs to tensor-core GPU kernels";
+  let summary = "Lower attn.attention and attn.attention_grad on memrefs to "
+                "tensor-core GPU kernels";
   let description = [{
     The GPU form of the tiled schedule for one chip (`target`, a row of the
     GpuTarget table: sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a, sm_120f) and one
@@ -122,6 +123,21 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
     shared memory, parameters by name) is recorded in the module attribute
     `attn.kernels`; `attn-export-artifacts` writes it as the manifest of
     docs/design/GpuArtifacts.md.
+
+    `attn.attention_grad` (SEMANTICS.md section 5) becomes the backward's
+    mma.sync kernels on every chip, whatever `kernel` says
+    (docs/design/Backward.md): `attn_bwd_rows` (per query row Dlt - dLSE,
+    the factor c (1 - u) of dA, dQ's f32 accumulator zeroed), one
+    key-tile-major `attn_bwd` per head set (a block per key tile of 64
+    keys, kv head and batch element; every query head of the kv head in
+    the set; the query tiles of the key tile from the transposed table of
+    `attn-sparsity` when the op has a `tiling`, else from the mask's
+    `emitQueryRange`; P from the LSE; dK and dV in registers; dQ by f32
+    reductions), `attn_bwd_finish` (dQ in its type, dG) and, for SoftPAG,
+    `attn_bwd_identity` (dV's identity term). Explicit masks, biases,
+    `renormalize = false` and head dims above 128 are refused with a
+    diagnostic; one `attn.attention_grad` per module (its scratch buffers
+    are named per module).
 
     Kernel (mma_sync): one block per (query tile, head, batch element), one
     warp per 16 query rows (`warp-rows=32`: two m16 tiles per warp); Q is

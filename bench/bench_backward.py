@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Forward + backward timing of the attn kernels against SDPA (flash,
+cuDNN) and FlexAttention, measured in one run (issue 14's table).
+
+Each case first checks correctness: our dQ, dK, dV of head 0 against f32
+autograd of the reference on head 0 alone (fresh random inputs; cosine
+>= 0.999 and max error <= 2e-2 max|g|), then times one forward + backward
+(loss = sum(O * dY), dY fixed) with triton.testing.do_bench (median) for
+ours and each peer. Ratios are peer time / our time (> 1: we are faster).
+
+  ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/bench_backward.py --compile-only
+  python3 bench/bench_backward.py            # GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import add_common_args, compile_cases, configure, kernel_options, select  # noqa: E402
+import attn_mlir as am  # noqa: E402
+from attn_mlir import Causal, Neighborhood  # noqa: E402
+import reference as ref  # noqa: E402
+
+SCRIPT = "bench_backward"
+
+
+@dataclass
+class Case:
+    name: str
+    N: int
+    mask: Any = None
+    causal: bool = False        # SDPA's is_causal (None: SDPA runs no such mask)
+    H: int = 16
+    D: int = 128
+    sdpa: bool = True           # SDPA can run the mask (dense or causal)
+
+
+def cases() -> List[Case]:
+    return [
+        Case("dense-16384", 16384),
+        Case("causal-16384", 16384, mask=Causal(), causal=True),
+        Case("dense-4096-d64", 4096, D=64),
+        Case("nbhd2d-128x128-w13", 16384, mask=Neighborhood(grid=[128, 128], window=13),
+             sdpa=False),
+    ]
+
+
+def spec_of(case: Case, backward: bool) -> am.AttentionSpec:
+    shape = (1, case.H, case.N, case.D)
+    spec = am.spec_for_shapes(shape, shape, shape, "bf16", mask=case.mask, return_lse=True,
+                              **kernel_options())
+    return spec.gradient() if backward else spec
+
+
+def _flex_mask(case: Case, device):
+    """The case's mask as a FlexAttention block mask, or None for dense."""
+    from torch.nn.attention.flex_attention import create_block_mask
+    if case.mask is None:
+        return None
+    keep = ref.keep_matrix(case.mask, case.N, case.N, device)
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        return keep[q_idx, kv_idx]
+    return create_block_mask(mask_mod, 1, 1, case.N, case.N, device=device)
+
+
+def check(case: Case, cache: Path) -> str:
+    import torch
+    device = torch.device("cuda")
+    gen = torch.Generator(device=device)
+    gen.manual_seed(0)
+    shape = (1, case.H, case.N, case.D)
+    q, k, v = (torch.randn(shape, generator=gen, device=device).to(torch.bfloat16)
+               .requires_grad_() for _ in range(3))
+    dy = torch.randn(shape, generator=gen, device=device).to(torch.bfloat16)
+    o = am.attention(q, k, v, mask=case.mask, cache_dir=cache, **kernel_options())
+    o.backward(dy)
+    keep = ref.keep_matrix(case.mask, case.N, case.N, device)
+    leaves = [x[:, :1].detach().float().requires_grad_() for x in (q, k, v)]
+    o_ref, _ = ref.attention_f32(*leaves, keep, 1.0 / math.sqrt(case.D))
+    grads = torch.autograd.grad((o_ref * dy[:, :1].float()).sum(), leaves)
+    worst = []
+    for name, ours, exact in zip(("dq", "dk", "dv"), (q.grad, k.grad, v.grad), grads):
+        ours = ours[:, :1].float()
+        err = (ours - exact).abs().max().item() / exact.abs().max().item()
+        cos = ref.cosine(ours, exact)
+        if not (cos >= 0.999 and err <= 2e-2):
+            raise AssertionError(f"{name}: cos {cos:.5f}, max err {err:.2e} of max|g|")
+        worst.append(f"{name} cos {cos:.5f} err {err:.1e}")
+    return ", ".join(worst)
+
+
+def time_case(case: Case, cache: Path) -> dict:
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import flex_attention
+    from triton.testing import do_bench
+    device = torch.device("cuda")
+    shape = (1, case.H, case.N, case.D)
+    q, k, v = (torch.randn(shape, device=device, dtype=torch.bfloat16).requires_grad_()
+               for _ in range(3))
+    dy = torch.randn(shape, device=device, dtype=torch.bfloat16)
+
+    def run(forward):
+        def step():
+            q.grad = k.grad = v.grad = None
+            forward().backward(dy)
+        return do_bench(step, warmup=5, rep=30, return_mode="median")
+
+    times = {"ours": run(lambda: am.attention(q, k, v, mask=case.mask, cache_dir=cache,
+                                              **kernel_options()))}
+    if case.sdpa:
+        for name, backend in (("flash", SDPBackend.FLASH_ATTENTION),
+                              ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+            try:
+                with sdpa_kernel(backend):
+                    times[name] = run(lambda: F.scaled_dot_product_attention(
+                        q, k, v, is_causal=case.causal))
+            except RuntimeError as error:
+                times[name] = f"failed ({str(error).splitlines()[0][:40]})"
+    try:
+        block_mask = _flex_mask(case, device)
+        flex = torch.compile(flex_attention, fullgraph=True)
+        times["flex"] = run(lambda: flex(q, k, v, block_mask=block_mask))
+    except Exception as error:  # report, do not stop the table
+        times["flex"] = f"failed ({type(error).__name__})"
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser)
+    args = parser.parse_args()
+    cache = configure(args)
+    selected = select(cases(), args.only)
+    if args.list:
+        for case in selected:
+            print(case.name)
+        return 0
+    if args.compile_only:
+        failures = compile_cases(SCRIPT, selected, lambda c: spec_of(c, False), cache)
+        failures += compile_cases(SCRIPT + "-backward", selected, lambda c: spec_of(c, True),
+                                  cache)
+        return 1 if failures else 0
+    import torch
+    print(f"# device: {torch.cuda.get_device_name()}  torch {torch.__version__}")
+    print("| case | ours ms | flash ms | cuDNN ms | Flex ms | vs flash | vs cuDNN | vs Flex "
+          "| check |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for case in selected:
+        try:
+            verdict = check(case, cache)
+        except Exception as error:
+            print(f"| {case.name} | check failed: {type(error).__name__}: {error} |")
+            continue
+        times = time_case(case, cache)
+        ours = times["ours"]
+
+        def cell(name: str) -> str:
+            value: Optional[Any] = times.get(name)
+            return "-" if value is None else (f"{value:.3f}" if isinstance(value, float)
+                                              else value)
+
+        def ratio(name: str) -> str:
+            value = times.get(name)
+            return f"{value / ours:.2f}x" if isinstance(value, float) else "-"
+        print(f"| {case.name} | {ours:.3f} | {cell('flash')} | {cell('cudnn')} | {cell('flex')} "
+              f"| {ratio('flash')} | {ratio('cudnn')} | {ratio('flex')} | {verdict} |",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
