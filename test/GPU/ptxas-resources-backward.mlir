@@ -1,0 +1,22 @@
+// The backward's kernels compile with ptxas: no spills at D = 64 (64
+// queries per step), and at D = 128 (32 queries per step, dK and dV in 128
+// registers) at most a few dozen bytes (24 on sm_90a when written).
+// REQUIRES: ptxas
+// RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_90a format=isa" --attn-export-artifacts="dir=%t" -o /dev/null
+// RUN: %ptxas -arch=sm_90a -O3 -v %t/kernels.ptx -o %t/kernels.cubin 2>&1 | FileCheck %s
+// RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_80 format=isa" --attn-export-artifacts="dir=%t" -o /dev/null
+// RUN: %ptxas -arch=sm_80 -O3 -v %t/kernels.ptx -o %t/kernels.cubin 2>&1 | FileCheck %s
+
+// CHECK: Compiling entry function 'attn_bwd_finish'
+// CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// CHECK: Compiling entry function 'attn_bwd'
+// CHECK: {{[0-9]?[0-9]}} bytes stack frame, {{[0-9]?[0-9]}} bytes spill stores, {{[0-9]?[0-9]}} bytes spill loads
+// CHECK: Compiling entry function 'attn_bwd_rows'
+// CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+
+func.func @causal_d128(%q: memref<1x16x?x128xbf16>, %o: memref<1x16x?x128xbf16>, %lse: memref<1x16x?xf32>) {
+  attn.attention_grad ins(%q, %q, %q, %o, %lse, %o : memref<1x16x?x128xbf16>, memref<1x16x?x128xbf16>, memref<1x16x?x128xbf16>, memref<1x16x?x128xbf16>, memref<1x16x?xf32>, memref<1x16x?x128xbf16>)
+    outs(%q, %q, %q : memref<1x16x?x128xbf16>, memref<1x16x?x128xbf16>, memref<1x16x?x128xbf16>)
+    mask = #attn.causal
+  return
+}
