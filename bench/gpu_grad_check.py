@@ -90,6 +90,12 @@ def cases() -> List[Case]:
     ]
 
 
+# Cases also run in the deterministic mode (torch.use_deterministic_algorithms):
+# twice, the gradients must be equal in bits, and within the same bound.
+DETERMINISTIC = ("dense-f16-d128-gqa-n1000", "nbhd2d-24x20-w7", "heads-weights-gates-n300",
+                 "segments-runtime-doc", "heads-softpag-groups-n300")
+
+
 def _forward_case(case: Case) -> Case:
     # The forward of a differentiable call also writes the LSE.
     return dataclasses.replace(case, lse=True)
@@ -99,8 +105,8 @@ def forward_spec(case: Case):
     return fwd.spec_of(_forward_case(case))
 
 
-def backward_spec(case: Case):
-    return forward_spec(case).gradient(lse_grad=case.lse)
+def backward_spec(case: Case, deterministic: bool = False):
+    return forward_spec(case).gradient(lse_grad=case.lse, deterministic=deterministic)
 
 
 def _reference_grads(case: Case, leaves, tensors, dy, dlse, dtype, device):
@@ -119,11 +125,12 @@ def _reference_grads(case: Case, leaves, tensors, dy, dlse, dtype, device):
     return torch.autograd.grad(loss, leaves)
 
 
-def run_case(case: Case, cache: Path, seed: int) -> Tuple[bool, str]:
+def run_case(case: Case, cache: Path, seed: int, deterministic: bool = False
+             ) -> Tuple[bool, str]:
     import torch
     import attn_mlir as am
     device = torch.device("cuda")
-    for spec in (forward_spec(case), backward_spec(case)):
+    for spec in (forward_spec(case), backward_spec(case, deterministic)):
         missing = require_compiled(spec, cache)
         if missing:
             return False, missing
@@ -149,10 +156,15 @@ def run_case(case: Case, cache: Path, seed: int) -> Tuple[bool, str]:
     if dlse is not None:
         finite = torch.isfinite(lse)
         loss = loss + (torch.where(finite, lse, torch.zeros_like(lse)).double() * dlse).sum()
-    start = time.perf_counter()
-    grads = torch.autograd.grad(loss, leaves)
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    torch.use_deterministic_algorithms(deterministic)
+    try:
+        start = time.perf_counter()
+        grads = torch.autograd.grad(loss, leaves, retain_graph=deterministic)
+        torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        again = torch.autograd.grad(loss, leaves) if deterministic else None
+    finally:
+        torch.use_deterministic_algorithms(False)
     if o.grad_fn is None:
         return False, "FAIL: the output has no grad_fn"
 
@@ -174,6 +186,12 @@ def run_case(case: Case, cache: Path, seed: int) -> Tuple[bool, str]:
         elif err > bound:
             problems.append(f"{name} err {err:.3g} > bound {bound:.3g} (torch {torch_err:.3g}, "
                             f"max|g| {scale:.3g})")
+    if again is not None:
+        for name, g, h in zip(("dq", "dk", "dv", "dgates"), grads, again):
+            if not torch.equal(g, h):
+                problems.append(f"{name}: a second deterministic run differs in "
+                                f"{int((g != h).sum())} elements")
+        parts.append("2 runs bit-equal" if not problems else "")
     detail = "  ".join(parts) + f"  bwd {seconds * 1e3:.1f} ms (first call)"
     if problems:
         return False, detail + "  FAIL: " + "; ".join(problems)
@@ -195,19 +213,25 @@ def main() -> int:
     if args.compile_only:
         failures = compile_cases(SCRIPT, selected, forward_spec, cache)
         failures += compile_cases(SCRIPT + "-backward", selected, backward_spec, cache)
+        failures += compile_cases(SCRIPT + "-deterministic",
+                                  [c for c in selected if c.name in DETERMINISTIC],
+                                  lambda c: backward_spec(c, True), cache)
         return 1 if failures else 0
     import torch
     print(f"# device: {torch.cuda.get_device_name()}  torch {torch.__version__}  seed {args.seed}")
     failed = 0
-    for case in selected:
+    runs = [(case, False) for case in selected]
+    runs += [(case, True) for case in selected if case.name in DETERMINISTIC]
+    for case, deterministic in runs:
         try:
-            ok, detail = run_case(case, cache, args.seed)
+            ok, detail = run_case(case, cache, args.seed, deterministic)
         except Exception as error:  # report and go on
             import traceback
             ok, detail = False, f"FAIL: {type(error).__name__}: {error}\n{traceback.format_exc()}"
         failed += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {case.name:<40} {detail}", flush=True)
-    print(f"# {len(selected) - failed}/{len(selected)} passed")
+        name = case.name + (" (deterministic)" if deterministic else "")
+        print(f"{'ok  ' if ok else 'FAIL'} {name:<52} {detail}", flush=True)
+    print(f"# {len(runs) - failed}/{len(runs)} passed")
     return 1 if failed else 0
 
 

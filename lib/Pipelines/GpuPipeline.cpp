@@ -36,6 +36,7 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   lower.queryTileOrder = options.queryTileOrder;
   lower.persistent = options.persistent;
   lower.unitOrder = options.unitOrder;
+  lower.deterministic = options.deterministic;
   pm.addPass(createAttnLowerToGpu(lower));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -107,6 +108,11 @@ struct GpuPipelineCommandLineOptions
       llvm::cl::desc("heads-first, or tiles-first: one query tile of every "
                      "head and batch element before the next"),
       llvm::cl::init("heads-first")};
+  Option<bool> deterministic{
+      *this, "deterministic",
+      llvm::cl::desc("The backward's dQ without atomics: the same bits every "
+                     "run"),
+      llvm::cl::init(false)};
   ListOption<int64_t> queryTile{
       *this, "query-tile",
       llvm::cl::desc("Query tile shape for attn-plan (default: the target's)")};
@@ -131,6 +137,7 @@ void mlir::attn::registerGpuPipeline() {
         o.queryTileOrder = options.queryTileOrder;
         o.persistent = options.persistent;
         o.unitOrder = options.unitOrder;
+        o.deterministic = options.deterministic;
         o.queryTile.assign(options.queryTile.begin(), options.queryTile.end());
         o.keyTile.assign(options.keyTile.begin(), options.keyTile.end());
         buildGpuPipeline(pm, o);

@@ -205,7 +205,8 @@ def lookup(spec: AttentionSpec, cache_dir: Optional[PathLike] = None) -> Optiona
 def pipeline_options(spec: AttentionSpec) -> str:
     """The --attn-gpu-pipeline options of a spec: `target=<chip>`, plus
     `kernel=<family>` when the spec overrides the chip's default."""
-    return f"target={spec.target}" + (f" kernel={spec.kernel}" if spec.kernel else "")
+    return (f"target={spec.target}" + (f" kernel={spec.kernel}" if spec.kernel else "")
+            + (" deterministic=true" if spec.deterministic else ""))
 
 
 def _pipeline_command(attn_opt: str, spec: AttentionSpec) -> Sequence[str]:

@@ -117,6 +117,9 @@ class AttentionSpec:
     #: dLSE operand. gradient() derives it from a forward spec.
     backward: bool = False
     lse_grad: bool = False
+    #: A backward whose dQ is summed without atomics (the same bits every
+    #: run; attn-gpu-pipeline's `deterministic`).
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         owner = "AttentionSpec"
@@ -142,9 +145,11 @@ class AttentionSpec:
         check_bool(owner, "runtime_strides", self.runtime_strides)
         check_bool(owner, "backward", self.backward)
         check_bool(owner, "lse_grad", self.lse_grad)
-        if self.lse_grad and not self.backward:
-            raise ValueError(f"{owner}: lse_grad is an operand of the backward "
-                             "(backward = True)")
+        check_bool(owner, "deterministic", self.deterministic)
+        for name in ("lse_grad", "deterministic"):
+            if getattr(self, name) and not self.backward:
+                raise ValueError(f"{owner}: {name} applies to the backward "
+                                 "(backward = True)")
         if self.target is not None:
             check_chip_name(owner, "target", self.target)
         if self.kernel is not None:
@@ -336,12 +341,14 @@ class AttentionSpec:
             args.append(("gates_grad", forward["gates"]))
         return args
 
-    def gradient(self, lse_grad: bool = False) -> "AttentionSpec":
+    def gradient(self, lse_grad: bool = False, deterministic: bool = False) -> "AttentionSpec":
         """The spec of this forward's backward (compile() then builds the
-        backward's kernels); `lse_grad` adds the dLSE operand."""
+        backward's kernels); `lse_grad` adds the dLSE operand;
+        `deterministic` sums dQ without atomics (the same bits every run)."""
         if self.backward:
             raise ValueError("AttentionSpec.gradient: the spec is a backward already")
-        return dataclasses.replace(self, backward=True, lse_grad=lse_grad)
+        return dataclasses.replace(self, backward=True, lse_grad=lse_grad,
+                                   deterministic=deterministic)
 
     def to_module(self) -> str:
         """The module compile() builds: the forward's (to_mlir) or, for a
@@ -385,7 +392,8 @@ class AttentionSpec:
         for (target chip, kernel family). Deterministic and free of paths,
         so equal on every machine."""
         return (f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target={self.target or 'none'} "
-                f"kernel={self.kernel or 'default'}\n" + self.to_module())
+                f"kernel={self.kernel or 'default'}"
+                + (" deterministic" if self.deterministic else "") + "\n" + self.to_module())
 
     def cache_key(self) -> str:
         return hashlib.sha256(self.canonical_text().encode("utf-8")).hexdigest()

@@ -317,7 +317,9 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
     5): (dq, dk, dv, dgates) for the forward call `call` that produced
     `out` and `lse`, given dY = grad_out and, when not None, dLSE =
     grad_lse; dgates is empty without gates. Quantized precisions are
-    differentiated as the identity (the kernels run in the inputs' type)."""
+    differentiated as the identity (the kernels run in the inputs' type).
+    Under torch.use_deterministic_algorithms(True) the deterministic
+    kernels run (dQ without atomics: the same bits every run)."""
     import torch
 
     plan, infos, capability, device_name = _plan(
@@ -326,7 +328,9 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
         segment_offsets=segment_offsets, gates=gates, out=None,
         static_shapes=call.static_shapes, target=call.target, kernel=call.kernel,
         cache_dir=call.cache_dir)
-    spec = plan.spec.gradient(lse_grad=grad_lse is not None)
+    # torch.use_deterministic_algorithms(True): dQ without atomics.
+    spec = plan.spec.gradient(lse_grad=grad_lse is not None,
+                              deterministic=torch.are_deterministic_algorithms_enabled())
     artifacts = _compile_for(spec, plan, capability, device_name, call.cache_dir)
     # The kernels read rows with the last dimension contiguous.
     grad_out = grad_out if grad_out.stride(-1) == 1 else grad_out.contiguous()

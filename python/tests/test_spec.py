@@ -1,3 +1,4 @@
+import dataclasses
 import re
 
 import pytest
@@ -147,8 +148,18 @@ def test_gradient_spec():
                                        has_lse=True).cache_key()
     with pytest.raises(ValueError, match=r"a backward already"):
         backward.gradient()
-    with pytest.raises(ValueError, match=r"lse_grad is an operand of the backward"):
+    with pytest.raises(ValueError, match=r"lse_grad applies to the backward"):
         spec(lse_grad=True)
+    # Deterministic: a cache entry of its own and the pipeline option.
+    deterministic = forward.gradient(deterministic=True)
+    assert deterministic.cache_key() != backward.cache_key()
+    assert "deterministic" in deterministic.canonical_text().splitlines()[0]
+    from attn_mlir.compiler import pipeline_options
+    assert pipeline_options(dataclasses.replace(deterministic, target="sm_80")) == \
+        "target=sm_80 deterministic=true"
+    assert "deterministic" not in pipeline_options(dataclasses.replace(backward, target="sm_80"))
+    with pytest.raises(ValueError, match=r"deterministic applies to the backward"):
+        spec(deterministic=True)
     with pytest.raises(TypeError):
         spec(backward="yes")
 
@@ -162,6 +173,11 @@ def test_gradient_spec_compiles_for_the_gpu(attn_opt, tmp_path):
     artifacts = attn_mlir.compile(s.gradient(lse_grad=True), tmp_path, attn_opt=attn_opt)
     names = [k["name"] for k in artifacts.manifest["kernels"]]
     assert names == ["attn_bwd_rows", "attn_bwd", "attn_bwd_finish", "attn_bwd_identity"]
+    deterministic = attn_mlir.compile(s.gradient(deterministic=True), tmp_path,
+                                      attn_opt=attn_opt)
+    assert [k["name"] for k in deterministic.manifest["kernels"]] == [
+        "attn_bwd_rows", "attn_bwd", "attn_bwd_query_grads", "attn_bwd_finish",
+        "attn_bwd_identity"]
     assert artifacts.kernel_family == "mma_sync"
     assert artifacts.scratch_names == {"bwd_q_grad_accumulator", "bwd_row_delta",
                                        "bwd_row_factor", "bwd_gate_sum"}

@@ -3,6 +3,25 @@
 // for SoftPAG, dV's identity term; their launches in that order and the
 // scratch buffers they share.
 // RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu=target=sm_80 | FileCheck %s
+// RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu="target=sm_80 deterministic=true" | FileCheck %s --check-prefix=DETERMINISTIC
+
+// Deterministic mode: the key-tile kernel makes no f32 reductions; a
+// query-tile-major kernel per head set writes dQ's rows (and the gates'
+// sums) once, walking the forward's (CSR) lists of the same table.
+// DETERMINISTIC-LABEL: func.func @causal_table
+// DETERMINISTIC: gpu.launch_func @attn_kernels::@attn_bwd_rows
+// DETERMINISTIC: gpu.launch_func @attn_kernels::@attn_bwd blocks
+// DETERMINISTIC: gpu.launch_func @attn_kernels::@attn_bwd_query_grads blocks
+// DETERMINISTIC: gpu.launch_func @attn_kernels::@attn_bwd_finish
+// Query tile 0 keeps key tile 0 (partial); query tile 1 key tiles 0 (full)
+// and 1 (partial).
+// DETERMINISTIC-DAG: llvm.mlir.global internal constant @attn_bwd_query_grads_tile_offsets(dense<[0, 1, 3]> : tensor<3xi32>)
+// DETERMINISTIC-DAG: llvm.mlir.global internal constant @attn_bwd_query_grads_tiles(dense<[0, 1, 2, 0]> : tensor<4xi32>)
+// DETERMINISTIC: gpu.func @attn_bwd(
+// DETERMINISTIC-NOT: llvm.atomicrmw
+// DETERMINISTIC: gpu.func @attn_bwd_query_grads(
+// DETERMINISTIC-NOT: llvm.atomicrmw
+// DETERMINISTIC: gpu.func @attn_bwd_finish
 
 // Table mode: the transposed (CSC) lists of the causal table of 64 x 64
 // tiles. Key tile 0 is kept by query tiles 0 (partial, 2 * 0) and 1 (full,
@@ -18,12 +37,12 @@
 // CHECK: gpu.launch_func @attn_kernels::@attn_bwd blocks
 // CHECK-SAME: dynamic_shared_memory_size %c41728_i32
 // CHECK: gpu.launch_func @attn_kernels::@attn_bwd_finish
-// CHECK: llvm.mlir.global internal constant @attn_bwd_query_tile_offsets(dense<[0, 2, 3]> : tensor<3xi32>)
-// CHECK: llvm.mlir.global internal constant @attn_bwd_query_tiles(dense<[0, 3, 2, 0]> : tensor<4xi32>)
+// CHECK-DAG: llvm.mlir.global internal constant @attn_bwd_tile_offsets(dense<[0, 2, 3]> : tensor<3xi32>)
+// CHECK-DAG: llvm.mlir.global internal constant @attn_bwd_tiles(dense<[0, 3, 2, 0]> : tensor<4xi32>)
 // CHECK: gpu.func @attn_bwd_rows
 // CHECK: gpu.func @attn_bwd(
 // The query tiles of the key tile, from the lists.
-// CHECK: llvm.mlir.addressof @attn_bwd_query_tile_offsets
+// CHECK: llvm.mlir.addressof @attn_bwd_tile_offsets
 // CHECK: scf.for
 // S^T = K Q^T (ldmatrix, mma.sync m16n8k16 f16), then P^T from the LSE.
 // CHECK: cp.async
@@ -51,7 +70,7 @@ func.func @causal_table(%q: memref<1x2x128x64xf16>, %o: memref<1x2x128x64xf16>, 
 // row kernel.
 // CHECK-LABEL: module attributes
 // CHECK-SAME: ["lse_grad", "ptr"]
-// CHECK-NOT: _query_tile_offsets
+// CHECK-NOT: _tile_offsets
 // CHECK: func.func @sliding_gqa
 // CHECK: gpu.launch_func @attn_kernels::@attn_bwd_rows
 // CHECK: gpu.func @attn_bwd_rows

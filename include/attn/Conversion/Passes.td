@@ -225,7 +225,11 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
            "the blocks running together share one head's K and V) or "
            "tiles-first (one query tile of every head and batch element, "
            "then the next: with query-tile-order=descending the longest "
-           "units of all heads start first)">
+           "units of all heads start first)">,
+    Option<"deterministic", "deterministic", "bool", /*default=*/"false",
+           "attn.attention_grad: dQ (and the gates' gradient) by a "
+           "query-tile-major kernel without atomics, the same bits every "
+           "run, instead of f32 reductions from the key tiles">
   ];
 }
 

@@ -55,6 +55,8 @@ struct GpuPipelineOptions {
   /// attn-lower-to-gpu's persistent and unit-order.
   bool persistent = false;
   std::string unitOrder = "heads-first";
+  /// attn-lower-to-gpu's deterministic (the backward's dQ without atomics).
+  bool deterministic = false;
   /// attn-plan overrides (empty: the target's tiles).
   SmallVector<int64_t> queryTile, keyTile;
 };

@@ -184,7 +184,7 @@ LogicalResult mlir::attn::lowerAttentionGradToGpu(
   SmallVector<KernelLaunch, 4> launches;
   SmallVector<ScratchBuffer, 4> scratch;
   if (failed(emitBackwardKernels(
-          op, kernels, *options.target,
+          op, kernels, *options.target, options.deterministic,
           [&](StringRef base) { return uniqueKernelName(kernels, base); },
           launches, scratch)))
     return failure();
@@ -249,6 +249,7 @@ struct AttnLowerToGpuPass
       return signalPassFailure();
     }
     options.tilesFirst = unitOrder == "tiles-first";
+    options.deterministic = deterministic;
     SmallVector<AttentionOp> ops;
     SmallVector<AttentionGradOp> gradOps;
     module.walk([&](AttentionOp op) { ops.push_back(op); });

@@ -42,6 +42,8 @@ struct GpuKernelOptions {
   /// Work units take one query tile of every head and batch element before
   /// the next query tile (else every tile of a head before the next head).
   bool tilesFirst = false;
+  /// attn.attention_grad: dQ without atomics (the same bits every run).
+  bool deterministic = false;
 };
 
 /// The family `options` select, or a diagnostic on `op` when the chip

@@ -119,10 +119,14 @@ public:
       : BackwardBuilderBase(op, module), config(config) {}
 
 protected:
-  /// The thread's query row of head slot y (a query head, or a kv head for
-  /// `overKvHeads`) of batch element z, inside an scf.if on the row being
-  /// in the sequence.
-  void beginRow(int64_t heads) {
+  /// Adds the size parameters (after the kernel's own), creates the
+  /// function and enters the thread's query row of head slot y (a query
+  /// head, or a kv head for `heads` = Hkv) of batch element z: an scf.if on
+  /// the row being in the sequence.
+  void beginRowKernel(StringRef name, int64_t heads) {
+    addParam("batch", b.getI32Type());
+    addParam("seq_q", b.getI32Type());
+    createFunction(name, kRowThreads);
     BlockCoordinates block =
         launchOverHeads(GridFactor{1, "seq_q", kRowThreads}, heads);
     row = add(mul(block.x, idx(kRowThreads)),
@@ -132,6 +136,11 @@ protected:
     auto inRange = scf::IfOp::create(b, loc, lt(row, toIndex(param("seq_q"))),
                                      /*withElse=*/false);
     b.setInsertionPointToStart(inRange.thenBlock());
+  }
+  KernelLaunch endRowKernel() {
+    b.setInsertionPointToEnd(&func.getBody().front());
+    finishFunction();
+    return launch;
   }
   /// Head `head`'s weight and SoftPAG u (compile-time per head).
   std::pair<Value, Value> headFactors(Value head) {
@@ -231,10 +240,7 @@ public:
       addParam(buffer, globalPtrType());
     if (op.getGates())
       addParam(kGateSum, globalPtrType());
-    addParam("batch", b.getI32Type());
-    addParam("seq_q", b.getI32Type());
-    createFunction(name, kRowThreads);
-    beginRow(config.numQueryHeads);
+    beginRowKernel(name, config.numQueryHeads);
 
     Value head = headSlot;
     auto [weight, u] = headFactors(head);
@@ -270,9 +276,7 @@ public:
       storeElement(mulF(weight, mulF(u, identityDot)), "gates_grad",
                    op.getGatesGrad(), {{batch, "b"}, {row, "q"}, {head, "h"}});
     }
-    b.setInsertionPointToEnd(&func.getBody().front());
-    finishFunction();
-    return launch;
+    return endRowKernel();
   }
 };
 
@@ -288,10 +292,7 @@ public:
     addParam(kQueryGradAccumulator, globalPtrType());
     if (op.getGates())
       addParam(kGateSum, globalPtrType());
-    addParam("batch", b.getI32Type());
-    addParam("seq_q", b.getI32Type());
-    createFunction(name, kRowThreads);
-    beginRow(config.numQueryHeads);
+    beginRowKernel(name, config.numQueryHeads);
 
     Value head = headSlot;
     Value rowIndex = scratchRowIndex(head);
@@ -314,9 +315,7 @@ public:
       storeElement(addF(old, attentionPart), "gates_grad", op.getGatesGrad(),
                    at);
     }
-    b.setInsertionPointToEnd(&func.getBody().front());
-    finishFunction();
-    return launch;
+    return endRowKernel();
   }
 };
 
@@ -330,10 +329,7 @@ public:
     addTensorParams("out_grad", op.getOutputGrad(), {"b", "h", "n"});
     addTensorParams("gates", op.getGates(), {"b", "q", "h"});
     addTensorParams("v_grad", op.getValueGrad(), {"b", "h", "n"});
-    addParam("batch", b.getI32Type());
-    addParam("seq_q", b.getI32Type());
-    createFunction(name, kRowThreads);
-    beginRow(config.numKvHeads);
+    beginRowKernel(name, config.numKvHeads);
 
     Value kvHead = headSlot;
     // c u of each query head of the kv head (heads of u = 0 or w = 0 add
@@ -365,39 +361,57 @@ public:
                       sum);
       storeElement(sum, "v_grad", op.getValueGrad(), at, idx(e));
     }
-    b.setInsertionPointToEnd(&func.getBody().front());
-    finishFunction();
-    return launch;
+    return endRowKernel();
   }
 };
 
-/// attn_bwd: one block per (key tile, kv head, batch element) for one head
-/// set (its mask): every query head of the set reading the kv head, each
-/// over the query tiles that keep a key of the tile.
-class KeyTileKernelBuilder : BackwardBuilderBase {
-public:
-  KeyTileKernelBuilder(AttentionGradOp op, gpu::GPUModuleOp module,
-                       const BackwardConfig &config, const KernelHeads &heads,
-                       bool accumulateKeyGrads)
+/// What the tile kernels (key-tile-major and, deterministic, query-tile
+/// major) share: the thread's coordinates, staging by cp.async, the
+/// warp-level products over staged tiles, constant tables.
+class TileKernelBuilder : protected BackwardBuilderBase {
+protected:
+  TileKernelBuilder(AttentionGradOp op, gpu::GPUModuleOp module,
+                    const BackwardConfig &config, const KernelHeads &heads,
+                    int64_t numThreads)
       : BackwardBuilderBase(op, module), config(config), heads(heads),
-        accumulateKeyGrads(accumulateKeyGrads),
-        layout(MmaSyncEngine::layout(1)) {}
+        numThreads(numThreads), layout(MmaSyncEngine::layout(1)) {}
 
-  KernelLaunch build(StringRef name);
-
-private:
-  int64_t numWarps() const { return config.keys.tokens / 16; }
-  int64_t queryTokens() const { return config.queries.tokens; }
-  void planSharedMemory();
-  void declareParams();
-  void emitTables(StringRef name);
-
-  /// The query tiles of this block's key tile for the current head.
-  struct QueryTileSlot {
-    Value queryTile, mayKeep, keepsAll;
-  };
-  void beginWalk(Value keyTile);
-  QueryTileSlot walkSlot(Value keyTile, Value position);
+  /// After createFunction: the thread, the lengths, shared memory and the
+  /// mask's context of batch element `batchIndex`.
+  void setUpThread(Value batchIndex) {
+    batch = batchIndex;
+    tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+    lane = rem(tid, 32);
+    warp = div(tid, 32);
+    seqQ = toIndex(param("seq_q"));
+    seqK = toIndex(param("seq_k"));
+    sharedBase = dynamicSharedMemoryBase();
+    maskContext.queryLength = seqQ;
+    maskContext.keyLength = seqK;
+    if (Value offsets = op.getSegmentOffsets())
+      maskContext.segmentOffset = segmentOffsetLoader(offsets, batch);
+  }
+  /// A constant i32 table `<kernel><suffix>` in global memory.
+  void emitConstantTable(StringRef kernelName, StringRef suffix,
+                         ArrayRef<int32_t> data) {
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(module.getBody());
+    auto type = RankedTensorType::get({static_cast<int64_t>(data.size())},
+                                      b.getI32Type());
+    LLVM::GlobalOp::create(
+        b, loc, LLVM::LLVMArrayType::get(b.getI32Type(), data.size()),
+        /*isConstant=*/true, LLVM::Linkage::Internal,
+        (kernelName + suffix).str(), DenseElementsAttr::get(type, data),
+        /*alignment=*/4, /*addrSpace=*/1);
+  }
+  /// Entry `index` of a constant table.
+  Value loadTableEntry(StringRef kernelName, StringRef suffix, Value index) {
+    Value table = LLVM::AddressOfOp::create(
+        b, loc,
+        module.lookupSymbol<LLVM::GlobalOp>((kernelName + suffix).str()));
+    return toIndex(
+        loadGlobal(b.getI32Type(), globalAt(table, toI64(index), 4)));
+  }
 
   /// cp.async of the rows of `g`'s tile `tile` into the swizzled tile at
   /// `sharedOffset` (rows past `length` and channels past `readRowBytes`
@@ -408,40 +422,115 @@ private:
   /// A k16 A fragment of the warp's 16 rows of a staged tile.
   std::array<Value, 4> loadRowsA(int64_t sharedOffset, int64_t rowChunks,
                                  Value firstRow, int64_t kk);
-  /// t = A B^T over `kSteps` k16 steps: A the warp's 16 rows of the tile at
-  /// `aOffset`, B the `queryTokens()` rows of the tile at `bOffset`.
-  Fragment multiplyRows(int64_t aOffset, int64_t bOffset, int64_t rowChunks);
-  /// acc += A B with A (16 x queries) packed from `a` (16-bit pairs) and B
-  /// the queries x channels tile at `bOffset` (ldmatrix.trans).
-  void accumulateOverQueries(MutableArrayRef<Value> acc, const Fragment &a,
-                             int64_t bOffset, int64_t channels);
+  /// A B^T over the rows' `rowChunks` 16-byte chunks: A the warp's 16 rows
+  /// of the tile at `aOffset`, B the `bRows` rows of the tile at `bOffset`.
+  Fragment multiplyRows(int64_t aOffset, int64_t bOffset, int64_t rowChunks,
+                        int64_t bRows);
+  /// acc += A B with A (16 x kRows) packed from the accumulator fragment
+  /// `a` (16-bit pairs) and B the kRows x channels tile at `bOffset`
+  /// (ldmatrix.trans).
+  void accumulateOverRows(MutableArrayRef<Value> acc, const Fragment &a,
+                          int64_t bOffset, int64_t channels, int64_t kRows);
+  /// The column offset of this thread's accumulator elements.
+  Value quadColumn() { return mul(rem(lane, 4), idx(2)); }
+  /// The tile row of accumulator row slot `slot` of this warp's 16 rows.
+  Value slotRow(int64_t slot) {
+    return add(mul(warp, idx(16)), add(div(lane, 4), idx(8 * slot)));
+  }
+  /// `probabilities` with the mask's predicate (and the bounds) applied:
+  /// element (row slot, column) is the pair (rowToken(slot),
+  /// columnToken(column)) with rows the queries or the keys.
+  void maskPairs(Fragment &probabilities, bool rowsAreKeys, Value rowTile,
+                 Value columnTile);
+  /// The same on tiles whose class is a run-time value: full tiles skip
+  /// it (the forward's `attn.partial_tile_mask` branch).
+  void maskPartialTile(Fragment &probabilities, Value keepsAll,
+                       bool rowsAreKeys, Value rowTile, Value columnTile);
+
+  /// The tiles of the other side a block's tile visits, for one head: the
+  /// key tile's query tiles (`walkByKeyTile`) or the query tile's key
+  /// tiles. From the `attn-sparsity` table (its CSC or CSR lists) when the
+  /// op has a `tiling` (then the table's tiles are the kernel's), else from
+  /// the mask's closed-form range (flat tiles) or every box (grid tiles),
+  /// each tile classified at run time.
+  struct WalkSlot {
+    Value tile, mayKeep, keepsAll;
+  };
+  /// The lists as constant tables of kernel `name` (before the function
+  /// exists).
+  void emitWalkTables(StringRef name);
+  /// This block's walk from its own tile `ownTile`: its start and length.
+  void beginWalk(Value ownTile);
+  WalkSlot walkSlot(Value ownTile, Value position);
+  /// The loop over the walk begun for `ownTile`, carrying `init`: `body`
+  /// on every tile that may keep a pair (the others pass the values on).
+  ValueRange emitWalkLoop(
+      Value ownTile, ValueRange init,
+      function_ref<SmallVector<Value>(const WalkSlot &, ValueRange)> body);
+  const TileGeometry &ownTiles() const {
+    return walkByKeyTile ? config.keys : config.queries;
+  }
+  const TileGeometry &visitedTiles() const {
+    return walkByKeyTile ? config.queries : config.keys;
+  }
+
+  const BackwardConfig &config;
+  const KernelHeads &heads;
+  int64_t numThreads;
+  FragmentLayout layout;
+  Value tid, lane, warp, seqQ, seqK, batch, sharedBase;
+  MaskIRContext maskContext;
+  std::string kernelName;
+  bool walkByKeyTile = true;
+  bool tableMode = false, everyListedTileFull = false;
+  Value walkStart, walkCount, firstVisitedTile;
+};
+
+/// attn_bwd: one block per (key tile, kv head, batch element) for one head
+/// set (its mask): every query head of the set reading the kv head, each
+/// over the query tiles that keep a key of the tile.
+class KeyTileKernelBuilder : TileKernelBuilder {
+public:
+  KeyTileKernelBuilder(AttentionGradOp op, gpu::GPUModuleOp module,
+                       const BackwardConfig &config, const KernelHeads &heads,
+                       bool accumulateKeyGrads, bool reduceQueryGrads)
+      : TileKernelBuilder(op, module, config, heads,
+                          32 * config.keys.tokens / 16),
+        accumulateKeyGrads(accumulateKeyGrads),
+        reduceQueryGrads(reduceQueryGrads) {}
+
+  KernelLaunch build(StringRef name);
+
+private:
+  int64_t numWarps() const { return config.keys.tokens / 16; }
+  int64_t queryTokens() const { return config.queries.tokens; }
+  void planSharedMemory();
+  void declareParams();
+
   /// One query tile: dK, dV updated.
   SmallVector<Value> computeQueryTile(Value keyTile, Value head,
-                                      const QueryTileSlot &slot,
+                                      const WalkSlot &slot,
                                       ValueRange gradients);
   void stageQueryRows(Value head, Value queryTile);
   /// Gates: dG's sum_j P dot(dY, V[j]) per query, reduced into its f32
   /// scratch row.
   void accumulateGateSums(const Fragment &p, const Fragment &dp,
                           Value queryTile);
-  /// The column offset of this thread's accumulator elements.
-  Value quadColumn() { return mul(rem(lane, 4), idx(2)); }
+  /// dQ += scale dS K: dS^T staged, then accumulateQueryGrads.
+  void reduceQueryGradsOf(const Fragment &ds, Value head, Value queryTile);
   /// dQ += scale dS K for the staged dS^T.
   void accumulateQueryGrads(Value head, Value queryTile);
   void storeKeyGrads(Value keyTile, ValueRange gradients);
 
-  const BackwardConfig &config;
-  const KernelHeads &heads;
+  /// Head sets after the first add to the dK and dV the first stored.
   bool accumulateKeyGrads;
-  FragmentLayout layout;
-  bool tableMode = false, everyListedTileFull = false, everyHeadInSet = false;
-  SmallVector<int32_t> offsets, entries;
-  std::string kernelName;
+  /// dQ and the gates' sums by f32 reductions here (else the
+  /// deterministic query-tile kernel computes them).
+  bool reduceQueryGrads;
+  bool everyHeadInSet = false;
   int64_t keyOffset = 0, valueOffset = 0, queryOffset = 0, outGradOffset = 0,
           dsOffset = 0, rowValuesOffset = 0;
-  Value tid, lane, warp, seqQ, seqK, batch, kvHead, sharedBase;
-  MaskIRContext maskContext;
-  Value walkStart, walkCount, firstQueryTile;
+  Value kvHead;
   /// Per (batch, head): the element offsets of Q and dY, the scratch row.
   Value queryBase, outGradBase, scratchRowBase;
 };
@@ -481,98 +570,72 @@ void KeyTileKernelBuilder::declareParams() {
   addParam("seq_k", b.getI32Type());
 }
 
-void KeyTileKernelBuilder::emitTables(StringRef name) {
+void TileKernelBuilder::emitWalkTables(StringRef name) {
   kernelName = name.str();
-  // Table mode: the CSC lists of the forward's table (attn-sparsity, for
-  // the op's own tiling), entries 2 * query tile + full.
+  // Table mode: the lists of the table attn-sparsity made for the op's own
+  // tiling, entries 2 * tile + full.
   DenseIntElementsAttr classes = op.getTileClassesAttr();
   tableMode = classes && op.getTilingAttr();
-  SmallVector<std::pair<StringRef, SmallVector<int32_t>>> globals;
-  if (tableMode) {
-    TileLists lists =
-        getTileLists(classes, heads.classTable, /*byKeyTile=*/true);
-    offsets.assign(lists.offsets.begin(), lists.offsets.end());
-    for (auto [queryTile, tileClass] :
-         llvm::zip_equal(lists.tiles, lists.classes))
-      entries.push_back(2 * queryTile + (tileClass == TileClass::Full));
-    everyListedTileFull =
-        llvm::all_of(entries, [](int32_t e) { return e % 2 == 1; });
-    // An empty list still needs an array to point at.
-    entries.push_back(0);
-    globals.push_back({"_query_tile_offsets", offsets});
-    globals.push_back({"_query_tiles", entries});
-  }
-  // The heads of the set among each kv head's query heads.
-  SmallVector<int32_t> member(config.numQueryHeads, 0);
-  for (int64_t h : heads.heads)
-    member[h] = 1;
-  everyHeadInSet = llvm::all_of(member, [](int32_t m) { return m == 1; });
-  if (!everyHeadInSet)
-    globals.push_back({"_heads", member});
-  OpBuilder::InsertionGuard insertion(b);
-  b.setInsertionPointToStart(module.getBody());
-  for (auto &[suffix, data] : globals) {
-    auto type = RankedTensorType::get({static_cast<int64_t>(data.size())},
-                                      b.getI32Type());
-    LLVM::GlobalOp::create(
-        b, loc, LLVM::LLVMArrayType::get(b.getI32Type(), data.size()),
-        /*isConstant=*/true, LLVM::Linkage::Internal,
-        (kernelName + suffix).str(),
-        DenseElementsAttr::get(type, ArrayRef<int32_t>(data)),
-        /*alignment=*/4, /*addrSpace=*/1);
-  }
+  if (!tableMode)
+    return;
+  TileLists lists = getTileLists(classes, heads.classTable, walkByKeyTile);
+  SmallVector<int32_t> entries;
+  for (auto [tile, tileClass] : llvm::zip_equal(lists.tiles, lists.classes))
+    entries.push_back(2 * tile + (tileClass == TileClass::Full));
+  everyListedTileFull =
+      llvm::all_of(entries, [](int32_t e) { return e % 2 == 1; });
+  // An empty list still needs an array to point at.
+  entries.push_back(0);
+  emitConstantTable(kernelName, "_tile_offsets", lists.offsets);
+  emitConstantTable(kernelName, "_tiles", entries);
 }
 
-void KeyTileKernelBuilder::beginWalk(Value keyTile) {
+void TileKernelBuilder::beginWalk(Value ownTile) {
   if (tableMode) {
-    Value table =
-        LLVM::AddressOfOp::create(b, loc,
-                                  module.lookupSymbol<LLVM::GlobalOp>(
-                                      kernelName + "_query_tile_offsets"));
-    walkStart =
-        toIndex(loadGlobal(b.getI32Type(), globalAt(table, toI64(keyTile), 4)));
-    Value end = toIndex(loadGlobal(
-        b.getI32Type(), globalAt(table, toI64(add(keyTile, idx(1))), 4)));
-    walkCount = sub(end, walkStart);
+    walkStart = loadTableEntry(kernelName, "_tile_offsets", ownTile);
+    walkCount =
+        sub(loadTableEntry(kernelName, "_tile_offsets", add(ownTile, idx(1))),
+            walkStart);
     return;
   }
-  if (!config.queries.isFlat()) {
+  const TileGeometry &visited = visitedTiles();
+  if (!visited.isFlat()) {
     // Boxes are classified one by one.
-    firstQueryTile = idx(0);
-    walkCount = TileIndexing(b, loc, config.queries).numTiles(seqQ);
+    firstVisitedTile = idx(0);
+    walkCount =
+        TileIndexing(b, loc, visited).numTiles(walkByKeyTile ? seqQ : seqK);
     return;
   }
-  auto [keyFirst, keyEnd] =
-      TileIndexing(b, loc, config.keys).hull(keyTile, seqK);
-  auto [queryBegin, queryEnd] =
-      heads.mask.emitQueryRange(b, loc, keyFirst, keyEnd, maskContext);
-  firstQueryTile =
-      arith::DivSIOp::create(b, loc, queryBegin, idx(queryTokens()));
+  auto [first, end] = TileIndexing(b, loc, ownTiles())
+                          .hull(ownTile, walkByKeyTile ? seqK : seqQ);
+  auto [begin, rangeEnd] =
+      walkByKeyTile ? heads.mask.emitQueryRange(b, loc, first, end, maskContext)
+                    : heads.mask.emitKeyRange(b, loc, first, end, maskContext);
+  firstVisitedTile = arith::DivSIOp::create(b, loc, begin, idx(visited.tokens));
   Value endTile =
-      arith::CeilDivSIOp::create(b, loc, queryEnd, idx(queryTokens()));
+      arith::CeilDivSIOp::create(b, loc, rangeEnd, idx(visited.tokens));
   walkCount =
-      arith::MaxSIOp::create(b, loc, sub(endTile, firstQueryTile), idx(0));
+      arith::MaxSIOp::create(b, loc, sub(endTile, firstVisitedTile), idx(0));
 }
 
-KeyTileKernelBuilder::QueryTileSlot
-KeyTileKernelBuilder::walkSlot(Value keyTile, Value position) {
-  QueryTileSlot slot;
+TileKernelBuilder::WalkSlot TileKernelBuilder::walkSlot(Value ownTile,
+                                                        Value position) {
+  WalkSlot slot;
   if (tableMode) {
-    Value table = LLVM::AddressOfOp::create(
-        b, loc,
-        module.lookupSymbol<LLVM::GlobalOp>(kernelName + "_query_tiles"));
-    Value entry = toIndex(loadGlobal(
-        b.getI32Type(), globalAt(table, toI64(add(walkStart, position)), 4)));
-    slot.queryTile = div(entry, 2);
+    Value entry =
+        loadTableEntry(kernelName, "_tiles", add(walkStart, position));
+    slot.tile = div(entry, 2);
     slot.mayKeep = i1(true);
     slot.keepsAll = everyListedTileFull
                         ? i1(true)
                         : cmp(arith::CmpIPredicate::eq, rem(entry, 2), idx(1));
     return slot;
   }
-  slot.queryTile = add(firstQueryTile, position);
+  slot.tile = add(firstVisitedTile, position);
+  Value queryTile = walkByKeyTile ? slot.tile : ownTile;
+  Value keyTile = walkByKeyTile ? ownTile : slot.tile;
   auto [queryFirst, queryEnd] =
-      TileIndexing(b, loc, config.queries).hull(slot.queryTile, seqQ);
+      TileIndexing(b, loc, config.queries).hull(queryTile, seqQ);
   auto [keyFirst, keyEnd] =
       TileIndexing(b, loc, config.keys).hull(keyTile, seqK);
   std::tie(slot.mayKeep, slot.keepsAll) = heads.mask.emitClassifyRange(
@@ -580,14 +643,38 @@ KeyTileKernelBuilder::walkSlot(Value keyTile, Value position) {
   return slot;
 }
 
-void KeyTileKernelBuilder::stageRows(const TileGeometry &g, Value tile,
-                                     Value length, StringRef tensor,
-                                     Value tensorBase, int64_t rowBytes,
-                                     int64_t readRowBytes,
-                                     int64_t sharedOffset) {
+ValueRange TileKernelBuilder::emitWalkLoop(
+    Value ownTile, ValueRange init,
+    function_ref<SmallVector<Value>(const WalkSlot &, ValueRange)> body) {
+  auto loop = scf::ForOp::create(b, loc, idx(0), walkCount, idx(1), init);
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(loop.getBody());
+  WalkSlot slot = walkSlot(ownTile, loop.getInductionVar());
+  ValueRange carried = loop.getRegionIterArgs();
+  std::optional<int64_t> alwaysKept = getConstantIntValue(slot.mayKeep);
+  if (alwaysKept && *alwaysKept != 0) {
+    scf::YieldOp::create(b, loc, body(slot, carried));
+    return loop.getResults();
+  }
+  auto ifKept = scf::IfOp::create(b, loc, carried.getTypes(), slot.mayKeep,
+                                  /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard ifInsertion(b);
+    b.setInsertionPointToStart(ifKept.thenBlock());
+    scf::YieldOp::create(b, loc, body(slot, carried));
+    b.setInsertionPointToStart(ifKept.elseBlock());
+    scf::YieldOp::create(b, loc, carried);
+  }
+  scf::YieldOp::create(b, loc, ifKept.getResults());
+  return loop.getResults();
+}
+
+void TileKernelBuilder::stageRows(const TileGeometry &g, Value tile,
+                                  Value length, StringRef tensor,
+                                  Value tensorBase, int64_t rowBytes,
+                                  int64_t readRowBytes, int64_t sharedOffset) {
   int64_t rowChunks = rowBytes / kChunkBytes;
   int64_t count = g.tokens * rowChunks;
-  int64_t numThreads = 32 * numWarps();
   Value rowStride = param((tensor + "_stride_n").str());
   for (int64_t first = 0; first < count; first += numThreads) {
     Value item = add(tid, idx(first));
@@ -615,10 +702,9 @@ void KeyTileKernelBuilder::stageRows(const TileGeometry &g, Value tile,
   }
 }
 
-std::array<Value, 4> KeyTileKernelBuilder::loadRowsA(int64_t sharedOffset,
-                                                     int64_t rowChunks,
-                                                     Value firstRow,
-                                                     int64_t kk) {
+std::array<Value, 4> TileKernelBuilder::loadRowsA(int64_t sharedOffset,
+                                                  int64_t rowChunks,
+                                                  Value firstRow, int64_t kk) {
   // Lane l addresses row l % 16, chunk l / 16 of the k-step.
   Value row = add(firstRow, rem(lane, 16));
   Value chunk = add(idx(2 * kk), div(lane, 16));
@@ -630,10 +716,10 @@ std::array<Value, 4> KeyTileKernelBuilder::loadRowsA(int64_t sharedOffset,
       /*transpose=*/false);
 }
 
-Fragment KeyTileKernelBuilder::multiplyRows(int64_t aOffset, int64_t bOffset,
-                                            int64_t rowChunks) {
+Fragment TileKernelBuilder::multiplyRows(int64_t aOffset, int64_t bOffset,
+                                         int64_t rowChunks, int64_t bRows) {
   bool bf16 = config.elementType.isBF16();
-  Fragment t(layout, layout.numChunks(queryTokens()), f32(0));
+  Fragment t(layout, layout.numChunks(bRows), f32(0));
   Value warpRow = mul(warp, idx(16));
   // B fragments of rows 16jj..16jj+15 by ldmatrix.x4: lane l addresses row
   // (l % 8) + 8 (l / 16), chunk (l / 8) % 2 of the k-step.
@@ -641,7 +727,7 @@ Fragment KeyTileKernelBuilder::multiplyRows(int64_t aOffset, int64_t bOffset,
   Value bChunk = rem(div(lane, 8), 2);
   for (int64_t kk = 0; kk < rowChunks / 2; ++kk) {
     std::array<Value, 4> a = loadRowsA(aOffset, rowChunks, warpRow, kk);
-    for (int64_t jj = 0; jj < queryTokens() / 16; ++jj) {
+    for (int64_t jj = 0; jj < bRows / 16; ++jj) {
       Value ptr = sharedAt(
           sharedBase,
           add(idx(bOffset), emitSwizzledChunkOffset(b, loc, rowChunks,
@@ -660,10 +746,9 @@ Fragment KeyTileKernelBuilder::multiplyRows(int64_t aOffset, int64_t bOffset,
   return t;
 }
 
-void KeyTileKernelBuilder::accumulateOverQueries(MutableArrayRef<Value> acc,
-                                                 const Fragment &a,
-                                                 int64_t bOffset,
-                                                 int64_t channels) {
+void TileKernelBuilder::accumulateOverRows(MutableArrayRef<Value> acc,
+                                           const Fragment &a, int64_t bOffset,
+                                           int64_t channels, int64_t kRows) {
   // The forward's P V: the A fragment of k-step kk is the accumulator of n8
   // tiles 2kk, 2kk + 1; B by ldmatrix.x4.trans (lane l addresses row
   // (l % 8) + 8 ((l / 8) % 2), chunk l / 16 of the 16 columns).
@@ -671,7 +756,7 @@ void KeyTileKernelBuilder::accumulateOverQueries(MutableArrayRef<Value> acc,
   int64_t rowChunks = channels * 2 / kChunkBytes;
   Value bRow = add(rem(lane, 8), mul(rem(div(lane, 8), 2), idx(8)));
   Value bChunk = div(lane, 16);
-  for (int64_t kk = 0; kk < queryTokens() / 16; ++kk) {
+  for (int64_t kk = 0; kk < kRows / 16; ++kk) {
     ArrayRef<Value> t0(&a.values[layout.index(2 * kk, 0, 0)], 4),
         t1(&a.values[layout.index(2 * kk + 1, 0, 0)], 4);
     Type half = config.elementType;
@@ -695,6 +780,55 @@ void KeyTileKernelBuilder::accumulateOverQueries(MutableArrayRef<Value> acc,
       }
     }
   }
+}
+
+void TileKernelBuilder::maskPairs(Fragment &probabilities, bool rowsAreKeys,
+                                  Value rowTile, Value columnTile) {
+  const TileGeometry &rowTiles = rowsAreKeys ? config.keys : config.queries;
+  const TileGeometry &columnTiles = rowsAreKeys ? config.queries : config.keys;
+  Value rowLength = rowsAreKeys ? seqK : seqQ;
+  Value columnLength = rowsAreKeys ? seqQ : seqK;
+  forEachElement(
+      layout, probabilities.numChunks,
+      [&](int64_t chunk, int64_t slot, int64_t c) {
+        auto [rowToken, rowValid] =
+            tokenOf(rowTiles, rowTile, slotRow(slot), rowLength);
+        auto [columnToken, columnValid] = tokenOf(
+            columnTiles, columnTile,
+            add(idx(layout.column(chunk, c)), quadColumn()), columnLength);
+        Value query = rowsAreKeys ? columnToken : rowToken;
+        Value key = rowsAreKeys ? rowToken : columnToken;
+        Value keep = andI(andI(rowValid, columnValid),
+                          heads.mask.emitKeep(b, loc, query, key, maskContext));
+        Value &value = probabilities.at(layout, chunk, slot, c);
+        value = select(keep, value, f32(0));
+      });
+}
+
+void TileKernelBuilder::maskPartialTile(Fragment &probabilities, Value keepsAll,
+                                        bool rowsAreKeys, Value rowTile,
+                                        Value columnTile) {
+  std::optional<int64_t> constantClass = getConstantIntValue(keepsAll);
+  if (constantClass) {
+    // i1 true reads as -1: every tile is full, no mask code.
+    if (*constantClass == 0)
+      maskPairs(probabilities, rowsAreKeys, rowTile, columnTile);
+    return;
+  }
+  auto ifFull =
+      scf::IfOp::create(b, loc, ValueRange(probabilities.values).getTypes(),
+                        keepsAll, /*withElse=*/true);
+  ifFull->setAttr("attn.partial_tile_mask", b.getUnitAttr());
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(ifFull.thenBlock());
+  scf::YieldOp::create(b, loc, probabilities.values);
+  b.setInsertionPointToStart(ifFull.elseBlock());
+  Fragment masked = probabilities;
+  maskPairs(masked, rowsAreKeys, rowTile, columnTile);
+  scf::YieldOp::create(b, loc, masked.values);
+  b.setInsertionPointAfter(ifFull);
+  probabilities.values.assign(ifFull.getResults().begin(),
+                              ifFull.getResults().end());
 }
 
 void KeyTileKernelBuilder::stageQueryRows(Value head, Value queryTile) {
@@ -748,10 +882,8 @@ void KeyTileKernelBuilder::stageQueryRows(Value head, Value queryTile) {
   gpu::BarrierOp::create(b, loc);
 }
 
-SmallVector<Value>
-KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
-                                       const QueryTileSlot &slot,
-                                       ValueRange gradients) {
+SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(
+    Value keyTile, Value head, const WalkSlot &slot, ValueRange gradients) {
   int64_t numKeyChunks = layout.numChunks(config.headDim);
   SmallVector<Value> keyGrads(gradients.begin(),
                               gradients.begin() + numKeyChunks * 4);
@@ -759,10 +891,11 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
                                 gradients.end());
   // The previous tile's reads of Q, dY, dS and the row values are done.
   gpu::BarrierOp::create(b, loc);
-  stageQueryRows(head, slot.queryTile);
+  stageQueryRows(head, slot.tile);
 
   // S^T, then P^T = exp2(S^T scale log2(e) - LSE log2(e)).
-  Fragment p = multiplyRows(keyOffset, queryOffset, config.headDim * 2 / 16);
+  Fragment p = multiplyRows(keyOffset, queryOffset, config.headDim * 2 / 16,
+                            queryTokens());
   Value column = quadColumn();
   auto rowValue = [&](int64_t which, int64_t chunk, int64_t c) {
     Value position = add(idx(layout.column(chunk, c)), column);
@@ -780,45 +913,11 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
                                                  rowValue(0, chunk, c)));
       });
   // Partial tiles: the mask's predicate on (query, key) pairs.
-  auto maskProbabilities = [&](Fragment &probabilities) {
-    forEachElement(
-        layout, probabilities.numChunks,
-        [&](int64_t chunk, int64_t slotIndex, int64_t c) {
-          Value keyPosition =
-              add(mul(warp, idx(16)), add(div(lane, 4), idx(8 * slotIndex)));
-          Value queryPosition = add(idx(layout.column(chunk, c)), column);
-          auto [key, keyValid] =
-              tokenOf(config.keys, keyTile, keyPosition, seqK);
-          auto [query, queryValid] =
-              tokenOf(config.queries, slot.queryTile, queryPosition, seqQ);
-          Value keep =
-              andI(andI(keyValid, queryValid),
-                   heads.mask.emitKeep(b, loc, query, key, maskContext));
-          Value &value = probabilities.at(layout, chunk, slotIndex, c);
-          value = select(keep, value, f32(0));
-        });
-  };
-  std::optional<int64_t> constantClass = getConstantIntValue(slot.keepsAll);
-  if (!constantClass) {
-    auto ifFull = scf::IfOp::create(b, loc, ValueRange(p.values).getTypes(),
-                                    slot.keepsAll, /*withElse=*/true);
-    ifFull->setAttr("attn.partial_tile_mask", b.getUnitAttr());
-    OpBuilder::InsertionGuard insertion(b);
-    b.setInsertionPointToStart(ifFull.thenBlock());
-    scf::YieldOp::create(b, loc, p.values);
-    b.setInsertionPointToStart(ifFull.elseBlock());
-    Fragment masked = p;
-    maskProbabilities(masked);
-    scf::YieldOp::create(b, loc, masked.values);
-    b.setInsertionPointAfter(ifFull);
-    p.values.assign(ifFull.getResults().begin(), ifFull.getResults().end());
-  } else if (*constantClass == 0) {
-    maskProbabilities(p);
-  }
+  maskPartialTile(p, slot.keepsAll, /*rowsAreKeys=*/true, keyTile, slot.tile);
 
   // dP^T (of dY, not yet of dA = a dY).
-  Fragment dp =
-      multiplyRows(valueOffset, outGradOffset, config.valueDim * 2 / 16);
+  Fragment dp = multiplyRows(valueOffset, outGradOffset,
+                             config.valueDim * 2 / 16, queryTokens());
   // dV += (a P)^T dY first: a P dies before dS is formed.
   Fragment scaledP = p;
   forEachElement(layout, p.numChunks,
@@ -826,9 +925,10 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
                    Value &value = scaledP.at(layout, chunk, slotIndex, c);
                    value = mulF(value, rowValue(2, chunk, c));
                  });
-  accumulateOverQueries(valueGrads, scaledP, outGradOffset, config.valueDim);
-  if (op.getGates())
-    accumulateGateSums(p, dp, slot.queryTile);
+  accumulateOverRows(valueGrads, scaledP, outGradOffset, config.valueDim,
+                     queryTokens());
+  if (op.getGates() && reduceQueryGrads)
+    accumulateGateSums(p, dp, slot.tile);
   // dS = P (a dP - (Dlt - dLSE)); dK += dS^T Q.
   Fragment ds = p;
   forEachElement(
@@ -840,8 +940,18 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
                  arith::SubFOp::create(b, loc, mulF(rowValue(2, chunk, c), dpv),
                                        rowValue(1, chunk, c)));
       });
-  accumulateOverQueries(keyGrads, ds, queryOffset, config.headDim);
+  accumulateOverRows(keyGrads, ds, queryOffset, config.headDim, queryTokens());
 
+  if (reduceQueryGrads)
+    reduceQueryGradsOf(ds, head, slot.tile);
+
+  SmallVector<Value> results(keyGrads);
+  llvm::append_range(results, valueGrads);
+  return results;
+}
+
+void KeyTileKernelBuilder::reduceQueryGradsOf(const Fragment &ds, Value head,
+                                              Value queryTile) {
   // dS^T to shared memory in the inputs' type, [key][query], for dQ.
   int64_t dsChunks = queryTokens() * 2 / kChunkBytes;
   for (int64_t chunk = 0; chunk < ds.numChunks; ++chunk)
@@ -858,11 +968,7 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
       LLVM::StoreOp::create(b, loc, pair, sharedAt(sharedBase, offset));
     }
   gpu::BarrierOp::create(b, loc);
-  accumulateQueryGrads(head, slot.queryTile);
-
-  SmallVector<Value> results(keyGrads);
-  llvm::append_range(results, valueGrads);
-  return results;
+  accumulateQueryGrads(head, queryTile);
 }
 
 void KeyTileKernelBuilder::accumulateGateSums(const Fragment &p,
@@ -1018,24 +1124,22 @@ void KeyTileKernelBuilder::storeKeyGrads(Value keyTile, ValueRange gradients) {
 KernelLaunch KeyTileKernelBuilder::build(StringRef name) {
   planSharedMemory();
   declareParams();
-  emitTables(name);
+  walkByKeyTile = true;
+  emitWalkTables(name);
+  // The heads of the set among each kv head's query heads.
+  SmallVector<int32_t> member(config.numQueryHeads, 0);
+  for (int64_t h : heads.heads)
+    member[h] = 1;
+  everyHeadInSet = llvm::all_of(member, [](int32_t m) { return m == 1; });
+  if (!everyHeadInSet)
+    emitConstantTable(name, "_heads", member);
   declareDynamicSharedMemory(128);
-  createFunction(name, 32 * numWarps());
+  createFunction(name, numThreads);
   BlockCoordinates block =
       launchOverHeads(tileCountFactor(config.keys, "seq_k"), config.numKvHeads);
   Value keyTile = block.x;
   kvHead = block.headSlot;
-  batch = block.batch;
-  tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  lane = rem(tid, 32);
-  warp = div(tid, 32);
-  seqQ = toIndex(param("seq_q"));
-  seqK = toIndex(param("seq_k"));
-  sharedBase = dynamicSharedMemoryBase();
-  maskContext.queryLength = seqQ;
-  maskContext.keyLength = seqK;
-  if (Value offsets = op.getSegmentOffsets())
-    maskContext.segmentOffset = segmentOffsetLoader(offsets, batch);
+  setUpThread(block.batch);
 
   // K and V of the key tile, staged once.
   stageRows(config.keys, keyTile, seqK, "k",
@@ -1063,46 +1167,216 @@ KernelLaunch KeyTileKernelBuilder::build(StringRef name) {
         {{batch, "out_grad_stride_b"}, {head, "out_grad_stride_h"}});
     scratchRowBase = scratchRow(batch, config.numQueryHeads, head, seqQ);
     beginWalk(keyTile);
-    Value count = walkCount;
-    if (!everyHeadInSet) {
-      Value table = LLVM::AddressOfOp::create(
-          b, loc, module.lookupSymbol<LLVM::GlobalOp>(kernelName + "_heads"));
-      Value member =
-          loadGlobal(b.getI32Type(), globalAt(table, toI64(head), 4));
-      count =
-          select(cmp(arith::CmpIPredicate::ne, member, i32(0)), count, idx(0));
-    }
-    auto tileLoop = scf::ForOp::create(b, loc, idx(0), count, idx(1),
-                                       headLoop.getRegionIterArgs());
-    {
-      OpBuilder::InsertionGuard tileInsertion(b);
-      b.setInsertionPointToStart(tileLoop.getBody());
-      QueryTileSlot slot = walkSlot(keyTile, tileLoop.getInductionVar());
-      ValueRange carried = tileLoop.getRegionIterArgs();
-      std::optional<int64_t> alwaysKept = getConstantIntValue(slot.mayKeep);
-      if (alwaysKept && *alwaysKept != 0) {
-        scf::YieldOp::create(b, loc,
-                             computeQueryTile(keyTile, head, slot, carried));
-      } else {
-        auto ifKept = scf::IfOp::create(b, loc, carried.getTypes(),
-                                        slot.mayKeep, /*withElse=*/true);
-        {
-          OpBuilder::InsertionGuard ifInsertion(b);
-          b.setInsertionPointToStart(ifKept.thenBlock());
-          scf::YieldOp::create(b, loc,
-                               computeQueryTile(keyTile, head, slot, carried));
-          b.setInsertionPointToStart(ifKept.elseBlock());
-          scf::YieldOp::create(b, loc, carried);
-        }
-        scf::YieldOp::create(b, loc, ifKept.getResults());
-      }
-    }
-    scf::YieldOp::create(b, loc, tileLoop.getResults());
+    if (!everyHeadInSet)
+      walkCount = select(cmp(arith::CmpIPredicate::ne,
+                             loadTableEntry(name, "_heads", head), idx(0)),
+                         walkCount, idx(0));
+    scf::YieldOp::create(
+        b, loc,
+        emitWalkLoop(keyTile, headLoop.getRegionIterArgs(),
+                     [&](const WalkSlot &slot, ValueRange carried) {
+                       return computeQueryTile(keyTile, head, slot, carried);
+                     }));
   }
   // A block whose kv head keeps no query: K and V were staged but never
   // waited for.
   nb::waitAsyncGroups(b, loc, 0);
   storeKeyGrads(keyTile, headLoop.getResults());
+  finishFunction();
+  return launch;
+}
+
+/// attn_bwd_query_grads (deterministic mode): dQ and the gates' sums
+/// without atomics. One block per (query tile, head of the set, batch
+/// element) walks the query tile's key tiles (the forward's lists or key
+/// range), recomputes S and dP there, and writes its rows of dQ's
+/// accumulator (and of the gates' sums) once: the same bits every run, for
+/// three products per tile pair more than the atomics' schedule.
+class QueryTileKernelBuilder : TileKernelBuilder {
+public:
+  QueryTileKernelBuilder(AttentionGradOp op, gpu::GPUModuleOp module,
+                         const BackwardConfig &config, const KernelHeads &heads)
+      : TileKernelBuilder(op, module, config, heads,
+                          32 * config.queries.tokens / 16) {}
+
+  KernelLaunch build(StringRef name);
+
+private:
+  int64_t keyTokens() const { return config.keys.tokens; }
+
+  int64_t queryOffset = 0, outGradOffset = 0, keyOffset = 0, valueOffset = 0;
+};
+
+KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
+  int64_t offset = 0;
+  auto region = [&](int64_t bytes) {
+    int64_t start = offset;
+    offset += llvm::alignTo(bytes, 128);
+    return start;
+  };
+  queryOffset = region(config.queries.tokens * config.headDim * 2);
+  outGradOffset = region(config.queries.tokens * config.valueDim * 2);
+  keyOffset = region(keyTokens() * config.headDim * 2);
+  valueOffset = region(keyTokens() * config.valueDim * 2);
+  launch.sharedBytes = offset;
+
+  addTensorParams("q", op.getQuery(), {"b", "h", "n"});
+  addTensorParams("k", op.getKey(), {"b", "h", "n"});
+  addTensorParams("v", op.getValue(), {"b", "h", "n"});
+  addTensorParams("lse", op.getLse(), {"b", "h", "n"});
+  addTensorParams("out_grad", op.getOutputGrad(), {"b", "h", "n"});
+  addTensorParams("segment_offsets", op.getSegmentOffsets(), {"b"});
+  for (StringRef buffer : {kRowDelta, kRowFactor, kQueryGradAccumulator})
+    addParam(buffer, globalPtrType());
+  if (op.getGates())
+    addParam(kGateSum, globalPtrType());
+  addParam("batch", b.getI32Type());
+  addParam("seq_q", b.getI32Type());
+  addParam("seq_k", b.getI32Type());
+  walkByKeyTile = false;
+  emitWalkTables(name);
+  declareDynamicSharedMemory(128);
+  createFunction(name, numThreads);
+  BlockCoordinates block =
+      launchOverHeads(tileCountFactor(config.queries, "seq_q"),
+                      static_cast<int64_t>(heads.heads.size()));
+  Value queryTile = block.x;
+  setUpThread(block.batch);
+  SmallVector<Value> headValues;
+  for (int64_t h : heads.heads)
+    headValues.push_back(idx(h));
+  Value head = selectBySlot(block.headSlot, headValues);
+  Value kvHead = div(head, config.groupSize);
+
+  stageRows(config.queries, queryTile, seqQ, "q",
+            elementOffset({{batch, "q_stride_b"}, {head, "q_stride_h"}}),
+            config.headDim * 2, config.sourceHeadDim * 2, queryOffset);
+  stageRows(config.queries, queryTile, seqQ, "out_grad",
+            elementOffset(
+                {{batch, "out_grad_stride_b"}, {head, "out_grad_stride_h"}}),
+            config.valueDim * 2, config.sourceValueDim * 2, outGradOffset);
+  nb::commitAsyncGroup(b, loc);
+  // The thread's two query rows: LSE log2(e) (+inf: P = 0), Dlt - dLSE, a.
+  Value scratchRowBase = scratchRow(batch, config.numQueryHeads, head, seqQ);
+  SmallVector<Value, 2> rowTokens, rowValid, lseLog2, delta, factor;
+  for (int64_t slot = 0; slot < 2; ++slot) {
+    auto [token, valid] =
+        tokenOf(config.queries, queryTile, slotRow(slot), seqQ);
+    Value safeToken = select(valid, token, idx(0));
+    Value lse = loadGlobal(
+        b.getF32Type(), globalAt(param("lse"),
+                                 elementOffset({{batch, "lse_stride_b"},
+                                                {head, "lse_stride_h"},
+                                                {safeToken, "lse_stride_n"}}),
+                                 4));
+    Value live =
+        andI(valid, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                          lse, negInf()));
+    lseLog2.push_back(select(live, mulF(lse, f32(M_LOG2E)),
+                             f32(std::numeric_limits<double>::infinity())));
+    Value index = i64Add(scratchRowBase, toI64(safeToken));
+    delta.push_back(
+        loadGlobal(b.getF32Type(), globalAt(param(kRowDelta), index, 4)));
+    factor.push_back(select(
+        valid,
+        loadGlobal(b.getF32Type(), globalAt(param(kRowFactor), index, 4)),
+        f32(0)));
+    rowTokens.push_back(token);
+    rowValid.push_back(valid);
+  }
+
+  Value keyBase =
+      elementOffset({{batch, "k_stride_b"}, {kvHead, "k_stride_h"}});
+  Value valueBase =
+      elementOffset({{batch, "v_stride_b"}, {kvHead, "v_stride_h"}});
+  int64_t numQueryGrads = layout.numChunks(config.headDim) * 4;
+  SmallVector<Value> init(numQueryGrads, f32(0));
+  if (op.getGates())
+    init.append(2, f32(0));
+  beginWalk(queryTile);
+  Value scoreScale = f32(config.scale * M_LOG2E);
+  ValueRange sums = emitWalkLoop(
+      queryTile, init, [&](const WalkSlot &slot, ValueRange carried) {
+        SmallVector<Value> queryGrads(carried.take_front(numQueryGrads));
+        // The previous tile's reads of K and V are done.
+        gpu::BarrierOp::create(b, loc);
+        stageRows(config.keys, slot.tile, seqK, "k", keyBase,
+                  config.headDim * 2, config.sourceHeadDim * 2, keyOffset);
+        stageRows(config.keys, slot.tile, seqK, "v", valueBase,
+                  config.valueDim * 2, config.sourceValueDim * 2, valueOffset);
+        nb::commitAsyncGroup(b, loc);
+        nb::waitAsyncGroups(b, loc, 0);
+        gpu::BarrierOp::create(b, loc);
+        Fragment p =
+            multiplyRows(queryOffset, keyOffset,
+                         config.headDim * 2 / kChunkBytes, keyTokens());
+        forEachElement(
+            layout, p.numChunks, [&](int64_t chunk, int64_t row, int64_t c) {
+              Value &value = p.at(layout, chunk, row, c);
+              value = nb::exp2Approx(
+                  b, loc,
+                  arith::SubFOp::create(b, loc, mulF(value, scoreScale),
+                                        lseLog2[row]));
+            });
+        maskPartialTile(p, slot.keepsAll, /*rowsAreKeys=*/false, queryTile,
+                        slot.tile);
+        Fragment dp =
+            multiplyRows(outGradOffset, valueOffset,
+                         config.valueDim * 2 / kChunkBytes, keyTokens());
+        SmallVector<Value> results;
+        SmallVector<Value, 2> gateSums;
+        if (op.getGates())
+          gateSums.assign(carried.begin() + numQueryGrads, carried.end());
+        Fragment ds = p;
+        forEachElement(
+            layout, p.numChunks, [&](int64_t chunk, int64_t row, int64_t c) {
+              Value pv = p.at(layout, chunk, row, c);
+              Value dpv = dp.at(layout, chunk, row, c);
+              if (!gateSums.empty())
+                gateSums[row] = nb::fma(b, loc, pv, dpv, gateSums[row]);
+              ds.at(layout, chunk, row, c) =
+                  mulF(pv, arith::SubFOp::create(b, loc, mulF(factor[row], dpv),
+                                                 delta[row]));
+            });
+        accumulateOverRows(queryGrads, ds, keyOffset, config.headDim,
+                           keyTokens());
+        results = queryGrads;
+        llvm::append_range(results, gateSums);
+        return results;
+      });
+  // A block that walked no tile never waited for Q and dY.
+  nb::waitAsyncGroups(b, loc, 0);
+
+  Value column = quadColumn();
+  for (int64_t slot = 0; slot < 2; ++slot) {
+    Value gateSum;
+    if (op.getGates()) {
+      // The quad's four lanes hold the row's columns.
+      gateSum = sums[numQueryGrads + slot];
+      for (int64_t mask : {1, 2})
+        gateSum = addF(gateSum, nb::shuffleXor(b, loc, gateSum, mask));
+    }
+    auto ifValid = scf::IfOp::create(b, loc, rowValid[slot], false);
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(ifValid.thenBlock());
+    Value rowIndex = i64Add(scratchRowBase, toI64(rowTokens[slot]));
+    Value rowStart = i64Mul(rowIndex, toI64(idx(config.headDim)));
+    for (int64_t chunk = 0; chunk * 8 < config.sourceHeadDim; ++chunk)
+      for (int64_t c = 0; c < 2; ++c) {
+        Value channel = add(idx(layout.column(chunk, c)), column);
+        LLVM::StoreOp::create(
+            b, loc, mulF(sums[layout.index(chunk, slot, c)], f32(config.scale)),
+            globalAt(param(kQueryGradAccumulator),
+                     i64Add(rowStart, toI64(channel)), 4));
+      }
+    if (gateSum) {
+      auto leader = scf::IfOp::create(
+          b, loc, cmp(arith::CmpIPredicate::eq, rem(lane, 4), idx(0)), false);
+      b.setInsertionPointToStart(leader.thenBlock());
+      LLVM::StoreOp::create(b, loc, gateSum,
+                            globalAt(param(kGateSum), rowIndex, 4));
+    }
+  }
   finishFunction();
   return launch;
 }
@@ -1195,7 +1469,7 @@ mlir::attn::detail::checkBackwardSupported(AttentionGradOp op,
 
 LogicalResult mlir::attn::detail::emitBackwardKernels(
     AttentionGradOp op, gpu::GPUModuleOp module, const GpuTarget &target,
-    function_ref<std::string(StringRef)> uniqueName,
+    bool deterministic, function_ref<std::string(StringRef)> uniqueName,
     SmallVectorImpl<KernelLaunch> &launches,
     SmallVectorImpl<ScratchBuffer> &scratch) {
   if (failed(checkBackwardSupported(op, target)))
@@ -1226,8 +1500,16 @@ LogicalResult mlir::attn::detail::emitBackwardKernels(
   }
   for (auto [index, heads] : llvm::enumerate(sets))
     launches.push_back(KeyTileKernelBuilder(op, module, config, heads,
-                                            /*accumulateKeyGrads=*/index > 0)
+                                            /*accumulateKeyGrads=*/index > 0,
+                                            /*reduceQueryGrads=*/!deterministic)
                            .build(uniqueName("attn_bwd")));
+  // Deterministic: each set's query rows of dQ (and the gates' sums)
+  // written once by a query-tile-major kernel.
+  if (deterministic)
+    for (const KernelHeads &heads : sets)
+      if (!heads.heads.empty())
+        launches.push_back(QueryTileKernelBuilder(op, module, config, heads)
+                               .build(uniqueName("attn_bwd_query_grads")));
   launches.push_back(FinishKernelBuilder(op, module, config)
                          .build(uniqueName("attn_bwd_finish")));
   if (config.softpag)

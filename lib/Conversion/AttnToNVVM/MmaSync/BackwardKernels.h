@@ -31,10 +31,11 @@ LogicalResult checkBackwardSupported(AttentionGradOp op,
 
 /// Emits the backward's kernels for `op` into `module` (names from
 /// `uniqueName`), appending their launches in order and the scratch
-/// buffers they share.
+/// buffers they share. `deterministic`: dQ and the gates' sums by a
+/// query-tile-major kernel without atomics (the same bits every run).
 LogicalResult
 emitBackwardKernels(AttentionGradOp op, gpu::GPUModuleOp module,
-                    const GpuTarget &target,
+                    const GpuTarget &target, bool deterministic,
                     function_ref<std::string(StringRef)> uniqueName,
                     SmallVectorImpl<KernelLaunch> &launches,
                     SmallVectorImpl<ScratchBuffer> &scratch);
