@@ -79,6 +79,8 @@ def cases() -> List[Case]:
           Nq=1000, lse=False),
         C("and-nbhd2d-causal-20x30", mask=And(Neighborhood(grid=[20, 30], window=7), Causal()),
           Nq=600, lse=False),
+        C("explicit-bh-causal-n300", mask=Causal(), explicit="bh", lse=False),
+        C("explicit-nn-gqa-nq77-nk300", Hq=4, Hkv=2, Nq=77, Nk=300, explicit="nn"),
         C("heads-weights-gates-n300", Hq=4, Hkv=2, lse=False, gates=True,
           heads=Heads(weights=[1.0, 0.0, 0.5, 2.0])),
         C("heads-softpag-groups-n300", Hq=4, lse=False, gates=True,
@@ -139,7 +141,7 @@ def run_case(case: Case, cache: Path, seed: int, deterministic: bool = False
     q, k, v, tensors, options = fwd._make_inputs(case, gen, device)
     kwargs = dict(options)
     kwargs["return_lse"] = case.lse
-    for name in ("segment_offsets",):
+    for name in ("segment_offsets", "explicit_mask"):
         if name in kwargs:
             kwargs[name] = tensors[name]
     leaves = [q.detach().requires_grad_(), k.detach().requires_grad_(),

@@ -58,16 +58,12 @@ def _requiring_grad(tensors: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def _check_backward_supported(bias: Any, explicit_mask: Any) -> None:
+def _check_backward_supported(bias: Any) -> None:
     """What the backward's kernels do not take yet, refused before the
     forward runs."""
     if bias is not None:
         raise NotImplementedError(
             "attention() with a bias has no backward yet (dBias): call it with inputs "
-            "that do not require grad, or under torch.no_grad()")
-    if explicit_mask is not None:
-        raise NotImplementedError(
-            "attention() with an explicit_mask has no backward yet: call it with inputs "
             "that do not require grad, or under torch.no_grad()")
 
 
@@ -117,8 +113,8 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     `torch.ops.attn_mlir.attention_backward`), in eager mode and under
     torch.compile. The forward then also computes the LSE the backward
     reads. Quantized precisions are differentiated as the identity. Not
-    yet differentiable: calls with a bias or an explicit_mask, and calls
-    with `out` (NotImplementedError).
+    yet differentiable: calls with a bias, and calls with `out`
+    (NotImplementedError).
     """
     if out is not None:
         return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
@@ -136,7 +132,7 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                        kernel=kernel, cache_dir=cache_dir)()
     needs_grad = _requiring_grad(differentiable) is not None
     if needs_grad:
-        _check_backward_supported(bias, explicit_mask)
+        _check_backward_supported(bias)
     # The options as text by plain string operations (and the spec objects'
     # stored text): torch.compile traces this without a graph break. The
     # backward reads the forward's LSE.

@@ -125,11 +125,11 @@ def test_grad_module_lowers_on_the_cpu(attn_opt):
     assert cpu.returncode == 0, cpu.stderr
     assert "llvm.func @attention_grad" in cpu.stdout
     assert "attn." not in cpu.stdout.replace("attention_grad", "")
-    # The GPU kernels do not take explicit masks or biases yet.
+    # The GPU kernels do not take biases yet.
     gpu = subprocess.run([attn_opt, "-", "--attn-gpu-pipeline=target=sm_90a"], input=text,
                          capture_output=True, text=True)
     assert gpu.returncode != 0
-    assert "the backward kernel does not take an explicit mask yet" in gpu.stderr
+    assert "the backward kernel does not take a bias (dBias) yet" in gpu.stderr
 
 
 def test_gradient_spec():

@@ -88,6 +88,23 @@ func.func @sliding_gqa(%q: memref<1x4x?x128xbf16>, %k: memref<1x2x?x128xbf16>, %
 
 // -----
 
+// An explicit mask: read on every pair (no tile is full), at [b, h, q, k]
+// with the pair swapped back from the transposed products.
+// CHECK-LABEL: module attributes
+// CHECK-SAME: ["explicit_mask_stride_q", "i64"]
+// CHECK: gpu.func @attn_bwd(
+// CHECK-NOT: attn.partial_tile_mask
+// CHECK: llvm.load %{{.*}} : !llvm.ptr<1> -> i8
+func.func @explicit_mask(%q: memref<1x2x100x64xf16>, %o: memref<1x2x100x64xf16>, %lse: memref<1x2x100xf32>, %m: memref<1x2x100x100xi1>) {
+  attn.attention_grad ins(%q, %q, %q, %o, %lse, %o : memref<1x2x100x64xf16>, memref<1x2x100x64xf16>, memref<1x2x100x64xf16>, memref<1x2x100x64xf16>, memref<1x2x100xf32>, memref<1x2x100x64xf16>)
+    explicit_mask(%m : memref<1x2x100x100xi1>)
+    outs(%q, %q, %q : memref<1x2x100x64xf16>, memref<1x2x100x64xf16>, memref<1x2x100x64xf16>)
+    mask = #attn.causal
+  return
+}
+
+// -----
+
 // Head features: a head group with its own mask makes a second key-tile
 // kernel that adds to the dK and dV the first wrote; SoftPAG adds dV's
 // identity term after both; gates get their gradient (scratch sums).

@@ -133,14 +133,6 @@ func.func @smooth_q_token_granularity(%q: memref<1x1x64x64xf16>) {
 
 // -----
 
-func.func @backward_explicit_mask(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>, %m: memref<64x64xi1>) {
-  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: the backward kernel does not take an explicit mask yet; lower attn.attention_grad with attn-lower-to-loops (CPU)}}
-  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) explicit_mask(%m : memref<64x64xi1>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
-  return
-}
-
-// -----
-
 func.func @backward_bias(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>, %bias: memref<64x64xf32>) {
   // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: the backward kernel does not take a bias (dBias) yet; lower attn.attention_grad with attn-lower-to-loops (CPU)}}
   attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) bias(%bias : memref<64x64xf32>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>) bias_grad(%bias : memref<64x64xf32>)

@@ -134,9 +134,10 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
     `attn-sparsity` when the op has a `tiling`, else from the mask's
     `emitQueryRange`; P from the LSE; dK and dV in registers; dQ by f32
     reductions), `attn_bwd_finish` (dQ in its type, dG) and, for SoftPAG,
-    `attn_bwd_identity` (dV's identity term). Explicit masks, biases,
-    `renormalize = false` and head dims above 128 are refused with a
-    diagnostic; one `attn.attention_grad` per module (its scratch buffers
+    `attn_bwd_identity` (dV's identity term); with `deterministic`, dQ
+    and the gates' sums come from `attn_bwd_query_grads` (query-tile
+    major, no atomics) instead. Biases, `renormalize = false` and head dims
+    above 128 are refused with a diagnostic; one `attn.attention_grad` per module (its scratch buffers
     are named per module).
 
     Kernel (mma_sync): one block per (query tile, head, batch element), one

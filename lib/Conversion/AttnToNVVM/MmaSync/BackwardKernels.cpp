@@ -484,6 +484,8 @@ protected:
   bool walkByKeyTile = true;
   bool tableMode = false, everyListedTileFull = false;
   Value walkStart, walkCount, firstVisitedTile;
+  /// The query head of the tiles being walked (the explicit mask's head).
+  Value walkHead;
 };
 
 /// attn_bwd: one block per (key tile, kv head, batch element) for one head
@@ -561,6 +563,7 @@ void KeyTileKernelBuilder::declareParams() {
   addTensorParams("k_grad", op.getKeyGrad(), {"b", "h", "n"});
   addTensorParams("v_grad", op.getValueGrad(), {"b", "h", "n"});
   addTensorParams("segment_offsets", op.getSegmentOffsets(), {"b"});
+  addTensorParams("explicit_mask", op.getExplicitMask(), {"b", "h", "q"});
   for (StringRef buffer : {kRowDelta, kRowFactor, kQueryGradAccumulator})
     addParam(buffer, globalPtrType());
   if (op.getGates())
@@ -629,6 +632,9 @@ TileKernelBuilder::WalkSlot TileKernelBuilder::walkSlot(Value ownTile,
     slot.keepsAll = everyListedTileFull
                         ? i1(true)
                         : cmp(arith::CmpIPredicate::eq, rem(entry, 2), idx(1));
+    // The explicit mask is read on every pair.
+    if (op.getExplicitMask())
+      slot.keepsAll = i1(false);
     return slot;
   }
   slot.tile = add(firstVisitedTile, position);
@@ -640,6 +646,8 @@ TileKernelBuilder::WalkSlot TileKernelBuilder::walkSlot(Value ownTile,
       TileIndexing(b, loc, config.keys).hull(keyTile, seqK);
   std::tie(slot.mayKeep, slot.keepsAll) = heads.mask.emitClassifyRange(
       b, loc, queryFirst, queryEnd, keyFirst, keyEnd, maskContext);
+  if (op.getExplicitMask())
+    slot.keepsAll = i1(false);
   return slot;
 }
 
@@ -800,6 +808,24 @@ void TileKernelBuilder::maskPairs(Fragment &probabilities, bool rowsAreKeys,
         Value key = rowsAreKeys ? rowToken : columnToken;
         Value keep = andI(andI(rowValid, columnValid),
                           heads.mask.emitKeep(b, loc, query, key, maskContext));
+        if (Value explicitMask = op.getExplicitMask()) {
+          // Element [b, head, query, key] (broadcast dimensions have stride
+          // 0), read at a safe index outside the sequences.
+          Value offset = i64Add(
+              elementOffset({{batch, "explicit_mask_stride_b"},
+                             {walkHead, "explicit_mask_stride_h"},
+                             {select(rowsAreKeys ? columnValid : rowValid,
+                                     query, idx(0)),
+                              "explicit_mask_stride_q"}}),
+              toI64(select(rowsAreKeys ? rowValid : columnValid, key, idx(0))));
+          Type stored = cast<MemRefType>(explicitMask.getType()).getElementType();
+          if (stored.isInteger(1))
+            stored = b.getI8Type();
+          Value byte = loadGlobal(
+              stored, globalAt(param("explicit_mask"), offset, byteWidth(stored)));
+          keep = andI(keep, cmp(arith::CmpIPredicate::ne, byte,
+                                arith::ConstantIntOp::create(b, loc, stored, 0)));
+        }
         Value &value = probabilities.at(layout, chunk, slot, c);
         value = select(keep, value, f32(0));
       });
@@ -1166,6 +1192,7 @@ KernelLaunch KeyTileKernelBuilder::build(StringRef name) {
     outGradBase = elementOffset(
         {{batch, "out_grad_stride_b"}, {head, "out_grad_stride_h"}});
     scratchRowBase = scratchRow(batch, config.numQueryHeads, head, seqQ);
+    walkHead = head;
     beginWalk(keyTile);
     if (!everyHeadInSet)
       walkCount = select(cmp(arith::CmpIPredicate::ne,
@@ -1226,6 +1253,7 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
   addTensorParams("lse", op.getLse(), {"b", "h", "n"});
   addTensorParams("out_grad", op.getOutputGrad(), {"b", "h", "n"});
   addTensorParams("segment_offsets", op.getSegmentOffsets(), {"b"});
+  addTensorParams("explicit_mask", op.getExplicitMask(), {"b", "h", "q"});
   for (StringRef buffer : {kRowDelta, kRowFactor, kQueryGradAccumulator})
     addParam(buffer, globalPtrType());
   if (op.getGates())
@@ -1247,6 +1275,7 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
     headValues.push_back(idx(h));
   Value head = selectBySlot(block.headSlot, headValues);
   Value kvHead = div(head, config.groupSize);
+  walkHead = head;
 
   stageRows(config.queries, queryTile, seqQ, "q",
             elementOffset({{batch, "q_stride_b"}, {head, "q_stride_h"}}),
@@ -1439,8 +1468,6 @@ mlir::attn::detail::checkBackwardSupported(AttentionGradOp op,
            << "attn-lower-to-gpu: the backward kernel does not take " << what
            << " yet; lower attn.attention_grad with attn-lower-to-loops (CPU)";
   };
-  if (op.getExplicitMask())
-    return notYet("an explicit mask");
   if (op.getBias())
     return notYet("a bias (dBias)");
   for (MaskAttrInterface mask : op.getMasks())
