@@ -25,6 +25,7 @@
 #include "../Common/CpAsyncIntrinsics.h"
 #include "../Common/FragmentLayout.h"
 #include "../Common/KernelBuilderBase.h"
+#include "../Common/TilePipeline.h"
 #include "../KernelSupport.h"
 
 #include "attn/Dialect/Attn/Analysis/TileSparsity.h"
@@ -376,6 +377,9 @@ protected:
       : BackwardBuilderBase(op, module), config(config), heads(heads),
         numThreads(numThreads), layout(MmaSyncEngine::layout(1)) {}
 
+  /// The parameters every tile kernel reads (and dK, dV where
+  /// `withKeyGrads`), in one order.
+  void declareTileParams(bool withKeyGrads);
   /// After createFunction: the thread, the lengths, shared memory and the
   /// mask's context of batch element `batchIndex`.
   void setUpThread(Value batchIndex) {
@@ -507,7 +511,6 @@ private:
   int64_t numWarps() const { return config.keys.tokens / 16; }
   int64_t queryTokens() const { return config.queries.tokens; }
   void planSharedMemory();
-  void declareParams();
 
   /// One query tile: dK, dV updated.
   SmallVector<Value> computeQueryTile(Value keyTile, Value head,
@@ -538,11 +541,9 @@ private:
 };
 
 void KeyTileKernelBuilder::planSharedMemory() {
-  int64_t offset = 0;
+  SharedMemoryPlan plan(128);
   auto region = [&](int64_t bytes) {
-    int64_t start = offset;
-    offset += llvm::alignTo(bytes, 128);
-    return start;
+    return plan.start(plan.addRegion(bytes, /*stages=*/1));
   };
   keyOffset = region(config.keys.tokens * config.headDim * 2);
   valueOffset = region(config.keys.tokens * config.valueDim * 2);
@@ -551,17 +552,19 @@ void KeyTileKernelBuilder::planSharedMemory() {
   dsOffset = region(config.keys.tokens * queryTokens() * 2);
   // Per query of the tile: LSE log2(e) (+inf: P = 0), Dlt - dLSE, a.
   rowValuesOffset = region(3 * queryTokens() * 4);
-  launch.sharedBytes = offset;
+  launch.sharedBytes = plan.size();
 }
 
-void KeyTileKernelBuilder::declareParams() {
+void TileKernelBuilder::declareTileParams(bool withKeyGrads) {
   addTensorParams("q", op.getQuery(), {"b", "h", "n"});
   addTensorParams("k", op.getKey(), {"b", "h", "n"});
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
   addTensorParams("lse", op.getLse(), {"b", "h", "n"});
   addTensorParams("out_grad", op.getOutputGrad(), {"b", "h", "n"});
-  addTensorParams("k_grad", op.getKeyGrad(), {"b", "h", "n"});
-  addTensorParams("v_grad", op.getValueGrad(), {"b", "h", "n"});
+  if (withKeyGrads) {
+    addTensorParams("k_grad", op.getKeyGrad(), {"b", "h", "n"});
+    addTensorParams("v_grad", op.getValueGrad(), {"b", "h", "n"});
+  }
   addTensorParams("segment_offsets", op.getSegmentOffsets(), {"b"});
   addTensorParams("explicit_mask", op.getExplicitMask(), {"b", "h", "q"});
   for (StringRef buffer : {kRowDelta, kRowFactor, kQueryGradAccumulator})
@@ -1149,7 +1152,7 @@ void KeyTileKernelBuilder::storeKeyGrads(Value keyTile, ValueRange gradients) {
 
 KernelLaunch KeyTileKernelBuilder::build(StringRef name) {
   planSharedMemory();
-  declareParams();
+  declareTileParams(/*withKeyGrads=*/true);
   walkByKeyTile = true;
   emitWalkTables(name);
   // The heads of the set among each kv head's query heads.
@@ -1235,32 +1238,17 @@ private:
 };
 
 KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
-  int64_t offset = 0;
+  SharedMemoryPlan plan(128);
   auto region = [&](int64_t bytes) {
-    int64_t start = offset;
-    offset += llvm::alignTo(bytes, 128);
-    return start;
+    return plan.start(plan.addRegion(bytes, /*stages=*/1));
   };
   queryOffset = region(config.queries.tokens * config.headDim * 2);
   outGradOffset = region(config.queries.tokens * config.valueDim * 2);
   keyOffset = region(keyTokens() * config.headDim * 2);
   valueOffset = region(keyTokens() * config.valueDim * 2);
-  launch.sharedBytes = offset;
+  launch.sharedBytes = plan.size();
 
-  addTensorParams("q", op.getQuery(), {"b", "h", "n"});
-  addTensorParams("k", op.getKey(), {"b", "h", "n"});
-  addTensorParams("v", op.getValue(), {"b", "h", "n"});
-  addTensorParams("lse", op.getLse(), {"b", "h", "n"});
-  addTensorParams("out_grad", op.getOutputGrad(), {"b", "h", "n"});
-  addTensorParams("segment_offsets", op.getSegmentOffsets(), {"b"});
-  addTensorParams("explicit_mask", op.getExplicitMask(), {"b", "h", "q"});
-  for (StringRef buffer : {kRowDelta, kRowFactor, kQueryGradAccumulator})
-    addParam(buffer, globalPtrType());
-  if (op.getGates())
-    addParam(kGateSum, globalPtrType());
-  addParam("batch", b.getI32Type());
-  addParam("seq_q", b.getI32Type());
-  addParam("seq_k", b.getI32Type());
+  declareTileParams(/*withKeyGrads=*/false);
   walkByKeyTile = false;
   emitWalkTables(name);
   declareDynamicSharedMemory(128);
