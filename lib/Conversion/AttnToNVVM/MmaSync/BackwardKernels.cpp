@@ -13,7 +13,10 @@
 //   dQ  += dS K           A: dS^T staged, by ldmatrix.trans; B: K (.trans)
 //
 // with a = c (1 - u) the factor of dA = a dY per query row, and dQ summed
-// over key tiles by f32 reductions into a scratch accumulator.
+// over key tiles by f32 reductions into a scratch accumulator. The
+// deterministic mode's query-tile-major kernel gives each warp 16 queries
+// instead (S = Q K^T, dP = dY V^T, dQ += dS K with dS from registers) and
+// writes each dQ row once.
 //
 //===----------------------------------------------------------------------===//
 
