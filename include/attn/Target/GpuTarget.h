@@ -129,6 +129,12 @@ std::string getMmaOperandRefusal(MmaFamily family, const MmaOperands &operands);
 /// (dynamic: the small-head sizes): register-bound for warp-level MMAs.
 TileSizes getDefaultTiles(MmaFamily family, int64_t headDim);
 
+/// The tile sizes of the backward's key-tile-major mma.sync kernel for
+/// staged head dims `headDim` and `valueDim`: 64 keys (4 warps of 16),
+/// and 64 queries per step up to D = Dv = 64, 32 beyond (dK and dV hold
+/// D / 2 + Dv / 2 registers per thread).
+TileSizes getBackwardTiles(int64_t headDim, int64_t valueDim);
+
 /// The depth of the K/V pipeline a kernel of `family` uses by default for
 /// `tiles` with Q/K rows of `qkRowBytes` and V rows of `valueRowBytes`:
 /// 2 for mma_sync; 3 for wgmma where Q and three stages fit in

@@ -50,13 +50,6 @@ namespace {
 constexpr int64_t kChunkBytes = 16;
 /// Threads of the per-row kernels (one query row each).
 constexpr int64_t kRowThreads = 128;
-/// Default tiles of the key-tile-major kernel: 4 warps of 16 keys, and 64
-/// queries per step up to D = Dv = 64, 32 beyond (dK and dV take D / 2 +
-/// Dv / 2 registers per thread; S^T and dP^T a quarter of the queries
-/// each: ptxas spills 24 bytes at D = 128 with 32 queries, 220 with 64).
-constexpr int64_t kDefaultKeyTokens = 64;
-constexpr int64_t kDefaultQueryTokens = 64;
-constexpr int64_t kDefaultWideQueryTokens = 32;
 /// Channels of dQ = dS K accumulated at a time (dK and dV hold most of the
 /// registers meanwhile).
 constexpr int64_t kQueryGradSlab = 32;
@@ -96,10 +89,9 @@ BackwardConfig getBackwardConfig(AttentionGradOp op) {
   for (int64_t h = 0; h < config.numQueryHeads; ++h)
     config.factors.push_back(getHeadFactors(op, h));
   config.softpag = op.getHeadsAttr() && op.getHeadsAttr().getSoftpag();
-  bool wide = std::max(config.headDim, config.valueDim) > 64;
-  SmallVector<int64_t> queryShape{wide ? kDefaultWideQueryTokens
-                                       : kDefaultQueryTokens},
-      keyShape{kDefaultKeyTokens}, grid;
+  // Without a tiling (attn-plan gives one): flat tiles of the defaults.
+  TileSizes tiles = getBackwardTiles(config.headDim, config.valueDim);
+  SmallVector<int64_t> queryShape{tiles.query}, keyShape{tiles.key}, grid;
   if (TilingAttr tiling = op.getTilingAttr()) {
     queryShape.assign(tiling.getQuery().begin(), tiling.getQuery().end());
     keyShape.assign(tiling.getKey().begin(), tiling.getKey().end());

@@ -1,7 +1,8 @@
 //===- Plan.cpp - tile shapes per target ----------------------------------===//
 //
-// Chooses the query and key tile shapes of every attn.attention for a
-// target, as N-D patches of the token grid when a mask has one.
+// Chooses the query and key tile shapes of every attn.attention and
+// attn.attention_grad for a target, as N-D patches of the token grid when
+// a mask has one.
 //
 //===----------------------------------------------------------------------===//
 
@@ -120,6 +121,49 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
       if (failed(plan(op)))
         signalPassFailure();
     });
+    getOperation()->walk([&](AttentionGradOp op) {
+      if (failed(planGradient(op)))
+        signalPassFailure();
+    });
+  }
+
+  /// The backward's tiles: the key-tile-major kernel's sizes (the same on
+  /// every GPU target; the backward runs on mma.sync), the CPU loop nest's
+  /// on the CPU, as patches of the token grid when a mask has one.
+  LogicalResult planGradient(AttentionGradOp op) {
+    bool gpu = gpuTarget != nullptr;
+    TileSizes sizes =
+        gpu ? getBackwardTiles(getStagedHeadDim(op.getHeadDim()),
+                               getStagedHeadDim(op.getValueHeadDim()))
+            : kCpuTiles;
+    return setTiling(op, sizes, op.getTokenGrid(), gpu);
+  }
+
+  /// Records the tiles of `sizes` tokens (patches of `grid` where the mask
+  /// has one; the pass options take precedence) on `op`.
+  template <typename OpT>
+  LogicalResult setTiling(OpT op, TileSizes sizes, ArrayRef<int64_t> grid,
+                          bool gpu) {
+    auto choose = [&](ArrayRef<int64_t> requested,
+                      int64_t tokens) -> SmallVector<int64_t> {
+      if (!requested.empty())
+        return SmallVector<int64_t>(requested);
+      if (grid.empty())
+        return {tokens};
+      return gpu ? getBalancedPatch(grid, tokens) : getRowPatch(grid, tokens);
+    };
+    SmallVector<int64_t> query = choose(queryTile, sizes.query);
+    SmallVector<int64_t> key = choose(keyTile, sizes.key);
+    if (query.size() != key.size())
+      return op.emitError() << "attn-plan: query tile of rank " << query.size()
+                            << " and key tile of rank " << key.size();
+    if (query.size() > 1 && query.size() != grid.size())
+      return op.emitError() << "attn-plan: tiles of rank " << query.size()
+                            << " need a mask with a token grid of that rank";
+    if (failed(TilingAttr::verify([&] { return op.emitError(); }, query, key)))
+      return failure();
+    op.setTilingAttr(TilingAttr::get(op.getContext(), query, key));
+    return success();
   }
 
   LogicalResult plan(AttentionOp op) {
@@ -138,14 +182,6 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
         gpu ? getDefaultTiles(family, getStagedHeadDim(op.getHeadDim()))
             : kCpuTiles;
     SmallVector<int64_t> grid = op.getTokenGrid();
-    auto choose = [&](ArrayRef<int64_t> requested,
-                      int64_t tokens) -> SmallVector<int64_t> {
-      if (!requested.empty())
-        return SmallVector<int64_t>(requested);
-      if (grid.empty())
-        return {tokens};
-      return gpu ? getBalancedPatch(grid, tokens) : getRowPatch(grid, tokens);
-    };
     int64_t queryTokens = sizes.query;
     if (gpu && !grid.empty() && family == MmaFamily::MmaSync)
       queryTokens = std::min(queryTokens, kGridQueryTokens);
@@ -167,18 +203,7 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
           fitsSharedMemory(op, precision, queryTokens, kIntegerKeyTokens))
         keyTokens = kIntegerKeyTokens;
     }
-    SmallVector<int64_t> query = choose(queryTile, queryTokens);
-    SmallVector<int64_t> key = choose(keyTile, keyTokens);
-    if (query.size() != key.size())
-      return op.emitError() << "attn-plan: query tile of rank " << query.size()
-                            << " and key tile of rank " << key.size();
-    if (query.size() > 1 && query.size() != grid.size())
-      return op.emitError() << "attn-plan: tiles of rank " << query.size()
-                            << " need a mask with a token grid of that rank";
-    if (failed(TilingAttr::verify([&] { return op.emitError(); }, query, key)))
-      return failure();
-    op.setTilingAttr(TilingAttr::get(op.getContext(), query, key));
-    return success();
+    return setTiling(op, TileSizes{queryTokens, keyTokens}, grid, gpu);
   }
 
   /// Whether an mma.sync kernel with integer Q.K and a 16-bit P.V keeps

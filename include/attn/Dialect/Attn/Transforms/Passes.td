@@ -186,6 +186,12 @@ def AttnPlan : Pass<"attn-plan"> {
     tiles when P.V is 16-bit and `stages` such tiles fit the chip's shared
     memory.
 
+    `attn.attention_grad` gets the tiles of the backward's key-tile-major
+    mma.sync kernel on every GPU target (`getBackwardTiles`): 64 keys, and
+    64 queries per step up to D = Dv = 64, 32 beyond; 16 x 16 on the CPU.
+    Its `tiling` lets `attn-sparsity` record the table whose transposed
+    lists the backward walks.
+
     When a mask of the op has a token grid (a neighborhood, also inside a
     composite or a head group), the tiles are N-D patches of that grid, so
     that a window covers few tiles and leaves few partial ones. GPU targets
