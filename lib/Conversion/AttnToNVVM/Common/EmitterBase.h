@@ -156,6 +156,21 @@ protected:
       offset = i64Add(offset, i64Mul(toI64(index), param(strideName)));
     return offset;
   }
+  /// Element [batchIndex, head, query, key] of the [.., Nq, Nk] operand
+  /// `operand` (the explicit mask, the bias) passed as parameter `name`
+  /// with strides `<name>_stride_{b,h,q}` (0 along broadcast dimensions);
+  /// i1 elements are read as bytes.
+  Value loadPairElement(Value operand, StringRef name, Value batchIndex,
+                        Value head, Value query, Value key) {
+    Value offset = elementOffset({{batchIndex, (name + "_stride_b").str()},
+                                  {head, (name + "_stride_h").str()},
+                                  {query, (name + "_stride_q").str()}});
+    offset = i64Add(offset, toI64(key));
+    Type stored = cast<MemRefType>(operand.getType()).getElementType();
+    if (stored.isInteger(1))
+      stored = b.getI8Type();
+    return loadGlobal(stored, globalAt(param(name), offset, byteWidth(stored)));
+  }
   /// The row of token `token` (default 0) of head `h` of batch
   /// `batchIndex` in a dense [B, numHeads, length, ...] buffer: the one
   /// layout of every buffer the quantization pre-kernels write (`length`

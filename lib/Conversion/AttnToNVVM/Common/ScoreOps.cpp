@@ -84,17 +84,9 @@ void ScoreOps::addScoreCorrections(Fragment &scores, const TileSlot &slot,
 
 Value ScoreOps::loadPairOperand(Value operand, StringRef name, int64_t slot,
                                 Value key) {
-  auto type = cast<MemRefType>(operand.getType());
   // Rows past the sequence (in a partial last query tile) read row 0.
   Value row = select(ctx.rowValid[slot], ctx.rowTokens[slot], idx(0));
-  Value offset = elementOffset({{ctx.batch, (name + "_stride_b").str()},
-                                {ctx.head, (name + "_stride_h").str()},
-                                {row, (name + "_stride_q").str()}});
-  offset = i64Add(offset, toI64(key));
-  Type stored = type.getElementType();
-  if (stored.isInteger(1))
-    stored = b.getI8Type();
-  return loadGlobal(stored, globalAt(param(name), offset, byteWidth(stored)));
+  return loadPairElement(operand, name, ctx.batch, ctx.head, row, key);
 }
 
 Value ScoreOps::keepPredicate(int64_t slot, Value keyTile, Value position,

@@ -199,6 +199,12 @@ protected:
                       toIndex(param("seq_q")), row);
   }
   Value kvHeadOf(Value head) { return div(head, config.groupSize); }
+  /// Channel `channel` of dQ's f32 accumulator row `rowIndex`.
+  Value queryGradAccumulatorAt(Value rowIndex, int64_t channel) {
+    return scratchAt(kQueryGradAccumulator,
+                     i64Add(i64Mul(rowIndex, toI64(idx(config.headDim))),
+                            toI64(idx(channel))));
+  }
 
   const BackwardConfig &config;
   Value row, headSlot, batch;
@@ -262,11 +268,9 @@ public:
     LLVM::StoreOp::create(b, loc,
                           mulF(c, arith::SubFOp::create(b, loc, f32(1), u)),
                           scratchAt(kRowFactor, rowIndex));
-    Value accumulatorRow = i64Mul(rowIndex, toI64(idx(config.headDim)));
     for (int64_t e = 0; e < config.headDim; ++e)
       LLVM::StoreOp::create(b, loc, f32(0),
-                            scratchAt(kQueryGradAccumulator,
-                                      i64Add(accumulatorRow, toI64(idx(e)))));
+                            queryGradAccumulatorAt(rowIndex, e));
     if (op.getGates()) {
       LLVM::StoreOp::create(b, loc, f32(0), scratchAt(kGateSum, rowIndex));
       storeElement(mulF(weight, mulF(u, identityDot)), "gates_grad",
@@ -292,11 +296,9 @@ public:
 
     Value head = headSlot;
     Value rowIndex = scratchRowIndex(head);
-    Value accumulatorRow = i64Mul(rowIndex, toI64(idx(config.headDim)));
     for (int64_t e = 0; e < config.sourceHeadDim; ++e) {
-      Value sum = loadGlobal(b.getF32Type(),
-                             scratchAt(kQueryGradAccumulator,
-                                       i64Add(accumulatorRow, toI64(idx(e)))));
+      Value sum =
+          loadGlobal(b.getF32Type(), queryGradAccumulatorAt(rowIndex, e));
       storeElement(sum, "q_grad", op.getQueryGrad(),
                    {{batch, "b"}, {head, "h"}, {row, "n"}}, idx(e));
     }
@@ -807,22 +809,14 @@ void TileKernelBuilder::maskPairs(Fragment &probabilities, bool rowsAreKeys,
         Value keep = andI(andI(rowValid, columnValid),
                           heads.mask.emitKeep(b, loc, query, key, maskContext));
         if (Value explicitMask = op.getExplicitMask()) {
-          // Element [b, head, query, key] (broadcast dimensions have stride
-          // 0), read at a safe index outside the sequences.
-          Value offset = i64Add(
-              elementOffset({{batch, "explicit_mask_stride_b"},
-                             {walkHead, "explicit_mask_stride_h"},
-                             {select(rowsAreKeys ? columnValid : rowValid,
-                                     query, idx(0)),
-                              "explicit_mask_stride_q"}}),
-              toI64(select(rowsAreKeys ? rowValid : columnValid, key, idx(0))));
-          Type stored = cast<MemRefType>(explicitMask.getType()).getElementType();
-          if (stored.isInteger(1))
-            stored = b.getI8Type();
-          Value byte = loadGlobal(
-              stored, globalAt(param("explicit_mask"), offset, byteWidth(stored)));
+          // Read at a safe index outside the sequences.
+          Value byte = loadPairElement(
+              explicitMask, "explicit_mask", batch, walkHead,
+              select(rowsAreKeys ? columnValid : rowValid, query, idx(0)),
+              select(rowsAreKeys ? rowValid : columnValid, key, idx(0)));
           keep = andI(keep, cmp(arith::CmpIPredicate::ne, byte,
-                                arith::ConstantIntOp::create(b, loc, stored, 0)));
+                                arith::ConstantIntOp::create(
+                                    b, loc, byte.getType(), 0)));
         }
         Value &value = probabilities.at(layout, chunk, slot, c);
         value = select(keep, value, f32(0));
