@@ -19,6 +19,12 @@ What it computes, for each batch b and query head h (kv head h / (Hq/Hkv)):
    clamped to [-qmax, qmax] (127 for i8, 7 for i4); f8E4M3FN: E4M3(x /
    scale) with qmax 448. qk = f16 / bf16 rounds Q' and K' to that type.
    Scores s = q_scale * k_scale * softmax scale * exact dot (+ scale * dS).
+   qk = f4E2M1FN (NVFP4) has no granularity (a Precision refuses one):
+   per token, each run of 16 channels along D (the last one partial)
+   shares the block scale E4M3(max|x| / 6) (1 for an all-zero block);
+   values E2M1(x / scale) (round to nearest even, saturating at 6; 0 where
+   the scale rounded to 0). s = softmax scale * the exact dot of the
+   dequantized rows (+ scale * dS); smooth_q blocks of 64 queries.
 3. Masks: a dense bool keep matrix (bench/reference.py keep_matrix).
 4. Softmax with P = exp(s - m) relative to the FINAL row max m (not the
    running max of the key tiles seen so far, as the GPU kernel does: one of
@@ -28,13 +34,28 @@ What it computes, for each batch b and query head h (kv head h / (Hq/Hkv)):
 5. P.V: pv = f16 / bf16: P and V rounded to that type; pv = f8E4M3FN: P
    times 448 rounded to E4M3 (round to nearest even, saturating), V per
    channel: scale_c = max|V[:, c]| / 448 (f32), E4M3(V / scale_c), both
-   undone on O; no pv: P rounded to V's type (the default path). The
-   product is accumulated exactly (f64): pv_accum f32 and two_level are
-   modelled as exact, f16 only in the running-max model (kv_tile).
+   undone on O; pv = f4E2M1FN (NVFP4): V per channel in blocks of 16 keys
+   aligned to multiples of 16 (block scale and values as for Q.K, V
+   dequantized exactly), P in two levels per key tile [t T, (t + 1) T)
+   (clipped to Nk): row scale r = f32(max of the row's P in the tile /
+   (6 * 448)), P = 0 where r = 0, else each run of 16 keys (aligned to
+   multiples of 16, clipped to the tile) gets the block scale
+   E4M3(max(p / r) / 6) and p becomes f32(E2M1(p / r / scale) * scale * r).
+   T is `kv_tile` in the running-max model (P relative to the running
+   max), `p_tile` (default 64) in the final-max model (P relative to the
+   final max); with T = p_tile the two agree up to the f32 roundings of r
+   and p (the row scale cancels the max P is taken relative to). No pv:
+   P rounded to V's type (the default path). The product is accumulated
+   exactly (f64): pv_accum f32 and two_level are modelled as exact, f16
+   only in the running-max model (kv_tile).
 6. O = P.V / l; LSE = m + log l (+ scale * dot(Q[i], mean_k) with smooth_k).
    A row with no kept key: O = 0, LSE = -inf.
 
-FP4 (f4E2M1FN, Blackwell) is not emulated here: no H200 kernel uses it.
+NVFP4 (qk and / or pv = f4E2M1FN) is the reference of the sm_120a NVFP4
+kernels (the block-scaled mma.sync on Blackwell) and of their emulation on
+Hopper. Where the contract's text leaves NVFP4 open (the block scale
+E4M3(max / 6), P's f32 row scale per key tile, the f32 P), it follows the
+CPU lowering (lib/Conversion/AttnToLoops/LowerQuantization.cpp).
 
 torch is imported lazily: importing this module needs no torch.
 """
@@ -51,9 +72,14 @@ from attn_mlir.precision import as_precision
 # Largest finite magnitudes and their rounding grids (fraction bits, the
 # smallest normal exponent).
 E4M3_MAX = 448.0
+E2M1_MAX = 6.0
 _FORMATS = {"f16": (10, -14, 65504.0), "bf16": (7, -126, 3.3895313892515355e38),
-            "f8E4M3FN": (3, -6, E4M3_MAX)}
+            "f8E4M3FN": (3, -6, E4M3_MAX), "f4E2M1FN": (1, 0, E2M1_MAX)}
+_SATURATING = ("f8E4M3FN", "f4E2M1FN")
 _QMAX = {"i8": 127, "i4": 7, "f8E4M3FN": E4M3_MAX}
+NVFP4 = "f4E2M1FN"
+NVFP4_BLOCK = 16     # values per E4M3 block scale
+NVFP4_P_TILE = 64    # keys per tile of P's row scale in the final-max model
 
 
 # ----------------------------------------------------------------------------
@@ -71,12 +97,13 @@ def round_binary(x, fraction: int, emin: int):
 
 
 def round_to(x, fmt: str):
-    """One rounding of x (f64) to f16, bf16 (overflow to inf) or f8E4M3FN
-    (saturating to +-448, cvt.rn.satfinite)."""
+    """One rounding of x (f64) to f16, bf16 (overflow to inf), f8E4M3FN
+    (saturating to +-448, cvt.rn.satfinite) or f4E2M1FN (saturating to
+    +-6)."""
     import torch
     fraction, emin, largest = _FORMATS[fmt]
     r = round_binary(x, fraction, emin)
-    if fmt == "f8E4M3FN":
+    if fmt in _SATURATING:
         return torch.clamp(r, -largest, largest)
     return torch.where(r.abs() > largest, torch.sign(r) * math.inf, r)
 
@@ -136,16 +163,65 @@ def group_absmax(x, kind: str, size: int):
     return torch.gather(table, -1, index).unsqueeze(-1)
 
 
+# ----------------------------------------------------------------------------
+# NVFP4: E2M1 values, one E4M3 scale per block of 16.
+
+def nvfp4_block_scale(absmax):
+    """E4M3(absmax / 6) (f64, absmax >= 0); 1 for an all-zero block."""
+    import torch
+    return torch.where(absmax == 0, torch.ones_like(absmax),
+                       round_to(absmax / E2M1_MAX, "f8E4M3FN"))
+
+
+def nvfp4_blocks(x, offset: int = 0):
+    """(values, scales): x [..., n] (f64) quantized to NVFP4 along its last
+    axis, element i at position offset + i: each run of 16 positions
+    aligned to multiples of 16 (the first and last clipped to x) shares
+    the block scale; values = E2M1(x / scale), 0 where the scale rounded to
+    0. scales [..., n] holds each element's block scale, so values * scales
+    is the dequantized x (exact in f64)."""
+    import torch
+    n = x.shape[-1]
+    if n == 0:
+        return x, torch.ones_like(x)
+    left = offset % NVFP4_BLOCK
+    right = -(left + n) % NVFP4_BLOCK
+    padded = torch.nn.functional.pad(x, (left, right))           # zeros: max|x| unchanged
+    blocks = padded.reshape(x.shape[:-1] + (-1, NVFP4_BLOCK))
+    scale = nvfp4_block_scale(blocks.abs().amax(dim=-1, keepdim=True))
+    scales = scale.expand(blocks.shape).reshape(padded.shape)[..., left:left + n]
+    safe = torch.where(scales == 0, torch.ones_like(scales), scales)
+    values = torch.where(scales == 0, torch.zeros_like(x), round_to(x / safe, NVFP4))
+    return values, scales
+
+
+def nvfp4_probabilities(p, offset: int):
+    """P [..., n] (f64, >= 0) of one key tile whose first key is `offset`,
+    in two levels: row scale r = f32(max / (6 * 448)) (all 0 where r = 0),
+    then NVFP4 blocks of p / r aligned to multiples of 16 keys; returns the
+    dequantized P rounded to f32."""
+    import torch
+    row_scale = to_f32(p.amax(dim=-1, keepdim=True) / (E2M1_MAX * E4M3_MAX))
+    usable = row_scale != 0
+    safe = torch.where(usable, row_scale, torch.ones_like(row_scale))
+    values, scales = nvfp4_blocks(p / safe, offset)
+    return torch.where(usable, to_f32(values * scales * safe), torch.zeros_like(p))
+
+
 def quantize_rows(x, qk: Optional[str], granularity: Optional[str]):
     """(values, scales): x [..., N, D] f64 quantized to `qk`; values * scales
     is the dequantized tensor, the dot of two value rows is exact in f64.
-    scales [..., N, 1] (ones for unquantized or f16/bf16)."""
+    scales [..., N, 1] (ones for unquantized or f16/bf16); f4E2M1FN:
+    [..., N, D], each channel's block scale (blocks of 16 channels; the
+    granularity is not used)."""
     import torch
     ones = torch.ones(x.shape[:-1] + (1,), dtype=x.dtype, device=x.device)
     if qk is None:
         return x, ones
     if qk in ("f16", "bf16"):
         return round_to(x, qk), ones
+    if qk == NVFP4:
+        return nvfp4_blocks(x)
     if qk not in _QMAX:
         raise NotImplementedError(f"quant_reference: qk = {qk} is not emulated")
     kind, size = parse_granularity(granularity)
@@ -163,7 +239,8 @@ def quantize_rows(x, qk: Optional[str], granularity: Optional[str]):
 
 def smooth_q_block(precision: "am.Precision", nq: int) -> int:
     """Queries per smooth_q block: the granularity's block (block(n),
-    thread(n): n; token: 1; tensor: all), else 64."""
+    thread(n): n; token: 1; tensor: all), else (NVFP4, f16 / bf16, none)
+    64."""
     kind, size = parse_granularity(precision.qk_granularity)
     if kind in ("block", "thread"):
         return size
@@ -189,17 +266,29 @@ def _prepare_v(v, pv: Optional[str]):
         absmax = v.abs().amax(dim=-2, keepdim=True)            # [B, Hkv, 1, Dv]
         scale = torch.where(absmax == 0, torch.ones_like(absmax), to_f32(absmax / E4M3_MAX))
         return round_to(v / scale, "f8E4M3FN"), scale / E4M3_MAX
+    if pv == NVFP4:                                            # blocks of 16 keys per channel
+        values, scales = nvfp4_blocks(v.transpose(-1, -2))
+        return (values * scales).transpose(-1, -2), undo
     raise NotImplementedError(f"quant_reference: pv = {pv} is not emulated")
 
 
-def _round_p(p, pv: Optional[str]):
-    """P in [0, 1] in the units _prepare_v expects."""
+def _round_p(p, pv: Optional[str], tile: int, offset: int = 0):
+    """P in [0, 1] in the units _prepare_v expects. p [..., n] holds keys
+    offset .. offset + n - 1; NVFP4 rounds each key tile of `tile` keys
+    (aligned to multiples of `tile` from offset) on its own."""
+    import torch
     if pv is None:
         return p
     if pv in ("f16", "bf16"):
         return round_to(p, pv)
     if pv == "f8E4M3FN":
         return round_to(p * E4M3_MAX, "f8E4M3FN")
+    if pv == NVFP4:
+        n = p.shape[-1]
+        if n == 0:
+            return p
+        return torch.cat([nvfp4_probabilities(p[..., t0:t0 + tile], offset + t0)
+                          for t0 in range(0, n, tile)], dim=-1)
     raise NotImplementedError(f"quant_reference: pv = {pv} is not emulated")
 
 
@@ -234,14 +323,18 @@ def quantized_scores(q, k, precision: Optional["am.Precision"], scale: float):
     kv, ks = quantize_rows(k, p.qk, p.qk_granularity)
     kv = kv.repeat_interleave(rep, dim=1)
     ks = ks.repeat_interleave(rep, dim=1)
-    s = torch.matmul(qv, kv.transpose(-1, -2)) * (qs * ks.transpose(-1, -2)) * scale
+    if p.qk == NVFP4:                 # block scales along D: dot of the dequantized rows
+        s = torch.matmul(qv * qs, (kv * ks).transpose(-1, -2)) * scale
+    else:
+        s = torch.matmul(qv, kv.transpose(-1, -2)) * (qs * ks.transpose(-1, -2)) * scale
     if ds is not None:
         s = s + scale * ds.repeat_interleave(block, dim=2)[:, :, :Nq]
     return s, mean_k
 
 
 def attention_quant(q, k, v, keep, precision: Any, scale: Optional[float] = None, *,
-                    kv_tile: Optional[int] = None, f16_chunk: int = 16):
+                    kv_tile: Optional[int] = None, f16_chunk: int = 16,
+                    p_tile: int = NVFP4_P_TILE):
     """Section 3 emulated in f64. q [B, Hq, Nq, D], k [B, Hkv, Nk, D],
     v [B, Hkv, Nk, Dv] in logical bhnd (the tensors the kernel reads: f16 or
     bf16; their values are used exactly); keep: bool broadcastable to
@@ -249,11 +342,14 @@ def attention_quant(q, k, v, keep, precision: Any, scale: Optional[float] = None
     preset name or None (the default path). Returns O [B, Hq, Nq, Dv] and
     LSE [B, Hq, Nq], both f64.
 
-    kv_tile=None: P relative to the final row max, exact accumulation.
+    kv_tile=None: P relative to the final row max, exact accumulation;
+    pv = f4E2M1FN rounds P in key tiles of `p_tile` keys (default 64, the
+    key tile bench/gpu_check.py models; pass the kernel's).
     kv_tile=T: a model of the kernel's online softmax over key tiles
     [0, T), [T, 2T), ... in increasing order (P relative to the running
     max, rescaled by exp(m_old - m_new)), with pv_accum = f16 an f16
-    accumulator rounded after each f16_chunk keys and at every rescale.
+    accumulator rounded after each f16_chunk keys and at every rescale;
+    pv = f4E2M1FN rounds each key tile's P (p_tile is not used).
     It equals the kernel only where the kernel visits 1-D key tiles of T
     keys in that order (grid masks use N-D key tiles)."""
     import torch
@@ -276,7 +372,7 @@ def attention_quant(q, k, v, keep, precision: Any, scale: Optional[float] = None
         mu = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
         e = torch.exp(s - mu)                                       # masked: exp(-inf) = 0
         l = e.sum(dim=-1, keepdim=True)
-        acc = torch.matmul(_round_p(e, pv), vp)
+        acc = torch.matmul(_round_p(e, pv, p_tile), vp)
     else:
         m, l, acc = _online(s, vp, pv, p.pv_accum, kv_tile, f16_chunk)
         mu = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
@@ -309,7 +405,7 @@ def _online(s, vp, pv: Optional[str], accum: str, tile: int, chunk: int):
         alpha = torch.exp(m - mu)                                   # m = -inf: 0
         e = torch.exp(st - mu)
         l = alpha * l + e.sum(dim=-1, keepdim=True)
-        pr = _round_p(e, pv)
+        pr = _round_p(e, pv, tile, j0)
         if not f16:
             acc = alpha * acc + torch.matmul(pr, vp[..., j0:j1, :])
         else:
@@ -329,4 +425,5 @@ from attn_mlir.reference import cosine, rel_l1  # noqa: E402,F401
 
 
 __all__ = ["attention_quant", "quantized_scores", "quantize_rows", "round_to", "scale_groups",
-           "group_absmax", "smooth_q_block", "cosine", "rel_l1", "E4M3_MAX"]
+           "group_absmax", "smooth_q_block", "nvfp4_block_scale", "nvfp4_blocks",
+           "nvfp4_probabilities", "cosine", "rel_l1", "E4M3_MAX", "E2M1_MAX", "NVFP4_P_TILE"]
