@@ -37,6 +37,7 @@ void mlir::attn::buildGpuPipeline(OpPassManager &pm,
   lower.persistent = options.persistent;
   lower.unitOrder = options.unitOrder;
   lower.deterministic = options.deterministic;
+  lower.emulateBlockScaledMma = options.emulateBlockScaledMma;
   pm.addPass(createAttnLowerToGpu(lower));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -113,6 +114,11 @@ struct GpuPipelineCommandLineOptions
       llvm::cl::desc("The backward's dQ without atomics: the same bits every "
                      "run"),
       llvm::cl::init(false)};
+  Option<bool> emulateBlockScaledMma{
+      *this, "emulate-block-scaled-mma",
+      llvm::cl::desc("sm_120a's NVFP4 kernels for a chip without the "
+                     "block-scaled mma.sync (emulated; sm_89 and later)"),
+      llvm::cl::init(false)};
   ListOption<int64_t> queryTile{
       *this, "query-tile",
       llvm::cl::desc("Query tile shape for attn-plan (default: the target's)")};
@@ -138,6 +144,7 @@ void mlir::attn::registerGpuPipeline() {
         o.persistent = options.persistent;
         o.unitOrder = options.unitOrder;
         o.deterministic = options.deterministic;
+        o.emulateBlockScaledMma = options.emulateBlockScaledMma;
         o.queryTile.assign(options.queryTile.begin(), options.queryTile.end());
         o.keyTile.assign(options.keyTile.begin(), options.keyTile.end());
         buildGpuPipeline(pm, o);

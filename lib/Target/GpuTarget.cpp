@@ -81,6 +81,30 @@ MmaFamily GpuTarget::defaultFamily(bool defaultPrecision) const {
 
 ArrayRef<GpuTarget> mlir::attn::getGpuTargets() { return kTargets; }
 
+FailureOr<GpuTarget>
+mlir::attn::withEmulatedBlockScaledMma(const GpuTarget &target,
+                                       std::string &refusal) {
+  // The emulation converts E4M3 scales with the sm_89 conversions and
+  // multiplies in f16 mma.sync.
+  if (target.blockScaledMma) {
+    refusal = (target.chip + " runs the block-scaled mma.sync natively").str();
+    return failure();
+  }
+  if (!target.fp8MmaSync) {
+    refusal = (target.chip + " lacks the E4M3 conversions the emulation uses "
+                             "(sm_89 and later)")
+                  .str();
+    return failure();
+  }
+  GpuTarget emulated = target;
+  emulated.blockScaledMma = true;
+  emulated.emulatedBlockScaledMma = true;
+  const GpuTarget *blackwell = lookupGpuTarget("sm_120a");
+  emulated.maxSharedBytesPerBlock = std::min(emulated.maxSharedBytesPerBlock,
+                                             blackwell->maxSharedBytesPerBlock);
+  return emulated;
+}
+
 const GpuTarget *mlir::attn::lookupGpuTarget(StringRef chip) {
   for (const GpuTarget &target : getGpuTargets())
     if (target.chip == chip)
@@ -113,6 +137,9 @@ std::string mlir::attn::getMmaOperandRefusal(MmaFamily family,
   // only; staged rows are whole 128-byte swizzle slabs (the 32- and 64-byte
   // swizzles have not run on a GPU); FP8 P.V keeps O and the two-level
   // products in registers: Dv <= 128.
+  if (operands.nvfp4)
+    return "has no block-scaled form for NVFP4; kernel = mma_sync runs it on "
+           "chips with the block-scaled mma.sync (sm_120a, sm_120f)";
   if (operands.qkBits == 4 || operands.f16Accumulation)
     return "runs Q.K in 16 bits, int8 or E4M3 and P.V with f32 or two-level "
            "accumulation; kernel = mma_sync runs this precision";

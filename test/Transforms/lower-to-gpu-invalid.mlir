@@ -69,10 +69,19 @@ func.func @pv_fp8_needs_sm89(%q: memref<1x1x64x64xf16>) {
 
 // -----
 
-func.func @pv_fp4(%q: memref<1x1x64x64xf16>) {
-  // expected-error @+1 {{pv = f4E2M1FN is not supported by the GPU kernels yet}}
+func.func @pv_fp4_without_block_scaled_mma(%q: memref<1x1x64x64xf16>) {
+  // expected-error @+1 {{NVFP4 (f4E2M1FN) needs the block-scaled mma.sync of sm_120a and sm_120f, got target=sm_80 (emulate-block-scaled-mma runs those kernels on sm_89 and later, slowly)}}
   attn.attention ins(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
     outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<pv = f4E2M1FN>
+  return
+}
+
+// -----
+
+func.func @qk_fp4_without_block_scaled_mma(%q: memref<1x1x64x64xf16>) {
+  // expected-error @+1 {{NVFP4 (f4E2M1FN) needs the block-scaled mma.sync of sm_120a and sm_120f, got target=sm_80}}
+  attn.attention ins(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>)
+    outs(%q : memref<1x1x64x64xf16>) precision = #attn.precision<nvfp4>
   return
 }
 

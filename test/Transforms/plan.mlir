@@ -119,6 +119,29 @@ func.func @integer_qk_fp8_pv(%q: tensor<1x1x1000x128xf16>, %o: tensor<1x1x1000x1
 
 // -----
 
+// NVFP4 P.V: flat key tiles of 64 (V's scale blocks are 16 consecutive
+// keys), also on a token grid and at D = 256 (where 16-bit tiles take 32
+// keys); sm_90a's default family does not multiply NVFP4.
+// SM80-LABEL: func.func @nvfp4_grid
+// SM80: tiling = #attn.tiling<query = [64], key = [64]>
+// SM80-LABEL: func.func @nvfp4_d256
+// SM80: tiling = #attn.tiling<query = [64], key = [64]>
+// SM90D-LABEL: func.func @nvfp4_grid
+// SM90D: tiling = #attn.tiling<query = [64], key = [64]>
+func.func @nvfp4_grid(%q: tensor<1x1x1024x128xbf16>, %o: tensor<1x1x1024x128xbf16>) -> tensor<1x1x1024x128xbf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x1024x128xbf16>, tensor<1x1x1024x128xbf16>, tensor<1x1x1024x128xbf16>)
+         outs(%o : tensor<1x1x1024x128xbf16>) mask = #attn.neighborhood<grid = [32, 32], window = [7, 7]>
+         precision = #attn.precision<nvfp4> -> tensor<1x1x1024x128xbf16>
+  return %r : tensor<1x1x1024x128xbf16>
+}
+func.func @nvfp4_d256(%q: tensor<1x1x1000x256xbf16>, %o: tensor<1x1x1000x256xbf16>) -> tensor<1x1x1000x256xbf16> {
+  %r = attn.attention ins(%q, %q, %q : tensor<1x1x1000x256xbf16>, tensor<1x1x1000x256xbf16>, tensor<1x1x1000x256xbf16>)
+         outs(%o : tensor<1x1x1000x256xbf16>) precision = #attn.precision<nvfp4> -> tensor<1x1x1000x256xbf16>
+  return %r : tensor<1x1x1000x256xbf16>
+}
+
+// -----
+
 // sm_90a's default family multiplies int8 Q.K with FP8 P.V (wgmma tiles);
 // FP8 P.V above Dv = 128 and 8-bit rows under 128 bytes get the mma.sync
 // kernel's tiles, as the lowering falls back to it.

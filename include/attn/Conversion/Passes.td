@@ -230,7 +230,14 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
     Option<"deterministic", "deterministic", "bool", /*default=*/"false",
            "attn.attention_grad: dQ (and the gates' gradient) by a "
            "query-tile-major kernel without atomics, the same bits every "
-           "run, instead of f32 reductions from the key tiles">
+           "run, instead of f32 reductions from the key tiles">,
+    Option<"emulateBlockScaledMma", "emulate-block-scaled-mma", "bool",
+           /*default=*/"false",
+           "Compile sm_120a's NVFP4 kernels for a chip without the "
+           "block-scaled mma.sync (sm_89 and later): each block-scaled MMA "
+           "and E2M1 conversion becomes a sequence of ordinary instructions "
+           "with the same register contract, within sm_120a's 99 KB of "
+           "shared memory (a check of those kernels on Hopper; not fast)">
   ];
 }
 

@@ -57,6 +57,9 @@ struct GpuPipelineOptions {
   std::string unitOrder = "heads-first";
   /// attn-lower-to-gpu's deterministic (the backward's dQ without atomics).
   bool deterministic = false;
+  /// attn-lower-to-gpu's emulate-block-scaled-mma (sm_120a's NVFP4 kernels
+  /// on a chip without the block-scaled mma.sync).
+  bool emulateBlockScaledMma = false;
   /// attn-plan overrides (empty: the target's tiles).
   SmallVector<int64_t> queryTile, keyTile;
 };

@@ -11,6 +11,7 @@
 #define ATTN_TARGET_GPUTARGET_H
 
 #include "mlir/Support/LLVM.h"
+#include "mlir/Support/LogicalResult.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -67,13 +68,19 @@ struct GpuTarget {
   /// `mma.sync` m16n8k64 s4 runs at twice the int8 rate (not on Hopper
   /// and later, which emulate it).
   bool nativeInt4MmaSync = false;
-  /// Block-scaled `mma.sync` (mxf8f6f4, mxf4nvf4).
+  /// Block-scaled `mma.sync` (mxf8f6f4, mxf4nvf4) and the E2M1
+  /// conversions, natively or (emulatedBlockScaledMma) emulated.
   bool blockScaledMma = false;
   /// `cp.async.bulk.tensor` (TMA) and transaction mbarriers.
   bool tma = false;
   /// Largest dynamic shared memory one thread block may use (opt-in).
   int64_t maxSharedBytesPerBlock = 0;
   int64_t maxRegistersPerThread = 255;
+  /// The block-scaled MMAs and E2M1 conversions are emitted as sequences of
+  /// ordinary instructions with the same register contract, within sm_120a's
+  /// shared memory (withEmulatedBlockScaledMma): sm_120a's NVFP4 kernels
+  /// run, slowly, on a chip without them.
+  bool emulatedBlockScaledMma = false;
 
   bool supports(MmaFamily family) const;
   bool hasWgmma() const { return supports(MmaFamily::Wgmma); }
@@ -83,6 +90,12 @@ struct GpuTarget {
   /// 16-bit Q.K and P.V with f32 accumulation, no precision attribute).
   MmaFamily defaultFamily(bool defaultPrecision = true) const;
 };
+
+/// `target` with sm_120a's block-scaled MMAs emulated (GpuTarget::
+/// emulatedBlockScaledMma) and its shared memory capped at sm_120a's, or a
+/// sentence saying why that chip cannot emulate them.
+FailureOr<GpuTarget> withEmulatedBlockScaledMma(const GpuTarget &target,
+                                                std::string &refusal);
 
 /// Every chip attn compiles for, in the order of their capability.
 ArrayRef<GpuTarget> getGpuTargets();
@@ -113,6 +126,9 @@ struct MmaOperands {
   int64_t qkBits = 16;
   /// P.V in E4M3 (V transposed by its pre-kernel).
   bool fp8Value = false;
+  /// Q.K or P.V in NVFP4 (E2M1 with E4M3 scales per 16 elements): only the
+  /// block-scaled mma.sync multiplies them.
+  bool nvfp4 = false;
   /// P.V accumulates in f16 (pv_accum = f16).
   bool f16Accumulation = false;
   /// The staged head dims (getStagedHeadDim of the op's D and Dv).

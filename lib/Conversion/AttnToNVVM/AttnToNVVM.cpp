@@ -133,7 +133,7 @@ LogicalResult mlir::attn::lowerAttentionToGpu(RewriterBase &rewriter,
   // The pre-kernels run first; their buffers live for this op, and their
   // names are the module's (one quantized op per module).
   bool usesScratch = precision->quantizedQK() || precision->fp8Value() ||
-                     precision->roundedValue;
+                     precision->fp4Value() || precision->roundedValue;
   if (usesScratch && !manifest.scratch.empty())
     return op.emitOpError()
            << "attn-lower-to-gpu: a second quantized attention op in one "
@@ -215,6 +215,17 @@ struct AttnLowerToGpuPass
       module.emitError() << "attn-lower-to-gpu: unknown target '" << target
                          << "', expected one of " << listGpuTargets();
       return signalPassFailure();
+    }
+    FailureOr<GpuTarget> emulated;
+    if (emulateBlockScaledMma) {
+      std::string refusal;
+      emulated = withEmulatedBlockScaledMma(*options.target, refusal);
+      if (failed(emulated)) {
+        module.emitError() << "attn-lower-to-gpu: emulate-block-scaled-mma: "
+                           << refusal;
+        return signalPassFailure();
+      }
+      options.target = &*emulated;
     }
     if (!kernel.empty()) {
       options.family = symbolizeMmaFamily(kernel);

@@ -38,10 +38,16 @@ static FailureOr<KernelPrecision> getKernelPrecision(AttentionOp op,
   } else if (isa_and_nonnull<Float8E4M3FNType>(qk)) {
     result.qkBits = 8;
     result.qkFloat8 = true;
+  } else if (isa_and_nonnull<Float4E2M1FNType>(qk)) {
+    result.qkBits = 4;
+    result.qkNvfp4 = true;
   } else if (qk && qk != inputType) {
     return unsupported("qk = " + typeName(qk));
   }
-  if (result.quantizedQK()) {
+  if (result.qkNvfp4) {
+    // The scales are per 16 channels; granularity does not apply.
+    result.smoothK = precision.getSmoothK();
+  } else if (result.quantizedQK()) {
     result.granularity = *precision.getQkGranularity();
     result.granularitySize = precision.getQkGranularitySize();
     result.smoothK = precision.getSmoothK();
@@ -53,6 +59,8 @@ static FailureOr<KernelPrecision> getKernelPrecision(AttentionOp op,
   if (precision.getSmoothQ()) {
     if (!result.quantizedQK())
       return unsupported("smooth_q without integer Q.K");
+    if (result.qkNvfp4)
+      return unsupported("smooth_q with NVFP4 Q.K");
     // Token granularity makes each query its own block: dS would be the
     // whole [Nq, Nk] score matrix.
     if (op.getSmoothQueryBlockSize(precision) < 16)
@@ -75,12 +83,25 @@ static FailureOr<KernelPrecision> getKernelPrecision(AttentionOp op,
            << ": FP8 P.V (pv = f8E4M3FN) needs a chip with the E4M3 "
               "mma.sync (sm_89 and later), got target="
            << target.chip;
-  if (pv && !pv.isF16() && !pv.isBF16() && !isa<Float8E4M3FNType>(pv))
+  bool fp4Value = isa_and_nonnull<Float4E2M1FNType>(pv);
+  if ((result.qkNvfp4 || fp4Value) && !target.blockScaledMma)
+    return op.emitOpError()
+           << "attn-lower-to-gpu: precision " << precision
+           << ": NVFP4 (f4E2M1FN) needs the block-scaled mma.sync of sm_120a "
+              "and sm_120f, got target="
+           << target.chip
+           << " (emulate-block-scaled-mma runs those kernels on sm_89 and "
+              "later, slowly)";
+  if (pv && !pv.isF16() && !pv.isBF16() && !isa<Float8E4M3FNType>(pv) &&
+      !fp4Value)
     return unsupported("pv = " + typeName(pv));
   if (pv) {
     result.pvType = pv;
-    result.roundedValue = pv != inputType && !isa<Float8E4M3FNType>(pv);
+    result.roundedValue =
+        pv != inputType && !isa<Float8E4M3FNType, Float4E2M1FNType>(pv);
   }
+  result.emulateBlockScaled =
+      result.blockScaled() && target.emulatedBlockScaledMma;
   // (The verifier ties pv_accum = f16 to an f16 P.V.)
   result.accumulation = precision.getPvAccum();
   return result;

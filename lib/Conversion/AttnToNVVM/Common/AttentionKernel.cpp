@@ -147,11 +147,20 @@ LogicalResult AttentionKernelBuilder::planSharedMemory() {
   int64_t stages = pipeline->numStages();
   int64_t keyTokens = ctx.keys.tokens;
   queryRegion = plan.addRegion(ctx.queries.tokens * ctx.qkRowBytes, 1);
-  keyRegion = plan.addRegion(keyTokens * ctx.qkRowBytes, stages);
-  valueRegion =
-      plan.addRegion(keyTokens * ctx.valueDim * byteWidth(ctx.pvType), stages);
-  keyScaleRegion =
-      plan.addRegion(precision.quantizedQK() ? keyTokens * 4 : 0, stages);
+  // NVFP4 tiles carry their E4M3 scales after their rows (the engine reads
+  // them there: nvfp4ScaleStart).
+  int64_t keyBytes = keyTokens * ctx.qkRowBytes;
+  if (precision.qkNvfp4)
+    keyBytes += keyTokens * nvfp4ScaleBytes(ctx.headDim);
+  keyRegion = plan.addRegion(keyBytes, stages);
+  int64_t valueBytes =
+      precision.fp4Value()
+          ? ctx.valueDim * (keyTokens / 2 + nvfp4ScaleBytes(keyTokens))
+          : keyTokens * ctx.valueDim * byteWidth(ctx.pvType);
+  valueRegion = plan.addRegion(valueBytes, stages);
+  keyScaleRegion = plan.addRegion(
+      precision.quantizedQK() && !precision.qkNvfp4 ? keyTokens * 4 : 0,
+      stages);
   correctionRegion = plan.addRegion(ctx.correctionRows * keyTokens * 4, stages);
   pipelineRegion = plan.addRegion(pipeline->sharedBytes(), 1);
   pipeline->placeSharedMemory(plan.start(pipelineRegion));
@@ -176,8 +185,9 @@ LogicalResult AttentionKernelBuilder::planSharedMemory() {
            << " with D = " << ctx.headDim << ", Dv = " << ctx.valueDim
            << " and " << stages << " stages need " << launch.sharedBytes
            << " bytes of shared memory; " << target.chip << " allows "
-           << target.maxSharedBytesPerBlock
-           << " per block (use smaller tiles or fewer stages)";
+           << target.maxSharedBytesPerBlock << " per block"
+           << (target.emulatedBlockScaledMma ? " (sm_120a's, as emulated)" : "")
+           << " (use smaller tiles or fewer stages)";
   int64_t registers = engine->minimumRegisters();
   if (registers > target.maxRegistersPerThread)
     return op.emitOpError()
@@ -209,6 +219,10 @@ void AttentionKernelBuilder::declareParams() {
     addParam("v_e4m3_t", globalPtrType());
     addParam("v_scale", globalPtrType());
   }
+  if (precision.fp4Value()) {
+    addParam("v_nvfp4_t", globalPtrType());
+    addParam("v_block_scale", globalPtrType());
+  }
   // The rows the kernel stages, through the pipeline (which may read them
   // through parameters of its own).
   Type i8 = b.getI8Type();
@@ -236,6 +250,10 @@ void AttentionKernelBuilder::declareParams() {
     valueOperand = declare(StagedOperand{
         StagedOperand::Rows::Value, "v_e4m3_t", i8, ctx.keys.tokens,
         /*dense=*/true, /*channels=*/ctx.valueDim});
+  else if (engine->valueLayout() == ValueOperandLayout::TransposedNvfp4)
+    valueOperand = declare(StagedOperand{
+        StagedOperand::Rows::Value, "v_nvfp4_t", i8, ctx.keys.tokens / 2,
+        /*dense=*/true, /*channels=*/ctx.valueDim});
   else
     valueOperand = declare(
         precision.roundedValue
@@ -246,7 +264,7 @@ void AttentionKernelBuilder::declareParams() {
                             ctx.valueDim * 2, /*dense=*/false, /*channels=*/0,
                             /*sourceRowBytes=*/ctx.sourceValueDim * 2});
   // Key tiles gather their keys' scales and the dS words of smooth_q.
-  if (precision.quantizedQK() || ctx.correctionRows)
+  if (precision.quantizedQK() || precision.fp4Value() || ctx.correctionRows)
     pipeline->declareGatheredWords();
   if (precision.smoothQ)
     addParam("score_correction", globalPtrType());
@@ -305,11 +323,14 @@ void AttentionKernelBuilder::emitUnitSetup(Value tileX, Value headSlot,
     ctx.keyBase =
         elementOffset({{ctx.batch, "k_stride_b"}, {ctx.kvHead, "k_stride_h"}});
   }
-  if (precision.fp8Value()) {
-    ctx.valueSlots = mul(numTiles(ctx.keys, ctx.seqK), idx(ctx.keys.tokens));
+  if (precision.fp8Value() || precision.fp4Value()) {
+    // Bytes per channel row of V^T: whole key tiles of E4M3 or E2M1.
+    ctx.transposedValueRowBytes =
+        mul(numTiles(ctx.keys, ctx.seqK),
+            idx(precision.fp4Value() ? ctx.keys.tokens / 2 : ctx.keys.tokens));
     ctx.valueBase =
         i64Mul(scratchRow(ctx.batch, numKvHeads, ctx.kvHead, idx(ctx.valueDim)),
-               toI64(ctx.valueSlots));
+               toI64(ctx.transposedValueRowBytes));
   } else if (precision.roundedValue) {
     ctx.valueBase =
         i64Mul(scratchRow(ctx.batch, numKvHeads, ctx.kvHead, ctx.seqK),
@@ -330,7 +351,7 @@ void AttentionKernelBuilder::emitUnitSetup(Value tileX, Value headSlot,
         tokenOf(ctx.queries, ctx.queryTile, position, ctx.seqQ);
     ctx.rowTokens.push_back(token);
     ctx.rowValid.push_back(valid);
-    if (precision.quantizedQK()) {
+    if (precision.quantizedQK() && !precision.qkNvfp4) {
       Value element = i64Add(
           scratchRow(ctx.batch, op.getNumQueryHeads(), ctx.head, ctx.seqQ),
           toI64(select(valid, token, idx(0))));
@@ -365,7 +386,25 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
   const KernelPrecision &precision = ctx.precision;
   const TileGeometry &keys = ctx.keys;
   pipeline->copyOperand(keyOperand, tile, stageOffset(keyRegion, stage));
-  if (precision.quantizedQK()) {
+  if (precision.qkNvfp4) {
+    // The keys' E4M3 scale words (D / 64 per key) after the rows.
+    int64_t keyWords = nvfp4ScaleBytes(ctx.headDim) / 4;
+    Value scaleRow =
+        scratchRow(ctx.batch, op.getNumKeyValueHeads(), ctx.kvHead, ctx.seqK);
+    pipeline->copyWords(
+        keys.tokens * keyWords,
+        [&](Value index) -> std::pair<Value, Value> {
+          auto [token, valid] =
+              tokenOf(keys, tile, div(index, keyWords), ctx.seqK);
+          Value word = i64Add(
+              i64Mul(i64Add(scaleRow, toI64(select(valid, token, idx(0)))),
+                     toI64(idx(keyWords))),
+              toI64(rem(index, keyWords)));
+          return {globalAt(param("k_scale"), word, 4), valid};
+        },
+        add(stageOffset(keyRegion, stage),
+            idx(nvfp4ScaleStart(keys.tokens, ctx.qkRowBytes))));
+  } else if (precision.quantizedQK()) {
     // The f32 scales of the tile's keys (its tokens need not be
     // contiguous).
     Value scaleRow =
@@ -399,14 +438,37 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
         stageOffset(correctionRegion, stage));
   }
   pipeline->copyOperand(valueOperand, tile, stageOffset(valueRegion, stage));
+  if (precision.fp4Value()) {
+    // Each channel's E4M3 scale words of this tile's keys (keys / 64 per
+    // channel) after the V^T rows; tiles lie whole in the scale rows.
+    int64_t channelWords = nvfp4ScaleBytes(keys.tokens) / 4;
+    // Two keys per byte, one scale byte per 16 keys, four per word.
+    Value rowWords = div(ctx.transposedValueRowBytes, idx(32));
+    Value channelBase = i64Mul(scratchRow(ctx.batch, op.getNumKeyValueHeads(),
+                                          ctx.kvHead, idx(ctx.valueDim)),
+                               toI64(rowWords));
+    pipeline->copyWords(
+        ctx.valueDim * channelWords,
+        [&](Value index) -> std::pair<Value, Value> {
+          Value channel = div(index, channelWords);
+          Value word = i64Add(
+              i64Add(channelBase, i64Mul(toI64(channel), toI64(rowWords))),
+              toI64(
+                  add(mul(tile, idx(channelWords)), rem(index, channelWords))));
+          return {globalAt(param("v_block_scale"), word, 4), i1(true)};
+        },
+        add(stageOffset(valueRegion, stage),
+            idx(nvfp4ScaleStart(ctx.valueDim, ctx.keys.tokens / 2))));
+  }
 }
 
 SmallVector<Value>
 AttentionKernelBuilder::applyScoreSteps(Fragment &scores, Value stage,
                                         const TileSlot &slot) {
-  ScoreOps scoreOps(b, loc, signature, ctx, engine->accumulatorLayout(),
-                    engine->columnOffset());
-  if (ctx.precision.quantizedQK())
+  ScoreOps scoreOps(b, loc, signature, ctx, engine->scoreLayout(),
+                    engine->scoreColumnOffset());
+  // NVFP4 products come out of the block-scaled MMA in units of q.k.
+  if (ctx.precision.quantizedQK() && !ctx.precision.qkNvfp4)
     scoreOps.dequantize(scores, stageOffset(keyScaleRegion, stage));
   scoreOps.addScoreCorrections(
       scores, slot,

@@ -67,8 +67,8 @@ struct AttentionKernelContext {
   /// Element offsets (i64) of this (batch, head) in Q, K and V as the
   /// kernel reads them (inputs, or the pre-kernels' buffers).
   Value queryBase, keyBase, valueBase;
-  /// FP8 P.V: key slots per row of V^T (whole key tiles).
-  Value valueSlots;
+  /// FP8 and NVFP4 P.V: bytes per channel row of V^T (whole key tiles).
+  Value transposedValueRowBytes;
   /// Base of dynamic shared memory.
   Value sharedBase;
   /// This thread's accumulator rows and columns (from the engine), the

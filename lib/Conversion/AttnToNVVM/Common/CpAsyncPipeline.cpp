@@ -68,8 +68,8 @@ void CpAsyncPipeline::copyOperand(unsigned operand, Value tile,
   const StagedOperand &staged = operands[operand];
   OperandRows rows = rowsOf(staged);
   if (staged.channels) {
-    // The channel rows of this key tile's slots.
-    Value tileStart = i64Add(rows.base, toI64(mul(tile, idx(ctx.keys.tokens))));
+    // The channel rows of this key tile's slots (rowBytes of each row).
+    Value tileStart = i64Add(rows.base, toI64(mul(tile, idx(staged.rowBytes))));
     copyRows(*rows.geometry, idx(0), rows.length, param(staged.tensor),
              tileStart, rows.rowStride, byteWidth(staged.elementType),
              staged.rowBytes, staged.readRowBytes(), sharedOffset);

@@ -31,6 +31,11 @@ namespace detail {
 /// consecutive columns starting at its column offset (FragmentPlacement).
 /// Element (chunk, slot, c) is register (chunk * rowSlots + slot) *
 /// columnsPerThread + c.
+///
+/// `interleavedChunks` > 1 relabels the columns of each group of that many
+/// chunks so that a thread's columns of the group are consecutive (the
+/// engine then loads the operand's rows in that order): NVFP4 P.V wants
+/// each lane's P registers to hold 8 consecutive keys.
 struct FragmentLayout {
   int64_t rowSlots = 0;
   int64_t chunkColumns = 0;
@@ -39,6 +44,7 @@ struct FragmentLayout {
   /// reduction is the thread's own values, then one butterfly shuffle per
   /// mask).
   SmallVector<int64_t, 2> rowPeerLanes;
+  int64_t interleavedChunks = 1;
 
   int64_t elementsPerChunk() const { return rowSlots * columnsPerThread; }
   int64_t numChunks(int64_t columns) const { return columns / chunkColumns; }
@@ -47,8 +53,14 @@ struct FragmentLayout {
   }
   /// The static part of the column of element (chunk, c).
   int64_t column(int64_t chunk, int64_t c) const {
-    return chunk * chunkColumns + c;
+    int64_t group = chunk / interleavedChunks;
+    int64_t member = chunk % interleavedChunks;
+    return group * chunkColumns * interleavedChunks +
+           member * columnsPerThread + c;
   }
+  /// The factor of a thread's column offset (its offset in a chunk times
+  /// this is its offset in a group of interleaved chunks).
+  int64_t columnOffsetScale() const { return interleavedChunks; }
 };
 
 /// Where this thread's elements lie: the tile row of each row slot (the

@@ -55,6 +55,11 @@ struct KernelPrecision {
   int64_t qkBits = 0;
   /// The 8-bit Q and K are E4M3 (scale = max / 448) instead of int8.
   bool qkFloat8 = false;
+  /// The 4-bit Q and K are NVFP4: E2M1 values, one E4M3 scale per 16
+  /// channels of a token (`q_scale`, `k_scale` [B, H, N, D / 16] bytes),
+  /// multiplied by the block-scaled mma.sync; no granularity, no per-token
+  /// factor.
+  bool qkNvfp4 = false;
   /// Scale groups of Q and K (with qkBits).
   GranularityKind granularity = GranularityKind::Token;
   int64_t granularitySize = 0;
@@ -63,19 +68,35 @@ struct KernelPrecision {
   /// scores get dS back.
   bool smoothQ = false;
   int64_t smoothQBlock = 0;
-  /// The type P and V are multiplied in (f16, bf16, f8E4M3FN).
+  /// The type P and V are multiplied in (f16, bf16, f8E4M3FN, f4E2M1FN).
   Type pvType;
   /// P.V reads V rounded to the 16-bit pvType by a pre-kernel
   /// (`v_rounded`, [B, Hkv, Nk, Dv]) instead of `v`. FP8 P.V (fp8Value())
-  /// reads E4M3 V^T per key tile (`v_e4m3_t`) instead.
+  /// reads E4M3 V^T per key tile (`v_e4m3_t`) instead, NVFP4 P.V
+  /// (fp4Value()) NVFP4 V^T per key tile (`v_nvfp4_t`, `v_block_scale`).
   bool roundedValue = false;
   Accumulation accumulation = Accumulation::F32;
+  /// The block-scaled MMAs and E2M1 conversions are emulated
+  /// (GpuTarget::emulatedBlockScaledMma).
+  bool emulateBlockScaled = false;
 
   bool quantizedQK() const { return qkBits != 0; }
   bool fp8Value() const { return pvType && isa<Float8E4M3FNType>(pvType); }
+  bool fp4Value() const { return pvType && isa<Float4E2M1FNType>(pvType); }
+  /// Whether a product runs on the block-scaled mma.sync.
+  bool blockScaled() const { return qkNvfp4 || fp4Value(); }
   /// Bytes of one row of quantized Q or K.
   int64_t rowBytes(int64_t headDim) const { return headDim * qkBits / 8; }
 };
+
+/// NVFP4 scale bytes of `elements` values along the scaled axis (one E4M3
+/// scale per 16).
+inline int64_t nvfp4ScaleBytes(int64_t elements) { return elements / 16; }
+/// Staged NVFP4 tiles (K rows, V^T channel rows) carry their scales right
+/// after their `rows` rows of `rowBytes`: the scales' offset in the tile.
+inline int64_t nvfp4ScaleStart(int64_t rows, int64_t rowBytes) {
+  return rows * rowBytes;
+}
 
 } // namespace detail
 } // namespace attn

@@ -35,6 +35,9 @@ enum class ValueOperandLayout {
   /// FP8: V^T [channels][key slots] per key tile, the slots of each 16 keys
   /// in the order the family's P registers hold the keys.
   TransposedPermutedFp8,
+  /// NVFP4: V^T [channels][keys / 2 bytes] per key tile in key order, with
+  /// one E4M3 scale per channel and 16 keys ([channels][keys / 16]).
+  TransposedNvfp4,
 };
 
 class MmaEngine : protected EmitterBase {
@@ -51,6 +54,11 @@ public:
   virtual int64_t minimumRegisters() const = 0;
   /// The accumulator layout of S and O.
   virtual const FragmentLayout &accumulatorLayout() const = 0;
+  /// The layout of S's columns (keys): the accumulator's, unless the engine
+  /// relabels S's columns (FragmentLayout::interleavedChunks).
+  virtual const FragmentLayout &scoreLayout() const {
+    return accumulatorLayout();
+  }
 
   /// This thread's rows of the query tile (emitted once in the kernel
   /// body).
@@ -59,6 +67,8 @@ public:
   /// emitted where it is used (it is cheap; keeping it local keeps the
   /// index arithmetic of each use visible to LLVM).
   virtual Value columnOffset() = 0;
+  /// The offset this thread adds to every static column of scoreLayout().
+  virtual Value scoreColumnOffset() { return columnOffset(); }
   /// Whether this thread is the one of its row's lanes that writes per-row
   /// results (the LSE).
   virtual Value isRowLeader() = 0;

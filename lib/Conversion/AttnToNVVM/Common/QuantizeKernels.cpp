@@ -29,6 +29,7 @@
 #include "QuantizeKernels.h"
 
 #include "KernelBuilderBase.h"
+#include "Minifloats.h"
 #include "MmaEngine.h"
 #include "NvvmIntrinsics.h"
 
@@ -72,6 +73,17 @@ public:
   KernelLaunch buildQueryBlockMean(StringRef name);
   KernelLaunch buildScoreCorrection(StringRef name);
   KernelLaunch buildQuantizeValueFp8(StringRef name, const TileGeometry &keys);
+  KernelLaunch buildQuantizeValueNvfp4(StringRef name,
+                                       const TileGeometry &keys);
+
+  /// NVFP4 pass of buildQuantizeRows for one token (row `row` of the
+  /// buffers): lanes own channel pairs, 8 lanes a block of 16 channels.
+  using SmoothFn = function_ref<std::array<Value, 3>(
+      const std::array<Value, 2> &, Value, int64_t, bool)>;
+  void emitNvfp4Row(ArrayRef<std::array<Value, 2>> raw, SmoothFn smooth,
+                    Value token, Value valid, Value row, Value lane,
+                    int64_t pairsPerLane, int64_t stagedPairs,
+                    StringRef prefix);
 
 private:
   Value i64(int64_t v) {
@@ -114,6 +126,27 @@ private:
     return arith::MulFOp::create(
         b, loc, arith::SIToFPOp::create(b, loc, b.getF64Type(), steps),
         quantum);
+  }
+  /// The NVFP4 block scale of a block of largest magnitude `absMax` (f64):
+  /// E4M3(absMax / 6), saturating, and 1 for an all-zero block.
+  Value nvfp4BlockScale(Value absMax) {
+    Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                         absMax, f64(0));
+    Value scale = arith::MinimumFOp::create(
+        b, loc, roundToE4M3Grid(arith::DivFOp::create(b, loc, absMax, f64(6))),
+        f64(448));
+    return arith::SelectOp::create(b, loc, isZero, f64(1), scale);
+  }
+  /// The E2M1 code (i32) of `x` in a block of scale `scale` (f64): of
+  /// x / scale rounded once, 0 where the scale rounded to 0.
+  Value nvfp4Code(Value x, Value scale) {
+    Value isZero =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, scale, f64(0));
+    Value code =
+        nb::emulatedE2M1Code(b, loc, arith::DivFOp::create(b, loc, x, scale));
+    return arith::SelectOp::create(
+        b, loc, isZero, arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0),
+        code);
   }
   Value minIndex(Value x, Value y) {
     return arith::MinSIOp::create(b, loc, x, y);
@@ -337,6 +370,9 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   bool subtractBlockMean = precision.smoothQ && isQuery;
   bool lseCorrection = precision.smoothK && isQuery && op.getLseOutput();
   bool needsMean = subtractMean || lseCorrection;
+  // NVFP4: one E4M3 scale per 16 channels of a token, found in pass 2
+  // (pass 1 runs only for the LSE's q.mean(K)).
+  bool nvfp4 = precision.qkNvfp4;
 
   addTensorParams(input, isQuery ? op.getQuery() : op.getKey(),
                   {"b", "h", "n"});
@@ -467,32 +503,33 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   Value isLaneZero = cmp(arith::CmpIPredicate::eq, lane, idx(0));
 
   // Pass 1: max|x'| per token (and scale * q.mean(K) for the LSE).
-  forLoop(warp, spanLength, idx(kWarps * kTokensPerStep), [&](Value r0) {
-    SmallVector<StepToken, kTokensPerStep> tokens = stepTokens(r0);
-    auto raw = loadStep(tokens);
-    for (auto [u, t] : llvm::enumerate(tokens)) {
-      Value localMax = f64(0), dot = f64(0);
-      for (int64_t i = 0; i < pairsPerLane; ++i) {
-        std::array<Value, 3> x =
-            smooth(raw[u][i], t.token, i, /*withDot=*/true);
-        localMax = maxF(localMax, maxF(absOf(x[0]), absOf(x[1])));
-        dot = arith::AddFOp::create(b, loc, dot, x[2]);
+  if (!nvfp4 || lseCorrection)
+    forLoop(warp, spanLength, idx(kWarps * kTokensPerStep), [&](Value r0) {
+      SmallVector<StepToken, kTokensPerStep> tokens = stepTokens(r0);
+      auto raw = loadStep(tokens);
+      for (auto [u, t] : llvm::enumerate(tokens)) {
+        Value localMax = f64(0), dot = f64(0);
+        for (int64_t i = 0; i < pairsPerLane; ++i) {
+          std::array<Value, 3> x =
+              smooth(raw[u][i], t.token, i, /*withDot=*/true);
+          localMax = maxF(localMax, maxF(absOf(x[0]), absOf(x[1])));
+          dot = arith::AddFOp::create(b, loc, dot, x[2]);
+        }
+        Value tokenMax = warpReduce(localMax, /*isMax=*/true);
+        Value tokenDot =
+            lseCorrection ? warpReduce(dot, /*isMax=*/false) : Value();
+        ifThen(andI(isLaneZero, t.valid), [&] {
+          Value row = scratchRow(batch, numHeads, head, length, t.token);
+          LLVM::StoreOp::create(b, loc, tokenMax, globalAt(absmax, row, 8));
+          if (lseCorrection)
+            LLVM::StoreOp::create(
+                b, loc,
+                truncToF32(arith::MulFOp::create(b, loc, tokenDot,
+                                                 f64(*op.getEffectiveScale()))),
+                globalAt(param("lse_correction"), row, 4));
+        });
       }
-      Value tokenMax = warpReduce(localMax, /*isMax=*/true);
-      Value tokenDot =
-          lseCorrection ? warpReduce(dot, /*isMax=*/false) : Value();
-      ifThen(andI(isLaneZero, t.valid), [&] {
-        Value row = scratchRow(batch, numHeads, head, length, t.token);
-        LLVM::StoreOp::create(b, loc, tokenMax, globalAt(absmax, row, 8));
-        if (lseCorrection)
-          LLVM::StoreOp::create(
-              b, loc,
-              truncToF32(arith::MulFOp::create(b, loc, tokenDot,
-                                               f64(*op.getEffectiveScale()))),
-              globalAt(param("lse_correction"), row, 4));
-      });
-    }
-  });
+    });
   gpu::BarrierOp::create(b, loc);
 
   // The max over tokens first, first + step, ... (count of them).
@@ -507,7 +544,8 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   };
   // Tensor and block groups are the whole span: one max per warp.
   Value spanMax;
-  if (kind == GranularityKind::Tensor || kind == GranularityKind::Block)
+  if (!nvfp4 &&
+      (kind == GranularityKind::Tensor || kind == GranularityKind::Block))
     spanMax = groupMax(spanFirst, spanLength, 1);
 
   // Pass 2: scale = max / qmax (1 for an all-zero group), values =
@@ -524,6 +562,11 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
       Value r = select(t.valid, t.position, r0);
       Value token = t.token;
       Value row = scratchRow(batch, numHeads, head, length, token);
+      if (nvfp4) {
+        emitNvfp4Row(raw[u], smooth, token, t.valid, row, lane, pairsPerLane,
+                     stagedPairs, prefix);
+        continue;
+      }
       Value maxValue;
       switch (kind) {
       case GranularityKind::Tensor:
@@ -615,6 +658,59 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
   });
   finishFunction();
   return launch;
+}
+
+void QuantizeKernelBuilder::emitNvfp4Row(ArrayRef<std::array<Value, 2>> raw,
+                                         SmoothFn smooth, Value token,
+                                         Value valid, Value row, Value lane,
+                                         int64_t pairsPerLane,
+                                         int64_t stagedPairs,
+                                         StringRef prefix) {
+  // Scale bytes [row][D / 16], value bytes [row][D / 2] (channel 2p in the
+  // low nibble): the arithmetic of the CPU emulation (f64 maxima, E4M3
+  // rounding and quotients).
+  int64_t rowBytes = precision.rowBytes(2 * stagedPairs);
+  int64_t scaleBytes = nvfp4ScaleBytes(2 * stagedPairs);
+  Type i32 = b.getI32Type();
+  auto i32c = [&](int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, i32, v);
+  };
+  auto absOf = [&](Value v) {
+    return maxF(v, arith::NegFOp::create(b, loc, v));
+  };
+  for (int64_t i = 0; i < pairsPerLane; ++i) {
+    Value pairIndex = add(lane, idx(32 * i));
+    std::array<Value, 3> x = smooth(raw[i], token, i, /*withDot=*/false);
+    Value blockMax = maxF(absOf(x[0]), absOf(x[1]));
+    for (int64_t mask : {1, 2, 4})
+      blockMax = maxF(blockMax, nb::shuffleXor(b, loc, blockMax, mask));
+    Value scale = nvfp4BlockScale(blockMax);
+    Value packed = arith::OrIOp::create(
+        b, loc, nvfp4Code(x[0], scale),
+        arith::ShLIOp::create(b, loc, nvfp4Code(x[1], scale), i32c(4)));
+    Value writes = valid;
+    if (32 * (i + 1) > stagedPairs)
+      writes = andI(writes, lt(pairIndex, idx(stagedPairs)));
+    ifThen(writes, [&] {
+      LLVM::StoreOp::create(
+          b, loc, arith::TruncIOp::create(b, loc, b.getI8Type(), packed),
+          globalAt(param((prefix + "_quant").str()),
+                   i64Add(i64Mul(row, toI64(idx(rowBytes))), toI64(pairIndex)),
+                   1));
+    });
+    // The block's first lane writes its scale.
+    Value firstOfBlock =
+        cmp(arith::CmpIPredicate::eq, rem(pairIndex, 8), idx(0));
+    ifThen(andI(writes, firstOfBlock), [&] {
+      Value byte = nb::encodeE4M3(b, loc, truncToF32(scale));
+      LLVM::StoreOp::create(
+          b, loc, arith::TruncIOp::create(b, loc, b.getI8Type(), byte),
+          globalAt(param((prefix + "_scale").str()),
+                   i64Add(i64Mul(row, toI64(idx(scaleBytes))),
+                          toI64(div(pairIndex, 8))),
+                   1));
+    });
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -964,6 +1060,86 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
 }
 
 //===----------------------------------------------------------------------===//
+// V to NVFP4 V^T (NVFP4 P.V)
+//===----------------------------------------------------------------------===//
+
+KernelLaunch
+QuantizeKernelBuilder::buildQuantizeValueNvfp4(StringRef name,
+                                               const TileGeometry &keys) {
+  // One block per key tile of the attention kernel; a thread per (channel,
+  // 16 keys), channels fastest (each of its 16 loads is coalesced across
+  // the warp). Per channel, each 16 keys share E4M3(max / 6); the values
+  // are E2M1, two keys per byte (the even key low), in V^T rows of whole
+  // key tiles: `v_nvfp4_t` [B, Hkv, Dv, slots / 2], `v_block_scale`
+  // [B, Hkv, Dv, slots / 16]. Keys past the sequence and channels past V's
+  // are 0 (scale 1).
+  int64_t sourceDim = op.getValueHeadDim();
+  int64_t valueDim = getStagedHeadDim(sourceDim);
+  int64_t numKvHeads = op.getNumKeyValueHeads();
+  int64_t tileTokens = keys.tokens;
+  int64_t blocksPerTile = tileTokens / 16;
+  addTensorParams("v", op.getValue(), {"b", "h", "n"});
+  addParam("v_nvfp4_t", globalPtrType());
+  addParam("v_block_scale", globalPtrType());
+  addParam("batch", b.getI32Type());
+  addParam("seq_k", b.getI32Type());
+  createFunction(name, kWarps * 32);
+  BlockCoordinates block =
+      launchOverHeads(tileCountFactor(keys, "seq_k"), numKvHeads);
+  Value keyTile = block.x, head = block.headSlot, batch = block.batch;
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value seqK = toIndex(param("seq_k"));
+  Value rowBytes = mul(numTiles(keys, seqK), idx(tileTokens / 2));
+  Type inputType = cast<MemRefType>(op.getValue().getType()).getElementType();
+  Type i64Type = b.getI64Type();
+  forLoop(tid, idx(valueDim * blocksPerTile), idx(kWarps * 32), [&](Value i) {
+    Value channel = rem(i, valueDim);
+    Value keyBlock = div(i, valueDim);
+    Value source = lt(channel, idx(sourceDim));
+    SmallVector<Value, 16> x;
+    Value absMax = f64(0);
+    for (int64_t j = 0; j < 16; ++j) {
+      auto [token, valid] =
+          tokenOf(keys, keyTile, add(mul(keyBlock, idx(16)), idx(j)), seqK);
+      valid = andI(valid, source);
+      Value loaded = loadGlobal(
+          inputType,
+          globalAt(param("v"),
+                   inputElement("v", batch, head, select(valid, token, idx(0)),
+                                select(source, channel, idx(0))),
+                   2));
+      Value value = select(valid, toF64(toF32(loaded)), f64(0));
+      x.push_back(value);
+      absMax = maxF(absMax, maxF(value, arith::NegFOp::create(b, loc, value)));
+    }
+    Value scale = nvfp4BlockScale(absMax);
+    Value packed = arith::ConstantIntOp::create(b, loc, i64Type, 0);
+    for (int64_t j = 0; j < 16; ++j)
+      packed = arith::OrIOp::create(
+          b, loc, packed,
+          arith::ShLIOp::create(
+              b, loc,
+              arith::ExtUIOp::create(b, loc, i64Type, nvfp4Code(x[j], scale)),
+              i64(4 * j)));
+    Value row = scratchRow(batch, numKvHeads, head, idx(valueDim), channel);
+    Value valueByte = i64Add(
+        i64Mul(row, toI64(rowBytes)),
+        toI64(add(mul(keyTile, idx(tileTokens / 2)), mul(keyBlock, idx(8)))));
+    LLVM::StoreOp::create(b, loc, packed,
+                          globalAt(param("v_nvfp4_t"), valueByte, 1));
+    Value scaleByte =
+        i64Add(i64Mul(row, toI64(div(rowBytes, idx(8)))),
+               toI64(add(mul(keyTile, idx(blocksPerTile)), keyBlock)));
+    Value byte = nb::encodeE4M3(b, loc, truncToF32(scale));
+    LLVM::StoreOp::create(b, loc,
+                          arith::TruncIOp::create(b, loc, b.getI8Type(), byte),
+                          globalAt(param("v_block_scale"), scaleByte, 1));
+  });
+  finishFunction();
+  return launch;
+}
+
+//===----------------------------------------------------------------------===//
 // Entry point
 //===----------------------------------------------------------------------===//
 
@@ -1013,12 +1189,16 @@ void mlir::attn::detail::emitQuantizationKernels(
                            .buildQuantizeRows(name("_quantize_q"),
                                               /*isQuery=*/true));
     int64_t rowBytes = precision.rowBytes(getStagedHeadDim(headDim));
+    // A token's f32 scale, or its NVFP4 E4M3 scales (one per 16 channels).
+    int64_t scaleBytes =
+        precision.qkNvfp4 ? nvfp4ScaleBytes(getStagedHeadDim(headDim)) : 4;
     for (auto [prefix, heads, length] :
          {std::tuple<StringRef, int64_t, StringRef>{"q", numHeads, "seq_q"},
           {"k", numKvHeads, "seq_k"}}) {
       scratch.push_back(
           dense((prefix + "_quant").str(), heads, length, rowBytes));
-      scratch.push_back(dense((prefix + "_scale").str(), heads, length, 4));
+      scratch.push_back(
+          dense((prefix + "_scale").str(), heads, length, scaleBytes));
       scratch.push_back(dense((prefix + "_absmax").str(), heads, length, 8));
     }
     if (precision.smoothK && op.getLseOutput())
@@ -1046,6 +1226,24 @@ void mlir::attn::detail::emitQuantizationKernels(
     slots.constant *= keys.tokens;
     values.bytes.push_back(slots);
     scratch.push_back(values);
+  } else if (precision.fp4Value()) {
+    TileGeometry keys = TileGeometry::of(shape.keyShape, shape.grid);
+    launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
+                           .buildQuantizeValueNvfp4(name("_quantize_v"), keys));
+    int64_t valueDim = getStagedHeadDim(op.getValueHeadDim());
+    // [B, Hkv, Dv, slots / 2] and [B, Hkv, Dv, slots / 16]: whole key
+    // tiles.
+    for (auto [bufferName, perToken] :
+         {std::pair<StringRef, int64_t>{"v_nvfp4_t", 2},
+          {"v_block_scale", 16}}) {
+      ScratchBuffer buffer{bufferName.str(),
+                           {GridFactor{1, "batch", 1},
+                            GridFactor{numKvHeads * valueDim, "", 1}}};
+      GridFactor slots = tileCountFactor(keys, "seq_k");
+      slots.constant *= keys.tokens / perToken;
+      buffer.bytes.push_back(slots);
+      scratch.push_back(buffer);
+    }
   } else if (precision.roundedValue) {
     launches.push_back(QuantizeKernelBuilder(op, module, family, precision)
                            .buildConvertValue(name("_convert_v")));

@@ -228,8 +228,8 @@ protected:
       assert(operand.rows == StagedOperand::Rows::Value &&
              "only V is staged as channel rows");
       channelGeometry = TileGeometry{{operand.channels}, {}, operand.channels};
-      return {&channelGeometry, ctx.valueBase, toI64(ctx.valueSlots),
-              idx(operand.channels)};
+      return {&channelGeometry, ctx.valueBase,
+              toI64(ctx.transposedValueRowBytes), idx(operand.channels)};
     }
     bool queryRows = operand.rows == StagedOperand::Rows::Query;
     Value base = queryRows                                  ? ctx.queryBase

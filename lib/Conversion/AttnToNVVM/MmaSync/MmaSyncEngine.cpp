@@ -8,7 +8,10 @@
 
 #include "MmaSyncEngine.h"
 
+#include "BlockScaledMma.h"
 #include "MmaSyncIntrinsics.h"
+
+#include "../Common/Minifloats.h"
 
 #include "../Common/TileWalk.h"
 
@@ -31,8 +34,10 @@ MmaSyncEngine::MmaSyncEngine(OpBuilder &b, Location loc,
                              const KernelSignature &signature,
                              AttentionKernelContext &context)
     : MmaEngine(b, loc, signature, context),
-      mTiles(ctx.shape.warpRows / kRowsPerWarp),
-      fragmentLayout(layout(mTiles)) {
+      mTiles(ctx.shape.warpRows / kRowsPerWarp), fragmentLayout(layout(mTiles)),
+      scoreFragmentLayout(fragmentLayout) {
+  if (ctx.precision.fp4Value())
+    scoreFragmentLayout.interleavedChunks = 4;
   // Two m-tiles would double Q's registers: they re-read Q instead.
   queryInRegisters = mTiles == 1 && ctx.qkRowBytes <= kQueryRegisterRowBytes;
 }
@@ -71,6 +76,14 @@ LogicalResult MmaSyncEngine::verify(AttentionOp op, const KernelShape &shape,
            << "attn-lower-to-gpu: Q.K in " << precision.qkBits
            << "-bit integers needs rows of at least 32 bytes (head dim D >= "
            << 256 / precision.qkBits << "), got D = " << headDim;
+  if (precision.fp4Value() &&
+      (keyTokens % 64 != 0 || shape.keyShape.size() != 1))
+    return op.emitOpError()
+           << "attn-lower-to-gpu: NVFP4 P.V (block-scaled m16n8k64, V's "
+              "scales per 16 consecutive keys) needs flat key tiles of a "
+              "multiple of 64 tokens, got "
+           << keyTokens << " in " << shape.keyShape.size() << " dimension"
+           << (shape.keyShape.size() == 1 ? "" : "s");
   if (precision.fp8Value() && keyTokens % 32 != 0)
     return op.emitOpError()
            << "attn-lower-to-gpu: FP8 P.V (m16n8k32) needs key tiles of a "
@@ -131,6 +144,23 @@ FragmentPlacement MmaSyncEngine::placeThread() {
 
 Value MmaSyncEngine::columnOffset() { return quadColumnOffset(); }
 
+Value MmaSyncEngine::scoreColumnOffset() {
+  return mul(quadColumnOffset(), idx(scoreFragmentLayout.columnOffsetScale()));
+}
+
+Value MmaSyncEngine::keyRow(int64_t chunk0, Value laneChunk, Value column) {
+  if (scoreFragmentLayout.interleavedChunks == 1)
+    return add(add(idx(8 * chunk0), mul(laneChunk, idx(8))), column);
+  // Interleaved by 4: column c of chunk n is key
+  // 32 (n / 4) + 2 (n % 4) + 8 (c / 2) + c % 2 (FragmentLayout::column with
+  // the lane offset 8 (c / 2)).
+  assert(scoreFragmentLayout.interleavedChunks == 4 && chunk0 % 2 == 0 &&
+         "S chunks interleave in groups of 4, loaded in pairs");
+  int64_t first = 32 * (chunk0 / 4) + 2 * (chunk0 % 4);
+  return add(add(idx(first), mul(laneChunk, idx(2))),
+             add(mul(div(column, 2), idx(8)), rem(column, 2)));
+}
+
 Value MmaSyncEngine::isRowLeader() { return isQuadLeader(); }
 
 Value MmaSyncEngine::stagedChunkOffset(int64_t /*rows*/, int64_t rowChunks,
@@ -186,6 +216,33 @@ std::array<Value, 4> MmaSyncEngine::loadQueryFragment(int64_t mt, int64_t kk) {
 
 void MmaSyncEngine::loadQuery(Value offset) {
   queryOffset = offset;
+  if (ctx.precision.qkNvfp4) {
+    // Lane 4 g + r + 2 t holds the scales of row g + 8 r of k64 step
+    // 2 j + t in register j (thread-id-a t): rows past the sequence read
+    // row 0, steps past the row the last.
+    Value quadLane = rem(ctx.lane, 4);
+    Value upperRow = cmp(arith::CmpIPredicate::eq, rem(quadLane, 2), idx(1));
+    int64_t steps = numQueryKeySteps();
+    int64_t rowWords = nvfp4ScaleBytes(ctx.headDim) / 4;
+    for (int64_t mt = 0; mt < mTiles; ++mt) {
+      Value token = select(
+          upperRow,
+          select(ctx.rowValid[2 * mt + 1], ctx.rowTokens[2 * mt + 1], idx(0)),
+          select(ctx.rowValid[2 * mt], ctx.rowTokens[2 * mt], idx(0)));
+      Value rowStart = i64Mul(scratchRow(ctx.batch, ctx.op.getNumQueryHeads(),
+                                         ctx.head, ctx.seqQ, token),
+                              toI64(idx(rowWords)));
+      SmallVector<Value, 2> registers;
+      for (int64_t j = 0; 2 * j < steps; ++j) {
+        Value step = arith::MinUIOp::create(
+            b, loc, add(idx(2 * j), div(quadLane, 2)), idx(steps - 1));
+        registers.push_back(loadGlobal(
+            b.getI32Type(),
+            globalAt(param("q_scale"), i64Add(rowStart, toI64(step)), 4)));
+      }
+      queryScaleRegisters.push_back(std::move(registers));
+    }
+  }
   if (!queryInRegisters)
     return;
   for (int64_t kk = 0; kk < ctx.qkRowBytes / (2 * kChunkBytes); ++kk)
@@ -200,30 +257,45 @@ Fragment MmaSyncEngine::computeScores(Value keyOffset) {
   // layouts of m16n8k32 are the same for s8 and e4m3).
   const KernelPrecision &precision = ctx.precision;
   bool quantized = precision.quantizedQK();
-  bool integerProducts = quantized && !precision.qkFloat8;
+  bool integerProducts = quantized && !precision.qkFloat8 && !precision.qkNvfp4;
   bool bf16 = ctx.elementType.isBF16();
   int64_t keyChunks = ctx.qkRowBytes / kChunkBytes;
   Value zero = integerProducts ? i32(0) : f32(0);
-  Fragment scores(fragmentLayout, fragmentLayout.numChunks(ctx.keys.tokens),
-                  zero);
-  Value keyRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
+  Fragment scores(scoreFragmentLayout,
+                  scoreFragmentLayout.numChunks(ctx.keys.tokens), zero);
+  Value laneChunk = div(ctx.lane, 16);
+  Value keyColumn = rem(ctx.lane, 8);
   Value keyChunk = rem(div(ctx.lane, 8), 2);
+  // NVFP4: the B scale registers of each n8 chunk, per 4 k64 steps.
+  SmallVector<SmallVector<Value, 2>> keyScales;
+  if (precision.qkNvfp4)
+    for (int64_t n = 0; n < scores.numChunks; ++n) {
+      keyScales.emplace_back();
+      for (int64_t j = 0; 4 * j < numQueryKeySteps(); ++j)
+        keyScales.back().push_back(loadKeyScales(keyOffset, n, j));
+    }
   for (int64_t kk = 0; kk < ctx.qkRowBytes / (2 * kChunkBytes); ++kk) {
     SmallVector<std::array<Value, 4>, 2> a;
     for (int64_t mt = 0; mt < mTiles; ++mt)
       a.push_back(queryInRegisters ? queryFragments[kk]
                                    : loadQueryFragment(mt, kk));
     for (int64_t jj = 0; jj < ctx.keys.tokens / 16; ++jj) {
-      std::array<Value, 4> frag =
-          loadSharedB(keyOffset, keyChunks, add(idx(16 * jj), keyRow),
-                      add(idx(2 * kk), keyChunk), /*transpose=*/false);
+      std::array<Value, 4> frag = loadSharedB(
+          keyOffset, keyChunks, keyRow(2 * jj, laneChunk, keyColumn),
+          add(idx(2 * kk), keyChunk), /*transpose=*/false);
       for (int64_t half = 0; half < 2; ++half) {
         std::array<Value, 2> bRegs = {frag[2 * half], frag[2 * half + 1]};
+        int64_t n = 2 * jj + half;
         for (int64_t mt = 0; mt < mTiles; ++mt) {
-          MutableArrayRef<Value> c(
-              &scores.values[fragmentStart(mt, 2 * jj + half)], 4);
+          MutableArrayRef<Value> c(&scores.values[fragmentStart(mt, n)], 4);
           std::array<Value, 4> d =
-              precision.qkFloat8 ? nb::mmaM16N8K32E4M3(b, loc, a[mt], bRegs, c)
+              precision.qkNvfp4
+                  ? nb::mmaM16N8K64Nvfp4(b, loc, a[mt], bRegs, c,
+                                         queryScaleRegisters[mt][kk / 2],
+                                         kk % 2, keyScales[n][kk / 4], kk % 4,
+                                         precision.emulateBlockScaled)
+              : precision.qkFloat8
+                  ? nb::mmaM16N8K32E4M3(b, loc, a[mt], bRegs, c)
               : quantized
                   ? nb::mmaInteger(b, loc, precision.qkBits, a[mt], bRegs, c)
                   : nb::mmaM16N8K16(b, loc, bf16, a[mt], bRegs, c);
@@ -267,10 +339,27 @@ void MmaSyncEngine::rescaleOutput(MutableArrayRef<Value> output, int64_t slot,
     }
 }
 
+Value MmaSyncEngine::loadKeyScales(Value keyOffset, int64_t chunk, int64_t j) {
+  // Lane 4 c + t holds the scales of column c (key keyRow(chunk, c)) for
+  // k64 step 4 j + t (thread-id-b t); steps past the row read the last.
+  Value column = div(ctx.lane, 4);
+  Value step = arith::MinUIOp::create(b, loc, add(idx(4 * j), rem(ctx.lane, 4)),
+                                      idx(numQueryKeySteps() - 1));
+  Value key = keyRow(chunk - chunk % 2, idx(chunk % 2), column);
+  int64_t rowBytes = nvfp4ScaleBytes(ctx.headDim);
+  Value offset =
+      add(add(keyOffset, idx(nvfp4ScaleStart(ctx.keys.tokens, ctx.qkRowBytes))),
+          add(mul(key, idx(rowBytes)), mul(step, idx(4))));
+  return LLVM::LoadOp::create(b, loc, b.getI32Type(),
+                              sharedAt(ctx.sharedBase, offset));
+}
+
 void MmaSyncEngine::accumulateValues(MutableArrayRef<Value> output,
                                      const Fragment &p, Value valueOffset) {
   if (ctx.precision.fp8Value())
     return accumulateValuesFp8(output, p, valueOffset);
+  if (ctx.precision.fp4Value())
+    return accumulateValuesNvfp4(output, p, valueOffset);
   // O += P V: P's A fragment is the S accumulator of two n8 tiles; V's B
   // fragments by ldmatrix.x4.trans (lane l addresses key (l % 8) +
   // 8 ((l / 8) % 2), chunk l / 16 of the 16 columns).
@@ -363,6 +452,145 @@ void MmaSyncEngine::accumulateValuesFp8(MutableArrayRef<Value> output,
   }
 }
 
+void MmaSyncEngine::accumulateValuesNvfp4(MutableArrayRef<Value> output,
+                                          const Fragment &p,
+                                          Value valueOffset) {
+  // SEMANTICS.md section 3, NVFP4 P: per row, the tile's largest p maps to
+  // 6 * 448 (an f32 row scale); each 16 keys share the E4M3 scale of their
+  // largest scaled value / 6; values are E2M1. With S interleaved
+  // (scoreLayout), lane l's registers of row slot s hold keys
+  // 64 kk + 32 h + 8 l + (0..7) in chunks 8 kk + 4 h + (0..3): block
+  // 4 kk + 2 h + l / 2, shared with lane l ^ 1 (docs/design/Nvfp4Kernels.md).
+  const FragmentLayout &layout = scoreFragmentLayout;
+  bool emulate = ctx.precision.emulateBlockScaled;
+  Type i32Type = b.getI32Type();
+  auto i32c = [&](int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, i32Type, v);
+  };
+  auto maxF = [&](Value x, Value y) {
+    return arith::MaximumFOp::create(b, loc, x, y).getResult();
+  };
+  auto quadMax = [&](Value v, ArrayRef<int64_t> masks) {
+    for (int64_t mask : masks)
+      v = maxF(v, nb::shuffleXor(b, loc, v, mask));
+    return v;
+  };
+  // Row scales (and their inverses; 0 for rows whose tile P is all zero).
+  int64_t numChunks = layout.numChunks(ctx.keys.tokens);
+  SmallVector<Value, 4> rowScales, inverseRowScales;
+  for (int64_t slot = 0; slot < layout.rowSlots; ++slot) {
+    Value rowMax = f32(0);
+    for (int64_t n = 0; n < numChunks; ++n)
+      for (int64_t c = 0; c < layout.columnsPerThread; ++c)
+        rowMax = maxF(rowMax, p.at(layout, n, slot, c));
+    rowMax = quadMax(rowMax, layout.rowPeerLanes);
+    Value scale = arith::DivFOp::create(b, loc, rowMax, f32(6.0 * 448.0));
+    Value positive =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, scale, f32(0));
+    rowScales.push_back(scale);
+    inverseRowScales.push_back(
+        select(positive, arith::DivFOp::create(b, loc, f32(1), scale), f32(0)));
+  }
+  Value quadLane = rem(ctx.lane, 4);
+  Value laneBlock = div(quadLane, 2);
+  Value upperRowLane = cmp(arith::CmpIPredicate::eq, rem(quadLane, 2), idx(1));
+  int64_t rowChunks = ctx.keys.tokens / 2 / kChunkBytes;
+  Value channelRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
+  Value chunkOfLane = rem(div(ctx.lane, 8), 2);
+  int64_t scaleRowBytes = nvfp4ScaleBytes(ctx.keys.tokens);
+  Value scaleStart =
+      add(valueOffset, idx(nvfp4ScaleStart(ctx.valueDim, ctx.keys.tokens / 2)));
+  for (int64_t kk = 0; kk < ctx.keys.tokens / 64; ++kk) {
+    // P's A registers and scale register of each m-tile.
+    SmallVector<std::array<Value, 4>, 2> a(mTiles);
+    SmallVector<Value, 2> aScales;
+    for (int64_t mt = 0; mt < mTiles; ++mt) {
+      // scaleBytes[r][h]: this lane's scale byte of block 2 h + l / 2 of
+      // row g + 8 r.
+      std::array<std::array<Value, 2>, 2> scaleBytes;
+      for (int64_t reg = 0; reg < 4; ++reg) {
+        int64_t r = reg % 2, h = reg / 2, slot = 2 * mt + r;
+        SmallVector<Value, 8> scaled;
+        Value localMax = f32(0);
+        for (int64_t m = 0; m < 4; ++m)
+          for (int64_t c = 0; c < 2; ++c) {
+            Value x = mulF(p.at(layout, 8 * kk + 4 * h + m, slot, c),
+                           inverseRowScales[slot]);
+            scaled.push_back(x);
+            localMax = maxF(localMax, x);
+          }
+        Value blockMax = quadMax(localMax, {1});
+        // E4M3(max / 6), 1 for an all-zero block; values of a block whose
+        // scale rounds to 0 are 0.
+        Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                             blockMax, f32(0));
+        Value byte = select(
+            isZero, i32c(0x38),
+            nb::encodeE4M3(b, loc,
+                           arith::DivFOp::create(b, loc, blockMax, f32(6))));
+        Value scale = nb::decodeE4M3(b, loc, byte);
+        Value inverse =
+            select(arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                         scale, f32(0)),
+                   arith::DivFOp::create(b, loc, f32(1), scale), f32(0));
+        scaleBytes[r][h] = byte;
+        Value packed = i32c(0);
+        for (int64_t e = 0; e < 4; ++e) {
+          Value pair =
+              nb::packE2M1Pair(b, loc, mulF(scaled[2 * e], inverse),
+                               mulF(scaled[2 * e + 1], inverse), emulate);
+          packed = arith::OrIOp::create(
+              b, loc, packed,
+              arith::ShLIOp::create(
+                  b, loc, arith::ExtUIOp::create(b, loc, i32Type, pair),
+                  i32c(8 * e)));
+        }
+        a[mt][reg] = packed;
+      }
+      // The A scale register (thread-id-a 0): lane 4 g + r holds row
+      // g + 8 r's four bytes; this lane has bytes l / 2 and 2 + l / 2 of
+      // both rows, lane l ^ 2 the other two.
+      auto partOf = [&](int64_t r) {
+        Value shift =
+            arith::IndexCastOp::create(b, loc, i32Type, mul(laneBlock, idx(8)));
+        Value low = arith::ShLIOp::create(b, loc, scaleBytes[r][0], shift);
+        Value high = arith::ShLIOp::create(
+            b, loc, scaleBytes[r][1],
+            arith::AddIOp::create(b, loc, shift, i32c(16)));
+        return arith::OrIOp::create(b, loc, low, high).getResult();
+      };
+      Value mine = select(upperRowLane, partOf(1), partOf(0));
+      aScales.push_back(
+          arith::OrIOp::create(b, loc, mine, nb::shuffleXor(b, loc, mine, 2)));
+    }
+    for (int64_t dd = 0; dd < ctx.valueDim / 16; ++dd) {
+      std::array<Value, 4> frag =
+          loadSharedB(valueOffset, rowChunks, add(idx(16 * dd), channelRow),
+                      add(idx(2 * kk), chunkOfLane), /*transpose=*/false);
+      for (int64_t half = 0; half < 2; ++half) {
+        int64_t n = 2 * dd + half;
+        // Lane 4 c (thread-id-b 0) holds channel 8 n + c's scales of k64
+        // step kk; the quad's other lanes read the same word.
+        Value channel = add(idx(8 * n), div(ctx.lane, 4));
+        Value bScales = LLVM::LoadOp::create(
+            b, loc, i32Type,
+            sharedAt(ctx.sharedBase,
+                     add(scaleStart,
+                         add(mul(channel, idx(scaleRowBytes)), idx(4 * kk)))));
+        for (int64_t mt = 0; mt < mTiles; ++mt) {
+          std::array<Value, 4> tile = nb::mmaM16N8K64Nvfp4(
+              b, loc, a[mt], {frag[2 * half], frag[2 * half + 1]},
+              {f32(0), f32(0), f32(0), f32(0)}, aScales[mt], 0, bScales, 0,
+              emulate);
+          MutableArrayRef<Value> o = output.slice(fragmentStart(mt, n), 4);
+          for (int64_t e = 0; e < 4; ++e)
+            o[e] = nb::fma(b, loc, tile[e], rowScales[2 * mt + e / 2], o[e]);
+        }
+      }
+    }
+  }
+}
+
 void MmaSyncEngine::addOutput(MutableArrayRef<Value> output,
                               ArrayRef<Value> tile) {
   for (auto [o, t] : llvm::zip_equal(output, tile))
@@ -385,6 +613,8 @@ Fragment MmaSyncEngine::readOutput(ValueRange output) {
 }
 
 ValueOperandLayout MmaSyncEngine::valueLayout() const {
+  if (ctx.precision.fp4Value())
+    return ValueOperandLayout::TransposedNvfp4;
   return ctx.precision.fp8Value() ? ValueOperandLayout::TransposedPermutedFp8
                                   : ValueOperandLayout::KeyMajor;
 }

@@ -47,6 +47,10 @@ public:
   const FragmentLayout &accumulatorLayout() const override {
     return fragmentLayout;
   }
+  const FragmentLayout &scoreLayout() const override {
+    return scoreFragmentLayout;
+  }
+  Value scoreColumnOffset() override;
   FragmentPlacement placeThread() override;
   Value columnOffset() override;
   Value isRowLeader() override;
@@ -76,6 +80,19 @@ private:
   /// O += P V with P * 448 and V^T in E4M3 (m16n8k32).
   void accumulateValuesFp8(MutableArrayRef<Value> output,
                            const Fragment &probabilities, Value valueOffset);
+  /// O += P V in NVFP4 (block-scaled m16n8k64): P in two levels (a row
+  /// scale per tile, E4M3 scales per 16 keys) quantized in registers, each
+  /// tile's product added to O times its row scales.
+  void accumulateValuesNvfp4(MutableArrayRef<Value> output,
+                             const Fragment &probabilities, Value valueOffset);
+  /// The staged row of key `column` of n8 chunk `chunk0 + laneChunk` of S
+  /// (scoreLayout's relabel; `chunk0` even, `laneChunk` 0 or 1).
+  Value keyRow(int64_t chunk0, Value laneChunk, Value column);
+  /// NVFP4 Q.K: the B scale register of k64 steps 4 j .. 4 j + 3 for n8
+  /// chunk `chunk` of the key tile staged at `keyOffset`.
+  Value loadKeyScales(Value keyOffset, int64_t chunk, int64_t j);
+  /// k64 steps of one NVFP4 Q or K row.
+  int64_t numQueryKeySteps() const { return ctx.qkRowBytes / 32; }
   bool f16Accumulator() const;
   int64_t numValueChunks() const {
     return fragmentLayout.numChunks(ctx.valueDim);
@@ -95,9 +112,15 @@ private:
   /// m16 tiles per warp (KernelShape::warpRows / 16).
   int64_t mTiles = 1;
   FragmentLayout fragmentLayout;
+  /// S's layout: fragmentLayout, with groups of 4 chunks interleaved for
+  /// NVFP4 P.V (each lane then holds 8 consecutive keys per group).
+  FragmentLayout scoreFragmentLayout;
   bool queryInRegisters = true;
   Value queryOffset;
   SmallVector<std::array<Value, 4>> queryFragments;
+  /// NVFP4 Q.K: per m-tile, the A scale registers of k64 steps 2 j and
+  /// 2 j + 1 (thread-id-a 0 and 1).
+  SmallVector<SmallVector<Value, 2>, 2> queryScaleRegisters;
 };
 
 } // namespace detail

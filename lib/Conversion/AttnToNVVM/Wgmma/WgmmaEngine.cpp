@@ -63,6 +63,7 @@ LogicalResult WgmmaEngine::verify(AttentionOp op, const KernelShape &shape,
   MmaOperands operands;
   operands.qkBits = precision.quantizedQK() ? precision.qkBits : 16;
   operands.fp8Value = precision.fp8Value();
+  operands.nvfp4 = precision.blockScaled();
   operands.f16Accumulation = precision.accumulation == Accumulation::F16;
   operands.headDim = getStagedHeadDim(op.getHeadDim());
   operands.valueDim = getStagedHeadDim(op.getValueHeadDim());

@@ -203,6 +203,13 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
           fitsSharedMemory(op, precision, queryTokens, kIntegerKeyTokens))
         keyTokens = kIntegerKeyTokens;
     }
+    // NVFP4 P.V: V's scale blocks are 16 consecutive keys, one k64 MMA
+    // step 64 of them: flat key tiles of a multiple of 64.
+    if (gpu && precision &&
+        isa_and_nonnull<Float4E2M1FNType>(precision.getPv())) {
+      grid.clear();
+      keyTokens = std::max<int64_t>(keyTokens, 64);
+    }
     return setTiling(op, TileSizes{queryTokens, keyTokens}, grid, gpu);
   }
 

@@ -72,6 +72,8 @@ mlir::attn::MmaOperands mlir::attn::getMmaOperands(AttentionOp op) {
     if (Type qk = precision.getQk(); qk && qk.getIntOrFloatBitWidth() < 16)
       operands.qkBits = qk.getIntOrFloatBitWidth();
     operands.fp8Value = isa_and_nonnull<Float8E4M3FNType>(precision.getPv());
+    operands.nvfp4 = isa_and_nonnull<Float4E2M1FNType>(precision.getQk()) ||
+                     isa_and_nonnull<Float4E2M1FNType>(precision.getPv());
     operands.f16Accumulation = precision.getPvAccum() == Accumulation::F16;
   }
   return operands;
