@@ -295,7 +295,7 @@ Fragment MmaSyncEngine::computeScores(Value keyOffset) {
                                          kk % 2, keyScales[n][kk / 4], kk % 4,
                                          precision.emulateBlockScaled)
               : precision.qkFloat8
-                  ? nb::mmaM16N8K32E4M3(b, loc, a[mt], bRegs, c)
+                  ? nb::mmaM16N8K32E4M3(b, loc, a[mt], bRegs, c, fp8Kind())
               : quantized
                   ? nb::mmaInteger(b, loc, precision.qkBits, a[mt], bRegs, c)
                   : nb::mmaM16N8K16(b, loc, bf16, a[mt], bRegs, c);
@@ -444,7 +444,7 @@ void MmaSyncEngine::accumulateValuesFp8(MutableArrayRef<Value> output,
           MutableArrayRef<Value> c = output.slice(fragmentStart(mt, n), 4);
           llvm::copy(nb::mmaM16N8K32E4M3(b, loc, a[mt],
                                          {frag[2 * half], frag[2 * half + 1]},
-                                         c),
+                                         c, fp8Kind()),
                      c.begin());
         }
       }

@@ -94,6 +94,11 @@ private:
   /// k64 steps of one NVFP4 Q or K row.
   int64_t numQueryKeySteps() const { return ctx.qkRowBytes / 32; }
   bool f16Accumulator() const;
+  /// E4M3 products use sm_120a's `kind::f8f6f4` form (chips with the
+  /// block-scaled mma.sync natively).
+  bool fp8Kind() const {
+    return ctx.target.blockScaledMma && !ctx.target.emulatedBlockScaledMma;
+  }
   int64_t numValueChunks() const {
     return fragmentLayout.numChunks(ctx.valueDim);
   }

@@ -2,7 +2,7 @@
 //
 // Private to AttnToNVVM: the warp-level tensor-core instructions of the
 // MmaSync engine (every chip of the target table; sm_120a's block-scaled
-// forms are still to come), one builder per shape
+// form is in BlockScaledMma.h), one builder per shape
 // family (docs/design/FragmentLayouts.md gives the fragment layouts).
 //
 //===----------------------------------------------------------------------===//
@@ -107,11 +107,14 @@ inline std::array<Value, 4> mmaInteger(OpBuilder &b, Location loc,
 }
 
 /// `mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32` through the LLVM
-/// intrinsic (NVVM's op rejects dense FP8; sm_89 needs +ptx84).
+/// intrinsic (NVVM's op rejects dense FP8; sm_89 needs +ptx84), or with
+/// `kindF8F6F4` sm_120a's `...row.col.kind::f8f6f4.f32.e4m3.e4m3.f32` (the
+/// same fragments).
 inline std::array<Value, 4> mmaM16N8K32E4M3(OpBuilder &b, Location loc,
                                             ArrayRef<Value> a,
                                             ArrayRef<Value> bOperand,
-                                            ArrayRef<Value> c) {
+                                            ArrayRef<Value> c,
+                                            bool kindF8F6F4 = false) {
   Type f32 = b.getF32Type();
   Type result =
       LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
@@ -120,7 +123,11 @@ inline std::array<Value, 4> mmaM16N8K32E4M3(OpBuilder &b, Location loc,
   operands.append(c.begin(), c.end());
   Value d = LLVM::CallIntrinsicOp::create(
                 b, loc, result,
-                b.getStringAttr("llvm.nvvm.mma.m16n8k32.row.col.f32.e4m3.e4m3.f32"),
+                b.getStringAttr(
+                    kindF8F6F4
+                        ? "llvm.nvvm.mma.m16n8k32.row.col.kind.f8f6f4.f32.e4m3."
+                          "e4m3.f32"
+                        : "llvm.nvvm.mma.m16n8k32.row.col.f32.e4m3.e4m3.f32"),
                 operands)
                 .getResult(0);
   return extractMembers<4>(b, loc, d);
