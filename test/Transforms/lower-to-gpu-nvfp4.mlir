@@ -8,9 +8,12 @@
 // RUN: attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_90a emulate-block-scaled-mma=true" -verify-diagnostics | FileCheck %s --check-prefix=EMULATED
 // RUN: not attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_120a emulate-block-scaled-mma=true" 2>&1 | FileCheck %s --check-prefix=NATIVE
 // RUN: not attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_80 emulate-block-scaled-mma=true" 2>&1 | FileCheck %s --check-prefix=NOFP8
+// sm_100a has no warp-level block-scaled MMA (tcgen05 has its own).
+// RUN: not attn-opt %s -split-input-file -attn-lower-to-gpu="target=sm_100a kernel=mma_sync" 2>&1 | FileCheck %s --check-prefix=SM100
 
 // NATIVE: attn-lower-to-gpu: emulate-block-scaled-mma: sm_120a runs the block-scaled mma.sync natively
 // NOFP8: attn-lower-to-gpu: emulate-block-scaled-mma: sm_80 lacks the E4M3 conversions the emulation uses (sm_89 and later)
+// SM100: NVFP4 (f4E2M1FN) needs the block-scaled mma.sync of sm_120a and sm_120f, got target=sm_100a
 
 // The preset: Q and K rows of D / 2 bytes with D / 16 scale bytes, V^T of
 // whole 64-key tiles (32 bytes and 4 scale bytes per channel and tile).
