@@ -49,7 +49,8 @@ UNQUANTIZED = "unquantized"
 # attention() arguments calibrate() sets itself, or that do not describe
 # the call's math (not passed to the reference).
 _OWN_ARGUMENTS = ("precision", "out")
-_NOT_FOR_REFERENCE = ("return_lse", "static_shapes", "target", "kernel", "cache_dir")
+_NOT_FOR_REFERENCE = ("return_lse", "static_shapes", "target", "kernel",
+                      "emulate_block_scaled", "cache_dir")
 
 
 class CalibrationError(AttnError, ValueError):
@@ -249,9 +250,10 @@ def calibrate(q: Any, k: Any, v: Any, threshold: Optional[float] = None, metric:
     `threshold` (module docstring for the rules).
 
     q, k, v and attention_kwargs (mask, heads, scale, layout, bias,
-    explicit_mask, segment_offsets, gates, target, kernel, cache_dir, ...)
-    describe the call as attention() takes it. threshold: for metric "cos"
-    the least cosine similarity (default 0.999), for "rel_l1" the largest
+    explicit_mask, segment_offsets, gates, target, kernel,
+    emulate_block_scaled, cache_dir, ...) describe the call as attention()
+    takes it. threshold: for metric "cos" the least cosine similarity
+    (default 0.999), for "rel_l1" the largest
     relative L1 error (default 0.04), both against `reference` (default: the
     f32 evaluation of the same call, attn_mlir.reference). candidates:
     presets, Precisions, dicts, or None / "unquantized" for the unquantized

@@ -204,9 +204,12 @@ def lookup(spec: AttentionSpec, cache_dir: Optional[PathLike] = None) -> Optiona
 
 def pipeline_options(spec: AttentionSpec) -> str:
     """The --attn-gpu-pipeline options of a spec: `target=<chip>`, plus
-    `kernel=<family>` when the spec overrides the chip's default."""
+    `kernel=<family>` when the spec overrides the chip's default,
+    `deterministic=true` for a deterministic backward and
+    `emulate-block-scaled-mma=true` for emulated NVFP4 kernels."""
     return (f"target={spec.target}" + (f" kernel={spec.kernel}" if spec.kernel else "")
-            + (" deterministic=true" if spec.deterministic else ""))
+            + (" deterministic=true" if spec.deterministic else "")
+            + (" emulate-block-scaled-mma=true" if spec.emulate_block_scaled else ""))
 
 
 def _pipeline_command(attn_opt: str, spec: AttentionSpec) -> Sequence[str]:
@@ -228,7 +231,9 @@ def compile(spec: AttentionSpec, cache_dir: Optional[PathLike] = None,
     attn-opt is here. With attn-opt here, the spec's target is first
     checked against its target table (attn_mlir.targets.check_target: a
     known chip, an implemented kernel family, FP8 only where the chip has
-    the e4m3 mma.sync), and the table is written to <cache>/targets.json."""
+    the e4m3 mma.sync, NVFP4 only where it has the block-scaled mma.sync or
+    with spec.emulate_block_scaled), and the table is written to
+    <cache>/targets.json."""
     spec = _check_spec(spec)
     if spec.target is None:
         raise ValueError("compile: the spec has no target; give AttentionSpec(target=...), a "
@@ -244,7 +249,8 @@ def compile(spec: AttentionSpec, cache_dir: Optional[PathLike] = None,
         tool = None
     if tool is not None:
         # Also on a hit: the table must travel with every cache attn-opt filled.
-        check_target(target_table(directory, tool), spec.target, spec.kernel, spec.precisions())
+        check_target(target_table(directory, tool), spec.target, spec.kernel, spec.precisions(),
+                     spec.emulate_block_scaled)
     if cached is not None and not _is_stale(cached, tool):
         return cached
     key = spec.cache_key()

@@ -76,17 +76,26 @@ def _literal(value: Any) -> str:
                     "expected a spec object, a string, a number, a bool, a list or a dict")
 
 
+# Fields written only when they differ from their default (False), so the
+# text of the calls that existed before them stays the same.
+_OMITTED_WHEN_FALSE = ("emulate_block_scaled",)
+
+
 def call_text(mask: Any = None, precision: Any = None, heads: Any = None, scale: Any = None,
               layout: Any = "bhnd", return_lse: Any = False, static_shapes: Any = False,
-              target: Any = None, kernel: Any = None, cache_dir: Any = None) -> str:
+              target: Any = None, kernel: Any = None, cache_dir: Any = None,
+              emulate_block_scaled: Any = False) -> str:
     """attention()'s arguments as the custom op's text, as given (a preset
     name stays a name): CallOptions.from_text reads and checks it. Not
-    canonical; CallOptions.to_text is."""
-    pairs = (("cache_dir", cache_dir), ("heads", heads), ("kernel", kernel),
+    canonical; CallOptions.to_text is. emulate_block_scaled is written
+    only when not False."""
+    pairs = (("cache_dir", cache_dir), ("emulate_block_scaled", emulate_block_scaled),
+             ("heads", heads), ("kernel", kernel),
              ("layout", layout), ("mask", mask), ("precision", precision),
              ("return_lse", return_lse), ("scale", scale), ("static_shapes", static_shapes),
              ("target", target))
-    return "{" + ",".join('"' + name + '":' + _literal(value) for name, value in pairs) + "}"
+    return "{" + ",".join('"' + name + '":' + _literal(value) for name, value in pairs
+                          if not (name in _OMITTED_WHEN_FALSE and value is False)) + "}"
 
 
 @dataclass(frozen=True)
@@ -104,12 +113,15 @@ class CallOptions:
     target: Optional[str] = None
     kernel: Optional[str] = None
     cache_dir: Optional[str] = None
+    #: NVFP4 kernels with the block-scaled mma.sync emulated
+    #: (AttentionSpec.emulate_block_scaled).
+    emulate_block_scaled: bool = False
 
     @classmethod
     def create(cls, mask: Any = None, precision: Any = None, heads: Any = None,
                scale: Any = None, layout: Any = "bhnd", return_lse: Any = False,
                static_shapes: Any = False, target: Any = None, kernel: Any = None,
-               cache_dir: Any = None) -> "CallOptions":
+               cache_dir: Any = None, emulate_block_scaled: Any = False) -> "CallOptions":
         """From attention()'s arguments; raises TypeError / ValueError naming
         the argument (plan_call checks the rest against the tensors)."""
         if scale is not None:
@@ -119,18 +131,20 @@ class CallOptions:
         for name, value in (("layout", layout), ("target", target), ("kernel", kernel)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{name} must be a string, got {value!r}")
-        for name, value in (("return_lse", return_lse), ("static_shapes", static_shapes)):
+        for name, value in (("return_lse", return_lse), ("static_shapes", static_shapes),
+                            ("emulate_block_scaled", emulate_block_scaled)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, got {value!r}")
         if cache_dir is not None:
             cache_dir = os.fspath(cache_dir)
         return cls(as_mask(mask), as_precision(precision), as_heads(heads), scale, layout,
-                   return_lse, static_shapes, target, kernel, cache_dir)
+                   return_lse, static_shapes, target, kernel, cache_dir, emulate_block_scaled)
 
     def to_text(self) -> str:
         """Canonical JSON: sorted keys, no spaces, floats as Python's repr
-        (which reads back exactly)."""
-        return dumps({f.name: encode(getattr(self, f.name)) for f in fields(self)})
+        (which reads back exactly); emulate_block_scaled only when True."""
+        return dumps({f.name: encode(getattr(self, f.name)) for f in fields(self)
+                      if not (f.name in _OMITTED_WHEN_FALSE and getattr(self, f.name) is False)})
 
     @staticmethod
     def from_text(text: str) -> "CallOptions":

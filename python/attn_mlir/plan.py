@@ -170,6 +170,7 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
               segment_offsets: Optional[TensorInfo] = None, gates: Optional[TensorInfo] = None,
               out: Optional[TensorInfo] = None, static_shapes: bool = False,
               target: Optional[str] = None, kernel: Optional[str] = None,
+              emulate_block_scaled: bool = False,
               device_capability: Optional[Capability] = None,
               device_name: Optional[str] = None, cache_dir: Any = None,
               targets: Optional[TargetTable] = None) -> CallPlan:
@@ -183,9 +184,13 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
     attn_mlir.targets.target_table(cache_dir)); None: the table's target
     for `device_capability` (the device's (major, minor); device_name
     names it in errors). kernel: the MMA family, None for the chip's
-    default. The choice is checked (attn_mlir.targets.check_target):
-    unknown chip or family, or FP8 on a chip without the e4m3 mma.sync,
-    raise before anything compiles.
+    default. emulate_block_scaled: NVFP4 (f4E2M1FN) precisions on a chip
+    without the block-scaled mma.sync (sm_89 and later), the compiler
+    emulating that instruction (slow; a correctness check). The choice is
+    checked (attn_mlir.targets.check_target): unknown chip or family, FP8
+    on a chip without the e4m3 mma.sync, NVFP4 on a chip without the
+    block-scaled mma.sync and no emulation, or an emulation the chip does
+    not take, raise before anything compiles.
     """
     dims = check_qkv(q, k, v, layout)
     device = q.device
@@ -193,6 +198,8 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
         raise TypeError(f"return_lse must be a bool, got {return_lse!r}")
     if not isinstance(static_shapes, bool):
         raise TypeError(f"static_shapes must be a bool, got {static_shapes!r}")
+    if not isinstance(emulate_block_scaled, bool):
+        raise TypeError(f"emulate_block_scaled must be a bool, got {emulate_block_scaled!r}")
 
     bias_spec = mask_spec = gate_dtype = offsets_layout = None
     if explicit_mask is not None:
@@ -261,7 +268,8 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
         seq_k=dims.seq_k if static_shapes or pinned_k else None,
         mask=mask_value, precision=precision, heads=heads_value, scale=scale,
         has_lse=return_lse, explicit_mask=mask_spec, bias=bias_spec, gates=gate_dtype,
-        segment_offsets=offsets_layout, target=target, kernel=kernel)
+        segment_offsets=offsets_layout, target=target, kernel=kernel,
+        emulate_block_scaled=emulate_block_scaled)
     if (kernel is None and default_family(table.get(spec.target), spec.precisions()) == WGMMA
             and _reads_inputs_by_tensor_copy(spec)
             and not all(_tensor_copy_compatible(info, layout) for info in (q, k, v))):
@@ -269,7 +277,7 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
         # need 16-byte-aligned tensors and strides; the warp-level kernel
         # serves the others (Prepared.kernel_family says which ran).
         spec = replace(spec, kernel=MMA_SYNC)
-    check_target(table, spec.target, spec.kernel, spec.precisions())
+    check_target(table, spec.target, spec.kernel, spec.precisions(), spec.emulate_block_scaled)
     if segment_offsets is not None and segment_offsets.shape[-1] != spec.num_segments + 1:
         raise ValueError(f"segment_offsets has {segment_offsets.shape[-1]} offsets per list but "
                          f"the mask has {spec.num_segments} segments (needs S+1 = "
@@ -397,11 +405,13 @@ def spec_for_shapes(q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Seq
                     dtype: str = "f16", *, device: Any = None, **options: Any) -> AttentionSpec:
     """The AttentionSpec attention() derives for tensors of these shapes (in
     `layout`), with the same keyword options (mask, precision, heads,
-    scale, layout, return_lse, static_shapes, target, kernel, cache_dir;
-    bias, explicit_mask, gates, segment_offsets given as TensorInfo or as
-    a (shape, dtype) pair). Use it to compile on the build machine what the
-    GPU machine will look up: there, give target= (the GPU machine's chip,
-    e.g. "sm_90a" for an H100 or H200). Without target= (nor
+    scale, layout, return_lse, static_shapes, target, kernel,
+    emulate_block_scaled, cache_dir; bias, explicit_mask, gates,
+    segment_offsets given as TensorInfo or as a (shape, dtype) pair). Use
+    it to compile on the build machine what the GPU machine will look up:
+    there, give target= (the GPU machine's chip, e.g. "sm_90a" for an H100
+    or H200; with precision="nvfp4" there also emulate_block_scaled=True,
+    as attention() there is given). Without target= (nor
     device_capability=) the target is that of the CUDA device `device`
     (default: the current one), read through torch."""
     def contiguous(shape: Sequence[int], dtype: str) -> TensorInfo:

@@ -85,7 +85,8 @@ class AttentionSpec:
     lists; compile() checks it against that table). None: not chosen yet
     (verify() works, compile() refuses); attention() picks the device's.
     kernel: the MMA kernel family (mma_sync, wgmma, tcgen05), None for the
-    chip's default.
+    chip's default. emulate_block_scaled: NVFP4 precisions on a chip
+    without the block-scaled mma.sync, by emulating it (field comment).
 
     runtime_strides: the tensor memrefs carry `strided<[?, ?, ?, 1]>`
     layouts, matching the kernel ABI, which takes strides as arguments (so
@@ -120,6 +121,13 @@ class AttentionSpec:
     #: A backward whose dQ is summed without atomics (the same bits every
     #: run; attn-gpu-pipeline's `deterministic`).
     deterministic: bool = False
+    #: NVFP4 (f4E2M1FN) kernels for a chip without the block-scaled
+    #: mma.sync (sm_89 and later, e.g. sm_90a): the compiler emulates that
+    #: instruction (attn-gpu-pipeline's `emulate-block-scaled-mma`; a
+    #: correctness check of the sm_120a kernels, not fast). compile()
+    #: refuses it on a chip that has the instruction or lacks the E4M3
+    #: conversions (attn_mlir.targets.check_target).
+    emulate_block_scaled: bool = False
 
     def __post_init__(self) -> None:
         owner = "AttentionSpec"
@@ -146,6 +154,7 @@ class AttentionSpec:
         check_bool(owner, "backward", self.backward)
         check_bool(owner, "lse_grad", self.lse_grad)
         check_bool(owner, "deterministic", self.deterministic)
+        check_bool(owner, "emulate_block_scaled", self.emulate_block_scaled)
         for name in ("lse_grad", "deterministic"):
             if getattr(self, name) and not self.backward:
                 raise ValueError(f"{owner}: {name} applies to the backward "
@@ -389,11 +398,14 @@ class AttentionSpec:
 
     def canonical_text(self) -> str:
         """What the cache key hashes: the module and what it is compiled
-        for (target chip, kernel family). Deterministic and free of paths,
-        so equal on every machine."""
+        for (target chip, kernel family, the deterministic backward, the
+        emulated block-scaled mma.sync). Deterministic and free of paths,
+        so equal on every machine; the flags appear only when set."""
         return (f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target={self.target or 'none'} "
                 f"kernel={self.kernel or 'default'}"
-                + (" deterministic" if self.deterministic else "") + "\n" + self.to_module())
+                + (" deterministic" if self.deterministic else "")
+                + (" emulate-block-scaled-mma" if self.emulate_block_scaled else "")
+                + "\n" + self.to_module())
 
     def cache_key(self) -> str:
         return hashlib.sha256(self.canonical_text().encode("utf-8")).hexdigest()

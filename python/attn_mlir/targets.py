@@ -8,7 +8,8 @@ the code is arch-specific (the `a` chips; `sm_120f` is the portable
 family target of 12.x), the MMA kernel families it supports in
 preference order (`kernels`), those implemented (`implemented_kernels`),
 the default family (`default_kernel`: the first implemented one) and
-feature flags (`fp8_mma_sync`, ...). Nothing here hard-codes a chip.
+feature flags (`fp8_mma_sync`, `block_scaled_mma`, ...). Nothing here
+hard-codes a chip.
 
 The table travels with the compile cache: whenever attn-opt is on the
 machine, target_table() runs it and writes `<cache>/targets.json`; on a
@@ -44,6 +45,10 @@ TABLE_VERSION = 1
 TARGETS_FLAG = "--attn-gpu-targets"
 # The precision types that multiply on the e4m3 mma.sync.
 FP8_TYPES = ("f8E4M3FN",)
+# The precision type that multiplies on the block-scaled mma.sync (NVFP4),
+# and the table's flag for that instruction.
+NVFP4_TYPES = ("f4E2M1FN",)
+BLOCK_SCALED_MMA = "block_scaled_mma"
 MMA_SYNC = "mma_sync"
 WGMMA = "wgmma"
 
@@ -88,6 +93,11 @@ class Target:
     # precision other than the default picks the first of these.
     quantized_kernels: Tuple[str, ...]
     fp8_mma_sync: bool
+    # The block-scaled mma.sync (kind::mxf4nvf4) that NVFP4 (f4E2M1FN)
+    # multiplies on; a chip without it runs NVFP4 only with the compiler's
+    # emulation of it (emulate_block_scaled). False in tables that predate
+    # the flag.
+    block_scaled_mma: bool = False
     features: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def serves(self, capability: Sequence[int]) -> bool:
@@ -158,8 +168,11 @@ def _parse_target(source: str, index: int, entry: Any) -> Target:
         raise AttnError(f"{where}: quantized_kernels {unknown} are not among its implemented "
                         f"kernels {list(implemented)}")
     fp8 = _field(source, index, entry, "fp8_mma_sync", bool, "a bool")
+    # Optional: an attn-opt older than NVFP4 does not print it.
+    block_scaled = (_field(source, index, entry, BLOCK_SCALED_MMA, bool, "a bool")
+                    if BLOCK_SCALED_MMA in entry else False)
     return Target(chip, (capability[0], capability[1]), arch_specific, kernels, implemented,
-                  default, quantized, fp8, dict(entry))
+                  default, quantized, fp8, block_scaled, dict(entry))
 
 
 @dataclass(frozen=True)
@@ -258,6 +271,43 @@ def _fp8_uses(precisions: Iterable[Tuple[str, Any]]) -> List[str]:
     return uses
 
 
+def _nvfp4_uses(precisions: Iterable[Tuple[str, Any]]) -> List[str]:
+    uses = []
+    for where, p in precisions:
+        if p is None:
+            continue
+        operands = [name for name, t in (("Q.K", p.qk), ("P.V", p.pv)) if t in NVFP4_TYPES]
+        if operands:
+            uses.append(f"{where} {p.to_mlir()} ({' and '.join(operands)} in NVFP4 f4E2M1FN)")
+    return uses
+
+
+def emulation_chips(table: "TargetTable") -> List[str]:
+    """The chips where emulate_block_scaled applies: those without the
+    block-scaled mma.sync but with the E4M3 conversions (fp8_mma_sync) the
+    compiler's emulation uses."""
+    return [t.chip for t in table.targets if t.fp8_mma_sync and not t.block_scaled_mma]
+
+
+def check_emulation(table: "TargetTable", chip: str) -> Target:
+    """emulate_block_scaled=True for `chip` (the compiler's
+    emulate-block-scaled-mma): refused, as the compiler refuses it, on a
+    chip with the block-scaled mma.sync (it runs NVFP4 natively) and on one
+    without the E4M3 conversions (fp8_mma_sync) the emulation uses."""
+    target = table.get(chip)
+    if target.block_scaled_mma:
+        raise AttnTargetError(
+            f"emulate_block_scaled=True: {chip} runs the block-scaled mma.sync natively "
+            f"({BLOCK_SCALED_MMA} is true in the target table); leave emulate_block_scaled "
+            "off on this chip")
+    if not target.fp8_mma_sync:
+        raise AttnTargetError(
+            f"emulate_block_scaled=True: {chip} lacks the E4M3 conversions the emulation uses "
+            f"(fp8_mma_sync is false in the target table); the emulation runs on "
+            f"{', '.join(emulation_chips(table)) or 'no chip of this table'}")
+    return target
+
+
 def default_family(target: Target, precisions: Iterable[Tuple[str, Any]] = ()) -> Optional[str]:
     """The family the compiler picks when none is requested (its
     GpuTarget::defaultFamily): the chip's default, or with a precision other
@@ -270,14 +320,19 @@ def default_family(target: Target, precisions: Iterable[Tuple[str, Any]] = ()) -
 
 
 def check_target(table: TargetTable, chip: str, kernel: Optional[str] = None,
-                 precisions: Iterable[Tuple[str, Any]] = ()) -> Target:
+                 precisions: Iterable[Tuple[str, Any]] = (),
+                 emulate_block_scaled: bool = False) -> Target:
     """Checks that `chip` (with kernel family `kernel`, None: its default)
     can compile these precisions ((where, Precision) pairs); returns its
     entry. Unknown chip or family: ValueError listing the valid ones; a
-    family not implemented or FP8 on an mma.sync without e4m3:
-    AttnTargetError."""
+    family not implemented, FP8 on an mma.sync without e4m3, NVFP4
+    (f4E2M1FN) on a chip without the block-scaled mma.sync unless
+    `emulate_block_scaled`, or `emulate_block_scaled` where the compiler
+    refuses it (check_emulation): AttnTargetError."""
     target = table.get(chip)
     precisions = list(precisions)   # read more than once below
+    if emulate_block_scaled:
+        check_emulation(table, chip)
     if kernel is not None and kernel not in target.kernels:
         raise ValueError(f"kernel = {kernel!r} is not a kernel family of {chip}; it supports: "
                          f"{', '.join(target.kernels)}")
@@ -296,6 +351,24 @@ def check_target(table: TargetTable, chip: str, kernel: Optional[str] = None,
                 f"(fp8_mma_sync is false in the target table); chips with it: "
                 f"{', '.join(having) or 'none'}. Use a precision without FP8 (e.g. sage1) "
                 "on this chip")
+    if not target.block_scaled_mma and not emulate_block_scaled:
+        uses = _nvfp4_uses(precisions)
+        if uses:
+            having = [t.chip for t in table.targets if t.block_scaled_mma]
+            emulating = emulation_chips(table)
+            if chip in emulating:
+                hint = (f"Pass emulate_block_scaled=True to compile the same kernels for {chip} "
+                        "with that instruction emulated (a correctness check, slow; chips "
+                        f"where it applies: {', '.join(emulating)}), or use")
+            else:
+                hint = (f"{chip} cannot emulate it either (emulate_block_scaled=True needs the "
+                        "E4M3 conversions, fp8_mma_sync; chips where it applies: "
+                        f"{', '.join(emulating) or 'none'}): use")
+            raise AttnTargetError(
+                f"{uses[0]} needs the block-scaled mma.sync, which {chip} does not have "
+                f"({BLOCK_SCALED_MMA} is false in the target table); chips with it: "
+                f"{', '.join(having) or 'none'}. {hint} a precision without f4E2M1FN on "
+                "this chip")
     return target
 
 
@@ -447,4 +520,5 @@ def cuda_device(device: Any = None) -> Tuple[Capability, str]:
 
 
 __all__ = ["Target", "TargetTable", "target_table", "read_cached_table", "table_from_attn_opt",
-           "check_target", "check_runs_on", "cuda_device", "TARGETS_FILE"]
+           "check_target", "check_emulation", "emulation_chips", "check_runs_on", "cuda_device",
+           "TARGETS_FILE"]

@@ -72,7 +72,7 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
               return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
               segment_offsets: Any = None, gates: Any = None, out: Any = None, *,
               static_shapes: bool = False, target: Optional[str] = None,
-              kernel: Optional[str] = None,
+              kernel: Optional[str] = None, emulate_block_scaled: bool = False,
               cache_dir: Optional[PathLike] = None) -> Union[Any, Tuple[Any, Any]]:
     """Attention of SEMANTICS.md on CUDA tensors (f16/bf16).
 
@@ -92,9 +92,9 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     fresh tensors).
 
     precision: None (f16/bf16 as the inputs), a preset name ("sage1",
-    "sage2-8b", "sage2-4b", "fp8"), a Precision or a dict of its fields;
-    quantized precisions run pre-kernels (smoothing, scales) before the
-    attention kernel.
+    "sage2-8b", "sage2-4b", "fp8", "nvfp4"), a Precision or a dict of its
+    fields; quantized precisions run pre-kernels (smoothing, scales) before
+    the attention kernel.
 
     target: None (default) compiles for the target serving q's device
     (torch.cuda.get_device_capability; attn_mlir.targets has the rule:
@@ -103,9 +103,14 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     wgmma, tcgen05), None for the chip's default. A precision that
     multiplies in FP8 needs a chip with the e4m3 mma.sync (sm_89, sm_90a,
     sm_120a in today's table): elsewhere it is an AttnTargetError before
-    anything compiles. Kernels whose chip cannot run on q's device (an
-    explicit target, a cache entry from elsewhere) are refused before they
-    reach the driver.
+    anything compiles. NVFP4 ("nvfp4", or f4E2M1FN in qk / pv) needs the
+    block-scaled mma.sync (sm_120a, sm_120f); emulate_block_scaled=True
+    compiles the same kernels for a chip without it but with the E4M3
+    conversions (sm_89 and later, e.g. sm_90a for an H100) by emulating
+    that instruction: slow, for checking the NVFP4 kernels' results (its
+    own cache entry; refused on a chip with the instruction). Kernels
+    whose chip cannot run on q's device (an explicit target, a cache entry
+    from elsewhere) are refused before they reach the driver.
 
     Gradients: when q, k, v or gates require grad (with grad mode on),
     the output has a grad_fn and loss.backward() runs the backward's
@@ -121,7 +126,8 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                        layout=layout, return_lse=return_lse, bias=bias,
                        explicit_mask=explicit_mask, segment_offsets=segment_offsets,
                        gates=gates, out=out, static_shapes=static_shapes, target=target,
-                       kernel=kernel, cache_dir=cache_dir)()
+                       kernel=kernel, emulate_block_scaled=emulate_block_scaled,
+                       cache_dir=cache_dir)()
     differentiable = {"q": q, "k": k, "v": v, "bias": bias, "gates": gates}
     if _torch_ops is None:  # a torch older than torch.library.custom_op (2.4)
         _refuse_gradients(differentiable)
@@ -129,7 +135,8 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                        layout=layout, return_lse=return_lse, bias=bias,
                        explicit_mask=explicit_mask, segment_offsets=segment_offsets,
                        gates=gates, static_shapes=static_shapes, target=target,
-                       kernel=kernel, cache_dir=cache_dir)()
+                       kernel=kernel, emulate_block_scaled=emulate_block_scaled,
+                       cache_dir=cache_dir)()
     needs_grad = _requiring_grad(differentiable) is not None
     if needs_grad:
         _check_backward_supported(bias)
@@ -137,7 +144,7 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     # stored text): torch.compile traces this without a graph break. The
     # backward reads the forward's LSE.
     text = call_text(mask, precision, heads, scale, layout, return_lse or needs_grad,
-                     static_shapes, target, kernel, cache_dir)
+                     static_shapes, target, kernel, cache_dir, emulate_block_scaled)
     out, lse = _torch_ops.attention_op(q, k, v, bias, explicit_mask, segment_offsets, gates, text)
     return (out, lse) if return_lse else out
 
@@ -154,7 +161,9 @@ def run_call(q: Any, k: Any, v: Any, bias: Any, explicit_mask: Any, segment_offs
                      scale=call.scale, layout=call.layout, return_lse=call.return_lse,
                      bias=bias, explicit_mask=explicit_mask, segment_offsets=segment_offsets,
                      gates=gates, static_shapes=call.static_shapes, target=call.target,
-                     out=None, kernel=call.kernel, cache_dir=call.cache_dir)()
+                     out=None, kernel=call.kernel,
+                     emulate_block_scaled=call.emulate_block_scaled,
+                     cache_dir=call.cache_dir)()
     if call.return_lse:
         return result
     return result, torch.empty((0,), dtype=torch.float32, device=q.device)
@@ -191,27 +200,28 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
               return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
               segment_offsets: Any = None, gates: Any = None, out: Any = None, *,
               static_shapes: bool = False, target: Optional[str] = None,
-              kernel: Optional[str] = None,
+              kernel: Optional[str] = None, emulate_block_scaled: bool = False,
               cache_dir: Optional[PathLike] = None) -> "Prepared":
     """attention() planned, compiled and marshalled once for these tensors:
     the returned callable launches on the current stream and returns the
     same output tensors, at the cost of one ctypes call. The tensors must
     stay alive and keep their storage (they are referenced, not copied).
-    target / kernel: as attention().
+    target / kernel / emulate_block_scaled: as attention().
     """
     _refuse_gradients({"q": q, "k": k, "v": v, "bias": bias, "gates": gates})
     return _prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
                     layout=layout, return_lse=return_lse, bias=bias,
                     explicit_mask=explicit_mask, segment_offsets=segment_offsets, gates=gates,
                     out=out, static_shapes=static_shapes, target=target, kernel=kernel,
-                    cache_dir=cache_dir)
+                    emulate_block_scaled=emulate_block_scaled, cache_dir=cache_dir)
 
 
 def _plan(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
           scale: Optional[float], layout: str, return_lse: bool, bias: Any,
           explicit_mask: Any, segment_offsets: Any, gates: Any, out: Any,
           static_shapes: bool, target: Optional[str], kernel: Optional[str],
-          cache_dir: Optional[PathLike]) -> Tuple[Any, Dict[str, TensorInfo], Any, Any]:
+          cache_dir: Optional[PathLike],
+          emulate_block_scaled: bool = False) -> Tuple[Any, Dict[str, TensorInfo], Any, Any]:
     """plan_call for these tensors: (plan, tensor infos by argument name,
     device capability, device name)."""
     import torch
@@ -237,6 +247,7 @@ def _plan(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
                      gates=infos.get(schema.ARG_GATES),
                      out=_info("out", out) if out is not None else None,
                      static_shapes=static_shapes, target=target, kernel=kernel,
+                     emulate_block_scaled=emulate_block_scaled,
                      device_capability=capability, device_name=device_name,
                      cache_dir=cache_dir)
     if segment_offsets is not None and not torch.cuda.is_current_stream_capturing():
@@ -283,14 +294,15 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
              scale: Optional[float], layout: str, return_lse: bool, bias: Any,
              explicit_mask: Any, segment_offsets: Any, gates: Any, out: Any,
              static_shapes: bool, target: Optional[str], kernel: Optional[str],
-             cache_dir: Optional[PathLike]) -> "Prepared":
+             cache_dir: Optional[PathLike], emulate_block_scaled: bool = False) -> "Prepared":
     import torch
 
     plan, infos, capability, device_name = _plan(
         q, k, v, mask=mask, precision=precision, heads=heads, scale=scale, layout=layout,
         return_lse=return_lse, bias=bias, explicit_mask=explicit_mask,
         segment_offsets=segment_offsets, gates=gates, out=out, static_shapes=static_shapes,
-        target=target, kernel=kernel, cache_dir=cache_dir)
+        target=target, kernel=kernel, cache_dir=cache_dir,
+        emulate_block_scaled=emulate_block_scaled)
     artifacts = _compile_for(plan.spec, plan, capability, device_name, cache_dir)
     if out is None:
         out = torch.empty(plan.out_shape, dtype=v.dtype, device=q.device)
@@ -323,7 +335,7 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
         layout=call.layout, return_lse=True, bias=bias, explicit_mask=explicit_mask,
         segment_offsets=segment_offsets, gates=gates, out=None,
         static_shapes=call.static_shapes, target=call.target, kernel=call.kernel,
-        cache_dir=call.cache_dir)
+        cache_dir=call.cache_dir, emulate_block_scaled=call.emulate_block_scaled)
     # torch.use_deterministic_algorithms(True): dQ without atomics.
     spec = plan.spec.gradient(lse_grad=grad_lse is not None,
                               deterministic=torch.are_deterministic_algorithms_enabled())

@@ -1,6 +1,7 @@
 """compile() and the cache, with a stand-in attn-opt (the real GPU pipeline
 may not exist yet) and, when it exists, the real one."""
 
+import dataclasses
 import json
 import os
 
@@ -11,8 +12,8 @@ import standins
 import attn_mlir
 from attn_mlir import (AttentionSpec, AttnArtifactsMissing, AttnCompileError, AttnError,
                        AttnOptNotFound, AttnPipelineUnavailable, AttnTargetError,
-                       AttnTargetsMissing, Causal, HeadGroup, Heads, Neighborhood, compile,
-                       lookup, target_table)
+                       AttnTargetsMissing, Causal, HeadGroup, Heads, Neighborhood, Precision,
+                       compile, lookup, target_table)
 from attn_mlir import compiler
 
 SPEC = AttentionSpec(dtype="bf16", num_heads_q=8, num_heads_kv=2, head_dim=64, seq_q=None,
@@ -301,6 +302,72 @@ def test_fp8_compiles_where_the_chip_has_it(fake_attn_opt):
     sage1 = AttentionSpec(dtype="f16", num_heads_q=4, head_dim=64, seq_q=None, seq_k=None,
                           precision="sage1", target="sm_80")
     assert compile(sage1).manifest["chip"] == "sm_80"
+
+
+def test_nvfp4_compiles_natively_or_emulated(fake_attn_opt):
+    fields = dict(dtype="bf16", num_heads_q=4, head_dim=128, seq_q=None, seq_k=None,
+                  precision="nvfp4")
+    assert compile(AttentionSpec(target="sm_120a", **fields)).manifest["chip"] == "sm_120a"
+    emulated = AttentionSpec(target="sm_90a", emulate_block_scaled=True, **fields)
+    assert compile(emulated).manifest["chip"] == "sm_90a"
+    native, emulation = fake_attn_opt()
+    assert native["args"][1] == "--attn-gpu-pipeline=target=sm_120a"
+    assert emulation["args"][1] == "--attn-gpu-pipeline=target=sm_90a emulate-block-scaled-mma=true"
+    assert emulation["input"] == emulated.canonical_text()
+    # Refused before attn-opt runs: NVFP4 on sm_90a without the emulation,
+    # the emulation on a chip that has the instruction or lacks E4M3.
+    for changes, message in ((dict(target="sm_90a"), r"which sm_90a does not have"),
+                             (dict(target="sm_120a", emulate_block_scaled=True),
+                              r"sm_120a runs the block-scaled mma.sync natively"),
+                             (dict(target="sm_86", emulate_block_scaled=True),
+                              r"sm_86 lacks the E4M3 conversions")):
+        with pytest.raises(AttnTargetError, match=message):
+            compile(AttentionSpec(**dict(fields, **changes)))
+    assert len(fake_attn_opt()) == 2
+
+
+NVFP4_KERNELS = ["attn_quantize_key_mean", "attn_quantize_quantize_k", "attn_quantize_quantize_q",
+                 "attn_quantize_quantize_v", "attn_fwd"]
+
+
+@pytest.mark.parametrize("target, emulate", [("sm_120a", False), ("sm_90a", True)],
+                         ids=["sm120a", "sm90a-emulated"])
+def test_nvfp4_through_the_real_pipeline(target, emulate, attn_opt, private_cache):
+    ptxas = os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "ptxas")
+    if not os.path.exists(ptxas):
+        pytest.skip(f"no ptxas at {ptxas}: gpu-module-to-binary cannot make cubins here")
+    spec = AttentionSpec(dtype="bf16", num_heads_q=4, num_heads_kv=2, head_dim=128, seq_q=None,
+                         seq_k=None, precision="nvfp4", has_lse=True, target=target,
+                         emulate_block_scaled=emulate)
+    artifacts = compile(spec, attn_opt=attn_opt)
+    assert artifacts.manifest["chip"] == target and artifacts.kernel_family == "mma_sync"
+    names = [k["name"] for k in artifacts.manifest["kernels"]]
+    assert names == NVFP4_KERNELS
+    assert {"v_nvfp4_t", "v_block_scale"} <= artifacts.scratch_names
+    assert {"q", "k", "v", "out", "lse", "seq_q", "seq_k"} <= artifacts.param_names
+    # NVFP4 Q.K alone: no V pre-kernel, P.V in bf16.
+    qk_only = dataclasses.replace(spec, precision=Precision(qk="f4E2M1FN", smooth_k=True,
+                                                            pv="bf16"))
+    names = [k["name"] for k in compile(qk_only, attn_opt=attn_opt).manifest["kernels"]]
+    assert "attn_quantize_quantize_v" not in names and names[-1] == "attn_fwd"
+    # The native and the emulated kernels are separate cache entries.
+    other = dataclasses.replace(spec, target="sm_120a" if emulate else "sm_90a",
+                                emulate_block_scaled=not emulate)
+    assert other.cache_key() != spec.cache_key()
+
+
+def test_sm90a_refuses_nvfp4_without_the_emulation(attn_opt, tmp_path):
+    # The compiler's own refusal, behind the package's (check_target).
+    spec = AttentionSpec(dtype="bf16", num_heads_q=2, head_dim=128, seq_q=None, seq_k=None,
+                         precision="nvfp4", target="sm_90a")
+    with pytest.raises(AttnTargetError, match=r"emulate_block_scaled=True"):
+        compile(spec, tmp_path, attn_opt=attn_opt)
+    (tmp_path / "spec.mlir").write_text(spec.canonical_text())
+    import subprocess
+    result = subprocess.run([attn_opt, "spec.mlir", "--attn-gpu-pipeline=target=sm_90a",
+                             "-o", os.devnull], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "NVFP4 (f4E2M1FN) needs the block-scaled mma.sync" in result.stderr
 
 
 def test_target_spec_form_errors():

@@ -80,6 +80,22 @@ def test_text_is_canonical():
     assert CallOptions.create(mask=am.Causal()).to_text() != CallOptions.create().to_text()
 
 
+def test_emulate_block_scaled_travels_in_the_text():
+    # Written only when set: the text of every other call is unchanged.
+    plain = CallOptions.create(precision="nvfp4", target="sm_90a")
+    emulated = CallOptions.create(precision="nvfp4", target="sm_90a", emulate_block_scaled=True)
+    assert "emulate_block_scaled" not in plain.to_text()
+    assert '"emulate_block_scaled":true' in emulated.to_text()
+    assert CallOptions.from_text(emulated.to_text()) == emulated
+    assert CallOptions.from_text(plain.to_text()).emulate_block_scaled is False
+    assert "emulate_block_scaled" not in am.options.call_text(precision="nvfp4")
+    text = am.options.call_text(precision="nvfp4", target="sm_90a", emulate_block_scaled=True)
+    json.loads(text)
+    assert CallOptions.from_text(text) == emulated
+    with pytest.raises(TypeError, match=r"emulate_block_scaled must be a bool, got 1"):
+        CallOptions.create(emulate_block_scaled=1)
+
+
 def test_bad_arguments_name_the_value():
     with pytest.raises(TypeError, match=r"scale must be a number or None, got True"):
         CallOptions.create(scale=True)

@@ -158,6 +158,45 @@ def test_spec_for_shapes_target():
                            device_capability=(8, 6)).target == "sm_86"
 
 
+def test_nvfp4_and_its_emulation():
+    # NVFP4 runs on the block-scaled mma.sync (a 12.0 device: sm_120a);
+    # on an H100 only emulated, which the spec carries into its key.
+    q, k, v = qkv(D=128, Dv=128, dtype="bf16")
+    for precision in ("nvfp4", Precision(qk="f4E2M1FN", smooth_k=True, pv="bf16"),
+                      Precision(pv="f4E2M1FN")):
+        native = plan_on(q, k, v, precision=precision, device_capability=(12, 0),
+                         targets=STANDIN_TABLE).spec
+        assert (native.target, native.emulate_block_scaled) == ("sm_120a", False)
+        with pytest.raises(AttnTargetError, match=r"needs the block-scaled mma.sync, which "
+                                                  r"sm_90a does not have.*Pass "
+                                                  r"emulate_block_scaled=True"):
+            plan_on(q, k, v, precision=precision, targets=STANDIN_TABLE)
+        emulated = plan_on(q, k, v, precision=precision, emulate_block_scaled=True,
+                           targets=STANDIN_TABLE).spec
+        assert (emulated.target, emulated.emulate_block_scaled) == ("sm_90a", True)
+        assert emulated.cache_key() != plan_on(q, k, v, precision=precision, target="sm_90a",
+                                               device_capability=None, targets=STANDIN_TABLE,
+                                               kernel="mma_sync",
+                                               emulate_block_scaled=True).spec.cache_key()
+    # spec_for_shapes, as the build machine compiles for the GPU machine.
+    shape = (1, 300, 2, 128)
+    spec = spec_for_shapes(shape, shape, shape, "bf16", layout="bnhd", precision="nvfp4",
+                           target="sm_90a", emulate_block_scaled=True)
+    assert spec.emulate_block_scaled and spec.precision == Precision.preset("nvfp4")
+    assert spec == spec_for_shapes((1, 2, 77, 128), (1, 2, 1000, 128), (1, 2, 1000, 128),
+                                   "bf16", precision="nvfp4", target="sm_90a",
+                                   emulate_block_scaled=True)
+    with pytest.raises(AttnTargetError, match=r"emulate_block_scaled=True: sm_120a runs the "
+                                              r"block-scaled mma.sync natively"):
+        spec_for_shapes(shape, shape, shape, "bf16", precision="nvfp4", target="sm_120a",
+                        emulate_block_scaled=True)
+    with pytest.raises(AttnTargetError, match=r"emulate_block_scaled=True: sm_80 lacks the E4M3 "
+                                              r"conversions"):
+        plan_on(q, k, v, target="sm_80", emulate_block_scaled=True)
+    with pytest.raises(TypeError, match=r"emulate_block_scaled must be a bool, got 'yes'"):
+        plan_on(q, k, v, precision="nvfp4", emulate_block_scaled="yes")
+
+
 def test_spec_for_shapes_without_target_or_torch():
     # Run in a fresh interpreter where `import torch` fails.
     python = Path(__file__).resolve().parents[1]

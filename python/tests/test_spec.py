@@ -243,6 +243,36 @@ def test_cache_key():
     assert "/" not in text.split("\n", 1)[1].replace("//", "")  # no paths anywhere
 
 
+def test_emulated_block_scaled_mma_spec():
+    """emulate_block_scaled: its own cache entry and the pipeline option;
+    the canonical text of a spec without it is unchanged."""
+    from attn_mlir.compiler import pipeline_options
+    native = spec(precision="nvfp4", target="sm_90a")
+    emulated = spec(precision="nvfp4", target="sm_90a", emulate_block_scaled=True)
+    assert not native.emulate_block_scaled and emulated.emulate_block_scaled
+    assert emulated.cache_key() != native.cache_key()
+    assert emulated.to_module() == native.to_module()
+    assert emulated.canonical_text().splitlines()[0] == (
+        f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target=sm_90a kernel=default "
+        "emulate-block-scaled-mma")
+    assert native.canonical_text().splitlines()[0] == (
+        f"// attn_mlir spec v{SPEC_FORMAT_VERSION} target=sm_90a kernel=default")
+    assert spec(emulate_block_scaled=False) == spec()
+    assert pipeline_options(emulated) == "target=sm_90a emulate-block-scaled-mma=true"
+    assert pipeline_options(native) == "target=sm_90a"
+    assert pipeline_options(dataclasses.replace(emulated, kernel="mma_sync")) == \
+        "target=sm_90a kernel=mma_sync emulate-block-scaled-mma=true"
+    # The backward of an emulated forward keeps the flag (its own entry too).
+    backward = emulated.gradient(deterministic=True)
+    assert backward.emulate_block_scaled
+    assert pipeline_options(backward) == \
+        "target=sm_90a deterministic=true emulate-block-scaled-mma=true"
+    assert backward.canonical_text().splitlines()[0].endswith(
+        " deterministic emulate-block-scaled-mma")
+    with pytest.raises(TypeError, match=r"AttentionSpec: emulate_block_scaled must be a bool"):
+        spec(emulate_block_scaled=1)
+
+
 def test_cache_key_is_stable():
     # A change here invalidates every cache entry on every machine: bump
     # SPEC_FORMAT_VERSION when the rendering changes on purpose.

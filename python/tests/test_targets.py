@@ -182,6 +182,83 @@ def test_check_target_fp8_depends_on_the_table_and_family():
         check_target(sixteen_bit, "sm_90a", None, sage8)
 
 
+NVFP4 = attn_mlir.Precision.preset("nvfp4")
+
+
+def test_block_scaled_mma_flag():
+    assert [t.chip for t in TABLE.targets if t.block_scaled_mma] == ["sm_120a", "sm_120f"]
+    # Optional (an attn-opt older than NVFP4 does not print it), a bool
+    # when present.
+    data = copy.deepcopy(standins.TARGET_TABLE)
+    for entry in data["targets"]:
+        del entry["block_scaled_mma"]
+    assert not any(t.block_scaled_mma for t in TargetTable.from_json(data).targets)
+    with pytest.raises(AttnError, match=r"targets\[5\].block_scaled_mma = 1 is not a bool"):
+        TargetTable.from_json(_malformed(_set(5, block_scaled_mma=1)), "stand-in")
+
+
+@pytest.mark.parametrize("precision, operands", [
+    (NVFP4, "Q.K and P.V"),
+    (attn_mlir.Precision(qk="f4E2M1FN", smooth_k=True, pv="bf16"), "Q.K"),
+    (attn_mlir.Precision(pv="f4E2M1FN"), "P.V"),
+])
+def test_check_target_nvfp4_needs_the_block_scaled_mma(precision, operands):
+    uses = [("precision", precision)]
+    for chip in ("sm_120a", "sm_120f"):
+        assert check_target(TABLE, chip, None, uses).chip == chip
+    # Chips with the E4M3 conversions: refused unless emulated, and the
+    # message says how.
+    for chip in ("sm_89", "sm_90a"):
+        with pytest.raises(AttnTargetError) as info:
+            check_target(TABLE, chip, None, uses)
+        message = str(info.value)
+        assert f"({operands} in NVFP4 f4E2M1FN) needs the block-scaled mma.sync, which " \
+               f"{chip} does not have" in message
+        assert "chips with it: sm_120a, sm_120f" in message
+        assert f"Pass emulate_block_scaled=True to compile the same kernels for {chip}" in message
+        assert check_target(TABLE, chip, None, uses, emulate_block_scaled=True).chip == chip
+    # Without the E4M3 conversions (the stand-in's sm_100a has none) there
+    # is no emulation either.
+    for chip in ("sm_80", "sm_86", "sm_100a"):
+        with pytest.raises(AttnTargetError, match=rf"which {chip} does not have .* {chip} cannot "
+                                                  r"emulate it either .*chips where it applies: "
+                                                  r"sm_89, sm_90a\)"):
+            check_target(TABLE, chip, None, uses)
+
+
+def test_check_target_nvfp4_in_a_head_group():
+    heads = attn_mlir.Heads(groups=[attn_mlir.HeadGroup([1], precision="nvfp4")])
+    uses = [("precision", None), ("heads.groups[0].precision", heads.groups[0].precision)]
+    with pytest.raises(AttnTargetError, match=r"heads.groups\[0\].precision "
+                                              r"#attn.precision<nvfp4> .* which sm_90a"):
+        check_target(TABLE, "sm_90a", None, uses)
+    assert check_target(TABLE, "sm_90a", None, uses, emulate_block_scaled=True).chip == "sm_90a"
+
+
+def test_check_target_refuses_emulation_where_the_compiler_does():
+    # Whatever the precision, as attn-opt's emulate-block-scaled-mma.
+    for uses in ([("precision", NVFP4)], [], [("precision", attn_mlir.Precision.preset("fp8"))]):
+        with pytest.raises(AttnTargetError, match=r"emulate_block_scaled=True: sm_120a runs the "
+                                                  r"block-scaled mma.sync natively"):
+            check_target(TABLE, "sm_120a", None, uses, emulate_block_scaled=True)
+        with pytest.raises(AttnTargetError, match=r"emulate_block_scaled=True: sm_80 lacks the "
+                                                  r"E4M3 conversions the emulation uses "
+                                                  r"\(fp8_mma_sync is false in the target "
+                                                  r"table\); the emulation runs on sm_89, "
+                                                  r"sm_90a$"):
+            check_target(TABLE, "sm_80", None, uses, emulate_block_scaled=True)
+    # Harmless for precisions without NVFP4 where it applies.
+    assert check_target(TABLE, "sm_90a", None, [], emulate_block_scaled=True).chip == "sm_90a"
+    # The flags decide, not the chips' names.
+    table = TargetTable.from_json(standins.table(sm_80={"fp8_mma_sync": True},
+                                                 sm_120a={"block_scaled_mma": False}))
+    assert check_target(table, "sm_80", None, [("precision", NVFP4)],
+                        emulate_block_scaled=True).chip == "sm_80"
+    with pytest.raises(AttnTargetError, match=r"chips with it: sm_120f\. .*chips where it "
+                                              r"applies: sm_80, sm_89, sm_90a, sm_120a\)"):
+        check_target(table, "sm_120a", None, [("precision", NVFP4)])
+
+
 @pytest.mark.parametrize("chip, capability, ok", [
     ("sm_80", (8, 0), True), ("sm_80", (8, 6), True), ("sm_80", (9, 0), False),
     ("sm_89", (8, 6), False), ("sm_90a", (9, 0), True), ("sm_90a", (8, 0), False),
@@ -240,6 +317,13 @@ def test_bench_has_no_old_chip_defaults():
              for path in sorted((REPO / "bench").glob("*.py"))
              for n, line in enumerate(path.read_text().splitlines(), 1) if old.search(line)]
     assert found == []
+
+
+@pytest.mark.parametrize("function", [attn_mlir.attention, attn_mlir.prepare,
+                                      attn_mlir.plan_call])
+def test_emulate_block_scaled_argument(function):
+    parameter = inspect.signature(function).parameters["emulate_block_scaled"]
+    assert parameter.default is False and parameter.kind == parameter.KEYWORD_ONLY
 
 
 @pytest.mark.parametrize("function", [attn_mlir.attention, attn_mlir.prepare,
