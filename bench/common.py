@@ -93,11 +93,26 @@ def target() -> str:
 
 def kernel_options(precision: Any = None) -> Dict[str, Any]:
     """attention() options of --target and --kernel (the family applies to
-    16-bit cases only: precision None)."""
+    16-bit cases only: precision None). An NVFP4 precision (f4E2M1FN Q.K
+    or P.V) on a --target without the block-scaled mma.sync (the target
+    table's block_scaled_mma, e.g. sm_90a) adds emulate_block_scaled=True:
+    the compiler's emulation of that instruction, so the NVFP4 kernels run
+    (slowly) on the H100 / H200; natively where the chip has it."""
     options: Dict[str, Any] = {"target": _target}
     if _kernel and precision is None:
         options["kernel"] = _kernel
+    if uses_nvfp4(precision) and not am.target_table().get(_target, "--target").block_scaled_mma:
+        options["emulate_block_scaled"] = True
     return options
+
+
+def uses_nvfp4(precision: Any) -> bool:
+    """Whether a precision (preset name, Precision, dict or None)
+    multiplies Q.K or P.V in NVFP4 (f4E2M1FN)."""
+    from attn_mlir.precision import as_precision
+    from attn_mlir.targets import NVFP4_TYPES
+    p = as_precision(precision)
+    return p is not None and (p.qk in NVFP4_TYPES or p.pv in NVFP4_TYPES)
 
 
 def select(cases: Sequence[Any], only: Optional[str], exact: bool = False) -> List[Any]:

@@ -17,6 +17,19 @@ reference for sanity (cosine >= the case's cos_min). The detail also shows
 the distance to the running-max model of the emulation (kv_tile=64), which
 the kernel matches closely where it visits 1-D key tiles of 64 in order.
 
+NVFP4 cases (q-nvfp4-*: the nvfp4 preset, NVFP4 Q.K alone, NVFP4 P.V
+alone; dense, causal GQA, 2-D neighborhood, K channel offsets, sliding
+window, head weights and gates, bnhd, D = 72): on a --target without the
+block-scaled mma.sync (the default sm_90a) they are compiled with
+emulate_block_scaled=True, the compiler's emulation of sm_120a's
+instruction, and run on the H100 / H200; on sm_120a / sm_120f natively.
+They are checked against the same f64 emulation (P rounded per key tile
+of 64) with the NVFP4 tolerances of QUANT_TOL. Only them:
+
+  ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/gpu_check.py --compile-only \
+      --cache .attn-cache-nvfp4 --only nvfp4
+  python3 bench/gpu_check.py --cache .attn-cache-nvfp4 --only nvfp4   # GPU machine
+
 Two machines:
 
   # build machine (attn-opt, no GPU, no torch): compile every kernel
@@ -49,7 +62,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (DEFAULT_CACHE, REPO, add_common_args, compile_cases,  # noqa: E402
-                    configure, kernel_options, require_compiled, select, target)
+                    configure, kernel_options, require_compiled, select, target, uses_nvfp4)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import (And, Causal, Dense, HeadGroup, Heads, Neighborhood,  # noqa: E402
                        NoneMask, Or, PowerLaw, Segments, SlidingWindow, SoftPag)
@@ -86,7 +99,31 @@ ATOL = {"bf16": 5e-2, "f16": 1e-2}
 # The LSE sums the unrounded P, so it only sees the Q.K quantization: it
 # must match the emulation to QUANT_LSE_ATOL (f32 arithmetic: ~1e-5), which
 # catches those granularity and smoothing errors.
-QUANT_TOL = {"16bit": {"max": 1e-2, "l1": 6e-3}, "fp8": {"max": 4e-2, "l1": 4e-2}}
+# NVFP4 P.V (pv = f4E2M1FN; the q-nvfp4 cases): P is rounded in two levels
+# per key tile of 64 (the GPU's key tile for NVFP4 P.V, quant_reference's
+# p_tile), its row scale the tile's max P / (6 * 448): the max P is taken
+# relative to cancels, so the running max and the final max give the same
+# E2M1 values and E4M3 block scales (quant_reference: kv_tile=64 against
+# p_tile=64 differ by 1e-8 rel-L1). What remains is f32 against f64: an
+# f32 P (ex2), row scale or p / r now and then lands on the other side of
+# an E2M1 / E4M3 rounding boundary (one P moves by up to a third of its
+# block's max), the f32 accumulation, and the output stored as bf16 / f16.
+# The emulation on sm_89+ (emulate_block_scaled) multiplies the same E2M1
+# values and E4M3 scales exactly in f16 mma.sync with f32 accumulators.
+# Measured with an f32 model of the kernel (running max over key tiles of
+# 64, f32 exp, P rounded from f32, f32 accumulation, output rounded; also
+# with 4e-6 relative noise on every P for a coarser exp) against the
+# final-max emulation, seeds 1..6 on these shapes (CPU): rel-L1 <= 2.1e-3
+# (bf16 outputs; 2e-4 f16), max <= 4e-3 max|V| (a boundary flip in a
+# sliding window row, f16), 7.8e-3 max|V| with head weights 2 and gates
+# < 2 (|O| up to 4 max|V|, stored bf16), LSE <= 9e-6. The bounds (max
+# 2e-2, rel-L1 5e-3) are 2.6x / 2.4x the largest of those; for scale: a P tile of 32 or 128 keys instead of 64 moves
+# the output by rel-L1 1.7e-2..4.4e-2, no smooth_k by 0.12..0.14 (and the
+# LSE by 2.5e-2..0.27). Q.K alone in NVFP4 (bf16 P.V) takes the 16-bit
+# bounds (model: rel-L1 2.1e-3, max 2.3e-4 max|V|), the LSE
+# QUANT_LSE_ATOL (model: 1e-6).
+QUANT_TOL = {"16bit": {"max": 1e-2, "l1": 6e-3}, "fp8": {"max": 4e-2, "l1": 4e-2},
+             "nvfp4": {"max": 2e-2, "l1": 5e-3}}
 QUANT_LSE_ATOL = 2e-3
 # E4M3 Q.K (the fp8 preset, wgmma e4m3 with f32 accumulators): the H100
 # matched the emulation's LSE to 0.009-0.011 (max over each case's rows,
@@ -98,11 +135,19 @@ QUANT_LSE_ATOL_FP8_QK = 2e-2
 # Sanity against the f32 unquantized reference (cosine over the output; on
 # random normal inputs: sage1 ~0.99993, sage2-8b ~0.9993, i8 Q.K + 16-bit P.V
 # ~0.99996, i4 Q.K ~0.98; CPU model at these shapes).
-QUANT_COS_MIN = {"i8-16bit": 0.9995, "i8-fp8": 0.998, "i4": 0.95, "fp8-fp8": 0.995}
+# NVFP4 (any operand in f4E2M1FN): E2M1 keeps one mantissa bit; the
+# emulation against f32 measured 0.9816..0.9875 (Q.K and P.V), 0.990 (Q.K
+# only), 0.991 (P.V only) on these shapes.
+QUANT_COS_MIN = {"i8-16bit": 0.9995, "i8-fp8": 0.998, "i4": 0.95, "fp8-fp8": 0.995,
+                 "nvfp4": 0.97}
+# The key tile of the GPU's NVFP4 P.V (flat tiles of 64 keys): the tile of
+# P's row scale in quant_reference's final-max model (p_tile).
+NVFP4_P_TILE = 64
 SANITIZER = "/usr/local/cuda-13.0/bin/compute-sanitizer"
 SANITIZE_CASES = ("dense-bf16-d64-n300", "nbhd2d-24x20-w7", "seg-runtime-padding",
                   "q-sage1-dense-f16-d64-nq77-nk300", "q-i8-token-pvbf16-causal-bf16-n300",
-                  "q-sage2-8b-powerlaw-d128-n1000", "q-fp8-causal-f16-d128-gqa-n1000")
+                  "q-sage2-8b-powerlaw-d128-n1000", "q-fp8-causal-f16-d128-gqa-n1000",
+                  "q-nvfp4-dense-bf16-d128-nq300-nk1000")
 
 
 @dataclass
@@ -360,6 +405,39 @@ def quantized_cases() -> List[Case]:
           mask=Causal(), Nq=1000),
         C("q-fp8-koffset-bf16-d128-nq77-nk500", precision="fp8", D=128, k_offset=10.0, Nq=77,
           Nk=500, note="channel offsets in K (smooth_k)"),
+    ] + nvfp4_cases()
+
+
+def nvfp4_cases() -> List[Case]:
+    """NVFP4 (f4E2M1FN Q.K with E4M3 scales per 16 channels, V per 16 keys,
+    P in two levels per key tile of 64): sm_120a's block-scaled mma.sync
+    kernels, on a --target without that instruction (sm_90a, the H100 /
+    H200) compiled with emulate_block_scaled=True (common.kernel_options).
+    Names start with q-nvfp4 (`--only nvfp4`)."""
+    C = Case
+    qk_only = Precision(qk="f4E2M1FN", smooth_k=True, pv="bf16")
+    pv_only = Precision(pv="f4E2M1FN")
+    return [
+        C("q-nvfp4-dense-bf16-d128-nq300-nk1000", precision="nvfp4", D=128, Hkv=2, Nq=300,
+          Nk=1000),
+        C("q-nvfp4-causal-f16-d64-gqa-n1000", precision="nvfp4", dtype="f16", Hq=4, Hkv=2,
+          mask=Causal(), Nq=1000),
+        C("q-nvfp4-qk-pvbf16-causal-br-bf16-nq300-nk1000", precision=qk_only, Hkv=2,
+          mask=Causal("bottom_right"), Nq=300, Nk=1000, note="NVFP4 Q.K, bf16 P.V"),
+        C("q-nvfp4-pv-f16-d128-nq77-nk1000", precision=pv_only, dtype="f16", D=128, Nq=77,
+          Nk=1000, note="f16 Q.K, NVFP4 P.V"),
+        C("q-nvfp4-nbhd2d-20x24-w5x7-bf16", precision="nvfp4", Hkv=2,
+          mask=Neighborhood(grid=[20, 24], window=[5, 7]), Nq=480),
+        C("q-nvfp4-koffset-bf16-d128-nq77-nk500", precision="nvfp4", D=128, k_offset=10.0,
+          Nq=77, Nk=500, note="channel offsets in K (smooth_k)"),
+        C("q-nvfp4-sliding-l100-r0-f16-d128-n1000", precision="nvfp4", dtype="f16", D=128,
+          mask=SlidingWindow(100, 0), Nq=1000),
+        C("q-nvfp4-heads-weights-gates", precision="nvfp4", Hq=4, Hkv=2, Nq=300, gates=True,
+          mask=Causal(), heads=Heads(weights=[1.0, 0.0, 0.7, 2.0])),
+        C("q-nvfp4-bnhd-bf16-d128-gqa8x2-nq333-nk700", precision="nvfp4", D=128, Hq=8, Hkv=2,
+          layout="bnhd", Nq=333, Nk=700),
+        C("q-nvfp4-d72-causal-bf16-n300", precision="nvfp4", D=72, mask=Causal(), Nq=300,
+          note="D staged padded: the last 16-channel block holds 8"),
     ]
 
 
@@ -613,6 +691,8 @@ def run_case(case: Case, cache: Path, seed: int, check: bool = True) -> Tuple[bo
 
 def _pv_kind(case: Case) -> str:
     p = as_precision(case.precision)
+    if p is not None and p.pv == qref.NVFP4:
+        return "nvfp4"
     return "fp8" if p is not None and p.pv == "f8E4M3FN" else "16bit"
 
 
@@ -620,6 +700,8 @@ def _cos_min(case: Case) -> float:
     if case.cos_min is not None:
         return case.cos_min
     p = as_precision(case.precision)
+    if uses_nvfp4(p):
+        return QUANT_COS_MIN["nvfp4"]
     if p is not None and p.qk == "i4":
         return QUANT_COS_MIN["i4"]
     if p is not None and p.qk == "f8E4M3FN":
@@ -669,7 +751,8 @@ def _check_quantized(case: Case, q, k, v, tensors, o_b, lse, lse_poison_ptr, pro
     qb, kb, vb = (ref.to_bhnd(x, case.layout) for x in (q, k, v))
     scale = case.scale if case.scale is not None else 1.0 / (case.D ** 0.5)
     keeps = _keeps(case, tensors, device)
-    emu_o, emu_lse = qref.attention_quant(qb, kb, vb, keeps, case.precision, scale)
+    emu_o, emu_lse = qref.attention_quant(qb, kb, vb, keeps, case.precision, scale,
+                                          p_tile=NVFP4_P_TILE)
     tile_o, _ = qref.attention_quant(qb, kb, vb, keeps, case.precision, scale, kv_tile=64)
     ref_o, _ = ref.attention_f32(qb, kb, vb, keeps, scale, heads=case.heads,
                                  gates=tensors.get("gates"))
@@ -774,7 +857,8 @@ def main() -> int:
                   f"mask={c.mask.to_mlir() if c.mask is not None else 'dense'}"
                   + (f" heads={c.heads.to_mlir()}" if c.heads is not None else "")
                   + (f" precision={as_precision(c.precision).to_mlir()}" if c.precision is not None else "")
-                  + (f" +{','.join(extras)}" if extras else "") + (" lse" if c.lse else ""))
+                  + (f" +{','.join(extras)}" if extras else "") + (" lse" if c.lse else "")
+                  + (" emulate_block_scaled" if options.get("emulate_block_scaled") else ""))
         return 0
     if args.compile_only:
         return 1 if compile_cases(SCRIPT, selected, spec_of, cache) else 0
