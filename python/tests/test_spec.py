@@ -113,8 +113,8 @@ def test_grad_module_verifies_in_attn_opt(name, attn_opt):
 
 
 def test_grad_module_lowers_on_the_cpu(attn_opt):
-    """attn-cpu-pipeline takes the backward module (static shapes, every
-    optional operand), and the GPU pipeline refuses it with a diagnostic."""
+    """attn-cpu-pipeline and the GPU pipeline take the backward module
+    (static shapes, every optional operand)."""
     import subprocess
     s = spec(batch=2, seq_q=32, seq_k=48, mask=SlidingWindow(8, 0), runtime_strides=False,
              explicit_mask=True, bias=Bias("f32", per_head=True), gates="f32",
@@ -125,11 +125,13 @@ def test_grad_module_lowers_on_the_cpu(attn_opt):
     assert cpu.returncode == 0, cpu.stderr
     assert "llvm.func @attention_grad" in cpu.stdout
     assert "attn." not in cpu.stdout.replace("attention_grad", "")
-    # The GPU kernels do not take biases yet.
-    gpu = subprocess.run([attn_opt, "-", "--attn-gpu-pipeline=target=sm_90a"], input=text,
-                         capture_output=True, text=True)
-    assert gpu.returncode != 0
-    assert "the backward kernel does not take a bias (dBias) yet" in gpu.stderr
+    # The GPU kernels: dBias zeroed before the key-tile kernel, stored after.
+    gpu = subprocess.run([attn_opt, "-", "--attn-gpu-pipeline=target=sm_90a format=isa"],
+                         input=text, capture_output=True, text=True)
+    assert gpu.returncode == 0, gpu.stderr
+    launches = re.findall(r"gpu.launch_func\s+@attn_kernels::@(\w+)", gpu.stdout)
+    assert launches == ["attn_bwd_rows", "attn_bwd_bias_grad_init", "attn_bwd",
+                        "attn_bwd_finish", "attn_bwd_bias_finish"], launches
 
 
 def test_gradient_spec():

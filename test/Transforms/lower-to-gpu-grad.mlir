@@ -105,6 +105,39 @@ func.func @explicit_mask(%q: memref<1x2x100x64xf16>, %o: memref<1x2x100x64xf16>,
 
 // -----
 
+// A bias: the scores are recomputed with it, dBias accumulates dS in f32
+// (zeroed by a kernel before, stored in the bias's type by one after),
+// one plane per batch element and head of the bias.
+// CHECK-LABEL: module attributes
+// CHECK-SAME: name = "attn_bwd_bias_grad_init"
+// CHECK-SAME: name = "attn_bwd_bias_finish", params = {{\[\["bias_grad", "ptr"\]}}
+// CHECK-SAME: attn.scratch = [{{.*}}{bytes = [{constant = 8 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}, {arg = "seq_k"{{.*}}}], name = "bwd_bias_grad_accumulator"}]
+// CHECK: func.func @bias
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_rows
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_bias_grad_init
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd blocks
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_finish
+// CHECK: gpu.launch_func @attn_kernels::@attn_bwd_bias_finish
+// CHECK: gpu.func @attn_bwd(
+// CHECK: llvm.load %{{.*}} : !llvm.ptr<1> -> bf16
+// CHECK: llvm.intr.fma
+// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// CHECK: llvm.atomicrmw fadd
+// CHECK: gpu.func @attn_bwd_bias_finish
+// CHECK: llvm.store %{{.*}} : bf16, !llvm.ptr<1>
+// DETERMINISTIC-LABEL: func.func @bias
+// DETERMINISTIC: gpu.launch_func @attn_kernels::@attn_bwd_bias_finish
+func.func @bias(%q: memref<2x2x100x64xbf16>, %o: memref<2x2x100x64xbf16>, %lse: memref<2x2x100xf32>, %bias: memref<2x2x100x100xbf16>, %dbias: memref<2x2x100x100xbf16>) {
+  attn.attention_grad ins(%q, %q, %q, %o, %lse, %o : memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>, memref<2x2x100xf32>, memref<2x2x100x64xbf16>)
+    bias(%bias : memref<2x2x100x100xbf16>)
+    outs(%q, %q, %q : memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>)
+    bias_grad(%dbias : memref<2x2x100x100xbf16>)
+    mask = #attn.causal
+  return
+}
+
+// -----
+
 // Head features: a head group with its own mask makes a second key-tile
 // kernel that adds to the dK and dV the first wrote; SoftPAG adds dV's
 // identity term after both; gates get their gradient (scratch sums).

@@ -6,6 +6,7 @@
 // RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_100a kernel=tcgen05" 2>&1 | FileCheck %s --check-prefix=NOENGINE
 // RUN: not attn-opt %s -attn-lower-to-gpu="target=sm_86 kernel=tcgen05" 2>&1 | FileCheck %s --check-prefix=NOTONCHIP
 // RUN: not attn-opt %s -attn-lower-to-gpu="kernel=mma.sync" 2>&1 | FileCheck %s --check-prefix=KERNEL
+// RUN: not attn-opt %s -split-input-file -attn-lower-to-gpu="deterministic=true" 2>&1 | FileCheck %s --check-prefix=DETERMINISTIC
 
 // TARGET: attn-lower-to-gpu: unknown target 'sm_75', expected one of sm_80, sm_86, sm_89, sm_90a, sm_100a, sm_120a, sm_120f
 // NOENGINE: attn-lower-to-gpu: the tcgen05 kernels for sm_100a are not implemented yet; kernel = mma_sync runs the warp-level kernel on this chip
@@ -142,9 +143,11 @@ func.func @smooth_q_token_granularity(%q: memref<1x1x64x64xf16>) {
 
 // -----
 
-func.func @backward_bias(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>, %bias: memref<64x64xf32>) {
-  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: the backward kernel does not take a bias (dBias) yet; lower attn.attention_grad with attn-lower-to-loops (CPU)}}
-  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) bias(%bias : memref<64x64xf32>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>) bias_grad(%bias : memref<64x64xf32>)
+// A bias shared by the heads: dBias sums them with f32 reductions, which
+// the deterministic mode refuses (the default mode takes it).
+// DETERMINISTIC: 'attn.attention_grad' op attn-lower-to-gpu: deterministic: dBias of a bias broadcast over heads is summed with f32 reductions whose order varies; give the bias a dimension per batch element and head, or drop deterministic
+func.func @backward_bias_over_heads(%q: memref<1x2x64x64xf16>, %lse: memref<1x2x64xf32>, %bias: memref<64x64xf32>) {
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x2x64x64xf16>, memref<1x2x64x64xf16>, memref<1x2x64x64xf16>, memref<1x2x64x64xf16>, memref<1x2x64xf32>, memref<1x2x64x64xf16>) bias(%bias : memref<64x64xf32>) outs(%q, %q, %q : memref<1x2x64x64xf16>, memref<1x2x64x64xf16>, memref<1x2x64x64xf16>) bias_grad(%bias : memref<64x64xf32>)
   return
 }
 

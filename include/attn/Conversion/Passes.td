@@ -136,9 +136,14 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
     reductions), `attn_bwd_finish` (dQ in its type, dG) and, for SoftPAG,
     `attn_bwd_identity` (dV's identity term); with `deterministic`, dQ
     and the gates' sums come from `attn_bwd_query_grads` (query-tile
-    major, no atomics) instead. Biases, `renormalize = false` and head dims
-    above 128 are refused with a diagnostic; one `attn.attention_grad` per module (its scratch buffers
-    are named per module).
+    major, no atomics) instead. A bias is added to the recomputed scores;
+    dBias (dS on every pair) is summed in an f32 accumulator of the bias's
+    shape, zeroed by `attn_bwd_bias_grad_init` and stored in its type by
+    `attn_bwd_bias_finish` (with `deterministic`, a bias shared by heads or
+    batch elements is refused: its sum's order varies). `renormalize =
+    false` and head dims above 128 are refused with a diagnostic; one
+    `attn.attention_grad` per module (its scratch buffers are named per
+    module).
 
     Kernel (mma_sync): one block per (query tile, head, batch element), one
     warp per 16 query rows (`warp-rows=32`: two m16 tiles per warp); Q is

@@ -61,6 +61,9 @@ constexpr StringLiteral kQueryGradAccumulator = "bwd_q_grad_accumulator";
 constexpr StringLiteral kRowDelta = "bwd_row_delta";
 constexpr StringLiteral kRowFactor = "bwd_row_factor";
 constexpr StringLiteral kGateSum = "bwd_gate_sum";
+/// dBias in f32 at the bias's shape ([Bb, Hb, Nq, Nk], dense), summed by
+/// f32 reductions from the key-tile kernels.
+constexpr StringLiteral kBiasGradAccumulator = "bwd_bias_grad_accumulator";
 
 /// What every backward kernel knows of the op.
 struct BackwardConfig {
@@ -72,6 +75,12 @@ struct BackwardConfig {
   SmallVector<HeadFactors> factors;
   bool softpag = false;
   TileGeometry queries, keys;
+  /// The bias's heads (1 or Hq) and whether one bias serves every batch
+  /// element (rank 2, or a static dim 0 of 1): dBias sums over those
+  /// dimensions. A dynamic dim 0 gets an accumulator plane per batch
+  /// element, summed by the finish kernel where it is 1 at run time.
+  int64_t biasHeads = 0;
+  bool biasBatchBroadcast = false;
 };
 
 BackwardConfig getBackwardConfig(AttentionGradOp op) {
@@ -89,6 +98,13 @@ BackwardConfig getBackwardConfig(AttentionGradOp op) {
   for (int64_t h = 0; h < config.numQueryHeads; ++h)
     config.factors.push_back(getHeadFactors(op, h));
   config.softpag = op.getHeadsAttr() && op.getHeadsAttr().getSoftpag();
+  if (Value bias = op.getBias()) {
+    // [Nq, Nk] or [B|1, Hq|1, Nq, Nk] (the verifier's shapes).
+    auto type = cast<MemRefType>(bias.getType());
+    bool perPair = type.getRank() == 2;
+    config.biasHeads = perPair ? 1 : type.getDimSize(1);
+    config.biasBatchBroadcast = perPair || type.getDimSize(0) == 1;
+  }
   // Without a tiling (attn-plan gives one): flat tiles of the defaults.
   TileSizes tiles = getBackwardTiles(config.headDim, config.valueDim);
   SmallVector<int64_t> queryShape{tiles.query}, keyShape{tiles.key}, grid;
@@ -282,6 +298,105 @@ public:
 
 /// attn_bwd_finish: dQ from its accumulator (scale applied there) in Q's
 /// gradient type; dG += w (1 - u) sum_j P dot(dY, V[j]).
+/// attn_bwd_bias_grad_init (`finish` false: dBias's f32 accumulator
+/// zeroed) and attn_bwd_bias_finish (stored in dBias's type): a block per
+/// (query row, bias head, batch element), its threads over the keys.
+class BiasGradKernelBuilder : BackwardBuilderBase {
+public:
+  BiasGradKernelBuilder(AttentionGradOp op, gpu::GPUModuleOp module,
+                        const BackwardConfig &config)
+      : BackwardBuilderBase(op, module), config(config) {}
+
+  KernelLaunch build(StringRef name, bool finish) {
+    if (finish)
+      addTensorParams("bias_grad", op.getBiasGrad(), {"b", "h", "q"});
+    addParam(kBiasGradAccumulator, globalPtrType());
+    addParam("batch", b.getI32Type());
+    addParam("seq_q", b.getI32Type());
+    addParam("seq_k", b.getI32Type());
+    createFunction(name, kRowThreads);
+    BlockCoordinates block =
+        launchOverHeads(GridFactor{1, "seq_q", 1}, config.biasHeads);
+    Value query = block.x, head = block.headSlot;
+    Value batch = config.biasBatchBroadcast ? idx(0) : block.batch;
+    Value seqQ = toIndex(param("seq_q")), seqK = toIndex(param("seq_k"));
+    // A dynamic batch dimension of 1 at run time (dBias's batch stride is 0
+    // then): batch element 0's blocks sum every element's plane.
+    Value planes = idx(1);
+    Value sharedAtRunTime;
+    if (finish && !config.biasBatchBroadcast) {
+      sharedAtRunTime = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::eq, param("bias_grad_stride_b"),
+          arith::ConstantIntOp::create(b, loc, b.getI64Type(), 0));
+      planes = select(sharedAtRunTime, toIndex(param("batch")), idx(1));
+      batch = select(sharedAtRunTime, idx(0), batch);
+    }
+    // One bias for every batch element: element 0's blocks write it.
+    std::optional<OpBuilder::InsertionGuard> insertion;
+    if (config.biasBatchBroadcast || sharedAtRunTime) {
+      insertion.emplace(b);
+      Value first = cmp(arith::CmpIPredicate::eq, block.batch, idx(0));
+      if (sharedAtRunTime)
+        first = arith::OrIOp::create(
+            b, loc, first,
+            arith::XOrIOp::create(b, loc, sharedAtRunTime, i1(true)));
+      auto writes = scf::IfOp::create(b, loc, first, false);
+      b.setInsertionPointToStart(writes.thenBlock());
+    }
+    Value planeWords = toI64(mul(mul(idx(config.biasHeads), seqQ), seqK));
+    Value row =
+        i64Mul(toI64(scratchIndex(batch, config.biasHeads, head, seqQ, query)),
+               toI64(seqK));
+    Value gradRow = finish ? elementOffset({{batch, "bias_grad_stride_b"},
+                                            {head, "bias_grad_stride_h"},
+                                            {query, "bias_grad_stride_q"}})
+                           : Value();
+    Type gradType =
+        finish ? cast<MemRefType>(op.getBiasGrad().getType()).getElementType()
+               : Type();
+    auto loop = scf::ForOp::create(
+        b, loc, gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x), seqK,
+        idx(kRowThreads));
+    {
+      OpBuilder::InsertionGuard body(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value key = loop.getInductionVar();
+      if (!finish) {
+        LLVM::StoreOp::create(
+            b, loc, f32(0),
+            globalAt(param(kBiasGradAccumulator), i64Add(row, toI64(key)), 4));
+      } else {
+        // Planes of batch elements in order: the same sum every run.
+        auto sumPlanes = scf::ForOp::create(b, loc, idx(0), planes, idx(1),
+                                            ValueRange{f32(0)});
+        {
+          OpBuilder::InsertionGuard sumBody(b);
+          b.setInsertionPointToStart(sumPlanes.getBody());
+          Value element =
+              i64Add(i64Add(row, toI64(key)),
+                     i64Mul(toI64(sumPlanes.getInductionVar()), planeWords));
+          Value word =
+              loadGlobal(b.getF32Type(),
+                         globalAt(param(kBiasGradAccumulator), element, 4));
+          scf::YieldOp::create(
+              b, loc, ValueRange{addF(sumPlanes.getRegionIterArg(0), word)});
+        }
+        Value sum = sumPlanes.getResult(0);
+        LLVM::StoreOp::create(b, loc, fromF32(sum, gradType),
+                              globalAt(param("bias_grad"),
+                                       i64Add(gradRow, toI64(key)),
+                                       byteWidth(gradType)));
+      }
+    }
+    insertion.reset();
+    finishFunction();
+    return launch;
+  }
+
+private:
+  const BackwardConfig &config;
+};
+
 class FinishKernelBuilder : RowKernelBuilder {
 public:
   using RowKernelBuilder::RowKernelBuilder;
@@ -438,11 +553,23 @@ protected:
   Value slotRow(int64_t slot) {
     return add(mul(warp, idx(16)), add(div(lane, 4), idx(8 * slot)));
   }
-  /// `probabilities` with the mask's predicate (and the bounds) applied:
-  /// element (row slot, column) is the pair (rowToken(slot),
-  /// columnToken(column)) with rows the queries or the keys.
+  /// The (query, key) pair of an accumulator element, whether both lie in
+  /// their sequences, and indices safe to read at (0 outside).
+  struct Pair {
+    Value query, key, valid, safeQuery, safeKey;
+  };
+  /// Calls `fn(element, pair)` for every element of `fragment`: element
+  /// (row slot, column) is the pair (rowToken(slot), columnToken(column))
+  /// with rows the queries or the keys.
+  void forEachPair(Fragment &fragment, bool rowsAreKeys, Value rowTile,
+                   Value columnTile,
+                   function_ref<void(Value &, const Pair &)> fn);
+  /// `probabilities` with the mask's predicate (and the bounds) applied.
   void maskPairs(Fragment &probabilities, bool rowsAreKeys, Value rowTile,
                  Value columnTile);
+  /// S (raw q.k) += bias / scale, as the forward scores it.
+  void addBias(Fragment &scores, bool rowsAreKeys, Value rowTile,
+               Value columnTile);
   /// The same on tiles whose class is a run-time value: full tiles skip
   /// it (the forward's `attn.partial_tile_mask` branch).
   void maskPartialTile(Fragment &probabilities, Value keepsAll,
@@ -520,6 +647,10 @@ private:
                           Value queryTile);
   /// dQ += scale dS K: dS^T staged, then accumulateQueryGrads.
   void reduceQueryGradsOf(const Fragment &ds, Value head, Value queryTile);
+  /// dBias += dS on the tile's pairs in the sequences, by f32 reductions
+  /// into the bias's accumulator (its broadcast dimensions summed).
+  void accumulateBiasGrads(Fragment ds, Value head, Value keyTile,
+                           Value queryTile);
   /// dQ += scale dS K for the staged dS^T.
   void accumulateQueryGrads(Value head, Value queryTile);
   void storeKeyGrads(Value keyTile, ValueRange gradients);
@@ -564,6 +695,9 @@ void TileKernelBuilder::declareTileParams(bool withKeyGrads) {
   }
   addTensorParams("segment_offsets", op.getSegmentOffsets(), {"b"});
   addTensorParams("explicit_mask", op.getExplicitMask(), {"b", "h", "q"});
+  addTensorParams("bias", op.getBias(), {"b", "h", "q"});
+  if (withKeyGrads && op.getBias())
+    addParam(kBiasGradAccumulator, globalPtrType());
   for (StringRef buffer : {kRowDelta, kRowFactor, kQueryGradAccumulator})
     addParam(buffer, globalPtrType());
   if (op.getGates())
@@ -790,37 +924,64 @@ void TileKernelBuilder::accumulateOverRows(MutableArrayRef<Value> acc,
   }
 }
 
-void TileKernelBuilder::maskPairs(Fragment &probabilities, bool rowsAreKeys,
-                                  Value rowTile, Value columnTile) {
+void TileKernelBuilder::forEachPair(
+    Fragment &fragment, bool rowsAreKeys, Value rowTile, Value columnTile,
+    function_ref<void(Value &, const Pair &)> fn) {
   const TileGeometry &rowTiles = rowsAreKeys ? config.keys : config.queries;
   const TileGeometry &columnTiles = rowsAreKeys ? config.queries : config.keys;
   Value rowLength = rowsAreKeys ? seqK : seqQ;
   Value columnLength = rowsAreKeys ? seqQ : seqK;
   forEachElement(
-      layout, probabilities.numChunks,
-      [&](int64_t chunk, int64_t slot, int64_t c) {
+      layout, fragment.numChunks, [&](int64_t chunk, int64_t slot, int64_t c) {
         auto [rowToken, rowValid] =
             tokenOf(rowTiles, rowTile, slotRow(slot), rowLength);
         auto [columnToken, columnValid] = tokenOf(
             columnTiles, columnTile,
             add(idx(layout.column(chunk, c)), quadColumn()), columnLength);
-        Value query = rowsAreKeys ? columnToken : rowToken;
-        Value key = rowsAreKeys ? rowToken : columnToken;
-        Value keep = andI(andI(rowValid, columnValid),
-                          heads.mask.emitKeep(b, loc, query, key, maskContext));
-        if (Value explicitMask = op.getExplicitMask()) {
-          // Read at a safe index outside the sequences.
-          Value byte = loadPairElement(
-              explicitMask, "explicit_mask", batch, walkHead,
-              select(rowsAreKeys ? columnValid : rowValid, query, idx(0)),
-              select(rowsAreKeys ? rowValid : columnValid, key, idx(0)));
-          keep = andI(keep, cmp(arith::CmpIPredicate::ne, byte,
-                                arith::ConstantIntOp::create(
-                                    b, loc, byte.getType(), 0)));
-        }
-        Value &value = probabilities.at(layout, chunk, slot, c);
-        value = select(keep, value, f32(0));
+        Pair pair;
+        pair.query = rowsAreKeys ? columnToken : rowToken;
+        pair.key = rowsAreKeys ? rowToken : columnToken;
+        Value queryValid = rowsAreKeys ? columnValid : rowValid;
+        Value keyValid = rowsAreKeys ? rowValid : columnValid;
+        pair.valid = andI(rowValid, columnValid);
+        pair.safeQuery = select(queryValid, pair.query, idx(0));
+        pair.safeKey = select(keyValid, pair.key, idx(0));
+        fn(fragment.at(layout, chunk, slot, c), pair);
       });
+}
+
+void TileKernelBuilder::maskPairs(Fragment &probabilities, bool rowsAreKeys,
+                                  Value rowTile, Value columnTile) {
+  forEachPair(probabilities, rowsAreKeys, rowTile, columnTile,
+              [&](Value &value, const Pair &pair) {
+                Value keep = andI(pair.valid,
+                                  heads.mask.emitKeep(b, loc, pair.query,
+                                                      pair.key, maskContext));
+                if (Value explicitMask = op.getExplicitMask()) {
+                  Value byte =
+                      loadPairElement(explicitMask, "explicit_mask", batch,
+                                      walkHead, pair.safeQuery, pair.safeKey);
+                  keep = andI(keep, cmp(arith::CmpIPredicate::ne, byte,
+                                        arith::ConstantIntOp::create(
+                                            b, loc, byte.getType(), 0)));
+                }
+                value = select(keep, value, f32(0));
+              });
+}
+
+void TileKernelBuilder::addBias(Fragment &scores, bool rowsAreKeys,
+                                Value rowTile, Value columnTile) {
+  Value bias = op.getBias();
+  if (!bias)
+    return;
+  Value inverseScale = f32(1.0 / config.scale);
+  forEachPair(scores, rowsAreKeys, rowTile, columnTile,
+              [&](Value &s, const Pair &pair) {
+                Value element =
+                    toF32(loadPairElement(bias, "bias", batch, walkHead,
+                                          pair.safeQuery, pair.safeKey));
+                s = nb::fma(b, loc, element, inverseScale, s);
+              });
 }
 
 void TileKernelBuilder::maskPartialTile(Fragment &probabilities, Value keepsAll,
@@ -911,9 +1072,10 @@ SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(
   gpu::BarrierOp::create(b, loc);
   stageQueryRows(head, slot.tile);
 
-  // S^T, then P^T = exp2(S^T scale log2(e) - LSE log2(e)).
+  // S^T (+ bias / scale), then P^T = exp2(S^T scale log2(e) - LSE log2(e)).
   Fragment p = multiplyRows(keyOffset, queryOffset, config.headDim * 2 / 16,
                             queryTokens());
+  addBias(p, /*rowsAreKeys=*/true, keyTile, slot.tile);
   Value column = quadColumn();
   auto rowValue = [&](int64_t which, int64_t chunk, int64_t c) {
     Value position = add(idx(layout.column(chunk, c)), column);
@@ -959,6 +1121,8 @@ SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(
                                        rowValue(1, chunk, c)));
       });
   accumulateOverRows(keyGrads, ds, queryOffset, config.headDim, queryTokens());
+  if (op.getBias())
+    accumulateBiasGrads(ds, head, keyTile, slot.tile);
 
   if (reduceQueryGrads)
     reduceQueryGradsOf(ds, head, slot.tile);
@@ -987,6 +1151,28 @@ void KeyTileKernelBuilder::reduceQueryGradsOf(const Fragment &ds, Value head,
     }
   gpu::BarrierOp::create(b, loc);
   accumulateQueryGrads(head, queryTile);
+}
+
+void KeyTileKernelBuilder::accumulateBiasGrads(Fragment ds, Value head,
+                                               Value keyTile, Value queryTile) {
+  Value biasBatch = config.biasBatchBroadcast ? idx(0) : batch;
+  Value biasHead = config.biasHeads == 1 ? idx(0) : head;
+  Value plane =
+      i64Mul(toI64(scratchIndex(biasBatch, config.biasHeads, biasHead, seqQ)),
+             toI64(seqK));
+  forEachPair(ds, /*rowsAreKeys=*/true, keyTile, queryTile,
+              [&](Value &value, const Pair &pair) {
+                auto inRange = scf::IfOp::create(b, loc, pair.valid, false);
+                OpBuilder::InsertionGuard insertion(b);
+                b.setInsertionPointToStart(inRange.thenBlock());
+                Value element = i64Add(
+                    i64Add(plane, i64Mul(toI64(pair.query), toI64(seqK))),
+                    toI64(pair.key));
+                LLVM::AtomicRMWOp::create(
+                    b, loc, LLVM::AtomicBinOp::fadd,
+                    globalAt(param(kBiasGradAccumulator), element, 4), value,
+                    LLVM::AtomicOrdering::monotonic);
+              });
 }
 
 void KeyTileKernelBuilder::accumulateGateSums(const Fragment &p,
@@ -1316,6 +1502,7 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
         Fragment p =
             multiplyRows(queryOffset, keyOffset,
                          config.headDim * 2 / kChunkBytes, keyTokens());
+        addBias(p, /*rowsAreKeys=*/false, queryTile, slot.tile);
         forEachElement(
             layout, p.numChunks, [&](int64_t chunk, int64_t row, int64_t c) {
               Value &value = p.at(layout, chunk, row, c);
@@ -1445,8 +1632,6 @@ mlir::attn::detail::checkBackwardSupported(AttentionGradOp op,
            << "attn-lower-to-gpu: the backward kernel does not take " << what
            << " yet; lower attn.attention_grad with attn-lower-to-loops (CPU)";
   };
-  if (op.getBias())
-    return notYet("a bias (dBias)");
   for (MaskAttrInterface mask : op.getMasks())
     if (hasUnnormalizedSegments(mask))
       return notYet("segments with renormalize = false");
@@ -1494,9 +1679,34 @@ LogicalResult mlir::attn::detail::emitBackwardKernels(
   scratch.push_back({kRowFactor.str(), rows(1)});
   if (op.getGates())
     scratch.push_back({kGateSum.str(), rows(1)});
+  if (op.getBias()) {
+    // A bias shared by batch elements or heads sums their dS with f32
+    // reductions in an order that varies from run to run.
+    auto queryType = cast<MemRefType>(op.getQuery().getType());
+    bool sumsBatch = config.biasBatchBroadcast && queryType.getDimSize(0) != 1;
+    bool sumsHeads = config.biasHeads == 1 && config.numQueryHeads > 1;
+    if (deterministic && (sumsBatch || sumsHeads))
+      return op.emitOpError()
+             << "attn-lower-to-gpu: deterministic: dBias of a bias broadcast "
+                "over "
+             << (sumsBatch ? "batch elements" : "heads")
+             << " is summed with f32 reductions whose order varies; give the "
+                "bias a dimension per batch element and head, or drop "
+                "deterministic";
+    SmallVector<GridFactor> bytes{GridFactor{config.biasHeads * 4, "", 1}};
+    if (!config.biasBatchBroadcast)
+      bytes.push_back(GridFactor{1, "batch", 1});
+    bytes.push_back(GridFactor{1, "seq_q", 1});
+    bytes.push_back(GridFactor{1, "seq_k", 1});
+    scratch.push_back({kBiasGradAccumulator.str(), bytes});
+  }
 
   launches.push_back(
       RowsKernelBuilder(op, module, config).build(uniqueName("attn_bwd_rows")));
+  if (op.getBias())
+    launches.push_back(BiasGradKernelBuilder(op, module, config)
+                           .build(uniqueName("attn_bwd_bias_grad_init"),
+                                  /*finish=*/false));
   if (sets.empty()) {
     // Every head has weight 0: dK and dV are zero. One key-tile kernel over
     // no head writes them.
@@ -1516,6 +1726,10 @@ LogicalResult mlir::attn::detail::emitBackwardKernels(
                                .build(uniqueName("attn_bwd_query_grads")));
   launches.push_back(FinishKernelBuilder(op, module, config)
                          .build(uniqueName("attn_bwd_finish")));
+  if (op.getBias())
+    launches.push_back(BiasGradKernelBuilder(op, module, config)
+                           .build(uniqueName("attn_bwd_bias_finish"),
+                                  /*finish=*/true));
   if (config.softpag)
     launches.push_back(IdentityKernelBuilder(op, module, config)
                            .build(uniqueName("attn_bwd_identity")));
