@@ -86,6 +86,12 @@ def cases() -> List[Case]:
         C("heads-softpag-groups-n300", Hq=4, lse=False, gates=True,
           heads=Heads(softpag=SoftPag(heads=[1, 2], u=0.3),
                       groups=[HeadGroup(heads=[2, 3], mask=Causal())])),
+        # Biases (dBias = dS, summed over the bias's broadcast dimensions).
+        C("bias-f32-1h-causal-b2-n300", bias=("f32", "1h"), mask=Causal(), B=2, Nq=300,
+          lse=False, note="one bias for both batch elements"),
+        C("bias-bf16-bh-gqa-nq77-nk300-lse", bias=("bf16", "bh"), Hq=4, Hkv=2, Nq=77, Nk=300),
+        C("bias-f16-nn-sliding-n1000", dtype="f16", bias=("f16", "nn"),
+          mask=SlidingWindow(64, 16), Nq=1000, lse=False, note="shared by every head"),
         C("quant-sage2-8b-causal-d128-n500", mask=Causal(), D=128, Nq=500, lse=False,
           precision="sage2-8b",
           note="quantized forward, backward as the identity (section 5)"),
@@ -95,7 +101,8 @@ def cases() -> List[Case]:
 # Cases also run in the deterministic mode (torch.use_deterministic_algorithms):
 # twice, the gradients must be equal in bits, and within the same bound.
 DETERMINISTIC = ("dense-f16-d128-gqa-n1000", "nbhd2d-24x20-w7", "heads-weights-gates-n300",
-                 "segments-runtime-doc", "heads-softpag-groups-n300")
+                 "segments-runtime-doc", "heads-softpag-groups-n300",
+                 "bias-bf16-bh-gqa-nq77-nk300-lse")
 
 
 def _forward_case(case: Case) -> Case:
@@ -116,15 +123,25 @@ def _reference_grads(case: Case, leaves, tensors, dy, dlse, dtype, device):
     type for PyTorch's own error)."""
     import torch
     q, k, v = (ref.to_bhnd(x, case.layout) for x in leaves[:3])
-    gates = leaves[3] if len(leaves) > 3 else None
+    named = dict(zip(_leaf_names(case), leaves))
+    gates, bias = named.get("dgates"), named.get("dbias")
+    if bias is not None and bias.dim() == 2:
+        bias = bias.view(1, 1, *bias.shape)
     scale = case.scale if case.scale is not None else 1.0 / (case.D ** 0.5)
     keeps = fwd._keeps(case, tensors, device)
-    o, lse = ref.attention_f32(q, k, v, keeps, scale, heads=case.heads, gates=gates, dtype=dtype)
+    o, lse = ref.attention_f32(q, k, v, keeps, scale, bias=bias, heads=case.heads, gates=gates,
+                               dtype=dtype)
     loss = (o.double() * ref.to_bhnd(dy, case.layout).double()).sum()
     if dlse is not None:
         finite = torch.isfinite(lse)
         loss = loss + (torch.where(finite, lse, torch.zeros_like(lse)).double() * dlse).sum()
     return torch.autograd.grad(loss, leaves)
+
+
+def _leaf_names(case: Case) -> Tuple[str, ...]:
+    """The gradients a case checks, in the order of its leaves."""
+    return (("dq", "dk", "dv") + (("dgates",) if case.gates else ())
+            + (("dbias",) if case.bias else ()))
 
 
 def run_case(case: Case, cache: Path, seed: int, deterministic: bool = False
@@ -148,7 +165,10 @@ def run_case(case: Case, cache: Path, seed: int, deterministic: bool = False
               v.detach().requires_grad_()]
     if case.gates:
         leaves.append(tensors["gates"].detach().requires_grad_())
-        kwargs["gates"] = leaves[3]
+        kwargs["gates"] = leaves[-1]
+    if case.bias:
+        leaves.append(tensors["bias"].detach().requires_grad_())
+        kwargs["bias"] = leaves[-1]
     result = am.attention(*leaves[:3], cache_dir=cache, **kwargs)
     o, lse = result if case.lse else (result, None)
     dy = torch.randn(o.shape, generator=gen, device=device, dtype=torch.float32)
@@ -175,7 +195,7 @@ def run_case(case: Case, cache: Path, seed: int, deterministic: bool = False
     exact = _reference_grads(case, fresh(), tensors, dy, dlse, torch.float64, device)
     same_dtype = _reference_grads(case, fresh(), tensors, dy, dlse, q.dtype, device)
     problems, parts = [], []
-    for name, g, g64, gt in zip(("dq", "dk", "dv", "dgates"), grads, exact, same_dtype):
+    for name, g, g64, gt in zip(_leaf_names(case), grads, exact, same_dtype):
         g, g64, gt = g.double(), g64.double(), gt.double()
         nan = int((~torch.isfinite(g)).sum())
         err = (g - g64).abs().max().item() if g.numel() else 0.0
@@ -189,7 +209,7 @@ def run_case(case: Case, cache: Path, seed: int, deterministic: bool = False
             problems.append(f"{name} err {err:.3g} > bound {bound:.3g} (torch {torch_err:.3g}, "
                             f"max|g| {scale:.3g})")
     if again is not None:
-        for name, g, h in zip(("dq", "dk", "dv", "dgates"), grads, again):
+        for name, g, h in zip(_leaf_names(case), grads, again):
             if not torch.equal(g, h):
                 problems.append(f"{name}: a second deterministic run differs in "
                                 f"{int((g != h).sum())} elements")

@@ -380,7 +380,7 @@ def launch_values(plan: CallPlan, tensors: Dict[str, TensorInfo]) -> Dict[str, i
         if name in tensors:
             sb, sh, sn = tensors[name].strides
             values.update({stride(name, "b"): sb, stride(name, "h"): sh, stride(name, "n"): sn})
-    for name in (schema.ARG_EXPLICIT_MASK, schema.ARG_BIAS):
+    for name in (schema.ARG_EXPLICIT_MASK, schema.ARG_BIAS, schema.ARG_BIAS_GRAD):
         if name in tensors:
             info = tensors[name]
             if len(info.shape) == 2:

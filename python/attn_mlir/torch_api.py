@@ -58,15 +58,6 @@ def _requiring_grad(tensors: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def _check_backward_supported(bias: Any) -> None:
-    """What the backward's kernels do not take yet, refused before the
-    forward runs."""
-    if bias is not None:
-        raise NotImplementedError(
-            "attention() with a bias has no backward yet (dBias): call it with inputs "
-            "that do not require grad, or under torch.no_grad()")
-
-
 def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
               heads: Any = None, scale: Optional[float] = None, layout: str = "bhnd",
               return_lse: bool = False, bias: Any = None, explicit_mask: Any = None,
@@ -117,9 +108,9 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     kernels (SEMANTICS.md section 5; the custom op
     `torch.ops.attn_mlir.attention_backward`), in eager mode and under
     torch.compile. The forward then also computes the LSE the backward
-    reads. Quantized precisions are differentiated as the identity. Not
-    yet differentiable: calls with a bias, and calls with `out`
-    (NotImplementedError).
+    reads. Quantized precisions are differentiated as the identity; a
+    bias gets its gradient (dBias, summed over its broadcast dimensions).
+    Not differentiable: calls with `out` (NotImplementedError).
     """
     if out is not None:
         return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
@@ -138,8 +129,6 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                        kernel=kernel, emulate_block_scaled=emulate_block_scaled,
                        cache_dir=cache_dir)()
     needs_grad = _requiring_grad(differentiable) is not None
-    if needs_grad:
-        _check_backward_supported(bias)
     # The options as text by plain string operations (and the spec objects'
     # stored text): torch.compile traces this without a graph break. The
     # backward reads the forward's LSE.
@@ -320,11 +309,13 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
 
 def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad_lse: Any,
                  bias: Any, explicit_mask: Any, segment_offsets: Any, gates: Any,
-                 call: CallOptions) -> Tuple[Any, Any, Any, Any]:
+                 call: CallOptions) -> Tuple[Any, Any, Any, Any, Any]:
     """The backward custom op's CUDA implementation (SEMANTICS.md section
-    5): (dq, dk, dv, dgates) for the forward call `call` that produced
-    `out` and `lse`, given dY = grad_out and, when not None, dLSE =
-    grad_lse; dgates is empty without gates. Quantized precisions are
+    5): (dq, dk, dv, dgates, dbias) for the forward call `call` that
+    produced `out` and `lse`, given dY = grad_out and, when not None, dLSE
+    = grad_lse; dgates and dbias are empty without gates or a bias (dbias
+    has the bias's shape: summed over its broadcast dimensions; the
+    kernels write it whenever the call has a bias). Quantized precisions are
     differentiated as the identity (the kernels run in the inputs' type).
     Under torch.use_deterministic_algorithms(True) the deterministic
     kernels run (dQ without atomics: the same bits every run)."""
@@ -352,13 +343,17 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
     if gates is not None:
         dgates = torch.empty_like(gates)
         tensors[schema.ARG_GATES_GRAD] = dgates
+    dbias = torch.empty((0,), dtype=torch.float32, device=q.device)
+    if bias is not None:
+        dbias = torch.empty(bias.shape, dtype=bias.dtype, device=q.device)
+        tensors[schema.ARG_BIAS_GRAD] = dbias
     for name, tensor in tensors.items():
         infos[name] = _info(name, tensor)
     bound, scratch = _bind(artifacts, plan, infos, q.device)
     with torch.cuda.device(q.device):
         bound(torch.cuda.current_stream(q.device).cuda_stream)
     del scratch  # stream-ordered: freed after the launches
-    return dq, dk, dv, dgates
+    return dq, dk, dv, dgates, dbias
 
 
 __all__ = ["Prepared", "attention", "prepare", "run_backward", "run_call"]

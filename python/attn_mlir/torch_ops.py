@@ -81,10 +81,10 @@ def attention_backward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                           segment_offsets: Optional[torch.Tensor],
                           gates: Optional[torch.Tensor],
                           options: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                 torch.Tensor]:
-    """(dq, dk, dv, dgates) of the forward op's call (SEMANTICS.md section
-    5); dgates is empty without gates, grad_lse None when the LSE took no
-    gradient."""
+                                                 torch.Tensor, torch.Tensor]:
+    """(dq, dk, dv, dgates, dbias) of the forward op's call (SEMANTICS.md
+    section 5); dgates and dbias are empty without gates or a bias,
+    grad_lse None when the LSE took no gradient."""
     from .torch_api import run_backward
     return run_backward(q, k, v, out, lse, grad_out, grad_lse, bias, explicit_mask,
                         segment_offsets, gates, CallOptions.from_text(options))
@@ -98,9 +98,11 @@ def _attention_backward_fake(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                              segment_offsets: Optional[torch.Tensor],
                              gates: Optional[torch.Tensor],
                              options: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                    torch.Tensor]:
+                                                    torch.Tensor, torch.Tensor]:
     dgates = torch.empty_like(gates) if gates is not None else q.new_empty((0,), dtype=torch.float32)
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), dgates
+    dbias = (bias.new_empty(bias.shape) if bias is not None
+             else q.new_empty((0,), dtype=torch.float32))
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), dgates, dbias
 
 
 def _setup_context(ctx: Any, inputs: Any, output: Any) -> None:
@@ -122,10 +124,11 @@ def _backward(ctx: Any, grad_out: Optional[torch.Tensor],
             "return_lse (attn_mlir.attention() asks for it when an input requires grad)")
     if grad_out is None:
         grad_out = torch.zeros_like(out)
-    dq, dk, dv, dgates = attention_backward_op(q, k, v, out, lse, grad_out, grad_lse, bias,
-                                               explicit_mask, segment_offsets, gates,
-                                               ctx.options)
-    return dq, dk, dv, None, None, None, (dgates if gates is not None else None), None
+    dq, dk, dv, dgates, dbias = attention_backward_op(q, k, v, out, lse, grad_out, grad_lse,
+                                                      bias, explicit_mask, segment_offsets,
+                                                      gates, ctx.options)
+    return (dq, dk, dv, (dbias if bias is not None else None), None, None,
+            (dgates if gates is not None else None), None)
 
 
 torch.library.register_autograd(OP_NAME, _backward, setup_context=_setup_context)

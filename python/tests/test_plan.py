@@ -381,3 +381,22 @@ def test_segment_offsets_values_are_checked():
         check_segment_offsets([[[0, 77, 190], [0, 100, 334]]], 200, 333)
     with pytest.raises(ValueError, match=r"segment_offsets\[0\]\[0\] = \[0, 201\] ends at 201"):
         check_segment_offsets([[[0, 201], [0, 300]]], 200, 333)
+
+
+def test_backward_bias_grad_launch_values():
+    """dBias has the bias's shape: its broadcast dimensions get stride 0,
+    as the bias's, so the kernels sum them into one element."""
+    q, k, v = qkv()
+    plan = plan_on(q, k, v, return_lse=True, bias=dense((1, 8, 16, 32), "f32"))
+    values = launch_values(plan, {
+        "q": q, "k": k, "v": v, "bias": dense((1, 8, 16, 32), "f32"),
+        "bias_grad": dense((1, 8, 16, 32), "f32", ptr=0xc000)})
+    assert values["bias_grad"] == 0xc000
+    assert (values["bias_grad_stride_b"], values["bias_grad_stride_h"],
+            values["bias_grad_stride_q"]) == (0, 512, 32)
+    # An [Nq, Nk] bias: one element for every batch element and head.
+    plan = plan_on(q, k, v, return_lse=True, bias=dense((16, 32), "bf16"))
+    values = launch_values(plan, {"q": q, "k": k, "v": v, "bias": dense((16, 32), "bf16"),
+                                  "bias_grad": dense((16, 32), "bf16")})
+    assert (values["bias_grad_stride_b"], values["bias_grad_stride_h"],
+            values["bias_grad_stride_q"]) == (0, 0, 32)
