@@ -256,6 +256,9 @@ def cases() -> List[Case]:
                                                                             ["full", "causal"]]),
           Nq=301),
         C("seg-static-nested", mask=seg_nested, Nq=273),
+        C("seg-unnormalized-n300", Nq=300, mask=Segments(
+            query=[100, 200], visibility=[["full", "none"], ["causal", "full"]],
+            renormalize=False), note="keep after the softmax: l and the LSE over every key"),
         C("seg-runtime-padding", mask=seg_doc, Nq=300,
           offsets=[[0, 100, 250, 280], [0, 7, 7, 290]],
           note="tokens past the last offset keep nothing; an empty segment"),
@@ -617,6 +620,15 @@ def _keeps(case: Case, tensors, device):
     return keeps
 
 
+def _renormalized(case: Case, device):
+    """bool [1, Hq, 1, 1]: whether each head's softmax renormalizes over
+    its kept keys (False for segments with renormalize = false)."""
+    import torch
+    flags = [not (isinstance(m, Segments) and not m.renormalize)
+             for m in (_head_mask(case, h) for h in range(case.Hq))]
+    return torch.tensor(flags, device=device).view(1, case.Hq, 1, 1)
+
+
 def _reference(case: Case, q, k, v, tensors, device):
     qb, kb, vb = (ref.to_bhnd(x, case.layout) for x in (q, k, v))
     scale = case.scale if case.scale is not None else 1.0 / (case.D ** 0.5)
@@ -626,7 +638,8 @@ def _reference(case: Case, q, k, v, tensors, device):
         bias = tensors["bias"]
         bias = bias.view(1, 1, *bias.shape) if bias.dim() == 2 else bias
     return ref.attention_f32(qb, kb, vb, keeps, scale, bias=bias, heads=case.heads,
-                             gates=tensors.get("gates"))
+                             gates=tensors.get("gates"),
+                             renormalize=_renormalized(case, device))
 
 
 def run_case(case: Case, cache: Path, seed: int, check: bool = True) -> Tuple[bool, str]:

@@ -92,6 +92,11 @@ def cases() -> List[Case]:
         C("bias-bf16-bh-gqa-nq77-nk300-lse", bias=("bf16", "bh"), Hq=4, Hkv=2, Nq=77, Nk=300),
         C("bias-f16-nn-sliding-n1000", dtype="f16", bias=("f16", "nn"),
           mask=SlidingWindow(64, 16), Nq=1000, lse=False, note="shared by every head"),
+        # renormalize = false: every key in the denominator, keep in dV and
+        # dP only (empty tiles still carry dS).
+        C("segments-unnormalized-lse-n300", Nq=300,
+          mask=Segments(query=[100, 200], visibility=[["full", "none"], ["causal", "full"]],
+                        renormalize=False)),
         C("quant-sage2-8b-causal-d128-n500", mask=Causal(), D=128, Nq=500, lse=False,
           precision="sage2-8b",
           note="quantized forward, backward as the identity (section 5)"),
@@ -130,7 +135,7 @@ def _reference_grads(case: Case, leaves, tensors, dy, dlse, dtype, device):
     scale = case.scale if case.scale is not None else 1.0 / (case.D ** 0.5)
     keeps = fwd._keeps(case, tensors, device)
     o, lse = ref.attention_f32(q, k, v, keeps, scale, bias=bias, heads=case.heads, gates=gates,
-                               dtype=dtype)
+                               dtype=dtype, renormalize=fwd._renormalized(case, device))
     loss = (o.double() * ref.to_bhnd(dy, case.layout).double()).sum()
     if dlse is not None:
         finite = torch.isfinite(lse)

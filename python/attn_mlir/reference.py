@@ -124,8 +124,8 @@ def keep(mask: Any, i, j, nq: int, nk: int, offsets: Optional[Any] = None):
         ad = delta.abs() if hasattr(delta, "abs") else abs(delta)
         return sink | (ad < mask.window) | _is_pow2(ad)
     if isinstance(mask, Segments):
-        if not mask.renormalize:
-            raise NotImplementedError("reference: renormalize = false")
+        # renormalize = false keeps the same pairs; attention_f32 applies
+        # the keep after the softmax.
         if mask.runtime_sizes:
             assert offsets is not None, "run-time segments need offsets"
             if isinstance(offsets[0], (list, tuple)):
@@ -196,7 +196,7 @@ def count_kept(mask: Any, nq: int, nk: int, device: Any, chunk: int = 1024,
 
 
 def attention_f32(q, k, v, keep_mask, scale: float, bias=None, heads: Any = None,
-                  gates=None, rows=None, dtype=None):
+                  gates=None, rows=None, dtype=None, renormalize: Any = True):
     """SEMANTICS.md section 1 and 4 in f32 (or in `dtype`: float64 for the
     gradients' reference, the inputs' type for PyTorch's own error; every
     step is differentiable).
@@ -205,7 +205,12 @@ def attention_f32(q, k, v, keep_mask, scale: float, bias=None, heads: Any = None
     v [B, Hkv, Nk, Dv] (logical bhnd, any float dtype); keep_mask bool
     broadcastable to [B, Hq, M, Nk]; bias float broadcastable to it; heads an
     attn_mlir.Heads (weights, softpag; groups are in keep_mask); gates
-    [B, M, Hq]. Returns O [B, Hq, M, Dv] f32 and LSE [B, Hq, M] f32.
+    [B, M, Hq]. renormalize: False (or a bool tensor broadcastable to
+    [B, Hq, 1, 1], per head) for segments with `renormalize = false`
+    (section 2.5): the denominator and the LSE over every key, the keep
+    applied to the numerator only; a row with no kept key has O = 0 and
+    LSE = -inf either way. Returns O [B, Hq, M, Dv] f32 and LSE [B, Hq, M]
+    f32.
     """
     import torch
     dtype = dtype or torch.float32
@@ -219,13 +224,14 @@ def attention_f32(q, k, v, keep_mask, scale: float, bias=None, heads: Any = None
     if bias is not None:
         s = s + bias.to(dtype)
     keep_b = keep_mask.expand(s.shape)
-    s = s.masked_fill(~keep_b, float("-inf"))
+    every_key = ~torch.as_tensor(renormalize, dtype=torch.bool, device=s.device)
+    s = s.masked_fill(~(keep_b | every_key), float("-inf"))
     m = s.amax(dim=-1, keepdim=True)
     m_safe = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
     p = torch.exp(s - m_safe)
     l = p.sum(dim=-1, keepdim=True)
-    o = torch.matmul(p, v)
-    nonempty = l > 0
+    o = torch.matmul(p.masked_fill(~keep_b, 0.0), v)
+    nonempty = (l > 0) & keep_b.any(dim=-1, keepdim=True)
     o = torch.where(nonempty, o / torch.where(nonempty, l, torch.ones_like(l)), torch.zeros_like(o))
     lse = torch.where(nonempty, m_safe + torch.log(torch.where(nonempty, l, torch.ones_like(l))),
                       torch.full_like(l, float("-inf"))).squeeze(-1)

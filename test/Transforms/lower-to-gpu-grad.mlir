@@ -138,6 +138,28 @@ func.func @bias(%q: memref<2x2x100x64xbf16>, %o: memref<2x2x100x64xbf16>, %lse: 
 
 // -----
 
+// Segments with renormalize = false: every key enters the denominator, so
+// every query tile of a key tile is walked (no list from the table, whose
+// empty tiles still carry dS) and keep gates dV and dP only.
+// CHECK-LABEL: module attributes
+// CHECK: func.func @unnormalized
+// CHECK-NOT: @attn_bwd_tile_offsets
+// CHECK: gpu.func @attn_bwd(
+// CHECK-NOT: @attn_bwd_tile_offsets
+// CHECK: gpu.func @attn_bwd_finish
+// DETERMINISTIC-LABEL: func.func @unnormalized
+// DETERMINISTIC-NOT: @attn_bwd_query_grads_tile_offsets
+// DETERMINISTIC: gpu.func @attn_bwd_query_grads(
+func.func @unnormalized(%q: memref<1x1x128x64xf16>, %lse: memref<1x1x128xf32>) {
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x128x64xf16>, memref<1x1x128x64xf16>, memref<1x1x128x64xf16>, memref<1x1x128x64xf16>, memref<1x1x128xf32>, memref<1x1x128x64xf16>)
+    outs(%q, %q, %q : memref<1x1x128x64xf16>, memref<1x1x128x64xf16>, memref<1x1x128x64xf16>)
+    mask = #attn.segments<query = [64, 64], visibility = [[full, none], [full, full]], renormalize = false>
+    tiling = #attn.tiling<query = [64], key = [64]>
+  return
+}
+
+// -----
+
 // Head features: a head group with its own mask makes a second key-tile
 // kernel that adds to the dK and dV the first wrote; SoftPAG adds dV's
 // identity term after both; gates get their gradient (scratch sums).

@@ -151,13 +151,6 @@ func.func @backward_bias_over_heads(%q: memref<1x2x64x64xf16>, %lse: memref<1x2x
   return
 }
 
-// -----
-
-func.func @backward_unnormalized_segments(%q: memref<1x1x64x64xf16>, %lse: memref<1x1x64xf32>) {
-  // expected-error @below {{'attn.attention_grad' op attn-lower-to-gpu: the backward kernel does not take segments with renormalize = false yet; lower attn.attention_grad with attn-lower-to-loops (CPU)}}
-  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64xf32>, memref<1x1x64x64xf16>) outs(%q, %q, %q : memref<1x1x64x64xf16>, memref<1x1x64x64xf16>, memref<1x1x64x64xf16>) mask = #attn.segments<query = [32, 32], visibility = [[full, none], [full, full]], renormalize = false>
-  return
-}
 
 // -----
 

@@ -140,10 +140,11 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
     dBias (dS on every pair) is summed in an f32 accumulator of the bias's
     shape, zeroed by `attn_bwd_bias_grad_init` and stored in its type by
     `attn_bwd_bias_finish` (with `deterministic`, a bias shared by heads or
-    batch elements is refused: its sum's order varies). `renormalize =
-    false` and head dims above 128 are refused with a diagnostic; one
-    `attn.attention_grad` per module (its scratch buffers are named per
-    module).
+    batch elements is refused: its sum's order varies). Segments with
+    `renormalize = false` walk every tile (every key is in the
+    denominator) and let keep gate dV and dP only. Head dims above 128 are
+    refused with a diagnostic; one `attn.attention_grad` per module (its
+    scratch buffers are named per module).
 
     Kernel (mma_sync): one block per (query tile, head, batch element), one
     warp per 16 query rows (`warp-rows=32`: two m16 tiles per warp); Q is

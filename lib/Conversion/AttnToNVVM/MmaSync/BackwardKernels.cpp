@@ -487,7 +487,8 @@ protected:
                     const BackwardConfig &config, const KernelHeads &heads,
                     int64_t numThreads)
       : BackwardBuilderBase(op, module), config(config), heads(heads),
-        numThreads(numThreads), layout(MmaSyncEngine::layout(1)) {}
+        numThreads(numThreads), layout(MmaSyncEngine::layout(1)),
+        unnormalized(hasUnnormalizedSegments(heads.mask)) {}
 
   /// The parameters every tile kernel reads (and dK, dV where
   /// `withKeyGrads`), in one order.
@@ -570,6 +571,19 @@ protected:
   /// S (raw q.k) += bias / scale, as the forward scores it.
   void addBias(Fragment &scores, bool rowsAreKeys, Value rowTile,
                Value columnTile);
+  /// P on the tile: what enters dS, and its kept part, what enters dV
+  /// and dP. With renormalize = true both are the masked P (dropped
+  /// pairs have no P); with `renormalize = false` (SEMANTICS.md section 5)
+  /// P covers every key in the sequences and keep gates dV and dP only
+  /// (`dp` zeroed where P's kept part is).
+  struct MaskedProbabilities {
+    Fragment p, kept;
+  };
+  MaskedProbabilities maskProbabilities(Fragment p, Value keepsAll,
+                                        bool rowsAreKeys, Value rowTile,
+                                        Value columnTile);
+  /// dP on the kept pairs of `masked` (renormalize = false; else `dp`).
+  Fragment keptScoreGrads(Fragment dp, const MaskedProbabilities &masked);
   /// The same on tiles whose class is a run-time value: full tiles skip
   /// it (the forward's `attn.partial_tile_mask` branch).
   void maskPartialTile(Fragment &probabilities, Value keepsAll,
@@ -606,6 +620,9 @@ protected:
   const KernelHeads &heads;
   int64_t numThreads;
   FragmentLayout layout;
+  /// The set's mask has segments with renormalize = false: every tile is
+  /// walked (each key enters the denominator) and keep gates dV and dP.
+  bool unnormalized;
   Value tid, lane, warp, seqQ, seqK, batch, sharedBase;
   MaskIRContext maskContext;
   std::string kernelName;
@@ -712,7 +729,8 @@ void TileKernelBuilder::emitWalkTables(StringRef name) {
   // Table mode: the lists of the table attn-sparsity made for the op's own
   // tiling, entries 2 * tile + full.
   DenseIntElementsAttr classes = op.getTileClassesAttr();
-  tableMode = classes && op.getTilingAttr();
+  // renormalize = false walks every tile, which the table does not list.
+  tableMode = classes && op.getTilingAttr() && !unnormalized;
   if (!tableMode)
     return;
   TileLists lists = getTileLists(classes, heads.classTable, walkByKeyTile);
@@ -736,8 +754,8 @@ void TileKernelBuilder::beginWalk(Value ownTile) {
     return;
   }
   const TileGeometry &visited = visitedTiles();
-  if (!visited.isFlat()) {
-    // Boxes are classified one by one.
+  if (!visited.isFlat() || unnormalized) {
+    // Boxes are classified one by one; renormalize = false visits all.
     firstVisitedTile = idx(0);
     walkCount =
         TileIndexing(b, loc, visited).numTiles(walkByKeyTile ? seqQ : seqK);
@@ -772,6 +790,11 @@ TileKernelBuilder::WalkSlot TileKernelBuilder::walkSlot(Value ownTile,
     return slot;
   }
   slot.tile = add(firstVisitedTile, position);
+  if (unnormalized) {
+    slot.mayKeep = i1(true);
+    slot.keepsAll = i1(false);
+    return slot;
+  }
   Value queryTile = walkByKeyTile ? slot.tile : ownTile;
   Value keyTile = walkByKeyTile ? ownTile : slot.tile;
   auto [queryFirst, queryEnd] =
@@ -969,6 +992,36 @@ void TileKernelBuilder::maskPairs(Fragment &probabilities, bool rowsAreKeys,
               });
 }
 
+TileKernelBuilder::MaskedProbabilities
+TileKernelBuilder::maskProbabilities(Fragment p, Value keepsAll,
+                                     bool rowsAreKeys, Value rowTile,
+                                     Value columnTile) {
+  if (!unnormalized) {
+    maskPartialTile(p, keepsAll, rowsAreKeys, rowTile, columnTile);
+    return {p, p};
+  }
+  Fragment kept = p;
+  maskPairs(kept, rowsAreKeys, rowTile, columnTile);
+  // The bounds alone: keys past the sequence are zero rows (S = 0).
+  forEachPair(p, rowsAreKeys, rowTile, columnTile,
+              [&](Value &value, const Pair &pair) {
+                value = select(pair.valid, value, f32(0));
+              });
+  return {p, kept};
+}
+
+Fragment TileKernelBuilder::keptScoreGrads(Fragment dp,
+                                           const MaskedProbabilities &masked) {
+  if (!unnormalized)
+    return dp;
+  // A kept pair whose P underflowed to 0 contributes nothing either way.
+  for (auto [value, kept] : llvm::zip_equal(dp.values, masked.kept.values))
+    value = select(
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, kept, f32(0)),
+        f32(0), value);
+  return dp;
+}
+
 void TileKernelBuilder::addBias(Fragment &scores, bool rowsAreKeys,
                                 Value rowTile, Value columnTile) {
   Value bias = op.getBias();
@@ -1093,13 +1146,17 @@ SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(
                                                  rowValue(0, chunk, c)));
       });
   // Partial tiles: the mask's predicate on (query, key) pairs.
-  maskPartialTile(p, slot.keepsAll, /*rowsAreKeys=*/true, keyTile, slot.tile);
+  MaskedProbabilities masked = maskProbabilities(
+      p, slot.keepsAll, /*rowsAreKeys=*/true, keyTile, slot.tile);
+  p = masked.p;
 
-  // dP^T (of dY, not yet of dA = a dY).
-  Fragment dp = multiplyRows(valueOffset, outGradOffset,
-                             config.valueDim * 2 / 16, queryTokens());
+  // dP^T (of dY, not yet of dA = a dY), on the kept pairs.
+  Fragment dp =
+      keptScoreGrads(multiplyRows(valueOffset, outGradOffset,
+                                  config.valueDim * 2 / 16, queryTokens()),
+                     masked);
   // dV += (a P)^T dY first: a P dies before dS is formed.
-  Fragment scaledP = p;
+  Fragment scaledP = masked.kept;
   forEachElement(layout, p.numChunks,
                  [&](int64_t chunk, int64_t slotIndex, int64_t c) {
                    Value &value = scaledP.at(layout, chunk, slotIndex, c);
@@ -1108,7 +1165,7 @@ SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(
   accumulateOverRows(valueGrads, scaledP, outGradOffset, config.valueDim,
                      queryTokens());
   if (op.getGates() && reduceQueryGrads)
-    accumulateGateSums(p, dp, slot.tile);
+    accumulateGateSums(masked.kept, dp, slot.tile);
   // dS = P (a dP - (Dlt - dLSE)); dK += dS^T Q.
   Fragment ds = p;
   forEachElement(
@@ -1511,11 +1568,13 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
                   arith::SubFOp::create(b, loc, mulF(value, scoreScale),
                                         lseLog2[row]));
             });
-        maskPartialTile(p, slot.keepsAll, /*rowsAreKeys=*/false, queryTile,
-                        slot.tile);
-        Fragment dp =
+        MaskedProbabilities masked = maskProbabilities(
+            p, slot.keepsAll, /*rowsAreKeys=*/false, queryTile, slot.tile);
+        p = masked.p;
+        Fragment dp = keptScoreGrads(
             multiplyRows(outGradOffset, valueOffset,
-                         config.valueDim * 2 / kChunkBytes, keyTokens());
+                         config.valueDim * 2 / kChunkBytes, keyTokens()),
+            masked);
         SmallVector<Value> results;
         SmallVector<Value, 2> gateSums;
         if (op.getGates())
@@ -1526,7 +1585,9 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
               Value pv = p.at(layout, chunk, row, c);
               Value dpv = dp.at(layout, chunk, row, c);
               if (!gateSums.empty())
-                gateSums[row] = nb::fma(b, loc, pv, dpv, gateSums[row]);
+                gateSums[row] =
+                    nb::fma(b, loc, masked.kept.at(layout, chunk, row, c), dpv,
+                            gateSums[row]);
               ds.at(layout, chunk, row, c) =
                   mulF(pv, arith::SubFOp::create(b, loc, mulF(factor[row], dpv),
                                                  delta[row]));
@@ -1627,14 +1688,6 @@ mlir::attn::detail::checkBackwardSupported(AttentionGradOp op,
   std::optional<double> scale = op.getEffectiveScale();
   if (!scale || !(*scale > 0))
     return op.emitOpError() << "attn-lower-to-gpu needs a positive scale";
-  auto notYet = [&](StringRef what) {
-    return op.emitOpError()
-           << "attn-lower-to-gpu: the backward kernel does not take " << what
-           << " yet; lower attn.attention_grad with attn-lower-to-loops (CPU)";
-  };
-  for (MaskAttrInterface mask : op.getMasks())
-    if (hasUnnormalizedSegments(mask))
-      return notYet("segments with renormalize = false");
   BackwardConfig config = getBackwardConfig(op);
   for (auto [what, tokens] :
        {std::pair<StringRef, int64_t>{"query", config.queries.tokens},
