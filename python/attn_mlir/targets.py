@@ -260,26 +260,25 @@ def check_capability(capability: Any) -> Capability:
 # ----------------------------------------------------------------------------
 # Checks of a target choice.
 
-def _fp8_uses(precisions: Iterable[Tuple[str, Any]]) -> List[str]:
+def _uses(precisions: Iterable[Tuple[str, Any]], types: Any, format_name: str) -> List[str]:
+    """The precisions that multiply Q.K or P.V in one of `types`, as
+    "<where> <precision> (<operands> in <format_name>)"."""
     uses = []
     for where, p in precisions:
         if p is None:
             continue
-        operands = [name for name, t in (("Q.K", p.qk), ("P.V", p.pv)) if t in FP8_TYPES]
+        operands = [name for name, t in (("Q.K", p.qk), ("P.V", p.pv)) if t in types]
         if operands:
-            uses.append(f"{where} {p.to_mlir()} ({' and '.join(operands)} in FP8 E4M3)")
+            uses.append(f"{where} {p.to_mlir()} ({' and '.join(operands)} in {format_name})")
     return uses
+
+
+def _fp8_uses(precisions: Iterable[Tuple[str, Any]]) -> List[str]:
+    return _uses(precisions, FP8_TYPES, "FP8 E4M3")
 
 
 def _nvfp4_uses(precisions: Iterable[Tuple[str, Any]]) -> List[str]:
-    uses = []
-    for where, p in precisions:
-        if p is None:
-            continue
-        operands = [name for name, t in (("Q.K", p.qk), ("P.V", p.pv)) if t in NVFP4_TYPES]
-        if operands:
-            uses.append(f"{where} {p.to_mlir()} ({' and '.join(operands)} in NVFP4 f4E2M1FN)")
-    return uses
+    return _uses(precisions, NVFP4_TYPES, "NVFP4 f4E2M1FN")
 
 
 def emulation_chips(table: "TargetTable") -> List[str]:

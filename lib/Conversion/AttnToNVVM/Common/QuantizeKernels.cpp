@@ -76,6 +76,20 @@ public:
   KernelLaunch buildQuantizeValueNvfp4(StringRef name,
                                        const TileGeometry &keys);
 
+  /// The V kernels' launch: the size parameters after the kernel's own,
+  /// then one block per key tile of the attention kernel (and kv head,
+  /// batch element): (key tile, kv head, batch, thread, seq_k).
+  std::array<Value, 5> beginValueTileKernel(StringRef name,
+                                            const TileGeometry &keys) {
+    addParam("batch", b.getI32Type());
+    addParam("seq_k", b.getI32Type());
+    createFunction(name, kWarps * 32);
+    BlockCoordinates block = launchOverHeads(tileCountFactor(keys, "seq_k"),
+                                             op.getNumKeyValueHeads());
+    return {block.x, block.headSlot, block.batch,
+            gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x),
+            toIndex(param("seq_k"))};
+  }
   /// NVFP4 pass of buildQuantizeRows for one token (row `row` of the
   /// buffers): lanes own channel pairs, 8 lanes a block of 16 channels.
   using SmoothFn = function_ref<std::array<Value, 3>(
@@ -965,17 +979,9 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
   addParam("v_absmax_partial", globalPtrType());
   addParam("v_e4m3_t", globalPtrType());
   addParam("v_scale", globalPtrType());
-  addParam("batch", b.getI32Type());
-  addParam("seq_k", b.getI32Type());
   declareShared(kChannelsSymbol, b.getF64Type(), 256);
   declareShared(kValueTileSymbol, b.getI8Type(), kValueTileBytes);
-  createFunction(name, kWarps * 32);
-  // One block per key tile of the attention kernel.
-  BlockCoordinates block =
-      launchOverHeads(tileCountFactor(keys, "seq_k"), numKvHeads);
-  Value keyTile = block.x, head = block.headSlot, batch = block.batch;
-  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value seqK = toIndex(param("seq_k"));
+  auto [keyTile, head, batch, tid, seqK] = beginValueTileKernel(name, keys);
   emitChannelsToShared("v_absmax_partial", sourceDim, batch, head, seqK,
                        /*valueScale=*/true);
   auto isSource = [&](Value channel) { return lt(channel, idx(sourceDim)); };
@@ -1081,14 +1087,7 @@ QuantizeKernelBuilder::buildQuantizeValueNvfp4(StringRef name,
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
   addParam("v_nvfp4_t", globalPtrType());
   addParam("v_block_scale", globalPtrType());
-  addParam("batch", b.getI32Type());
-  addParam("seq_k", b.getI32Type());
-  createFunction(name, kWarps * 32);
-  BlockCoordinates block =
-      launchOverHeads(tileCountFactor(keys, "seq_k"), numKvHeads);
-  Value keyTile = block.x, head = block.headSlot, batch = block.batch;
-  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value seqK = toIndex(param("seq_k"));
+  auto [keyTile, head, batch, tid, seqK] = beginValueTileKernel(name, keys);
   Value rowBytes = mul(numTiles(keys, seqK), idx(tileTokens / 2));
   Type inputType = cast<MemRefType>(op.getValue().getType()).getElementType();
   Type i64Type = b.getI64Type();

@@ -421,10 +421,6 @@ void MmaSyncEngine::accumulateValuesFp8(MutableArrayRef<Value> output,
         b, loc, arith::ExtUIOp::create(b, loc, i32Type, low), wideHigh);
   };
   int64_t rowChunks = ctx.keys.tokens / kChunkBytes;
-  // Lane l addresses channel (l % 8) + 8 (l / 16), chunk (l / 8) % 2 of
-  // the k-step: registers 0, 1 are the B of channels 0-7, 2, 3 of 8-15.
-  Value channelRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
-  Value chunkOfLane = rem(div(ctx.lane, 8), 2);
   for (int64_t kk = 0; kk < ctx.keys.tokens / 32; ++kk) {
     SmallVector<std::array<Value, 4>, 2> a;
     for (int64_t mt = 0; mt < mTiles; ++mt) {
@@ -434,21 +430,30 @@ void MmaSyncEngine::accumulateValuesFp8(MutableArrayRef<Value> output,
       a.push_back({pack(tile(0), tile(1), 0), pack(tile(0), tile(1), 2),
                    pack(tile(2), tile(3), 0), pack(tile(2), tile(3), 2)});
     }
-    for (int64_t dd = 0; dd < ctx.valueDim / 16; ++dd) {
-      std::array<Value, 4> frag =
-          loadSharedB(valueOffset, rowChunks, add(idx(16 * dd), channelRow),
-                      add(idx(2 * kk), chunkOfLane), /*transpose=*/false);
-      for (int64_t half = 0; half < 2; ++half) {
-        int64_t n = 2 * dd + half;
-        for (int64_t mt = 0; mt < mTiles; ++mt) {
-          MutableArrayRef<Value> c = output.slice(fragmentStart(mt, n), 4);
-          llvm::copy(nb::mmaM16N8K32E4M3(b, loc, a[mt],
-                                         {frag[2 * half], frag[2 * half + 1]},
-                                         c, fp8Kind()),
-                     c.begin());
-        }
-      }
-    }
+    forEachTransposedValueChunk(
+        valueOffset, rowChunks, kk, [&](int64_t n, ArrayRef<Value> bRegs) {
+          for (int64_t mt = 0; mt < mTiles; ++mt) {
+            MutableArrayRef<Value> c = output.slice(fragmentStart(mt, n), 4);
+            llvm::copy(nb::mmaM16N8K32E4M3(b, loc, a[mt], bRegs, c, fp8Kind()),
+                       c.begin());
+          }
+        });
+  }
+}
+
+void MmaSyncEngine::forEachTransposedValueChunk(
+    Value valueOffset, int64_t rowChunks, int64_t kk,
+    function_ref<void(int64_t, ArrayRef<Value>)> fn) {
+  // Lane l addresses channel (l % 8) + 8 (l / 16), chunk (l / 8) % 2 of
+  // the k-step: registers 0, 1 are the B of channels 0-7, 2, 3 of 8-15.
+  Value channelRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
+  Value chunkOfLane = rem(div(ctx.lane, 8), 2);
+  for (int64_t dd = 0; dd < ctx.valueDim / 16; ++dd) {
+    std::array<Value, 4> frag =
+        loadSharedB(valueOffset, rowChunks, add(idx(16 * dd), channelRow),
+                    add(idx(2 * kk), chunkOfLane), /*transpose=*/false);
+    for (int64_t half = 0; half < 2; ++half)
+      fn(2 * dd + half, {frag[2 * half], frag[2 * half + 1]});
   }
 }
 
@@ -495,8 +500,6 @@ void MmaSyncEngine::accumulateValuesNvfp4(MutableArrayRef<Value> output,
   Value laneBlock = div(quadLane, 2);
   Value upperRowLane = cmp(arith::CmpIPredicate::eq, rem(quadLane, 2), idx(1));
   int64_t rowChunks = ctx.keys.tokens / 2 / kChunkBytes;
-  Value channelRow = add(rem(ctx.lane, 8), mul(div(ctx.lane, 16), idx(8)));
-  Value chunkOfLane = rem(div(ctx.lane, 8), 2);
   int64_t scaleRowBytes = nvfp4ScaleBytes(ctx.keys.tokens);
   Value scaleStart =
       add(valueOffset, idx(nvfp4ScaleStart(ctx.valueDim, ctx.keys.tokens / 2)));
@@ -563,31 +566,25 @@ void MmaSyncEngine::accumulateValuesNvfp4(MutableArrayRef<Value> output,
       aScales.push_back(
           arith::OrIOp::create(b, loc, mine, nb::shuffleXor(b, loc, mine, 2)));
     }
-    for (int64_t dd = 0; dd < ctx.valueDim / 16; ++dd) {
-      std::array<Value, 4> frag =
-          loadSharedB(valueOffset, rowChunks, add(idx(16 * dd), channelRow),
-                      add(idx(2 * kk), chunkOfLane), /*transpose=*/false);
-      for (int64_t half = 0; half < 2; ++half) {
-        int64_t n = 2 * dd + half;
-        // Lane 4 c (thread-id-b 0) holds channel 8 n + c's scales of k64
-        // step kk; the quad's other lanes read the same word.
-        Value channel = add(idx(8 * n), div(ctx.lane, 4));
-        Value bScales = LLVM::LoadOp::create(
-            b, loc, i32Type,
-            sharedAt(ctx.sharedBase,
-                     add(scaleStart,
-                         add(mul(channel, idx(scaleRowBytes)), idx(4 * kk)))));
-        for (int64_t mt = 0; mt < mTiles; ++mt) {
-          std::array<Value, 4> tile = nb::mmaM16N8K64Nvfp4(
-              b, loc, a[mt], {frag[2 * half], frag[2 * half + 1]},
-              {f32(0), f32(0), f32(0), f32(0)}, aScales[mt], 0, bScales, 0,
-              emulate);
-          MutableArrayRef<Value> o = output.slice(fragmentStart(mt, n), 4);
-          for (int64_t e = 0; e < 4; ++e)
-            o[e] = nb::fma(b, loc, tile[e], rowScales[2 * mt + e / 2], o[e]);
-        }
-      }
-    }
+    forEachTransposedValueChunk(
+        valueOffset, rowChunks, kk, [&](int64_t n, ArrayRef<Value> bRegs) {
+          // Lane 4 c (thread-id-b 0) holds channel 8 n + c's scales of k64
+          // step kk; the quad's other lanes read the same word.
+          Value channel = add(idx(8 * n), div(ctx.lane, 4));
+          Value bScales = LLVM::LoadOp::create(
+              b, loc, i32Type,
+              sharedAt(ctx.sharedBase,
+                       add(scaleStart, add(mul(channel, idx(scaleRowBytes)),
+                                           idx(4 * kk)))));
+          for (int64_t mt = 0; mt < mTiles; ++mt) {
+            std::array<Value, 4> tile = nb::mmaM16N8K64Nvfp4(
+                b, loc, a[mt], bRegs, {f32(0), f32(0), f32(0), f32(0)},
+                aScales[mt], 0, bScales, 0, emulate);
+            MutableArrayRef<Value> o = output.slice(fragmentStart(mt, n), 4);
+            for (int64_t e = 0; e < 4; ++e)
+              o[e] = nb::fma(b, loc, tile[e], rowScales[2 * mt + e / 2], o[e]);
+          }
+        });
   }
 }
 

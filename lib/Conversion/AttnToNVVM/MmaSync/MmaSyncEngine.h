@@ -85,6 +85,12 @@ private:
   /// tile's product added to O times its row scales.
   void accumulateValuesNvfp4(MutableArrayRef<Value> output,
                              const Fragment &probabilities, Value valueOffset);
+  /// For each n8 chunk n of Dv: `fn(n, B registers)` of k-step `kk` of the
+  /// V^T tile (channel rows of `rowChunks` chunks, FP8 or NVFP4) staged at
+  /// `valueOffset`.
+  void
+  forEachTransposedValueChunk(Value valueOffset, int64_t rowChunks, int64_t kk,
+                              function_ref<void(int64_t, ArrayRef<Value>)> fn);
   /// The staged row of key `column` of n8 chunk `chunk0 + laneChunk` of S
   /// (scoreLayout's relabel; `chunk0` even, `laneChunk` 0 or 1).
   Value keyRow(int64_t chunk0, Value laneChunk, Value column);
