@@ -39,7 +39,8 @@ MmaSyncEngine::MmaSyncEngine(OpBuilder &b, Location loc,
   if (ctx.precision.fp4Value())
     scoreFragmentLayout.interleavedChunks = 4;
   // Two m-tiles would double Q's registers: they re-read Q instead.
-  queryInRegisters = mTiles == 1 && ctx.qkRowBytes <= kQueryRegisterRowBytes;
+  queryInRegisters = mTiles == 1 && ctx.qkRowBytes <= kQueryRegisterRowBytes &&
+                     !(ctx.precision.fp4Value() && ctx.valueDim > 128);
 }
 
 LogicalResult MmaSyncEngine::verify(AttentionOp op, const KernelShape &shape,
