@@ -42,7 +42,9 @@ struct EmulatedBlockScaledMma {
   Value decodePair(Value reg, int64_t pair, Value scale) {
     // E2M1 s.e1e0.m placed as f16 bits s.000e1e0.m00... is the value
     // times 2^-14 (0.5 lands on the subnormal 2^-15): exact, and undone by
-    // one f16 multiply.
+    // one f16 multiply. This needs f16 subnormals kept: the pipeline sets
+    // no flush-to-zero (a byte-permute table decode avoids the subnormal
+    // but spilled 8 bytes at 16 heads on sm_90a).
     Value byte = arith::AndIOp::create(
         b, loc, arith::ShRUIOp::create(b, loc, reg, i32(8 * pair)), i32(0xff));
     auto halfBits = [&](Value nibble) -> Value {
