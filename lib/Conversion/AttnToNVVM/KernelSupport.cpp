@@ -100,8 +100,6 @@ static FailureOr<KernelPrecision> getKernelPrecision(AttentionOp op,
     result.roundedValue =
         pv != inputType && !isa<Float8E4M3FNType, Float4E2M1FNType>(pv);
   }
-  result.emulateBlockScaled =
-      result.blockScaled() && target.emulatedBlockScaledMma;
   // (The verifier ties pv_accum = f16 to an f16 P.V.)
   result.accumulation = precision.getPvAccum();
   return result;

@@ -386,11 +386,18 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
   const KernelPrecision &precision = ctx.precision;
   const TileGeometry &keys = ctx.keys;
   pipeline->copyOperand(keyOperand, tile, stageOffset(keyRegion, stage));
-  if (precision.qkNvfp4) {
-    // The keys' E4M3 scale words (D / 64 per key) after the rows.
-    int64_t keyWords = nvfp4ScaleBytes(ctx.headDim) / 4;
+  if (precision.quantizedQK()) {
+    // The scales of the tile's keys (its tokens need not be contiguous):
+    // one f32 word per key, or NVFP4's E4M3 bytes (D / 64 words per key)
+    // after the rows.
+    int64_t keyWords = precision.qkNvfp4 ? nvfp4ScaleBytes(ctx.headDim) / 4 : 1;
     Value scaleRow =
         scratchRow(ctx.batch, op.getNumKeyValueHeads(), ctx.kvHead, ctx.seqK);
+    Value destination =
+        precision.qkNvfp4
+            ? add(stageOffset(keyRegion, stage),
+                  idx(nvfp4ScaleStart(keys.tokens, ctx.qkRowBytes)))
+            : stageOffset(keyScaleRegion, stage);
     pipeline->copyWords(
         keys.tokens * keyWords,
         [&](Value index) -> std::pair<Value, Value> {
@@ -402,21 +409,7 @@ void AttentionKernelBuilder::loadKeyTile(Value tile, Value stage) {
               toI64(rem(index, keyWords)));
           return {globalAt(param("k_scale"), word, 4), valid};
         },
-        add(stageOffset(keyRegion, stage),
-            idx(nvfp4ScaleStart(keys.tokens, ctx.qkRowBytes))));
-  } else if (precision.quantizedQK()) {
-    // The f32 scales of the tile's keys (its tokens need not be
-    // contiguous).
-    Value scaleRow =
-        scratchRow(ctx.batch, op.getNumKeyValueHeads(), ctx.kvHead, ctx.seqK);
-    pipeline->copyWords(
-        keys.tokens,
-        [&](Value position) -> std::pair<Value, Value> {
-          auto [token, valid] = tokenOf(keys, tile, position, ctx.seqK);
-          Value element = i64Add(scaleRow, toI64(select(valid, token, idx(0))));
-          return {globalAt(param("k_scale"), element, 4), valid};
-        },
-        stageOffset(keyScaleRegion, stage));
+        destination);
   }
   if (ctx.correctionRows) {
     // dS[block, key] for the query tile's blocks and the tile's keys.

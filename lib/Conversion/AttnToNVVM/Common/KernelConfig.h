@@ -76,9 +76,6 @@ struct KernelPrecision {
   /// (fp4Value()) NVFP4 V^T per key tile (`v_nvfp4_t`, `v_block_scale`).
   bool roundedValue = false;
   Accumulation accumulation = Accumulation::F32;
-  /// The block-scaled MMAs and E2M1 conversions are emulated
-  /// (GpuTarget::emulatedBlockScaledMma).
-  bool emulateBlockScaled = false;
 
   bool quantizedQK() const { return qkBits != 0; }
   bool fp8Value() const { return pvType && isa<Float8E4M3FNType>(pvType); }

@@ -294,7 +294,7 @@ Fragment MmaSyncEngine::computeScores(Value keyOffset) {
                   ? nb::mmaM16N8K64Nvfp4(b, loc, a[mt], bRegs, c,
                                          queryScaleRegisters[mt][kk / 2],
                                          kk % 2, keyScales[n][kk / 4], kk % 4,
-                                         precision.emulateBlockScaled)
+                                         ctx.target.emulatedBlockScaledMma)
               : precision.qkFloat8
                   ? nb::mmaM16N8K32E4M3(b, loc, a[mt], bRegs, c, fp8Kind())
               : quantized
@@ -468,7 +468,7 @@ void MmaSyncEngine::accumulateValuesNvfp4(MutableArrayRef<Value> output,
   // 64 kk + 32 h + 8 l + (0..7) in chunks 8 kk + 4 h + (0..3): block
   // 4 kk + 2 h + l / 2, shared with lane l ^ 1 (docs/design/Nvfp4Kernels.md).
   const FragmentLayout &layout = scoreFragmentLayout;
-  bool emulate = ctx.precision.emulateBlockScaled;
+  bool emulate = ctx.target.emulatedBlockScaledMma;
   Type i32Type = b.getI32Type();
   auto i32c = [&](int64_t v) {
     return arith::ConstantIntOp::create(b, loc, i32Type, v);
