@@ -97,6 +97,11 @@ def cases() -> List[Case]:
         C("segments-unnormalized-lse-n300", Nq=300,
           mask=Segments(query=[100, 200], visibility=[["full", "none"], ["causal", "full"]],
                         renormalize=False)),
+        # Head dims beyond 128: the key-tile kernel walks once per 128
+        # channels of dK and dV (dV's second slice empty at Dv = 64).
+        C("wide-d256-gqa-causal-n300", mask=Causal(), D=256, Hq=4, Hkv=2, Nq=300, lse=False),
+        C("wide-d192-dv64-sliding-nq77-nk300-lse", mask=SlidingWindow(40, 8), D=192, Dv=64,
+          Nq=77, Nk=300),
         C("quant-sage2-8b-causal-d128-n500", mask=Causal(), D=128, Nq=500, lse=False,
           precision="sage2-8b",
           note="quantized forward, backward as the identity (section 5)"),
@@ -107,7 +112,7 @@ def cases() -> List[Case]:
 # twice, the gradients must be equal in bits, and within the same bound.
 DETERMINISTIC = ("dense-f16-d128-gqa-n1000", "nbhd2d-24x20-w7", "heads-weights-gates-n300",
                  "segments-runtime-doc", "heads-softpag-groups-n300",
-                 "bias-bf16-bh-gqa-nq77-nk300-lse")
+                 "bias-bf16-bh-gqa-nq77-nk300-lse", "wide-d256-gqa-causal-n300")
 
 
 def _forward_case(case: Case) -> Case:

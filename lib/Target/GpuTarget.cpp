@@ -187,13 +187,27 @@ TileSizes mlir::attn::getDefaultTiles(MmaFamily family, int64_t headDim) {
   return {largeHead ? 64 : 128, 128};
 }
 
-TileSizes mlir::attn::getBackwardTiles(int64_t headDim, int64_t valueDim) {
+TileSizes mlir::attn::getBackwardTiles(int64_t headDim, int64_t valueDim,
+                                       int64_t maxSharedBytes) {
   // ptxas (sm_90a) at D = 128: 24 bytes of spills with 32 queries per
   // step, 220 with 64; at D = 64 none with 64.
   bool wide = ShapedType::isDynamic(headDim) ||
               ShapedType::isDynamic(valueDim) ||
               std::max(headDim, valueDim) > 64;
-  return {wide ? 32 : 64, 64};
+  TileSizes tiles{wide ? 32 : 64, 64};
+  if (!wide)
+    return tiles;
+  if (getBackwardSharedBytes(tiles, headDim, valueDim) > maxSharedBytes)
+    tiles.query = 16;
+  return tiles;
+}
+
+int64_t mlir::attn::getBackwardSharedBytes(TileSizes tiles, int64_t headDim,
+                                           int64_t valueDim) {
+  if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(valueDim))
+    return 0;
+  return 2 * (tiles.key + tiles.query) * (headDim + valueDim) +
+         2 * tiles.key * tiles.query + 12 * tiles.query;
 }
 
 int64_t mlir::attn::getDefaultStages(MmaFamily family, TileSizes tiles,

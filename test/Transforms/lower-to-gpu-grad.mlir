@@ -188,3 +188,35 @@ func.func @head_features(%q: memref<1x4x96x64xf16>, %o: memref<1x4x96x64xf16>, %
     heads = #attn.heads<softpag = #attn.softpag<u = 0.3, heads = [1]>, groups = [#attn.head_group<heads = [2, 3], mask = #attn.causal>]>
   return
 }
+
+// -----
+
+// D = 192, Dv = 64: dK and dV in registers up to 128 channels each, so the
+// key-tile kernel walks its query tiles twice (S and dP recomputed): dK's
+// channels 0-127 with all of dV, then dK's 128-191 alone. dQ's reductions
+// happen in the first walk only; the deterministic query-tile kernel walks
+// twice too, one slice of dQ each.
+// CHECK-LABEL: module attributes
+// CHECK: func.func @wide_head
+// CHECK: gpu.func @attn_bwd(
+// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// CHECK: llvm.atomicrmw fadd
+// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// CHECK-NOT: llvm.atomicrmw
+// CHECK: gpu.func @attn_bwd_finish
+// DETERMINISTIC-LABEL: func.func @wide_head
+// DETERMINISTIC: gpu.func @attn_bwd(
+// DETERMINISTIC: llvm.nvvm.ex2.approx.ftz.f
+// DETERMINISTIC: llvm.store {{.*}} : bf16, !llvm.ptr<1>
+// DETERMINISTIC: llvm.nvvm.ex2.approx.ftz.f
+// DETERMINISTIC: gpu.func @attn_bwd_query_grads(
+// DETERMINISTIC: llvm.nvvm.ex2.approx.ftz.f
+// DETERMINISTIC: llvm.store {{.*}} : f32, !llvm.ptr<1>
+// DETERMINISTIC: llvm.nvvm.ex2.approx.ftz.f
+// DETERMINISTIC: gpu.func @attn_bwd_finish
+func.func @wide_head(%q: memref<1x2x?x192xbf16>, %v: memref<1x2x?x64xbf16>, %lse: memref<1x2x?xf32>) {
+  attn.attention_grad ins(%q, %q, %v, %v, %lse, %v : memref<1x2x?x192xbf16>, memref<1x2x?x192xbf16>, memref<1x2x?x64xbf16>, memref<1x2x?x64xbf16>, memref<1x2x?xf32>, memref<1x2x?x64xbf16>)
+    outs(%q, %q, %v : memref<1x2x?x192xbf16>, memref<1x2x?x192xbf16>, memref<1x2x?x64xbf16>)
+    mask = #attn.causal
+  return
+}

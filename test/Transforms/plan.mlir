@@ -11,6 +11,7 @@
 // memory: not in sm_86's 99 KB, not with 4 stages in sm_80's 163 KB.
 // RUN: attn-opt %s -split-input-file -attn-plan=target=sm_86 | FileCheck %s --check-prefix=SMEM
 // RUN: attn-opt %s -split-input-file -attn-plan="target=sm_80 stages=4" | FileCheck %s --check-prefix=SMEM
+// RUN: attn-opt %s -split-input-file -attn-plan=target=sm_86 | FileCheck %s --check-prefix=SM86
 
 // A 2-D neighborhood gets N-D patches of its grid: on the CPU 16 tokens
 // along the last dimension, powers of two along the first; on GPUs patches
@@ -184,6 +185,21 @@ func.func @sage2_8b_d64(%q: tensor<1x1x1000x64xf16>, %o: tensor<1x1x1000x64xf16>
 // OVERRIDE: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [48]>
 func.func @grad_flat(%q: memref<1x2x?x128xbf16>, %lse: memref<1x2x?xf32>) {
   attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x2x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?xf32>, memref<1x2x?x128xbf16>) outs(%q, %q, %q : memref<1x2x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x128xbf16>) mask = #attn.causal
+  return
+}
+
+// -----
+
+// D = Dv = 256: 32 queries per step where they fit the shared memory (sm_80,
+// sm_90a), 16 on the 99 KB chips (sm_86).
+// SM80-LABEL: func.func @grad_d256
+// SM80: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [64]>
+// SM90-LABEL: func.func @grad_d256
+// SM90: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [64]>
+// SM86-LABEL: func.func @grad_d256
+// SM86: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [16], key = [64]>
+func.func @grad_d256(%q: memref<1x2x?x256xbf16>, %lse: memref<1x2x?xf32>) {
+  attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x2x?x256xbf16>, memref<1x2x?x256xbf16>, memref<1x2x?x256xbf16>, memref<1x2x?x256xbf16>, memref<1x2x?xf32>, memref<1x2x?x256xbf16>) outs(%q, %q, %q : memref<1x2x?x256xbf16>, memref<1x2x?x256xbf16>, memref<1x2x?x256xbf16>) mask = #attn.causal
   return
 }
 

@@ -146,10 +146,18 @@ std::string getMmaOperandRefusal(MmaFamily family, const MmaOperands &operands);
 TileSizes getDefaultTiles(MmaFamily family, int64_t headDim);
 
 /// The tile sizes of the backward's key-tile-major mma.sync kernel for
-/// staged head dims `headDim` and `valueDim`: 64 keys (4 warps of 16),
-/// and 64 queries per step up to D = Dv = 64, 32 beyond (dK and dV hold
-/// D / 2 + Dv / 2 registers per thread).
-TileSizes getBackwardTiles(int64_t headDim, int64_t valueDim);
+/// staged head dims `headDim` and `valueDim` on a chip with
+/// `maxSharedBytes` per block: 64 keys (4 warps of 16), and 64 queries per
+/// step up to D = Dv = 64, 32 beyond (dK and dV hold up to 128 channels
+/// each in registers), 16 where 32 do not fit the shared memory (D = Dv =
+/// 256 on 99 KB chips).
+TileSizes getBackwardTiles(int64_t headDim, int64_t valueDim,
+                           int64_t maxSharedBytes);
+
+/// The shared memory of the backward's key-tile-major kernel for `tiles`:
+/// K, V, Q and dY tiles in 16-bit, dS^T, three f32 values per query.
+int64_t getBackwardSharedBytes(TileSizes tiles, int64_t headDim,
+                               int64_t valueDim);
 
 /// The depth of the K/V pipeline a kernel of `family` uses by default for
 /// `tiles` with Q/K rows of `qkRowBytes` and V rows of `valueRowBytes`:

@@ -53,8 +53,12 @@ constexpr int64_t kRowThreads = 128;
 /// Channels of dQ = dS K accumulated at a time (dK and dV hold most of the
 /// registers meanwhile).
 constexpr int64_t kQueryGradSlab = 32;
-/// Head dims the backward serves for now (dK and dV live in registers).
-constexpr int64_t kMaxHeadDim = 128;
+/// Head dims the backward serves (the forward's mma.sync range).
+constexpr int64_t kMaxHeadDim = 256;
+/// Channels of dK, dV (key-tile kernel) or dQ (deterministic query-tile
+/// kernel) a walk accumulates in registers: wider heads take one walk per
+/// slice of this many channels, S and dP recomputed in each.
+constexpr int64_t kPassChannels = 128;
 
 /// The scratch buffers the kernels share, by name.
 constexpr StringLiteral kQueryGradAccumulator = "bwd_q_grad_accumulator";
@@ -83,7 +87,7 @@ struct BackwardConfig {
   bool biasBatchBroadcast = false;
 };
 
-BackwardConfig getBackwardConfig(AttentionGradOp op) {
+BackwardConfig getBackwardConfig(AttentionGradOp op, const GpuTarget &target) {
   BackwardConfig config;
   config.elementType =
       cast<MemRefType>(op.getQuery().getType()).getElementType();
@@ -106,7 +110,8 @@ BackwardConfig getBackwardConfig(AttentionGradOp op) {
     config.biasBatchBroadcast = perPair || type.getDimSize(0) == 1;
   }
   // Without a tiling (attn-plan gives one): flat tiles of the defaults.
-  TileSizes tiles = getBackwardTiles(config.headDim, config.valueDim);
+  TileSizes tiles = getBackwardTiles(config.headDim, config.valueDim,
+                                     target.maxSharedBytesPerBlock);
   SmallVector<int64_t> queryShape{tiles.query}, keyShape{tiles.key}, grid;
   if (TilingAttr tiling = op.getTilingAttr()) {
     queryShape.assign(tiling.getQuery().begin(), tiling.getQuery().end());
@@ -117,6 +122,24 @@ BackwardConfig getBackwardConfig(AttentionGradOp op) {
   config.queries = TileGeometry::of(queryShape, grid);
   config.keys = TileGeometry::of(keyShape, grid);
   return config;
+}
+
+/// Channels [first, first + count) of a head dim.
+struct ChannelSlice {
+  int64_t first = 0, count = 0;
+  int64_t end() const { return first + count; }
+};
+
+/// Slice `pass` of `channels` staged channels in slices of kPassChannels
+/// (empty past the end).
+ChannelSlice channelSlice(int64_t channels, int64_t pass) {
+  int64_t first = std::min(channels, pass * kPassChannels);
+  return {first, std::min(channels - first, kPassChannels)};
+}
+
+/// The walks a kernel makes to accumulate `channels` channels.
+int64_t numChannelPasses(int64_t channels) {
+  return llvm::divideCeil(channels, kPassChannels);
 }
 
 using BackwardBuilderBase = KernelBuilderBaseFor<AttentionGradOp>;
@@ -544,10 +567,11 @@ protected:
   Fragment multiplyRows(int64_t aOffset, int64_t bOffset, int64_t rowChunks,
                         int64_t bRows);
   /// acc += A B with A (16 x kRows) packed from the accumulator fragment
-  /// `a` (16-bit pairs) and B the kRows x channels tile at `bOffset`
-  /// (ldmatrix.trans).
+  /// `a` (16-bit pairs) and B the channels `slice` of the kRows x
+  /// rowChannels tile at `bOffset` (ldmatrix.trans).
   void accumulateOverRows(MutableArrayRef<Value> acc, const Fragment &a,
-                          int64_t bOffset, int64_t channels, int64_t kRows);
+                          int64_t bOffset, int64_t rowChannels,
+                          ChannelSlice slice, int64_t kRows);
   /// The column offset of this thread's accumulator elements.
   Value quadColumn() { return mul(rem(lane, 4), idx(2)); }
   /// The tile row of accumulator row slot `slot` of this warp's 16 rows.
@@ -653,10 +677,18 @@ private:
   int64_t queryTokens() const { return config.queries.tokens; }
   void planSharedMemory();
 
-  /// One query tile: dK, dV updated.
+  /// The channels of dK and of dV walk `pass` accumulates.
+  ChannelSlice keySlice(int64_t pass) const {
+    return channelSlice(config.headDim, pass);
+  }
+  ChannelSlice valueSlice(int64_t pass) const {
+    return channelSlice(config.valueDim, pass);
+  }
+  /// One query tile of walk `pass`: its slices of dK and dV updated; the
+  /// first walk also takes dQ, dBias and the gates' sums.
   SmallVector<Value> computeQueryTile(Value keyTile, Value head,
                                       const WalkSlot &slot,
-                                      ValueRange gradients);
+                                      ValueRange gradients, int64_t pass);
   void stageQueryRows(Value head, Value queryTile);
   /// Gates: dG's sum_j P dot(dY, V[j]) per query, reduced into its f32
   /// scratch row.
@@ -670,7 +702,7 @@ private:
                            Value queryTile);
   /// dQ += scale dS K for the staged dS^T.
   void accumulateQueryGrads(Value head, Value queryTile);
-  void storeKeyGrads(Value keyTile, ValueRange gradients);
+  void storeKeyGrads(Value keyTile, ValueRange gradients, int64_t pass);
 
   /// Head sets after the first add to the dK and dV the first stored.
   bool accumulateKeyGrads;
@@ -913,12 +945,13 @@ Fragment TileKernelBuilder::multiplyRows(int64_t aOffset, int64_t bOffset,
 
 void TileKernelBuilder::accumulateOverRows(MutableArrayRef<Value> acc,
                                            const Fragment &a, int64_t bOffset,
-                                           int64_t channels, int64_t kRows) {
+                                           int64_t rowChannels,
+                                           ChannelSlice slice, int64_t kRows) {
   // The forward's P V: the A fragment of k-step kk is the accumulator of n8
   // tiles 2kk, 2kk + 1; B by ldmatrix.x4.trans (lane l addresses row
   // (l % 8) + 8 ((l / 8) % 2), chunk l / 16 of the 16 columns).
   bool bf16 = config.elementType.isBF16();
-  int64_t rowChunks = channels * 2 / kChunkBytes;
+  int64_t rowChunks = rowChannels * 2 / kChunkBytes;
   Value bRow = add(rem(lane, 8), mul(rem(div(lane, 8), 2), idx(8)));
   Value bChunk = div(lane, 16);
   for (int64_t kk = 0; kk < kRows / 16; ++kk) {
@@ -929,12 +962,13 @@ void TileKernelBuilder::accumulateOverRows(MutableArrayRef<Value> acc,
                                   nb::packPair(b, loc, half, t0[2], t0[3]),
                                   nb::packPair(b, loc, half, t1[0], t1[1]),
                                   nb::packPair(b, loc, half, t1[2], t1[3])};
-    for (int64_t dd = 0; dd < channels / 16; ++dd) {
+    for (int64_t dd = 0; dd < slice.count / 16; ++dd) {
+      int64_t group = slice.first / 16 + dd;
       Value ptr = sharedAt(
           sharedBase,
-          add(idx(bOffset), emitSwizzledChunkOffset(b, loc, rowChunks,
-                                                    add(idx(16 * kk), bRow),
-                                                    add(idx(2 * dd), bChunk))));
+          add(idx(bOffset), emitSwizzledChunkOffset(
+                                b, loc, rowChunks, add(idx(16 * kk), bRow),
+                                add(idx(2 * group), bChunk))));
       std::array<Value, 4> frag = nb::loadMatrixX4(b, loc, ptr, true);
       for (int64_t half2 = 0; half2 < 2; ++half2) {
         MutableArrayRef<Value> c =
@@ -1114,9 +1148,13 @@ void KeyTileKernelBuilder::stageQueryRows(Value head, Value queryTile) {
   gpu::BarrierOp::create(b, loc);
 }
 
-SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(
-    Value keyTile, Value head, const WalkSlot &slot, ValueRange gradients) {
-  int64_t numKeyChunks = layout.numChunks(config.headDim);
+SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(Value keyTile,
+                                                          Value head,
+                                                          const WalkSlot &slot,
+                                                          ValueRange gradients,
+                                                          int64_t pass) {
+  bool firstPass = pass == 0;
+  int64_t numKeyChunks = layout.numChunks(keySlice(pass).count);
   SmallVector<Value> keyGrads(gradients.begin(),
                               gradients.begin() + numKeyChunks * 4);
   SmallVector<Value> valueGrads(gradients.begin() + numKeyChunks * 4,
@@ -1163,8 +1201,8 @@ SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(
                    value = mulF(value, rowValue(2, chunk, c));
                  });
   accumulateOverRows(valueGrads, scaledP, outGradOffset, config.valueDim,
-                     queryTokens());
-  if (op.getGates() && reduceQueryGrads)
+                     valueSlice(pass), queryTokens());
+  if (op.getGates() && reduceQueryGrads && firstPass)
     accumulateGateSums(masked.kept, dp, slot.tile);
   // dS = P (a dP - (Dlt - dLSE)); dK += dS^T Q.
   Fragment ds = p;
@@ -1177,11 +1215,12 @@ SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(
                  arith::SubFOp::create(b, loc, mulF(rowValue(2, chunk, c), dpv),
                                        rowValue(1, chunk, c)));
       });
-  accumulateOverRows(keyGrads, ds, queryOffset, config.headDim, queryTokens());
-  if (op.getBias())
+  accumulateOverRows(keyGrads, ds, queryOffset, config.headDim, keySlice(pass),
+                     queryTokens());
+  if (op.getBias() && firstPass)
     accumulateBiasGrads(ds, head, keyTile, slot.tile);
 
-  if (reduceQueryGrads)
+  if (reduceQueryGrads && firstPass)
     reduceQueryGradsOf(ds, head, slot.tile);
 
   SmallVector<Value> results(keyGrads);
@@ -1345,11 +1384,17 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
   }
 }
 
-void KeyTileKernelBuilder::storeKeyGrads(Value keyTile, ValueRange gradients) {
-  int64_t numKeyChunks = layout.numChunks(config.headDim);
+void KeyTileKernelBuilder::storeKeyGrads(Value keyTile, ValueRange gradients,
+                                         int64_t pass) {
+  int64_t numKeyChunks = layout.numChunks(keySlice(pass).count);
   Value column = quadColumn();
+  // The slice's channels inside the tensor (`sourceDim`): its values are
+  // the slice's chunks from 0.
   auto store = [&](StringRef name, Value operand, ValueRange values,
-                   int64_t sourceDim, double factor) {
+                   ChannelSlice slice, int64_t sourceDim, double factor) {
+    int64_t end = std::min(slice.end(), sourceDim);
+    if (slice.first >= end)
+      return;
     Type type = cast<MemRefType>(operand.getType()).getElementType();
     for (int64_t slotIndex = 0; slotIndex < 2; ++slotIndex) {
       Value position =
@@ -1361,9 +1406,10 @@ void KeyTileKernelBuilder::storeKeyGrads(Value keyTile, ValueRange gradients) {
       Value rowOffset = elementOffset({{batch, (name + "_stride_b").str()},
                                        {kvHead, (name + "_stride_h").str()},
                                        {key, (name + "_stride_n").str()}});
-      for (int64_t chunk = 0; chunk * 8 < sourceDim; ++chunk)
+      for (int64_t chunk = 0; slice.first + chunk * 8 < end; ++chunk)
         for (int64_t c = 0; c < 2; ++c) {
-          Value channel = add(idx(layout.column(chunk, c)), column);
+          Value channel =
+              add(idx(slice.first + layout.column(chunk, c)), column);
           Value address = globalAt(
               param(name), i64Add(rowOffset, toI64(channel)), byteWidth(type));
           Value value = values[layout.index(chunk, slotIndex, c)];
@@ -1377,9 +1423,9 @@ void KeyTileKernelBuilder::storeKeyGrads(Value keyTile, ValueRange gradients) {
     }
   };
   store("k_grad", op.getKeyGrad(), gradients.take_front(numKeyChunks * 4),
-        config.sourceHeadDim, config.scale);
+        keySlice(pass), config.sourceHeadDim, config.scale);
   store("v_grad", op.getValueGrad(), gradients.drop_front(numKeyChunks * 4),
-        config.sourceValueDim, 1.0);
+        valueSlice(pass), config.sourceValueDim, 1.0);
 }
 
 KernelLaunch KeyTileKernelBuilder::build(StringRef name) {
@@ -1411,39 +1457,45 @@ KernelLaunch KeyTileKernelBuilder::build(StringRef name) {
             config.valueDim * 2, config.sourceValueDim * 2, valueOffset);
   nb::commitAsyncGroup(b, loc);
 
-  SmallVector<Value> zeros(
-      (layout.numChunks(config.headDim) + layout.numChunks(config.valueDim)) *
-          4,
-      f32(0));
-  // Every query head of the kv head in the set, dK and dV carried.
-  auto headLoop =
-      scf::ForOp::create(b, loc, idx(0), idx(config.groupSize), idx(1), zeros);
-  {
-    OpBuilder::InsertionGuard insertion(b);
-    b.setInsertionPointToStart(headLoop.getBody());
-    Value head =
-        add(mul(kvHead, idx(config.groupSize)), headLoop.getInductionVar());
-    queryBase = elementOffset({{batch, "q_stride_b"}, {head, "q_stride_h"}});
-    outGradBase = elementOffset(
-        {{batch, "out_grad_stride_b"}, {head, "out_grad_stride_h"}});
-    scratchRowBase = scratchRow(batch, config.numQueryHeads, head, seqQ);
-    walkHead = head;
-    beginWalk(keyTile);
-    if (!everyHeadInSet)
-      walkCount = select(cmp(arith::CmpIPredicate::ne,
-                             loadTableEntry(name, "_heads", head), idx(0)),
-                         walkCount, idx(0));
-    scf::YieldOp::create(
-        b, loc,
-        emitWalkLoop(keyTile, headLoop.getRegionIterArgs(),
-                     [&](const WalkSlot &slot, ValueRange carried) {
-                       return computeQueryTile(keyTile, head, slot, carried);
-                     }));
+  // One walk per slice of dK and dV channels (one up to D = Dv = 128),
+  // dK and dV carried over every query head of the kv head in the set.
+  int64_t passes = numChannelPasses(std::max(config.headDim, config.valueDim));
+  for (int64_t pass = 0; pass < passes; ++pass) {
+    SmallVector<Value> zeros((layout.numChunks(keySlice(pass).count) +
+                              layout.numChunks(valueSlice(pass).count)) *
+                                 4,
+                             f32(0));
+    auto headLoop = scf::ForOp::create(b, loc, idx(0), idx(config.groupSize),
+                                       idx(1), zeros);
+    {
+      OpBuilder::InsertionGuard insertion(b);
+      b.setInsertionPointToStart(headLoop.getBody());
+      Value head =
+          add(mul(kvHead, idx(config.groupSize)), headLoop.getInductionVar());
+      queryBase = elementOffset({{batch, "q_stride_b"}, {head, "q_stride_h"}});
+      outGradBase = elementOffset(
+          {{batch, "out_grad_stride_b"}, {head, "out_grad_stride_h"}});
+      scratchRowBase = scratchRow(batch, config.numQueryHeads, head, seqQ);
+      walkHead = head;
+      beginWalk(keyTile);
+      if (!everyHeadInSet)
+        walkCount = select(cmp(arith::CmpIPredicate::ne,
+                               loadTableEntry(name, "_heads", head), idx(0)),
+                           walkCount, idx(0));
+      scf::YieldOp::create(
+          b, loc,
+          emitWalkLoop(keyTile, headLoop.getRegionIterArgs(),
+                       [&](const WalkSlot &slot, ValueRange carried) {
+                         return computeQueryTile(keyTile, head, slot, carried,
+                                                 pass);
+                       }));
+    }
+    // A block whose kv head keeps no query: K and V were staged but never
+    // waited for.
+    if (pass == 0)
+      nb::waitAsyncGroups(b, loc, 0);
+    storeKeyGrads(keyTile, headLoop.getResults(), pass);
   }
-  // A block whose kv head keeps no query: K and V were staged but never
-  // waited for.
-  nb::waitAsyncGroups(b, loc, 0);
-  storeKeyGrads(keyTile, headLoop.getResults());
   finishFunction();
   return launch;
 }
@@ -1538,97 +1590,108 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
       elementOffset({{batch, "k_stride_b"}, {kvHead, "k_stride_h"}});
   Value valueBase =
       elementOffset({{batch, "v_stride_b"}, {kvHead, "v_stride_h"}});
-  int64_t numQueryGrads = layout.numChunks(config.headDim) * 4;
-  SmallVector<Value> init(numQueryGrads, f32(0));
-  if (op.getGates())
-    init.append(2, f32(0));
-  beginWalk(queryTile);
   Value scoreScale = f32(config.scale * M_LOG2E);
-  ValueRange sums = emitWalkLoop(
-      queryTile, init, [&](const WalkSlot &slot, ValueRange carried) {
-        SmallVector<Value> queryGrads(carried.take_front(numQueryGrads));
-        // The previous tile's reads of K and V are done.
-        gpu::BarrierOp::create(b, loc);
-        stageRows(config.keys, slot.tile, seqK, "k", keyBase,
-                  config.headDim * 2, config.sourceHeadDim * 2, keyOffset);
-        stageRows(config.keys, slot.tile, seqK, "v", valueBase,
-                  config.valueDim * 2, config.sourceValueDim * 2, valueOffset);
-        nb::commitAsyncGroup(b, loc);
-        nb::waitAsyncGroups(b, loc, 0);
-        gpu::BarrierOp::create(b, loc);
-        Fragment p =
-            multiplyRows(queryOffset, keyOffset,
-                         config.headDim * 2 / kChunkBytes, keyTokens());
-        addBias(p, /*rowsAreKeys=*/false, queryTile, slot.tile);
-        forEachElement(
-            layout, p.numChunks, [&](int64_t chunk, int64_t row, int64_t c) {
-              Value &value = p.at(layout, chunk, row, c);
-              value = nb::exp2Approx(
-                  b, loc,
-                  arith::SubFOp::create(b, loc, mulF(value, scoreScale),
-                                        lseLog2[row]));
-            });
-        MaskedProbabilities masked = maskProbabilities(
-            p, slot.keepsAll, /*rowsAreKeys=*/false, queryTile, slot.tile);
-        p = masked.p;
-        Fragment dp = keptScoreGrads(
-            multiplyRows(outGradOffset, valueOffset,
-                         config.valueDim * 2 / kChunkBytes, keyTokens()),
-            masked);
-        SmallVector<Value> results;
-        SmallVector<Value, 2> gateSums;
-        if (op.getGates())
-          gateSums.assign(carried.begin() + numQueryGrads, carried.end());
-        Fragment ds = p;
-        forEachElement(
-            layout, p.numChunks, [&](int64_t chunk, int64_t row, int64_t c) {
-              Value pv = p.at(layout, chunk, row, c);
-              Value dpv = dp.at(layout, chunk, row, c);
-              if (!gateSums.empty())
-                gateSums[row] =
-                    nb::fma(b, loc, masked.kept.at(layout, chunk, row, c), dpv,
-                            gateSums[row]);
-              ds.at(layout, chunk, row, c) =
-                  mulF(pv, arith::SubFOp::create(b, loc, mulF(factor[row], dpv),
-                                                 delta[row]));
-            });
-        accumulateOverRows(queryGrads, ds, keyOffset, config.headDim,
-                           keyTokens());
-        results = queryGrads;
-        llvm::append_range(results, gateSums);
-        return results;
-      });
-  // A block that walked no tile never waited for Q and dY.
-  nb::waitAsyncGroups(b, loc, 0);
-
   Value column = quadColumn();
-  for (int64_t slot = 0; slot < 2; ++slot) {
-    Value gateSum;
-    if (op.getGates()) {
-      // The quad's four lanes hold the row's columns.
-      gateSum = sums[numQueryGrads + slot];
-      for (int64_t mask : {1, 2})
-        gateSum = addF(gateSum, nb::shuffleXor(b, loc, gateSum, mask));
-    }
-    auto ifValid = scf::IfOp::create(b, loc, rowValid[slot], false);
-    OpBuilder::InsertionGuard insertion(b);
-    b.setInsertionPointToStart(ifValid.thenBlock());
-    Value rowIndex = i64Add(scratchRowBase, toI64(rowTokens[slot]));
-    Value rowStart = i64Mul(rowIndex, toI64(idx(config.headDim)));
-    for (int64_t chunk = 0; chunk * 8 < config.sourceHeadDim; ++chunk)
-      for (int64_t c = 0; c < 2; ++c) {
-        Value channel = add(idx(layout.column(chunk, c)), column);
-        LLVM::StoreOp::create(
-            b, loc, mulF(sums[layout.index(chunk, slot, c)], f32(config.scale)),
-            globalAt(param(kQueryGradAccumulator),
-                     i64Add(rowStart, toI64(channel)), 4));
+  // One walk per slice of dQ's channels (one up to D = 128); the first
+  // also sums the gates' terms.
+  for (int64_t pass = 0; pass < numChannelPasses(config.headDim); ++pass) {
+    ChannelSlice slice = channelSlice(config.headDim, pass);
+    bool gateSums = op.getGates() && pass == 0;
+    int64_t numQueryGrads = layout.numChunks(slice.count) * 4;
+    SmallVector<Value> init(numQueryGrads, f32(0));
+    if (gateSums)
+      init.append(2, f32(0));
+    beginWalk(queryTile);
+    ValueRange sums = emitWalkLoop(
+        queryTile, init, [&](const WalkSlot &slot, ValueRange carried) {
+          SmallVector<Value> queryGrads(carried.take_front(numQueryGrads));
+          // The previous tile's reads of K and V are done.
+          gpu::BarrierOp::create(b, loc);
+          stageRows(config.keys, slot.tile, seqK, "k", keyBase,
+                    config.headDim * 2, config.sourceHeadDim * 2, keyOffset);
+          stageRows(config.keys, slot.tile, seqK, "v", valueBase,
+                    config.valueDim * 2, config.sourceValueDim * 2,
+                    valueOffset);
+          nb::commitAsyncGroup(b, loc);
+          nb::waitAsyncGroups(b, loc, 0);
+          gpu::BarrierOp::create(b, loc);
+          Fragment p =
+              multiplyRows(queryOffset, keyOffset,
+                           config.headDim * 2 / kChunkBytes, keyTokens());
+          addBias(p, /*rowsAreKeys=*/false, queryTile, slot.tile);
+          forEachElement(
+              layout, p.numChunks, [&](int64_t chunk, int64_t row, int64_t c) {
+                Value &value = p.at(layout, chunk, row, c);
+                value = nb::exp2Approx(
+                    b, loc,
+                    arith::SubFOp::create(b, loc, mulF(value, scoreScale),
+                                          lseLog2[row]));
+              });
+          MaskedProbabilities masked = maskProbabilities(
+              p, slot.keepsAll, /*rowsAreKeys=*/false, queryTile, slot.tile);
+          p = masked.p;
+          Fragment dp = keptScoreGrads(
+              multiplyRows(outGradOffset, valueOffset,
+                           config.valueDim * 2 / kChunkBytes, keyTokens()),
+              masked);
+          SmallVector<Value> results;
+          SmallVector<Value, 2> rowGateSums;
+          if (gateSums)
+            rowGateSums.assign(carried.begin() + numQueryGrads, carried.end());
+          Fragment ds = p;
+          forEachElement(
+              layout, p.numChunks, [&](int64_t chunk, int64_t row, int64_t c) {
+                Value pv = p.at(layout, chunk, row, c);
+                Value dpv = dp.at(layout, chunk, row, c);
+                if (!rowGateSums.empty())
+                  rowGateSums[row] =
+                      nb::fma(b, loc, masked.kept.at(layout, chunk, row, c),
+                              dpv, rowGateSums[row]);
+                ds.at(layout, chunk, row, c) =
+                    mulF(pv, arith::SubFOp::create(
+                                 b, loc, mulF(factor[row], dpv), delta[row]));
+              });
+          accumulateOverRows(queryGrads, ds, keyOffset, config.headDim, slice,
+                             keyTokens());
+          results = queryGrads;
+          llvm::append_range(results, rowGateSums);
+          return results;
+        });
+    // A block that walked no tile never waited for Q and dY.
+    if (pass == 0)
+      nb::waitAsyncGroups(b, loc, 0);
+
+    int64_t end = std::min(slice.end(), config.sourceHeadDim);
+    for (int64_t slot = 0; slot < 2; ++slot) {
+      Value gateSum;
+      if (gateSums) {
+        // The quad's four lanes hold the row's columns.
+        gateSum = sums[numQueryGrads + slot];
+        for (int64_t mask : {1, 2})
+          gateSum = addF(gateSum, nb::shuffleXor(b, loc, gateSum, mask));
       }
-    if (gateSum) {
-      auto leader = scf::IfOp::create(
-          b, loc, cmp(arith::CmpIPredicate::eq, rem(lane, 4), idx(0)), false);
-      b.setInsertionPointToStart(leader.thenBlock());
-      LLVM::StoreOp::create(b, loc, gateSum,
-                            globalAt(param(kGateSum), rowIndex, 4));
+      auto ifValid = scf::IfOp::create(b, loc, rowValid[slot], false);
+      OpBuilder::InsertionGuard insertion(b);
+      b.setInsertionPointToStart(ifValid.thenBlock());
+      Value rowIndex = i64Add(scratchRowBase, toI64(rowTokens[slot]));
+      Value rowStart = i64Mul(rowIndex, toI64(idx(config.headDim)));
+      for (int64_t chunk = 0; slice.first + chunk * 8 < end; ++chunk)
+        for (int64_t c = 0; c < 2; ++c) {
+          Value channel =
+              add(idx(slice.first + layout.column(chunk, c)), column);
+          LLVM::StoreOp::create(
+              b, loc,
+              mulF(sums[layout.index(chunk, slot, c)], f32(config.scale)),
+              globalAt(param(kQueryGradAccumulator),
+                       i64Add(rowStart, toI64(channel)), 4));
+        }
+      if (gateSum) {
+        auto leader = scf::IfOp::create(
+            b, loc, cmp(arith::CmpIPredicate::eq, rem(lane, 4), idx(0)), false);
+        b.setInsertionPointToStart(leader.thenBlock());
+        LLVM::StoreOp::create(b, loc, gateSum,
+                              globalAt(param(kGateSum), rowIndex, 4));
+      }
     }
   }
   finishFunction();
@@ -1688,7 +1751,7 @@ mlir::attn::detail::checkBackwardSupported(AttentionGradOp op,
   std::optional<double> scale = op.getEffectiveScale();
   if (!scale || !(*scale > 0))
     return op.emitOpError() << "attn-lower-to-gpu needs a positive scale";
-  BackwardConfig config = getBackwardConfig(op);
+  BackwardConfig config = getBackwardConfig(op, target);
   for (auto [what, tokens] :
        {std::pair<StringRef, int64_t>{"query", config.queries.tokens},
         {"key", config.keys.tokens}})
@@ -1697,10 +1760,9 @@ mlir::attn::detail::checkBackwardSupported(AttentionGradOp op,
              << "attn-lower-to-gpu: the backward kernel takes " << what
              << " tiles of a multiple of 16 tokens of at most 128, got "
              << tokens;
-  int64_t sharedBytes = 2 * (config.keys.tokens + config.queries.tokens) *
-                            (config.headDim + config.valueDim) +
-                        2 * config.keys.tokens * config.queries.tokens +
-                        12 * config.queries.tokens;
+  int64_t sharedBytes =
+      getBackwardSharedBytes({config.queries.tokens, config.keys.tokens},
+                             config.headDim, config.valueDim);
   if (sharedBytes > target.maxSharedBytesPerBlock)
     return op.emitOpError()
            << "attn-lower-to-gpu: the backward kernel's tiles need "
@@ -1716,7 +1778,7 @@ LogicalResult mlir::attn::detail::emitBackwardKernels(
     SmallVectorImpl<ScratchBuffer> &scratch) {
   if (failed(checkBackwardSupported(op, target)))
     return failure();
-  BackwardConfig config = getBackwardConfig(op);
+  BackwardConfig config = getBackwardConfig(op, target);
   SmallVector<KernelHeads, 2> sets;
   SmallVector<int64_t> zeroHeads;
   splitHeads(op, sets, zeroHeads);

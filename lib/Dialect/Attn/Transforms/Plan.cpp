@@ -134,7 +134,8 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
     bool gpu = gpuTarget != nullptr;
     TileSizes sizes =
         gpu ? getBackwardTiles(getStagedHeadDim(op.getHeadDim()),
-                               getStagedHeadDim(op.getValueHeadDim()))
+                               getStagedHeadDim(op.getValueHeadDim()),
+                               gpuTarget->maxSharedBytesPerBlock)
             : kCpuTiles;
     return setTiling(op, sizes, op.getTokenGrid(), gpu);
   }
