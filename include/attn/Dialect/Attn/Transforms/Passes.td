@@ -188,7 +188,9 @@ def AttnPlan : Pass<"attn-plan"> {
 
     `attn.attention_grad` gets the tiles of the backward's key-tile-major
     mma.sync kernel on every GPU target (`getBackwardTiles`): 64 keys, and
-    64 queries per step up to D = Dv = 64, 32 beyond; 16 x 16 on the CPU.
+    64 queries per step up to D = Dv = 64, 32 beyond (16 where 32 exceed
+    the chip's shared memory: D = Dv = 256 on 99 KB chips); 16 x 16 on
+    the CPU.
     Its `tiling` lets `attn-sparsity` record the table whose transposed
     lists the backward walks.
 
