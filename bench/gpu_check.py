@@ -168,6 +168,7 @@ class Case:
     scale: Optional[float] = None
     explicit: Optional[str] = None     # explicit mask shape: "nn", "b1", "1h", "bh"
     bias: Optional[Tuple[str, str]] = None  # (dtype, shape kind as above)
+    bias_grad: bool = True  # backward cases: False = a constant bias (no requires_grad)
     gates: bool = False
     offsets: Optional[List[Any]] = None  # run-time segments: per batch [S+1] or [[S+1], [S+1]]
     padded_out: bool = False           # out is a strided view of a NaN-padded buffer

@@ -92,6 +92,8 @@ def cases() -> List[Case]:
         C("bias-bf16-bh-gqa-nq77-nk300-lse", bias=("bf16", "bh"), Hq=4, Hkv=2, Nq=77, Nk=300),
         C("bias-f16-nn-sliding-n1000", dtype="f16", bias=("f16", "nn"),
           mask=SlidingWindow(64, 16), Nq=1000, lse=False, note="shared by every head"),
+        C("bias-const-f32-nn-causal-b2-n300", bias=("f32", "nn"), bias_grad=False, B=2,
+          mask=Causal(), Nq=300, lse=False, note="no dBias: the bias requires no grad"),
         # renormalize = false: every key in the denominator, keep in dV and
         # dP only (empty tiles still carry dS).
         C("segments-unnormalized-lse-n300", Nq=300,
@@ -112,7 +114,8 @@ def cases() -> List[Case]:
 # twice, the gradients must be equal in bits, and within the same bound.
 DETERMINISTIC = ("dense-f16-d128-gqa-n1000", "nbhd2d-24x20-w7", "heads-weights-gates-n300",
                  "segments-runtime-doc", "heads-softpag-groups-n300",
-                 "bias-bf16-bh-gqa-nq77-nk300-lse", "wide-d256-gqa-causal-n300")
+                 "bias-bf16-bh-gqa-nq77-nk300-lse", "wide-d256-gqa-causal-n300",
+                 "bias-const-f32-nn-causal-b2-n300")
 
 
 def _forward_case(case: Case) -> Case:
@@ -125,7 +128,8 @@ def forward_spec(case: Case):
 
 
 def backward_spec(case: Case, deterministic: bool = False):
-    return forward_spec(case).gradient(lse_grad=case.lse, deterministic=deterministic)
+    return forward_spec(case).gradient(lse_grad=case.lse, deterministic=deterministic,
+                                       bias_grad=case.bias_grad)
 
 
 def _reference_grads(case: Case, leaves, tensors, dy, dlse, dtype, device):
@@ -134,7 +138,9 @@ def _reference_grads(case: Case, leaves, tensors, dy, dlse, dtype, device):
     import torch
     q, k, v = (ref.to_bhnd(x, case.layout) for x in leaves[:3])
     named = dict(zip(_leaf_names(case), leaves))
-    gates, bias = named.get("dgates"), named.get("dbias")
+    gates = named.get("dgates")
+    # A constant bias is no leaf: the inputs' own.
+    bias = named.get("dbias", tensors.get("bias") if case.bias else None)
     if bias is not None and bias.dim() == 2:
         bias = bias.view(1, 1, *bias.shape)
     scale = case.scale if case.scale is not None else 1.0 / (case.D ** 0.5)
@@ -151,7 +157,7 @@ def _reference_grads(case: Case, leaves, tensors, dy, dlse, dtype, device):
 def _leaf_names(case: Case) -> Tuple[str, ...]:
     """The gradients a case checks, in the order of its leaves."""
     return (("dq", "dk", "dv") + (("dgates",) if case.gates else ())
-            + (("dbias",) if case.bias else ()))
+            + (("dbias",) if case.bias and case.bias_grad else ()))
 
 
 def run_case(case: Case, cache: Path, seed: int, deterministic: bool = False
@@ -176,9 +182,11 @@ def run_case(case: Case, cache: Path, seed: int, deterministic: bool = False
     if case.gates:
         leaves.append(tensors["gates"].detach().requires_grad_())
         kwargs["gates"] = leaves[-1]
-    if case.bias:
+    if case.bias and case.bias_grad:
         leaves.append(tensors["bias"].detach().requires_grad_())
         kwargs["bias"] = leaves[-1]
+    elif case.bias:
+        kwargs["bias"] = tensors["bias"]
     result = am.attention(*leaves[:3], cache_dir=cache, **kwargs)
     o, lse = result if case.lse else (result, None)
     dy = torch.randn(o.shape, generator=gen, device=device, dtype=torch.float32)

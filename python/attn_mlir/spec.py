@@ -118,6 +118,9 @@ class AttentionSpec:
     #: dLSE operand. gradient() derives it from a forward spec.
     backward: bool = False
     lse_grad: bool = False
+    #: A backward with a bias computes dBias; False: the bias is a constant
+    #: of the loss (no bias_grad operand, no dBias accumulator).
+    bias_grad: bool = True
     #: A backward whose dQ is summed without atomics (the same bits every
     #: run; attn-gpu-pipeline's `deterministic`).
     deterministic: bool = False
@@ -153,6 +156,9 @@ class AttentionSpec:
         check_bool(owner, "runtime_strides", self.runtime_strides)
         check_bool(owner, "backward", self.backward)
         check_bool(owner, "lse_grad", self.lse_grad)
+        check_bool(owner, "bias_grad", self.bias_grad)
+        if not self.bias_grad and not self.backward:
+            raise ValueError(f"{owner}: bias_grad applies to the backward (backward = True)")
         check_bool(owner, "deterministic", self.deterministic)
         check_bool(owner, "emulate_block_scaled", self.emulate_block_scaled)
         for name in ("lse_grad", "deterministic"):
@@ -333,8 +339,8 @@ class AttentionSpec:
         """(SSA name, memref type) of each argument of @attention_grad, in
         the backward op's operand order: the problem's inputs, O, LSE, dO
         (and dLSE with `lse_grad`), then dQ, dK, dV and dBias / dGates where
-        the problem has a bias / gates. The gradients have their inputs'
-        types."""
+        the problem has a bias (and `bias_grad`) / gates. The gradients have
+        their inputs' types."""
         forward = dict(self.operands())
         B, Hq, Nq = self.batch, self.num_heads_q, self.seq_q
         any3 = "strided<[?, ?, ?]>" if self.runtime_strides else None
@@ -344,20 +350,22 @@ class AttentionSpec:
         if lse_grad:
             args.append(("lse_grad", lse))
         args += [("q_grad", forward["q"]), ("k_grad", forward["k"]), ("v_grad", forward["v"])]
-        if "bias" in forward:
+        if "bias" in forward and self.bias_grad:
             args.append(("bias_grad", forward["bias"]))
         if "gates" in forward:
             args.append(("gates_grad", forward["gates"]))
         return args
 
-    def gradient(self, lse_grad: bool = False, deterministic: bool = False) -> "AttentionSpec":
+    def gradient(self, lse_grad: bool = False, deterministic: bool = False,
+                 bias_grad: bool = True) -> "AttentionSpec":
         """The spec of this forward's backward (compile() then builds the
         backward's kernels); `lse_grad` adds the dLSE operand;
-        `deterministic` sums dQ without atomics (the same bits every run)."""
+        `deterministic` sums dQ without atomics (the same bits every run);
+        `bias_grad=False` treats the bias as a constant (no dBias)."""
         if self.backward:
             raise ValueError("AttentionSpec.gradient: the spec is a backward already")
         return dataclasses.replace(self, backward=True, lse_grad=lse_grad,
-                                   deterministic=deterministic)
+                                   deterministic=deterministic, bias_grad=bias_grad)
 
     def to_module(self) -> str:
         """The module compile() builds: the forward's (to_mlir) or, for a

@@ -309,13 +309,14 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
 
 def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad_lse: Any,
                  bias: Any, explicit_mask: Any, segment_offsets: Any, gates: Any,
-                 call: CallOptions) -> Tuple[Any, Any, Any, Any, Any]:
+                 call: CallOptions, bias_grad: bool = True) -> Tuple[Any, Any, Any, Any, Any]:
     """The backward custom op's CUDA implementation (SEMANTICS.md section
     5): (dq, dk, dv, dgates, dbias) for the forward call `call` that
     produced `out` and `lse`, given dY = grad_out and, when not None, dLSE
-    = grad_lse; dgates and dbias are empty without gates or a bias (dbias
-    has the bias's shape: summed over its broadcast dimensions; the
-    kernels write it whenever the call has a bias). Quantized precisions are
+    = grad_lse; dgates is empty without gates, dbias without a bias or
+    with `bias_grad` False (a constant bias: the kernels then keep no dBias
+    accumulator); else it has the bias's shape, summed over its broadcast
+    dimensions. Quantized precisions are
     differentiated as the identity (the kernels run in the inputs' type).
     Under torch.use_deterministic_algorithms(True) the deterministic
     kernels run (dQ without atomics: the same bits every run)."""
@@ -328,8 +329,10 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
         static_shapes=call.static_shapes, target=call.target, kernel=call.kernel,
         cache_dir=call.cache_dir, emulate_block_scaled=call.emulate_block_scaled)
     # torch.use_deterministic_algorithms(True): dQ without atomics.
+    bias_grad = bias_grad and bias is not None
     spec = plan.spec.gradient(lse_grad=grad_lse is not None,
-                              deterministic=torch.are_deterministic_algorithms_enabled())
+                              deterministic=torch.are_deterministic_algorithms_enabled(),
+                              bias_grad=bias_grad)
     artifacts = _compile_for(spec, plan, capability, device_name, call.cache_dir)
     # The kernels read rows with the last dimension contiguous.
     grad_out = grad_out if grad_out.stride(-1) == 1 else grad_out.contiguous()
@@ -344,7 +347,7 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
         dgates = torch.empty_like(gates)
         tensors[schema.ARG_GATES_GRAD] = dgates
     dbias = torch.empty((0,), dtype=torch.float32, device=q.device)
-    if bias is not None:
+    if bias_grad:
         dbias = torch.empty(bias.shape, dtype=bias.dtype, device=q.device)
         tensors[schema.ARG_BIAS_GRAD] = dbias
     for name, tensor in tensors.items():

@@ -80,14 +80,16 @@ def attention_backward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                           explicit_mask: Optional[torch.Tensor],
                           segment_offsets: Optional[torch.Tensor],
                           gates: Optional[torch.Tensor],
-                          options: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                 torch.Tensor, torch.Tensor]:
+                          options: str, bias_grad: bool = True
+                          ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                     torch.Tensor, torch.Tensor]:
     """(dq, dk, dv, dgates, dbias) of the forward op's call (SEMANTICS.md
-    section 5); dgates and dbias are empty without gates or a bias,
+    section 5); dgates is empty without gates, dbias without a bias or with
+    `bias_grad` False (the bias does not require grad: no dBias computed);
     grad_lse None when the LSE took no gradient."""
     from .torch_api import run_backward
     return run_backward(q, k, v, out, lse, grad_out, grad_lse, bias, explicit_mask,
-                        segment_offsets, gates, CallOptions.from_text(options))
+                        segment_offsets, gates, CallOptions.from_text(options), bias_grad)
 
 
 @attention_backward_op.register_fake
@@ -97,10 +99,11 @@ def _attention_backward_fake(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                              explicit_mask: Optional[torch.Tensor],
                              segment_offsets: Optional[torch.Tensor],
                              gates: Optional[torch.Tensor],
-                             options: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                    torch.Tensor, torch.Tensor]:
+                             options: str, bias_grad: bool = True
+                             ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                        torch.Tensor, torch.Tensor]:
     dgates = torch.empty_like(gates) if gates is not None else q.new_empty((0,), dtype=torch.float32)
-    dbias = (bias.new_empty(bias.shape) if bias is not None
+    dbias = (bias.new_empty(bias.shape) if bias is not None and bias_grad
              else q.new_empty((0,), dtype=torch.float32))
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), dgates, dbias
 
@@ -124,10 +127,12 @@ def _backward(ctx: Any, grad_out: Optional[torch.Tensor],
             "return_lse (attn_mlir.attention() asks for it when an input requires grad)")
     if grad_out is None:
         grad_out = torch.zeros_like(out)
+    # A bias that does not require grad is a constant: no dBias computed.
+    bias_grad = bias is not None and ctx.needs_input_grad[3]
     dq, dk, dv, dgates, dbias = attention_backward_op(q, k, v, out, lse, grad_out, grad_lse,
                                                       bias, explicit_mask, segment_offsets,
-                                                      gates, ctx.options)
-    return (dq, dk, dv, (dbias if bias is not None else None), None, None,
+                                                      gates, ctx.options, bias_grad)
+    return (dq, dk, dv, (dbias if bias_grad else None), None, None,
             (dgates if gates is not None else None), None)
 
 

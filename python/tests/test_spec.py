@@ -134,6 +134,26 @@ def test_grad_module_lowers_on_the_cpu(attn_opt):
                         "attn_bwd_finish", "attn_bwd_bias_finish"], launches
 
 
+def test_constant_bias_gradient(attn_opt):
+    """gradient(bias_grad=False): a bias that takes no gradient has no
+    bias_grad operand and no dBias kernels, a cache entry of its own; the
+    field is refused on a forward spec."""
+    import subprocess
+    forward = spec(batch=2, seq_q=32, seq_k=48, mask=SlidingWindow(8, 0),
+                   runtime_strides=False, bias=Bias("f32", per_head=True))
+    with_grad, constant = forward.gradient(), forward.gradient(bias_grad=False)
+    assert "bias_grad" in [n for n, _ in with_grad.grad_operands()]
+    assert "bias_grad" not in [n for n, _ in constant.grad_operands()]
+    assert constant.cache_key() != with_grad.cache_key()
+    gpu = subprocess.run([attn_opt, "-", "--attn-gpu-pipeline=target=sm_90a format=isa"],
+                         input=constant.to_grad_mlir(), capture_output=True, text=True)
+    assert gpu.returncode == 0, gpu.stderr
+    launches = re.findall(r"gpu.launch_func\s+@attn_kernels::@(\w+)", gpu.stdout)
+    assert launches == ["attn_bwd_rows", "attn_bwd", "attn_bwd_finish"], launches
+    with pytest.raises(ValueError, match="bias_grad applies to the backward"):
+        spec(bias=Bias("f32"), bias_grad=False)
+
+
 def test_gradient_spec():
     """gradient(): the backward's spec, a cache entry of its own; the
     forward's key is unchanged by the backward fields."""

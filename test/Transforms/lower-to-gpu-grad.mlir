@@ -138,6 +138,31 @@ func.func @bias(%q: memref<2x2x100x64xbf16>, %o: memref<2x2x100x64xbf16>, %lse: 
 
 // -----
 
+// A bias without bias_grad (a constant of the loss): the scores are
+// recomputed with it, but there is no dBias accumulator, no kernel for it
+// and no reduction per pair; the deterministic mode takes it even where it
+// is shared by every head and batch element.
+// CHECK-LABEL: module attributes
+// CHECK-NOT: bwd_bias_grad_accumulator
+// CHECK: func.func @constant_bias
+// CHECK-NOT: attn_bwd_bias
+// CHECK: gpu.func @attn_bwd(
+// CHECK: llvm.load %{{.*}} : !llvm.ptr<1> -> bf16
+// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// CHECK: gpu.func @attn_bwd_finish
+// DETERMINISTIC-LABEL: func.func @constant_bias
+// DETERMINISTIC-NOT: attn_bwd_bias
+// DETERMINISTIC: gpu.launch_func @attn_kernels::@attn_bwd_query_grads
+func.func @constant_bias(%q: memref<2x2x100x64xbf16>, %o: memref<2x2x100x64xbf16>, %lse: memref<2x2x100xf32>, %bias: memref<100x100xbf16>) {
+  attn.attention_grad ins(%q, %q, %q, %o, %lse, %o : memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>, memref<2x2x100xf32>, memref<2x2x100x64xbf16>)
+    bias(%bias : memref<100x100xbf16>)
+    outs(%q, %q, %q : memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>)
+    mask = #attn.causal
+  return
+}
+
+// -----
+
 // Segments with renormalize = false: every key enters the denominator, so
 // every query tile of a key tile is walked (no list from the table, whose
 // empty tiles still carry dS) and keep gates dV and dP only.

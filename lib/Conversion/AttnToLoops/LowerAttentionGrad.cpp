@@ -202,7 +202,7 @@ void GradientLoopNestEmitter::emitTilePairs(Value head, Value kvHead,
               queryGrad, {batch, head, i, d});
       });
       // dBias[i, j] += dS, summed over the bias's broadcast dimensions.
-      if (bias) {
+      if (biasGrad) {
         SmallVector<Value> at = pairOperandIndices(bias, batch, head, i, j);
         store(arith::AddFOp::create(b, loc, load(biasGrad, at), ds), biasGrad,
               at);

@@ -1224,9 +1224,9 @@ func.func @grad_key_grad_shape(%q: tensor<1x2x16x8xf16>, %kv: tensor<1x1x16x8xf1
 
 // -----
 
-func.func @grad_bias_without_grad(%q: tensor<1x1x16x8xf16>, %l: tensor<1x1x16xf32>, %b: tensor<16x16xf32>) {
-  // expected-error @below {{the op has bias but no bias_grad to write its gradient to}}
-  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16xf32>, tensor<1x1x16x8xf16>) bias(%b : tensor<16x16xf32>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
+func.func @grad_gates_without_grad(%q: tensor<1x1x16x8xf16>, %l: tensor<1x1x16xf32>, %g: tensor<1x16x1xf32>) {
+  // expected-error @below {{the op has gates but no gates_grad to write its gradient to}}
+  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16xf32>, tensor<1x1x16x8xf16>) gates(%g : tensor<1x16x1xf32>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
   return
 }
 

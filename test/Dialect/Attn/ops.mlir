@@ -809,6 +809,16 @@ func.func @grad_tensor_all(%q: tensor<2x4x16x8xbf16>, %k: tensor<2x2x16x8xbf16>,
 
 // -----
 
+// A bias without bias_grad: a constant of the loss, no dBias.
+// CHECK-LABEL: func.func @grad_constant_bias
+// CHECK: attn.attention_grad {{.*}} bias(%{{.*}} : tensor<16x16xf32>) outs(%{{.*}}, %{{.*}}, %{{.*}} : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>{{$}}
+func.func @grad_constant_bias(%q: tensor<1x1x16x8xf16>, %l: tensor<1x1x16xf32>, %b: tensor<16x16xf32>) -> tensor<1x1x16x8xf16> {
+  %r:3 = attn.attention_grad ins(%q, %q, %q, %q, %l, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16xf32>, tensor<1x1x16x8xf16>) bias(%b : tensor<16x16xf32>) outs(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) -> tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>
+  return %r#0 : tensor<1x1x16x8xf16>
+}
+
+// -----
+
 // The gradient op on memrefs (no results), dynamic sizes, run-time segments
 // and a quantized precision (the gradient is the unquantized function's).
 // CHECK-LABEL: func.func @grad_memref

@@ -745,7 +745,7 @@ void TileKernelBuilder::declareTileParams(bool withKeyGrads) {
   addTensorParams("segment_offsets", op.getSegmentOffsets(), {"b"});
   addTensorParams("explicit_mask", op.getExplicitMask(), {"b", "h", "q"});
   addTensorParams("bias", op.getBias(), {"b", "h", "q"});
-  if (withKeyGrads && op.getBias())
+  if (withKeyGrads && op.getBiasGrad())
     addParam(kBiasGradAccumulator, globalPtrType());
   for (StringRef buffer : {kRowDelta, kRowFactor, kQueryGradAccumulator})
     addParam(buffer, globalPtrType());
@@ -1217,7 +1217,7 @@ SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(Value keyTile,
       });
   accumulateOverRows(keyGrads, ds, queryOffset, config.headDim, keySlice(pass),
                      queryTokens());
-  if (op.getBias() && firstPass)
+  if (op.getBiasGrad() && firstPass)
     accumulateBiasGrads(ds, head, keyTile, slot.tile);
 
   if (reduceQueryGrads && firstPass)
@@ -1794,7 +1794,7 @@ LogicalResult mlir::attn::detail::emitBackwardKernels(
   scratch.push_back({kRowFactor.str(), rows(1)});
   if (op.getGates())
     scratch.push_back({kGateSum.str(), rows(1)});
-  if (op.getBias()) {
+  if (op.getBiasGrad()) {
     // A bias shared by batch elements or heads sums their dS with f32
     // reductions in an order that varies from run to run.
     auto queryType = cast<MemRefType>(op.getQuery().getType());
@@ -1818,7 +1818,7 @@ LogicalResult mlir::attn::detail::emitBackwardKernels(
 
   launches.push_back(
       RowsKernelBuilder(op, module, config).build(uniqueName("attn_bwd_rows")));
-  if (op.getBias())
+  if (op.getBiasGrad())
     launches.push_back(BiasGradKernelBuilder(op, module, config)
                            .build(uniqueName("attn_bwd_bias_grad_init"),
                                   /*finish=*/false));
@@ -1841,7 +1841,7 @@ LogicalResult mlir::attn::detail::emitBackwardKernels(
                                .build(uniqueName("attn_bwd_query_grads")));
   launches.push_back(FinishKernelBuilder(op, module, config)
                          .build(uniqueName("attn_bwd_finish")));
-  if (op.getBias())
+  if (op.getBiasGrad())
     launches.push_back(BiasGradKernelBuilder(op, module, config)
                            .build(uniqueName("attn_bwd_bias_finish"),
                                   /*finish=*/true));

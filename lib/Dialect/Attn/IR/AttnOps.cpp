@@ -894,11 +894,13 @@ LogicalResult AttentionGradOp::verify() {
       failed(
           expectShapeOf(op, "value_grad", getValueGrad(), "value", getValue())))
     return failure();
+  // A bias without bias_grad is a constant of the loss (no dBias is
+  // computed); gates always get their gradient.
   for (auto [name, grad, operandName, operand] :
        {std::tuple<StringRef, Value, StringRef, Value>{
             "bias_grad", getBiasGrad(), "bias", getBias()},
         {"gates_grad", getGatesGrad(), "gates", getGates()}}) {
-    if (!grad && operand)
+    if (!grad && operand && operandName == "gates")
       return emitOpError() << "the op has " << operandName << " but no " << name
                            << " to write its gradient to";
     if (grad && !operand)

@@ -165,7 +165,10 @@ def Attn_AttentionGradOp : Attn_Op<"attention_grad", [
     (optionally also `lse_grad` [B, Hq, Nq] f32, when the LSE is used
     downstream), it writes dQ, dK and dV (the shapes of Q, K and V), and
     `bias_grad` (the bias's shape: summed over its broadcast dimensions)
-    and `gates_grad` ([B, Nq, Hq]) when the op has a bias or gates.
+    and `gates_grad` ([B, Nq, Hq]) when the op has a bias or gates. A bias
+    without `bias_grad` is a constant of the loss (a fixed positional
+    bias): no dBias is computed, which on the GPU also saves its
+    [Nq, Nk] f32 accumulator and a reduction per pair.
 
     `tiling` (the tiles the backward walks, in the forward's format; its
     producer sets it, `attn-plan` plans forward ops only) and
