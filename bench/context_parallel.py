@@ -7,7 +7,9 @@ chunk pairs processed rank after rank and merged by LSE, the per-rank code
 of ring_attention), the mask-agnostic ring and Ulysses (emulated
 all-to-all) against the single-kernel result and an f32 reference of the
 whole problem; the plan's counts (pairs computed, K/V transfers) against
-the mask-agnostic ring's.
+the mask-agnostic ring's. Then the backward (skipped with
+--no-backward): dQ, dK, dV of the mask-aware ring and of Ulysses (loss
+sum(O dY) + sum(LSE dLSE)) against f32 autograd of the whole problem.
 
   # build machine: compile the kernels and the chunk classes into .attn-cache
   ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/context_parallel.py --compile-only
@@ -44,6 +46,7 @@ N = 4096
 O_ATOL = 2e-2      # bf16 single-kernel output vs the f32 reference (as gpu_check)
 RING_ATOL = 2e-2   # the ring: bf16 partial outputs merged in f32
 LSE_ATOL = 1e-3
+GRAD_RTOL = 2e-2   # gradients: max error / max|g| (bf16 inputs, as bench_backward)
 
 
 @dataclass
@@ -112,8 +115,12 @@ def compile_all(selected: List[Case], cache: Path, world: int = WORLD, n: Option
         plans = [cp.plan_context_parallel(case.mask, size, world, mask_aware=aware,
                                           cache_dir=cache) for aware in (True, False)]
         print(plans[0].summary())
-        items += [_Compiled(f"{case.name}-{i}", spec) for i, spec in
-                  enumerate(specs_of(case, plans, world, size, heads))]
+        specs = specs_of(case, plans, world, size, heads)
+        items += [_Compiled(f"{case.name}-{i}", spec) for i, spec in enumerate(specs)]
+        # The backward of every kernel but the whole problem's (the ring's
+        # pairs and Ulysses' local call), with dLSE as the checks' loss has.
+        items += [_Compiled(f"{case.name}-grad-{i}", spec.gradient(lse_grad=True))
+                  for i, spec in enumerate(specs) if i > 0]
     return compile_cases("context_parallel", items, lambda item: item.spec, cache)
 
 
@@ -182,6 +189,58 @@ def run(selected: List[Case], cache: Path, seed: int) -> int:
     return failures
 
 
+def run_backward(selected: List[Case], cache: Path, seed: int) -> int:
+    """Gradients through the emulated mask-aware ring and Ulysses (their
+    autograd: the ring's own backward walk, Ulysses' differentiable
+    reshapes) against f32 autograd of the whole problem."""
+    import torch
+    failures = 0
+    print("\n| mask | dq / dk / dv err (of max|g|): ring | Ulysses |\n|---|---|---|")
+    for case in selected:
+        plan = cp.plan_context_parallel(case.mask, case.n, WORLD, cache_dir=cache)
+        gen = torch.Generator(device="cuda")
+        gen.manual_seed(seed + 1)
+        inputs = [torch.randn(_shape(H, case.n), generator=gen, device="cuda")
+                  .to(torch.bfloat16) for _ in range(3)]
+        dy = torch.randn(_shape(H, case.n), generator=gen, device="cuda")
+        dlse = torch.randn(_shape(H, case.n)[:3], generator=gen, device="cuda")
+
+        def loss_of(o, lse):
+            finite = torch.isfinite(lse)
+            return ((o.float() * dy).sum()
+                    + (torch.where(finite, lse, torch.zeros_like(lse)) * dlse).sum())
+        leaves = [x.float().requires_grad_() for x in inputs]
+        keeps = ref.keep_matrix(case.mask, case.n, case.n, "cuda").view(1, 1, case.n, case.n)
+        exact = torch.autograd.grad(loss_of(*ref.attention_f32(*leaves, keeps, 1.0 / D ** 0.5)),
+                                    leaves)
+        cells, problems = [], []
+        for name, call in (
+                ("ring", lambda q, k, v: cp.emulate_ring(q, k, v, plan, mask=case.mask,
+                                                         cache_dir=cache, target=target())[:2]),
+                ("ulysses", lambda q, k, v: cp.emulate_ulysses(q, k, v, WORLD, mask=case.mask,
+                                                               cache_dir=cache,
+                                                               target=target()))):
+            ours = [x.detach().clone().requires_grad_() for x in inputs]
+            try:
+                grads = torch.autograd.grad(loss_of(*call(*ours)), ours)
+            except Exception as error:  # a missing kernel names itself
+                problems.append(f"{name}: {type(error).__name__}: {error}")
+                cells.append("-")
+                continue
+            errs = []
+            for label, g, e in zip(("dq", "dk", "dv"), grads, exact):
+                err = ((g.float() - e).abs().nan_to_num(nan=float("inf")).max().item()
+                       / max(e.abs().max().item(), 1e-30))
+                errs.append(err)
+                if not err <= GRAD_RTOL:
+                    problems.append(f"{name} {label}: err {err:.2e} of max|g| > {GRAD_RTOL}")
+            cells.append(" / ".join(f"{e:.1e}" for e in errs))
+        failures += bool(problems)
+        print(f"| {case.name} | {cells[0]} | {cells[1]} |"
+              + (("  FAIL: " + "; ".join(problems)) if problems else ""), flush=True)
+    return failures
+
+
 def bench_cases(n: int) -> List[Case]:
     return [Case("causal", am.Causal(), n),
             Case("nbhd1d-w4096", am.Neighborhood(grid=[n], window=4096), n),
@@ -239,6 +298,8 @@ def main() -> int:
     parser.add_argument("--distributed", action="store_true",
                         help="the benchmark under torchrun on several GPUs (not yet run)")
     parser.add_argument("--n", type=int, default=131072, help="--distributed: sequence length")
+    parser.add_argument("--no-backward", action="store_true",
+                        help="skip the gradients of the ring and Ulysses")
     parser.add_argument("--heads", type=int, default=16, help="--distributed: heads (D = 128 "
                         "there is not used: D stays %d)" % D)
     args = parser.parse_args()
@@ -255,7 +316,10 @@ def main() -> int:
         return 1 if compile_all(selected, cache) else 0
     if args.distributed:
         return distributed(selected, cache, args.n, args.heads, args.seed)
-    return 1 if run(selected, cache, args.seed) else 0
+    failures = run(selected, cache, args.seed)
+    if not args.no_backward:
+        failures += run_backward(selected, cache, args.seed)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

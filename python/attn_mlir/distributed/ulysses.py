@@ -8,6 +8,11 @@ a second all-to-all returns the output to sequence shards. Mask-agnostic by
 construction: every rank sees the whole mask, and the kernel skips its
 empty tiles. The reshapes are shared by the NCCL path and the one-GPU
 emulation (`emulate_ulysses`).
+
+Both are differentiable: attention() is, the reshapes are, and the
+all-to-all is torch.distributed.nn's (whose backward is the reverse
+all-to-all; in the emulation a transposition of stacked tensors), so the
+gradients reach each rank's own shards.
 """
 
 from __future__ import annotations
@@ -52,7 +57,8 @@ def _gather_heads(received: Any) -> Any:
 def ulysses_attention(q: Any, k: Any, v: Any, mask: Any = None, group: Any = None,
                       **attention_kwargs: Any) -> Tuple[Any, Any]:
     """This rank's (O, LSE) for its contiguous sequence shard. q, k, v:
-    [B, H, N/P, D] (bhnd) of this rank; every rank calls it alike."""
+    [B, H, N/P, D] (bhnd) of this rank; every rank calls it alike.
+    Differentiable (module docstring)."""
     import torch
     import torch.distributed as dist
     from ..torch_api import attention
@@ -61,9 +67,10 @@ def ulysses_attention(q: Any, k: Any, v: Any, mask: Any = None, group: Any = Non
     _check_heads(world, q, k)
 
     def all_to_all(x: Any) -> Any:
-        out = torch.empty_like(x)
-        dist.all_to_all_single(out, x, group=group)
-        return out
+        # The autograd-aware collective: its backward sends the gradients
+        # back the reverse way.
+        from torch.distributed.nn.functional import all_to_all_single
+        return all_to_all_single(torch.empty_like(x), x, group=group)
 
     qh, kh, vh = (_gather_sequence(all_to_all(_to_head_major(x, world))) for x in (q, k, v))
     o, lse = attention(qh, kh, vh, mask=mask, return_lse=True, **attention_kwargs)

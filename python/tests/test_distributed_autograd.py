@@ -1,0 +1,98 @@
+"""The ring's backward walk without a GPU: emulate_ring's gradients, with
+its chunk pairs computed by section 5's formulas in float64 (a stand-in
+for the kernels, given the rows' global O and LSE), against autograd of the
+whole problem's float64 reference. Checks the decomposition (each pair's
+share of dS from the global O and LSE), the routing of dK / dV to their
+owners and the sums, for mask-aware and mask-agnostic plans.
+
+Needs PyTorch (CPU): skipped where it is not installed (CI installs only
+numpy and pytest; the GPU check is bench/context_parallel.py).
+"""
+
+import math
+
+import pytest
+
+import attn_mlir as am
+from attn_mlir.distributed import plan_context_parallel, ring
+from attn_mlir.reference import attention_f32, keep_matrix
+
+torch = pytest.importorskip("torch")
+
+N, WORLD, B, H, D = 96, 3, 1, 2, 8
+SCALE = 1.0 / math.sqrt(D)
+
+MASKS = {
+    "dense": None,
+    "causal": am.Causal(),
+    "sliding-20-5": am.SlidingWindow(20, 5),
+    "powerlaw": am.PowerLaw(block=8, window=1, sink=1),
+    "segments": am.Segments(query=[40, 56], visibility=[["causal", "none"], ["full", "full"]]),
+}
+
+
+def _pair_keep(q, k, mask):
+    return keep_matrix(mask, q.shape[2], k.shape[2], q.device).view(1, 1, q.shape[2], k.shape[2])
+
+
+def _pair_forward(q, k, v, mask=None, **kwargs):
+    assert not kwargs, kwargs
+    o, lse = attention_f32(q, k, v, _pair_keep(q, k, mask), SCALE, dtype=torch.float64)
+    return o.to(v.dtype), lse
+
+
+def _pair_backward(q, k, v, out, lse, grad_out, grad_lse, mask=None, **kwargs):
+    """SEMANTICS.md section 5 for one pair, given the rows' O and LSE:
+    P = exp(S - LSE) on kept pairs, dS = P (dP - rowsum(dY O) + dLSE)."""
+    assert not kwargs, kwargs
+    q, k, v, out, grad_out = (x.double() for x in (q, k, v, out, grad_out))
+    lse = lse.double()
+    s = SCALE * q @ k.transpose(-1, -2)
+    live = torch.isfinite(lse)[..., None]
+    p = torch.where(live & _pair_keep(q, k, mask),
+                    torch.exp(s - torch.where(live, lse[..., None], torch.zeros_like(s))),
+                    torch.zeros_like(s))
+    dp = grad_out @ v.transpose(-1, -2)
+    shift = (grad_out * out).sum(-1, keepdim=True)
+    if grad_lse is not None:
+        shift = shift - grad_lse.double()[..., None]
+    ds = p * (dp - shift)
+    return SCALE * ds @ k, SCALE * ds.transpose(-1, -2) @ q, p.transpose(-1, -2) @ grad_out
+
+
+@pytest.mark.parametrize("aware", [True, False])
+@pytest.mark.parametrize("with_lse", [True, False])
+@pytest.mark.parametrize("name", sorted(MASKS))
+def test_ring_backward_matches_autograd(attn_opt, monkeypatch, name, with_lse, aware):
+    monkeypatch.setattr(ring, "_pair_forward", _pair_forward)
+    monkeypatch.setattr(ring, "_pair_backward", _pair_backward)
+    mask = MASKS[name]
+    plan = plan_context_parallel(mask, N, WORLD, mask_aware=aware, attn_opt=attn_opt)
+    gen = torch.Generator().manual_seed(hash((name, with_lse, aware)) % 2**31)
+    q, k, v, dy = (torch.randn(B, H, N, D, generator=gen, dtype=torch.float64)
+                   for _ in range(4))
+    dlse = torch.randn(B, H, N, generator=gen, dtype=torch.float64)
+
+    def loss_of(o, lse):
+        loss = (o * dy).sum()
+        if with_lse:
+            finite = torch.isfinite(lse)
+            loss = loss + (torch.where(finite, lse, torch.zeros_like(lse)) * dlse).sum()
+        return loss
+
+    ours = [x.clone().requires_grad_() for x in (q, k, v)]
+    out, lse, _ = ring.emulate_ring(*ours, plan, mask=mask)
+    assert out.grad_fn is not None
+    grads = torch.autograd.grad(loss_of(out, lse), ours)
+
+    leaves = [x.clone().requires_grad_() for x in (q, k, v)]
+    keeps = keep_matrix(mask, N, N, "cpu").view(1, 1, N, N)
+    exact_out, exact_lse = attention_f32(*leaves, keeps, SCALE, dtype=torch.float64)
+    # The ring merges its partial outputs in f32 (as on the GPU), so O, and
+    # through rowsum(dY O) the gradients, carry f32 rounding.
+    assert torch.allclose(out, exact_out, rtol=0, atol=1e-6)
+    exact = torch.autograd.grad(loss_of(exact_out, exact_lse), leaves)
+    for label, g, e in zip(("dq", "dk", "dv"), grads, exact):
+        assert torch.isfinite(g).all(), label
+        err = (g - e).abs().max().item()
+        assert err <= 1e-6 * (1 + e.abs().max().item()), (label, err)
