@@ -96,3 +96,106 @@ def test_ring_backward_matches_autograd(attn_opt, monkeypatch, name, with_lse, a
         assert torch.isfinite(g).all(), label
         err = (g - e).abs().max().item()
         assert err <= 1e-6 * (1 + e.abs().max().item()), (label, err)
+
+
+class _ThreadedProcessGroup:
+    """torch.distributed's point-to-point calls for ranks that are threads
+    of this process: a FIFO mailbox per (source, destination) pair."""
+
+    def __init__(self, world):
+        import queue
+        import threading
+        self.world = world
+        self.local = threading.local()
+        self.boxes = {(s, d): queue.Queue() for s in range(world) for d in range(world)}
+
+    def install(self, monkeypatch):
+        import torch.distributed as dist
+        group = self
+
+        class P2POp:
+            def __init__(self, op, tensor, peer, group=None):
+                self.op, self.tensor, self.peer = op, tensor, peer
+
+        class Request:
+            def __init__(self, wait):
+                self.wait = wait
+
+        def isend(tensor, peer):
+            group.boxes[(group.local.rank, peer)].put(tensor.detach().clone())
+            return Request(lambda: None)
+
+        def irecv(tensor, peer):
+            return Request(lambda: tensor.copy_(group.boxes[(peer, group.local.rank)].get(
+                timeout=60)))
+
+        monkeypatch.setattr(dist, "P2POp", P2POp)
+        monkeypatch.setattr(dist, "isend", isend)
+        monkeypatch.setattr(dist, "irecv", irecv)
+        monkeypatch.setattr(dist, "batch_isend_irecv",
+                            lambda ops: [op.op(op.tensor, op.peer) for op in ops])
+        monkeypatch.setattr(dist, "get_rank", lambda group=None: self.local.rank)
+        monkeypatch.setattr(dist, "get_world_size", lambda group=None: self.world)
+
+    def run(self, fn):
+        """fn(rank) on one thread per rank; their results in rank order."""
+        import threading
+        results, errors = [None] * self.world, []
+
+        def body(rank):
+            self.local.rank = rank
+            try:
+                results[rank] = fn(rank)
+            except BaseException as error:  # reported by the caller
+                errors.append(error)
+        threads = [threading.Thread(target=body, args=(r,)) for r in range(self.world)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return results
+
+
+@pytest.mark.parametrize("name", ["causal", "sliding-20-5", "segments"])
+def test_ring_attention_message_path(attn_opt, monkeypatch, name):
+    """ring_attention itself (the NCCL code: batched isend / irecv per step,
+    the gradients sent home) with the ranks as threads: each rank's O, LSE
+    and dQ, dK, dV of its own chunks equal the whole problem's."""
+    monkeypatch.setattr(ring, "_pair_forward", _pair_forward)
+    monkeypatch.setattr(ring, "_pair_backward", _pair_backward)
+    group = _ThreadedProcessGroup(WORLD)
+    group.install(monkeypatch)
+    mask = MASKS[name]
+    plan = plan_context_parallel(mask, N, WORLD, attn_opt=attn_opt)
+    gen = torch.Generator().manual_seed(7)
+    q, k, v, dy = (torch.randn(B, H, N, D, generator=gen, dtype=torch.float64)
+                   for _ in range(4))
+    dlse = torch.randn(B, H, N, generator=gen, dtype=torch.float64)
+
+    def rank_fn(rank):
+        local = [ring.local_chunks(x, plan, rank).clone().requires_grad_() for x in (q, k, v)]
+        out, lse = ring.ring_attention(*local, plan, mask=mask)
+        finite = torch.isfinite(lse)
+        loss = ((out * ring.local_chunks(dy, plan, rank)).sum()
+                + (torch.where(finite, lse, torch.zeros_like(lse))
+                   * ring.local_chunks(dlse, plan, rank)).sum())
+        return (out.detach(), lse.detach()) + torch.autograd.grad(loss, local)
+
+    results = group.run(rank_fn)
+    leaves = [x.clone().requires_grad_() for x in (q, k, v)]
+    keeps = keep_matrix(mask, N, N, "cpu").view(1, 1, N, N)
+    exact_out, exact_lse = attention_f32(*leaves, keeps, SCALE, dtype=torch.float64)
+    finite = torch.isfinite(exact_lse)
+    loss = ((exact_out * dy).sum()
+            + (torch.where(finite, exact_lse, torch.zeros_like(exact_lse)) * dlse).sum())
+    exact = torch.autograd.grad(loss, leaves)
+    wanted = [exact_out, exact_lse] + list(exact)
+    for rank, got in enumerate(results):
+        for label, g, e in zip(("O", "LSE", "dq", "dk", "dv"), got, wanted):
+            e = ring.local_chunks(e, plan, rank)
+            both = torch.isfinite(e)
+            assert torch.equal(torch.isfinite(g), both), (rank, label)
+            err = (g[both] - e[both]).abs().max().item()
+            assert err <= 1e-6 * (1 + e[both].abs().max().item()), (rank, label, err)
