@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import add_common_args, compile_cases, configure, kernel_options, select  # noqa: E402
 import attn_mlir as am  # noqa: E402
 from attn_mlir import Causal, Neighborhood  # noqa: E402
+from attn_mlir.reference import cosine  # noqa: E402
 import reference as ref  # noqa: E402
 
 SCRIPT = "bench_backward"
@@ -90,7 +91,7 @@ def check(case: Case, cache: Path) -> str:
     for name, ours, exact in zip(("dq", "dk", "dv"), (q.grad, k.grad, v.grad), grads):
         ours = ours[:, :1].float()
         err = (ours - exact).abs().max().item() / exact.abs().max().item()
-        cos = ref.cosine(ours, exact)
+        cos = cosine(ours, exact)
         if not (cos >= 0.999 and err <= 2e-2):
             raise AssertionError(f"{name}: cos {cos:.5f}, max err {err:.2e} of max|g|")
         worst.append(f"{name} cos {cos:.5f} err {err:.1e}")
