@@ -14,7 +14,9 @@ in float64) under section 5's bound:
 where g_torch is PyTorch's own gradient of the same reference computed in
 the inputs' dtype (the "math SDPA with an explicit mask" of section 5).
 Every gradient must also be finite (a NaN is an unwritten or poisoned
-element).
+element). Quantized forwards: the backward reuses their O and LSE, so the
+gradients carry the forward's quantization error; section 5 asks that it
+be reported: printed, and bounded by QUANTIZED_GRAD_RTOL * max|g64|.
 
 Two machines, as bench/gpu_check.py:
 
@@ -116,6 +118,11 @@ DETERMINISTIC = ("dense-f16-d128-gqa-n1000", "nbhd2d-24x20-w7", "heads-weights-g
                  "segments-runtime-doc", "heads-softpag-groups-n300",
                  "bias-bf16-bh-gqa-nq77-nk300-lse", "wide-d256-gqa-causal-n300",
                  "bias-const-f32-nn-causal-b2-n300")
+
+
+# Quantized forwards: the gradients' max error as a fraction of max|g|
+# (sage2-8b on an H100, 2026-12-07: dq 0.042, dk 0.045, dv 0.007).
+QUANTIZED_GRAD_RTOL = 0.1
 
 
 def _forward_case(case: Case) -> Case:
@@ -220,6 +227,11 @@ def run_case(case: Case, cache: Path, seed: int, deterministic: bool = False
         torch_err = (gt - g64).abs().nan_to_num(nan=0.0).max().item() if g.numel() else 0.0
         scale = g64.abs().max().item() if g.numel() else 0.0
         bound = 2 * torch_err + 1e-3 * scale
+        if case.precision:
+            # The backward reuses the quantized forward's O and LSE (allowed
+            # by section 5, which asks that the error be reported): P and
+            # rowsum(dY O) carry the forward's quantization error.
+            bound = max(bound, QUANTIZED_GRAD_RTOL * scale)
         parts.append(f"{name} {err:.2e}/{bound:.2e}")
         if nan:
             problems.append(f"{name}: {nan} non-finite elements")
