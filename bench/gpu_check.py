@@ -420,6 +420,7 @@ def nvfp4_cases() -> List[Case]:
     Names start with q-nvfp4 (`--only nvfp4`)."""
     C = Case
     qk_only = Precision(qk="f4E2M1FN", smooth_k=True, pv="bf16")
+    qk_plain = Precision(qk="f4E2M1FN", pv="bf16")
     pv_only = Precision(pv="f4E2M1FN")
     return [
         C("q-nvfp4-dense-bf16-d128-nq300-nk1000", precision="nvfp4", D=128, Hkv=2, Nq=300,
@@ -442,6 +443,12 @@ def nvfp4_cases() -> List[Case]:
           layout="bnhd", Nq=333, Nk=700),
         C("q-nvfp4-d72-causal-bf16-n300", precision="nvfp4", D=72, mask=Causal(), Nq=300,
           note="D staged padded: the last 16-channel block holds 8"),
+        # Narrowing the NVFP4 Q.K mismatch of the first emulated run
+        # (bench/RESULTS.md, 2026-12-07): without smooth_k, and one tile.
+        C("q-nvfp4-qk-nosmooth-pvbf16-d64-n256", precision=qk_plain, D=64, Nq=256,
+          note="NVFP4 Q.K without smooth_k"),
+        C("q-nvfp4-qk-pvbf16-d64-n64", precision=qk_only, D=64, Nq=64, Hq=1, Hkv=1,
+          note="one query and one key tile"),
     ]
 
 
