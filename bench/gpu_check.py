@@ -55,17 +55,17 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (DEFAULT_CACHE, REPO, add_common_args, compile_cases,  # noqa: E402
+from common import (add_common_args, compile_cases,  # noqa: E402
                     configure, kernel_options, require_compiled, select, target, uses_nvfp4)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import (And, Causal, Dense, HeadGroup, Heads, Neighborhood,  # noqa: E402
-                       NoneMask, Or, PowerLaw, Segments, SlidingWindow, SoftPag)
+                       Or, PowerLaw, Segments, SlidingWindow, SoftPag)
 import reference as ref  # noqa: E402
 import quant_reference as qref  # noqa: E402
 from attn_mlir import Precision  # noqa: E402

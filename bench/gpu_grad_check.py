@@ -31,7 +31,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
