@@ -92,8 +92,16 @@ def round_binary(x, fraction: int, emin: int):
     import torch
     _, e = torch.frexp(x)                      # |x| = f * 2^e, f in [0.5, 1)
     exponent = torch.clamp(e.to(torch.int64) - 1, min=emin)
-    quantum = torch.pow(torch.full_like(x, 2.0), (exponent - fraction).to(x.dtype))
-    return torch.round(x / quantum) * quantum  # torch.round: half to even
+    return torch.round(x / power_of_two(exponent - fraction)) * power_of_two(
+        exponent - fraction)                   # torch.round: half to even
+
+
+def power_of_two(k):
+    """2^k (int64 tensor k, normal range) as f64, exactly: built from its
+    bits, since pow() on a GPU need not be exact (a quantum one ulp off
+    flips the rounding of the exact ties bf16 inputs produce)."""
+    import torch
+    return ((k + 1023) << 52).view(torch.float64)
 
 
 def round_to(x, fmt: str):
@@ -426,4 +434,5 @@ from attn_mlir.reference import cosine, rel_l1  # noqa: E402,F401
 
 __all__ = ["attention_quant", "quantized_scores", "quantize_rows", "round_to", "scale_groups",
            "group_absmax", "smooth_q_block", "nvfp4_block_scale", "nvfp4_blocks",
-           "nvfp4_probabilities", "cosine", "rel_l1", "E4M3_MAX", "E2M1_MAX", "NVFP4_P_TILE"]
+           "nvfp4_probabilities", "cosine", "rel_l1", "E4M3_MAX", "E2M1_MAX", "NVFP4_P_TILE",
+           "power_of_two"]

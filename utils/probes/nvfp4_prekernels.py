@@ -35,10 +35,10 @@ def decode_e2m1(codes):
 def decode_e4m3(bytes_):
     import torch
     b = bytes_.long()
-    exponent, mantissa = (b >> 3) & 0xF, b & 0x7
-    normal = (1 + mantissa / 8.0) * torch.pow(2.0, exponent.double() - 7)
-    subnormal = mantissa / 8.0 * 2.0 ** -6
-    return torch.where(exponent == 0, subnormal, normal).double()
+    exponent, mantissa = (b >> 3) & 0xF, (b & 0x7).double()
+    normal = (1 + mantissa / 8) * qref.power_of_two(exponent - 7)
+    subnormal = mantissa / 8 * 2.0 ** -6
+    return torch.where(exponent == 0, subnormal, normal)
 
 
 def main() -> int:
@@ -85,8 +85,8 @@ def main() -> int:
             where = bad.nonzero()[:4].tolist()
             for index in where:
                 i = tuple(index)
-                print(f"  {label} at {index}: ours {ours[i].item():.6g} reference "
-                      f"{want[i].item():.6g} (x {x[i].item():.6g})")
+                print(f"  {label} at {index}: ours {ours[i].item()!r} reference "
+                      f"{want[i].item()!r} (x {x[i].item()!r})")
     return 0
 
 
