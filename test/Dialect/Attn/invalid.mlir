@@ -1151,6 +1151,17 @@ func.func @tile_classes_entry(%q: memref<1x1x8x4xf16>, %o: memref<1x1x8x4xf16>) 
 
 // -----
 
+// A splat of huge shape is checked by its one value, not element by element
+// (the parse fuzzer found the verifier walking 10^16 entries).
+func.func @tile_classes_huge_splat(%q: memref<1x1x8x4xf16>, %o: memref<1x1x8x4xf16>) {
+  // expected-error @below {{tile_classes entry 5 is not 0 (empty), 1 (partial) or 2 (full)}}
+  attn.attention ins(%q, %q, %q : memref<1x1x8x4xf16>, memref<1x1x8x4xf16>, memref<1x1x8x4xf16>)
+    outs(%o : memref<1x1x8x4xf16>) tiling = #attn.tiling<query = [4], key = [4]> tile_classes = dense<5> : tensor<1x100000000x100000000xi8>
+  return
+}
+
+// -----
+
 func.func @shard_negative_start(%q: tensor<1x1x16x8xf16>) {
   // expected-error @below {{#attn.shard: query_start = -1 and key_start = 0 must be non-negative}}
   %r = attn.attention ins(%q, %q, %q : tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>, tensor<1x1x16x8xf16>) outs(%q : tensor<1x1x16x8xf16>) mask = #attn.shard<mask = #attn.causal, query_start = -1, key_start = 0, query_length = 64, key_length = 64> -> tensor<1x1x16x8xf16>

@@ -747,10 +747,19 @@ static LogicalResult verifyTiling(AttentionProblemOpInterface op) {
       type.getDimSize(0) != static_cast<int64_t>(masks.size()))
     return op->emitOpError() << "tile_classes must have shape [" << masks.size()
                              << " masks, query tiles, key tiles], got " << type;
+  auto checkEntry = [&](int8_t c) -> LogicalResult {
+    if (c >= 0 && c <= 2)
+      return success();
+    return op->emitOpError() << "tile_classes entry " << int(c)
+                             << " is not 0 (empty), 1 (partial) or 2 (full)";
+  };
+  // A splat stores one value whatever its shape (which may be huge): check
+  // that value, never walk the elements (found by the parse fuzzer).
+  if (classes.isSplat())
+    return checkEntry(classes.getSplatValue<int8_t>());
   for (int8_t c : classes.getValues<int8_t>())
-    if (c < 0 || c > 2)
-      return op->emitOpError() << "tile_classes entry " << int(c)
-                               << " is not 0 (empty), 1 (partial) or 2 (full)";
+    if (failed(checkEntry(c)))
+      return failure();
   return success();
 }
 
