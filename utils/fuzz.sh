@@ -126,7 +126,9 @@ for target in $targets; do
   dict=()
   [ $target != attn-manifest-fuzzer ] && dict=(-dict=tools/fuzz/attn.dict)
   log=$build/crashes/$target/run.log
-  if ! $build/bin/$target $build/corpus/$target "${dict[@]}" -max_total_time=$seconds \
+  # -timeout: one input running past 120 s is a hang (a timeout- file), not
+  # a 20-minute stall of the run (libFuzzer's default).
+  if ! $build/bin/$target $build/corpus/$target "${dict[@]}" -max_total_time=$seconds -timeout=120 \
        -jobs=$jobs -workers=$jobs -artifact_prefix=$build/crashes/$target/ \
        -print_final_stats=1 > $log 2>&1; then
     status=1
