@@ -92,8 +92,8 @@ def round_binary(x, fraction: int, emin: int):
     import torch
     _, e = torch.frexp(x)                      # |x| = f * 2^e, f in [0.5, 1)
     exponent = torch.clamp(e.to(torch.int64) - 1, min=emin)
-    return torch.round(x / power_of_two(exponent - fraction)) * power_of_two(
-        exponent - fraction)                   # torch.round: half to even
+    quantum = power_of_two(exponent - fraction)
+    return torch.round(x / quantum) * quantum  # torch.round: half to even
 
 
 def power_of_two(k):

@@ -60,6 +60,15 @@ def _pair_backward(q, k, v, out, lse, grad_out, grad_lse, mask=None, **kwargs):
     return SCALE * ds @ k, SCALE * ds.transpose(-1, -2) @ q, p.transpose(-1, -2) @ grad_out
 
 
+def _loss(o, lse, dy, dlse=None):
+    """sum(O dY) (+ sum(LSE dLSE) over rows that kept a key)."""
+    loss = (o * dy).sum()
+    if dlse is not None:
+        finite = torch.isfinite(lse)
+        loss = loss + (torch.where(finite, lse, torch.zeros_like(lse)) * dlse).sum()
+    return loss
+
+
 @pytest.mark.parametrize("aware", [True, False])
 @pytest.mark.parametrize("with_lse", [True, False])
 @pytest.mark.parametrize("name", sorted(MASKS))
@@ -74,11 +83,7 @@ def test_ring_backward_matches_autograd(attn_opt, monkeypatch, name, with_lse, a
     dlse = torch.randn(B, H, N, generator=gen, dtype=torch.float64)
 
     def loss_of(o, lse):
-        loss = (o * dy).sum()
-        if with_lse:
-            finite = torch.isfinite(lse)
-            loss = loss + (torch.where(finite, lse, torch.zeros_like(lse)) * dlse).sum()
-        return loss
+        return _loss(o, lse, dy, dlse if with_lse else None)
 
     ours = [x.clone().requires_grad_() for x in (q, k, v)]
     out, lse, _ = ring.emulate_ring(*ours, plan, mask=mask)
@@ -177,20 +182,15 @@ def test_ring_attention_message_path(attn_opt, monkeypatch, name):
     def rank_fn(rank):
         local = [ring.local_chunks(x, plan, rank).clone().requires_grad_() for x in (q, k, v)]
         out, lse = ring.ring_attention(*local, plan, mask=mask)
-        finite = torch.isfinite(lse)
-        loss = ((out * ring.local_chunks(dy, plan, rank)).sum()
-                + (torch.where(finite, lse, torch.zeros_like(lse))
-                   * ring.local_chunks(dlse, plan, rank)).sum())
+        loss = _loss(out, lse, ring.local_chunks(dy, plan, rank),
+                     ring.local_chunks(dlse, plan, rank))
         return (out.detach(), lse.detach()) + torch.autograd.grad(loss, local)
 
     results = group.run(rank_fn)
     leaves = [x.clone().requires_grad_() for x in (q, k, v)]
     keeps = keep_matrix(mask, N, N, "cpu").view(1, 1, N, N)
     exact_out, exact_lse = attention_f32(*leaves, keeps, SCALE, dtype=torch.float64)
-    finite = torch.isfinite(exact_lse)
-    loss = ((exact_out * dy).sum()
-            + (torch.where(finite, exact_lse, torch.zeros_like(exact_lse)) * dlse).sum())
-    exact = torch.autograd.grad(loss, leaves)
+    exact = torch.autograd.grad(_loss(exact_out, exact_lse, dy, dlse), leaves)
     wanted = [exact_out, exact_lse] + list(exact)
     for rank, got in enumerate(results):
         for label, g, e in zip(("O", "LSE", "dq", "dk", "dv"), got, wanted):
@@ -249,14 +249,14 @@ def test_ulysses_attention_message_path(attn_opt, monkeypatch):
     def rank_fn(rank):
         local = [part(x, rank).clone().requires_grad_() for x in (q, k, v)]
         out, lse = ulysses.ulysses_attention(*local, mask=mask)
-        loss = (out * part(dy, rank)).sum() + (lse * part(dlse, rank)).sum()
+        loss = _loss(out, lse, part(dy, rank), part(dlse, rank))
         return (out.detach(), lse.detach()) + torch.autograd.grad(loss, local)
 
     results = ranks.run(rank_fn)
     leaves = [x.clone().requires_grad_() for x in (q, k, v)]
     keeps = keep_matrix(mask, N, N, "cpu").view(1, 1, N, N)
     exact_out, exact_lse = attention_f32(*leaves, keeps, SCALE, dtype=torch.float64)
-    loss = (exact_out * dy).sum() + (exact_lse * dlse).sum()
+    loss = _loss(exact_out, exact_lse, dy, dlse)
     wanted = [exact_out, exact_lse] + list(torch.autograd.grad(loss, leaves))
     for rank, got in enumerate(results):
         for label, g, e in zip(("O", "LSE", "dq", "dk", "dv"), got, wanted):
