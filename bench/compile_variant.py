@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -49,9 +51,18 @@ def fp8_value(spec: am.AttentionSpec) -> bool:
     return "sage2" in text or "f8E4M3FN" in text or "fp8" in text
 
 
+def specs_of(script, case) -> List[am.AttentionSpec]:
+    """The specs a case runs: bench_backward's spec_of(case, backward)
+    gives the forward's and the backward's."""
+    if len(inspect.signature(script.spec_of).parameters) == 2:
+        return [script.spec_of(case, False), script.spec_of(case, True)]
+    return [script.spec_of(case)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--script", required=True, choices=("bench_masks", "gpu_check"))
+    parser.add_argument("--script", required=True,
+                        choices=("bench_masks", "gpu_check", "bench_backward"))
     parser.add_argument("--attn-opt", default=None,
                         help="the compiler of the variant (default: the current one)")
     parser.add_argument("--options", required=True,
@@ -79,8 +90,7 @@ def main() -> int:
         selected += list({b.name: b for b in (script.base_of(c) for c in selected)
                           if b is not None and b.name not in names}.values())
     failures = 0
-    for case in selected:
-        spec = script.spec_of(case)
+    for case, spec in ((c, s) for c in selected for s in specs_of(script, c)):
         options = args.options_fp8 if args.options_fp8 and fp8_value(spec) else args.options
         entry = cache / spec.cache_key()
         staging = Path(tempfile.mkdtemp(prefix=".variant-", dir=cache))

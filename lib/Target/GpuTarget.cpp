@@ -203,11 +203,24 @@ TileSizes mlir::attn::getBackwardTiles(int64_t headDim, int64_t valueDim,
 }
 
 int64_t mlir::attn::getBackwardSharedBytes(TileSizes tiles, int64_t headDim,
-                                           int64_t valueDim) {
+                                           int64_t valueDim, int64_t stages) {
   if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(valueDim))
     return 0;
-  return 2 * (tiles.key + tiles.query) * (headDim + valueDim) +
-         2 * tiles.key * tiles.query + 12 * tiles.query;
+  return 2 * tiles.key * (headDim + valueDim) + 2 * tiles.key * tiles.query +
+         stages * (2 * tiles.query * (headDim + valueDim) + 16 * tiles.query);
+}
+
+int64_t mlir::attn::getBackwardStages(TileSizes tiles, int64_t headDim,
+                                      int64_t valueDim,
+                                      int64_t maxSharedBytes) {
+  // Wider heads walk per 128 channels with S and dP recomputed and every
+  // register taken already: ptxas (sm_90a, D = Dv = 256) spills 1048 bytes
+  // of loads with two stages against 504 with one.
+  bool wide = std::max(headDim, valueDim) > 128;
+  return !wide && getBackwardSharedBytes(tiles, headDim, valueDim, 2) <=
+                      maxSharedBytes
+             ? 2
+             : 1;
 }
 
 int64_t mlir::attn::getDefaultStages(MmaFamily family, TileSizes tiles,

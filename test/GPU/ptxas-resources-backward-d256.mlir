@@ -3,8 +3,9 @@
 // step there); the deterministic mode's query-tile kernel too (two walks of
 // 128 dQ channels). The row and finishing kernels spill nothing; the walks
 // hold 128 accumulator registers plus S and dP and spill at most a few
-// hundred bytes (196 on sm_90a when written, all in the first walk, which
-// also reduces dQ).
+// hundred bytes (sm_90a: 196 when written; 328, with 504 bytes of spill
+// loads, since dQ's products are spread over every warp; one query buffer
+// at these widths, see getBackwardStages).
 // REQUIRES: ptxas
 // RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_90a format=isa" --attn-export-artifacts="dir=%t" -o /dev/null
 // RUN: %ptxas -arch=sm_90a -O3 -v %t/kernels.ptx -o %t/kernels.cubin 2>&1 | FileCheck %s

@@ -4,6 +4,25 @@
 // scratch buffers they share.
 // RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu=target=sm_80 | FileCheck %s
 // RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu="target=sm_80 deterministic=true" | FileCheck %s --check-prefix=DETERMINISTIC
+// RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu=target=sm_90a | FileCheck %s --check-prefix=SM90
+
+// The key-tile kernel's walk: the next query tile's Q, dY and row values
+// (one 16-byte copy per row, the dead row's +inf / 0 / 0 / 0 outside the
+// sequence) are copied while this tile's wait is for all but the newest
+// group; on sm_90 and later dQ's reductions add two channels at once.
+// SM90-LABEL: func.func @causal_table
+// SM90: llvm.mlir.global internal constant @attn_bwd_dead_row(dense<[2139095040, 0, 0, 0]> : tensor<4xi32>) {addr_space = 1 : i32, alignment = 16 : i64}
+// SM90: gpu.func @attn_bwd(
+// SM90: scf.for {{.*}} step %c2
+// SM90: gpu.barrier
+// SM90: nvvm.cp.async.shared.global
+// SM90: llvm.mlir.addressof @attn_bwd_dead_row
+// SM90: nvvm.cp.async.commit.group
+// SM90: nvvm.cp.async.wait.group 1
+// SM90-NEXT: gpu.barrier
+// SM90: red.global.add.v2.f32
+// SM90-NOT: llvm.atomicrmw
+// SM90: gpu.func @attn_bwd_finish
 
 // Deterministic mode: the key-tile kernel makes no f32 reductions; a
 // query-tile-major kernel per head set writes dQ's rows (and the gates'
@@ -31,11 +50,12 @@
 // CHECK-SAME: name = "attn_bwd_rows"
 // CHECK-SAME: name = "attn_bwd"
 // CHECK-SAME: name = "attn_bwd_finish"
-// CHECK-SAME: attn.scratch = [{bytes = [{constant = 512 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}], name = "bwd_q_grad_accumulator"}, {bytes = [{constant = 8 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}], name = "bwd_row_delta"}, {{.*}}name = "bwd_row_factor"}]
+// CHECK-SAME: attn.scratch = [{bytes = [{constant = 512 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}], name = "bwd_q_grad_accumulator"}, {bytes = [{constant = 32 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}], name = "bwd_row_values"}]
 // CHECK: func.func @causal_table
 // CHECK: gpu.launch_func @attn_kernels::@attn_bwd_rows
 // CHECK: gpu.launch_func @attn_kernels::@attn_bwd blocks
-// CHECK-SAME: dynamic_shared_memory_size %c41728_i32
+// K, V, dS^T, and two buffers of Q, dY and the 16-byte row values.
+// CHECK-SAME: dynamic_shared_memory_size %c59392_i32
 // CHECK: gpu.launch_func @attn_kernels::@attn_bwd_finish
 // CHECK-DAG: llvm.mlir.global internal constant @attn_bwd_tile_offsets(dense<[0, 2, 3]> : tensor<3xi32>)
 // CHECK-DAG: llvm.mlir.global internal constant @attn_bwd_tiles(dense<[0, 3, 2, 0]> : tensor<4xi32>)
@@ -221,9 +241,12 @@ func.func @head_features(%q: memref<1x4x96x64xf16>, %o: memref<1x4x96x64xf16>, %
 // channels 0-127 with all of dV, then dK's 128-191 alone. dQ's reductions
 // happen in the first walk only; the deterministic query-tile kernel walks
 // twice too, one slice of dQ each.
+// Each walk visits its tiles in pairs, one per query buffer.
 // CHECK-LABEL: module attributes
 // CHECK: func.func @wide_head
 // CHECK: gpu.func @attn_bwd(
+// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// CHECK: llvm.atomicrmw fadd
 // CHECK: llvm.nvvm.ex2.approx.ftz.f
 // CHECK: llvm.atomicrmw fadd
 // CHECK: llvm.nvvm.ex2.approx.ftz.f

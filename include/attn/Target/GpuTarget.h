@@ -85,6 +85,8 @@ struct GpuTarget {
   bool supports(MmaFamily family) const;
   bool hasWgmma() const { return supports(MmaFamily::Wgmma); }
   bool hasTcgen05() const { return supports(MmaFamily::Tcgen05); }
+  /// `red.global.add.v2.f32` and wider (sm_90 onwards, PTX 8.1).
+  bool hasVectorReductions() const { return major >= 9; }
   /// The family a kernel uses when none is requested: the best supported
   /// one whose engine exists for the op's precision (`defaultPrecision`:
   /// 16-bit Q.K and P.V with f32 accumulation, no precision attribute).
@@ -155,9 +157,16 @@ TileSizes getBackwardTiles(int64_t headDim, int64_t valueDim,
                            int64_t maxSharedBytes);
 
 /// The shared memory of the backward's key-tile-major kernel for `tiles`:
-/// K, V, Q and dY tiles in 16-bit, dS^T, three f32 values per query.
+/// K, V and dS^T once, and per stage the Q and dY tiles in 16-bit with four
+/// f32 row values per query.
 int64_t getBackwardSharedBytes(TileSizes tiles, int64_t headDim,
-                               int64_t valueDim);
+                               int64_t valueDim, int64_t stages = 1);
+
+/// The query-side stages of the backward's key-tile-major kernel: 2 (the
+/// next query tile's Q and dY copied while this one is multiplied) up to
+/// D = Dv = 128 where they fit `maxSharedBytes`, else 1.
+int64_t getBackwardStages(TileSizes tiles, int64_t headDim, int64_t valueDim,
+                          int64_t maxSharedBytes);
 
 /// The depth of the K/V pipeline a kernel of `family` uses by default for
 /// `tiles` with Q/K rows of `qkRowBytes` and V rows of `valueRowBytes`:

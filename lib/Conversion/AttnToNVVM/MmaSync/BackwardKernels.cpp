@@ -62,8 +62,11 @@ constexpr int64_t kPassChannels = 128;
 
 /// The scratch buffers the kernels share, by name.
 constexpr StringLiteral kQueryGradAccumulator = "bwd_q_grad_accumulator";
-constexpr StringLiteral kRowDelta = "bwd_row_delta";
-constexpr StringLiteral kRowFactor = "bwd_row_factor";
+/// Per query row, [B, Hq, Nq, 4] f32: LSE log2(e) (+inf where P = 0: the
+/// row keeps no key), Dlt - dLSE, a, and a pad word, so that one 16-byte
+/// cp.async stages a row's values.
+constexpr StringLiteral kRowValues = "bwd_row_values";
+constexpr int64_t kRowValueWords = 4;
 constexpr StringLiteral kGateSum = "bwd_gate_sum";
 /// dBias in f32 at the bias's shape ([Bb, Hb, Nq, Nk], dense), summed by
 /// f32 reductions from the key-tile kernels.
@@ -85,6 +88,10 @@ struct BackwardConfig {
   /// element, summed by the finish kernel where it is 1 at run time.
   int64_t biasHeads = 0;
   bool biasBatchBroadcast = false;
+  /// The chip's shared memory per block (the stages chosen from it) and
+  /// whether dQ's reductions may add two words at once.
+  int64_t maxSharedBytes = 0;
+  bool vectorReductions = false;
 };
 
 BackwardConfig getBackwardConfig(AttentionGradOp op, const GpuTarget &target) {
@@ -102,6 +109,8 @@ BackwardConfig getBackwardConfig(AttentionGradOp op, const GpuTarget &target) {
   for (int64_t h = 0; h < config.numQueryHeads; ++h)
     config.factors.push_back(getHeadFactors(op, h));
   config.softpag = op.getHeadsAttr() && op.getHeadsAttr().getSoftpag();
+  config.maxSharedBytes = target.maxSharedBytesPerBlock;
+  config.vectorReductions = target.hasVectorReductions();
   if (Value bias = op.getBias()) {
     // [Nq, Nk] or [B|1, Hq|1, Nq, Nk] (the verifier's shapes).
     auto type = cast<MemRefType>(bias.getType());
@@ -272,12 +281,13 @@ public:
   KernelLaunch build(StringRef name) {
     addTensorParams("out", op.getOutput(), {"b", "h", "n"});
     addTensorParams("out_grad", op.getOutputGrad(), {"b", "h", "n"});
+    addTensorParams("lse", op.getLse(), {"b", "h", "n"});
     addTensorParams("lse_grad", op.getLseGrad(), {"b", "h", "n"});
     if (config.softpag)
       addTensorParams("v", op.getValue(), {"b", "h", "n"});
     addTensorParams("gates", op.getGates(), {"b", "q", "h"});
     addTensorParams("gates_grad", op.getGatesGrad(), {"b", "q", "h"});
-    for (StringRef buffer : {kRowDelta, kRowFactor, kQueryGradAccumulator})
+    for (StringRef buffer : {kRowValues, kQueryGradAccumulator})
       addParam(buffer, globalPtrType());
     if (op.getGates())
       addParam(kGateSum, globalPtrType());
@@ -302,11 +312,20 @@ public:
           b, loc, delta,
           loadElement("lse_grad", op.getLseGrad(),
                       {{batch, "b"}, {head, "h"}, {row, "n"}}));
+    Value lse = loadElement("lse", op.getLse(),
+                            {{batch, "b"}, {head, "h"}, {row, "n"}});
+    Value live =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, lse, negInf());
     Value rowIndex = scratchRowIndex(head);
-    LLVM::StoreOp::create(b, loc, delta, scratchAt(kRowDelta, rowIndex));
-    LLVM::StoreOp::create(b, loc,
-                          mulF(c, arith::SubFOp::create(b, loc, f32(1), u)),
-                          scratchAt(kRowFactor, rowIndex));
+    Value values[kRowValueWords] = {
+        select(live, mulF(lse, f32(M_LOG2E)),
+               f32(std::numeric_limits<double>::infinity())),
+        delta, mulF(c, arith::SubFOp::create(b, loc, f32(1), u)), f32(0)};
+    Value firstWord = i64Mul(rowIndex, toI64(idx(kRowValueWords)));
+    for (auto [word, value] : llvm::enumerate(values))
+      LLVM::StoreOp::create(
+          b, loc, value,
+          scratchAt(kRowValues, i64Add(firstWord, toI64(idx(word)))));
     for (int64_t e = 0; e < config.headDim; ++e)
       LLVM::StoreOp::create(b, loc, f32(0),
                             queryGradAccumulatorAt(rowIndex, e));
@@ -533,7 +552,7 @@ protected:
   }
   /// A constant i32 table `<kernel><suffix>` in global memory.
   void emitConstantTable(StringRef kernelName, StringRef suffix,
-                         ArrayRef<int32_t> data) {
+                         ArrayRef<int32_t> data, int64_t alignment = 4) {
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(module.getBody());
     auto type = RankedTensorType::get({static_cast<int64_t>(data.size())},
@@ -542,15 +561,19 @@ protected:
         b, loc, LLVM::LLVMArrayType::get(b.getI32Type(), data.size()),
         /*isConstant=*/true, LLVM::Linkage::Internal,
         (kernelName + suffix).str(), DenseElementsAttr::get(type, data),
-        /*alignment=*/4, /*addrSpace=*/1);
+        alignment, /*addrSpace=*/1);
+  }
+  /// The address of a constant table.
+  Value tableAddress(StringRef kernelName, StringRef suffix) {
+    return LLVM::AddressOfOp::create(
+        b, loc,
+        module.lookupSymbol<LLVM::GlobalOp>((kernelName + suffix).str()));
   }
   /// Entry `index` of a constant table.
   Value loadTableEntry(StringRef kernelName, StringRef suffix, Value index) {
-    Value table = LLVM::AddressOfOp::create(
-        b, loc,
-        module.lookupSymbol<LLVM::GlobalOp>((kernelName + suffix).str()));
     return toIndex(
-        loadGlobal(b.getI32Type(), globalAt(table, toI64(index), 4)));
+        loadGlobal(b.getI32Type(), globalAt(tableAddress(kernelName, suffix),
+                                            toI64(index), 4)));
   }
 
   /// cp.async of the rows of `g`'s tile `tile` into the swizzled tile at
@@ -558,19 +581,19 @@ protected:
   /// zero-filled).
   void stageRows(const TileGeometry &g, Value tile, Value length,
                  StringRef tensor, Value tensorBase, int64_t rowBytes,
-                 int64_t readRowBytes, int64_t sharedOffset);
+                 int64_t readRowBytes, Value sharedOffset);
   /// A k16 A fragment of the warp's 16 rows of a staged tile.
-  std::array<Value, 4> loadRowsA(int64_t sharedOffset, int64_t rowChunks,
+  std::array<Value, 4> loadRowsA(Value sharedOffset, int64_t rowChunks,
                                  Value firstRow, int64_t kk);
   /// A B^T over the rows' `rowChunks` 16-byte chunks: A the warp's 16 rows
   /// of the tile at `aOffset`, B the `bRows` rows of the tile at `bOffset`.
-  Fragment multiplyRows(int64_t aOffset, int64_t bOffset, int64_t rowChunks,
+  Fragment multiplyRows(Value aOffset, Value bOffset, int64_t rowChunks,
                         int64_t bRows);
   /// acc += A B with A (16 x kRows) packed from the accumulator fragment
   /// `a` (16-bit pairs) and B the channels `slice` of the kRows x
   /// rowChannels tile at `bOffset` (ldmatrix.trans).
   void accumulateOverRows(MutableArrayRef<Value> acc, const Fragment &a,
-                          int64_t bOffset, int64_t rowChannels,
+                          Value bOffset, int64_t rowChannels,
                           ChannelSlice slice, int64_t kRows);
   /// The column offset of this thread's accumulator elements.
   Value quadColumn() { return mul(rem(lane, 4), idx(2)); }
@@ -633,6 +656,18 @@ protected:
   ValueRange emitWalkLoop(
       Value ownTile, ValueRange init,
       function_ref<SmallVector<Value>(const WalkSlot &, ValueRange)> body);
+  /// The same walk with the rows of each tile it keeps staged by
+  /// `stage(slot, buffer)` (cp.async copies into buffer 0 or 1 of
+  /// `stages`, not waited for) and used by `body(slot, buffer, carried)`
+  /// once they landed. With 2 stages the next tile's copies are issued
+  /// before this tile's body, so they overlap its products.
+  ValueRange emitStagedWalk(
+      Value ownTile, int64_t stages, ValueRange init,
+      function_ref<void(const WalkSlot &, Value)> stage,
+      function_ref<SmallVector<Value>(const WalkSlot &, Value, ValueRange)>
+          body);
+  /// `fn` under `condition` (inline where it is a constant).
+  void emitIf(Value condition, function_ref<void()> fn);
   const TileGeometry &ownTiles() const {
     return walkByKeyTile ? config.keys : config.queries;
   }
@@ -687,9 +722,15 @@ private:
   /// One query tile of walk `pass`: its slices of dK and dV updated; the
   /// first walk also takes dQ, dBias and the gates' sums.
   SmallVector<Value> computeQueryTile(Value keyTile, Value head,
-                                      const WalkSlot &slot,
+                                      const WalkSlot &slot, Value buffer,
                                       ValueRange gradients, int64_t pass);
-  void stageQueryRows(Value head, Value queryTile);
+  /// cp.async of the query tile's rows of Q and dY and its row values into
+  /// query buffer `buffer`.
+  void stageQueryRows(Value queryTile, Value buffer);
+  /// Where query buffer `buffer` starts.
+  Value queryBufferAt(Value buffer) {
+    return add(idx(queryBuffersOffset), mul(buffer, idx(queryBufferBytes)));
+  }
   /// Gates: dG's sum_j P dot(dY, V[j]) per query, reduced into its f32
   /// scratch row.
   void accumulateGateSums(const Fragment &p, const Fragment &dp,
@@ -710,8 +751,11 @@ private:
   /// deterministic query-tile kernel computes them).
   bool reduceQueryGrads;
   bool everyHeadInSet = false;
-  int64_t keyOffset = 0, valueOffset = 0, queryOffset = 0, outGradOffset = 0,
-          dsOffset = 0, rowValuesOffset = 0;
+  /// K, V and dS^T once; `queryStages` buffers of the query tile's Q, dY
+  /// and row values, at these offsets inside a buffer.
+  int64_t keyOffset = 0, valueOffset = 0, dsOffset = 0;
+  int64_t queryStages = 1, queryBuffersOffset = 0, queryBufferBytes = 0;
+  int64_t queryOffset = 0, outGradOffset = 0, rowValuesOffset = 0;
   Value kvHead;
   /// Per (batch, head): the element offsets of Q and dY, the scratch row.
   Value queryBase, outGradBase, scratchRowBase;
@@ -724,11 +768,17 @@ void KeyTileKernelBuilder::planSharedMemory() {
   };
   keyOffset = region(config.keys.tokens * config.headDim * 2);
   valueOffset = region(config.keys.tokens * config.valueDim * 2);
-  queryOffset = region(queryTokens() * config.headDim * 2);
-  outGradOffset = region(queryTokens() * config.valueDim * 2);
   dsOffset = region(config.keys.tokens * queryTokens() * 2);
-  // Per query of the tile: LSE log2(e) (+inf: P = 0), Dlt - dLSE, a.
-  rowValuesOffset = region(3 * queryTokens() * 4);
+  // getBackwardSharedBytes' rule, which attn-plan checked.
+  TileSizes tiles{queryTokens(), config.keys.tokens};
+  queryStages = getBackwardStages(tiles, config.headDim, config.valueDim,
+                                  config.maxSharedBytes);
+  outGradOffset = queryTokens() * config.headDim * 2;
+  rowValuesOffset = outGradOffset + queryTokens() * config.valueDim * 2;
+  unsigned buffers = plan.addRegion(
+      rowValuesOffset + queryTokens() * kRowValueWords * 4, queryStages);
+  queryBuffersOffset = plan.start(buffers);
+  queryBufferBytes = plan.bytesPerStage(buffers);
   launch.sharedBytes = plan.size();
 }
 
@@ -736,7 +786,6 @@ void TileKernelBuilder::declareTileParams(bool withKeyGrads) {
   addTensorParams("q", op.getQuery(), {"b", "h", "n"});
   addTensorParams("k", op.getKey(), {"b", "h", "n"});
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
-  addTensorParams("lse", op.getLse(), {"b", "h", "n"});
   addTensorParams("out_grad", op.getOutputGrad(), {"b", "h", "n"});
   if (withKeyGrads) {
     addTensorParams("k_grad", op.getKeyGrad(), {"b", "h", "n"});
@@ -747,7 +796,7 @@ void TileKernelBuilder::declareTileParams(bool withKeyGrads) {
   addTensorParams("bias", op.getBias(), {"b", "h", "q"});
   if (withKeyGrads && op.getBiasGrad())
     addParam(kBiasGradAccumulator, globalPtrType());
-  for (StringRef buffer : {kRowDelta, kRowFactor, kQueryGradAccumulator})
+  for (StringRef buffer : {kRowValues, kQueryGradAccumulator})
     addParam(buffer, globalPtrType());
   if (op.getGates())
     addParam(kGateSum, globalPtrType());
@@ -866,10 +915,100 @@ ValueRange TileKernelBuilder::emitWalkLoop(
   return loop.getResults();
 }
 
+void TileKernelBuilder::emitIf(Value condition, function_ref<void()> fn) {
+  std::optional<int64_t> constant = getConstantIntValue(condition);
+  if (constant) {
+    if (*constant != 0)
+      fn();
+    return;
+  }
+  auto ifOp = scf::IfOp::create(b, loc, condition, /*withElse=*/false);
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  fn();
+}
+
+ValueRange TileKernelBuilder::emitStagedWalk(
+    Value ownTile, int64_t stages, ValueRange init,
+    function_ref<void(const WalkSlot &, Value)> stage,
+    function_ref<SmallVector<Value>(const WalkSlot &, Value, ValueRange)>
+        body) {
+  if (stages == 1)
+    return emitWalkLoop(ownTile, init,
+                        [&](const WalkSlot &slot, ValueRange carried) {
+                          // The previous tile's reads of the buffer are done.
+                          gpu::BarrierOp::create(b, loc);
+                          stage(slot, idx(0));
+                          nb::commitAsyncGroup(b, loc);
+                          nb::waitAsyncGroups(b, loc, 0);
+                          gpu::BarrierOp::create(b, loc);
+                          return body(slot, idx(0), carried);
+                        });
+  // Every warp is done with `buffer` (its last body) before it is refilled.
+  auto stageIfKept = [&](Value position, Value buffer) {
+    WalkSlot slot = walkSlot(ownTile, position);
+    emitIf(slot.mayKeep, [&] {
+      gpu::BarrierOp::create(b, loc);
+      stage(slot, buffer);
+    });
+  };
+  emitIf(lt(idx(0), walkCount), [&] { stageIfKept(idx(0), idx(0)); });
+  nb::commitAsyncGroup(b, loc);
+  // Tile `position` from buffer `buffer` (a constant: shared-memory
+  // addresses with a run-time buffer cost registers the products need).
+  auto visit = [&](Value position, int64_t buffer,
+                   ValueRange carried) -> SmallVector<Value> {
+    Value next = add(position, idx(1));
+    emitIf(lt(next, walkCount), [&] { stageIfKept(next, idx(1 - buffer)); });
+    // One group per tile (empty where nothing was staged): waiting for all
+    // but the newest is waiting for this tile's.
+    nb::commitAsyncGroup(b, loc);
+    WalkSlot slot = walkSlot(ownTile, position);
+    auto run = [&] {
+      nb::waitAsyncGroups(b, loc, 1);
+      gpu::BarrierOp::create(b, loc);
+      return body(slot, idx(buffer), carried);
+    };
+    std::optional<int64_t> alwaysKept = getConstantIntValue(slot.mayKeep);
+    if (alwaysKept && *alwaysKept != 0)
+      return run();
+    auto ifKept = scf::IfOp::create(b, loc, carried.getTypes(), slot.mayKeep,
+                                    /*withElse=*/true);
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(ifKept.thenBlock());
+    scf::YieldOp::create(b, loc, run());
+    b.setInsertionPointToStart(ifKept.elseBlock());
+    scf::YieldOp::create(b, loc, carried);
+    return ifKept.getResults();
+  };
+  // Two tiles per iteration, one per buffer.
+  auto loop = scf::ForOp::create(b, loc, idx(0), walkCount, idx(2), init);
+  {
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value position = loop.getInductionVar();
+    SmallVector<Value> first = visit(position, 0, loop.getRegionIterArgs());
+    Value second = add(position, idx(1));
+    auto ifSecond = scf::IfOp::create(b, loc, ValueRange(first).getTypes(),
+                                      lt(second, walkCount),
+                                      /*withElse=*/true);
+    {
+      OpBuilder::InsertionGuard ifInsertion(b);
+      b.setInsertionPointToStart(ifSecond.thenBlock());
+      scf::YieldOp::create(b, loc, visit(second, 1, first));
+      b.setInsertionPointToStart(ifSecond.elseBlock());
+      scf::YieldOp::create(b, loc, first);
+    }
+    scf::YieldOp::create(b, loc, ifSecond.getResults());
+  }
+  nb::waitAsyncGroups(b, loc, 0);
+  return loop.getResults();
+}
+
 void TileKernelBuilder::stageRows(const TileGeometry &g, Value tile,
                                   Value length, StringRef tensor,
                                   Value tensorBase, int64_t rowBytes,
-                                  int64_t readRowBytes, int64_t sharedOffset) {
+                                  int64_t readRowBytes, Value sharedOffset) {
   int64_t rowChunks = rowBytes / kChunkBytes;
   int64_t count = g.tokens * rowChunks;
   Value rowStride = param((tensor + "_stride_n").str());
@@ -891,7 +1030,7 @@ void TileKernelBuilder::stageRows(const TileGeometry &g, Value tile,
                i64Add(i64Mul(toI64(select(valid, token, idx(0))), rowStride),
                       toI64(mul(chunk, idx(kChunkBytes / 2)))));
     nb::copyAsync(b, loc,
-                  sharedAt(sharedBase, add(idx(sharedOffset),
+                  sharedAt(sharedBase, add(sharedOffset,
                                            emitSwizzledChunkOffset(
                                                b, loc, rowChunks, row, chunk))),
                   globalAt(param(tensor), element, 2), kChunkBytes,
@@ -899,7 +1038,7 @@ void TileKernelBuilder::stageRows(const TileGeometry &g, Value tile,
   }
 }
 
-std::array<Value, 4> TileKernelBuilder::loadRowsA(int64_t sharedOffset,
+std::array<Value, 4> TileKernelBuilder::loadRowsA(Value sharedOffset,
                                                   int64_t rowChunks,
                                                   Value firstRow, int64_t kk) {
   // Lane l addresses row l % 16, chunk l / 16 of the k-step.
@@ -908,12 +1047,12 @@ std::array<Value, 4> TileKernelBuilder::loadRowsA(int64_t sharedOffset,
   return nb::loadMatrixX4(
       b, loc,
       sharedAt(sharedBase,
-               add(idx(sharedOffset),
+               add(sharedOffset,
                    emitSwizzledChunkOffset(b, loc, rowChunks, row, chunk))),
       /*transpose=*/false);
 }
 
-Fragment TileKernelBuilder::multiplyRows(int64_t aOffset, int64_t bOffset,
+Fragment TileKernelBuilder::multiplyRows(Value aOffset, Value bOffset,
                                          int64_t rowChunks, int64_t bRows) {
   bool bf16 = config.elementType.isBF16();
   Fragment t(layout, layout.numChunks(bRows), f32(0));
@@ -925,11 +1064,11 @@ Fragment TileKernelBuilder::multiplyRows(int64_t aOffset, int64_t bOffset,
   for (int64_t kk = 0; kk < rowChunks / 2; ++kk) {
     std::array<Value, 4> a = loadRowsA(aOffset, rowChunks, warpRow, kk);
     for (int64_t jj = 0; jj < bRows / 16; ++jj) {
-      Value ptr = sharedAt(
-          sharedBase,
-          add(idx(bOffset), emitSwizzledChunkOffset(b, loc, rowChunks,
-                                                    add(idx(16 * jj), bRow),
-                                                    add(idx(2 * kk), bChunk))));
+      Value ptr =
+          sharedAt(sharedBase,
+                   add(bOffset, emitSwizzledChunkOffset(
+                                    b, loc, rowChunks, add(idx(16 * jj), bRow),
+                                    add(idx(2 * kk), bChunk))));
       std::array<Value, 4> frag = nb::loadMatrixX4(b, loc, ptr, false);
       for (int64_t half = 0; half < 2; ++half) {
         MutableArrayRef<Value> c(&t.values[layout.index(2 * jj + half, 0, 0)],
@@ -944,7 +1083,7 @@ Fragment TileKernelBuilder::multiplyRows(int64_t aOffset, int64_t bOffset,
 }
 
 void TileKernelBuilder::accumulateOverRows(MutableArrayRef<Value> acc,
-                                           const Fragment &a, int64_t bOffset,
+                                           const Fragment &a, Value bOffset,
                                            int64_t rowChannels,
                                            ChannelSlice slice, int64_t kRows) {
   // The forward's P V: the A fragment of k-step kk is the accumulator of n8
@@ -964,11 +1103,11 @@ void TileKernelBuilder::accumulateOverRows(MutableArrayRef<Value> acc,
                                   nb::packPair(b, loc, half, t1[2], t1[3])};
     for (int64_t dd = 0; dd < slice.count / 16; ++dd) {
       int64_t group = slice.first / 16 + dd;
-      Value ptr = sharedAt(
-          sharedBase,
-          add(idx(bOffset), emitSwizzledChunkOffset(
-                                b, loc, rowChunks, add(idx(16 * kk), bRow),
-                                add(idx(2 * group), bChunk))));
+      Value ptr =
+          sharedAt(sharedBase,
+                   add(bOffset, emitSwizzledChunkOffset(
+                                    b, loc, rowChunks, add(idx(16 * kk), bRow),
+                                    add(idx(2 * group), bChunk))));
       std::array<Value, 4> frag = nb::loadMatrixX4(b, loc, ptr, true);
       for (int64_t half2 = 0; half2 < 2; ++half2) {
         MutableArrayRef<Value> c =
@@ -1097,83 +1236,66 @@ void TileKernelBuilder::maskPartialTile(Fragment &probabilities, Value keepsAll,
                               ifFull.getResults().end());
 }
 
-void KeyTileKernelBuilder::stageQueryRows(Value head, Value queryTile) {
+void KeyTileKernelBuilder::stageQueryRows(Value queryTile, Value buffer) {
+  Value at = queryBufferAt(buffer);
   stageRows(config.queries, queryTile, seqQ, "q", queryBase, config.headDim * 2,
-            config.sourceHeadDim * 2, queryOffset);
+            config.sourceHeadDim * 2, add(at, idx(queryOffset)));
   stageRows(config.queries, queryTile, seqQ, "out_grad", outGradBase,
-            config.valueDim * 2, config.sourceValueDim * 2, outGradOffset);
-  nb::commitAsyncGroup(b, loc);
-  // The per-query values: LSE in log2 units (+inf for rows outside the
-  // sequence or with no kept key: P = 0 there), Dlt - dLSE and a (0
-  // outside the sequence).
-  for (int64_t first = 0; first < queryTokens(); first += 32 * numWarps()) {
+            config.valueDim * 2, config.sourceValueDim * 2,
+            add(at, idx(outGradOffset)));
+  // A row's values in one copy; rows outside the sequence copy the dead
+  // row's (+inf: P = 0; no Dlt, a = 0).
+  Value deadRow = tableAddress(kernelName, "_dead_row");
+  for (int64_t first = 0; first < queryTokens(); first += numThreads) {
     Value position = add(tid, idx(first));
     OpBuilder::InsertionGuard insertion(b);
-    if (first + 32 * numWarps() > queryTokens()) {
+    if (first + numThreads > queryTokens()) {
       auto guard =
           scf::IfOp::create(b, loc, lt(position, idx(queryTokens())), false);
       b.setInsertionPointToStart(guard.thenBlock());
     }
     auto [token, valid] = tokenOf(config.queries, queryTile, position, seqQ);
-    Value safeToken = select(valid, token, idx(0));
-    Value lse = loadGlobal(
-        b.getF32Type(), globalAt(param("lse"),
-                                 elementOffset({{batch, "lse_stride_b"},
-                                                {head, "lse_stride_h"},
-                                                {safeToken, "lse_stride_n"}}),
-                                 4));
-    Value live =
-        andI(valid, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
-                                          lse, negInf()));
-    Value inf = f32(std::numeric_limits<double>::infinity());
-    Value lseLog2 = select(live, mulF(lse, f32(M_LOG2E)), inf);
-    Value scratchIndex = i64Add(scratchRowBase, toI64(safeToken));
-    Value delta = select(
-        valid,
-        loadGlobal(b.getF32Type(), globalAt(param(kRowDelta), scratchIndex, 4)),
-        f32(0));
-    Value factor = select(valid,
-                          loadGlobal(b.getF32Type(), globalAt(param(kRowFactor),
-                                                              scratchIndex, 4)),
-                          f32(0));
-    SmallVector<Value, 3> values{lseLog2, delta, factor};
-    for (auto [slot, value] : llvm::enumerate(values))
-      LLVM::StoreOp::create(
-          b, loc, value,
-          sharedAt(sharedBase,
-                   add(idx(rowValuesOffset + 4 * queryTokens() * slot),
-                       mul(position, idx(4)))));
+    Value row = globalAt(
+        param(kRowValues),
+        i64Mul(i64Add(scratchRowBase, toI64(select(valid, token, idx(0)))),
+               toI64(idx(kRowValueWords))),
+        4);
+    nb::copyAsync(
+        b, loc,
+        sharedAt(sharedBase, add(add(at, idx(rowValuesOffset)),
+                                 mul(position, idx(kRowValueWords * 4)))),
+        LLVM::SelectOp::create(b, loc, valid, row, deadRow), kRowValueWords * 4,
+        i32(kRowValueWords * 4));
   }
-  nb::waitAsyncGroups(b, loc, 0);
-  gpu::BarrierOp::create(b, loc);
 }
 
-SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(Value keyTile,
-                                                          Value head,
-                                                          const WalkSlot &slot,
-                                                          ValueRange gradients,
-                                                          int64_t pass) {
+SmallVector<Value>
+KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
+                                       const WalkSlot &slot, Value buffer,
+                                       ValueRange gradients, int64_t pass) {
   bool firstPass = pass == 0;
   int64_t numKeyChunks = layout.numChunks(keySlice(pass).count);
   SmallVector<Value> keyGrads(gradients.begin(),
                               gradients.begin() + numKeyChunks * 4);
   SmallVector<Value> valueGrads(gradients.begin() + numKeyChunks * 4,
                                 gradients.end());
-  // The previous tile's reads of Q, dY, dS and the row values are done.
-  gpu::BarrierOp::create(b, loc);
-  stageQueryRows(head, slot.tile);
+  Value bufferAt = queryBufferAt(buffer);
+  Value queryAt = add(bufferAt, idx(queryOffset));
+  Value outGradAt = add(bufferAt, idx(outGradOffset));
 
   // S^T (+ bias / scale), then P^T = exp2(S^T scale log2(e) - LSE log2(e)).
-  Fragment p = multiplyRows(keyOffset, queryOffset, config.headDim * 2 / 16,
+  Fragment p = multiplyRows(idx(keyOffset), queryAt, config.headDim * 2 / 16,
                             queryTokens());
   addBias(p, /*rowsAreKeys=*/true, keyTile, slot.tile);
   Value column = quadColumn();
+  // The row values of the thread's query columns.
   auto rowValue = [&](int64_t which, int64_t chunk, int64_t c) {
     Value position = add(idx(layout.column(chunk, c)), column);
-    return loadGlobal(b.getF32Type(),
-                      sharedAt(sharedBase, add(idx(rowValuesOffset +
-                                                   4 * queryTokens() * which),
-                                               mul(position, idx(4)))));
+    return loadGlobal(
+        b.getF32Type(),
+        sharedAt(sharedBase,
+                 add(add(bufferAt, idx(rowValuesOffset + 4 * which)),
+                     mul(position, idx(kRowValueWords * 4)))));
   };
   Value scoreScale = f32(config.scale * M_LOG2E);
   forEachElement(
@@ -1190,7 +1312,7 @@ SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(Value keyTile,
 
   // dP^T (of dY, not yet of dA = a dY), on the kept pairs.
   Fragment dp =
-      keptScoreGrads(multiplyRows(valueOffset, outGradOffset,
+      keptScoreGrads(multiplyRows(idx(valueOffset), outGradAt,
                                   config.valueDim * 2 / 16, queryTokens()),
                      masked);
   // dV += (a P)^T dY first: a P dies before dS is formed.
@@ -1200,7 +1322,7 @@ SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(Value keyTile,
                    Value &value = scaledP.at(layout, chunk, slotIndex, c);
                    value = mulF(value, rowValue(2, chunk, c));
                  });
-  accumulateOverRows(valueGrads, scaledP, outGradOffset, config.valueDim,
+  accumulateOverRows(valueGrads, scaledP, outGradAt, config.valueDim,
                      valueSlice(pass), queryTokens());
   if (op.getGates() && reduceQueryGrads && firstPass)
     accumulateGateSums(masked.kept, dp, slot.tile);
@@ -1215,7 +1337,7 @@ SmallVector<Value> KeyTileKernelBuilder::computeQueryTile(Value keyTile,
                  arith::SubFOp::create(b, loc, mulF(rowValue(2, chunk, c), dpv),
                                        rowValue(1, chunk, c)));
       });
-  accumulateOverRows(keyGrads, ds, queryOffset, config.headDim, keySlice(pass),
+  accumulateOverRows(keyGrads, ds, queryAt, config.headDim, keySlice(pass),
                      queryTokens());
   if (op.getBiasGrad() && firstPass)
     accumulateBiasGrads(ds, head, keyTile, slot.tile);
@@ -1298,10 +1420,12 @@ void KeyTileKernelBuilder::accumulateGateSums(const Fragment &p,
 }
 
 void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
-  // dQ (queries x D) = dS K: warp w takes m-tiles w, w + warps, ...; A from
-  // the staged dS^T by ldmatrix.x4.trans (lane l addresses key row
-  // (l % 8) + 8 (l / 16), query chunk (l / 8) % 2 of the m-tile), B = K
-  // rows by ldmatrix.x4.trans as the forward's V.
+  // dQ (queries x D) = dS K in items of (m-tile, slab of channels), item
+  // slab * mTiles + m-tile to warp item % warps: every warp gets a share
+  // even where the m-tiles are fewer than the warps. A from the staged
+  // dS^T by ldmatrix.x4.trans (lane l addresses key row (l % 8) + 8
+  // (l / 16), query chunk (l / 8) % 2 of the m-tile), B = K rows by
+  // ldmatrix.x4.trans as the forward's V.
   bool bf16 = config.elementType.isBF16();
   int64_t mTiles = queryTokens() / 16;
   int64_t dsChunks = queryTokens() * 2 / kChunkBytes;
@@ -1311,21 +1435,23 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
   Value bRow = add(rem(lane, 8), mul(rem(div(lane, 8), 2), idx(8)));
   Value bChunk = div(lane, 16);
   Value column = quadColumn();
-  for (int64_t round = 0; round * numWarps() < mTiles; ++round) {
-    Value mTile = add(warp, idx(round * numWarps()));
-    OpBuilder::InsertionGuard insertion(b);
-    if ((round + 1) * numWarps() > mTiles) {
-      auto guard = scf::IfOp::create(b, loc, lt(mTile, idx(mTiles)), false);
-      b.setInsertionPointToStart(guard.thenBlock());
-    }
-    // Slabs of kQueryGradSlab channels: dK and dV stay in registers, so the
-    // dQ accumulator takes one slab at a time (the dS fragments are
-    // re-read per slab, a few ldmatrix).
-    for (int64_t slab = 0; slab * kQueryGradSlab < config.sourceHeadDim;
-         ++slab) {
-      int64_t firstGroup = slab * kQueryGradSlab / 16;
-      int64_t groups =
-          std::min(kQueryGradSlab, config.headDim - slab * kQueryGradSlab) / 16;
+  int64_t slabs = llvm::divideCeil(config.sourceHeadDim, kQueryGradSlab);
+  for (int64_t slab = 0; slab < slabs; ++slab) {
+    int64_t firstGroup = slab * kQueryGradSlab / 16;
+    int64_t groups =
+        std::min(kQueryGradSlab, config.headDim - slab * kQueryGradSlab) / 16;
+    // This warp's first m-tile of the slab: the m with (slab * mTiles + m)
+    // % warps == warp.
+    Value firstTile =
+        rem(add(warp, idx(numWarps() - (slab * mTiles) % numWarps())),
+            idx(numWarps()));
+    for (int64_t round = 0; round * numWarps() < mTiles; ++round) {
+      Value mTile = add(firstTile, idx(round * numWarps()));
+      OpBuilder::InsertionGuard insertion(b);
+      if (mTiles % numWarps() != 0 || (round + 1) * numWarps() > mTiles) {
+        auto guard = scf::IfOp::create(b, loc, lt(mTile, idx(mTiles)), false);
+        b.setInsertionPointToStart(guard.thenBlock());
+      }
       SmallVector<Value> acc(groups * 2 * 4, f32(0));
       for (int64_t kk = 0; kk < config.keys.tokens / 16; ++kk) {
         std::array<Value, 4> a = nb::loadMatrixX4(
@@ -1354,7 +1480,9 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
           }
         }
       }
-      // scale dS K, reduced into the f32 accumulator row by row.
+      // scale dS K, reduced into the f32 accumulator row by row: the
+      // thread's two adjacent channels in one reduction where the chip
+      // has them (every 32-byte sector of the row then whole).
       for (int64_t slotIndex = 0; slotIndex < 2; ++slotIndex) {
         Value position =
             add(mul(mTile, idx(16)), add(div(lane, 4), idx(8 * slotIndex)));
@@ -1369,15 +1497,23 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
           int64_t firstChannel = 8 * (2 * firstGroup + chunk);
           if (firstChannel >= config.sourceHeadDim)
             continue;
-          for (int64_t c = 0; c < 2; ++c) {
-            Value channel = add(idx(firstChannel + c), column);
+          Value channel = add(idx(firstChannel), column);
+          Value address = globalAt(param(kQueryGradAccumulator),
+                                   i64Add(rowStart, toI64(channel)), 4);
+          Value pair[2];
+          for (int64_t c = 0; c < 2; ++c)
+            pair[c] =
+                mulF(acc[layout.index(chunk, slotIndex, c)], f32(config.scale));
+          if (config.vectorReductions) {
+            nb::inlinePtx(b, loc, "red.global.add.v2.f32 [$0], {$1, $2};",
+                          "l,f,f", {address, pair[0], pair[1]}, 0);
+            continue;
+          }
+          for (int64_t c = 0; c < 2; ++c)
             LLVM::AtomicRMWOp::create(
                 b, loc, LLVM::AtomicBinOp::fadd,
-                globalAt(param(kQueryGradAccumulator),
-                         i64Add(rowStart, toI64(channel)), 4),
-                mulF(acc[layout.index(chunk, slotIndex, c)], f32(config.scale)),
+                c == 0 ? address : globalAt(address, toI64(idx(1)), 4), pair[c],
                 LLVM::AtomicOrdering::monotonic);
-          }
         }
       }
     }
@@ -1440,6 +1576,11 @@ KernelLaunch KeyTileKernelBuilder::build(StringRef name) {
   everyHeadInSet = llvm::all_of(member, [](int32_t m) { return m == 1; });
   if (!everyHeadInSet)
     emitConstantTable(name, "_heads", member);
+  // The row values of rows outside the sequence (+inf, 0, 0, 0), aligned
+  // for cp.async.
+  emitConstantTable(name, "_dead_row",
+                    {static_cast<int32_t>(0x7f800000), 0, 0, 0},
+                    /*alignment=*/kRowValueWords * 4);
   declareDynamicSharedMemory(128);
   createFunction(name, numThreads);
   BlockCoordinates block =
@@ -1451,10 +1592,10 @@ KernelLaunch KeyTileKernelBuilder::build(StringRef name) {
   // K and V of the key tile, staged once.
   stageRows(config.keys, keyTile, seqK, "k",
             elementOffset({{batch, "k_stride_b"}, {kvHead, "k_stride_h"}}),
-            config.headDim * 2, config.sourceHeadDim * 2, keyOffset);
+            config.headDim * 2, config.sourceHeadDim * 2, idx(keyOffset));
   stageRows(config.keys, keyTile, seqK, "v",
             elementOffset({{batch, "v_stride_b"}, {kvHead, "v_stride_h"}}),
-            config.valueDim * 2, config.sourceValueDim * 2, valueOffset);
+            config.valueDim * 2, config.sourceValueDim * 2, idx(valueOffset));
   nb::commitAsyncGroup(b, loc);
 
   // One walk per slice of dK and dV channels (one up to D = Dv = 128),
@@ -1484,11 +1625,15 @@ KernelLaunch KeyTileKernelBuilder::build(StringRef name) {
                            walkCount, idx(0));
       scf::YieldOp::create(
           b, loc,
-          emitWalkLoop(keyTile, headLoop.getRegionIterArgs(),
-                       [&](const WalkSlot &slot, ValueRange carried) {
-                         return computeQueryTile(keyTile, head, slot, carried,
-                                                 pass);
-                       }));
+          emitStagedWalk(
+              keyTile, queryStages, headLoop.getRegionIterArgs(),
+              [&](const WalkSlot &slot, Value buffer) {
+                stageQueryRows(slot.tile, buffer);
+              },
+              [&](const WalkSlot &slot, Value buffer, ValueRange carried) {
+                return computeQueryTile(keyTile, head, slot, buffer, carried,
+                                        pass);
+              }));
     }
     // A block whose kv head keeps no query: K and V were staged but never
     // waited for.
@@ -1518,7 +1663,10 @@ public:
 private:
   int64_t keyTokens() const { return config.keys.tokens; }
 
-  int64_t queryOffset = 0, outGradOffset = 0, keyOffset = 0, valueOffset = 0;
+  /// Q and dY once; `keyStages` buffers of the key tile's K and V.
+  int64_t queryOffset = 0, outGradOffset = 0;
+  int64_t keyStages = 1, keyBuffersOffset = 0, keyBufferBytes = 0,
+          valueOffset = 0;
 };
 
 KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
@@ -1528,8 +1676,15 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
   };
   queryOffset = region(config.queries.tokens * config.headDim * 2);
   outGradOffset = region(config.queries.tokens * config.valueDim * 2);
-  keyOffset = region(keyTokens() * config.headDim * 2);
-  valueOffset = region(keyTokens() * config.valueDim * 2);
+  // K then V in each buffer; two where they fit.
+  valueOffset = keyTokens() * config.headDim * 2;
+  int64_t keyBuffer = valueOffset + keyTokens() * config.valueDim * 2;
+  int64_t alignedKeyBuffer = llvm::alignTo(keyBuffer, plan.getAlignment());
+  keyStages =
+      plan.size() + 2 * alignedKeyBuffer <= config.maxSharedBytes ? 2 : 1;
+  unsigned buffers = plan.addRegion(keyBuffer, keyStages);
+  keyBuffersOffset = plan.start(buffers);
+  keyBufferBytes = plan.bytesPerStage(buffers);
   launch.sharedBytes = plan.size();
 
   declareTileParams(/*withKeyGrads=*/false);
@@ -1551,37 +1706,31 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
 
   stageRows(config.queries, queryTile, seqQ, "q",
             elementOffset({{batch, "q_stride_b"}, {head, "q_stride_h"}}),
-            config.headDim * 2, config.sourceHeadDim * 2, queryOffset);
+            config.headDim * 2, config.sourceHeadDim * 2, idx(queryOffset));
   stageRows(config.queries, queryTile, seqQ, "out_grad",
             elementOffset(
                 {{batch, "out_grad_stride_b"}, {head, "out_grad_stride_h"}}),
-            config.valueDim * 2, config.sourceValueDim * 2, outGradOffset);
+            config.valueDim * 2, config.sourceValueDim * 2, idx(outGradOffset));
   nb::commitAsyncGroup(b, loc);
-  // The thread's two query rows: LSE log2(e) (+inf: P = 0), Dlt - dLSE, a.
+  // The thread's two query rows: LSE log2(e) (+inf: P = 0), Dlt - dLSE, a
+  // (rows outside the sequence: P = 0, no Dlt, a = 0).
   Value scratchRowBase = scratchRow(batch, config.numQueryHeads, head, seqQ);
   SmallVector<Value, 2> rowTokens, rowValid, lseLog2, delta, factor;
   for (int64_t slot = 0; slot < 2; ++slot) {
     auto [token, valid] =
         tokenOf(config.queries, queryTile, slotRow(slot), seqQ);
-    Value safeToken = select(valid, token, idx(0));
-    Value lse = loadGlobal(
-        b.getF32Type(), globalAt(param("lse"),
-                                 elementOffset({{batch, "lse_stride_b"},
-                                                {head, "lse_stride_h"},
-                                                {safeToken, "lse_stride_n"}}),
-                                 4));
-    Value live =
-        andI(valid, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
-                                          lse, negInf()));
-    lseLog2.push_back(select(live, mulF(lse, f32(M_LOG2E)),
-                             f32(std::numeric_limits<double>::infinity())));
-    Value index = i64Add(scratchRowBase, toI64(safeToken));
-    delta.push_back(
-        loadGlobal(b.getF32Type(), globalAt(param(kRowDelta), index, 4)));
-    factor.push_back(select(
-        valid,
-        loadGlobal(b.getF32Type(), globalAt(param(kRowFactor), index, 4)),
-        f32(0)));
+    Value firstWord =
+        i64Mul(i64Add(scratchRowBase, toI64(select(valid, token, idx(0)))),
+               toI64(idx(kRowValueWords)));
+    auto word = [&](int64_t which, double outside) {
+      Value value = loadGlobal(
+          b.getF32Type(),
+          globalAt(param(kRowValues), i64Add(firstWord, toI64(idx(which))), 4));
+      return select(valid, value, f32(outside));
+    };
+    lseLog2.push_back(word(0, std::numeric_limits<double>::infinity()));
+    delta.push_back(word(1, 0));
+    factor.push_back(word(2, 0));
     rowTokens.push_back(token);
     rowValid.push_back(valid);
   }
@@ -1602,21 +1751,25 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
     if (gateSums)
       init.append(2, f32(0));
     beginWalk(queryTile);
-    ValueRange sums = emitWalkLoop(
-        queryTile, init, [&](const WalkSlot &slot, ValueRange carried) {
+    auto keyBufferAt = [&](Value buffer) {
+      return add(idx(keyBuffersOffset), mul(buffer, idx(keyBufferBytes)));
+    };
+    auto stageKeys = [&](const WalkSlot &slot, Value buffer) {
+      Value at = keyBufferAt(buffer);
+      stageRows(config.keys, slot.tile, seqK, "k", keyBase, config.headDim * 2,
+                config.sourceHeadDim * 2, at);
+      stageRows(config.keys, slot.tile, seqK, "v", valueBase,
+                config.valueDim * 2, config.sourceValueDim * 2,
+                add(at, idx(valueOffset)));
+    };
+    ValueRange sums = emitStagedWalk(
+        queryTile, keyStages, init, stageKeys,
+        [&](const WalkSlot &slot, Value buffer, ValueRange carried) {
           SmallVector<Value> queryGrads(carried.take_front(numQueryGrads));
-          // The previous tile's reads of K and V are done.
-          gpu::BarrierOp::create(b, loc);
-          stageRows(config.keys, slot.tile, seqK, "k", keyBase,
-                    config.headDim * 2, config.sourceHeadDim * 2, keyOffset);
-          stageRows(config.keys, slot.tile, seqK, "v", valueBase,
-                    config.valueDim * 2, config.sourceValueDim * 2,
-                    valueOffset);
-          nb::commitAsyncGroup(b, loc);
-          nb::waitAsyncGroups(b, loc, 0);
-          gpu::BarrierOp::create(b, loc);
+          Value keyAt = keyBufferAt(buffer);
+          Value valueAt = add(keyAt, idx(valueOffset));
           Fragment p =
-              multiplyRows(queryOffset, keyOffset,
+              multiplyRows(idx(queryOffset), keyAt,
                            config.headDim * 2 / kChunkBytes, keyTokens());
           addBias(p, /*rowsAreKeys=*/false, queryTile, slot.tile);
           forEachElement(
@@ -1631,7 +1784,7 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
               p, slot.keepsAll, /*rowsAreKeys=*/false, queryTile, slot.tile);
           p = masked.p;
           Fragment dp = keptScoreGrads(
-              multiplyRows(outGradOffset, valueOffset,
+              multiplyRows(idx(outGradOffset), valueAt,
                            config.valueDim * 2 / kChunkBytes, keyTokens()),
               masked);
           SmallVector<Value> results;
@@ -1651,7 +1804,7 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
                     mulF(pv, arith::SubFOp::create(
                                  b, loc, mulF(factor[row], dpv), delta[row]));
               });
-          accumulateOverRows(queryGrads, ds, keyOffset, config.headDim, slice,
+          accumulateOverRows(queryGrads, ds, keyAt, config.headDim, slice,
                              keyTokens());
           results = queryGrads;
           llvm::append_range(results, rowGateSums);
@@ -1790,8 +1943,7 @@ LogicalResult mlir::attn::detail::emitBackwardKernels(
         GridFactor{1, "batch", 1}, GridFactor{1, "seq_q", 1}};
   };
   scratch.push_back({kQueryGradAccumulator.str(), rows(config.headDim)});
-  scratch.push_back({kRowDelta.str(), rows(1)});
-  scratch.push_back({kRowFactor.str(), rows(1)});
+  scratch.push_back({kRowValues.str(), rows(kRowValueWords)});
   if (op.getGates())
     scratch.push_back({kGateSum.str(), rows(1)});
   if (op.getBiasGrad()) {
