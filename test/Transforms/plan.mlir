@@ -177,10 +177,13 @@ func.func @sage2_8b_d64(%q: tensor<1x1x1000x64xf16>, %o: tensor<1x1x1000x64xf16>
 // target): 64 keys, 32 queries per step beyond D = 64; the CPU's 16 x 16.
 // CPU-LABEL: func.func @grad_flat
 // CPU: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [16], key = [16]>
+// 128 keys where two query buffers fit (sm_80, sm_90a), 64 on 99 KB chips.
 // SM90-LABEL: func.func @grad_flat
-// SM90: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [64]>
+// SM90: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [128]>
 // SM80-LABEL: func.func @grad_flat
-// SM80: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [64]>
+// SM80: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [128]>
+// SM86-LABEL: func.func @grad_flat
+// SM86: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [64]>
 // OVERRIDE-LABEL: func.func @grad_flat
 // OVERRIDE: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [48]>
 func.func @grad_flat(%q: memref<1x2x?x128xbf16>, %lse: memref<1x2x?xf32>) {
@@ -205,13 +208,13 @@ func.func @grad_d256(%q: memref<1x2x?x256xbf16>, %lse: memref<1x2x?xf32>) {
 
 // -----
 
-// On a token grid: balanced patches of 64 query and 64 key tokens (D = 64).
+// On a token grid: balanced patches of 64 query and 128 key tokens (D = 64).
 // CPU-LABEL: func.func @grad_grid
 // CPU: tiling = #attn.tiling<query = [1, 16], key = [1, 16]>
 // SM80-LABEL: func.func @grad_grid
-// SM80: tiling = #attn.tiling<query = [8, 8], key = [8, 8]>
+// SM80: tiling = #attn.tiling<query = [8, 8], key = [8, 16]>
 // SM90-LABEL: func.func @grad_grid
-// SM90: tiling = #attn.tiling<query = [8, 8], key = [8, 8]>
+// SM90: tiling = #attn.tiling<query = [8, 8], key = [8, 16]>
 func.func @grad_grid(%q: memref<1x2x1024x64xf16>, %lse: memref<1x2x1024xf32>) {
   attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024xf32>, memref<1x2x1024x64xf16>) outs(%q, %q, %q : memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>) mask = #attn.neighborhood<grid = [32, 32], window = [7, 7]>
   return

@@ -149,7 +149,8 @@ TileSizes getDefaultTiles(MmaFamily family, int64_t headDim);
 
 /// The tile sizes of the backward's key-tile-major mma.sync kernel for
 /// staged head dims `headDim` and `valueDim` on a chip with
-/// `maxSharedBytes` per block: 64 keys (4 warps of 16), and 64 queries per
+/// `maxSharedBytes` per block: 128 keys (8 warps of 16) up to D = Dv = 128
+/// where two query buffers fit, else 64 keys (4 warps); 64 queries per
 /// step up to D = Dv = 64, 32 beyond (dK and dV hold up to 128 channels
 /// each in registers), 16 where 32 do not fit the shared memory (D = Dv =
 /// 256 on 99 KB chips).
