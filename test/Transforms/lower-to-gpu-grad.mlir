@@ -49,7 +49,8 @@
 // CHECK-SAME: attn.kernel_family = "mma_sync"
 // CHECK-SAME: name = "attn_bwd_rows"
 // CHECK-SAME: name = "attn_bwd"
-// CHECK-SAME: name = "attn_bwd_finish"
+// The finishing kernel has a thread per (row, channel) of D = 64.
+// CHECK-SAME: grid = {{\[\[}}{arg = "seq_q", ceil_div = 128 : i64, constant = 64 : i64}], [{constant = 2 : i64}]{{.*}}name = "attn_bwd_finish"
 // CHECK-SAME: attn.scratch = [{bytes = [{constant = 512 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}], name = "bwd_q_grad_accumulator"}, {bytes = [{constant = 32 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}], name = "bwd_row_values"}]
 // CHECK: func.func @causal_table
 // CHECK: gpu.launch_func @attn_kernels::@attn_bwd_rows

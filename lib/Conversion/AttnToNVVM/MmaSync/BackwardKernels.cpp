@@ -173,13 +173,33 @@ protected:
     createFunction(name, kRowThreads);
     BlockCoordinates block =
         launchOverHeads(GridFactor{1, "seq_q", kRowThreads}, heads);
-    row = add(mul(block.x, idx(kRowThreads)),
-              gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
+    thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+    firstRow = mul(block.x, idx(kRowThreads));
+    row = add(firstRow, thread);
+    headSlot = block.headSlot;
+    batch = block.batch;
+    rowGuard = scf::IfOp::create(b, loc, lt(row, toIndex(param("seq_q"))),
+                                 /*withElse=*/false);
+    b.setInsertionPointToStart(rowGuard.thenBlock());
+  }
+  /// The same with a thread per (query row, channel) of `channels`:
+  /// consecutive threads take consecutive channels of a row, so a row's
+  /// loads and stores coalesce. Returns the thread's channel.
+  Value beginChannelKernel(StringRef name, int64_t heads, int64_t channels) {
+    addParam("batch", b.getI32Type());
+    addParam("seq_q", b.getI32Type());
+    createFunction(name, kRowThreads);
+    BlockCoordinates block =
+        launchOverHeads(GridFactor{channels, "seq_q", kRowThreads}, heads);
+    Value element = add(mul(block.x, idx(kRowThreads)),
+                        gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
+    row = div(element, idx(channels));
     headSlot = block.headSlot;
     batch = block.batch;
     auto inRange = scf::IfOp::create(b, loc, lt(row, toIndex(param("seq_q"))),
                                      /*withElse=*/false);
     b.setInsertionPointToStart(inRange.thenBlock());
+    return rem(element, idx(channels));
   }
   KernelLaunch endRowKernel() {
     b.setInsertionPointToEnd(&func.getBody().front());
@@ -247,15 +267,13 @@ protected:
                       toIndex(param("seq_q")), row);
   }
   Value kvHeadOf(Value head) { return div(head, config.groupSize); }
-  /// Channel `channel` of dQ's f32 accumulator row `rowIndex`.
-  Value queryGradAccumulatorAt(Value rowIndex, int64_t channel) {
-    return scratchAt(kQueryGradAccumulator,
-                     i64Add(i64Mul(rowIndex, toI64(idx(config.headDim))),
-                            toI64(idx(channel))));
-  }
 
   const BackwardConfig &config;
   Value row, headSlot, batch;
+  /// beginRowKernel's thread, its block's first row and the scf.if on the
+  /// thread's row being in the sequence.
+  Value thread, firstRow;
+  scf::IfOp rowGuard;
 
 private:
   Value strided(StringRef name, ArrayRef<std::pair<Value, StringRef>> terms,
@@ -326,15 +344,38 @@ public:
       LLVM::StoreOp::create(
           b, loc, value,
           scratchAt(kRowValues, i64Add(firstWord, toI64(idx(word)))));
-    for (int64_t e = 0; e < config.headDim; ++e)
-      LLVM::StoreOp::create(b, loc, f32(0),
-                            queryGradAccumulatorAt(rowIndex, e));
+    zeroQueryGradRows(head);
     if (op.getGates()) {
       LLVM::StoreOp::create(b, loc, f32(0), scratchAt(kGateSum, rowIndex));
       storeElement(mulF(weight, mulF(u, identityDot)), "gates_grad",
                    op.getGatesGrad(), {{batch, "b"}, {row, "q"}, {head, "h"}});
     }
     return endRowKernel();
+  }
+
+private:
+  /// dQ's accumulator rows of the block's queries zeroed (before the row
+  /// guard: every thread takes part), consecutive threads on consecutive
+  /// words: the rows of a head are contiguous.
+  void zeroQueryGradRows(Value head) {
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPoint(rowGuard);
+    Value seqQ = toIndex(param("seq_q"));
+    Value rows =
+        arith::MinSIOp::create(b, loc, sub(seqQ, firstRow), idx(kRowThreads));
+    Value words = mul(rows, idx(config.headDim));
+    Value base =
+        i64Mul(scratchRow(batch, config.numQueryHeads, head, seqQ, firstRow),
+               toI64(idx(config.headDim)));
+    auto loop = scf::ForOp::create(b, loc, idx(0), idx(config.headDim), idx(1),
+                                   ValueRange{});
+    b.setInsertionPointToStart(loop.getBody());
+    Value word = add(mul(loop.getInductionVar(), idx(kRowThreads)), thread);
+    auto inRange = scf::IfOp::create(b, loc, lt(word, words), false);
+    b.setInsertionPointToStart(inRange.thenBlock());
+    LLVM::StoreOp::create(
+        b, loc, f32(0),
+        scratchAt(kQueryGradAccumulator, i64Add(base, toI64(word))));
   }
 };
 
@@ -449,23 +490,29 @@ public:
     addParam(kQueryGradAccumulator, globalPtrType());
     if (op.getGates())
       addParam(kGateSum, globalPtrType());
-    beginRowKernel(name, config.numQueryHeads);
+    Value channel =
+        beginChannelKernel(name, config.numQueryHeads, config.sourceHeadDim);
 
     Value head = headSlot;
     Value rowIndex = scratchRowIndex(head);
-    for (int64_t e = 0; e < config.sourceHeadDim; ++e) {
-      Value sum =
-          loadGlobal(b.getF32Type(), queryGradAccumulatorAt(rowIndex, e));
-      storeElement(sum, "q_grad", op.getQueryGrad(),
-                   {{batch, "b"}, {head, "h"}, {row, "n"}}, idx(e));
-    }
+    Value sum = loadGlobal(
+        b.getF32Type(),
+        scratchAt(kQueryGradAccumulator,
+                  i64Add(i64Mul(rowIndex, toI64(idx(config.headDim))),
+                         toI64(channel))));
+    storeElement(sum, "q_grad", op.getQueryGrad(),
+                 {{batch, "b"}, {head, "h"}, {row, "n"}}, channel);
     if (op.getGates()) {
+      // Once per row.
+      auto first = scf::IfOp::create(
+          b, loc, cmp(arith::CmpIPredicate::eq, channel, idx(0)), false);
+      b.setInsertionPointToStart(first.thenBlock());
       auto [weight, u] = headFactors(head);
       SmallVector<std::pair<Value, StringRef>> at{
           {batch, "b"}, {row, "q"}, {head, "h"}};
-      Value sum = loadGlobal(b.getF32Type(), scratchAt(kGateSum, rowIndex));
+      Value gateSum = loadGlobal(b.getF32Type(), scratchAt(kGateSum, rowIndex));
       Value attentionPart =
-          mulF(weight, mulF(arith::SubFOp::create(b, loc, f32(1), u), sum));
+          mulF(weight, mulF(arith::SubFOp::create(b, loc, f32(1), u), gateSum));
       Value old = loadElement("gates_grad", op.getGatesGrad(), at);
       storeElement(addF(old, attentionPart), "gates_grad", op.getGatesGrad(),
                    at);
