@@ -715,6 +715,10 @@ protected:
           body);
   /// `fn` under `condition` (inline where it is a constant).
   void emitIf(Value condition, function_ref<void()> fn);
+  /// `fn()`'s values where `condition` holds, else `carried` (inline where
+  /// it is a constant).
+  SmallVector<Value> emitIfElseCarry(Value condition, ValueRange carried,
+                                     function_ref<SmallVector<Value>()> fn);
   const TileGeometry &ownTiles() const {
     return walkByKeyTile ? config.keys : config.queries;
   }
@@ -944,22 +948,26 @@ ValueRange TileKernelBuilder::emitWalkLoop(
   b.setInsertionPointToStart(loop.getBody());
   WalkSlot slot = walkSlot(ownTile, loop.getInductionVar());
   ValueRange carried = loop.getRegionIterArgs();
-  std::optional<int64_t> alwaysKept = getConstantIntValue(slot.mayKeep);
-  if (alwaysKept && *alwaysKept != 0) {
-    scf::YieldOp::create(b, loc, body(slot, carried));
-    return loop.getResults();
-  }
-  auto ifKept = scf::IfOp::create(b, loc, carried.getTypes(), slot.mayKeep,
-                                  /*withElse=*/true);
-  {
-    OpBuilder::InsertionGuard ifInsertion(b);
-    b.setInsertionPointToStart(ifKept.thenBlock());
-    scf::YieldOp::create(b, loc, body(slot, carried));
-    b.setInsertionPointToStart(ifKept.elseBlock());
-    scf::YieldOp::create(b, loc, carried);
-  }
-  scf::YieldOp::create(b, loc, ifKept.getResults());
+  scf::YieldOp::create(b, loc, emitIfElseCarry(slot.mayKeep, carried, [&] {
+                         return body(slot, carried);
+                       }));
   return loop.getResults();
+}
+
+SmallVector<Value>
+TileKernelBuilder::emitIfElseCarry(Value condition, ValueRange carried,
+                                   function_ref<SmallVector<Value>()> fn) {
+  std::optional<int64_t> constant = getConstantIntValue(condition);
+  if (constant)
+    return *constant != 0 ? fn() : SmallVector<Value>(carried);
+  auto ifOp = scf::IfOp::create(b, loc, carried.getTypes(), condition,
+                                /*withElse=*/true);
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  scf::YieldOp::create(b, loc, fn());
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  scf::YieldOp::create(b, loc, carried);
+  return ifOp.getResults();
 }
 
 void TileKernelBuilder::emitIf(Value condition, function_ref<void()> fn) {
@@ -1011,22 +1019,11 @@ ValueRange TileKernelBuilder::emitStagedWalk(
     // but the newest is waiting for this tile's.
     nb::commitAsyncGroup(b, loc);
     WalkSlot slot = walkSlot(ownTile, position);
-    auto run = [&] {
+    return emitIfElseCarry(slot.mayKeep, carried, [&] {
       nb::waitAsyncGroups(b, loc, 1);
       gpu::BarrierOp::create(b, loc);
       return body(slot, idx(buffer), carried);
-    };
-    std::optional<int64_t> alwaysKept = getConstantIntValue(slot.mayKeep);
-    if (alwaysKept && *alwaysKept != 0)
-      return run();
-    auto ifKept = scf::IfOp::create(b, loc, carried.getTypes(), slot.mayKeep,
-                                    /*withElse=*/true);
-    OpBuilder::InsertionGuard insertion(b);
-    b.setInsertionPointToStart(ifKept.thenBlock());
-    scf::YieldOp::create(b, loc, run());
-    b.setInsertionPointToStart(ifKept.elseBlock());
-    scf::YieldOp::create(b, loc, carried);
-    return ifKept.getResults();
+    });
   };
   // Two tiles per iteration, one per buffer.
   auto loop = scf::ForOp::create(b, loc, idx(0), walkCount, idx(2), init);
@@ -1036,17 +1033,10 @@ ValueRange TileKernelBuilder::emitStagedWalk(
     Value position = loop.getInductionVar();
     SmallVector<Value> first = visit(position, 0, loop.getRegionIterArgs());
     Value second = add(position, idx(1));
-    auto ifSecond = scf::IfOp::create(b, loc, ValueRange(first).getTypes(),
-                                      lt(second, walkCount),
-                                      /*withElse=*/true);
-    {
-      OpBuilder::InsertionGuard ifInsertion(b);
-      b.setInsertionPointToStart(ifSecond.thenBlock());
-      scf::YieldOp::create(b, loc, visit(second, 1, first));
-      b.setInsertionPointToStart(ifSecond.elseBlock());
-      scf::YieldOp::create(b, loc, first);
-    }
-    scf::YieldOp::create(b, loc, ifSecond.getResults());
+    scf::YieldOp::create(b, loc,
+                         emitIfElseCarry(lt(second, walkCount), first, [&] {
+                           return visit(second, 1, first);
+                         }));
   }
   nb::waitAsyncGroups(b, loc, 0);
   return loop.getResults();
@@ -1495,7 +1485,8 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
     for (int64_t round = 0; round * numWarps() < mTiles; ++round) {
       Value mTile = add(firstTile, idx(round * numWarps()));
       OpBuilder::InsertionGuard insertion(b);
-      if (mTiles % numWarps() != 0 || (round + 1) * numWarps() > mTiles) {
+      // Every warp's m-tile exists where the warps divide the m-tiles.
+      if (mTiles % numWarps() != 0) {
         auto guard = scf::IfOp::create(b, loc, lt(mTile, idx(mTiles)), false);
         b.setInsertionPointToStart(guard.thenBlock());
       }
