@@ -69,6 +69,10 @@ def main() -> int:
                         help="--attn-gpu-pipeline options (format=bin is added)")
     parser.add_argument("--options-fp8", default=None,
                         help="options for specs with FP8 P.V (default: --options)")
+    parser.add_argument("--options-backward", default=None,
+                        help="options for backward specs (attn.attention_grad; default: "
+                             "--options), e.g. kernel=mma_sync for the mma.sync backward "
+                             "beside the default forward")
     parser.add_argument("--cache", required=True, help="the variant's cache directory")
     parser.add_argument("--target", default="sm_90a", help="the scripts' --target")
     parser.add_argument("--only", default=None)
@@ -92,6 +96,8 @@ def main() -> int:
     failures = 0
     for case, spec in ((c, s) for c in selected for s in specs_of(script, c)):
         options = args.options_fp8 if args.options_fp8 and fp8_value(spec) else args.options
+        if args.options_backward and "attention_grad" in spec.canonical_text():
+            options = args.options_backward
         entry = cache / spec.cache_key()
         staging = Path(tempfile.mkdtemp(prefix=".variant-", dir=cache))
         (staging / "spec.mlir").write_text(spec.canonical_text())

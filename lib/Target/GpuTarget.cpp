@@ -187,8 +187,24 @@ TileSizes mlir::attn::getDefaultTiles(MmaFamily family, int64_t headDim) {
   return {largeHead ? 64 : 128, 128};
 }
 
+bool mlir::attn::isWgmmaBackwardShape(TileSizes tiles, int64_t headDim,
+                                      int64_t valueDim) {
+  auto wholeSlabs = [](int64_t d) { return d == 64 || d == 128; };
+  return tiles.query == 64 && tiles.key == 128 && wholeSlabs(headDim) &&
+         wholeSlabs(valueDim);
+}
+
 TileSizes mlir::attn::getBackwardTiles(int64_t headDim, int64_t valueDim,
-                                       int64_t maxSharedBytes) {
+                                       int64_t maxSharedBytes,
+                                       MmaFamily family) {
+  // wgmma reads each operand tile once per warpgroup (mma.sync: once per
+  // warp), so 64 queries cost no registers for B fragments.
+  TileSizes wgmmaTiles{64, 128};
+  if (family == MmaFamily::Wgmma &&
+      isWgmmaBackwardShape(wgmmaTiles, headDim, valueDim) &&
+      getBackwardSharedBytes(wgmmaTiles, headDim, valueDim, 2) <=
+          maxSharedBytes)
+    return wgmmaTiles;
   // ptxas (sm_90a) at D = 128: 24 bytes of spills with 32 queries per
   // step, 220 with 64; at D = 64 none with 64.
   bool wide = ShapedType::isDynamic(headDim) ||

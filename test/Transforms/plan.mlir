@@ -173,13 +173,17 @@ func.func @sage2_8b_d64(%q: tensor<1x1x1000x64xf16>, %o: tensor<1x1x1000x64xf16>
 
 // -----
 
-// The backward's tiles (the key-tile-major mma.sync kernel on every GPU
-// target): 64 keys, 32 queries per step beyond D = 64; the CPU's 16 x 16.
+// The backward's tiles (the key-tile-major kernel): on mma.sync 32 queries
+// per step beyond D = 64; the CPU's 16 x 16.
 // CPU-LABEL: func.func @grad_flat
 // CPU: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [16], key = [16]>
-// 128 keys where two query buffers fit (sm_80, sm_90a), 64 on 99 KB chips.
+// 128 keys where two query buffers fit (sm_80, sm_90a with kernel=mma_sync),
+// 64 on 99 KB chips. The wgmma products (sm_90a's default family) take 64
+// queries x 128 keys.
 // SM90-LABEL: func.func @grad_flat
-// SM90: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [128]>
+// SM90: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [64], key = [128]>
+// SM90D-LABEL: func.func @grad_flat
+// SM90D: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [64], key = [128]>
 // SM80-LABEL: func.func @grad_flat
 // SM80: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [128]>
 // SM86-LABEL: func.func @grad_flat
@@ -194,7 +198,8 @@ func.func @grad_flat(%q: memref<1x2x?x128xbf16>, %lse: memref<1x2x?xf32>) {
 // -----
 
 // D = Dv = 256: 32 queries per step where they fit the shared memory (sm_80,
-// sm_90a), 16 on the 99 KB chips (sm_86).
+// sm_90a, whose wgmma products take D = 64 and 128 only), 16 on the 99 KB
+// chips (sm_86).
 // SM80-LABEL: func.func @grad_d256
 // SM80: attn.attention_grad {{.*}} tiling = #attn.tiling<query = [32], key = [64]>
 // SM90-LABEL: func.func @grad_d256
@@ -215,6 +220,8 @@ func.func @grad_d256(%q: memref<1x2x?x256xbf16>, %lse: memref<1x2x?xf32>) {
 // SM80: tiling = #attn.tiling<query = [8, 8], key = [8, 16]>
 // SM90-LABEL: func.func @grad_grid
 // SM90: tiling = #attn.tiling<query = [8, 8], key = [8, 16]>
+// SM90D-LABEL: func.func @grad_grid
+// SM90D: tiling = #attn.tiling<query = [8, 8], key = [8, 16]>
 func.func @grad_grid(%q: memref<1x2x1024x64xf16>, %lse: memref<1x2x1024xf32>) {
   attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024xf32>, memref<1x2x1024x64xf16>) outs(%q, %q, %q : memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>, memref<1x2x1024x64xf16>) mask = #attn.neighborhood<grid = [32, 32], window = [7, 7]>
   return

@@ -147,15 +147,24 @@ std::string getMmaOperandRefusal(MmaFamily family, const MmaOperands &operands);
 /// (dynamic: the small-head sizes): register-bound for warp-level MMAs.
 TileSizes getDefaultTiles(MmaFamily family, int64_t headDim);
 
-/// The tile sizes of the backward's key-tile-major mma.sync kernel for
-/// staged head dims `headDim` and `valueDim` on a chip with
-/// `maxSharedBytes` per block: 128 keys (8 warps of 16) up to D = Dv = 128
-/// where two query buffers fit, else 64 keys (4 warps); 64 queries per
-/// step up to D = Dv = 64, 32 beyond (dK and dV hold up to 128 channels
-/// each in registers), 16 where 32 do not fit the shared memory (D = Dv =
-/// 256 on 99 KB chips).
+/// The tile sizes of the backward's key-tile-major kernel for staged head
+/// dims `headDim` and `valueDim` on a chip with `maxSharedBytes` per block,
+/// for `family`'s products. wgmma (where isWgmmaBackwardShape holds): 64
+/// queries x 128 keys (two warpgroups of 64 keys; dQ = dS K is one m64
+/// product). mma.sync: 128 keys (8 warps of 16) up to D = Dv = 128 where
+/// two query buffers fit, else 64 keys (4 warps); 64 queries per step up
+/// to D = Dv = 64, 32 beyond (dK and dV hold up to 128 channels each in
+/// registers), 16 where 32 do not fit the shared memory (D = Dv = 256 on
+/// 99 KB chips).
 TileSizes getBackwardTiles(int64_t headDim, int64_t valueDim,
-                           int64_t maxSharedBytes);
+                           int64_t maxSharedBytes,
+                           MmaFamily family = MmaFamily::MmaSync);
+
+/// Whether the backward's key-tile kernel runs its products on wgmma for
+/// `tiles` and staged head dims `headDim`, `valueDim`: 64 x 128 tiles and
+/// head dims of 64 or 128 (rows of whole 128-byte swizzle slabs, dK and
+/// dV in one walk). Others take the mma.sync products.
+bool isWgmmaBackwardShape(TileSizes tiles, int64_t headDim, int64_t valueDim);
 
 /// The shared memory of the backward's key-tile-major kernel for `tiles`:
 /// K, V and dS^T once, and per stage the Q and dY tiles in 16-bit with four

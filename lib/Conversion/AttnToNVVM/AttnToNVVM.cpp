@@ -183,8 +183,10 @@ LogicalResult mlir::attn::lowerAttentionGradToGpu(
              << buffer.name << "'; compile such ops in separate modules";
   SmallVector<KernelLaunch, 4> launches;
   SmallVector<ScratchBuffer, 4> scratch;
+  MmaFamily family =
+      options.family.value_or(options.target->defaultFamily());
   if (failed(emitBackwardKernels(
-          op, kernels, *options.target, options.deterministic,
+          op, kernels, *options.target, family, options.deterministic,
           [&](StringRef base) { return uniqueKernelName(kernels, base); },
           launches, scratch)))
     return failure();
@@ -193,10 +195,12 @@ LogicalResult mlir::attn::lowerAttentionGradToGpu(
   if (failed(emitHostLaunches(rewriter, op, kernels, launches, scratch)))
     return failure();
   rewriter.eraseOp(op);
-  // The backward runs on mma.sync on every chip; a module of forward ops
-  // keeps their family as its record.
+  // A module of forward ops keeps their family as its record.
   if (manifest.kernelFamily.empty())
-    manifest.kernelFamily = stringifyMmaFamily(MmaFamily::MmaSync).str();
+    manifest.kernelFamily =
+        stringifyMmaFamily(
+            getBackwardProductFamily(op, *options.target, family))
+            .str();
   llvm::append_range(manifest.kernels, launches);
   llvm::append_range(manifest.scratch, scratch);
   return success();

@@ -25,6 +25,9 @@
 #include "MmaSyncEngine.h"
 #include "MmaSyncIntrinsics.h"
 
+#include "../Wgmma/WgmmaEngine.h"
+#include "../Wgmma/WgmmaIntrinsics.h"
+
 #include "../Common/CpAsyncIntrinsics.h"
 #include "../Common/FragmentLayout.h"
 #include "../Common/KernelBuilderBase.h"
@@ -36,6 +39,7 @@
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "llvm/ADT/ScopeExit.h"
 
 #include <cmath>
 
@@ -53,6 +57,10 @@ constexpr int64_t kRowThreads = 128;
 /// Channels of dQ = dS K accumulated at a time (dK and dV hold most of the
 /// registers meanwhile).
 constexpr int64_t kQueryGradSlab = 32;
+/// wgmma: the rows of one warpgroup's products (its M) and the bytes of
+/// the K dimension one 16-bit k16 step reads.
+constexpr int64_t kWarpgroupRows = 64;
+constexpr int64_t kWgmmaStepBytes = 32;
 /// Head dims the backward serves (the forward's mma.sync range).
 constexpr int64_t kMaxHeadDim = 256;
 /// Channels of dK, dV (key-tile kernel) or dQ (deterministic query-tile
@@ -92,9 +100,13 @@ struct BackwardConfig {
   /// whether dQ's reductions may add two words at once.
   int64_t maxSharedBytes = 0;
   bool vectorReductions = false;
+  /// The key-tile kernel's products run on wgmma (isWgmmaBackwardShape),
+  /// its tiles staged in wgmma's swizzled slabs.
+  bool wgmma = false;
 };
 
-BackwardConfig getBackwardConfig(AttentionGradOp op, const GpuTarget &target) {
+BackwardConfig getBackwardConfig(AttentionGradOp op, const GpuTarget &target,
+                                 MmaFamily family) {
   BackwardConfig config;
   config.elementType =
       cast<MemRefType>(op.getQuery().getType()).getElementType();
@@ -120,7 +132,7 @@ BackwardConfig getBackwardConfig(AttentionGradOp op, const GpuTarget &target) {
   }
   // Without a tiling (attn-plan gives one): flat tiles of the defaults.
   TileSizes tiles = getBackwardTiles(config.headDim, config.valueDim,
-                                     target.maxSharedBytesPerBlock);
+                                     target.maxSharedBytesPerBlock, family);
   SmallVector<int64_t> queryShape{tiles.query}, keyShape{tiles.key}, grid;
   if (TilingAttr tiling = op.getTilingAttr()) {
     queryShape.assign(tiling.getQuery().begin(), tiling.getQuery().end());
@@ -130,6 +142,10 @@ BackwardConfig getBackwardConfig(AttentionGradOp op, const GpuTarget &target) {
   }
   config.queries = TileGeometry::of(queryShape, grid);
   config.keys = TileGeometry::of(keyShape, grid);
+  config.wgmma =
+      family == MmaFamily::Wgmma && target.hasWgmma() &&
+      isWgmmaBackwardShape({config.queries.tokens, config.keys.tokens},
+                           config.headDim, config.valueDim);
   return config;
 }
 
@@ -632,18 +648,70 @@ protected:
   /// A k16 A fragment of the warp's 16 rows of a staged tile.
   std::array<Value, 4> loadRowsA(Value sharedOffset, int64_t rowChunks,
                                  Value firstRow, int64_t kk);
+  /// The byte offset of chunk `chunk` of row `row` in a staged tile of
+  /// `rows` rows of `rowChunks` chunks: wgmma's slabs where the products
+  /// run on wgmma, else rows swizzled for ldmatrix.
+  Value stagedChunkOffset(int64_t rows, int64_t rowChunks, Value row,
+                          Value chunk);
+  /// Where the products read staged tiles through the async proxy
+  /// (wgmma): this thread's writes to shared memory (stores, landed
+  /// cp.async copies) made visible to it; a barrier then publishes them.
+  void fenceForProductReads();
   /// A B^T over the rows' `rowChunks` 16-byte chunks: A the warp's 16 rows
-  /// of the tile at `aOffset`, B the `bRows` rows of the tile at `bOffset`.
-  Fragment multiplyRows(Value aOffset, Value bOffset, int64_t rowChunks,
-                        int64_t bRows);
+  /// of the tile of `aRows` rows at `aOffset` (on wgmma: the warpgroup's
+  /// 64), B the `bRows` rows of the tile at `bOffset`.
+  Fragment multiplyRows(Value aOffset, int64_t aRows, Value bOffset,
+                        int64_t rowChunks, int64_t bRows);
   /// acc += A B with A (16 x kRows) packed from the accumulator fragment
   /// `a` (16-bit pairs) and B the channels `slice` of the kRows x
-  /// rowChannels tile at `bOffset` (ldmatrix.trans).
+  /// rowChannels tile at `bOffset` (ldmatrix.trans; on wgmma the tile read
+  /// MN-major, every channel).
   void accumulateOverRows(MutableArrayRef<Value> acc, const Fragment &a,
                           Value bOffset, int64_t rowChannels,
                           ChannelSlice slice, int64_t kRows);
+  /// The A registers of a 16-bit product whose A is the accumulator
+  /// fragment `a` over `kRows` columns (per k16 step, four pairs).
+  SmallVector<Value> packAccumulatorA(const Fragment &a, int64_t kRows);
   /// The column offset of this thread's accumulator elements.
   Value quadColumn() { return mul(rem(lane, 4), idx(2)); }
+  /// This thread's warpgroup (wgmma products).
+  Value warpgroup() { return div(warp, kWarpgroupThreads / 32); }
+  /// The address of shared memory at byte `offset` as an i64 (a wgmma
+  /// descriptor's).
+  Value descriptorAddress(Value offset) {
+    return arith::AddIOp::create(
+        b, loc, LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), sharedBase),
+        arith::IndexCastUIOp::create(b, loc, b.getI64Type(), offset));
+  }
+  /// With wgmma products, `sharedBase` and the thread's indices replaced,
+  /// until the guard's end, by copies LLVM cannot see through: what a
+  /// tile's body derives from them (every k-step's descriptors, the
+  /// addresses of the row values, of dS^T, of the copies and of dQ's
+  /// reductions) is then computed per tile where it is used, not hoisted
+  /// out of the walk as loop invariants (at D = 128 these held about 100
+  /// registers across the walk and spilled 200 bytes).
+  [[nodiscard]] auto perTileAddresses() {
+    std::array<Value, 4> kernelValues = {sharedBase, tid, lane, warp};
+    if (wgmmaProducts) {
+      auto opaque = [&](Value v, StringRef ptx, StringRef constraints) {
+        return nb::inlinePtx(b, loc, ptx, constraints, {v}, 1, v.getType())
+            .front();
+      };
+      Value base = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), sharedBase);
+      sharedBase = LLVM::IntToPtrOp::create(
+          b, loc, sharedBase.getType(), opaque(base, "mov.b64 $0, $1;", "=l,l"));
+      Value thread = arith::IndexCastUIOp::create(b, loc, b.getI32Type(), tid);
+      tid = arith::IndexCastUIOp::create(
+          b, loc, b.getIndexType(),
+          opaque(thread, "mov.b32 $0, $1;", "=r,r"));
+      lane = rem(tid, 32);
+      warp = div(tid, 32);
+    }
+    return llvm::make_scope_exit([this, kernelValues] {
+      std::tie(sharedBase, tid, lane, warp) = std::tuple(
+          kernelValues[0], kernelValues[1], kernelValues[2], kernelValues[3]);
+    });
+  }
   /// The tile row of accumulator row slot `slot` of this warp's 16 rows.
   Value slotRow(int64_t slot) {
     return add(mul(warp, idx(16)), add(div(lane, 4), idx(8 * slot)));
@@ -733,6 +801,8 @@ protected:
   /// The set's mask has segments with renormalize = false: every tile is
   /// walked (each key enters the denominator) and keep gates dV and dP.
   bool unnormalized;
+  /// The products run on wgmma (the key-tile kernel where config.wgmma).
+  bool wgmmaProducts = false;
   Value tid, lane, warp, seqQ, seqK, batch, sharedBase;
   MaskIRContext maskContext;
   std::string kernelName;
@@ -754,7 +824,9 @@ public:
       : TileKernelBuilder(op, module, config, heads,
                           32 * config.keys.tokens / 16),
         accumulateKeyGrads(accumulateKeyGrads),
-        reduceQueryGrads(reduceQueryGrads) {}
+        reduceQueryGrads(reduceQueryGrads) {
+    wgmmaProducts = config.wgmma;
+  }
 
   KernelLaunch build(StringRef name);
 
@@ -786,14 +858,22 @@ private:
   /// scratch row.
   void accumulateGateSums(const Fragment &p, const Fragment &dp,
                           Value queryTile);
-  /// dQ += scale dS K: dS^T staged, then accumulateQueryGrads.
-  void reduceQueryGradsOf(const Fragment &ds, Value head, Value queryTile);
+  /// dS^T to shared memory (the swizzled [key][query] tile dQ reads).
+  void stageScoreGrads(const Fragment &ds);
   /// dBias += dS on the tile's pairs in the sequences, by f32 reductions
   /// into the bias's accumulator (its broadcast dimensions summed).
   void accumulateBiasGrads(Fragment ds, Value head, Value keyTile,
                            Value queryTile);
   /// dQ += scale dS K for the staged dS^T.
   void accumulateQueryGrads(Value head, Value queryTile);
+  /// The same on wgmma: dQ = dS K with dS^T read MN-major as A.
+  void accumulateQueryGradsWgmma(Value queryTile);
+  /// Reduces scale times the accumulator `acc` (`chunks` n8 chunks) into
+  /// dQ's f32 accumulator: its rows are the query tile's positions
+  /// `firstRow` + g (+ 8), chunk j's channels `firstChannel` + 8 j + 2 t.
+  void reduceIntoQueryGrads(ArrayRef<Value> acc, int64_t chunks,
+                            Value queryTile, Value firstRow,
+                            Value firstChannel);
   void storeKeyGrads(Value keyTile, ValueRange gradients, int64_t pass);
 
   /// Head sets after the first add to the dK and dV the first stored.
@@ -813,7 +893,8 @@ private:
 };
 
 void KeyTileKernelBuilder::planSharedMemory() {
-  SharedMemoryPlan plan(128);
+  // wgmma descriptors assume tiles on the 128-byte swizzle's 8-row period.
+  SharedMemoryPlan plan(wgmmaProducts ? 8 * 128 : 128);
   auto region = [&](int64_t bytes) {
     return plan.start(plan.addRegion(bytes, /*stages=*/1));
   };
@@ -996,6 +1077,7 @@ ValueRange TileKernelBuilder::emitStagedWalk(
                           stage(slot, idx(0));
                           nb::commitAsyncGroup(b, loc);
                           nb::waitAsyncGroups(b, loc, 0);
+                          fenceForProductReads();
                           gpu::BarrierOp::create(b, loc);
                           return body(slot, idx(0), carried);
                         });
@@ -1021,6 +1103,7 @@ ValueRange TileKernelBuilder::emitStagedWalk(
     WalkSlot slot = walkSlot(ownTile, position);
     return emitIfElseCarry(slot.mayKeep, carried, [&] {
       nb::waitAsyncGroups(b, loc, 1);
+      fenceForProductReads();
       gpu::BarrierOp::create(b, loc);
       return body(slot, idx(buffer), carried);
     });
@@ -1067,9 +1150,10 @@ void TileKernelBuilder::stageRows(const TileGeometry &g, Value tile,
                i64Add(i64Mul(toI64(select(valid, token, idx(0))), rowStride),
                       toI64(mul(chunk, idx(kChunkBytes / 2)))));
     nb::copyAsync(b, loc,
-                  sharedAt(sharedBase, add(sharedOffset,
-                                           emitSwizzledChunkOffset(
-                                               b, loc, rowChunks, row, chunk))),
+                  sharedAt(sharedBase,
+                           add(sharedOffset, stagedChunkOffset(
+                                                 g.tokens, rowChunks, row,
+                                                 chunk))),
                   globalAt(param(tensor), element, 2), kChunkBytes,
                   select(valid, i32(kChunkBytes), i32(0)));
   }
@@ -1089,8 +1173,71 @@ std::array<Value, 4> TileKernelBuilder::loadRowsA(Value sharedOffset,
       /*transpose=*/false);
 }
 
-Fragment TileKernelBuilder::multiplyRows(Value aOffset, Value bOffset,
-                                         int64_t rowChunks, int64_t bRows) {
+Value TileKernelBuilder::stagedChunkOffset(int64_t rows, int64_t rowChunks,
+                                           Value row, Value chunk) {
+  if (wgmmaProducts)
+    return emitWgmmaChunkOffset(b, loc, rows, rowChunks, row, chunk);
+  return emitSwizzledChunkOffset(b, loc, rowChunks, row, chunk);
+}
+
+void TileKernelBuilder::fenceForProductReads() {
+  if (wgmmaProducts)
+    nb::fenceProxyAsyncShared(b, loc);
+}
+
+SmallVector<Value> TileKernelBuilder::packAccumulatorA(const Fragment &a,
+                                                       int64_t kRows) {
+  // k-step kk's A fragment is the accumulator of n8 chunks 2kk, 2kk + 1:
+  // (row g, 2t..), (g + 8, 2t..), (g, 8 + 2t..), (g + 8, 8 + 2t..).
+  SmallVector<Value> registers;
+  for (int64_t kk = 0; kk < kRows / 16; ++kk)
+    for (int64_t half = 0; half < 2; ++half)
+      for (int64_t slot = 0; slot < 2; ++slot) {
+        ArrayRef<Value> pair(&a.values[layout.index(2 * kk + half, slot, 0)],
+                             2);
+        registers.push_back(
+            nb::packPair(b, loc, config.elementType, pair[0], pair[1]));
+      }
+  return registers;
+}
+
+Fragment TileKernelBuilder::multiplyRows(Value aOffset, int64_t aRows,
+                                         Value bOffset, int64_t rowChunks,
+                                         int64_t bRows) {
+  StringRef wgmmaType = config.elementType.isBF16() ? "bf16" : "f16";
+  if (wgmmaProducts) {
+    // m64n{bRows}k16 per 32 bytes of the rows, both tiles K-major: A the
+    // warpgroup's 64 rows, whose accumulator rows are the warps' 16 rows
+    // as on mma.sync.
+    int64_t rowBytes = rowChunks * kChunkBytes;
+    int64_t span = getWgmmaSwizzleBytes(rowBytes);
+    Value aDescriptor = emitWgmmaTileDescriptor(
+        b, loc,
+        descriptorAddress(
+            add(aOffset, mul(warpgroup(), idx(kWarpgroupRows * span)))),
+        aRows, rowBytes, /*mnMajor=*/false);
+    Value bDescriptor =
+        emitWgmmaTileDescriptor(b, loc, descriptorAddress(bOffset), bRows,
+                                rowBytes, /*mnMajor=*/false);
+    nb::wgmmaFence(b, loc);
+    SmallVector<Value> acc;
+    for (int64_t kk = 0; kk < rowBytes / kWgmmaStepBytes; ++kk) {
+      int64_t slab = kk * kWgmmaStepBytes / span;
+      int64_t within = kk * kWgmmaStepBytes % span;
+      Value a = addToWgmmaDescriptor(b, loc, aDescriptor,
+                                     slab * aRows * span + within);
+      acc = nb::wgmmaAsync(
+          b, loc, bRows, wgmmaType, a,
+          addToWgmmaDescriptor(b, loc, bDescriptor,
+                               slab * bRows * span + within),
+          /*transposeB=*/false, acc);
+    }
+    nb::wgmmaCommit(b, loc);
+    Fragment t;
+    t.numChunks = layout.numChunks(bRows);
+    t.values = nb::wgmmaWait(b, loc, acc);
+    return t;
+  }
   bool bf16 = config.elementType.isBF16();
   Fragment t(layout, layout.numChunks(bRows), f32(0));
   Value warpRow = mul(warp, idx(16));
@@ -1123,6 +1270,28 @@ void TileKernelBuilder::accumulateOverRows(MutableArrayRef<Value> acc,
                                            const Fragment &a, Value bOffset,
                                            int64_t rowChannels,
                                            ChannelSlice slice, int64_t kRows) {
+  if (wgmmaProducts) {
+    // m64n{rowChannels}k16 per 16 rows, A from registers, B the tile
+    // MN-major (the forward's P V).
+    assert(slice.first == 0 && slice.count == rowChannels &&
+           "wgmma products take every channel in one walk");
+    SmallVector<Value> registers = packAccumulatorA(a, kRows);
+    int64_t span = getWgmmaSwizzleBytes(rowChannels * 2);
+    Value descriptor =
+        emitWgmmaTileDescriptor(b, loc, descriptorAddress(bOffset), kRows,
+                                rowChannels * 2, /*mnMajor=*/true);
+    nb::wgmmaFence(b, loc);
+    SmallVector<Value> values(acc.begin(), acc.end());
+    for (int64_t kk = 0; kk < kRows / 16; ++kk)
+      values = nb::wgmmaAsync(
+          b, loc, rowChannels, config.elementType.isBF16() ? "bf16" : "f16",
+          ArrayRef<Value>(registers).slice(4 * kk, 4),
+          addToWgmmaDescriptor(b, loc, descriptor, 16 * kk * span),
+          /*transposeB=*/true, values);
+    nb::wgmmaCommit(b, loc);
+    llvm::copy(nb::wgmmaWait(b, loc, values, registers), acc.begin());
+    return;
+  }
   // The forward's P V: the A fragment of k-step kk is the accumulator of n8
   // tiles 2kk, 2kk + 1; B by ldmatrix.x4.trans (lane l addresses row
   // (l % 8) + 8 ((l / 8) % 2), chunk l / 16 of the 16 columns).
@@ -1275,6 +1444,7 @@ void TileKernelBuilder::maskPartialTile(Fragment &probabilities, Value keepsAll,
 
 void KeyTileKernelBuilder::stageQueryRows(Value queryTile, Value buffer) {
   Value at = queryBufferAt(buffer);
+  auto addresses = perTileAddresses();
   stageRows(config.queries, queryTile, seqQ, "q", queryBase, config.headDim * 2,
             config.sourceHeadDim * 2, add(at, idx(queryOffset)));
   stageRows(config.queries, queryTile, seqQ, "out_grad", outGradBase,
@@ -1310,6 +1480,7 @@ SmallVector<Value>
 KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
                                        const WalkSlot &slot, Value buffer,
                                        ValueRange gradients, int64_t pass) {
+  auto addresses = perTileAddresses();
   bool firstPass = pass == 0;
   int64_t numKeyChunks = layout.numChunks(keySlice(pass).count);
   SmallVector<Value> keyGrads(gradients.begin(),
@@ -1321,8 +1492,8 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
   Value outGradAt = add(bufferAt, idx(outGradOffset));
 
   // S^T (+ bias / scale), then P^T = exp2(S^T scale log2(e) - LSE log2(e)).
-  Fragment p = multiplyRows(idx(keyOffset), queryAt, config.headDim * 2 / 16,
-                            queryTokens());
+  Fragment p = multiplyRows(idx(keyOffset), config.keys.tokens, queryAt,
+                            config.headDim * 2 / 16, queryTokens());
   addBias(p, /*rowsAreKeys=*/true, keyTile, slot.tile);
   Value column = quadColumn();
   // The row values of the thread's query columns.
@@ -1349,46 +1520,66 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
 
   // dP^T (of dY, not yet of dA = a dY), on the kept pairs.
   Fragment dp =
-      keptScoreGrads(multiplyRows(idx(valueOffset), outGradAt,
-                                  config.valueDim * 2 / 16, queryTokens()),
+      keptScoreGrads(multiplyRows(idx(valueOffset), config.keys.tokens,
+                                  outGradAt, config.valueDim * 2 / 16,
+                                  queryTokens()),
                      masked);
-  // dV += (a P)^T dY first: a P dies before dS is formed.
+  if (op.getGates() && reduceQueryGrads && firstPass)
+    accumulateGateSums(masked.kept, dp, slot.tile);
   Fragment scaledP = masked.kept;
   forEachElement(layout, p.numChunks,
                  [&](int64_t chunk, int64_t slotIndex, int64_t c) {
                    Value &value = scaledP.at(layout, chunk, slotIndex, c);
                    value = mulF(value, rowValue(2, chunk, c));
                  });
+  // dS = P (a dP - (Dlt - dLSE)).
+  Fragment ds = p;
+  auto formScoreGrads = [&] {
+    forEachElement(
+        layout, p.numChunks, [&](int64_t chunk, int64_t slotIndex, int64_t c) {
+          Value &value = ds.at(layout, chunk, slotIndex, c);
+          Value dpv = dp.at(layout, chunk, slotIndex, c);
+          value = mulF(
+              value, arith::SubFOp::create(
+                         b, loc, mulF(rowValue(2, chunk, c), dpv),
+                         rowValue(1, chunk, c)));
+        });
+  };
+  // mma.sync: dV += (a P)^T dY first, so a P dies before dS is formed. wgmma
+  // (B fragments take no registers): dS first, so P and dP die before the
+  // products, and dS^T is staged for dQ before dK's product.
+  bool queryGrads = reduceQueryGrads && firstPass;
+  if (wgmmaProducts)
+    formScoreGrads();
   accumulateOverRows(valueGrads, scaledP, outGradAt, config.valueDim,
                      valueSlice(pass), queryTokens());
-  if (op.getGates() && reduceQueryGrads && firstPass)
-    accumulateGateSums(masked.kept, dp, slot.tile);
-  // dS = P (a dP - (Dlt - dLSE)); dK += dS^T Q.
-  Fragment ds = p;
-  forEachElement(
-      layout, p.numChunks, [&](int64_t chunk, int64_t slotIndex, int64_t c) {
-        Value &value = ds.at(layout, chunk, slotIndex, c);
-        Value dpv = dp.at(layout, chunk, slotIndex, c);
-        value =
-            mulF(value,
-                 arith::SubFOp::create(b, loc, mulF(rowValue(2, chunk, c), dpv),
-                                       rowValue(1, chunk, c)));
-      });
+  if (!wgmmaProducts)
+    formScoreGrads();
+  if (queryGrads && wgmmaProducts)
+    stageScoreGrads(ds);
+  // dK += dS^T Q.
   accumulateOverRows(keyGrads, ds, queryAt, config.headDim, keySlice(pass),
                      queryTokens());
   if (op.getBiasGrad() && firstPass)
     accumulateBiasGrads(ds, head, keyTile, slot.tile);
 
-  if (reduceQueryGrads && firstPass)
-    reduceQueryGradsOf(ds, head, slot.tile);
+  if (queryGrads) {
+    if (!wgmmaProducts)
+      stageScoreGrads(ds);
+    fenceForProductReads();
+    gpu::BarrierOp::create(b, loc);
+    if (wgmmaProducts)
+      accumulateQueryGradsWgmma(slot.tile);
+    else
+      accumulateQueryGrads(head, slot.tile);
+  }
 
   SmallVector<Value> results(keyGrads);
   llvm::append_range(results, valueGrads);
   return results;
 }
 
-void KeyTileKernelBuilder::reduceQueryGradsOf(const Fragment &ds, Value head,
-                                              Value queryTile) {
+void KeyTileKernelBuilder::stageScoreGrads(const Fragment &ds) {
   // dS^T to shared memory in the inputs' type, [key][query], for dQ.
   int64_t dsChunks = queryTokens() * 2 / kChunkBytes;
   for (int64_t chunk = 0; chunk < ds.numChunks; ++chunk)
@@ -1398,14 +1589,12 @@ void KeyTileKernelBuilder::reduceQueryGradsOf(const Fragment &ds, Value head,
       Value pair = nb::packPair(b, loc, config.elementType,
                                 ds.at(layout, chunk, slotIndex, 0),
                                 ds.at(layout, chunk, slotIndex, 1));
-      Value offset =
-          add(idx(dsOffset),
-              add(emitSwizzledChunkOffset(b, loc, dsChunks, key, idx(chunk)),
-                  mul(rem(lane, 4), idx(4))));
+      Value offset = add(
+          idx(dsOffset),
+          add(stagedChunkOffset(config.keys.tokens, dsChunks, key, idx(chunk)),
+              mul(rem(lane, 4), idx(4))));
       LLVM::StoreOp::create(b, loc, pair, sharedAt(sharedBase, offset));
     }
-  gpu::BarrierOp::create(b, loc);
-  accumulateQueryGrads(head, queryTile);
 }
 
 void KeyTileKernelBuilder::accumulateBiasGrads(Fragment ds, Value head,
@@ -1471,7 +1660,6 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
   Value aChunk = rem(div(lane, 8), 2);
   Value bRow = add(rem(lane, 8), mul(rem(div(lane, 8), 2), idx(8)));
   Value bChunk = div(lane, 16);
-  Value column = quadColumn();
   int64_t slabs = llvm::divideCeil(config.sourceHeadDim, kQueryGradSlab);
   for (int64_t slab = 0; slab < slabs; ++slab) {
     int64_t firstGroup = slab * kQueryGradSlab / 16;
@@ -1518,42 +1706,86 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
           }
         }
       }
-      // scale dS K, reduced into the f32 accumulator row by row: the
-      // thread's two adjacent channels in one reduction where the chip
-      // has them (every 32-byte sector of the row then whole).
-      for (int64_t slotIndex = 0; slotIndex < 2; ++slotIndex) {
-        Value position =
-            add(mul(mTile, idx(16)), add(div(lane, 4), idx(8 * slotIndex)));
-        auto [query, valid] =
-            tokenOf(config.queries, queryTile, position, seqQ);
-        auto ifValid = scf::IfOp::create(b, loc, valid, /*withElse=*/false);
-        OpBuilder::InsertionGuard rowInsertion(b);
-        b.setInsertionPointToStart(ifValid.thenBlock());
-        Value rowStart = i64Mul(i64Add(scratchRowBase, toI64(query)),
-                                toI64(idx(config.headDim)));
-        for (int64_t chunk = 0; chunk < 2 * groups; ++chunk) {
-          int64_t firstChannel = 8 * (2 * firstGroup + chunk);
-          if (firstChannel >= config.sourceHeadDim)
-            continue;
-          Value channel = add(idx(firstChannel), column);
-          Value address = globalAt(param(kQueryGradAccumulator),
-                                   i64Add(rowStart, toI64(channel)), 4);
-          Value pair[2];
-          for (int64_t c = 0; c < 2; ++c)
-            pair[c] =
-                mulF(acc[layout.index(chunk, slotIndex, c)], f32(config.scale));
-          if (config.vectorReductions) {
-            nb::inlinePtx(b, loc, "red.global.add.v2.f32 [$0], {$1, $2};",
-                          "l,f,f", {address, pair[0], pair[1]}, 0);
-            continue;
-          }
-          for (int64_t c = 0; c < 2; ++c)
-            LLVM::AtomicRMWOp::create(
-                b, loc, LLVM::AtomicBinOp::fadd,
-                c == 0 ? address : globalAt(address, toI64(idx(1)), 4), pair[c],
-                LLVM::AtomicOrdering::monotonic);
-        }
+      // Chunks past the tensor's channels (padding) are not reduced.
+      int64_t chunks = std::min<int64_t>(
+          2 * groups, config.sourceHeadDim / 8 - 2 * firstGroup);
+      reduceIntoQueryGrads(acc, chunks, queryTile, mul(mTile, idx(16)),
+                           idx(16 * firstGroup));
+    }
+  }
+}
+
+void KeyTileKernelBuilder::accumulateQueryGradsWgmma(Value queryTile) {
+  // dQ (64 queries x D) = dS K, m64n64k16: A = dS^T [key][query] read
+  // MN-major, B = K [key][channel] MN-major (the forward's V). Two 64-
+  // channel slabs (D = 128): warpgroup w takes slab w over every key. One
+  // (D = 64): warpgroup w takes keys [64 w, 64 w + 64) and both reduce.
+  int64_t keys = config.keys.tokens;
+  int64_t slabs = config.headDim * 2 / 128;
+  int64_t dsRowBytes = queryTokens() * 2;
+  int64_t keySpan = getWgmmaSwizzleBytes(config.headDim * 2);
+  Value slab = slabs == 2 ? warpgroup() : idx(0);
+  Value firstKey = slabs == 2 ? idx(0) : mul(warpgroup(), idx(keys / 2));
+  int64_t steps = slabs == 2 ? keys / 16 : keys / 32;
+  Value dsDescriptor = emitWgmmaTileDescriptor(
+      b, loc,
+      descriptorAddress(add(idx(dsOffset), mul(firstKey, idx(dsRowBytes)))),
+      keys, dsRowBytes, /*mnMajor=*/true);
+  Value keyDescriptor = emitWgmmaTileDescriptor(
+      b, loc,
+      descriptorAddress(add(idx(keyOffset), add(mul(slab, idx(keys * keySpan)),
+                                                mul(firstKey, idx(keySpan))))),
+      keys, config.headDim * 2, /*mnMajor=*/true);
+  nb::wgmmaFence(b, loc);
+  SmallVector<Value> acc;
+  for (int64_t kk = 0; kk < steps; ++kk)
+    acc = nb::wgmmaAsync(
+        b, loc, 64, config.elementType.isBF16() ? "bf16" : "f16",
+        addToWgmmaDescriptor(b, loc, dsDescriptor, 16 * kk * dsRowBytes),
+        addToWgmmaDescriptor(b, loc, keyDescriptor, 16 * kk * keySpan),
+        /*transposeB=*/true, acc, /*transposeA=*/true);
+  nb::wgmmaCommit(b, loc);
+  acc = nb::wgmmaWait(b, loc, acc);
+  reduceIntoQueryGrads(acc, 8, queryTile,
+                       mul(rem(warp, kWarpgroupThreads / 32), idx(16)),
+                       mul(slab, idx(64)));
+}
+
+void KeyTileKernelBuilder::reduceIntoQueryGrads(ArrayRef<Value> acc,
+                                                int64_t chunks,
+                                                Value queryTile,
+                                                Value firstRow,
+                                                Value firstChannel) {
+  // scale dS K, reduced into the f32 accumulator row by row: the thread's
+  // two adjacent channels in one reduction where the chip has them (every
+  // 32-byte sector of the row then whole).
+  Value column = add(firstChannel, quadColumn());
+  for (int64_t slotIndex = 0; slotIndex < 2; ++slotIndex) {
+    Value position = add(firstRow, add(div(lane, 4), idx(8 * slotIndex)));
+    auto [query, valid] = tokenOf(config.queries, queryTile, position, seqQ);
+    auto ifValid = scf::IfOp::create(b, loc, valid, /*withElse=*/false);
+    OpBuilder::InsertionGuard rowInsertion(b);
+    b.setInsertionPointToStart(ifValid.thenBlock());
+    Value rowStart = i64Mul(i64Add(scratchRowBase, toI64(query)),
+                            toI64(idx(config.headDim)));
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      Value channel = add(idx(8 * chunk), column);
+      Value address = globalAt(param(kQueryGradAccumulator),
+                               i64Add(rowStart, toI64(channel)), 4);
+      Value pair[2];
+      for (int64_t c = 0; c < 2; ++c)
+        pair[c] =
+            mulF(acc[layout.index(chunk, slotIndex, c)], f32(config.scale));
+      if (config.vectorReductions) {
+        nb::inlinePtx(b, loc, "red.global.add.v2.f32 [$0], {$1, $2};",
+                      "l,f,f", {address, pair[0], pair[1]}, 0);
+        continue;
       }
+      for (int64_t c = 0; c < 2; ++c)
+        LLVM::AtomicRMWOp::create(
+            b, loc, LLVM::AtomicBinOp::fadd,
+            c == 0 ? address : globalAt(address, toI64(idx(1)), 4), pair[c],
+            LLVM::AtomicOrdering::monotonic);
     }
   }
 }
@@ -1619,7 +1851,7 @@ KernelLaunch KeyTileKernelBuilder::build(StringRef name) {
   emitConstantTable(name, "_dead_row",
                     {static_cast<int32_t>(0x7f800000), 0, 0, 0},
                     /*alignment=*/kRowValueWords * 4);
-  declareDynamicSharedMemory(128);
+  declareDynamicSharedMemory(wgmmaProducts ? 8 * 128 : 128);
   createFunction(name, numThreads);
   BlockCoordinates block =
       launchOverHeads(tileCountFactor(config.keys, "seq_k"), config.numKvHeads);
@@ -1807,7 +2039,7 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
           Value keyAt = keyBufferAt(buffer);
           Value valueAt = add(keyAt, idx(valueOffset));
           Fragment p =
-              multiplyRows(idx(queryOffset), keyAt,
+              multiplyRows(idx(queryOffset), config.queries.tokens, keyAt,
                            config.headDim * 2 / kChunkBytes, keyTokens());
           addBias(p, /*rowsAreKeys=*/false, queryTile, slot.tile);
           forEachElement(
@@ -1822,8 +2054,9 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
               p, slot.keepsAll, /*rowsAreKeys=*/false, queryTile, slot.tile);
           p = masked.p;
           Fragment dp = keptScoreGrads(
-              multiplyRows(idx(outGradOffset), valueAt,
-                           config.valueDim * 2 / kChunkBytes, keyTokens()),
+              multiplyRows(idx(outGradOffset), config.queries.tokens,
+                           valueAt, config.valueDim * 2 / kChunkBytes,
+                           keyTokens()),
               masked);
           SmallVector<Value> results;
           SmallVector<Value, 2> rowGateSums;
@@ -1893,7 +2126,8 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
 
 LogicalResult
 mlir::attn::detail::checkBackwardSupported(AttentionGradOp op,
-                                           const GpuTarget &target) {
+                                           const GpuTarget &target,
+                                           MmaFamily family) {
   if (op.hasTensorSemantics())
     return op.emitOpError()
            << "attn-lower-to-gpu needs memref operands; bufferize first";
@@ -1942,7 +2176,7 @@ mlir::attn::detail::checkBackwardSupported(AttentionGradOp op,
   std::optional<double> scale = op.getEffectiveScale();
   if (!scale || !(*scale > 0))
     return op.emitOpError() << "attn-lower-to-gpu needs a positive scale";
-  BackwardConfig config = getBackwardConfig(op, target);
+  BackwardConfig config = getBackwardConfig(op, target, family);
   for (auto [what, tokens] :
        {std::pair<StringRef, int64_t>{"query", config.queries.tokens},
         {"key", config.keys.tokens}})
@@ -1962,14 +2196,22 @@ mlir::attn::detail::checkBackwardSupported(AttentionGradOp op,
   return success();
 }
 
+MmaFamily mlir::attn::detail::getBackwardProductFamily(AttentionGradOp op,
+                                                       const GpuTarget &target,
+                                                       MmaFamily family) {
+  return getBackwardConfig(op, target, family).wgmma ? MmaFamily::Wgmma
+                                                     : MmaFamily::MmaSync;
+}
+
 LogicalResult mlir::attn::detail::emitBackwardKernels(
     AttentionGradOp op, gpu::GPUModuleOp module, const GpuTarget &target,
-    bool deterministic, function_ref<std::string(StringRef)> uniqueName,
+    MmaFamily family, bool deterministic,
+    function_ref<std::string(StringRef)> uniqueName,
     SmallVectorImpl<KernelLaunch> &launches,
     SmallVectorImpl<ScratchBuffer> &scratch) {
-  if (failed(checkBackwardSupported(op, target)))
+  if (failed(checkBackwardSupported(op, target, family)))
     return failure();
-  BackwardConfig config = getBackwardConfig(op, target);
+  BackwardConfig config = getBackwardConfig(op, target, family);
   SmallVector<KernelHeads, 2> sets;
   SmallVector<int64_t> zeroHeads;
   splitHeads(op, sets, zeroHeads);

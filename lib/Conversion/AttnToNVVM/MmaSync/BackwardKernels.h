@@ -27,15 +27,25 @@ namespace detail {
 /// of one type, head dims, static heads, a positive scale, the features
 /// implemented so far), with a diagnostic on the op otherwise.
 LogicalResult checkBackwardSupported(AttentionGradOp op,
-                                     const GpuTarget &target);
+                                     const GpuTarget &target,
+                                     MmaFamily family);
+
+/// The MMA family the key-tile kernel's products run on for `family` (the
+/// requested or the chip's default): wgmma where the chip has it and the
+/// op's tiles and head dims fit it (isWgmmaBackwardShape), else mma_sync.
+/// The other backward kernels run on mma.sync or none.
+MmaFamily getBackwardProductFamily(AttentionGradOp op, const GpuTarget &target,
+                                   MmaFamily family);
 
 /// Emits the backward's kernels for `op` into `module` (names from
 /// `uniqueName`), appending their launches in order and the scratch
-/// buffers they share. `deterministic`: dQ and the gates' sums by a
+/// buffers they share, with the products on getBackwardProductFamily's
+/// family. `deterministic`: dQ and the gates' sums by a
 /// query-tile-major kernel without atomics (the same bits every run).
 LogicalResult
 emitBackwardKernels(AttentionGradOp op, gpu::GPUModuleOp module,
-                    const GpuTarget &target, bool deterministic,
+                    const GpuTarget &target, MmaFamily family,
+                    bool deterministic,
                     function_ref<std::string(StringRef)> uniqueName,
                     SmallVectorImpl<KernelLaunch> &launches,
                     SmallVectorImpl<ScratchBuffer> &scratch);

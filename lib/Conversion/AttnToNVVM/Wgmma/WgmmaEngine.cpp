@@ -148,21 +148,49 @@ Value WgmmaEngine::isRowLeader() { return isQuadLeader(); }
 
 Value WgmmaEngine::stagedChunkOffset(int64_t rows, int64_t rowChunks, Value row,
                                      Value chunk) {
-  // Slab s = chunk / (span / 16) holds [rows][span]; chunk c of row r sits
-  // at c ^ ((r * span / 128) % (span / 16)), the address bits 4.. XOR bits
-  // 7.. pattern of the TMA's and wgmma's swizzle modes.
-  int64_t span = swizzleBytes(rowChunks * kChunkBytes);
-  int64_t spanChunks = span / kChunkBytes;
-  Value slab = div(chunk, spanChunks);
-  Value within = rem(chunk, spanChunks);
-  Value phase = rem(div(mul(row, idx(span)), kMaxSwizzleBytes), spanChunks);
-  Value physical = arith::XOrIOp::create(b, loc, within, phase);
-  return add(mul(slab, idx(rows * span)),
-             add(mul(row, idx(span)), mul(physical, idx(kChunkBytes))));
+  return emitWgmmaChunkOffset(b, loc, rows, rowChunks, row, chunk);
 }
 
 Value WgmmaEngine::tileDescriptor(Value tileOffset, int64_t rows,
                                   int64_t rowBytes, bool mnMajor) {
+  return emitWgmmaTileDescriptor(b, loc, sharedAt(ctx.sharedBase, tileOffset),
+                                 rows, rowBytes, mnMajor);
+}
+
+int64_t mlir::attn::detail::getWgmmaSwizzleBytes(int64_t rowBytes) {
+  return swizzleBytes(rowBytes);
+}
+
+Value mlir::attn::detail::emitWgmmaChunkOffset(OpBuilder &b, Location loc,
+                                               int64_t rows, int64_t rowChunks,
+                                               Value row, Value chunk) {
+  // Slab s = chunk / (span / 16) holds [rows][span]; chunk c of row r sits
+  // at c ^ ((r * span / 128) % (span / 16)), the address bits 4.. XOR bits
+  // 7.. pattern of the TMA's and wgmma's swizzle modes.
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  int64_t span = swizzleBytes(rowChunks * kChunkBytes);
+  int64_t spanChunks = span / kChunkBytes;
+  Value slab = arith::DivUIOp::create(b, loc, chunk, c(spanChunks));
+  Value within = arith::RemUIOp::create(b, loc, chunk, c(spanChunks));
+  Value phase = arith::RemUIOp::create(
+      b, loc,
+      arith::DivUIOp::create(b, loc,
+                             arith::MulIOp::create(b, loc, row, c(span)),
+                             c(kMaxSwizzleBytes)),
+      c(spanChunks));
+  Value physical = arith::XOrIOp::create(b, loc, within, phase);
+  return arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, slab, c(rows * span)),
+      arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, row, c(span)),
+          arith::MulIOp::create(b, loc, physical, c(kChunkBytes))));
+}
+
+Value mlir::attn::detail::emitWgmmaTileDescriptor(OpBuilder &b, Location loc,
+                                                  Value tileAddress,
+                                                  int64_t rows,
+                                                  int64_t rowBytes,
+                                                  bool mnMajor) {
   // Bits 0-13: start address / 16; 16-29: leading byte offset / 16; 32-45:
   // stride byte offset / 16; 62-63: swizzle (1: 128 B, 2: 64 B, 3: 32 B).
   // K-major: the stride is the 8-row period (the leading offset is unused
@@ -176,8 +204,9 @@ Value WgmmaEngine::tileDescriptor(Value tileOffset, int64_t rows,
                    (static_cast<uint64_t>(stride >> 4) << 32) |
                    (static_cast<uint64_t>(swizzleMode) << 62);
   Type i64 = b.getI64Type();
-  Value address = LLVM::PtrToIntOp::create(
-      b, loc, i64, sharedAt(ctx.sharedBase, tileOffset));
+  Value address = tileAddress;
+  if (!address.getType().isInteger(64))
+    address = LLVM::PtrToIntOp::create(b, loc, i64, tileAddress);
   auto c64 = [&](uint64_t v) {
     return arith::ConstantIntOp::create(b, loc, i64, static_cast<int64_t>(v));
   };
@@ -186,8 +215,9 @@ Value WgmmaEngine::tileDescriptor(Value tileOffset, int64_t rows,
   return arith::OrIOp::create(b, loc, start, c64(fixed));
 }
 
-Value WgmmaEngine::addToDescriptor(OpBuilder &b, Location loc, Value descriptor,
-                                   int64_t byteOffset) {
+Value mlir::attn::detail::addToWgmmaDescriptor(OpBuilder &b, Location loc,
+                                               Value descriptor,
+                                               int64_t byteOffset) {
   // The start address field is the low 14 bits and shared addresses stay
   // below 2^18 bytes, so adding offset / 16 never carries out of it.
   if (byteOffset == 0)
@@ -271,10 +301,10 @@ SmallVector<Value> WgmmaEngine::issueScores(Value keyOffset) {
   SmallVector<Value> scores;
   for (int64_t kk = 0; kk < ctx.qkRowBytes / kStepBytes; ++kk) {
     int64_t slab = kk * kStepBytes / span, within = kk * kStepBytes % span;
-    Value a = addToDescriptor(b, loc, queryDescriptor,
+    Value a = addToWgmmaDescriptor(b, loc, queryDescriptor,
                               slab * ctx.queries.tokens * span + within);
     Value bDesc =
-        addToDescriptor(b, loc, keyDescriptor, slab * keys * span + within);
+        addToWgmmaDescriptor(b, loc, keyDescriptor, slab * keys * span + within);
     scores = nb::wgmmaAsync(b, loc, keys, type, a, bDesc,
                             /*transposeB=*/false, scores);
   }
@@ -363,7 +393,7 @@ void WgmmaEngine::issueValues(MutableArrayRef<Value> output,
       int64_t slab = kk * kStepBytes / span, within = kk * kStepBytes % span;
       acc =
           nb::wgmmaAsync(b, loc, ctx.valueDim, "e4m3", packedP.slice(4 * kk, 4),
-                         addToDescriptor(b, loc, transposed,
+                         addToWgmmaDescriptor(b, loc, transposed,
                                          slab * ctx.valueDim * span + within),
                          /*transposeB=*/false, acc);
     }
@@ -377,7 +407,7 @@ void WgmmaEngine::issueValues(MutableArrayRef<Value> output,
     for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk)
       acc = nb::wgmmaAsync(
           b, loc, ctx.valueDim, type, packedP.slice(4 * kk, 4),
-          addToDescriptor(b, loc, valueDescriptor, 16 * kk * span),
+          addToWgmmaDescriptor(b, loc, valueDescriptor, 16 * kk * span),
           /*transposeB=*/true, acc);
   }
   nb::wgmmaCommit(b, loc);

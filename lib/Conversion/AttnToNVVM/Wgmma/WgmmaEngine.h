@@ -75,8 +75,6 @@ private:
   /// tiles of `rows` rows of `rowBytes` (addToDescriptor moves its start).
   Value tileDescriptor(Value tileOffset, int64_t rows, int64_t rowBytes,
                        bool mnMajor);
-  static Value addToDescriptor(OpBuilder &b, Location loc, Value descriptor,
-                               int64_t byteOffset);
   /// This thread's warpgroup (warp-uniform).
   Value warpgroup();
   /// Two warpgroups take turns issuing (named barriers 1 and 2).
@@ -88,6 +86,23 @@ private:
   FragmentLayout fragmentLayout;
   Value queryDescriptor;
 };
+
+/// The wgmma staging layout, shared by every kernel that feeds wgmma from
+/// tiles it stages itself: the byte offset of 16-byte chunk `chunk` of row
+/// `row` in a tile of `rows` rows of `rowChunks` chunks (slabs of 128-byte
+/// row pieces, each swizzled as the TMA's and wgmma's swizzle modes).
+Value emitWgmmaChunkOffset(OpBuilder &b, Location loc, int64_t rows,
+                           int64_t rowChunks, Value row, Value chunk);
+/// The shared-memory descriptor of the tile of `rows` rows of `rowBytes`
+/// in that layout at `tileAddress` (a shared pointer, or its address as an
+/// i64), K-major or MN-major.
+Value emitWgmmaTileDescriptor(OpBuilder &b, Location loc, Value tileAddress,
+                              int64_t rows, int64_t rowBytes, bool mnMajor);
+/// `descriptor` moved `byteOffset` bytes (a multiple of 16) further.
+Value addToWgmmaDescriptor(OpBuilder &b, Location loc, Value descriptor,
+                           int64_t byteOffset);
+/// The swizzle span of a staged row of `rowBytes` (32, 64 or 128 bytes).
+int64_t getWgmmaSwizzleBytes(int64_t rowBytes);
 
 } // namespace detail
 } // namespace attn

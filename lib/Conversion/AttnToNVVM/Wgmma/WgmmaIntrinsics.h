@@ -85,12 +85,13 @@ inline int64_t wgmmaK(StringRef type) {
 /// D (n / 2 accumulators per thread) = A B + (accumulators, or 0 when
 /// empty). A is one i64 shared-memory descriptor, or four b32 registers
 /// (16-bit pairs or four 8-bit values); B is a shared-memory descriptor,
-/// MN-major when `transposeB` (16-bit types only; 8-bit operands are
-/// K-major).
+/// MN-major when `transposeB`, and a descriptor A MN-major when
+/// `transposeA` (16-bit types only; 8-bit operands are K-major).
 inline SmallVector<Value> wgmmaAsync(OpBuilder &b, Location loc, int64_t n,
                                      StringRef type, ValueRange a,
                                      Value descriptorB, bool transposeB,
-                                     ValueRange accumulators) {
+                                     ValueRange accumulators,
+                                     bool transposeA = false) {
   int64_t outputs = n / 2;
   bool registerA = a.size() == 4;
   bool integer = type == "s8";
@@ -104,7 +105,7 @@ inline SmallVector<Value> wgmmaAsync(OpBuilder &b, Location loc, int64_t n,
   if (!integer)
     immediates += ", 1, 1";
   if (sixteenBit)
-    immediates += std::string(registerA ? "" : ", 0") +
+    immediates += std::string(registerA ? "" : transposeA ? ", 1" : ", 0") +
                   (transposeB ? ", 1" : ", 0");
   std::string ptx = llvm::formatv(
       "{{ .reg .pred p; setp.ne.b32 p, {0}, 0; "

@@ -127,16 +127,19 @@ struct AttnPlanPass : mlir::attn::impl::AttnPlanBase<AttnPlanPass> {
     });
   }
 
-  /// The backward's tiles: the key-tile-major kernel's sizes (the same on
-  /// every GPU target; the backward runs on mma.sync), the CPU loop nest's
-  /// on the CPU, as patches of the token grid when a mask has one.
+  /// The backward's tiles: the key-tile-major kernel's sizes for the
+  /// family its products use (wgmma where the chip has it and `kernel`
+  /// does not ask for mma_sync), the CPU loop nest's on the CPU, as
+  /// patches of the token grid when a mask has one.
   LogicalResult planGradient(AttentionGradOp op) {
     bool gpu = gpuTarget != nullptr;
-    TileSizes sizes =
-        gpu ? getBackwardTiles(getStagedHeadDim(op.getHeadDim()),
+    TileSizes sizes = kCpuTiles;
+    if (gpu) {
+      MmaFamily family = requestedFamily.value_or(gpuTarget->defaultFamily());
+      sizes = getBackwardTiles(getStagedHeadDim(op.getHeadDim()),
                                getStagedHeadDim(op.getValueHeadDim()),
-                               gpuTarget->maxSharedBytesPerBlock)
-            : kCpuTiles;
+                               gpuTarget->maxSharedBytesPerBlock, family);
+    }
     return setTiling(op, sizes, op.getTokenGrid(), gpu);
   }
 
