@@ -1,7 +1,7 @@
 // The backward's key-tile kernel at D = 64 (64 queries, 128 keys, two query
-// buffers) spills at most a few dozen bytes (32 on sm_90a when written: the
-// next tile's copies are issued with dK and dV live); the row and finishing
-// kernels none.
+// buffers) spills at most a few dozen bytes (mma.sync: 32 on sm_90a when
+// written, the next tile's copies issued with dK and dV live; sm_90a's
+// default wgmma products: none); the row and finishing kernels none.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && attn-opt %s --attn-gpu-pipeline="target=sm_90a format=isa" --attn-export-artifacts="dir=%t" -o /dev/null
 // RUN: %ptxas -arch=sm_90a -O3 -v %t/kernels.ptx -o %t/kernels.cubin 2>&1 | FileCheck %s

@@ -5,6 +5,7 @@
 // RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu=target=sm_80 | FileCheck %s
 // RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu="target=sm_80 deterministic=true" | FileCheck %s --check-prefix=DETERMINISTIC
 // RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu=target=sm_90a | FileCheck %s --check-prefix=SM90
+// RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu="target=sm_90a kernel=mma_sync" | FileCheck %s --check-prefix=MMASYNC
 
 // The key-tile kernel's walk: the next query tile's Q, dY and row values
 // (one 16-byte copy per row, the dead row's +inf / 0 / 0 / 0 outside the
@@ -264,6 +265,50 @@ func.func @head_features(%q: memref<1x4x96x64xf16>, %o: memref<1x4x96x64xf16>, %
 func.func @wide_head(%q: memref<1x2x?x192xbf16>, %v: memref<1x2x?x64xbf16>, %lse: memref<1x2x?xf32>) {
   attn.attention_grad ins(%q, %q, %v, %v, %lse, %v : memref<1x2x?x192xbf16>, memref<1x2x?x192xbf16>, memref<1x2x?x64xbf16>, memref<1x2x?x64xbf16>, memref<1x2x?xf32>, memref<1x2x?x64xbf16>)
     outs(%q, %q, %v : memref<1x2x?x192xbf16>, memref<1x2x?x192xbf16>, memref<1x2x?x64xbf16>)
+    mask = #attn.causal
+  return
+}
+
+// -----
+
+// sm_90a's default family runs the key-tile kernel's products on wgmma
+// (64 queries x 128 keys at D, Dv in {64, 128}): tiles in wgmma's
+// 1024-byte-aligned slabs, each landed copy fenced for the async proxy;
+// S^T and dP^T issued back to back (both from shared memory) and S^T
+// waited for first; dV (N = Dv) and dK (N = D) with P^T, dS^T from
+// registers and B read MN-major; dQ = dS K with dS^T read MN-major as A
+// (the transpose immediates 1, 1) after the barrier that publishes dS^T;
+// one wait for the three.
+// SM90-LABEL: module attributes
+// SM90-SAME: attn.kernel_family = "wgmma"
+// SM90: llvm.mlir.global external @attn_shared_memory() {addr_space = 3 : i32, alignment = 1024 : i64}
+// SM90: gpu.func @attn_bwd(
+// SM90: nvvm.cp.async.wait.group 1
+// SM90-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// SM90-NEXT: gpu.barrier
+// SM90-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, $32, $33, p, 1, 1, 0, 0; }
+// SM90-NOT: wgmma.wait_group
+// SM90-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, $32, $33, p, 1, 1, 0, 0; }
+// SM90: wgmma.wait_group.sync.aligned 1;
+// SM90: wgmma.wait_group.sync.aligned 0;
+// SM90-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, {$32, $33, $34, $35}, $36, p, 1, 1, 1; }
+// SM90-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1, 1; }
+// SM90: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// SM90-NEXT: gpu.barrier
+// SM90-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, $32, $33, p, 1, 1, 1, 1; }
+// SM90-NOT: wgmma.mma_async
+// SM90: wgmma.wait_group.sync.aligned 0;
+// SM90: red.global.add.v2.f32
+// SM90: gpu.func @attn_bwd_finish
+// kernel=mma_sync keeps the mma.sync products (and their 32-query tiles).
+// MMASYNC-LABEL: module attributes
+// MMASYNC-SAME: attn.kernel_family = "mma_sync"
+// MMASYNC: gpu.func @attn_bwd(
+// MMASYNC-NOT: wgmma
+// MMASYNC: gpu.func @attn_bwd_finish
+func.func @wgmma_products(%q: memref<1x4x?x128xbf16>, %k: memref<1x2x?x128xbf16>, %v: memref<1x2x?x64xbf16>, %o: memref<1x4x?x64xbf16>, %lse: memref<1x4x?xf32>, %dq: memref<1x4x?x128xbf16>, %dk: memref<1x2x?x128xbf16>, %dv: memref<1x2x?x64xbf16>) {
+  attn.attention_grad ins(%q, %k, %v, %o, %lse, %o : memref<1x4x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x64xbf16>, memref<1x4x?x64xbf16>, memref<1x4x?xf32>, memref<1x4x?x64xbf16>)
+    outs(%dq, %dk, %dv : memref<1x4x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x64xbf16>)
     mask = #attn.causal
   return
 }

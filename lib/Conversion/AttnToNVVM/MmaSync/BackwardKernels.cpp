@@ -672,6 +672,16 @@ protected:
   /// The A registers of a 16-bit product whose A is the accumulator
   /// fragment `a` over `kRows` columns (per k16 step, four pairs).
   SmallVector<Value> packAccumulatorA(const Fragment &a, int64_t kRows);
+  /// wgmma: multiplyRows' product issued and committed as one group; its
+  /// accumulators are pending until a wait (nb::wgmmaWait) returns them.
+  SmallVector<Value> issueRowProduct(Value aOffset, int64_t aRows,
+                                     Value bOffset, int64_t rowChunks,
+                                     int64_t bRows);
+  /// wgmma: acc + A B as accumulateOverRows (A the packed `registers`),
+  /// issued and committed as one group.
+  SmallVector<Value> issueOverRows(ArrayRef<Value> acc,
+                                   ArrayRef<Value> registers, Value bOffset,
+                                   int64_t rowChannels, int64_t kRows);
   /// The column offset of this thread's accumulator elements.
   Value quadColumn() { return mul(rem(lane, 4), idx(2)); }
   /// This thread's warpgroup (wgmma products).
@@ -866,8 +876,10 @@ private:
                            Value queryTile);
   /// dQ += scale dS K for the staged dS^T.
   void accumulateQueryGrads(Value head, Value queryTile);
-  /// The same on wgmma: dQ = dS K with dS^T read MN-major as A.
-  void accumulateQueryGradsWgmma(Value queryTile);
+  /// The same on wgmma: dQ = dS K with dS^T read MN-major as A, issued
+  /// and committed as one group (reduceQueryGradProduct once waited for).
+  SmallVector<Value> issueQueryGradProduct();
+  void reduceQueryGradProduct(ArrayRef<Value> acc, Value queryTile);
   /// Reduces scale times the accumulator `acc` (`chunks` n8 chunks) into
   /// dQ's f32 accumulator: its rows are the query tile's positions
   /// `firstRow` + g (+ 8), chunk j's channels `firstChannel` + 8 j + 2 t.
@@ -1201,41 +1213,72 @@ SmallVector<Value> TileKernelBuilder::packAccumulatorA(const Fragment &a,
   return registers;
 }
 
+SmallVector<Value> TileKernelBuilder::issueRowProduct(Value aOffset,
+                                                     int64_t aRows,
+                                                     Value bOffset,
+                                                     int64_t rowChunks,
+                                                     int64_t bRows) {
+  // m64n{bRows}k16 per 32 bytes of the rows, both tiles K-major: A the
+  // warpgroup's 64 rows, whose accumulator rows are the warps' 16 rows as
+  // on mma.sync.
+  int64_t rowBytes = rowChunks * kChunkBytes;
+  int64_t span = getWgmmaSwizzleBytes(rowBytes);
+  Value aDescriptor = emitWgmmaTileDescriptor(
+      b, loc,
+      descriptorAddress(
+          add(aOffset, mul(warpgroup(), idx(kWarpgroupRows * span)))),
+      aRows, rowBytes, /*mnMajor=*/false);
+  Value bDescriptor =
+      emitWgmmaTileDescriptor(b, loc, descriptorAddress(bOffset), bRows,
+                              rowBytes, /*mnMajor=*/false);
+  nb::wgmmaFence(b, loc);
+  SmallVector<Value> acc;
+  for (int64_t kk = 0; kk < rowBytes / kWgmmaStepBytes; ++kk) {
+    int64_t slab = kk * kWgmmaStepBytes / span;
+    int64_t within = kk * kWgmmaStepBytes % span;
+    Value a = addToWgmmaDescriptor(b, loc, aDescriptor,
+                                   slab * aRows * span + within);
+    acc = nb::wgmmaAsync(
+        b, loc, bRows, config.elementType.isBF16() ? "bf16" : "f16", a,
+        addToWgmmaDescriptor(b, loc, bDescriptor,
+                             slab * bRows * span + within),
+        /*transposeB=*/false, acc);
+  }
+  nb::wgmmaCommit(b, loc);
+  return acc;
+}
+
+SmallVector<Value> TileKernelBuilder::issueOverRows(ArrayRef<Value> acc,
+                                                   ArrayRef<Value> registers,
+                                                   Value bOffset,
+                                                   int64_t rowChannels,
+                                                   int64_t kRows) {
+  // m64n{rowChannels}k16 per 16 rows, A from registers, B the tile
+  // MN-major (the forward's P V).
+  int64_t span = getWgmmaSwizzleBytes(rowChannels * 2);
+  Value descriptor =
+      emitWgmmaTileDescriptor(b, loc, descriptorAddress(bOffset), kRows,
+                              rowChannels * 2, /*mnMajor=*/true);
+  nb::wgmmaFence(b, loc);
+  SmallVector<Value> values(acc.begin(), acc.end());
+  for (int64_t kk = 0; kk < kRows / 16; ++kk)
+    values = nb::wgmmaAsync(
+        b, loc, rowChannels, config.elementType.isBF16() ? "bf16" : "f16",
+        registers.slice(4 * kk, 4),
+        addToWgmmaDescriptor(b, loc, descriptor, 16 * kk * span),
+        /*transposeB=*/true, values);
+  nb::wgmmaCommit(b, loc);
+  return values;
+}
+
 Fragment TileKernelBuilder::multiplyRows(Value aOffset, int64_t aRows,
                                          Value bOffset, int64_t rowChunks,
                                          int64_t bRows) {
-  StringRef wgmmaType = config.elementType.isBF16() ? "bf16" : "f16";
   if (wgmmaProducts) {
-    // m64n{bRows}k16 per 32 bytes of the rows, both tiles K-major: A the
-    // warpgroup's 64 rows, whose accumulator rows are the warps' 16 rows
-    // as on mma.sync.
-    int64_t rowBytes = rowChunks * kChunkBytes;
-    int64_t span = getWgmmaSwizzleBytes(rowBytes);
-    Value aDescriptor = emitWgmmaTileDescriptor(
-        b, loc,
-        descriptorAddress(
-            add(aOffset, mul(warpgroup(), idx(kWarpgroupRows * span)))),
-        aRows, rowBytes, /*mnMajor=*/false);
-    Value bDescriptor =
-        emitWgmmaTileDescriptor(b, loc, descriptorAddress(bOffset), bRows,
-                                rowBytes, /*mnMajor=*/false);
-    nb::wgmmaFence(b, loc);
-    SmallVector<Value> acc;
-    for (int64_t kk = 0; kk < rowBytes / kWgmmaStepBytes; ++kk) {
-      int64_t slab = kk * kWgmmaStepBytes / span;
-      int64_t within = kk * kWgmmaStepBytes % span;
-      Value a = addToWgmmaDescriptor(b, loc, aDescriptor,
-                                     slab * aRows * span + within);
-      acc = nb::wgmmaAsync(
-          b, loc, bRows, wgmmaType, a,
-          addToWgmmaDescriptor(b, loc, bDescriptor,
-                               slab * bRows * span + within),
-          /*transposeB=*/false, acc);
-    }
-    nb::wgmmaCommit(b, loc);
     Fragment t;
     t.numChunks = layout.numChunks(bRows);
-    t.values = nb::wgmmaWait(b, loc, acc);
+    t.values = nb::wgmmaWait(
+        b, loc, issueRowProduct(aOffset, aRows, bOffset, rowChunks, bRows));
     return t;
   }
   bool bf16 = config.elementType.isBF16();
@@ -1271,25 +1314,14 @@ void TileKernelBuilder::accumulateOverRows(MutableArrayRef<Value> acc,
                                            int64_t rowChannels,
                                            ChannelSlice slice, int64_t kRows) {
   if (wgmmaProducts) {
-    // m64n{rowChannels}k16 per 16 rows, A from registers, B the tile
-    // MN-major (the forward's P V).
     assert(slice.first == 0 && slice.count == rowChannels &&
            "wgmma products take every channel in one walk");
     SmallVector<Value> registers = packAccumulatorA(a, kRows);
-    int64_t span = getWgmmaSwizzleBytes(rowChannels * 2);
-    Value descriptor =
-        emitWgmmaTileDescriptor(b, loc, descriptorAddress(bOffset), kRows,
-                                rowChannels * 2, /*mnMajor=*/true);
-    nb::wgmmaFence(b, loc);
-    SmallVector<Value> values(acc.begin(), acc.end());
-    for (int64_t kk = 0; kk < kRows / 16; ++kk)
-      values = nb::wgmmaAsync(
-          b, loc, rowChannels, config.elementType.isBF16() ? "bf16" : "f16",
-          ArrayRef<Value>(registers).slice(4 * kk, 4),
-          addToWgmmaDescriptor(b, loc, descriptor, 16 * kk * span),
-          /*transposeB=*/true, values);
-    nb::wgmmaCommit(b, loc);
-    llvm::copy(nb::wgmmaWait(b, loc, values, registers), acc.begin());
+    llvm::copy(nb::wgmmaWait(b, loc,
+                             issueOverRows(acc, registers, bOffset,
+                                           rowChannels, kRows),
+                             registers),
+               acc.begin());
     return;
   }
   // The forward's P V: the A fragment of k-step kk is the accumulator of n8
@@ -1492,8 +1524,23 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
   Value outGradAt = add(bufferAt, idx(outGradOffset));
 
   // S^T (+ bias / scale), then P^T = exp2(S^T scale log2(e) - LSE log2(e)).
-  Fragment p = multiplyRows(idx(keyOffset), config.keys.tokens, queryAt,
-                            config.headDim * 2 / 16, queryTokens());
+  // wgmma: dP^T = V dY^T is issued behind S^T and computes while P is
+  // formed.
+  Fragment p;
+  SmallVector<Value> pendingScoreGrads;
+  if (wgmmaProducts) {
+    SmallVector<Value> pendingScores =
+        issueRowProduct(idx(keyOffset), config.keys.tokens, queryAt,
+                        config.headDim * 2 / 16, queryTokens());
+    pendingScoreGrads =
+        issueRowProduct(idx(valueOffset), config.keys.tokens, outGradAt,
+                        config.valueDim * 2 / 16, queryTokens());
+    p.numChunks = layout.numChunks(queryTokens());
+    p.values = nb::wgmmaWait(b, loc, pendingScores, {}, /*groupsInFlight=*/1);
+  } else {
+    p = multiplyRows(idx(keyOffset), config.keys.tokens, queryAt,
+                     config.headDim * 2 / 16, queryTokens());
+  }
   addBias(p, /*rowsAreKeys=*/true, keyTile, slot.tile);
   Value column = quadColumn();
   // The row values of the thread's query columns.
@@ -1519,11 +1566,16 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
   p = masked.p;
 
   // dP^T (of dY, not yet of dA = a dY), on the kept pairs.
-  Fragment dp =
-      keptScoreGrads(multiplyRows(idx(valueOffset), config.keys.tokens,
-                                  outGradAt, config.valueDim * 2 / 16,
-                                  queryTokens()),
-                     masked);
+  Fragment rawScoreGrads;
+  if (wgmmaProducts) {
+    rawScoreGrads.numChunks = p.numChunks;
+    rawScoreGrads.values = nb::wgmmaWait(b, loc, pendingScoreGrads);
+  } else {
+    rawScoreGrads = multiplyRows(idx(valueOffset), config.keys.tokens,
+                                 outGradAt, config.valueDim * 2 / 16,
+                                 queryTokens());
+  }
+  Fragment dp = keptScoreGrads(rawScoreGrads, masked);
   if (op.getGates() && reduceQueryGrads && firstPass)
     accumulateGateSums(masked.kept, dp, slot.tile);
   Fragment scaledP = masked.kept;
@@ -1545,33 +1597,53 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
                          rowValue(1, chunk, c)));
         });
   };
-  // mma.sync: dV += (a P)^T dY first, so a P dies before dS is formed. wgmma
-  // (B fragments take no registers): dS first, so P and dP die before the
-  // products, and dS^T is staged for dQ before dK's product.
   bool queryGrads = reduceQueryGrads && firstPass;
-  if (wgmmaProducts)
+  if (wgmmaProducts) {
+    // dS first, so P and dP die before the products (B fragments take no
+    // registers here); then dV += (a P)^T dY, dK += dS^T Q and dQ = dS K
+    // in flight together, dS^T staged while dV computes.
     formScoreGrads();
-  accumulateOverRows(valueGrads, scaledP, outGradAt, config.valueDim,
-                     valueSlice(pass), queryTokens());
-  if (!wgmmaProducts)
-    formScoreGrads();
-  if (queryGrads && wgmmaProducts)
-    stageScoreGrads(ds);
-  // dK += dS^T Q.
-  accumulateOverRows(keyGrads, ds, queryAt, config.headDim, keySlice(pass),
-                     queryTokens());
-  if (op.getBiasGrad() && firstPass)
-    accumulateBiasGrads(ds, head, keyTile, slot.tile);
-
-  if (queryGrads) {
-    if (!wgmmaProducts)
+    SmallVector<Value> scaledRegisters =
+        packAccumulatorA(scaledP, queryTokens());
+    SmallVector<Value> pending = issueOverRows(
+        valueGrads, scaledRegisters, outGradAt, config.valueDim,
+        queryTokens());
+    if (queryGrads)
       stageScoreGrads(ds);
-    fenceForProductReads();
-    gpu::BarrierOp::create(b, loc);
-    if (wgmmaProducts)
-      accumulateQueryGradsWgmma(slot.tile);
-    else
+    SmallVector<Value> dsRegisters = packAccumulatorA(ds, queryTokens());
+    llvm::append_range(pending, issueOverRows(keyGrads, dsRegisters, queryAt,
+                                              config.headDim, queryTokens()));
+    if (op.getBiasGrad() && firstPass)
+      accumulateBiasGrads(ds, head, keyTile, slot.tile);
+    if (queryGrads) {
+      fenceForProductReads();
+      gpu::BarrierOp::create(b, loc);
+      llvm::append_range(pending, issueQueryGradProduct());
+    }
+    SmallVector<Value> operands(scaledRegisters);
+    llvm::append_range(operands, dsRegisters);
+    SmallVector<Value> done = nb::wgmmaWait(b, loc, pending, operands);
+    ArrayRef<Value> results(done);
+    llvm::copy(results.take_front(valueGrads.size()), valueGrads.begin());
+    results = results.drop_front(valueGrads.size());
+    llvm::copy(results.take_front(keyGrads.size()), keyGrads.begin());
+    if (queryGrads)
+      reduceQueryGradProduct(results.drop_front(keyGrads.size()), slot.tile);
+  } else {
+    // dV += (a P)^T dY first, so a P dies before dS is formed.
+    accumulateOverRows(valueGrads, scaledP, outGradAt, config.valueDim,
+                       valueSlice(pass), queryTokens());
+    formScoreGrads();
+    // dK += dS^T Q.
+    accumulateOverRows(keyGrads, ds, queryAt, config.headDim, keySlice(pass),
+                       queryTokens());
+    if (op.getBiasGrad() && firstPass)
+      accumulateBiasGrads(ds, head, keyTile, slot.tile);
+    if (queryGrads) {
+      stageScoreGrads(ds);
+      gpu::BarrierOp::create(b, loc);
       accumulateQueryGrads(head, slot.tile);
+    }
   }
 
   SmallVector<Value> results(keyGrads);
@@ -1715,7 +1787,7 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
   }
 }
 
-void KeyTileKernelBuilder::accumulateQueryGradsWgmma(Value queryTile) {
+SmallVector<Value> KeyTileKernelBuilder::issueQueryGradProduct() {
   // dQ (64 queries x D) = dS K, m64n64k16: A = dS^T [key][query] read
   // MN-major, B = K [key][channel] MN-major (the forward's V). Two 64-
   // channel slabs (D = 128): warpgroup w takes slab w over every key. One
@@ -1745,7 +1817,14 @@ void KeyTileKernelBuilder::accumulateQueryGradsWgmma(Value queryTile) {
         addToWgmmaDescriptor(b, loc, keyDescriptor, 16 * kk * keySpan),
         /*transposeB=*/true, acc, /*transposeA=*/true);
   nb::wgmmaCommit(b, loc);
-  acc = nb::wgmmaWait(b, loc, acc);
+  return acc;
+}
+
+void KeyTileKernelBuilder::reduceQueryGradProduct(ArrayRef<Value> acc,
+                                                  Value queryTile) {
+  // Rows: the warp's 16 of the warpgroup's 64 queries; channels: the
+  // warpgroup's slab (D = 128) or the 64 (D = 64).
+  Value slab = config.headDim * 2 / 128 == 2 ? warpgroup() : idx(0);
   reduceIntoQueryGrads(acc, 8, queryTile,
                        mul(rem(warp, kWarpgroupThreads / 32), idx(16)),
                        mul(slab, idx(64)));
