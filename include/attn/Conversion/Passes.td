@@ -125,11 +125,12 @@ def AttnLowerToGpu : Pass<"attn-lower-to-gpu", "ModuleOp"> {
     docs/design/GpuArtifacts.md.
 
     `attn.attention_grad` (SEMANTICS.md section 5) becomes the backward's
-    mma.sync kernels on every chip, whatever `kernel` says
-    (docs/design/Backward.md): `attn_bwd_rows` (per query row Dlt - dLSE,
-    the factor c (1 - u) of dA, dQ's f32 accumulator zeroed), one
-    key-tile-major `attn_bwd` per head set (a block per key tile of 64
-    keys, kv head and batch element; every query head of the kv head in
+    kernels (docs/design/Backward.md): `attn_bwd_rows` (per query row
+    Dlt - dLSE, the factor c (1 - u) of dA, dQ's f32 accumulator zeroed),
+    one key-tile-major `attn_bwd` per head set (a block per key tile of
+    64 or 128 keys, kv head and batch element; its five products on
+    wgmma where `kernel` is wgmma, sm_90a's default, and D, Dv are 64 or
+    128 with 64 x 128 tiles, else on mma.sync; every query head of the kv head in
     the set; the query tiles of the key tile from the transposed table of
     `attn-sparsity` when the op has a `tiling`, else from the mask's
     `emitQueryRange`; P from the LSE; dK and dV in registers; dQ by f32

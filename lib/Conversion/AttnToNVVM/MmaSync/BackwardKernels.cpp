@@ -13,7 +13,16 @@
 //   dQ  += dS K           A: dS^T staged, by ldmatrix.trans; B: K (.trans)
 //
 // with a = c (1 - u) the factor of dA = a dY per query row, and dQ summed
-// over key tiles by f32 reductions into a scratch accumulator. The
+// over key tiles by f32 reductions into a scratch accumulator.
+//
+// On sm_90a (family wgmma, D and Dv of 64 or 128, 64 x 128 tiles) the same
+// kernel runs the five products as warpgroup MMAs: a warpgroup's m64
+// accumulator is the fragments of its four warps' 16 keys each, so
+// everything between the products is shared with mma.sync. S^T and dP^T
+// read K / V and Q / dY from shared memory (both K-major), dV and dK take
+// P^T and dS^T from registers with dY and Q read MN-major, and dQ = dS K
+// reads the staged dS^T MN-major as A (transposed) and K MN-major; tiles
+// are staged in wgmma's swizzled slabs (emitWgmmaChunkOffset). The
 // deterministic mode's query-tile-major kernel gives each warp 16 queries
 // instead (S = Q K^T, dP = dY V^T, dQ += dS K with dS from registers) and
 // writes each dQ row once.

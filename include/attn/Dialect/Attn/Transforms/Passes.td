@@ -187,11 +187,13 @@ def AttnPlan : Pass<"attn-plan"> {
     memory.
 
     `attn.attention_grad` gets the tiles of the backward's key-tile-major
-    mma.sync kernel on every GPU target (`getBackwardTiles`): 128 keys up
-    to D = Dv = 128 where two buffers of the query tile fit the chip's
-    shared memory (sm_80, sm_90a, sm_100a), else 64; 64 queries per step
-    up to D = Dv = 64, 32 beyond (16 where 32 exceed the chip's shared
-    memory: D = Dv = 256 on 99 KB chips); 16 x 16 on the CPU.
+    kernel (`getBackwardTiles`) for the family of its products: `wgmma`
+    (sm_90a's default) 64 queries x 128 keys where D and Dv are 64 or
+    128; `mma_sync` (every other case) 128 keys up to D = Dv = 128 where
+    two buffers of the query tile fit the chip's shared memory (sm_80,
+    sm_90a, sm_100a), else 64, and 64 queries per step up to D = Dv = 64,
+    32 beyond (16 where 32 exceed the chip's shared memory: D = Dv = 256
+    on 99 KB chips); 16 x 16 on the CPU.
     Its `tiling` lets `attn-sparsity` record the table whose transposed
     lists the backward walks.
 
