@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import add_common_args, compile_cases, configure, kernel_options, select  # noqa: E402
 import attn_mlir as am  # noqa: E402
-from attn_mlir import Causal, Neighborhood  # noqa: E402
+from attn_mlir import Causal, Neighborhood, PowerLaw, Segments  # noqa: E402
 from attn_mlir.reference import cosine  # noqa: E402
 import reference as ref  # noqa: E402
 
@@ -44,12 +44,24 @@ class Case:
 
 
 def cases() -> List[Case]:
+    # bench_masks' in-context video layout (VFXMaster): references see only
+    # references, targets the target prompt and both videos.
+    in_context = Segments(query=[226, 226, 17550, 17550],
+                          visibility=[["full", "none", "full", "full"],
+                                      ["none", "full", "none", "full"],
+                                      ["full", "none", "full", "full"],
+                                      ["none", "full", "none", "full"]])
     return [
         Case("dense-16384", 16384),
         Case("causal-16384", 16384, mask=Causal(), causal=True),
         Case("dense-4096-d64", 4096, D=64),
         Case("nbhd2d-128x128-w13", 16384, mask=Neighborhood(grid=[128, 128], window=13),
              sdpa=False),
+        Case("nbhd2d-128x128-w31", 16384, mask=Neighborhood(grid=[128, 128], window=31),
+             sdpa=False),
+        Case("powerlaw-32768-b256-w5-s1", 32768, mask=PowerLaw(block=256, window=5, sink=1),
+             sdpa=False),
+        Case("incontext-35552", 35552, mask=in_context, sdpa=False),
     ]
 
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Host time of one attn_mlir forward + backward through autograd, on
+shapes small enough that the kernels take microseconds: what a training
+step pays per attention call beyond its kernels. Prints, per shape, the
+median wall time of a step (synchronized) and the kernels' time in it
+(CUDA events around the same step, profiler-free).
+
+  ATTN_OPT=build/bin/attn-opt /usr/bin/python3 utils/probes/autograd_overhead.py --compile-only --cache C
+  python3 utils/probes/autograd_overhead.py --cache C        # GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from common import add_common_args, compile_cases, configure, kernel_options  # noqa: E402
+import attn_mlir as am  # noqa: E402
+
+SHAPES = [(1, 16, 256, 64), (1, 16, 4096, 64)]
+
+
+class Case:
+    def __init__(self, shape):
+        self.shape = shape
+        self.name = "x".join(map(str, shape))
+
+
+def spec_of(case: Case, backward: bool) -> am.AttentionSpec:
+    spec = am.spec_for_shapes(case.shape, case.shape, case.shape, "bf16", return_lse=True,
+                              **kernel_options())
+    return spec.gradient() if backward else spec
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    args = parser.parse_args()
+    cache = configure(args)
+    cases = [Case(s) for s in SHAPES]
+    if args.compile_only:
+        failures = compile_cases("autograd_overhead", cases, lambda c: spec_of(c, False), cache)
+        failures += compile_cases("autograd_overhead-backward", cases,
+                                  lambda c: spec_of(c, True), cache)
+        return 1 if failures else 0
+    import torch
+    for case in cases:
+        q, k, v = (torch.randn(case.shape, device="cuda", dtype=torch.bfloat16)
+                   .requires_grad_() for _ in range(3))
+        dy = torch.randn(case.shape, device="cuda", dtype=torch.bfloat16)
+
+        def step():
+            q.grad = k.grad = v.grad = None
+            am.attention(q, k, v, cache_dir=cache, **kernel_options()).backward(dy)
+        for _ in range(5):
+            step()
+        torch.cuda.synchronize()
+        walls, gpus = [], []
+        for _ in range(30):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            t0 = time.perf_counter()
+            start.record()
+            step()
+            end.record()
+            torch.cuda.synchronize()
+            walls.append((time.perf_counter() - t0) * 1e3)
+            gpus.append(start.elapsed_time(end))
+        print(f"{case.name}: step {statistics.median(walls):.3f} ms wall, "
+              f"{statistics.median(gpus):.3f} ms between events")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
