@@ -208,6 +208,23 @@ def test_gradient_spec_compiles_for_the_gpu(attn_opt, tmp_path):
         assert name in artifacts.param_names, name
 
 
+def test_gradient_family_by_target(attn_opt, tmp_path):
+    """The backward's products on wgmma on sm_90a (D and Dv of 64 or 128),
+    recorded as the artifacts' family; kernel="mma_sync" and other head dims
+    keep mma.sync."""
+    import attn_mlir
+    s = spec(batch=None, seq_q=None, seq_k=None, mask=Causal(), target="sm_90a",
+             dtype="bf16", head_dim=128, has_lse=True)
+    assert attn_mlir.compile(s.gradient(), tmp_path,
+                             attn_opt=attn_opt).kernel_family == "wgmma"
+    chosen = dataclasses.replace(s, kernel="mma_sync")
+    assert attn_mlir.compile(chosen.gradient(), tmp_path,
+                             attn_opt=attn_opt).kernel_family == "mma_sync"
+    wide = dataclasses.replace(s, head_dim=256)
+    assert attn_mlir.compile(wide.gradient(), tmp_path,
+                             attn_opt=attn_opt).kernel_family == "mma_sync"
+
+
 def test_module_text():
     s = spec(batch=2, seq_q=16, seq_k=32, mask=Causal(), has_lse=True, scale=0.125,
              explicit_mask=ExplicitMask(per_head=True), gates="f32")
