@@ -13,9 +13,11 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
@@ -67,9 +69,32 @@ GPU_PASSES = ("attn-gpu-pipeline", "attn-export-artifacts")
 PathLike = Union[str, os.PathLike]
 
 
+# find_attn_opt's answers by (ATTN_OPT, PATH, the install record's state):
+# every attention() call asks (the GPU machine, which has none, would scan
+# PATH twice per forward and backward).
+_found_attn_opt: Dict[Any, Optional[str]] = {}
+
+
 def find_attn_opt() -> Optional[str]:
     """$ATTN_OPT, else the attn-opt recorded at install, else attn-opt on
-    PATH (attn_mlir.config)."""
+    PATH (attn_mlir.config). Remembered per process for the same ATTN_OPT,
+    PATH and install record (an attn-opt appearing later in a directory
+    already on PATH is not seen)."""
+    try:
+        record = os.stat(config.INSTALL_CONFIG)
+        record_state: Any = (record.st_size, record.st_mtime_ns, record.st_ino)
+    except OSError:
+        record_state = None
+    key = (os.environ.get("ATTN_OPT"), os.environ.get("PATH"), str(config.INSTALL_CONFIG),
+           record_state)
+    found = _found_attn_opt.get(key)
+    # A remembered file that is gone or no longer executable: search again.
+    if key not in _found_attn_opt or (found is not None and not os.access(found, os.X_OK)):
+        _found_attn_opt[key] = _search_attn_opt()
+    return _found_attn_opt[key]
+
+
+def _search_attn_opt() -> Optional[str]:
     explicit = os.environ.get("ATTN_OPT")
     if explicit:
         if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
@@ -139,7 +164,7 @@ class Artifacts:
         dims (manifest key "kernel"; None in manifests that predate it)."""
         return self.manifest.get(schema.KEY_KERNEL_FAMILY)
 
-    @property
+    @cached_property
     def scratch_names(self) -> frozenset:
         """Buffers the pre-kernels write and the attention kernel reads; the
         launcher allocates them (manifest key "scratch")."""
@@ -167,7 +192,7 @@ class Artifacts:
             sizes[scratch[schema.KEY_NAME]] = size
         return sizes
 
-    @property
+    @cached_property
     def param_names(self) -> frozenset:
         """Every argument name some kernel of the manifest takes that the
         caller provides (scratch buffers excluded). A tensor_map param is no
@@ -192,14 +217,26 @@ def load_manifest(path: PathLike) -> Dict[str, Any]:
     return manifest
 
 
+# Artifacts read from a cache entry, by its manifest's path, size and mtime:
+# attention() looks its kernels up on every call.
+_loaded: Dict[Any, Artifacts] = {}
+
+
 def lookup(spec: AttentionSpec, cache_dir: Optional[PathLike] = None) -> Optional[Artifacts]:
     """The cached artifacts of `spec`, or None."""
     key = _check_spec(spec).cache_key()
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     entry = directory / key
-    if not (entry / MANIFEST).is_file():
+    try:
+        info = os.stat(entry / MANIFEST)
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    return Artifacts(key, entry, load_manifest(entry / MANIFEST))
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    loaded_key = (str(entry), info.st_size, info.st_mtime_ns, info.st_ino)
+    if loaded_key not in _loaded:
+        _loaded[loaded_key] = Artifacts(key, entry, load_manifest(entry / MANIFEST))
+    return _loaded[loaded_key]
 
 
 def pipeline_options(spec: AttentionSpec) -> str:

@@ -462,7 +462,7 @@ def read_cached_table(cache_dir: Optional[PathLike] = None) -> Optional[TargetTa
         info = os.stat(path)
     except FileNotFoundError:
         return None
-    key = (str(path.resolve()), info.st_size, info.st_mtime_ns)
+    key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
     if key not in _from_file:
         _from_file[key] = TargetTable.from_text(path.read_text(encoding="utf-8"), str(path))
     return _from_file[key]

@@ -40,6 +40,9 @@ def spec_of(case: Case, backward: bool) -> am.AttentionSpec:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
+    parser.add_argument("--profile", action="store_true",
+                        help="also print a cProfile of 50 steps of the smallest shape "
+                             "(host functions by own time)")
     args = parser.parse_args()
     cache = configure(args)
     cases = [Case(s) for s in SHAPES]
@@ -72,6 +75,18 @@ def main() -> int:
             gpus.append(start.elapsed_time(end))
         print(f"{case.name}: step {statistics.median(walls):.3f} ms wall, "
               f"{statistics.median(gpus):.3f} ms between events")
+        if args.profile and case is cases[0]:
+            import cProfile
+            import pstats
+            profile = cProfile.Profile()
+            profile.enable()
+            for _ in range(50):
+                step()
+            torch.cuda.synchronize()
+            profile.disable()
+            stats = pstats.Stats(profile)
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumtime").print_stats(40)
     return 0
 
 
