@@ -1280,3 +1280,21 @@ func.func @grad_grid_tiling_without_grid(%q: memref<1x1x16x4xf32>, %lse: memref<
   attn.attention_grad ins(%q, %q, %q, %q, %lse, %q : memref<1x1x16x4xf32>, memref<1x1x16x4xf32>, memref<1x1x16x4xf32>, memref<1x1x16x4xf32>, memref<1x1x16xf32>, memref<1x1x16x4xf32>) outs(%q, %q, %q : memref<1x1x16x4xf32>, memref<1x1x16x4xf32>, memref<1x1x16x4xf32>) mask = #attn.causal tiling = #attn.tiling<query = [2, 2], key = [2, 2]>
   return
 }
+
+// -----
+
+// The generic form may give a required operand no value (found by the
+// parse fuzzer: the verifier read past the operands).
+func.func @output_without_value(%q: memref<1x4x16x8xf16>, %kv: memref<1x2x16x8xf16>, %o: memref<1x4x16x8xf16>) {
+  // expected-error @+1 {{needs exactly one 'output' operand, but operandSegmentSizes gives it 0}}
+  "attn.attention"(%q, %kv, %kv, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 1, 0, 0>}> : (memref<1x4x16x8xf16>, memref<1x2x16x8xf16>, memref<1x2x16x8xf16>, memref<1x4x16x8xf16>) -> ()
+  return
+}
+
+// -----
+
+func.func @grad_key_grad_twice(%q: memref<1x2x16x8xf16>, %lse: memref<1x2x16xf32>) {
+  // expected-error @+1 {{needs exactly one 'key_grad' operand, but operandSegmentSizes gives it 2}}
+  "attn.attention_grad"(%q, %q, %q, %q, %lse, %q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0>}> : (memref<1x2x16x8xf16>, memref<1x2x16x8xf16>, memref<1x2x16x8xf16>, memref<1x2x16x8xf16>, memref<1x2x16xf32>, memref<1x2x16x8xf16>, memref<1x2x16x8xf16>, memref<1x2x16x8xf16>, memref<1x2x16x8xf16>) -> ()
+  return
+}

@@ -303,6 +303,23 @@ struct ShapeChecker {
 };
 } // namespace
 
+/// The generic form's `operandSegmentSizes` may give a required operand
+/// no value (ODS checks only the optional groups' sizes and the total):
+/// every accessor of the op reads past its operands then (found by the
+/// parse fuzzer). Checked before anything reads them.
+template <typename OpT>
+static LogicalResult
+verifyRequiredOperands(OpT op, ArrayRef<std::pair<unsigned, StringRef>> groups) {
+  for (auto [group, name] : groups) {
+    unsigned length = op.getODSOperandIndexAndLength(group).second;
+    if (length != 1)
+      return op.emitOpError() << "needs exactly one '" << name
+                              << "' operand, but operandSegmentSizes gives it "
+                              << length;
+  }
+  return success();
+}
+
 static LogicalResult expectRank(Operation *op, StringRef name, Value value,
                                 ArrayRef<int64_t> ranks, StringRef layout) {
   auto type = cast<ShapedType>(value.getType());
@@ -765,6 +782,9 @@ static LogicalResult verifyTiling(AttentionProblemOpInterface op) {
 
 LogicalResult AttentionOp::verify() {
   Operation *op = getOperation();
+  if (failed(verifyRequiredOperands(
+          *this, {{0, "query"}, {1, "key"}, {2, "value"}, {8, "output"}})))
+    return failure();
 
   // Tensor or memref, consistently.
   bool tensors = isa<RankedTensorType>(getOutput().getType());
@@ -882,6 +902,16 @@ static LogicalResult expectShapeOf(Operation *op, StringRef name, Value value,
 
 LogicalResult AttentionGradOp::verify() {
   Operation *op = getOperation();
+  if (failed(verifyRequiredOperands(*this, {{0, "query"},
+                                            {1, "key"},
+                                            {2, "value"},
+                                            {3, "output"},
+                                            {4, "lse"},
+                                            {5, "output_grad"},
+                                            {11, "query_grad"},
+                                            {12, "key_grad"},
+                                            {13, "value_grad"}})))
+    return failure();
   if (failed(verifyDestinationStyle(*this)))
     return failure();
   if (failed(verifyAttentionProblem(*this)))
