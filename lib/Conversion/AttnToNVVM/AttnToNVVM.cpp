@@ -183,8 +183,7 @@ LogicalResult mlir::attn::lowerAttentionGradToGpu(
              << buffer.name << "'; compile such ops in separate modules";
   SmallVector<KernelLaunch, 4> launches;
   SmallVector<ScratchBuffer, 4> scratch;
-  MmaFamily family =
-      options.family.value_or(options.target->defaultFamily());
+  MmaFamily family = options.family.value_or(options.target->defaultFamily());
   if (failed(emitBackwardKernels(
           op, kernels, *options.target, family, options.deterministic,
           [&](StringRef base) { return uniqueKernelName(kernels, base); },
@@ -197,10 +196,9 @@ LogicalResult mlir::attn::lowerAttentionGradToGpu(
   rewriter.eraseOp(op);
   // A module of forward ops keeps their family as its record.
   if (manifest.kernelFamily.empty())
-    manifest.kernelFamily =
-        stringifyMmaFamily(
-            getBackwardProductFamily(op, *options.target, family))
-            .str();
+    manifest.kernelFamily = stringifyMmaFamily(getBackwardProductFamily(
+                                                   op, *options.target, family))
+                                .str();
   llvm::append_range(manifest.kernels, launches);
   llvm::append_range(manifest.scratch, scratch);
   return success();

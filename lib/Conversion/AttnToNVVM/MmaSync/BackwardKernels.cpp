@@ -717,16 +717,16 @@ protected:
             .front();
       };
       Value base = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), sharedBase);
-      sharedBase = LLVM::IntToPtrOp::create(
-          b, loc, sharedBase.getType(), opaque(base, "mov.b64 $0, $1;", "=l,l"));
+      sharedBase =
+          LLVM::IntToPtrOp::create(b, loc, sharedBase.getType(),
+                                   opaque(base, "mov.b64 $0, $1;", "=l,l"));
       Value thread = arith::IndexCastUIOp::create(b, loc, b.getI32Type(), tid);
       tid = arith::IndexCastUIOp::create(
-          b, loc, b.getIndexType(),
-          opaque(thread, "mov.b32 $0, $1;", "=r,r"));
+          b, loc, b.getIndexType(), opaque(thread, "mov.b32 $0, $1;", "=r,r"));
       lane = rem(tid, 32);
       warp = div(tid, 32);
     }
-    return llvm::make_scope_exit([this, kernelValues] {
+    return llvm::scope_exit([this, kernelValues] {
       std::tie(sharedBase, tid, lane, warp) = std::tuple(
           kernelValues[0], kernelValues[1], kernelValues[2], kernelValues[3]);
     });
@@ -1170,13 +1170,13 @@ void TileKernelBuilder::stageRows(const TileGeometry &g, Value tile,
         i64Add(tensorBase,
                i64Add(i64Mul(toI64(select(valid, token, idx(0))), rowStride),
                       toI64(mul(chunk, idx(kChunkBytes / 2)))));
-    nb::copyAsync(b, loc,
-                  sharedAt(sharedBase,
-                           add(sharedOffset, stagedChunkOffset(
-                                                 g.tokens, rowChunks, row,
-                                                 chunk))),
-                  globalAt(param(tensor), element, 2), kChunkBytes,
-                  select(valid, i32(kChunkBytes), i32(0)));
+    nb::copyAsync(
+        b, loc,
+        sharedAt(sharedBase,
+                 add(sharedOffset,
+                     stagedChunkOffset(g.tokens, rowChunks, row, chunk))),
+        globalAt(param(tensor), element, 2), kChunkBytes,
+        select(valid, i32(kChunkBytes), i32(0)));
   }
 }
 
@@ -1222,11 +1222,9 @@ SmallVector<Value> TileKernelBuilder::packAccumulatorA(const Fragment &a,
   return registers;
 }
 
-SmallVector<Value> TileKernelBuilder::issueRowProduct(Value aOffset,
-                                                     int64_t aRows,
-                                                     Value bOffset,
-                                                     int64_t rowChunks,
-                                                     int64_t bRows) {
+SmallVector<Value>
+TileKernelBuilder::issueRowProduct(Value aOffset, int64_t aRows, Value bOffset,
+                                   int64_t rowChunks, int64_t bRows) {
   // m64n{bRows}k16 per 32 bytes of the rows, both tiles K-major: A the
   // warpgroup's 64 rows, whose accumulator rows are the warps' 16 rows as
   // on mma.sync.
@@ -1237,20 +1235,18 @@ SmallVector<Value> TileKernelBuilder::issueRowProduct(Value aOffset,
       descriptorAddress(
           add(aOffset, mul(warpgroup(), idx(kWarpgroupRows * span)))),
       aRows, rowBytes, /*mnMajor=*/false);
-  Value bDescriptor =
-      emitWgmmaTileDescriptor(b, loc, descriptorAddress(bOffset), bRows,
-                              rowBytes, /*mnMajor=*/false);
+  Value bDescriptor = emitWgmmaTileDescriptor(
+      b, loc, descriptorAddress(bOffset), bRows, rowBytes, /*mnMajor=*/false);
   nb::wgmmaFence(b, loc);
   SmallVector<Value> acc;
   for (int64_t kk = 0; kk < rowBytes / kWgmmaStepBytes; ++kk) {
     int64_t slab = kk * kWgmmaStepBytes / span;
     int64_t within = kk * kWgmmaStepBytes % span;
-    Value a = addToWgmmaDescriptor(b, loc, aDescriptor,
-                                   slab * aRows * span + within);
+    Value a =
+        addToWgmmaDescriptor(b, loc, aDescriptor, slab * aRows * span + within);
     acc = nb::wgmmaAsync(
         b, loc, bRows, config.elementType.isBF16() ? "bf16" : "f16", a,
-        addToWgmmaDescriptor(b, loc, bDescriptor,
-                             slab * bRows * span + within),
+        addToWgmmaDescriptor(b, loc, bDescriptor, slab * bRows * span + within),
         /*transposeB=*/false, acc);
   }
   nb::wgmmaCommit(b, loc);
@@ -1258,10 +1254,10 @@ SmallVector<Value> TileKernelBuilder::issueRowProduct(Value aOffset,
 }
 
 SmallVector<Value> TileKernelBuilder::issueOverRows(ArrayRef<Value> acc,
-                                                   ArrayRef<Value> registers,
-                                                   Value bOffset,
-                                                   int64_t rowChannels,
-                                                   int64_t kRows) {
+                                                    ArrayRef<Value> registers,
+                                                    Value bOffset,
+                                                    int64_t rowChannels,
+                                                    int64_t kRows) {
   // m64n{rowChannels}k16 per 16 rows, A from registers, B the tile
   // MN-major (the forward's P V).
   int64_t span = getWgmmaSwizzleBytes(rowChannels * 2);
@@ -1326,10 +1322,10 @@ void TileKernelBuilder::accumulateOverRows(MutableArrayRef<Value> acc,
     assert(slice.first == 0 && slice.count == rowChannels &&
            "wgmma products take every channel in one walk");
     SmallVector<Value> registers = packAccumulatorA(a, kRows);
-    llvm::copy(nb::wgmmaWait(b, loc,
-                             issueOverRows(acc, registers, bOffset,
-                                           rowChannels, kRows),
-                             registers),
+    llvm::copy(nb::wgmmaWait(
+                   b, loc,
+                   issueOverRows(acc, registers, bOffset, rowChannels, kRows),
+                   registers),
                acc.begin());
     return;
   }
@@ -1580,9 +1576,9 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
     rawScoreGrads.numChunks = p.numChunks;
     rawScoreGrads.values = nb::wgmmaWait(b, loc, pendingScoreGrads);
   } else {
-    rawScoreGrads = multiplyRows(idx(valueOffset), config.keys.tokens,
-                                 outGradAt, config.valueDim * 2 / 16,
-                                 queryTokens());
+    rawScoreGrads =
+        multiplyRows(idx(valueOffset), config.keys.tokens, outGradAt,
+                     config.valueDim * 2 / 16, queryTokens());
   }
   Fragment dp = keptScoreGrads(rawScoreGrads, masked);
   if (op.getGates() && reduceQueryGrads && firstPass)
@@ -1600,10 +1596,9 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
         layout, p.numChunks, [&](int64_t chunk, int64_t slotIndex, int64_t c) {
           Value &value = ds.at(layout, chunk, slotIndex, c);
           Value dpv = dp.at(layout, chunk, slotIndex, c);
-          value = mulF(
-              value, arith::SubFOp::create(
-                         b, loc, mulF(rowValue(2, chunk, c), dpv),
-                         rowValue(1, chunk, c)));
+          value = mulF(value, arith::SubFOp::create(
+                                  b, loc, mulF(rowValue(2, chunk, c), dpv),
+                                  rowValue(1, chunk, c)));
         });
   };
   bool queryGrads = reduceQueryGrads && firstPass;
@@ -1615,8 +1610,7 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
     SmallVector<Value> scaledRegisters =
         packAccumulatorA(scaledP, queryTokens());
     SmallVector<Value> pending = issueOverRows(
-        valueGrads, scaledRegisters, outGradAt, config.valueDim,
-        queryTokens());
+        valueGrads, scaledRegisters, outGradAt, config.valueDim, queryTokens());
     if (queryGrads)
       stageScoreGrads(ds);
     SmallVector<Value> dsRegisters = packAccumulatorA(ds, queryTokens());
@@ -1788,8 +1782,8 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
         }
       }
       // Chunks past the tensor's channels (padding) are not reduced.
-      int64_t chunks = std::min<int64_t>(
-          2 * groups, config.sourceHeadDim / 8 - 2 * firstGroup);
+      int64_t chunks = std::min<int64_t>(2 * groups, config.sourceHeadDim / 8 -
+                                                         2 * firstGroup);
       reduceIntoQueryGrads(acc, chunks, queryTile, mul(mTile, idx(16)),
                            idx(16 * firstGroup));
     }
@@ -1840,8 +1834,7 @@ void KeyTileKernelBuilder::reduceQueryGradProduct(ArrayRef<Value> acc,
 }
 
 void KeyTileKernelBuilder::reduceIntoQueryGrads(ArrayRef<Value> acc,
-                                                int64_t chunks,
-                                                Value queryTile,
+                                                int64_t chunks, Value queryTile,
                                                 Value firstRow,
                                                 Value firstChannel) {
   // scale dS K, reduced into the f32 accumulator row by row: the thread's
@@ -1865,15 +1858,15 @@ void KeyTileKernelBuilder::reduceIntoQueryGrads(ArrayRef<Value> acc,
         pair[c] =
             mulF(acc[layout.index(chunk, slotIndex, c)], f32(config.scale));
       if (config.vectorReductions) {
-        nb::inlinePtx(b, loc, "red.global.add.v2.f32 [$0], {$1, $2};",
-                      "l,f,f", {address, pair[0], pair[1]}, 0);
+        nb::inlinePtx(b, loc, "red.global.add.v2.f32 [$0], {$1, $2};", "l,f,f",
+                      {address, pair[0], pair[1]}, 0);
         continue;
       }
       for (int64_t c = 0; c < 2; ++c)
-        LLVM::AtomicRMWOp::create(
-            b, loc, LLVM::AtomicBinOp::fadd,
-            c == 0 ? address : globalAt(address, toI64(idx(1)), 4), pair[c],
-            LLVM::AtomicOrdering::monotonic);
+        LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::fadd,
+                                  c == 0 ? address
+                                         : globalAt(address, toI64(idx(1)), 4),
+                                  pair[c], LLVM::AtomicOrdering::monotonic);
     }
   }
 }
@@ -2142,9 +2135,8 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
               p, slot.keepsAll, /*rowsAreKeys=*/false, queryTile, slot.tile);
           p = masked.p;
           Fragment dp = keptScoreGrads(
-              multiplyRows(idx(outGradOffset), config.queries.tokens,
-                           valueAt, config.valueDim * 2 / kChunkBytes,
-                           keyTokens()),
+              multiplyRows(idx(outGradOffset), config.queries.tokens, valueAt,
+                           config.valueDim * 2 / kChunkBytes, keyTokens()),
               masked);
           SmallVector<Value> results;
           SmallVector<Value, 2> rowGateSums;
@@ -2212,10 +2204,8 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
 
 } // namespace
 
-LogicalResult
-mlir::attn::detail::checkBackwardSupported(AttentionGradOp op,
-                                           const GpuTarget &target,
-                                           MmaFamily family) {
+LogicalResult mlir::attn::detail::checkBackwardSupported(
+    AttentionGradOp op, const GpuTarget &target, MmaFamily family) {
   if (op.hasTensorSemantics())
     return op.emitOpError()
            << "attn-lower-to-gpu needs memref operands; bufferize first";

@@ -27,8 +27,7 @@ namespace detail {
 /// of one type, head dims, static heads, a positive scale, the features
 /// implemented so far), with a diagnostic on the op otherwise.
 LogicalResult checkBackwardSupported(AttentionGradOp op,
-                                     const GpuTarget &target,
-                                     MmaFamily family);
+                                     const GpuTarget &target, MmaFamily family);
 
 /// The MMA family the key-tile kernel's products run on for `family` (the
 /// requested or the chip's default): wgmma where the chip has it and the

@@ -302,9 +302,9 @@ SmallVector<Value> WgmmaEngine::issueScores(Value keyOffset) {
   for (int64_t kk = 0; kk < ctx.qkRowBytes / kStepBytes; ++kk) {
     int64_t slab = kk * kStepBytes / span, within = kk * kStepBytes % span;
     Value a = addToWgmmaDescriptor(b, loc, queryDescriptor,
-                              slab * ctx.queries.tokens * span + within);
-    Value bDesc =
-        addToWgmmaDescriptor(b, loc, keyDescriptor, slab * keys * span + within);
+                                   slab * ctx.queries.tokens * span + within);
+    Value bDesc = addToWgmmaDescriptor(b, loc, keyDescriptor,
+                                       slab * keys * span + within);
     scores = nb::wgmmaAsync(b, loc, keys, type, a, bDesc,
                             /*transposeB=*/false, scores);
   }
@@ -391,11 +391,11 @@ void WgmmaEngine::issueValues(MutableArrayRef<Value> output,
                                       /*mnMajor=*/false);
     for (int64_t kk = 0; kk < ctx.keys.tokens / 32; ++kk) {
       int64_t slab = kk * kStepBytes / span, within = kk * kStepBytes % span;
-      acc =
-          nb::wgmmaAsync(b, loc, ctx.valueDim, "e4m3", packedP.slice(4 * kk, 4),
-                         addToWgmmaDescriptor(b, loc, transposed,
-                                         slab * ctx.valueDim * span + within),
-                         /*transposeB=*/false, acc);
+      acc = nb::wgmmaAsync(
+          b, loc, ctx.valueDim, "e4m3", packedP.slice(4 * kk, 4),
+          addToWgmmaDescriptor(b, loc, transposed,
+                               slab * ctx.valueDim * span + within),
+          /*transposeB=*/false, acc);
     }
   } else {
     // 16-bit: V's 16 rows per step read MN-major (N = Dv over its slabs).

@@ -105,7 +105,9 @@ inline SmallVector<Value> wgmmaAsync(OpBuilder &b, Location loc, int64_t n,
   if (!integer)
     immediates += ", 1, 1";
   if (sixteenBit)
-    immediates += std::string(registerA ? "" : transposeA ? ", 1" : ", 0") +
+    immediates += std::string(registerA    ? ""
+                              : transposeA ? ", 1"
+                                           : ", 0") +
                   (transposeB ? ", 1" : ", 0");
   std::string ptx = llvm::formatv(
       "{{ .reg .pred p; setp.ne.b32 p, {0}, 0; "

@@ -309,13 +309,14 @@ struct ShapeChecker {
 /// parse fuzzer). Checked before anything reads them.
 template <typename OpT>
 static LogicalResult
-verifyRequiredOperands(OpT op, ArrayRef<std::pair<unsigned, StringRef>> groups) {
-  for (auto [group, name] : groups) {
-    unsigned length = op.getODSOperandIndexAndLength(group).second;
+verifyRequiredOperands(OpT op,
+                       ArrayRef<std::pair<unsigned, StringRef>> groups) {
+  for (const std::pair<unsigned, StringRef> &group : groups) {
+    unsigned length = op.getODSOperandIndexAndLength(group.first).second;
     if (length != 1)
-      return op.emitOpError() << "needs exactly one '" << name
-                              << "' operand, but operandSegmentSizes gives it "
-                              << length;
+      return op.emitOpError()
+             << "needs exactly one '" << group.second
+             << "' operand, but operandSegmentSizes gives it " << length;
   }
   return success();
 }
