@@ -66,10 +66,6 @@ constexpr int64_t kRowThreads = 128;
 /// Channels of dQ = dS K accumulated at a time (dK and dV hold most of the
 /// registers meanwhile).
 constexpr int64_t kQueryGradSlab = 32;
-/// wgmma: the rows of one warpgroup's products (its M) and the bytes of
-/// the K dimension one 16-bit k16 step reads.
-constexpr int64_t kWarpgroupRows = 64;
-constexpr int64_t kWgmmaStepBytes = 32;
 /// Head dims the backward serves (the forward's mma.sync range).
 constexpr int64_t kMaxHeadDim = 256;
 /// Channels of dK, dV (key-tile kernel) or dQ (deterministic query-tile
@@ -666,15 +662,15 @@ protected:
   /// (wgmma): this thread's writes to shared memory (stores, landed
   /// cp.async copies) made visible to it; a barrier then publishes them.
   void fenceForProductReads();
-  /// A B^T over the rows' `rowChunks` 16-byte chunks: A the warp's 16 rows
-  /// of the tile of `aRows` rows at `aOffset` (on wgmma: the warpgroup's
-  /// 64), B the `bRows` rows of the tile at `bOffset`.
-  Fragment multiplyRows(Value aOffset, int64_t aRows, Value bOffset,
-                        int64_t rowChunks, int64_t bRows);
-  /// acc += A B with A (16 x kRows) packed from the accumulator fragment
-  /// `a` (16-bit pairs) and B the channels `slice` of the kRows x
-  /// rowChannels tile at `bOffset` (ldmatrix.trans; on wgmma the tile read
-  /// MN-major, every channel).
+  /// mma.sync: A B^T over the rows' `rowChunks` 16-byte chunks: A the
+  /// warp's 16 rows of the tile at `aOffset`, B the `bRows` rows of the tile
+  /// at `bOffset` (wgmma: issueRowProduct).
+  Fragment multiplyRows(Value aOffset, Value bOffset, int64_t rowChunks,
+                        int64_t bRows);
+  /// mma.sync: acc += A B with A (16 x kRows) packed from the accumulator
+  /// fragment `a` (16-bit pairs) and B the channels `slice` of the kRows x
+  /// rowChannels tile at `bOffset` by ldmatrix.trans (wgmma:
+  /// issueOverRows).
   void accumulateOverRows(MutableArrayRef<Value> acc, const Fragment &a,
                           Value bOffset, int64_t rowChannels,
                           ChannelSlice slice, int64_t kRows);
@@ -1276,16 +1272,8 @@ SmallVector<Value> TileKernelBuilder::issueOverRows(ArrayRef<Value> acc,
   return values;
 }
 
-Fragment TileKernelBuilder::multiplyRows(Value aOffset, int64_t aRows,
-                                         Value bOffset, int64_t rowChunks,
-                                         int64_t bRows) {
-  if (wgmmaProducts) {
-    Fragment t;
-    t.numChunks = layout.numChunks(bRows);
-    t.values = nb::wgmmaWait(
-        b, loc, issueRowProduct(aOffset, aRows, bOffset, rowChunks, bRows));
-    return t;
-  }
+Fragment TileKernelBuilder::multiplyRows(Value aOffset, Value bOffset,
+                                         int64_t rowChunks, int64_t bRows) {
   bool bf16 = config.elementType.isBF16();
   Fragment t(layout, layout.numChunks(bRows), f32(0));
   Value warpRow = mul(warp, idx(16));
@@ -1318,17 +1306,6 @@ void TileKernelBuilder::accumulateOverRows(MutableArrayRef<Value> acc,
                                            const Fragment &a, Value bOffset,
                                            int64_t rowChannels,
                                            ChannelSlice slice, int64_t kRows) {
-  if (wgmmaProducts) {
-    assert(slice.first == 0 && slice.count == rowChannels &&
-           "wgmma products take every channel in one walk");
-    SmallVector<Value> registers = packAccumulatorA(a, kRows);
-    llvm::copy(nb::wgmmaWait(
-                   b, loc,
-                   issueOverRows(acc, registers, bOffset, rowChannels, kRows),
-                   registers),
-               acc.begin());
-    return;
-  }
   // The forward's P V: the A fragment of k-step kk is the accumulator of n8
   // tiles 2kk, 2kk + 1; B by ldmatrix.x4.trans (lane l addresses row
   // (l % 8) + 8 ((l / 8) % 2), chunk l / 16 of the 16 columns).
@@ -1543,8 +1520,8 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
     p.numChunks = layout.numChunks(queryTokens());
     p.values = nb::wgmmaWait(b, loc, pendingScores, {}, /*groupsInFlight=*/1);
   } else {
-    p = multiplyRows(idx(keyOffset), config.keys.tokens, queryAt,
-                     config.headDim * 2 / 16, queryTokens());
+    p = multiplyRows(idx(keyOffset), queryAt, config.headDim * 2 / 16,
+                     queryTokens());
   }
   addBias(p, /*rowsAreKeys=*/true, keyTile, slot.tile);
   Value column = quadColumn();
@@ -1576,9 +1553,8 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
     rawScoreGrads.numChunks = p.numChunks;
     rawScoreGrads.values = nb::wgmmaWait(b, loc, pendingScoreGrads);
   } else {
-    rawScoreGrads =
-        multiplyRows(idx(valueOffset), config.keys.tokens, outGradAt,
-                     config.valueDim * 2 / 16, queryTokens());
+    rawScoreGrads = multiplyRows(idx(valueOffset), outGradAt,
+                                 config.valueDim * 2 / 16, queryTokens());
   }
   Fragment dp = keptScoreGrads(rawScoreGrads, masked);
   if (op.getGates() && reduceQueryGrads && firstPass)
@@ -2120,7 +2096,7 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
           Value keyAt = keyBufferAt(buffer);
           Value valueAt = add(keyAt, idx(valueOffset));
           Fragment p =
-              multiplyRows(idx(queryOffset), config.queries.tokens, keyAt,
+              multiplyRows(idx(queryOffset), keyAt,
                            config.headDim * 2 / kChunkBytes, keyTokens());
           addBias(p, /*rowsAreKeys=*/false, queryTile, slot.tile);
           forEachElement(
@@ -2135,7 +2111,7 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
               p, slot.keepsAll, /*rowsAreKeys=*/false, queryTile, slot.tile);
           p = masked.p;
           Fragment dp = keptScoreGrads(
-              multiplyRows(idx(outGradOffset), config.queries.tokens, valueAt,
+              multiplyRows(idx(outGradOffset), valueAt,
                            config.valueDim * 2 / kChunkBytes, keyTokens()),
               masked);
           SmallVector<Value> results;

@@ -21,14 +21,10 @@ using namespace mlir::attn;
 using namespace mlir::attn::detail;
 namespace nb = mlir::attn::nvvm_builders;
 
-/// Query rows of one warpgroup (the M of wgmma).
-static constexpr int64_t kWarpgroupRows = 64;
 /// Bytes of one swizzled chunk, and of the widest swizzle (and TMA box
 /// row) wgmma reads.
 static constexpr int64_t kChunkBytes = 16;
 static constexpr int64_t kMaxSwizzleBytes = 128;
-/// Bytes of the K dimension one 16-bit k16 step reads.
-static constexpr int64_t kStepBytes = 32;
 
 /// The swizzle span of a staged tile's rows: 32, 64 or 128 bytes (wider
 /// rows are slabs of 128).
@@ -299,8 +295,9 @@ SmallVector<Value> WgmmaEngine::issueScores(Value keyOffset) {
                                                  : "f16";
   nb::wgmmaFence(b, loc);
   SmallVector<Value> scores;
-  for (int64_t kk = 0; kk < ctx.qkRowBytes / kStepBytes; ++kk) {
-    int64_t slab = kk * kStepBytes / span, within = kk * kStepBytes % span;
+  for (int64_t kk = 0; kk < ctx.qkRowBytes / kWgmmaStepBytes; ++kk) {
+    int64_t slab = kk * kWgmmaStepBytes / span,
+            within = kk * kWgmmaStepBytes % span;
     Value a = addToWgmmaDescriptor(b, loc, queryDescriptor,
                                    slab * ctx.queries.tokens * span + within);
     Value bDesc = addToWgmmaDescriptor(b, loc, keyDescriptor,
@@ -390,7 +387,8 @@ void WgmmaEngine::issueValues(MutableArrayRef<Value> output,
     Value transposed = tileDescriptor(valueOffset, ctx.valueDim, rowBytes,
                                       /*mnMajor=*/false);
     for (int64_t kk = 0; kk < ctx.keys.tokens / 32; ++kk) {
-      int64_t slab = kk * kStepBytes / span, within = kk * kStepBytes % span;
+      int64_t slab = kk * kWgmmaStepBytes / span,
+              within = kk * kWgmmaStepBytes % span;
       acc = nb::wgmmaAsync(
           b, loc, ctx.valueDim, "e4m3", packedP.slice(4 * kk, 4),
           addToWgmmaDescriptor(b, loc, transposed,

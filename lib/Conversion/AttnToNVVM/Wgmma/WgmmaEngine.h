@@ -87,6 +87,11 @@ private:
   Value queryDescriptor;
 };
 
+/// The rows of one warpgroup's products (wgmma's M) and the bytes of the K
+/// dimension one 16-bit k16 step reads.
+constexpr int64_t kWarpgroupRows = 64;
+constexpr int64_t kWgmmaStepBytes = 32;
+
 /// The wgmma staging layout, shared by every kernel that feeds wgmma from
 /// tiles it stages itself: the byte offset of 16-byte chunk `chunk` of row
 /// `row` in a tile of `rows` rows of `rowChunks` chunks (slabs of 128-byte
