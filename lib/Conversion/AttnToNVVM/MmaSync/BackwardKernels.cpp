@@ -841,6 +841,14 @@ public:
         accumulateKeyGrads(accumulateKeyGrads),
         reduceQueryGrads(reduceQueryGrads) {
     wgmmaProducts = config.wgmma;
+    // a = c (1 - u) is 1 on every row that has P: no gates, no SoftPAG and
+    // weight 1 on every head of the set (rows without P have a = 0 and
+    // P = 0, so the product is 0 either way).
+    unitOutputFactor =
+        !op.getGates() && llvm::all_of(heads.heads, [&](int64_t h) {
+          return config.factors[h].weight == 1.0 &&
+                 config.factors[h].softpagU == 0.0;
+        });
   }
 
   KernelLaunch build(StringRef name);
@@ -895,6 +903,8 @@ private:
 
   /// Head sets after the first add to the dK and dV the first stored.
   bool accumulateKeyGrads;
+  /// dA = a dY with a = 1 wherever P is not 0: a is not read.
+  bool unitOutputFactor = false;
   /// dQ and the gates' sums by f32 reductions here (else the
   /// deterministic query-tile kernel computes them).
   bool reduceQueryGrads;
@@ -1098,30 +1108,35 @@ ValueRange TileKernelBuilder::emitStagedWalk(
                           gpu::BarrierOp::create(b, loc);
                           return body(slot, idx(0), carried);
                         });
-  // Every warp is done with `buffer` (its last body) before it is refilled.
-  auto stageIfKept = [&](Value position, Value buffer) {
-    WalkSlot slot = walkSlot(ownTile, position);
-    emitIf(slot.mayKeep, [&] {
-      gpu::BarrierOp::create(b, loc);
-      stage(slot, buffer);
-    });
-  };
-  emitIf(lt(idx(0), walkCount), [&] { stageIfKept(idx(0), idx(0)); });
+  emitIf(lt(idx(0), walkCount), [&] {
+    WalkSlot first = walkSlot(ownTile, idx(0));
+    emitIf(first.mayKeep, [&] { stage(first, idx(0)); });
+  });
   nb::commitAsyncGroup(b, loc);
   // Tile `position` from buffer `buffer` (a constant: shared-memory
   // addresses with a run-time buffer cost registers the products need).
+  // One barrier per position: it publishes this tile's rows (each thread
+  // waited for its copies) and certifies that every warp is done with the
+  // previous tile's body, whose buffer the next tile's copies refill.
+  // Positions where neither this tile nor the next is kept need none.
   auto visit = [&](Value position, int64_t buffer,
                    ValueRange carried) -> SmallVector<Value> {
-    Value next = add(position, idx(1));
-    emitIf(lt(next, walkCount), [&] { stageIfKept(next, idx(1 - buffer)); });
-    // One group per tile (empty where nothing was staged): waiting for all
-    // but the newest is waiting for this tile's.
-    nb::commitAsyncGroup(b, loc);
     WalkSlot slot = walkSlot(ownTile, position);
-    return emitIfElseCarry(slot.mayKeep, carried, [&] {
-      nb::waitAsyncGroups(b, loc, 1);
+    Value next = add(position, idx(1));
+    Value hasNext = lt(next, walkCount);
+    WalkSlot nextSlot = walkSlot(ownTile, select(hasNext, next, position));
+    Value stageNext = andI(hasNext, nextSlot.mayKeep);
+    emitIf(slot.mayKeep, [&] {
+      // Nothing newer than this tile's group is pending.
+      nb::waitAsyncGroups(b, loc, 0);
       fenceForProductReads();
-      gpu::BarrierOp::create(b, loc);
+    });
+    emitIf(arith::OrIOp::create(b, loc, slot.mayKeep, stageNext),
+           [&] { gpu::BarrierOp::create(b, loc); });
+    emitIf(stageNext, [&] { stage(nextSlot, idx(1 - buffer)); });
+    // One group per tile (empty where nothing was staged).
+    nb::commitAsyncGroup(b, loc);
+    return emitIfElseCarry(slot.mayKeep, carried, [&] {
       return body(slot, idx(buffer), carried);
     });
   };
@@ -1560,11 +1575,12 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
   if (op.getGates() && reduceQueryGrads && firstPass)
     accumulateGateSums(masked.kept, dp, slot.tile);
   Fragment scaledP = masked.kept;
-  forEachElement(layout, p.numChunks,
-                 [&](int64_t chunk, int64_t slotIndex, int64_t c) {
-                   Value &value = scaledP.at(layout, chunk, slotIndex, c);
-                   value = mulF(value, rowValue(2, chunk, c));
-                 });
+  if (!unitOutputFactor)
+    forEachElement(layout, p.numChunks,
+                   [&](int64_t chunk, int64_t slotIndex, int64_t c) {
+                     Value &value = scaledP.at(layout, chunk, slotIndex, c);
+                     value = mulF(value, rowValue(2, chunk, c));
+                   });
   // dS = P (a dP - (Dlt - dLSE)).
   Fragment ds = p;
   auto formScoreGrads = [&] {
@@ -1572,9 +1588,10 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
         layout, p.numChunks, [&](int64_t chunk, int64_t slotIndex, int64_t c) {
           Value &value = ds.at(layout, chunk, slotIndex, c);
           Value dpv = dp.at(layout, chunk, slotIndex, c);
-          value = mulF(value, arith::SubFOp::create(
-                                  b, loc, mulF(rowValue(2, chunk, c), dpv),
-                                  rowValue(1, chunk, c)));
+          if (!unitOutputFactor)
+            dpv = mulF(rowValue(2, chunk, c), dpv);
+          value = mulF(value,
+                       arith::SubFOp::create(b, loc, dpv, rowValue(1, chunk, c)));
         });
   };
   bool queryGrads = reduceQueryGrads && firstPass;
