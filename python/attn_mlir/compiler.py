@@ -222,21 +222,44 @@ def load_manifest(path: PathLike) -> Dict[str, Any]:
 _loaded: Dict[Any, Artifacts] = {}
 
 
-def lookup(spec: AttentionSpec, cache_dir: Optional[PathLike] = None) -> Optional[Artifacts]:
-    """The cached artifacts of `spec`, or None."""
-    key = _check_spec(spec).cache_key()
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    entry = directory / key
+def _manifest_state(entry: Path) -> Optional[Any]:
+    """A cache entry's manifest as _loaded keys it, or None without one."""
     try:
         info = os.stat(entry / MANIFEST)
     except (FileNotFoundError, NotADirectoryError):
         return None
     if not stat.S_ISREG(info.st_mode):
         return None
-    loaded_key = (str(entry), info.st_size, info.st_mtime_ns, info.st_ino)
+    return (str(entry), info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+def lookup(spec: AttentionSpec, cache_dir: Optional[PathLike] = None) -> Optional[Artifacts]:
+    """The cached artifacts of `spec`, or None."""
+    key = _check_spec(spec).cache_key()
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    entry = directory / key
+    loaded_key = _manifest_state(entry)
+    if loaded_key is None:
+        return None
     if loaded_key not in _loaded:
         _loaded[loaded_key] = Artifacts(key, entry, load_manifest(entry / MANIFEST))
     return _loaded[loaded_key]
+
+
+def still_current(artifacts: Artifacts) -> bool:
+    """Whether compile() of the spec these artifacts came from would return
+    them again without compiling: their manifest is unchanged since it was
+    read, and the attn-opt found now (if any) compiled them. For callers
+    that remember a spec's artifacts instead of asking compile() on every
+    call (attention()'s per-signature memo); False sends them back to
+    compile()."""
+    if _loaded.get(_manifest_state(artifacts.directory)) is not artifacts:
+        return False
+    try:
+        tool = find_attn_opt()
+    except AttnOptNotFound:
+        tool = None
+    return not _is_stale(artifacts, tool)
 
 
 def pipeline_options(spec: AttentionSpec) -> str:
@@ -340,8 +363,12 @@ def compile(spec: AttentionSpec, cache_dir: Optional[PathLike] = None,
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return Artifacts(key, entry, load_manifest(entry / MANIFEST))
+    # Read through lookup: the artifacts callers remember stay still_current.
+    published = lookup(spec, directory)
+    if published is None:
+        raise AttnError(f"{entry}: the compiled entry vanished before it could be read")
+    return published
 
 
-__all__ = ["compile", "verify", "lookup", "Artifacts", "find_attn_opt",
+__all__ = ["compile", "verify", "lookup", "still_current", "Artifacts", "find_attn_opt",
            "default_cache_dir", "load_manifest", "pipeline_options"]

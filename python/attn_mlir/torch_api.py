@@ -7,10 +7,13 @@ without torch, the rest of attn_mlir (specs, compile, plan) works as is.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple, Union
+import os
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 from . import manifest as schema
-from .compiler import PathLike, compile
+from .compiler import PathLike, compile, still_current
 from .errors import AttnLaunchError
 from .launcher import launcher_for
 from .options import CallOptions, call_text
@@ -152,7 +155,7 @@ def run_call(q: Any, k: Any, v: Any, bias: Any, explicit_mask: Any, segment_offs
                      gates=gates, static_shapes=call.static_shapes, target=call.target,
                      out=None, kernel=call.kernel,
                      emulate_block_scaled=call.emulate_block_scaled,
-                     cache_dir=call.cache_dir)()
+                     cache_dir=call.cache_dir, memo_key=call)()
     if call.return_lse:
         return result
     return result, torch.empty((0,), dtype=torch.float32, device=q.device)
@@ -205,30 +208,34 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                     emulate_block_scaled=emulate_block_scaled, cache_dir=cache_dir)
 
 
-def _plan(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
-          scale: Optional[float], layout: str, return_lse: bool, bias: Any,
-          explicit_mask: Any, segment_offsets: Any, gates: Any, out: Any,
-          static_shapes: bool, target: Optional[str], kernel: Optional[str],
-          cache_dir: Optional[PathLike],
-          emulate_block_scaled: bool = False) -> Tuple[Any, Dict[str, TensorInfo], Any, Any]:
-    """plan_call for these tensors: (plan, tensor infos by argument name,
-    device capability, device name)."""
-    import torch
-
-    # Keyed by kernel argument name (the tensor's pointer argument): the
-    # arguments' names coincide with attention()'s, which name the tensors
-    # in errors.
+def _tensor_infos(q: Any, k: Any, v: Any, bias: Any, explicit_mask: Any,
+                  segment_offsets: Any, gates: Any) -> Dict[str, TensorInfo]:
+    """The call's tensors by kernel argument name (the arguments' names
+    coincide with attention()'s, which name the tensors in errors)."""
     infos: Dict[str, TensorInfo] = {schema.ARG_Q: _info("q", q), schema.ARG_K: _info("k", k),
                                     schema.ARG_V: _info("v", v)}
-    capability = device_name = None
-    if infos[schema.ARG_Q].device.startswith("cuda"):  # else plan_call says q must be on CUDA
-        capability, device_name = cuda_device(q.device)
     optional = {schema.ARG_BIAS: bias, schema.ARG_EXPLICIT_MASK: explicit_mask,
                 schema.ARG_SEGMENT_OFFSETS: segment_offsets, schema.ARG_GATES: gates}
     for name, tensor in optional.items():
         if tensor is not None:
             infos[name] = _info(name, tensor)
-    plan = plan_call(infos[schema.ARG_Q], infos[schema.ARG_K], infos[schema.ARG_V], mask=mask,
+    return infos
+
+
+def _device_of(infos: Dict[str, TensorInfo], q: Any) -> Tuple[Any, Any]:
+    """(capability, name) of q's CUDA device; (None, None) off CUDA, where
+    plan_call says q must be on CUDA."""
+    if infos[schema.ARG_Q].device.startswith("cuda"):
+        return cuda_device(q.device)
+    return None, None
+
+
+def _plan(infos: Dict[str, TensorInfo], capability: Any, device_name: Any, *, mask: Any,
+          precision: Any, heads: Any, scale: Optional[float], layout: str, return_lse: bool,
+          out: Any, static_shapes: bool, target: Optional[str], kernel: Optional[str],
+          cache_dir: Optional[PathLike], emulate_block_scaled: bool = False) -> Any:
+    """plan_call for these tensors."""
+    return plan_call(infos[schema.ARG_Q], infos[schema.ARG_K], infos[schema.ARG_V], mask=mask,
                      precision=precision, heads=heads, scale=scale, layout=layout,
                      return_lse=return_lse, bias=infos.get(schema.ARG_BIAS),
                      explicit_mask=infos.get(schema.ARG_EXPLICIT_MASK),
@@ -239,11 +246,58 @@ def _plan(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
                      emulate_block_scaled=emulate_block_scaled,
                      device_capability=capability, device_name=device_name,
                      cache_dir=cache_dir)
+
+
+def _check_offsets(plan: Any, segment_offsets: Any) -> None:
+    import torch
+
     if segment_offsets is not None and not torch.cuda.is_current_stream_capturing():
         # One small copy to the host (a sync); a captured graph replays
         # whatever offsets it finds, unchecked.
         check_segment_offsets(segment_offsets.tolist(), plan.dims.seq_q, plan.dims.seq_k)
-    return plan, infos, capability, device_name
+
+
+class _Planned(NamedTuple):
+    plan: Any
+    artifacts: Any
+
+
+# The hot path of attention() and its backward: a call's plan and kernels
+# by its signature (the options, the device, each tensor's shape, strides,
+# dtype and device; never its address or values), remembered per process.
+# Planning and the cache lookup cost about 0.4 ms per forward + backward,
+# against kernels of tens of microseconds at small sizes. An entry is used
+# while compiler.still_current() says its cache entry is unchanged.
+_MEMO_SIZE = 256
+_memo: "OrderedDict[Any, _Planned]" = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+def _memoized(key: Any, infos: Dict[str, TensorInfo],
+              make: Callable[[], _Planned]) -> _Planned:
+    """make()'s answer for this key and these tensors' signature, computed
+    once (errors are not remembered: they are raised again)."""
+    full_key = (key, os.environ.get("ATTN_MLIR_CACHE"),
+                tuple((name, i.shape, i.strides, i.dtype, i.device) for name, i in infos.items()))
+    with _memo_lock:
+        planned = _memo.get(full_key)
+        if planned is not None:
+            _memo.move_to_end(full_key)
+    if planned is not None and still_current(planned.artifacts):
+        return planned
+    planned = make()
+    with _memo_lock:
+        _memo[full_key] = planned
+        while len(_memo) > _MEMO_SIZE:
+            _memo.popitem(last=False)
+    return planned
+
+
+def forget_calls() -> None:
+    """Drops the per-process memo of call signatures (their plans and
+    kernels); the next call of each plans and looks its kernels up again."""
+    with _memo_lock:
+        _memo.clear()
 
 
 def _compile_for(spec: Any, plan: Any, capability: Any, device_name: Any,
@@ -283,16 +337,28 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
              scale: Optional[float], layout: str, return_lse: bool, bias: Any,
              explicit_mask: Any, segment_offsets: Any, gates: Any, out: Any,
              static_shapes: bool, target: Optional[str], kernel: Optional[str],
-             cache_dir: Optional[PathLike], emulate_block_scaled: bool = False) -> "Prepared":
+             cache_dir: Optional[PathLike], emulate_block_scaled: bool = False,
+             memo_key: Any = None) -> "Prepared":
+    """The call planned, its kernels found and bound. memo_key: hashable
+    normalized options (the custom op's CallOptions) under which the plan
+    and kernels of this signature are remembered; None plans afresh."""
     import torch
 
-    plan, infos, capability, device_name = _plan(
-        q, k, v, mask=mask, precision=precision, heads=heads, scale=scale, layout=layout,
-        return_lse=return_lse, bias=bias, explicit_mask=explicit_mask,
-        segment_offsets=segment_offsets, gates=gates, out=out, static_shapes=static_shapes,
-        target=target, kernel=kernel, cache_dir=cache_dir,
-        emulate_block_scaled=emulate_block_scaled)
-    artifacts = _compile_for(plan.spec, plan, capability, device_name, cache_dir)
+    infos = _tensor_infos(q, k, v, bias, explicit_mask, segment_offsets, gates)
+    capability, device_name = _device_of(infos, q)
+
+    def make() -> _Planned:
+        plan = _plan(infos, capability, device_name, mask=mask, precision=precision,
+                     heads=heads, scale=scale, layout=layout, return_lse=return_lse, out=out,
+                     static_shapes=static_shapes, target=target, kernel=kernel,
+                     cache_dir=cache_dir, emulate_block_scaled=emulate_block_scaled)
+        return _Planned(plan, _compile_for(plan.spec, plan, capability, device_name,
+                                           cache_dir))
+    # Only the custom op's calls (normalized options) are remembered; a
+    # prepare()d call is planned once anyway.
+    plan, artifacts = (_memoized(("forward", memo_key, capability, device_name), infos, make)
+                       if memo_key is not None and out is None else make())
+    _check_offsets(plan, segment_offsets)
     if out is None:
         out = torch.empty(plan.out_shape, dtype=v.dtype, device=q.device)
     infos[schema.ARG_OUT] = _info("out", out)
@@ -322,18 +388,26 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
     kernels run (dQ without atomics: the same bits every run)."""
     import torch
 
-    plan, infos, capability, device_name = _plan(
-        q, k, v, mask=call.mask, precision=call.precision, heads=call.heads, scale=call.scale,
-        layout=call.layout, return_lse=True, bias=bias, explicit_mask=explicit_mask,
-        segment_offsets=segment_offsets, gates=gates, out=None,
-        static_shapes=call.static_shapes, target=call.target, kernel=call.kernel,
-        cache_dir=call.cache_dir, emulate_block_scaled=call.emulate_block_scaled)
-    # torch.use_deterministic_algorithms(True): dQ without atomics.
+    infos = _tensor_infos(q, k, v, bias, explicit_mask, segment_offsets, gates)
+    capability, device_name = _device_of(infos, q)
     bias_grad = bias_grad and bias is not None
-    spec = plan.spec.gradient(lse_grad=grad_lse is not None,
-                              deterministic=torch.are_deterministic_algorithms_enabled(),
-                              bias_grad=bias_grad)
-    artifacts = _compile_for(spec, plan, capability, device_name, call.cache_dir)
+    lse_grad = grad_lse is not None
+    # torch.use_deterministic_algorithms(True): dQ without atomics.
+    deterministic = torch.are_deterministic_algorithms_enabled()
+
+    def make() -> _Planned:
+        plan = _plan(infos, capability, device_name, mask=call.mask, precision=call.precision,
+                     heads=call.heads, scale=call.scale, layout=call.layout, return_lse=True,
+                     out=None, static_shapes=call.static_shapes, target=call.target,
+                     kernel=call.kernel, cache_dir=call.cache_dir,
+                     emulate_block_scaled=call.emulate_block_scaled)
+        spec = plan.spec.gradient(lse_grad=lse_grad, deterministic=deterministic,
+                                  bias_grad=bias_grad)
+        return _Planned(plan, _compile_for(spec, plan, capability, device_name,
+                                           call.cache_dir))
+    plan, artifacts = _memoized(("backward", call, capability, device_name, lse_grad,
+                                 deterministic, bias_grad), infos, make)
+    _check_offsets(plan, segment_offsets)
     # The kernels read rows with the last dimension contiguous.
     grad_out = grad_out if grad_out.stride(-1) == 1 else grad_out.contiguous()
     grad_out = grad_out.to(q.dtype)
@@ -359,4 +433,4 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
     return dq, dk, dv, dgates, dbias
 
 
-__all__ = ["Prepared", "attention", "prepare", "run_backward", "run_call"]
+__all__ = ["Prepared", "attention", "forget_calls", "prepare", "run_backward", "run_call"]

@@ -40,8 +40,19 @@ class FakeTensor:
         self._ptr = FakeTensor.next_ptr
         FakeTensor.next_ptr += 0x10000
 
-    def stride(self):
-        return self._strides
+    def stride(self, dim=None):
+        return self._strides if dim is None else self._strides[dim]
+
+    def to(self, dtype):
+        assert dtype is self.dtype, "the stand-in converts nothing"
+        return self
+
+    def float(self):
+        assert self.dtype.name == "float32", "the stand-in converts nothing"
+        return self
+
+    def contiguous(self):
+        return self
 
     def data_ptr(self):
         return self._ptr
@@ -66,6 +77,9 @@ def fake_torch(monkeypatch):
     for name in ("float16", "bfloat16", "float32", "bool", "int32", "uint8"):
         setattr(torch, name, FakeDtype(name))
     torch.empty = lambda shape, dtype, device: FakeTensor(shape, dtype, device)
+    torch.empty_like = lambda t: FakeTensor(t.shape, t.dtype, t.device)
+    torch.deterministic = False
+    torch.are_deterministic_algorithms_enabled = lambda: torch.deterministic
     torch.grad_enabled = True
     torch.is_grad_enabled = lambda: torch.grad_enabled
     cuda = types.SimpleNamespace(
@@ -348,3 +362,114 @@ def test_attention_target_errors(fake_torch, launches, private_cache, monkeypatc
     with pytest.raises(AttnTargetsMissing, match=r"no GPU target table"):
         attn_mlir.attention(q, q, q)
     assert not launches
+
+
+@pytest.fixture
+def plan_calls(monkeypatch):
+    """Counts plan_call()s of the torch glue; the memo of call signatures
+    starts empty."""
+    torch_api.forget_calls()
+    calls = []
+    real = torch_api.plan_call
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].shape)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(torch_api, "plan_call", counting)
+    yield calls
+    torch_api.forget_calls()
+
+
+def test_custom_op_plans_each_signature_once(fake_torch, launches, private_cache, monkeypatch,
+                                             plan_calls):
+    # The custom op's calls (run_call) plan a signature once per process;
+    # later calls with other tensors of the same shapes and strides launch
+    # the same kernels with their own addresses.
+    from attn_mlir.options import CallOptions
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    f16 = fake_torch.float16
+    shape = (2, 4, 40, 64)
+    call = CallOptions.create(mask="causal")
+    spec = spec_for_shapes(shape, shape, shape, "f16", mask="causal")
+    params = ["q", "k", "v", "out", "q_stride_n", "seq_q"]
+    entry = precompile(spec, params, private_cache)
+    outs = []
+    for _ in range(3):
+        q, k, v = (FakeTensor(shape, f16) for _ in range(3))
+        out, lse = torch_api.run_call(q, k, v, None, None, None, None, call)
+        assert lse.shape == (0,)
+        args = launches[-1][1]
+        assert (args["q"], args["k"], args["v"], args["out"]) == (
+            q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr())
+        assert launches[-1][0] == entry
+        outs.append(out.data_ptr())
+    assert len(plan_calls) == 1 and len(set(outs)) == 3
+    # Other strides are another signature: planned, and their strides reach
+    # the kernels (the same dynamic-stride kernels serve them).
+    wide = FakeTensor(shape, f16, strides=(4 * 40 * 128, 40 * 128, 128, 1))
+    torch_api.run_call(wide, wide, wide, None, None, None, None, call)
+    assert len(plan_calls) == 2 and launches[-1][1]["q_stride_n"] == 128
+    # Other options are another signature too: an entry that is missing
+    # raises now, not a launch of the causal kernels.
+    with pytest.raises(AttnArtifactsMissing):
+        torch_api.run_call(q, k, v, None, None, None, None, CallOptions.create())
+    assert len(plan_calls) == 3 and len(launches) == 4
+    # A cache entry replaced since (recompiled elsewhere and copied in) is
+    # read again rather than remembered.
+    import shutil
+    shutil.rmtree(entry)
+    precompile(spec, params + ["seq_k"], private_cache)
+    torch_api.run_call(q, k, v, None, None, None, None, call)
+    assert len(plan_calls) == 4 and "seq_k" in launches[-1][1]
+    torch_api.run_call(q, k, v, None, None, None, None, call)
+    assert len(plan_calls) == 4
+
+
+def test_custom_op_memo_follows_the_device(fake_torch, launches, private_cache, monkeypatch,
+                                           plan_calls):
+    # The device's chip is part of the signature: the same tensors' call
+    # on an A100 must not reuse an H100's sm_90a kernels.
+    from attn_mlir.options import CallOptions
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    q = FakeTensor((1, 4, 8, 32), fake_torch.float16)
+    entries = {chip: precompile(spec_for_shapes(q.shape, q.shape, q.shape, "f16", target=chip),
+                                ["q", "k", "v", "out", "seq_q"], private_cache)
+               for chip in ("sm_80", "sm_90a")}
+    call = CallOptions.create()
+    for capability, chip in (((9, 0), "sm_90a"), ((8, 0), "sm_80"), ((9, 0), "sm_90a")):
+        monkeypatch.setattr(FakeDevice, "capability", capability)
+        torch_api.run_call(q, q, q, None, None, None, None, call)
+        assert launches[-1][0] == entries[chip]
+    assert len(plan_calls) == 2
+
+
+def test_backward_memo_keys_its_variants(fake_torch, launches, private_cache, monkeypatch,
+                                         plan_calls):
+    # The backward's kernels depend on more than the forward's signature:
+    # whether dLSE is given and deterministic mode are in its key.
+    from attn_mlir.options import CallOptions
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    f16, f32 = fake_torch.float16, fake_torch.float32
+    shape = (1, 4, 40, 64)
+    call = CallOptions.create(return_lse=True)
+    plan = spec_for_shapes(shape, shape, shape, "f16", return_lse=True)
+    params = ["q", "k", "v", "out", "lse", "out_grad", "q_grad", "k_grad", "v_grad", "seq_q"]
+    entries = {}
+    for lse_grad in (False, True):
+        for deterministic in (False, True):
+            grad = plan.gradient(lse_grad=lse_grad, deterministic=deterministic,
+                                 bias_grad=False)
+            extra = ["lse_grad"] if lse_grad else []
+            entries[lse_grad, deterministic] = precompile(grad, params + extra, private_cache)
+    q, out, dy = (FakeTensor(shape, f16) for _ in range(3))
+    lse, dlse = (FakeTensor(shape[:3], f32) for _ in range(2))
+    for lse_grad, deterministic in ((False, False), (True, False), (False, True),
+                                    (False, False), (True, True), (False, True)):
+        fake_torch.deterministic = deterministic
+        dq, dk, dv, dgates, dbias = torch_api.run_backward(
+            q, q, q, out, lse, dy, dlse if lse_grad else None, None, None, None, None, call)
+        directory, args, _ = launches[-1]
+        assert directory == entries[lse_grad, deterministic]
+        assert args["q_grad"] == dq.data_ptr() and args["out_grad"] == dy.data_ptr()
+        assert ("lse_grad" in args) == lse_grad
+    assert len(plan_calls) == 4

@@ -241,18 +241,27 @@ def test_a_new_attn_opt_recompiles_cached_specs(fake_attn_opt, private_cache, mo
     recorded = (first.directory / compiler.COMPILER_FILE).read_text().strip()
     assert recorded == compiler.compiler_fingerprint(os.environ["ATTN_OPT"])
     assert compile(SPEC).directory == first.directory and len(fake_attn_opt()) == 1
+    # What attention()'s memo asks before reusing remembered artifacts.
+    assert compiler.still_current(first)
     # Another attn-opt (the same script, changed): the entry is compiled again.
     tool = os.environ["ATTN_OPT"]
     with open(tool, "a") as f:
         f.write("# rebuilt\n")
+    assert not compiler.still_current(first)
     second = compile(SPEC)
     assert len(fake_attn_opt()) == 2 and second.directory == first.directory
+    assert compiler.still_current(second)
     assert (second.directory / compiler.COMPILER_FILE).read_text().strip() != recorded
     assert not list(private_cache.glob(".stale-*")) and not list(private_cache.glob(".tmp-*"))
     # Without attn-opt (the GPU machine) the cached entry is used as is.
     monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
     monkeypatch.delenv("ATTN_OPT")
     assert compile(SPEC).directory == first.directory and len(fake_attn_opt()) == 2
+    assert compiler.still_current(second)
+    # An entry rewritten since it was read (another machine's, copied in).
+    (second.directory / "manifest.json").write_text(json.dumps(second.manifest) + "\n")
+    assert not compiler.still_current(second)
+    assert compiler.still_current(compile(SPEC))
 
 
 # -- targets -----------------------------------------------------------------
