@@ -193,6 +193,12 @@ class Artifacts:
         return sizes
 
     @cached_property
+    def argument_names(self) -> tuple:
+        """Every name a launch of these kernels is given, sorted: the
+        caller's arguments (param_names) and the scratch buffers."""
+        return tuple(sorted(self.param_names | self.scratch_names))
+
+    @cached_property
     def param_names(self) -> frozenset:
         """Every argument name some kernel of the manifest takes that the
         caller provides (scratch buffers excluded). A tensor_map param is no

@@ -14,7 +14,7 @@ import ctypes
 import os
 import threading
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from . import config
 from .compiler import MANIFEST
@@ -80,24 +80,24 @@ class Launcher:
                                   f"{err.value.decode(errors='replace')}")
         self._handle = handle
         self.manifest_path = manifest_path
+        self._names_arrays: Dict[Tuple[str, ...], Any] = {}
 
     def launch(self, args: Mapping[str, int], stream: int) -> None:
-        names = list(args)
-        c_names = (ctypes.c_char_p * len(names))(*(n.encode() for n in names))
-        # Pointers are passed as int64 too; wrap them into the signed range.
-        c_values = (ctypes.c_int64 * len(names))(
-            *(ctypes.c_int64(int(args[n])).value for n in names))
-        err = ctypes.create_string_buffer(_ERR_LEN)
-        rc = self._lib.attn_launcher_launch(self._handle, c_names, c_values, len(names),
-                                            ctypes.c_void_p(stream or None), err, _ERR_LEN)
-        if rc != 0:
-            raise AttnLaunchError(f"attn_launcher_launch failed ({rc}) for {self.manifest_path}: "
-                                  f"{err.value.decode(errors='replace')}")
+        self.bind(args)(stream)
 
     def bind(self, args: Mapping[str, int]) -> "BoundLaunch":
         """The launch with these arguments, marshalled once: calling it costs
         one ctypes call (for repeated launches on the same buffers)."""
         return BoundLaunch(self, args)
+
+    def names_array(self, names: Tuple[str, ...]) -> Any:
+        """The C array of these argument names, built once per name list
+        (every call of a signature passes the same names)."""
+        array = self._names_arrays.get(names)
+        if array is None:
+            array = self._names_arrays[names] = (ctypes.c_char_p * len(names))(
+                *(n.encode() for n in names))
+        return array
 
     def close(self) -> None:
         if getattr(self, "_handle", None):
@@ -116,11 +116,12 @@ class BoundLaunch:
 
     def __init__(self, launcher: Launcher, args: Mapping[str, int]) -> None:
         self._launcher = launcher  # keeps the module loaded
-        names = list(args)
+        names = tuple(args)
         self._count = len(names)
-        self._names = (ctypes.c_char_p * len(names))(*(n.encode() for n in names))
+        self._names = launcher.names_array(names)
+        # Pointers are passed as int64 too: wrapped into the signed range.
         self._values = (ctypes.c_int64 * len(names))(
-            *(ctypes.c_int64(int(args[n])).value for n in names))
+            *(_signed(int(value)) for value in args.values()))
         self._err = ctypes.create_string_buffer(_ERR_LEN)
 
     def __call__(self, stream: int) -> None:
@@ -134,17 +135,29 @@ class BoundLaunch:
                                   f"{self._err.value.decode(errors='replace')}")
 
 
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
 _launchers: Dict[str, Launcher] = {}
+# The same launchers by the directory as callers spell it: resolving the
+# path (a realpath per component) is skipped on every later call.
+_launchers_as_given: Dict[str, Launcher] = {}
 _launchers_lock = threading.Lock()
 
 
 def launcher_for(artifact_dir: Path) -> Launcher:
     """The launcher of an artifact directory, loaded once per process."""
+    given = str(artifact_dir)
+    launcher = _launchers_as_given.get(given)
+    if launcher is not None:
+        return launcher
     key = str(Path(artifact_dir).resolve())
     with _launchers_lock:
         launcher = _launchers.get(key)
         if launcher is None:
             launcher = _launchers[key] = Launcher(Path(key) / MANIFEST)
+        _launchers_as_given[given] = launcher
         return launcher
 
 

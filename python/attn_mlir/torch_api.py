@@ -325,12 +325,13 @@ def _bind(artifacts: Any, plan: Any, infos: Dict[str, TensorInfo], device: Any) 
         buffer = torch.empty((size,), dtype=torch.uint8, device=device)
         scratch.append(buffer)
         values[name] = buffer.data_ptr()
-    wanted = artifacts.param_names | artifacts.scratch_names
-    missing = sorted(wanted - values.keys())
-    if missing:
+    try:
+        arguments = {name: values[name] for name in artifacts.argument_names}
+    except KeyError:
+        missing = sorted(set(artifacts.argument_names) - values.keys())
         raise AttnLaunchError(f"the kernels of {artifacts.directory} take arguments this call "
-                              f"cannot provide: {', '.join(missing)}")
-    return launcher_for(artifacts.directory).bind({n: values[n] for n in sorted(wanted)}), scratch
+                              f"cannot provide: {', '.join(missing)}") from None
+    return launcher_for(artifacts.directory).bind(arguments), scratch
 
 
 def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,

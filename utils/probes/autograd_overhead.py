@@ -37,6 +37,59 @@ def spec_of(case: Case, backward: bool) -> am.AttentionSpec:
     return spec.gradient() if backward else spec
 
 
+def host_ms(torch, call, repeats: int = 200) -> float:
+    """Median host time of one call, in ms: batches of calls without a
+    synchronization between them (the kernels are far shorter than the
+    host work at these sizes, so the host is what is timed)."""
+    for _ in range(10):
+        call()
+    torch.cuda.synchronize()
+    batches = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(repeats // 5):
+            call()
+        torch.cuda.synchronize()
+        batches.append((time.perf_counter() - t0) * 1e3 / (repeats // 5))
+    return statistics.median(batches)
+
+
+def print_layers(torch, case: Case, q, k, v, dy, cache) -> None:
+    """Where a step's host time goes: each layer from the bare launch up to
+    autograd, and PyTorch's own flash attention as the floor of a peer."""
+    from attn_mlir import torch_api
+    from attn_mlir.options import CallOptions
+    options = kernel_options()
+    call = CallOptions.create(return_lse=True, cache_dir=str(cache), **options)
+    text = call.to_text()
+    with torch.no_grad():
+        prepared = am.prepare(q, k, v, return_lse=True, cache_dir=cache, **options)
+        out, lse = prepared()
+    layers = {
+        "prepare()d launch (ctypes only)": prepared,
+        "torch_api.run_call": lambda: torch_api.run_call(q, k, v, None, None, None, None, call),
+        "torch.ops.attn_mlir.attention": lambda: torch.ops.attn_mlir.attention(
+            q, k, v, None, None, None, None, text),
+        "torch_api.run_backward": lambda: torch_api.run_backward(
+            q, k, v, out, lse, dy, None, None, None, None, None, call),
+        "torch.ops.attn_mlir.attention_backward": lambda: torch.ops.attn_mlir.attention_backward(
+            q, k, v, out, lse, dy, None, None, None, None, None, text),
+    }
+    for name, fn in layers.items():
+        with torch.no_grad():
+            print(f"  {name}: {host_ms(torch, fn):.3f} ms")
+
+    def ours():
+        q.grad = k.grad = v.grad = None
+        am.attention(q, k, v, cache_dir=cache, **options).backward(dy)
+
+    def sdpa():
+        q.grad = k.grad = v.grad = None
+        torch.nn.functional.scaled_dot_product_attention(q, k, v).backward(dy)
+    print(f"  attention() + backward (autograd): {host_ms(torch, ours):.3f} ms")
+    print(f"  SDPA + backward (autograd): {host_ms(torch, sdpa):.3f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
@@ -75,6 +128,8 @@ def main() -> int:
             gpus.append(start.elapsed_time(end))
         print(f"{case.name}: step {statistics.median(walls):.3f} ms wall, "
               f"{statistics.median(gpus):.3f} ms between events")
+        if case is cases[0]:
+            print_layers(torch, case, q, k, v, dy, cache)
         if args.profile and case is cases[0]:
             import cProfile
             import pstats
