@@ -35,8 +35,8 @@ from typing import List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (add_common_args, compile_cases, configure,  # noqa: E402
-                    require_compiled, select)
+from common import (QUANTIZED_GRAD_RTOL, add_common_args, compile_cases,  # noqa: E402
+                    configure, require_compiled, select)
 import gpu_check as fwd  # noqa: E402
 from gpu_check import Case  # noqa: E402
 from attn_mlir import (And, Causal, HeadGroup, Heads, Neighborhood, Or,  # noqa: E402
@@ -120,9 +120,6 @@ DETERMINISTIC = ("dense-f16-d128-gqa-n1000", "nbhd2d-24x20-w7", "heads-weights-g
                  "bias-const-f32-nn-causal-b2-n300")
 
 
-# Quantized forwards: the gradients' max error as a fraction of max|g|
-# (sage2-8b on an H100, 2026-12-07: dq 0.042, dk 0.045, dv 0.007).
-QUANTIZED_GRAD_RTOL = 0.1
 
 
 def _forward_case(case: Case) -> Case:
