@@ -62,7 +62,20 @@
 // CHECK: gpu.launch_func @attn_kernels::@attn_bwd_finish
 // CHECK-DAG: llvm.mlir.global internal constant @attn_bwd_tile_offsets(dense<[0, 2, 3]> : tensor<3xi32>)
 // CHECK-DAG: llvm.mlir.global internal constant @attn_bwd_tiles(dense<[0, 3, 2, 0]> : tensor<4xi32>)
+// Dlt = dot(dY, O): each warp takes its 32 rows one at a time, its lanes
+// on channels lane and lane + 32 of D = 64 (two straight-line loads of
+// each), summed by a butterfly; lane r keeps row r's dot.
 // CHECK: gpu.func @attn_bwd_rows
+// CHECK: scf.for %[[R:.*]] = %c0{{.*}} to %c32{{.*}} step %c1
+// CHECK: scf.if
+// CHECK-COUNT-4: llvm.load {{.*}} -> f16
+// CHECK-NOT: llvm.load
+// CHECK: nvvm.shfl.sync bfly {{.*}} -> f32
+// CHECK: nvvm.shfl.sync bfly
+// CHECK: nvvm.shfl.sync bfly
+// CHECK: nvvm.shfl.sync bfly
+// CHECK: nvvm.shfl.sync bfly
+// CHECK: arith.cmpi eq, %[[R]]
 // CHECK: gpu.func @attn_bwd(
 // The query tiles of the key tile, from the lists.
 // CHECK: llvm.mlir.addressof @attn_bwd_tile_offsets

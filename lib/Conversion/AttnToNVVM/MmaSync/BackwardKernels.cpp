@@ -63,6 +63,8 @@ namespace {
 constexpr int64_t kChunkBytes = 16;
 /// Threads of the per-row kernels (one query row each).
 constexpr int64_t kRowThreads = 128;
+constexpr int64_t kWarpSize = 32;
+static_assert(kRowThreads % kWarpSize == 0, "row kernels take whole warps");
 /// Channels of dQ = dS K accumulated at a time (dK and dV hold most of the
 /// registers meanwhile).
 constexpr int64_t kQueryGradSlab = 32;
@@ -265,22 +267,60 @@ protected:
   Value scratchAt(StringRef name, Value index) {
     return globalAt(param(name), index, 4);
   }
-  /// dot(dY[b, h, i], X[b, xHead, i]) over Dv for X = O or V.
+  /// dot(dY[b, h, i], X[b, h', i]) over Dv for X = O (h' = h) or V (h' =
+  /// the kv head of h, `ofKvHead`), of the thread's row i. Emitted before the
+  /// row guard: each warp computes the dots of its 32 rows together, a row at a
+  /// time with its lanes over consecutive channels (coalesced loads; a thread
+  /// walking its own row touches a sector per lane per load), reduced by
+  /// shuffles; lane r keeps row r's dot.
   Value dotWithOutputGrad(Value head, StringRef name, Value operand,
-                          Value operandHead) {
-    auto loop = scf::ForOp::create(b, loc, idx(0), idx(config.sourceValueDim),
-                                   idx(1), ValueRange{f32(0)});
+                          bool ofKvHead) {
     OpBuilder::InsertionGuard insertion(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value e = loop.getInductionVar();
-    Value dy = loadElement("out_grad", op.getOutputGrad(),
-                           {{batch, "b"}, {head, "h"}, {row, "n"}}, e);
-    Value x = loadElement(name, operand,
-                          {{batch, "b"}, {operandHead, "h"}, {row, "n"}}, e);
-    scf::YieldOp::create(
-        b, loc, ValueRange{nb::fma(b, loc, dy, x, loop.getRegionIterArg(0))});
-    b.setInsertionPointAfter(loop);
-    return loop.getResult(0);
+    b.setInsertionPoint(rowGuard);
+    Value operandHead = ofKvHead ? kvHeadOf(head) : head;
+    Value lane = rem(thread, kWarpSize);
+    Value warpFirstRow = add(firstRow, sub(thread, lane));
+    Value seqQ = toIndex(param("seq_q"));
+    auto rows = scf::ForOp::create(b, loc, idx(0), idx(kWarpSize), idx(1),
+                                   ValueRange{f32(0)});
+    b.setInsertionPointToStart(rows.getBody());
+    Value r = rows.getInductionVar();
+    Value rowR = add(warpFirstRow, r);
+    // Warp-uniform: the whole warp skips rows past the sequence.
+    auto inSequence = scf::IfOp::create(b, loc, TypeRange{b.getF32Type()},
+                                        lt(rowR, seqQ), /*withElse=*/true);
+    b.setInsertionPointToStart(inSequence.thenBlock());
+    // Straight-line over the row's chunks of 32 channels, so every load
+    // is in flight at once; lanes past a partial last chunk re-read the
+    // row's last channel and add nothing.
+    int64_t channels = config.sourceValueDim;
+    Value partial = f32(0);
+    for (int64_t first = 0; first < channels; first += kWarpSize) {
+      Value e = add(lane, idx(first));
+      bool partialChunk = first + kWarpSize > channels;
+      Value inRow;
+      if (partialChunk) {
+        inRow = lt(e, idx(channels));
+        e = select(inRow, e, idx(channels - 1));
+      }
+      Value dy = loadElement("out_grad", op.getOutputGrad(),
+                             {{batch, "b"}, {head, "h"}, {rowR, "n"}}, e);
+      Value x = loadElement(name, operand,
+                            {{batch, "b"}, {operandHead, "h"}, {rowR, "n"}}, e);
+      Value term = mulF(dy, x);
+      partial =
+          addF(partial, partialChunk ? select(inRow, term, f32(0)) : term);
+    }
+    for (int64_t mask = kWarpSize / 2; mask >= 1; mask /= 2)
+      partial = addF(partial, nb::shuffleXor(b, loc, partial, mask));
+    scf::YieldOp::create(b, loc, ValueRange{partial});
+    b.setInsertionPointToStart(inSequence.elseBlock());
+    scf::YieldOp::create(b, loc, ValueRange{f32(0)});
+    b.setInsertionPointAfter(inSequence);
+    Value mine = select(cmp(arith::CmpIPredicate::eq, r, lane),
+                        inSequence.getResult(0), rows.getRegionIterArg(0));
+    scf::YieldOp::create(b, loc, ValueRange{mine});
+    return rows.getResult(0);
   }
   /// The dense [B, Hq, Nq] index of (batch, head, row) in the scratch rows.
   Value scratchRowIndex(Value head) {
@@ -338,10 +378,10 @@ public:
     // Y = c ((1 - u) A + u V[i]): c (1 - u) dot(dY, A), the Dlt of section
     // 5, is dot(dY, Y) - c u dot(dY, V[i]) (no forward row recomputed, no
     // gate divided by).
-    Value delta = dotWithOutputGrad(head, "out", op.getOutput(), head);
+    Value delta = dotWithOutputGrad(head, "out", op.getOutput(), false);
     Value identityDot = f32(0);
     if (config.softpag) {
-      identityDot = dotWithOutputGrad(head, "v", op.getValue(), kvHeadOf(head));
+      identityDot = dotWithOutputGrad(head, "v", op.getValue(), true);
       delta =
           arith::SubFOp::create(b, loc, delta, mulF(mulF(c, u), identityDot));
     }
