@@ -137,7 +137,7 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     # backward reads the forward's LSE.
     text = call_text(mask, precision, heads, scale, layout, return_lse or needs_grad,
                      static_shapes, target, kernel, cache_dir, emulate_block_scaled)
-    out, lse = _torch_ops.attention(q, k, v, bias, explicit_mask, segment_offsets, gates, text)
+    out, lse = _torch_ops.attention_op(q, k, v, bias, explicit_mask, segment_offsets, gates, text)
     return (out, lse) if return_lse else out
 
 

@@ -16,10 +16,6 @@ folding and bakes the text into the graph.
 Its autograd formula is the second op, `torch.ops.attn_mlir.attention_backward`
 (run_backward: the backward's kernels, SEMANTICS.md section 5), so
 loss.backward() runs our kernels, in eager mode and under torch.compile.
-attention() run eagerly on plain tensors takes EagerAttention instead: an
-autograd.Function with the same implementation and formula, without the
-custom op's Python dispatch per call (the host time that bounds small
-problems; bench/RESULTS.md).
 
 Importing this module imports torch and registers the ops (once per
 process); attn_mlir imports it when torch is installed.
@@ -32,12 +28,6 @@ from typing import Any, Optional, Tuple
 import torch
 
 from .options import CallOptions
-
-try:
-    from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
-except ImportError:  # a torch without it: never assume eager (the custom op serves all)
-    def _current_dispatch_mode() -> Any:
-        return True
 
 OP_NAMESPACE = "attn_mlir"
 OP_NAME = f"{OP_NAMESPACE}::attention"
@@ -128,10 +118,8 @@ def _setup_context(ctx: Any, inputs: Any, output: Any) -> None:
     ctx.set_materialize_grads(False)
 
 
-def _backward_by(run: Any, ctx: Any, grad_out: Optional[torch.Tensor],
-                 grad_lse: Optional[torch.Tensor]) -> Any:
-    """The gradients of the forward's inputs; `run` computes them with the
-    signature of attention_backward_op."""
+def _backward(ctx: Any, grad_out: Optional[torch.Tensor],
+              grad_lse: Optional[torch.Tensor]) -> Any:
     q, k, v, out, lse, bias, explicit_mask, segment_offsets, gates = ctx.saved_tensors
     if lse.numel() == 0:
         raise RuntimeError(
@@ -141,76 +129,14 @@ def _backward_by(run: Any, ctx: Any, grad_out: Optional[torch.Tensor],
         grad_out = torch.zeros_like(out)
     # A bias that does not require grad is a constant: no dBias computed.
     bias_grad = bias is not None and ctx.needs_input_grad[3]
-    dq, dk, dv, dgates, dbias = run(q, k, v, out, lse, grad_out, grad_lse, bias, explicit_mask,
-                                    segment_offsets, gates, ctx.options, bias_grad)
+    dq, dk, dv, dgates, dbias = attention_backward_op(q, k, v, out, lse, grad_out, grad_lse,
+                                                      bias, explicit_mask, segment_offsets,
+                                                      gates, ctx.options, bias_grad)
     return (dq, dk, dv, (dbias if bias_grad else None), None, None,
             (dgates if gates is not None else None), None)
-
-
-def _backward(ctx: Any, grad_out: Optional[torch.Tensor],
-              grad_lse: Optional[torch.Tensor]) -> Any:
-    return _backward_by(attention_backward_op, ctx, grad_out, grad_lse)
-
-
-def _run_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor,
-                  lse: torch.Tensor, grad_out: torch.Tensor, grad_lse: Optional[torch.Tensor],
-                  bias: Optional[torch.Tensor], explicit_mask: Optional[torch.Tensor],
-                  segment_offsets: Optional[torch.Tensor], gates: Optional[torch.Tensor],
-                  options: str, bias_grad: bool) -> Any:
-    from .torch_api import run_backward
-    return run_backward(q, k, v, out, lse, grad_out, grad_lse, bias, explicit_mask,
-                        segment_offsets, gates, CallOptions.from_text(options), bias_grad)
 
 
 torch.library.register_autograd(OP_NAME, _backward, setup_context=_setup_context)
 
 
-class EagerAttention(torch.autograd.Function):
-    """attention() in eager mode: the custom op's implementation and
-    autograd formula as a plain autograd.Function. A custom op's eager
-    call goes through PyTorch's Python dispatch (schema checks, the
-    aliasing check, dynamo-disabled wrappers) at a cost comparable to a
-    small problem's kernels; torch.compile and torch.export still see the
-    custom op (attention() picks it while compiling)."""
-
-    @staticmethod
-    def forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                bias: Optional[torch.Tensor], explicit_mask: Optional[torch.Tensor],
-                segment_offsets: Optional[torch.Tensor], gates: Optional[torch.Tensor],
-                options: str) -> Tuple[torch.Tensor, torch.Tensor]:
-        from .torch_api import run_call
-        return run_call(q, k, v, bias, explicit_mask, segment_offsets, gates,
-                        CallOptions.from_text(options))
-
-    setup_context = staticmethod(_setup_context)
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: Optional[torch.Tensor],
-                 grad_lse: Optional[torch.Tensor]) -> Any:
-        return _backward_by(_run_backward, ctx, grad_out, grad_lse)
-
-
-def _is_eager(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
-    """Plain tensors, run now: no compiler or export tracing, no dispatch
-    mode (make_fx, fake tensors), no tensor subclass. Anything else needs
-    the custom op, whose fake implementation and dispatch they rely on."""
-    return (not torch.compiler.is_compiling()
-            and _current_dispatch_mode() is None
-            and type(q) is torch.Tensor and type(k) is torch.Tensor
-            and type(v) is torch.Tensor)
-
-
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-              bias: Optional[torch.Tensor], explicit_mask: Optional[torch.Tensor],
-              segment_offsets: Optional[torch.Tensor], gates: Optional[torch.Tensor],
-              options: str) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(out, lse): by EagerAttention when run eagerly on plain tensors (the
-    same kernels, less host time per call), else by the custom op."""
-    if _is_eager(q, k, v):
-        return EagerAttention.apply(q, k, v, bias, explicit_mask, segment_offsets, gates,
-                                    options)
-    return attention_op(q, k, v, bias, explicit_mask, segment_offsets, gates, options)
-
-
-__all__ = ["BACKWARD_OP_NAME", "OP_NAME", "EagerAttention", "attention",
-           "attention_backward_op", "attention_op"]
+__all__ = ["BACKWARD_OP_NAME", "OP_NAME", "attention_backward_op", "attention_op"]

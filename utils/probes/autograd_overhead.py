@@ -87,17 +87,11 @@ def print_layers(torch, case: Case, q, k, v, dy, cache) -> None:
         q.grad = k.grad = v.grad = None
         torch.ops.attn_mlir.attention(q, k, v, None, None, None, None, text)[0].backward(dy)
 
-    def function():
-        from attn_mlir.torch_ops import EagerAttention
-        q.grad = k.grad = v.grad = None
-        EagerAttention.apply(q, k, v, None, None, None, None, text)[0].backward(dy)
-
     def sdpa():
         q.grad = k.grad = v.grad = None
         torch.nn.functional.scaled_dot_product_attention(q, k, v).backward(dy)
     print(f"  attention() + backward (autograd): {host_ms(torch, ours):.3f} ms")
     print(f"  the custom op + backward (autograd): {host_ms(torch, custom_op):.3f} ms")
-    print(f"  EagerAttention + backward (autograd): {host_ms(torch, function):.3f} ms")
     print(f"  SDPA + backward (autograd): {host_ms(torch, sdpa):.3f} ms")
 
 
