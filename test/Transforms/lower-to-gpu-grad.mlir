@@ -51,8 +51,8 @@
 // CHECK-SAME: attn.kernel_family = "mma_sync"
 // CHECK-SAME: name = "attn_bwd_rows"
 // CHECK-SAME: name = "attn_bwd"
-// The finishing kernel has a thread per (row, channel) of D = 64.
-// CHECK-SAME: grid = {{\[\[}}{arg = "seq_q", ceil_div = 128 : i64, constant = 64 : i64}], [{constant = 2 : i64}]{{.*}}name = "attn_bwd_finish"
+// The finishing kernel has a thread per 4 channels of a row: 16 at D = 64.
+// CHECK-SAME: grid = {{\[\[}}{arg = "seq_q", ceil_div = 128 : i64, constant = 16 : i64}], [{constant = 2 : i64}]{{.*}}name = "attn_bwd_finish"
 // CHECK-SAME: attn.scratch = [{bytes = [{constant = 512 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}], name = "bwd_q_grad_accumulator"}, {bytes = [{constant = 32 : i64}, {arg = "batch"{{.*}}}, {arg = "seq_q"{{.*}}}], name = "bwd_row_values"}]
 // CHECK: func.func @causal_table
 // CHECK: gpu.launch_func @attn_kernels::@attn_bwd_rows
@@ -90,7 +90,12 @@
 // CHECK: attn.partial_tile_mask
 // dQ: f32 reductions into the accumulator.
 // CHECK: llvm.atomicrmw fadd
+// dQ converted 4 channels at a time: one 16-byte load, four stores.
 // CHECK: gpu.func @attn_bwd_finish
+// CHECK: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
+// CHECK-COUNT-4: llvm.store {{.*}} : f16, !llvm.ptr<1>
+// CHECK-NOT: scf.if
+// CHECK: gpu.return
 func.func @causal_table(%q: memref<1x2x128x64xf16>, %o: memref<1x2x128x64xf16>, %lse: memref<1x2x128xf32>, %dq: memref<1x2x128x64xf16>, %dk: memref<1x2x128x64xf16>, %dv: memref<1x2x128x64xf16>) {
   attn.attention_grad ins(%q, %q, %q, %o, %lse, %o : memref<1x2x128x64xf16>, memref<1x2x128x64xf16>, memref<1x2x128x64xf16>, memref<1x2x128x64xf16>, memref<1x2x128xf32>, memref<1x2x128x64xf16>)
     outs(%dq, %dk, %dv : memref<1x2x128x64xf16>, memref<1x2x128x64xf16>, memref<1x2x128x64xf16>)
