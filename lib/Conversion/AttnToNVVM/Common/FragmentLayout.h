@@ -99,6 +99,24 @@ void forEachElement(const FragmentLayout &layout, int64_t numChunks, Fn fn) {
         fn(chunk, slot, c);
 }
 
+/// An accumulator fragment as the 16-bit A operand of a k16 product
+/// (mma.sync m16n8k16, wgmma with A from registers): k-step kk packs n8
+/// chunks 2 kk and 2 kk + 1 as (row g, columns 2t..), (g + 8, 2t..),
+/// (g, 8 + 2t..), (g + 8, 8 + 2t..); `pack(low, high)` rounds one pair
+/// into a register. `kColumns` of the fragment are packed.
+template <typename PackFn>
+SmallVector<Value> packAccumulatorAsA(const FragmentLayout &layout,
+                                      const Fragment &fragment,
+                                      int64_t kColumns, PackFn pack) {
+  SmallVector<Value> registers;
+  for (int64_t kk = 0; kk < kColumns / 16; ++kk)
+    for (int64_t half = 0; half < 2; ++half)
+      for (int64_t slot = 0; slot < 2; ++slot)
+        registers.push_back(pack(fragment.at(layout, 2 * kk + half, slot, 0),
+                                 fragment.at(layout, 2 * kk + half, slot, 1)));
+  return registers;
+}
+
 } // namespace detail
 } // namespace attn
 } // namespace mlir

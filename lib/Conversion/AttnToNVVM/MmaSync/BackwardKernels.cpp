@@ -1273,18 +1273,9 @@ void TileKernelBuilder::fenceForProductReads() {
 
 SmallVector<Value> TileKernelBuilder::packAccumulatorA(const Fragment &a,
                                                        int64_t kRows) {
-  // k-step kk's A fragment is the accumulator of n8 chunks 2kk, 2kk + 1:
-  // (row g, 2t..), (g + 8, 2t..), (g, 8 + 2t..), (g + 8, 8 + 2t..).
-  SmallVector<Value> registers;
-  for (int64_t kk = 0; kk < kRows / 16; ++kk)
-    for (int64_t half = 0; half < 2; ++half)
-      for (int64_t slot = 0; slot < 2; ++slot) {
-        ArrayRef<Value> pair(&a.values[layout.index(2 * kk + half, slot, 0)],
-                             2);
-        registers.push_back(
-            nb::packPair(b, loc, config.elementType, pair[0], pair[1]));
-      }
-  return registers;
+  return packAccumulatorAsA(layout, a, kRows, [&](Value low, Value high) {
+    return nb::packPair(b, loc, config.elementType, low, high);
+  });
 }
 
 SmallVector<Value>

@@ -364,15 +364,11 @@ SmallVector<Value> WgmmaEngine::packProbabilities(const Fragment &p) {
               pack(4 * kk + 2 * half, 4 * kk + 2 * half + 1, slot));
     return registers;
   }
-  // Per 16 keys, P's A registers are the S accumulator of two n8 chunks:
-  // (row g, keys 2t..), (row g + 8, 2t..), (g, 8 + 2t..), (g + 8, 8 + 2t..).
-  for (int64_t kk = 0; kk < ctx.keys.tokens / 16; ++kk)
-    for (int64_t half = 0; half < 2; ++half)
-      for (int64_t slot = 0; slot < 2; ++slot)
-        registers.push_back(nb::packPair(
-            b, loc, ctx.pvType, p.at(fragmentLayout, 2 * kk + half, slot, 0),
-            p.at(fragmentLayout, 2 * kk + half, slot, 1)));
-  return registers;
+  // 16-bit P's A registers are the S accumulator, packed in place.
+  return packAccumulatorAsA(
+      fragmentLayout, p, ctx.keys.tokens, [&](Value low, Value high) {
+        return nb::packPair(b, loc, ctx.pvType, low, high);
+      });
 }
 
 void WgmmaEngine::issueValues(MutableArrayRef<Value> output,
