@@ -947,6 +947,14 @@ private:
   /// and committed as one group (reduceQueryGradProduct once waited for).
   SmallVector<Value> issueQueryGradProduct();
   void reduceQueryGradProduct(ArrayRef<Value> acc, Value queryTile);
+  /// How the two warpgroups share dQ = dS K on wgmma: at D = 128
+  /// warpgroup w takes 64-channel slab w over every key; at D = 64 the one
+  /// slab over keys [64 w, 64 w + 64), both reducing into it.
+  struct QueryGradShare {
+    Value slab, firstKey;
+    int64_t keySteps = 0;
+  };
+  QueryGradShare queryGradShare();
   /// Reduces scale times the accumulator `acc` (`chunks` n8 chunks) into
   /// dQ's f32 accumulator: its rows are the query tile's positions
   /// `firstRow` + g (+ 8), chunk j's channels `firstChannel` + 8 j + 2 t.
@@ -1828,18 +1836,21 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
   }
 }
 
+KeyTileKernelBuilder::QueryGradShare KeyTileKernelBuilder::queryGradShare() {
+  int64_t keys = config.keys.tokens;
+  if (config.headDim * 2 / 128 == 2)
+    return {warpgroup(), idx(0), keys / 16};
+  return {idx(0), mul(warpgroup(), idx(keys / 2)), keys / 32};
+}
+
 SmallVector<Value> KeyTileKernelBuilder::issueQueryGradProduct() {
   // dQ (64 queries x D) = dS K, m64n64k16: A = dS^T [key][query] read
-  // MN-major, B = K [key][channel] MN-major (the forward's V). Two 64-
-  // channel slabs (D = 128): warpgroup w takes slab w over every key. One
-  // (D = 64): warpgroup w takes keys [64 w, 64 w + 64) and both reduce.
+  // MN-major, B = K [key][channel] MN-major (the forward's V); the
+  // warpgroups' shares as queryGradShare says.
   int64_t keys = config.keys.tokens;
-  int64_t slabs = config.headDim * 2 / 128;
   int64_t dsRowBytes = queryTokens() * 2;
   int64_t keySpan = getWgmmaSwizzleBytes(config.headDim * 2);
-  Value slab = slabs == 2 ? warpgroup() : idx(0);
-  Value firstKey = slabs == 2 ? idx(0) : mul(warpgroup(), idx(keys / 2));
-  int64_t steps = slabs == 2 ? keys / 16 : keys / 32;
+  auto [slab, firstKey, steps] = queryGradShare();
   Value dsDescriptor = emitWgmmaTileDescriptor(
       b, loc,
       descriptorAddress(add(idx(dsOffset), mul(firstKey, idx(dsRowBytes)))),
@@ -1864,8 +1875,8 @@ SmallVector<Value> KeyTileKernelBuilder::issueQueryGradProduct() {
 void KeyTileKernelBuilder::reduceQueryGradProduct(ArrayRef<Value> acc,
                                                   Value queryTile) {
   // Rows: the warp's 16 of the warpgroup's 64 queries; channels: the
-  // warpgroup's slab (D = 128) or the 64 (D = 64).
-  Value slab = config.headDim * 2 / 128 == 2 ? warpgroup() : idx(0);
+  // warpgroup's slab.
+  Value slab = queryGradShare().slab;
   reduceIntoQueryGrads(acc, 8, queryTile,
                        mul(rem(warp, kWarpgroupThreads / 32), idx(16)),
                        mul(slab, idx(64)));
