@@ -17,7 +17,7 @@
 #include "Engines.h"
 #include "HostLaunch.h"
 #include "KernelSupport.h"
-#include "MmaSync/BackwardKernels.h"
+#include "Backward/BackwardKernels.h"
 #include "attn/manifest_schema.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

@@ -10,8 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_BACKWARDKERNELS_H
-#define ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_BACKWARDKERNELS_H
+#ifndef ATTN_LIB_CONVERSION_ATTNTONVVM_BACKWARD_BACKWARDKERNELS_H
+#define ATTN_LIB_CONVERSION_ATTNTONVVM_BACKWARD_BACKWARDKERNELS_H
 
 #include "attn/Conversion/AttnToNVVM/KernelManifest.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
@@ -53,4 +53,4 @@ emitBackwardKernels(AttentionGradOp op, gpu::GPUModuleOp module,
 } // namespace attn
 } // namespace mlir
 
-#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_MMASYNC_BACKWARDKERNELS_H
+#endif // ATTN_LIB_CONVERSION_ATTNTONVVM_BACKWARD_BACKWARDKERNELS_H

@@ -31,17 +31,15 @@
 
 #include "BackwardKernels.h"
 
-#include "MmaSyncEngine.h"
-#include "MmaSyncIntrinsics.h"
-
-#include "../Wgmma/WgmmaEngine.h"
-#include "../Wgmma/WgmmaIntrinsics.h"
-
 #include "../Common/CpAsyncIntrinsics.h"
 #include "../Common/FragmentLayout.h"
 #include "../Common/KernelBuilderBase.h"
 #include "../Common/TilePipeline.h"
 #include "../KernelSupport.h"
+#include "../MmaSync/MmaSyncEngine.h"
+#include "../MmaSync/MmaSyncIntrinsics.h"
+#include "../Wgmma/WgmmaEngine.h"
+#include "../Wgmma/WgmmaIntrinsics.h"
 
 #include "attn/Dialect/Attn/Analysis/TileSparsity.h"
 #include "attn/Dialect/Attn/Utils/Utils.h"
