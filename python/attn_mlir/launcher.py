@@ -139,25 +139,37 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >= (1 << 63) else value
 
 
-_launchers: Dict[str, Launcher] = {}
+_launchers: Dict[Tuple[str, Any], Launcher] = {}
 # The same launchers by the directory as callers spell it: resolving the
 # path (a realpath per component) is skipped on every later call.
-_launchers_as_given: Dict[str, Launcher] = {}
+_launchers_as_given: Dict[Tuple[str, Any], Launcher] = {}
 _launchers_lock = threading.Lock()
 
 
+def _manifest_state(directory: str) -> Any:
+    """The identity of a directory's manifest file (None without one)."""
+    try:
+        info = os.stat(os.path.join(directory, MANIFEST))
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
 def launcher_for(artifact_dir: Path) -> Launcher:
-    """The launcher of an artifact directory, loaded once per process."""
+    """The launcher of an artifact directory, loaded once per process, and
+    again when its manifest changed (an entry compiled again in place: the
+    old launcher's kernels are not the entry's any more)."""
     given = str(artifact_dir)
-    launcher = _launchers_as_given.get(given)
+    state = _manifest_state(given)
+    launcher = _launchers_as_given.get((given, state))
     if launcher is not None:
         return launcher
-    key = str(Path(artifact_dir).resolve())
+    resolved = str(Path(artifact_dir).resolve())
     with _launchers_lock:
-        launcher = _launchers.get(key)
+        launcher = _launchers.get((resolved, state))
         if launcher is None:
-            launcher = _launchers[key] = Launcher(Path(key) / MANIFEST)
-        _launchers_as_given[given] = launcher
+            launcher = _launchers[resolved, state] = Launcher(Path(resolved) / MANIFEST)
+        _launchers_as_given[given, state] = launcher
         return launcher
 
 

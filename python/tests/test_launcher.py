@@ -49,6 +49,7 @@ def fake_library(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTN_LAUNCHER", str(library))
     monkeypatch.setattr(launcher, "_library", None)
     monkeypatch.setattr(launcher, "_launchers", {})
+    monkeypatch.setattr(launcher, "_launchers_as_given", {})
     return library
 
 
@@ -60,6 +61,23 @@ def test_launch_passes_names_values_and_stream(fake_library, tmp_path):
     log = (tmp_path / "entry" / "manifest.json.log").read_text().splitlines()
     assert log[0] == "stream=0x1234"
     assert log[1:] == [f"q={0x7F0000001000}", "q_stride_n=512", "seq_q=4096", "neg=-1"]
+
+
+def test_an_entry_compiled_again_gets_a_new_launcher(fake_library, tmp_path):
+    # compile() replaces a stale entry in place (a new attn-opt): the
+    # loaded launcher holds the old kernels and must not serve it.
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    (entry / "manifest.json").write_text('{"kernels": []}')
+    first = launcher.launcher_for(entry)
+    assert launcher.launcher_for(entry) is first
+    assert launcher.launcher_for(str(entry) + "/") is first  # another spelling, resolved
+    replacement = tmp_path / "replacement.json"
+    replacement.write_text('{"kernels": [], "compiled": "again"}')
+    os.replace(replacement, entry / "manifest.json")
+    second = launcher.launcher_for(entry)
+    assert second is not first
+    assert launcher.launcher_for(entry) is second
 
 
 def test_launch_and_load_errors(fake_library, tmp_path):
