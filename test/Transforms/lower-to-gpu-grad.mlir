@@ -116,8 +116,14 @@ func.func @causal_table(%q: memref<1x2x128x64xf16>, %o: memref<1x2x128x64xf16>, 
 // CHECK: gpu.launch_func @attn_kernels::@attn_bwd_rows
 // CHECK: gpu.func @attn_bwd_rows
 // CHECK: gpu.func @attn_bwd(
-// Over the 2 query heads of the kv head.
+// Over the 2 query heads of the kv head, a walk each: every warp leaves
+// the previous walk's buffers (a barrier) before a walk's first copies.
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}}
+// CHECK-NOT: scf.for
+// CHECK: gpu.barrier
+// CHECK-NOT: scf.for
+// CHECK: nvvm.cp.async.shared.global
+// CHECK: scf.for
 // CHECK: attn.partial_tile_mask
 func.func @sliding_gqa(%q: memref<1x4x?x128xbf16>, %k: memref<1x2x?x128xbf16>, %o: memref<1x4x?x128xbf16>, %lse: memref<1x4x?xf32>, %dq: memref<1x4x?x128xbf16>, %dk: memref<1x2x?x128xbf16>, %dv: memref<1x2x?x128xbf16>) {
   attn.attention_grad ins(%q, %k, %k, %o, %lse, %o : memref<1x4x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x4x?x128xbf16>, memref<1x4x?xf32>, memref<1x4x?x128xbf16>)

@@ -1170,7 +1170,13 @@ ValueRange TileKernelBuilder::emitStagedWalk(
                         });
   emitIf(lt(idx(0), walkCount), [&] {
     WalkSlot first = walkSlot(ownTile, idx(0));
-    emitIf(first.mayKeep, [&] { stage(first, idx(0)); });
+    emitIf(first.mayKeep, [&] {
+      // Walks run back to back (per query head of a GQA group, per channel
+      // pass): every warp must be done with the previous walk's last body,
+      // which may have read buffer 0, before it is refilled.
+      gpu::BarrierOp::create(b, loc);
+      stage(first, idx(0));
+    });
   });
   nb::commitAsyncGroup(b, loc);
   // Tile `position` from buffer `buffer` (a constant: shared-memory
