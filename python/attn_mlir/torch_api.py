@@ -17,7 +17,8 @@ from .compiler import PathLike, compile, still_current
 from .errors import AttnLaunchError
 from .launcher import launcher_for
 from .options import CallOptions, call_text
-from .plan import TensorInfo, check_segment_offsets, launch_values, plan_call
+from .plan import (TENSOR_COPY_ALIGNMENT, TensorInfo, check_segment_offsets, launch_values,
+                   plan_call)
 from .targets import check_runs_on, cuda_device
 
 try:
@@ -273,19 +274,26 @@ _memo: "OrderedDict[Any, _Planned]" = OrderedDict()
 _memo_lock = threading.Lock()
 
 
-def _memoized(key: Any, infos: Dict[str, TensorInfo],
-              make: Callable[[], _Planned]) -> _Planned:
-    """make()'s answer for this key and these tensors' signature, computed
-    once (errors are not remembered: they are raised again)."""
+def _memoized(key: Any, infos: Dict[str, TensorInfo], make_plan: Callable[[], Any],
+              check: Callable[[Any], None], kernels_for: Callable[[Any], Any]) -> _Planned:
+    """The plan (make_plan()) and kernels (kernels_for(plan)) of this key
+    and these tensors' signature, computed once; check(plan) runs on every
+    call, before the kernels are looked up (errors are not remembered:
+    they are raised again). The signature includes whether each address
+    suits bulk tensor copies, which decides the kernel family."""
     full_key = (key, os.environ.get("ATTN_MLIR_CACHE"),
-                tuple((name, i.shape, i.strides, i.dtype, i.device) for name, i in infos.items()))
+                tuple((name, i.shape, i.strides, i.dtype, i.device,
+                       i.ptr % TENSOR_COPY_ALIGNMENT == 0) for name, i in infos.items()))
     with _memo_lock:
         planned = _memo.get(full_key)
         if planned is not None:
             _memo.move_to_end(full_key)
     if planned is not None and still_current(planned.artifacts):
+        check(planned.plan)
         return planned
-    planned = make()
+    plan = make_plan()
+    check(plan)
+    planned = _Planned(plan, kernels_for(plan))
     with _memo_lock:
         _memo[full_key] = planned
         while len(_memo) > _MEMO_SIZE:
@@ -348,18 +356,26 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
     infos = _tensor_infos(q, k, v, bias, explicit_mask, segment_offsets, gates)
     capability, device_name = _device_of(infos, q)
 
-    def make() -> _Planned:
-        plan = _plan(infos, capability, device_name, mask=mask, precision=precision,
+    def make_plan() -> Any:
+        return _plan(infos, capability, device_name, mask=mask, precision=precision,
                      heads=heads, scale=scale, layout=layout, return_lse=return_lse, out=out,
                      static_shapes=static_shapes, target=target, kernel=kernel,
                      cache_dir=cache_dir, emulate_block_scaled=emulate_block_scaled)
-        return _Planned(plan, _compile_for(plan.spec, plan, capability, device_name,
-                                           cache_dir))
+
+    def check(plan: Any) -> None:
+        _check_offsets(plan, segment_offsets)
+
+    def kernels_for(plan: Any) -> Any:
+        return _compile_for(plan.spec, plan, capability, device_name, cache_dir)
     # Only the custom op's calls (normalized options) are remembered; a
     # prepare()d call is planned once anyway.
-    plan, artifacts = (_memoized(("forward", memo_key, capability, device_name), infos, make)
-                       if memo_key is not None and out is None else make())
-    _check_offsets(plan, segment_offsets)
+    if memo_key is not None and out is None:
+        plan, artifacts = _memoized(("forward", memo_key, capability, device_name), infos,
+                                    make_plan, check, kernels_for)
+    else:
+        plan = make_plan()
+        check(plan)
+        artifacts = kernels_for(plan)
     if out is None:
         out = torch.empty(plan.out_shape, dtype=v.dtype, device=q.device)
     infos[schema.ARG_OUT] = _info("out", out)
@@ -396,19 +412,20 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
     # torch.use_deterministic_algorithms(True): dQ without atomics.
     deterministic = torch.are_deterministic_algorithms_enabled()
 
-    def make() -> _Planned:
-        plan = _plan(infos, capability, device_name, mask=call.mask, precision=call.precision,
+    def make_plan() -> Any:
+        return _plan(infos, capability, device_name, mask=call.mask, precision=call.precision,
                      heads=call.heads, scale=call.scale, layout=call.layout, return_lse=True,
                      out=None, static_shapes=call.static_shapes, target=call.target,
                      kernel=call.kernel, cache_dir=call.cache_dir,
                      emulate_block_scaled=call.emulate_block_scaled)
+
+    def kernels_for(plan: Any) -> Any:
         spec = plan.spec.gradient(lse_grad=lse_grad, deterministic=deterministic,
                                   bias_grad=bias_grad)
-        return _Planned(plan, _compile_for(spec, plan, capability, device_name,
-                                           call.cache_dir))
+        return _compile_for(spec, plan, capability, device_name, call.cache_dir)
     plan, artifacts = _memoized(("backward", call, capability, device_name, lse_grad,
-                                 deterministic, bias_grad), infos, make)
-    _check_offsets(plan, segment_offsets)
+                                 deterministic, bias_grad), infos, make_plan,
+                                lambda plan: _check_offsets(plan, segment_offsets), kernels_for)
     # The kernels read rows with the last dimension contiguous.
     grad_out = grad_out if grad_out.stride(-1) == 1 else grad_out.contiguous()
     grad_out = grad_out.to(q.dtype)

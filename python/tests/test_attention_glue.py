@@ -473,3 +473,58 @@ def test_backward_memo_keys_its_variants(fake_torch, launches, private_cache, mo
         assert args["q_grad"] == dq.data_ptr() and args["out_grad"] == dy.data_ptr()
         assert ("lse_grad" in args) == lse_grad
     assert len(plan_calls) == 4
+
+
+def test_custom_op_memo_keys_tensor_copy_alignment(fake_torch, launches, private_cache,
+                                                   monkeypatch, plan_calls):
+    # sm_90a's wgmma kernel reads q, k, v by bulk tensor copies (16-byte
+    # aligned addresses); other addresses get the mma.sync kernel. The same
+    # shapes at another alignment are another signature.
+    from attn_mlir.options import CallOptions
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    f16 = fake_torch.float16
+    shape = (1, 4, 40, 64)
+    params = ["q", "k", "v", "out", "seq_q"]
+    by_copy = precompile(spec_for_shapes(shape, shape, shape, "f16"), params, private_cache,
+                         family="wgmma")
+    by_warp = precompile(spec_for_shapes(shape, shape, shape, "f16", kernel="mma_sync"), params,
+                         private_cache)
+    assert by_copy != by_warp
+    aligned = FakeTensor(shape, f16)
+    odd = FakeTensor(shape, f16)
+    odd._ptr += 2
+    call = CallOptions.create()
+    for tensor, entry in ((aligned, by_copy), (odd, by_warp), (aligned, by_copy), (odd, by_warp)):
+        torch_api.run_call(tensor, tensor, tensor, None, None, None, None, call)
+        assert launches[-1][0] == entry
+    assert len(plan_calls) == 2
+
+
+def test_custom_op_checks_offsets_before_looking_for_kernels(fake_torch, launches,
+                                                             private_cache, monkeypatch,
+                                                             plan_calls):
+    # Bad segment offsets are the caller's error, raised before anything
+    # is compiled or looked up (here nothing is cached: the kernels would
+    # be missing), on the first call and on remembered signatures alike.
+    from attn_mlir.options import CallOptions
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    f16 = fake_torch.float16
+    q = FakeTensor((2, 4, 300, 64), f16)
+    docs = attn_mlir.Segments(query=[None, None], visibility=[["causal", "none"],
+                                                              ["none", "causal"]])
+    offsets = FakeTensor((2, 3), fake_torch.int32)
+    offsets.values = [[0, 100, 300], [0, 150, 120]]
+    call = CallOptions.create(mask=docs)
+    with pytest.raises(ValueError, match=r"segment_offsets\[1\] = \[0, 150, 120\] decreases"):
+        torch_api.run_call(q, q, q, None, None, offsets, None, call)
+    offsets.values = [[0, 100, 300], [0, 150, 200]]
+    with pytest.raises(AttnArtifactsMissing):
+        torch_api.run_call(q, q, q, None, None, offsets, None, call)
+    spec = spec_for_shapes(q.shape, q.shape, q.shape, "f16", mask=docs,
+                           segment_offsets=((2, 3), "i32"))
+    precompile(spec, ["q", "k", "v", "out", "seq_q", "segment_offsets"], private_cache)
+    torch_api.run_call(q, q, q, None, None, offsets, None, call)
+    offsets.values = [[0, 100, 300], [0, 150, 120]]
+    with pytest.raises(ValueError, match=r"decreases"):
+        torch_api.run_call(q, q, q, None, None, offsets, None, call)
+    assert len(launches) == 1
