@@ -21,6 +21,8 @@
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/SmallVector.h"
 
+#include <cassert>
+
 namespace mlir {
 namespace attn {
 namespace detail {
@@ -108,6 +110,10 @@ template <typename PackFn>
 SmallVector<Value> packAccumulatorAsA(const FragmentLayout &layout,
                                       const Fragment &fragment,
                                       int64_t kColumns, PackFn pack) {
+  assert(layout.rowSlots == 2 && layout.columnsPerThread == 2 &&
+         layout.interleavedChunks == 1 &&
+         "the m16n8 / wgmma accumulator layout (a tcgen05 fragment is not an "
+         "A operand)");
   SmallVector<Value> registers;
   for (int64_t kk = 0; kk < kColumns / 16; ++kk)
     for (int64_t half = 0; half < 2; ++half)
