@@ -10,6 +10,7 @@ ours and each peer. Ratios are peer time / our time (> 1: we are faster).
 
   ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/bench_backward.py --compile-only
   python3 bench/bench_backward.py            # GPU machine
+  python3 bench/bench_backward.py --profile --only w13   # + each kernel's time
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import add_common_args, compile_cases, configure, kernel_options, select  # noqa: E402
+from common import (add_common_args, compile_cases, configure, kernel_options,  # noqa: E402
+                    print_kernel_times, select)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import Causal, Neighborhood, PowerLaw, Segments  # noqa: E402
 from attn_mlir.reference import cosine  # noqa: E402
@@ -110,41 +113,57 @@ def check(case: Case, cache: Path) -> str:
     return ", ".join(worst)
 
 
-def time_case(case: Case, cache: Path) -> dict:
+def steps_of(case: Case, cache: Path) -> Dict[str, Callable[[], None]]:
+    """One forward + backward step (loss = sum(O * dY)) per implementation,
+    on the same fresh random inputs: ours, SDPA flash and cuDNN where SDPA
+    runs the mask, FlexAttention (compiled). A peer that cannot be set up
+    is a string saying why."""
     import torch
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.nn.attention.flex_attention import flex_attention
-    from triton.testing import do_bench
     device = torch.device("cuda")
     shape = (1, case.H, case.N, case.D)
     q, k, v = (torch.randn(shape, device=device, dtype=torch.bfloat16).requires_grad_()
                for _ in range(3))
     dy = torch.randn(shape, device=device, dtype=torch.bfloat16)
 
-    def run(forward):
+    def step_of(forward, backend=None):
         def step():
             q.grad = k.grad = v.grad = None
             forward().backward(dy)
-        return do_bench(step, warmup=5, rep=30, return_mode="median")
+        step.context = (lambda: sdpa_kernel(backend)) if backend is not None else nullcontext
+        return step
 
-    times = {"ours": run(lambda: am.attention(q, k, v, mask=case.mask, cache_dir=cache,
-                                              **kernel_options()))}
+    steps: Dict[str, Any] = {"ours": step_of(lambda: am.attention(
+        q, k, v, mask=case.mask, cache_dir=cache, **kernel_options()))}
     if case.sdpa:
         for name, backend in (("flash", SDPBackend.FLASH_ATTENTION),
                               ("cudnn", SDPBackend.CUDNN_ATTENTION)):
-            try:
-                with sdpa_kernel(backend):
-                    times[name] = run(lambda: F.scaled_dot_product_attention(
-                        q, k, v, is_causal=case.causal))
-            except RuntimeError as error:
-                times[name] = f"failed ({str(error).splitlines()[0][:40]})"
+            steps[name] = step_of(lambda: F.scaled_dot_product_attention(
+                q, k, v, is_causal=case.causal), backend)
     try:
         block_mask = _flex_mask(case, device)
         flex = torch.compile(flex_attention, fullgraph=True)
-        times["flex"] = run(lambda: flex(q, k, v, block_mask=block_mask))
+        steps["flex"] = step_of(lambda: flex(q, k, v, block_mask=block_mask))
     except Exception as error:  # report, do not stop the table
-        times["flex"] = f"failed ({type(error).__name__})"
+        steps["flex"] = f"failed ({type(error).__name__})"
+    return steps
+
+
+def time_case(steps: Dict[str, Any]) -> Dict[str, Any]:
+    """The median time of each step (do_bench), or why it failed."""
+    from triton.testing import do_bench
+    times: Dict[str, Any] = {}
+    for name, step in steps.items():
+        if isinstance(step, str):
+            times[name] = step
+            continue
+        try:
+            with step.context():  # SDPA's backend choice, outside the timed step
+                times[name] = do_bench(step, warmup=5, rep=30, return_mode="median")
+        except Exception as error:  # a peer that cannot run this case
+            times[name] = f"failed ({str(error).splitlines()[0][:40]})"
     return times
 
 
@@ -152,6 +171,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
+    parser.add_argument("--profile", action="store_true",
+                        help="after each case's row, print the CUDA time of each kernel of "
+                             "one forward + backward step (ours and FlexAttention)")
     args = parser.parse_args()
     cache = configure(args)
     selected = select(cases(), args.only)
@@ -175,7 +197,8 @@ def main() -> int:
         except Exception as error:
             print(f"| {case.name} | check failed: {type(error).__name__}: {error} |")
             continue
-        times = time_case(case, cache)
+        steps = steps_of(case, cache)
+        times = time_case(steps)
         ours = times["ours"]
 
         def cell(name: str) -> str:
@@ -189,6 +212,12 @@ def main() -> int:
         print(f"| {case.name} | {ours:.3f} | {cell('flash')} | {cell('cudnn')} | {cell('flex')} "
               f"| {ratio('flash')} | {ratio('cudnn')} | {ratio('flex')} | {verdict} |",
               flush=True)
+        if args.profile:
+            for name in ("ours", "flex"):
+                step = steps.get(name)
+                if callable(step):
+                    with step.context():
+                        print_kernel_times(f"{case.name}, {name}", step)
     return 0
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -77,6 +79,73 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help="MMA kernel family every 16-bit kernel is compiled with (mma_sync, "
                              "wgmma, tcgen05; default: the chip's); quantized precisions keep "
                              "the chip's default")
+
+
+SANITIZER = "/usr/local/cuda-13.0/bin/compute-sanitizer"
+SANITIZER_TOOLS = ("memcheck", "racecheck", "synccheck")
+
+
+def sanitize(script: Path, names: Sequence[str], cache: Path, inner_args: Sequence[str],
+             passed: str) -> int:
+    """Runs `script --only NAME --exact` for each case name under each
+    compute-sanitizer tool, limited to our kernels (names start with
+    attn_) where the sanitizer can filter. A run is clean when the tool
+    finds no error, the script exits 0 and its output holds `passed` (the
+    case really ran). Prints one line per run; returns the failures."""
+    failures = 0
+    for tool in SANITIZER_TOOLS:
+        for name in names:
+            base = [SANITIZER, "--tool", tool, "--error-exitcode", "99"]
+            inner = [sys.executable, str(script.resolve()), "--only", name, "--exact",
+                     "--cache", str(cache), "--target", target(), *inner_args]
+            if _kernel:
+                inner += ["--kernel", _kernel]
+            attempts = [base + ["--kernel-name", "kns=attn_"] + inner, base + inner]
+            for attempt, command in enumerate(attempts):
+                start = time.time()
+                proc = subprocess.run(command, capture_output=True, text=True)
+                text = proc.stdout + proc.stderr
+                if attempt == 0 and re.search(r"(?i)unrecognized|invalid (option|value)|unknown option",
+                                              text) and "SUMMARY" not in text:
+                    continue  # this compute-sanitizer lacks the kernel filter
+                break
+            summary = [line.strip("= ").strip() for line in text.splitlines() if "SUMMARY" in line]
+            errors = sum(int(m.group(1)) for line in summary
+                         for m in [re.search(r"(\d+) (?:errors?|hazards?)", line)] if m)
+            ok = proc.returncode == 0 and errors == 0 and passed in text
+            failures += not ok
+            print(f"{tool:<10} {name:<40} {'ok' if ok else 'FAIL':<4} rc={proc.returncode} "
+                  f"{time.time() - start:6.1f}s  {' | '.join(summary) or '(no summary)'}",
+                  flush=True)
+            if not ok:
+                print("    " + "\n    ".join(text.strip().splitlines()[-40:]))
+    return failures
+
+
+def print_kernel_times(label: str, step: Callable[[], Any], iterations: int = 10) -> None:
+    """Prints where the GPU time of `step` goes: the CUDA time of each
+    kernel it launches under torch.profiler, per step (mean of
+    `iterations` after three warm-up steps), heaviest first. A diagnostic
+    beside the timed tables, not a benchmark."""
+    from collections import defaultdict
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(iterations):
+            step()
+        torch.cuda.synchronize()
+    totals: Dict[str, float] = defaultdict(float)
+    for event in prof.events():  # kernels: device-side events
+        if getattr(event.device_type, "name", "") == "CUDA":
+            totals[event.name] += event.time_range.elapsed_us() / iterations
+    whole = sum(totals.values()) or 1.0
+    print(f"\n{label}: {whole / 1000:.3f} ms of kernels per step", flush=True)
+    for name, us in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {name[:60]:<60} {us / 1000:8.3f} ms  {100 * us / whole:5.1f} %", flush=True)
 
 
 def configure(args: argparse.Namespace) -> Path:

@@ -51,18 +51,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (add_common_args, compile_cases,  # noqa: E402
-                    configure, kernel_options, require_compiled, select, target, uses_nvfp4)
+                    configure, kernel_options, require_compiled, sanitize, select, uses_nvfp4)
 import attn_mlir as am  # noqa: E402
 from attn_mlir import (And, Causal, Dense, HeadGroup, Heads, Neighborhood,  # noqa: E402
                        Or, PowerLaw, Segments, SlidingWindow, SoftPag)
@@ -143,7 +141,6 @@ QUANT_COS_MIN = {"i8-16bit": 0.9995, "i8-fp8": 0.998, "i4": 0.95, "fp8-fp8": 0.9
 # The key tile of the GPU's NVFP4 P.V (flat tiles of 64 keys): the tile of
 # P's row scale in quant_reference's final-max model (p_tile).
 NVFP4_P_TILE = 64
-SANITIZER = "/usr/local/cuda-13.0/bin/compute-sanitizer"
 SANITIZE_CASES = ("dense-bf16-d64-n300", "nbhd2d-24x20-w7", "seg-runtime-padding",
                   "q-sage1-dense-f16-d64-nq77-nk300", "q-i8-token-pvbf16-causal-bf16-n300",
                   "q-sage2-8b-powerlaw-d128-n1000", "q-fp8-causal-f16-d128-gqa-n1000",
@@ -816,44 +813,6 @@ def _check_quantized(case: Case, q, k, v, tensors, o_b, lse, lse_poison_ptr, pro
     return True, detail
 
 
-# ----------------------------------------------------------------------------
-# compute-sanitizer
-
-def _sanitize(selected: Sequence[Case], cache: Path) -> int:
-    names = [c.name for c in selected] or list(SANITIZE_CASES)
-    failures = 0
-    for tool in ("memcheck", "racecheck", "synccheck"):
-        for name in names:
-            base = [SANITIZER, "--tool", tool, "--error-exitcode", "99"]
-            inner = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--exact",
-                     "--no-check", "--cache", str(cache), "--target", target()]
-            if kernel_options().get("kernel"):
-                inner += ["--kernel", kernel_options()["kernel"]]
-            attempts = [base + ["--kernel-name", "kns=attn_"] + inner, base + inner]
-            for attempt, command in enumerate(attempts):
-                start = time.time()
-                proc = subprocess.run(command, capture_output=True, text=True)
-                text = proc.stdout + proc.stderr
-                if attempt == 0 and re.search(r"(?i)unrecognized|invalid (option|value)|unknown option",
-                                              text) and "SUMMARY" not in text:
-                    continue  # this compute-sanitizer lacks the kernel filter
-                break
-            summary = [line.strip("= ").strip() for line in text.splitlines() if "SUMMARY" in line]
-            errors = 0
-            for line in summary:
-                m = re.search(r"(\d+) errors?", line)
-                if m:
-                    errors += int(m.group(1))
-            ran = "PASS" in text
-            ok = proc.returncode == 0 and errors == 0 and ran
-            failures += not ok
-            print(f"{tool:<10} {name:<32} {'ok' if ok else 'FAIL':<4} rc={proc.returncode} "
-                  f"{time.time() - start:6.1f}s  {' | '.join(summary) or '(no summary)'}")
-            if not ok:
-                print("    " + "\n    ".join(text.strip().splitlines()[-40:]))
-    return failures
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
@@ -884,8 +843,8 @@ def main() -> int:
     if args.compile_only:
         return 1 if compile_cases(SCRIPT, selected, spec_of, cache) else 0
     if args.sanitize:
-        chosen = selected if args.only else []
-        return 1 if _sanitize(chosen, cache) else 0
+        names = [c.name for c in selected] if args.only else list(SANITIZE_CASES)
+        return 1 if sanitize(Path(__file__), names, cache, ["--no-check"], "PASS") else 0
 
     import torch
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")

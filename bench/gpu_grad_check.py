@@ -22,6 +22,7 @@ Two machines, as bench/gpu_check.py:
 
   ATTN_OPT=build/bin/attn-opt /usr/bin/python3 bench/gpu_grad_check.py --compile-only
   python3 bench/gpu_grad_check.py [--only NAME]       # on the GPU machine
+  python3 bench/gpu_grad_check.py --sanitize          # compute-sanitizer memcheck + racecheck + synccheck
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import List, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (QUANTIZED_GRAD_RTOL, add_common_args, compile_cases,  # noqa: E402
-                    configure, require_compiled, select)
+                    configure, require_compiled, sanitize, select)
 import gpu_check as fwd  # noqa: E402
 from gpu_check import Case  # noqa: E402
 from attn_mlir import (And, Causal, HeadGroup, Heads, Neighborhood, Or,  # noqa: E402
@@ -114,6 +115,11 @@ def cases() -> List[Case]:
 
 # Cases also run in the deterministic mode (torch.use_deterministic_algorithms):
 # twice, the gradients must be equal in bits, and within the same bound.
+# Under --sanitize by default: GQA walks back to back (wgmma and mma.sync
+# head dims), a 2-D neighborhood, and explicit masks across GQA heads.
+SANITIZE_CASES = ("dense-f16-d128-gqa-n1000", "nbhd2d-24x20-w7", "explicit-nn-gqa-nq77-nk300",
+                  "wide-d256-gqa-causal-n300")
+
 DETERMINISTIC = ("dense-f16-d128-gqa-n1000", "nbhd2d-24x20-w7", "heads-weights-gates-n300",
                  "segments-runtime-doc", "heads-softpag-groups-n300",
                  "bias-bf16-bh-gqa-nq77-nk300-lse", "wide-d256-gqa-causal-n300",
@@ -252,9 +258,13 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sanitize", action="store_true",
+                        help=f"run {', '.join(SANITIZE_CASES)} (or --only's cases) under "
+                             "compute-sanitizer memcheck, racecheck and synccheck")
+    parser.add_argument("--exact", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     cache = configure(args)
-    selected = select(cases(), args.only)
+    selected = select(cases(), args.only, args.exact)
     if args.list:
         for case in selected:
             print(case.name)
@@ -266,6 +276,9 @@ def main() -> int:
                                   [c for c in selected if c.name in DETERMINISTIC],
                                   lambda c: backward_spec(c, True), cache)
         return 1 if failures else 0
+    if args.sanitize:
+        names = [c.name for c in selected] if args.only else list(SANITIZE_CASES)
+        return 1 if sanitize(Path(__file__), names, cache, [], "ok   ") else 0
     import torch
     print(f"# device: {torch.cuda.get_device_name()}  torch {torch.__version__}  seed {args.seed}")
     failed = 0

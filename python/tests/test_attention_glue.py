@@ -200,16 +200,28 @@ def test_scratch_buffers_come_from_torch(fake_torch, launches, private_cache, mo
     assert launches[1][1]["k_quant"] != args["k_quant"]
 
 
-def test_bad_segment_offsets_never_launch(fake_torch, launches, private_cache, monkeypatch):
+@pytest.fixture
+def two_documents(fake_torch, monkeypatch):
+    """Two run-time documents, each causal within itself, over 300 tokens
+    of a [2, 4, 300, 64] f16 batch: (q, mask, offsets, compile), where
+    compile(cache) caches the call's kernels. No attn-opt: nothing else is
+    compiled behind the test's back."""
     monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
-    f16 = fake_torch.float16
-    q = FakeTensor((2, 4, 300, 64), f16)
+    q = FakeTensor((2, 4, 300, 64), fake_torch.float16)
     docs = attn_mlir.Segments(query=[None, None], visibility=[["causal", "none"],
                                                               ["none", "causal"]])
     offsets = FakeTensor((2, 3), fake_torch.int32)
-    spec = spec_for_shapes(q.shape, q.shape, q.shape, "f16", mask=docs,
-                           segment_offsets=((2, 3), "i32"))
-    precompile(spec, ["q", "k", "v", "out", "seq_q", "segment_offsets"], private_cache)
+
+    def compile(cache):
+        spec = spec_for_shapes(q.shape, q.shape, q.shape, "f16", mask=docs,
+                               segment_offsets=((2, 3), "i32"))
+        precompile(spec, ["q", "k", "v", "out", "seq_q", "segment_offsets"], cache)
+    return q, docs, offsets, compile
+
+
+def test_bad_segment_offsets_never_launch(two_documents, launches, private_cache):
+    q, docs, offsets, compile = two_documents
+    compile(private_cache)
     offsets.values = [[0, 100, 300], [0, 150, 120]]
     with pytest.raises(ValueError, match=r"segment_offsets\[1\] = \[0, 150, 120\] decreases"):
         attn_mlir.attention(q, q, q, mask=docs, segment_offsets=offsets)
@@ -500,19 +512,13 @@ def test_custom_op_memo_keys_tensor_copy_alignment(fake_torch, launches, private
     assert len(plan_calls) == 2
 
 
-def test_custom_op_checks_offsets_before_looking_for_kernels(fake_torch, launches,
-                                                             private_cache, monkeypatch,
-                                                             plan_calls):
+def test_custom_op_checks_offsets_before_looking_for_kernels(two_documents, launches,
+                                                             private_cache, plan_calls):
     # Bad segment offsets are the caller's error, raised before anything
     # is compiled or looked up (here nothing is cached: the kernels would
     # be missing), on the first call and on remembered signatures alike.
     from attn_mlir.options import CallOptions
-    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
-    f16 = fake_torch.float16
-    q = FakeTensor((2, 4, 300, 64), f16)
-    docs = attn_mlir.Segments(query=[None, None], visibility=[["causal", "none"],
-                                                              ["none", "causal"]])
-    offsets = FakeTensor((2, 3), fake_torch.int32)
+    q, docs, offsets, compile = two_documents
     offsets.values = [[0, 100, 300], [0, 150, 120]]
     call = CallOptions.create(mask=docs)
     with pytest.raises(ValueError, match=r"segment_offsets\[1\] = \[0, 150, 120\] decreases"):
@@ -520,9 +526,7 @@ def test_custom_op_checks_offsets_before_looking_for_kernels(fake_torch, launche
     offsets.values = [[0, 100, 300], [0, 150, 200]]
     with pytest.raises(AttnArtifactsMissing):
         torch_api.run_call(q, q, q, None, None, offsets, None, call)
-    spec = spec_for_shapes(q.shape, q.shape, q.shape, "f16", mask=docs,
-                           segment_offsets=((2, 3), "i32"))
-    precompile(spec, ["q", "k", "v", "out", "seq_q", "segment_offsets"], private_cache)
+    compile(private_cache)
     torch_api.run_call(q, q, q, None, None, offsets, None, call)
     offsets.values = [[0, 100, 300], [0, 150, 120]]
     with pytest.raises(ValueError, match=r"decreases"):

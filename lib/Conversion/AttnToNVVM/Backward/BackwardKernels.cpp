@@ -953,6 +953,9 @@ private:
     int64_t keySteps = 0;
   };
   QueryGradShare queryGradShare();
+  /// queryGradShare's slab alone (no key offset built where none is used).
+  Value queryGradSlab();
+  bool queryGradBySlabs() const { return config.headDim == 128; }
   /// Reduces scale times the accumulator `acc` (`chunks` n8 chunks) into
   /// dQ's f32 accumulator: its rows are the query tile's positions
   /// `firstRow` + g (+ 8), chunk j's channels `firstChannel` + 8 j + 2 t.
@@ -1842,9 +1845,13 @@ void KeyTileKernelBuilder::accumulateQueryGrads(Value head, Value queryTile) {
 
 KeyTileKernelBuilder::QueryGradShare KeyTileKernelBuilder::queryGradShare() {
   int64_t keys = config.keys.tokens;
-  if (config.headDim * 2 / 128 == 2)
-    return {warpgroup(), idx(0), keys / 16};
-  return {idx(0), mul(warpgroup(), idx(keys / 2)), keys / 32};
+  if (queryGradBySlabs())
+    return {queryGradSlab(), idx(0), keys / 16};
+  return {queryGradSlab(), mul(warpgroup(), idx(keys / 2)), keys / 32};
+}
+
+Value KeyTileKernelBuilder::queryGradSlab() {
+  return queryGradBySlabs() ? warpgroup() : idx(0);
 }
 
 SmallVector<Value> KeyTileKernelBuilder::issueQueryGradProduct() {
@@ -1880,10 +1887,9 @@ void KeyTileKernelBuilder::reduceQueryGradProduct(ArrayRef<Value> acc,
                                                   Value queryTile) {
   // Rows: the warp's 16 of the warpgroup's 64 queries; channels: the
   // warpgroup's slab.
-  Value slab = queryGradShare().slab;
   reduceIntoQueryGrads(acc, 8, queryTile,
                        mul(rem(warp, kWarpgroupThreads / 32), idx(16)),
-                       mul(slab, idx(64)));
+                       mul(queryGradSlab(), idx(64)));
 }
 
 void KeyTileKernelBuilder::reduceIntoQueryGrads(ArrayRef<Value> acc,
