@@ -1508,27 +1508,9 @@ void TileKernelBuilder::addBias(Fragment &scores, bool rowsAreKeys,
 void TileKernelBuilder::maskPartialTile(Fragment &probabilities, Value keepsAll,
                                         bool rowsAreKeys, Value rowTile,
                                         Value columnTile) {
-  std::optional<int64_t> constantClass = getConstantIntValue(keepsAll);
-  if (constantClass) {
-    // i1 true reads as -1: every tile is full, no mask code.
-    if (*constantClass == 0)
-      maskPairs(probabilities, rowsAreKeys, rowTile, columnTile);
-    return;
-  }
-  auto ifFull =
-      scf::IfOp::create(b, loc, ValueRange(probabilities.values).getTypes(),
-                        keepsAll, /*withElse=*/true);
-  ifFull->setAttr("attn.partial_tile_mask", b.getUnitAttr());
-  OpBuilder::InsertionGuard insertion(b);
-  b.setInsertionPointToStart(ifFull.thenBlock());
-  scf::YieldOp::create(b, loc, probabilities.values);
-  b.setInsertionPointToStart(ifFull.elseBlock());
-  Fragment masked = probabilities;
-  maskPairs(masked, rowsAreKeys, rowTile, columnTile);
-  scf::YieldOp::create(b, loc, masked.values);
-  b.setInsertionPointAfter(ifFull);
-  probabilities.values.assign(ifFull.getResults().begin(),
-                              ifFull.getResults().end());
+  emitPartialTileMask(b, loc, keepsAll, probabilities, [&](Fragment &masked) {
+    maskPairs(masked, rowsAreKeys, rowTile, columnTile);
+  });
 }
 
 void KeyTileKernelBuilder::stageQueryRows(Value queryTile, Value buffer) {

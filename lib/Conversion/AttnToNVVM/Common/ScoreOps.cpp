@@ -128,27 +128,8 @@ void ScoreOps::maskAndBias(Fragment &scores, const TileSlot &slot) {
 }
 
 void ScoreOps::applyMask(Fragment &scores, const TileSlot &slot) {
-  std::optional<int64_t> constantClass = getConstantIntValue(slot.keepsAll);
-  if (constantClass && *constantClass == 0) {
-    maskAndBias(scores, slot);
-    return;
-  }
-  if (constantClass) // i1 true reads as -1: every tile is full, no mask code
-    return;
-  auto ifFull = scf::IfOp::create(b, loc, ValueRange(scores.values).getTypes(),
-                                  slot.keepsAll, /*withElse=*/true);
-  // Names the partial-tile path in the IR (lit tests check where it is).
-  ifFull->setAttr("attn.partial_tile_mask", b.getUnitAttr());
-  {
-    OpBuilder::InsertionGuard insertion(b);
-    b.setInsertionPointToStart(ifFull.thenBlock());
-    scf::YieldOp::create(b, loc, scores.values);
-    b.setInsertionPointToStart(ifFull.elseBlock());
-    Fragment masked = scores;
-    maskAndBias(masked, slot);
-    scf::YieldOp::create(b, loc, masked.values);
-  }
-  scores.values.assign(ifFull.getResults().begin(), ifFull.getResults().end());
+  emitPartialTileMask(b, loc, slot.keepsAll, scores,
+                      [&](Fragment &masked) { maskAndBias(masked, slot); });
 }
 
 SmallVector<Value> ScoreOps::keptAfterSoftmax(const TileSlot &slot) {

@@ -4,6 +4,7 @@
 
 #include "attn/Dialect/Attn/Analysis/TileSparsity.h"
 
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 using namespace mlir;
@@ -142,4 +143,28 @@ TileWalk::VaryingParts TileWalk::varyingParts() {
   for (Operation &op : llvm::make_early_inc_range(llvm::reverse(*probe)))
     op.erase();
   return parts;
+}
+
+void mlir::attn::detail::emitPartialTileMask(
+    OpBuilder &b, Location loc, Value keepsAll, Fragment &fragment,
+    function_ref<void(Fragment &)> mask) {
+  if (std::optional<int64_t> constantClass = getConstantIntValue(keepsAll)) {
+    // i1 true reads as -1: every tile is full, no mask code.
+    if (*constantClass == 0)
+      mask(fragment);
+    return;
+  }
+  auto ifFull =
+      scf::IfOp::create(b, loc, ValueRange(fragment.values).getTypes(),
+                        keepsAll, /*withElse=*/true);
+  ifFull->setAttr("attn.partial_tile_mask", b.getUnitAttr());
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPointToStart(ifFull.thenBlock());
+  scf::YieldOp::create(b, loc, fragment.values);
+  b.setInsertionPointToStart(ifFull.elseBlock());
+  Fragment masked = fragment;
+  mask(masked);
+  scf::YieldOp::create(b, loc, masked.values);
+  fragment.values.assign(ifFull.getResults().begin(),
+                         ifFull.getResults().end());
 }

@@ -14,6 +14,7 @@
 
 #include "AttentionKernelContext.h"
 #include "EmitterBase.h"
+#include "FragmentLayout.h"
 
 namespace mlir {
 namespace attn {
@@ -27,6 +28,15 @@ struct TileSlot {
   /// Every pair is kept and in bounds (true: no mask code).
   Value keepsAll;
 };
+
+/// `fragment` with `mask` applied where a tile is partial: nothing where
+/// `keepsAll` is constant true, `mask` inline where it is constant false,
+/// else an scf.if marked `attn.partial_tile_mask` (lit tests check where it
+/// is) that yields the fragment unmasked on full tiles. Forward and
+/// backward kernels alike.
+void emitPartialTileMask(OpBuilder &b, Location loc, Value keepsAll,
+                         Fragment &fragment,
+                         function_ref<void(Fragment &)> mask);
 
 class TileWalk : EmitterBase {
 public:

@@ -47,7 +47,7 @@ parseQuantizedBundles(OpAsmParser &parser,
     int64_t bundle = 0;
     if (succeeded(parser.parseOptionalKeyword("group"))) {
       SMLoc loc = parser.getCurrentLocation();
-      int64_t group;
+      int64_t group = 0;
       if (parser.parseEqual() || parser.parseInteger(group) ||
           parser.parseComma())
         return failure();
