@@ -14,7 +14,7 @@ import ctypes
 import os
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import config
 from .compiler import MANIFEST
@@ -88,7 +88,12 @@ class Launcher:
     def bind(self, args: Mapping[str, int]) -> "BoundLaunch":
         """The launch with these arguments, marshalled once: calling it costs
         one ctypes call (for repeated launches on the same buffers)."""
-        return BoundLaunch(self, args)
+        return BoundLaunch(self, tuple(args), args.values())
+
+    def bind_values(self, names: Tuple[str, ...], values: Sequence[int]) -> "BoundLaunch":
+        """bind() with the names and their values as two sequences (a
+        caller that keeps the names of a call signature once)."""
+        return BoundLaunch(self, names, values)
 
     def names_array(self, names: Tuple[str, ...]) -> Any:
         """The C array of these argument names, built once per name list
@@ -114,14 +119,13 @@ class Launcher:
 class BoundLaunch:
     """A launch whose names and values are already C arrays."""
 
-    def __init__(self, launcher: Launcher, args: Mapping[str, int]) -> None:
+    def __init__(self, launcher: Launcher, names: Tuple[str, ...],
+                 values: Iterable[int]) -> None:
         self._launcher = launcher  # keeps the module loaded
-        names = tuple(args)
         self._count = len(names)
         self._names = launcher.names_array(names)
         # Pointers are passed as int64 too: wrapped into the signed range.
-        self._values = (ctypes.c_int64 * len(names))(
-            *(_signed(int(value)) for value in args.values()))
+        self._values = (ctypes.c_int64 * len(names))(*(_signed(int(value)) for value in values))
         self._err = ctypes.create_string_buffer(_ERR_LEN)
 
     def __call__(self, stream: int) -> None:

@@ -258,9 +258,73 @@ def _check_offsets(plan: Any, segment_offsets: Any) -> None:
         check_segment_offsets(segment_offsets.tolist(), plan.dims.seq_q, plan.dims.seq_k)
 
 
+class _LaunchTemplate:
+    """The launch of one call signature with everything but the addresses
+    filled in: the argument names in the launcher's order, the constant
+    values (strides, run-time sizes), the scratch buffers' sizes and the
+    loaded launcher. A call then only allocates its scratch buffers and
+    writes the addresses of its tensors and buffers."""
+
+    def __init__(self, artifacts: Any, plan: Any, infos: Dict[str, TensorInfo]) -> None:
+        values = launch_values(plan, infos)
+        self.scratch = tuple(artifacts.scratch_sizes(values).items())
+        for name, _ in self.scratch:
+            values[name] = 0
+        names = artifacts.argument_names
+        missing = sorted(set(names) - values.keys())
+        if missing:
+            raise AttnLaunchError(f"the kernels of {artifacts.directory} take arguments this "
+                                  f"call cannot provide: {', '.join(missing)}")
+        slot = {name: i for i, name in enumerate(names)}
+        self.names = names
+        self.values = [values[name] for name in names]
+        self.tensor_slots = tuple((slot[name], name) for name in infos if name in slot)
+        self.scratch_slots = tuple(slot[name] for name, _ in self.scratch)
+        self.launcher = launcher_for(artifacts.directory)
+
+    def bind(self, infos: Dict[str, TensorInfo], late: Dict[str, Any],
+             device: Any) -> Tuple[Any, list]:
+        """The launch bound to the addresses of the planned tensors
+        (`infos`) and of `late` (tensors by argument name), and the scratch
+        buffers it uses (kept alive by the caller). The buffers come from
+        PyTorch's allocator, not the launcher's per-context ones:
+        stream-ordered, private to this call (so calls on several streams
+        do not share them) and taken from the graph's pool under CUDA graph
+        capture."""
+        import torch
+
+        values = list(self.values)
+        for slot, name in self.tensor_slots:
+            info = infos.get(name)
+            values[slot] = info.ptr if info is not None else late[name].data_ptr()
+        scratch = []
+        for slot, (_, size) in zip(self.scratch_slots, self.scratch):
+            buffer = torch.empty((size,), dtype=torch.uint8, device=device)
+            scratch.append(buffer)
+            values[slot] = buffer.data_ptr()
+        return self.launcher.bind_values(self.names, values), scratch
+
+
 class _Planned(NamedTuple):
     plan: Any
     artifacts: Any
+    # Launch templates by the signature of the tensors made after planning
+    # (outputs, the forward's results the backward is given).
+    templates: Dict[Any, _LaunchTemplate]
+
+    def bind(self, infos: Dict[str, TensorInfo], late: Dict[str, Any],
+             device: Any) -> Tuple[Any, list]:
+        """The launch bound to the planned tensors (`infos`) and to `late`,
+        the tensors made or received after planning, through the template
+        of their signature (built on its first call)."""
+        key = tuple((name, t.shape, t.stride(), t.dtype) for name, t in late.items())
+        template = self.templates.get(key)
+        if template is None:
+            every = dict(infos)
+            for name, tensor in late.items():
+                every[name] = _info(name, tensor)
+            template = self.templates[key] = _LaunchTemplate(self.artifacts, self.plan, every)
+        return template.bind(infos, late, device)
 
 
 # The hot path of attention() and its backward: a call's plan and kernels
@@ -293,7 +357,7 @@ def _memoized(key: Any, infos: Dict[str, TensorInfo], make_plan: Callable[[], An
         return planned
     plan = make_plan()
     check(plan)
-    planned = _Planned(plan, kernels_for(plan))
+    planned = _Planned(plan, kernels_for(plan), {})
     with _memo_lock:
         _memo[full_key] = planned
         while len(_memo) > _MEMO_SIZE:
@@ -316,30 +380,6 @@ def _compile_for(spec: Any, plan: Any, capability: Any, device_name: Any,
     check_runs_on(artifacts.manifest.get(schema.KEY_CHIP), plan.targets, capability, device_name,
                   f"the kernels in {artifacts.directory}")
     return artifacts
-
-
-def _bind(artifacts: Any, plan: Any, infos: Dict[str, TensorInfo], device: Any) -> Tuple[Any, list]:
-    """The launcher bound to the call's arguments, and the scratch buffers
-    it uses (kept alive by the caller)."""
-    import torch
-
-    values = launch_values(plan, infos)
-    # The pre-kernels' scratch buffers come from PyTorch's allocator, not the
-    # launcher's per-context ones: stream-ordered, private to this call (so
-    # calls on several streams do not share them) and taken from the
-    # graph's pool under CUDA graph capture.
-    scratch = []
-    for name, size in artifacts.scratch_sizes(values).items():
-        buffer = torch.empty((size,), dtype=torch.uint8, device=device)
-        scratch.append(buffer)
-        values[name] = buffer.data_ptr()
-    try:
-        arguments = {name: values[name] for name in artifacts.argument_names}
-    except KeyError:
-        missing = sorted(set(artifacts.argument_names) - values.keys())
-        raise AttnLaunchError(f"the kernels of {artifacts.directory} take arguments this call "
-                              f"cannot provide: {', '.join(missing)}") from None
-    return launcher_for(artifacts.directory).bind(arguments), scratch
 
 
 def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
@@ -370,24 +410,25 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
     # Only the custom op's calls (normalized options) are remembered; a
     # prepare()d call is planned once anyway.
     if memo_key is not None and out is None:
-        plan, artifacts = _memoized(("forward", memo_key, capability, device_name), infos,
-                                    make_plan, check, kernels_for)
+        planned = _memoized(("forward", memo_key, capability, device_name), infos,
+                            make_plan, check, kernels_for)
     else:
         plan = make_plan()
         check(plan)
-        artifacts = kernels_for(plan)
+        planned = _Planned(plan, kernels_for(plan), {})
+    plan = planned.plan
     if out is None:
         out = torch.empty(plan.out_shape, dtype=v.dtype, device=q.device)
-    infos[schema.ARG_OUT] = _info("out", out)
+    late = {schema.ARG_OUT: out}
     lse = None
     if plan.lse_shape is not None:
-        lse = torch.empty(plan.lse_shape, dtype=torch.float32, device=q.device)
-        infos[schema.ARG_LSE] = _info("lse", lse)
-    bound, scratch = _bind(artifacts, plan, infos, q.device)
+        lse = late[schema.ARG_LSE] = torch.empty(plan.lse_shape, dtype=torch.float32,
+                                                 device=q.device)
+    bound, scratch = planned.bind(infos, late, q.device)
     return Prepared(bound, q.device, (out, lse) if return_lse else out,
                     keep_alive=(q, k, v, bias, explicit_mask, segment_offsets, gates,
                                 *scratch),
-                    artifacts=artifacts)
+                    artifacts=planned.artifacts)
 
 
 def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad_lse: Any,
@@ -423,9 +464,9 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
         spec = plan.spec.gradient(lse_grad=lse_grad, deterministic=deterministic,
                                   bias_grad=bias_grad)
         return _compile_for(spec, plan, capability, device_name, call.cache_dir)
-    plan, artifacts = _memoized(("backward", call, capability, device_name, lse_grad,
-                                 deterministic, bias_grad), infos, make_plan,
-                                lambda plan: _check_offsets(plan, segment_offsets), kernels_for)
+    planned = _memoized(("backward", call, capability, device_name, lse_grad, deterministic,
+                         bias_grad), infos, make_plan,
+                        lambda plan: _check_offsets(plan, segment_offsets), kernels_for)
     # The kernels read rows with the last dimension contiguous.
     grad_out = grad_out if grad_out.stride(-1) == 1 else grad_out.contiguous()
     grad_out = grad_out.to(q.dtype)
@@ -442,9 +483,7 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
     if bias_grad:
         dbias = torch.empty(bias.shape, dtype=bias.dtype, device=q.device)
         tensors[schema.ARG_BIAS_GRAD] = dbias
-    for name, tensor in tensors.items():
-        infos[name] = _info(name, tensor)
-    bound, scratch = _bind(artifacts, plan, infos, q.device)
+    bound, scratch = planned.bind(infos, tensors, q.device)
     with torch.cuda.device(q.device):
         bound(torch.cuda.current_stream(q.device).cuda_stream)
     del scratch  # stream-ordered: freed after the launches

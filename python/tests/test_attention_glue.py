@@ -108,6 +108,9 @@ def launches(monkeypatch):
         def bind(self, args):
             return lambda stream: self.launch(args, stream)
 
+        def bind_values(self, names, values):
+            return self.bind(dict(zip(names, values)))
+
     monkeypatch.setattr(torch_api, "launcher_for", Recorder)
     return calls
 
@@ -485,6 +488,46 @@ def test_backward_memo_keys_its_variants(fake_torch, launches, private_cache, mo
         assert args["q_grad"] == dq.data_ptr() and args["out_grad"] == dy.data_ptr()
         assert ("lse_grad" in args) == lse_grad
     assert len(plan_calls) == 4
+
+
+def test_launch_template_per_signature_of_late_tensors(fake_torch, launches, private_cache,
+                                                      monkeypatch, plan_calls):
+    # A signature's launch values (strides, sizes, argument order) are
+    # derived once; calls write only their addresses. The tensors the
+    # backward receives after planning (here dY) have a signature of their
+    # own: a dY with other strides gets its strides, not the first call's.
+    from attn_mlir.options import CallOptions
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    derived = []
+    real = torch_api.launch_values
+    monkeypatch.setattr(torch_api, "launch_values",
+                        lambda *a: derived.append(1) or real(*a))
+    f16, f32 = fake_torch.float16, fake_torch.float32
+    shape = (1, 4, 40, 64)
+    call = CallOptions.create(return_lse=True)
+    grad = spec_for_shapes(shape, shape, shape, "f16", return_lse=True).gradient(
+        lse_grad=False, deterministic=False, bias_grad=False)
+    precompile(grad, ["q", "k", "v", "out", "lse", "out_grad", "out_grad_stride_n",
+                      "out_grad_stride_h", "q_grad", "k_grad", "v_grad", "seq_q"], private_cache)
+    q, out = (FakeTensor(shape, f16) for _ in range(2))
+    lse = FakeTensor(shape[:3], f32)
+    for _ in range(2):
+        dy = FakeTensor(shape, f16)
+        dq, *_ = torch_api.run_backward(q, q, q, out, lse, dy, None, None, None, None, None, call)
+        args = launches[-1][1]
+        assert (args["out_grad"], args["q_grad"]) == (dy.data_ptr(), dq.data_ptr())
+        assert (args["out_grad_stride_h"], args["out_grad_stride_n"]) == (40 * 64, 64)
+    assert len(derived) == 1 and len(plan_calls) == 1
+    # dY in bnhd order (a transposed view): a new template, the same plan.
+    bnhd = FakeTensor(shape, f16, strides=(40 * 4 * 64, 64, 4 * 64, 1))
+    torch_api.run_backward(q, q, q, out, lse, bnhd, None, None, None, None, None, call)
+    args = launches[-1][1]
+    assert (args["out_grad_stride_h"], args["out_grad_stride_n"]) == (64, 4 * 64)
+    assert args["out_grad"] == bnhd.data_ptr()
+    assert len(derived) == 2 and len(plan_calls) == 1
+    dy = FakeTensor(shape, f16)
+    torch_api.run_backward(q, q, q, out, lse, dy, None, None, None, None, None, call)
+    assert launches[-1][1]["out_grad_stride_n"] == 64 and len(derived) == 2
 
 
 def test_custom_op_memo_keys_tensor_copy_alignment(fake_torch, launches, private_cache,
