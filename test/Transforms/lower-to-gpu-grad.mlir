@@ -6,6 +6,31 @@
 // RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu="target=sm_80 deterministic=true" | FileCheck %s --check-prefix=DETERMINISTIC
 // RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu=target=sm_90a | FileCheck %s --check-prefix=SM90
 // RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu="target=sm_90a kernel=mma_sync" | FileCheck %s --check-prefix=MMASYNC
+// RUN: attn-opt %s -split-input-file -attn-sparsity -attn-lower-to-gpu=target=sm_90a | grep -o 'attn.kernel_family = "[a-z_]*"\|func.func @[a-z_0-9]*' | FileCheck %s --check-prefix=FAMILY
+
+// The family sm_90a picks per case: wgmma wherever the default 64 x 128
+// tiles and D, Dv staged as 64 or 128 allow it; mma_sync for the cases
+// tiled 64 x 64 by hand and for D = 192.
+// FAMILY: attn.kernel_family = "mma_sync"
+// FAMILY-NEXT: func.func @causal_table
+// FAMILY-NEXT: attn.kernel_family = "wgmma"
+// FAMILY-NEXT: func.func @sliding_gqa
+// FAMILY-NEXT: attn.kernel_family = "wgmma"
+// FAMILY-NEXT: func.func @explicit_mask
+// FAMILY-NEXT: attn.kernel_family = "wgmma"
+// FAMILY-NEXT: func.func @bias
+// FAMILY-NEXT: attn.kernel_family = "wgmma"
+// FAMILY-NEXT: func.func @constant_bias
+// FAMILY-NEXT: attn.kernel_family = "mma_sync"
+// FAMILY-NEXT: func.func @unnormalized
+// FAMILY-NEXT: attn.kernel_family = "wgmma"
+// FAMILY-NEXT: func.func @head_features
+// FAMILY-NEXT: attn.kernel_family = "mma_sync"
+// FAMILY-NEXT: func.func @wide_head
+// FAMILY-NEXT: attn.kernel_family = "wgmma"
+// FAMILY-NEXT: func.func @wgmma_products
+// FAMILY-NEXT: attn.kernel_family = "wgmma"
+// FAMILY-NEXT: func.func @padded_head_dims
 
 // The key-tile kernel's walk: each tile's copies are waited for, then one
 // barrier publishes them (and frees the other buffer), then the next query
@@ -304,8 +329,7 @@ func.func @wide_head(%q: memref<1x2x?x192xbf16>, %v: memref<1x2x?x64xbf16>, %lse
 // registers and B read MN-major; dQ = dS K with dS^T read MN-major as A
 // (the transpose immediates 1, 1) after the barrier that publishes dS^T;
 // one wait for the three.
-// SM90-LABEL: module attributes
-// SM90-SAME: attn.kernel_family = "wgmma"
+// SM90-LABEL: func.func @wgmma_products(
 // SM90: llvm.mlir.global external @attn_shared_memory() {addr_space = 3 : i32, alignment = 1024 : i64}
 // SM90: gpu.func @attn_bwd(
 // SM90: nvvm.cp.async.wait.group 0
@@ -326,8 +350,7 @@ func.func @wide_head(%q: memref<1x2x?x192xbf16>, %v: memref<1x2x?x64xbf16>, %lse
 // SM90: red.global.add.v2.f32
 // SM90: gpu.func @attn_bwd_finish
 // kernel=mma_sync keeps the mma.sync products (and their 32-query tiles).
-// MMASYNC-LABEL: module attributes
-// MMASYNC-SAME: attn.kernel_family = "mma_sync"
+// MMASYNC-LABEL: func.func @wgmma_products(
 // MMASYNC: gpu.func @attn_bwd(
 // MMASYNC-NOT: wgmma
 // MMASYNC: gpu.func @attn_bwd_finish
@@ -335,5 +358,25 @@ func.func @wgmma_products(%q: memref<1x4x?x128xbf16>, %k: memref<1x2x?x128xbf16>
   attn.attention_grad ins(%q, %k, %v, %o, %lse, %o : memref<1x4x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x64xbf16>, memref<1x4x?x64xbf16>, memref<1x4x?xf32>, memref<1x4x?x64xbf16>)
     outs(%dq, %dk, %dv : memref<1x4x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x64xbf16>)
     mask = #attn.causal
+  return
+}
+
+// -----
+
+// Head dims that are not 64 or 128 are staged padded (D = 80 as 128, Dv =
+// 40 as 64, the padding zero-filled by the copies) and keep the wgmma
+// products: the same instruction shapes as D = 128, Dv = 64 above.
+// SM90-LABEL: func.func @padded_head_dims(
+// SM90: gpu.func @attn_bwd(
+// SM90-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, $32, $33, p, 1, 1, 0, 0; }
+// SM90-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, $32, $33, p, 1, 1, 0, 0; }
+// SM90: wgmma.wait_group.sync.aligned 1;
+// SM90-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, {$32, $33, $34, $35}, $36, p, 1, 1, 1; }
+// SM90-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, {$64, $65, $66, $67}, $68, p, 1, 1, 1; }
+// SM90-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, $32, $33, p, 1, 1, 1, 1; }
+// SM90: gpu.func @attn_bwd_finish
+func.func @padded_head_dims(%q: memref<1x4x?x80xf16>, %v: memref<1x4x?x40xf16>, %lse: memref<1x4x?xf32>) {
+  attn.attention_grad ins(%q, %q, %v, %v, %lse, %v : memref<1x4x?x80xf16>, memref<1x4x?x80xf16>, memref<1x4x?x40xf16>, memref<1x4x?x40xf16>, memref<1x4x?xf32>, memref<1x4x?x40xf16>)
+    outs(%q, %q, %v : memref<1x4x?x80xf16>, memref<1x4x?x80xf16>, memref<1x4x?x40xf16>)
   return
 }
