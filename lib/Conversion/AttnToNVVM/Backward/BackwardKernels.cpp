@@ -1582,23 +1582,14 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
   }
   addBias(p, /*rowsAreKeys=*/true, keyTile, slot.tile);
   Value column = quadColumn();
-  // The row values of the thread's query columns: each query's record
-  // (LSE, Dlt, a) read by one 16-byte load at its first use (a float at a
-  // time, they filled the shared-memory queue: Nsight's MIO throttle).
-  DenseMap<int64_t, Value> records;
+  // The row values of the thread's query columns.
   auto rowValue = [&](int64_t which, int64_t chunk, int64_t c) {
-    int64_t first = layout.column(chunk, c);
-    Value &record = records[first];
-    if (!record) {
-      Value position = add(idx(first), column);
-      record = LLVM::LoadOp::create(
-          b, loc, VectorType::get({kRowValueWords}, b.getF32Type()),
-          sharedAt(sharedBase, add(add(bufferAt, idx(rowValuesOffset)),
-                                   mul(position, idx(kRowValueWords * 4)))),
-          /*alignment=*/kRowValueWords * 4);
-    }
-    return LLVM::ExtractElementOp::create(b, loc, record,
-                                          i32(static_cast<int32_t>(which)));
+    Value position = add(idx(layout.column(chunk, c)), column);
+    return loadGlobal(
+        b.getF32Type(),
+        sharedAt(sharedBase,
+                 add(add(bufferAt, idx(rowValuesOffset + 4 * which)),
+                     mul(position, idx(kRowValueWords * 4)))));
   };
   Value scoreScale = f32(config.scale * M_LOG2E);
   forEachElement(
@@ -1701,34 +1692,13 @@ KeyTileKernelBuilder::computeQueryTile(Value keyTile, Value head,
 void KeyTileKernelBuilder::stageScoreGrads(const Fragment &ds) {
   // dS^T to shared memory in the inputs' type, [key][query], for dQ.
   int64_t dsChunks = queryTokens() * 2 / kChunkBytes;
-  auto pairAt = [&](int64_t chunk, int64_t slotIndex) {
-    return nb::packPair(b, loc, config.elementType,
-                        ds.at(layout, chunk, slotIndex, 0),
-                        ds.at(layout, chunk, slotIndex, 1));
-  };
-  if (wgmmaProducts) {
-    // stmatrix (sm_90): the 8 x 8 blocks (keys g / g + 8 of the warp's 16,
-    // queries of chunks c and c + 1) four per instruction, each lane
-    // addressing one 16-byte row piece; a quarter of the shared-memory
-    // instructions of a store per pair (Nsight: MIO throttle).
-    Value matrix = div(lane, 8);
-    Value key = add(mul(warp, idx(16)),
-                    add(rem(lane, 8), mul(rem(matrix, idx(2)), idx(8))));
-    for (int64_t chunk = 0; chunk < ds.numChunks; chunk += 2) {
-      Value offset = add(idx(dsOffset),
-                         stagedChunkOffset(config.keys.tokens, dsChunks, key,
-                                           add(idx(chunk), div(matrix, 2))));
-      nb::storeMatrixX4(b, loc, sharedAt(sharedBase, offset),
-                        {pairAt(chunk, 0), pairAt(chunk, 1),
-                         pairAt(chunk + 1, 0), pairAt(chunk + 1, 1)});
-    }
-    return;
-  }
   for (int64_t chunk = 0; chunk < ds.numChunks; ++chunk)
     for (int64_t slotIndex = 0; slotIndex < 2; ++slotIndex) {
       Value key =
           add(mul(warp, idx(16)), add(div(lane, 4), idx(8 * slotIndex)));
-      Value pair = pairAt(chunk, slotIndex);
+      Value pair = nb::packPair(b, loc, config.elementType,
+                                ds.at(layout, chunk, slotIndex, 0),
+                                ds.at(layout, chunk, slotIndex, 1));
       Value offset = add(
           idx(dsOffset),
           add(stagedChunkOffset(config.keys.tokens, dsChunks, key, idx(chunk)),

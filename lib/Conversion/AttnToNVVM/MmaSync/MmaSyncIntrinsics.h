@@ -52,20 +52,6 @@ inline std::array<Value, 4> loadMatrixX4(OpBuilder &b, Location loc,
   return extractMembers<4>(b, loc, loaded);
 }
 
-/// `stmatrix.sync.aligned.m8n8.x4.shared.b16` (sm_90 and later): four 8x8
-/// 16-bit matrices from one b32 register each, in the m16n8 accumulator's
-/// layout (lane l holds row l / 4, columns 2 (l % 4) and + 1, of each);
-/// lane l addresses row l % 8 of matrix l / 8, as for loadMatrixX4.
-inline void storeMatrixX4(OpBuilder &b, Location loc, Value sharedPtr,
-                          ArrayRef<Value> registers) {
-  MLIRContext *ctx = b.getContext();
-  NVVM::StMatrixOp::create(
-      b, loc, sharedPtr, registers,
-      NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
-      NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8),
-      NVVM::LdStMatrixEltTypeAttr::get(ctx, NVVM::LdStMatrixEltType::B16));
-}
-
 /// `mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.f32`: D = A B + C with
 /// A and B as b32 registers holding element pairs (first element low).
 inline std::array<Value, 4> mmaM16N8K16(OpBuilder &b, Location loc,
