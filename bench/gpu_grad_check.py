@@ -113,13 +113,13 @@ def cases() -> List[Case]:
     ]
 
 
-# Cases also run in the deterministic mode (torch.use_deterministic_algorithms):
-# twice, the gradients must be equal in bits, and within the same bound.
 # Under --sanitize by default: GQA walks back to back (wgmma and mma.sync
 # head dims), a 2-D neighborhood, and explicit masks across GQA heads.
 SANITIZE_CASES = ("dense-f16-d128-gqa-n1000", "nbhd2d-24x20-w7", "explicit-nn-gqa-nq77-nk300",
                   "wide-d256-gqa-causal-n300")
 
+# Cases also run in the deterministic mode (torch.use_deterministic_algorithms):
+# twice, the gradients must be equal in bits, and within the same bound.
 DETERMINISTIC = ("dense-f16-d128-gqa-n1000", "nbhd2d-24x20-w7", "heads-weights-gates-n300",
                  "segments-runtime-doc", "heads-softpag-groups-n300",
                  "bias-bf16-bh-gqa-nq77-nk300-lse", "wide-d256-gqa-causal-n300",
