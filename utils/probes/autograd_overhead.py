@@ -22,18 +22,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from common import add_common_args, compile_cases, configure, kernel_options  # noqa: E402
 import attn_mlir as am  # noqa: E402
 
-SHAPES = [(1, 16, 256, 64), (1, 16, 4096, 64)]
-
-
 class Case:
-    def __init__(self, shape):
+    def __init__(self, shape, mask=None, label=""):
         self.shape = shape
-        self.name = "x".join(map(str, shape))
+        self.mask = mask
+        self.name = "x".join(map(str, shape)) + (f" {label}" if label else "")
+
+
+# Dense at two sizes, and a grid mask (what a masked call adds on the host:
+# its spec key, its run-time operands).
+CASES = [Case((1, 16, 256, 64)), Case((1, 16, 4096, 64)),
+         Case((1, 16, 1024, 64), am.Neighborhood(grid=[32, 32], window=13), "nbhd2d-32x32-w13"),
+         Case((1, 16, 16384, 128), am.Neighborhood(grid=[128, 128], window=13),
+              "nbhd2d-128x128-w13")]
 
 
 def spec_of(case: Case, backward: bool) -> am.AttentionSpec:
-    spec = am.spec_for_shapes(case.shape, case.shape, case.shape, "bf16", return_lse=True,
-                              **kernel_options())
+    spec = am.spec_for_shapes(case.shape, case.shape, case.shape, "bf16", mask=case.mask,
+                              return_lse=True, **kernel_options())
     return spec.gradient() if backward else spec
 
 
@@ -99,11 +105,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--profile", action="store_true",
-                        help="also print a cProfile of 50 steps of the smallest shape "
-                             "(host functions by own time)")
+                        help="also print a cProfile of 50 steps of the smallest shape and of "
+                             "the masked one (host functions by own time)")
     args = parser.parse_args()
     cache = configure(args)
-    cases = [Case(s) for s in SHAPES]
+    cases = CASES
     if args.compile_only:
         failures = compile_cases("autograd_overhead", cases, lambda c: spec_of(c, False), cache)
         failures += compile_cases("autograd_overhead-backward", cases,
@@ -117,25 +123,40 @@ def main() -> int:
 
         def step():
             q.grad = k.grad = v.grad = None
-            am.attention(q, k, v, cache_dir=cache, **kernel_options()).backward(dy)
+            am.attention(q, k, v, mask=case.mask, cache_dir=cache,
+                         **kernel_options()).backward(dy)
         for _ in range(5):
             step()
         torch.cuda.synchronize()
-        walls, gpus = [], []
+        walls, gpus, issues = [], [], []
         for _ in range(30):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             t0 = time.perf_counter()
             start.record()
             step()
+            t1 = time.perf_counter()
             end.record()
             torch.cuda.synchronize()
             walls.append((time.perf_counter() - t0) * 1e3)
+            issues.append((t1 - t0) * 1e3)
             gpus.append(start.elapsed_time(end))
+        # The host's issue time is the step's return on an idle GPU: where it
+        # nears the GPU time, something in the step waits for the GPU.
         print(f"{case.name}: step {statistics.median(walls):.3f} ms wall, "
-              f"{statistics.median(gpus):.3f} ms between events")
+              f"{statistics.median(gpus):.3f} ms between events, "
+              f"{statistics.median(issues):.3f} ms to issue")
+        # PyTorch's own synchronizing calls (item(), host copies) in a step.
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            step()
+            torch.cuda.set_sync_debug_mode("default")
+        for warning in caught:
+            print(f"  synchronizing call: {str(warning.message).splitlines()[0][:120]}")
         if case is cases[0]:
             print_layers(torch, case, q, k, v, dy, cache)
-        if args.profile and case is cases[0]:
+        if args.profile and (case is cases[0] or case.mask is not None):
             import cProfile
             import pstats
             profile = cProfile.Profile()
