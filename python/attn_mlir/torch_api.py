@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from . import manifest as schema
 from .compiler import PathLike, compile, still_current
@@ -305,12 +305,17 @@ class _LaunchTemplate:
         return self.launcher.bind_values(self.names, values), scratch
 
 
-class _Planned(NamedTuple):
-    plan: Any
-    artifacts: Any
-    # Launch templates by the signature of the tensors made after planning
-    # (outputs, the forward's results the backward is given).
-    templates: Dict[Any, _LaunchTemplate]
+class _Planned:
+    """A call signature's plan and kernels, and its launch templates by the
+    signature of the tensors made after planning (outputs, the forward's
+    results the backward is given), filled as calls meet them."""
+
+    __slots__ = ("plan", "artifacts", "templates")
+
+    def __init__(self, plan: Any, artifacts: Any) -> None:
+        self.plan = plan
+        self.artifacts = artifacts
+        self.templates: Dict[Any, _LaunchTemplate] = {}
 
     def bind(self, infos: Dict[str, TensorInfo], late: Dict[str, Any],
              device: Any) -> Tuple[Any, list]:
@@ -357,7 +362,7 @@ def _memoized(key: Any, infos: Dict[str, TensorInfo], make_plan: Callable[[], An
         return planned
     plan = make_plan()
     check(plan)
-    planned = _Planned(plan, kernels_for(plan), {})
+    planned = _Planned(plan, kernels_for(plan))
     with _memo_lock:
         _memo[full_key] = planned
         while len(_memo) > _MEMO_SIZE:
@@ -415,7 +420,7 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
     else:
         plan = make_plan()
         check(plan)
-        planned = _Planned(plan, kernels_for(plan), {})
+        planned = _Planned(plan, kernels_for(plan))
     plan = planned.plan
     if out is None:
         out = torch.empty(plan.out_shape, dtype=v.dtype, device=q.device)
