@@ -273,9 +273,12 @@ def plan_call(q: TensorInfo, k: TensorInfo, v: TensorInfo, *, mask: Any = None,
     if (kernel is None and default_family(table.get(spec.target), spec.precisions()) == WGMMA
             and _reads_inputs_by_tensor_copy(spec)
             and not all(_tensor_copy_compatible(info, layout) for info in (q, k, v))):
-        # The wgmma kernel reads Q, K and V with bulk tensor copies, which
-        # need 16-byte-aligned tensors and strides; the warp-level kernel
-        # serves the others (Prepared.kernel_family says which ran).
+        # The wgmma kernel reads Q, K and V with bulk tensor copies, whose
+        # tensor maps need every stride 16-byte aligned, a broadcast
+        # (size-1) dimension's too; the warp-level kernel, which never
+        # steps along such a dimension, serves those (Prepared.kernel_family
+        # says which ran). Rows themselves must be aligned for both
+        # (row_misalignment): attention() copies tensors whose rows are not.
         spec = replace(spec, kernel=MMA_SYNC)
     check_target(table, spec.target, spec.kernel, spec.precisions(), spec.emulate_block_scaled)
     if segment_offsets is not None and segment_offsets.shape[-1] != spec.num_segments + 1:
@@ -331,6 +334,27 @@ def check_segment_offsets(offsets: Sequence[Any], seq_q: int, seq_k: int) -> Non
 # Bulk tensor copies (TMA): the tensor's address and its row, head and
 # batch strides must be multiples of this many bytes.
 TENSOR_COPY_ALIGNMENT = 16
+
+
+def row_misalignment(info: TensorInfo) -> Optional[str]:
+    """Why the kernels cannot read or write this 16-bit tensor's rows, or
+    None. Every kernel copies the rows of Q, K, V (and the backward's dY)
+    in 16-byte pieces (cp.async, bulk tensor copies; a misaligned piece is
+    a fault, not a slow read) and writes O's rows in pieces up to as wide:
+    the address and the stride of every dimension but the last (where it
+    has more than one index) must be multiples of 16 bytes. Other dtypes
+    are refused by the dtype checks."""
+    element_bytes = {"f16": 2, "bf16": 2}.get(info.dtype)
+    if element_bytes is None:
+        return None
+    if info.ptr % TENSOR_COPY_ALIGNMENT:
+        return f"its address {info.ptr:#x} is not a multiple of {TENSOR_COPY_ALIGNMENT} bytes"
+    for dim, (size, stride) in enumerate(zip(info.shape[:-1], info.strides[:-1])):
+        if size > 1 and stride * element_bytes % TENSOR_COPY_ALIGNMENT:
+            return (f"its stride {stride} along dimension {dim} is not a multiple of "
+                    f"{TENSOR_COPY_ALIGNMENT // element_bytes} elements "
+                    f"({TENSOR_COPY_ALIGNMENT} bytes)")
+    return None
 
 
 def _reads_inputs_by_tensor_copy(spec: AttentionSpec) -> bool:
@@ -432,5 +456,5 @@ def spec_for_shapes(q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Seq
 
 
 __all__ = ["TensorInfo", "Dims", "CallPlan", "check_qkv", "check_segment_offsets", "plan_call",
-           "launch_values",
+           "launch_values", "row_misalignment",
            "spec_for_shapes", "LAYOUTS"]

@@ -18,6 +18,7 @@ from .errors import AttnLaunchError
 from .launcher import launcher_for
 from .options import CallOptions, call_text
 from .plan import (TENSOR_COPY_ALIGNMENT, TensorInfo, check_segment_offsets, launch_values,
+                   row_misalignment,
                    plan_call)
 from .targets import check_runs_on, cuda_device
 
@@ -37,6 +38,32 @@ def _info(name: str, tensor: Any) -> TensorInfo:
     dtype = _TORCH_DTYPES.get(str(tensor.dtype).replace("torch.", ""), str(tensor.dtype))
     return TensorInfo(tuple(tensor.shape), tuple(tensor.stride()), dtype, str(tensor.device),
                       tensor.data_ptr())
+
+
+def _rows_aligned(name: str, tensor: Any) -> Any:
+    """`tensor`, or a contiguous copy of it at a fresh (aligned) address
+    where the kernels could not copy its rows (plan.row_misalignment): a
+    strided view of a wider buffer, a view at an odd offset. Only for
+    calls that outlive nothing (attention() and its backward); prepare()
+    refuses such tensors instead (_refuse_misaligned)."""
+    if row_misalignment(_info(name, tensor)) is None:
+        return tensor
+    import torch
+    copy = torch.empty(tuple(tensor.shape), dtype=tensor.dtype, device=tensor.device)
+    copy.copy_(tensor)
+    return copy
+
+
+def _refuse_misaligned(tensors: Dict[str, Any]) -> None:
+    """prepare() references its tensors, so it cannot copy them."""
+    for name, tensor in tensors.items():
+        if tensor is None:
+            continue
+        why = row_misalignment(_info(name, tensor))
+        if why is not None:
+            raise ValueError(f"{name} cannot be used by the kernels: {why} (they copy rows in "
+                             f"{TENSOR_COPY_ALIGNMENT}-byte pieces); pass a contiguous copy "
+                             f"({name}.contiguous(), or .clone() for a view at an odd offset)")
 
 
 def _refuse_gradients(tensors: Dict[str, Any]) -> None:
@@ -116,6 +143,10 @@ def attention(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     bias gets its gradient (dBias, summed over its broadcast dimensions).
     Not differentiable: calls with `out` (NotImplementedError).
     """
+    if out is not None or _torch_ops is None:
+        # One call through prepare(), whose tensors must be aligned: ours
+        # are copied where they are not, the caller's `out` is refused.
+        q, k, v = _rows_aligned("q", q), _rows_aligned("k", k), _rows_aligned("v", v)
     if out is not None:
         return prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
                        layout=layout, return_lse=return_lse, bias=bias,
@@ -150,6 +181,7 @@ def run_call(q: Any, k: Any, v: Any, bias: Any, explicit_mask: Any, segment_offs
 
     # Gradients were refused before the op (attention()); below autograd
     # the inputs may still say requires_grad.
+    q, k, v = _rows_aligned("q", q), _rows_aligned("k", k), _rows_aligned("v", v)
     result = _prepare(q, k, v, mask=call.mask, precision=call.precision, heads=call.heads,
                      scale=call.scale, layout=call.layout, return_lse=call.return_lse,
                      bias=bias, explicit_mask=explicit_mask, segment_offsets=segment_offsets,
@@ -202,6 +234,7 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
     target / kernel / emulate_block_scaled: as attention().
     """
     _refuse_gradients({"q": q, "k": k, "v": v, "bias": bias, "gates": gates})
+    _refuse_misaligned({"q": q, "k": k, "v": v, "out": out})
     return _prepare(q, k, v, mask=mask, precision=precision, heads=heads, scale=scale,
                     layout=layout, return_lse=return_lse, bias=bias,
                     explicit_mask=explicit_mask, segment_offsets=segment_offsets, gates=gates,
@@ -451,6 +484,7 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
     kernels run (dQ without atomics: the same bits every run)."""
     import torch
 
+    q, k, v = _rows_aligned("q", q), _rows_aligned("k", k), _rows_aligned("v", v)
     infos = _tensor_infos(q, k, v, bias, explicit_mask, segment_offsets, gates)
     capability, device_name = _device_of(infos, q)
     bias_grad = bias_grad and bias is not None
@@ -474,7 +508,7 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
                         lambda plan: _check_offsets(plan, segment_offsets), kernels_for)
     # The kernels read rows with the last dimension contiguous.
     grad_out = grad_out if grad_out.stride(-1) == 1 else grad_out.contiguous()
-    grad_out = grad_out.to(q.dtype)
+    grad_out = _rows_aligned("grad_out", grad_out.to(q.dtype))
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     tensors = {schema.ARG_OUT: out, schema.ARG_LSE: lse, schema.ARG_OUT_GRAD: grad_out,
                schema.ARG_Q_GRAD: dq, schema.ARG_K_GRAD: dk, schema.ARG_V_GRAD: dv}

@@ -54,6 +54,10 @@ class FakeTensor:
     def contiguous(self):
         return self
 
+    def copy_(self, source):
+        self.copied_from = source
+        return self
+
     def data_ptr(self):
         return self._ptr
 
@@ -530,29 +534,75 @@ def test_launch_template_per_signature_of_late_tensors(fake_torch, launches, pri
     assert launches[-1][1]["out_grad_stride_n"] == 64 and len(derived) == 2
 
 
-def test_custom_op_memo_keys_tensor_copy_alignment(fake_torch, launches, private_cache,
-                                                   monkeypatch, plan_calls):
-    # sm_90a's wgmma kernel reads q, k, v by bulk tensor copies (16-byte
-    # aligned addresses); other addresses get the mma.sync kernel. The same
-    # shapes at another alignment are another signature.
+def test_custom_op_copies_rows_the_kernels_cannot_read(fake_torch, launches, private_cache,
+                                                        monkeypatch, plan_calls):
+    # Every kernel copies q, k, v rows in 16-byte pieces (a misaligned one
+    # faults): a view at an odd address or with a row stride that is no
+    # 16-byte multiple is read from a contiguous copy at a fresh address,
+    # the same signature as an aligned tensor.
     from attn_mlir.options import CallOptions
     monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
     f16 = fake_torch.float16
     shape = (1, 4, 40, 64)
-    params = ["q", "k", "v", "out", "seq_q"]
-    by_copy = precompile(spec_for_shapes(shape, shape, shape, "f16"), params, private_cache,
-                         family="wgmma")
-    by_warp = precompile(spec_for_shapes(shape, shape, shape, "f16", kernel="mma_sync"), params,
-                         private_cache)
-    assert by_copy != by_warp
+    params = ["q", "k", "v", "out", "seq_q", "q_stride_n"]
+    entry = precompile(spec_for_shapes(shape, shape, shape, "f16"), params, private_cache,
+                       family="wgmma")
     aligned = FakeTensor(shape, f16)
     odd = FakeTensor(shape, f16)
     odd._ptr += 2
+    # A [.., 40, 64] view of a [.., 40, 68] buffer: rows 136 bytes apart.
+    wide_rows = FakeTensor(shape, f16, strides=(4 * 40 * 68, 40 * 68, 68, 1))
     call = CallOptions.create()
-    for tensor, entry in ((aligned, by_copy), (odd, by_warp), (aligned, by_copy), (odd, by_warp)):
-        torch_api.run_call(tensor, tensor, tensor, None, None, None, None, call)
-        assert launches[-1][0] == entry
-    assert len(plan_calls) == 2
+    for tensor in (aligned, odd, wide_rows, aligned, odd):
+        torch_api.run_call(tensor, aligned, aligned, None, None, None, None, call)
+        directory, args, _ = launches[-1]
+        assert directory == entry
+        if tensor is aligned:
+            assert args["q"] == aligned.data_ptr()
+        else:
+            assert args["q"] not in (tensor.data_ptr(), aligned.data_ptr())
+            assert args["q"] % 16 == 0 and args["q_stride_n"] == 64
+        assert args["k"] == aligned.data_ptr()
+    assert len(plan_calls) == 1
+
+
+def test_backward_copies_rows_the_kernels_cannot_read(fake_torch, launches, private_cache,
+                                                      monkeypatch):
+    # The backward stages q, k, v and dY rows the same way: a dY view at an
+    # odd address is read from a copy; the aligned tensors are read in place.
+    from attn_mlir.options import CallOptions
+    monkeypatch.setattr(compiler, "find_attn_opt", lambda: None)
+    f16 = fake_torch.float16
+    shape = (1, 4, 40, 64)
+    params = ["q", "k", "v", "out", "lse", "out_grad", "q_grad", "k_grad", "v_grad", "seq_q"]
+    spec = spec_for_shapes(shape, shape, shape, "f16", return_lse=True)
+    precompile(spec.gradient(), params, private_cache)
+    q, out = FakeTensor(shape, f16), FakeTensor(shape, f16)
+    lse = FakeTensor(shape[:3], fake_torch.float32)
+    dy = FakeTensor(shape, f16)
+    dy._ptr += 8
+    call = CallOptions.create(return_lse=True)
+    torch_api.run_backward(q, q, q, out, lse, dy, None, None, None, None, None, call)
+    args = launches[-1][1]
+    assert args["out_grad"] not in (dy.data_ptr(), 0) and args["out_grad"] % 16 == 0
+    assert args["q"] == q.data_ptr() and args["out"] == out.data_ptr()
+
+
+def test_prepare_refuses_rows_the_kernels_cannot_read(fake_torch, private_cache):
+    # prepare() references its tensors (later calls read them again), so it
+    # cannot copy them: it names the tensor and the offending stride.
+    f16 = fake_torch.float16
+    shape = (1, 4, 40, 64)
+    aligned = FakeTensor(shape, f16)
+    wide_rows = FakeTensor(shape, f16, strides=(4 * 40 * 68, 40 * 68, 68, 1))
+    with pytest.raises(ValueError, match=r"k cannot be used by the kernels: its stride 68 along "
+                                         r"dimension 2 is not a multiple of 8 elements"):
+        torch_api.prepare(aligned, wide_rows, aligned, cache_dir=private_cache)
+    out = FakeTensor(shape, f16)
+    out._ptr += 4
+    with pytest.raises(ValueError, match=r"out cannot be used by the kernels: its address "
+                                         r"0x[0-9a-f]+ is not a multiple of 16 bytes"):
+        torch_api.prepare(aligned, aligned, aligned, out=out, cache_dir=private_cache)
 
 
 def test_custom_op_checks_offsets_before_looking_for_kernels(two_documents, launches,

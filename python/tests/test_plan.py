@@ -95,8 +95,10 @@ def test_target_follows_the_device():
 def test_tensor_copy_alignment_picks_the_kernel():
     # sm_90a's default wgmma kernel reads Q, K, V with bulk tensor copies:
     # a tensor whose address or row / head / batch strides are not 16-byte
-    # multiples gets the warp-level kernel instead; an explicit kernel is
-    # kept (the launcher then names the tensor).
+    # multiples gets the warp-level kernel instead (the plan's rule; torch
+    # calls never reach it with misaligned rows, which no kernel can read:
+    # attention() copies them, prepare() refuses them); an explicit kernel
+    # is kept (the launcher then names the tensor).
     q, k, v = qkv()
     assert plan_on(q, k, v).spec.kernel is None
     padded = TensorInfo(k.shape, (k.strides[0] * 2, 36 * 32, 36, 1), "f16", k.device, 0x2000)
