@@ -32,17 +32,15 @@
 // FAMILY-NEXT: attn.kernel_family = "wgmma"
 // FAMILY-NEXT: func.func @padded_head_dims
 
-// The key-tile kernel's walk (two kept tiles per iteration, one per
-// buffer): each tile's copies are waited for, then one barrier publishes
-// them (and frees the other buffer), then the next query tile's Q, dY and
-// row values (one 16-byte copy per row, the dead row's +inf / 0 / 0 / 0
-// outside the sequence) are copied while this tile computes; on sm_90 and
-// later dQ's reductions add two channels at once.
+// The key-tile kernel's walk: each tile's copies are waited for, then one
+// barrier publishes them (and frees the other buffer), then the next query
+// tile's Q, dY and row values (one 16-byte copy per row, the dead row's
+// +inf / 0 / 0 / 0 outside the sequence) are copied while this tile
+// computes; on sm_90 and later dQ's reductions add two channels at once.
 // SM90-LABEL: func.func @causal_table
 // SM90: llvm.mlir.global internal constant @attn_bwd_dead_row(dense<[2139095040, 0, 0, 0]> : tensor<4xi32>) {addr_space = 1 : i32, alignment = 16 : i64}
 // SM90: gpu.func @attn_bwd(
-// SM90: scf.while
-// SM90: } do {
+// SM90: scf.for {{.*}} step %c2
 // SM90: nvvm.cp.async.wait.group 0
 // SM90: gpu.barrier
 // SM90-NOT: gpu.barrier
@@ -104,11 +102,9 @@
 // CHECK: nvvm.shfl.sync bfly
 // CHECK: arith.cmpi eq, %[[R]]
 // CHECK: gpu.func @attn_bwd(
-// The query tiles of the key tile, from the lists: every listed tile is
-// kept, so the walk needs no scan for the next one.
+// The query tiles of the key tile, from the lists.
 // CHECK: llvm.mlir.addressof @attn_bwd_tile_offsets
-// CHECK: scf.while
-// CHECK-NOT: scf.while
+// CHECK: scf.for
 // S^T = K Q^T (ldmatrix, mma.sync m16n8k16 f16), then P^T from the LSE.
 // CHECK: cp.async
 // CHECK: nvvm.ldmatrix
@@ -147,21 +143,12 @@ func.func @causal_table(%q: memref<1x2x128x64xf16>, %o: memref<1x2x128x64xf16>, 
 // CHECK: gpu.func @attn_bwd(
 // Over the 2 query heads of the kv head, a walk each: every warp leaves
 // the previous walk's buffers (a barrier) before a walk's first copies.
-// The walk visits only tiles that may keep a pair: a scan finds the first
-// (and, in the walk, each tile's successor, whose copies overlap the tile's
-// products however many empty tiles lie between).
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}}
-// CHECK: scf.while
-// CHECK: scf.condition
 // CHECK-NOT: scf.for
 // CHECK: gpu.barrier
 // CHECK-NOT: scf.for
 // CHECK: nvvm.cp.async.shared.global
-// CHECK: scf.while
-// CHECK: } do {
-// CHECK: scf.while
-// CHECK: nvvm.cp.async.wait.group 0
-// CHECK-NEXT: gpu.barrier
+// CHECK: scf.for
 // CHECK: attn.partial_tile_mask
 func.func @sliding_gqa(%q: memref<1x4x?x128xbf16>, %k: memref<1x2x?x128xbf16>, %o: memref<1x4x?x128xbf16>, %lse: memref<1x4x?xf32>, %dq: memref<1x4x?x128xbf16>, %dk: memref<1x2x?x128xbf16>, %dv: memref<1x2x?x128xbf16>) {
   attn.attention_grad ins(%q, %k, %k, %o, %lse, %o : memref<1x4x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x4x?x128xbf16>, memref<1x4x?xf32>, memref<1x4x?x128xbf16>)

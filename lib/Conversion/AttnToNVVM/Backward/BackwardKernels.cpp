@@ -838,16 +838,11 @@ protected:
   ValueRange emitWalkLoop(
       Value ownTile, ValueRange init,
       function_ref<SmallVector<Value>(const WalkSlot &, ValueRange)> body);
-  /// The first position at or after `from` whose tile may keep a pair,
-  /// or one at or past the walk's end: a scan where tiles are classified
-  /// at run time, `from` itself where every walked tile is kept.
-  Value nextKeptPosition(Value ownTile, Value from);
   /// The same walk with the rows of each tile it keeps staged by
   /// `stage(slot, buffer)` (cp.async copies into buffer 0 or 1 of
   /// `stages`, not waited for) and used by `body(slot, buffer, carried)`
-  /// once they landed. With 2 stages the next kept tile's copies are
-  /// issued before this tile's body, so they overlap its products, however
-  /// many empty tiles lie between the two.
+  /// once they landed. With 2 stages the next tile's copies are issued
+  /// before this tile's body, so they overlap its products.
   ValueRange emitStagedWalk(
       Value ownTile, int64_t stages, ValueRange init,
       function_ref<void(const WalkSlot &, Value)> stage,
@@ -1176,91 +1171,59 @@ ValueRange TileKernelBuilder::emitStagedWalk(
                           gpu::BarrierOp::create(b, loc);
                           return body(slot, idx(0), carried);
                         });
-  // The walk visits kept tiles only: a run-time walk's empty tiles (a
-  // power-law key tile keeps about 1 query tile in 7 of its causal range)
-  // are skipped by nextKeptPosition, so each kept tile's copies are issued
-  // while the previous kept tile computes.
-  Value first = nextKeptPosition(ownTile, idx(0));
-  emitIf(lt(first, walkCount), [&] {
-    // Walks run back to back (per query head of a GQA group, per channel
-    // pass): every warp must be done with the previous walk's last body,
-    // which may have read buffer 0, before it is refilled.
-    gpu::BarrierOp::create(b, loc);
-    stage(walkSlot(ownTile, first), idx(0));
+  emitIf(lt(idx(0), walkCount), [&] {
+    WalkSlot first = walkSlot(ownTile, idx(0));
+    emitIf(first.mayKeep, [&] {
+      // Walks run back to back (per query head of a GQA group, per channel
+      // pass): every warp must be done with the previous walk's last body,
+      // which may have read buffer 0, before it is refilled.
+      gpu::BarrierOp::create(b, loc);
+      stage(first, idx(0));
+    });
   });
   nb::commitAsyncGroup(b, loc);
-  // The kept tile at `position` from buffer `buffer` (a constant:
-  // shared-memory addresses with a run-time buffer cost registers the
-  // products need); returns the next kept position and the carried values.
-  // One barrier per tile: it publishes this tile's rows (each thread waited
-  // for its copies) and certifies that every warp is done with the previous
-  // tile's body, whose buffer the next tile's copies refill.
+  // Tile `position` from buffer `buffer` (a constant: shared-memory
+  // addresses with a run-time buffer cost registers the products need).
+  // One barrier per position: it publishes this tile's rows (each thread
+  // waited for its copies) and certifies that every warp is done with the
+  // previous tile's body, whose buffer the next tile's copies refill.
+  // Positions where neither this tile nor the next is kept need none.
   auto visit = [&](Value position, int64_t buffer,
                    ValueRange carried) -> SmallVector<Value> {
     WalkSlot slot = walkSlot(ownTile, position);
-    Value next = nextKeptPosition(ownTile, add(position, idx(1)));
+    Value next = add(position, idx(1));
     Value hasNext = lt(next, walkCount);
-    // Nothing newer than this tile's group is pending.
-    nb::waitAsyncGroups(b, loc, 0);
-    fenceForProductReads();
-    gpu::BarrierOp::create(b, loc);
-    emitIf(hasNext, [&] { stage(walkSlot(ownTile, next), idx(1 - buffer)); });
+    WalkSlot nextSlot = walkSlot(ownTile, select(hasNext, next, position));
+    Value stageNext = andI(hasNext, nextSlot.mayKeep);
+    emitIf(slot.mayKeep, [&] {
+      // Nothing newer than this tile's group is pending.
+      nb::waitAsyncGroups(b, loc, 0);
+      fenceForProductReads();
+    });
+    emitIf(arith::OrIOp::create(b, loc, slot.mayKeep, stageNext),
+           [&] { gpu::BarrierOp::create(b, loc); });
+    emitIf(stageNext, [&] { stage(nextSlot, idx(1 - buffer)); });
     // One group per tile (empty where nothing was staged).
     nb::commitAsyncGroup(b, loc);
-    SmallVector<Value> results = {next};
-    llvm::append_range(results, body(slot, idx(buffer), carried));
-    return results;
+    return emitIfElseCarry(slot.mayKeep, carried, [&] {
+      return body(slot, idx(buffer), carried);
+    });
   };
-  // Two kept tiles per iteration, one per buffer; the position is carried
-  // first.
-  SmallVector<Value> loopInit = {first};
-  llvm::append_range(loopInit, init);
-  auto loop =
-      scf::WhileOp::create(b, loc, ValueRange(loopInit).getTypes(), loopInit);
+  // Two tiles per iteration, one per buffer.
+  auto loop = scf::ForOp::create(b, loc, idx(0), walkCount, idx(2), init);
   {
     OpBuilder::InsertionGuard insertion(b);
-    SmallVector<Location> locs(loopInit.size(), loc);
-    Block *before = b.createBlock(&loop.getBefore(), {},
-                                  ValueRange(loopInit).getTypes(), locs);
-    scf::ConditionOp::create(b, loc, lt(before->getArgument(0), walkCount),
-                             before->getArguments());
-    Block *after = b.createBlock(&loop.getAfter(), {},
-                                 ValueRange(loopInit).getTypes(), locs);
-    SmallVector<Value> afterFirst =
-        visit(after->getArgument(0), 0, after->getArguments().drop_front());
-    scf::YieldOp::create(
-        b, loc, emitIfElseCarry(lt(afterFirst[0], walkCount), afterFirst, [&] {
-          return visit(afterFirst[0], 1, ValueRange(afterFirst).drop_front());
-        }));
+    b.setInsertionPointToStart(loop.getBody());
+    Value position = loop.getInductionVar();
+    SmallVector<Value> first = visit(position, 0, loop.getRegionIterArgs());
+    Value second = add(position, idx(1));
+    scf::YieldOp::create(b, loc,
+                         emitIfElseCarry(lt(second, walkCount), first, [&] {
+                           return visit(second, 1, first);
+                         }));
   }
   nb::waitAsyncGroups(b, loc, 0);
-  return loop.getResults().drop_front();
-}
-
-Value TileKernelBuilder::nextKeptPosition(Value ownTile, Value from) {
-  // scan: while (position < count && !mayKeep(position)) ++position.
-  auto scan =
-      scf::WhileOp::create(b, loc, TypeRange{from.getType()}, ValueRange{from});
-  OpBuilder::InsertionGuard insertion(b);
-  Block *before = b.createBlock(&scan.getBefore(), {}, {from.getType()}, {loc});
-  Value position = before->getArgument(0);
-  Value inWalk = lt(position, walkCount);
-  // Past the end the slot of position 0 is classified instead (a table
-  // entry there is not read out of bounds); the walk ends either way.
-  WalkSlot slot = walkSlot(ownTile, select(inWalk, position, idx(0)));
-  std::optional<int64_t> alwaysKept = getConstantIntValue(slot.mayKeep);
-  if (alwaysKept && *alwaysKept != 0) {
-    // Every tile of the walk is kept (a table's list, renormalize = false,
-    // a mask whose range is exact): no scan.
-    scan->erase();
-    return from;
-  }
-  Value skip =
-      andI(inWalk, arith::XOrIOp::create(b, loc, slot.mayKeep, i1(true)));
-  scf::ConditionOp::create(b, loc, skip, ValueRange{position});
-  Block *after = b.createBlock(&scan.getAfter(), {}, {from.getType()}, {loc});
-  scf::YieldOp::create(b, loc, ValueRange{add(after->getArgument(0), idx(1))});
-  return scan.getResult(0);
+  return loop.getResults();
 }
 
 void TileKernelBuilder::stageRows(const TileGeometry &g, Value tile,
