@@ -35,8 +35,9 @@ using namespace mlir;
 
 static const char *const kPipelines[] = {
     "builtin.module(attn-materialize-mask)",
-    "builtin.module(func.func(attn-sparsity-report{query-tile=16 "
-    "key-tile=16}))",
+    // One pipeline split over two lines (parenthesized: not a lost comma).
+    ("builtin.module(func.func(attn-sparsity-report{query-tile=16 "
+     "key-tile=16}))"),
     "builtin.module(attn-plan{target=cpu},attn-cpu-pipeline)",
     "builtin.module(attn-quantize)",
     "builtin.module(attn-gpu-pipeline{target=sm_90a format=isa})",
