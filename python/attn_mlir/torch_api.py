@@ -46,9 +46,16 @@ def _rows_aligned(name: str, tensor: Any) -> Any:
     strided view of a wider buffer, a view at an odd offset. Only for
     calls that outlive nothing (attention() and its backward); prepare()
     refuses such tensors instead (_refuse_misaligned)."""
+    # The hot path: a contiguous tensor at an aligned address has aligned
+    # rows wherever a kernel can run (head dims are multiples of 8), and
+    # costs two cheap calls rather than a TensorInfo (_info names a
+    # non-tensor argument).
+    import torch
+    if (isinstance(tensor, torch.Tensor) and tensor.data_ptr() % TENSOR_COPY_ALIGNMENT == 0
+            and tensor.is_contiguous()):
+        return tensor
     if row_misalignment(_info(name, tensor)) is None:
         return tensor
-    import torch
     copy = torch.empty(tuple(tensor.shape), dtype=tensor.dtype, device=tensor.device)
     copy.copy_(tensor)
     return copy

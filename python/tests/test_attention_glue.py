@@ -54,6 +54,13 @@ class FakeTensor:
     def contiguous(self):
         return self
 
+    def is_contiguous(self):
+        step, strides = 1, []
+        for size in reversed(self.shape):
+            strides.insert(0, step)
+            step *= size
+        return all(size == 1 or a == b for size, a, b in zip(self.shape, self._strides, strides))
+
     def copy_(self, source):
         self.copied_from = source
         return self
