@@ -129,11 +129,11 @@ def check(case: Case, cache: Path) -> str:
     return ", ".join(worst)
 
 
-def steps_of(case: Case, cache: Path) -> Dict[str, Callable[[], None]]:
+def steps_of(case: Case, cache: Path, peers: bool = True) -> Dict[str, Callable[[], None]]:
     """One forward + backward step (loss = sum(O * dY)) per implementation,
     on the same fresh random inputs: ours, SDPA flash and cuDNN where SDPA
-    runs the mask, FlexAttention (compiled). A peer that cannot be set up
-    is a string saying why."""
+    runs the mask, FlexAttention (compiled); ours alone without `peers`. A
+    peer that cannot be set up is a string saying why."""
     import torch
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -153,6 +153,8 @@ def steps_of(case: Case, cache: Path) -> Dict[str, Callable[[], None]]:
 
     steps: Dict[str, Any] = {"ours": step_of(lambda: am.attention(
         q, k, v, mask=case.mask, cache_dir=cache, **kernel_options()))}
+    if not peers:
+        return steps
     if case.sdpa:
         for name, backend in (("flash", SDPBackend.FLASH_ATTENTION),
                               ("cudnn", SDPBackend.CUDNN_ATTENTION)):
@@ -223,6 +225,9 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="after each case's row, print the CUDA time of each kernel of "
                              "one forward + backward step (ours and FlexAttention)")
+    parser.add_argument("--ours-only", action="store_true",
+                        help="time our step alone, no peers (A/B runs of two caches' kernels "
+                             "in one call)")
     args = parser.parse_args()
     cache = configure(args)
     selected = select(cases(), args.only)
@@ -246,7 +251,7 @@ def main() -> int:
         except Exception as error:
             print(f"| {case.name} | check failed: {type(error).__name__}: {error} |")
             continue
-        steps = steps_of(case, cache)
+        steps = steps_of(case, cache, peers=not args.ours_only)
         times = time_case(steps)
         ours = times["ours"]
 

@@ -43,21 +43,26 @@ def spec_of(case: Case, backward: bool) -> am.AttentionSpec:
     return spec.gradient() if backward else spec
 
 
-def host_ms(torch, call, repeats: int = 200) -> float:
-    """Median host time of one call, in ms: batches of calls without a
-    synchronization between them (the kernels are far shorter than the
-    host work at these sizes, so the host is what is timed)."""
+def host_ms(torch, call, repeats: int = 200) -> str:
+    """Median host time of one call, in ms, over batches of calls without a
+    synchronization between them: the time to issue a batch (host work
+    alone while the launch queue has room) and the batch's wall time up to
+    the synchronization (the host's or the GPU's, whichever is longer)."""
     for _ in range(10):
         call()
     torch.cuda.synchronize()
-    batches = []
+    issues, walls = [], []
+    count = repeats // 5
     for _ in range(5):
         t0 = time.perf_counter()
-        for _ in range(repeats // 5):
+        for _ in range(count):
             call()
+        t1 = time.perf_counter()
         torch.cuda.synchronize()
-        batches.append((time.perf_counter() - t0) * 1e3 / (repeats // 5))
-    return statistics.median(batches)
+        issues.append((t1 - t0) * 1e3 / count)
+        walls.append((time.perf_counter() - t0) * 1e3 / count)
+    return (f"{statistics.median(issues):.3f} ms to issue, "
+            f"{statistics.median(walls):.3f} ms wall")
 
 
 def print_layers(torch, case: Case, q, k, v, dy, cache) -> None:
@@ -66,10 +71,11 @@ def print_layers(torch, case: Case, q, k, v, dy, cache) -> None:
     from attn_mlir import torch_api
     from attn_mlir.options import CallOptions
     options = kernel_options()
-    call = CallOptions.create(return_lse=True, cache_dir=str(cache), **options)
+    call = CallOptions.create(mask=case.mask, return_lse=True, cache_dir=str(cache), **options)
     text = call.to_text()
     with torch.no_grad():
-        prepared = am.prepare(q, k, v, return_lse=True, cache_dir=cache, **options)
+        prepared = am.prepare(q, k, v, mask=case.mask, return_lse=True, cache_dir=cache,
+                              **options)
         out, lse = prepared()
     layers = {
         "prepare()d launch (ctypes only)": prepared,
@@ -83,11 +89,11 @@ def print_layers(torch, case: Case, q, k, v, dy, cache) -> None:
     }
     for name, fn in layers.items():
         with torch.no_grad():
-            print(f"  {name}: {host_ms(torch, fn):.3f} ms")
+            print(f"  {name}: {host_ms(torch, fn)}")
 
     def ours():
         q.grad = k.grad = v.grad = None
-        am.attention(q, k, v, cache_dir=cache, **options).backward(dy)
+        am.attention(q, k, v, mask=case.mask, cache_dir=cache, **options).backward(dy)
 
     def custom_op():
         q.grad = k.grad = v.grad = None
@@ -96,9 +102,9 @@ def print_layers(torch, case: Case, q, k, v, dy, cache) -> None:
     def sdpa():
         q.grad = k.grad = v.grad = None
         torch.nn.functional.scaled_dot_product_attention(q, k, v).backward(dy)
-    print(f"  attention() + backward (autograd): {host_ms(torch, ours):.3f} ms")
-    print(f"  the custom op + backward (autograd): {host_ms(torch, custom_op):.3f} ms")
-    print(f"  SDPA + backward (autograd): {host_ms(torch, sdpa):.3f} ms")
+    print(f"  attention() + backward (autograd): {host_ms(torch, ours)}")
+    print(f"  the custom op + backward (autograd): {host_ms(torch, custom_op)}")
+    print(f"  SDPA + backward (autograd): {host_ms(torch, sdpa)}")
 
 
 def main() -> int:
@@ -154,7 +160,7 @@ def main() -> int:
             torch.cuda.set_sync_debug_mode("default")
         for warning in caught:
             print(f"  synchronizing call: {str(warning.message).splitlines()[0][:120]}")
-        if case is cases[0]:
+        if case is cases[0] or case is cases[-1]:
             print_layers(torch, case, q, k, v, dy, cache)
         if args.profile and (case is cases[0] or case.mask is not None):
             import cProfile
