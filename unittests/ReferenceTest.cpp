@@ -1383,17 +1383,19 @@ TEST(ReferenceGradients, FiniteDifferences) {
     EXPECT_GT(expectFiniteDifferences("dQ", q, g.dQ, L), 0.01);
     EXPECT_GT(expectFiniteDifferences("dK", k, g.dK, L), 0.01);
     EXPECT_GT(expectFiniteDifferences("dV", v, g.dV, L), 0.01);
-    if (p.bias.present())
+    if (p.bias.present()) {
       EXPECT_GT(expectFiniteDifferences("dBias", p.bias.values, g.dBias, L),
                 0.01);
+    }
     if (!p.gates.empty()) {
       EXPECT_GT(expectFiniteDifferences("dGates", p.gates, g.dGates, L), 0.01);
     }
     // A zero-weight head gets no gradient.
-    if (!p.weights.empty())
+    if (!p.weights.empty()) {
       for (int64_t b = 0; b < p.B; ++b)
         for (int64_t n = 0; n < p.Nq * p.D; ++n)
           EXPECT_EQ(g.dQ[(b * p.Hq + 1) * p.Nq * p.D + n], 0.0);
+    }
   }
 }
 

@@ -143,14 +143,16 @@ TEST_F(TileSparsityTest, KeyTileListsTransposeQueryTileLists) {
       std::map<std::pair<int64_t, int64_t>, TileClass> fromQuery, fromKey;
       for (int64_t q = 0; q < numQueryTiles; ++q)
         for (int32_t e = byQuery.offsets[q]; e < byQuery.offsets[q + 1]; ++e) {
-          if (e > byQuery.offsets[q])
+          if (e > byQuery.offsets[q]) {
             EXPECT_LT(byQuery.tiles[e - 1], byQuery.tiles[e]);
+          }
           fromQuery[{q, byQuery.tiles[e]}] = byQuery.classes[e];
         }
       for (int64_t k = 0; k < numKeyTiles; ++k)
         for (int32_t e = byKey.offsets[k]; e < byKey.offsets[k + 1]; ++e) {
-          if (e > byKey.offsets[k])
+          if (e > byKey.offsets[k]) {
             EXPECT_LT(byKey.tiles[e - 1], byKey.tiles[e]);
+          }
           fromKey[{byKey.tiles[e], k}] = byKey.classes[e];
         }
       EXPECT_EQ(fromQuery, fromKey);

@@ -271,7 +271,9 @@ void LoopNestEmitter::emitQueryTile(Value batch, Value head, Value kvHead,
                                         toF32(load(gates, {batch, i, head})));
     bool softpag = op.getHeadsAttr() && op.getHeadsAttr().getSoftpag();
     loop(index(0), valueDim, [&](Value c) {
-      OutputTerms terms{load(acc, {r, c}), inverse};
+      OutputTerms terms;
+      terms.accumulated = load(acc, {r, c});
+      terms.inverseSum = inverse;
       if (quantized.valueScale) // V scale of FP8 P.V
         terms.valueScale = load(quantized.valueScale, {batch, kvHead, c});
       if (softpag) {

@@ -408,16 +408,16 @@ void GradientLoopNestEmitter::emit() {
           // The tile's dK and dV join the kv head's (other head sets add
           // theirs in their own walks).
           forEachToken(keys, [&](Value j, Value jj) {
-            for (auto [tileGrad, grad, length] :
-                 {std::tuple<Value, Value, Value>{keyTileGrad, keyGrad,
-                                                  headDim},
-                  {valueTileGrad, valueGrad, valueDim}})
+            auto addTile = [&](Value tileGrad, Value grad, Value length) {
               loop(index(0), length, [&](Value c) {
                 Value sum = arith::AddFOp::create(
                     b, loc, load(grad, {batch, kvHead, j, c}),
                     load(tileGrad, {jj, c}));
                 store(sum, grad, {batch, kvHead, j, c});
               });
+            };
+            addTile(keyTileGrad, keyGrad, headDim);
+            addTile(valueTileGrad, valueGrad, valueDim);
           });
         });
       });

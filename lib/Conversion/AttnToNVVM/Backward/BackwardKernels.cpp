@@ -2109,7 +2109,8 @@ KernelLaunch QueryTileKernelBuilder::build(StringRef name) {
   Value scratchRowBase = scratchRow(batch, config.numQueryHeads, head, seqQ);
   SmallVector<Value, 2> rowTokens, rowValid, lseLog2, delta, factor;
   for (int64_t slot = 0; slot < 2; ++slot) {
-    auto [token, valid] =
+    Value token, valid;
+    std::tie(token, valid) =
         tokenOf(config.queries, queryTile, slotRow(slot), seqQ);
     Value firstWord =
         i64Mul(i64Add(scratchRowBase, toI64(select(valid, token, idx(0)))),

@@ -85,7 +85,9 @@ void Epilogue::emit(const Fragment &output, ValueRange rowState) {
           identity.push_back(toF32(vector::ExtractOp::create(b, loc, v, c)));
       }
       for (int64_t c = 0; c < run; ++c) {
-        OutputTerms terms{output.at(layout, chunk, row, c), inverse};
+        OutputTerms terms;
+        terms.accumulated = output.at(layout, chunk, row, c);
+        terms.inverseSum = inverse;
         if (valueScales) {
           terms.valueScale = vector::ExtractOp::create(b, loc, valueScales, c);
           // l carries P's factor too (OnlineSoftmax::probabilityScale).

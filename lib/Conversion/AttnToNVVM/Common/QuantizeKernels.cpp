@@ -79,8 +79,8 @@ public:
   /// The V kernels' launch: the size parameters after the kernel's own,
   /// then one block per key tile of the attention kernel (and kv head,
   /// batch element): (key tile, kv head, batch, thread, seq_k).
-  std::array<Value, 5> beginValueTileKernel(StringRef name,
-                                            const TileGeometry &keys) {
+  std::tuple<Value, Value, Value, Value, Value>
+  beginValueTileKernel(StringRef name, const TileGeometry &keys) {
     addParam("batch", b.getI32Type());
     addParam("seq_k", b.getI32Type());
     createFunction(name, kWarps * 32);
@@ -521,7 +521,8 @@ KernelLaunch QuantizeKernelBuilder::buildQuantizeRows(StringRef name,
     forLoop(warp, spanLength, idx(kWarps * kTokensPerStep), [&](Value r0) {
       SmallVector<StepToken, kTokensPerStep> tokens = stepTokens(r0);
       auto raw = loadStep(tokens);
-      for (auto [u, t] : llvm::enumerate(tokens)) {
+      for (size_t u = 0; u < tokens.size(); ++u) {
+        const StepToken &t = tokens[u];
         Value localMax = f64(0), dot = f64(0);
         for (int64_t i = 0; i < pairsPerLane; ++i) {
           std::array<Value, 3> x =
@@ -981,7 +982,8 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
   addParam("v_scale", globalPtrType());
   declareShared(kChannelsSymbol, b.getF64Type(), 256);
   declareShared(kValueTileSymbol, b.getI8Type(), kValueTileBytes);
-  auto [keyTile, head, batch, tid, seqK] = beginValueTileKernel(name, keys);
+  Value keyTile, head, batch, tid, seqK;
+  std::tie(keyTile, head, batch, tid, seqK) = beginValueTileKernel(name, keys);
   emitChannelsToShared("v_absmax_partial", sourceDim, batch, head, seqK,
                        /*valueScale=*/true);
   auto isSource = [&](Value channel) { return lt(channel, idx(sourceDim)); };
@@ -1009,7 +1011,8 @@ QuantizeKernelBuilder::buildQuantizeValueFp8(StringRef name,
   forLoop(tid, idx(tileTokens * pairs), idx(kWarps * 32), [&](Value i) {
     Value position = div(i, pairs);
     Value channel = mul(rem(i, pairs), idx(2));
-    auto [token, valid] = tokenOf(keys, keyTile, position, seqK);
+    Value token, valid;
+    std::tie(token, valid) = tokenOf(keys, keyTile, position, seqK);
     Value source = isSource(channel);
     std::array<Value, 2> x = loadPair(
         "v", inputElement("v", batch, head, select(valid, token, idx(0)),
@@ -1087,7 +1090,8 @@ QuantizeKernelBuilder::buildQuantizeValueNvfp4(StringRef name,
   addTensorParams("v", op.getValue(), {"b", "h", "n"});
   addParam("v_nvfp4_t", globalPtrType());
   addParam("v_block_scale", globalPtrType());
-  auto [keyTile, head, batch, tid, seqK] = beginValueTileKernel(name, keys);
+  Value keyTile, head, batch, tid, seqK;
+  std::tie(keyTile, head, batch, tid, seqK) = beginValueTileKernel(name, keys);
   Value rowBytes = mul(numTiles(keys, seqK), idx(tileTokens / 2));
   Type inputType = cast<MemRefType>(op.getValue().getType()).getElementType();
   Type i64Type = b.getI64Type();
@@ -1098,7 +1102,8 @@ QuantizeKernelBuilder::buildQuantizeValueNvfp4(StringRef name,
     SmallVector<Value, 16> x;
     Value absMax = f64(0);
     for (int64_t j = 0; j < 16; ++j) {
-      auto [token, valid] =
+      Value token, valid;
+      std::tie(token, valid) =
           tokenOf(keys, keyTile, add(mul(keyBlock, idx(16)), idx(j)), seqK);
       valid = andI(valid, source);
       Value loaded = loadGlobal(

@@ -225,7 +225,10 @@ NeighborhoodMaskAttr::emitKeyRange(OpBuilder &builder, Location loc,
   if (getDilation()[0] != 1)
     return detail::emitAllKeys(builder, loc, context);
   IndexMath m{builder, loc};
-  auto [inner, extent, window, stride] = getOuterDimension(*this);
+  // Named members, not structured bindings: the lambda below captures them.
+  const OuterDimension outer = getOuterDimension(*this);
+  const int64_t inner = outer.inner, extent = outer.extent,
+                window = outer.window, stride = outer.stride;
   Value last = m.c(extent - 1);
   auto windowOf = [&](Value x) -> std::pair<Value, Value> {
     Value strideStart = m.mul(m.div(x, m.c(stride)), m.c(stride));
