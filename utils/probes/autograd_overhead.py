@@ -99,11 +99,33 @@ def print_layers(torch, case: Case, q, k, v, dy, cache) -> None:
         q.grad = k.grad = v.grad = None
         torch.ops.attn_mlir.attention(q, k, v, None, None, None, None, text)[0].backward(dy)
 
+    class Direct(torch.autograd.Function):
+        """What attention() would cost in eager mode without the custom
+        ops' dispatch: the same functions under a plain autograd.Function."""
+        @staticmethod
+        def forward(ctx, q, k, v):
+            out, lse = torch_api.run_call(q, k, v, None, None, None, None, call)
+            ctx.save_for_backward(q, k, v, out, lse)
+            return out
+
+        @staticmethod
+        def backward(ctx, grad):
+            q, k, v, out, lse = ctx.saved_tensors
+            dq, dk, dv, _, _ = torch_api.run_backward(q, k, v, out, lse, grad, None, None,
+                                                      None, None, None, call)
+            return dq, dk, dv
+
+    def direct():
+        q.grad = k.grad = v.grad = None
+        Direct.apply(q, k, v).backward(dy)
+
     def sdpa():
         q.grad = k.grad = v.grad = None
         torch.nn.functional.scaled_dot_product_attention(q, k, v).backward(dy)
     print(f"  attention() + backward (autograd): {host_ms(torch, ours)}")
     print(f"  the custom op + backward (autograd): {host_ms(torch, custom_op)}")
+    print(f"  autograd.Function around run_call / run_backward + backward: "
+          f"{host_ms(torch, direct)}")
     print(f"  SDPA + backward (autograd): {host_ms(torch, sdpa)}")
 
 
