@@ -134,7 +134,10 @@ def main() -> int:
     add_common_args(parser)
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of 50 steps of the smallest shape and of "
-                             "the masked one (host functions by own time)")
+                             "the masked one (host functions by own time), and torch.profiler's "
+                             "CPU events of 50 steps")
+    parser.add_argument("--source-dir", default=None,
+                        help="with --profile: copy torch's custom-op modules here")
     args = parser.parse_args()
     cache = configure(args)
     cases = CASES
@@ -196,6 +199,26 @@ def main() -> int:
             stats = pstats.Stats(profile)
             stats.sort_stats("tottime").print_stats(25)
             stats.sort_stats("cumtime").print_stats(40)
+            # cProfile sees the main thread only; the backward runs on the
+            # autograd engine's device thread. torch.profiler's CPU events
+            # cover both (ops, the custom ops, the engine's nodes).
+            from torch.profiler import ProfilerActivity, profile as torch_profile
+            with torch_profile(activities=[ProfilerActivity.CPU]) as events:
+                for _ in range(50):
+                    step()
+                torch.cuda.synchronize()
+            averages = events.key_averages()
+            print(averages.table(sort_by="self_cpu_time_total", row_limit=30))
+            print(averages.table(sort_by="cpu_time_total", row_limit=30))
+    # The custom-op layer's own source, to read what its dispatch does.
+    if args.profile:
+        import shutil
+        import torch._library.autograd as library_autograd
+        import torch._library.custom_ops as library_custom_ops
+        for module in (library_custom_ops, library_autograd):
+            print(f"# {module.__file__}")
+            if args.source_dir:
+                shutil.copy(module.__file__, args.source_dir)
     return 0
 
 
