@@ -165,6 +165,12 @@ class Artifacts:
         return self.manifest.get(schema.KEY_KERNEL_FAMILY)
 
     @cached_property
+    def manifest_file(self) -> str:
+        """manifest_path as a string, built once (still_current stats it on
+        every call of attention())."""
+        return str(self.manifest_path)
+
+    @cached_property
     def scratch_names(self) -> frozenset:
         """Buffers the pre-kernels write and the attention kernel reads; the
         launcher allocates them (manifest key "scratch")."""
@@ -228,10 +234,11 @@ def load_manifest(path: PathLike) -> Dict[str, Any]:
 _loaded: Dict[Any, Artifacts] = {}
 
 
-def _manifest_state(entry: Path) -> Optional[Any]:
-    """A cache entry's manifest as _loaded keys it, or None without one."""
+def _manifest_state(entry: Path, manifest_file: Optional[str] = None) -> Optional[Any]:
+    """A cache entry's manifest as _loaded keys it, or None without one
+    (manifest_file: its path, where the caller has it as a string)."""
     try:
-        info = os.stat(entry / MANIFEST)
+        info = os.stat(manifest_file if manifest_file is not None else entry / MANIFEST)
     except (FileNotFoundError, NotADirectoryError):
         return None
     if not stat.S_ISREG(info.st_mode):
@@ -259,7 +266,7 @@ def still_current(artifacts: Artifacts) -> bool:
     that remember a spec's artifacts instead of asking compile() on every
     call (attention()'s per-signature memo); False sends them back to
     compile()."""
-    if _loaded.get(_manifest_state(artifacts.directory)) is not artifacts:
+    if _loaded.get(_manifest_state(artifacts.directory, artifacts.manifest_file)) is not artifacts:
         return False
     try:
         tool = find_attn_opt()

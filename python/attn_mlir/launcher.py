@@ -95,6 +95,13 @@ class Launcher:
         caller that keeps the names of a call signature once)."""
         return BoundLaunch(self, names, values)
 
+    def values_template(self, names: Tuple[str, ...],
+                        values: Sequence[int]) -> "ArgumentTemplate":
+        """The C arrays of a launch whose values change from call to call
+        only in some slots (a call signature's addresses): its bind() copies
+        the marshalled values and writes those slots."""
+        return ArgumentTemplate(self, names, values)
+
     def names_array(self, names: Tuple[str, ...]) -> Any:
         """The C array of these argument names, built once per name list
         (every call of a signature passes the same names)."""
@@ -121,11 +128,22 @@ class BoundLaunch:
 
     def __init__(self, launcher: Launcher, names: Tuple[str, ...],
                  values: Iterable[int]) -> None:
-        self._launcher = launcher  # keeps the module loaded
-        self._count = len(names)
-        self._names = launcher.names_array(names)
         # Pointers are passed as int64 too: wrapped into the signed range.
-        self._values = (ctypes.c_int64 * len(names))(*(_signed(int(value)) for value in values))
+        self._bind(launcher, launcher.names_array(names),
+                   (ctypes.c_int64 * len(names))(*(_signed(int(value)) for value in values)))
+
+    @classmethod
+    def of_arrays(cls, launcher: Launcher, names: Any, values: Any) -> "BoundLaunch":
+        """The launch of C arrays already built (ArgumentTemplate.bind)."""
+        bound = cls.__new__(cls)
+        bound._bind(launcher, names, values)
+        return bound
+
+    def _bind(self, launcher: Launcher, names: Any, values: Any) -> None:
+        self._launcher = launcher  # keeps the module loaded
+        self._count = len(values)
+        self._names = names
+        self._values = values
         self._err = ctypes.create_string_buffer(_ERR_LEN)
 
     def __call__(self, stream: int) -> None:
@@ -141,6 +159,24 @@ class BoundLaunch:
 
 def _signed(value: int) -> int:
     return value - (1 << 64) if value >= (1 << 63) else value
+
+
+class ArgumentTemplate:
+    """A launch's names and values marshalled once (Launcher.values_template);
+    bind() copies the values array and writes the slots given."""
+
+    def __init__(self, launcher: Launcher, names: Tuple[str, ...],
+                 values: Sequence[int]) -> None:
+        self._launcher = launcher
+        self._names = launcher.names_array(names)
+        self._array_type = ctypes.c_int64 * len(names)
+        self._values = self._array_type(*(_signed(int(value)) for value in values))
+
+    def bind(self, slots: Sequence[int], values: Sequence[int]) -> BoundLaunch:
+        array = self._array_type.from_buffer_copy(self._values)
+        for slot, value in zip(slots, values):
+            array[slot] = _signed(value)
+        return BoundLaunch.of_arrays(self._launcher, self._names, array)
 
 
 _launchers: Dict[Tuple[str, Any], Launcher] = {}
@@ -177,4 +213,4 @@ def launcher_for(artifact_dir: Path) -> Launcher:
         return launcher
 
 
-__all__ = ["BoundLaunch", "Launcher", "launcher_for", "load_library", "library_candidates"]
+__all__ = ["ArgumentTemplate", "BoundLaunch", "Launcher", "launcher_for", "load_library", "library_candidates"]

@@ -249,25 +249,45 @@ def prepare(q: Any, k: Any, v: Any, mask: Any = None, precision: Any = None,
                     emulate_block_scaled=emulate_block_scaled, cache_dir=cache_dir)
 
 
-def _tensor_infos(q: Any, k: Any, v: Any, bias: Any, explicit_mask: Any,
-                  segment_offsets: Any, gates: Any) -> Dict[str, TensorInfo]:
-    """The call's tensors by kernel argument name (the arguments' names
-    coincide with attention()'s, which name the tensors in errors)."""
-    infos: Dict[str, TensorInfo] = {schema.ARG_Q: _info("q", q), schema.ARG_K: _info("k", k),
-                                    schema.ARG_V: _info("v", v)}
+def _named_tensors(q: Any, k: Any, v: Any, bias: Any, explicit_mask: Any,
+                   segment_offsets: Any, gates: Any) -> Dict[str, Any]:
+    """The call's tensors by kernel argument name, those given (the
+    arguments' names coincide with attention()'s, which name the tensors
+    in errors)."""
+    tensors = {schema.ARG_Q: q, schema.ARG_K: k, schema.ARG_V: v}
     optional = {schema.ARG_BIAS: bias, schema.ARG_EXPLICIT_MASK: explicit_mask,
                 schema.ARG_SEGMENT_OFFSETS: segment_offsets, schema.ARG_GATES: gates}
-    for name, tensor in optional.items():
-        if tensor is not None:
-            infos[name] = _info(name, tensor)
-    return infos
+    tensors.update((name, tensor) for name, tensor in optional.items() if tensor is not None)
+    return tensors
 
 
-def _device_of(infos: Dict[str, TensorInfo], q: Any) -> Tuple[Any, Any]:
+def _tensor_infos(tensors: Dict[str, Any]) -> Dict[str, TensorInfo]:
+    """TensorInfo of each named tensor (a TypeError names one that is not a
+    tensor)."""
+    return {name: _info(name, tensor) for name, tensor in tensors.items()}
+
+
+def _signature(tensors: Dict[str, Any]) -> Tuple[Any, ...]:
+    """What a call's plan and kernels depend on in its tensors: each one's
+    shape, strides, dtype, device and whether its address suits bulk
+    tensor copies (which decides the kernel family); never its address or
+    values. Read straight from the tensors (hashable torch objects), not
+    through TensorInfo: this is the hot path of every call."""
+    try:
+        return tuple((name, t.shape, t.stride(), t.dtype, t.device,
+                      t.data_ptr() % TENSOR_COPY_ALIGNMENT == 0)
+                     for name, t in tensors.items())
+    except AttributeError:
+        _tensor_infos(tensors)  # the TypeError naming what is not a tensor
+        raise
+
+
+def _device_of(q: Any) -> Tuple[Any, Any]:
     """(capability, name) of q's CUDA device; (None, None) off CUDA, where
     plan_call says q must be on CUDA."""
-    if infos[schema.ARG_Q].device.startswith("cuda"):
-        return cuda_device(q.device)
+    device = getattr(q, "device", None)  # not a tensor: planning says so
+    if device is not None and str(device).startswith("cuda"):
+        return cuda_device(device)
     return None, None
 
 
@@ -301,14 +321,14 @@ def _check_offsets(plan: Any, segment_offsets: Any) -> None:
 class _LaunchTemplate:
     """The launch of one call signature with everything but the addresses
     filled in: the argument names in the launcher's order, the constant
-    values (strides, run-time sizes), the scratch buffers' sizes and the
-    loaded launcher. A call then only allocates its scratch buffers and
-    writes the addresses of its tensors and buffers."""
+    values (strides, run-time sizes) already in the launcher's C array,
+    the scratch buffers' sizes. A call then only allocates its scratch
+    buffers and writes the addresses of its tensors and buffers."""
 
     def __init__(self, artifacts: Any, plan: Any, infos: Dict[str, TensorInfo]) -> None:
         values = launch_values(plan, infos)
-        self.scratch = tuple(artifacts.scratch_sizes(values).items())
-        for name, _ in self.scratch:
+        scratch = artifacts.scratch_sizes(values)
+        for name in scratch:
             values[name] = 0
         names = artifacts.argument_names
         missing = sorted(set(names) - values.keys())
@@ -316,33 +336,28 @@ class _LaunchTemplate:
             raise AttnLaunchError(f"the kernels of {artifacts.directory} take arguments this "
                                   f"call cannot provide: {', '.join(missing)}")
         slot = {name: i for i, name in enumerate(names)}
-        self.names = names
-        self.values = [values[name] for name in names]
-        self.tensor_slots = tuple((slot[name], name) for name in infos if name in slot)
-        self.scratch_slots = tuple(slot[name] for name, _ in self.scratch)
-        self.launcher = launcher_for(artifacts.directory)
+        self.tensor_names = tuple(name for name in infos if name in slot)
+        self.scratch_sizes = tuple(scratch.values())
+        # The slots a call writes: its tensors' addresses, then its buffers'.
+        self.address_slots = (tuple(slot[name] for name in self.tensor_names)
+                              + tuple(slot[name] for name in scratch))
+        self.arguments = launcher_for(artifacts.directory).values_template(
+            names, [values[name] for name in names])
 
-    def bind(self, infos: Dict[str, TensorInfo], late: Dict[str, Any],
-             device: Any) -> Tuple[Any, list]:
-        """The launch bound to the addresses of the planned tensors
-        (`infos`) and of `late` (tensors by argument name), and the scratch
-        buffers it uses (kept alive by the caller). The buffers come from
-        PyTorch's allocator, not the launcher's per-context ones:
-        stream-ordered, private to this call (so calls on several streams
-        do not share them) and taken from the graph's pool under CUDA graph
-        capture."""
+    def bind(self, tensors: Dict[str, Any], device: Any) -> Tuple[Any, list]:
+        """The launch bound to the addresses of `tensors` (every tensor of
+        the call by argument name), and the scratch buffers it uses (kept
+        alive by the caller). The buffers come from PyTorch's allocator,
+        not the launcher's per-context ones: stream-ordered, private to
+        this call (so calls on several streams do not share them) and taken
+        from the graph's pool under CUDA graph capture."""
         import torch
 
-        values = list(self.values)
-        for slot, name in self.tensor_slots:
-            info = infos.get(name)
-            values[slot] = info.ptr if info is not None else late[name].data_ptr()
-        scratch = []
-        for slot, (_, size) in zip(self.scratch_slots, self.scratch):
-            buffer = torch.empty((size,), dtype=torch.uint8, device=device)
-            scratch.append(buffer)
-            values[slot] = buffer.data_ptr()
-        return self.launcher.bind_values(self.names, values), scratch
+        addresses = [tensors[name].data_ptr() for name in self.tensor_names]
+        scratch = [torch.empty((size,), dtype=torch.uint8, device=device)
+                   for size in self.scratch_sizes]
+        addresses.extend(buffer.data_ptr() for buffer in scratch)
+        return self.arguments.bind(self.address_slots, addresses), scratch
 
 
 class _Planned:
@@ -357,19 +372,19 @@ class _Planned:
         self.artifacts = artifacts
         self.templates: Dict[Any, _LaunchTemplate] = {}
 
-    def bind(self, infos: Dict[str, TensorInfo], late: Dict[str, Any],
+    def bind(self, tensors: Dict[str, Any], late: Dict[str, Any],
              device: Any) -> Tuple[Any, list]:
-        """The launch bound to the planned tensors (`infos`) and to `late`,
-        the tensors made or received after planning, through the template
-        of their signature (built on its first call)."""
+        """The launch bound to the planned tensors and to `late`, the
+        tensors made or received after planning (both by argument name),
+        through the template of the late ones' signature (built on its
+        first call)."""
+        every = {**tensors, **late}
         key = tuple((name, t.shape, t.stride(), t.dtype) for name, t in late.items())
         template = self.templates.get(key)
         if template is None:
-            every = dict(infos)
-            for name, tensor in late.items():
-                every[name] = _info(name, tensor)
-            template = self.templates[key] = _LaunchTemplate(self.artifacts, self.plan, every)
-        return template.bind(infos, late, device)
+            template = self.templates[key] = _LaunchTemplate(self.artifacts, self.plan,
+                                                             _tensor_infos(every))
+        return template.bind(every, device)
 
 
 # The hot path of attention() and its backward: a call's plan and kernels
@@ -383,16 +398,13 @@ _memo: "OrderedDict[Any, _Planned]" = OrderedDict()
 _memo_lock = threading.Lock()
 
 
-def _memoized(key: Any, infos: Dict[str, TensorInfo], make_plan: Callable[[], Any],
+def _memoized(key: Any, tensors: Dict[str, Any], make_plan: Callable[[], Any],
               check: Callable[[Any], None], kernels_for: Callable[[Any], Any]) -> _Planned:
     """The plan (make_plan()) and kernels (kernels_for(plan)) of this key
-    and these tensors' signature, computed once; check(plan) runs on every
-    call, before the kernels are looked up (errors are not remembered:
-    they are raised again). The signature includes whether each address
-    suits bulk tensor copies, which decides the kernel family."""
-    full_key = (key, os.environ.get("ATTN_MLIR_CACHE"),
-                tuple((name, i.shape, i.strides, i.dtype, i.device,
-                       i.ptr % TENSOR_COPY_ALIGNMENT == 0) for name, i in infos.items()))
+    and these tensors' signature (_signature), computed once; check(plan)
+    runs on every call, before the kernels are looked up (errors are not
+    remembered: they are raised again)."""
+    full_key = (key, os.environ.get("ATTN_MLIR_CACHE"), _signature(tensors))
     with _memo_lock:
         planned = _memo.get(full_key)
         if planned is not None:
@@ -438,11 +450,12 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
     and kernels of this signature are remembered; None plans afresh."""
     import torch
 
-    infos = _tensor_infos(q, k, v, bias, explicit_mask, segment_offsets, gates)
-    capability, device_name = _device_of(infos, q)
+    tensors = _named_tensors(q, k, v, bias, explicit_mask, segment_offsets, gates)
+    capability, device_name = _device_of(q)
 
     def make_plan() -> Any:
-        return _plan(infos, capability, device_name, mask=mask, precision=precision,
+        return _plan(_tensor_infos(tensors), capability, device_name, mask=mask,
+                     precision=precision,
                      heads=heads, scale=scale, layout=layout, return_lse=return_lse, out=out,
                      static_shapes=static_shapes, target=target, kernel=kernel,
                      cache_dir=cache_dir, emulate_block_scaled=emulate_block_scaled)
@@ -455,7 +468,7 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
     # Only the custom op's calls (normalized options) are remembered; a
     # prepare()d call is planned once anyway.
     if memo_key is not None and out is None:
-        planned = _memoized(("forward", memo_key, capability, device_name), infos,
+        planned = _memoized(("forward", memo_key, capability, device_name), tensors,
                             make_plan, check, kernels_for)
     else:
         plan = make_plan()
@@ -469,7 +482,7 @@ def _prepare(q: Any, k: Any, v: Any, *, mask: Any, precision: Any, heads: Any,
     if plan.lse_shape is not None:
         lse = late[schema.ARG_LSE] = torch.empty(plan.lse_shape, dtype=torch.float32,
                                                  device=q.device)
-    bound, scratch = planned.bind(infos, late, q.device)
+    bound, scratch = planned.bind(tensors, late, q.device)
     return Prepared(bound, q.device, (out, lse) if return_lse else out,
                     keep_alive=(q, k, v, bias, explicit_mask, segment_offsets, gates,
                                 *scratch),
@@ -492,15 +505,16 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
     import torch
 
     q, k, v = _rows_aligned("q", q), _rows_aligned("k", k), _rows_aligned("v", v)
-    infos = _tensor_infos(q, k, v, bias, explicit_mask, segment_offsets, gates)
-    capability, device_name = _device_of(infos, q)
+    planned_tensors = _named_tensors(q, k, v, bias, explicit_mask, segment_offsets, gates)
+    capability, device_name = _device_of(q)
     bias_grad = bias_grad and bias is not None
     lse_grad = grad_lse is not None
     # torch.use_deterministic_algorithms(True): dQ without atomics.
     deterministic = torch.are_deterministic_algorithms_enabled()
 
     def make_plan() -> Any:
-        return _plan(infos, capability, device_name, mask=call.mask, precision=call.precision,
+        return _plan(_tensor_infos(planned_tensors), capability, device_name, mask=call.mask,
+                     precision=call.precision,
                      heads=call.heads, scale=call.scale, layout=call.layout, return_lse=True,
                      out=None, static_shapes=call.static_shapes, target=call.target,
                      kernel=call.kernel, cache_dir=call.cache_dir,
@@ -511,7 +525,7 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
                                   bias_grad=bias_grad)
         return _compile_for(spec, plan, capability, device_name, call.cache_dir)
     planned = _memoized(("backward", call, capability, device_name, lse_grad, deterministic,
-                         bias_grad), infos, make_plan,
+                         bias_grad), planned_tensors, make_plan,
                         lambda plan: _check_offsets(plan, segment_offsets), kernels_for)
     # The kernels read rows with the last dimension contiguous.
     grad_out = grad_out if grad_out.stride(-1) == 1 else grad_out.contiguous()
@@ -529,7 +543,7 @@ def run_backward(q: Any, k: Any, v: Any, out: Any, lse: Any, grad_out: Any, grad
     if bias_grad:
         dbias = torch.empty(bias.shape, dtype=bias.dtype, device=q.device)
         tensors[schema.ARG_BIAS_GRAD] = dbias
-    bound, scratch = planned.bind(infos, tensors, q.device)
+    bound, scratch = planned.bind(planned_tensors, tensors, q.device)
     with torch.cuda.device(q.device):
         bound(torch.cuda.current_stream(q.device).cuda_stream)
     del scratch  # stream-ordered: freed after the launches

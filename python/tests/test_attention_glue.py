@@ -122,6 +122,17 @@ def launches(monkeypatch):
         def bind_values(self, names, values):
             return self.bind(dict(zip(names, values)))
 
+        def values_template(self, names, values):
+            recorder = self
+
+            class Template:
+                def bind(self, slots, addresses):
+                    bound = list(values)
+                    for slot, address in zip(slots, addresses):
+                        bound[slot] = address
+                    return recorder.bind_values(names, bound)
+            return Template()
+
     monkeypatch.setattr(torch_api, "launcher_for", Recorder)
     return calls
 

@@ -63,6 +63,26 @@ def test_launch_passes_names_values_and_stream(fake_library, tmp_path):
     assert log[1:] == [f"q={0x7F0000001000}", "q_stride_n=512", "seq_q=4096", "neg=-1"]
 
 
+def test_values_template_writes_only_the_slots_a_call_binds(fake_library, tmp_path):
+    # A call signature's values are marshalled once; each bind copies them
+    # and writes its addresses, so an earlier bound launch keeps its own.
+    (tmp_path / "entry").mkdir()
+    l = launcher.launcher_for(tmp_path / "entry")
+    template = l.values_template(("q", "q_stride_n", "out", "seq_q"), [0, 512, 0, 4096])
+    first = template.bind((0, 2), (0x7F0000001000, 0xFFFF800000002000))
+    second = template.bind((0, 2), (0x7F0000003000, 0x7F0000004000))
+    log = tmp_path / "entry" / "manifest.json.log"
+    first(0x1234)
+    assert log.read_text().splitlines()[1:] == [
+        f"q={0x7F0000001000}", "q_stride_n=512", f"out={0xFFFF800000002000 - (1 << 64)}",
+        "seq_q=4096"]
+    second(0)
+    assert log.read_text().splitlines()[1:] == [
+        f"q={0x7F0000003000}", "q_stride_n=512", f"out={0x7F0000004000}", "seq_q=4096"]
+    first(0)  # unchanged by the second bind
+    assert log.read_text().splitlines()[1] == f"q={0x7F0000001000}"
+
+
 def test_an_entry_compiled_again_gets_a_new_launcher(fake_library, tmp_path):
     # compile() replaces a stale entry in place (a new attn-opt): the
     # loaded launcher holds the old kernels and must not serve it.
