@@ -43,10 +43,15 @@ unsigned tensorMapElementBytes(TensorMapDataType type) {
 }
 
 long Manifest::findArgument(std::string_view name) const {
-  for (size_t i = 0; i < arguments.size(); ++i)
-    if (arguments[i].name == name)
-      return long(i);
-  return -1;
+  auto found = argumentIndex.find(name);
+  return found == argumentIndex.end() ? -1 : found->second;
+}
+
+long Manifest::addArgument(ArgumentInfo info) {
+  long index = long(arguments.size());
+  argumentIndex.emplace(info.name, index);
+  arguments.push_back(std::move(info));
+  return index;
 }
 
 namespace {
@@ -223,8 +228,7 @@ private:
                    ArgumentIndex &index) {
     long found = manifest.findArgument(name);
     if (found < 0) {
-      manifest.arguments.push_back({name, isParam, type});
-      index = manifest.arguments.size() - 1;
+      index = ArgumentIndex(manifest.addArgument({name, isParam, type}));
       return true;
     }
     ArgumentInfo &info = manifest.arguments[size_t(found)];

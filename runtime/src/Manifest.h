@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,12 +109,18 @@ struct Manifest {
   std::vector<KernelSpec> kernels;
   std::vector<ScratchSpec> scratch;
   std::vector<ArgumentInfo> arguments;
+  // Index of each of `arguments` by name: a launch looks up every name it
+  // is given (about 60 for a backward), so a scan per name would be
+  // quadratic on every call.
+  std::map<std::string, long, std::less<>> argumentIndex;
   // Arguments the kernels were compiled for one value of (static shapes),
   // with that value; bindArguments refuses any other.
   std::vector<std::pair<ArgumentIndex, int64_t>> fixedArguments;
 
   // Index of the argument named `name`, or -1.
   long findArgument(std::string_view name) const;
+  // Appends an argument (a name not yet used) and returns its index.
+  long addArgument(ArgumentInfo info);
 };
 
 // Parses and validates manifest text. Errors name the JSON location, e.g.
