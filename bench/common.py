@@ -54,6 +54,7 @@ TIMES_FILE = "compile_times.json"
 DEFAULT_TARGET = "sm_90a"   # the GPU machine: an H100 or H200
 _target = DEFAULT_TARGET
 _kernel: Optional[str] = None   # --kernel: None is the chip's default
+_static_shapes = False          # --static-shapes
 
 
 # Gradients of a quantized forward (the backward reuses its O and LSE,
@@ -75,6 +76,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help="chip every kernel is compiled for and looked up as, in both modes "
                              f"(default {DEFAULT_TARGET}, the H100/H200 GPU machine; one of "
                              "`attn-opt --attn-gpu-targets`)")
+    parser.add_argument("--static-shapes", action="store_true",
+                        help="sequence lengths as compile-time constants (attention()'s "
+                             "static_shapes): every mask's tile classes become compile-time "
+                             "tables, one compile per length")
     parser.add_argument("--kernel", default=None,
                         help="MMA kernel family every 16-bit kernel is compiled with (mma_sync, "
                              "wgmma, tcgen05; default: the chip's); quantized precisions keep "
@@ -158,9 +163,10 @@ def configure(args: argparse.Namespace) -> Path:
     """Applies the common arguments: --target for every spec (target()),
     --cache as attn_mlir's default cache in this process (where
     spec_for_shapes() finds the target table). Returns the cache path."""
-    global _target, _kernel
+    global _target, _kernel, _static_shapes
     _target = args.target
     _kernel = args.kernel
+    _static_shapes = args.static_shapes
     cache = Path(args.cache).resolve()
     os.environ["ATTN_MLIR_CACHE"] = str(cache)
     return cache
@@ -179,6 +185,8 @@ def kernel_options(precision: Any = None) -> Dict[str, Any]:
     the compiler's emulation of that instruction, so the NVFP4 kernels run
     (slowly) on the H100 / H200; natively where the chip has it."""
     options: Dict[str, Any] = {"target": _target}
+    if _static_shapes:
+        options["static_shapes"] = True
     if _kernel and precision is None:
         options["kernel"] = _kernel
     if uses_nvfp4(precision) and not am.target_table().get(_target, "--target").block_scaled_mma:
