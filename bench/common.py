@@ -166,7 +166,7 @@ def configure(args: argparse.Namespace) -> Path:
     global _target, _kernel, _static_shapes
     _target = args.target
     _kernel = args.kernel
-    _static_shapes = args.static_shapes
+    _static_shapes = getattr(args, "static_shapes", False)
     cache = Path(args.cache).resolve()
     os.environ["ATTN_MLIR_CACHE"] = str(cache)
     return cache
