@@ -337,3 +337,19 @@ def test_sdpa_verdict(fake_torch):
         raise RuntimeError("No available kernel. Aborting execution.")
     verdict = bench_masks.sdpa_verdict("cudnn", unavailable)
     assert not verdict.ok and verdict.short == "backend unavailable: RuntimeError"
+
+
+def test_static_shapes_reach_every_kernel_option(tmp_path, monkeypatch):
+    # --static-shapes is attention()'s static_shapes for every case; a
+    # namespace without it (compile_variant builds its own) keeps the
+    # run-time lengths.
+    import argparse
+    import common
+    for name in ("_static_shapes", "_target", "_kernel"):
+        monkeypatch.setattr(common, name, getattr(common, name))
+    parser = argparse.ArgumentParser()
+    common.add_common_args(parser)
+    common.configure(parser.parse_args(["--static-shapes", "--cache", str(tmp_path)]))
+    assert common.kernel_options()["static_shapes"] is True
+    common.configure(argparse.Namespace(target="sm_90a", kernel=None, cache=str(tmp_path)))
+    assert "static_shapes" not in common.kernel_options()
