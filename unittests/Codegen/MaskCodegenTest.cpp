@@ -115,7 +115,7 @@ std::string str(Attribute attr) {
 
 /// emitClassifyRange on constant ranges folds to constants; it must be safe
 /// for every mask (never empty when the host finds a kept pair, never full
-/// when it finds a dropped one) and exact for masks with a band closed form.
+/// when it finds a dropped one) and exact for masks with a closed form.
 TEST_F(MaskCodegenTest, RangeClassification) {
   struct Case {
     const char *mask;
@@ -133,7 +133,9 @@ TEST_F(MaskCodegenTest, RangeClassification) {
        false},
       {"#attn.or<#attn.causal, #attn.sliding_window<left = 1, right = 1>>",
        false},
-      {"#attn.power_law<block = 2, window = 1, sink = 1>", false},
+      {"#attn.power_law<block = 2, window = 1, sink = 1>", true},
+      {"#attn.power_law<block = 3, window = 0, sink = 0, causal = false>",
+       true},
       {"#attn.neighborhood<grid = [4, 5], window = [3, 3]>", false},
   };
   std::mt19937 rng(5);
@@ -401,28 +403,38 @@ TEST_F(MaskCodegenTest, QueryRanges) {
   }
 }
 
-/// Power-law tiles inside one query block and one key block are classified
-/// exactly at run time (the usual tiling: tiles no larger than the block).
-TEST_F(MaskCodegenTest, PowerLawBlockTiles) {
+/// Power-law tiles are classified exactly at run time, whatever blocks they
+/// span: inside one block pair (the usual tiling), across several (blocks
+/// smaller than the tiles), on and off the diagonal, in and past the sink.
+TEST_F(MaskCodegenTest, PowerLawTiles) {
   std::mt19937 rng(13);
   auto pick = [&](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   };
-  for (int variant = 0; variant < 6; ++variant) {
-    int64_t block = pick(2, 5), n = block * pick(4, 9);
-    auto mask = PowerLawMaskAttr::get(&context, block, pick(0, 2), pick(0, 1),
+  for (int variant = 0; variant < 24; ++variant) {
+    int64_t block = pick(1, 5), n = block * pick(4, 24) + pick(0, block - 1);
+    auto mask = PowerLawMaskAttr::get(&context, block, pick(0, 4), pick(0, 2),
                                       /*causal=*/variant % 2 == 0);
     auto scratch = makeScratch(n, n);
     OpBuilder &builder = scratch->builder;
     Location loc = scratch->loc;
     const MaskIRContext &irContext = scratch->irContext;
     auto cst = [&](int64_t v) { return scratch->cst(v); };
-    for (int trial = 0; trial < 200; ++trial) {
-      int64_t qb = pick(0, n / block - 1), kb = pick(0, n / block - 1);
-      int64_t q0 = qb * block + pick(0, block - 1);
-      int64_t q1 = pick(q0 + 1, (qb + 1) * block);
-      int64_t k0 = kb * block + pick(0, block - 1);
-      int64_t k1 = pick(k0 + 1, (kb + 1) * block);
+    for (int trial = 0; trial < 300; ++trial) {
+      // Half the tiles inside one block pair, half of any extent.
+      int64_t q0, q1, k0, k1;
+      if (trial % 2 == 0) {
+        int64_t qb = pick(0, (n - 1) / block), kb = pick(0, (n - 1) / block);
+        q0 = qb * block + pick(0, block - 1);
+        q1 = pick(q0 + 1, (qb + 1) * block);
+        k0 = kb * block + pick(0, block - 1);
+        k1 = pick(k0 + 1, (kb + 1) * block);
+        q0 = std::min(q0, n - 1), k0 = std::min(k0, n - 1);
+        q1 = std::min(q1, n), k1 = std::min(k1, n);
+      } else {
+        q0 = pick(0, n - 1), q1 = pick(q0 + 1, std::min(n, q0 + 4 * block));
+        k0 = pick(0, n - 1), k1 = pick(k0 + 1, std::min(n, k0 + 4 * block));
+      }
       auto [mayKeep, keepsAll] = mask.emitClassifyRange(
           builder, loc, cst(q0), cst(q1), cst(k0), cst(k1), irContext);
       APInt may, all;

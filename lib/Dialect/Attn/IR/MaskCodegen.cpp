@@ -43,6 +43,10 @@ struct IndexMath {
   Value select(Value cond, Value x, Value y) {
     return b.createOrFold<arith::SelectOp>(loc, cond, x, y);
   }
+  /// Logical shift right of a non-negative value.
+  Value shr(Value x, int64_t bits) {
+    return b.createOrFold<arith::ShRUIOp>(loc, x, c(bits));
+  }
   /// lo <= x < hi.
   Value inRange(Value x, Value lo, Value hi) {
     return land(le(lo, x), lt(x, hi));
@@ -374,6 +378,22 @@ PowerLawMaskAttr::emitQueryRange(OpBuilder &builder, Location loc,
   return clampQueries(m, keyBegin, context.queryLength, context);
 }
 
+/// x > 0 and a power of two.
+static Value emitIsPowerOfTwo(IndexMath &m, Value x) {
+  return m.land(m.lt(m.c(0), x), m.eq(m.b.createOrFold<arith::AndIOp>(
+                                          m.loc, x, m.sub(x, m.c(1))),
+                                      m.c(0)));
+}
+
+/// The largest power of two <= x for 0 < x < 2^32 (block offsets), 0 for
+/// x <= 0: x's bits smeared right, less their half.
+static Value emitFloorPowerOfTwo(IndexMath &m, Value x) {
+  Value smeared = m.max(x, m.c(0));
+  for (int64_t bits : {1, 2, 4, 8, 16})
+    smeared = m.lor(smeared, m.shr(smeared, bits));
+  return m.sub(smeared, m.shr(smeared, 1));
+}
+
 /// The block rule of the power-law mask (PowerLawMaskAttr::keepBlocks):
 /// key block < sink, or delta < window, or delta a power of two.
 static Value emitKeepBlocks(IndexMath &m, PowerLawMaskAttr mask,
@@ -381,40 +401,82 @@ static Value emitKeepBlocks(IndexMath &m, PowerLawMaskAttr mask,
   Value delta = m.sub(queryBlock, keyBlock);
   if (!mask.getCausal())
     delta = m.max(delta, m.sub(m.c(0), delta));
-  // delta > 0 and delta & (delta - 1) == 0.
-  Value powerOfTwo = m.land(
-      m.lt(m.c(0), delta),
-      m.eq(m.b.createOrFold<arith::AndIOp>(m.loc, delta,
-                                           m.sub(delta, m.c(1))),
-           m.c(0)));
-  return m.lor(m.lt(keyBlock, m.c(mask.getSink())),
-               m.lor(m.lt(delta, m.c(mask.getWindow())), powerOfTwo));
+  return m.lor(
+      m.lt(keyBlock, m.c(mask.getSink())),
+      m.lor(m.lt(delta, m.c(mask.getWindow())), emitIsPowerOfTwo(m, delta)));
+}
+
+/// Whether the block rule keeps some offset in [lo, hi] (0 <= lo <= hi):
+/// one under the window, or a power of two at least max(lo, 1).
+static Value emitSomeOffsetKept(IndexMath &m, PowerLawMaskAttr mask, Value lo,
+                                Value hi) {
+  return m.lor(m.lt(lo, m.c(mask.getWindow())),
+               m.le(m.max(lo, m.c(1)), emitFloorPowerOfTwo(m, hi)));
+}
+
+/// Whether it keeps every offset in [lo, hi] (0 <= lo): those from the
+/// window on must all be powers of two, which consecutive integers are
+/// only one at a time or as {1, 2}.
+static Value emitEveryOffsetKept(IndexMath &m, PowerLawMaskAttr mask, Value lo,
+                                 Value hi) {
+  Value first = m.max(lo, m.c(mask.getWindow()));
+  return m.lor(m.lt(hi, first),
+               m.lor(m.land(m.eq(first, hi), emitIsPowerOfTwo(m, first)),
+                     m.land(m.eq(first, m.c(1)), m.eq(hi, m.c(2)))));
+}
+
+/// The absolute values of the integers in [lo, hi], as an interval.
+static std::pair<Value, Value> emitAbsoluteRange(IndexMath &m, Value lo,
+                                                 Value hi) {
+  Value zero = m.c(0);
+  return {m.max(m.max(lo, m.sub(zero, hi)), zero), m.max(m.sub(zero, lo), hi)};
 }
 
 std::pair<Value, Value> PowerLawMaskAttr::emitClassifyRange(
     OpBuilder &builder, Location loc, Value queryBegin, Value queryEnd,
     Value keyBegin, Value keyEnd, const MaskIRContext &) const {
-  // Closed form for tiles inside one query block and one key block (tiles
-  // no larger than the block and aligned to it, the usual case): the block
-  // rule decides, and causality on the diagonal. Others say partial.
+  // Closed form over the block pairs the tile spans, query blocks [a, b]
+  // and key blocks [c, d]: their offsets qb - kb fill [a - d, b - c], and
+  // the rule is a predicate on the offset (the sink one on the key block),
+  // so "some pair kept" and "every pair kept" are questions about an
+  // interval of offsets. Exact for every tile (PowerLawMaskAttr::classifyTile).
   IndexMath m{builder, loc};
-  Value blockSize = m.c(getBlock()), one = m.c(1);
-  Value queryBlock = m.div(queryBegin, blockSize);
-  Value keyBlock = m.div(keyBegin, blockSize);
-  Value oneBlock =
-      m.land(m.eq(queryBlock, m.div(m.sub(queryEnd, one), blockSize)),
-             m.eq(keyBlock, m.div(m.sub(keyEnd, one), blockSize)));
-  Value blocksKept = emitKeepBlocks(m, *this, queryBlock, keyBlock);
-  Value mayKeep = blocksKept, keepsAll = blocksKept;
-  if (getCausal()) { // keep iff j <= i inside the kept blocks
-    auto [bandMay, bandAll] = emitBandClass(m, m.sub(keyBegin, queryEnd),
-                                            m.c(0), queryBegin, queryEnd,
-                                            keyBegin, keyEnd);
-    mayKeep = m.land(mayKeep, bandMay);
-    keepsAll = m.land(keepsAll, bandAll);
+  Value blockSize = m.c(getBlock()), one = m.c(1), sink = m.c(getSink());
+  Value a = m.div(queryBegin, blockSize);
+  Value b = m.div(m.sub(queryEnd, one), blockSize);
+  Value c = m.div(keyBegin, blockSize);
+  Value d = m.div(m.sub(keyEnd, one), blockSize);
+  // Key blocks past the sink, [cPast, d]: only they can drop a pair.
+  Value cPast = m.max(c, sink);
+  Value allInSink = m.lt(d, cPast);
+  if (!getCausal()) {
+    auto [lo, hi] = emitAbsoluteRange(m, m.sub(a, d), m.sub(b, c));
+    auto [loPast, hiPast] = emitAbsoluteRange(m, m.sub(a, d), m.sub(b, cPast));
+    return {m.lor(m.lt(c, sink), emitSomeOffsetKept(m, *this, lo, hi)),
+            m.lor(allInSink, emitEveryOffsetKept(m, *this, loPast, hiPast))};
   }
-  return {m.select(oneBlock, mayKeep, m.bit(true)),
-          m.select(oneBlock, keepsAll, m.bit(false))};
+  // Causal: j <= i. Block pairs below the diagonal (offset >= 1) keep every
+  // token pair or none. On the diagonal (offset 0) some pair has j <= i
+  // unless the tile's first key is past its last query of key block c
+  // (the diagonal's other blocks, after c, always have one).
+  Value hi = m.sub(b, c);
+  Value below =
+      m.land(m.le(one, hi),
+             m.lor(m.lt(c, sink),
+                   emitSomeOffsetKept(m, *this, m.max(m.sub(a, d), one), hi)));
+  Value diagonalFirst = m.max(a, c), diagonalLast = m.min(b, d);
+  if (getWindow() == 0) // offset 0 is kept in the sink only
+    diagonalLast = m.min(diagonalLast, m.sub(sink, one));
+  Value lastQueryOfC =
+      m.sub(m.min(queryEnd, m.mul(m.add(c, one), blockSize)), one);
+  Value onDiagonal =
+      m.land(m.le(diagonalFirst, diagonalLast), m.le(keyBegin, lastQueryOfC));
+  // Every pair: every key at or before every query, and every offset of
+  // the blocks past the sink kept.
+  Value keysBeforeQueries = m.le(m.sub(keyEnd, one), queryBegin);
+  Value everyBlock = m.lor(
+      allInSink, emitEveryOffsetKept(m, *this, m.sub(a, d), m.sub(b, cPast)));
+  return {m.lor(below, onDiagonal), m.land(keysBeforeQueries, everyBlock)};
 }
 
 Value PowerLawMaskAttr::emitKeep(OpBuilder &builder, Location loc, Value query,
