@@ -88,12 +88,8 @@ class Launcher:
     def bind(self, args: Mapping[str, int]) -> "BoundLaunch":
         """The launch with these arguments, marshalled once: calling it costs
         one ctypes call (for repeated launches on the same buffers)."""
-        return BoundLaunch(self, tuple(args), args.values())
-
-    def bind_values(self, names: Tuple[str, ...], values: Sequence[int]) -> "BoundLaunch":
-        """bind() with the names and their values as two sequences (a
-        caller that keeps the names of a call signature once)."""
-        return BoundLaunch(self, names, values)
+        names = tuple(args)
+        return BoundLaunch(self, self.names_array(names), _values_array(args.values()))
 
     def values_template(self, names: Tuple[str, ...],
                         values: Sequence[int]) -> "ArgumentTemplate":
@@ -124,22 +120,10 @@ class Launcher:
 
 
 class BoundLaunch:
-    """A launch whose names and values are already C arrays."""
+    """A launch whose names and values are already C arrays
+    (Launcher.names_array, _values_array)."""
 
-    def __init__(self, launcher: Launcher, names: Tuple[str, ...],
-                 values: Iterable[int]) -> None:
-        # Pointers are passed as int64 too: wrapped into the signed range.
-        self._bind(launcher, launcher.names_array(names),
-                   (ctypes.c_int64 * len(names))(*(_signed(int(value)) for value in values)))
-
-    @classmethod
-    def of_arrays(cls, launcher: Launcher, names: Any, values: Any) -> "BoundLaunch":
-        """The launch of C arrays already built (ArgumentTemplate.bind)."""
-        bound = cls.__new__(cls)
-        bound._bind(launcher, names, values)
-        return bound
-
-    def _bind(self, launcher: Launcher, names: Any, values: Any) -> None:
+    def __init__(self, launcher: Launcher, names: Any, values: Any) -> None:
         self._launcher = launcher  # keeps the module loaded
         self._count = len(values)
         self._names = names
@@ -161,6 +145,13 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >= (1 << 63) else value
 
 
+def _values_array(values: Iterable[int]) -> Any:
+    """The C int64 array of launch values; pointers are passed as int64
+    too, wrapped into the signed range."""
+    signed = [_signed(int(value)) for value in values]
+    return (ctypes.c_int64 * len(signed))(*signed)
+
+
 class ArgumentTemplate:
     """A launch's names and values marshalled once (Launcher.values_template);
     bind() copies the values array and writes the slots given."""
@@ -169,14 +160,13 @@ class ArgumentTemplate:
                  values: Sequence[int]) -> None:
         self._launcher = launcher
         self._names = launcher.names_array(names)
-        self._array_type = ctypes.c_int64 * len(names)
-        self._values = self._array_type(*(_signed(int(value)) for value in values))
+        self._values = _values_array(values)
 
     def bind(self, slots: Sequence[int], values: Sequence[int]) -> BoundLaunch:
-        array = self._array_type.from_buffer_copy(self._values)
+        array = type(self._values).from_buffer_copy(self._values)
         for slot, value in zip(slots, values):
             array[slot] = _signed(value)
-        return BoundLaunch.of_arrays(self._launcher, self._names, array)
+        return BoundLaunch(self._launcher, self._names, array)
 
 
 _launchers: Dict[Tuple[str, Any], Launcher] = {}

@@ -119,9 +119,6 @@ def launches(monkeypatch):
         def bind(self, args):
             return lambda stream: self.launch(args, stream)
 
-        def bind_values(self, names, values):
-            return self.bind(dict(zip(names, values)))
-
         def values_template(self, names, values):
             recorder = self
 
@@ -130,7 +127,7 @@ def launches(monkeypatch):
                     bound = list(values)
                     for slot, address in zip(slots, addresses):
                         bound[slot] = address
-                    return recorder.bind_values(names, bound)
+                    return recorder.bind(dict(zip(names, bound)))
             return Template()
 
     monkeypatch.setattr(torch_api, "launcher_for", Recorder)
